@@ -1,0 +1,198 @@
+//! A letter and the vocabulary that describes it.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// A letter's id, assigned by the central server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
+#[serde(transparent)]
+#[ts(type = "number")]
+pub struct LetterId(pub i64);
+
+/// Defines a closed vocabulary with its stable wire name.
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stable name used on the wire and in the databases.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $wire),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($wire => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary! {
+    /// How the letter reached the platform.
+    Channel {
+        /// 网站
+        Web => "web",
+        /// 微博
+        Weibo => "weibo",
+        /// 微信公众号
+        Wechat => "wechat",
+        /// 电话, typed in by the desk
+        Phone => "phone",
+    }
+}
+
+vocabulary! {
+    /// What the writer wants.
+    Category {
+        /// 意见建议
+        Suggestion => "suggestion",
+        /// 寻求帮助
+        Help => "help",
+        /// 举报投诉
+        Complaint => "complaint",
+        /// 咨询
+        Inquiry => "inquiry",
+        /// 感谢信
+        Thanks => "thanks",
+    }
+}
+
+vocabulary! {
+    /// Where the letter is in its life cycle.
+    LetterState {
+        /// 已受理: on the platform, at a desk, not yet dispatched (or returned to the desk).
+        Received => "received",
+        /// 待签收: dispatched to a unit that has not signed for it.
+        Dispatched => "dispatched",
+        /// 办理中
+        Handling => "handling",
+        /// 待签批: the feedback form waits for the chief.
+        AwaitingApproval => "awaiting_approval",
+        /// 已办结
+        Closed => "closed",
+    }
+}
+
+vocabulary! {
+    /// How the writer was contacted.
+    ContactMethod {
+        Phone => "phone",
+        Sms => "sms",
+        Visit => "visit",
+    }
+}
+
+vocabulary! {
+    /// Whether the contact attempt reached the writer.
+    ContactOutcome {
+        Reached => "reached",
+        Unreachable => "unreachable",
+    }
+}
+
+vocabulary! {
+    /// Why a unit returns a letter (退单).
+    ReturnReason {
+        /// 非本单位管辖
+        NotOurJurisdiction => "not_our_jurisdiction",
+        /// 权属不清
+        UnclearOwnership => "unclear_ownership",
+        /// 职能交叉
+        SharedDuty => "shared_duty",
+        /// 其他
+        Other => "other",
+    }
+}
+
+vocabulary! {
+    /// The writer's verdict at the return visit (回访).
+    Satisfaction {
+        /// 满意
+        Satisfied => "satisfied",
+        /// 基本满意
+        BasicallySatisfied => "basically_satisfied",
+        /// 不满意: reopens the case (重办).
+        Dissatisfied => "dissatisfied",
+    }
+}
+
+vocabulary! {
+    /// The chief's decision on a feedback form.
+    FormDecision {
+        /// 同意办结
+        Approve => "approve",
+        /// 退回重办, with an opinion
+        SendBack => "send_back",
+    }
+}
+
+/// Masks a writer's name for people outside the handling unit: 张三丰 → 张**.
+pub fn mask_name(name: &str) -> String {
+    let mut chars = name.trim().chars();
+    match chars.next() {
+        None => String::new(),
+        Some(first) => {
+            let rest = chars.count().max(1);
+            let mut out = String::from(first);
+            out.extend(std::iter::repeat_n('*', rest));
+            out
+        }
+    }
+}
+
+/// Masks a phone number: 13812345678 → 138****5678. Short numbers keep only the last two digits.
+pub fn mask_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.trim().chars().collect();
+    let n = chars.len();
+    if n >= 11 {
+        let head: String = chars[..3].iter().collect();
+        let tail: String = chars[n - 4..].iter().collect();
+        format!("{head}{}{tail}", "*".repeat(n - 7))
+    } else if n > 2 {
+        let tail: String = chars[n - 2..].iter().collect();
+        format!("{}{tail}", "*".repeat(n - 2))
+    } else {
+        "*".repeat(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vocabulary_round_trips() {
+        for c in Category::ALL {
+            assert_eq!(Category::parse(c.as_str()), Some(*c));
+            assert_eq!(
+                serde_json::to_string(c).expect("serialises"),
+                format!("\"{}\"", c.as_str())
+            );
+        }
+        for s in LetterState::ALL {
+            assert_eq!(LetterState::parse(s.as_str()), Some(*s));
+        }
+        assert_eq!(Channel::parse("fax"), None);
+    }
+
+    #[test]
+    fn masking() {
+        assert_eq!(mask_name("张三丰"), "张**");
+        assert_eq!(mask_name("李"), "李*");
+        assert_eq!(mask_name(""), "");
+        assert_eq!(mask_phone("13812345678"), "138****5678");
+        assert_eq!(mask_phone("8888"), "**88");
+        assert_eq!(mask_phone("1"), "*");
+    }
+}
