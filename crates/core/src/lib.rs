@@ -8,10 +8,17 @@ pub mod calendar;
 pub mod clock;
 pub mod letter;
 pub mod org;
+pub mod workflow;
 
 /// China Standard Time (UTC+8, no daylight saving): how every time is shown and how
 /// calendar days are cut.
+pub const CST: chrono::FixedOffset = match chrono::FixedOffset::east_opt(8 * 3600) {
+    Some(offset) => offset,
+    // Evaluated at compile time: 8 h is within the ±24 h FixedOffset accepts.
+    None => panic!("UTC+8 is a valid offset"),
+};
+
+/// China Standard Time; see [`CST`].
 pub fn cst() -> chrono::FixedOffset {
-    // 8 h is within the ±24 h that FixedOffset accepts, so this cannot fail.
-    chrono::FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| chrono::FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()))
+    CST
 }

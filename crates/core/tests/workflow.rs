@@ -1,0 +1,1072 @@
+//! Table tests for the transition function: every action, allowed and refused, for each
+//! role and each relation of the user's unit to the letter's unit, and in every state.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use jsjb_core::calendar::WorkCalendar;
+use jsjb_core::clock::Policy;
+use jsjb_core::letter::{
+    Category, ContactMethod, ContactOutcome, FormDecision, LetterId, LetterState, ReturnReason,
+    Satisfaction,
+};
+use jsjb_core::org::{Role, Tier, Unit, UnitId, UnitTree, UserId};
+use jsjb_core::workflow::{
+    Action, ActionKind, Actor, DecisionContext, EventPayload, InputProblem, LetterStatus,
+    RuleError, available_actions, decide, permits,
+};
+use rstest::rstest;
+
+const CITY: UnitId = UnitId(1);
+const BRANCH_A: UnitId = UnitId(10);
+const BRANCH_B: UnitId = UnitId(20);
+const STATION_A1: UnitId = UnitId(11);
+const STATION_A2: UnitId = UnitId(12);
+const STATION_B1: UnitId = UnitId(21);
+
+const DESK_USER: UserId = UserId(100);
+const HANDLER: UserId = UserId(111);
+const SUPERVISOR: UserId = UserId(500);
+const ACTOR: UserId = UserId(900);
+
+fn tree() -> UnitTree {
+    let unit = |id: UnitId, parent: Option<UnitId>, tier| Unit {
+        id,
+        parent,
+        tier,
+        name: format!("{id:?}"),
+    };
+    UnitTree::new([
+        unit(CITY, None, Tier::City),
+        unit(BRANCH_A, Some(CITY), Tier::Branch),
+        unit(BRANCH_B, Some(CITY), Tier::Branch),
+        unit(STATION_A1, Some(BRANCH_A), Tier::Station),
+        unit(STATION_A2, Some(BRANCH_A), Tier::Station),
+        unit(STATION_B1, Some(BRANCH_B), Tier::Station),
+    ])
+    .expect("valid tree")
+}
+
+/// 2026-03-02 09:00 CST.
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+fn mins(m: i64) -> DateTime<Utc> {
+    t0() + Duration::minutes(m)
+}
+
+/// Builds a status from events, each `m` minutes after t0.
+struct History {
+    status: LetterStatus,
+}
+
+impl History {
+    fn received(category: Category) -> Self {
+        History {
+            status: LetterStatus::received(t0(), CITY, Tier::City, category),
+        }
+    }
+    fn then(mut self, minute: i64, event: EventPayload) -> Self {
+        self.status.apply(mins(minute), &event);
+        self
+    }
+    fn dispatched(self, minute: i64, from: UnitId, to: UnitId, to_tier: Tier) -> Self {
+        self.then(
+            minute,
+            EventPayload::Dispatched {
+                from,
+                to,
+                to_tier,
+                note: String::new(),
+                ruling: None,
+            },
+        )
+    }
+    fn done(self) -> LetterStatus {
+        self.status
+    }
+}
+
+fn at_branch_dispatched() -> LetterStatus {
+    History::received(Category::Complaint)
+        .dispatched(1, CITY, BRANCH_A, Tier::Branch)
+        .done()
+}
+
+fn at_station_dispatched() -> LetterStatus {
+    History::received(Category::Complaint)
+        .dispatched(1, CITY, BRANCH_A, Tier::Branch)
+        .dispatched(2, BRANCH_A, STATION_A1, Tier::Station)
+        .done()
+}
+
+fn handling() -> History {
+    History {
+        status: at_station_dispatched(),
+    }
+    .then(
+        5,
+        EventPayload::SignedFor {
+            unit: STATION_A1,
+            handler: HANDLER,
+        },
+    )
+}
+
+fn awaiting_approval() -> History {
+    handling().then(
+        60,
+        EventPayload::FeedbackFormSubmitted {
+            summary: "已处理".into(),
+            result: "已解决".into(),
+            reply: "已答复".into(),
+        },
+    )
+}
+
+fn closed() -> History {
+    awaiting_approval().then(
+        90,
+        EventPayload::FeedbackFormDecided {
+            decision: FormDecision::Approve,
+            opinion: String::new(),
+        },
+    )
+}
+
+fn returned_to_branch() -> LetterStatus {
+    History {
+        status: at_station_dispatched(),
+    }
+    .then(
+        4,
+        EventPayload::Returned {
+            from: STATION_A1,
+            to: BRANCH_A,
+            to_tier: Tier::Branch,
+            reason: ReturnReason::NotOurJurisdiction,
+            note: "辖区不符".into(),
+        },
+    )
+    .done()
+}
+
+/// A letter on which `kind` is possible for the right actor, the moment to try it,
+/// a valid action, and the state it leads to.
+fn fixture(kind: ActionKind) -> (LetterStatus, DateTime<Utc>, Action, LetterState) {
+    let soon = mins(10);
+    match kind {
+        ActionKind::Dispatch => (
+            at_branch_dispatched(),
+            soon,
+            Action::Dispatch {
+                to: STATION_A1,
+                note: "请核查".into(),
+            },
+            LetterState::Dispatched,
+        ),
+        ActionKind::SignFor => (
+            at_station_dispatched(),
+            soon,
+            Action::SignFor,
+            LetterState::Handling,
+        ),
+        ActionKind::RecordContact => (
+            handling().done(),
+            soon,
+            Action::RecordContact {
+                method: ContactMethod::Phone,
+                outcome: ContactOutcome::Reached,
+                contacted_at: mins(8),
+                note: "已电话联系".into(),
+            },
+            LetterState::Handling,
+        ),
+        ActionKind::GiveFirstFeedback => (
+            handling().done(),
+            soon,
+            Action::GiveFirstFeedback {
+                text: "已受理，正在核查".into(),
+            },
+            LetterState::Handling,
+        ),
+        ActionKind::ReturnLetter => (
+            at_station_dispatched(),
+            soon,
+            Action::ReturnLetter {
+                reason: ReturnReason::SharedDuty,
+                note: "属交警职能".into(),
+            },
+            LetterState::Received,
+        ),
+        ActionKind::RuleReturn => (
+            returned_to_branch(),
+            soon,
+            Action::RuleReturn {
+                ruling: "经核查属你所辖区".into(),
+            },
+            LetterState::Dispatched,
+        ),
+        ActionKind::RequestExtension => (
+            handling().done(),
+            soon,
+            Action::RequestExtension {
+                reason: "需调取监控".into(),
+                legal_basis: "《公安机关办理行政案件程序规定》".into(),
+                requested_due: t0() + Duration::days(30),
+            },
+            LetterState::Handling,
+        ),
+        ActionKind::DecideExtension => (
+            handling()
+                .then(
+                    20,
+                    EventPayload::ExtensionRequested {
+                        reason: "需调取监控".into(),
+                        legal_basis: "规定".into(),
+                        requested_due: t0() + Duration::days(30),
+                        current_due: t0() + Duration::days(15),
+                    },
+                )
+                .done(),
+            soon,
+            Action::DecideExtension {
+                approve: true,
+                note: String::new(),
+            },
+            LetterState::Handling,
+        ),
+        ActionKind::AssignSupervisor => (
+            handling().done(),
+            // The 30-minute contact clock is breached an hour after receipt.
+            mins(60),
+            Action::AssignSupervisor {
+                supervisor: SUPERVISOR,
+                note: String::new(),
+            },
+            LetterState::Handling,
+        ),
+        ActionKind::Chase => (
+            handling()
+                .then(
+                    61,
+                    EventPayload::SupervisorAssigned {
+                        supervisor: SUPERVISOR,
+                        note: String::new(),
+                    },
+                )
+                .done(),
+            mins(70),
+            Action::Chase {
+                note: "请尽快联系来信人".into(),
+            },
+            LetterState::Handling,
+        ),
+        ActionKind::SubmitFeedbackForm => (
+            handling().done(),
+            soon,
+            Action::SubmitFeedbackForm {
+                summary: "已上门核查".into(),
+                result: "问题已解决".into(),
+                reply: "您反映的问题已处理".into(),
+            },
+            LetterState::AwaitingApproval,
+        ),
+        ActionKind::ApproveFeedbackForm => (
+            awaiting_approval().done(),
+            mins(61),
+            Action::ApproveFeedbackForm {
+                decision: FormDecision::Approve,
+                opinion: String::new(),
+            },
+            LetterState::Closed,
+        ),
+        ActionKind::RecordReturnVisit => (
+            closed().done(),
+            mins(120),
+            Action::RecordReturnVisit {
+                satisfaction: Satisfaction::Satisfied,
+                note: String::new(),
+            },
+            LetterState::Closed,
+        ),
+        ActionKind::LinkThanks => (
+            History::received(Category::Thanks).done(),
+            soon,
+            Action::LinkThanks {
+                case: LetterId(7),
+                note: String::new(),
+            },
+            LetterState::Closed,
+        ),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rel {
+    Same,
+    Above,
+    Below,
+    Unrelated,
+}
+
+/// A unit standing in `rel` to `unit`, if the tree has one.
+fn unit_for(unit: UnitId, rel: Rel) -> Option<UnitId> {
+    match (unit, rel) {
+        (u, Rel::Same) => Some(u),
+        (STATION_A1, Rel::Above) => Some(BRANCH_A),
+        (STATION_A1, Rel::Unrelated) => Some(STATION_B1),
+        (STATION_A1, Rel::Below) => None,
+        (BRANCH_A, Rel::Above) => Some(CITY),
+        (BRANCH_A, Rel::Below) => Some(STATION_A1),
+        (BRANCH_A, Rel::Unrelated) => Some(BRANCH_B),
+        (CITY, Rel::Below) => Some(BRANCH_A),
+        (CITY, Rel::Above | Rel::Unrelated) => None,
+        _ => None,
+    }
+}
+
+/// The rule book, written out independently of the implementation's table.
+fn expected(kind: ActionKind) -> (&'static [Role], &'static [Rel]) {
+    use ActionKind as K;
+    use Role as R;
+    match kind {
+        K::Dispatch => (&[R::Dispatcher], &[Rel::Same]),
+        K::SignFor => (&[R::Officer, R::Dispatcher], &[Rel::Same]),
+        K::RecordContact => (&[R::Officer], &[Rel::Same]),
+        K::GiveFirstFeedback => (&[R::Officer], &[Rel::Same]),
+        K::ReturnLetter => (&[R::Officer, R::Dispatcher], &[Rel::Same]),
+        K::RuleReturn => (&[R::Dispatcher], &[Rel::Same]),
+        K::RequestExtension => (&[R::Officer], &[Rel::Same]),
+        K::DecideExtension => (&[R::Dispatcher, R::Chief], &[Rel::Above]),
+        K::AssignSupervisor => (&[R::Dispatcher, R::Chief], &[Rel::Above]),
+        K::Chase => (&[R::Supervisor], &[Rel::Above]),
+        K::SubmitFeedbackForm => (&[R::Officer], &[Rel::Same]),
+        K::ApproveFeedbackForm => (&[R::Chief], &[Rel::Same]),
+        K::RecordReturnVisit => (&[R::Dispatcher], &[Rel::Same, Rel::Above]),
+        K::LinkThanks => (&[R::Dispatcher], &[Rel::Same]),
+    }
+}
+
+fn actor(unit: UnitId, role: Role, kind: ActionKind) -> Actor {
+    Actor {
+        // The chase is open only to the assigned supervisor; everyone else acts as a stranger.
+        user: if kind == ActionKind::Chase {
+            SUPERVISOR
+        } else {
+            ACTOR
+        },
+        unit,
+        roles: vec![role],
+    }
+}
+
+fn ctx<'a>(
+    actor: &'a Actor,
+    tree: &'a UnitTree,
+    policy: &'a Policy,
+    cal: &'a WorkCalendar,
+    now: DateTime<Utc>,
+) -> DecisionContext<'a> {
+    DecisionContext {
+        actor,
+        tree,
+        policy,
+        calendar: cal,
+        now,
+    }
+}
+
+#[rstest]
+fn every_action_for_every_role_and_relation(
+    #[values(
+        ActionKind::Dispatch,
+        ActionKind::SignFor,
+        ActionKind::RecordContact,
+        ActionKind::GiveFirstFeedback,
+        ActionKind::ReturnLetter,
+        ActionKind::RuleReturn,
+        ActionKind::RequestExtension,
+        ActionKind::DecideExtension,
+        ActionKind::AssignSupervisor,
+        ActionKind::Chase,
+        ActionKind::SubmitFeedbackForm,
+        ActionKind::ApproveFeedbackForm,
+        ActionKind::RecordReturnVisit,
+        ActionKind::LinkThanks
+    )]
+    kind: ActionKind,
+    #[values(
+        Role::Dispatcher,
+        Role::Officer,
+        Role::Chief,
+        Role::Supervisor,
+        Role::Admin
+    )]
+    role: Role,
+    #[values(Rel::Same, Rel::Above, Rel::Below, Rel::Unrelated)] rel: Rel,
+) {
+    let tree = tree();
+    let policy = Policy::shenzhen();
+    let cal = WorkCalendar::china();
+    let (status, now, action, next_state) = fixture(kind);
+    let Some(unit) = unit_for(status.unit, rel) else {
+        return; // the tree has no such unit for this letter
+    };
+    let actor = actor(unit, role, kind);
+    let ctx = ctx(&actor, &tree, &policy, &cal, now);
+    let (roles, rels) = expected(kind);
+
+    let want = if matches!(rel, Rel::Below | Rel::Unrelated) {
+        Err("out_of_scope")
+    } else if !roles.contains(&role) {
+        Err("role_not_allowed")
+    } else if !rels.contains(&rel) {
+        Err("out_of_scope")
+    } else {
+        Ok(next_state)
+    };
+
+    let got = decide(&ctx, &status, &action).map(|event| {
+        let mut after = status.clone();
+        after.apply(now, &event);
+        assert_eq!(after.version, status.version + 1);
+        after.state
+    });
+    assert_eq!(
+        got.map_err(|e| e.code()),
+        want,
+        "{kind:?} by {role:?} ({rel:?})"
+    );
+    assert_eq!(
+        available_actions(&ctx, &status).contains(&kind),
+        want.is_ok(),
+        "available_actions for {kind:?} by {role:?} ({rel:?})"
+    );
+}
+
+/// A status in each state, held by a unit that has a unit above it.
+fn status_in(state: LetterState) -> LetterStatus {
+    match state {
+        LetterState::Received => returned_to_branch(),
+        LetterState::Dispatched => at_station_dispatched(),
+        LetterState::Handling => handling().done(),
+        LetterState::AwaitingApproval => awaiting_approval().done(),
+        LetterState::Closed => closed().done(),
+    }
+}
+
+fn allowed_states(kind: ActionKind) -> &'static [LetterState] {
+    use ActionKind as K;
+    use LetterState as S;
+    match kind {
+        K::Dispatch => &[S::Received, S::Dispatched, S::Handling],
+        K::SignFor => &[S::Dispatched],
+        K::RecordContact | K::GiveFirstFeedback | K::RequestExtension => {
+            &[S::Handling, S::AwaitingApproval]
+        }
+        K::ReturnLetter => &[S::Dispatched, S::Handling],
+        K::RuleReturn | K::LinkThanks => &[S::Received],
+        K::DecideExtension | K::AssignSupervisor | K::Chase => {
+            &[S::Dispatched, S::Handling, S::AwaitingApproval]
+        }
+        K::SubmitFeedbackForm => &[S::Handling],
+        K::ApproveFeedbackForm => &[S::AwaitingApproval],
+        K::RecordReturnVisit => &[S::Closed],
+    }
+}
+
+#[rstest]
+fn every_action_is_refused_in_the_wrong_state(
+    #[values(
+        ActionKind::Dispatch,
+        ActionKind::SignFor,
+        ActionKind::RecordContact,
+        ActionKind::GiveFirstFeedback,
+        ActionKind::ReturnLetter,
+        ActionKind::RuleReturn,
+        ActionKind::RequestExtension,
+        ActionKind::DecideExtension,
+        ActionKind::AssignSupervisor,
+        ActionKind::Chase,
+        ActionKind::SubmitFeedbackForm,
+        ActionKind::ApproveFeedbackForm,
+        ActionKind::RecordReturnVisit,
+        ActionKind::LinkThanks
+    )]
+    kind: ActionKind,
+    #[values(
+        LetterState::Received,
+        LetterState::Dispatched,
+        LetterState::Handling,
+        LetterState::AwaitingApproval,
+        LetterState::Closed
+    )]
+    state: LetterState,
+) {
+    if allowed_states(kind).contains(&state) {
+        return; // covered by the allowed-path tests
+    }
+    let tree = tree();
+    let policy = Policy::shenzhen();
+    let cal = WorkCalendar::china();
+    let status = status_in(state);
+    let (roles, rels) = expected(kind);
+    let unit = if rels.contains(&Rel::Same) {
+        status.unit
+    } else {
+        unit_for(status.unit, Rel::Above).expect("fixtures have a unit above")
+    };
+    let actor = Actor {
+        user: SUPERVISOR,
+        unit,
+        roles: roles.to_vec(),
+    };
+    let ctx = ctx(&actor, &tree, &policy, &cal, mins(10));
+    assert_eq!(
+        permits(&ctx, &status, kind),
+        Err(RuleError::WrongState {
+            action: kind,
+            state
+        }),
+        "{kind:?} in {state:?}"
+    );
+}
+
+fn officer_at(unit: UnitId) -> Actor {
+    Actor {
+        user: HANDLER,
+        unit,
+        roles: vec![Role::Officer],
+    }
+}
+
+fn desk_at(unit: UnitId) -> Actor {
+    Actor {
+        user: DESK_USER,
+        unit,
+        roles: vec![Role::Dispatcher],
+    }
+}
+
+#[test]
+fn dispatch_only_goes_down_the_tree() {
+    let (tree, policy, cal) = (tree(), Policy::shenzhen(), WorkCalendar::china());
+    let status = at_branch_dispatched();
+    let desk = desk_at(BRANCH_A);
+    let ctx = ctx(&desk, &tree, &policy, &cal, mins(3));
+    for to in [CITY, BRANCH_A, BRANCH_B, STATION_B1, UnitId(999)] {
+        assert_eq!(
+            decide(
+                &ctx,
+                &status,
+                &Action::Dispatch {
+                    to,
+                    note: String::new()
+                }
+            ),
+            Err(RuleError::InvalidTarget),
+            "to {to:?}"
+        );
+    }
+    assert!(
+        decide(
+            &ctx,
+            &status,
+            &Action::Dispatch {
+                to: STATION_A2,
+                note: String::new()
+            }
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn forwarding_meets_the_branch_sign_for_clock_and_tracks_holdings() {
+    let status = at_station_dispatched();
+    assert_eq!(status.clock_inputs.dispatches.len(), 2);
+    assert_eq!(status.clock_inputs.dispatches[0].signed_at, Some(mins(2)));
+    assert_eq!(status.clock_inputs.dispatches[1].signed_at, None);
+    let tiers: Vec<Tier> = status
+        .clock_inputs
+        .holdings
+        .iter()
+        .map(|h| h.tier)
+        .collect();
+    assert_eq!(tiers, vec![Tier::City, Tier::Branch, Tier::Station]);
+    assert_eq!(status.clock_inputs.holdings[0].until, Some(mins(1)));
+    assert_eq!(status.clock_inputs.holdings[2].until, None);
+    assert_eq!(status.dispatch_chain, vec![CITY, BRANCH_A]);
+}
+
+#[test]
+fn return_goes_to_the_dispatching_desk_and_redispatch_restarts_sign_for() {
+    let (tree, policy, cal) = (tree(), Policy::shenzhen(), WorkCalendar::china());
+    let mut status = at_station_dispatched();
+    let officer = officer_at(STATION_A1);
+    let c = ctx(&officer, &tree, &policy, &cal, mins(4));
+    let event = decide(
+        &c,
+        &status,
+        &Action::ReturnLetter {
+            reason: ReturnReason::NotOurJurisdiction,
+            note: "  ".into(),
+        },
+    );
+    assert_eq!(
+        event,
+        Err(RuleError::Invalid {
+            field: "note",
+            problem: InputProblem::Required
+        })
+    );
+    let event = decide(
+        &c,
+        &status,
+        &Action::ReturnLetter {
+            reason: ReturnReason::NotOurJurisdiction,
+            note: "不属本所辖区".into(),
+        },
+    )
+    .expect("officer may return");
+    status.apply(mins(4), &event);
+    assert_eq!(status.state, LetterState::Received);
+    assert_eq!(status.unit, BRANCH_A);
+    assert_eq!(status.returned_from, Some(STATION_A1));
+    assert_eq!(status.clock_inputs.dispatches[1].ended_at, Some(mins(4)));
+
+    // The branch desk re-dispatches to the other station: a new sign-for clock starts.
+    let desk = desk_at(BRANCH_A);
+    let c = ctx(&desk, &tree, &policy, &cal, mins(6));
+    let event = decide(
+        &c,
+        &status,
+        &Action::Dispatch {
+            to: STATION_A2,
+            note: String::new(),
+        },
+    )
+    .expect("desk re-dispatches");
+    status.apply(mins(6), &event);
+    assert_eq!(status.unit, STATION_A2);
+    assert_eq!(status.returned_from, None);
+    let clocks = status.clocks(&policy, &cal, mins(7));
+    let sign_for = clocks.sign_for.expect("sign-for clock runs");
+    assert_eq!(sign_for.started_at, mins(6));
+    assert_eq!(sign_for.due_at, mins(16));
+    // The contact clock still runs from receipt.
+    assert_eq!(clocks.contact.due_at, mins(30));
+}
+
+#[test]
+fn ruling_sends_a_returned_letter_back_with_the_ruling() {
+    let (tree, policy, cal) = (tree(), Policy::shenzhen(), WorkCalendar::china());
+    let mut status = returned_to_branch();
+    let desk = desk_at(BRANCH_A);
+    let c = ctx(&desk, &tree, &policy, &cal, mins(5));
+    let event = decide(
+        &c,
+        &status,
+        &Action::RuleReturn {
+            ruling: "属你所辖区".into(),
+        },
+    )
+    .expect("desk rules");
+    assert!(matches!(
+        &event,
+        EventPayload::Dispatched { to, ruling: Some(r), .. } if *to == STATION_A1 && r == "属你所辖区"
+    ));
+    status.apply(mins(5), &event);
+    assert_eq!(status.state, LetterState::Dispatched);
+    assert_eq!(status.unit, STATION_A1);
+}
+
+#[test]
+fn the_city_desk_cannot_return_a_letter_nobody_dispatched() {
+    let (tree, policy, cal) = (tree(), Policy::shenzhen(), WorkCalendar::china());
+    let status = History::received(Category::Help).done();
+    let desk = desk_at(CITY);
+    let c = ctx(&desk, &tree, &policy, &cal, mins(1));
+    assert_eq!(
+        permits(&c, &status, ActionKind::ReturnLetter),
+        Err(RuleError::WrongState {
+            action: ActionKind::ReturnLetter,
+            state: LetterState::Received
+        })
+    );
+    assert_eq!(
+        permits(&c, &status, ActionKind::RuleReturn),
+        Err(RuleError::NotReturned)
+    );
+    assert_eq!(
+        permits(&c, &status, ActionKind::LinkThanks),
+        Err(RuleError::NotThanks)
+    );
+}
+
+#[test]
+fn extension_only_before_the_deadline_and_one_at_a_time() {
+    let (tree, policy, cal) = (tree(), Policy::shenzhen(), WorkCalendar::china());
+    let status = handling().done();
+    let officer = officer_at(STATION_A1);
+    let due = t0() + Duration::days(15);
+    let ask = Action::RequestExtension {
+        reason: "需要调查".into(),
+        legal_basis: "规定".into(),
+        requested_due: due + Duration::days(10),
+    };
+    for (now, ok) in [
+        (due - Duration::seconds(1), true),
+        (due, true),
+        (due + Duration::seconds(1), false),
+    ] {
+        let c = ctx(&officer, &tree, &policy, &cal, now);
+        assert_eq!(
+            decide(&c, &status, &ask).map(|_| ()),
+            if ok {
+                Ok(())
+            } else {
+                Err(RuleError::DeadlinePassed)
+            },
+            "at due {:+}s",
+            (now - due).num_seconds()
+        );
+    }
+    let c = ctx(&officer, &tree, &policy, &cal, mins(30));
+    let not_later = Action::RequestExtension {
+        reason: "需要调查".into(),
+        legal_basis: "规定".into(),
+        requested_due: due,
+    };
+    assert_eq!(
+        decide(&c, &status, &not_later),
+        Err(RuleError::Invalid {
+            field: "requested_due",
+            problem: InputProblem::NotLater
+        })
+    );
+    let mut status = status;
+    let event = decide(&c, &status, &ask).expect("asks");
+    status.apply(mins(30), &event);
+    assert_eq!(decide(&c, &status, &ask), Err(RuleError::ExtensionPending));
+
+    // The branch chief approves: the closure deadline moves, the original is kept.
+    let chief = Actor {
+        user: UserId(300),
+        unit: BRANCH_A,
+        roles: vec![Role::Chief],
+    };
+    let c = ctx(&chief, &tree, &policy, &cal, mins(40));
+    let event = decide(
+        &c,
+        &status,
+        &Action::DecideExtension {
+            approve: true,
+            note: String::new(),
+        },
+    )
+    .expect("chief above decides");
+    status.apply(mins(40), &event);
+    assert!(status.pending_extension.is_none());
+    let clocks = status.clocks(&policy, &cal, mins(41));
+    assert_eq!(clocks.closure.due_at, due + Duration::days(10));
+    assert_eq!(clocks.closure.original_due_at, Some(due));
+    // Nothing is left to decide.
+    assert_eq!(
+        decide(
+            &c,
+            &status,
+            &Action::DecideExtension {
+                approve: false,
+                note: String::new()
+            }
+        ),
+        Err(RuleError::NoPendingExtension)
+    );
+}
+
+#[test]
+fn rejecting_an_extension_requires_a_reason_and_keeps_the_deadline() {
+    let (tree, policy, cal) = (tree(), Policy::shenzhen(), WorkCalendar::china());
+    let (mut status, now, _, _) = fixture(ActionKind::DecideExtension);
+    let desk = desk_at(BRANCH_A);
+    let c = ctx(&desk, &tree, &policy, &cal, now);
+    assert_eq!(
+        decide(
+            &c,
+            &status,
+            &Action::DecideExtension {
+                approve: false,
+                note: " ".into()
+            }
+        ),
+        Err(RuleError::Invalid {
+            field: "note",
+            problem: InputProblem::Required
+        })
+    );
+    let event = decide(
+        &c,
+        &status,
+        &Action::DecideExtension {
+            approve: false,
+            note: "理由不充分".into(),
+        },
+    )
+    .expect("desk rejects");
+    status.apply(now, &event);
+    let clocks = status.clocks(&policy, &cal, now);
+    assert_eq!(clocks.closure.due_at, t0() + Duration::days(15));
+    assert_eq!(clocks.closure.original_due_at, None);
+}
+
+#[test]
+fn a_supervisor_is_assigned_only_to_overdue_or_extended_cases() {
+    let (tree, policy, cal) = (tree(), Policy::shenzhen(), WorkCalendar::china());
+    let status = handling().done();
+    let desk = desk_at(BRANCH_A);
+    let assign = Action::AssignSupervisor {
+        supervisor: SUPERVISOR,
+        note: String::new(),
+    };
+    // 30 min after receipt the contact clock is due, not yet breached.
+    let c = ctx(&desk, &tree, &policy, &cal, mins(30));
+    assert_eq!(
+        decide(&c, &status, &assign),
+        Err(RuleError::NotOverdueOrExtended)
+    );
+    let c = ctx(&desk, &tree, &policy, &cal, mins(31));
+    assert!(decide(&c, &status, &assign).is_ok());
+}
+
+#[test]
+fn only_the_assigned_supervisor_chases() {
+    let (tree, policy, cal) = (tree(), Policy::shenzhen(), WorkCalendar::china());
+    let (status, now, action, _) = fixture(ActionKind::Chase);
+    let other = Actor {
+        user: UserId(501),
+        unit: BRANCH_A,
+        roles: vec![Role::Supervisor],
+    };
+    let c = ctx(&other, &tree, &policy, &cal, now);
+    assert_eq!(
+        decide(&c, &status, &action),
+        Err(RuleError::NotAssignedSupervisor)
+    );
+}
+
+#[test]
+fn first_feedback_once_and_contact_time_checked() {
+    let (tree, policy, cal) = (tree(), Policy::shenzhen(), WorkCalendar::china());
+    let mut status = handling().done();
+    let officer = officer_at(STATION_A1);
+    let c = ctx(&officer, &tree, &policy, &cal, mins(20));
+    let event = decide(
+        &c,
+        &status,
+        &Action::GiveFirstFeedback {
+            text: "已受理".into(),
+        },
+    )
+    .expect("ok");
+    status.apply(mins(20), &event);
+    assert_eq!(
+        decide(
+            &c,
+            &status,
+            &Action::GiveFirstFeedback {
+                text: "再次反馈".into()
+            }
+        ),
+        Err(RuleError::AlreadyDone)
+    );
+    let contact = |at| Action::RecordContact {
+        method: ContactMethod::Phone,
+        outcome: ContactOutcome::Reached,
+        contacted_at: at,
+        note: String::new(),
+    };
+    assert_eq!(
+        decide(&c, &status, &contact(mins(26))),
+        Err(RuleError::Invalid {
+            field: "contacted_at",
+            problem: InputProblem::InTheFuture
+        })
+    );
+    assert_eq!(
+        decide(&c, &status, &contact(mins(-1))),
+        Err(RuleError::Invalid {
+            field: "contacted_at",
+            problem: InputProblem::BeforeReceipt
+        })
+    );
+    // An unreachable attempt does not meet the contact clock; the first reached one does.
+    let unreachable = Action::RecordContact {
+        method: ContactMethod::Phone,
+        outcome: ContactOutcome::Unreachable,
+        contacted_at: mins(12),
+        note: "无人接听".into(),
+    };
+    let event = decide(&c, &status, &unreachable).expect("ok");
+    status.apply(mins(12), &event);
+    assert_eq!(status.clock_inputs.first_contact_reached_at, None);
+    let event = decide(&c, &status, &contact(mins(18))).expect("ok");
+    status.apply(mins(20), &event);
+    assert_eq!(status.clock_inputs.first_contact_reached_at, Some(mins(18)));
+}
+
+#[test]
+fn text_is_trimmed_and_limited() {
+    let (tree, policy, cal) = (tree(), Policy::shenzhen(), WorkCalendar::china());
+    let status = handling().done();
+    let officer = officer_at(STATION_A1);
+    let c = ctx(&officer, &tree, &policy, &cal, mins(20));
+    let long = "字".repeat(jsjb_core::workflow::MAX_TEXT_CHARS + 1);
+    assert_eq!(
+        decide(&c, &status, &Action::GiveFirstFeedback { text: long }),
+        Err(RuleError::Invalid {
+            field: "text",
+            problem: InputProblem::TooLong
+        })
+    );
+    assert_eq!(
+        decide(
+            &c,
+            &status,
+            &Action::GiveFirstFeedback {
+                text: "  已受理 \n".into()
+            }
+        ),
+        Ok(EventPayload::FirstFeedbackGiven {
+            text: "已受理".into()
+        })
+    );
+}
+
+#[test]
+fn send_back_needs_an_opinion_and_returns_to_handling() {
+    let (tree, policy, cal) = (tree(), Policy::shenzhen(), WorkCalendar::china());
+    let mut status = awaiting_approval().done();
+    let chief = Actor {
+        user: UserId(301),
+        unit: STATION_A1,
+        roles: vec![Role::Chief],
+    };
+    let c = ctx(&chief, &tree, &policy, &cal, mins(70));
+    let back = |opinion: &str| Action::ApproveFeedbackForm {
+        decision: FormDecision::SendBack,
+        opinion: opinion.into(),
+    };
+    assert_eq!(
+        decide(&c, &status, &back("")),
+        Err(RuleError::Invalid {
+            field: "opinion",
+            problem: InputProblem::Required
+        })
+    );
+    let event = decide(&c, &status, &back("回复内容不完整")).expect("ok");
+    status.apply(mins(70), &event);
+    assert_eq!(status.state, LetterState::Handling);
+    assert_eq!(status.clock_inputs.closed_at, None);
+}
+
+#[test]
+fn a_dissatisfied_return_visit_reopens_the_case() {
+    let (tree, policy, cal) = (tree(), Policy::shenzhen(), WorkCalendar::china());
+    let mut status = closed().done();
+    assert_eq!(status.clock_inputs.closed_at, Some(mins(90)));
+    let desk = desk_at(CITY);
+    let c = ctx(&desk, &tree, &policy, &cal, mins(200));
+    assert_eq!(
+        decide(
+            &c,
+            &status,
+            &Action::RecordReturnVisit {
+                satisfaction: Satisfaction::Dissatisfied,
+                note: String::new()
+            }
+        ),
+        Err(RuleError::Invalid {
+            field: "note",
+            problem: InputProblem::Required
+        })
+    );
+    let event = decide(
+        &c,
+        &status,
+        &Action::RecordReturnVisit {
+            satisfaction: Satisfaction::Dissatisfied,
+            note: "问题未解决".into(),
+        },
+    )
+    .expect("desk above records the visit");
+    status.apply(mins(200), &event);
+    assert_eq!(status.state, LetterState::Handling);
+    assert_eq!(status.handler, Some(HANDLER));
+    assert_eq!(status.unit, STATION_A1);
+    assert_eq!(status.clock_inputs.reopened_at, Some(mins(200)));
+    let clocks = status.clocks(&policy, &cal, mins(201));
+    assert_eq!(clocks.closure.started_at, mins(200));
+    assert_eq!(clocks.closure.due_at, mins(200) + Duration::days(15));
+
+    // A satisfied visit is recorded once per closure.
+    let mut closed = closed().done();
+    let event = decide(
+        &c,
+        &closed,
+        &Action::RecordReturnVisit {
+            satisfaction: Satisfaction::Satisfied,
+            note: String::new(),
+        },
+    )
+    .expect("ok");
+    closed.apply(mins(200), &event);
+    assert_eq!(
+        permits(&c, &closed, ActionKind::RecordReturnVisit),
+        Err(RuleError::AlreadyDone)
+    );
+}
+
+#[test]
+fn from_events_folds_a_stored_history() {
+    let received = EventPayload::Received {
+        unit: CITY,
+        tier: Tier::City,
+    };
+    let dispatched = EventPayload::Dispatched {
+        from: CITY,
+        to: BRANCH_A,
+        to_tier: Tier::Branch,
+        note: String::new(),
+        ruling: None,
+    };
+    let status = LetterStatus::from_events(
+        Category::Inquiry,
+        [(t0(), &received), (mins(1), &dispatched)],
+    )
+    .expect("starts with received");
+    assert_eq!(status, at_branch_dispatched_as(Category::Inquiry));
+    assert!(LetterStatus::from_events(Category::Inquiry, [(t0(), &dispatched)]).is_none());
+}
+
+fn at_branch_dispatched_as(category: Category) -> LetterStatus {
+    History::received(category)
+        .dispatched(1, CITY, BRANCH_A, Tier::Branch)
+        .done()
+}
+
+#[test]
+fn actions_and_events_round_trip_through_json() {
+    for kind in ActionKind::ALL {
+        let (_, _, action, _) = fixture(kind);
+        let json = serde_json::to_value(&action).expect("serialises");
+        assert_eq!(json["action"], kind.as_str());
+        let back: Action = serde_json::from_value(json).expect("deserialises");
+        assert_eq!(back, action);
+        assert_eq!(ActionKind::parse(kind.as_str()), Some(kind));
+    }
+    let bad: Result<Action, _> = serde_json::from_str(r#"{"action":"delete_everything"}"#);
+    assert!(bad.is_err());
+}
