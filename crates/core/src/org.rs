@@ -283,7 +283,10 @@ mod tests {
     #[test]
     fn subtree_and_ancestors() {
         let t = city();
-        assert_eq!(t.subtree(UnitId(10)), vec![UnitId(10), UnitId(11), UnitId(12)]);
+        assert_eq!(
+            t.subtree(UnitId(10)),
+            vec![UnitId(10), UnitId(11), UnitId(12)]
+        );
         assert_eq!(t.ancestors(UnitId(21)), vec![UnitId(20), UnitId(1)]);
         assert_eq!(t.children(UnitId(1)), vec![UnitId(10), UnitId(20)]);
         assert!(t.in_scope(UnitId(1), UnitId(21)));

@@ -1,0 +1,221 @@
+//! The wire contract between the central server and the desktop app (API v1).
+//!
+//! Both sides serialise exactly these types, so a change here is a change of the API:
+//! add fields with `#[serde(default)]`, never repurpose one.
+
+use chrono::{DateTime, Utc};
+use jsjb_core::letter::{Category, Channel, LetterId, LetterState};
+use jsjb_core::org::{Role, Unit, UnitId, UserId};
+use jsjb_core::workflow::{Action, EventPayload};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// The path prefix of this API version.
+pub const API_PREFIX: &str = "/api/v1";
+/// The header carrying an action's idempotency key.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
+/// The most changes one sync page carries.
+pub const MAX_SYNC_PAGE: u32 = 500;
+
+/// `POST /api/v1/auth/login`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+    /// The workstation's name, recorded with every action taken in this session.
+    #[serde(default)]
+    pub workstation: Option<String>,
+}
+
+/// The answer to a successful login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct LoginResponse {
+    /// The opaque session token, sent back as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub me: Me,
+}
+
+/// `GET /api/v1/me`: who the session belongs to and what they can see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Me {
+    pub user_id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub unit_id: UnitId,
+    pub roles: Vec<Role>,
+    /// The whole unit tree (names are not secret; letters are scoped, units are not).
+    pub units: Vec<Unit>,
+}
+
+/// A colleague, for pickers (dispatch targets, supervisors) and for naming handlers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct UserSummary {
+    pub id: UserId,
+    pub display_name: String,
+    pub unit_id: UnitId,
+    pub roles: Vec<Role>,
+}
+
+/// The writer of a letter as the caller may see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Writer {
+    pub name: String,
+    pub phone: String,
+    /// True when name and phone are masked for this caller (张**, 138****5678);
+    /// revealing them is an explicit, logged request.
+    pub masked: bool,
+}
+
+/// What kind of file an attachment is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentKind {
+    Image,
+    Voice,
+}
+
+/// An attachment's metadata; the bytes are fetched on demand by content address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct AttachmentMeta {
+    /// Lower-case hex SHA-256 of the bytes: the content address.
+    pub sha256: String,
+    pub kind: AttachmentKind,
+    /// The MIME type sniffed from the bytes at intake.
+    pub mime: String,
+    #[ts(type = "number")]
+    pub size: u64,
+}
+
+/// One event of a letter's history, as stored by the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct EventRecord {
+    /// Position in the letter's history, from 1.
+    pub seq: u32,
+    pub at: DateTime<Utc>,
+    pub actor_user: Option<UserId>,
+    pub actor_unit: Option<UnitId>,
+    #[serde(default)]
+    pub workstation: Option<String>,
+    pub payload: EventPayload,
+}
+
+/// A letter with everything a desktop caches: content, writer (masked or not), events
+/// (the clocks' inputs) and attachment metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct LetterRecord {
+    pub id: LetterId,
+    pub tracking_code: String,
+    pub channel: Channel,
+    pub category: Category,
+    /// Problem classes (the list is configuration).
+    #[serde(default)]
+    pub problem_tags: Vec<String>,
+    pub subject: String,
+    /// The citizen's text. Untrusted: always displayed as text, never as HTML.
+    pub body: String,
+    pub writer: Writer,
+    pub received_at: DateTime<Utc>,
+    /// Materialised from the events, for listing without folding.
+    pub state: LetterState,
+    pub unit_id: UnitId,
+    pub handler_id: Option<UserId>,
+    /// The number of events: the version an action must be based on.
+    pub version: u32,
+    pub events: Vec<EventRecord>,
+    pub attachments: Vec<AttachmentMeta>,
+}
+
+/// One change in a sync page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Change {
+    /// The letter is new or changed in the caller's scope: replace the cached copy.
+    Letter { letter: Box<LetterRecord> },
+    /// The letter left the caller's scope: forget it.
+    Removed { letter_id: LetterId },
+}
+
+/// `GET /api/v1/sync?cursor=N&limit=M`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct SyncPage {
+    pub changes: Vec<Change>,
+    /// The cursor to ask from next time.
+    #[ts(type = "number")]
+    pub next_cursor: i64,
+    /// More changes wait beyond this page: ask again at once.
+    pub has_more: bool,
+    /// The server's clock when the page was made, for the workstation's clock offset.
+    pub server_time: DateTime<Utc>,
+}
+
+/// `POST /api/v1/letters/{id}/actions` (with an `Idempotency-Key` header).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ActionRequest {
+    /// The letter version the user saw; a stale version is refused with 409 and the
+    /// current state, so nobody acts on a letter that changed under them.
+    pub expected_version: u32,
+    pub action: Action,
+    /// A signed approval's signature envelope (the sign-off issue defines it).
+    #[serde(default)]
+    pub signature: Option<serde_json::Value>,
+}
+
+/// The answer to an accepted action: the letter as it is now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ActionResponse {
+    pub letter: LetterRecord,
+}
+
+/// A Server-Sent Event telling a desktop that its scope changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Poke {
+    /// The latest change cursor in the caller's scope.
+    #[ts(type = "number")]
+    pub cursor: i64,
+}
+
+/// RFC 9457 problem details, with the stable `code` the UI translates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct Problem {
+    #[serde(rename = "type", default = "default_problem_type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(default)]
+    pub detail: Option<String>,
+    pub code: String,
+    /// For a 409 on a stale action: the letter as it is now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Box<LetterRecord>>,
+    /// For a lock-out: seconds until another attempt is allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(type = "number | null")]
+    pub retry_after_secs: Option<u64>,
+}
+
+fn default_problem_type() -> String {
+    "about:blank".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_is_tagged() {
+        let c = Change::Removed {
+            letter_id: LetterId(5),
+        };
+        let json = serde_json::to_value(&c).expect("serialises");
+        assert_eq!(json, serde_json::json!({"type": "removed", "letter_id": 5}));
+    }
+
+    #[test]
+    fn problem_defaults() {
+        let p: Problem = serde_json::from_str(r#"{"title":"x","status":409,"code":"stale"}"#)
+            .expect("parses");
+        assert_eq!(p.type_uri, "about:blank");
+        assert!(p.current.is_none());
+    }
+}
