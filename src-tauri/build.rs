@@ -1,0 +1,19 @@
+//! Declares the app's own commands so that `capabilities/` can allow them one by one
+//! (a command missing from a capability is refused at run time).
+
+/// Every command in `src/commands.rs`. Keep in step with `generate_handler!` in `lib.rs`.
+const COMMANDS: &[&str] = &["app_info"];
+
+fn main() {
+    println!("cargo:rerun-if-changed=src-tauri/capabilities");
+    println!("cargo:rerun-if-changed=tauri.conf.json");
+    println!("cargo:rerun-if-changed=icons");
+    let attributes = tauri_build::Attributes::new()
+        .capabilities_path_pattern("./src-tauri/capabilities/**/*")
+        .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
+    if let Err(error) = tauri_build::try_build(attributes) {
+        // A build script reports failure by panicking; print the whole chain first.
+        println!("cargo:warning=tauri-build failed: {error:#}");
+        std::process::exit(1);
+    }
+}
