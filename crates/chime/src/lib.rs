@@ -7,6 +7,17 @@
 //! - [`Alarm`]: the schedule driving an [`Audio`], ticked by the app.
 //!
 //! Stands alone: no dependency on tauri or on the other crates of the workspace.
+//!
+//! # Wiring in the app
+//! - At startup: `ChimeThread::spawn()` (keep it in app state; `shutdown()` on exit) and
+//!   `Alarm::new(settings, thread.handle())` behind a mutex.
+//! - The sync engine, after applying a pull: `on_arrival(id, sign_by)` for each letter
+//!   newly dispatched to the unit and unsigned (at startup: for those already in the cache,
+//!   which rings once), `on_signed(&id)` for each one signed or gone; then `tick(now)`.
+//! - One timer task: sleep until `next_due(now)` (or until woken by the sync engine),
+//!   then `tick(now)`; a returned `Ring` is also the cue for the OS notification.
+//! - `now` is server time (workstation clock corrected by the estimated skew), the same
+//!   time the sign-for clocks are computed in.
 
 mod alarm;
 mod audio;

@@ -53,8 +53,18 @@ fn child_without_a_device() {
     let handle = thread.handle();
     assert_eq!(handle.wait_opened(OPEN_TIMEOUT), DeviceState::Unavailable);
     for _ in 0..20 {
-        handle.play(Sound::Arrival, 1.0).expect("skipped, not an error");
+        handle
+            .play(Sound::Arrival, 1.0)
+            .expect("skipped, not an error");
     }
     thread.shutdown();
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// The app keeps the handle in shared state and the alarm behind a mutex across threads.
+#[test]
+fn handles_and_alarms_can_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<jsjb_chime::ChimeHandle>();
+    send_sync::<jsjb_chime::Alarm<String, jsjb_chime::ChimeHandle>>();
 }
