@@ -15,7 +15,8 @@
 //!   newly dispatched to the unit and unsigned (at startup: for those already in the cache,
 //!   which rings once), `on_signed(&id)` for each one signed or gone; then `tick(now)`.
 //! - One timer task: sleep until `next_due(now)` (or until woken by the sync engine),
-//!   then `tick(now)`; a returned `Ring` is also the cue for the OS notification.
+//!   then `tick(now)`. The OS notification follows `on_arrival` returning `true`, not a
+//!   `Ring`: muting silences the chime, never the visual alert.
 //! - `now` is server time (workstation clock corrected by the estimated skew), the same
 //!   time the sign-for clocks are computed in.
 
