@@ -582,6 +582,12 @@ pub fn evaluate(
     calendar: &WorkCalendar,
     now: DateTime<Utc>,
 ) -> LetterClocks {
+    // A closed case stops every clock: what was not met by the closure stays as it was
+    // then (a breach stays a breach) and no longer asks for anyone's attention.
+    let closed_at = inputs
+        .closed_at
+        .filter(|c| inputs.reopened_at.is_none_or(|r| *c >= r));
+    let read_at = closed_at.map_or(now, |c| c.min(now));
     let sign_for = inputs.dispatches.last().and_then(|span| {
         let signed = signed_at(span);
         if signed.is_none() && span.ended_at.is_some() {
@@ -595,7 +601,7 @@ pub fn evaluate(
                 signed,
                 calendar,
             )
-            .read(now),
+            .read(read_at),
         )
     });
     let contact = ClockRun::from_rule(
@@ -605,7 +611,7 @@ pub fn evaluate(
         inputs.first_contact_reached_at,
         calendar,
     )
-    .read(now);
+    .read(read_at);
     let first_feedback = ClockRun::from_rule(
         ClockKind::FirstFeedback,
         inputs.received_at,
@@ -613,8 +619,21 @@ pub fn evaluate(
         inputs.first_feedback_at,
         calendar,
     )
-    .read(now);
+    .read(read_at);
     let closure = closure_run(inputs, policy, calendar).read(now);
+    let (mut sign_for, mut contact, mut first_feedback) = (sign_for, contact, first_feedback);
+    if closed_at.is_some() {
+        for reading in [
+            sign_for.as_mut(),
+            Some(&mut contact),
+            Some(&mut first_feedback),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            reading.band = Band::Done;
+        }
+    }
     let most_urgent = [
         sign_for.as_ref(),
         Some(&contact),
@@ -623,7 +642,7 @@ pub fn evaluate(
     ]
     .into_iter()
     .flatten()
-    .filter(|r| matches!(r.state, ClockState::Running | ClockState::Breached))
+    .filter(|r| r.band != Band::Done)
     .min_by_key(|r| (r.remaining_secs, r.kind))
     .map(|r| r.kind);
     LetterClocks {

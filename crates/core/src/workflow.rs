@@ -596,6 +596,8 @@ pub enum RuleError {
     NotThanks,
     #[error("this has already been done")]
     AlreadyDone,
+    #[error("the writer must be given a first feedback before the feedback form is submitted")]
+    FirstFeedbackMissing,
     #[error("{field}: {problem}")]
     Invalid {
         field: &'static str,
@@ -643,6 +645,7 @@ impl RuleError {
             RuleError::NothingToReturnTo => "nothing_to_return_to",
             RuleError::NotThanks => "not_thanks",
             RuleError::AlreadyDone => "already_done",
+            RuleError::FirstFeedbackMissing => "first_feedback_missing",
             RuleError::Invalid { .. } => "invalid_input",
         }
     }
@@ -744,6 +747,10 @@ pub fn permits(
             Err(RuleError::AlreadyDone)
         }
         ActionKind::RecordReturnVisit if status.return_visit_done => Err(RuleError::AlreadyDone),
+        // The writer hears from us before the case can close.
+        ActionKind::SubmitFeedbackForm if status.clock_inputs.first_feedback_at.is_none() => {
+            Err(RuleError::FirstFeedbackMissing)
+        }
         ActionKind::RequestExtension if status.pending_extension.is_some() => {
             Err(RuleError::ExtensionPending)
         }

@@ -264,7 +264,14 @@ fn fixture(kind: ActionKind) -> (LetterStatus, DateTime<Utc>, Action, LetterStat
             LetterState::Handling,
         ),
         ActionKind::SubmitFeedbackForm => (
-            handling().done(),
+            handling()
+                .then(
+                    8,
+                    EventPayload::FirstFeedbackGiven {
+                        text: "已受理".into(),
+                    },
+                )
+                .done(),
             soon,
             Action::SubmitFeedbackForm {
                 summary: "已上门核查".into(),
@@ -915,6 +922,32 @@ fn first_feedback_once_and_contact_time_checked() {
     let event = decide(&c, &status, &contact(mins(18))).expect("ok");
     status.apply(mins(20), &event);
     assert_eq!(status.clock_inputs.first_contact_reached_at, Some(mins(18)));
+}
+
+#[test]
+fn the_form_waits_for_the_first_feedback() {
+    let (tree, policy, cal) = (tree(), Policy::shenzhen(), WorkCalendar::china());
+    let status = handling().done();
+    let officer = officer_at(STATION_A1);
+    let c = ctx(&officer, &tree, &policy, &cal, mins(20));
+    assert_eq!(
+        permits(&c, &status, ActionKind::SubmitFeedbackForm),
+        Err(RuleError::FirstFeedbackMissing)
+    );
+}
+
+#[test]
+fn closing_stops_every_clock() {
+    let (policy, cal) = (Policy::shenzhen(), WorkCalendar::china());
+    // Closed without ever reaching the writer: the contact clock stays breached but
+    // no longer asks for attention.
+    let status = closed().done();
+    let clocks = status.clocks(&policy, &cal, mins(60 * 24 * 30));
+    assert_eq!(clocks.most_urgent, None);
+    assert_eq!(clocks.contact.state, jsjb_core::clock::ClockState::Breached);
+    assert_eq!(clocks.contact.band, jsjb_core::clock::Band::Done);
+    assert_eq!(clocks.contact.remaining_secs, -60 * 60);
+    assert_eq!(clocks.closure.band, jsjb_core::clock::Band::Done);
 }
 
 #[test]
