@@ -1,0 +1,322 @@
+//! Administration of units and users, for the admin API and the admin CLI alike:
+//! both call the same functions, so the rules (tree shape, user names, password
+//! length, scope) are checked in one place.
+
+use std::collections::BTreeSet;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use jsjb_core::org::{Role, Tier, UnitId, UnitTree, UserId};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::audit::Verification;
+use crate::auth::{Session, UnitDto, UserDto, check_new_password, hash_password, unit_tree};
+use crate::config::Config;
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, ApiPath};
+use crate::state::AppState;
+use crate::storage::{Actor, NewUnit, NewUser, Storage};
+use crate::time::TimeSource;
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreateUnitRequest {
+    /// The parent unit; omit only for the city bureau (the root).
+    pub parent_id: Option<i64>,
+    #[schema(value_type = String, example = "station")]
+    pub tier: Tier,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreateUserRequest {
+    pub unit_id: i64,
+    pub username: String,
+    pub display_name: String,
+    #[schema(value_type = Vec<String>, example = json!(["officer"]))]
+    pub roles: Vec<Role>,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ResetPasswordRequest {
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UnitList {
+    pub units: Vec<UnitDto>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<UserDto>,
+}
+
+fn check_name(field: &str, name: &str, max: usize) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must not be empty"),
+        ));
+    }
+    if name.chars().count() > max {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} may have at most {max} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must not contain control characters"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn check_username(username: &str) -> Result<String, ApiError> {
+    let u = username.trim();
+    let ok_len = (3..=32).contains(&u.len());
+    let ok_chars = u
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok_len && ok_chars {
+        Ok(u.to_owned())
+    } else {
+        Err(ApiError::invalid(
+            "username",
+            "a user name has 3 to 32 characters: letters, digits, `.`, `_` or `-`",
+        ))
+    }
+}
+
+/// Whether `actor_unit` may administer `unit`: its own unit or one below it.
+/// `None` (the CLI, run by whoever holds the database file) may administer anything.
+fn check_scope(tree: &UnitTree, actor_unit: Option<UnitId>, unit: UnitId) -> Result<(), ApiError> {
+    match actor_unit {
+        Some(own) if !tree.in_scope(own, unit) => Err(ApiError::Forbidden(
+            "you can administer only your own unit and the units below it".to_owned(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub async fn create_unit(
+    store: &dyn Storage,
+    time: &dyn TimeSource,
+    req: CreateUnitRequest,
+    actor: Actor,
+) -> Result<UnitDto, ApiError> {
+    let name = check_name("name", &req.name, 64)?;
+    let tree = UnitTree::new(store.units().await?)
+        .map_err(|e| ApiError::Internal(format!("stored tree invalid: {e}")))?;
+    match req.parent_id.map(UnitId) {
+        Some(parent) => {
+            if tree.get(parent).is_none() {
+                return Err(ApiError::invalid(
+                    "parent_id",
+                    format!("there is no unit {}", parent.0),
+                ));
+            }
+            check_scope(&tree, actor.unit, parent)?;
+        }
+        // Only the CLI may found the tree: an API caller already belongs to a unit.
+        None if actor.unit.is_some() => {
+            return Err(ApiError::invalid(
+                "parent_id",
+                "a new unit needs a parent unit",
+            ));
+        }
+        None => {}
+    }
+    let unit = store
+        .create_unit(
+            NewUnit {
+                parent: req.parent_id.map(UnitId),
+                tier: req.tier,
+                name,
+            },
+            actor,
+            time.now(),
+        )
+        .await?;
+    Ok(unit.into())
+}
+
+pub async fn create_user(
+    store: &dyn Storage,
+    config: &Config,
+    time: &dyn TimeSource,
+    req: CreateUserRequest,
+    actor: Actor,
+) -> Result<UserDto, ApiError> {
+    let username = check_username(&req.username)?;
+    let display_name = check_name("display_name", &req.display_name, 64)?;
+    let roles: BTreeSet<Role> = req.roles.into_iter().collect();
+    if roles.is_empty() {
+        return Err(ApiError::invalid("roles", "a user needs at least one role"));
+    }
+    check_new_password(&req.password)?;
+    let tree = UnitTree::new(store.units().await?)
+        .map_err(|e| ApiError::Internal(format!("stored tree invalid: {e}")))?;
+    let unit = UnitId(req.unit_id);
+    if tree.get(unit).is_none() {
+        return Err(ApiError::invalid(
+            "unit_id",
+            format!("there is no unit {}", unit.0),
+        ));
+    }
+    check_scope(&tree, actor.unit, unit)?;
+    let password_hash = hash_password(req.password, config.argon2_memory_kib).await?;
+    let user = store
+        .create_user(
+            NewUser {
+                unit_id: unit,
+                username,
+                display_name,
+                roles,
+                password_hash,
+            },
+            actor,
+            time.now(),
+        )
+        .await?;
+    Ok(user.into())
+}
+
+/// Sets a new password by user id or name; clears the lock-out, ends all sessions.
+pub async fn reset_password(
+    store: &dyn Storage,
+    config: &Config,
+    time: &dyn TimeSource,
+    user: UserId,
+    password: String,
+    actor: Actor,
+) -> Result<(), ApiError> {
+    check_new_password(&password)?;
+    let target = store
+        .user(user)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("there is no user {}", user.0)))?;
+    let tree = UnitTree::new(store.units().await?)
+        .map_err(|e| ApiError::Internal(format!("stored tree invalid: {e}")))?;
+    check_scope(&tree, actor.unit, target.unit_id)?;
+    let hash = hash_password(password, config.argon2_memory_kib).await?;
+    store.set_password(user, hash, actor, time.now()).await?;
+    Ok(())
+}
+
+// --- handlers -------------------------------------------------------------------------
+
+/// Units the admin can administer (their unit and below).
+#[utoipa::path(get, path = "/api/v1/admin/units", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = UnitList), (status = 403, body = Problem)))]
+pub async fn list_units(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<ApiJson<UnitList>, ApiError> {
+    session.require(Role::Admin)?;
+    let tree = unit_tree(&state).await?;
+    let units = tree
+        .subtree(session.unit_id)
+        .into_iter()
+        .filter_map(|id| tree.get(id).cloned().map(UnitDto::from))
+        .collect();
+    Ok(ApiJson(UnitList { units }))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/units", tag = "admin", security(("bearer" = [])),
+    request_body = CreateUnitRequest,
+    responses((status = 201, body = UnitDto), (status = 400, body = Problem), (status = 403, body = Problem)))]
+pub async fn post_unit(
+    State(state): State<AppState>,
+    session: Session,
+    ApiJson(req): ApiJson<CreateUnitRequest>,
+) -> Result<(StatusCode, ApiJson<UnitDto>), ApiError> {
+    session.require(Role::Admin)?;
+    let unit = create_unit(
+        state.store.as_ref(),
+        state.time.as_ref(),
+        req,
+        session.actor(Some(Role::Admin)),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, ApiJson(unit)))
+}
+
+/// Users of the units the admin can administer.
+#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = UserList), (status = 403, body = Problem)))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<ApiJson<UserList>, ApiError> {
+    session.require(Role::Admin)?;
+    let tree = unit_tree(&state).await?;
+    let users = state
+        .store
+        .users()
+        .await?
+        .into_iter()
+        .filter(|u| tree.in_scope(session.unit_id, u.unit_id))
+        .map(UserDto::from)
+        .collect();
+    Ok(ApiJson(UserList { users }))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])),
+    request_body = CreateUserRequest,
+    responses((status = 201, body = UserDto), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 409, description = "`username_taken`", body = Problem)))]
+pub async fn post_user(
+    State(state): State<AppState>,
+    session: Session,
+    ApiJson(req): ApiJson<CreateUserRequest>,
+) -> Result<(StatusCode, ApiJson<UserDto>), ApiError> {
+    session.require(Role::Admin)?;
+    let user = create_user(
+        state.store.as_ref(),
+        &state.config,
+        state.time.as_ref(),
+        req,
+        session.actor(Some(Role::Admin)),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, ApiJson(user)))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/password", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "user id")),
+    request_body = ResetPasswordRequest,
+    responses((status = 204), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn post_password(
+    State(state): State<AppState>,
+    session: Session,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<ResetPasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    session.require(Role::Admin)?;
+    reset_password(
+        state.store.as_ref(),
+        &state.config,
+        state.time.as_ref(),
+        UserId(id),
+        req.password,
+        session.actor(Some(Role::Admin)),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Verifies the audit chain and names the first broken entry.
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Verification), (status = 403, body = Problem)))]
+pub async fn audit_verify(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<ApiJson<Verification>, ApiError> {
+    session.require(Role::Admin)?;
+    Ok(ApiJson(state.store.verify_audit().await?))
+}

@@ -1,0 +1,225 @@
+//! Every failure the API reports, as RFC 9457 problem details with a stable `code`.
+//!
+//! A code exists for each case a client reacts to differently (the desktop translates
+//! the code; it never shows `detail` to an officer). `detail` is for the person
+//! reading logs or calling the API by hand: it says what to do about it.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::storage::StorageError;
+
+/// An RFC 9457 problem document (`application/problem+json`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type: `urn:jsjb:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// A short summary of the problem type.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What happened in this case, and what to do about it.
+    pub detail: String,
+    /// The stable machine-readable code.
+    pub code: String,
+    /// The field of the request at fault, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Seconds to wait before trying again (also sent as `Retry-After`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+    /// Extra members a specific problem carries (e.g. the current state on a 409).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A field of the request fails validation.
+    #[error("{message}")]
+    Invalid {
+        field: Option<String>,
+        message: String,
+    },
+    #[error("the request body is not valid JSON for this endpoint: {0}")]
+    MalformedJson(String),
+    #[error("{0}")]
+    MalformedMultipart(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedAttachment(String),
+    #[error("{0}")]
+    TooManyAttachments(String),
+    #[error("sign in first: send `Authorization: Bearer <token>`")]
+    Unauthenticated,
+    #[error("the session has expired; sign in again")]
+    SessionExpired,
+    #[error("user name or password is wrong")]
+    InvalidCredentials,
+    #[error(
+        "the account is locked after too many failed logins; try again in {retry_after_secs} s or ask an admin to reset the password"
+    )]
+    AccountLocked { retry_after_secs: u64 },
+    #[error("too many failed logins from this address; try again in {retry_after_secs} s")]
+    TooManyAttempts { retry_after_secs: u64 },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// A conflict with the current data; `code` says which (e.g. `username_taken`).
+    #[error("{detail}")]
+    Conflict {
+        code: &'static str,
+        detail: String,
+        extra: Option<serde_json::Map<String, serde_json::Value>>,
+    },
+    #[error("no route for this method and path")]
+    NoRoute,
+    #[error("this path does not accept the method used")]
+    MethodNotAllowed,
+    /// Anything the client cannot fix. The cause is logged, not sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Invalid {
+            field: Some(field.to_owned()),
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            Invalid { .. } | MalformedJson(_) | MalformedMultipart(_) => StatusCode::BAD_REQUEST,
+            UnsupportedAttachment(_) | TooManyAttachments(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Unauthenticated | SessionExpired | InvalidCredentials => StatusCode::UNAUTHORIZED,
+            AccountLocked { .. } | TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Forbidden(_) => StatusCode::FORBIDDEN,
+            NotFound(_) | NoRoute => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Conflict { .. } => StatusCode::CONFLICT,
+            Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            Invalid { .. } => "invalid_input",
+            MalformedJson(_) => "malformed_json",
+            MalformedMultipart(_) => "malformed_multipart",
+            UnsupportedMediaType(_) => "unsupported_media_type",
+            PayloadTooLarge(_) => "payload_too_large",
+            UnsupportedAttachment(_) => "unsupported_attachment",
+            TooManyAttachments(_) => "too_many_attachments",
+            Unauthenticated => "unauthenticated",
+            SessionExpired => "session_expired",
+            InvalidCredentials => "invalid_credentials",
+            AccountLocked { .. } => "account_locked",
+            TooManyAttempts { .. } => "too_many_attempts",
+            Forbidden(_) => "forbidden",
+            NotFound(_) => "not_found",
+            NoRoute => "no_route",
+            MethodNotAllowed => "method_not_allowed",
+            Conflict { code, .. } => code,
+            Internal(_) => "internal",
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let status = self.status();
+        let code = self.code();
+        let detail = match self {
+            // The cause of an internal error may name files or SQL; keep it in the log.
+            ApiError::Internal(_) => {
+                "the server failed to handle the request; it has been logged — try again, and report it if it persists"
+                    .to_owned()
+            }
+            other => other.to_string(),
+        };
+        let (field, retry_after, extra) = match self {
+            ApiError::Invalid { field, .. } => (field.clone(), None, None),
+            ApiError::AccountLocked { retry_after_secs }
+            | ApiError::TooManyAttempts { retry_after_secs } => {
+                (None, Some(*retry_after_secs), None)
+            }
+            ApiError::Conflict { extra, .. } => (None, None, extra.clone()),
+            _ => (None, None, None),
+        };
+        Problem {
+            type_: format!("urn:jsjb:problem:{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            code: code.to_owned(),
+            field,
+            retry_after,
+            extra,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        let problem = self.to_problem();
+        let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
+        let mut response = (self.status(), body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(secs) = problem.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound(what) => ApiError::NotFound(what),
+            StorageError::Conflict { code, detail } => ApiError::Conflict {
+                code,
+                detail,
+                extra: None,
+            },
+            StorageError::Invalid { field, message } => ApiError::Invalid {
+                field: Some(field.to_owned()),
+                message,
+            },
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Turns a panic inside a handler into a problem document instead of a dropped
+/// connection. Handlers must not panic; this is the net under them.
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::Internal("a handler panicked".to_owned()).into_response()
+}
+
+pub async fn no_route() -> ApiError {
+    ApiError::NoRoute
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

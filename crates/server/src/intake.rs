@@ -1,0 +1,539 @@
+//! Intake: letters from the public channels (no account) and phone letters typed in
+//! by a desk, and the public progress query.
+
+use axum::extract::State;
+use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use jsjb_core::letter::{Category, Channel, LetterState};
+use jsjb_core::org::Role;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::attachments::{MAX_IMAGES, MAX_VOICE_CLIPS, max_bytes, sniff};
+use crate::auth::Session;
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::state::AppState;
+use crate::storage::{Actor, AttachmentKind, AttachmentMeta, NewLetter, StorageError};
+
+pub const MAX_SUBJECT_CHARS: usize = 100;
+pub const MAX_BODY_CHARS: usize = 5000;
+const MAX_TAGS: usize = 5;
+const MAX_TAG_CHARS: usize = 32;
+const MAX_NAME_CHARS: usize = 32;
+/// The largest `letter` JSON part accepted.
+const MAX_LETTER_PART: usize = 64 * 1024;
+/// The whole intake body: every attachment at its limit plus the letter part.
+pub const MAX_INTAKE_BODY: usize = MAX_IMAGES * crate::attachments::MAX_IMAGE_BYTES
+    + MAX_VOICE_CLIPS * crate::attachments::MAX_VOICE_BYTES
+    + 1024 * 1024;
+
+/// The letter as the writer (or the desk) submits it.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LetterInput {
+    /// `web`, `weibo` or `wechat` on the public endpoint; ignored (always `phone`) on the desk endpoint.
+    #[schema(value_type = Option<String>, example = "web")]
+    pub channel: Option<Channel>,
+    #[schema(value_type = String, example = "help")]
+    pub category: Category,
+    #[serde(default)]
+    pub problem_tags: Vec<String>,
+    pub subject: String,
+    pub body: String,
+    pub writer_name: String,
+    pub writer_phone: String,
+    /// Other ways to reach the writer (e.g. `{"email": "..."}`), kept as given.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub writer_contact: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The multipart form of the public intake: a JSON `letter` part plus file parts.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Describes the form for the OpenAPI document only.
+pub struct IntakeForm {
+    /// `LetterInput` as JSON.
+    letter: String,
+    /// Images (≤ 9, each ≤ 10 MiB) and voice clips (≤ 3, each ≤ 5 MiB), in any part name other than `letter`.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    files: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IntakeReceipt {
+    /// Give this to the writer: with the last 4 digits of their phone it shows progress.
+    pub tracking_code: String,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeskIntakeReceipt {
+    pub id: i64,
+    pub tracking_code: String,
+    pub received_at: DateTime<Utc>,
+    pub unit_id: i64,
+}
+
+fn is_mobile(p: &str) -> bool {
+    let b = p.as_bytes();
+    b.len() == 11
+        && b[0] == b'1'
+        && (b'3'..=b'9').contains(&b[1])
+        && b.iter().all(u8::is_ascii_digit)
+}
+
+/// `0755-12345678`, `075512345678`, or a local 7–8 digit number.
+fn is_landline(p: &str) -> bool {
+    let digits = |s: &str, lens: std::ops::RangeInclusive<usize>| {
+        lens.contains(&s.len()) && s.bytes().all(|c| c.is_ascii_digit())
+    };
+    if let Some((area, local)) = p.split_once('-') {
+        return area.starts_with('0') && digits(area, 3..=4) && digits(local, 7..=8);
+    }
+    digits(p, 7..=8) || (p.starts_with('0') && digits(p, 10..=12))
+}
+
+/// A validated letter, ready to store.
+struct ValidLetter {
+    category: Category,
+    problem_tags: Vec<String>,
+    subject: String,
+    body: String,
+    writer_name: String,
+    writer_phone: String,
+    writer_extra: serde_json::Value,
+}
+
+fn validate(input: LetterInput) -> Result<ValidLetter, ApiError> {
+    let text = |field: &str, value: &str, max: usize| -> Result<String, ApiError> {
+        let v = value.trim();
+        if v.is_empty() {
+            return Err(ApiError::invalid(
+                field,
+                format!("{field} must not be empty"),
+            ));
+        }
+        if v.chars().count() > max {
+            return Err(ApiError::invalid(
+                field,
+                format!("{field} may have at most {max} characters"),
+            ));
+        }
+        Ok(v.to_owned())
+    };
+    let subject = text("subject", &input.subject, MAX_SUBJECT_CHARS)?;
+    let body = text("body", &input.body, MAX_BODY_CHARS)?;
+    let writer_name = text("writer_name", &input.writer_name, MAX_NAME_CHARS)?;
+    if subject.contains(['\n', '\r']) {
+        return Err(ApiError::invalid(
+            "subject",
+            "subject must be a single line",
+        ));
+    }
+    let phone: String = input
+        .writer_phone
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    if !is_mobile(&phone) && !is_landline(&phone) {
+        return Err(ApiError::invalid(
+            "writer_phone",
+            "give a mobile number (11 digits, e.g. 13812345678) or a landline (e.g. 0755-12345678)",
+        ));
+    }
+    if input.problem_tags.len() > MAX_TAGS {
+        return Err(ApiError::invalid(
+            "problem_tags",
+            format!("at most {MAX_TAGS} problem tags"),
+        ));
+    }
+    let mut problem_tags = Vec::new();
+    for tag in input.problem_tags {
+        problem_tags.push(text("problem_tags", &tag, MAX_TAG_CHARS)?);
+    }
+    let writer_extra = serde_json::Value::Object(input.writer_contact.unwrap_or_default());
+    if writer_extra.to_string().len() > 2048 {
+        return Err(ApiError::invalid(
+            "writer_contact",
+            "writer_contact is too long (2 KiB at most)",
+        ));
+    }
+    Ok(ValidLetter {
+        category: input.category,
+        problem_tags,
+        subject,
+        body,
+        writer_name,
+        writer_phone: phone,
+        writer_extra,
+    })
+}
+
+/// `SZ` + the date in China Standard Time + 6 characters from an alphabet without
+/// look-alikes (no 0/O, 1/I), e.g. `SZ20250314K7PQ2X`. 32⁶ ≈ 10⁹ codes per day; a
+/// collision is caught by the unique index and retried.
+pub fn tracking_code(now: DateTime<Utc>) -> String {
+    use rand_core::{OsRng, RngCore};
+    const ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+    let mut raw = [0_u8; 6];
+    OsRng.fill_bytes(&mut raw);
+    let date = now.with_timezone(&jsjb_core::cst()).format("%Y%m%d");
+    // 256 is a multiple of 32, so masking keeps the choice uniform.
+    let tail: String = raw
+        .iter()
+        .map(|b| ALPHABET[usize::from(b & 31)] as char)
+        .collect();
+    format!("SZ{date}{tail}")
+}
+
+/// Stores the letter, retrying on the (rare) tracking-code collision.
+async fn store_letter(
+    state: &AppState,
+    channel: Channel,
+    letter: ValidLetter,
+    unit: Option<jsjb_core::org::UnitId>,
+    attachments: Vec<(AttachmentMeta, Option<String>)>,
+    actor: Actor,
+) -> Result<(crate::storage::CreatedLetter, String, DateTime<Utc>), ApiError> {
+    let received_at = state.time.now();
+    for _ in 0..5 {
+        let code = tracking_code(received_at);
+        let new = NewLetter {
+            tracking_code: code.clone(),
+            channel,
+            category: letter.category,
+            problem_tags: letter.problem_tags.clone(),
+            subject: letter.subject.clone(),
+            body: letter.body.clone(),
+            writer_name: letter.writer_name.clone(),
+            writer_phone: letter.writer_phone.clone(),
+            writer_extra: letter.writer_extra.clone(),
+            received_at,
+            unit,
+            attachments: attachments.clone(),
+        };
+        match state.store.create_letter(new, actor.clone()).await {
+            Ok(created) => {
+                state.publish_change(created.change_seq);
+                return Ok((created, code, received_at));
+            }
+            Err(StorageError::Conflict {
+                code: "tracking_code_taken",
+                ..
+            }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Internal(
+        "five tracking-code collisions in a row".to_owned(),
+    ))
+}
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge(format!(
+            "the upload is larger than the {} MiB a letter may carry",
+            MAX_INTAKE_BODY / (1024 * 1024)
+        ))
+    } else {
+        ApiError::MalformedMultipart(format!(
+            "the multipart body could not be read: {}",
+            e.body_text()
+        ))
+    }
+}
+
+/// Receives a letter from a public channel.
+#[utoipa::path(post, path = "/api/v1/public/letters", tag = "public",
+    request_body(content = IntakeForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, body = IntakeReceipt),
+        (status = 400, description = "`invalid_input`, `malformed_json`, `malformed_multipart`", body = Problem),
+        (status = 413, description = "`payload_too_large`", body = Problem),
+        (status = 415, description = "`unsupported_media_type`", body = Problem),
+        (status = 422, description = "`unsupported_attachment`, `too_many_attachments`", body = Problem),
+    ))]
+pub async fn post_public_letter(
+    State(state): State<AppState>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, ApiJson<IntakeReceipt>), ApiError> {
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::UnsupportedMediaType(format!(
+            "send the letter as multipart/form-data with a JSON `letter` part: {}",
+            e.body_text()
+        ))
+    })?;
+    let mut letter: Option<LetterInput> = None;
+    let mut files: Vec<(Vec<u8>, AttachmentKind, &'static str, Option<String>)> = Vec::new();
+    let (mut images, mut voices) = (0, 0);
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "letter" {
+            let mut buf = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                buf.extend_from_slice(&chunk);
+                if buf.len() > MAX_LETTER_PART {
+                    return Err(ApiError::PayloadTooLarge(
+                        "the `letter` part is larger than 64 KiB".to_owned(),
+                    ));
+                }
+            }
+            letter = Some(serde_json::from_slice(&buf).map_err(|e| {
+                if e.is_data() {
+                    ApiError::Invalid {
+                        field: Some("letter".to_owned()),
+                        message: format!("the `letter` part: {e}"),
+                    }
+                } else {
+                    ApiError::MalformedJson(format!("the `letter` part: {e}"))
+                }
+            })?);
+            continue;
+        }
+        let file_name = field
+            .file_name()
+            .map(|n| n.chars().take(128).collect::<String>());
+        // Read the first chunk, decide the type from the bytes, then enforce that
+        // type's limit while reading the rest, so an oversize file is refused early.
+        let mut buf = Vec::new();
+        let mut kind: Option<(AttachmentKind, &'static str)> = None;
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            buf.extend_from_slice(&chunk);
+            if kind.is_none() && buf.len() >= 64 {
+                kind = Some(sniff(&buf)?);
+            }
+            let limit = kind.map_or(crate::attachments::MAX_IMAGE_BYTES, |(k, _)| max_bytes(k));
+            if buf.len() > limit {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "attachment {:?} is larger than {} MiB",
+                    file_name.as_deref().unwrap_or(&name),
+                    limit / (1024 * 1024)
+                )));
+            }
+        }
+        let (kind, mime) = match kind {
+            Some(k) => k,
+            None => sniff(&buf)?,
+        };
+        match kind {
+            AttachmentKind::Image => images += 1,
+            AttachmentKind::Voice => voices += 1,
+        }
+        if images > MAX_IMAGES || voices > MAX_VOICE_CLIPS {
+            return Err(ApiError::TooManyAttachments(format!(
+                "a letter may carry at most {MAX_IMAGES} images and {MAX_VOICE_CLIPS} voice clips"
+            )));
+        }
+        files.push((buf, kind, mime, file_name));
+    }
+    let input = letter.ok_or_else(|| {
+        ApiError::invalid(
+            "letter",
+            "the form needs a `letter` part with the letter as JSON",
+        )
+    })?;
+    let channel = match input.channel {
+        Some(c @ (Channel::Web | Channel::Weibo | Channel::Wechat)) => c,
+        _ => {
+            return Err(ApiError::invalid(
+                "channel",
+                "channel must be `web`, `weibo` or `wechat`",
+            ));
+        }
+    };
+    let valid = validate(input)?;
+
+    // Blobs go in first: an orphan blob (if the insert then fails) is harmless and
+    // re-used by a retry; a letter pointing at a missing blob would not be.
+    let blobs = state.blobs.clone();
+    let attachments = tokio::task::spawn_blocking(move || {
+        files
+            .into_iter()
+            .map(|(bytes, kind, mime, name)| {
+                let sha256 = blobs.put(&bytes)?;
+                Ok((
+                    AttachmentMeta {
+                        sha256,
+                        mime: mime.to_owned(),
+                        size: bytes.len() as u64,
+                        kind,
+                    },
+                    name,
+                ))
+            })
+            .collect::<Result<Vec<_>, std::io::Error>>()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("blob task: {e}")))?
+    .map_err(|e| ApiError::Internal(format!("storing an attachment: {e}")))?;
+
+    let (_, tracking_code, received_at) = store_letter(
+        &state,
+        channel,
+        valid,
+        None,
+        attachments,
+        Actor::public(channel),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(IntakeReceipt {
+            tracking_code,
+            received_at,
+        }),
+    ))
+}
+
+/// A desk types in a letter received by phone. It lands at the desk's own unit.
+#[utoipa::path(post, path = "/api/v1/letters", tag = "letters", security(("bearer" = [])),
+    request_body = LetterInput,
+    responses((status = 201, body = DeskIntakeReceipt), (status = 400, body = Problem), (status = 403, body = Problem)))]
+pub async fn post_desk_letter(
+    State(state): State<AppState>,
+    session: Session,
+    ApiJson(input): ApiJson<LetterInput>,
+) -> Result<(StatusCode, ApiJson<DeskIntakeReceipt>), ApiError> {
+    session.require(Role::Dispatcher)?;
+    let valid = validate(input)?;
+    let (created, tracking_code, received_at) = store_letter(
+        &state,
+        Channel::Phone,
+        valid,
+        Some(session.unit_id),
+        Vec::new(),
+        session.actor(Some(Role::Dispatcher)),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(DeskIntakeReceipt {
+            id: created.id.0,
+            tracking_code,
+            received_at,
+            unit_id: created.unit.0,
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ProgressQuery {
+    /// The tracking code from the receipt.
+    pub code: String,
+    /// The last 4 digits of the writer's phone number.
+    pub phone_last4: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Milestone {
+    pub at: DateTime<Utc>,
+    /// `received`, `dispatched`, `handling`, `first_feedback`, `extended`, `closed`, `reopened`.
+    pub kind: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PublicProgress {
+    pub tracking_code: String,
+    #[schema(value_type = String, example = "handling")]
+    pub state: LetterState,
+    pub received_at: DateTime<Utc>,
+    pub milestones: Vec<Milestone>,
+}
+
+/// Event kinds a writer may see, and the milestone each shows as. Everything else
+/// (contacts, returns, chases, notes, who did it) stays internal.
+fn public_milestone(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "received" => "received",
+        "dispatched" => "dispatched",
+        "signed_for" => "handling",
+        "first_feedback_given" => "first_feedback",
+        "extension_decided" => "extended",
+        "feedback_form_approved" => "closed",
+        "reopened" => "reopened",
+        _ => return None,
+    })
+}
+
+/// The writer's view of their letter's progress.
+#[utoipa::path(get, path = "/api/v1/public/progress", tag = "public",
+    params(ProgressQuery),
+    responses((status = 200, body = PublicProgress),
+        (status = 404, description = "no letter with this code and phone", body = Problem)))]
+pub async fn get_progress(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ProgressQuery>,
+) -> Result<ApiJson<PublicProgress>, ApiError> {
+    let not_found =
+        || ApiError::NotFound("no letter matches this tracking code and phone number".to_owned());
+    let code = q.code.trim().to_ascii_uppercase();
+    if code.len() > 32
+        || q.phone_last4.len() != 4
+        || !q.phone_last4.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(ApiError::invalid(
+            "phone_last4",
+            "give the tracking code and the last 4 digits of the phone number",
+        ));
+    }
+    let record = state.store.progress(&code).await?.ok_or_else(not_found)?;
+    let last4: String = record
+        .writer_phone
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    // Same answer for a wrong code and a wrong phone, so codes cannot be confirmed.
+    if last4 != q.phone_last4 {
+        return Err(not_found());
+    }
+    Ok(ApiJson(PublicProgress {
+        tracking_code: record.tracking_code,
+        state: record.state,
+        received_at: record.received_at,
+        milestones: record
+            .events
+            .into_iter()
+            .filter_map(|(at, kind)| {
+                public_milestone(&kind).map(|k| Milestone {
+                    at,
+                    kind: k.to_owned(),
+                })
+            })
+            .collect(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_numbers() {
+        assert!(is_mobile("13812345678"));
+        assert!(!is_mobile("12812345678"));
+        assert!(!is_mobile("1381234567"));
+        assert!(is_landline("0755-12345678"));
+        assert!(is_landline("075512345678"));
+        assert!(is_landline("12345678"));
+        assert!(!is_landline("abc-12345678"));
+        assert!(!is_landline("0755-123"));
+    }
+
+    #[test]
+    fn tracking_codes_use_the_unambiguous_alphabet() {
+        let at = DateTime::parse_from_rfc3339("2025-03-13T17:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let code = tracking_code(at);
+        // 17:00 UTC is already the 14th in Shenzhen.
+        assert!(code.starts_with("SZ20250314"), "{code}");
+        assert_eq!(code.len(), 16);
+        assert!(!code[10..].contains(['0', 'O', '1', 'I']));
+    }
+}

@@ -1,0 +1,50 @@
+//! The central 接诉即办 server as a library: the router, the storage seam, accounts,
+//! intake and the audit log. The `jsjb-server` binary is glue around [`serve`].
+//!
+//! Areas live in their own modules so that the life cycle, sync and demo mode can be
+//! added beside them: each area owns its handlers and wire types, and talks to the
+//! database only through [`storage::Storage`].
+
+pub mod admin;
+pub mod attachments;
+pub mod audit;
+pub mod auth;
+pub mod blobs;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod intake;
+pub mod router;
+pub mod state;
+pub mod storage;
+pub mod time;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use router::{openapi, router};
+pub use state::AppState;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+/// Serves the router on an already bound listener until `shutdown` resolves, then
+/// finishes the requests in flight. Tests bind `127.0.0.1:0` and call this directly.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // Start the change cursor where the database is, so the first poke is not stale.
+    match state.store.latest_change_seq().await {
+        Ok(seq) => state.publish_change(seq),
+        Err(e) => tracing::warn!(%e, "cannot read the latest change; the cursor starts at 0"),
+    }
+    let app = router(state);
+    axum::serve(
+        listener,
+        // The client address feeds the per-IP login rate limit.
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,124 @@
+//! The router: every route, its body limit, and the OpenAPI document built from the
+//! same declarations (so the document cannot drift from the routes).
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{self, ApiError, Problem};
+use crate::extract::ApiJson;
+use crate::state::AppState;
+use crate::{admin, attachments, auth, intake};
+
+/// JSON bodies are small; anything bigger is a mistake or an attack.
+pub const JSON_BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "接诉即办 central server", description = "局长信箱 letters: intake, accounts, life cycle, sync, audit. Errors are RFC 9457 problem details with a stable `code`."),
+    modifiers(&BearerAuth),
+    components(schemas(Problem)),
+    tags(
+        (name = "public", description = "Citizen-facing, no account"),
+        (name = "auth", description = "Sessions"),
+        (name = "admin", description = "Units, users, audit (role `admin`)"),
+        (name = "letters", description = "Letters, for officers and desks"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+    /// The latest change sequence number (a cheap proof the database answers).
+    pub change_seq: i64,
+}
+
+/// Liveness and database reachability.
+#[utoipa::path(get, path = "/healthz", tag = "public",
+    responses((status = 200, body = Health), (status = 500, body = Problem)))]
+async fn healthz(State(state): State<AppState>) -> Result<ApiJson<Health>, ApiError> {
+    let change_seq = state.store.latest_change_seq().await?;
+    Ok(ApiJson(Health {
+        status: "ok",
+        change_seq,
+    }))
+}
+
+/// All routes with their OpenAPI description, before state is attached.
+fn api() -> OpenApiRouter<AppState> {
+    let json = OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(admin::list_units, admin::post_unit))
+        .routes(routes!(admin::list_users, admin::post_user))
+        .routes(routes!(admin::post_password))
+        .routes(routes!(admin::audit_verify))
+        .routes(routes!(intake::post_desk_letter))
+        .routes(routes!(intake::get_progress))
+        .routes(routes!(attachments::download))
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(intake::post_public_letter))
+        .layer(DefaultBodyLimit::max(intake::MAX_INTAKE_BODY));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(json)
+        .merge(uploads)
+}
+
+/// The OpenAPI 3.1 document of the whole API.
+pub fn openapi() -> OpenApiDoc {
+    api().split_for_parts().1
+}
+
+/// The complete router, ready to serve.
+pub fn router(state: AppState) -> Router {
+    let (router, doc) = api().split_for_parts();
+    // Rendered once: the document does not change while the server runs.
+    let doc_json = doc.to_json().unwrap_or_else(|_| "{}".to_owned());
+    router
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let body = doc_json.clone();
+                async move { json_response(body) }
+            }),
+        )
+        .fallback(error::no_route)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(TraceLayer::new_for_http())
+}
+
+fn json_response(body: String) -> Response {
+    let mut response = body.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

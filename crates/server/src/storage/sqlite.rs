@@ -1,0 +1,708 @@
+//! The SQLite backend: one database file, WAL, `synchronous=FULL`.
+
+mod conn;
+pub mod migrations;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use jsjb_core::letter::{LetterId, LetterState};
+use jsjb_core::org::{Role, Tier, Unit, UnitId, UnitTree, UserId};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::json;
+
+use self::conn::{Readers, Writer};
+use super::{
+    Actor, AttachmentKind, AttachmentMeta, CreatedLetter, Credentials, LockoutPolicy, NewLetter,
+    NewSession, NewUnit, NewUser, ProgressRecord, SessionRecord, Storage, StorageError, UserRecord,
+};
+use crate::audit::{self, NewEntry, Verification};
+use crate::time::{from_db, to_db};
+
+pub struct SqliteStore {
+    writer: Writer,
+    readers: Arc<Readers>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database, and starts the writer.
+    /// Blocking: call it before serving, or from `spawn_blocking`.
+    pub fn open(path: &Path) -> Result<SqliteStore, StorageError> {
+        let conn = conn::open_writer(path)?;
+        Ok(SqliteStore {
+            writer: Writer::spawn(conn)?,
+            readers: Readers::new(path),
+        })
+    }
+
+    /// Runs `f` in a write transaction (see `conn::Writer`). For areas built on this
+    /// backend (life cycle, sync, demo) that need their own transactions.
+    pub async fn write<R, F>(&self, f: F) -> Result<R, StorageError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StorageError> + Send + 'static,
+    {
+        self.writer.write(f).await
+    }
+
+    /// Runs `f` on a read-only connection.
+    pub async fn read<R, F>(&self, f: F) -> Result<R, StorageError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StorageError> + Send + 'static,
+    {
+        self.readers.read(f).await
+    }
+}
+
+fn corrupt(what: impl Into<String>) -> StorageError {
+    StorageError::Corrupt(what.into())
+}
+
+fn time_col(text: &str) -> Result<DateTime<Utc>, StorageError> {
+    from_db(text).map_err(|e| corrupt(format!("bad timestamp {text:?}: {e}")))
+}
+
+fn load_units(conn: &Connection) -> Result<Vec<Unit>, StorageError> {
+    let mut stmt = conn.prepare("SELECT id, parent_id, tier, name FROM units ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, Option<i64>>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut units = Vec::new();
+    for row in rows {
+        let (id, parent, tier, name) = row?;
+        let tier = Tier::ALL
+            .into_iter()
+            .find(|t| t.as_str() == tier)
+            .ok_or_else(|| corrupt(format!("unit {id} has unknown tier {tier:?}")))?;
+        units.push(Unit {
+            id: UnitId(id),
+            parent: parent.map(UnitId),
+            tier,
+            name,
+        });
+    }
+    Ok(units)
+}
+
+fn load_roles(conn: &Connection, user: i64) -> Result<BTreeSet<Role>, StorageError> {
+    let mut stmt = conn.prepare_cached("SELECT role FROM user_roles WHERE user_id = ?1")?;
+    let rows = stmt.query_map([user], |r| r.get::<_, String>(0))?;
+    let mut roles = BTreeSet::new();
+    for role in rows {
+        let role = role?;
+        roles.insert(
+            Role::parse(&role)
+                .ok_or_else(|| corrupt(format!("user {user} has unknown role {role:?}")))?,
+        );
+    }
+    Ok(roles)
+}
+
+const USER_COLUMNS: &str = "id, unit_id, username, display_name, active";
+
+fn user_from_row(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<UserRecord, StorageError> {
+    let id: i64 = r.get(0)?;
+    Ok(UserRecord {
+        id: UserId(id),
+        unit_id: UnitId(r.get(1)?),
+        username: r.get(2)?,
+        display_name: r.get(3)?,
+        active: r.get(4)?,
+        roles: load_roles(conn, id)?,
+    })
+}
+
+fn load_user(conn: &Connection, id: UserId) -> Result<Option<UserRecord>, StorageError> {
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?;
+    let mut rows = stmt.query([id.0])?;
+    match rows.next()? {
+        Some(r) => Ok(Some(user_from_row(conn, r)?)),
+        None => Ok(None),
+    }
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+#[async_trait]
+impl Storage for SqliteStore {
+    async fn units(&self) -> Result<Vec<Unit>, StorageError> {
+        self.read(load_units).await
+    }
+
+    async fn create_unit(
+        &self,
+        unit: NewUnit,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Unit, StorageError> {
+        self.write(move |tx| {
+            let mut units = load_units(tx)?;
+            let next_id: i64 =
+                tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM units", [], |r| r.get(0))?;
+            let created = Unit {
+                id: UnitId(next_id),
+                parent: unit.parent,
+                tier: unit.tier,
+                name: unit.name,
+            };
+            units.push(created.clone());
+            // The tree rules (one city root, branch under city, station under branch)
+            // live in core; checking the whole tree with the new unit applies them.
+            UnitTree::new(units).map_err(|e| StorageError::Invalid {
+                field: "parent",
+                message: format!("the unit cannot be placed there: {e}"),
+            })?;
+            tx.execute(
+                "INSERT INTO units (id, parent_id, tier, name, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    created.id.0,
+                    created.parent.map(|p| p.0),
+                    created.tier.as_str(),
+                    created.name,
+                    to_db(now)
+                ],
+            )?;
+            audit::append(
+                tx,
+                NewEntry {
+                    at: now,
+                    actor: &actor,
+                    action: "unit.create",
+                    letter: None,
+                    unit: Some(created.id),
+                    user: None,
+                    payload: json!({
+                        "name": created.name,
+                        "tier": created.tier.as_str(),
+                        "parent": created.parent.map(|p| p.0),
+                    }),
+                },
+            )?;
+            Ok(created)
+        })
+        .await
+    }
+
+    async fn users(&self) -> Result<Vec<UserRecord>, StorageError> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(user_from_row(conn, r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<UserRecord>, StorageError> {
+        self.read(move |conn| load_user(conn, id)).await
+    }
+
+    async fn create_user(
+        &self,
+        user: NewUser,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<UserRecord, StorageError> {
+        self.write(move |tx| {
+            let unit_exists: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM units WHERE id = ?1)",
+                [user.unit_id.0],
+                |r| r.get(0),
+            )?;
+            if !unit_exists {
+                return Err(StorageError::Invalid {
+                    field: "unit_id",
+                    message: format!("there is no unit {}", user.unit_id.0),
+                });
+            }
+            let at = to_db(now);
+            let inserted = tx.execute(
+                "INSERT INTO users (unit_id, username, display_name, password_hash, created_at, password_changed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                params![user.unit_id.0, user.username, user.display_name, user.password_hash, at],
+            );
+            match inserted {
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(StorageError::Conflict {
+                        code: "username_taken",
+                        detail: format!("the user name {:?} is taken; choose another", user.username),
+                    });
+                }
+                other => other?,
+            };
+            let id = UserId(tx.last_insert_rowid());
+            for role in &user.roles {
+                tx.execute(
+                    "INSERT INTO user_roles (user_id, role) VALUES (?1, ?2)",
+                    params![id.0, role.as_str()],
+                )?;
+            }
+            audit::append(
+                tx,
+                NewEntry {
+                    at: now,
+                    actor: &actor,
+                    action: "user.create",
+                    letter: None,
+                    unit: Some(user.unit_id),
+                    user: Some(id),
+                    payload: json!({
+                        "username": user.username,
+                        "display_name": user.display_name,
+                        "roles": user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                    }),
+                },
+            )?;
+            load_user(tx, id)?.ok_or_else(|| corrupt("user vanished after insert"))
+        })
+        .await
+    }
+
+    async fn set_password(
+        &self,
+        user: UserId,
+        password_hash: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        self.write(move |tx| {
+            let at = to_db(now);
+            let changed = tx.execute(
+                "UPDATE users SET password_hash = ?2, password_changed_at = ?3, failed_logins = 0, locked_until = NULL
+                 WHERE id = ?1",
+                params![user.0, password_hash, at],
+            )?;
+            if changed == 0 {
+                return Err(StorageError::NotFound(format!("there is no user {}", user.0)));
+            }
+            // Whoever knew the old password may hold a session: end them all.
+            let revoked = tx.execute(
+                "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+                params![user.0, at],
+            )?;
+            audit::append(
+                tx,
+                NewEntry {
+                    at: now,
+                    actor: &actor,
+                    action: "user.password_reset",
+                    letter: None,
+                    unit: None,
+                    user: Some(user),
+                    payload: json!({ "sessions_revoked": revoked }),
+                },
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn credentials(&self, username: &str) -> Result<Option<Credentials>, StorageError> {
+        let username = username.to_owned();
+        self.read(move |conn| {
+            let found: Option<(i64, String, Option<String>)> = conn
+                .query_row(
+                    "SELECT id, password_hash, locked_until FROM users WHERE username = ?1",
+                    [&username],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((id, password_hash, locked_until)) = found else {
+                return Ok(None);
+            };
+            let user = load_user(conn, UserId(id))?.ok_or_else(|| corrupt("user vanished"))?;
+            Ok(Some(Credentials {
+                user,
+                password_hash,
+                locked_until: locked_until.as_deref().map(time_col).transpose()?,
+            }))
+        })
+        .await
+    }
+
+    async fn ip_failures_since(&self, ip: &str, since: DateTime<Utc>) -> Result<u32, StorageError> {
+        let ip = ip.to_owned();
+        self.read(move |conn| {
+            let n: u32 = conn.query_row(
+                "SELECT count(*) FROM login_attempts WHERE ip = ?1 AND at >= ?2 AND success = 0",
+                params![ip, to_db(since)],
+                |r| r.get(0),
+            )?;
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn record_login_failure(
+        &self,
+        username: &str,
+        user: Option<UserId>,
+        ip: &str,
+        now: DateTime<Utc>,
+        policy: LockoutPolicy,
+    ) -> Result<Option<DateTime<Utc>>, StorageError> {
+        let username = username.to_owned();
+        let ip = ip.to_owned();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO login_attempts (at, username, user_id, ip, success) VALUES (?1, ?2, ?3, ?4, 0)",
+                params![to_db(now), username, user.map(|u| u.0), ip],
+            )?;
+            let Some(user) = user else { return Ok(None) };
+            let failures: u32 = tx.query_row(
+                "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ?1 RETURNING failed_logins",
+                [user.0],
+                |r| r.get(0),
+            )?;
+            if failures < policy.threshold {
+                return Ok(None);
+            }
+            let until = now + policy.duration;
+            tx.execute(
+                "UPDATE users SET failed_logins = 0, locked_until = ?2 WHERE id = ?1",
+                params![user.0, to_db(until)],
+            )?;
+            let actor = Actor {
+                user: None,
+                unit: None,
+                role: None,
+                label: format!("login:{ip}"),
+                workstation: None,
+            };
+            audit::append(
+                tx,
+                NewEntry {
+                    at: now,
+                    actor: &actor,
+                    action: "auth.lockout",
+                    letter: None,
+                    unit: None,
+                    user: Some(user),
+                    payload: json!({ "failures": failures, "until": to_db(until) }),
+                },
+            )?;
+            Ok(Some(until))
+        })
+        .await
+    }
+
+    async fn record_login_success(
+        &self,
+        username: &str,
+        session: NewSession,
+    ) -> Result<(), StorageError> {
+        let username = username.to_owned();
+        self.write(move |tx| {
+            let at = to_db(session.created_at);
+            tx.execute(
+                "INSERT INTO login_attempts (at, username, user_id, ip, success) VALUES (?1, ?2, ?3, ?4, 1)",
+                params![at, username, session.user_id.0, session.ip],
+            )?;
+            tx.execute(
+                "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
+                [session.user_id.0],
+            )?;
+            tx.execute(
+                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, ip, workstation)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    session.token_hash,
+                    session.user_id.0,
+                    at,
+                    to_db(session.expires_at),
+                    session.ip,
+                    session.workstation
+                ],
+            )?;
+            let actor = Actor {
+                user: Some(session.user_id),
+                unit: None,
+                role: None,
+                label: format!("user:{}", session.user_id.0),
+                workstation: session.workstation.clone(),
+            };
+            audit::append(
+                tx,
+                NewEntry {
+                    at: session.created_at,
+                    actor: &actor,
+                    action: "auth.login",
+                    letter: None,
+                    unit: None,
+                    user: Some(session.user_id),
+                    // The first 8 hex digits identify the session in the log without
+                    // giving anything usable away (the hash is not the token).
+                    payload: json!({
+                        "ip": session.ip,
+                        "session": session.token_hash.get(..8).unwrap_or_default(),
+                    }),
+                },
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StorageError> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |conn| {
+            let found: Option<(i64, String, Option<String>)> = conn
+                .query_row(
+                    "SELECT user_id, expires_at, revoked_at FROM sessions WHERE token_hash = ?1",
+                    [&token_hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((user_id, expires_at, revoked_at)) = found else {
+                return Ok(None);
+            };
+            let user = load_user(conn, UserId(user_id))?
+                .ok_or_else(|| corrupt("session of a missing user"))?;
+            Ok(Some(SessionRecord {
+                user,
+                expires_at: time_col(&expires_at)?,
+                revoked: revoked_at.is_some(),
+            }))
+        })
+        .await
+    }
+
+    async fn revoke_session(
+        &self,
+        token_hash: &str,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let token_hash = token_hash.to_owned();
+        self.write(move |tx| {
+            let changed = tx.execute(
+                "UPDATE sessions SET revoked_at = ?2 WHERE token_hash = ?1 AND revoked_at IS NULL",
+                params![token_hash, to_db(now)],
+            )?;
+            if changed > 0 {
+                audit::append(
+                    tx,
+                    NewEntry {
+                        at: now,
+                        actor: &actor,
+                        action: "auth.logout",
+                        letter: None,
+                        unit: None,
+                        user: actor.user,
+                        payload: json!({ "session": token_hash.get(..8).unwrap_or_default() }),
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_letter(
+        &self,
+        letter: NewLetter,
+        actor: Actor,
+    ) -> Result<CreatedLetter, StorageError> {
+        self.write(move |tx| {
+            let unit = match letter.unit {
+                Some(u) => u,
+                None => UnitId(
+                    tx.query_row("SELECT id FROM units WHERE parent_id IS NULL", [], |r| r.get(0))
+                        .optional()?
+                        .ok_or_else(|| StorageError::Conflict {
+                            code: "no_city_unit",
+                            detail: "the platform has no city unit yet; an admin must create it before letters can be received".to_owned(),
+                        })?,
+                ),
+            };
+            let at = to_db(letter.received_at);
+            let tags = serde_json::to_string(&letter.problem_tags)
+                .map_err(|e| corrupt(format!("tags: {e}")))?;
+            let inserted = tx.execute(
+                "INSERT INTO letters (tracking_code, channel, category, problem_tags, subject, body,
+                    writer_name, writer_phone, writer_extra, received_at, state, unit_id, version, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'received', ?11, 1, ?10)",
+                params![
+                    letter.tracking_code,
+                    letter.channel.as_str(),
+                    letter.category.as_str(),
+                    tags,
+                    letter.subject,
+                    letter.body,
+                    letter.writer_name,
+                    letter.writer_phone,
+                    letter.writer_extra.to_string(),
+                    at,
+                    unit.0
+                ],
+            );
+            match inserted {
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(StorageError::Conflict {
+                        code: "tracking_code_taken",
+                        detail: "tracking code collision; retry".to_owned(),
+                    });
+                }
+                other => other?,
+            };
+            let id = LetterId(tx.last_insert_rowid());
+            for (position, (meta, original_name)) in letter.attachments.iter().enumerate() {
+                // The same bytes sent twice (or in two letters) are stored once.
+                tx.execute(
+                    "INSERT INTO attachments (sha256, mime, size, kind, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (sha256) DO NOTHING",
+                    params![meta.sha256, meta.mime, meta.size as i64, meta.kind.as_str(), at],
+                )?;
+                tx.execute(
+                    "INSERT INTO letter_attachments (letter_id, position, sha256, original_name) VALUES (?1, ?2, ?3, ?4)",
+                    params![id.0, position as i64, meta.sha256, original_name],
+                )?;
+            }
+            let payload = json!({
+                "channel": letter.channel.as_str(),
+                "category": letter.category.as_str(),
+                "unit": unit.0,
+                "attachments": letter.attachments.len(),
+            });
+            tx.execute(
+                "INSERT INTO letter_events (letter_id, seq, at, actor_user_id, actor_unit_id, actor_role, actor, workstation, kind, payload)
+                 VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, 'received', ?8)",
+                params![
+                    id.0,
+                    at,
+                    actor.user.map(|u| u.0),
+                    actor.unit.map(|u| u.0),
+                    actor.role.map(|r| r.as_str()),
+                    actor.label,
+                    actor.workstation,
+                    audit::canonical_json(&payload)
+                ],
+            )?;
+            tx.execute(
+                "INSERT INTO changes (letter_id, unit_id, prev_unit_id, at) VALUES (?1, ?2, NULL, ?3)",
+                params![id.0, unit.0, at],
+            )?;
+            let change_seq = tx.last_insert_rowid();
+            audit::append(
+                tx,
+                NewEntry {
+                    at: letter.received_at,
+                    actor: &actor,
+                    action: "letter.receive",
+                    letter: Some(id),
+                    unit: Some(unit),
+                    user: None,
+                    payload: json!({
+                        "tracking_code": letter.tracking_code,
+                        "channel": letter.channel.as_str(),
+                        "category": letter.category.as_str(),
+                        "attachments": letter.attachments.iter().map(|(m, _)| m.sha256.clone()).collect::<Vec<_>>(),
+                    }),
+                },
+            )?;
+            Ok(CreatedLetter { id, unit, change_seq })
+        })
+        .await
+    }
+
+    async fn progress(&self, tracking_code: &str) -> Result<Option<ProgressRecord>, StorageError> {
+        let code = tracking_code.to_owned();
+        self.read(move |conn| {
+            let found: Option<(i64, String, String, String)> = conn
+                .query_row(
+                    "SELECT id, writer_phone, state, received_at FROM letters WHERE tracking_code = ?1",
+                    [&code],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let Some((id, writer_phone, state, received_at)) = found else {
+                return Ok(None);
+            };
+            let mut stmt = conn.prepare_cached(
+                "SELECT at, kind FROM letter_events WHERE letter_id = ?1 ORDER BY seq",
+            )?;
+            let mut events = Vec::new();
+            for row in stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+                let (at, kind) = row?;
+                events.push((time_col(&at)?, kind));
+            }
+            Ok(Some(ProgressRecord {
+                tracking_code: code,
+                writer_phone,
+                state: LetterState::parse(&state)
+                    .ok_or_else(|| corrupt(format!("letter {id} has unknown state {state:?}")))?,
+                received_at: time_col(&received_at)?,
+                events,
+            }))
+        })
+        .await
+    }
+
+    async fn attachment(
+        &self,
+        sha256: &str,
+    ) -> Result<Option<(AttachmentMeta, Vec<UnitId>)>, StorageError> {
+        let sha = sha256.to_owned();
+        self.read(move |conn| {
+            let found: Option<(String, i64, String)> = conn
+                .query_row(
+                    "SELECT mime, size, kind FROM attachments WHERE sha256 = ?1",
+                    [&sha],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((mime, size, kind)) = found else { return Ok(None) };
+            let mut stmt = conn.prepare_cached(
+                "SELECT DISTINCT l.unit_id FROM letter_attachments a JOIN letters l ON l.id = a.letter_id
+                 WHERE a.sha256 = ?1",
+            )?;
+            let units = stmt
+                .query_map([&sha], |r| r.get::<_, i64>(0).map(UnitId))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let meta = AttachmentMeta {
+                sha256: sha,
+                mime,
+                size: u64::try_from(size).map_err(|_| corrupt("negative attachment size"))?,
+                kind: AttachmentKind::parse(&kind).ok_or_else(|| corrupt(format!("attachment kind {kind:?}")))?,
+            };
+            Ok(Some((meta, units)))
+        })
+        .await
+    }
+
+    async fn latest_change_seq(&self) -> Result<i64, StorageError> {
+        self.read(|conn| {
+            Ok(
+                conn.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+    }
+
+    async fn verify_audit(&self) -> Result<Verification, StorageError> {
+        self.read(|conn| Ok(audit::verify_sqlite(conn)?)).await
+    }
+}

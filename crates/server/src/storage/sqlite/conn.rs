@@ -1,0 +1,205 @@
+//! Connection ownership: one writer thread owns the only write connection; reads go
+//! to a small pool of read-only connections on tokio's blocking threads.
+//!
+//! The writer commits in groups: it takes every job queued behind the first one,
+//! runs each inside its own SAVEPOINT (a failing job rolls back alone) and commits
+//! them together with one fsync. Replies go out only after that COMMIT, so a caller
+//! never hears "done" for a write that could still be lost. See DESIGN.md.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::storage::StorageError;
+
+/// The most jobs one group commit takes, so a flood of writes cannot starve replies.
+const MAX_GROUP: usize = 256;
+/// Read connections kept open; more are opened on demand and dropped after use.
+const MAX_IDLE_READERS: usize = 8;
+
+/// Called with the outcome of the COMMIT after the job ran.
+type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// A write job: runs on the writer's connection inside a savepoint, or is told why it
+/// could not run. Returns whether it succeeded (so the savepoint is kept or rolled
+/// back) and the reply to send once the group is committed.
+type Job = Box<dyn FnOnce(Result<&Connection, String>) -> (bool, Reply) + Send>;
+
+fn configure(conn: &Connection, read_only: bool) -> rusqlite::Result<()> {
+    // Writers wait for each other (the CLI against a running server) instead of failing.
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    if read_only {
+        conn.pragma_update(None, "query_only", "ON")?;
+    } else {
+        // WAL lets readers run beside the writer; FULL makes every commit durable:
+        // a lost commit would be a lost officer action or audit entry.
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(%mode, "SQLite refused WAL; continuing in this journal mode");
+        }
+        conn.pragma_update(None, "synchronous", "FULL")?;
+    }
+    Ok(())
+}
+
+/// Opens the write connection and brings the schema up to date.
+pub fn open_writer(path: &Path) -> Result<Connection, StorageError> {
+    let mut conn = Connection::open(path)?;
+    configure(&conn, false)?;
+    super::migrations::migrate(&mut conn)?;
+    Ok(conn)
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer thread; it stops when the last `Writer` handle is dropped.
+    pub fn spawn(conn: Connection) -> Result<Writer, StorageError> {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("jsjb-sqlite-writer".to_owned())
+            .spawn(move || run_writer(conn, rx))?;
+        Ok(Writer { jobs })
+    }
+
+    /// Runs `f` in a write transaction on the writer thread; resolves once committed.
+    pub async fn write<R, F>(&self, f: F) -> Result<R, StorageError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StorageError> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<R, StorageError>>();
+        let job: Job = Box::new(move |conn| match conn {
+            Err(why) => {
+                let reply: Reply = Box::new(move |_| {
+                    let _ = tx.send(Err(StorageError::Commit(why)));
+                });
+                (false, reply)
+            }
+            Ok(conn) => {
+                let result = f(conn);
+                let ok = result.is_ok();
+                let reply: Reply = Box::new(move |commit| {
+                    let outcome = match commit {
+                        Ok(()) => result,
+                        Err(e) => Err(StorageError::Commit(e)),
+                    };
+                    // The caller may have gone away (request cancelled); nothing to do.
+                    let _ = tx.send(outcome);
+                });
+                (ok, reply)
+            }
+        });
+        self.jobs.send(job).map_err(|_| StorageError::Closed)?;
+        rx.await.map_err(|_| StorageError::Closed)?
+    }
+}
+
+fn run_writer(conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        run_group(&conn, group);
+    }
+    tracing::debug!("sqlite writer stopped");
+}
+
+fn run_group(conn: &Connection, group: Vec<Job>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        for job in group {
+            let (_, reply) = job(Err(e.to_string()));
+            reply(Err(e.to_string()));
+        }
+        return;
+    }
+    let mut replies = Vec::with_capacity(group.len());
+    for job in group {
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            let (_, reply) = job(Err(e.to_string()));
+            replies.push((reply, Some(e.to_string())));
+            continue;
+        }
+        let (ok, reply) = job(Ok(conn));
+        let undo = if ok {
+            conn.execute_batch("RELEASE job")
+        } else {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+        };
+        replies.push((reply, undo.err().map(|e| e.to_string())));
+    }
+    let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+    if commit.is_err() {
+        // Leave the connection usable for the next group.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for (reply, savepoint_error) in replies {
+        match (&commit, savepoint_error) {
+            (Err(e), _) => reply(Err(e.clone())),
+            (Ok(()), Some(e)) => reply(Err(e)),
+            (Ok(()), None) => reply(Ok(())),
+        }
+    }
+}
+
+/// Read-only connections, used on tokio's blocking pool.
+pub struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    pub fn new(path: &Path) -> Arc<Readers> {
+        Arc::new(Readers {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn take(&self) -> Result<Connection, StorageError> {
+        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => {
+                let conn = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                configure(&conn, true)?;
+                Ok(conn)
+            }
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+    }
+
+    /// Runs `f` on a read connection without blocking the async runtime.
+    pub async fn read<R, F>(self: &Arc<Self>, f: F) -> Result<R, StorageError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StorageError> + Send + 'static,
+    {
+        let readers = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let conn = readers.take()?;
+            let result = f(&conn);
+            readers.give_back(conn);
+            result
+        })
+        .await
+        .map_err(|e| StorageError::Commit(format!("read task failed: {e}")))?
+    }
+}

@@ -1,0 +1,257 @@
+//! The schema, as an append-only list of migrations.
+//!
+//! Never edit a released migration: add a new one. `released_migrations_are_unchanged`
+//! pins each migration's SHA-256 to catch an accidental edit.
+//!
+//! The version is kept in `PRAGMA user_version` = the number of applied migrations,
+//! the same scheme as `rusqlite_migration`, so that crate can take over once it
+//! supports the workspace's rusqlite (2.6 requires rusqlite 0.40; we pin 0.43).
+
+use rusqlite::Connection;
+
+use crate::storage::StorageError;
+
+/// Timestamps are TEXT in `crate::time::to_db` form (UTC, fixed width), so ordering
+/// and comparison work on the text. JSON columns are checked with `json_valid`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: organisation, accounts, letters, attachments, sync changes, idempotency, audit.
+    r#"
+CREATE TABLE units (
+    id          INTEGER PRIMARY KEY,
+    parent_id   INTEGER REFERENCES units(id),
+    tier        TEXT NOT NULL CHECK (tier IN ('city', 'branch', 'station')),
+    name        TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX units_parent ON units(parent_id);
+
+CREATE TABLE users (
+    id                  INTEGER PRIMARY KEY,
+    unit_id             INTEGER NOT NULL REFERENCES units(id),
+    username            TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    display_name        TEXT NOT NULL,
+    password_hash       TEXT NOT NULL,
+    active              INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    failed_logins       INTEGER NOT NULL DEFAULT 0,
+    locked_until        TEXT,
+    created_at          TEXT NOT NULL,
+    password_changed_at TEXT NOT NULL
+);
+CREATE INDEX users_unit ON users(unit_id);
+
+-- Roles as a set: one row per (user, role).
+CREATE TABLE user_roles (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    role    TEXT NOT NULL CHECK (role IN ('dispatcher', 'officer', 'chief', 'supervisor', 'admin')),
+    PRIMARY KEY (user_id, role)
+) WITHOUT ROWID;
+
+-- Only the SHA-256 of a session token is stored.
+CREATE TABLE sessions (
+    token_hash  TEXT PRIMARY KEY,
+    user_id     INTEGER NOT NULL REFERENCES users(id),
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT NOT NULL,
+    revoked_at  TEXT,
+    ip          TEXT NOT NULL,
+    workstation TEXT
+) WITHOUT ROWID;
+CREATE INDEX sessions_user ON sessions(user_id);
+
+CREATE TABLE login_attempts (
+    id       INTEGER PRIMARY KEY,
+    at       TEXT NOT NULL,
+    username TEXT NOT NULL,
+    user_id  INTEGER REFERENCES users(id),
+    ip       TEXT NOT NULL,
+    success  INTEGER NOT NULL CHECK (success IN (0, 1))
+);
+CREATE INDEX login_attempts_ip ON login_attempts(ip, at);
+
+-- The current state/unit/handler/version columns are a materialised view of
+-- letter_events, updated in the same transaction as each event.
+CREATE TABLE letters (
+    id            INTEGER PRIMARY KEY,
+    tracking_code TEXT NOT NULL UNIQUE,
+    channel       TEXT NOT NULL CHECK (channel IN ('web', 'weibo', 'wechat', 'phone')),
+    category      TEXT NOT NULL CHECK (category IN ('suggestion', 'help', 'complaint', 'inquiry', 'thanks')),
+    problem_tags  TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(problem_tags)),
+    subject       TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    writer_name   TEXT NOT NULL,
+    writer_phone  TEXT NOT NULL,
+    writer_extra  TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(writer_extra)),
+    received_at   TEXT NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN ('received', 'dispatched', 'handling', 'awaiting_approval', 'closed')),
+    unit_id       INTEGER NOT NULL REFERENCES units(id),
+    handler_id    INTEGER REFERENCES users(id),
+    version       INTEGER NOT NULL DEFAULT 1,
+    updated_at    TEXT NOT NULL
+);
+CREATE INDEX letters_unit_state ON letters(unit_id, state);
+
+CREATE TABLE letter_events (
+    id            INTEGER PRIMARY KEY,
+    letter_id     INTEGER NOT NULL REFERENCES letters(id),
+    seq           INTEGER NOT NULL,
+    at            TEXT NOT NULL,
+    actor_user_id INTEGER REFERENCES users(id),
+    actor_unit_id INTEGER REFERENCES units(id),
+    actor_role    TEXT,
+    actor         TEXT NOT NULL,
+    workstation   TEXT,
+    kind          TEXT NOT NULL,
+    payload       TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(payload)),
+    UNIQUE (letter_id, seq)
+);
+CREATE TRIGGER letter_events_append_only_u BEFORE UPDATE ON letter_events
+BEGIN SELECT RAISE(ABORT, 'letter_events is append-only'); END;
+CREATE TRIGGER letter_events_append_only_d BEFORE DELETE ON letter_events
+BEGIN SELECT RAISE(ABORT, 'letter_events is append-only'); END;
+
+-- Content-addressed: the file is <blob dir>/<sha256[0..2]>/<sha256>.
+CREATE TABLE attachments (
+    sha256     TEXT PRIMARY KEY CHECK (length(sha256) = 64),
+    mime       TEXT NOT NULL,
+    size       INTEGER NOT NULL CHECK (size >= 0),
+    kind       TEXT NOT NULL CHECK (kind IN ('image', 'voice')),
+    created_at TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE letter_attachments (
+    letter_id     INTEGER NOT NULL REFERENCES letters(id),
+    position      INTEGER NOT NULL,
+    sha256        TEXT NOT NULL REFERENCES attachments(sha256),
+    original_name TEXT,
+    PRIMARY KEY (letter_id, position)
+) WITHOUT ROWID;
+CREATE INDEX letter_attachments_sha ON letter_attachments(sha256);
+
+-- The sync cursor. AUTOINCREMENT so a sequence number is never reused, even after
+-- the newest row is deleted. unit_id is where the letter is after the change,
+-- prev_unit_id where it was before, so a desktop whose scope it left gets a removal.
+CREATE TABLE changes (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    letter_id    INTEGER NOT NULL REFERENCES letters(id),
+    unit_id      INTEGER NOT NULL REFERENCES units(id),
+    prev_unit_id INTEGER REFERENCES units(id),
+    at           TEXT NOT NULL
+);
+CREATE INDEX changes_letter ON changes(letter_id);
+
+CREATE TABLE idempotency_keys (
+    user_id         INTEGER NOT NULL REFERENCES users(id),
+    key             TEXT NOT NULL,
+    request_hash    TEXT NOT NULL,
+    response_status INTEGER NOT NULL,
+    response_body   TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    PRIMARY KEY (user_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE audit_log (
+    seq           INTEGER PRIMARY KEY,
+    at            TEXT NOT NULL,
+    actor         TEXT NOT NULL,
+    actor_user_id INTEGER,
+    actor_unit_id INTEGER,
+    action        TEXT NOT NULL,
+    letter_id     INTEGER,
+    unit_id       INTEGER,
+    user_id       INTEGER,
+    payload       TEXT NOT NULL,
+    prev_hash     TEXT NOT NULL,
+    hash          TEXT NOT NULL UNIQUE
+);
+-- The triggers stop mistakes; the hash chain catches someone who drops them.
+CREATE TRIGGER audit_log_append_only_u BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_append_only_d BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+CREATE TABLE writer_reveals (
+    id        INTEGER PRIMARY KEY,
+    letter_id INTEGER NOT NULL REFERENCES letters(id),
+    user_id   INTEGER NOT NULL REFERENCES users(id),
+    unit_id   INTEGER NOT NULL REFERENCES units(id),
+    at        TEXT NOT NULL,
+    fields    TEXT NOT NULL DEFAULT '["name","phone"]' CHECK (json_valid(fields))
+);
+CREATE INDEX writer_reveals_letter ON writer_reveals(letter_id);
+"#,
+];
+
+/// Brings the database to the latest schema, one transaction per migration.
+pub fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let latest = i64::try_from(MIGRATIONS.len())
+        .map_err(|_| StorageError::Migration("too many migrations".to_owned()))?;
+    if current > latest {
+        return Err(StorageError::Migration(format!(
+            "the database is at schema version {current} but this server knows only {latest}: \
+             it was written by a newer server; run that one or restore a backup"
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)
+            .map_err(|e| StorageError::Migration(format!("migration {} failed: {e}", index + 1)))?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+
+    #[test]
+    fn migrations_apply_to_an_empty_database_and_are_idempotent() {
+        let mut conn = Connection::open_in_memory().expect("in-memory db");
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .expect("pragma");
+        migrate(&mut conn).expect("first run");
+        migrate(&mut conn).expect("second run is a no-op");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let fk_problems: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .expect("fk check");
+        assert_eq!(fk_problems, 0);
+        let integrity: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .expect("integrity");
+        assert_eq!(integrity, "ok");
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let mut conn = Connection::open_in_memory().expect("in-memory db");
+        conn.pragma_update(None, "user_version", 999)
+            .expect("pragma");
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(StorageError::Migration(_))
+        ));
+    }
+
+    /// Released migrations are append-only. If this fails you edited one: revert it
+    /// and add a new migration instead. Add the hash of a new one here when it ships.
+    #[test]
+    fn released_migrations_are_unchanged() {
+        let released: &[&str] = &[RELEASED_1];
+        for (i, expected) in released.iter().enumerate() {
+            let actual = crate::audit::hex(&Sha256::digest(MIGRATIONS[i].as_bytes()));
+            assert_eq!(&actual, expected, "migration {} was edited", i + 1);
+        }
+    }
+
+    const RELEASED_1: &str = "df8a70ab38c5335863abff51e963301ae139c534da1fffddb1059725f7a37c36";
+}
