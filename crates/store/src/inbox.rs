@@ -1,0 +1,441 @@
+//! What the UI asks of the cache: the inbox (filtered, sorted by urgency, paged) and a
+//! letter's detail.
+
+use chrono::{DateTime, Utc};
+use jsjb_core::clock::{Band, ClockKind, LetterClocks, evaluate};
+use jsjb_core::letter::{Category, Channel, LetterId, LetterState};
+use jsjb_core::org::{UnitId, UserId};
+use jsjb_core::workflow::{EventPayload, LetterStatus};
+use jsjb_proto::LetterRecord;
+use rusqlite::types::Value;
+use rusqlite::{Row, params_from_iter};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::outbox::{self, OutboxEntry};
+use crate::{Store, StoreError, letters, time};
+
+/// The most rows one inbox page returns.
+pub const MAX_PAGE: u32 = 500;
+
+/// The inbox filters. Empty lists and `None` filter nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct InboxQuery {
+    pub states: Vec<LetterState>,
+    /// The colour of the row's most urgent clock at the query's `now`.
+    pub bands: Vec<Band>,
+    pub categories: Vec<Category>,
+    pub channels: Vec<Channel>,
+    pub handler: Option<UserId>,
+    pub unit: Option<UnitId>,
+    /// Words to find in the subject, body, tracking code or writer's name; every
+    /// whitespace-separated word must occur.
+    pub text: Option<String>,
+    pub offset: u32,
+    /// At most [`MAX_PAGE`].
+    pub limit: u32,
+}
+
+impl Default for InboxQuery {
+    fn default() -> Self {
+        InboxQuery {
+            states: Vec::new(),
+            bands: Vec::new(),
+            categories: Vec::new(),
+            channels: Vec::new(),
+            handler: None,
+            unit: None,
+            text: None,
+            offset: 0,
+            limit: 50,
+        }
+    }
+}
+
+/// One inbox row, coloured at the query's `now`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct InboxRow {
+    pub id: LetterId,
+    pub tracking_code: String,
+    pub channel: Channel,
+    pub category: Category,
+    pub subject: String,
+    pub writer_name: String,
+    pub received_at: DateTime<Utc>,
+    /// The view's state (pending actions included).
+    pub state: LetterState,
+    pub unit_id: UnitId,
+    pub handler_id: Option<UserId>,
+    /// The view's version: what the next action must be based on.
+    pub version: u32,
+    /// Local actions wait to be accepted by the server.
+    pub pending: bool,
+    /// False while a new arrival has not been opened.
+    pub seen: bool,
+    pub band: Band,
+    /// The most urgent running clock; `None` when none runs.
+    pub urgent_clock: Option<ClockKind>,
+    pub due_at: Option<DateTime<Utc>>,
+    /// Seconds left on the most urgent clock (negative when overdue).
+    #[ts(type = "number | null")]
+    pub remaining_secs: Option<i64>,
+}
+
+/// How many letters are in one state under the other filters (for the state tabs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+pub struct StateCount {
+    pub state: LetterState,
+    #[ts(type = "number")]
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct InboxPage {
+    pub rows: Vec<InboxRow>,
+    /// Rows matching every filter (for paging).
+    #[ts(type = "number")]
+    pub total: u64,
+    /// Per state, under every filter except the state filter.
+    pub state_counts: Vec<StateCount>,
+}
+
+/// A pending action and what it does to the letter as the desktop shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct PendingAction {
+    pub entry: OutboxEntry,
+    /// The event the action adds to the view.
+    pub event: Option<EventPayload>,
+    /// Why core refuses the action on the letter as it is now (it will likely be
+    /// refused by the server too): a `RuleError` code.
+    pub conflict: Option<String>,
+}
+
+/// Everything the detail pane shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct LetterDetail {
+    /// The letter as the server last sent it (its events are the confirmed history).
+    pub record: LetterRecord,
+    /// The view: the server's events plus the pending actions.
+    pub status: LetterStatus,
+    /// Every clock of the view, read at `now`.
+    pub clocks: LetterClocks,
+    pub pending: Vec<PendingAction>,
+    /// Actions the server refused, until the officer dismisses them.
+    pub failed: Vec<OutboxEntry>,
+    pub seen: bool,
+}
+
+/// The colour of a row's most urgent clock at `now`, as core's `ClockRun::read` colours
+/// a running clock: overdue strictly after the due time, amber from the warn time on.
+fn band_at(next_due_at: Option<i64>, warn_at: Option<i64>, now: i64) -> (Band, Option<i64>) {
+    let Some(due) = next_due_at else {
+        return (Band::Done, None);
+    };
+    let remaining = due.saturating_sub(now).div_euclid(1_000_000);
+    if now > due {
+        (Band::Overdue, Some(remaining.min(-1)))
+    } else if warn_at.is_some_and(|warn| now >= warn) {
+        (Band::Warning, Some(remaining))
+    } else {
+        (Band::Ok, Some(remaining))
+    }
+}
+
+/// The SQL condition for a band at `?` = now (see `band_at`).
+fn band_sql(band: Band) -> &'static str {
+    match band {
+        Band::Done => "next_due_at IS NULL",
+        Band::Overdue => "next_due_at < ?",
+        Band::Warning => "(next_due_at >= ? AND warn_at <= ?)",
+        Band::Ok => "warn_at > ?",
+    }
+}
+
+fn band_params(band: Band) -> usize {
+    match band {
+        Band::Done => 0,
+        Band::Overdue | Band::Ok => 1,
+        Band::Warning => 2,
+    }
+}
+
+/// A `LIKE` pattern that finds `term` literally: `%`, `_` and the escape character
+/// itself are escaped with `\`.
+fn like_pattern(term: &str) -> String {
+    let mut out = String::with_capacity(term.len() + 2);
+    out.push('%');
+    for c in term.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// An FTS5 phrase that matches `term` literally.
+fn fts_phrase(term: &str) -> String {
+    format!("\"{}\"", term.replace('"', "\"\""))
+}
+
+/// A WHERE clause under construction, with its positional parameters in order.
+#[derive(Default)]
+struct Filter {
+    clauses: Vec<String>,
+    params: Vec<Value>,
+}
+
+impl Filter {
+    fn add(&mut self, clause: impl Into<String>, params: impl IntoIterator<Item = Value>) {
+        self.clauses.push(clause.into());
+        self.params.extend(params);
+    }
+
+    fn any_of(&mut self, column: &str, values: impl IntoIterator<Item = Value>) {
+        let values: Vec<Value> = values.into_iter().collect();
+        if values.is_empty() {
+            return;
+        }
+        let marks = vec!["?"; values.len()].join(", ");
+        self.add(format!("{column} IN ({marks})"), values);
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            "1".to_owned()
+        } else {
+            self.clauses.join(" AND ")
+        }
+    }
+
+    /// The text search. Trigrams can only match runs of 3+ characters: longer words
+    /// go to the FTS index (one MATCH, words ANDed); 1–2-character words are matched
+    /// with `LIKE` over the same text.
+    fn text(&mut self, text: &str) {
+        let mut phrases = Vec::new();
+        for term in text.split_whitespace() {
+            if term.chars().count() >= 3 {
+                phrases.push(fts_phrase(term));
+            } else {
+                let pattern = Value::Text(like_pattern(term));
+                self.add(
+                    "id IN (SELECT rowid FROM letters_fts WHERE subject LIKE ? ESCAPE '\\' \
+                     OR body LIKE ? ESCAPE '\\' OR tracking_code LIKE ? ESCAPE '\\' \
+                     OR writer_name LIKE ? ESCAPE '\\')",
+                    std::iter::repeat_n(pattern, 4),
+                );
+            }
+        }
+        if !phrases.is_empty() {
+            self.add(
+                "id IN (SELECT rowid FROM letters_fts WHERE letters_fts MATCH ?)",
+                [Value::Text(phrases.join(" "))],
+            );
+        }
+    }
+}
+
+fn text_value(s: &str) -> Value {
+    Value::Text(s.to_owned())
+}
+
+const ROW_COLUMNS: &str = "id, tracking_code, channel, category, subject, writer_name, \
+    received_at, state, unit_id, handler_id, version, pending, seen, urgent_clock, \
+    next_due_at, warn_at";
+
+fn parse<T>(column: &str, value: &str, f: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
+    f(value).ok_or_else(|| StoreError::Corrupt(format!("{column} {value:?}")))
+}
+
+fn row_at(row: &Row<'_>, now: i64) -> Result<InboxRow, StoreError> {
+    let channel: String = row.get(2)?;
+    let category: String = row.get(3)?;
+    let state: String = row.get(7)?;
+    let urgent: Option<String> = row.get(13)?;
+    let next_due_at: Option<i64> = row.get(14)?;
+    let (band, remaining_secs) = band_at(next_due_at, row.get(15)?, now);
+    Ok(InboxRow {
+        id: LetterId(row.get(0)?),
+        tracking_code: row.get(1)?,
+        channel: parse("channel", &channel, Channel::parse)?,
+        category: parse("category", &category, Category::parse)?,
+        subject: row.get(4)?,
+        writer_name: row.get(5)?,
+        received_at: time::from_db(row.get(6)?)?,
+        state: parse("state", &state, LetterState::parse)?,
+        unit_id: UnitId(row.get(8)?),
+        handler_id: row.get::<_, Option<i64>>(9)?.map(UserId),
+        version: row.get(10)?,
+        pending: row.get(11)?,
+        seen: row.get(12)?,
+        band,
+        urgent_clock: urgent
+            .map(|k| {
+                parse("urgent_clock", &k, |s| {
+                    ClockKind::ALL.into_iter().find(|c| c.as_str() == s)
+                })
+            })
+            .transpose()?,
+        due_at: next_due_at.map(time::from_db).transpose()?,
+        remaining_secs,
+    })
+}
+
+impl Store {
+    /// One page of the inbox at `now` (server time), most urgent first: by the due time
+    /// of the most urgent running clock, overdue ones first, letters with no running
+    /// clock last (newest first). Only the columns are read: no history is folded.
+    pub fn inbox(&self, query: &InboxQuery, now: DateTime<Utc>) -> Result<InboxPage, StoreError> {
+        let now_db = time::to_db(now);
+        let mut filter = Filter::default();
+        if !query.bands.is_empty() {
+            let sql: Vec<&str> = query.bands.iter().map(|b| band_sql(*b)).collect();
+            let count: usize = query.bands.iter().map(|b| band_params(*b)).sum();
+            filter.add(
+                format!("({})", sql.join(" OR ")),
+                std::iter::repeat_n(Value::Integer(now_db), count),
+            );
+        }
+        filter.any_of(
+            "category",
+            query.categories.iter().map(|c| text_value(c.as_str())),
+        );
+        filter.any_of(
+            "channel",
+            query.channels.iter().map(|c| text_value(c.as_str())),
+        );
+        if let Some(handler) = query.handler {
+            filter.add("handler_id = ?", [Value::Integer(handler.0)]);
+        }
+        if let Some(unit) = query.unit {
+            filter.add("unit_id = ?", [Value::Integer(unit.0)]);
+        }
+        if let Some(text) = query.text.as_deref() {
+            filter.text(text);
+        }
+
+        // Counts per state under every filter but the state one; the total follows.
+        let mut state_counts = Vec::new();
+        {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT state, count(*) FROM letters WHERE {} GROUP BY state",
+                filter.sql()
+            ))?;
+            let mut rows = stmt.query(params_from_iter(filter.params.iter()))?;
+            while let Some(row) = rows.next()? {
+                let state: String = row.get(0)?;
+                state_counts.push(StateCount {
+                    state: parse("state", &state, LetterState::parse)?,
+                    count: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+                });
+            }
+        }
+        let total = state_counts
+            .iter()
+            .filter(|c| query.states.is_empty() || query.states.contains(&c.state))
+            .map(|c| c.count)
+            .sum();
+
+        filter.any_of("state", query.states.iter().map(|s| text_value(s.as_str())));
+        let mut params = filter.params.clone();
+        params.push(Value::Integer(i64::from(query.limit.min(MAX_PAGE))));
+        params.push(Value::Integer(i64::from(query.offset)));
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS} FROM letters WHERE {}
+             ORDER BY urgency_key, id LIMIT ? OFFSET ?",
+            filter.sql()
+        ))?;
+        let mut rows = stmt.query(params_from_iter(params.iter()))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(row_at(row, now_db)?);
+        }
+        Ok(InboxPage {
+            rows: out,
+            total,
+            state_counts,
+        })
+    }
+
+    /// The detail of one letter at `now` (server time): the server's record, the view
+    /// with every clock, and the local actions on it. `None` when it is not cached.
+    pub fn letter_detail(
+        &self,
+        id: LetterId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LetterDetail>, StoreError> {
+        let Some(record) = letters::load_record(&self.conn, id)? else {
+            return Ok(None);
+        };
+        let view = letters::optimistic_view(&self.conn, &self.ctx, &record)?;
+        let clocks = evaluate(
+            &view.status.clock_inputs,
+            &self.ctx.policy,
+            &self.ctx.calendar,
+            now,
+        );
+        let seen: bool =
+            self.conn
+                .query_row("SELECT seen FROM letters WHERE id = ?1", [id.0], |r| {
+                    r.get(0)
+                })?;
+        Ok(Some(LetterDetail {
+            failed: outbox::failed_for(&self.conn, id)?,
+            pending: view
+                .pending
+                .into_iter()
+                .map(|(entry, outcome)| {
+                    let (event, conflict) = match outcome {
+                        Ok(event) => (Some(event), None),
+                        Err(code) => (None, Some(code)),
+                    };
+                    PendingAction {
+                        entry,
+                        event,
+                        conflict,
+                    }
+                })
+                .collect(),
+            record,
+            status: view.status,
+            clocks,
+            seen,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_pattern_escapes_wildcards() {
+        assert_eq!(like_pattern("5%_\\"), "%5\\%\\_\\\\%");
+        assert_eq!(fts_phrase("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn band_edges_follow_core() {
+        let s = 1_000_000;
+        // At exactly the due time the clock still runs.
+        assert_eq!(
+            band_at(Some(100 * s), Some(40 * s), 100 * s),
+            (Band::Warning, Some(0))
+        );
+        assert_eq!(
+            band_at(Some(100 * s), Some(40 * s), 100 * s + 1),
+            (Band::Overdue, Some(-1))
+        );
+        assert_eq!(
+            band_at(Some(100 * s), Some(40 * s), 40 * s),
+            (Band::Warning, Some(60))
+        );
+        assert_eq!(
+            band_at(Some(100 * s), Some(40 * s), 40 * s - 1),
+            (Band::Ok, Some(60))
+        );
+        assert_eq!(band_at(None, None, 0), (Band::Done, None));
+    }
+}

@@ -1,0 +1,191 @@
+//! The desktop's local cache of one server + user: letters, their events and
+//! attachments, the sync cursor, settings, and the outbox of officer actions not yet
+//! accepted by the server.
+//!
+//! # One owner of the connection
+//!
+//! [`Store`] is a plain struct that owns its `rusqlite::Connection`; it is `Send` but
+//! not `Sync`, and every method runs on the caller's thread. The app does not share it
+//! directly: it calls [`Store::open`] and hands the store to [`StoreHandle::spawn`],
+//! which moves it onto one dedicated thread and runs closures sent over a channel.
+//! The handle is `Clone + Send + Sync`, so the Tauri state and the tokio sync engine
+//! both hold one; `call(..).await` from async code, `call_blocking(..)` from plain
+//! threads. We chose closures over a command enum because every query the UI grows
+//! would otherwise need a new variant, and over a connection pool because SQLite has
+//! one writer anyway and one thread keeps every transaction strictly ordered.
+//!
+//! # The optimistic view
+//!
+//! The cached `LetterRecord` (JSON in `letters.record`, and its `events` and
+//! `attachments` rows) is always exactly what the server last said. An officer's
+//! action waiting in the outbox is not written into it. Instead the *view* columns of
+//! the `letters` row — `state`, `unit_id`, `handler_id`, `version`, the clock sort keys
+//! and `pending` — are derived from the server's events **plus** the pending outbox
+//! actions of that letter, each turned into its event by core's `decide` (under the
+//! actor and time stored with the action) and folded with `LetterStatus::apply`. The
+//! view is recomputed in the same transaction whenever either input changes: a sync
+//! page, an enqueue, `mark_sent`, `mark_refused`, `dismiss_failed`. So a refused action
+//! disappears from the view the moment it is refused, and a sync that brings a newer
+//! server state re-applies the pending actions on top of it. An action that core no
+//! longer allows on the newer state is left out of the view (the server will refuse
+//! it too) and shown with its conflict in [`LetterDetail::pending`].
+
+mod blobs;
+mod error;
+#[cfg(feature = "test-support")]
+pub mod fixtures;
+mod handle;
+mod inbox;
+mod letters;
+mod migrations;
+mod outbox;
+mod sync_state;
+mod time;
+
+use std::path::Path;
+use std::time::Duration;
+
+use jsjb_core::calendar::WorkCalendar;
+use jsjb_core::clock::Policy;
+use jsjb_core::org::UnitTree;
+use jsjb_proto::Me;
+use rusqlite::{Connection, OpenFlags};
+use sha2::{Digest, Sha256};
+
+pub use blobs::{DEFAULT_BLOB_CAP_BYTES, EvictOutcome};
+pub use error::StoreError;
+pub use handle::StoreHandle;
+pub use inbox::{InboxPage, InboxQuery, InboxRow, LetterDetail, PendingAction, StateCount};
+pub use letters::ApplyOutcome;
+pub use migrations::MIGRATIONS;
+pub use outbox::{ActionContext, OutboxEntry, OutboxError, OutboxStatus};
+pub use sync_state::SyncState;
+
+/// How long a statement waits for a lock held by another connection (a second app
+/// instance, a backup tool) before failing with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the store knows besides the database: the clock rules and the user's unit tree,
+/// both needed to derive the view of a letter.
+pub(crate) struct Context {
+    pub policy: Policy,
+    pub calendar: WorkCalendar,
+    pub me: Option<Me>,
+    pub tree: Option<UnitTree>,
+}
+
+/// The cache of one server + user. See the crate docs for who owns it.
+pub struct Store {
+    conn: Connection,
+    ctx: Context,
+    blob_cap: u64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the cache file at `path` and migrates it.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        // WAL: readers never block the writer and a commit is one append.
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Pragma(format!(
+                "journal_mode is {mode}, not wal"
+            )));
+        }
+        Store::init(conn)
+    }
+
+    /// A cache that lives in memory only (tests, a throwaway session).
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        Store::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Store, StoreError> {
+        // FULL: a commit is on disk before it returns, so an officer's action that the
+        // UI showed as queued survives a power cut, not only a crash of the app.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        MIGRATIONS.to_latest(&mut conn)?;
+        let me = sync_state::load_me(&conn)?;
+        let tree = me.as_ref().map(sync_state::tree_of).transpose()?;
+        Ok(Store {
+            conn,
+            ctx: Context {
+                policy: Policy::shenzhen(),
+                calendar: WorkCalendar::china(),
+                me,
+                tree,
+            },
+            blob_cap: DEFAULT_BLOB_CAP_BYTES,
+        })
+    }
+
+    /// Replaces the clock rules and recomputes every letter's view (its sort keys and
+    /// colour band depend on them). The Shenzhen defaults apply until this is called.
+    pub fn set_clock_policy(
+        &mut self,
+        policy: Policy,
+        calendar: WorkCalendar,
+    ) -> Result<(), StoreError> {
+        self.ctx.policy = policy;
+        self.ctx.calendar = calendar;
+        let tx = self.conn.transaction()?;
+        letters::refresh_all_views(&tx, &self.ctx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The clock rules in force.
+    pub fn clock_policy(&self) -> &Policy {
+        &self.ctx.policy
+    }
+
+    /// The raw connection, for tests that need to look under the hood.
+    #[cfg(feature = "test-support")]
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// A file name for the cache of `username` on the server at `server_url`: readable
+/// (host and user, reduced to `[a-z0-9-]`) and unique (a hash of the exact URL and user),
+/// so two servers or users never share a cache and a user switch never shows the
+/// previous user's letters. Stable across versions: the hash is SHA-256.
+pub fn cache_file_name(server_url: &str, username: &str) -> String {
+    let url = server_url.trim().trim_end_matches('/');
+    let host = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    let mut hasher = Sha256::new();
+    hasher.update(url.to_lowercase().as_bytes());
+    hasher.update([0u8]);
+    hasher.update(username.as_bytes());
+    let digest = hasher.finalize();
+    let short: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}_{}_{short}.sqlite3", sanitize(host), sanitize(username))
+}
+
+/// Keeps a name safe in a file name on every OS: ASCII letters and digits, lowercased;
+/// every other run of characters becomes one `-`; at most 40 characters.
+fn sanitize(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out: String = out.trim_matches('-').chars().take(40).collect();
+    if out.is_empty() { "x".to_owned() } else { out }
+}

@@ -1,0 +1,323 @@
+//! The cache file: schema, settings, sync pages, crash safety, reopening.
+
+use std::error::Error;
+
+use jsjb_core::letter::{LetterId, LetterState};
+use jsjb_core::org::UserId;
+use jsjb_core::workflow::EventPayload;
+use jsjb_proto::{AttachmentKind, AttachmentMeta};
+use jsjb_store::fixtures::{self, LetterBuilder, NANTOU, SHEKOU, cst, page, removed, upsert};
+use jsjb_store::{MIGRATIONS, Store, StoreError, cache_file_name};
+use sha2::{Digest, Sha256};
+
+type TestResult = Result<(), Box<dyn Error>>;
+
+fn dispatched(id: i64, to: jsjb_core::org::UnitId) -> jsjb_proto::LetterRecord {
+    LetterBuilder::received(id, cst("2026-03-02 09:00"))
+        .dispatch_to(to, cst("2026-03-02 09:01"))
+        .build()
+}
+
+fn count(store: &Store, sql: &str) -> Result<i64, Box<dyn Error>> {
+    Ok(store.connection().query_row(sql, [], |r| r.get(0))?)
+}
+
+#[test]
+fn migrations_validate() -> TestResult {
+    MIGRATIONS.validate()?;
+    Ok(())
+}
+
+#[test]
+fn a_file_cache_is_wal_full_sync_with_foreign_keys() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path().join("cache.sqlite3"))?;
+    let conn = store.connection();
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+    let fk: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    assert_eq!(mode, "wal");
+    assert_eq!(sync, 2, "FULL");
+    assert_eq!(fk, 1);
+    assert_eq!(usize::try_from(version)?, MIGRATIONS.latest());
+    Ok(())
+}
+
+#[test]
+fn a_cache_from_a_newer_app_is_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("cache.sqlite3");
+    drop(Store::open(&path)?);
+    let conn = rusqlite::Connection::open(&path)?;
+    conn.pragma_update(None, "user_version", 99)?;
+    drop(conn);
+    assert!(matches!(
+        Store::open(&path),
+        Err(StoreError::SchemaTooNew { found: 99, .. })
+    ));
+    Ok(())
+}
+
+#[test]
+fn cache_file_names_are_safe_stable_and_distinct() {
+    let a = cache_file_name("https://jsjb.sz.gov.cn:8443/", "zhang.san");
+    assert_eq!(
+        a,
+        cache_file_name("https://jsjb.sz.gov.cn:8443", "zhang.san")
+    );
+    assert!(a.starts_with("jsjb-sz-gov-cn-8443_zhang-san_"), "{a}");
+    assert!(a.ends_with(".sqlite3"));
+    assert_ne!(
+        a,
+        cache_file_name("https://jsjb.sz.gov.cn:8443", "zhang-san")
+    );
+    assert_ne!(a, cache_file_name("https://other.example", "zhang.san"));
+    let odd = cache_file_name("http://[::1]:3000/api", "../../etc/张三");
+    assert!(
+        odd.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')),
+        "{odd}"
+    );
+    assert!(!odd.contains(".."), "{odd}");
+}
+
+#[test]
+fn pages_upsert_remove_and_advance_the_cursor() -> TestResult {
+    let mut store = Store::open_in_memory()?;
+    assert_eq!(store.sync_state()?.cursor, 0);
+    let first = page(
+        10,
+        cst("2026-03-02 10:00"),
+        vec![
+            upsert(dispatched(1, NANTOU)),
+            upsert(dispatched(2, NANTOU)),
+            upsert(dispatched(3, SHEKOU)),
+        ],
+    );
+    let outcome = store.apply_page(&first)?;
+    assert_eq!((outcome.upserted, outcome.removed), (3, 0));
+    let state = store.sync_state()?;
+    assert_eq!(state.cursor, 10);
+    assert_eq!(state.last_synced_at, Some(cst("2026-03-02 10:00")));
+    assert_eq!(store.letter_count()?, 3);
+    assert_eq!(count(&store, "SELECT count(*) FROM events")?, 6);
+    assert_eq!(count(&store, "SELECT count(*) FROM letters_fts")?, 3);
+
+    let signed = LetterBuilder::received(2, cst("2026-03-02 09:00"))
+        .dispatch_to(NANTOU, cst("2026-03-02 09:01"))
+        .sign_for(UserId(8), cst("2026-03-02 09:05"))
+        .build();
+    let second = page(
+        12,
+        cst("2026-03-02 10:05"),
+        vec![upsert(signed), removed(3)],
+    );
+    let outcome = store.apply_page(&second)?;
+    assert_eq!((outcome.upserted, outcome.removed), (1, 1));
+    assert_eq!(store.sync_state()?.cursor, 12);
+    assert_eq!(store.letter_count()?, 2);
+    assert!(store.letter(LetterId(3))?.is_none());
+    let two = store.letter(LetterId(2))?.ok_or("letter 2")?;
+    assert_eq!(two.state, LetterState::Handling);
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM events WHERE letter_id = 2")?,
+        3
+    );
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM events WHERE letter_id = 3")?,
+        0
+    );
+    assert_eq!(count(&store, "SELECT count(*) FROM letters_fts")?, 2);
+    // Removing what is not there is not an error (a replayed page).
+    let outcome = store.apply_page(&page(13, cst("2026-03-02 10:06"), vec![removed(3)]))?;
+    assert_eq!(outcome.removed, 0);
+    Ok(())
+}
+
+#[test]
+fn a_failure_mid_page_keeps_nothing_of_it() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("cache.sqlite3");
+    let mut store = Store::open(&path)?;
+    store.apply_page(&page(
+        5,
+        cst("2026-03-02 10:00"),
+        vec![upsert(dispatched(1, NANTOU))],
+    ))?;
+
+    // A record whose history does not start with its receipt cannot be folded.
+    let mut malformed = dispatched(9, NANTOU);
+    malformed.events.remove(0);
+    let signed = LetterBuilder::received(1, cst("2026-03-02 09:00"))
+        .dispatch_to(NANTOU, cst("2026-03-02 09:01"))
+        .sign_for(UserId(8), cst("2026-03-02 09:05"))
+        .build();
+    let bad = page(
+        8,
+        cst("2026-03-02 10:05"),
+        vec![
+            upsert(dispatched(4, NANTOU)),
+            upsert(signed),
+            removed(1),
+            upsert(malformed),
+        ],
+    );
+    assert!(matches!(
+        store.apply_page(&bad),
+        Err(StoreError::InvalidRecord(LetterId(9)))
+    ));
+    drop(store);
+
+    let store = Store::open(&path)?;
+    assert_eq!(store.sync_state()?.cursor, 5, "the cursor did not move");
+    assert_eq!(store.letter_count()?, 1);
+    assert!(store.letter(LetterId(4))?.is_none());
+    let one = store
+        .letter(LetterId(1))?
+        .ok_or("letter 1 is still there")?;
+    assert_eq!(one.state, LetterState::Dispatched);
+    assert_eq!(count(&store, "SELECT count(*) FROM letters_fts")?, 1);
+    Ok(())
+}
+
+#[test]
+fn a_reopened_file_has_everything() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir
+        .path()
+        .join(cache_file_name("https://jsjb.example", "user7"));
+    let me = fixtures::officer();
+    {
+        let mut store = Store::open(&path)?;
+        store.set_me(&me)?;
+        store.set_clock_offset_ms(-900_000)?;
+        store.set_setting("chime_volume", &0.7)?;
+        store.apply_page(&page(
+            3,
+            cst("2026-03-02 10:00"),
+            vec![upsert(dispatched(1, NANTOU))],
+        ))?;
+    }
+    let store = Store::open(&path)?;
+    assert_eq!(store.me(), Some(&me));
+    assert_eq!(store.sync_state()?.cursor, 3);
+    assert_eq!(store.sync_state()?.clock_offset_ms, -900_000);
+    assert_eq!(store.setting::<f64>("chime_volume")?, Some(0.7));
+    assert_eq!(store.setting::<f64>("missing")?, None);
+    assert_eq!(store.letter(LetterId(1))?.map(|l| l.unit_id), Some(NANTOU));
+    Ok(())
+}
+
+#[test]
+fn arrivals_for_my_unit_are_reported_once_and_stay_unseen_until_opened() -> TestResult {
+    let mut store = Store::open_in_memory()?;
+    store.set_me(&fixtures::officer())?;
+    let at_desk = LetterBuilder::received(3, cst("2026-03-02 09:00")).build();
+    let outcome = store.apply_page(&page(
+        1,
+        cst("2026-03-02 10:00"),
+        vec![
+            upsert(dispatched(1, NANTOU)),
+            upsert(dispatched(2, SHEKOU)),
+            upsert(at_desk),
+        ],
+    ))?;
+    // Even on the first sync: a letter waiting for us must ring.
+    assert_eq!(outcome.newly_dispatched_to_unit, vec![LetterId(1)]);
+    let now = cst("2026-03-02 10:00");
+    let seen = |store: &Store, id: i64| -> Result<bool, StoreError> {
+        Ok(store
+            .letter_detail(LetterId(id), now)?
+            .map(|d| d.seen)
+            .unwrap_or_default())
+    };
+    assert!(!seen(&store, 1)?);
+    assert!(
+        seen(&store, 2)?,
+        "history from the first sync is not highlighted"
+    );
+
+    // The same letter again is no arrival; a letter dispatched to us now is.
+    let outcome = store.apply_page(&page(
+        2,
+        cst("2026-03-02 10:01"),
+        vec![upsert(dispatched(1, NANTOU)), upsert(dispatched(3, NANTOU))],
+    ))?;
+    assert_eq!(outcome.newly_dispatched_to_unit, vec![LetterId(3)]);
+    store.mark_seen(LetterId(1))?;
+    assert!(seen(&store, 1)?);
+
+    // Returned by us and dispatched to us again: a new sign-for clock, a new alarm.
+    let again = LetterBuilder::received(1, cst("2026-03-02 09:00"))
+        .dispatch_to(NANTOU, cst("2026-03-02 09:01"))
+        .event(
+            cst("2026-03-02 09:20"),
+            EventPayload::Returned {
+                from: NANTOU,
+                to: fixtures::NANSHAN,
+                to_tier: jsjb_core::org::Tier::Branch,
+                reason: jsjb_core::letter::ReturnReason::Other,
+                note: "非本所".to_owned(),
+            },
+        )
+        .dispatch_to(NANTOU, cst("2026-03-02 10:30"))
+        .build();
+    let outcome = store.apply_page(&page(3, cst("2026-03-02 10:31"), vec![upsert(again)]))?;
+    assert_eq!(outcome.newly_dispatched_to_unit, vec![LetterId(1)]);
+    assert!(!seen(&store, 1)?);
+    // A brand-new letter after the first sync is highlighted even when not for us.
+    store.apply_page(&page(
+        4,
+        cst("2026-03-02 10:40"),
+        vec![upsert(dispatched(5, SHEKOU))],
+    ))?;
+    assert!(!seen(&store, 5)?);
+    Ok(())
+}
+
+#[test]
+fn an_older_version_never_overwrites_a_newer_one() -> TestResult {
+    let mut store = Store::open_in_memory()?;
+    let signed = LetterBuilder::received(1, cst("2026-03-02 09:00"))
+        .dispatch_to(NANTOU, cst("2026-03-02 09:01"))
+        .sign_for(UserId(8), cst("2026-03-02 09:05"))
+        .build();
+    store.apply_page(&page(2, cst("2026-03-02 10:00"), vec![upsert(signed)]))?;
+    let outcome = store.apply_page(&page(
+        3,
+        cst("2026-03-02 10:01"),
+        vec![upsert(dispatched(1, NANTOU))],
+    ))?;
+    assert_eq!((outcome.upserted, outcome.skipped_stale), (0, 1));
+    assert_eq!(store.letter(LetterId(1))?.map(|l| l.version), Some(3));
+    assert_eq!(store.sync_state()?.cursor, 3);
+    Ok(())
+}
+
+#[test]
+fn a_removed_letter_takes_its_attachments_and_unshared_bytes() -> TestResult {
+    let mut store = Store::open_in_memory()?;
+    let bytes = b"\x89PNG fake photo".to_vec();
+    let sha: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let meta = AttachmentMeta {
+        sha256: sha.clone(),
+        kind: AttachmentKind::Image,
+        mime: "image/png".to_owned(),
+        size: u64::try_from(bytes.len())?,
+    };
+    let with_photo = LetterBuilder::received(1, cst("2026-03-02 09:00"))
+        .attachment(meta)
+        .build();
+    store.apply_page(&page(1, cst("2026-03-02 10:00"), vec![upsert(with_photo)]))?;
+    store.put_blob(&sha, &bytes)?;
+    assert_eq!(count(&store, "SELECT count(*) FROM attachments")?, 1);
+    assert_eq!(store.get_blob(&sha)?, Some(bytes));
+    store.apply_page(&page(2, cst("2026-03-02 10:01"), vec![removed(1)]))?;
+    assert_eq!(count(&store, "SELECT count(*) FROM attachments")?, 0);
+    assert_eq!(store.get_blob(&sha)?, None);
+    Ok(())
+}
