@@ -1,1 +1,54 @@
-fn main() {}
+//! The project's commands, in Rust so that they work the same on Debian and Windows:
+//!
+//! - `cargo xtask setup`    install what is missing (apt packages, npm ci, tauri-driver)
+//! - `cargo xtask demo`     setup, build the UI, run the app
+//! - `cargo xtask test`     setup, then every check CI runs, with a summary
+//! - `cargo xtask bindings` regenerate the UI's TypeScript bindings from Rust
+
+mod demo;
+mod setup;
+mod shell;
+mod test;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  setup      install what is missing: system packages (Debian, via apt), npm ci in ui/ and
+             tests/, tauri-driver
+  demo       setup, build the UI and run the desktop app
+  test       setup, then fmt, clippy, Rust tests, bindings drift, vue-tsc, Vitest and the
+             end-to-end suite; prints a summary and fails if any step failed
+  bindings   regenerate ui/src/ipc/bindings from the Rust types
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => setup::run(),
+        Some("demo") => demo::run(),
+        Some("test") => test::run(),
+        Some("bindings") => test::regenerate_bindings(),
+        Some("help" | "-h" | "--help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => {
+            eprint!("unknown command `{other}`\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+        None => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("\nxtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
