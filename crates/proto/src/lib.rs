@@ -188,10 +188,13 @@ pub struct Problem {
     /// For a 409 on a stale action: the letter as it is now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current: Option<Box<LetterRecord>>,
-    /// For a lock-out: seconds until another attempt is allowed.
+    /// The request field at fault, when one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// For a lock-out: seconds until another attempt is allowed (also `Retry-After`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(type = "number | null")]
-    pub retry_after_secs: Option<u64>,
+    pub retry_after: Option<u64>,
 }
 
 fn default_problem_type() -> String {
@@ -213,8 +216,8 @@ mod tests {
 
     #[test]
     fn problem_defaults() {
-        let p: Problem = serde_json::from_str(r#"{"title":"x","status":409,"code":"stale"}"#)
-            .expect("parses");
+        let p: Problem =
+            serde_json::from_str(r#"{"title":"x","status":409,"code":"stale"}"#).expect("parses");
         assert_eq!(p.type_uri, "about:blank");
         assert!(p.current.is_none());
     }

@@ -194,13 +194,8 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct LoginResponse {
-    /// The bearer token. Shown once; the server keeps only its hash.
-    pub token: String,
-    pub expires_at: DateTime<Utc>,
-    pub user: UserDto,
-}
+/// The answer to a login: `jsjb_proto::LoginResponse` (`{token, expires_at, me}`).
+pub type LoginResponse = jsjb_proto::LoginResponse;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UserDto {
@@ -246,12 +241,16 @@ impl From<Unit> for UnitDto {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct MeResponse {
-    pub user: UserDto,
-    pub unit: UnitDto,
-    /// The user's unit and every unit below it, in id order: what the user can see.
-    pub scope: Vec<UnitDto>,
+/// Who the caller is: `jsjb_proto::Me` (user, unit, roles and the unit tree).
+pub fn me_for(user: UserRecord, units: Vec<Unit>) -> jsjb_proto::Me {
+    jsjb_proto::Me {
+        user_id: user.id,
+        username: user.username,
+        display_name: user.display_name,
+        unit_id: user.unit_id,
+        roles: user.roles.into_iter().collect(),
+        units,
+    }
 }
 
 // --- handlers -------------------------------------------------------------------------
@@ -260,7 +259,7 @@ pub struct MeResponse {
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
     request_body = LoginRequest,
     responses(
-        (status = 200, body = LoginResponse),
+        (status = 200, body = Object, description = "LoginResponse: `{token, expires_at, me}`"),
         (status = 401, description = "`invalid_credentials`", body = Problem),
         (status = 429, description = "`account_locked` or `too_many_attempts`, with Retry-After", body = Problem),
     ))]
@@ -337,10 +336,11 @@ pub async fn login(
             },
         )
         .await?;
+    let units = state.store.units().await?;
     Ok(ApiJson(LoginResponse {
         token,
         expires_at,
-        user: creds.user.into(),
+        me: me_for(creds.user, units),
     }))
 }
 
@@ -368,30 +368,18 @@ pub async fn logout(
 /// Who the caller is, and the units they can see.
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth",
     security(("bearer" = [])),
-    responses((status = 200, body = MeResponse), (status = 401, body = Problem)))]
+    responses((status = 200, body = Object, description = "Me: the user, their unit and roles, and the unit tree"), (status = 401, body = Problem)))]
 pub async fn me(
     State(state): State<AppState>,
     session: Session,
-) -> Result<ApiJson<MeResponse>, ApiError> {
+) -> Result<ApiJson<jsjb_proto::Me>, ApiError> {
     let user = state
         .store
         .user(session.user_id)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
-    let tree = unit_tree(&state).await?;
-    let unit = tree.get(session.unit_id).cloned().ok_or_else(|| {
-        ApiError::Internal(format!("user's unit {:?} is missing", session.unit_id))
-    })?;
-    let scope = tree
-        .subtree(session.unit_id)
-        .into_iter()
-        .filter_map(|id| tree.get(id).cloned().map(UnitDto::from))
-        .collect();
-    Ok(ApiJson(MeResponse {
-        user: user.into(),
-        unit: unit.into(),
-        scope,
-    }))
+    let units = state.store.units().await?;
+    Ok(ApiJson(me_for(user, units)))
 }
 
 /// The validated unit tree. Read per request for now; cache it (invalidated on unit

@@ -80,6 +80,31 @@ pub enum ApiError {
         detail: String,
         extra: Option<serde_json::Map<String, serde_json::Value>>,
     },
+    /// The life-cycle rules refuse the action (from `jsjb_core::workflow::decide`).
+    #[error("{0}")]
+    Rule(jsjb_core::workflow::RuleError),
+    /// The action was based on an older version of the letter; `current` is the letter now.
+    #[error(
+        "the letter changed since you loaded it (it is at version {version}); reload it and decide again"
+    )]
+    Stale {
+        version: u32,
+        current: Box<jsjb_proto::LetterRecord>,
+    },
+    #[error("the chief's approval must carry a valid electronic signature over the feedback form")]
+    SignatureRequired,
+    #[error(
+        "an action needs an `Idempotency-Key` header (a fresh UUID per action, reused only to retry it)"
+    )]
+    IdempotencyKeyRequired,
+    #[error(
+        "this Idempotency-Key was already used for a different request; use a fresh key per action"
+    )]
+    IdempotencyKeyReused,
+    #[error(
+        "only the handling unit and the desks that routed this letter may see the writer's name and phone"
+    )]
+    RevealNotAllowed,
     #[error("no route for this method and path")]
     NoRoute,
     #[error("this path does not accept the method used")]
@@ -106,10 +131,18 @@ impl ApiError {
             PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Unauthenticated | SessionExpired | InvalidCredentials => StatusCode::UNAUTHORIZED,
             AccountLocked { .. } | TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Forbidden(_) => StatusCode::FORBIDDEN,
+            Forbidden(_) | RevealNotAllowed => StatusCode::FORBIDDEN,
             NotFound(_) | NoRoute => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Conflict { .. } => StatusCode::CONFLICT,
+            Conflict { .. } | Stale { .. } => StatusCode::CONFLICT,
+            Rule(rule) => match rule {
+                jsjb_core::workflow::RuleError::OutOfScope
+                | jsjb_core::workflow::RuleError::RoleNotAllowed(_)
+                | jsjb_core::workflow::RuleError::NotAssignedSupervisor => StatusCode::FORBIDDEN,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            },
+            SignatureRequired | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            IdempotencyKeyRequired => StatusCode::BAD_REQUEST,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -131,10 +164,16 @@ impl ApiError {
             AccountLocked { .. } => "account_locked",
             TooManyAttempts { .. } => "too_many_attempts",
             Forbidden(_) => "forbidden",
+            RevealNotAllowed => "reveal_not_allowed",
             NotFound(_) => "not_found",
             NoRoute => "no_route",
             MethodNotAllowed => "method_not_allowed",
             Conflict { code, .. } => code,
+            Rule(rule) => rule.code(),
+            Stale { .. } => "stale_version",
+            SignatureRequired => "signature_required",
+            IdempotencyKeyRequired => "idempotency_key_required",
+            IdempotencyKeyReused => "idempotency_key_reused",
             Internal(_) => "internal",
         }
     }
@@ -157,6 +196,16 @@ impl ApiError {
                 (None, Some(*retry_after_secs), None)
             }
             ApiError::Conflict { extra, .. } => (None, None, extra.clone()),
+            ApiError::Rule(jsjb_core::workflow::RuleError::Invalid { field, .. }) => {
+                (Some((*field).to_owned()), None, None)
+            }
+            ApiError::Stale { current, .. } => {
+                let mut extra = serde_json::Map::new();
+                if let Ok(value) = serde_json::to_value(current) {
+                    extra.insert("current".to_owned(), value);
+                }
+                (None, None, Some(extra))
+            }
             _ => (None, None, None),
         };
         Problem {

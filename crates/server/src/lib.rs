@@ -14,9 +14,11 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod intake;
+pub mod letters;
 pub mod router;
 pub mod state;
 pub mod storage;
+pub mod sync;
 pub mod time;
 
 pub use config::Config;
@@ -39,12 +41,17 @@ pub async fn serve(
         Ok(seq) => state.publish_change(seq),
         Err(e) => tracing::warn!(%e, "cannot read the latest change; the cursor starts at 0"),
     }
+    let streams = state.shutdown.clone();
     let app = router(state);
     axum::serve(
         listener,
         // The client address feeds the per-IP login rate limit.
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        // End the SSE streams, or the graceful shutdown would wait for them forever.
+        streams.send_replace(true);
+    })
     .await
 }

@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use crate::error::{self, ApiError, Problem};
 use crate::extract::ApiJson;
 use crate::state::AppState;
-use crate::{admin, attachments, auth, intake};
+use crate::{admin, attachments, auth, intake, letters, sync};
 
 /// JSON bodies are small; anything bigger is a mistake or an attack.
 pub const JSON_BODY_LIMIT: usize = 64 * 1024;
@@ -32,6 +32,7 @@ pub const JSON_BODY_LIMIT: usize = 64 * 1024;
         (name = "auth", description = "Sessions"),
         (name = "admin", description = "Units, users, audit (role `admin`)"),
         (name = "letters", description = "Letters, for officers and desks"),
+        (name = "sync", description = "Sync for desktops: pages by cursor, SSE pokes"),
     )
 )]
 struct ApiDoc;
@@ -80,6 +81,12 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(intake::post_desk_letter))
         .routes(routes!(intake::get_progress))
         .routes(routes!(attachments::download))
+        .routes(routes!(letters::post_action))
+        .routes(routes!(letters::get_letter))
+        .routes(routes!(letters::reveal_writer))
+        .routes(routes!(letters::directory))
+        .routes(routes!(sync::get_sync))
+        .routes(routes!(sync::get_stream))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
     let uploads = OpenApiRouter::new()
         .routes(routes!(intake::post_public_letter))

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use jsjb_core::calendar::WorkCalendar;
+use jsjb_core::clock::Policy;
 use tokio::sync::watch;
 
 use crate::blobs::BlobStore;
@@ -19,6 +21,12 @@ pub struct AppState {
     /// The latest change sequence number, published after each commit that adds
     /// changes; the sync/SSE area subscribes to it to poke desktops.
     pub changes: watch::Sender<i64>,
+    /// Set when the server begins shutting down, so long-lived streams end and the
+    /// graceful shutdown does not wait for them forever.
+    pub shutdown: watch::Sender<bool>,
+    /// The SLA clock policy (Shenzhen defaults) and the working-day calendar.
+    pub policy: Arc<Policy>,
+    pub calendar: Arc<WorkCalendar>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,12 +75,16 @@ impl AppState {
         time: Arc<dyn TimeSource>,
     ) -> AppState {
         let (changes, _) = watch::channel(0);
+        let (shutdown, _) = watch::channel(false);
         AppState {
             store,
             blobs: Arc::new(blobs),
             config: Arc::new(config),
             time,
             changes,
+            shutdown,
+            policy: Arc::new(Policy::shenzhen()),
+            calendar: Arc::new(WorkCalendar::china()),
         }
     }
 

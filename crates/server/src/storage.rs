@@ -14,6 +14,9 @@ use chrono::{DateTime, Duration, Utc};
 use jsjb_core::letter::{Category, Channel, LetterId, LetterState};
 use jsjb_core::org::{Role, Tier, Unit, UnitId, UserId};
 
+use jsjb_core::workflow::EventPayload;
+use jsjb_proto::{Change, LetterRecord, Writer};
+
 use crate::audit::Verification;
 
 #[derive(Debug, thiserror::Error)]
@@ -206,6 +209,60 @@ pub struct ProgressRecord {
     pub events: Vec<(DateTime<Utc>, String)>,
 }
 
+/// An answer already rendered for the client (status and JSON body), kept under an
+/// idempotency key so that a replay gets exactly the first answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAnswer {
+    pub status: u16,
+    pub body: String,
+}
+
+/// The life-cycle decision run inside the action's transaction: given the letter as it
+/// is (record and folded status), the event to append — or the refusal to answer with.
+pub type DecideFn = Box<
+    dyn FnOnce(
+            &LetterRecord,
+            &jsjb_core::workflow::LetterStatus,
+        ) -> Result<EventPayload, StoredAnswer>
+        + Send,
+>;
+
+/// Who takes which action on which letter, when, under which idempotency key.
+#[derive(Debug, Clone)]
+pub struct ActionCommit {
+    pub letter: LetterId,
+    pub actor: Actor,
+    pub at: DateTime<Utc>,
+    /// (key, SHA-256 of the request) — `None` only for the demo's seeded history.
+    pub idempotency: Option<(String, String)>,
+    /// The audit verb, e.g. `letter.sign_for`.
+    pub audit_action: &'static str,
+}
+
+#[derive(Debug, Clone)]
+pub enum ActionOutcome {
+    /// The event was appended; `answer` is the 200 response (an `ActionResponse`).
+    Applied {
+        change_seq: i64,
+        letter: Box<LetterRecord>,
+        answer: StoredAnswer,
+    },
+    /// `decide` refused; nothing changed (the refusal is kept under the key).
+    Refused(StoredAnswer),
+    /// The key was seen before with the same request: its first answer.
+    Replayed(StoredAnswer),
+    /// The key was seen before with a different request.
+    KeyReused,
+}
+
+/// One page of changes for a desktop.
+#[derive(Debug, Clone)]
+pub struct SyncBatch {
+    pub changes: Vec<Change>,
+    pub next_cursor: i64,
+    pub has_more: bool,
+}
+
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
     // --- organisation -------------------------------------------------------------
@@ -278,6 +335,38 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<Option<(AttachmentMeta, Vec<UnitId>)>, StorageError>;
     /// The highest change sequence number (0 when there is none).
     async fn latest_change_seq(&self) -> Result<i64, StorageError>;
+
+    /// A letter as desktops see it (writer masked), or `None`.
+    async fn letter(&self, id: LetterId) -> Result<Option<LetterRecord>, StorageError>;
+    /// Takes an action on a letter in ONE transaction: replays a known idempotency key,
+    /// folds the letter's events, lets `decide` (the life-cycle rules) accept or refuse,
+    /// appends the event, updates the letter's materialised columns, adds the change row
+    /// and the audit entry, and stores the answer under the idempotency key.
+    async fn apply_action(
+        &self,
+        commit: ActionCommit,
+        decide: DecideFn,
+    ) -> Result<ActionOutcome, StorageError>;
+    /// The changes after `cursor` that touch `scope` (units), as whole letters or removals.
+    async fn sync_page(
+        &self,
+        scope: Vec<UnitId>,
+        cursor: i64,
+        limit: u32,
+    ) -> Result<SyncBatch, StorageError>;
+    /// The newest change after `after` that touches `scope`, if any (for SSE pokes).
+    async fn latest_change_in_scope(
+        &self,
+        scope: Vec<UnitId>,
+        after: i64,
+    ) -> Result<Option<i64>, StorageError>;
+    /// The writer's real name and phone; records the reveal and its audit entry.
+    async fn reveal_writer(
+        &self,
+        letter: LetterId,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Writer, StorageError>;
 
     // --- audit --------------------------------------------------------------------
     async fn verify_audit(&self) -> Result<Verification, StorageError>;

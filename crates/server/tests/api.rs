@@ -19,7 +19,7 @@ async fn login_returns_a_token_and_me_describes_the_user() {
     let body: Value = res.json().await.expect("json");
     let token = body["token"].as_str().expect("token");
     assert!(token.starts_with("jsjb_"));
-    assert_eq!(body["user"]["roles"], json!(["officer"]));
+    assert_eq!(body["me"]["roles"], json!(["officer"]));
 
     let me: Value = s
         .get("/api/v1/me", Some(token))
@@ -27,19 +27,16 @@ async fn login_returns_a_token_and_me_describes_the_user() {
         .json()
         .await
         .expect("json");
-    assert_eq!(me["user"]["username"], "li.si");
-    assert_eq!(me["unit"]["id"], branch);
-    let scope: Vec<i64> = me["scope"]
+    assert_eq!(me["username"], "li.si");
+    assert_eq!(me["unit_id"], branch);
+    // The whole unit tree (names are not secret; letters are scoped, units are not).
+    let units: Vec<i64> = me["units"]
         .as_array()
-        .expect("scope")
+        .expect("units")
         .iter()
         .filter_map(|u| u["id"].as_i64())
         .collect();
-    assert_eq!(
-        scope,
-        vec![branch, station],
-        "own unit and below, never the city above"
-    );
+    assert_eq!(units, vec![s.city, branch, station]);
 
     // The token is stored only as its hash.
     let stored: i64 = s

@@ -1,6 +1,7 @@
 //! The SQLite backend: one database file, WAL, `synchronous=FULL`.
 
 mod conn;
+pub mod letters;
 pub mod migrations;
 
 use std::collections::BTreeSet;
@@ -579,12 +580,13 @@ impl Storage for SqliteStore {
                     params![id.0, position as i64, meta.sha256, original_name],
                 )?;
             }
-            let payload = json!({
-                "channel": letter.channel.as_str(),
-                "category": letter.category.as_str(),
-                "unit": unit.0,
-                "attachments": letter.attachments.len(),
-            });
+            let tier: String = tx.query_row("SELECT tier FROM units WHERE id = ?1", [unit.0], |r| r.get(0))?;
+            let tier = Tier::ALL
+                .into_iter()
+                .find(|t| t.as_str() == tier)
+                .ok_or_else(|| corrupt(format!("unit {} has unknown tier {tier:?}", unit.0)))?;
+            // The first event of every letter: what `LetterStatus::from_events` folds from.
+            let received = jsjb_core::workflow::EventPayload::Received { unit, tier };
             tx.execute(
                 "INSERT INTO letter_events (letter_id, seq, at, actor_user_id, actor_unit_id, actor_role, actor, workstation, kind, payload)
                  VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, 'received', ?8)",
@@ -596,7 +598,7 @@ impl Storage for SqliteStore {
                     actor.role.map(|r| r.as_str()),
                     actor.label,
                     actor.workstation,
-                    audit::canonical_json(&payload)
+                    letters::payload_json(&received)?
                 ],
             )?;
             tx.execute(
@@ -700,6 +702,49 @@ impl Storage for SqliteStore {
             )
         })
         .await
+    }
+
+    async fn letter(&self, id: LetterId) -> Result<Option<jsjb_proto::LetterRecord>, StorageError> {
+        self.read(move |conn| Ok(letters::load_record(conn, id)?.map(|(record, _)| record)))
+            .await
+    }
+
+    async fn apply_action(
+        &self,
+        commit: super::ActionCommit,
+        decide: super::DecideFn,
+    ) -> Result<super::ActionOutcome, StorageError> {
+        self.write(move |tx| letters::apply_action(tx, commit, decide))
+            .await
+    }
+
+    async fn sync_page(
+        &self,
+        scope: Vec<UnitId>,
+        cursor: i64,
+        limit: u32,
+    ) -> Result<super::SyncBatch, StorageError> {
+        self.read(move |conn| letters::sync_page(conn, &scope, cursor, limit))
+            .await
+    }
+
+    async fn latest_change_in_scope(
+        &self,
+        scope: Vec<UnitId>,
+        after: i64,
+    ) -> Result<Option<i64>, StorageError> {
+        self.read(move |conn| letters::latest_change_in_scope(conn, &scope, after))
+            .await
+    }
+
+    async fn reveal_writer(
+        &self,
+        letter: LetterId,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<jsjb_proto::Writer, StorageError> {
+        self.write(move |tx| letters::reveal_writer(tx, letter, &actor, now))
+            .await
     }
 
     async fn verify_audit(&self) -> Result<Verification, StorageError> {

@@ -3,11 +3,10 @@
 //! Never edit a released migration: add a new one. `released_migrations_are_unchanged`
 //! pins each migration's SHA-256 to catch an accidental edit.
 //!
-//! The version is kept in `PRAGMA user_version` = the number of applied migrations,
-//! the same scheme as `rusqlite_migration`, so that crate can take over once it
-//! supports the workspace's rusqlite (2.6 requires rusqlite 0.40; we pin 0.43).
+//! `rusqlite_migration` applies them and keeps the version in `PRAGMA user_version`.
 
 use rusqlite::Connection;
+use rusqlite_migration::{M, MigrationDefinitionError, Migrations};
 
 use crate::storage::StorageError;
 
@@ -181,25 +180,23 @@ CREATE INDEX writer_reveals_letter ON writer_reveals(letter_id);
 "#,
 ];
 
+/// The migrations in `rusqlite_migration`'s terms.
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
+}
+
 /// Brings the database to the latest schema, one transaction per migration.
 pub fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let latest = i64::try_from(MIGRATIONS.len())
-        .map_err(|_| StorageError::Migration("too many migrations".to_owned()))?;
-    if current > latest {
-        return Err(StorageError::Migration(format!(
-            "the database is at schema version {current} but this server knows only {latest}: \
-             it was written by a newer server; run that one or restore a backup"
-        )));
-    }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)
-            .map_err(|e| StorageError::Migration(format!("migration {} failed: {e}", index + 1)))?;
-        tx.pragma_update(None, "user_version", index as i64 + 1)?;
-        tx.commit()?;
-    }
-    Ok(())
+    migrations().to_latest(conn).map_err(|e| match e {
+        rusqlite_migration::Error::MigrationDefinition(
+            MigrationDefinitionError::DatabaseTooFarAhead,
+        ) => StorageError::Migration(
+            "the database was written by a newer server (its schema version is higher than \
+             this server knows): run that one or restore a backup"
+                .to_owned(),
+        ),
+        other => StorageError::Migration(other.to_string()),
+    })
 }
 
 #[cfg(test)]
@@ -229,6 +226,11 @@ mod tests {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .expect("integrity");
         assert_eq!(integrity, "ok");
+    }
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations().validate().expect("valid migrations");
     }
 
     #[test]

@@ -1,0 +1,375 @@
+//! The life cycle over HTTP: every action of DOMAIN.md as one POST with an
+//! `Idempotency-Key`, the letter itself, the logged reveal of the writer, and the
+//! directory of colleagues. The rules come from `jsjb_core::workflow`; this module
+//! only gathers what they need and turns their verdict into HTTP.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use jsjb_core::calendar::WorkCalendar;
+use jsjb_core::clock::Policy;
+use jsjb_core::letter::LetterId;
+use jsjb_core::org::{Relation, Role, UnitTree};
+use jsjb_core::workflow::{
+    Action, ActionKind, Actor as CoreActor, DecisionContext, EventPayload, LetterStatus, decide,
+};
+use jsjb_proto::{ActionRequest, LetterRecord, UserSummary, Writer};
+
+use crate::auth::{Session, unit_tree};
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, ApiPath};
+use crate::state::AppState;
+use crate::storage::{ActionCommit, ActionOutcome, DecideFn, StoredAnswer, UserRecord};
+
+/// The longest idempotency key accepted (a UUID is 36 characters).
+const MAX_IDEMPOTENCY_KEY: usize = 128;
+
+/// The audit verb of an action.
+pub fn audit_action(kind: ActionKind) -> &'static str {
+    match kind {
+        ActionKind::Dispatch => "letter.dispatch",
+        ActionKind::SignFor => "letter.sign_for",
+        ActionKind::RecordContact => "letter.record_contact",
+        ActionKind::GiveFirstFeedback => "letter.give_first_feedback",
+        ActionKind::ReturnLetter => "letter.return",
+        ActionKind::RuleReturn => "letter.rule_return",
+        ActionKind::RequestExtension => "letter.request_extension",
+        ActionKind::DecideExtension => "letter.decide_extension",
+        ActionKind::AssignSupervisor => "letter.assign_supervisor",
+        ActionKind::Chase => "letter.chase",
+        ActionKind::SubmitFeedbackForm => "letter.submit_feedback_form",
+        ActionKind::ApproveFeedbackForm => "letter.approve_feedback_form",
+        ActionKind::RecordReturnVisit => "letter.record_return_visit",
+        ActionKind::LinkThanks => "letter.link_thanks",
+    }
+}
+
+/// The core's view of a signed-in user.
+pub fn core_actor(session: &Session) -> CoreActor {
+    CoreActor {
+        user: session.user_id,
+        unit: session.unit_id,
+        roles: session.roles.iter().copied().collect(),
+    }
+}
+
+/// Facts from outside the letter that some actions are checked against, loaded before
+/// the action's transaction.
+#[derive(Default)]
+pub struct Extras {
+    /// For `assign_supervisor`: the named supervising officer.
+    pub supervisor: Option<UserRecord>,
+    /// For `link_thanks`: the unit holding the case thanked for.
+    pub case_unit: Option<jsjb_core::org::UnitId>,
+}
+
+/// Everything the rules need, owned, so it can run inside the storage transaction.
+pub struct Rules {
+    pub tree: UnitTree,
+    pub policy: Arc<Policy>,
+    pub calendar: Arc<WorkCalendar>,
+}
+
+/// Builds the decision run inside the action's transaction: version check, the core
+/// transition function, and the checks that need `extras`.
+pub fn decision(
+    rules: Rules,
+    actor: CoreActor,
+    now: DateTime<Utc>,
+    expected_version: Option<u32>,
+    action: Action,
+    extras: Extras,
+) -> DecideFn {
+    Box::new(move |record: &LetterRecord, status: &LetterStatus| {
+        if let Some(expected) = expected_version
+            && expected != record.version
+        {
+            return Err(render(&ApiError::Stale {
+                version: record.version,
+                current: Box::new(record.clone()),
+            }));
+        }
+        let ctx = DecisionContext {
+            actor: &actor,
+            tree: &rules.tree,
+            policy: &rules.policy,
+            calendar: &rules.calendar,
+            now,
+        };
+        let event = decide(&ctx, status, &action).map_err(|e| render(&ApiError::Rule(e)))?;
+        check_extras(&rules.tree, &actor, status, &event, &extras).map_err(|e| render(&e))?;
+        Ok(event)
+    })
+}
+
+fn check_extras(
+    tree: &UnitTree,
+    actor: &CoreActor,
+    status: &LetterStatus,
+    event: &EventPayload,
+    extras: &Extras,
+) -> Result<(), ApiError> {
+    match event {
+        EventPayload::SupervisorAssigned { supervisor, .. } => {
+            let Some(user) = extras.supervisor.as_ref().filter(|u| u.id == *supervisor) else {
+                return Err(ApiError::invalid("supervisor", "no such user"));
+            };
+            if !user.active || !user.roles.contains(&Role::Supervisor) {
+                return Err(ApiError::invalid(
+                    "supervisor",
+                    "the user named is not an active supervising officer (盯办民警)",
+                ));
+            }
+            // A supervisor follows up cases of units below their own.
+            if tree.relation(user.unit_id, status.unit) != Relation::Above {
+                return Err(ApiError::invalid(
+                    "supervisor",
+                    "the supervising officer must belong to a unit above the handling unit",
+                ));
+            }
+            Ok(())
+        }
+        EventPayload::ThanksLinked { .. } => match extras.case_unit {
+            Some(unit) if tree.in_scope(actor.unit, unit) => Ok(()),
+            _ => Err(ApiError::invalid(
+                "case",
+                "the case thanked for does not exist in your scope",
+            )),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// An API error as an answer that can be stored under an idempotency key.
+pub fn render(error: &ApiError) -> StoredAnswer {
+    let problem = error.to_problem();
+    StoredAnswer {
+        status: problem.status,
+        body: serde_json::to_string(&problem).unwrap_or_else(|_| "{}".to_owned()),
+    }
+}
+
+fn answer_response(answer: StoredAnswer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let content_type = if status.is_success() {
+        "application/json"
+    } else {
+        "application/problem+json"
+    };
+    let mut response = Response::new(Body::from(answer.body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let key = headers
+        .get(jsjb_proto::IDEMPOTENCY_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .unwrap_or_default();
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY
+        || !key.chars().all(|c| c.is_ascii_graphic())
+    {
+        return Err(ApiError::IdempotencyKeyRequired);
+    }
+    Ok(key.to_owned())
+}
+
+/// The rules' inputs for this server.
+pub async fn rules(state: &AppState) -> Result<Rules, ApiError> {
+    Ok(Rules {
+        tree: unit_tree(state).await?,
+        policy: Arc::clone(&state.policy),
+        calendar: Arc::clone(&state.calendar),
+    })
+}
+
+/// Loads what `check_extras` needs for an action.
+pub async fn extras_for(state: &AppState, action: &Action) -> Result<Extras, ApiError> {
+    let mut extras = Extras::default();
+    match action {
+        Action::AssignSupervisor { supervisor, .. } => {
+            extras.supervisor = state.store.user(*supervisor).await?;
+        }
+        Action::LinkThanks { case, .. } => {
+            extras.case_unit = state.store.letter(*case).await?.map(|l| l.unit_id);
+        }
+        _ => {}
+    }
+    Ok(extras)
+}
+
+/// Takes an action on a letter.
+///
+/// The body is an `ActionRequest` (jsjb-proto): the letter version the user saw and the
+/// action, tagged by `action` (`sign_for`, `dispatch`, `record_contact`, …, as in
+/// DOMAIN.md). The same `Idempotency-Key` replays the first answer and changes nothing.
+#[utoipa::path(post, path = "/api/v1/letters/{id}/actions", tag = "letters",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, description = "The letter"),
+        ("Idempotency-Key" = String, Header, description = "A fresh UUID per action; reuse it only to retry"),
+    ),
+    request_body(content = Object, description = "ActionRequest: `{expected_version, action: {action: \"sign_for\" | …, …}}`"),
+    responses(
+        (status = 200, body = Object, description = "ActionResponse: the letter as it is now"),
+        (status = 403, body = Problem, description = "`out_of_scope`, `role_not_allowed`, `not_assigned_supervisor`"),
+        (status = 409, body = Problem, description = "`stale_version`, with `current`: the letter now"),
+        (status = 422, body = Problem, description = "`wrong_state`, `invalid_input`, `deadline_passed`, `signature_required`, … (a rule's code)"),
+    ))]
+pub async fn post_action(
+    State(state): State<AppState>,
+    session: Session,
+    ApiPath(id): ApiPath<i64>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<ActionRequest>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let request_hash = crate::blobs::BlobStore::sha256(
+        crate::audit::canonical_json(
+            &serde_json::to_value(&request).map_err(|e| ApiError::Internal(e.to_string()))?,
+        )
+        .as_bytes(),
+    );
+    let kind = request.action.kind();
+    // Until the chief's signing keys exist (the sign-off issue), no approval can carry
+    // a signature this server could verify: refuse them all rather than accept any.
+    if kind == ActionKind::ApproveFeedbackForm {
+        return Err(ApiError::SignatureRequired);
+    }
+    let now = state.time.now();
+    let decide = decision(
+        rules(&state).await?,
+        core_actor(&session),
+        now,
+        Some(request.expected_version),
+        request.action.clone(),
+        extras_for(&state, &request.action).await?,
+    );
+    let commit = ActionCommit {
+        letter: LetterId(id),
+        actor: session.actor(None),
+        at: now,
+        idempotency: Some((key, request_hash)),
+        audit_action: audit_action(kind),
+    };
+    match state.store.apply_action(commit, decide).await? {
+        ActionOutcome::Applied {
+            change_seq, answer, ..
+        } => {
+            state.publish_change(change_seq);
+            Ok(answer_response(answer))
+        }
+        ActionOutcome::Refused(answer) | ActionOutcome::Replayed(answer) => {
+            Ok(answer_response(answer))
+        }
+        ActionOutcome::KeyReused => Err(ApiError::IdempotencyKeyReused),
+    }
+}
+
+/// A letter is visible to its unit and every unit above it.
+fn visible(tree: &UnitTree, session: &Session, letter: &LetterRecord) -> bool {
+    tree.in_scope(session.unit_id, letter.unit_id)
+}
+
+/// One letter, as desktops cache it (the writer masked).
+#[utoipa::path(get, path = "/api/v1/letters/{id}", tag = "letters",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The letter")),
+    responses(
+        (status = 200, body = Object, description = "LetterRecord"),
+        (status = 404, body = Problem, description = "`not_found`: no such letter in your scope"),
+    ))]
+pub async fn get_letter(
+    State(state): State<AppState>,
+    session: Session,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<ApiJson<LetterRecord>, ApiError> {
+    let tree = unit_tree(&state).await?;
+    match state.store.letter(LetterId(id)).await? {
+        Some(letter) if visible(&tree, &session, &letter) => Ok(ApiJson(letter)),
+        // Out of scope reads as absent: a sibling's letters are not even acknowledged.
+        _ => Err(ApiError::NotFound(format!(
+            "letter {id} does not exist in your scope"
+        ))),
+    }
+}
+
+/// Shows the writer's real name and phone to the handling unit and the desks that
+/// routed the letter. Every reveal is recorded (who, when) in the audit log.
+#[utoipa::path(post, path = "/api/v1/letters/{id}/reveal-writer", tag = "letters",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The letter")),
+    responses(
+        (status = 200, body = Object, description = "Writer: `{name, phone, masked: false}`"),
+        (status = 403, body = Problem, description = "`reveal_not_allowed`"),
+        (status = 404, body = Problem),
+    ))]
+pub async fn reveal_writer(
+    State(state): State<AppState>,
+    session: Session,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<ApiJson<Writer>, ApiError> {
+    let tree = unit_tree(&state).await?;
+    let letter = state
+        .store
+        .letter(LetterId(id))
+        .await?
+        .filter(|l| visible(&tree, &session, l))
+        .ok_or_else(|| ApiError::NotFound(format!("letter {id} does not exist in your scope")))?;
+    let status = LetterStatus::from_events(
+        letter.category,
+        letter.events.iter().map(|e| (e.at, &e.payload)),
+    )
+    .ok_or_else(|| ApiError::Internal(format!("letter {id} has no history")))?;
+    if !may_reveal(&session, &status) {
+        return Err(ApiError::RevealNotAllowed);
+    }
+    let writer = state
+        .store
+        .reveal_writer(LetterId(id), session.actor(None), state.time.now())
+        .await?;
+    Ok(ApiJson(writer))
+}
+
+/// The handling unit's officers and chief, and the desks on the letter's dispatch path.
+pub fn may_reveal(session: &Session, status: &LetterStatus) -> bool {
+    let handling = session.unit_id == status.unit
+        && (session.has(Role::Officer)
+            || session.has(Role::Chief)
+            || session.has(Role::Dispatcher));
+    let routing_desk =
+        session.has(Role::Dispatcher) && status.dispatch_chain.contains(&session.unit_id);
+    handling || routing_desk
+}
+
+/// Every active colleague: for naming handlers and choosing supervisors.
+#[utoipa::path(get, path = "/api/v1/directory", tag = "letters",
+    security(("bearer" = [])),
+    responses((status = 200, body = Object, description = "UserSummary[]")))]
+pub async fn directory(
+    State(state): State<AppState>,
+    _session: Session,
+) -> Result<ApiJson<Vec<UserSummary>>, ApiError> {
+    let users = state.store.users().await?;
+    Ok(ApiJson(
+        users
+            .into_iter()
+            .filter(|u| u.active)
+            .map(|u| UserSummary {
+                id: u.id,
+                display_name: u.display_name,
+                unit_id: u.unit_id,
+                roles: u.roles.into_iter().collect(),
+            })
+            .collect(),
+    ))
+}
