@@ -11,12 +11,10 @@ pub enum StoreError {
     // The database itself.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error(
-        "the cache was written by a newer version of the app (schema {found}, this app knows {known})"
-    )]
-    SchemaTooNew { found: i64, known: usize },
-    #[error("migration {index} is invalid: {message}")]
-    Migration { index: usize, message: String },
+    /// Includes a cache written by a newer version of the app, which this one must not
+    /// touch.
+    #[error("migration: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
     #[error("the database refused a setting: {0}")]
     Pragma(String),
 
@@ -66,8 +64,7 @@ impl StoreError {
             StoreError::BlobMismatch(_) => "blob_mismatch",
             StoreError::Closed => "store_closed",
             StoreError::Sqlite(_)
-            | StoreError::SchemaTooNew { .. }
-            | StoreError::Migration { .. }
+            | StoreError::Migration(_)
             | StoreError::Pragma(_)
             | StoreError::InvalidRecord(_)
             | StoreError::Json(_)

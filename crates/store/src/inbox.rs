@@ -221,10 +221,8 @@ impl Filter {
             } else {
                 let pattern = Value::Text(like_pattern(term));
                 self.add(
-                    "id IN (SELECT rowid FROM letters_fts WHERE subject LIKE ? ESCAPE '\\' \
-                     OR body LIKE ? ESCAPE '\\' OR tracking_code LIKE ? ESCAPE '\\' \
-                     OR writer_name LIKE ? ESCAPE '\\')",
-                    std::iter::repeat_n(pattern, 4),
+                    "id IN (SELECT id FROM letter_text WHERE text LIKE ? ESCAPE '\\')",
+                    [pattern],
                 );
             }
         }

@@ -198,7 +198,7 @@ pub(crate) fn load_record(
     id: LetterId,
 ) -> Result<Option<LetterRecord>, StoreError> {
     let json: Option<String> = conn
-        .prepare_cached("SELECT record FROM letters WHERE id = ?1")?
+        .prepare_cached("SELECT record FROM letter_records WHERE id = ?1")?
         .query_row([id.0], |r| r.get(0))
         .optional()?;
     Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
@@ -297,16 +297,16 @@ pub(crate) fn store_server_letter(
 
     conn.prepare_cached(
         "INSERT INTO letters (id, tracking_code, channel, category, subject, writer_name,
-                              received_at, server_version, record, state, unit_id, handler_id,
+                              received_at, server_version, state, unit_id, handler_id,
                               version, dispatched_at, urgent_clock, next_due_at, warn_at,
                               urgency_key, pending, seen)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19, ?20)
+                 ?18, ?19)
          ON CONFLICT (id) DO UPDATE SET
              tracking_code = excluded.tracking_code, channel = excluded.channel,
              category = excluded.category, subject = excluded.subject,
              writer_name = excluded.writer_name, received_at = excluded.received_at,
-             server_version = excluded.server_version, record = excluded.record,
+             server_version = excluded.server_version,
              state = excluded.state, unit_id = excluded.unit_id,
              handler_id = excluded.handler_id, version = excluded.version,
              dispatched_at = excluded.dispatched_at, urgent_clock = excluded.urgent_clock,
@@ -323,7 +323,6 @@ pub(crate) fn store_server_letter(
         record.writer.name,
         received_at,
         record.version,
-        serde_json::to_string(record)?,
         derived.state.as_str(),
         derived.unit.0,
         derived.handler,
@@ -336,6 +335,12 @@ pub(crate) fn store_server_letter(
         derived.pending,
         seen,
     ])?;
+
+    conn.prepare_cached(
+        "INSERT INTO letter_records (id, record) VALUES (?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+    )?
+    .execute(params![record.id.0, serde_json::to_string(record)?])?;
 
     // The children are replaced whole: a record is the server's complete word on them.
     conn.prepare_cached("DELETE FROM events WHERE letter_id = ?1")?
@@ -372,20 +377,32 @@ pub(crate) fn store_server_letter(
             i64::try_from(a.size).unwrap_or(i64::MAX),
         ])?;
     }
-    conn.prepare_cached("DELETE FROM letters_fts WHERE rowid = ?1")?
-        .execute([record.id.0])?;
-    conn.prepare_cached(
-        "INSERT INTO letters_fts (rowid, tracking_code, subject, body, writer_name)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        record.id.0,
-        record.tracking_code,
-        record.subject,
-        record.body,
-        record.writer.name,
-    ])?;
+    let text = format!(
+        "{}\n{}\n{}\n{}",
+        record.tracking_code, record.subject, record.body, record.writer.name
+    );
+    forget_text(conn, record.id)?;
+    conn.prepare_cached("INSERT INTO letter_text (id, text) VALUES (?1, ?2)")?
+        .execute(params![record.id.0, text])?;
+    conn.prepare_cached("INSERT INTO letters_fts (rowid, text) VALUES (?1, ?2)")?
+        .execute(params![record.id.0, text])?;
     Ok(Stored::Written { newly_dispatched })
+}
+
+/// Removes a letter's searchable text and its index entries. An external-content FTS
+/// table forgets a row only when told the exact text it indexed.
+fn forget_text(conn: &Connection, id: LetterId) -> Result<(), StoreError> {
+    let old: Option<String> = conn
+        .prepare_cached("DELETE FROM letter_text WHERE id = ?1 RETURNING text")?
+        .query_row([id.0], |r| r.get(0))
+        .optional()?;
+    if let Some(old) = old {
+        conn.prepare_cached(
+            "INSERT INTO letters_fts (letters_fts, rowid, text) VALUES ('delete', ?1, ?2)",
+        )?
+        .execute(params![id.0, old])?;
+    }
+    Ok(())
 }
 
 /// Forgets a letter that left the scope: its row, events, attachment metadata, search
@@ -399,8 +416,7 @@ pub(crate) fn remove_letter(conn: &Connection, id: LetterId) -> Result<bool, Sto
     let deleted = conn
         .prepare_cached("DELETE FROM letters WHERE id = ?1")?
         .execute([id.0])?;
-    conn.prepare_cached("DELETE FROM letters_fts WHERE rowid = ?1")?
-        .execute([id.0])?;
+    forget_text(conn, id)?;
     let mut drop_blob = conn.prepare_cached(
         "DELETE FROM attachment_blobs WHERE sha256 = ?1
            AND NOT EXISTS (SELECT 1 FROM attachments WHERE sha256 = ?1)",

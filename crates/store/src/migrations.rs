@@ -1,76 +1,19 @@
 //! The schema, as append-only migrations: never edit a migration that has shipped, add
 //! the next one.
 
-use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
 
-use crate::StoreError;
+/// Every migration, in order.
+const STEPS: &[M<'static>] = &[M::up(V1_CACHE)];
 
-/// Every migration, in order. `MIGRATIONS.validate()` runs in the tests.
-pub const MIGRATIONS: Migrations = Migrations { steps: &[V1_CACHE] };
-
-/// An append-only list of SQL migrations, applied in order; the number applied is kept
-/// in SQLite's `user_version`, exactly as `rusqlite_migration` does, so the crate can
-/// replace this once it supports the workspace's rusqlite.
-pub struct Migrations {
-    steps: &'static [&'static str],
-}
-
-impl Migrations {
-    /// The schema version after every migration.
-    pub fn latest(&self) -> usize {
-        self.steps.len()
-    }
-
-    /// Applies the migrations the database has not seen, each in its own transaction.
-    pub fn to_latest(&self, conn: &mut Connection) -> Result<(), StoreError> {
-        let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let applied = usize::try_from(found).map_err(|_| StoreError::SchemaTooNew {
-            found,
-            known: self.latest(),
-        })?;
-        if applied > self.latest() {
-            return Err(StoreError::SchemaTooNew {
-                found,
-                known: self.latest(),
-            });
-        }
-        for (index, sql) in self.steps.iter().enumerate().skip(applied) {
-            let tx = conn.transaction()?;
-            tx.execute_batch(sql)?;
-            // A handful of migrations: the count always fits.
-            tx.pragma_update(
-                None,
-                "user_version",
-                i64::try_from(index + 1).unwrap_or(i64::MAX),
-            )?;
-            tx.commit()?;
-        }
-        Ok(())
-    }
-
-    /// Applies every migration to a fresh in-memory database and checks the foreign
-    /// keys: a test runs it so a broken migration never reaches an officer's cache.
-    pub fn validate(&self) -> Result<(), StoreError> {
-        let mut conn = Connection::open_in_memory()?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        self.to_latest(&mut conn)?;
-        let problems: i64 =
-            conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
-                r.get(0)
-            })?;
-        if problems != 0 {
-            return Err(StoreError::Migration {
-                index: self.latest(),
-                message: format!("{problems} foreign key violations"),
-            });
-        }
-        Ok(())
-    }
-}
+/// The cache's migrations. `MIGRATIONS.validate()` runs in the tests.
+pub const MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 
 /// The first schema.
 ///
-/// `letters` holds, per letter, the server's record as JSON plus columns for listing.
+/// `letters` holds, per letter, the columns for listing; the server's record (JSON) is
+/// in `letter_records` and the searchable text in `letter_text`, so that the scans the
+/// inbox does (counts, colour bands) read narrow rows.
 /// The listing columns (`state`, `unit_id`, `handler_id`, `version`, the clock keys,
 /// `pending`) are the *optimistic view*: the server's events plus the pending outbox
 /// actions (see the crate docs). The clock keys let SQL colour and sort a row at any
@@ -92,7 +35,6 @@ CREATE TABLE letters (
     writer_name    TEXT    NOT NULL,
     received_at    INTEGER NOT NULL,
     server_version INTEGER NOT NULL,
-    record         TEXT    NOT NULL,
     state          TEXT    NOT NULL,
     unit_id        INTEGER NOT NULL,
     handler_id     INTEGER,
@@ -106,10 +48,24 @@ CREATE TABLE letters (
     seen           INTEGER NOT NULL DEFAULT 1 CHECK (seen IN (0, 1))
 ) STRICT;
 CREATE INDEX letters_by_urgency ON letters (urgency_key, id);
-CREATE INDEX letters_by_state ON letters (state, urgency_key, id);
+-- Also covers the per-state counts under a colour-band filter.
+CREATE INDEX letters_by_state ON letters (state, urgency_key, next_due_at, warn_at);
 CREATE INDEX letters_by_unit ON letters (unit_id, urgency_key, id);
 CREATE INDEX letters_by_handler ON letters (handler_id, urgency_key, id);
 CREATE INDEX letters_by_tracking_code ON letters (tracking_code);
+
+CREATE TABLE letter_records (
+    id     INTEGER PRIMARY KEY REFERENCES letters (id) ON DELETE CASCADE,
+    record TEXT    NOT NULL
+) STRICT;
+
+-- Tracking code, subject, body and writer's name, one per line: what the search finds.
+-- No foreign key: the FTS index below needs the old text to forget a letter, so the
+-- code deletes it explicitly.
+CREATE TABLE letter_text (
+    id   INTEGER PRIMARY KEY,
+    text TEXT    NOT NULL
+) STRICT;
 
 CREATE TABLE events (
     letter_id   INTEGER NOT NULL REFERENCES letters (id) ON DELETE CASCADE,
@@ -178,10 +134,10 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_by_status ON outbox (status, id);
 CREATE INDEX outbox_by_letter ON outbox (letter_id, status, id);
 
--- Chinese has no spaces: trigrams index every 3-character run. Its own copy of the
--- text (not external content) keeps it simple to keep in step with `letters`.
+-- Chinese has no spaces: trigrams index every 3-character run of `letter_text`.
 CREATE VIRTUAL TABLE letters_fts USING fts5 (
-    tracking_code, subject, body, writer_name,
+    text,
+    content = 'letter_text', content_rowid = 'id',
     tokenize = 'trigram'
 );
 "#;

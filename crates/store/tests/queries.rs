@@ -1,0 +1,375 @@
+//! The inbox (urgency order, colour bands at a given `now`, filters, paging) and the
+//! Chinese full-text search.
+
+use std::error::Error;
+
+use chrono::{DateTime, Utc};
+use jsjb_core::clock::{Band, ClockKind};
+use jsjb_core::letter::{
+    Category, Channel, ContactMethod, ContactOutcome, FormDecision, LetterId, LetterState,
+};
+use jsjb_core::org::UserId;
+use jsjb_core::workflow::EventPayload;
+use jsjb_store::fixtures::{LetterBuilder, NANTOU, SHEKOU, cst, page, upsert};
+use jsjb_store::{InboxQuery, Store};
+
+type TestResult = Result<(), Box<dyn Error>>;
+
+/// The five letters of the urgency tests, around T0 = 2026-03-02 09:00:
+/// - 1: dispatched to 南头 at T0+1 (签收 due T0+11, amber from T0+8);
+/// - 2: received T0−20, waiting at the desk (联系 due T0+10, amber from T0);
+/// - 3: received T0−60 (联系 due T0−30: overdue);
+/// - 4: closed (grey);
+/// - 5: signed, contacted and answered (办结 due in 15 days: green).
+fn urgency_store() -> Result<Store, Box<dyn Error>> {
+    let mut store = Store::open_in_memory()?;
+    let t0 = "2026-03-02 09:00";
+    let one = LetterBuilder::received(1, cst(t0))
+        .subject("电动车")
+        .dispatch_to(NANTOU, cst("2026-03-02 09:01"))
+        .build();
+    let two = LetterBuilder::received(2, cst("2026-03-02 08:40"))
+        .category(Category::Complaint)
+        .build();
+    let three = LetterBuilder::received(3, cst("2026-03-02 08:00"))
+        .channel(Channel::Wechat)
+        .build();
+    let done = handled(
+        LetterBuilder::received(4, cst("2026-03-01 09:00")),
+        "2026-03-01",
+    )
+    .event(
+        cst("2026-03-01 12:00"),
+        EventPayload::FeedbackFormSubmitted {
+            summary: "已处理".to_owned(),
+            result: "已解决".to_owned(),
+            reply: "您好".to_owned(),
+        },
+    )
+    .event(
+        cst("2026-03-01 13:00"),
+        EventPayload::FeedbackFormDecided {
+            decision: FormDecision::Approve,
+            opinion: String::new(),
+        },
+    )
+    .build();
+    let five = handled(LetterBuilder::received(5, cst(t0)), "2026-03-02").build();
+    store.apply_page(&page(
+        1,
+        cst(t0),
+        vec![
+            upsert(one),
+            upsert(two),
+            upsert(three),
+            upsert(done),
+            upsert(five),
+        ],
+    ))?;
+    Ok(store)
+}
+
+/// Dispatched to 南头, signed by user 8, contacted and answered on `day` before 10:00.
+fn handled(letter: LetterBuilder, day: &str) -> LetterBuilder {
+    let at = |hm: &str| cst(&format!("{day} {hm}"));
+    letter
+        .dispatch_to(NANTOU, at("09:02"))
+        .sign_for(UserId(8), at("09:03"))
+        .event(
+            at("09:10"),
+            EventPayload::ContactRecorded {
+                method: ContactMethod::Phone,
+                outcome: ContactOutcome::Reached,
+                contacted_at: at("09:10"),
+                note: String::new(),
+            },
+        )
+        .event(
+            at("09:30"),
+            EventPayload::FirstFeedbackGiven {
+                text: "已受理".to_owned(),
+            },
+        )
+}
+
+fn ids(store: &Store, query: &InboxQuery, now: DateTime<Utc>) -> Result<Vec<i64>, Box<dyn Error>> {
+    Ok(store
+        .inbox(query, now)?
+        .rows
+        .iter()
+        .map(|r| r.id.0)
+        .collect())
+}
+
+fn bands(list: &[Band]) -> InboxQuery {
+    InboxQuery {
+        bands: list.to_vec(),
+        ..InboxQuery::default()
+    }
+}
+
+#[test]
+fn the_inbox_is_sorted_by_urgency_with_done_letters_last() -> TestResult {
+    let store = urgency_store()?;
+    let now = cst("2026-03-02 09:05");
+    let page = store.inbox(&InboxQuery::default(), now)?;
+    let order: Vec<i64> = page.rows.iter().map(|r| r.id.0).collect();
+    assert_eq!(order, vec![3, 2, 1, 5, 4]);
+    assert_eq!(page.total, 5);
+    let by_id = |id: i64| page.rows.iter().find(|r| r.id.0 == id).ok_or("row");
+    let three = by_id(3)?;
+    assert_eq!(
+        (three.band, three.urgent_clock),
+        (Band::Overdue, Some(ClockKind::Contact))
+    );
+    assert_eq!(three.remaining_secs, Some(-35 * 60));
+    let one = by_id(1)?;
+    assert_eq!(
+        (one.band, one.urgent_clock),
+        (Band::Ok, Some(ClockKind::SignFor))
+    );
+    assert_eq!(one.remaining_secs, Some(6 * 60));
+    assert_eq!(one.due_at, Some(cst("2026-03-02 09:11")));
+    assert_eq!(by_id(5)?.urgent_clock, Some(ClockKind::Closure));
+    assert_eq!(
+        (by_id(4)?.band, by_id(4)?.remaining_secs),
+        (Band::Done, None)
+    );
+    Ok(())
+}
+
+#[test]
+fn every_row_is_coloured_as_core_colours_the_letter() -> TestResult {
+    let store = urgency_store()?;
+    for now in [
+        "2026-03-02 08:59",
+        "2026-03-02 09:05",
+        "2026-03-02 09:08",
+        "2026-03-02 09:10",
+        "2026-03-02 09:11",
+        "2026-03-02 09:11:01",
+        "2026-03-06 09:00",
+        "2026-03-20 09:00",
+    ] {
+        let now = cst(now);
+        for row in store.inbox(&InboxQuery::default(), now)?.rows {
+            let detail = store.letter_detail(row.id, now)?.ok_or("detail")?;
+            let core = detail.clocks.most_urgent_reading();
+            assert_eq!(
+                row.urgent_clock,
+                core.map(|r| r.kind),
+                "{} at {now}",
+                row.id.0
+            );
+            assert_eq!(
+                row.band,
+                core.map_or(Band::Done, |r| r.band),
+                "{} at {now}",
+                row.id.0
+            );
+            assert_eq!(row.remaining_secs, core.map(|r| r.remaining_secs));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn bands_are_filtered_at_the_given_now() -> TestResult {
+    let store = urgency_store()?;
+    let now = cst("2026-03-02 09:05");
+    assert_eq!(ids(&store, &bands(&[Band::Overdue]), now)?, vec![3]);
+    assert_eq!(ids(&store, &bands(&[Band::Warning]), now)?, vec![2]);
+    assert_eq!(ids(&store, &bands(&[Band::Ok]), now)?, vec![1, 5]);
+    assert_eq!(ids(&store, &bands(&[Band::Done]), now)?, vec![4]);
+    assert_eq!(
+        ids(&store, &bands(&[Band::Overdue, Band::Warning]), now)?,
+        vec![3, 2]
+    );
+    // Later: the sign-for clock of 1 turns amber at 09:08, and 2 is overdue after 09:10.
+    let later = cst("2026-03-02 09:10:30");
+    assert_eq!(ids(&store, &bands(&[Band::Warning]), later)?, vec![1]);
+    assert_eq!(ids(&store, &bands(&[Band::Overdue]), later)?, vec![3, 2]);
+    // At exactly the due time a clock still runs; one microsecond later it is overdue.
+    let due = cst("2026-03-02 09:11");
+    assert_eq!(ids(&store, &bands(&[Band::Warning]), due)?, vec![1]);
+    let after = due + chrono::TimeDelta::microseconds(1);
+    assert_eq!(ids(&store, &bands(&[Band::Overdue]), after)?, vec![3, 2, 1]);
+    Ok(())
+}
+
+#[test]
+fn filters_counts_and_paging() -> TestResult {
+    let store = urgency_store()?;
+    let now = cst("2026-03-02 09:05");
+    let query = |f: &dyn Fn(&mut InboxQuery)| {
+        let mut q = InboxQuery::default();
+        f(&mut q);
+        q
+    };
+    let q = query(&|q| q.states = vec![LetterState::Received]);
+    let page = store.inbox(&q, now)?;
+    assert_eq!(
+        page.rows.iter().map(|r| r.id.0).collect::<Vec<_>>(),
+        vec![3, 2]
+    );
+    assert_eq!(page.total, 2);
+    let count = |s: LetterState| {
+        page.state_counts
+            .iter()
+            .find(|c| c.state == s)
+            .map_or(0, |c| c.count)
+    };
+    // The tabs count every state under the other filters.
+    assert_eq!(count(LetterState::Received), 2);
+    assert_eq!(count(LetterState::Dispatched), 1);
+    assert_eq!(count(LetterState::Handling), 1);
+    assert_eq!(count(LetterState::Closed), 1);
+
+    assert_eq!(
+        ids(
+            &store,
+            &query(&|q| q.categories = vec![Category::Complaint]),
+            now
+        )?,
+        vec![2]
+    );
+    assert_eq!(
+        ids(&store, &query(&|q| q.channels = vec![Channel::Wechat]), now)?,
+        vec![3]
+    );
+    assert_eq!(
+        ids(&store, &query(&|q| q.handler = Some(UserId(8))), now)?,
+        vec![5, 4]
+    );
+    assert_eq!(
+        ids(&store, &query(&|q| q.unit = Some(NANTOU)), now)?,
+        vec![1, 5, 4]
+    );
+    assert_eq!(
+        ids(&store, &query(&|q| q.unit = Some(SHEKOU)), now)?,
+        Vec::<i64>::new()
+    );
+    let q = query(&|q| {
+        q.offset = 1;
+        q.limit = 2;
+    });
+    let page = store.inbox(&q, now)?;
+    assert_eq!(
+        page.rows.iter().map(|r| r.id.0).collect::<Vec<_>>(),
+        vec![2, 1]
+    );
+    assert_eq!(page.total, 5);
+    Ok(())
+}
+
+fn search_store() -> Result<Store, Box<dyn Error>> {
+    let mut store = Store::open_in_memory()?;
+    let letter = |id: i64, subject: &str, body: &str, writer: &str| {
+        upsert(
+            LetterBuilder::received(id, cst("2026-03-02 09:00"))
+                .subject(subject)
+                .body(body)
+                .writer(writer)
+                .build(),
+        )
+    };
+    store.apply_page(&page(
+        1,
+        cst("2026-03-02 09:00"),
+        vec![
+            letter(
+                1,
+                "楼道电动车充电",
+                "楼道里有人给电动车充电，存在火灾隐患。",
+                "王五",
+            ),
+            letter(2, "夜间噪音扰民", "楼下烧烤店凌晨还很吵。", "李四"),
+            letter(3, "自行车被盗", "小区车棚的自行车被盗了。", "张三"),
+            letter(4, "优惠100%返现？", "有人说充值返现100%，是否诈骗", "赵六"),
+            letter(5, "账号a_b被封", "我的账号 a_b 无法登录", "钱七"),
+            letter(6, "咨询户籍", "办理居住证需要什么材料", "孙八"),
+        ],
+    ))?;
+    Ok(store)
+}
+
+fn search(store: &Store, text: &str) -> Result<Vec<i64>, Box<dyn Error>> {
+    let mut found = ids(
+        store,
+        &InboxQuery {
+            text: Some(text.to_owned()),
+            ..InboxQuery::default()
+        },
+        cst("2026-03-02 09:00"),
+    )?;
+    found.sort_unstable();
+    Ok(found)
+}
+
+#[test]
+fn chinese_search_by_trigrams() -> TestResult {
+    let store = search_store()?;
+    assert_eq!(search(&store, "电动车")?, vec![1]);
+    assert_eq!(search(&store, "火灾隐患")?, vec![1]);
+    assert_eq!(
+        search(&store, "电动车 火灾")?,
+        vec![1],
+        "every word must occur"
+    );
+    assert_eq!(search(&store, "电动车 噪音")?, Vec::<i64>::new());
+    assert_eq!(search(&store, "SZ00000003")?, vec![3], "tracking code");
+    assert_eq!(
+        search(&store, "sz0000000")?,
+        (1..=6).collect::<Vec<_>>(),
+        "any case"
+    );
+    assert_eq!(
+        search(&store, "\"引号\"")?,
+        Vec::<i64>::new(),
+        "quotes are literal"
+    );
+    Ok(())
+}
+
+#[test]
+fn one_and_two_character_words_fall_back_to_like() -> TestResult {
+    let store = search_store()?;
+    assert_eq!(search(&store, "噪音")?, vec![2]);
+    assert_eq!(search(&store, "盗")?, vec![3]);
+    assert_eq!(search(&store, "李四")?, vec![2], "writer's name");
+    assert_eq!(
+        search(&store, "盗 车棚")?,
+        vec![3],
+        "a short and a long word"
+    );
+    Ok(())
+}
+
+#[test]
+fn wildcards_in_a_query_are_literal() -> TestResult {
+    let store = search_store()?;
+    assert_eq!(search(&store, "%")?, vec![4]);
+    assert_eq!(search(&store, "_")?, vec![5]);
+    assert_eq!(search(&store, "a_b")?, vec![5]);
+    assert_eq!(search(&store, "100%")?, vec![4]);
+    assert_eq!(search(&store, "0%")?, vec![4]);
+    assert_eq!(search(&store, "\\")?, Vec::<i64>::new());
+    Ok(())
+}
+
+#[test]
+fn search_combines_with_the_other_filters() -> TestResult {
+    let store = search_store()?;
+    let query = InboxQuery {
+        text: Some("自行车".to_owned()),
+        states: vec![LetterState::Received],
+        ..InboxQuery::default()
+    };
+    let page = store.inbox(&query, cst("2026-03-02 09:00"))?;
+    assert_eq!(
+        page.rows.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![LetterId(3)]
+    );
+    assert_eq!(page.total, 1);
+    Ok(())
+}
