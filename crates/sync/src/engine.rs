@@ -1,0 +1,762 @@
+//! The executor: one tokio task per signed-in session that pulls, listens, pushes and
+//! reports. Every decision it takes is asked of `plan.rs`; this file only does the IO.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use jsjb_core::letter::LetterId;
+use jsjb_proto::MAX_SYNC_PAGE;
+use jsjb_store::{StoreError, StoreHandle};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use ts_rs::TS;
+
+use crate::client::{ClientError, ServerClient, StreamItem};
+use crate::clock::{LocalClock, ServerClock};
+use crate::plan::{
+    Intervals, LoopState, OffsetSample, PushDecision, Wake, backoff_delay, better_sample,
+    changed_ids, decide_push, next_wake, offset_sample, poke_needs_pull,
+};
+
+/// Tunables of the engine. The defaults suit a station desk on the police network.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncConfig {
+    /// Changes per sync page (the server caps it at [`MAX_SYNC_PAGE`]).
+    pub page_limit: u32,
+    /// How often to pull while the SSE stream is down.
+    pub poll_interval: Duration,
+    /// How often to pull while the SSE stream is up, in case a poke was lost.
+    pub safety_interval: Duration,
+    /// The first retry delay after a failure; doubles up to `backoff_cap`.
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// Silence on the SSE stream after which it counts as dead (the server sends a
+    /// heartbeat every 15 s).
+    pub stream_idle_timeout: Duration,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            page_limit: MAX_SYNC_PAGE,
+            poll_interval: Duration::from_secs(30),
+            safety_interval: Duration::from_secs(300),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(60),
+            stream_idle_timeout: Duration::from_secs(45),
+        }
+    }
+}
+
+/// Whether the desktop is in touch with the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ConnectionState {
+    /// The last exchange with the server succeeded.
+    Online,
+    /// An exchange is under way.
+    Syncing,
+    /// The server could not be reached (or the session expired) since this time
+    /// (server time, as estimated).
+    Offline { since: DateTime<Utc> },
+}
+
+/// What the UI shows about sync; published on a `watch` channel whenever it changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct SyncStatus {
+    pub state: ConnectionState,
+    /// The SSE stream is connected: changes arrive within a second, not at the next poll.
+    pub live: bool,
+    /// The server's time of the last page applied.
+    pub last_synced_at: Option<DateTime<Utc>>,
+    /// Outbox entries waiting to be sent.
+    pub pending_actions: u32,
+    /// Outbox entries the server refused, waiting for the officer to read them.
+    pub failed_actions: u32,
+    /// Server clock minus workstation clock.
+    #[ts(type = "number")]
+    pub clock_offset_ms: i64,
+    /// The code of the last failure (`server_unreachable`, `session_expired`, …), cleared
+    /// by the next success.
+    pub last_error_code: Option<String>,
+}
+
+/// Something the app reacts to; broadcast to every subscriber. A subscriber that lags
+/// behind (`RecvError::Lagged`) should re-query everything it shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SyncEvent {
+    /// These letters were added, changed or removed in the cache: re-query them.
+    LettersChanged { ids: Vec<LetterId> },
+    /// These letters were newly dispatched to the user's unit: ring the chime.
+    Arrived { ids: Vec<LetterId> },
+    /// The server refused an outbox entry; the letter is back to the server's state.
+    ActionRefused {
+        entry_id: i64,
+        letter_id: LetterId,
+        code: String,
+        message: String,
+    },
+    /// The session is no longer valid: sign in again, then [`SyncHandle::set_token`].
+    SessionExpired,
+}
+
+/// Why a cycle failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("cache: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl SyncError {
+    pub fn code(&self) -> &str {
+        match self {
+            SyncError::Client(e) => e.code(),
+            SyncError::Store(e) => e.code(),
+        }
+    }
+}
+
+enum Command {
+    SyncNow,
+    PushNow,
+    SetToken(String),
+}
+
+enum StreamSignal {
+    Connected,
+    Poke(i64),
+    Down(String),
+    Unauthorized(String),
+}
+
+/// Aborts the task when dropped, so the SSE task never outlives its engine.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The app's handle on the engine. Cheap to clone; the engine stops when
+/// [`SyncHandle::shutdown`] is called or the last handle is dropped.
+#[derive(Clone)]
+pub struct SyncHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    status: watch::Receiver<SyncStatus>,
+    events: broadcast::Sender<SyncEvent>,
+    clock: ServerClock,
+    shutdown: Arc<watch::Sender<bool>>,
+    done: watch::Receiver<bool>,
+}
+
+impl SyncHandle {
+    /// The status now.
+    pub fn status(&self) -> SyncStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that sees every status change (for forwarding to the UI).
+    pub fn watch_status(&self) -> watch::Receiver<SyncStatus> {
+        self.status.clone()
+    }
+
+    /// Subscribes to the engine's events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<SyncEvent> {
+        self.events.subscribe()
+    }
+
+    /// Push and pull now, skipping any backoff wait (the user pressed "sync").
+    pub fn sync_now(&self) {
+        let _ = self.commands.send(Command::SyncNow);
+    }
+
+    /// An action was queued: push it as soon as the server can be reached (this does not
+    /// skip a backoff wait; it does refresh the pending count at once).
+    pub fn push_now(&self) {
+        let _ = self.commands.send(Command::PushNow);
+    }
+
+    /// The user signed in again after [`SyncEvent::SessionExpired`]: carry on with this
+    /// token (the same user; another user gets another cache and another engine).
+    pub fn set_token(&self, token: impl Into<String>) {
+        let _ = self.commands.send(Command::SetToken(token.into()));
+    }
+
+    /// The server's clock as estimated by the engine, for computing every SLA clock.
+    pub fn server_clock(&self) -> ServerClock {
+        self.clock.clone()
+    }
+
+    /// The estimated server time now.
+    pub fn server_now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Stops the engine and waits until it has. It stops at its next await point, even
+    /// in the middle of a page or a push: every step is crash-safe by design (a page is
+    /// applied in one transaction, an outbox entry is deleted only after the server
+    /// accepted it, and a resend carries the same idempotency key), so stopping is no
+    /// different from the app being killed there.
+    pub async fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+        let mut done = self.done.clone();
+        // An error means the engine is gone already.
+        let _ = done.wait_for(|d| *d).await;
+    }
+}
+
+/// The sync engine of one session. Build it with [`SyncEngine::new`], subscribe to
+/// its events through the handle, then run it with [`SyncEngine::spawn`].
+pub struct SyncEngine {
+    client: ServerClient,
+    store: StoreHandle,
+    clock: ServerClock,
+    config: SyncConfig,
+    commands: mpsc::UnboundedReceiver<Command>,
+    status: watch::Sender<SyncStatus>,
+    events: broadcast::Sender<SyncEvent>,
+    shutdown: watch::Receiver<bool>,
+    done: watch::Sender<bool>,
+    // Keeps `stream_rx` open when no SSE task runs.
+    stream_tx: mpsc::UnboundedSender<StreamSignal>,
+    stream_rx: mpsc::UnboundedReceiver<StreamSignal>,
+    stream_task: Option<AbortOnDrop>,
+    cursor: i64,
+    me_loaded: bool,
+    need_pull: bool,
+    need_push: bool,
+    live: bool,
+    session_expired: bool,
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_cycle: Option<Instant>,
+    offline_since: Option<DateTime<Utc>>,
+}
+
+impl SyncEngine {
+    /// Prepares an engine for the session `client` is signed in with, over its cache.
+    /// Reads the stored cursor and clock offset, so the status and `server_now` are
+    /// right before the first exchange (an app started offline still shows deadlines
+    /// in server time).
+    pub async fn new(
+        client: ServerClient,
+        store: StoreHandle,
+        local_clock: Arc<dyn LocalClock>,
+        config: SyncConfig,
+    ) -> Result<(SyncEngine, SyncHandle), SyncError> {
+        let (state, pending, failed) = store
+            .call(|s| -> Result<_, StoreError> {
+                Ok((
+                    s.sync_state()?,
+                    s.pending_actions()?.len(),
+                    s.failed_actions()?.len(),
+                ))
+            })
+            .await??;
+        let clock = ServerClock::new(local_clock, state.clock_offset_ms);
+        let (status_tx, status_rx) = watch::channel(SyncStatus {
+            // Not known to be reachable until the first exchange says so.
+            state: ConnectionState::Syncing,
+            live: false,
+            last_synced_at: state.last_synced_at,
+            pending_actions: count(pending),
+            failed_actions: count(failed),
+            clock_offset_ms: state.clock_offset_ms,
+            last_error_code: None,
+        });
+        let (events, _) = broadcast::channel(256);
+        let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (done_tx, done_rx) = watch::channel(false);
+        let (stream_tx, stream_rx) = mpsc::unbounded_channel();
+        let handle = SyncHandle {
+            commands: commands_tx,
+            status: status_rx,
+            events: events.clone(),
+            clock: clock.clone(),
+            shutdown: Arc::new(shutdown_tx),
+            done: done_rx,
+        };
+        let engine = SyncEngine {
+            client,
+            store,
+            clock,
+            config,
+            commands: commands_rx,
+            status: status_tx,
+            events,
+            shutdown: shutdown_rx,
+            done: done_tx,
+            stream_tx,
+            stream_rx,
+            stream_task: None,
+            cursor: state.cursor,
+            me_loaded: false,
+            need_pull: true,
+            need_push: true,
+            live: false,
+            session_expired: false,
+            failures: 0,
+            retry_at: None,
+            last_cycle: None,
+            offline_since: None,
+        };
+        Ok((engine, handle))
+    }
+
+    /// Runs the engine on the current tokio runtime.
+    pub fn spawn(self) -> JoinHandle<()> {
+        tokio::spawn(self.run())
+    }
+
+    /// Runs until [`SyncHandle::shutdown`] or until every handle is dropped.
+    pub async fn run(mut self) {
+        let mut shutdown = self.shutdown.clone();
+        tokio::select! {
+            // Checked first so a shutdown wins over work that is ready at the same time.
+            biased;
+            _ = shutdown.wait_for(|s| *s) => {}
+            () = self.main_loop() => {}
+        }
+        // Dropping the SSE task's guard aborts it.
+        self.stream_task = None;
+        tracing::debug!("sync engine stopped");
+        let _ = self.done.send(true);
+    }
+
+    async fn main_loop(&mut self) {
+        loop {
+            let intervals = Intervals {
+                poll: self.config.poll_interval,
+                safety: self.config.safety_interval,
+            };
+            let sleep = match next_wake(&self.loop_state(), intervals, Instant::now()) {
+                Wake::RunNow => {
+                    self.run_cycle().await;
+                    continue;
+                }
+                Wake::At(at) => Some(at),
+                Wake::Idle => None,
+            };
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(command) => self.on_command(command).await,
+                    // Every handle is gone: nobody is left to sync for.
+                    None => return,
+                },
+                Some(signal) = self.stream_rx.recv() => {
+                    self.on_stream(signal);
+                    // Coalesce: a burst of pokes becomes one pull.
+                    while let Ok(signal) = self.stream_rx.try_recv() {
+                        self.on_stream(signal);
+                    }
+                }
+                () = sleep_until(sleep) => {
+                    // A poll, a safety pull, or the end of a backoff wait.
+                    self.need_pull = true;
+                    self.need_push = true;
+                }
+            }
+        }
+    }
+
+    fn loop_state(&self) -> LoopState {
+        LoopState {
+            need_pull: self.need_pull,
+            need_push: self.need_push,
+            retry_at: self.retry_at,
+            live: self.live,
+            last_cycle: self.last_cycle,
+            session_expired: self.session_expired,
+        }
+    }
+
+    async fn on_command(&mut self, command: Command) {
+        match command {
+            Command::SyncNow => {
+                self.need_pull = true;
+                self.need_push = true;
+                self.retry_at = None;
+                // Worth one more try: if the token really expired we hear so again.
+                self.session_expired = false;
+            }
+            Command::PushNow => {
+                self.need_push = true;
+                self.refresh_counts().await;
+            }
+            Command::SetToken(token) => {
+                self.client = self.client.with_token(token);
+                self.session_expired = false;
+                self.me_loaded = false;
+                self.need_pull = true;
+                self.need_push = true;
+                self.retry_at = None;
+                // The old stream carries the old session.
+                self.stream_task = None;
+                self.live = false;
+            }
+        }
+    }
+
+    fn on_stream(&mut self, signal: StreamSignal) {
+        match signal {
+            StreamSignal::Connected => {
+                self.live = true;
+                // Changes made while the stream was down were never poked.
+                self.need_pull = true;
+            }
+            StreamSignal::Poke(cursor) => {
+                self.live = true;
+                if poke_needs_pull(cursor, self.cursor) {
+                    self.need_pull = true;
+                }
+            }
+            StreamSignal::Down(reason) => {
+                if self.live {
+                    tracing::info!(
+                        "live updates lost, polling every {:?}: {reason}",
+                        self.config.poll_interval
+                    );
+                }
+                self.live = false;
+            }
+            StreamSignal::Unauthorized(code) => {
+                self.live = false;
+                self.expire_session(&code);
+            }
+        }
+        self.publish(|_| {});
+    }
+
+    fn expire_session(&mut self, code: &str) {
+        if !self.session_expired {
+            let _ = self.events.send(SyncEvent::SessionExpired);
+        }
+        self.session_expired = true;
+        self.stream_task = None;
+        self.live = false;
+        let since = *self.offline_since.get_or_insert_with(|| self.clock.now());
+        self.publish(|s| {
+            s.state = ConnectionState::Offline { since };
+            s.last_error_code = Some(code.to_owned());
+        });
+    }
+
+    async fn run_cycle(&mut self) {
+        let pull = self.need_pull;
+        let push = self.need_push || pull;
+        // Cleared before the exchange: a poke that arrives meanwhile sets them again.
+        self.need_pull = false;
+        self.need_push = false;
+        if pull {
+            self.publish(|s| s.state = ConnectionState::Syncing);
+        }
+        let result = self.cycle(push, pull).await;
+        match result {
+            Ok(()) => {
+                self.failures = 0;
+                self.retry_at = None;
+                self.last_cycle = Some(Instant::now());
+                self.offline_since = None;
+                self.publish(|s| {
+                    s.state = ConnectionState::Online;
+                    s.last_error_code = None;
+                });
+                if self.stream_task.is_none() {
+                    self.start_stream();
+                }
+            }
+            Err(e) => {
+                self.need_pull |= pull;
+                self.need_push |= push;
+                match &e {
+                    SyncError::Client(ClientError::Unauthorized { code }) => {
+                        let code = code.clone();
+                        tracing::warn!("session no longer valid: {code}");
+                        self.expire_session(&code);
+                    }
+                    _ => {
+                        self.failures = self.failures.saturating_add(1);
+                        let delay = backoff_delay(
+                            self.failures,
+                            self.config.backoff_base,
+                            self.config.backoff_cap,
+                            rand::random::<f64>(),
+                        );
+                        self.retry_at = Some(Instant::now() + delay);
+                        tracing::info!(code = e.code(), "sync failed, retrying in {delay:?}: {e}");
+                        let offline = matches!(e, SyncError::Client(_));
+                        let since = if offline {
+                            Some(*self.offline_since.get_or_insert_with(|| self.clock.now()))
+                        } else {
+                            None
+                        };
+                        let code = e.code().to_owned();
+                        self.publish(|s| {
+                            s.state = match since {
+                                Some(since) => ConnectionState::Offline { since },
+                                // The cache failed, not the network: the server is fine.
+                                None => ConnectionState::Online,
+                            };
+                            s.last_error_code = Some(code);
+                        });
+                    }
+                }
+            }
+        }
+        self.refresh_counts().await;
+    }
+
+    /// One exchange: who am I (once per session), push the outbox, pull every page.
+    /// The outbox goes first so the pull brings the letters with our actions applied.
+    async fn cycle(&mut self, push: bool, pull: bool) -> Result<(), SyncError> {
+        if !self.me_loaded {
+            self.load_me().await?;
+        }
+        if push {
+            self.push_outbox().await?;
+        }
+        if pull {
+            self.pull().await?;
+        }
+        Ok(())
+    }
+
+    async fn load_me(&mut self) -> Result<(), SyncError> {
+        let me = self.client.me().await?;
+        // The directory only names colleagues in pickers: a server without it (or a
+        // refusal) must not stop letters from syncing.
+        let directory = match self.client.directory().await {
+            Ok(users) => Some(users),
+            Err(e) if e.is_transient() || matches!(e, ClientError::Unauthorized { .. }) => {
+                return Err(e.into());
+            }
+            Err(e) => {
+                tracing::warn!("directory unavailable: {e}");
+                None
+            }
+        };
+        self.store
+            .call(move |s| -> Result<(), StoreError> {
+                s.set_me(&me)?;
+                if let Some(users) = directory {
+                    s.set_directory(&users)?;
+                }
+                Ok(())
+            })
+            .await??;
+        self.me_loaded = true;
+        Ok(())
+    }
+
+    async fn push_outbox(&mut self) -> Result<(), SyncError> {
+        loop {
+            let Some(entry) = self.store.call(|s| s.next_pending()).await?? else {
+                return Ok(());
+            };
+            let result = self
+                .client
+                .post_action(entry.letter_id, &entry.idempotency_key, &entry.request())
+                .await;
+            let (id, letter_id) = (entry.id, entry.letter_id);
+            match decide_push(result) {
+                PushDecision::Accepted(letter) => {
+                    self.store.call(move |s| s.mark_sent(id, &letter)).await??;
+                    self.emit_changed(vec![letter_id]);
+                }
+                PushDecision::Refused {
+                    code,
+                    message,
+                    current,
+                } => {
+                    tracing::info!(entry = id, %code, "the server refused an action: {message}");
+                    let (c, m) = (code.clone(), message.clone());
+                    self.store
+                        .call(move |s| s.mark_refused(id, &c, &m, current.as_deref()))
+                        .await??;
+                    let _ = self.events.send(SyncEvent::ActionRefused {
+                        entry_id: id,
+                        letter_id,
+                        code,
+                        message,
+                    });
+                    self.emit_changed(vec![letter_id]);
+                }
+                PushDecision::Retry { code, message } => {
+                    // Kept pending with the same key; the attempt is recorded for the UI.
+                    let (c, m) = (code.clone(), message.clone());
+                    self.store
+                        .call(move |s| s.note_attempt_failed(id, &c, &m))
+                        .await??;
+                    return Err(SyncError::Client(ClientError::Unreachable(format!(
+                        "{code}: {message}"
+                    ))));
+                }
+                PushDecision::SessionExpired => {
+                    return Err(SyncError::Client(ClientError::Unauthorized {
+                        code: "session_expired".to_owned(),
+                    }));
+                }
+            }
+            self.refresh_counts().await;
+        }
+    }
+
+    async fn pull(&mut self) -> Result<(), SyncError> {
+        let mut best: Option<OffsetSample> = None;
+        let result = self.pull_pages(&mut best).await;
+        // A sample from a page that arrived counts even if a later page failed.
+        if let Some(sample) = best {
+            self.clock.set_offset_ms(sample.offset_ms);
+            let offset = sample.offset_ms;
+            self.store
+                .call(move |s| s.set_clock_offset_ms(offset))
+                .await??;
+            self.publish(|s| s.clock_offset_ms = offset);
+        }
+        result
+    }
+
+    async fn pull_pages(&mut self, best: &mut Option<OffsetSample>) -> Result<(), SyncError> {
+        loop {
+            let sent = self.clock.local_now();
+            let page = self
+                .client
+                .sync(self.cursor, self.config.page_limit)
+                .await?;
+            let received = self.clock.local_now();
+            *best = Some(better_sample(
+                *best,
+                offset_sample(sent, received, page.server_time),
+            ));
+            let changed = changed_ids(&page);
+            let (next_cursor, has_more, server_time) =
+                (page.next_cursor, page.has_more, page.server_time);
+            let outcome = self.store.call(move |s| s.apply_page(&page)).await??;
+            self.cursor = next_cursor;
+            self.publish(|s| s.last_synced_at = Some(server_time));
+            self.emit_changed(changed);
+            if !outcome.newly_dispatched_to_unit.is_empty() {
+                let _ = self.events.send(SyncEvent::Arrived {
+                    ids: outcome.newly_dispatched_to_unit,
+                });
+            }
+            if !has_more {
+                return Ok(());
+            }
+        }
+    }
+
+    fn emit_changed(&self, ids: Vec<LetterId>) {
+        if !ids.is_empty() {
+            // No subscriber is not an error: the UI may not be open yet.
+            let _ = self.events.send(SyncEvent::LettersChanged { ids });
+        }
+    }
+
+    async fn refresh_counts(&mut self) {
+        let counts = self
+            .store
+            .call(|s| -> Result<_, StoreError> {
+                Ok((s.pending_actions()?.len(), s.failed_actions()?.len()))
+            })
+            .await;
+        match counts {
+            Ok(Ok((pending, failed))) => self.publish(|s| {
+                s.pending_actions = count(pending);
+                s.failed_actions = count(failed);
+            }),
+            Ok(Err(e)) => tracing::warn!("cannot count the outbox: {e}"),
+            Err(e) => tracing::warn!("cannot count the outbox: {e}"),
+        }
+    }
+
+    fn publish(&self, change: impl FnOnce(&mut SyncStatus)) {
+        let live = self.live;
+        self.status.send_if_modified(|s| {
+            let before = s.clone();
+            change(s);
+            s.live = live;
+            *s != before
+        });
+    }
+
+    fn start_stream(&mut self) {
+        let client = self.client.clone();
+        let tx = self.stream_tx.clone();
+        let config = self.config;
+        self.stream_task = Some(AbortOnDrop(tokio::spawn(stream_task(client, tx, config))));
+    }
+}
+
+/// Keeps the SSE stream open: reconnects with backoff and jitter, and tells the engine
+/// when it connects, what it pokes, and when it goes down.
+async fn stream_task(
+    client: ServerClient,
+    tx: mpsc::UnboundedSender<StreamSignal>,
+    config: SyncConfig,
+) {
+    let mut attempt: u32 = 0;
+    loop {
+        match client.poke_stream().await {
+            Ok(mut stream) => {
+                if tx.send(StreamSignal::Connected).is_err() {
+                    return;
+                }
+                let reason = loop {
+                    match stream.next(config.stream_idle_timeout).await {
+                        Ok(Some(item)) => {
+                            // Anything received proves the server is back for good.
+                            attempt = 0;
+                            if let StreamItem::Poke(poke) = item
+                                && tx.send(StreamSignal::Poke(poke.cursor)).is_err()
+                            {
+                                return;
+                            }
+                        }
+                        Ok(None) => break "the server closed the stream".to_owned(),
+                        Err(e) => break e.to_string(),
+                    }
+                };
+                if tx.send(StreamSignal::Down(reason)).is_err() {
+                    return;
+                }
+            }
+            Err(ClientError::Unauthorized { code }) => {
+                let _ = tx.send(StreamSignal::Unauthorized(code));
+                return;
+            }
+            Err(e) => {
+                if tx.send(StreamSignal::Down(e.to_string())).is_err() {
+                    return;
+                }
+            }
+        }
+        attempt = attempt.saturating_add(1);
+        let delay = backoff_delay(
+            attempt,
+            config.backoff_base,
+            config.backoff_cap,
+            rand::random::<f64>(),
+        );
+        tokio::time::sleep(delay).await;
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
