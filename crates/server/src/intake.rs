@@ -5,8 +5,11 @@ use axum::extract::State;
 use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use jsjb_core::letter::{Category, Channel, LetterState};
+use jsjb_core::letter::{
+    Category, Channel, ContactOutcome, FormDecision, LetterState, Satisfaction,
+};
 use jsjb_core::org::Role;
+use jsjb_core::workflow::EventPayload;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -429,8 +432,14 @@ pub struct ProgressQuery {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Milestone {
     pub at: DateTime<Utc>,
-    /// `received`, `dispatched`, `handling`, `first_feedback`, `extended`, `closed`, `reopened`.
+    /// `received` 已受理, `dispatched` 已转办, `signed_for` 已签收, `contacted` 已联系您,
+    /// `first_feedback` 首次反馈, `extended` 已延期, `closed` 已办结, `return_visit` 已回访,
+    /// `reopened` 重新办理.
     pub kind: String,
+    /// What the writer is told at this step: the feedback text, the reply, or the new
+    /// deadline of an extension (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -442,19 +451,54 @@ pub struct PublicProgress {
     pub milestones: Vec<Milestone>,
 }
 
-/// Event kinds a writer may see, and the milestone each shows as. Everything else
-/// (contacts, returns, chases, notes, who did it) stays internal.
-fn public_milestone(kind: &str) -> Option<&'static str> {
-    Some(match kind {
-        "received" => "received",
-        "dispatched" => "dispatched",
-        "signed_for" => "handling",
-        "first_feedback_given" => "first_feedback",
-        "extension_decided" => "extended",
-        "feedback_form_approved" => "closed",
-        "reopened" => "reopened",
-        _ => return None,
-    })
+/// The steps a writer may see, with what they are told. Everything else (notes,
+/// returns, chases, who did it) stays internal.
+fn public_milestones(events: &[(DateTime<Utc>, EventPayload)]) -> Vec<Milestone> {
+    let mut out = Vec::new();
+    let mut reply = None;
+    let mut contacted = false;
+    for (at, event) in events {
+        let (kind, detail) = match event {
+            EventPayload::Received { .. } => ("received", None),
+            EventPayload::Dispatched { .. } => ("dispatched", None),
+            EventPayload::SignedFor { .. } => ("signed_for", None),
+            EventPayload::ContactRecorded { outcome, .. }
+                if *outcome == ContactOutcome::Reached && !contacted =>
+            {
+                contacted = true;
+                ("contacted", None)
+            }
+            EventPayload::FirstFeedbackGiven { text } => ("first_feedback", Some(text.clone())),
+            EventPayload::ExtensionDecided {
+                approve: true,
+                new_due: Some(due),
+                ..
+            } => ("extended", Some(due.to_rfc3339())),
+            EventPayload::FeedbackFormSubmitted { reply: r, .. } => {
+                reply = Some(r.clone());
+                continue;
+            }
+            EventPayload::FeedbackFormDecided {
+                decision: FormDecision::Approve,
+                ..
+            } => ("closed", reply.clone()),
+            EventPayload::ThanksLinked { .. } => ("closed", None),
+            EventPayload::ReturnVisitRecorded { satisfaction, .. } => {
+                if *satisfaction == Satisfaction::Dissatisfied {
+                    ("reopened", None)
+                } else {
+                    ("return_visit", None)
+                }
+            }
+            _ => continue,
+        };
+        out.push(Milestone {
+            at: *at,
+            kind: kind.to_owned(),
+            detail,
+        });
+    }
+    out
 }
 
 /// The writer's view of their letter's progress.
@@ -496,16 +540,7 @@ pub async fn get_progress(
         tracking_code: record.tracking_code,
         state: record.state,
         received_at: record.received_at,
-        milestones: record
-            .events
-            .into_iter()
-            .filter_map(|(at, kind)| {
-                public_milestone(&kind).map(|k| Milestone {
-                    at,
-                    kind: k.to_owned(),
-                })
-            })
-            .collect(),
+        milestones: public_milestones(&record.events),
     }))
 }
 

@@ -205,8 +205,8 @@ pub struct ProgressRecord {
     pub writer_phone: String,
     pub state: LetterState,
     pub received_at: DateTime<Utc>,
-    /// (time, event kind), oldest first.
-    pub events: Vec<(DateTime<Utc>, String)>,
+    /// (time, event), oldest first. The public view picks what a writer may see.
+    pub events: Vec<(DateTime<Utc>, EventPayload)>,
 }
 
 /// An answer already rendered for the client (status and JSON body), kept under an

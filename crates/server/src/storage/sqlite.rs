@@ -642,12 +642,14 @@ impl Storage for SqliteStore {
                 return Ok(None);
             };
             let mut stmt = conn.prepare_cached(
-                "SELECT at, kind FROM letter_events WHERE letter_id = ?1 ORDER BY seq",
+                "SELECT at, payload FROM letter_events WHERE letter_id = ?1 ORDER BY seq",
             )?;
             let mut events = Vec::new();
             for row in stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-                let (at, kind) = row?;
-                events.push((time_col(&at)?, kind));
+                let (at, payload) = row?;
+                let event = serde_json::from_str(&payload)
+                    .map_err(|e| corrupt(format!("letter {id} event payload: {e}")))?;
+                events.push((time_col(&at)?, event));
             }
             Ok(Some(ProgressRecord {
                 tracking_code: code,
