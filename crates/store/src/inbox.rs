@@ -317,10 +317,15 @@ impl Store {
         // Counts per state under every filter but the state one; the total follows.
         let mut state_counts = Vec::new();
         {
-            let mut stmt = self.conn.prepare_cached(&format!(
-                "SELECT state, count(*) FROM letters WHERE {} GROUP BY state",
-                filter.sql()
-            ))?;
+            let sql = if filter.clauses.is_empty() {
+                "SELECT state, count FROM letter_state_counts WHERE count > 0".to_owned()
+            } else {
+                format!(
+                    "SELECT state, count(*) FROM letters WHERE {} GROUP BY state",
+                    filter.sql()
+                )
+            };
+            let mut stmt = self.conn.prepare_cached(&sql)?;
             let mut rows = stmt.query(params_from_iter(filter.params.iter()))?;
             while let Some(row) = rows.next()? {
                 let state: String = row.get(0)?;

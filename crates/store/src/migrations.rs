@@ -54,6 +54,26 @@ CREATE INDEX letters_by_unit ON letters (unit_id, urgency_key, id);
 CREATE INDEX letters_by_handler ON letters (handler_id, urgency_key, id);
 CREATE INDEX letters_by_tracking_code ON letters (tracking_code);
 
+-- Letters per state, kept by triggers, so that the inbox's state tabs cost nothing
+-- when no other filter is set (the usual case) instead of a scan of every letter.
+CREATE TABLE letter_state_counts (
+    state TEXT    PRIMARY KEY,
+    count INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE TRIGGER letters_counted_in AFTER INSERT ON letters BEGIN
+    INSERT INTO letter_state_counts (state, count) VALUES (new.state, 1)
+        ON CONFLICT (state) DO UPDATE SET count = count + 1;
+END;
+CREATE TRIGGER letters_counted_out AFTER DELETE ON letters BEGIN
+    UPDATE letter_state_counts SET count = count - 1 WHERE state = old.state;
+END;
+CREATE TRIGGER letters_counted_moved AFTER UPDATE OF state ON letters
+WHEN old.state IS NOT new.state BEGIN
+    UPDATE letter_state_counts SET count = count - 1 WHERE state = old.state;
+    INSERT INTO letter_state_counts (state, count) VALUES (new.state, 1)
+        ON CONFLICT (state) DO UPDATE SET count = count + 1;
+END;
+
 CREATE TABLE letter_records (
     id     INTEGER PRIMARY KEY REFERENCES letters (id) ON DELETE CASCADE,
     record TEXT    NOT NULL

@@ -373,3 +373,50 @@ fn search_combines_with_the_other_filters() -> TestResult {
     assert_eq!(page.total, 1);
     Ok(())
 }
+
+#[test]
+fn the_kept_state_counts_match_a_recount() -> TestResult {
+    use jsjb_core::workflow::Action;
+    use jsjb_store::fixtures::{acting, officer, removed};
+    let mut store = urgency_store()?;
+    store.set_me(&officer())?;
+    // A state change by a local action, a server update and a removal.
+    store.enqueue_action(
+        LetterId(1),
+        2,
+        &Action::SignFor,
+        &acting(&officer(), cst("2026-03-02 09:03")),
+    )?;
+    let signed_elsewhere = LetterBuilder::received(2, cst("2026-03-02 08:40"))
+        .dispatch_to(SHEKOU, cst("2026-03-02 09:04"))
+        .build();
+    store.apply_page(&page(
+        2,
+        cst("2026-03-02 09:05"),
+        vec![upsert(signed_elsewhere), removed(3)],
+    ))?;
+    let mut kept: Vec<(String, u64)> = store
+        .inbox(&InboxQuery::default(), cst("2026-03-02 09:05"))?
+        .state_counts
+        .iter()
+        .map(|c| (c.state.as_str().to_owned(), c.count))
+        .collect();
+    kept.sort();
+    let mut stmt = store
+        .connection()
+        .prepare("SELECT state, count(*) FROM letters GROUP BY state ORDER BY state")?;
+    let recount: Vec<(String, u64)> = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+        .map(|r| r.map(|(s, n)| (s, u64::try_from(n).unwrap_or(0))))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(kept, recount);
+    assert_eq!(
+        kept,
+        vec![
+            ("closed".to_owned(), 1),
+            ("dispatched".to_owned(), 1),
+            ("handling".to_owned(), 2)
+        ]
+    );
+    Ok(())
+}
