@@ -16,7 +16,7 @@
 //!
 //! # The optimistic view
 //!
-//! The cached `LetterRecord` (JSON in `letters.record`, and its `events` and
+//! The cached `LetterRecord` (JSON in `letter_records`, and its `events` and
 //! `attachments` rows) is always exactly what the server last said. An officer's
 //! action waiting in the outbox is not written into it. Instead the *view* columns of
 //! the `letters` row — `state`, `unit_id`, `handler_id`, `version`, the clock sort keys
@@ -88,8 +88,8 @@ impl Store {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
+                // One thread owns the connection: SQLite's own mutex is not needed.
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         // WAL: readers never block the writer and a commit is one append.
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
