@@ -269,11 +269,15 @@ impl ServerClient {
         response.bytes().await.map_err(unreachable)
     }
 
-    /// `GET /sync/stream`: opens the SSE stream of pokes. No total timeout: the caller
-    /// supervises it with [`PokeStream::next`]'s idle timeout.
-    pub async fn poke_stream(&self) -> Result<PokeStream, ClientError> {
+    /// `GET /sync/stream?cursor=N`: opens the SSE stream of pokes; the server pokes at
+    /// once if the scope changed after `cursor`. No total timeout: the caller supervises
+    /// it with [`PokeStream::next`]'s idle timeout.
+    pub async fn poke_stream(&self, cursor: i64) -> Result<PokeStream, ClientError> {
+        let mut url = self.url("/sync/stream");
+        url.query_pairs_mut()
+            .append_pair("cursor", &cursor.to_string());
         let response = self
-            .request(Method::GET, self.url("/sync/stream"))
+            .request(Method::GET, url)
             .header(header::ACCEPT, "text/event-stream")
             .send()
             .await

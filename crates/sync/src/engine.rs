@@ -2,6 +2,7 @@
 //! reports. Every decision it takes is asked of `plan.rs`; this file only does the IO.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -229,6 +230,8 @@ pub struct SyncEngine {
     stream_rx: mpsc::UnboundedReceiver<StreamSignal>,
     stream_task: Option<AbortOnDrop>,
     cursor: i64,
+    /// The cursor as the SSE task sees it, to reconnect from where we are.
+    shared_cursor: Arc<AtomicI64>,
     me_loaded: bool,
     need_pull: bool,
     need_push: bool,
@@ -298,6 +301,7 @@ impl SyncEngine {
             stream_rx,
             stream_task: None,
             cursor: state.cursor,
+            shared_cursor: Arc::new(AtomicI64::new(state.cursor)),
             me_loaded: false,
             need_pull: true,
             need_push: true,
@@ -641,6 +645,7 @@ impl SyncEngine {
                 (page.next_cursor, page.has_more, page.server_time);
             let outcome = self.store.call(move |s| s.apply_page(&page)).await??;
             self.cursor = next_cursor;
+            self.shared_cursor.store(next_cursor, Ordering::Relaxed);
             self.publish(|s| s.last_synced_at = Some(server_time));
             self.emit_changed(changed);
             if !outcome.newly_dispatched_to_unit.is_empty() {
@@ -692,7 +697,10 @@ impl SyncEngine {
         let client = self.client.clone();
         let tx = self.stream_tx.clone();
         let config = self.config;
-        self.stream_task = Some(AbortOnDrop(tokio::spawn(stream_task(client, tx, config))));
+        let cursor = self.shared_cursor.clone();
+        self.stream_task = Some(AbortOnDrop(tokio::spawn(stream_task(
+            client, tx, config, cursor,
+        ))));
     }
 }
 
@@ -702,10 +710,11 @@ async fn stream_task(
     client: ServerClient,
     tx: mpsc::UnboundedSender<StreamSignal>,
     config: SyncConfig,
+    cursor: Arc<AtomicI64>,
 ) {
     let mut attempt: u32 = 0;
     loop {
-        match client.poke_stream().await {
+        match client.poke_stream(cursor.load(Ordering::Relaxed)).await {
             Ok(mut stream) => {
                 if tx.send(StreamSignal::Connected).is_err() {
                     return;

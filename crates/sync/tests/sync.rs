@@ -1,0 +1,500 @@
+//! The sync engine against the real server (in-process, real HTTP on 127.0.0.1) and
+//! real cache files: convergence, catching up, a server killed mid-push, an app killed
+//! mid-sync, a wrong workstation clock, and a letter leaving the scope.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use jsjb_core::clock::Band;
+use jsjb_core::letter::{ContactMethod, ContactOutcome, LetterId, LetterState};
+use jsjb_core::workflow::{Action, Actor};
+use jsjb_store::{ActionContext, InboxQuery, OutboxEntry};
+use jsjb_sync::{ConnectionState, SkewedClock, SyncEvent};
+use serde_json::json;
+use support::*;
+use tempfile::TempDir;
+
+struct Env {
+    dir: TempDir,
+    server: Option<ServerProc>,
+    org: Org,
+    city: Api,
+    branch: Api,
+}
+
+impl Env {
+    async fn new() -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let org = seed(dir.path()).await;
+        let server = ServerProc::start(dir.path(), 0);
+        let url = server.url();
+        Env {
+            city: Api::login(&url, "city.desk").await,
+            branch: Api::login(&url, "branch.desk").await,
+            server: Some(server),
+            org,
+            dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        self.server.as_ref().expect("server running").url()
+    }
+
+    async fn desk(&self, username: &str) -> Desk {
+        let path = self.dir.path().join(format!("{username}.cache.sqlite3"));
+        Desk::sign_in(&self.url(), username, path).await
+    }
+
+    async fn letter_at(&self, station: i64, n: usize) -> i64 {
+        letter_at(&self.city, &self.branch, station, &self.org, n).await
+    }
+}
+
+/// Queues `action` on `desk`'s cache as its signed-in user would, at the view's version.
+async fn enqueue(desk: &Desk, letter: i64, action: Action) -> OutboxEntry {
+    let now = desk
+        .engine
+        .as_ref()
+        .map_or_else(chrono::Utc::now, |(h, _)| h.server_now());
+    desk.store
+        .call(move |s| {
+            let me = s.me().cloned().expect("signed in");
+            let version = s
+                .inbox(&InboxQuery::default(), now)
+                .expect("inbox")
+                .rows
+                .into_iter()
+                .find(|r| r.id == LetterId(letter))
+                .expect("letter cached")
+                .version;
+            let ctx = ActionContext {
+                actor: Actor {
+                    user: me.user_id,
+                    unit: me.unit_id,
+                    roles: me.roles.clone(),
+                },
+                workstation: Some("test-ws".into()),
+                now,
+            };
+            s.enqueue_action(LetterId(letter), version, &action, &ctx)
+        })
+        .await
+        .expect("store")
+        .expect("enqueue")
+}
+
+fn contact(n: usize) -> Action {
+    Action::RecordContact {
+        method: ContactMethod::Phone,
+        outcome: ContactOutcome::Reached,
+        contacted_at: chrono::Utc::now(),
+        note: format!("第{n}次联系"),
+    }
+}
+
+async fn online(desk: &Desk) {
+    let handle = desk.handle().clone();
+    eventually(10, "the desk is online", || {
+        let s = handle.status();
+        async move { s.state == ConnectionState::Online }
+    })
+    .await;
+}
+
+async fn has_letter(desk: &Desk, id: i64) -> bool {
+    desk.letter(id).await.is_some()
+}
+
+fn arrived(events: &[SyncEvent]) -> BTreeSet<i64> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SyncEvent::Arrived { ids } => Some(ids.iter().map(|i| i.0)),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// The desk's cache holds exactly what the server says its user sees.
+async fn converged(desk: &Desk, api: &Api) -> bool {
+    desk.letters().await == api.all_letters().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_desktops_of_one_unit_converge() {
+    let env = Env::new().await;
+    let mut one = env.desk("a.officer").await;
+    let mut two = env.desk("a.officer2").await;
+    one.start().await;
+    two.start().await;
+    online(&one).await;
+    online(&two).await;
+
+    let first = env.letter_at(env.org.station_a, 1).await;
+    let second = env.letter_at(env.org.station_a, 2).await;
+    let mut events_one = Vec::new();
+    let mut events_two = Vec::new();
+    eventually(10, "both desks hear of both arrivals", || {
+        events_one.extend(one.drain_events());
+        events_two.extend(two.drain_events());
+        let done = [&events_one, &events_two]
+            .iter()
+            .all(|e| arrived(e).is_superset(&BTreeSet::from([first, second])));
+        async move { done }
+    })
+    .await;
+
+    // Desk one signs for the first letter; desk two sees it through the SSE poke.
+    enqueue(&one, first, Action::SignFor).await;
+    one.handle().push_now();
+    eventually(10, "desk two sees the first letter signed for", || async {
+        two.letter(first)
+            .await
+            .is_some_and(|l| l.state == LetterState::Handling)
+    })
+    .await;
+
+    // Desk two, offline, signs for the second letter; desk one does so first online.
+    two.stop().await;
+    enqueue(&two, second, Action::SignFor).await;
+    enqueue(&one, second, Action::SignFor).await;
+    one.handle().push_now();
+    eventually(10, "desk one's sign-for is accepted", || async {
+        one.handle().status().pending_actions == 0
+            && one
+                .letter(second)
+                .await
+                .is_some_and(|l| l.state == LetterState::Handling)
+    })
+    .await;
+    two.start().await;
+    let mut refused = Vec::new();
+    eventually(10, "desk two's late sign-for is refused", || {
+        refused.extend(two.drain_events());
+        let status = two.handle().status();
+        let seen = refused.iter().any(
+            |e| matches!(e, SyncEvent::ActionRefused { letter_id, .. } if letter_id.0 == second),
+        );
+        async move { seen && status.failed_actions == 1 && status.pending_actions == 0 }
+    })
+    .await;
+    let code = refused.iter().find_map(|e| match e {
+        SyncEvent::ActionRefused { code, .. } => Some(code.clone()),
+        _ => None,
+    });
+    assert!(
+        matches!(code.as_deref(), Some("stale_version" | "wrong_state")),
+        "{code:?}"
+    );
+
+    // Both caches equal the server's word, and desk two's view is the server's again.
+    let api = Api::login(&env.url(), "a.officer").await;
+    eventually(10, "both caches converge on the server", || async {
+        converged(&one, &api).await && converged(&two, &api).await
+    })
+    .await;
+    let me_one = one
+        .store
+        .call(|s| s.me().map(|m| m.user_id))
+        .await
+        .expect("store");
+    let (row_handler, row_pending) = two
+        .store
+        .call(move |s| {
+            let rows = s
+                .inbox(&InboxQuery::default(), chrono::Utc::now())
+                .expect("inbox")
+                .rows;
+            let row = rows
+                .into_iter()
+                .find(|r| r.id == LetterId(second))
+                .expect("row");
+            (row.handler_id, row.pending)
+        })
+        .await
+        .expect("store");
+    assert_eq!(row_handler, me_one);
+    assert!(!row_pending);
+    one.stop().await;
+    two.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_desktop_offline_for_a_day_catches_up_in_pages() {
+    let env = Env::new().await;
+    let mut desk = env.desk("a.officer").await;
+    desk.config.page_limit = 20;
+    desk.start().await;
+    online(&desk).await;
+    desk.stop().await;
+
+    // A day's traffic while the desk is off: letters for this station and its sibling.
+    let mut ours = BTreeSet::new();
+    for n in 0..90 {
+        let station = if n % 3 == 2 {
+            env.org.station_b
+        } else {
+            env.org.station_a
+        };
+        let id = env.letter_at(station, n).await;
+        if station == env.org.station_a {
+            ours.insert(id);
+        }
+    }
+
+    desk.start().await;
+    let api = Api::login(&env.url(), "a.officer").await;
+    eventually(20, "the desk catches up", || converged(&desk, &api)).await;
+    let events = desk.drain_events();
+    let pages = events
+        .iter()
+        .filter(|e| matches!(e, SyncEvent::LettersChanged { .. }))
+        .count();
+    assert!(pages >= 3, "60 letters come in pages of 20: {pages} pages");
+    assert_eq!(
+        arrived(&events),
+        ours,
+        "every new letter of the station rings once"
+    );
+    assert_eq!(desk.letters().await.len(), ours.len());
+    let status = desk.handle().status();
+    assert!(status.last_synced_at.is_some());
+    assert_eq!(status.last_error_code, None);
+    desk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_killed_mid_push_receives_every_action_exactly_once() {
+    let mut env = Env::new().await;
+    let port = env.server.as_ref().expect("server").addr.port();
+    let id = env.letter_at(env.org.station_a, 1).await;
+    let mut desk = env.desk("a.officer").await;
+    desk.start().await;
+    eventually(10, "the letter reaches the desk", || has_letter(&desk, id)).await;
+    desk.stop().await;
+
+    // An officer's afternoon of work taken offline: sign for, then many contacts.
+    const CONTACTS: usize = 120;
+    enqueue(&desk, id, Action::SignFor).await;
+    for n in 0..CONTACTS {
+        enqueue(&desk, id, contact(n)).await;
+    }
+    let keys: BTreeSet<String> = desk
+        .store
+        .call(|s| s.pending_actions())
+        .await
+        .expect("store")
+        .expect("pending")
+        .into_iter()
+        .map(|e| e.idempotency_key)
+        .collect();
+    assert_eq!(keys.len(), CONTACTS + 1, "one key per action");
+
+    desk.start().await;
+    let dir = env.dir.path().to_owned();
+    eventually(20, "the push is under way", || {
+        let n = server_events(&dir, id, "contact_recorded");
+        async move { n >= 10 }
+    })
+    .await;
+    env.server.take().expect("server").kill();
+    let at_kill = server_events(&dir, id, "contact_recorded");
+    assert!(
+        (at_kill as usize) < CONTACTS,
+        "killed in the middle: {at_kill} of {CONTACTS} arrived"
+    );
+    let handle = desk.handle().clone();
+    eventually(10, "the desk notices", || {
+        let s = handle.status();
+        async move { matches!(s.state, ConnectionState::Offline { .. }) && s.pending_actions > 0 }
+    })
+    .await;
+
+    // The server comes back on the same database and address; the desk resumes.
+    env.server = Some(ServerProc::start(&dir, port));
+    eventually(30, "the outbox drains", || {
+        let s = handle.status();
+        async move { s.pending_actions == 0 && s.state == ConnectionState::Online }
+    })
+    .await;
+    assert_eq!(handle.status().failed_actions, 0);
+    assert_eq!(server_events(&dir, id, "signed_for"), 1);
+    assert_eq!(server_events(&dir, id, "contact_recorded"), CONTACTS as i64);
+    let conn = rusqlite::Connection::open(dir.join("server.sqlite3")).expect("db");
+    let distinct: i64 = conn
+        .query_row(
+            "SELECT count(DISTINCT payload) FROM letter_events
+             WHERE letter_id = ?1 AND kind = 'contact_recorded'",
+            [id],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(distinct, CONTACTS as i64, "no contact twice, none lost");
+    let api = Api::login(&env.url(), "a.officer").await;
+    eventually(10, "the cache equals the server", || converged(&desk, &api)).await;
+    desk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_app_killed_mid_sync_keeps_a_consistent_cache_and_resumes() {
+    let env = Env::new().await;
+    for n in 0..80 {
+        env.letter_at(env.org.station_a, n).await;
+    }
+    let api = Api::login(&env.url(), "a.officer").await;
+    let mut desk = env.desk("a.officer").await;
+    desk.config.page_limit = 5;
+
+    let mut cursors = Vec::new();
+    for round in 0..8u64 {
+        desk.start().await;
+        tokio::time::sleep(Duration::from_millis(15 + 20 * round)).await;
+        // The app dies wherever the engine happens to be: mid-request, mid-apply.
+        desk.stop().await;
+        let cursor = desk.cursor().await;
+        cursors.push(cursor);
+        // Consistent: the cache holds exactly the letters of the whole pages up to its
+        // cursor — walking the server's pages from 0 lands on the cursor exactly.
+        let mut walked = 0;
+        let mut expected = BTreeSet::new();
+        while walked < cursor {
+            let page = api.sync(walked, desk.config.page_limit).await;
+            for change in page.changes {
+                if let jsjb_proto::Change::Letter { letter } = change {
+                    expected.insert(letter.id.0);
+                }
+            }
+            walked = page.next_cursor;
+        }
+        assert_eq!(
+            walked, cursor,
+            "round {round}: the cursor is a page boundary"
+        );
+        let cached: BTreeSet<i64> = desk.letters().await.iter().map(|l| l.id.0).collect();
+        assert_eq!(cached, expected, "round {round}: no partial page");
+    }
+    assert!(
+        cursors.windows(2).all(|w| w[0] <= w[1]),
+        "never goes back: {cursors:?}"
+    );
+    desk.start().await;
+    eventually(20, "the sync resumes to the end", || converged(&desk, &api)).await;
+    assert_eq!(desk.letters().await.len(), 80);
+    desk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_workstation_clock_fifteen_minutes_off_still_colours_correctly() {
+    let env = Env::new().await;
+    let mut desk = env.desk("a.officer").await;
+    // Fast by 15 minutes: every 10-minute sign-for clock would look overdue.
+    desk.clock = Arc::new(SkewedClock {
+        skew: TimeDelta::minutes(15),
+    });
+    desk.start().await;
+    let id = env.letter_at(env.org.station_a, 1).await;
+    eventually(10, "the letter arrives", || has_letter(&desk, id)).await;
+
+    let status = desk.handle().status();
+    assert!(
+        (status.clock_offset_ms + 900_000).abs() < 2_000,
+        "measured offset {} ms",
+        status.clock_offset_ms
+    );
+    let server_now = desk.handle().server_now();
+    assert!((server_now - chrono::Utc::now()).num_milliseconds().abs() < 2_000);
+    let local_now = chrono::Utc::now() + TimeDelta::minutes(15);
+
+    let band_at = |now: chrono::DateTime<chrono::Utc>| {
+        let store = desk.store.clone();
+        async move {
+            store
+                .call(move |s| {
+                    let rows = s.inbox(&InboxQuery::default(), now).expect("inbox").rows;
+                    rows.into_iter()
+                        .find(|r| r.id == LetterId(id))
+                        .expect("row")
+                        .band
+                })
+                .await
+                .expect("store")
+        }
+    };
+    // The server's clock is the system clock: its band is the band at the true time.
+    let server_band = band_at(chrono::Utc::now()).await;
+    assert_eq!(server_band, Band::Ok);
+    assert_eq!(band_at(server_now).await, server_band);
+    assert_eq!(
+        band_at(local_now).await,
+        Band::Overdue,
+        "the raw local clock would be wrong"
+    );
+
+    // The offset survives a restart: an app started offline still colours correctly.
+    desk.stop().await;
+    let stored = desk
+        .store
+        .call(|s| s.sync_state())
+        .await
+        .expect("store")
+        .expect("state")
+        .clock_offset_ms;
+    assert_eq!(stored, status.clock_offset_ms);
+    desk.start().await;
+    assert!(
+        (desk.handle().server_now() - chrono::Utc::now())
+            .num_milliseconds()
+            .abs()
+            < 2_000
+    );
+    desk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_letter_leaving_the_scope_disappears_locally() {
+    let env = Env::new().await;
+    let mut a = env.desk("a.officer").await;
+    let mut b = env.desk("b.officer").await;
+    a.start().await;
+    b.start().await;
+    let id = env.letter_at(env.org.station_a, 1).await;
+    eventually(10, "station A has the letter", || has_letter(&a, id)).await;
+    assert!(!has_letter(&b, id).await, "a sibling never sees it");
+
+    // Station A returns it (from another workstation); the branch re-dispatches to B.
+    let officer_a = Api::login(&env.url(), "a.officer").await;
+    officer_a
+        .act(
+            id,
+            json!({"action": "return_letter", "reason": "not_our_jurisdiction", "note": "不属本所辖区"}),
+        )
+        .await;
+    env.branch
+        .act(id, json!({"action": "dispatch", "to": env.org.station_b}))
+        .await;
+
+    eventually(10, "station A forgets it, station B has it", || async {
+        !has_letter(&a, id).await && has_letter(&b, id).await
+    })
+    .await;
+    let mut events = Vec::new();
+    eventually(5, "station B's chime", || {
+        events.extend(b.drain_events());
+        let rang = arrived(&events).contains(&id);
+        async move { rang }
+    })
+    .await;
+    let changed_a = a
+        .drain_events()
+        .into_iter()
+        .any(|e| matches!(e, SyncEvent::LettersChanged { ids } if ids.contains(&LetterId(id))));
+    assert!(changed_a, "the UI of station A is told to re-query");
+    a.stop().await;
+    b.stop().await;
+}
