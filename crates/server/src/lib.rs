@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod blobs;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod intake;

@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use jsjb_core::org::{Role, Tier, UserId};
 use jsjb_server::admin::{self, CreateUnitRequest, CreateUserRequest};
+use jsjb_server::demo::{self, DemoOptions};
 use jsjb_server::storage::Actor;
 use jsjb_server::{AppState, Config};
 
@@ -26,6 +27,22 @@ enum Command {
     /// Administer units, users and the audit log directly on the database.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Serve with demo data: on an empty database, seed a city (1 市局, 3 分局, 10 派出所,
+    /// their people) with a month of history; then keep letters arriving.
+    Demo {
+        /// Days of history to seed.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..=365))]
+        days: i64,
+        /// Letters a day in the history.
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=500))]
+        per_day: u32,
+        /// A new letter arrives about every this many seconds (0: none).
+        #[arg(long, env = "JSJB_DEMO_ARRIVAL_SECS", default_value_t = 45)]
+        arrival_secs: u64,
+        /// Seed of the demo's random source.
+        #[arg(long, default_value_t = 20_210_501)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -104,7 +121,43 @@ async fn main() -> Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(state).await,
         Command::Admin(cmd) => run_admin(state, cmd).await,
+        Command::Demo {
+            days,
+            per_day,
+            arrival_secs,
+            seed,
+        } => {
+            let opts = DemoOptions {
+                days,
+                per_day,
+                arrival_every: std::time::Duration::from_secs(arrival_secs),
+                seed,
+            };
+            run_demo(state, opts).await
+        }
     }
+}
+
+async fn run_demo(state: AppState, opts: DemoOptions) -> Result<()> {
+    let started = std::time::Instant::now();
+    let summary = demo::seed(&state, &opts)
+        .await
+        .context("seeding the demo city")?;
+    if summary.already_seeded {
+        tracing::info!("demo: the database is already seeded; reusing it");
+    } else {
+        tracing::info!(
+            letters = summary.letters,
+            actions = summary.actions,
+            refused = summary.refused,
+            secs = started.elapsed().as_secs_f32(),
+            "demo: seeded a month of history"
+        );
+    }
+    let base = format!("http://{}", state.config.listen);
+    println!("{}", demo::credentials_banner(&base));
+    demo::spawn_arrivals(state.clone(), opts);
+    serve(state).await
 }
 
 async fn serve(state: AppState) -> Result<()> {
