@@ -593,15 +593,13 @@ impl SyncEngine {
                     });
                     self.emit_changed(vec![letter_id]);
                 }
-                PushDecision::Retry { code, message } => {
+                PushDecision::Retry(error) => {
                     // Kept pending with the same key; the attempt is recorded for the UI.
-                    let (c, m) = (code.clone(), message.clone());
+                    let (code, message) = (error.code().to_owned(), error.to_string());
                     self.store
-                        .call(move |s| s.note_attempt_failed(id, &c, &m))
+                        .call(move |s| s.note_attempt_failed(id, &code, &message))
                         .await??;
-                    return Err(SyncError::Client(ClientError::Unreachable(format!(
-                        "{code}: {message}"
-                    ))));
+                    return Err(error.into());
                 }
                 PushDecision::SessionExpired => {
                     return Err(SyncError::Client(ClientError::Unauthorized {

@@ -75,7 +75,7 @@ pub enum PushDecision {
     },
     /// The server could not be asked (offline, timeout, 5xx, throttled): keep the entry
     /// pending, stop pushing, and retry later with the same idempotency key.
-    Retry { code: String, message: String },
+    Retry(ClientError),
     /// The session is gone: nothing can be pushed until the user signs in again.
     SessionExpired,
 }
@@ -100,10 +100,7 @@ pub fn decide_push(result: Result<ActionResponse, ClientError>) -> PushDecision 
                 current: problem.current,
             }
         }
-        Err(e) => PushDecision::Retry {
-            code: e.code().to_owned(),
-            message: e.to_string(),
-        },
+        Err(e) => PushDecision::Retry(e),
     }
 }
 
@@ -318,7 +315,7 @@ mod tests {
     #[case(ClientError::Unreachable("connection refused".into()))]
     #[case(ClientError::Decode("eof".into()))]
     fn transient_errors_keep_the_entry(#[case] e: ClientError) {
-        assert!(matches!(decide_push(Err(e)), PushDecision::Retry { .. }));
+        assert!(matches!(decide_push(Err(e)), PushDecision::Retry(_)));
     }
 
     #[test]

@@ -498,3 +498,96 @@ async fn a_letter_leaving_the_scope_disappears_locally() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_action_whose_answer_is_lost_is_retried_and_applied_once() {
+    let env = Env::new().await;
+    let proxy = LossyProxy::start(env.server.as_ref().expect("server").addr).await;
+    let id = env.letter_at(env.org.station_a, 1).await;
+    let path = env.dir.path().join("lossy.cache.sqlite3");
+    let mut desk = Desk::sign_in(&proxy.url(), "a.officer", path).await;
+    desk.start().await;
+    eventually(10, "the letter reaches the desk", || has_letter(&desk, id)).await;
+    online(&desk).await;
+
+    // The server applies the sign-for, but its answer never comes back.
+    proxy.lose_answers(true);
+    enqueue(&desk, id, Action::SignFor).await;
+    desk.handle().push_now();
+    let dir = env.dir.path().to_owned();
+    let handle = desk.handle().clone();
+    eventually(
+        10,
+        "the server applied it while the desk still waits",
+        || {
+            let applied = server_events(&dir, id, "signed_for") == 1;
+            let s = handle.status();
+            async move {
+                applied
+                    && s.pending_actions == 1
+                    && s.last_error_code.as_deref() == Some("server_unreachable")
+            }
+        },
+    )
+    .await;
+    // Let a few retries (all replays of the same key) get lost as well.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let attempts = desk
+        .store
+        .call(|s| s.pending_actions())
+        .await
+        .expect("store")
+        .expect("pending")[0]
+        .attempts;
+    assert!(attempts >= 1, "the lost attempts are recorded: {attempts}");
+
+    proxy.lose_answers(false);
+    eventually(10, "the replayed answer is accepted", || {
+        let s = handle.status();
+        async move { s.pending_actions == 0 && s.state == ConnectionState::Online }
+    })
+    .await;
+    assert_eq!(server_events(&dir, id, "signed_for"), 1, "applied once");
+    assert_eq!(handle.status().failed_actions, 0);
+    let cached = desk.letter(id).await.expect("cached");
+    assert_eq!(cached.state, LetterState::Handling);
+    desk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_expired_session_is_reported_and_a_new_token_resumes() {
+    let env = Env::new().await;
+    let mut desk = env.desk("a.officer").await;
+    desk.start().await;
+    online(&desk).await;
+    let handle = desk.handle().clone();
+
+    // The session ends on the server (an admin, a timeout, a logout elsewhere).
+    desk.client.logout().await.expect("logout");
+    handle.sync_now();
+    let mut events = Vec::new();
+    eventually(10, "the desk reports the lost session", || {
+        events.extend(desk.drain_events());
+        let told = events.contains(&SyncEvent::SessionExpired);
+        let s = handle.status();
+        async move { told && matches!(s.state, ConnectionState::Offline { .. }) }
+    })
+    .await;
+    assert!(handle.status().last_error_code.is_some());
+
+    // Signing in again hands the engine a new token; sync carries on.
+    let login = desk
+        .client
+        .login(&jsjb_proto::LoginRequest {
+            username: "a.officer".into(),
+            password: PASSWORD.into(),
+            workstation: None,
+        })
+        .await
+        .expect("login");
+    handle.set_token(login.token);
+    online(&desk).await;
+    let id = env.letter_at(env.org.station_a, 1).await;
+    eventually(10, "letters flow again", || has_letter(&desk, id)).await;
+    desk.stop().await;
+}

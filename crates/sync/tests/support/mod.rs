@@ -452,3 +452,75 @@ pub fn server_events(dir: &Path, letter: i64, kind: &str) -> i64 {
     )
     .expect("count")
 }
+
+/// A TCP proxy in front of the server that can lose every answer on the way back, as
+/// a flaky station link does: the server does the work, the desk never hears of it.
+pub struct LossyProxy {
+    pub addr: SocketAddr,
+    pub lose_answers: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LossyProxy {
+    pub async fn start(target: SocketAddr) -> LossyProxy {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let addr = listener.local_addr().expect("addr");
+        let lose_answers = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = lose_answers.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let flag = flag.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (server_read, mut server_write) = server.into_split();
+                    let up = tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                    });
+                    let mut server_read = server_read;
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        match server_read.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            // Losing the answer: cut the connection instead of passing it on.
+                            Ok(_) if flag.load(Ordering::SeqCst) => break,
+                            Ok(n) => {
+                                if client_write.write_all(&buf[..n]).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    up.abort();
+                });
+            }
+        });
+        LossyProxy {
+            addr,
+            lose_answers,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn lose_answers(&self, lose: bool) {
+        self.lose_answers
+            .store(lose, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for LossyProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
