@@ -68,6 +68,11 @@ pub struct Config {
         global = true
     )]
     pub argon2_memory_kib: u32,
+
+    /// Automatic routing rules: a JSON file `{"rules": [{"name", "categories",
+    /// "keywords", "to_unit"}]}` (see `routing.rs`). None: the desks route by hand.
+    #[arg(long, env = "JSJB_ROUTING", global = true)]
+    pub routing: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -101,6 +106,7 @@ impl Config {
             lockout_minutes: 15,
             login_ip_limit: 30,
             argon2_memory_kib: 19_456,
+            routing: None,
         }
     }
 

@@ -365,6 +365,11 @@ pub fn spawn_arrivals(state: AppState, opts: DemoOptions) -> tokio::task::JoinHa
                 return;
             }
         };
+        // Route new letters by street to their branch, unless rules are configured:
+        // the branch desk then forwards to the station, as the desks do.
+        if state.routing_rules().rules.is_empty() {
+            state.set_routing_rules(routing_by_area(&org));
+        }
         let mut shutdown = state.shutdown.subscribe();
         let mut rng = StdRng::seed_from_u64(opts.seed ^ 0x5eed);
         let streets = org.ids.streets();
@@ -396,6 +401,12 @@ async fn arrive(
     let id = receive(state, &draft, state.time.now()).await?;
     state.publish_change(state.store.latest_change_seq().await?);
     tracing::info!(letter = id.0, subject = %draft.subject, "demo: a letter arrived");
+    crate::routing::route_new_letter(state, id).await;
+    let routed = state
+        .store
+        .letter(id)
+        .await?
+        .is_some_and(|l| l.unit_id != org.ids.city);
     let Some(station_spec) = org::station_for_street(draft.street) else {
         return Ok(());
     };
@@ -416,6 +427,9 @@ async fn arrive(
         (branch, org.ids.city, delays[0]),
         (station, branch, delays[1]),
     ] {
+        if routed && to == branch {
+            continue; // the routing rule already sent it there
+        }
         tokio::time::sleep(StdDuration::from_secs(delay)).await;
         let Some(person) = desk(from) else {
             return Ok(());
@@ -438,6 +452,30 @@ async fn arrive(
         .await?;
     }
     Ok(())
+}
+
+/// Routing rules of the demo city: a letter naming a street goes to its branch.
+fn routing_by_area(org: &Seeded) -> crate::routing::RoutingRules {
+    let mut rules = Vec::new();
+    for branch in org::UNITS
+        .iter()
+        .filter(|u| u.tier == jsjb_core::org::Tier::Branch)
+    {
+        let keywords: Vec<String> = org::UNITS
+            .iter()
+            .filter(|s| s.parent == Some(branch.key))
+            .flat_map(|s| s.streets.iter().map(|street| (*street).to_owned()))
+            .collect();
+        if let Some(unit) = org.unit_by_key.get(branch.key) {
+            rules.push(crate::routing::RoutingRule {
+                name: format!("{}辖区", branch.name),
+                categories: Vec::new(),
+                keywords,
+                to_unit: *unit,
+            });
+        }
+    }
+    crate::routing::RoutingRules { rules }
 }
 
 /// The sign-in table printed when the demo starts.

@@ -372,7 +372,7 @@ pub async fn post_public_letter(
     .map_err(|e| ApiError::Internal(format!("blob task: {e}")))?
     .map_err(|e| ApiError::Internal(format!("storing an attachment: {e}")))?;
 
-    let (_, tracking_code, received_at) = store_letter(
+    let (created, tracking_code, received_at) = store_letter(
         &state,
         channel,
         valid,
@@ -381,6 +381,7 @@ pub async fn post_public_letter(
         Actor::public(channel),
     )
     .await?;
+    crate::routing::route_new_letter(&state, created.id).await;
     Ok((
         StatusCode::CREATED,
         ApiJson(IntakeReceipt {

@@ -17,6 +17,7 @@ pub mod extract;
 pub mod intake;
 pub mod letters;
 pub mod router;
+pub mod routing;
 pub mod state;
 pub mod storage;
 pub mod sync;

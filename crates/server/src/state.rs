@@ -1,6 +1,6 @@
 //! What every handler shares.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use jsjb_core::calendar::WorkCalendar;
 use jsjb_core::clock::Policy;
@@ -8,6 +8,7 @@ use tokio::sync::watch;
 
 use crate::blobs::BlobStore;
 use crate::config::Config;
+use crate::routing::{RoutingError, RoutingRules};
 use crate::storage::Storage;
 use crate::storage::sqlite::SqliteStore;
 use crate::time::{SystemTime, TimeSource};
@@ -27,6 +28,8 @@ pub struct AppState {
     /// The SLA clock policy (Shenzhen defaults) and the working-day calendar.
     pub policy: Arc<Policy>,
     pub calendar: Arc<WorkCalendar>,
+    /// Automatic routing rules; swapped whole (demo mode installs its own).
+    routing: Arc<RwLock<Arc<RoutingRules>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,8 @@ pub enum StartError {
         path: String,
         source: crate::storage::StorageError,
     },
+    #[error("{0}")]
+    Routing(#[from] RoutingError),
     #[error("cannot open the blob directory {path}: {source}")]
     Blobs {
         path: String,
@@ -65,7 +70,15 @@ impl AppState {
             path: config.blob_dir.display().to_string(),
             source,
         })?;
-        Ok(Self::new(Arc::new(store), blobs, config, time))
+        let routing = match &config.routing {
+            Some(path) => Some(RoutingRules::load(path)?),
+            None => None,
+        };
+        let state = Self::new(Arc::new(store), blobs, config, time);
+        if let Some(rules) = routing {
+            state.set_routing_rules(rules);
+        }
+        Ok(state)
     }
 
     pub fn new(
@@ -85,6 +98,25 @@ impl AppState {
             shutdown,
             policy: Arc::new(Policy::shenzhen()),
             calendar: Arc::new(WorkCalendar::china()),
+            routing: Arc::new(RwLock::new(Arc::new(RoutingRules::default()))),
+        }
+    }
+
+    /// The routing rules in force.
+    pub fn routing_rules(&self) -> Arc<RoutingRules> {
+        match self.routing.read() {
+            Ok(rules) => Arc::clone(&rules),
+            // A panic while swapping cannot leave a half-written Arc: the value is whole.
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Replaces the routing rules (validated by the caller).
+    pub fn set_routing_rules(&self, rules: RoutingRules) {
+        let rules = Arc::new(rules);
+        match self.routing.write() {
+            Ok(mut slot) => *slot = rules,
+            Err(poisoned) => *poisoned.into_inner() = rules,
         }
     }
 

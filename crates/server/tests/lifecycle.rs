@@ -678,3 +678,31 @@ async fn the_extension_must_be_asked_before_the_deadline() {
         assert_eq!(res.status(), 200);
     }
 }
+
+#[tokio::test]
+async fn routing_rules_dispatch_new_letters_by_area_and_category() {
+    let c = city().await;
+    c.s.state.set_routing_rules(
+        serde_json::from_value(json!({"rules": [
+            {"name": "咨询件", "categories": ["inquiry"], "to_unit": c.branch},
+            {"name": "福田辖区", "keywords": ["夜间施工"], "to_unit": c.station_a}
+        ]}))
+        .expect("rules"),
+    );
+    // letter_json() is a `help` letter about 夜间施工: the second rule takes it.
+    let res =
+        c.s.client
+            .post(c.s.url("/api/v1/public/letters"))
+            .multipart(intake_form(&letter_json(), vec![]))
+            .send()
+            .await
+            .expect("intake");
+    assert_eq!(res.status(), 201);
+    let page = c.sync(&c.officer_a, 0).await;
+    let letter = &page["changes"][0]["letter"];
+    assert_eq!(letter["state"], "dispatched");
+    assert_eq!(letter["unit_id"], c.station_a);
+    let routed = &letter["events"][1];
+    assert_eq!(routed["payload"]["note"], "自动分派：福田辖区");
+    assert!(routed["actor_user"].is_null());
+}
