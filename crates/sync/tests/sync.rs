@@ -591,3 +591,35 @@ async fn an_expired_session_is_reported_and_a_new_token_resumes() {
     eventually(10, "letters flow again", || has_letter(&desk, id)).await;
     desk.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_the_event_stream_the_desk_polls_and_reconnects_later() {
+    let env = Env::new().await;
+    let proxy = LossyProxy::start(env.server.as_ref().expect("server").addr).await;
+    proxy.block_stream(true);
+    let path = env.dir.path().join("polling.cache.sqlite3");
+    let mut desk = Desk::sign_in(&proxy.url(), "a.officer", path).await;
+    desk.start().await;
+    online(&desk).await;
+    let handle = desk.handle().clone();
+    assert!(!handle.status().live, "no stream through this proxy");
+
+    // Letters still arrive, by polling (every 300 ms in these tests).
+    let id = env.letter_at(env.org.station_a, 1).await;
+    eventually(5, "a polled letter arrives", || has_letter(&desk, id)).await;
+    let status = handle.status();
+    assert!(!status.live);
+    assert!(
+        !matches!(status.state, ConnectionState::Offline { .. }),
+        "polling is online: {status:?}"
+    );
+
+    // The stream comes back after its backoff; the desk is live again.
+    proxy.block_stream(false);
+    eventually(10, "the desk is live again", || {
+        let live = handle.status().live;
+        async move { live }
+    })
+    .await;
+    desk.stop().await;
+}

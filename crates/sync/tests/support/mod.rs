@@ -458,6 +458,8 @@ pub fn server_events(dir: &Path, letter: i64, kind: &str) -> i64 {
 pub struct LossyProxy {
     pub addr: SocketAddr,
     pub lose_answers: Arc<std::sync::atomic::AtomicBool>,
+    /// Refuses the SSE stream (a proxy that buffers or forbids event streams).
+    pub block_stream: Arc<std::sync::atomic::AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -471,46 +473,70 @@ impl LossyProxy {
             .expect("bind proxy");
         let addr = listener.local_addr().expect("addr");
         let lose_answers = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let block_stream = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = lose_answers.clone();
+        let block = block_stream.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let flag = flag.clone();
+                let block = block.clone();
                 tokio::spawn(async move {
                     let Ok(server) = tokio::net::TcpStream::connect(target).await else {
                         return;
                     };
                     let (mut client_read, mut client_write) = client.into_split();
-                    let (server_read, mut server_write) = server.into_split();
-                    let up = tokio::spawn(async move {
-                        let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                    let (mut server_read, mut server_write) = server.into_split();
+                    let down = tokio::spawn(async move {
+                        let mut buf = vec![0u8; 16 * 1024];
+                        loop {
+                            match server_read.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                // Losing the answer: cut the connection instead.
+                                Ok(_) if flag.load(Ordering::SeqCst) => break,
+                                Ok(n) => {
+                                    if client_write.write_all(&buf[..n]).await.is_err() {
+                                        break;
+                                    }
+                                }
+                            }
+                        }
                     });
-                    let mut server_read = server_read;
+                    // Every request on the connection (keep-alive reuses it) is looked
+                    // at, so a blocked stream request is cut wherever it comes.
                     let mut buf = vec![0u8; 16 * 1024];
                     loop {
-                        match server_read.read(&mut buf).await {
+                        match client_read.read(&mut buf).await {
                             Ok(0) | Err(_) => break,
-                            // Losing the answer: cut the connection instead of passing it on.
-                            Ok(_) if flag.load(Ordering::SeqCst) => break,
                             Ok(n) => {
-                                if client_write.write_all(&buf[..n]).await.is_err() {
+                                let text = String::from_utf8_lossy(&buf[..n]);
+                                if block.load(Ordering::SeqCst) && text.contains("/sync/stream") {
+                                    break;
+                                }
+                                if server_write.write_all(&buf[..n]).await.is_err() {
                                     break;
                                 }
                             }
                         }
                     }
-                    up.abort();
+                    down.abort();
                 });
             }
         });
         LossyProxy {
             addr,
             lose_answers,
+            block_stream,
             task,
         }
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    pub fn block_stream(&self, block: bool) {
+        self.block_stream
+            .store(block, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn lose_answers(&self, lose: bool) {
