@@ -6,6 +6,7 @@
 
 pub mod calendar;
 pub mod clock;
+pub mod form;
 pub mod letter;
 pub mod org;
 pub mod workflow;
