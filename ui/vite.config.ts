@@ -15,8 +15,6 @@ export default defineConfig({
     target: ["es2021", "safari15", "chrome105"],
     outDir: "dist",
     emptyOutDir: true,
-    // Readable stack traces in test builds cost nothing at run time.
-    sourcemap: true,
   },
   test: {
     environment: "happy-dom",
