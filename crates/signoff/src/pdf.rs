@@ -1,0 +1,1 @@
+//! The printable PDF of a signed form.
