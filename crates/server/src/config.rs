@@ -73,6 +73,10 @@ pub struct Config {
     /// "keywords", "to_unit"}]}` (see `routing.rs`). None: the desks route by hand.
     #[arg(long, env = "JSJB_ROUTING", global = true)]
     pub routing: Option<PathBuf>,
+
+    /// The citizen endpoints: limits, WeChat and Weibo (see `citizen.rs`).
+    #[command(flatten)]
+    pub citizen: crate::citizen::CitizenConfig,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -107,6 +111,7 @@ impl Config {
             login_ip_limit: 30,
             argon2_memory_kib: 19_456,
             routing: None,
+            citizen: crate::citizen::CitizenConfig::default(),
         }
     }
 

@@ -105,6 +105,12 @@ pub enum ApiError {
         "only the handling unit and the desks that routed this letter may see the writer's name and phone"
     )]
     RevealNotAllowed,
+    /// A citizen endpoint's per-address or per-phone rate limit (src/citizen/limits.rs).
+    #[error("too many requests; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// The citizen endpoints are at their concurrency limit; the desks' are not affected.
+    #[error("the citizen service is busy; try again in a few seconds")]
+    Busy,
     #[error("no route for this method and path")]
     NoRoute,
     #[error("this path does not accept the method used")]
@@ -130,7 +136,10 @@ impl ApiError {
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Unauthenticated | SessionExpired | InvalidCredentials => StatusCode::UNAUTHORIZED,
-            AccountLocked { .. } | TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AccountLocked { .. } | TooManyAttempts { .. } | RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Busy => StatusCode::SERVICE_UNAVAILABLE,
             Forbidden(_) | RevealNotAllowed => StatusCode::FORBIDDEN,
             NotFound(_) | NoRoute => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -163,6 +172,8 @@ impl ApiError {
             InvalidCredentials => "invalid_credentials",
             AccountLocked { .. } => "account_locked",
             TooManyAttempts { .. } => "too_many_attempts",
+            RateLimited { .. } => "rate_limited",
+            Busy => "busy",
             Forbidden(_) => "forbidden",
             RevealNotAllowed => "reveal_not_allowed",
             NotFound(_) => "not_found",
@@ -192,9 +203,8 @@ impl ApiError {
         let (field, retry_after, extra) = match self {
             ApiError::Invalid { field, .. } => (field.clone(), None, None),
             ApiError::AccountLocked { retry_after_secs }
-            | ApiError::TooManyAttempts { retry_after_secs } => {
-                (None, Some(*retry_after_secs), None)
-            }
+            | ApiError::TooManyAttempts { retry_after_secs }
+            | ApiError::RateLimited { retry_after_secs } => (None, Some(*retry_after_secs), None),
             ApiError::Conflict { extra, .. } => (None, None, extra.clone()),
             ApiError::Rule(jsjb_core::workflow::RuleError::Invalid { field, .. }) => {
                 (Some((*field).to_owned()), None, None)
@@ -206,6 +216,7 @@ impl ApiError {
                 }
                 (None, None, Some(extra))
             }
+            ApiError::Busy => (None, Some(2), None),
             _ => (None, None, None),
         };
         Problem {

@@ -64,11 +64,15 @@ pub struct IntakeForm {
     files: Vec<Vec<u8>>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct IntakeReceipt {
     /// Give this to the writer: with the last 4 digits of their phone it shows progress.
     pub tracking_code: String,
     pub received_at: DateTime<Utc>,
+    /// True when the same writer sent the same text a few minutes ago: this is that
+    /// letter's receipt and nothing new was stored (status 200 instead of 201).
+    #[serde(default)]
+    pub duplicate: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -79,7 +83,7 @@ pub struct DeskIntakeReceipt {
     pub unit_id: i64,
 }
 
-fn is_mobile(p: &str) -> bool {
+pub(crate) fn is_mobile(p: &str) -> bool {
     let b = p.as_bytes();
     b.len() == 11
         && b[0] == b'1'
@@ -234,7 +238,7 @@ async fn store_letter(
     ))
 }
 
-fn multipart_error(e: MultipartError) -> ApiError {
+pub fn multipart_error(e: MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge(format!(
             "the upload is larger than the {} MiB a letter may carry",
@@ -253,6 +257,9 @@ fn multipart_error(e: MultipartError) -> ApiError {
     request_body(content = IntakeForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, body = IntakeReceipt),
+        (status = 200, description = "a duplicate of a letter sent minutes ago: its receipt, `duplicate: true`", body = IntakeReceipt),
+        (status = 429, description = "`rate_limited` (per address or per phone)", body = Problem),
+        (status = 503, description = "`busy`: the citizen endpoints are at their concurrency limit", body = Problem),
         (status = 400, description = "`invalid_input`, `malformed_json`, `malformed_multipart`", body = Problem),
         (status = 413, description = "`payload_too_large`", body = Problem),
         (status = 415, description = "`unsupported_media_type`", body = Problem),
@@ -260,6 +267,8 @@ fn multipart_error(e: MultipartError) -> ApiError {
     ))]
 pub async fn post_public_letter(
     State(state): State<AppState>,
+    _slot: crate::citizen::limits::PublicSlot,
+    _ip: crate::citizen::limits::LimitedIp,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, ApiJson<IntakeReceipt>), ApiError> {
     let mut multipart = multipart.map_err(|e| {
@@ -269,7 +278,7 @@ pub async fn post_public_letter(
         ))
     })?;
     let mut letter: Option<LetterInput> = None;
-    let mut files: Vec<(Vec<u8>, AttachmentKind, &'static str, Option<String>)> = Vec::new();
+    let mut files: Vec<Upload> = Vec::new();
     let (mut images, mut voices) = (0, 0);
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_owned();
@@ -295,41 +304,11 @@ pub async fn post_public_letter(
             })?);
             continue;
         }
-        let file_name = field
-            .file_name()
-            .map(|n| n.chars().take(128).collect::<String>());
-        // Read the first chunk, decide the type from the bytes, then enforce that
-        // type's limit while reading the rest, so an oversize file is refused early.
-        let mut buf = Vec::new();
-        let mut kind: Option<(AttachmentKind, &'static str)> = None;
-        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-            buf.extend_from_slice(&chunk);
-            if kind.is_none() && buf.len() >= 64 {
-                kind = Some(sniff(&buf)?);
-            }
-            let limit = kind.map_or(crate::attachments::MAX_IMAGE_BYTES, |(k, _)| max_bytes(k));
-            if buf.len() > limit {
-                return Err(ApiError::PayloadTooLarge(format!(
-                    "attachment {:?} is larger than {} MiB",
-                    file_name.as_deref().unwrap_or(&name),
-                    limit / (1024 * 1024)
-                )));
-            }
-        }
-        let (kind, mime) = match kind {
-            Some(k) => k,
-            None => sniff(&buf)?,
+        let Some(upload) = read_upload(field).await? else {
+            continue;
         };
-        match kind {
-            AttachmentKind::Image => images += 1,
-            AttachmentKind::Voice => voices += 1,
-        }
-        if images > MAX_IMAGES || voices > MAX_VOICE_CLIPS {
-            return Err(ApiError::TooManyAttachments(format!(
-                "a letter may carry at most {MAX_IMAGES} images and {MAX_VOICE_CLIPS} voice clips"
-            )));
-        }
-        files.push((buf, kind, mime, file_name));
+        count_upload(&upload, &mut images, &mut voices)?;
+        files.push(upload);
     }
     let input = letter.ok_or_else(|| {
         ApiError::invalid(
@@ -346,12 +325,82 @@ pub async fn post_public_letter(
             ));
         }
     };
-    let valid = validate(input)?;
+    let accepted = accept_public_letter(&state, channel, input, files, Vec::new()).await?;
+    let status = if accepted.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, ApiJson(accepted)))
+}
 
+/// An uploaded file: bytes, kind and type (sniffed from the bytes), original name.
+pub type Upload = (Vec<u8>, AttachmentKind, &'static str, Option<String>);
+
+/// Reads one file part: decides the type from the first bytes, then enforces that
+/// type's limit while reading the rest, so an oversize file is refused early. An
+/// empty part (a file input left empty in an HTML form) is `None`.
+pub async fn read_upload(
+    mut field: axum::extract::multipart::Field<'_>,
+) -> Result<Option<Upload>, ApiError> {
+    let name = field.name().unwrap_or_default().to_owned();
+    let file_name = field
+        .file_name()
+        .filter(|n| !n.is_empty())
+        .map(|n| n.chars().take(128).collect::<String>());
+    let mut buf = Vec::new();
+    let mut kind: Option<(AttachmentKind, &'static str)> = None;
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        buf.extend_from_slice(&chunk);
+        if kind.is_none() && buf.len() >= 64 {
+            kind = Some(sniff(&buf)?);
+        }
+        let limit = kind.map_or(crate::attachments::MAX_IMAGE_BYTES, |(k, _)| max_bytes(k));
+        if buf.len() > limit {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "attachment {:?} is larger than {} MiB",
+                file_name.as_deref().unwrap_or(&name),
+                limit / (1024 * 1024)
+            )));
+        }
+    }
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    let (kind, mime) = match kind {
+        Some(k) => k,
+        None => sniff(&buf)?,
+    };
+    Ok(Some((buf, kind, mime, file_name)))
+}
+
+/// Counts an upload against the per-letter limits.
+pub fn count_upload(
+    upload: &Upload,
+    images: &mut usize,
+    voices: &mut usize,
+) -> Result<(), ApiError> {
+    match upload.1 {
+        AttachmentKind::Image => *images += 1,
+        AttachmentKind::Voice => *voices += 1,
+    }
+    if *images > MAX_IMAGES || *voices > MAX_VOICE_CLIPS {
+        return Err(ApiError::TooManyAttachments(format!(
+            "a letter may carry at most {MAX_IMAGES} images and {MAX_VOICE_CLIPS} voice clips"
+        )));
+    }
+    Ok(())
+}
+
+/// Puts uploads into the blob store.
+pub async fn store_uploads(
+    state: &AppState,
+    files: Vec<Upload>,
+) -> Result<Vec<(AttachmentMeta, Option<String>)>, ApiError> {
     // Blobs go in first: an orphan blob (if the insert then fails) is harmless and
     // re-used by a retry; a letter pointing at a missing blob would not be.
     let blobs = state.blobs.clone();
-    let attachments = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         files
             .into_iter()
             .map(|(bytes, kind, mime, name)| {
@@ -370,10 +419,47 @@ pub async fn post_public_letter(
     })
     .await
     .map_err(|e| ApiError::Internal(format!("blob task: {e}")))?
-    .map_err(|e| ApiError::Internal(format!("storing an attachment: {e}")))?;
+    .map_err(|e| ApiError::Internal(format!("storing an attachment: {e}")))
+}
 
+/// Every public channel (web form, API, WeChat, Weibo) ends here: validates, answers a
+/// duplicate with the earlier receipt, applies the per-phone limit, stores the
+/// attachments and the letter, and routes it. `stored` are attachments already in the
+/// blob store (a conversation's media), `uploads` are new bytes.
+pub async fn accept_public_letter(
+    state: &AppState,
+    channel: Channel,
+    input: LetterInput,
+    uploads: Vec<Upload>,
+    stored: Vec<(AttachmentMeta, Option<String>)>,
+) -> Result<IntakeReceipt, ApiError> {
+    let valid = validate(input)?;
+    let now = state.time.now();
+    let window = state.config.citizen.duplicate_window();
+    let duplicate = if window > chrono::Duration::zero() {
+        state
+            .store
+            .recent_duplicate(&valid.writer_phone, &valid.body, now - window)
+            .await?
+    } else {
+        None
+    };
+    if let Some((tracking_code, received_at)) = duplicate {
+        tracing::info!(%tracking_code, channel = channel.as_str(), "duplicate submission answered with the earlier receipt");
+        return Ok(IntakeReceipt {
+            tracking_code,
+            received_at,
+            duplicate: true,
+        });
+    }
+    state
+        .citizen
+        .limits
+        .check_phone(&format!("letter:{}", valid.writer_phone), now)?;
+    let mut attachments = stored;
+    attachments.extend(store_uploads(state, uploads).await?);
     let (created, tracking_code, received_at) = store_letter(
-        &state,
+        state,
         channel,
         valid,
         None,
@@ -381,14 +467,12 @@ pub async fn post_public_letter(
         Actor::public(channel),
     )
     .await?;
-    crate::routing::route_new_letter(&state, created.id).await;
-    Ok((
-        StatusCode::CREATED,
-        ApiJson(IntakeReceipt {
-            tracking_code,
-            received_at,
-        }),
-    ))
+    crate::routing::route_new_letter(state, created.id).await;
+    Ok(IntakeReceipt {
+        tracking_code,
+        received_at,
+        duplicate: false,
+    })
 }
 
 /// A desk types in a letter received by phone. It lands at the desk's own unit.
@@ -509,8 +593,25 @@ fn public_milestones(events: &[(DateTime<Utc>, EventPayload)]) -> Vec<Milestone>
         (status = 404, description = "no letter with this code and phone", body = Problem)))]
 pub async fn get_progress(
     State(state): State<AppState>,
+    _slot: crate::citizen::limits::PublicSlot,
+    _ip: crate::citizen::limits::LimitedIp,
     ApiQuery(q): ApiQuery<ProgressQuery>,
 ) -> Result<ApiJson<PublicProgress>, ApiError> {
+    Ok(ApiJson(
+        lookup_progress(&state, &q.code, &q.phone_last4).await?,
+    ))
+}
+
+/// The public timeline of the letter with this code, when the phone's last 4 digits match.
+pub async fn lookup_progress(
+    state: &AppState,
+    code: &str,
+    phone_last4: &str,
+) -> Result<PublicProgress, ApiError> {
+    let q = ProgressQuery {
+        code: code.to_owned(),
+        phone_last4: phone_last4.trim().to_owned(),
+    };
     let not_found =
         || ApiError::NotFound("no letter matches this tracking code and phone number".to_owned());
     let code = q.code.trim().to_ascii_uppercase();
@@ -537,12 +638,12 @@ pub async fn get_progress(
     if last4 != q.phone_last4 {
         return Err(not_found());
     }
-    Ok(ApiJson(PublicProgress {
+    Ok(PublicProgress {
         tracking_code: record.tracking_code,
         state: record.state,
         received_at: record.received_at,
         milestones: public_milestones(&record.events),
-    }))
+    })
 }
 
 #[cfg(test)]

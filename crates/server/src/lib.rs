@@ -10,6 +10,7 @@ pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod blobs;
+pub mod citizen;
 pub mod config;
 pub mod demo;
 pub mod error;

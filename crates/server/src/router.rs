@@ -87,6 +87,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(letters::directory))
         .routes(routes!(sync::get_sync))
         .routes(routes!(sync::get_stream))
+        .routes(routes!(crate::citizen::ratings::get_rating))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
     let uploads = OpenApiRouter::new()
         .routes(routes!(intake::post_public_letter))
@@ -114,6 +115,8 @@ pub fn router(state: AppState) -> Router {
                 async move { json_response(body) }
             }),
         )
+        // The citizen portal and the WeChat/Weibo callbacks (HTML and platform formats).
+        .merge(crate::citizen::routes())
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)

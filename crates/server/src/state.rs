@@ -30,6 +30,8 @@ pub struct AppState {
     pub calendar: Arc<WorkCalendar>,
     /// Automatic routing rules; swapped whole (demo mode installs its own).
     routing: Arc<RwLock<Arc<RoutingRules>>>,
+    /// The citizen side's limits, codes and boundaries (SMS, WeChat media).
+    pub citizen: Arc<crate::citizen::Citizen>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +91,7 @@ impl AppState {
     ) -> AppState {
         let (changes, _) = watch::channel(0);
         let (shutdown, _) = watch::channel(false);
+        let citizen = Arc::new(crate::citizen::Citizen::new(&config.citizen));
         AppState {
             store,
             blobs: Arc::new(blobs),
@@ -99,6 +102,7 @@ impl AppState {
             policy: Arc::new(Policy::shenzhen()),
             calendar: Arc::new(WorkCalendar::china()),
             routing: Arc::new(RwLock::new(Arc::new(RoutingRules::default()))),
+            citizen,
         }
     }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use jsjb_core::letter::{Category, Channel, LetterId, LetterState};
+use jsjb_core::letter::{Category, Channel, LetterId, LetterState, Satisfaction};
 use jsjb_core::org::{Role, Tier, Unit, UnitId, UserId};
 
 use jsjb_core::workflow::EventPayload;
@@ -370,4 +370,61 @@ pub trait Storage: Send + Sync + 'static {
 
     // --- audit --------------------------------------------------------------------
     async fn verify_audit(&self) -> Result<Verification, StorageError>;
+
+    // --- the citizen side (src/citizen/) -------------------------------------------
+    /// The newest letter from `phone` with exactly this `body` received at or after
+    /// `since`: its tracking code and time (duplicate-submission detection).
+    async fn recent_duplicate(
+        &self,
+        phone: &str,
+        body: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<(String, DateTime<Utc>)>, StorageError>;
+    /// Records the writer's rating of a closed letter, once, with its audit entry.
+    /// `Conflict { code: "not_closed" | "already_rated" }`, or `NotFound`.
+    async fn rate_letter(
+        &self,
+        tracking_code: &str,
+        rating: Rating,
+        actor: Actor,
+    ) -> Result<(), StorageError>;
+    /// The writer's rating of the letter with this tracking code, if any.
+    async fn rating(&self, tracking_code: &str) -> Result<Option<Rating>, StorageError>;
+    /// A conversation draft on a messaging channel.
+    async fn draft(&self, channel: Channel, sender: &str) -> Result<Option<Draft>, StorageError>;
+    /// Creates or replaces the draft of `(channel, sender)`.
+    async fn save_draft(&self, draft: Draft) -> Result<(), StorageError>;
+    async fn delete_draft(&self, channel: Channel, sender: &str) -> Result<(), StorageError>;
+    /// Notes a platform's message id; false when it was seen before (a redelivery).
+    /// Ids older than a day are forgotten.
+    async fn first_delivery(
+        &self,
+        channel: Channel,
+        msg_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StorageError>;
+}
+
+/// A writer's own rating of the outcome (not the desk's return visit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rating {
+    pub satisfaction: Satisfaction,
+    pub comment: String,
+    pub rated_at: DateTime<Utc>,
+}
+
+/// A conversation on WeChat or Weibo that has not been submitted as a letter yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    pub channel: Channel,
+    /// The platform's id of the writer (WeChat OpenID, Weibo uid).
+    pub sender: String,
+    /// The platform's display name, when it gives one.
+    pub sender_name: String,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub body: String,
+    pub phone: Option<String>,
+    /// Already in the blob store.
+    pub attachments: Vec<AttachmentMeta>,
 }

@@ -1,5 +1,6 @@
 //! The SQLite backend: one database file, WAL, `synchronous=FULL`.
 
+mod citizen;
 mod conn;
 pub mod letters;
 pub mod migrations;
@@ -17,8 +18,9 @@ use serde_json::json;
 
 use self::conn::{Readers, Writer};
 use super::{
-    Actor, AttachmentKind, AttachmentMeta, CreatedLetter, Credentials, LockoutPolicy, NewLetter,
-    NewSession, NewUnit, NewUser, ProgressRecord, SessionRecord, Storage, StorageError, UserRecord,
+    Actor, AttachmentKind, AttachmentMeta, CreatedLetter, Credentials, Draft, LockoutPolicy,
+    NewLetter, NewSession, NewUnit, NewUser, ProgressRecord, Rating, SessionRecord, Storage,
+    StorageError, UserRecord,
 };
 use crate::audit::{self, NewEntry, Verification};
 use crate::time::{from_db, to_db};
@@ -751,5 +753,67 @@ impl Storage for SqliteStore {
 
     async fn verify_audit(&self) -> Result<Verification, StorageError> {
         self.read(|conn| Ok(audit::verify_sqlite(conn)?)).await
+    }
+
+    async fn recent_duplicate(
+        &self,
+        phone: &str,
+        body: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<(String, DateTime<Utc>)>, StorageError> {
+        let (phone, body) = (phone.to_owned(), body.to_owned());
+        self.read(move |conn| citizen::recent_duplicate(conn, &phone, &body, since))
+            .await
+    }
+
+    async fn rate_letter(
+        &self,
+        tracking_code: &str,
+        rating: Rating,
+        actor: Actor,
+    ) -> Result<(), StorageError> {
+        let code = tracking_code.to_owned();
+        self.write(move |tx| citizen::rate_letter(tx, &code, &rating, &actor))
+            .await
+    }
+
+    async fn rating(&self, tracking_code: &str) -> Result<Option<Rating>, StorageError> {
+        let code = tracking_code.to_owned();
+        self.read(move |conn| citizen::rating(conn, &code)).await
+    }
+
+    async fn draft(
+        &self,
+        channel: jsjb_core::letter::Channel,
+        sender: &str,
+    ) -> Result<Option<Draft>, StorageError> {
+        let sender = sender.to_owned();
+        self.read(move |conn| citizen::draft(conn, channel, &sender))
+            .await
+    }
+
+    async fn save_draft(&self, draft: Draft) -> Result<(), StorageError> {
+        self.write(move |tx| citizen::save_draft(tx, &draft)).await
+    }
+
+    async fn delete_draft(
+        &self,
+        channel: jsjb_core::letter::Channel,
+        sender: &str,
+    ) -> Result<(), StorageError> {
+        let sender = sender.to_owned();
+        self.write(move |tx| citizen::delete_draft(tx, channel, &sender))
+            .await
+    }
+
+    async fn first_delivery(
+        &self,
+        channel: jsjb_core::letter::Channel,
+        msg_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let msg_id = msg_id.to_owned();
+        self.write(move |tx| citizen::first_delivery(tx, channel, &msg_id, at))
+            .await
     }
 }

@@ -39,6 +39,11 @@ impl TestServer {
         config.argon2_memory_kib = 256;
         config.lockout_threshold = 3;
         config.login_ip_limit = 50;
+        // Tests send the same letter from the same phone again and again: duplicate
+        // detection and the citizen rate limits are off unless a test turns them on.
+        config.citizen.duplicate_minutes = 0;
+        config.citizen.rate_ip_burst = 100_000;
+        config.citizen.rate_phone_burst = 100_000;
         tweak(&mut config);
         let time = Arc::new(ManualTime::new(Utc::now()));
         let state = AppState::open_with_time(config, time.clone()).expect("open state");

@@ -1,0 +1,312 @@
+//! A conversation on a messaging channel (WeChat, Weibo) becoming a letter.
+//!
+//! Chat is how citizens use these channels: several short messages, a photo, a voice
+//! note. So messages collect into a *draft* per sender, and the writer sends 「提交」
+//! when done; the reply carries the tracking code. Because the platforms do not give
+//! the writer's phone number, a message that is only a mobile number is taken as the
+//! phone, and 「提交」 asks for it when it is missing. 「取消」 drops the draft, 「帮助」
+//! explains, 「进度」 tells how to follow progress. A draft untouched for 24 hours is
+//! forgotten. The category is guessed from keywords; the desks reclassify.
+//!
+//! Every step answers with a short text the channel sends back as its passive reply.
+
+use chrono::Duration;
+use jsjb_core::letter::{Category, Channel};
+
+use crate::attachments::{MAX_IMAGES, MAX_VOICE_CLIPS, sniff};
+use crate::error::ApiError;
+use crate::intake::{self, LetterInput, MAX_BODY_CHARS};
+use crate::state::AppState;
+use crate::storage::{AttachmentKind, AttachmentMeta, Draft};
+
+/// A draft untouched for this long is started afresh.
+const DRAFT_TTL_HOURS: i64 = 24;
+const SUBJECT_CHARS: usize = 30;
+
+#[derive(Debug, Clone)]
+pub enum Incoming {
+    Text(String),
+    /// An image or voice clip: the bytes when they could be fetched, the platform's
+    /// reference (MediaId, URL) either way, and WeChat's speech recognition if any.
+    Media {
+        kind: AttachmentKind,
+        bytes: Option<Vec<u8>>,
+        reference: String,
+        recognition: Option<String>,
+    },
+    /// The writer followed the account.
+    Followed,
+    /// Anything else (location, link, video…).
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub channel: Channel,
+    pub sender: String,
+    pub sender_name: String,
+    /// The platform's message id, to ignore redeliveries.
+    pub msg_id: Option<String>,
+    pub incoming: Incoming,
+}
+
+pub const WELCOME: &str = "您好，这里是深圳市公安局“局长信箱”。请直接发送文字、图片或语音说明您的诉求，并发送您的手机号码（11 位）；写完后发送“提交”，我们会回复查询编号。发送“帮助”查看说明。";
+const HELP: &str = "留言方法：1. 发送文字、图片（最多 9 张）或语音（最多 3 段）说明情况；2. 发送您的手机号码（11 位），便于民警联系您；3. 发送“提交”完成留言，您会收到查询编号。发送“取消”放弃本次留言。紧急情况请拨打 110。";
+const PROGRESS: &str = "查询进度：请在“局长信箱”网站的“查询进度”页面输入查询编号和手机号后四位。";
+
+fn first_reply() -> &'static str {
+    "已收到。您可继续发送文字、图片或语音补充；请发送您的手机号码（11 位）；写完后发送“提交”。"
+}
+
+/// Handles one message; `None` for a redelivery (already answered).
+pub async fn handle(state: &AppState, msg: Message) -> Result<Option<String>, ApiError> {
+    let now = state.time.now();
+    if let Some(id) = &msg.msg_id
+        && !state.store.first_delivery(msg.channel, id, now).await?
+    {
+        return Ok(None);
+    }
+    let key = format!("{}:{}", msg.channel.as_str(), msg.sender);
+    if let Err(ApiError::RateLimited { .. }) = state.citizen.limits.check_ip(&key, now) {
+        return Ok(Some("您发送得太频繁了，请稍后再试。".to_owned()));
+    }
+    let fresh = |d: &Draft| d.updated_at >= now - Duration::hours(DRAFT_TTL_HOURS);
+    let existing = state
+        .store
+        .draft(msg.channel, &msg.sender)
+        .await?
+        .filter(fresh);
+    let is_new = existing.is_none();
+    let mut draft = existing.unwrap_or_else(|| Draft {
+        channel: msg.channel,
+        sender: msg.sender.clone(),
+        sender_name: msg.sender_name.clone(),
+        started_at: now,
+        updated_at: now,
+        body: String::new(),
+        phone: None,
+        attachments: Vec::new(),
+    });
+    draft.updated_at = now;
+    if !msg.sender_name.is_empty() {
+        draft.sender_name = msg.sender_name.clone();
+    }
+
+    let reply = match msg.incoming {
+        Incoming::Followed => WELCOME.to_owned(),
+        Incoming::Other => "暂不支持这类消息。请发送文字、图片或语音。".to_owned(),
+        Incoming::Text(text) => {
+            let text = text.trim();
+            match text {
+                "提交" => return submit(state, draft).await.map(Some),
+                "取消" => {
+                    state.store.delete_draft(msg.channel, &msg.sender).await?;
+                    "已取消本次留言。需要时可随时重新发送。".to_owned()
+                }
+                "帮助" | "?" | "？" => HELP.to_owned(),
+                "进度" | "查询" => PROGRESS.to_owned(),
+                "" => HELP.to_owned(),
+                phone if intake::is_mobile(phone) => {
+                    draft.phone = Some(phone.to_owned());
+                    state.store.save_draft(draft).await?;
+                    format!(
+                        "已记下您的手机号 {}。写完后请发送“提交”。",
+                        super::otp::mask_phone(phone)
+                    )
+                }
+                text => {
+                    let mut body = draft.body.clone();
+                    if !body.is_empty() {
+                        body.push('\n');
+                    }
+                    body.push_str(text);
+                    if body.chars().count() > MAX_BODY_CHARS {
+                        return Ok(Some(format!(
+                            "留言最多 {MAX_BODY_CHARS} 字，这条没有记入。请发送“提交”完成本次留言。"
+                        )));
+                    }
+                    draft.body = body;
+                    state.store.save_draft(draft).await?;
+                    if is_new {
+                        first_reply().to_owned()
+                    } else {
+                        "已收到。写完后请发送“提交”。".to_owned()
+                    }
+                }
+            }
+        }
+        Incoming::Media {
+            kind,
+            bytes,
+            reference,
+            recognition,
+        } => {
+            let (max, what) = match kind {
+                AttachmentKind::Image => (MAX_IMAGES, "图片"),
+                AttachmentKind::Voice => (MAX_VOICE_CLIPS, "语音"),
+            };
+            let count = draft.attachments.iter().filter(|a| a.kind == kind).count();
+            if count >= max {
+                return Ok(Some(format!("一封留言最多 {max} 个{what}，这个没有记入。")));
+            }
+            match bytes {
+                Some(bytes) => {
+                    let (sniffed, mime) = match sniff(&bytes) {
+                        Ok(found) => found,
+                        Err(_) => return Ok(Some(format!("这个{what}的格式无法识别，没有记入。"))),
+                    };
+                    if sniffed != kind || bytes.len() > crate::attachments::max_bytes(kind) {
+                        return Ok(Some(format!(
+                            "这个{what}的格式或大小不符合要求，没有记入。"
+                        )));
+                    }
+                    let blobs = state.blobs.clone();
+                    let size = bytes.len() as u64;
+                    let sha256 = tokio::task::spawn_blocking(move || blobs.put(&bytes))
+                        .await
+                        .map_err(|e| ApiError::Internal(format!("blob task: {e}")))?
+                        .map_err(|e| ApiError::Internal(format!("storing media: {e}")))?;
+                    draft.attachments.push(AttachmentMeta {
+                        sha256,
+                        mime: mime.to_owned(),
+                        size,
+                        kind,
+                    });
+                }
+                None => {
+                    // Keep the reference so that the desk can fetch it from the
+                    // platform's console; nothing the writer sent is lost.
+                    append_line(
+                        &mut draft.body,
+                        &format!("[{what}：{reference}，未能自动下载]"),
+                    );
+                }
+            }
+            if let Some(text) = recognition.filter(|t| !t.trim().is_empty()) {
+                append_line(&mut draft.body, &format!("[语音转文字] {}", text.trim()));
+            }
+            state.store.save_draft(draft).await?;
+            if is_new {
+                first_reply().to_owned()
+            } else {
+                format!("已收到{what}。写完后请发送“提交”。")
+            }
+        }
+    };
+    Ok(Some(reply))
+}
+
+fn append_line(body: &mut String, line: &str) {
+    if !body.is_empty() {
+        body.push('\n');
+    }
+    body.push_str(line);
+}
+
+/// Guesses the category from keywords; the desk reclassifies when it is wrong.
+pub fn guess_category(text: &str) -> Category {
+    let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
+    if has(&["感谢", "谢谢", "锦旗", "表扬"]) {
+        Category::Thanks
+    } else if has(&["举报", "投诉"]) {
+        Category::Complaint
+    } else if has(&["建议", "意见"]) {
+        Category::Suggestion
+    } else if has(&["咨询", "请问", "如何办理", "怎么办理"]) {
+        Category::Inquiry
+    } else {
+        Category::Help
+    }
+}
+
+/// The first line of the text, shortened: the letter's subject.
+pub fn subject_of(text: &str, fallback: &str) -> String {
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or(fallback);
+    let mut subject: String = line.chars().take(SUBJECT_CHARS).collect();
+    if line.chars().count() > SUBJECT_CHARS {
+        subject.push('…');
+    }
+    subject
+}
+
+async fn submit(state: &AppState, draft: Draft) -> Result<String, ApiError> {
+    if draft.body.trim().is_empty() && draft.attachments.is_empty() {
+        return Ok("还没有留言内容。请先发送文字、图片或语音，再发送“提交”。".to_owned());
+    }
+    let Some(phone) = draft.phone.clone() else {
+        // Keep what was written: the writer only has to add the phone.
+        state.store.save_draft(draft).await?;
+        return Ok("请发送您的手机号码（11 位），以便民警与您联系；然后再发送“提交”。".to_owned());
+    };
+    let (channel_name, id_key) = match draft.channel {
+        Channel::Weibo => ("微博用户", "weibo_uid"),
+        _ => ("微信用户", "wechat_openid"),
+    };
+    let body = if draft.body.trim().is_empty() {
+        "（图片或语音留言，见附件）".to_owned()
+    } else {
+        draft.body.clone()
+    };
+    let mut contact = serde_json::Map::new();
+    contact.insert(id_key.to_owned(), draft.sender.clone().into());
+    let name: String = if draft.sender_name.trim().is_empty() {
+        channel_name.to_owned()
+    } else {
+        draft.sender_name.chars().take(32).collect()
+    };
+    let input = LetterInput {
+        channel: Some(draft.channel),
+        category: guess_category(&body),
+        problem_tags: Vec::new(),
+        subject: subject_of(&body, "留言"),
+        body,
+        writer_name: name,
+        writer_phone: phone,
+        writer_contact: Some(contact),
+    };
+    let stored = draft
+        .attachments
+        .iter()
+        .cloned()
+        .map(|a| (a, None))
+        .collect();
+    match intake::accept_public_letter(state, draft.channel, input, Vec::new(), stored).await {
+        Ok(receipt) => {
+            state
+                .store
+                .delete_draft(draft.channel, &draft.sender)
+                .await?;
+            Ok(format!(
+                "您的留言已受理，查询编号：{}。请凭查询编号和手机号后四位在“局长信箱”网站查询办理进度。",
+                receipt.tracking_code
+            ))
+        }
+        Err(ApiError::RateLimited { .. }) => {
+            Ok("今天从这个手机号提交的留言较多，请稍后再提交。".to_owned())
+        }
+        Err(ApiError::Invalid { message, .. }) => {
+            tracing::info!(%message, "a conversation draft was refused");
+            Ok("留言内容不符合要求，请检查后再发送“提交”。".to_owned())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_and_subjects() {
+        assert_eq!(guess_category("我要举报噪音"), Category::Complaint);
+        assert_eq!(guess_category("感谢民警"), Category::Thanks);
+        assert_eq!(guess_category("钱包丢了"), Category::Help);
+        assert_eq!(subject_of("\n  第一行\n第二行", "x"), "第一行");
+        assert_eq!(subject_of("", "留言"), "留言");
+        assert_eq!(subject_of(&"长".repeat(40), "x").chars().count(), 31);
+    }
+}

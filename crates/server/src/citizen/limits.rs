@@ -1,0 +1,183 @@
+//! Abuse limits of the citizen endpoints.
+//!
+//! Rate limits are token buckets keyed by client address or by phone number, kept in
+//! memory. Hand-rolled (≈60 lines) rather than `governor` because the buckets must run
+//! on the server's [`crate::time::TimeSource`] — tests move time to the second, as they
+//! do for sessions and lock-outs — and because the whole need is one map and one
+//! formula. A restart forgets the buckets, which is acceptable: the limits blunt
+//! floods, the SMS gateway and duplicate detection are the durable defences.
+//!
+//! The concurrency limit is a semaphore taken by the [`PublicSlot`] extractor: when
+//! every citizen slot is busy a request is shed at once with 503 instead of queueing,
+//! so a flood on the citizen side cannot take the workers, the database writer's queue
+//! or the memory that the desks' requests need.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::CitizenConfig;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Keys kept before idle (full) buckets are swept out.
+const SWEEP_AT: usize = 10_000;
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: DateTime<Utc>,
+}
+
+/// Token buckets: `capacity` requests at once, refilled at `per_sec`.
+#[derive(Debug)]
+pub struct TokenBuckets {
+    capacity: f64,
+    per_sec: f64,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl TokenBuckets {
+    pub fn new(capacity: u32, per_sec: f64) -> Self {
+        TokenBuckets {
+            capacity: f64::from(capacity.max(1)),
+            per_sec: per_sec.max(1e-6),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token for `key`, or says in how many seconds one will be there.
+    pub fn take(&self, key: &str, now: DateTime<Utc>) -> Result<(), u64> {
+        let mut map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= SWEEP_AT {
+            let (capacity, per_sec) = (self.capacity, self.per_sec);
+            map.retain(|_, b| refilled(*b, now, capacity, per_sec) < capacity);
+        }
+        let bucket = map.entry(key.to_owned()).or_insert(Bucket {
+            tokens: self.capacity,
+            at: now,
+        });
+        let tokens = refilled(*bucket, now, self.capacity, self.per_sec);
+        if tokens >= 1.0 {
+            *bucket = Bucket {
+                tokens: tokens - 1.0,
+                at: now,
+            };
+            Ok(())
+        } else {
+            *bucket = Bucket { tokens, at: now };
+            Err(((1.0 - tokens) / self.per_sec).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+fn refilled(b: Bucket, now: DateTime<Utc>, capacity: f64, per_sec: f64) -> f64 {
+    let elapsed = (now - b.at).num_milliseconds().max(0) as f64 / 1000.0;
+    (b.tokens + elapsed * per_sec).min(capacity)
+}
+
+/// The per-address and per-phone limits.
+#[derive(Debug)]
+pub struct RateLimits {
+    ip: TokenBuckets,
+    phone: TokenBuckets,
+}
+
+impl RateLimits {
+    pub fn new(config: &CitizenConfig) -> Self {
+        RateLimits {
+            ip: TokenBuckets::new(
+                config.rate_ip_burst,
+                f64::from(config.rate_ip_per_minute) / 60.0,
+            ),
+            phone: TokenBuckets::new(
+                config.rate_phone_burst,
+                f64::from(config.rate_phone_per_hour) / 3600.0,
+            ),
+        }
+    }
+
+    pub fn check_ip(&self, ip: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+        self.ip
+            .take(ip, now)
+            .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })
+    }
+
+    /// `key` names what is limited, e.g. `sms:13812345678` or `wechat:<openid>`.
+    pub fn check_phone(&self, key: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+        self.phone
+            .take(key, now)
+            .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })
+    }
+}
+
+/// One of the citizen endpoints' concurrency slots, held for the whole handler.
+pub struct PublicSlot(#[allow(dead_code)] OwnedSemaphorePermit);
+
+impl FromRequestParts<AppState> for PublicSlot {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        _parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        state
+            .citizen
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map(PublicSlot)
+            .map_err(|_| ApiError::Busy)
+    }
+}
+
+/// The client address, after its rate limit was taken. The peer address is used: a
+/// deployment behind a reverse proxy must pass the real address to this server
+/// (listening on the proxy's side) — see docs/citizen.md.
+pub struct LimitedIp(pub String);
+
+impl FromRequestParts<AppState> for LimitedIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ip = client_ip(parts);
+        state.citizen.limits.check_ip(&ip, state.time.now())?;
+        Ok(LimitedIp(ip))
+    }
+}
+
+pub fn client_ip(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_refills_at_its_rate() {
+        let t0 = Utc::now();
+        let b = TokenBuckets::new(3, 1.0 / 60.0);
+        for _ in 0..3 {
+            assert_eq!(b.take("a", t0), Ok(()));
+        }
+        assert_eq!(b.take("a", t0), Err(60));
+        // Another key has its own bucket.
+        assert_eq!(b.take("b", t0), Ok(()));
+        assert_eq!(b.take("a", t0 + Duration::seconds(30)), Err(30));
+        assert_eq!(b.take("a", t0 + Duration::seconds(61)), Ok(()));
+        assert!(b.take("a", t0 + Duration::seconds(62)).is_err());
+    }
+}

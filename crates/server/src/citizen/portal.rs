@@ -1,0 +1,596 @@
+//! The web portal's handlers: plain HTML forms, no JavaScript.
+//!
+//! Writing a letter takes three steps, because file inputs cannot be refilled and a
+//! code lasts 5 minutes while a letter can take longer to write: (1) name, phone and
+//! consent → an SMS code; (2) the code → a ticket (a random token in a hidden field,
+//! valid 60 minutes, which is also the form's CSRF token); (3) the letter with its
+//! attachments, posted as multipart with the ticket → the tracking code.
+
+use axum::Router;
+use axum::extract::multipart::{Multipart, MultipartRejection};
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Form, Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use jsjb_core::letter::{Category, Channel, Satisfaction};
+use maud::Markup;
+use serde::Deserialize;
+
+use super::limits::{LimitedIp, PublicSlot};
+use super::otp::{CodeError, mask_phone};
+use super::pages::{self, Flow};
+use crate::error::ApiError;
+use crate::intake::{self, LetterInput, MAX_INTAKE_BODY, Upload};
+use crate::state::AppState;
+use crate::storage::{Actor, Rating};
+
+const CSS: &str = include_str!("portal.css");
+/// The strictest policy the pages allow: no script at all, styles from here only.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+const MAX_COMMENT_CHARS: usize = 500;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/privacy", get(privacy))
+        .route("/letters/new", get(start).post(send_code))
+        .route("/thanks/new", get(start_thanks))
+        .route("/letters/verify", axum::routing::post(verify_code))
+        .route(
+            "/letters",
+            axum::routing::post(submit).layer(DefaultBodyLimit::max(MAX_INTAKE_BODY)),
+        )
+        .route("/progress", get(progress))
+        .route("/letters/{code}/rate", get(rate_page).post(rate))
+        .route("/static/portal.css", get(css))
+        .layer(middleware::map_response(security_headers))
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        // Pages carry tracking codes and names: keep them out of shared caches.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// A page, with its status.
+struct Page(StatusCode, Markup);
+
+impl IntoResponse for Page {
+    fn into_response(self) -> Response {
+        let mut response = (self.0, self.1.into_string()).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        response
+    }
+}
+
+fn ok(markup: Markup) -> Page {
+    Page(StatusCode::OK, markup)
+}
+
+/// What a citizen is told about an error: Chinese, and what to do about it.
+fn message(e: &ApiError) -> String {
+    match e {
+        ApiError::RateLimited { retry_after_secs } => {
+            format!("操作太频繁，请 {retry_after_secs} 秒后再试。")
+        }
+        ApiError::Busy => "系统繁忙，请稍后再试。".to_owned(),
+        ApiError::PayloadTooLarge(_) => {
+            "附件太大：图片每张不超过 10 MB，语音每段不超过 5 MB。".to_owned()
+        }
+        ApiError::UnsupportedAttachment(_) => {
+            "附件格式不支持：图片请用 JPEG、PNG、WebP 或 GIF，语音请用 AMR、MP3、M4A、WAV 或 OGG。"
+                .to_owned()
+        }
+        ApiError::TooManyAttachments(_) => "附件太多：最多 9 张图片和 3 段语音。".to_owned(),
+        ApiError::MalformedMultipart(_) => "上传没有完成，请重新提交。".to_owned(),
+        ApiError::Invalid { field, .. } => match field.as_deref() {
+            Some("body") => "请填写来信内容（不超过 5000 字）。",
+            Some("writer_name") | Some("name") => "请填写姓名（不超过 32 字）。",
+            Some("writer_phone") | Some("phone") => "请填写正确的 11 位手机号码。",
+            Some("phone_last4") | Some("code") => "请填写查询编号和手机号后四位。",
+            Some("consent") => "请阅读并同意《个人信息保护说明》。",
+            Some("category") => "请选择来信类别。",
+            Some("about") => "查询编号的格式不对，应为 SZ 开头的 16 位编号。",
+            Some("satisfaction") => "请选择满意、基本满意或不满意。",
+            Some("comment") => "意见不超过 500 字。",
+            Some("ticket") => "页面已过期，请重新验证手机号。",
+            _ => "填写的内容有误，请检查后再提交。",
+        }
+        .to_owned(),
+        ApiError::NotFound(_) => "没有找到与查询编号和手机号后四位相符的来信。".to_owned(),
+        ApiError::Conflict {
+            code: "not_closed", ..
+        } => "来信办结后才能评价。".to_owned(),
+        ApiError::Conflict {
+            code: "already_rated",
+            ..
+        } => "这封来信已经评价过了，谢谢您。".to_owned(),
+        _ => "系统出错了，请稍后再试。".to_owned(),
+    }
+}
+
+fn status(e: &ApiError) -> StatusCode {
+    e.status()
+}
+
+fn error_page(e: &ApiError) -> Page {
+    if let ApiError::Internal(cause) = e {
+        tracing::error!(%cause, "internal error on a portal page");
+    }
+    Page(status(e), pages::error("出错了", &message(e)))
+}
+
+async fn home(_slot: Result<PublicSlot, ApiError>) -> Page {
+    ok(pages::home())
+}
+
+async fn privacy() -> Page {
+    ok(pages::privacy())
+}
+
+async fn css() -> Response {
+    let mut response = CSS.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct FlowQuery {
+    #[serde(default)]
+    about: String,
+}
+
+fn valid_code(code: &str) -> bool {
+    code.len() == 16 && code.starts_with("SZ") && code.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn flow_of(kind: &str, about: &str) -> Flow {
+    let about = about.trim().to_ascii_uppercase();
+    Flow {
+        thanks: kind == "thanks",
+        about: if valid_code(&about) {
+            about
+        } else {
+            String::new()
+        },
+    }
+}
+
+async fn start() -> Page {
+    ok(pages::start(&Flow::default(), "", "", None))
+}
+
+async fn start_thanks(query: Result<Query<FlowQuery>, QueryRejection>) -> Page {
+    let about = query.map(|Query(q)| q.about).unwrap_or_default();
+    ok(pages::start(&flow_of("thanks", &about), "", "", None))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StartForm {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    about: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    consent: String,
+}
+
+fn form_or_default<T: Default>(form: Result<Form<T>, FormRejection>) -> T {
+    form.map(|Form(f)| f).unwrap_or_default()
+}
+
+fn clean_phone(phone: &str) -> String {
+    phone
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect()
+}
+
+/// Step 1 → 2: checks the form, sends the code.
+async fn send_code(
+    State(state): State<AppState>,
+    slot: Result<PublicSlot, ApiError>,
+    ip: Result<LimitedIp, ApiError>,
+    form: Result<Form<StartForm>, FormRejection>,
+) -> Page {
+    let f = form_or_default(form);
+    let flow = flow_of(&f.kind, &f.about);
+    let name = f.name.trim().to_owned();
+    let phone = clean_phone(&f.phone);
+    let again = |e: ApiError| {
+        Page(
+            status(&e),
+            pages::start(&flow, &name, &phone, Some(&message(&e))),
+        )
+    };
+    if let Err(e) = slot.and(ip) {
+        return again(e);
+    }
+    if name.is_empty() || name.chars().count() > 32 {
+        return again(ApiError::invalid("name", "name"));
+    }
+    if !intake::is_mobile(&phone) {
+        return again(ApiError::invalid("phone", "phone"));
+    }
+    if f.consent != "yes" {
+        return again(ApiError::invalid("consent", "consent"));
+    }
+    let now = state.time.now();
+    if let Err(e) = state
+        .citizen
+        .limits
+        .check_phone(&format!("sms:{phone}"), now)
+    {
+        return again(e);
+    }
+    let code = state.citizen.codes.issue(&phone, now);
+    let sms = state.citizen.sms();
+    let text = format!("【深圳公安局长信箱】您的验证码是 {code}，5 分钟内有效。请勿告诉他人。");
+    if let Err(e) = sms.send(&phone, &text).await {
+        tracing::error!(%e, "sending a verification code");
+        return again(ApiError::Internal(e.to_string()));
+    }
+    ok(pages::verify(
+        &flow,
+        &name,
+        &phone,
+        &mask_phone(&phone),
+        sms.simulated(),
+        None,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct VerifyForm {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    about: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// Step 2 → 3: checks the code, issues the ticket.
+async fn verify_code(
+    State(state): State<AppState>,
+    slot: Result<PublicSlot, ApiError>,
+    ip: Result<LimitedIp, ApiError>,
+    form: Result<Form<VerifyForm>, FormRejection>,
+) -> Page {
+    let f = form_or_default(form);
+    let flow = flow_of(&f.kind, &f.about);
+    let phone = clean_phone(&f.phone);
+    let masked = mask_phone(&phone);
+    let simulated = state.citizen.sms().simulated();
+    let again = |status: StatusCode, msg: &str| {
+        Page(
+            status,
+            pages::verify(&flow, &f.name, &phone, &masked, simulated, Some(msg)),
+        )
+    };
+    if let Err(e) = slot.and(ip) {
+        return again(status(&e), &message(&e));
+    }
+    let now = state.time.now();
+    match state.citizen.codes.verify(&phone, &f.code, now) {
+        Ok(()) => {
+            let name: String = f.name.trim().chars().take(32).collect();
+            let ticket = state.citizen.tickets.issue(&phone, &name, now);
+            ok(pages::write(
+                &flow,
+                &ticket,
+                &masked,
+                &pages::Draft::default(),
+                None,
+            ))
+        }
+        Err(e) => {
+            let msg = match e {
+                CodeError::Wrong { left } => format!("验证码不正确，还可以再试 {left} 次。"),
+                CodeError::Expired => "验证码已过期，请重新获取。".to_owned(),
+                CodeError::NoCode => "请先获取验证码。".to_owned(),
+                CodeError::TooManyTries => "错误次数太多，请重新获取验证码。".to_owned(),
+            };
+            again(StatusCode::UNPROCESSABLE_ENTITY, &msg)
+        }
+    }
+}
+
+/// The text fields of the write form.
+#[derive(Debug, Default)]
+struct WriteForm {
+    ticket: String,
+    kind: String,
+    about: String,
+    about_code: String,
+    category: String,
+    body: String,
+}
+
+/// Step 3: the letter. Reads the multipart form (the ticket first, so a request
+/// without a valid one is refused before its files are read), then hands the letter
+/// to the intake shared by every channel.
+async fn submit(
+    State(state): State<AppState>,
+    slot: Result<PublicSlot, ApiError>,
+    ip: Result<LimitedIp, ApiError>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Page {
+    if let Err(e) = slot.and(ip) {
+        return error_page(&e);
+    }
+    let mut multipart = match multipart {
+        Ok(m) => m,
+        Err(_) => return error_page(&ApiError::invalid("ticket", "not a form post")),
+    };
+    let now = state.time.now();
+    let mut form = WriteForm::default();
+    let mut uploads: Vec<Upload> = Vec::new();
+    let (mut images, mut voices) = (0, 0);
+    let mut verified = None;
+    let mut failure: Option<ApiError> = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => {
+                failure = Some(intake::multipart_error(e));
+                break;
+            }
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "images" || name == "voices" {
+            if verified.is_none() {
+                return error_page(&ApiError::invalid("ticket", "no ticket before the files"));
+            }
+            match intake::read_upload(field).await {
+                Ok(Some(upload)) => {
+                    if let Err(e) = intake::count_upload(&upload, &mut images, &mut voices) {
+                        failure = Some(e);
+                        break;
+                    }
+                    uploads.push(upload);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+            continue;
+        }
+        let value = match field.text().await {
+            Ok(v) => v
+                .chars()
+                .take(intake::MAX_BODY_CHARS + 100)
+                .collect::<String>(),
+            Err(e) => {
+                failure = Some(intake::multipart_error(e));
+                break;
+            }
+        };
+        match name.as_str() {
+            "ticket" => {
+                verified = state.citizen.tickets.get(&value, now);
+                if verified.is_none() {
+                    return error_page(&ApiError::invalid("ticket", "unknown or expired ticket"));
+                }
+                form.ticket = value;
+            }
+            "kind" => form.kind = value,
+            "about" => form.about = value,
+            "about_code" => form.about_code = value,
+            "category" => form.category = value,
+            "body" => form.body = value,
+            _ => {}
+        }
+    }
+    let Some(verified) = verified else {
+        return error_page(&ApiError::invalid("ticket", "no ticket"));
+    };
+    let flow = flow_of(&form.kind, &form.about);
+    let draft = pages::Draft {
+        category: form.category.clone(),
+        body: form.body.clone(),
+    };
+    let masked = mask_phone(&verified.phone);
+    let again = |e: ApiError| {
+        Page(
+            status(&e),
+            pages::write(&flow, &form.ticket, &masked, &draft, Some(&message(&e))),
+        )
+    };
+    if let Some(e) = failure {
+        return again(e);
+    }
+    let (category, subject) = if flow.thanks {
+        let about = form.about_code.trim().to_ascii_uppercase();
+        if !about.is_empty() && !valid_code(&about) {
+            return again(ApiError::invalid("about", "bad code"));
+        }
+        let subject = if about.is_empty() {
+            "感谢信".to_owned()
+        } else {
+            // The desk links it to the case with `link_thanks`; the code is in the subject.
+            format!("感谢信（关于 {about}）")
+        };
+        (Category::Thanks, subject)
+    } else {
+        match Category::parse(&form.category) {
+            Some(c) if c != Category::Thanks => {
+                (c, super::conversation::subject_of(&form.body, "来信"))
+            }
+            _ => return again(ApiError::invalid("category", "category")),
+        }
+    };
+    let input = LetterInput {
+        channel: Some(Channel::Web),
+        category,
+        problem_tags: Vec::new(),
+        subject,
+        body: form.body.clone(),
+        writer_name: verified.name.clone(),
+        writer_phone: verified.phone.clone(),
+        writer_contact: None,
+    };
+    match intake::accept_public_letter(&state, Channel::Web, input, uploads, Vec::new()).await {
+        Ok(receipt) => {
+            state.citizen.tickets.consume(&form.ticket);
+            ok(pages::done(
+                &receipt.tracking_code,
+                receipt.duplicate,
+                flow.thanks,
+            ))
+        }
+        Err(e) => {
+            if let ApiError::Internal(cause) = &e {
+                tracing::error!(%cause, "storing a portal letter");
+            }
+            again(e)
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ProgressForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    phone_last4: String,
+}
+
+async fn progress(
+    State(state): State<AppState>,
+    slot: Result<PublicSlot, ApiError>,
+    parts: axum::http::request::Parts,
+) -> Page {
+    let q = Query::<ProgressForm>::try_from_uri(&parts.uri)
+        .map(|Query(q)| q)
+        .unwrap_or_default();
+    let code = q.code.trim().to_ascii_uppercase();
+    if q.phone_last4.trim().is_empty() {
+        // Just the form (e.g. from the receipt's link, with the code filled in).
+        return ok(pages::progress(&code, None, false, None));
+    }
+    let again = |e: ApiError| {
+        Page(
+            status(&e),
+            pages::progress(&code, None, false, Some(&message(&e))),
+        )
+    };
+    if let Err(e) = slot {
+        return again(e);
+    }
+    // Look-ups are rate limited per address: with the code known, the last 4 digits
+    // are only 10⁴ guesses.
+    let ip = super::limits::client_ip(&parts);
+    if let Err(e) = state.citizen.limits.check_ip(&ip, state.time.now()) {
+        return again(e);
+    }
+    match intake::lookup_progress(&state, &code, &q.phone_last4).await {
+        Ok(found) => {
+            let rated = matches!(state.store.rating(&found.tracking_code).await, Ok(Some(_)));
+            ok(pages::progress(&code, Some(&found), rated, None))
+        }
+        Err(e) => again(e),
+    }
+}
+
+async fn rate_page(Path(code): Path<String>) -> Page {
+    let code = code.trim().to_ascii_uppercase();
+    if !valid_code(&code) {
+        return error_page(&ApiError::NotFound("no such code".to_owned()));
+    }
+    ok(pages::rate(&code, "", "", None))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RateForm {
+    #[serde(default)]
+    phone_last4: String,
+    #[serde(default)]
+    satisfaction: String,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn rate(
+    State(state): State<AppState>,
+    slot: Result<PublicSlot, ApiError>,
+    ip: Result<LimitedIp, ApiError>,
+    Path(code): Path<String>,
+    form: Result<Form<RateForm>, FormRejection>,
+) -> Page {
+    let code = code.trim().to_ascii_uppercase();
+    let f = form_or_default(form);
+    let comment = f.comment.trim().to_owned();
+    let again = |e: ApiError| {
+        Page(
+            status(&e),
+            pages::rate(&code, &f.satisfaction, &comment, Some(&message(&e))),
+        )
+    };
+    if let Err(e) = slot.and(ip) {
+        return again(e);
+    }
+    let Some(satisfaction) = Satisfaction::parse(&f.satisfaction) else {
+        return again(ApiError::invalid("satisfaction", "choose one"));
+    };
+    if comment.chars().count() > MAX_COMMENT_CHARS {
+        return again(ApiError::invalid("comment", "too long"));
+    }
+    // The writer proves it is their letter the way the progress page does.
+    if let Err(e) = intake::lookup_progress(&state, &code, &f.phone_last4).await {
+        return again(e);
+    }
+    let rating = Rating {
+        satisfaction,
+        comment: comment.clone(),
+        rated_at: state.time.now(),
+    };
+    match state
+        .store
+        .rate_letter(&code, rating, Actor::public(Channel::Web))
+        .await
+    {
+        Ok(()) => ok(pages::rated()),
+        Err(e) => again(e.into()),
+    }
+}

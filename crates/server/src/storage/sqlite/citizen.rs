@@ -1,0 +1,232 @@
+//! SQL of the citizen side: duplicate detection, writers' ratings, conversation drafts
+//! and delivered message ids (migration 2).
+
+use chrono::{DateTime, Duration, Utc};
+use jsjb_core::letter::{Channel, LetterId, LetterState, Satisfaction};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::json;
+
+use super::{corrupt, is_unique_violation, time_col};
+use crate::audit::{self, NewEntry};
+use crate::storage::{Actor, AttachmentKind, AttachmentMeta, Draft, Rating, StorageError};
+use crate::time::to_db;
+
+pub fn recent_duplicate(
+    conn: &Connection,
+    phone: &str,
+    body: &str,
+    since: DateTime<Utc>,
+) -> Result<Option<(String, DateTime<Utc>)>, StorageError> {
+    // The (writer_phone, received_at) index narrows to this writer's recent letters;
+    // the body is compared on those few rows only.
+    let found: Option<(String, String)> = conn
+        .prepare_cached(
+            "SELECT tracking_code, received_at FROM letters
+             WHERE writer_phone = ?1 AND received_at >= ?2 AND body = ?3
+             ORDER BY received_at DESC LIMIT 1",
+        )?
+        .query_row(params![phone, to_db(since), body], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    found
+        .map(|(code, at)| Ok((code, time_col(&at)?)))
+        .transpose()
+}
+
+pub fn rate_letter(
+    tx: &Connection,
+    tracking_code: &str,
+    rating: &Rating,
+    actor: &Actor,
+) -> Result<(), StorageError> {
+    let found: Option<(i64, String, i64)> = tx
+        .query_row(
+            "SELECT id, state, unit_id FROM letters WHERE tracking_code = ?1",
+            [tracking_code],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((id, state, unit)) = found else {
+        return Err(StorageError::NotFound(
+            "no letter with this tracking code".to_owned(),
+        ));
+    };
+    if LetterState::parse(&state) != Some(LetterState::Closed) {
+        return Err(StorageError::Conflict {
+            code: "not_closed",
+            detail: "a letter can be rated once it is closed".to_owned(),
+        });
+    }
+    let inserted = tx.execute(
+        "INSERT INTO letter_ratings (letter_id, satisfaction, comment, rated_at) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            id,
+            rating.satisfaction.as_str(),
+            rating.comment,
+            to_db(rating.rated_at)
+        ],
+    );
+    match inserted {
+        Err(e) if is_unique_violation(&e) => {
+            return Err(StorageError::Conflict {
+                code: "already_rated",
+                detail: "this letter has been rated already".to_owned(),
+            });
+        }
+        other => other?,
+    };
+    audit::append(
+        tx,
+        NewEntry {
+            at: rating.rated_at,
+            actor,
+            action: "letter.rate",
+            letter: Some(LetterId(id)),
+            unit: Some(jsjb_core::org::UnitId(unit)),
+            user: None,
+            payload: json!({ "satisfaction": rating.satisfaction.as_str() }),
+        },
+    )?;
+    Ok(())
+}
+
+pub fn rating(conn: &Connection, tracking_code: &str) -> Result<Option<Rating>, StorageError> {
+    let found: Option<(String, String, String)> = conn
+        .query_row(
+            "SELECT r.satisfaction, r.comment, r.rated_at FROM letter_ratings r
+             JOIN letters l ON l.id = r.letter_id WHERE l.tracking_code = ?1",
+            [tracking_code],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    found
+        .map(|(s, comment, at)| {
+            Ok(Rating {
+                satisfaction: Satisfaction::parse(&s)
+                    .ok_or_else(|| corrupt(format!("rating of {tracking_code} is {s:?}")))?,
+                comment,
+                rated_at: time_col(&at)?,
+            })
+        })
+        .transpose()
+}
+
+fn attachments_json(list: &[AttachmentMeta]) -> String {
+    serde_json::Value::Array(
+        list.iter()
+            .map(|a| {
+                json!({"sha256": a.sha256, "mime": a.mime, "size": a.size, "kind": a.kind.as_str()})
+            })
+            .collect(),
+    )
+    .to_string()
+}
+
+fn attachments_from_json(text: &str) -> Result<Vec<AttachmentMeta>, StorageError> {
+    let bad = || corrupt(format!("draft attachments {text:?}"));
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|_| bad())?;
+    let list = value.as_array().ok_or_else(bad)?;
+    list.iter()
+        .map(|a| {
+            Ok(AttachmentMeta {
+                sha256: a["sha256"].as_str().ok_or_else(bad)?.to_owned(),
+                mime: a["mime"].as_str().ok_or_else(bad)?.to_owned(),
+                size: a["size"].as_u64().ok_or_else(bad)?,
+                kind: a["kind"]
+                    .as_str()
+                    .and_then(AttachmentKind::parse)
+                    .ok_or_else(bad)?,
+            })
+        })
+        .collect()
+}
+
+pub fn draft(
+    conn: &Connection,
+    channel: Channel,
+    sender: &str,
+) -> Result<Option<Draft>, StorageError> {
+    type Row = (String, String, String, String, Option<String>, String);
+    let found: Option<Row> = conn
+        .query_row(
+            "SELECT sender_name, started_at, updated_at, body, phone, attachments
+             FROM citizen_drafts WHERE channel = ?1 AND sender = ?2",
+            params![channel.as_str(), sender],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    found
+        .map(
+            |(sender_name, started, updated, body, phone, attachments)| {
+                Ok(Draft {
+                    channel,
+                    sender: sender.to_owned(),
+                    sender_name,
+                    started_at: time_col(&started)?,
+                    updated_at: time_col(&updated)?,
+                    body,
+                    phone,
+                    attachments: attachments_from_json(&attachments)?,
+                })
+            },
+        )
+        .transpose()
+}
+
+pub fn save_draft(tx: &Connection, d: &Draft) -> Result<(), StorageError> {
+    tx.execute(
+        "INSERT INTO citizen_drafts (channel, sender, sender_name, started_at, updated_at, body, phone, attachments)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (channel, sender) DO UPDATE SET sender_name = excluded.sender_name,
+             started_at = excluded.started_at, updated_at = excluded.updated_at, body = excluded.body,
+             phone = excluded.phone, attachments = excluded.attachments",
+        params![
+            d.channel.as_str(),
+            d.sender,
+            d.sender_name,
+            to_db(d.started_at),
+            to_db(d.updated_at),
+            d.body,
+            d.phone,
+            attachments_json(&d.attachments)
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn delete_draft(tx: &Connection, channel: Channel, sender: &str) -> Result<(), StorageError> {
+    tx.execute(
+        "DELETE FROM citizen_drafts WHERE channel = ?1 AND sender = ?2",
+        params![channel.as_str(), sender],
+    )?;
+    Ok(())
+}
+
+pub fn first_delivery(
+    tx: &Connection,
+    channel: Channel,
+    msg_id: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, StorageError> {
+    // Redeliveries come within seconds; a day of ids is plenty and keeps the table small.
+    tx.execute(
+        "DELETE FROM citizen_messages_seen WHERE at < ?1",
+        [to_db(at - Duration::days(1))],
+    )?;
+    let inserted = tx.execute(
+        "INSERT INTO citizen_messages_seen (channel, msg_id, at) VALUES (?1, ?2, ?3)
+         ON CONFLICT DO NOTHING",
+        params![channel.as_str(), msg_id, to_db(at)],
+    )?;
+    Ok(inserted == 1)
+}
