@@ -9,7 +9,8 @@ use crate::shell::{self, say};
 
 /// Debian 12 packages: to build (WebKitGTK, ALSA, the tray's appindicator, a C compiler
 /// for bundled SQLite), to run and test headless (Xvfb, WebKitWebDriver), to show
-/// Chinese (Noto CJK) and to draw icons and take screenshots (ImageMagick).
+/// Chinese (Noto CJK) and to draw icons and take screenshots (ImageMagick), and
+/// Chromium for the citizen portal's page tests (tests/web).
 pub const APT_PACKAGES: &[&str] = &[
     "build-essential",
     "pkg-config",
@@ -20,10 +21,11 @@ pub const APT_PACKAGES: &[&str] = &[
     "webkit2gtk-driver",
     "fonts-noto-cjk",
     "imagemagick",
+    "chromium",
 ];
 
 /// The npm projects whose dependencies `npm ci` installs.
-const NPM_PROJECTS: &[&str] = &["ui", "tests"];
+const NPM_PROJECTS: &[&str] = &["ui", "tests", "tests/web"];
 
 pub fn run() -> Result<()> {
     system_packages()?;

@@ -104,6 +104,11 @@ fn steps() -> Vec<Step> {
             required: false,
             action: e2e,
         },
+        Step {
+            name: "web portal (chromium)",
+            required: false,
+            action: web,
+        },
     ]
 }
 
@@ -181,6 +186,22 @@ fn e2e() -> Result<()> {
     }
     // The harness finds tauri-driver itself; setup made sure there is one.
     npm_script("tests", "e2e")
+}
+
+/// The citizen portal in Debian's Chromium (tests/web): the suite starts the freshly
+/// built `jsjb-server demo` on a free port with a temporary database.
+fn web() -> Result<()> {
+    let root = shell::root();
+    let mut build = shell::cargo();
+    build.args(["build", "-p", "jsjb-server"]);
+    shell::run(build, &root)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let mut node = std::process::Command::new("node");
+    node.args(["--test", "--test-concurrency=1", "tests/web/"])
+        .env("JSJB_SERVER_BIN", target.join("debug").join("jsjb-server"));
+    shell::run(node, &root)
 }
 
 fn npm_script(project: &str, script: &str) -> Result<()> {

@@ -369,10 +369,15 @@ pub fn progress(
                     h2 #timeline-title { "编号 " (p.tracking_code) }
                     p { "当前状态：" strong.state { (state_label(p.state)) } }
                     ol.timeline {
-                        @for m in p.milestones.iter().rev() {
+                        @for (i, m) in p.milestones.iter().enumerate().rev() {
                             li {
                                 p.when { time datetime=(m.at.to_rfc3339()) { (cst(m.at)) } }
-                                p.what { (milestone_label(&m.kind)) }
+                                @if m.kind == "dispatched" && p.milestones[..i].iter().any(|e| e.kind == "dispatched") {
+                                    // The branch forwarding to the station, after the city's dispatch.
+                                    p.what { "已转交下级单位办理" }
+                                } @else {
+                                    p.what { (milestone_label(&m.kind)) }
+                                }
                                 @if let Some(detail) = &m.detail {
                                     @if m.kind == "extended" {
                                         @if let Ok(due) = DateTime::parse_from_rfc3339(detail) {
