@@ -1,9 +1,32 @@
-// Thin typed wrappers around `invoke`: one function per Rust command. The types come
-// from `./bindings`, generated from Rust (`cargo xtask bindings`), never edited by hand.
+// Thin typed wrappers around `invoke`: one function per Rust command (docs/ipc.md).
+// The types come from `./bindings`, generated from Rust (`cargo xtask bindings`), never
+// edited by hand; those the bindings do not carry yet are mirrored in `./types`.
 import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { AppInfo, CommandError } from "./bindings";
+import type {
+  Action,
+  ActionRefusedEvent,
+  AttachmentData,
+  ChimeTest,
+  HandoverReport,
+  InboxQuery,
+  InboxView,
+  LetterId,
+  LettersEvent,
+  LetterView,
+  OutboxEntry,
+  SessionInfo,
+  Settings,
+  StatsQuery,
+  StatsReport,
+  SyncStatus,
+  UserSummary,
+  Writer,
+} from "./types";
 
 export type { AppInfo, CommandError, ConnectionState, ErrorCode } from "./bindings";
+export type * from "./types";
 
 export function isCommandError(value: unknown): value is CommandError {
   return (
@@ -14,9 +37,16 @@ export function isCommandError(value: unknown): value is CommandError {
   );
 }
 
+/** Tauri's refusal of a command the app does not register (an older backend). */
+const UNKNOWN_COMMAND = /command .* not found/i;
+
 /** Every failure reaches the UI as `{ code, message }`, even Tauri's own refusals. */
 function toCommandError(error: unknown): CommandError {
-  return isCommandError(error) ? error : { code: "internal", message: String(error) };
+  if (isCommandError(error)) return error;
+  const message = String(error);
+  // `not_implemented` lets a screen fall back (statistics, handover) instead of failing.
+  const code = UNKNOWN_COMMAND.test(message) ? "not_implemented" : "internal";
+  return { code, message } as CommandError;
 }
 
 async function call<T>(command: string, args?: InvokeArgs): Promise<T> {
@@ -30,4 +60,60 @@ async function call<T>(command: string, args?: InvokeArgs): Promise<T> {
 /** The product's name and version, and the state of the link to the central server. */
 export function appInfo(): Promise<AppInfo> {
   return call<AppInfo>("app_info");
+}
+
+// Session
+export const login = (serverUrl: string, username: string, password: string) =>
+  call<SessionInfo>("login", { serverUrl, username, password });
+export const resumeSession = () => call<SessionInfo | null>("resume_session");
+export const logout = () => call<void>("logout");
+export const session = () => call<SessionInfo | null>("session");
+
+// Sync
+export const syncStatus = () => call<SyncStatus>("sync_status");
+export const syncNow = () => call<void>("sync_now");
+
+// Letters
+export const inbox = (query: InboxQuery) => call<InboxView>("inbox", { query });
+export const letterDetail = (id: LetterId) => call<LetterView>("letter_detail", { id });
+export const markSeen = (id: LetterId) => call<void>("mark_seen", { id });
+export const takeAction = (letterId: LetterId, expectedVersion: number, action: Action) =>
+  call<OutboxEntry>("take_action", { letterId, expectedVersion, action });
+export const failedActions = () => call<OutboxEntry[]>("failed_actions");
+export const dismissFailed = (id: number) => call<void>("dismiss_failed", { id });
+export const revealWriter = (letterId: LetterId) => call<Writer>("reveal_writer", { letterId });
+export const attachment = (sha256: string) => call<AttachmentData>("attachment", { sha256 });
+export const directory = () => call<UserSummary[]>("directory");
+
+// Statistics and handover (proposed by the UI in docs/ipc.md)
+export const statistics = (query: StatsQuery) => call<StatsReport>("statistics", query);
+export const handover = () => call<HandoverReport>("handover");
+export const acknowledgeHandover = (note: string) =>
+  call<void>("acknowledge_handover", { note });
+
+// Settings
+export const settings = () => call<Settings>("settings");
+export const saveSettings = (value: Settings) => call<Settings>("save_settings", { settings: value });
+export const testChime = () => call<ChimeTest>("test_chime");
+
+// Events (Rust → UI; the UI re-queries)
+export type AppEvents = {
+  "sync-status": SyncStatus;
+  "letters-changed": LettersEvent;
+  "letters-arrived": LettersEvent;
+  "action-refused": ActionRefusedEvent;
+  "session-expired": Record<string, never>;
+};
+
+/** Listens to one of the app's events; resolves to the function that stops listening. */
+export async function onAppEvent<K extends keyof AppEvents>(
+  name: K,
+  handler: (payload: AppEvents[K]) => void,
+): Promise<UnlistenFn> {
+  try {
+    return await listen<AppEvents[K]>(name, (event) => handler(event.payload));
+  } catch {
+    // Outside Tauri (unit tests without event mocks) there is nothing to listen to.
+    return () => {};
+  }
 }

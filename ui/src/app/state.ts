@@ -1,0 +1,176 @@
+// The signed-in session and what every screen shares: who the user is, the unit tree,
+// colleagues' names, sync status and refused actions. One instance per app; events from
+// Rust keep it current (push, don't poll).
+import { reactive } from "vue";
+import * as ipc from "../ipc";
+import type { ActionRefusedEvent, LetterId, Me, OutboxEntry, SessionInfo, SyncStatus, UserSummary } from "../ipc";
+import { learnServerNow } from "../domain/serverTime";
+
+export type View = "inbox" | "desk" | "chief" | "supervisor" | "stats" | "handover" | "settings";
+
+type State = {
+  phase: "starting" | "signed_out" | "signed_in";
+  session: SessionInfo | null;
+  sync: SyncStatus | null;
+  people: UserSummary[];
+  failed: OutboxEntry[];
+  view: View;
+  /** Letter to open when switching to the inbox (from handover, supervision…). */
+  openLetter: LetterId | null;
+  /** Bumped on `letters-changed` / `letters-arrived` so lists re-query. */
+  lettersVersion: number;
+  arrived: LetterId[];
+  refusals: ActionRefusedEvent[];
+  expired: boolean;
+};
+
+const state = reactive<State>({
+  phase: "starting",
+  session: null,
+  sync: null,
+  people: [],
+  failed: [],
+  view: "inbox",
+  openLetter: null,
+  lettersVersion: 0,
+  arrived: [],
+  refusals: [],
+  expired: false,
+});
+
+export const appState = state;
+
+export function me(): Me | null {
+  return state.session?.me ?? null;
+}
+
+export function hasRole(role: ipc.Role): boolean {
+  return state.session?.me.roles.includes(role) ?? false;
+}
+
+export function setView(view: View, letter: LetterId | null = null): void {
+  state.view = view;
+  state.openLetter = letter;
+}
+
+export function clearOpenLetter(): void {
+  state.openLetter = null;
+}
+
+async function loadShared(): Promise<void> {
+  const [people, failed, sync] = await Promise.allSettled([
+    ipc.directory(),
+    ipc.failedActions(),
+    ipc.syncStatus(),
+  ]);
+  if (people.status === "fulfilled") state.people = people.value;
+  if (failed.status === "fulfilled") state.failed = failed.value;
+  if (sync.status === "fulfilled") state.sync = sync.value;
+}
+
+export async function signedIn(session: SessionInfo): Promise<void> {
+  state.session = session;
+  state.phase = "signed_in";
+  state.expired = false;
+  const roles = session.me.roles;
+  // A desk starts on its queue, a chief on the forms to sign; everyone else on the letters.
+  state.view = roles.includes("dispatcher") && !roles.includes("officer") ? "desk" : "inbox";
+  await loadShared();
+}
+
+export async function signOut(): Promise<void> {
+  try {
+    await ipc.logout();
+  } finally {
+    state.session = null;
+    state.phase = "signed_out";
+    state.people = [];
+    state.failed = [];
+    state.sync = null;
+  }
+}
+
+export async function refreshFailed(): Promise<void> {
+  try {
+    state.failed = await ipc.failedActions();
+  } catch {
+    // keep the last list
+  }
+}
+
+export async function dismissFailed(id: number): Promise<void> {
+  await ipc.dismissFailed(id);
+  state.failed = state.failed.filter((e) => e.id !== id);
+  state.refusals = state.refusals.filter((r) => r.entryId !== id);
+}
+
+let started = false;
+
+/** Subscribes to the app's events and finds the session (resumed or auto-signed-in). */
+export async function start(): Promise<void> {
+  if (started) return;
+  started = true;
+  await ipc.onAppEvent("sync-status", (status) => {
+    state.sync = status;
+    // The app may sign in by itself (JSJB_AUTOLOGIN_*) after the UI started.
+    if (state.phase === "signed_out") void checkSession();
+  });
+  await ipc.onAppEvent("letters-changed", () => {
+    state.lettersVersion += 1;
+  });
+  await ipc.onAppEvent("letters-arrived", ({ ids }) => {
+    state.arrived = [...new Set([...state.arrived, ...ids])];
+    state.lettersVersion += 1;
+  });
+  await ipc.onAppEvent("action-refused", (refusal) => {
+    state.refusals = [...state.refusals, refusal];
+    state.lettersVersion += 1;
+    void refreshFailed();
+  });
+  await ipc.onAppEvent("session-expired", () => {
+    state.expired = true;
+  });
+  let session: SessionInfo | null = null;
+  try {
+    session = (await ipc.session()) ?? (await ipc.resumeSession());
+  } catch {
+    session = null;
+  }
+  if (session) await signedIn(session);
+  else state.phase = "signed_out";
+}
+
+async function checkSession(): Promise<void> {
+  try {
+    const session = await ipc.session();
+    if (session && state.phase === "signed_out") await signedIn(session);
+  } catch {
+    // still signed out
+  }
+}
+
+export function noteServerNow(serverNow: string): void {
+  learnServerNow(serverNow);
+}
+
+export function acknowledgeArrivals(id: LetterId): void {
+  state.arrived = state.arrived.filter((a) => a !== id);
+}
+
+/** For tests: back to the state of a fresh app. */
+export function resetAppState(): void {
+  started = false;
+  Object.assign(state, {
+    phase: "starting",
+    session: null,
+    sync: null,
+    people: [],
+    failed: [],
+    view: "inbox",
+    openLetter: null,
+    lettersVersion: 0,
+    arrived: [],
+    refusals: [],
+    expired: false,
+  } satisfies State);
+}

@@ -1,0 +1,640 @@
+// A stand-in for the Rust commands of docs/ipc.md, for development in a browser
+// (`VITE_JSJB_MOCK=1 npm run dev`), screenshots before the commands exist, unit tests and
+// the UI benchmark (100 000 letters). Never part of a release build: main.ts imports it
+// only when VITE_JSJB_MOCK is set at build time.
+import type {
+  Action,
+  ActionKind,
+  Category,
+  Channel,
+  ClockKind,
+  ClockReading,
+  EventPayload,
+  EventRecord,
+  InboxQuery,
+  InboxRow,
+  LetterClocks,
+  LetterDetail,
+  LetterRecord,
+  LetterState,
+  Me,
+  OutboxEntry,
+  Role,
+  Settings,
+  SyncStatus,
+  Unit,
+  UserSummary,
+} from "../ipc/types";
+
+export type MockOptions = {
+  letters?: number;
+  seed?: number;
+  /** Who is signed in at start (null: the login screen). */
+  user?: string | null;
+  nowMs?: number;
+  /** Answer `statistics` / `handover` as an older backend would (unknown command). */
+  missingCommands?: boolean;
+  offline?: boolean;
+};
+
+const UNITS: Unit[] = [
+  { id: 1, parent: null, tier: "city", name: "深圳市公安局" },
+  { id: 2, parent: 1, tier: "branch", name: "福田分局" },
+  { id: 3, parent: 1, tier: "branch", name: "南山分局" },
+  { id: 5, parent: 2, tier: "station", name: "福田派出所" },
+  { id: 6, parent: 2, tier: "station", name: "华富派出所" },
+  { id: 7, parent: 2, tier: "station", name: "莲花派出所" },
+  { id: 8, parent: 2, tier: "station", name: "香蜜湖派出所" },
+  { id: 9, parent: 3, tier: "station", name: "南山派出所" },
+];
+
+const PEOPLE: (UserSummary & { username: string })[] = [
+  { id: 10, username: "futianfj.desk", display_name: "赵晓东", unit_id: 2, roles: ["dispatcher"] },
+  { id: 11, username: "futianfj.chief", display_name: "孙建华", unit_id: 2, roles: ["chief"] },
+  { id: 12, username: "futianfj.dingban", display_name: "周涛", unit_id: 2, roles: ["supervisor"] },
+  { id: 20, username: "futian.liu", display_name: "刘瑞峰", unit_id: 5, roles: ["officer"] },
+  { id: 21, username: "futian.huang", display_name: "黄思远", unit_id: 5, roles: ["officer"] },
+  { id: 22, username: "futian.chief", display_name: "林志斌", unit_id: 5, roles: ["chief"] },
+  { id: 30, username: "huafu.ma", display_name: "马军", unit_id: 6, roles: ["officer"] },
+];
+
+const SUBJECTS = [
+  "小区门口夜间摆摊噪音扰民，多次反映无果",
+  "电动自行车被盗，请求调取监控",
+  "咨询港澳通行证续签需要哪些材料",
+  "感谢福田派出所民警帮忙找回走失老人",
+  "建议在学校门口上下学时段增派警力",
+  "楼下商铺长期占道经营影响通行",
+  "网购被骗 3200 元，已报警想了解进展",
+  "深夜飙车炸街噪音严重，请求整治",
+  "居住证办理进度查询",
+  "举报小区内疑似非法出租屋",
+  "停车场收费纠纷，保安态度恶劣",
+  "老人被推销保健品骗取养老金",
+];
+const BODIES = [
+  "本人住在福田区莲花路某小区，近一个月来每晚十点后楼下都有人摆摊，噪音很大，孩子无法休息。已多次拨打电话反映，希望尽快处理。",
+  "我的电动自行车昨晚停在楼下被盗，车牌粤B12345，希望民警帮忙调取附近监控。\n联系电话见登记信息。",
+  "请问港澳通行证到期后续签需要带哪些材料？可以在派出所办理吗？",
+];
+const TAGS = ["噪音扰民", "盗窃", "诈骗", "出入境", "户籍", "交通秩序", "治安隐患", "服务态度"];
+const CATEGORIES: Category[] = ["complaint", "help", "inquiry", "suggestion", "thanks"];
+const CHANNELS: Channel[] = ["web", "wechat", "weibo", "phone"];
+
+const MIN = 60_000;
+const DAY = 86_400_000;
+const RULES: Record<ClockKind, { due: number; warn: number }> = {
+  sign_for: { due: 10 * MIN, warn: 3 * MIN },
+  contact: { due: 30 * MIN, warn: 10 * MIN },
+  first_feedback: { due: 4 * DAY, warn: DAY },
+  closure: { due: 15 * DAY, warn: 2 * DAY },
+};
+
+type Letter = {
+  record: LetterRecord;
+  seen: boolean;
+  pending: OutboxEntry[];
+  failed: OutboxEntry[];
+  /** Cached row, invalidated on change. */
+  row?: InboxRow;
+};
+
+function rng(seed: number) {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 4294967296;
+  };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function reading(kind: ClockKind, startMs: number, metIso: string | null, nowMs: number, dueOverride?: number): ClockReading {
+  const rule = RULES[kind];
+  const due = dueOverride ?? startMs + rule.due;
+  const met = metIso ? Date.parse(metIso) : null;
+  const state = met !== null ? (met <= due ? "met" : "met_late") : nowMs > due ? "breached" : "running";
+  const band = met !== null ? "done" : nowMs > due ? "overdue" : nowMs >= due - rule.warn ? "warning" : "ok";
+  return {
+    kind,
+    started_at: iso(startMs),
+    due_at: iso(due),
+    original_due_at: dueOverride ? iso(startMs + rule.due) : null,
+    state,
+    band,
+    remaining_secs: Math.floor(((met ?? nowMs) === nowMs ? due - nowMs : due - (met as number)) / 1000),
+    met_at: metIso,
+  };
+}
+
+function find(events: EventRecord[], kind: EventPayload["kind"]): EventRecord | undefined {
+  return events.find((e) => e.payload.kind === kind);
+}
+
+export function clocksOf(r: LetterRecord, nowMs: number): LetterClocks {
+  const received = Date.parse(r.received_at);
+  const events = r.events;
+  const lastDispatch = [...events].reverse().find((e) => e.payload.kind === "dispatched");
+  const signed = lastDispatch ? events.find((e) => e.seq > lastDispatch.seq && e.payload.kind === "signed_for") : undefined;
+  const returned = lastDispatch ? events.find((e) => e.seq > lastDispatch.seq && e.payload.kind === "returned") : undefined;
+  const contact = events.find((e) => e.payload.kind === "contact_recorded" && e.payload.outcome === "reached");
+  const feedback = find(events, "first_feedback_given");
+  const closed = events.find((e) => e.payload.kind === "feedback_form_decided" && e.payload.decision === "approve");
+  const ext = events.find((e) => e.payload.kind === "extension_decided" && e.payload.approve);
+  const sign_for =
+    lastDispatch && !returned ? reading("sign_for", Date.parse(lastDispatch.at), signed?.at ?? null, nowMs) : null;
+  const clocks: LetterClocks = {
+    sign_for,
+    contact: reading("contact", received, contact ? (contact.payload as { contacted_at: string }).contacted_at : null, nowMs),
+    first_feedback: reading("first_feedback", received, feedback?.at ?? null, nowMs),
+    closure: reading(
+      "closure",
+      received,
+      closed?.at ?? null,
+      nowMs,
+      ext && ext.payload.kind === "extension_decided" && ext.payload.new_due ? Date.parse(ext.payload.new_due) : undefined,
+    ),
+    most_urgent: null,
+  };
+  const unmet = [clocks.sign_for, clocks.contact, clocks.first_feedback, clocks.closure].filter(
+    (c): c is ClockReading => c !== null && (c.state === "running" || c.state === "breached"),
+  );
+  unmet.sort((a, b) => Date.parse(a.due_at) - Date.parse(b.due_at));
+  clocks.most_urgent = unmet[0]?.kind ?? null;
+  return clocks;
+}
+
+function stateOf(events: EventRecord[]): { state: LetterState; unit: number; handler: number | null } {
+  let state: LetterState = "received";
+  let unit = 2;
+  let handler: number | null = null;
+  for (const e of events) {
+    const p = e.payload;
+    switch (p.kind) {
+      case "received":
+        unit = p.unit;
+        break;
+      case "dispatched":
+        state = "dispatched";
+        unit = p.to;
+        handler = null;
+        break;
+      case "signed_for":
+        state = "handling";
+        handler = p.handler;
+        break;
+      case "returned":
+        state = "received";
+        unit = p.to;
+        handler = null;
+        break;
+      case "feedback_form_submitted":
+        state = "awaiting_approval";
+        break;
+      case "feedback_form_decided":
+        state = p.decision === "approve" ? "closed" : "handling";
+        break;
+      case "return_visit_recorded":
+        if (p.satisfaction === "dissatisfied") state = "handling";
+        break;
+    }
+  }
+  return { state, unit, handler };
+}
+
+export function createMockBackend(options: MockOptions = {}) {
+  const nowBase = options.nowMs ?? Date.now();
+  const started = Date.now();
+  const now = () => nowBase + (Date.now() - started);
+  const random = rng(options.seed ?? 7);
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
+  const letters = new Map<number, Letter>();
+  let signedIn: (UserSummary & { username: string }) | null =
+    options.user === null ? null : (PEOPLE.find((p) => p.username === (options.user ?? "futian.liu")) ?? null);
+  let offline = options.offline ?? false;
+  let outboxId = 1;
+  let sorted: Letter[] | null = null;
+  const listeners: ((event: string, payload: unknown) => void)[] = [];
+  const settings: Settings = {
+    serverUrl: "http://127.0.0.1:8080",
+    locale: "zh-CN",
+    chime: { muted: false, volume: 0.8, repeat: true },
+    autostart: false,
+  };
+
+  function addLetter(id: number, ageMs: number, target: LetterState, overrides: Partial<LetterRecord> = {}): Letter {
+    const t0 = now() - ageMs;
+    const events: EventRecord[] = [];
+    let seq = 0;
+    const push = (at: number, payload: EventPayload, user: number | null = null, unit: number | null = null) =>
+      events.push({ seq: ++seq, at: iso(Math.min(at, now())), actor_user: user, actor_unit: unit, workstation: null, payload });
+    push(t0, { kind: "received", unit: 2, tier: "branch" });
+    const station = random() < 0.8 ? 5 : pick([6, 7, 8]);
+    const handler = station === 5 ? pick([20, 21]) : 30;
+    if (target !== "received") {
+      push(t0 + 2 * MIN, { kind: "dispatched", from: 2, to: station, to_tier: "station", note: "", ruling: null }, 10, 2);
+    }
+    if (target === "handling" || target === "awaiting_approval" || target === "closed") {
+      const signAt = t0 + 2 * MIN + random() * 12 * MIN;
+      push(signAt, { kind: "signed_for", unit: station, handler }, handler, station);
+      if (ageMs > 40 * MIN || target !== "handling" || random() < 0.5) {
+        const c = signAt + random() * 25 * MIN;
+        const unreachable = target === "handling" && random() < 0.15;
+        push(c, { kind: "contact_recorded", method: "phone", outcome: unreachable ? "unreachable" : "reached", contacted_at: iso(Math.min(c, now())), note: unreachable ? "电话无人接听，约定明早再拨" : "已电话联系，了解诉求" }, handler, station);
+      }
+      if (ageMs > 3 * DAY || (target !== "handling" && ageMs > DAY)) {
+        push(t0 + Math.min(ageMs * 0.3, 3.5 * DAY), { kind: "first_feedback_given", text: "已收到您的来信，民警正在核实处理。" }, handler, station);
+      }
+    }
+    if (target === "awaiting_approval" || target === "closed") {
+      push(t0 + ageMs * 0.8, { kind: "feedback_form_submitted", summary: "经走访核实，已联合街道整治。", result: "问题已解决", reply: "您反映的问题已处理，感谢监督。" }, handler, station);
+    }
+    if (target === "closed") {
+      push(t0 + ageMs * 0.9, { kind: "feedback_form_decided", decision: "approve", opinion: "" }, 22, station);
+      if (random() < 0.7) push(t0 + ageMs * 0.95, { kind: "return_visit_recorded", satisfaction: pick(["satisfied", "satisfied", "basically_satisfied", "dissatisfied"] as const), note: "" }, 10, 2);
+    }
+    const { state, unit, handler: h } = stateOf(events);
+    const record: LetterRecord = {
+      id,
+      tracking_code: `SZ${String(20261100 + (id % 97)).slice(-6)}${String(id).padStart(5, "0")}`,
+      channel: pick(CHANNELS),
+      category: pick(CATEGORIES),
+      problem_tags: [pick(TAGS)],
+      subject: pick(SUBJECTS),
+      body: pick(BODIES),
+      writer: { name: "张**", phone: "138****5678", masked: true },
+      received_at: iso(t0),
+      state,
+      unit_id: unit,
+      handler_id: h,
+      version: events.length,
+      events,
+      attachments: id % 5 === 0 ? [{ sha256: "a".repeat(64), kind: "image", mime: "image/svg+xml", size: 300 }] : [],
+      ...overrides,
+    };
+    const letter: Letter = { record, seen: true, pending: [], failed: [] };
+    letters.set(id, letter);
+    sorted = null;
+    return letter;
+  }
+
+  // The demo set: a few rows of each colour at the top, then history.
+  const n = options.letters ?? 120;
+  const plan: [number, LetterState][] = [
+    [4 * MIN, "dispatched"],
+    [8.5 * MIN, "dispatched"],
+    [12 * MIN + 13_000, "dispatched"],
+    [25 * MIN, "handling"],
+    [50 * MIN, "handling"],
+    [3.4 * DAY, "handling"],
+    [6 * DAY, "handling"],
+    [14 * DAY, "awaiting_approval"],
+    [20 * MIN, "received"],
+  ];
+  for (let id = 1; id <= n; id++) {
+    const p = plan[id - 1];
+    if (p) addLetter(id, p[0], p[1]);
+    else {
+      const r = random();
+      const target: LetterState = r < 0.55 ? "closed" : r < 0.8 ? "handling" : r < 0.9 ? "awaiting_approval" : r < 0.95 ? "dispatched" : "received";
+      // Letters still waiting at a desk or for sign-for are recent; the rest spread over a month.
+      const age = target === "dispatched" || target === "received" ? random() * 40 * MIN : random() * 30 * DAY;
+      addLetter(id, target === "handling" ? Math.min(age, 14 * DAY) : age, target);
+    }
+  }
+  const first = letters.get(1);
+  if (first) first.seen = false;
+
+  function rowOf(l: Letter, nowMs: number): InboxRow {
+    const r = l.record;
+    const clocks = clocksOf(r, nowMs);
+    const urgent = clocks.most_urgent ? (clocks[clocks.most_urgent] as ClockReading) : null;
+    return {
+      id: r.id,
+      tracking_code: r.tracking_code,
+      channel: r.channel,
+      category: r.category,
+      subject: r.subject,
+      writer_name: r.writer.name,
+      received_at: r.received_at,
+      state: r.state,
+      unit_id: r.unit_id,
+      handler_id: r.handler_id,
+      version: r.version + l.pending.length,
+      pending: l.pending.length > 0,
+      seen: l.seen,
+      band: urgent ? urgent.band : "done",
+      urgent_clock: urgent?.kind ?? null,
+      due_at: urgent?.due_at ?? null,
+      remaining_secs: urgent ? Math.floor((Date.parse(urgent.due_at) - nowMs) / 1000) : null,
+    };
+  }
+
+  function sortedLetters(nowMs: number): Letter[] {
+    if (!sorted) {
+      for (const l of letters.values()) l.row = rowOf(l, nowMs);
+      sorted = [...letters.values()].sort((a, b) => {
+        const da = a.row?.due_at ? Date.parse(a.row.due_at) : Infinity;
+        const db = b.row?.due_at ? Date.parse(b.row.due_at) : Infinity;
+        return da !== db ? da - db : b.record.id - a.record.id;
+      });
+    }
+    return sorted;
+  }
+
+  function inbox(q: InboxQuery) {
+    const nowMs = now();
+    const all = sortedLetters(nowMs);
+    const words = (q.text ?? "").toLowerCase().split(/\s+/).filter(Boolean);
+    const matchOthers = (l: Letter) => {
+      const row = l.row as InboxRow;
+      if (q.bands.length && !q.bands.includes(row.band)) return false;
+      if (q.categories.length && !q.categories.includes(row.category)) return false;
+      if (q.channels.length && !q.channels.includes(row.channel)) return false;
+      if (q.handler !== null && row.handler_id !== q.handler) return false;
+      if (q.unit !== null && row.unit_id !== q.unit) return false;
+      if (words.length) {
+        const hay = `${l.record.subject} ${l.record.body} ${l.record.tracking_code} ${l.record.writer.name}`.toLowerCase();
+        if (!words.every((w) => hay.includes(w))) return false;
+      }
+      return true;
+    };
+    const counts = new Map<LetterState, number>();
+    const rows: InboxRow[] = [];
+    let total = 0;
+    const filtered = !!(q.bands.length || q.categories.length || q.channels.length || q.handler !== null || q.unit !== null || words.length);
+    for (const l of all) {
+      const row = l.row as InboxRow;
+      if (filtered && !matchOthers(l)) continue;
+      counts.set(row.state, (counts.get(row.state) ?? 0) + 1);
+      if (q.states.length && !q.states.includes(row.state)) continue;
+      if (total >= q.offset && rows.length < q.limit) rows.push(rowOf(l, nowMs));
+      total++;
+    }
+    return {
+      page: { rows, total, state_counts: [...counts.entries()].map(([state, count]) => ({ state, count })) },
+      serverNow: iso(nowMs),
+    };
+  }
+
+  function me(): Me | null {
+    if (!signedIn) return null;
+    return {
+      user_id: signedIn.id,
+      username: signedIn.username,
+      display_name: signedIn.display_name,
+      unit_id: signedIn.unit_id,
+      roles: signedIn.roles as Role[],
+      units: UNITS,
+    };
+  }
+
+  function available(l: Letter): ActionKind[] {
+    const m = me();
+    if (!m) return [];
+    const r = l.record;
+    const s = r.state;
+    const out: ActionKind[] = [];
+    const same = r.unit_id === m.unit_id;
+    if (m.roles.includes("dispatcher") && same && s === "received") {
+      out.push("dispatch");
+      if (r.events.some((e) => e.payload.kind === "returned")) out.push("rule_return");
+    }
+    if (m.roles.includes("officer") && same) {
+      if (s === "dispatched") out.push("sign_for", "return_letter");
+      if (s === "handling") {
+        out.push("record_contact", "give_first_feedback", "request_extension", "submit_feedback_form", "return_letter");
+      }
+    }
+    if (m.roles.includes("chief") && same && s === "awaiting_approval") out.push("approve_feedback_form");
+    if (m.roles.includes("dispatcher") && s === "closed") out.push("record_return_visit");
+    return out;
+  }
+
+  function detail(l: Letter): LetterDetail {
+    const r = l.record;
+    const { state, unit, handler } = stateOf(r.events);
+    return {
+      record: r,
+      status: {
+        state,
+        category: r.category,
+        unit,
+        dispatch_chain: [2],
+        handler,
+        supervisor: null,
+        pending_extension: null,
+        returned_from: null,
+        return_visit_done: false,
+        linked_case: null,
+        version: r.version + l.pending.length,
+        clock_inputs: {
+          received_at: r.received_at,
+          category: r.category,
+          first_contact_reached_at: null,
+          first_feedback_at: null,
+          closed_at: null,
+          holdings: [
+            { unit: 2, tier: "branch", from: r.received_at, until: r.events[1]?.at ?? null },
+            ...(r.events[1] ? [{ unit, tier: "station" as const, from: r.events[1].at, until: null }] : []),
+          ],
+        },
+      },
+      clocks: clocksOf(r, now()),
+      pending: l.pending.map((entry) => ({ entry, event: null, conflict: null })),
+      failed: l.failed,
+      seen: l.seen,
+    };
+  }
+
+  function eventFor(action: Action, l: Letter, user: UserSummary): EventPayload {
+    const unit = l.record.unit_id;
+    switch (action.action) {
+      case "sign_for":
+        return { kind: "signed_for", unit, handler: user.id };
+      case "dispatch":
+        return { kind: "dispatched", from: unit, to: action.to, to_tier: "station", note: action.note, ruling: null };
+      case "record_contact":
+        return { kind: "contact_recorded", method: action.method, outcome: action.outcome, contacted_at: action.contacted_at, note: action.note };
+      case "give_first_feedback":
+        return { kind: "first_feedback_given", text: action.text };
+      case "return_letter":
+        return { kind: "returned", from: unit, to: 2, to_tier: "branch", reason: action.reason, note: action.note };
+      case "submit_feedback_form":
+        return { kind: "feedback_form_submitted", summary: action.summary, result: action.result, reply: action.reply };
+      case "request_extension":
+        return { kind: "extension_requested", reason: action.reason, legal_basis: action.legal_basis, requested_due: action.requested_due, current_due: action.requested_due };
+      case "chase":
+        return { kind: "chased", note: action.note };
+      default:
+        return { kind: "chased", note: "" };
+    }
+  }
+
+  function apply(l: Letter, entry: OutboxEntry) {
+    const user = PEOPLE.find((p) => p.id === entry.actor.user) ?? PEOPLE[0]!;
+    const r = l.record;
+    r.events = [...r.events, { seq: r.events.length + 1, at: iso(now()), actor_user: user.id, actor_unit: user.unit_id, workstation: "WS-01", payload: eventFor(entry.action, l, user) }];
+    r.version = r.events.length;
+    const s = stateOf(r.events);
+    r.state = s.state;
+    r.unit_id = s.unit;
+    r.handler_id = s.handler;
+    sorted = null;
+  }
+
+  function emit(event: string, payload: unknown) {
+    for (const f of listeners) f(event, payload);
+  }
+
+  function flushOutbox() {
+    for (const l of letters.values()) {
+      if (l.pending.length === 0) continue;
+      for (const entry of l.pending) apply(l, entry);
+      l.pending = [];
+      emit("letters-changed", { ids: [l.record.id] });
+    }
+    sorted = null;
+  }
+
+  function syncStatus(): SyncStatus {
+    const pending = [...letters.values()].reduce((s, l) => s + l.pending.length, 0);
+    return {
+      state: offline ? { kind: "offline", since: iso(now() - 5 * MIN) } : { kind: "online" },
+      live: !offline,
+      last_synced_at: iso(now() - 20_000),
+      pending_actions: pending,
+      failed_actions: [...letters.values()].reduce((s, l) => s + l.failed.length, 0),
+      clock_offset_ms: 0,
+      last_error_code: offline ? "server_unreachable" : null,
+    };
+  }
+
+  const notFound = (cmd: string) => `Command ${cmd} not found`;
+
+  function handle(cmd: string, args: Record<string, unknown> = {}): unknown {
+    switch (cmd) {
+      case "app_info":
+        return { productName: "接诉即办工作台", version: "0.1.0", connection: { state: "disconnected" } };
+      case "session":
+      case "resume_session":
+        return signedIn ? { serverUrl: settings.serverUrl, me: me() } : null;
+      case "login": {
+        const url = String(args.serverUrl ?? "");
+        if (!/^https?:\/\//.test(url)) throw { code: "invalid_url", message: "bad url" };
+        if (url.includes("unreachable")) throw { code: "unreachable", message: "connect refused" };
+        const user = PEOPLE.find((p) => p.username === args.username);
+        if (args.password === "locked") throw { code: "account_locked", message: "retry after 840 seconds" };
+        if (!user || args.password !== "jsjb-demo-2026") throw { code: "invalid_credentials", message: "401" };
+        signedIn = user;
+        settings.serverUrl = url;
+        return { serverUrl: url, me: me() };
+      }
+      case "logout":
+        signedIn = null;
+        return null;
+      case "sync_status":
+        return syncStatus();
+      case "sync_now":
+        if (!offline) flushOutbox();
+        return null;
+      case "inbox":
+        return inbox(args.query as InboxQuery);
+      case "letter_detail": {
+        const l = letters.get(Number(args.id));
+        if (!l) throw { code: "not_found", message: "no letter" };
+        return { detail: detail(l), availableActions: l.pending.length ? [] : available(l), serverNow: iso(now()) };
+      }
+      case "mark_seen": {
+        const l = letters.get(Number(args.id));
+        if (l && !l.seen) {
+          l.seen = true;
+          sorted = null;
+        }
+        return null;
+      }
+      case "take_action": {
+        const l = letters.get(Number(args.letterId));
+        if (!l || !signedIn) throw { code: "not_found", message: "no letter" };
+        const action = args.action as Action;
+        if (!available(l).includes(action.action)) throw { code: "wrong_state", message: "not now" };
+        const entry: OutboxEntry = {
+          id: outboxId++,
+          idempotency_key: `k${outboxId}`,
+          letter_id: l.record.id,
+          expected_version: Number(args.expectedVersion),
+          action,
+          actor: { user: signedIn.id, unit: signedIn.unit_id, roles: signedIn.roles as Role[] },
+          workstation: "WS-01",
+          created_at: iso(now()),
+          attempts: 0,
+          last_error: null,
+          status: "pending",
+        };
+        if (offline) {
+          l.pending.push(entry);
+          sorted = null;
+        } else apply(l, entry);
+        emit("letters-changed", { ids: [l.record.id] });
+        emit("sync-status", syncStatus());
+        return entry;
+      }
+      case "failed_actions":
+        return [...letters.values()].flatMap((l) => l.failed);
+      case "dismiss_failed":
+        for (const l of letters.values()) l.failed = l.failed.filter((f) => f.id !== Number(args.id));
+        return null;
+      case "reveal_writer":
+        if (offline) throw { code: "offline", message: "offline" };
+        return { name: "张三丰", phone: "13812345678", masked: false };
+      case "attachment":
+        return {
+          mime: "image/svg+xml",
+          base64: btoa('<svg xmlns="http://www.w3.org/2000/svg" width="120" height="90"><rect width="120" height="90" fill="#cfd8e3"/><circle cx="40" cy="40" r="18" fill="#7a8699"/></svg>'),
+        };
+      case "directory":
+        return PEOPLE.map(({ username: _u, ...p }) => p);
+      case "settings":
+        return settings;
+      case "save_settings":
+        Object.assign(settings, args.settings as Settings);
+        return settings;
+      case "test_chime":
+        return { played: false };
+      case "statistics":
+      case "handover":
+      case "acknowledge_handover":
+        if (options.missingCommands ?? true) throw notFound(cmd);
+        return null;
+      default:
+        throw notFound(cmd);
+    }
+  }
+
+  return {
+    handle,
+    letters,
+    addLetter,
+    now,
+    onEvent: (f: (event: string, payload: unknown) => void) => listeners.push(f),
+    setOffline(value: boolean) {
+      offline = value;
+      if (!value) flushOutbox();
+      emit("sync-status", syncStatus());
+    },
+    /** A new letter dispatched to the signed-in user's unit, as the sync engine reports it. */
+    arrive(subject: string, body = "") {
+      const id = Math.max(...letters.keys()) + 1;
+      const l = addLetter(id, 30_000, "dispatched", { subject, body: body || subject });
+      l.record.unit_id = signedIn?.unit_id ?? 5;
+      l.seen = false;
+      sorted = null;
+      emit("letters-arrived", { ids: [id] });
+      return id;
+    },
+  };
+}
+
+export type MockBackend = ReturnType<typeof createMockBackend>;

@@ -1,0 +1,192 @@
+// Each action's form: its model, its validation (mirroring core's rules so the officer
+// hears about a mistake before the action is queued) and the `Action` it becomes.
+import type { Action, ActionKind, ContactMethod, ContactOutcome, FormDecision, ReturnReason, Satisfaction } from "../../ipc";
+import { cstLocalToIso } from "../../domain/time";
+
+/** core::workflow::MAX_TEXT_CHARS */
+export const MAX_TEXT_CHARS = 5000;
+/** core's CONTACT_TIME_TOLERANCE_SECS: contact times a little ahead of the server are fine. */
+const CONTACT_TOLERANCE_MS = 5 * 60 * 1000;
+
+export type FormModel = {
+  to: number | null;
+  note: string;
+  method: ContactMethod;
+  outcome: ContactOutcome;
+  /** CST wall clock "yyyy-mm-ddThh:mm" */
+  contactedAt: string;
+  text: string;
+  reason: ReturnReason;
+  ruling: string;
+  extReason: string;
+  legalBasis: string;
+  /** CST wall clock "yyyy-mm-ddThh:mm" */
+  requestedDue: string;
+  approve: boolean;
+  supervisor: number | null;
+  summary: string;
+  result: string;
+  reply: string;
+  decision: FormDecision;
+  satisfaction: Satisfaction;
+  caseId: number | null;
+};
+
+export function emptyModel(): FormModel {
+  return {
+    to: null,
+    note: "",
+    method: "phone",
+    outcome: "reached",
+    contactedAt: "",
+    text: "",
+    reason: "not_our_jurisdiction",
+    ruling: "",
+    extReason: "",
+    legalBasis: "",
+    requestedDue: "",
+    approve: true,
+    supervisor: null,
+    summary: "",
+    result: "",
+    reply: "",
+    decision: "approve",
+    satisfaction: "satisfied",
+    caseId: null,
+  };
+}
+
+export type FieldProblem = "required" | "tooLong" | "inTheFuture" | "beforeReceipt" | "notLater";
+export type Problems = Partial<Record<keyof FormModel, FieldProblem>>;
+
+export type FormContext = {
+  /** Server time now (ms). */
+  nowMs: number;
+  receivedAt: string;
+  /** The closure deadline in force (for request_extension). */
+  closureDue: string | null;
+};
+
+function text(problems: Problems, field: keyof FormModel, value: string, required: boolean) {
+  const v = value.trim();
+  if (required && v.length === 0) problems[field] = "required";
+  else if ([...v].length > MAX_TEXT_CHARS) problems[field] = "tooLong";
+}
+
+/** Checks the model for `kind`; an empty result means it may be submitted. */
+export function validate(kind: ActionKind, m: FormModel, ctx: FormContext): Problems {
+  const p: Problems = {};
+  switch (kind) {
+    case "dispatch":
+      if (m.to === null) p.to = "required";
+      text(p, "note", m.note, false);
+      break;
+    case "sign_for":
+      break;
+    case "record_contact": {
+      const iso = cstLocalToIso(m.contactedAt);
+      if (!iso) p.contactedAt = "required";
+      else if (Date.parse(iso) > ctx.nowMs + CONTACT_TOLERANCE_MS) p.contactedAt = "inTheFuture";
+      // The form has minutes only: compare at minute precision.
+      else if (Date.parse(iso) < Math.floor(Date.parse(ctx.receivedAt) / 60000) * 60000)
+        p.contactedAt = "beforeReceipt";
+      text(p, "note", m.note, false);
+      break;
+    }
+    case "give_first_feedback":
+      text(p, "text", m.text, true);
+      break;
+    case "return_letter":
+      text(p, "note", m.note, true);
+      break;
+    case "rule_return":
+      text(p, "ruling", m.ruling, true);
+      break;
+    case "request_extension": {
+      text(p, "extReason", m.extReason, true);
+      text(p, "legalBasis", m.legalBasis, true);
+      const iso = cstLocalToIso(m.requestedDue);
+      if (!iso) p.requestedDue = "required";
+      else if (ctx.closureDue && Date.parse(iso) <= Date.parse(ctx.closureDue)) p.requestedDue = "notLater";
+      break;
+    }
+    case "decide_extension":
+      text(p, "note", m.note, !m.approve);
+      break;
+    case "assign_supervisor":
+      if (m.supervisor === null) p.supervisor = "required";
+      text(p, "note", m.note, false);
+      break;
+    case "chase":
+      text(p, "note", m.note, true);
+      break;
+    case "submit_feedback_form":
+      text(p, "summary", m.summary, true);
+      text(p, "result", m.result, true);
+      text(p, "reply", m.reply, true);
+      break;
+    case "approve_feedback_form":
+      text(p, "note", m.note, m.decision === "send_back");
+      break;
+    case "record_return_visit":
+      text(p, "note", m.note, m.satisfaction === "dissatisfied");
+      break;
+    case "link_thanks":
+      if (m.caseId === null || !Number.isInteger(m.caseId) || m.caseId <= 0) p.caseId = "required";
+      text(p, "note", m.note, false);
+      break;
+  }
+  return p;
+}
+
+/** The `Action` a valid model stands for. */
+export function toAction(kind: ActionKind, m: FormModel): Action {
+  const note = m.note.trim();
+  switch (kind) {
+    case "dispatch":
+      return { action: "dispatch", to: m.to ?? 0, note };
+    case "sign_for":
+      return { action: "sign_for" };
+    case "record_contact":
+      return {
+        action: "record_contact",
+        method: m.method,
+        outcome: m.outcome,
+        contacted_at: cstLocalToIso(m.contactedAt) ?? new Date().toISOString(),
+        note,
+      };
+    case "give_first_feedback":
+      return { action: "give_first_feedback", text: m.text.trim() };
+    case "return_letter":
+      return { action: "return_letter", reason: m.reason, note };
+    case "rule_return":
+      return { action: "rule_return", ruling: m.ruling.trim() };
+    case "request_extension":
+      return {
+        action: "request_extension",
+        reason: m.extReason.trim(),
+        legal_basis: m.legalBasis.trim(),
+        requested_due: cstLocalToIso(m.requestedDue) ?? "",
+      };
+    case "decide_extension":
+      return { action: "decide_extension", approve: m.approve, note };
+    case "assign_supervisor":
+      return { action: "assign_supervisor", supervisor: m.supervisor ?? 0, note };
+    case "chase":
+      return { action: "chase", note };
+    case "submit_feedback_form":
+      return { action: "submit_feedback_form", summary: m.summary.trim(), result: m.result.trim(), reply: m.reply.trim() };
+    case "approve_feedback_form":
+      return { action: "approve_feedback_form", decision: m.decision, opinion: note };
+    case "record_return_visit":
+      return { action: "record_return_visit", satisfaction: m.satisfaction, note };
+    case "link_thanks":
+      return { action: "link_thanks", case: m.caseId ?? 0, note };
+  }
+}
+
+/** Which actions the UI offers as buttons: core's list minus the chief's signed approval,
+ * which needs the electronic-signature flow of the sign-off module. */
+export function offeredActions(available: ActionKind[]): ActionKind[] {
+  return available.filter((k) => k !== "approve_feedback_form");
+}
