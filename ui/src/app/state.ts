@@ -153,8 +153,10 @@ export function noteServerNow(serverNow: string): void {
   learnServerNow(serverNow);
 }
 
+/** A letter was opened: its arrival highlight ends here and in the lists. */
 export function acknowledgeArrivals(id: LetterId): void {
   state.arrived = state.arrived.filter((a) => a !== id);
+  state.lettersVersion += 1;
 }
 
 /** For tests: back to the state of a fresh app. */

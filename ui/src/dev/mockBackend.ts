@@ -283,9 +283,10 @@ export function createMockBackend(options: MockOptions = {}) {
   // The demo set: a few rows of each colour at the top, then history.
   const n = options.letters ?? 120;
   const plan: [number, LetterState][] = [
-    [4 * MIN, "dispatched"],
-    [8.5 * MIN, "dispatched"],
-    [12 * MIN + 13_000, "dispatched"],
+    // Dispatched two minutes after receipt: 6:00 left, 1:30 left (amber), 2:13 late (red).
+    [6 * MIN, "dispatched"],
+    [10.5 * MIN, "dispatched"],
+    [14 * MIN + 13_000, "dispatched"],
     [25 * MIN, "handling"],
     [50 * MIN, "handling"],
     [3.4 * DAY, "handling"],

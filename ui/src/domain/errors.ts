@@ -23,7 +23,9 @@ export function errorText(t: Translate, error: unknown): string {
   const message =
     typeof error === "object" && error !== null ? (error as { message?: string }).message : undefined;
   if (code === "account_locked") {
-    const minutes = lockMinutes(message);
+    const retry = (error as { retryAfterSecs?: unknown }).retryAfterSecs;
+    const minutes =
+      typeof retry === "number" && retry > 0 ? Math.max(1, Math.ceil(retry / 60)) : lockMinutes(message);
     return minutes ? t("errors.account_locked", { minutes }) : t("errors.account_locked_plain");
   }
   return refusalText(t, code);

@@ -1,0 +1,201 @@
+// The signed-in app against the mock backend through mockIPC: rows, colours and live
+// countdowns, one-click 签收, new arrivals, a hostile letter shown as text, login errors.
+import { emit } from "@tauri-apps/api/event";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { flushPromises, mount, type VueWrapper } from "@vue/test-utils";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import App from "../App.vue";
+import { createMockBackend, type MockBackend } from "../dev/mockBackend";
+import { createAppI18n } from "../i18n";
+import { resetAppState } from "./state";
+
+let backend: MockBackend;
+const calls: { cmd: string; args: Record<string, unknown> }[] = [];
+
+function install(options: Parameters<typeof createMockBackend>[0] = {}) {
+  backend = createMockBackend({ letters: 30, nowMs: Date.parse("2026-11-28T04:00:00Z"), ...options });
+  mockIPC(
+    (cmd, args) => {
+      calls.push({ cmd, args: (args ?? {}) as Record<string, unknown> });
+      return backend.handle(cmd, args as Record<string, unknown>);
+    },
+    { shouldMockEvents: true },
+  );
+  backend.onEvent((event, payload) => void emit(event, payload));
+}
+
+async function mountApp(): Promise<VueWrapper> {
+  const wrapper = mount(App, { global: { plugins: [createAppI18n()] }, attachTo: document.body });
+  for (let i = 0; i < 5; i++) await flushPromises();
+  return wrapper;
+}
+
+async function settle() {
+  for (let i = 0; i < 5; i++) await flushPromises();
+}
+
+beforeEach(() => {
+  localStorage.clear();
+  resetAppState();
+  calls.length = 0;
+});
+
+afterEach(() => {
+  clearMocks();
+  document.body.innerHTML = "";
+  vi.useRealTimers();
+});
+
+describe("the inbox", () => {
+  it("shows rows coloured by their most urgent clock, with the clock's name and a countdown", async () => {
+    install();
+    const wrapper = await mountApp();
+    expect(wrapper.find('[data-testid="inbox-screen"]').exists()).toBe(true);
+    const first = wrapper.get('[data-testid="row-1"]');
+    // Letter 1 was dispatched 4 minutes ago: 签收, 6 minutes left, green.
+    expect(first.attributes("data-band")).toBe("ok");
+    const badge = first.get('[data-testid="band-badge"]');
+    expect(badge.text()).toMatch(/^签收\s*0[56]:\d\d$/);
+    // Letter 2: 1:30 left, inside the 3-minute warn window: amber.
+    expect(wrapper.get('[data-testid="row-2"]').attributes("data-band")).toBe("warning");
+    expect(badge.find("svg").exists()).toBe(true);
+    // Letter 3 was dispatched 12 min 13 s ago: overdue, negative.
+    const late = wrapper.get('[data-testid="row-3"]');
+    expect(late.attributes("data-band")).toBe("overdue");
+    expect(late.get('[data-testid="countdown"]').text()).toMatch(/^-02:1\d$/);
+    // Counts per state in the tabs.
+    expect(wrapper.get('[data-testid="tab-dispatched"]').text()).toMatch(/待签收\s*\d+/);
+    wrapper.unmount();
+  });
+
+  it("ticks every second from the server's time", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: false, toFake: ["setInterval", "clearInterval", "Date"] });
+    vi.setSystemTime(Date.parse("2026-11-28T04:00:00Z"));
+    install();
+    const wrapper = await mountApp();
+    const text = () => wrapper.get('[data-testid="row-1"] [data-testid="countdown"]').text();
+    const before = text();
+    vi.advanceTimersByTime(3000);
+    await settle();
+    expect(text()).not.toBe(before);
+    wrapper.unmount();
+  });
+
+  it("signs for a letter in one click from its row", async () => {
+    install();
+    const wrapper = await mountApp();
+    await wrapper.get('[data-testid="row-1"] [data-testid="row-sign-for"]').trigger("click");
+    await settle();
+    const action = calls.find((c) => c.cmd === "take_action");
+    expect(action?.args).toMatchObject({ letterId: 1, action: { action: "sign_for" } });
+    expect(wrapper.get('[data-testid="row-1"]').attributes("data-state")).toBe("handling");
+    wrapper.unmount();
+  });
+
+  it("queues an action while offline and marks the row 待同步", async () => {
+    install({ offline: true });
+    const wrapper = await mountApp();
+    await wrapper.get('[data-testid="row-2"] [data-testid="row-sign-for"]').trigger("click");
+    await settle();
+    expect(wrapper.get('[data-testid="row-2"]').find('[data-testid="pending-mark"]').text()).toContain("待同步");
+    expect(wrapper.get('[data-testid="connection-state"]').text()).toBe("离线");
+    wrapper.unmount();
+  });
+
+  it("shows a new arrival without refresh, highlighted until opened", async () => {
+    install();
+    const wrapper = await mountApp();
+    const id = backend.arrive("新来信：商铺噪音");
+    await settle();
+    const row = wrapper.get(`[data-testid="row-${id}"]`);
+    expect(row.find('[data-testid="new-mark"]').exists()).toBe(true);
+    await row.trigger("click");
+    await settle();
+    expect(calls.some((c) => c.cmd === "mark_seen" && c.args.id === id)).toBe(true);
+    expect(wrapper.get(`[data-testid="row-${id}"]`).find('[data-testid="new-mark"]').exists()).toBe(false);
+    wrapper.unmount();
+  });
+
+  it("filters by state and by text", async () => {
+    install();
+    const wrapper = await mountApp();
+    await wrapper.get('[data-testid="tab-dispatched"]').trigger("click");
+    await settle();
+    const queries = calls.filter((c) => c.cmd === "inbox").map((c) => c.args.query as { states: string[] });
+    expect(queries.at(-1)?.states).toEqual(["dispatched"]);
+    for (const row of wrapper.findAll("[data-row]")) expect(row.attributes("data-state")).toBe("dispatched");
+    wrapper.unmount();
+  });
+});
+
+describe("the letter", () => {
+  it("shows a hostile letter as literal text and runs nothing", async () => {
+    install();
+    const payload = "<img src=x onerror=alert(1)><script>window.__pwned = true</script>";
+    backend.letters.get(4)!.record.body = payload;
+    backend.letters.get(4)!.record.subject = payload;
+    const wrapper = await mountApp();
+    await wrapper.get('[data-testid="row-4"]').trigger("click");
+    await settle();
+    const body = wrapper.get('[data-testid="letter-body"]');
+    expect(body.text()).toBe(payload);
+    expect(body.element.querySelector("img, script")).toBeNull();
+    expect(wrapper.get('[data-testid="detail-subject"]').text()).toBe(payload);
+    expect(document.querySelector('img[src="x"]')).toBeNull();
+    expect((window as unknown as { __pwned?: boolean }).__pwned).toBeUndefined();
+    wrapper.unmount();
+  });
+
+  it("offers only the available actions, every clock with its due time, and the history in Chinese", async () => {
+    install();
+    const wrapper = await mountApp();
+    await wrapper.get('[data-testid="row-1"]').trigger("click");
+    await settle();
+    const buttons = wrapper.findAll('[data-testid^="action-"]').map((b) => b.attributes("data-testid"));
+    expect(buttons).toEqual(["action-sign_for", "action-return_letter"]);
+    expect(wrapper.findAll('[data-testid="clocks"] tbody tr').length).toBe(4);
+    expect(wrapper.get('[data-testid="clocks"]').text()).toContain("2026-11-28");
+    expect(wrapper.get('[data-testid="timeline"]').text()).toContain("福田分局派发至");
+    wrapper.unmount();
+  });
+
+  it("reveals the writer only on request", async () => {
+    install();
+    const wrapper = await mountApp();
+    await wrapper.get('[data-testid="row-1"]').trigger("click");
+    await settle();
+    expect(wrapper.get('[data-testid="writer-name"]').text()).toBe("张**");
+    expect(calls.some((c) => c.cmd === "reveal_writer")).toBe(false);
+    await wrapper.get('[data-testid="reveal-writer"]').trigger("click");
+    await settle();
+    expect(wrapper.get('[data-testid="writer-name"]').text()).toBe("张三丰");
+    wrapper.unmount();
+  });
+});
+
+describe("login", () => {
+  async function attempt(wrapper: VueWrapper, server: string, user: string, password: string) {
+    await wrapper.get('[data-testid="login-server"]').setValue(server);
+    await wrapper.get('[data-testid="login-user"]').setValue(user);
+    await wrapper.get('[data-testid="login-password"]').setValue(password);
+    await wrapper.get("form").trigger("submit");
+    await settle();
+  }
+
+  it("translates each failure and signs in", async () => {
+    install({ user: null });
+    const wrapper = await mountApp();
+    await attempt(wrapper, "jsjb.local", "futian.liu", "x");
+    expect(wrapper.get('[data-testid="login-error"]').text()).toContain("服务器地址格式不正确");
+    await attempt(wrapper, "http://127.0.0.1:1", "futian.liu", "wrong");
+    expect(wrapper.get('[data-testid="login-error"]').text()).toBe("用户名或密码不正确。");
+    await attempt(wrapper, "http://127.0.0.1:1", "futian.liu", "locked");
+    expect(wrapper.get('[data-testid="login-error"]').text()).toContain("14 分钟");
+    await attempt(wrapper, "http://unreachable.example", "futian.liu", "jsjb-demo-2026");
+    expect(wrapper.get('[data-testid="login-error"]').text()).toContain("无法连接服务器");
+    await attempt(wrapper, "http://127.0.0.1:1", "futian.liu", "jsjb-demo-2026");
+    expect(wrapper.find('[data-testid="inbox-screen"]').exists()).toBe(true);
+    expect(wrapper.get('[data-testid="current-user"]').text()).toContain("刘瑞峰");
+    wrapper.unmount();
+  });
+});

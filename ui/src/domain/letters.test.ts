@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import type { Unit } from "../ipc";
+import { filtersToQuery, rate, toCsv, unitsBelow, type InboxFilters } from "./letters";
+
+const none: InboxFilters = { state: null, bands: [], categories: [], channels: [], handler: null, text: "" };
+
+describe("filters → InboxQuery", () => {
+  it("filters nothing by default", () => {
+    expect(filtersToQuery(none)).toMatchObject({ states: [], bands: [], categories: [], channels: [], handler: null, text: null, offset: 0 });
+  });
+
+  it("maps each filter, trims and collapses the search, keeps a queue's fixed parts", () => {
+    const q = filtersToQuery(
+      { state: "dispatched", bands: ["overdue"], categories: ["complaint"], channels: ["wechat"], handler: 20, text: "  噪音   扰民 " },
+      { unit: 5 },
+    );
+    expect(q).toMatchObject({ states: ["dispatched"], bands: ["overdue"], categories: ["complaint"], channels: ["wechat"], handler: 20, unit: 5, text: "噪音 扰民" });
+  });
+
+  it("a queue's fixed state stays when no state tab is chosen", () => {
+    expect(filtersToQuery(none, { states: ["received"] }).states).toEqual(["received"]);
+  });
+
+  it("a blank search is no search", () => {
+    expect(filtersToQuery({ ...none, text: "   " }).text).toBeNull();
+  });
+});
+
+describe("units below", () => {
+  const units: Unit[] = [
+    { id: 1, parent: null, tier: "city", name: "市局" },
+    { id: 2, parent: 1, tier: "branch", name: "福田分局" },
+    { id: 3, parent: 1, tier: "branch", name: "南山分局" },
+    { id: 5, parent: 2, tier: "station", name: "福田派出所" },
+    { id: 9, parent: 3, tier: "station", name: "南山派出所" },
+  ];
+  it("lists the subtree only, never a sibling's", () => {
+    expect(unitsBelow(units, 2).map((u) => u.id)).toEqual([5]);
+    expect(unitsBelow(units, 1).map((u) => u.id).sort()).toEqual([2, 3, 5, 9]);
+    expect(unitsBelow(units, 5)).toEqual([]);
+  });
+});
+
+describe("CSV and rates", () => {
+  it("quotes, starts with a BOM and defuses spreadsheet formulas", () => {
+    const csv = toCsv([["单位", "a,b", '"q"', "=1+1"], [1, 2]]);
+    expect(csv.startsWith("\ufeff")).toBe(true);
+    expect(csv).toContain('单位,"a,b","""q""",\'=1+1\r\n1,2\r\n');
+  });
+  it("formats rates, with a dash when nothing is due", () => {
+    expect(rate(7, 8)).toBe("87.5%");
+    expect(rate(0, 0)).toBe("—");
+  });
+});

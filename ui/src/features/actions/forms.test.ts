@@ -1,0 +1,91 @@
+import { describe, expect, it } from "vitest";
+import { emptyModel, offeredActions, toAction, validate } from "./forms";
+
+const ctx = {
+  nowMs: Date.parse("2026-11-28T04:00:00Z"),
+  receivedAt: "2026-11-28T03:00:00Z",
+  closureDue: "2026-12-13T03:00:00Z",
+};
+
+describe("action forms", () => {
+  it("sign_for needs nothing", () => {
+    expect(validate("sign_for", emptyModel(), ctx)).toEqual({});
+    expect(toAction("sign_for", emptyModel())).toEqual({ action: "sign_for" });
+  });
+
+  it("dispatch needs a unit", () => {
+    const m = emptyModel();
+    expect(validate("dispatch", m, ctx)).toEqual({ to: "required" });
+    m.to = 5;
+    m.note = "  请核实  ";
+    expect(validate("dispatch", m, ctx)).toEqual({});
+    expect(toAction("dispatch", m)).toEqual({ action: "dispatch", to: 5, note: "请核实" });
+  });
+
+  it("record_contact: not in the future beyond the tolerance, not before receipt", () => {
+    const m = emptyModel();
+    expect(validate("record_contact", m, ctx)).toEqual({ contactedAt: "required" });
+    m.contactedAt = "2026-11-28T12:30"; // 04:30Z, 30 min ahead
+    expect(validate("record_contact", m, ctx)).toEqual({ contactedAt: "inTheFuture" });
+    m.contactedAt = "2026-11-28T10:59"; // 02:59Z, before receipt
+    expect(validate("record_contact", m, ctx)).toEqual({ contactedAt: "beforeReceipt" });
+    m.contactedAt = "2026-11-28T11:45";
+    m.outcome = "unreachable";
+    expect(validate("record_contact", m, ctx)).toEqual({});
+    expect(toAction("record_contact", m)).toEqual({
+      action: "record_contact",
+      method: "phone",
+      outcome: "unreachable",
+      contacted_at: "2026-11-28T03:45:00.000Z",
+      note: "",
+    });
+  });
+
+  it("return_letter needs a reason code and a note", () => {
+    const m = emptyModel();
+    expect(validate("return_letter", m, ctx)).toEqual({ note: "required" });
+    m.reason = "shared_duty";
+    m.note = "属交警职责";
+    expect(toAction("return_letter", m)).toEqual({ action: "return_letter", reason: "shared_duty", note: "属交警职责" });
+  });
+
+  it("request_extension: reason, legal basis, and a deadline later than the current one", () => {
+    const m = emptyModel();
+    m.extReason = "需协调多部门";
+    m.legalBasis = "《信访工作条例》";
+    m.requestedDue = "2026-12-13T11:00"; // == current due
+    expect(validate("request_extension", m, ctx)).toEqual({ requestedDue: "notLater" });
+    m.requestedDue = "2026-12-20T11:00";
+    expect(validate("request_extension", m, ctx)).toEqual({});
+    expect(toAction("request_extension", m)).toMatchObject({ requested_due: "2026-12-20T03:00:00.000Z" });
+  });
+
+  it("rejecting an extension, a dissatisfied visit and a chase need a note", () => {
+    const m = emptyModel();
+    m.approve = false;
+    expect(validate("decide_extension", m, ctx)).toEqual({ note: "required" });
+    m.approve = true;
+    expect(validate("decide_extension", m, ctx)).toEqual({});
+    m.satisfaction = "dissatisfied";
+    expect(validate("record_return_visit", m, ctx)).toEqual({ note: "required" });
+    expect(validate("chase", emptyModel(), ctx)).toEqual({ note: "required" });
+  });
+
+  it("the feedback form needs summary, result and reply; texts are capped", () => {
+    const m = emptyModel();
+    expect(validate("submit_feedback_form", m, ctx)).toEqual({ summary: "required", result: "required", reply: "required" });
+    m.summary = "x".repeat(5001);
+    m.result = "ok";
+    m.reply = "ok";
+    expect(validate("submit_feedback_form", m, ctx)).toEqual({ summary: "tooLong" });
+  });
+
+  it("assign_supervisor needs a person, link_thanks a case", () => {
+    expect(validate("assign_supervisor", emptyModel(), ctx)).toEqual({ supervisor: "required" });
+    expect(validate("link_thanks", emptyModel(), ctx)).toEqual({ caseId: "required" });
+  });
+
+  it("offers what core offers, except the signed approval", () => {
+    expect(offeredActions(["sign_for", "approve_feedback_form", "return_letter"])).toEqual(["sign_for", "return_letter"]);
+  });
+});
