@@ -124,6 +124,130 @@ pub struct LetterRecord {
     pub version: u32,
     pub events: Vec<EventRecord>,
     pub attachments: Vec<AttachmentMeta>,
+    /// The chief's signed decisions on the feedback form (approve or send back), oldest
+    /// first, each verifiable offline (see [`SignedForm`]).
+    #[serde(default)]
+    pub signed_forms: Vec<SignedForm>,
+}
+
+/// A feedback form as the chief signed it, kept with the case: the canonical bytes
+/// (`jsjb_core::form`), the SM2 signature and the signer's public key, so a desktop —
+/// or anyone, with OpenSSL — can verify it without the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct SignedForm {
+    /// The event the decision was recorded as.
+    pub event_seq: u32,
+    /// The letter version the form was signed over (the event's seq minus one).
+    pub letter_version: u32,
+    #[ts(type = "number")]
+    pub key_id: i64,
+    pub signer: UserId,
+    /// Set for a 代签: the chief the signer signed for.
+    #[serde(default)]
+    pub on_behalf_of: Option<UserId>,
+    pub decision: jsjb_core::letter::FormDecision,
+    pub signed_at: DateTime<Utc>,
+    /// The canonical form bytes, standard base64.
+    pub form_b64: String,
+    /// The SM2 signature, DER, standard base64.
+    pub signature_der_b64: String,
+    /// The signer's SM2 public key, SPKI PEM.
+    pub public_key_pem: String,
+    /// SHA-256 of the handwriting image (a blob: `GET /api/v1/letters/{id}/signed-forms/{seq}/handwriting`).
+    pub handwriting_sha256: String,
+}
+
+/// The `signature` of an `approve_feedback_form` action: what the chief's workstation
+/// signed and with which key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureEnvelope {
+    /// The registered, active key that signed.
+    #[ts(type = "number")]
+    pub key_id: i64,
+    /// The canonical form bytes the workstation built and signed, standard base64. The
+    /// server builds its own from the letter's current version and compares, to say
+    /// precisely what differs (`form_outdated`, `handwriting_mismatch`, `form_mismatch`).
+    pub form_b64: String,
+    /// The handwritten signature as drawn, PNG, standard base64.
+    pub handwriting_png_b64: String,
+    /// The SM2 signature over the form bytes, DER, standard base64.
+    pub signature_der_b64: String,
+}
+
+/// The state of a registered signing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyState {
+    /// Registered by the chief, waiting for an admin.
+    Pending,
+    /// Activated by an admin: signatures with it are accepted.
+    Active,
+    /// Revoked (lost, replaced, person left): signatures with it are refused from now on.
+    Revoked,
+}
+
+/// `POST /api/v1/keys`: a chief registers the public half of a key made on their workstation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RegisterKeyRequest {
+    /// SPKI PEM of an SM2 public key.
+    pub public_key_pem: String,
+    /// Where the key lives, e.g. the workstation's name.
+    #[serde(default)]
+    pub label: String,
+}
+
+/// A signing key as the server keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct SigningKey {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub user_id: UserId,
+    pub unit_id: UnitId,
+    pub public_key_pem: String,
+    /// SM3 of the SPKI DER, hex: what an admin compares with the chief's screen.
+    pub fingerprint: String,
+    pub label: String,
+    pub state: KeyState,
+    pub created_at: DateTime<Utc>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /api/v1/keys/{id}/revoke`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RevokeRequest {
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// `POST /api/v1/delegations`: the chief lets a deputy of the same unit sign (代签).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct DelegationRequest {
+    pub deputy: UserId,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: DateTime<Utc>,
+    /// Only forms of this category; `None` for all.
+    #[serde(default)]
+    pub category: Option<Category>,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// A delegation grant (代签授权).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Delegation {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub unit_id: UnitId,
+    pub chief: UserId,
+    pub deputy: UserId,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: DateTime<Utc>,
+    pub category: Option<Category>,
+    pub note: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// One change in a sync page.

@@ -88,6 +88,9 @@ struct Seeded {
     ids: plan::OrgIds,
     people: HashMap<UserId, Person>,
     unit_by_key: HashMap<&'static str, UnitId>,
+    /// Each chief's signing key while the history is seeded: the key id and the
+    /// private key, held only in this process's memory (never written anywhere).
+    signers: HashMap<UserId, (i64, std::sync::Arc<jsjb_signoff::SoftwareSigner>)>,
 }
 
 /// Seeds an empty database with the demo city and its history; on a database already
@@ -105,7 +108,10 @@ pub async fn seed(state: &AppState, opts: &DemoOptions) -> Result<DemoSummary, D
     }
     let now = state.time.now();
     create_org(state, now).await?;
-    let org = find_org(state).await?;
+    let mut org = find_org(state).await?;
+    // Keys are made "before" the history so every signature in it is by an active key.
+    let history_start = now - chrono::Duration::days(opts.days + 1);
+    enrol_chiefs(state, &mut org, history_start).await?;
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let history = plan::history(&mut rng, &org.ids, now, opts.days, opts.per_day);
     let letters = history.len();
@@ -235,7 +241,67 @@ async fn find_org(state: &AppState) -> Result<Seeded, DemoError> {
         },
         people,
         unit_by_key,
+        signers: HashMap::new(),
     })
+}
+
+/// Gives every demo chief an active signing key, as if each had enrolled on their
+/// workstation and an admin had activated it, so the history's approvals carry real
+/// SM2 signatures that verify. The private keys live only in this process.
+async fn enrol_chiefs(
+    state: &AppState,
+    org: &mut Seeded,
+    now: DateTime<Utc>,
+) -> Result<(), DemoError> {
+    use jsjb_signoff::Signer as _;
+    let admin = Actor {
+        label: "demo".to_owned(),
+        ..Actor::cli()
+    };
+    let mut chiefs: Vec<&Person> = org
+        .people
+        .values()
+        .filter(|p| p.roles.contains(&Role::Chief))
+        .collect();
+    chiefs.sort_by_key(|p| p.id);
+    for chief in chiefs {
+        let signer = jsjb_signoff::SoftwareSigner::generate()
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let key = signer.public_key();
+        let registered = state
+            .store
+            .signoff()
+            .register_key(
+                crate::signoff::store::NewKey {
+                    user: chief.id,
+                    unit: chief.unit,
+                    public_key_pem: key
+                        .to_pem()
+                        .map_err(|e| ApiError::Internal(e.to_string()))?,
+                    fingerprint: key
+                        .fingerprint()
+                        .map_err(|e| ApiError::Internal(e.to_string()))?,
+                    label: "demo".to_owned(),
+                },
+                storage_actor(chief),
+                now,
+            )
+            .await?;
+        state
+            .store
+            .signoff()
+            .set_key_state(
+                registered.id,
+                jsjb_proto::KeyState::Active,
+                String::new(),
+                admin.clone(),
+                now,
+            )
+            .await?;
+        org.signers
+            .insert(chief.id, (registered.id, std::sync::Arc::new(signer)));
+    }
+    Ok(())
 }
 
 fn storage_actor(person: &Person) -> Actor {
@@ -261,7 +327,23 @@ async fn play(
             refused += 1;
             continue;
         };
-        if !act(state, person, id, step.action, step.at).await? {
+        let accepted = match (&step.action, org.signers.get(&person.id)) {
+            (Action::ApproveFeedbackForm { decision, opinion }, Some((key_id, signer))) => {
+                sign(
+                    state,
+                    person,
+                    id,
+                    *decision,
+                    opinion,
+                    step.at,
+                    signer.as_ref(),
+                    *key_id,
+                )
+                .await?
+            }
+            _ => act(state, person, id, step.action, step.at).await?,
+        };
+        if !accepted {
             refused += 1;
             // The rest of this letter's story depends on the refused step.
             break;
@@ -304,6 +386,50 @@ async fn receive(
     Err(DemoError::Api(ApiError::Internal(
         "no free tracking code after 5 tries".to_owned(),
     )))
+}
+
+/// The chief signs the feedback form (a real SM2 signature over the canonical form,
+/// with a drawn signature) and decides. Returns whether it was accepted.
+#[allow(clippy::too_many_arguments)]
+async fn sign(
+    state: &AppState,
+    person: &Person,
+    letter: LetterId,
+    decision: jsjb_core::letter::FormDecision,
+    opinion: &str,
+    at: DateTime<Utc>,
+    signer: &jsjb_signoff::SoftwareSigner,
+    key_id: i64,
+) -> Result<bool, DemoError> {
+    let handwriting = jsjb_signoff::handwriting::sample_png(person.id.0 as u64);
+    let outcome = crate::signoff::sign_and_apply(
+        state,
+        storage_actor(person),
+        CoreActor {
+            user: person.id,
+            unit: person.unit,
+            roles: person.roles.clone(),
+        },
+        letter,
+        decision,
+        opinion,
+        at,
+        signer,
+        key_id,
+        handwriting,
+    )
+    .await?;
+    match outcome {
+        ActionOutcome::Applied { change_seq, .. } => {
+            state.publish_change(change_seq);
+            Ok(true)
+        }
+        ActionOutcome::Refused(answer) => {
+            tracing::debug!(user = person.username, body = %answer.body, "demo signature refused");
+            Ok(false)
+        }
+        ActionOutcome::Replayed(_) | ActionOutcome::KeyReused => Ok(false),
+    }
 }
 
 /// Takes one action as `person` at `at`, through the life-cycle rules. Returns whether

@@ -240,10 +240,16 @@ pub async fn post_action(
         .as_bytes(),
     );
     let kind = request.action.kind();
-    // Until the chief's signing keys exist (the sign-off issue), no approval can carry
-    // a signature this server could verify: refuse them all rather than accept any.
+    // The chief's decision is accepted only with a verified signature (src/signoff/).
     if kind == ActionKind::ApproveFeedbackForm {
-        return Err(ApiError::SignatureRequired);
+        return crate::signoff::post_signed_action(
+            &state,
+            &session,
+            id,
+            (key, request_hash),
+            request,
+        )
+        .await;
     }
     let now = state.time.now();
     let decide = decision(

@@ -19,6 +19,7 @@ pub mod intake;
 pub mod letters;
 pub mod router;
 pub mod routing;
+pub mod signoff;
 pub mod state;
 pub mod storage;
 pub mod sync;

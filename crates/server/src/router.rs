@@ -81,7 +81,6 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(intake::post_desk_letter))
         .routes(routes!(intake::get_progress))
         .routes(routes!(attachments::download))
-        .routes(routes!(letters::post_action))
         .routes(routes!(letters::get_letter))
         .routes(routes!(letters::reveal_writer))
         .routes(routes!(letters::directory))
@@ -94,6 +93,9 @@ fn api() -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(intake::MAX_INTAKE_BODY));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(json)
+        // Keys, delegations, signed forms, and the actions route (a signed approval
+        // carries the handwriting image, so its body may be larger).
+        .merge(crate::signoff::api())
         .merge(uploads)
 }
 

@@ -265,6 +265,9 @@ pub struct SyncBatch {
 
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
+    /// The sign-off's keys, delegations and signed forms (src/signoff/).
+    fn signoff(&self) -> &dyn crate::signoff::SignoffStore;
+
     // --- organisation -------------------------------------------------------------
     async fn units(&self) -> Result<Vec<Unit>, StorageError>;
     /// Creates a unit after checking the tree rules of `jsjb_core::org::UnitTree`.

@@ -17,7 +17,9 @@
 //! loading a font), and time is always passed in.
 
 pub mod crypto;
+pub mod desk;
 pub mod export;
+pub mod handwriting;
 pub mod keyfile;
 pub mod pdf;
 pub mod signer;
@@ -27,3 +29,17 @@ pub use crypto::{DIST_ID, PublicKey, SignoffError, sm3_hex};
 pub use keyfile::{KdfParams, KeyFile, KeyFileError};
 pub use signer::{Signer, SignerKind, SoftwareSigner};
 pub use verify::{SignedForm, Verdict, verdict};
+
+/// Standard base64 (with padding), as the API carries bytes.
+pub mod b64 {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+
+    pub fn encode(bytes: &[u8]) -> String {
+        STANDARD.encode(bytes)
+    }
+
+    pub fn decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+        STANDARD.decode(text.trim())
+    }
+}

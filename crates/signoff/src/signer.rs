@@ -17,7 +17,7 @@ pub enum SignerKind {
 /// Makes SM2 signatures (SM3 over Z_A ‖ M, signer ID [`DIST_ID`]) with a key only its
 /// holder controls. Implementations keep the private key to themselves: there is no
 /// way to read it out through this trait.
-pub trait Signer {
+pub trait Signer: Send + Sync {
     fn kind(&self) -> SignerKind;
     fn public_key(&self) -> &PublicKey;
     /// Signs `message` (the canonical form bytes, not a digest); returns DER.

@@ -114,6 +114,7 @@ impl LetterBuilder {
                 version: 0,
                 events: Vec::new(),
                 attachments: Vec::new(),
+                signed_forms: Vec::new(),
             },
         }
         .event(

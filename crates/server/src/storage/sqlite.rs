@@ -145,6 +145,10 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 
 #[async_trait]
 impl Storage for SqliteStore {
+    fn signoff(&self) -> &dyn crate::signoff::SignoffStore {
+        self
+    }
+
     async fn units(&self) -> Result<Vec<Unit>, StorageError> {
         self.read(load_units).await
     }

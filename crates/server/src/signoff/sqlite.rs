@@ -1,0 +1,469 @@
+//! The sign-off's tables in SQLite (migration "signing keys, delegations, signed forms").
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use jsjb_core::letter::{Category, FormDecision, LetterId};
+use jsjb_core::org::{UnitId, UserId};
+use jsjb_proto::{ActionResponse, Delegation, KeyState, SignedForm, SigningKey};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::json;
+
+use super::store::{NewDelegation, NewKey, NewSignedForm, SignoffStore};
+use crate::audit::{self, NewEntry};
+use crate::storage::sqlite::SqliteStore;
+use crate::storage::sqlite::letters;
+use crate::storage::{ActionCommit, ActionOutcome, Actor, DecideFn, StorageError, StoredAnswer};
+use crate::time::{from_db, to_db};
+
+fn corrupt(what: impl Into<String>) -> StorageError {
+    StorageError::Corrupt(what.into())
+}
+
+fn time(text: &str) -> Result<DateTime<Utc>, StorageError> {
+    from_db(text).map_err(|e| corrupt(format!("bad timestamp {text:?}: {e}")))
+}
+
+fn opt_time(text: Option<String>) -> Result<Option<DateTime<Utc>>, StorageError> {
+    text.as_deref().map(time).transpose()
+}
+
+fn key_state(text: &str) -> Result<KeyState, StorageError> {
+    match text {
+        "pending" => Ok(KeyState::Pending),
+        "active" => Ok(KeyState::Active),
+        "revoked" => Ok(KeyState::Revoked),
+        other => Err(corrupt(format!("key state {other:?}"))),
+    }
+}
+
+fn key_state_str(state: KeyState) -> &'static str {
+    match state {
+        KeyState::Pending => "pending",
+        KeyState::Active => "active",
+        KeyState::Revoked => "revoked",
+    }
+}
+
+const KEY_COLUMNS: &str = "id, user_id, unit_id, public_key_pem, fingerprint, label, state, created_at, activated_at, revoked_at";
+
+fn load_keys(conn: &Connection, id: Option<i64>) -> Result<Vec<SigningKey>, StorageError> {
+    let sql = match id {
+        Some(_) => format!("SELECT {KEY_COLUMNS} FROM signing_keys WHERE id = ?1"),
+        None => format!("SELECT {KEY_COLUMNS} FROM signing_keys WHERE ?1 IS NULL ORDER BY id"),
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([id], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, String>(6)?,
+            r.get::<_, String>(7)?,
+            r.get::<_, Option<String>>(8)?,
+            r.get::<_, Option<String>>(9)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, user, unit, pem, fingerprint, label, state, created, activated, revoked) = row?;
+        out.push(SigningKey {
+            id,
+            user_id: UserId(user),
+            unit_id: UnitId(unit),
+            public_key_pem: pem,
+            fingerprint,
+            label,
+            state: key_state(&state)?,
+            created_at: time(&created)?,
+            activated_at: opt_time(activated)?,
+            revoked_at: opt_time(revoked)?,
+        });
+    }
+    Ok(out)
+}
+
+fn load_delegations(conn: &Connection, id: Option<i64>) -> Result<Vec<Delegation>, StorageError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, unit_id, chief_user_id, deputy_user_id, category, valid_from, valid_until, note, created_at, revoked_at
+         FROM delegations WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([id], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, Option<String>>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, String>(6)?,
+            r.get::<_, String>(7)?,
+            r.get::<_, String>(8)?,
+            r.get::<_, Option<String>>(9)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, unit, chief, deputy, category, from, until, note, created, revoked) = row?;
+        out.push(Delegation {
+            id,
+            unit_id: UnitId(unit),
+            chief: UserId(chief),
+            deputy: UserId(deputy),
+            valid_from: time(&from)?,
+            valid_until: time(&until)?,
+            category: category
+                .as_deref()
+                .map(|c| Category::parse(c).ok_or_else(|| corrupt(format!("category {c:?}"))))
+                .transpose()?,
+            note,
+            created_at: time(&created)?,
+            revoked_at: opt_time(revoked)?,
+        });
+    }
+    Ok(out)
+}
+
+/// The signed forms of a letter, for its `LetterRecord` (oldest first).
+pub fn load_signed_forms(
+    conn: &Connection,
+    letter: LetterId,
+) -> Result<Vec<SignedForm>, StorageError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT f.event_seq, f.key_id, f.signer_user_id, f.on_behalf_of, f.decision, f.signed_at,
+                f.form_bytes, f.signature_der, k.public_key_pem, f.handwriting_sha256
+         FROM signed_forms f JOIN signing_keys k ON k.id = f.key_id
+         WHERE f.letter_id = ?1 ORDER BY f.event_seq",
+    )?;
+    let rows = stmt.query_map([letter.0], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, Option<i64>>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, Vec<u8>>(6)?,
+            r.get::<_, Vec<u8>>(7)?,
+            r.get::<_, String>(8)?,
+            r.get::<_, String>(9)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, key, signer, behalf, decision, at, form, sig, pem, hand) = row?;
+        let seq = u32::try_from(seq).map_err(|_| corrupt("signed form seq"))?;
+        out.push(SignedForm {
+            event_seq: seq,
+            letter_version: seq.saturating_sub(1),
+            key_id: key,
+            signer: UserId(signer),
+            on_behalf_of: behalf.map(UserId),
+            decision: FormDecision::parse(&decision)
+                .ok_or_else(|| corrupt(format!("decision {decision:?}")))?,
+            signed_at: time(&at)?,
+            form_b64: jsjb_signoff::b64::encode(&form),
+            signature_der_b64: jsjb_signoff::b64::encode(&sig),
+            public_key_pem: pem,
+            handwriting_sha256: hand,
+        });
+    }
+    Ok(out)
+}
+
+fn audit_key(
+    tx: &Connection,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    action: &str,
+    key: &SigningKey,
+    extra: serde_json::Value,
+) -> Result<(), StorageError> {
+    audit::append(
+        tx,
+        NewEntry {
+            at: now,
+            actor,
+            action,
+            letter: None,
+            unit: Some(key.unit_id),
+            user: Some(key.user_id),
+            payload: json!({ "key_id": key.id, "fingerprint": key.fingerprint, "extra": extra }),
+        },
+    )?;
+    Ok(())
+}
+
+#[async_trait]
+impl SignoffStore for SqliteStore {
+    async fn register_key(
+        &self,
+        key: NewKey,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<SigningKey, StorageError> {
+        self.write(move |tx| {
+            let inserted = tx.execute(
+                "INSERT INTO signing_keys (user_id, unit_id, public_key_pem, fingerprint, label, state, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)",
+                params![key.user.0, key.unit.0, key.public_key_pem, key.fingerprint, key.label, to_db(now)],
+            );
+            match inserted {
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+                {
+                    return Err(StorageError::Conflict {
+                        code: "key_exists",
+                        detail: "this public key is registered already".to_owned(),
+                    });
+                }
+                other => other?,
+            };
+            let id = tx.last_insert_rowid();
+            let stored = load_keys(tx, Some(id))?.pop().ok_or_else(|| corrupt("key vanished"))?;
+            audit_key(tx, &actor, now, "key.register", &stored, json!({ "label": stored.label }))?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn keys(&self) -> Result<Vec<SigningKey>, StorageError> {
+        self.read(|conn| load_keys(conn, None)).await
+    }
+
+    async fn key(&self, id: i64) -> Result<Option<SigningKey>, StorageError> {
+        self.read(move |conn| Ok(load_keys(conn, Some(id))?.pop()))
+            .await
+    }
+
+    async fn set_key_state(
+        &self,
+        id: i64,
+        to: KeyState,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<SigningKey, StorageError> {
+        self.write(move |tx| {
+            let key = load_keys(tx, Some(id))?
+                .pop()
+                .ok_or_else(|| StorageError::NotFound(format!("there is no key {id}")))?;
+            let at = to_db(now);
+            let by = actor.user.map(|u| u.0);
+            match (key.state, to) {
+                (KeyState::Pending, KeyState::Active) => {
+                    tx.execute(
+                        "UPDATE signing_keys SET state = 'active', activated_at = ?2, activated_by = ?3 WHERE id = ?1",
+                        params![id, at, by],
+                    )?;
+                }
+                (KeyState::Pending | KeyState::Active, KeyState::Revoked) => {
+                    tx.execute(
+                        "UPDATE signing_keys SET state = 'revoked', revoked_at = ?2, revoked_by = ?3, revoke_reason = ?4 WHERE id = ?1",
+                        params![id, at, by, reason],
+                    )?;
+                }
+                (from, to) => {
+                    return Err(StorageError::Conflict {
+                        code: "key_state",
+                        detail: format!(
+                            "key {id} is {} and cannot become {}",
+                            key_state_str(from),
+                            key_state_str(to)
+                        ),
+                    });
+                }
+            }
+            let stored = load_keys(tx, Some(id))?.pop().ok_or_else(|| corrupt("key vanished"))?;
+            let action = if to == KeyState::Active { "key.activate" } else { "key.revoke" };
+            audit_key(tx, &actor, now, action, &stored, json!({ "reason": reason }))?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn grant_delegation(
+        &self,
+        grant: NewDelegation,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Delegation, StorageError> {
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO delegations (unit_id, chief_user_id, deputy_user_id, category, valid_from, valid_until, note, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    grant.unit.0,
+                    grant.chief.0,
+                    grant.deputy.0,
+                    grant.category.map(|c| c.as_str()),
+                    to_db(grant.valid_from),
+                    to_db(grant.valid_until),
+                    grant.note,
+                    to_db(now)
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            let stored = load_delegations(tx, Some(id))?.pop().ok_or_else(|| corrupt("delegation vanished"))?;
+            audit::append(
+                tx,
+                NewEntry {
+                    at: now,
+                    actor: &actor,
+                    action: "delegation.grant",
+                    letter: None,
+                    unit: Some(stored.unit_id),
+                    user: Some(stored.deputy),
+                    payload: json!({
+                        "delegation_id": id,
+                        "chief": stored.chief.0,
+                        "deputy": stored.deputy.0,
+                        "valid_from": to_db(stored.valid_from),
+                        "valid_until": to_db(stored.valid_until),
+                        "category": stored.category.map(|c| c.as_str()),
+                    }),
+                },
+            )?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn delegations(&self) -> Result<Vec<Delegation>, StorageError> {
+        self.read(|conn| load_delegations(conn, None)).await
+    }
+
+    async fn revoke_delegation(
+        &self,
+        id: i64,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Delegation, StorageError> {
+        self.write(move |tx| {
+            let changed = tx.execute(
+                "UPDATE delegations SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, to_db(now), actor.user.map(|u| u.0)],
+            )?;
+            let stored = load_delegations(tx, Some(id))?
+                .pop()
+                .ok_or_else(|| StorageError::NotFound(format!("there is no delegation {id}")))?;
+            if changed > 0 {
+                audit::append(
+                    tx,
+                    NewEntry {
+                        at: now,
+                        actor: &actor,
+                        action: "delegation.revoke",
+                        letter: None,
+                        unit: Some(stored.unit_id),
+                        user: Some(stored.deputy),
+                        payload: json!({ "delegation_id": id }),
+                    },
+                )?;
+            }
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn stored_answer(
+        &self,
+        user: UserId,
+        key: String,
+    ) -> Result<Option<(String, StoredAnswer)>, StorageError> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE user_id = ?1 AND key = ?2",
+                    params![user.0, key],
+                    |r| Ok((r.get(0)?, StoredAnswer { status: r.get(1)?, body: r.get(2)? })),
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn apply_signed_action(
+        &self,
+        commit: ActionCommit,
+        decide: DecideFn,
+        signed: NewSignedForm,
+    ) -> Result<ActionOutcome, StorageError> {
+        self.write(move |tx| {
+            // The key may have been revoked since the request was checked.
+            let state: Option<String> = tx
+                .query_row("SELECT state FROM signing_keys WHERE id = ?1", [signed.key_id], |r| r.get(0))
+                .optional()?;
+            if state.as_deref() != Some("active") {
+                return Err(StorageError::Conflict {
+                    code: "key_not_active",
+                    detail: format!("key {} is not active", signed.key_id),
+                });
+            }
+            let letter = commit.letter;
+            let user = commit.actor.user;
+            let key = commit.idempotency.as_ref().map(|(k, _)| k.clone());
+            let outcome = letters::apply_action(tx, commit, decide)?;
+            let ActionOutcome::Applied { change_seq, .. } = outcome else {
+                return Ok(outcome);
+            };
+            let (record, _) = letters::load_record(tx, letter)?
+                .ok_or_else(|| corrupt("the letter vanished inside its own transaction"))?;
+            tx.execute(
+                "INSERT INTO signed_forms (letter_id, event_seq, key_id, signer_user_id, delegation_id, on_behalf_of,
+                    decision, form_bytes, signature_der, handwriting_sha256, signed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    letter.0,
+                    i64::from(record.version),
+                    signed.key_id,
+                    signed.signer.0,
+                    signed.delegation.map(|(id, _)| id),
+                    signed.delegation.map(|(_, chief)| chief.0),
+                    signed.decision.as_str(),
+                    signed.form_bytes,
+                    signed.signature_der,
+                    signed.handwriting_sha256,
+                    to_db(signed.signed_at),
+                ],
+            )?;
+            // The answer (and what a replay of the key returns) carries the signed form.
+            let (record, _) = letters::load_record(tx, letter)?
+                .ok_or_else(|| corrupt("the letter vanished inside its own transaction"))?;
+            let body = serde_json::to_string(&ActionResponse { letter: record.clone() })
+                .map_err(|e| corrupt(format!("response: {e}")))?;
+            if let (Some(key), Some(user)) = (key, user) {
+                tx.execute(
+                    "UPDATE idempotency_keys SET response_body = ?3 WHERE user_id = ?1 AND key = ?2",
+                    params![user.0, key, body],
+                )?;
+            }
+            Ok(ActionOutcome::Applied {
+                change_seq,
+                letter: Box::new(record),
+                answer: StoredAnswer { status: 200, body },
+            })
+        })
+        .await
+    }
+
+    async fn signed_form_bytes(
+        &self,
+        letter: LetterId,
+        seq: u32,
+    ) -> Result<Option<(Vec<u8>, Vec<u8>, String)>, StorageError> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT f.form_bytes, f.signature_der, k.public_key_pem FROM signed_forms f
+                     JOIN signing_keys k ON k.id = f.key_id WHERE f.letter_id = ?1 AND f.event_seq = ?2",
+                    params![letter.0, seq],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?)
+        })
+        .await
+    }
+}
