@@ -475,15 +475,13 @@ async fn act(
     }
 }
 
-/// Keeps letters arriving about every `opts.arrival_every`: each is received at the city
+/// Installs the demo's routing rules (unless rules are configured) and keeps letters
+/// arriving about every `opts.arrival_every` (none when zero): each is received at the city
 /// desk, then forwarded by the desks (city → branch → the station of its street) after a
 /// few seconds each, the way the desks work — so a station's desktop sees it arrive
 /// unsigned and rings. Runs until the server shuts down.
 pub fn spawn_arrivals(state: AppState, opts: DemoOptions) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        if opts.arrival_every.is_zero() {
-            return;
-        }
         let org = match find_org(&state).await {
             Ok(org) => std::sync::Arc::new(org),
             Err(e) => {
@@ -495,6 +493,9 @@ pub fn spawn_arrivals(state: AppState, opts: DemoOptions) -> tokio::task::JoinHa
         // the branch desk then forwards to the station, as the desks do.
         if state.routing_rules().rules.is_empty() {
             state.set_routing_rules(routing_by_area(&org));
+        }
+        if opts.arrival_every.is_zero() {
+            return;
         }
         let mut shutdown = state.shutdown.subscribe();
         let mut rng = StdRng::seed_from_u64(opts.seed ^ 0x5eed);
