@@ -70,6 +70,20 @@ impl Store {
         Ok(bytes)
     }
 
+    /// The MIME type of an attachment by its content address, from the metadata of the
+    /// cached letters (which always have it, bytes or not). `None` when no cached letter
+    /// has that attachment.
+    pub fn attachment_mime(&self, sha256: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT mime FROM attachments WHERE sha256 = ?1 LIMIT 1",
+                [sha256.to_ascii_lowercase()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Total size of the cached bytes.
     pub fn blob_bytes(&self) -> Result<u64, StoreError> {
         let total: i64 = self.conn.query_row(

@@ -55,7 +55,10 @@ use sha2::{Digest, Sha256};
 pub use blobs::{DEFAULT_BLOB_CAP_BYTES, EvictOutcome};
 pub use error::StoreError;
 pub use handle::StoreHandle;
-pub use inbox::{InboxPage, InboxQuery, InboxRow, LetterDetail, PendingAction, StateCount};
+pub use inbox::{
+    InboxPage, InboxQuery, InboxRow, LetterDetail, MAX_PAGE as MAX_INBOX_PAGE, PendingAction,
+    StateCount,
+};
 pub use letters::ApplyOutcome;
 pub use migrations::MIGRATIONS;
 pub use outbox::{ActionContext, OutboxEntry, OutboxError, OutboxStatus};
@@ -145,6 +148,11 @@ impl Store {
     /// The clock rules in force.
     pub fn clock_policy(&self) -> &Policy {
         &self.ctx.policy
+    }
+
+    /// The working-day calendar the clock rules count with.
+    pub fn work_calendar(&self) -> &WorkCalendar {
+        &self.ctx.calendar
     }
 
     /// The raw connection, for tests that need to look under the hood.

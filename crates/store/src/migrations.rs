@@ -4,7 +4,7 @@
 use rusqlite_migration::{M, Migrations};
 
 /// Every migration, in order.
-const STEPS: &[M<'static>] = &[M::up(V1_CACHE)];
+const STEPS: &[M<'static>] = &[M::up(V1_CACHE), M::up(V2_SIGNED_ACTIONS)];
 
 /// The cache's migrations. `MIGRATIONS.validate()` runs in the tests.
 pub const MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
@@ -161,3 +161,7 @@ CREATE VIRTUAL TABLE letters_fts USING fts5 (
     tokenize = 'trigram'
 );
 "#;
+
+/// The chief's approval carries its signature envelope to the server (the sign-off):
+/// it is queued with the action so that a signed decision survives going offline.
+const V2_SIGNED_ACTIONS: &str = "ALTER TABLE outbox ADD COLUMN signature TEXT;";

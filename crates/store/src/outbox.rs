@@ -67,6 +67,9 @@ pub struct OutboxEntry {
     pub attempts: u32,
     pub last_error: Option<OutboxError>,
     pub status: OutboxStatus,
+    /// The signature envelope of a chief's signed decision (`ActionRequest.signature`).
+    #[ts(type = "unknown")]
+    pub signature: Option<serde_json::Value>,
 }
 
 impl OutboxEntry {
@@ -75,7 +78,7 @@ impl OutboxEntry {
         ActionRequest {
             expected_version: self.expected_version,
             action: self.action.clone(),
-            signature: None,
+            signature: self.signature.clone(),
         }
     }
 }
@@ -84,7 +87,7 @@ impl OutboxEntry {
 pub const OUT_OF_SCOPE: &str = "out_of_scope";
 
 const COLUMNS: &str = "id, idempotency_key, letter_id, expected_version, action, actor, \
-                       workstation, created_at, attempts, last_error_code, last_error_message, status";
+                       workstation, created_at, attempts, last_error_code, last_error_message, status, signature";
 
 fn entry_from_row(row: &Row<'_>) -> Result<OutboxEntry, StoreError> {
     let action: String = row.get(4)?;
@@ -92,6 +95,7 @@ fn entry_from_row(row: &Row<'_>) -> Result<OutboxEntry, StoreError> {
     let code: Option<String> = row.get(9)?;
     let message: Option<String> = row.get(10)?;
     let status: String = row.get(11)?;
+    let signature: Option<String> = row.get(12)?;
     Ok(OutboxEntry {
         id: row.get(0)?,
         idempotency_key: row.get(1)?,
@@ -111,6 +115,7 @@ fn entry_from_row(row: &Row<'_>) -> Result<OutboxEntry, StoreError> {
             "failed" => OutboxStatus::Failed,
             other => return Err(StoreError::Corrupt(format!("outbox status {other}"))),
         },
+        signature: signature.as_deref().map(serde_json::from_str).transpose()?,
     })
 }
 
@@ -180,6 +185,30 @@ impl Store {
         action: &Action,
         ctx: &ActionContext,
     ) -> Result<OutboxEntry, StoreError> {
+        self.enqueue(letter_id, expected_version, action, None, ctx)
+    }
+
+    /// Queues a chief's signed decision with its signature envelope, which is sent as
+    /// `ActionRequest.signature` (the server verifies it).
+    pub fn enqueue_signed_action(
+        &mut self,
+        letter_id: LetterId,
+        expected_version: u32,
+        action: &Action,
+        signature: &serde_json::Value,
+        ctx: &ActionContext,
+    ) -> Result<OutboxEntry, StoreError> {
+        self.enqueue(letter_id, expected_version, action, Some(signature), ctx)
+    }
+
+    fn enqueue(
+        &mut self,
+        letter_id: LetterId,
+        expected_version: u32,
+        action: &Action,
+        signature: Option<&serde_json::Value>,
+        ctx: &ActionContext,
+    ) -> Result<OutboxEntry, StoreError> {
         let tree = self.ctx.tree.as_ref().ok_or(StoreError::NotSignedIn)?;
         let tx = self.conn.transaction()?;
         let record =
@@ -202,8 +231,8 @@ impl Store {
         let key = uuid::Uuid::new_v4().to_string();
         tx.execute(
             "INSERT INTO outbox (idempotency_key, letter_id, expected_version, action, actor,
-                                 workstation, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                 workstation, created_at, signature)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 key,
                 letter_id.0,
@@ -212,6 +241,7 @@ impl Store {
                 serde_json::to_string(&ctx.actor)?,
                 ctx.workstation,
                 time::to_db(ctx.now),
+                signature.map(serde_json::Value::to_string),
             ],
         )?;
         let id = tx.last_insert_rowid();

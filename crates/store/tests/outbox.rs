@@ -356,3 +356,41 @@ fn a_letter_leaving_the_scope_fails_its_pending_actions() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn a_signed_decision_keeps_its_signature_across_a_restart() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("cache.sqlite3");
+    let signature = serde_json::json!({"key_id": 3, "signature_der_b64": "MEUCIQ=="});
+    let id = {
+        let mut store = Store::open(&path)?;
+        store_with_letter(&mut store)?;
+        let me = fixtures::officer();
+        let entry = store.enqueue_signed_action(
+            LetterId(1),
+            2,
+            &Action::SignFor,
+            &signature,
+            &acting(&me, cst("2026-03-02 09:03")),
+        )?;
+        assert_eq!(entry.request().signature.as_ref(), Some(&signature));
+        entry.id
+    };
+    let store = Store::open(&path)?;
+    let entry = store.next_pending()?.ok_or("pending")?;
+    assert_eq!(entry.id, id);
+    assert_eq!(entry.signature.as_ref(), Some(&signature));
+    assert_eq!(entry.request().signature, Some(signature));
+    // An ordinary action carries none.
+    let mut plain = Store::open_in_memory()?;
+    store_with_letter(&mut plain)?;
+    let me = fixtures::officer();
+    let entry = plain.enqueue_action(
+        LetterId(1),
+        2,
+        &Action::SignFor,
+        &acting(&me, cst("2026-03-02 09:03")),
+    )?;
+    assert_eq!(entry.request().signature, None);
+    Ok(())
+}
