@@ -349,6 +349,15 @@ async fn a_signed_approval_closes_the_case_and_verifies_in_rust_and_openssl() {
         .await
         .expect("png");
     assert_eq!(stored_png.as_ref(), png.as_slice());
+    let pdf =
+        c.s.get(
+            &format!("/api/v1/letters/{id}/signed-forms/{seq}/pdf"),
+            Some(&c.chief_a),
+        )
+        .await;
+    assert_eq!(pdf.status(), 200);
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    assert!(pdf.bytes().await.expect("pdf").starts_with(b"%PDF-"));
 
     // The export bundle verifies with the real OpenSSL 3; one changed byte does not.
     let dir = tempfile::tempdir().expect("dir");
