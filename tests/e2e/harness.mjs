@@ -99,10 +99,10 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
   });
 }
 
-/** Starts Xvfb at 1366×768 on a free display number and returns ":N". */
-async function startXvfb() {
+/** Starts Xvfb (1366×768 unless told) on a free display number and returns ":N". */
+async function startXvfb(screen = "1366x768x24") {
   const xvfb = track(
-    spawn("Xvfb", ["-displayfd", "3", "-screen", "0", "1366x768x24", "-nolisten", "tcp"], {
+    spawn("Xvfb", ["-displayfd", "3", "-screen", "0", screen, "-nolisten", "tcp"], {
       stdio: ["ignore", "ignore", "pipe", "pipe"],
       detached: true,
     }),
@@ -147,9 +147,11 @@ async function waitForDriver(port, driver, log) {
 
 /**
  * Launches the real app under WebDriver. Returns `{ browser, screenshot, close }`.
- * @param {{ env?: Record<string, string> }} [options]
+ * `screen` sizes the Xvfb screen the harness starts (e.g. "1920x1080x24" for pictures
+ * at that size); it is ignored when DISPLAY is already set.
+ * @param {{ env?: Record<string, string>, screen?: string }} [options]
  */
-export async function launchApp({ env = {} } = {}) {
+export async function launchApp({ env = {}, screen } = {}) {
   const application = appBinary();
   if (!existsSync(application)) {
     throw new Error(
@@ -161,7 +163,7 @@ export async function launchApp({ env = {} } = {}) {
   let xvfb = null;
   const childEnv = { ...process.env, ...env };
   if (process.platform === "linux" && !process.env.DISPLAY) {
-    xvfb = await startXvfb();
+    xvfb = await startXvfb(screen);
     childEnv.DISPLAY = xvfb.display;
   }
 

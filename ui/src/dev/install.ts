@@ -6,6 +6,9 @@ import { setView, type View } from "../app/state";
 import { createMockBackend } from "./mockBackend";
 
 export function installMockBackend(): void {
+  // As tauri.conf.json's freezePrototype does in the app: libraries that break under a
+  // frozen Object.prototype break here too.
+  Object.freeze(Object.prototype);
   const params = new URLSearchParams(location.search);
   const user = params.get("user");
   const backend = createMockBackend({

@@ -382,6 +382,7 @@ const en: DeepStringRecord<MessageSchema> = {
     resolutionDef: "closed on time / due in period",
     satisfactionDef: "satisfied or basically / return visits",
     letters: "{n} letters",
+    lettersTotal: "Letters",
     overdue: "Overdue (letters)",
     heldHours: "Time held (hours)",
     count: "Count",

@@ -377,6 +377,7 @@ const zhCN = {
     resolutionDef: "按期办结 / 期内到期",
     satisfactionDef: "满意与基本满意 / 回访",
     letters: "来信 {n} 封",
+    lettersTotal: "来信总数",
     overdue: "超期（封）",
     heldHours: "占用时长（小时）",
     count: "数量",
