@@ -22,6 +22,10 @@ pub const APT_PACKAGES: &[&str] = &[
     "fonts-noto-cjk",
     "imagemagick",
     "chromium",
+    // The sign-off: OpenSSL 3 verifies our SM2 signatures in the tests; poppler-utils
+    // turns the signed form's PDF into text and PNG to check it.
+    "openssl",
+    "poppler-utils",
 ];
 
 /// The npm projects whose dependencies `npm ci` installs.
