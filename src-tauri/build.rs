@@ -2,7 +2,27 @@
 //! (a command missing from a capability is refused at run time).
 
 /// Every command in `src/commands.rs`. Keep in step with `generate_handler!` in `lib.rs`.
-const COMMANDS: &[&str] = &["app_info"];
+const COMMANDS: &[&str] = &[
+    "app_info",
+    "login",
+    "resume_session",
+    "logout",
+    "session",
+    "sync_status",
+    "sync_now",
+    "inbox",
+    "letter_detail",
+    "mark_seen",
+    "take_action",
+    "failed_actions",
+    "dismiss_failed",
+    "reveal_writer",
+    "attachment",
+    "directory",
+    "settings",
+    "save_settings",
+    "test_chime",
+];
 
 fn main() {
     println!("cargo:rerun-if-changed=src-tauri/capabilities");

@@ -1,12 +1,23 @@
-//! Tauri commands: thin adapters from IPC to the library crates.
+//! Tauri commands: thin adapters from IPC to the app's state and the library crates
+//! (docs/ipc.md is the contract).
 //!
 //! Each command must also be listed in `build.rs` (`COMMANDS`), registered in
 //! `build_app` and allowed in `capabilities/default.json`.
 
-use tauri::{AppHandle, Runtime};
+use jsjb_core::letter::LetterId;
+use jsjb_core::workflow::Action;
+use jsjb_proto::{UserSummary, Writer};
+use jsjb_store::{InboxQuery, OutboxEntry};
+use jsjb_sync::SyncStatus;
+use tauri::{AppHandle, Runtime, State};
 
+use crate::desk::Desk;
 use crate::error::CommandResult;
-use crate::ipc::{AppInfo, ConnectionState};
+use crate::ipc::{
+    AppInfo, AttachmentData, ChimeTest, ConnectionState, InboxView, LetterView, SessionInfo,
+};
+use crate::session;
+use crate::settings::Settings;
 
 /// The product's name and version, and the state of the link to the server.
 #[tauri::command]
@@ -19,7 +30,117 @@ pub fn app_info<R: Runtime>(app: AppHandle<R>) -> CommandResult<AppInfo> {
             .clone()
             .unwrap_or_else(|| package.name.clone()),
         version: package.version.to_string(),
-        // The sync engine does not exist yet: until it does, the app is offline.
+        // The live state of sync is `sync_status` / the `sync-status` event.
         connection: ConnectionState::Disconnected,
+    })
+}
+
+#[tauri::command]
+pub async fn login<R: Runtime>(
+    app: AppHandle<R>,
+    server_url: String,
+    username: String,
+    password: String,
+) -> CommandResult<SessionInfo> {
+    session::login(&app, &server_url, &username, &password).await
+}
+
+#[tauri::command]
+pub async fn resume_session<R: Runtime>(app: AppHandle<R>) -> CommandResult<Option<SessionInfo>> {
+    session::resume(&app).await
+}
+
+#[tauri::command]
+pub async fn logout<R: Runtime>(app: AppHandle<R>) -> CommandResult<()> {
+    session::logout(&app).await;
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn session(desk: State<'_, Desk>) -> CommandResult<Option<SessionInfo>> {
+    Ok(desk.session_info().await)
+}
+
+#[tauri::command]
+pub fn sync_status(desk: State<'_, Desk>) -> CommandResult<SyncStatus> {
+    Ok(desk.session()?.sync.status())
+}
+
+#[tauri::command]
+pub fn sync_now(desk: State<'_, Desk>) -> CommandResult<()> {
+    desk.session()?.sync.sync_now();
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn inbox(desk: State<'_, Desk>, query: InboxQuery) -> CommandResult<InboxView> {
+    desk.inbox(query).await
+}
+
+#[tauri::command]
+pub async fn letter_detail(desk: State<'_, Desk>, id: LetterId) -> CommandResult<LetterView> {
+    desk.letter_view(id).await
+}
+
+#[tauri::command]
+pub async fn mark_seen(desk: State<'_, Desk>, id: LetterId) -> CommandResult<()> {
+    desk.mark_seen(id).await
+}
+
+#[tauri::command]
+pub async fn take_action<R: Runtime>(
+    app: AppHandle<R>,
+    desk: State<'_, Desk>,
+    letter_id: LetterId,
+    expected_version: u32,
+    action: Action,
+) -> CommandResult<OutboxEntry> {
+    desk.take_action(&app, letter_id, expected_version, action)
+        .await
+}
+
+#[tauri::command]
+pub async fn failed_actions(desk: State<'_, Desk>) -> CommandResult<Vec<OutboxEntry>> {
+    desk.failed_actions().await
+}
+
+#[tauri::command]
+pub async fn dismiss_failed(desk: State<'_, Desk>, id: i64) -> CommandResult<()> {
+    desk.dismiss_failed(id).await
+}
+
+#[tauri::command]
+pub async fn reveal_writer(desk: State<'_, Desk>, letter_id: LetterId) -> CommandResult<Writer> {
+    desk.reveal_writer(letter_id).await
+}
+
+#[tauri::command]
+pub async fn attachment(desk: State<'_, Desk>, sha256: String) -> CommandResult<AttachmentData> {
+    desk.attachment(sha256).await
+}
+
+#[tauri::command]
+pub async fn directory(desk: State<'_, Desk>) -> CommandResult<Vec<UserSummary>> {
+    desk.directory().await
+}
+
+#[tauri::command]
+pub fn settings(desk: State<'_, Desk>) -> CommandResult<Settings> {
+    Ok(desk.settings())
+}
+
+#[tauri::command]
+pub fn save_settings<R: Runtime>(
+    app: AppHandle<R>,
+    desk: State<'_, Desk>,
+    settings: Settings,
+) -> CommandResult<Settings> {
+    desk.save_settings(&app, settings)
+}
+
+#[tauri::command]
+pub async fn test_chime(desk: State<'_, Desk>) -> CommandResult<ChimeTest> {
+    Ok(ChimeTest {
+        played: desk.alarm().test_sound().await,
     })
 }

@@ -3,30 +3,151 @@
 //! The UI translates `code` for the officer and never shows `message`, which is for
 //! logs and developers. A new code is added only when the UI must react differently.
 
-use serde::Serialize;
+use jsjb_store::StoreError;
+use jsjb_sync::{ClientError, SyncError};
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 /// What went wrong, in a form the UI can switch on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// Anything the UI cannot do better than "something went wrong".
     Internal,
+    // Signing in.
+    /// Wrong user name or password.
+    InvalidCredentials,
+    /// Too many failed logins (the account, or this address): `retryAfterSecs` says
+    /// how long to wait.
+    AccountLocked,
+    /// The server cannot be reached (network, server down).
+    Unreachable,
+    /// The server URL is not an `http(s)://host[:port][/path]` URL.
+    InvalidUrl,
+    /// The session is no longer valid: sign in again.
+    SessionExpired,
+    /// No one is signed in.
+    NotSignedIn,
+    // Reading and acting.
+    /// The letter (or outbox entry, attachment) is not in the cache.
+    NotFound,
+    /// The command needs the server and the desktop is offline.
+    Offline,
+    /// The letter changed since the UI showed it: reload and decide again.
+    StaleView,
+    /// The server refuses to show this writer to this user.
+    RevealNotAllowed,
+    /// The server refuses the request for this user.
+    Forbidden,
+    /// A setting is out of range.
+    InvalidSettings,
+    // The life-cycle rules of crates/core (`RuleError::code`).
+    OutOfScope,
+    RoleNotAllowed,
+    WrongState,
+    NotAssignedSupervisor,
+    NoPendingExtension,
+    ExtensionPending,
+    DeadlinePassed,
+    InvalidTarget,
+    NotOverdueOrExtended,
+    NotReturned,
+    NothingToReturnTo,
+    NotThanks,
+    AlreadyDone,
+    FirstFeedbackMissing,
+    InvalidInput,
+}
+
+impl ErrorCode {
+    /// The code for a code string of the library crates or of the server's problem
+    /// documents; `Internal` for one the UI has no use for.
+    pub fn from_code(code: &str) -> ErrorCode {
+        let alias = match code {
+            "letter_not_found" | "outbox_entry_not_found" => "not_found",
+            "server_unreachable" => "unreachable",
+            "invalid_server_url" => "invalid_url",
+            "too_many_attempts" => "account_locked",
+            "stale_version" => "stale_view",
+            "unauthenticated" => "session_expired",
+            other => other,
+        };
+        serde_json::from_value(serde_json::Value::String(alias.to_owned()))
+            .unwrap_or(ErrorCode::Internal)
+    }
 }
 
 /// A command's failure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, thiserror::Error)]
+#[serde(rename_all = "camelCase")]
 #[error("{code:?}: {message}")]
 pub struct CommandError {
     pub code: ErrorCode,
     pub message: String,
+    /// With `account_locked`: seconds until another attempt is allowed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub retry_after_secs: Option<u64>,
 }
 
 impl CommandError {
-    pub fn internal(message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            code: ErrorCode::Internal,
+            code,
             message: message.into(),
+            retry_after_secs: None,
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Internal, message)
+    }
+
+    pub fn not_signed_in() -> Self {
+        Self::new(ErrorCode::NotSignedIn, "sign in first")
+    }
+}
+
+impl From<StoreError> for CommandError {
+    fn from(e: StoreError) -> Self {
+        let code = ErrorCode::from_code(e.code());
+        if code == ErrorCode::Internal {
+            tracing::error!("cache: {e}");
+        }
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<ClientError> for CommandError {
+    fn from(e: ClientError) -> Self {
+        let retry_after_secs = match &e {
+            ClientError::Refused { problem, .. } => problem.retry_after,
+            _ => None,
+        };
+        let code = match &e {
+            ClientError::Unauthorized { code } if code == "invalid_credentials" => {
+                ErrorCode::InvalidCredentials
+            }
+            ClientError::Unauthorized { .. } => ErrorCode::SessionExpired,
+            other => ErrorCode::from_code(other.code()),
+        };
+        let message = match retry_after_secs {
+            Some(secs) => format!("retryAfterSecs={secs}: {e}"),
+            None => e.to_string(),
+        };
+        Self {
+            code,
+            message,
+            retry_after_secs,
+        }
+    }
+}
+
+impl From<SyncError> for CommandError {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::Client(e) => e.into(),
+            SyncError::Store(e) => e.into(),
         }
     }
 }

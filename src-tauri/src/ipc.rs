@@ -1,6 +1,11 @@
 //! Types that cross the IPC boundary. Each derives `ts_rs::TS`; the TypeScript
 //! declarations in `ui/src/ipc/bindings/` are generated from them (see `bindings.rs`).
 
+use chrono::{DateTime, Utc};
+use jsjb_core::letter::LetterId;
+use jsjb_core::workflow::ActionKind;
+use jsjb_proto::Me;
+use jsjb_store::{InboxPage, LetterDetail};
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -25,4 +30,81 @@ pub struct AppInfo {
 pub enum ConnectionState {
     /// No server is configured or reachable; the app works from its cache.
     Disconnected,
+}
+
+/// Who is signed in, and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    /// The server URL, normalised (no trailing `/`).
+    pub server_url: String,
+    pub me: Me,
+}
+
+/// One page of the inbox and the server time it was coloured at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct InboxView {
+    pub page: InboxPage,
+    /// For live countdowns: add the time elapsed since the answer arrived.
+    pub server_now: DateTime<Utc>,
+}
+
+/// A letter's detail and what the user may do with it now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct LetterView {
+    pub detail: LetterDetail,
+    /// From core's `available_actions` under the user's roles and unit.
+    pub available_actions: Vec<ActionKind>,
+    pub server_now: DateTime<Utc>,
+}
+
+/// The bytes of an attachment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentData {
+    pub mime: String,
+    pub base64: String,
+}
+
+/// The answer to `test_chime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ChimeTest {
+    /// False when there is no sound device.
+    pub played: bool,
+}
+
+/// Payload of `letters-changed` and `letters-arrived`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct LettersEvent {
+    pub ids: Vec<LetterId>,
+}
+
+/// Payload of `action-refused`: the server refused a queued action; the letter is back
+/// to the server's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionRefusedEvent {
+    #[ts(type = "number")]
+    pub entry_id: i64,
+    pub letter_id: LetterId,
+    /// The server's problem code (translate it; `message` is for the log).
+    pub code: String,
+    pub message: String,
+}
+
+/// Payload of `session-expired`: sign in again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+pub struct SessionExpiredEvent {}
+
+/// The names of the events Rust emits to the UI.
+pub mod events {
+    pub const SYNC_STATUS: &str = "sync-status";
+    pub const LETTERS_CHANGED: &str = "letters-changed";
+    pub const LETTERS_ARRIVED: &str = "letters-arrived";
+    pub const ACTION_REFUSED: &str = "action-refused";
+    pub const SESSION_EXPIRED: &str = "session-expired";
 }

@@ -1,23 +1,165 @@
 //! 接诉即办工作台 — the desktop shell.
 //!
 //! This crate is glue: it builds the Tauri app, holds the state and exposes thin
-//! commands. Domain rules live in `crates/core`.
+//! commands (docs/ipc.md). The cache, sync and chime live in `crates/store`,
+//! `crates/sync` and `crates/chime`; domain rules in `crates/core`.
 
+pub mod alarm;
+pub mod alerts;
 pub mod bindings;
 pub mod commands;
+pub mod desk;
 pub mod error;
 pub mod ipc;
+pub mod session;
+pub mod settings;
+pub mod vault;
 
-use tauri::{Builder, Runtime};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 
-pub use error::{CommandError, ErrorCode};
+use jsjb_chime::{Audio, AudioError, ChimeThread, Sound};
+use tauri::{App, Builder, Manager, RunEvent, Runtime};
 
-/// Wires commands (and later state, events, plugins) into a builder.
+use crate::alarm::{ArrivalAlarm, SharedAudio};
+use crate::desk::Desk;
+pub use crate::error::{CommandError, ErrorCode};
+pub use crate::session::Autologin;
+use crate::settings::Settings;
+pub use crate::vault::KeyringMode;
+use crate::vault::TokenVault;
+
+/// How the app is put together; [`Options::from_env`] for the real app, tests set
+/// their own folders and a fake audio output.
+pub struct Options {
+    /// Where caches, settings and (in the fallback) tokens live; the OS app-data folder
+    /// when `None`. `JSJB_DATA_DIR` in the environment.
+    pub data_dir: Option<PathBuf>,
+    pub keyring: KeyringMode,
+    /// The sound output; the real audio thread when `None`.
+    pub audio: Option<SharedAudio>,
+    /// Development and demo only: sign in at start.
+    pub autologin: Option<Autologin>,
+    /// The parts that need a real desktop: tray, single instance, remembered window
+    /// position, launch at login. Off in tests (mock runtime).
+    pub desktop: bool,
+}
+
+impl Options {
+    pub fn from_env() -> Options {
+        Options {
+            data_dir: std::env::var_os("JSJB_DATA_DIR").map(PathBuf::from),
+            keyring: KeyringMode::from_env(),
+            audio: None,
+            autologin: Autologin::from_env(),
+            desktop: true,
+        }
+    }
+}
+
+/// Wires commands, state, plugins and the alarm into a builder, configured from the
+/// environment.
 ///
 /// Generic over the runtime so that tests drive the very same wiring through
 /// `tauri::test::mock_builder()`.
 pub fn build_app<R: Runtime>(builder: Builder<R>) -> Builder<R> {
-    builder.invoke_handler(tauri::generate_handler![commands::app_info])
+    build_app_with(builder, Options::from_env())
+}
+
+/// [`build_app`] with explicit options.
+pub fn build_app_with<R: Runtime>(builder: Builder<R>, options: Options) -> Builder<R> {
+    let mut builder = builder;
+    if options.desktop {
+        builder = builder
+            // First, so a second launch exits before doing anything else.
+            .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+                alerts::show_main_window(app);
+            }))
+            .plugin(tauri_plugin_window_state::Builder::default().build())
+            .plugin(tauri_plugin_autostart::init(
+                tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+                None,
+            ));
+    }
+    builder
+        .plugin(tauri_plugin_notification::init())
+        .setup(move |app| setup(app, options))
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::login,
+            commands::resume_session,
+            commands::logout,
+            commands::session,
+            commands::sync_status,
+            commands::sync_now,
+            commands::inbox,
+            commands::letter_detail,
+            commands::mark_seen,
+            commands::take_action,
+            commands::failed_actions,
+            commands::dismiss_failed,
+            commands::reveal_writer,
+            commands::attachment,
+            commands::directory,
+            commands::settings,
+            commands::save_settings,
+            commands::test_chime,
+        ])
+}
+
+/// Owns the audio thread, so that it is shut down (and its device closed) on exit.
+struct ChimeOwner(Mutex<Option<ChimeThread>>);
+
+/// The audio output when the audio thread cannot even start: every ring fails, which
+/// the alarm logs once; the notification and the window still alert.
+struct NoAudio;
+
+impl Audio for NoAudio {
+    fn play(&self, _sound: Sound, _volume: f32) -> Result<(), AudioError> {
+        Err(AudioError::ThreadGone)
+    }
+}
+
+fn setup<R: Runtime>(app: &mut App<R>, options: Options) -> Result<(), Box<dyn std::error::Error>> {
+    let data_dir = match options.data_dir {
+        Some(dir) => dir,
+        None => app.path().app_data_dir()?,
+    };
+    std::fs::create_dir_all(&data_dir)?;
+    tracing::info!(data_dir = %data_dir.display(), "app data folder");
+    let default_server = std::env::var("JSJB_SERVER_URL").ok();
+    let settings = Settings::load(&data_dir, default_server.as_deref());
+
+    let (audio, device): (SharedAudio, _) = match options.audio {
+        Some(audio) => (audio, None),
+        None => match ChimeThread::spawn() {
+            Ok(thread) => {
+                let handle = thread.handle();
+                app.manage(ChimeOwner(Mutex::new(Some(thread))));
+                (Arc::new(handle.clone()), Some(handle))
+            }
+            Err(e) => {
+                tracing::warn!("no audio thread ({e}); the alarm is visual only");
+                (Arc::new(NoAudio), None)
+            }
+        },
+    };
+    let alarm = Arc::new(ArrivalAlarm::new(settings.chime.alarm(), audio, device)?);
+    tauri::async_runtime::spawn(Arc::clone(&alarm).run_timer());
+
+    let vault = TokenVault::new(&data_dir, options.keyring);
+    app.manage(Desk::new(data_dir, vault, settings, alarm));
+
+    if options.desktop {
+        // No tray host (Xvfb, some Linux desktops): the app works without the tray.
+        if let Err(e) = alerts::create_tray(app.handle()) {
+            tracing::warn!("no tray icon: {e}");
+        }
+    }
+    if let Some(auto) = options.autologin {
+        session::autologin(app.handle(), auto);
+    }
+    Ok(())
 }
 
 /// The app's compiled-in context: `tauri.conf.json`, icons and, with the
@@ -31,14 +173,27 @@ pub fn context<R: Runtime>() -> tauri::Context<R> {
 /// Starts the desktop app and blocks until it exits.
 pub fn run() -> std::process::ExitCode {
     init_tracing();
-    match build_app(tauri::Builder::default()).run(context()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    let app = match build_app(tauri::Builder::default()).build(context()) {
+        Ok(app) => app,
         Err(error) => {
             tracing::error!(%error, "the app failed to start");
             eprintln!("接诉即办工作台 failed to start: {error}");
-            std::process::ExitCode::FAILURE
+            return std::process::ExitCode::FAILURE;
         }
-    }
+    };
+    app.run(|app, event| {
+        if let RunEvent::Exit = event
+            && let Some(owner) = app.try_state::<ChimeOwner>()
+            && let Some(thread) = owner
+                .0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+        {
+            thread.shutdown();
+        }
+    });
+    std::process::ExitCode::SUCCESS
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the default level (info).

@@ -1,15 +1,206 @@
-//! The real command wiring (`build_app` + the app's own context and capabilities),
-//! driven through Tauri's mock runtime: no window system needed.
+//! The real command wiring (`build_app_with` + the app's own context and capabilities),
+//! driven through Tauri's mock runtime — no window system needed — against the REAL
+//! server (`jsjb_server::serve` on 127.0.0.1:0, seeded with a small demo city) and real
+//! cache files in a temporary app-data folder. Only the audio is fake.
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use jsjb_chime::{Audio, AudioError, Sound};
+use jsjb_desk::desk::Desk;
+use jsjb_desk::{KeyringMode, Options};
+use jsjb_server::demo::{self, DEMO_PASSWORD, DemoOptions};
+use jsjb_server::{AppState, Config};
 use serde_json::{Value, json};
 use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
 use tauri::webview::InvokeRequest;
-use tauri::{App, WebviewWindow, WebviewWindowBuilder};
+use tauri::{App, Listener, Manager, WebviewWindow, WebviewWindowBuilder};
 
-fn app() -> App<MockRuntime> {
-    jsjb_desk::build_app(mock_builder())
+// ---------------------------------------------------------------------------------------
+// The server: one demo city for the whole test binary, on its own thread and runtime.
+
+struct DemoServer {
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl DemoServer {
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+fn server() -> &'static DemoServer {
+    static SERVER: OnceLock<DemoServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::new(dir.path().join("server.sqlite3"), dir.path().join("blobs"));
+        // Cheap password hashes keep the seeding fast.
+        config.argon2_memory_kib = 256;
+        config.login_ip_limit = 1_000;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("server runtime");
+            rt.block_on(async move {
+                let state = AppState::open(config).expect("open the server");
+                let opts = DemoOptions {
+                    days: 2,
+                    per_day: 8,
+                    arrival_every: Duration::ZERO,
+                    seed: 11,
+                };
+                demo::seed(&state, &opts).await.expect("seed the demo city");
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                tx.send(listener.local_addr().expect("addr"))
+                    .expect("report the address");
+                // Serves until the test binary exits.
+                let _ = jsjb_server::serve(listener, state, std::future::pending()).await;
+            });
+        });
+        let addr = rx.recv().expect("the server started");
+        DemoServer { addr, _dir: dir }
+    })
+}
+
+/// What a dispatch desk does: types in a phone letter and dispatches it to `station`.
+/// Returns the letter's id.
+fn dispatch_new_letter(desk_user: &str, station: i64, subject: &str) -> i64 {
+    let base = format!("{}/api/v1", server().url());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let login: Value = http
+            .post(format!("{base}/auth/login"))
+            .json(&json!({"username": desk_user, "password": DEMO_PASSWORD}))
+            .send()
+            .await
+            .expect("desk login")
+            .json()
+            .await
+            .expect("login json");
+        let token = login["token"].as_str().expect("token").to_owned();
+        let receipt: Value = http
+            .post(format!("{base}/letters"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "category": "help",
+                "subject": subject,
+                "body": "楼下商铺深夜噪音扰民，请派人处理。",
+                "writer_name": "张三",
+                "writer_phone": "13800138000",
+            }))
+            .send()
+            .await
+            .expect("desk letter")
+            .json()
+            .await
+            .expect("receipt json");
+        let id = receipt["id"].as_i64().expect("letter id");
+        let letter: Value = http
+            .get(format!("{base}/letters/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("get letter")
+            .json()
+            .await
+            .expect("letter json");
+        let version = letter["version"].as_u64().expect("version");
+        let res = http
+            .post(format!("{base}/letters/{id}/actions"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", format!("test-dispatch-{id}"))
+            .json(&json!({
+                "expected_version": version,
+                "action": {"action": "dispatch", "to": station, "note": ""},
+            }))
+            .send()
+            .await
+            .expect("dispatch");
+        assert!(res.status().is_success(), "dispatch: {}", res.status());
+        id
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The app.
+
+/// Records what the alarm played: the audio boundary, and nothing more, is fake.
+#[derive(Default)]
+struct FakeAudio {
+    played: Mutex<Vec<(Sound, f32)>>,
+}
+
+impl FakeAudio {
+    fn count(&self) -> usize {
+        self.played.lock().expect("lock").len()
+    }
+}
+
+impl Audio for FakeAudio {
+    fn play(&self, sound: Sound, volume: f32) -> Result<(), AudioError> {
+        self.played.lock().expect("lock").push((sound, volume));
+        Ok(())
+    }
+}
+
+struct TestApp {
+    app: App<MockRuntime>,
+    main: WebviewWindow<MockRuntime>,
+    audio: Arc<FakeAudio>,
+    data_dir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn options(data_dir: &Path, audio: Arc<FakeAudio>) -> Options {
+    Options {
+        data_dir: Some(data_dir.to_path_buf()),
+        // CI has no Secret Service; the fallback is what runs there.
+        keyring: KeyringMode::File,
+        audio: Some(audio),
+        autologin: None,
+        desktop: false,
+    }
+}
+
+fn app_in(data_dir: &Path) -> TestApp {
+    let audio = Arc::new(FakeAudio::default());
+    let mut app = jsjb_desk::build_app_with(mock_builder(), options(data_dir, Arc::clone(&audio)))
         .build(jsjb_desk::context())
-        .expect("the app builds on the mock runtime")
+        .expect("the app builds on the mock runtime");
+    // `setup` runs on the event loop's first iteration.
+    #[allow(deprecated)]
+    app.run_iteration(|_, _| {});
+    // The first iteration also created the configured `main` window.
+    let main = match app.get_webview_window("main") {
+        Some(main) => main,
+        None => window(&app, "main"),
+    };
+    TestApp {
+        app,
+        main,
+        audio,
+        data_dir: data_dir.to_path_buf(),
+        _dir: None,
+    }
+}
+
+fn app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut app = app_in(dir.path());
+    app._dir = Some(dir);
+    app
 }
 
 fn window(app: &App<MockRuntime>, label: &str) -> WebviewWindow<MockRuntime> {
@@ -18,7 +209,7 @@ fn window(app: &App<MockRuntime>, label: &str) -> WebviewWindow<MockRuntime> {
         .expect("a mock window")
 }
 
-fn invoke(window: &WebviewWindow<MockRuntime>, cmd: &str) -> Result<Value, Value> {
+fn invoke_on(window: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
     let request = InvokeRequest {
         cmd: cmd.into(),
         callback: tauri::ipc::CallbackFn(0),
@@ -30,7 +221,7 @@ fn invoke(window: &WebviewWindow<MockRuntime>, cmd: &str) -> Result<Value, Value
         }
         .parse()
         .expect("a valid URL"),
-        body: tauri::ipc::InvokeBody::default(),
+        body: tauri::ipc::InvokeBody::Json(args),
         headers: Default::default(),
         invoke_key: INVOKE_KEY.to_string(),
     };
@@ -38,11 +229,92 @@ fn invoke(window: &WebviewWindow<MockRuntime>, cmd: &str) -> Result<Value, Value
         .map(|body| body.deserialize::<Value>().expect("the response is JSON"))
 }
 
+impl TestApp {
+    fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+        invoke_on(&self.main, cmd, args)
+    }
+
+    fn ok(&self, cmd: &str, args: Value) -> Value {
+        self.invoke(cmd, args)
+            .unwrap_or_else(|e| panic!("{cmd} failed: {e}"))
+    }
+
+    fn err_code(&self, cmd: &str, args: Value) -> String {
+        let e = self
+            .invoke(cmd, args)
+            .expect_err(&format!("{cmd} should fail"));
+        e["code"].as_str().unwrap_or_default().to_owned()
+    }
+
+    fn login(&self, user: &str) -> Value {
+        self.ok(
+            "login",
+            json!({"serverUrl": server().url(), "username": user, "password": DEMO_PASSWORD}),
+        )
+    }
+
+    /// Waits until the sync engine is online, has applied a page, and has nothing queued.
+    fn wait_synced(&self) -> Value {
+        wait_for("sync to settle", || {
+            let status = self.ok("sync_status", json!({}));
+            (status["state"]["kind"] == "online"
+                && !status["last_synced_at"].is_null()
+                && status["pending_actions"] == 0)
+                .then_some(status)
+        })
+    }
+
+    fn inbox(&self, query: Value) -> Value {
+        self.ok("inbox", json!({ "query": query }))
+    }
+
+    fn inbox_ids(&self) -> Vec<i64> {
+        self.inbox(json!({"limit": 500}))["page"]["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| r["id"].as_i64().expect("id"))
+            .collect()
+    }
+
+    fn detail(&self, id: i64) -> Value {
+        self.ok("letter_detail", json!({ "id": id }))
+    }
+
+    fn unsigned(&self) -> usize {
+        self.app.state::<Desk>().alarm().unsigned()
+    }
+
+    /// Collects the payloads of an event.
+    fn record(&self, event: &'static str) -> Arc<Mutex<Vec<Value>>> {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        self.app.listen_any(event, move |e| {
+            let payload = serde_json::from_str(e.payload()).unwrap_or(Value::Null);
+            sink.lock().expect("lock").push(payload);
+        });
+        seen
+    }
+}
+
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The shell.
+
 #[test]
 fn app_info_reports_product_version_and_disconnected() {
     let app = app();
-    let main = window(&app, "main");
-    let answer = invoke(&main, "app_info").expect("app_info is allowed for the main window");
+    let answer = app.ok("app_info", json!({}));
     assert_eq!(
         answer,
         json!({
@@ -54,19 +326,299 @@ fn app_info_reports_product_version_and_disconnected() {
 }
 
 #[test]
-fn app_info_is_refused_to_a_window_without_the_capability() {
+fn commands_are_refused_to_a_window_without_the_capability() {
     let app = app();
-    let other = window(&app, "not-in-any-capability");
-    let refusal = invoke(&other, "app_info").expect_err("capabilities are enforced");
-    assert!(
-        refusal.to_string().contains("not allowed"),
-        "unexpected refusal: {refusal}"
-    );
+    let other = window(&app.app, "not-in-any-capability");
+    for cmd in ["app_info", "session", "inbox", "login"] {
+        let refusal = invoke_on(&other, cmd, json!({})).expect_err("capabilities are enforced");
+        assert!(
+            refusal.to_string().contains("not allowed"),
+            "unexpected refusal of {cmd}: {refusal}"
+        );
+    }
 }
 
 #[test]
 fn unknown_commands_are_refused() {
     let app = app();
-    let main = window(&app, "main");
-    assert!(invoke(&main, "no_such_command").is_err());
+    assert!(app.invoke("no_such_command", json!({})).is_err());
+}
+
+// ---------------------------------------------------------------------------------------
+// Signing in and out.
+
+#[test]
+fn login_refuses_wrong_password_unreachable_server_and_bad_url() {
+    let app = app();
+    let code = app.err_code(
+        "login",
+        json!({"serverUrl": server().url(), "username": "futian.liu", "password": "wrong"}),
+    );
+    assert_eq!(code, "invalid_credentials");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a port")
+        .port();
+    let code = app.err_code(
+        "login",
+        json!({"serverUrl": format!("http://127.0.0.1:{closed}"), "username": "futian.liu", "password": DEMO_PASSWORD}),
+    );
+    assert_eq!(code, "unreachable");
+
+    let code = app.err_code(
+        "login",
+        json!({"serverUrl": "ftp://example", "username": "futian.liu", "password": DEMO_PASSWORD}),
+    );
+    assert_eq!(code, "invalid_url");
+
+    assert_eq!(app.ok("session", json!({})), Value::Null);
+    assert_eq!(app.err_code("inbox", json!({"query": {}})), "not_signed_in");
+}
+
+#[test]
+fn logout_then_another_user_sees_none_of_the_first_users_letters() {
+    let app = app();
+    let first = app.login("huafu.ma");
+    let huafu = first["me"]["unit_id"].as_i64().expect("unit");
+    assert_eq!(first["me"]["username"], "huafu.ma");
+    assert_eq!(
+        first["serverUrl"],
+        server().url(),
+        "the URL comes back normalised"
+    );
+    let ours = dispatch_new_letter("futianfj.desk", huafu, "华富：噪音扰民");
+    app.wait_synced();
+    let seen_first = wait_for("the new letter in huafu's inbox", || {
+        let ids = app.inbox_ids();
+        ids.contains(&ours).then_some(ids)
+    });
+    assert_eq!(app.ok("session", json!({}))["me"]["username"], "huafu.ma");
+
+    app.ok("logout", json!({}));
+    assert_eq!(app.ok("session", json!({})), Value::Null);
+    assert_eq!(app.err_code("inbox", json!({"query": {}})), "not_signed_in");
+    assert_eq!(
+        app.ok("resume_session", json!({})),
+        Value::Null,
+        "logout forgets the token"
+    );
+
+    let second = app.login("lianhua.guo");
+    assert_ne!(second["me"]["unit_id"].as_i64(), Some(huafu));
+    app.wait_synced();
+    let seen_second = app.inbox_ids();
+    let leaked: Vec<_> = seen_second
+        .iter()
+        .filter(|id| seen_first.contains(id))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "letters of the first user leaked: {leaked:?}"
+    );
+    assert_eq!(
+        app.err_code("letter_detail", json!({"id": ours})),
+        "not_found"
+    );
+
+    // One cache per server + user.
+    let caches = std::fs::read_dir(&app.data_dir)
+        .expect("data dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".sqlite3"))
+        .count();
+    assert_eq!(caches, 2);
+}
+
+#[test]
+fn a_kept_token_resumes_the_session_in_a_new_app() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let first = app_in(dir.path());
+        first.login("futian.huang");
+        first.wait_synced();
+    }
+    let second = app_in(dir.path());
+    let resumed = second.ok("resume_session", json!({}));
+    assert_eq!(resumed["me"]["username"], "futian.huang");
+    second.wait_synced();
+    assert!(!second.inbox_ids().is_empty() || second.unsigned() == 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading, acting, the alarm.
+
+#[test]
+fn arrival_rings_inbox_is_by_urgency_and_sign_for_is_pending_then_synced() {
+    let app = app();
+    let arrived = app.record("letters-arrived");
+    let changed = app.record("letters-changed");
+    let statuses = app.record("sync-status");
+    let me = app.login("futian.liu");
+    let station = me["me"]["unit_id"].as_i64().expect("unit");
+    app.wait_synced();
+    assert!(
+        !statuses.lock().expect("lock").is_empty(),
+        "sync-status is pushed"
+    );
+
+    // The inbox, most urgent first: running clocks by due time, then the finished ones.
+    let view = app.inbox(json!({"limit": 500}));
+    assert!(view["serverNow"].is_string());
+    let rows = view["page"]["rows"].as_array().expect("rows").clone();
+    assert!(!rows.is_empty(), "the demo city gives the station letters");
+    let dues: Vec<Option<&str>> = rows.iter().map(|r| r["due_at"].as_str()).collect();
+    let running = dues.iter().take_while(|d| d.is_some()).count();
+    assert!(
+        dues[running..].iter().all(Option::is_none),
+        "letters with no running clock come last: {dues:?}"
+    );
+    let due_times: Vec<chrono::DateTime<chrono::Utc>> = dues[..running]
+        .iter()
+        .map(|d| d.and_then(|d| d.parse().ok()).expect("RFC 3339"))
+        .collect();
+    assert!(
+        due_times.windows(2).all(|w| w[0] <= w[1]),
+        "most urgent first: {due_times:?}"
+    );
+
+    // A letter arrives: the chime rings and the UI hears of it.
+    let before = app.audio.count();
+    let id = dispatch_new_letter("futianfj.desk", station, "福田：求助");
+    wait_for("letters-arrived with the new letter", || {
+        arrived
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|p| {
+                p["ids"]
+                    .as_array()
+                    .is_some_and(|ids| ids.contains(&json!(id)))
+            })
+            .then_some(())
+    });
+    wait_for("the chime", || (app.audio.count() > before).then_some(()));
+    assert!(changed.lock().expect("lock").iter().any(|p| {
+        p["ids"]
+            .as_array()
+            .is_some_and(|ids| ids.contains(&json!(id)))
+    }));
+
+    // Sign for it (and for anything else still waiting): pending at once, the alarm stops.
+    let view = app.detail(id);
+    assert!(
+        view["availableActions"]
+            .as_array()
+            .expect("actions")
+            .contains(&json!("sign_for")),
+        "{}",
+        view["availableActions"]
+    );
+    let waiting = app.inbox(json!({"states": ["dispatched"], "unit": station, "limit": 500}));
+    for row in waiting["page"]["rows"].as_array().expect("rows") {
+        let entry = app.ok(
+            "take_action",
+            json!({"letterId": row["id"], "expectedVersion": row["version"], "action": {"action": "sign_for"}}),
+        );
+        assert_eq!(entry["status"], "pending");
+    }
+    let pending = app.detail(id);
+    assert_eq!(pending["detail"]["status"]["state"], "handling");
+    assert_eq!(
+        pending["detail"]["pending"].as_array().map(Vec::len),
+        Some(1),
+        "shown as pending until the server accepts it"
+    );
+    assert_eq!(app.unsigned(), 0, "signing stops the alarm at once");
+    assert_eq!(app.app.state::<Desk>().alarm().next_due(), None);
+
+    // Then the server has it.
+    wait_for("the sign-for to be accepted", || {
+        let d = app.detail(id);
+        (d["detail"]["pending"].as_array().is_some_and(Vec::is_empty)
+            && d["detail"]["record"]["state"] == "handling")
+            .then_some(())
+    });
+    assert_eq!(app.ok("failed_actions", json!({})), json!([]));
+
+    // A stale view is refused locally with its code.
+    let code = app.err_code(
+        "take_action",
+        json!({"letterId": id, "expectedVersion": 1, "action": {"action": "sign_for"}}),
+    );
+    assert_eq!(code, "stale_view");
+    let current = app.detail(id)["detail"]["status"]["version"].clone();
+    let code = app.err_code(
+        "take_action",
+        json!({"letterId": id, "expectedVersion": current, "action": {"action": "sign_for"}}),
+    );
+    assert_eq!(code, "wrong_state");
+
+    // The rest of the reading side.
+    app.ok("mark_seen", json!({"id": id}));
+    assert_eq!(app.detail(id)["detail"]["seen"], true);
+    let writer = app.ok("reveal_writer", json!({"letterId": id}));
+    assert_eq!(writer["masked"], false);
+    assert_eq!(writer["phone"], "13800138000");
+    let directory = app.ok("directory", json!({}));
+    assert!(directory.as_array().is_some_and(|d| !d.is_empty()));
+    assert_eq!(
+        app.err_code("letter_detail", json!({"id": 999_999})),
+        "not_found"
+    );
+    assert_eq!(
+        app.err_code("attachment", json!({"sha256": "00"})),
+        "not_found"
+    );
+    app.ok("sync_now", json!({}));
+    assert_eq!(app.ok("test_chime", json!({})), json!({"played": true}));
+}
+
+// ---------------------------------------------------------------------------------------
+// Settings.
+
+#[test]
+fn settings_are_validated_and_kept() {
+    let app = app();
+    let defaults = app.ok("settings", json!({}));
+    assert_eq!(defaults["locale"], "zh-CN");
+    assert_eq!(defaults["autostart"], false);
+    assert_eq!(defaults["chime"]["muted"], false);
+
+    let with = |patch: Value| {
+        let mut s = defaults.clone();
+        for (k, v) in patch.as_object().expect("object") {
+            s[k] = v.clone();
+        }
+        json!({ "settings": s })
+    };
+    assert_eq!(
+        app.err_code(
+            "save_settings",
+            with(json!({"chime": {"muted": false, "volume": 1.5, "repeat": true}}))
+        ),
+        "invalid_settings"
+    );
+    assert_eq!(
+        app.err_code("save_settings", with(json!({"locale": "fr"}))),
+        "invalid_settings"
+    );
+    assert_eq!(
+        app.err_code("save_settings", with(json!({"serverUrl": "ftp://x"}))),
+        "invalid_url"
+    );
+    let saved = app.ok(
+        "save_settings",
+        with(json!({
+            "serverUrl": " http://127.0.0.1:8080/ ",
+            "locale": "en",
+            "chime": {"muted": true, "volume": 0.5, "repeat": false},
+        })),
+    );
+    assert_eq!(saved["serverUrl"], "http://127.0.0.1:8080");
+    assert_eq!(app.ok("settings", json!({})), saved);
+
+    // Kept across restarts.
+    let again = app_in(&app.data_dir);
+    assert_eq!(again.ok("settings", json!({})), saved);
 }

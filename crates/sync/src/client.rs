@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use jsjb_core::letter::LetterId;
 use jsjb_proto::{
     API_PREFIX, ActionRequest, ActionResponse, IDEMPOTENCY_KEY_HEADER, LoginRequest, LoginResponse,
-    Me, Poke, Problem, SyncPage, UserSummary,
+    Me, Poke, Problem, SyncPage, UserSummary, Writer,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url, header};
 use serde::de::DeserializeOwned;
@@ -253,6 +253,16 @@ impl ServerClient {
             .header(IDEMPOTENCY_KEY_HEADER, idempotency_key)
             .json(request);
         self.json(req).await
+    }
+
+    /// `POST /letters/{id}/reveal-writer`: the writer's name and phone unmasked. The
+    /// server logs every reveal and refuses it outside the handling unit and its desks.
+    pub async fn reveal_writer(&self, letter: LetterId) -> Result<Writer, ClientError> {
+        self.json(self.request(
+            Method::POST,
+            self.url(&format!("/letters/{}/reveal-writer", letter.0)),
+        ))
+        .await
     }
 
     /// `GET /attachments/{sha256}`: the bytes of an attachment.

@@ -53,8 +53,12 @@ impl Default for SyncConfig {
 }
 
 /// Whether the desktop is in touch with the server.
+///
+/// Exported to TypeScript as `SyncConnectionState`: the app shell has a
+/// `ConnectionState` of its own, and the bindings share one folder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[ts(rename = "SyncConnectionState")]
 pub enum ConnectionState {
     /// The last exchange with the server succeeded.
     Online,

@@ -4,4 +4,8 @@ import type { ErrorCode } from "./ErrorCode";
 /**
  * A command's failure.
  */
-export type CommandError = { code: ErrorCode, message: string, };
+export type CommandError = { code: ErrorCode, message: string, 
+/**
+ * With `account_locked`: seconds until another attempt is allowed.
+ */
+retryAfterSecs?: number, };

@@ -3,4 +3,4 @@
 /**
  * What went wrong, in a form the UI can switch on.
  */
-export type ErrorCode = "internal";
+export type ErrorCode = "internal" | "invalid_credentials" | "account_locked" | "unreachable" | "invalid_url" | "session_expired" | "not_signed_in" | "not_found" | "offline" | "stale_view" | "reveal_not_allowed" | "forbidden" | "invalid_settings" | "out_of_scope" | "role_not_allowed" | "wrong_state" | "not_assigned_supervisor" | "no_pending_extension" | "extension_pending" | "deadline_passed" | "invalid_target" | "not_overdue_or_extended" | "not_returned" | "nothing_to_return_to" | "not_thanks" | "already_done" | "first_feedback_missing" | "invalid_input";

@@ -1,0 +1,216 @@
+//! The arrival alarm (issue 4, item 5): the chime's schedule fed by the letters waiting
+//! for the user's unit to sign for them, and one timer task that rings it.
+//!
+//! The letters that wait are read from the cache's *view* (server state + pending
+//! actions), so the alarm stops the moment the officer signs, before the server has
+//! heard of it. Time is the server's, as estimated by the sync engine.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use jsjb_chime::{Alarm, AlarmSettings, Audio, ChimeHandle, DeviceState, SettingsError, Sound};
+use jsjb_core::letter::{LetterId, LetterState};
+use jsjb_core::org::UnitId;
+use jsjb_store::{InboxQuery, Store, StoreError};
+use jsjb_sync::ServerClock;
+use tokio::sync::Notify;
+
+/// The timer re-reads the schedule at least this often: the server clock's offset may
+/// have been corrected since it went to sleep.
+const MAX_NAP: Duration = Duration::from_secs(30);
+
+/// A letter and, when it waits for the unit's signature, its sign-for due time.
+pub type Waiting = (LetterId, Option<DateTime<Utc>>);
+
+/// The sound output as the alarm sees it.
+pub type SharedAudio = Arc<dyn Audio + Send + Sync>;
+
+/// The alarm, shared by the sync event forwarder, the commands and the timer task.
+pub struct ArrivalAlarm {
+    alarm: Mutex<Alarm<LetterId, SharedAudio>>,
+    audio: SharedAudio,
+    /// The real audio thread's handle, to tell whether a device exists (`None` in tests).
+    device: Option<ChimeHandle>,
+    wake: Notify,
+    clock: Mutex<Option<ServerClock>>,
+}
+
+impl ArrivalAlarm {
+    pub fn new(
+        settings: AlarmSettings,
+        audio: SharedAudio,
+        device: Option<ChimeHandle>,
+    ) -> Result<ArrivalAlarm, SettingsError> {
+        Ok(ArrivalAlarm {
+            alarm: Mutex::new(Alarm::new(settings, Arc::clone(&audio))?),
+            audio,
+            device,
+            wake: Notify::new(),
+            clock: Mutex::new(None),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Alarm<LetterId, SharedAudio>> {
+        // The schedule stays consistent even if a holder panicked: every method is total.
+        self.alarm.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Server time when signed in, the workstation's otherwise.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map_or_else(Utc::now, ServerClock::now)
+    }
+
+    /// Starts a session: its server clock, and an empty list of waiting letters.
+    pub fn start(&self, clock: ServerClock) {
+        *self.clock.lock().unwrap_or_else(PoisonError::into_inner) = Some(clock);
+        self.clear();
+    }
+
+    /// Ends the session: nothing waits any more (the next user's letters are not ours).
+    pub fn stop(&self) {
+        *self.clock.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.clear();
+    }
+
+    fn clear(&self) {
+        let mut alarm = self.lock();
+        let settings = alarm.schedule().settings().clone();
+        // Valid: they were accepted before.
+        if let Ok(fresh) = Alarm::new(settings, Arc::clone(&self.audio)) {
+            *alarm = fresh;
+        }
+        drop(alarm);
+        self.wake.notify_one();
+    }
+
+    pub fn set_settings(&self, settings: AlarmSettings) -> Result<(), SettingsError> {
+        self.lock().set_settings(settings)?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// How many letters wait to be signed for.
+    pub fn unsigned(&self) -> usize {
+        self.lock().schedule().unsigned_count()
+    }
+
+    /// When the alarm next rings, if ever (nothing waits, muted, or repeat off: `None`).
+    pub fn next_due(&self) -> Option<DateTime<Utc>> {
+        let now = self.now();
+        self.lock().next_due(now)
+    }
+
+    /// Takes in what the cache says about these letters: those waiting for the unit are
+    /// added (an arrival when new), the others are dropped (signed, moved on, gone).
+    /// Returns the letters that newly wait: the caller shows the OS notification.
+    pub fn update(&self, letters: &[Waiting]) -> Vec<LetterId> {
+        let mut arrived = Vec::new();
+        let mut alarm = self.lock();
+        for (id, waiting_until) in letters {
+            match waiting_until {
+                Some(sign_by) => {
+                    if alarm.on_arrival(*id, *sign_by) {
+                        arrived.push(*id);
+                    }
+                }
+                None => {
+                    alarm.on_signed(id);
+                }
+            }
+        }
+        drop(alarm);
+        self.wake.notify_one();
+        arrived
+    }
+
+    /// Plays the chime once at the configured volume (mute ignored: the officer asked).
+    /// False when there is no sound device (or the audio thread is gone).
+    pub async fn test_sound(&self) -> bool {
+        let volume = self.lock().schedule().settings().volume;
+        if self.audio.play(Sound::Arrival, volume.max(0.1)).is_err() {
+            return false;
+        }
+        let Some(device) = self.device.clone() else {
+            return true;
+        };
+        let state = tokio::task::spawn_blocking(move || device.wait_opened(Duration::from_secs(2)))
+            .await
+            .unwrap_or(DeviceState::Unavailable);
+        state == DeviceState::Ready
+    }
+
+    /// The timer: sleeps until the schedule's next ring (or until woken by a change),
+    /// then ticks. Runs for the life of the app.
+    pub async fn run_timer(self: Arc<Self>) {
+        loop {
+            let now = self.now();
+            let nap = match self.lock().next_due(now) {
+                Some(due) => (due - now).to_std().unwrap_or(Duration::ZERO).min(MAX_NAP),
+                None => MAX_NAP,
+            };
+            tokio::select! {
+                () = tokio::time::sleep(nap) => {}
+                () = self.wake.notified() => {}
+            }
+            let now = self.now();
+            if let Some(ring) = self.lock().tick(now) {
+                tracing::info!(
+                    reason = ?ring.reason,
+                    unsigned = ring.unsigned,
+                    remaining_secs = ring.most_urgent_remaining.num_seconds(),
+                    "alarm rang"
+                );
+            }
+        }
+    }
+}
+
+/// For each letter: `Some(sign-for due time)` when it waits for `unit` to sign for it in
+/// the desktop's view, `None` otherwise (signed, elsewhere, not cached).
+pub fn waiting(
+    store: &Store,
+    unit: UnitId,
+    ids: &[LetterId],
+    now: DateTime<Utc>,
+) -> Result<Vec<Waiting>, StoreError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let due = store.letter_detail(*id, now)?.and_then(|d| {
+            (d.status.state == LetterState::Dispatched && d.status.unit == unit)
+                .then(|| d.clocks.sign_for.map_or(now, |c| c.due_at))
+        });
+        out.push((*id, due));
+    }
+    Ok(out)
+}
+
+/// Every letter of the cache that waits for `unit` to sign for it (at session start and
+/// after a lagging event stream).
+pub fn all_waiting(
+    store: &Store,
+    unit: UnitId,
+    now: DateTime<Utc>,
+) -> Result<Vec<Waiting>, StoreError> {
+    let mut ids = Vec::new();
+    let mut query = InboxQuery {
+        states: vec![LetterState::Dispatched],
+        unit: Some(unit),
+        limit: jsjb_store::MAX_INBOX_PAGE,
+        ..InboxQuery::default()
+    };
+    loop {
+        let page = store.inbox(&query, now)?;
+        let n = page.rows.len();
+        ids.extend(page.rows.into_iter().map(|r| r.id));
+        if n < query.limit as usize {
+            break;
+        }
+        query.offset = query.offset.saturating_add(query.limit);
+    }
+    waiting(store, unit, &ids, now)
+}

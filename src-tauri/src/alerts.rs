@@ -1,0 +1,137 @@
+//! What the officer sees outside the window: the tray icon with the count of letters
+//! waiting to be signed for, and the OS notification when one arrives.
+//!
+//! Both are optional comforts: a desktop without a tray host (Xvfb, some Linux
+//! desktops) or without a notification daemon logs it and carries on — the window and
+//! the chime still alert.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
+use tauri::tray::TrayIconBuilder;
+use tauri::{AppHandle, Manager, Runtime};
+use tauri_plugin_notification::NotificationExt;
+
+use crate::desk::Desk;
+
+const TRAY_ID: &str = "main";
+const MAIN_WINDOW: &str = "main";
+
+/// The few strings Rust shows itself (the UI's live in `ui/src/i18n`).
+struct Texts {
+    product: &'static str,
+    arrival: &'static str,
+    show: &'static str,
+    quit: &'static str,
+    waiting: fn(usize) -> String,
+}
+
+const ZH_CN: Texts = Texts {
+    product: "接诉即办工作台",
+    arrival: "您有新的来件，请及时处理",
+    show: "显示窗口",
+    quit: "退出",
+    waiting: |n| format!("待签收 {n} 件"),
+};
+
+const EN: Texts = Texts {
+    product: "Jiesu Jiban Desk",
+    arrival: "New letters have arrived: please sign for them",
+    show: "Show window",
+    quit: "Quit",
+    waiting: |n| format!("{n} waiting to be signed for"),
+};
+
+fn texts<R: Runtime>(app: &AppHandle<R>) -> &'static Texts {
+    match app.try_state::<Desk>().map(|d| d.settings().locale) {
+        Some(locale) if locale == "en" => &EN,
+        _ => &ZH_CN,
+    }
+}
+
+/// The tray's count line, kept to update its text.
+struct TrayCount<R: Runtime>(MenuItem<R>);
+
+/// Creates the tray icon: the count of waiting letters, "show window" and "quit".
+pub fn create_tray<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
+    let t = texts(app);
+    let count = MenuItem::with_id(app, "count", (t.waiting)(0), false, None::<&str>)?;
+    let show = MenuItem::with_id(app, "show", t.show, true, None::<&str>)?;
+    let quit = MenuItem::with_id(app, "quit", t.quit, true, None::<&str>)?;
+    let separator = PredefinedMenuItem::separator(app)?;
+    let menu = Menu::with_items(app, &[&count, &separator, &show, &quit])?;
+    let mut tray = TrayIconBuilder::with_id(TRAY_ID)
+        .tooltip(t.product)
+        .menu(&menu)
+        .on_menu_event(|app, event| match event.id.as_ref() {
+            "show" => show_main_window(app),
+            "quit" => app.exit(0),
+            _ => {}
+        });
+    if let Some(icon) = app.default_window_icon() {
+        tray = tray.icon(icon.clone());
+    }
+    tray.build(app)?;
+    app.manage(TrayCount(count));
+    Ok(())
+}
+
+/// Shows the number of letters waiting to be signed for in the tray.
+pub fn show_count<R: Runtime>(app: &AppHandle<R>, waiting: usize) {
+    let t = texts(app);
+    let line = (t.waiting)(waiting);
+    if let Some(item) = app.try_state::<TrayCount<R>>()
+        && let Err(e) = item.0.set_text(&line)
+    {
+        tracing::debug!("tray menu: {e}");
+    }
+    if let Some(tray) = app.tray_by_id(TRAY_ID) {
+        let tooltip = format!("{} — {line}", t.product);
+        if let Err(e) = tray.set_tooltip(Some(&tooltip)) {
+            tracing::debug!("tray tooltip: {e}");
+        }
+        // Linux trays show no tooltip; the label beside the icon carries the count.
+        let title = (waiting > 0).then(|| waiting.to_string());
+        if let Err(e) = tray.set_title(title) {
+            tracing::debug!("tray title: {e}");
+        }
+    }
+}
+
+/// The OS notification for new letters. Sent even when the chime is muted.
+pub fn notify_arrival<R: Runtime>(app: &AppHandle<R>) {
+    static FAILED_ONCE: AtomicBool = AtomicBool::new(false);
+    if app
+        .try_state::<tauri_plugin_notification::Notification<R>>()
+        .is_none()
+    {
+        return;
+    }
+    let t = texts(app);
+    let app = app.clone();
+    // notify-rust talks D-Bus synchronously: keep it off the async runtime.
+    tauri::async_runtime::spawn_blocking(move || {
+        let shown = app
+            .notification()
+            .builder()
+            .title(t.product)
+            .body(t.arrival)
+            .show();
+        if let Err(e) = shown {
+            if !FAILED_ONCE.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "cannot show OS notifications ({e}); the window and the chime still alert"
+                );
+            }
+        }
+    });
+}
+
+/// Brings the main window to the front (tray menu, a second launch).
+pub fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+    }
+}
