@@ -354,6 +354,7 @@ async fn start<R: Runtime>(
 async fn forward_status<R: Runtime>(app: AppHandle<R>, mut status: watch::Receiver<SyncStatus>) {
     loop {
         let now = status.borrow_and_update().clone();
+        tracing::debug!(state = ?now.state, live = now.live, "sync status");
         if let Err(e) = app.emit(events::SYNC_STATUS, &now) {
             tracing::warn!("cannot emit sync-status: {e}");
         }

@@ -339,6 +339,22 @@ fn commands_are_refused_to_a_window_without_the_capability() {
 }
 
 #[test]
+fn the_main_window_may_listen_to_the_apps_events() {
+    let app = app();
+    let listen = json!({"event": "sync-status", "target": {"kind": "Any"}, "handler": 7});
+    let id = app
+        .invoke("plugin:event|listen", listen.clone())
+        .expect("the UI listens to sync-status, letters-changed, …");
+    app.invoke(
+        "plugin:event|unlisten",
+        json!({"event": "sync-status", "eventId": id}),
+    )
+    .expect("and stops listening");
+    let other = window(&app.app, "not-in-any-capability");
+    assert!(invoke_on(&other, "plugin:event|listen", listen).is_err());
+}
+
+#[test]
 fn unknown_commands_are_refused() {
     let app = app();
     assert!(app.invoke("no_such_command", json!({})).is_err());
