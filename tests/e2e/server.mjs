@@ -8,10 +8,11 @@
 //   await desk.act(id, { action: "dispatch", to: await desk.unitId("福田派出所"), note: "" });
 //   await server.stop(); await server.start();   // same port, same database
 //
-// Environment: JSJB_SERVER_BINARY (default <target>/debug/jsjb-server, built with
-// `cargo build -p jsjb-server`).
+// Environment: JSJB_SERVER_BINARY or JSJB_SERVER_BIN (what `cargo xtask test` sets for
+// tests/web); default <target>/debug/jsjb-server, built here with `cargo build -p
+// jsjb-server` when it is missing.
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -23,7 +24,8 @@ export const DEMO_PASSWORD = "jsjb-demo-2026";
 const EXE = process.platform === "win32" ? ".exe" : "";
 
 export function serverBinary() {
-  if (process.env.JSJB_SERVER_BINARY) return resolve(process.env.JSJB_SERVER_BINARY);
+  const given = process.env.JSJB_SERVER_BINARY ?? process.env.JSJB_SERVER_BIN;
+  if (given) return resolve(given);
   const target = process.env.CARGO_TARGET_DIR ?? join(REPO, "target");
   return join(isAbsolute(target) ? target : join(REPO, target), "debug", `jsjb-server${EXE}`);
 }
@@ -48,7 +50,12 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  */
 export async function startServer({ arrivalSecs = 0, days = 3, perDay = 6 } = {}) {
   const binary = serverBinary();
-  if (!existsSync(binary)) throw new Error(`${binary} does not exist — build it: cargo build -p jsjb-server`);
+  if (!existsSync(binary)) {
+    const build = spawnSync("cargo", ["build", "-p", "jsjb-server"], { cwd: REPO, stdio: "inherit" });
+    if (build.status !== 0 || !existsSync(binary)) {
+      throw new Error(`${binary} does not exist and could not be built: cargo build -p jsjb-server`);
+    }
+  }
   const dir = mkdtempSync(join(tmpdir(), "jsjb-e2e-server-"));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;

@@ -41,6 +41,15 @@ describe("action forms", () => {
     });
   });
 
+  it("record_contact sends the exact proposed instant while its minute is kept", () => {
+    const m = emptyModel();
+    m.contactedAtExact = "2026-11-28T03:59:41.250Z";
+    m.contactedAt = "2026-11-28T11:59";
+    expect(toAction("record_contact", m)).toMatchObject({ contacted_at: "2026-11-28T03:59:41.250Z" });
+    m.contactedAt = "2026-11-28T11:50";
+    expect(toAction("record_contact", m)).toMatchObject({ contacted_at: "2026-11-28T03:50:00.000Z" });
+  });
+
   it("return_letter needs a reason code and a note", () => {
     const m = emptyModel();
     expect(validate("return_letter", m, ctx)).toEqual({ note: "required" });

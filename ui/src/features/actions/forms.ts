@@ -1,7 +1,7 @@
 // Each action's form: its model, its validation (mirroring core's rules so the officer
 // hears about a mistake before the action is queued) and the `Action` it becomes.
 import type { Action, ActionKind, ContactMethod, ContactOutcome, FormDecision, ReturnReason, Satisfaction } from "../../ipc";
-import { cstLocalToIso } from "../../domain/time";
+import { cstLocalToIso, isoToCstLocal } from "../../domain/time";
 
 /** core::workflow::MAX_TEXT_CHARS */
 export const MAX_TEXT_CHARS = 5000;
@@ -15,6 +15,10 @@ export type FormModel = {
   outcome: ContactOutcome;
   /** CST wall clock "yyyy-mm-ddThh:mm" */
   contactedAt: string;
+  /** The exact instant the form proposed as "now"; sent as is while the officer keeps
+   * the proposed minute (a letter received this very minute would otherwise be
+   * contacted "before receipt" once the seconds are cut off). */
+  contactedAtExact: string | null;
   text: string;
   reason: ReturnReason;
   ruling: string;
@@ -39,6 +43,7 @@ export function emptyModel(): FormModel {
     method: "phone",
     outcome: "reached",
     contactedAt: "",
+    contactedAtExact: null,
     text: "",
     reason: "not_our_jurisdiction",
     ruling: "",
@@ -152,7 +157,10 @@ export function toAction(kind: ActionKind, m: FormModel): Action {
         action: "record_contact",
         method: m.method,
         outcome: m.outcome,
-        contacted_at: cstLocalToIso(m.contactedAt) ?? new Date().toISOString(),
+        contacted_at:
+          m.contactedAtExact && isoToCstLocal(m.contactedAtExact) === m.contactedAt
+            ? m.contactedAtExact
+            : (cstLocalToIso(m.contactedAt) ?? new Date().toISOString()),
         note,
       };
     case "give_first_feedback":
