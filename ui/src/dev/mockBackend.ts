@@ -272,6 +272,7 @@ export function createMockBackend(options: MockOptions = {}) {
       version: events.length,
       events,
       attachments: id % 5 === 0 ? [{ sha256: "a".repeat(64), kind: "image", mime: "image/svg+xml", size: 300 }] : [],
+      signed_forms: [],
       ...overrides,
     };
     const letter: Letter = { record, seen: true, pending: [], failed: [] };
@@ -434,9 +435,12 @@ export function createMockBackend(options: MockOptions = {}) {
         clock_inputs: {
           received_at: r.received_at,
           category: r.category,
+          dispatches: [],
           first_contact_reached_at: null,
           first_feedback_at: null,
+          extension: null,
           closed_at: null,
+          reopened_at: null,
           holdings: [
             { unit: 2, tier: "branch", from: r.received_at, until: r.events[1]?.at ?? null },
             ...(r.events[1] ? [{ unit, tier: "station" as const, from: r.events[1].at, until: null }] : []),
@@ -573,6 +577,7 @@ export function createMockBackend(options: MockOptions = {}) {
           attempts: 0,
           last_error: null,
           status: "pending",
+          signature: null,
         };
         if (offline) {
           l.pending.push(entry);
