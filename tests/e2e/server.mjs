@@ -46,9 +46,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Starts `jsjb-server demo`. `arrivalSecs` 0 keeps the demo from adding letters of its
- * own (tests post theirs); `days`/`perDay` size the seeded history.
+ * own (tests post theirs); `days`/`perDay` size the seeded history; `env` adds server
+ * configuration (e.g. `JSJB_LOCKOUT_THRESHOLD`).
  */
-export async function startServer({ arrivalSecs = 0, days = 3, perDay = 6 } = {}) {
+export async function startServer({ arrivalSecs = 0, days = 3, perDay = 6, env = {} } = {}) {
   const binary = serverBinary();
   if (!existsSync(binary)) {
     const build = spawnSync("cargo", ["build", "-p", "jsjb-server"], { cwd: REPO, stdio: "inherit" });
@@ -73,6 +74,7 @@ export async function startServer({ arrivalSecs = 0, days = 3, perDay = 6 } = {}
         // Demo passwords are hashed once per seed; keep argon2 light for tests.
         JSJB_ARGON2_MEMORY_KIB: process.env.JSJB_ARGON2_MEMORY_KIB ?? "1024",
         RUST_LOG: process.env.RUST_LOG ?? "warn",
+        ...env,
       },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -73,8 +73,17 @@ export async function signedIn(session: SessionInfo): Promise<void> {
   state.phase = "signed_in";
   state.expired = false;
   const roles = session.me.roles;
-  // A desk starts on its queue, a chief on the forms to sign; everyone else on the letters.
-  state.view = roles.includes("dispatcher") && !roles.includes("officer") ? "desk" : "inbox";
+  // A desk starts on its queue, a chief on the forms to sign, a supervisor on the cases
+  // followed; an officer (whatever else they are) on the letters.
+  state.view = roles.includes("officer")
+    ? "inbox"
+    : roles.includes("dispatcher")
+      ? "desk"
+      : roles.includes("chief")
+        ? "chief"
+        : roles.includes("supervisor")
+          ? "supervisor"
+          : "inbox";
   await loadShared();
 }
 

@@ -260,6 +260,7 @@ const en: DeepStringRecord<MessageSchema> = {
     failed: "Refused",
     new: "New",
     noHandler: "Not signed for",
+    atDesk: "At the desk",
     signFor: "Sign for",
     keyboardHint: "↑↓ select · Enter open · / search",
     received: "Received {time}",

@@ -255,6 +255,7 @@ const zhCN = {
     failed: "被拒绝",
     new: "新",
     noHandler: "未签收",
+    atDesk: "待派发",
     signFor: "签收",
     keyboardHint: "↑↓ 选择 · Enter 打开 · / 搜索",
     received: "受理 {time}",
