@@ -58,14 +58,29 @@ export function clearOpenLetter(): void {
 }
 
 async function loadShared(): Promise<void> {
-  const [people, failed, sync] = await Promise.allSettled([
-    ipc.directory(),
-    ipc.failedActions(),
-    ipc.syncStatus(),
-  ]);
-  if (people.status === "fulfilled") state.people = people.value;
+  const [failed, sync] = await Promise.allSettled([ipc.failedActions(), ipc.syncStatus()]);
   if (failed.status === "fulfilled") state.failed = failed.value;
   if (sync.status === "fulfilled") state.sync = sync.value;
+  await loadDirectory();
+}
+
+let directoryTries = 0;
+
+/** Colleagues' names. The directory is asked of the server: right after sign-in (or
+ * offline) it may fail; it is asked again when sync reports back, a few times. */
+async function loadDirectory(): Promise<void> {
+  try {
+    const people = await ipc.directory();
+    const me = state.session?.me;
+    // The user names themself too (handler of their own letters, statistics).
+    if (me && !people.some((p) => p.id === me.user_id)) {
+      people.push({ id: me.user_id, display_name: me.display_name, unit_id: me.unit_id, roles: me.roles });
+    }
+    state.people = people;
+    directoryTries = 0;
+  } catch {
+    directoryTries += 1;
+  }
 }
 
 export async function signedIn(session: SessionInfo): Promise<void> {
@@ -121,6 +136,9 @@ export async function start(): Promise<void> {
   started = true;
   await ipc.onAppEvent("sync-status", (status) => {
     state.sync = status;
+    if (state.phase === "signed_in" && state.people.length <= 1 && directoryTries < 20 && status.state.kind === "online") {
+      void loadDirectory();
+    }
     // The app may sign in by itself (JSJB_AUTOLOGIN_*) after the UI started.
     if (state.phase === "signed_out") void checkSession();
   });
