@@ -346,3 +346,56 @@ mod tests {
         assert!(p.current.is_none());
     }
 }
+
+/// The handover lists' sizes when a shift was taken over (交接班).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct HandoverCounts {
+    /// Signed for, writer not reached yet.
+    pub not_contacted: u32,
+    /// A clock inside its warn window, due soon, or already breached.
+    pub about_to_breach: u32,
+    /// The last contact attempt did not reach the writer: call back.
+    pub promised_callback: u32,
+}
+
+/// `POST /api/v1/handovers` (with an `Idempotency-Key` header): the incoming duty
+/// officer acknowledges what the last shift left open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct HandoverAckRequest {
+    /// The unit whose handover it is: the caller's own.
+    pub unit_id: UnitId,
+    /// The shift taken over, as the unit names it (`2026-03-02 夜班`); free text.
+    #[serde(default)]
+    pub shift: String,
+    /// When the officer acknowledged (server time as the desktop estimated it; the
+    /// server also records when it received the acknowledgement).
+    pub acknowledged_at: DateTime<Utc>,
+    #[serde(default)]
+    pub note: String,
+    pub counts: HandoverCounts,
+    /// The letters the handover listed, as seen by the officer.
+    #[serde(default)]
+    pub letter_ids: Vec<LetterId>,
+}
+
+/// A recorded handover acknowledgement (`GET /api/v1/handovers?unit=`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct HandoverAck {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub unit_id: UnitId,
+    pub user_id: UserId,
+    /// The acknowledging officer's display name.
+    pub user_name: String,
+    pub shift: String,
+    pub acknowledged_at: DateTime<Utc>,
+    /// When the server received it.
+    pub recorded_at: DateTime<Utc>,
+    pub note: String,
+    pub counts: HandoverCounts,
+    pub letter_ids: Vec<LetterId>,
+    /// The workstation it came from (`X-Workstation`), when known.
+    pub workstation: Option<String>,
+    /// The key it was posted under: lets the posting desktop match its queued copy.
+    pub idempotency_key: String,
+}

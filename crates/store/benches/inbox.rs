@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use jsjb_core::clock::Band;
-use jsjb_core::letter::{Category, Channel, LetterState};
+use jsjb_core::letter::{
+    Category, Channel, ContactMethod, ContactOutcome, FormDecision, LetterState, Satisfaction,
+};
 use jsjb_core::org::UserId;
+use jsjb_core::workflow::EventPayload;
 use jsjb_proto::{Change, LetterRecord};
 use jsjb_store::fixtures::{self, LetterBuilder, NANTOU, SHEKOU, cst, page, upsert};
 use jsjb_store::{InboxQuery, Store};
@@ -28,7 +31,9 @@ const TOPICS: &[&str] = &[
 ];
 const NAMES: &[&str] = &["张三", "李四", "王五", "赵六", "钱七", "孙八", "周九"];
 
-/// Letter `i`: received within the last 30 days, at one of four stages.
+/// Letter `i`: received within the last 30 days, at one of four stages; the last stage
+/// goes on with contacts (some unreachable) and, for older letters, the whole life
+/// cycle up to the return visit, so that the statistics have histories to fold.
 fn letter(i: i64, now: DateTime<Utc>) -> LetterRecord {
     let received = now - TimeDelta::minutes((i * 7919) % (30 * 24 * 60));
     let topic = TOPICS[usize::try_from(i).unwrap_or(0) % TOPICS.len()];
@@ -48,7 +53,59 @@ fn letter(i: i64, now: DateTime<Utc>) -> LetterRecord {
     if stage >= 2 {
         b = b.sign_for(UserId(7 + i % 5), received + TimeDelta::minutes(6));
     }
-    b.build()
+    if stage == 3 {
+        let outcome = if i % 3 == 0 {
+            ContactOutcome::Unreachable
+        } else {
+            ContactOutcome::Reached
+        };
+        let at = received + TimeDelta::minutes(20 + i % 30);
+        b = b.event(
+            at,
+            EventPayload::ContactRecorded {
+                method: ContactMethod::Phone,
+                outcome,
+                contacted_at: at,
+                note: "电话联系".to_owned(),
+            },
+        );
+        if i % 8 == 7 && received + TimeDelta::days(4) <= now {
+            let day = |d: i64, h: i64| received + TimeDelta::days(d) + TimeDelta::hours(h);
+            b = b
+                .event(
+                    day(1, 0),
+                    EventPayload::FirstFeedbackGiven {
+                        text: "已核实，正在处理。".to_owned(),
+                    },
+                )
+                .event(
+                    day(3, 0),
+                    EventPayload::FeedbackFormSubmitted {
+                        summary: "已处理".to_owned(),
+                        result: "已解决".to_owned(),
+                        reply: "您反映的问题已处理。".to_owned(),
+                    },
+                )
+                .event(
+                    day(3, 1),
+                    EventPayload::FeedbackFormDecided {
+                        decision: FormDecision::Approve,
+                        opinion: "同意".to_owned(),
+                    },
+                )
+                .event(
+                    day(3, 2),
+                    EventPayload::ReturnVisitRecorded {
+                        satisfaction: Satisfaction::ALL
+                            [usize::try_from(i).unwrap_or(0) % Satisfaction::ALL.len()],
+                        note: String::new(),
+                    },
+                );
+        }
+    }
+    let mut record = b.build();
+    record.problem_tags = vec![format!("问题{}", i % 18 + 1)];
+    record
 }
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
@@ -149,6 +206,24 @@ fn main() -> Result<(), Box<dyn Error>> {
     let first_id = jsjb_core::letter::LetterId(count / 2);
     time("letter detail (fold + clocks)", runs, || {
         Ok(usize::from(store.letter_detail(first_id, now)?.is_some()))
+    })?;
+    // Statistics fold every history received before the period's end: few runs.
+    let stats_runs = if full { 5 } else { 1 };
+    let month = (now - TimeDelta::days(30), now);
+    time(
+        "statistics: the last 30 days (all letters)",
+        stats_runs,
+        || Ok(store.statistics(month.0, month.1, now)?.units.len()),
+    )?;
+    let week = (now - TimeDelta::days(7), now);
+    time("statistics: the last 7 days", stats_runs, || {
+        Ok(store.statistics(week.0, week.1, now)?.units.len())
+    })?;
+    time("handover: 南头派出所", runs.min(20), || {
+        Ok(store
+            .handover_report(NANTOU, now, jsjb_store::HANDOVER_SOON_SECS)?
+            .items
+            .len())
     })?;
     Ok(())
 }

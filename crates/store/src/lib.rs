@@ -35,10 +35,12 @@ mod error;
 #[cfg(feature = "test-support")]
 pub mod fixtures;
 mod handle;
+mod handover;
 mod inbox;
 mod letters;
 mod migrations;
 mod outbox;
+mod stats;
 mod sync_state;
 mod time;
 
@@ -55,6 +57,10 @@ use sha2::{Digest, Sha256};
 pub use blobs::{DEFAULT_BLOB_CAP_BYTES, EvictOutcome};
 pub use error::StoreError;
 pub use handle::StoreHandle;
+pub use handover::{
+    HANDOVER_SOON_SECS, HandoverAckStatus, HandoverAckView, HandoverItem, HandoverItemKind,
+    HandoverReport,
+};
 pub use inbox::{
     InboxPage, InboxQuery, InboxRow, LetterDetail, MAX_PAGE as MAX_INBOX_PAGE, PendingAction,
     StateCount,
@@ -62,6 +68,9 @@ pub use inbox::{
 pub use letters::ApplyOutcome;
 pub use migrations::MIGRATIONS;
 pub use outbox::{ActionContext, OutboxEntry, OutboxError, OutboxStatus};
+pub use stats::{
+    CategoryCount, OfficerStats, RateCounts, StatsReport, TagCount, TierStats, UnitStats,
+};
 pub use sync_state::SyncState;
 
 /// How long a statement waits for a lock held by another connection (a second app
@@ -75,6 +84,13 @@ pub(crate) struct Context {
     pub calendar: WorkCalendar,
     pub me: Option<Me>,
     pub tree: Option<UnitTree>,
+}
+
+/// A TEXT column borrowed from its row (no copy: the statistics read every event).
+pub(crate) fn text_col<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str, StoreError> {
+    row.get_ref(i)?
+        .as_str()
+        .map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
 }
 
 /// The cache of one server + user. See the crate docs for who owns it.

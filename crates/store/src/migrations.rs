@@ -4,7 +4,11 @@
 use rusqlite_migration::{M, Migrations};
 
 /// Every migration, in order.
-const STEPS: &[M<'static>] = &[M::up(V1_CACHE), M::up(V2_SIGNED_ACTIONS)];
+const STEPS: &[M<'static>] = &[
+    M::up(V1_CACHE),
+    M::up(V2_SIGNED_ACTIONS),
+    M::up(V3_HANDOVER_ACKS),
+];
 
 /// The cache's migrations. `MIGRATIONS.validate()` runs in the tests.
 pub const MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
@@ -165,3 +169,24 @@ CREATE VIRTUAL TABLE letters_fts USING fts5 (
 /// The chief's approval carries its signature envelope to the server (the sign-off):
 /// it is queued with the action so that a signed decision survives going offline.
 const V2_SIGNED_ACTIONS: &str = "ALTER TABLE outbox ADD COLUMN signature TEXT;";
+
+/// Shift handover acknowledgements (交接班): this workstation's own, queued until the
+/// server has them (`status = 'pending'`, retried; `'failed'` when refused), and the
+/// unit's recent ones as the server lists them (`'recorded'`). One row per
+/// idempotency key, so the server's copy of our own acknowledgement replaces the queued
+/// one instead of doubling it.
+const V3_HANDOVER_ACKS: &str = r#"
+CREATE TABLE handover_acks (
+    idempotency_key TEXT    PRIMARY KEY,
+    server_id       INTEGER,
+    unit_id         INTEGER NOT NULL,
+    user_id         INTEGER NOT NULL,
+    user_name       TEXT    NOT NULL,
+    acknowledged_at INTEGER NOT NULL,
+    request         TEXT    NOT NULL,
+    status          TEXT    NOT NULL CHECK (status IN ('pending', 'failed', 'recorded')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT
+) STRICT, WITHOUT ROWID;
+CREATE INDEX handover_acks_by_unit ON handover_acks (unit_id, acknowledged_at);
+"#;

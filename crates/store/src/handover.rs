@@ -1,0 +1,323 @@
+//! The shift handover (交接班): what the outgoing shift leaves open in the unit, and
+//! the acknowledgements of it — this workstation's own, queued until the server has
+//! them, and the unit's recent ones as the server lists them.
+//!
+//! The lists read the letters as the desktop shows them (the server's events plus the
+//! actions still in the outbox: a contact recorded offline is a contact), with core's
+//! clocks at the server time `now`.
+
+use chrono::{DateTime, Utc};
+use jsjb_core::clock::{Band, ClockKind, ClockState};
+use jsjb_core::letter::{ContactOutcome, LetterId, LetterState};
+use jsjb_core::org::{UnitId, UserId};
+use jsjb_core::workflow::EventPayload;
+use jsjb_proto::{HandoverAck, HandoverAckRequest};
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::{Store, StoreError, letters, text_col, time};
+
+/// "About to breach" by default: a running clock due within this many seconds (or
+/// already inside its warn window, or breached).
+pub const HANDOVER_SOON_SECS: i64 = 2 * 3600;
+
+/// Why a letter is on the handover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoverItemKind {
+    /// Signed for by the unit (it has a handler) and the writer not reached yet: the
+    /// contact clock is unmet.
+    NotContacted,
+    /// Its most urgent unmet clock is breached, inside its warn window, or due within
+    /// the "soon" window (2 h by default). One item per letter: that clock.
+    AboutToBreach,
+    /// A promised call-back: the last contact attempt recorded on the letter had the
+    /// outcome `unreachable` (so no later attempt reached the writer). `note` is that
+    /// attempt's note.
+    PromisedCallback,
+}
+
+/// One line of the handover.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct HandoverItem {
+    pub kind: HandoverItemKind,
+    pub letter_id: LetterId,
+    pub tracking_code: String,
+    pub subject: String,
+    /// The clock concerned (`contact` for `not_contacted`); `None` for a call-back.
+    pub clock: Option<ClockKind>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub note: String,
+}
+
+/// An acknowledgement as the handover screen lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct HandoverAckView {
+    pub user_id: UserId,
+    pub user_name: String,
+    pub shift: String,
+    pub acknowledged_at: DateTime<Utc>,
+    pub note: String,
+    /// `pending`: queued on this workstation, not yet on the server; `failed`: the
+    /// server refused it (`last_error` says why); `recorded`: on the server.
+    pub status: HandoverAckStatus,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoverAckStatus {
+    Pending,
+    Failed,
+    Recorded,
+}
+
+impl HandoverAckStatus {
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "pending" => Ok(HandoverAckStatus::Pending),
+            "failed" => Ok(HandoverAckStatus::Failed),
+            "recorded" => Ok(HandoverAckStatus::Recorded),
+            other => Err(StoreError::Corrupt(format!(
+                "handover ack status {other:?}"
+            ))),
+        }
+    }
+}
+
+/// The answer to `handover` (docs/ipc.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct HandoverReport {
+    /// Sorted by kind, then due time, then letter.
+    pub items: Vec<HandoverItem>,
+    #[serde(rename = "serverNow")]
+    pub server_now: DateTime<Utc>,
+    /// The newest acknowledgement of the unit (recorded or still queued here).
+    pub last_acknowledged_at: Option<DateTime<Utc>>,
+    pub last_acknowledged_by: Option<String>,
+    /// The unit's recent acknowledgements, newest first.
+    pub acknowledgements: Vec<HandoverAckView>,
+}
+
+/// How many acknowledgements the report lists.
+const RECENT_ACKS: u32 = 20;
+
+impl Store {
+    /// The handover lists of `unit` (the letters it holds now, not closed) at `now`,
+    /// with "about to breach" meaning due within `soon_secs`.
+    pub fn handover_items(
+        &self,
+        unit: UnitId,
+        now: DateTime<Utc>,
+        soon_secs: i64,
+    ) -> Result<Vec<HandoverItem>, StoreError> {
+        let ids: Vec<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM letters WHERE unit_id = ?1 AND state != 'closed' ORDER BY id",
+            )?
+            .query_map([unit.0], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut items = Vec::new();
+        for id in ids {
+            let Some(record) = letters::load_record(&self.conn, LetterId(id))? else {
+                continue;
+            };
+            let view = letters::optimistic_view(&self.conn, &self.ctx, &record)?;
+            let status = &view.status;
+            if status.state == LetterState::Closed || status.unit != unit {
+                continue;
+            }
+            let clocks = status.clocks(&self.ctx.policy, &self.ctx.calendar, now);
+            let item = |kind, clock, due_at, note: &str| HandoverItem {
+                kind,
+                letter_id: record.id,
+                tracking_code: record.tracking_code.clone(),
+                subject: record.subject.clone(),
+                clock,
+                due_at,
+                note: note.to_owned(),
+            };
+            if status.handler.is_some() && clocks.contact.met_at.is_none() {
+                items.push(item(
+                    HandoverItemKind::NotContacted,
+                    Some(ClockKind::Contact),
+                    Some(clocks.contact.due_at),
+                    "",
+                ));
+            }
+            if let Some(reading) = clocks.most_urgent_reading()
+                && matches!(reading.state, ClockState::Running | ClockState::Breached)
+                && (reading.band != Band::Ok || reading.remaining_secs <= soon_secs)
+            {
+                items.push(item(
+                    HandoverItemKind::AboutToBreach,
+                    Some(reading.kind),
+                    Some(reading.due_at),
+                    "",
+                ));
+            }
+            let confirmed = record.events.iter().map(|e| &e.payload);
+            let pending = view.pending.iter().filter_map(|(_, e)| e.as_ref().ok());
+            let last_contact = confirmed.chain(pending).rev().find_map(|e| match e {
+                EventPayload::ContactRecorded { outcome, note, .. } => Some((*outcome, note)),
+                _ => None,
+            });
+            if let Some((ContactOutcome::Unreachable, note)) = last_contact {
+                items.push(item(HandoverItemKind::PromisedCallback, None, None, note));
+            }
+        }
+        items.sort_by(|a, b| {
+            (a.kind, a.due_at, a.letter_id.0).cmp(&(b.kind, b.due_at, b.letter_id.0))
+        });
+        Ok(items)
+    }
+
+    /// The whole handover screen of `unit` at `now`.
+    pub fn handover_report(
+        &self,
+        unit: UnitId,
+        now: DateTime<Utc>,
+        soon_secs: i64,
+    ) -> Result<HandoverReport, StoreError> {
+        let items = self.handover_items(unit, now, soon_secs)?;
+        let acknowledgements = self.handover_acks(unit, RECENT_ACKS)?;
+        let last = acknowledgements
+            .iter()
+            .find(|a| a.status != HandoverAckStatus::Failed);
+        Ok(HandoverReport {
+            items,
+            server_now: now,
+            last_acknowledged_at: last.map(|a| a.acknowledged_at),
+            last_acknowledged_by: last.map(|a| a.user_name.clone()),
+            acknowledgements,
+        })
+    }
+
+    /// The unit's newest acknowledgements, newest first.
+    pub fn handover_acks(
+        &self,
+        unit: UnitId,
+        limit: u32,
+    ) -> Result<Vec<HandoverAckView>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT user_id, user_name, acknowledged_at, request, status, last_error
+             FROM handover_acks WHERE unit_id = ?1
+             ORDER BY acknowledged_at DESC, idempotency_key LIMIT ?2",
+        )?;
+        let mut rows = stmt.query(params![unit.0, limit])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let request: HandoverAckRequest = serde_json::from_str(text_col(row, 3)?)?;
+            out.push(HandoverAckView {
+                user_id: UserId(row.get(0)?),
+                user_name: row.get(1)?,
+                shift: request.shift,
+                acknowledged_at: time::from_db(row.get(2)?)?,
+                note: request.note,
+                status: HandoverAckStatus::parse(text_col(row, 4)?)?,
+                last_error: row.get(5)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Queues this user's acknowledgement until the server has it, under a fresh
+    /// idempotency key (returned). Durable at once: `synchronous=FULL`.
+    pub fn queue_handover_ack(
+        &mut self,
+        user: UserId,
+        user_name: &str,
+        request: &HandoverAckRequest,
+    ) -> Result<String, StoreError> {
+        let key = uuid::Uuid::new_v4().to_string();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO handover_acks (idempotency_key, unit_id, user_id, user_name,
+                                            acknowledged_at, request, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
+            )?
+            .execute(params![
+                key,
+                request.unit_id.0,
+                user.0,
+                user_name,
+                time::to_db(request.acknowledged_at),
+                serde_json::to_string(request)?,
+            ])?;
+        Ok(key)
+    }
+
+    /// The acknowledgements still to send, oldest first: (key, request).
+    pub fn pending_handover_acks(&self) -> Result<Vec<(String, HandoverAckRequest)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT idempotency_key, request FROM handover_acks
+             WHERE status = 'pending' ORDER BY acknowledged_at, idempotency_key",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push((row.get(0)?, serde_json::from_str(text_col(row, 1)?)?));
+        }
+        Ok(out)
+    }
+
+    /// A send failed and will be retried (`refused: false`, the server could not be
+    /// reached), or the server refused it for good (`refused: true`).
+    pub fn handover_ack_failed(
+        &mut self,
+        key: &str,
+        error: &str,
+        refused: bool,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE handover_acks
+                 SET attempts = attempts + 1, last_error = ?2,
+                     status = CASE WHEN ?3 THEN 'failed' ELSE status END
+                 WHERE idempotency_key = ?1 AND status = 'pending'",
+            )?
+            .execute(params![key, error, refused])?;
+        Ok(())
+    }
+
+    /// Stores acknowledgements as the server recorded them (the answer to our own post,
+    /// or the unit's list): a queued copy under the same key becomes `recorded`.
+    pub fn record_handover_acks(&mut self, acks: &[HandoverAck]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO handover_acks (idempotency_key, server_id, unit_id, user_id,
+                                            user_name, acknowledged_at, request, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'recorded')
+                 ON CONFLICT (idempotency_key) DO UPDATE SET
+                     server_id = excluded.server_id, user_name = excluded.user_name,
+                     status = 'recorded', last_error = NULL",
+            )?;
+            for ack in acks {
+                let request = HandoverAckRequest {
+                    unit_id: ack.unit_id,
+                    shift: ack.shift.clone(),
+                    acknowledged_at: ack.acknowledged_at,
+                    note: ack.note.clone(),
+                    counts: ack.counts,
+                    letter_ids: ack.letter_ids.clone(),
+                };
+                // Keys are fresh UUIDs, so the server's (user, key) is unique by key alone;
+                // our own queued copy carries the same key and is replaced.
+                upsert.execute(params![
+                    ack.idempotency_key,
+                    ack.id,
+                    ack.unit_id.0,
+                    ack.user_id.0,
+                    ack.user_name,
+                    time::to_db(ack.acknowledged_at),
+                    serde_json::to_string(&request)?,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
