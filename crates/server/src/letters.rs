@@ -168,7 +168,8 @@ fn answer_response(answer: StoredAnswer) -> Response {
     response
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+/// The request's `Idempotency-Key`: printable ASCII, at most 128 characters.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     let key = headers
         .get(jsjb_proto::IDEMPOTENCY_KEY_HEADER)
         .and_then(|v| v.to_str().ok())

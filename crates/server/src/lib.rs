@@ -15,6 +15,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod handovers;
 pub mod intake;
 pub mod letters;
 pub mod router;

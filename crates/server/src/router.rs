@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use crate::error::{self, ApiError, Problem};
 use crate::extract::ApiJson;
 use crate::state::AppState;
-use crate::{admin, attachments, auth, intake, letters, sync};
+use crate::{admin, attachments, auth, handovers, intake, letters, sync};
 
 /// JSON bodies are small; anything bigger is a mistake or an attack.
 pub const JSON_BODY_LIMIT: usize = 64 * 1024;
@@ -84,6 +84,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(letters::get_letter))
         .routes(routes!(letters::reveal_writer))
         .routes(routes!(letters::directory))
+        .routes(routes!(handovers::list_handovers, handovers::post_handover))
         .routes(routes!(sync::get_sync))
         .routes(routes!(sync::get_stream))
         .routes(routes!(crate::citizen::ratings::get_rating))

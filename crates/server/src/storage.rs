@@ -267,6 +267,8 @@ pub struct SyncBatch {
 pub trait Storage: Send + Sync + 'static {
     /// The sign-off's keys, delegations and signed forms (src/signoff/).
     fn signoff(&self) -> &dyn crate::signoff::SignoffStore;
+    /// Shift handover acknowledgements (src/handovers.rs).
+    fn handovers(&self) -> &dyn crate::handovers::HandoverStore;
 
     // --- organisation -------------------------------------------------------------
     async fn units(&self) -> Result<Vec<Unit>, StorageError>;

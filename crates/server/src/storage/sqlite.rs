@@ -149,6 +149,10 @@ impl Storage for SqliteStore {
         self
     }
 
+    fn handovers(&self) -> &dyn crate::handovers::HandoverStore {
+        self
+    }
+
     async fn units(&self) -> Result<Vec<Unit>, StorageError> {
         self.read(load_units).await
     }

@@ -272,6 +272,31 @@ BEGIN SELECT RAISE(ABORT, 'signed_forms is append-only'); END;
 CREATE TRIGGER signed_forms_append_only_d BEFORE DELETE ON signed_forms
 BEGIN SELECT RAISE(ABORT, 'signed_forms is append-only'); END;
 "#,
+    // 4: shift handover acknowledgements (交接班).
+    r#"
+-- Who took over which unit's shift, when, having seen which letters. Append-only like
+-- the audit log; (user_id, idempotency_key) makes a desktop's retry a no-op.
+CREATE TABLE handover_acks (
+    id              INTEGER PRIMARY KEY,
+    unit_id         INTEGER NOT NULL REFERENCES units(id),
+    user_id         INTEGER NOT NULL REFERENCES users(id),
+    shift           TEXT NOT NULL,
+    acknowledged_at TEXT NOT NULL,
+    recorded_at     TEXT NOT NULL,
+    note            TEXT NOT NULL,
+    counts          TEXT NOT NULL CHECK (json_valid(counts)),
+    letter_ids      TEXT NOT NULL CHECK (json_valid(letter_ids)),
+    workstation     TEXT,
+    idempotency_key TEXT NOT NULL,
+    request_hash    TEXT NOT NULL,
+    UNIQUE (user_id, idempotency_key)
+);
+CREATE INDEX handover_acks_unit ON handover_acks(unit_id, acknowledged_at);
+CREATE TRIGGER handover_acks_append_only_u BEFORE UPDATE ON handover_acks
+BEGIN SELECT RAISE(ABORT, 'handover_acks is append-only'); END;
+CREATE TRIGGER handover_acks_append_only_d BEFORE DELETE ON handover_acks
+BEGIN SELECT RAISE(ABORT, 'handover_acks is append-only'); END;
+"#,
 ];
 
 /// The migrations in `rusqlite_migration`'s terms.
@@ -342,7 +367,7 @@ mod tests {
     /// and add a new migration instead. Add the hash of a new one here when it ships.
     #[test]
     fn released_migrations_are_unchanged() {
-        let released: &[&str] = &[RELEASED_1, RELEASED_2, RELEASED_3];
+        let released: &[&str] = &[RELEASED_1, RELEASED_2, RELEASED_3, RELEASED_4];
         for (i, expected) in released.iter().enumerate() {
             let actual = crate::audit::hex(&Sha256::digest(MIGRATIONS[i].as_bytes()));
             assert_eq!(&actual, expected, "migration {} was edited", i + 1);
@@ -353,4 +378,6 @@ mod tests {
     const RELEASED_2: &str = "735f3ee27626b31944b1dba94b7336b6f9f9d82b168b843ea5b256ef436c8fac";
     /// The sign-off: signing keys, delegations, signed forms.
     const RELEASED_3: &str = "ab81d602a026a99aeef4977a669b5502bc4502846d6cf42a844f069e6bab1376";
+    /// Shift handover acknowledgements.
+    const RELEASED_4: &str = "e1e3c2fab4c33594bf009d9c55607df0d35ae76603c5eba4ae91a9dccdef9503";
 }
