@@ -22,6 +22,9 @@ const COMMANDS: &[&str] = &[
     "settings",
     "save_settings",
     "test_chime",
+    "statistics",
+    "handover",
+    "acknowledge_handover",
 ];
 
 fn main() {

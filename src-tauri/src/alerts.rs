@@ -73,6 +73,7 @@ pub fn create_tray<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     }
     tray.build(app)?;
     app.manage(TrayCount(count));
+    app.manage(HidesToTray);
     Ok(())
 }
 
@@ -125,6 +126,35 @@ pub fn notify_arrival<R: Runtime>(app: &AppHandle<R>) {
             }
         }
     });
+}
+
+/// Present (managed) once the tray exists: closing the main window then hides it.
+pub struct HidesToTray;
+
+/// Closing the main window hides it to the tray, where there is one, so that the app —
+/// and the arrival alarm — keeps running; "quit" in the tray menu ends it. Without a
+/// tray (no tray host, tests) closing the window quits as usual: a hidden window with
+/// no way back would be an app nobody can see or stop.
+///
+/// Handled as a run event (see `crate::on_run_event`) rather than a window listener:
+/// both see `CloseRequested` before the window closes, and the run event is what the
+/// mock runtime delivers too, so the tests drive this very code.
+pub fn keep_running_in_tray<R: Runtime>(
+    app: &AppHandle<R>,
+    label: &str,
+    event: &tauri::WindowEvent,
+) {
+    if let tauri::WindowEvent::CloseRequested { api, .. } = event
+        && label == MAIN_WINDOW
+        && app.try_state::<HidesToTray>().is_some()
+    {
+        api.prevent_close();
+        if let Some(window) = app.get_webview_window(MAIN_WINDOW)
+            && let Err(e) = window.hide()
+        {
+            tracing::warn!("cannot hide the window to the tray: {e}");
+        }
+    }
 }
 
 /// Brings the main window to the front (tray menu, a second launch).

@@ -99,6 +99,10 @@ pub fn typescript() -> Result<Vec<BindingFile>, ExportError> {
     c.add::<jsjb_proto::UserSummary>();
     c.add::<Settings>();
     c.add::<ChimeTest>();
+    c.add::<jsjb_store::StatsReport>();
+    // Flattened into the unit and officer rows; exported for the UI's own sums.
+    c.add::<jsjb_store::RateCounts>();
+    c.add::<jsjb_store::HandoverReport>();
     c.add::<LettersEvent>();
     c.add::<ActionRefusedEvent>();
     c.add::<SessionExpiredEvent>();

@@ -4,15 +4,17 @@
 //! Each command must also be listed in `build.rs` (`COMMANDS`), registered in
 //! `build_app` and allowed in `capabilities/default.json`.
 
+use chrono::{DateTime, Utc};
 use jsjb_core::letter::LetterId;
 use jsjb_core::workflow::Action;
 use jsjb_proto::{UserSummary, Writer};
-use jsjb_store::{InboxQuery, OutboxEntry};
+use jsjb_store::{HandoverReport, InboxQuery, OutboxEntry, StatsReport};
 use jsjb_sync::SyncStatus;
 use tauri::{AppHandle, Runtime, State};
 
 use crate::desk::Desk;
 use crate::error::CommandResult;
+use crate::handover;
 use crate::ipc::{
     AppInfo, AttachmentData, ChimeTest, ConnectionState, InboxView, LetterView, SessionInfo,
 };
@@ -21,8 +23,9 @@ use crate::settings::Settings;
 
 /// The product's name and version, and the state of the link to the server.
 #[tauri::command]
-pub fn app_info<R: Runtime>(app: AppHandle<R>) -> CommandResult<AppInfo> {
+pub fn app_info<R: Runtime>(app: AppHandle<R>, desk: State<'_, Desk>) -> CommandResult<AppInfo> {
     let package = app.package_info();
+    let sync = desk.current().map(|s| s.sync.status());
     Ok(AppInfo {
         product_name: app
             .config()
@@ -30,8 +33,8 @@ pub fn app_info<R: Runtime>(app: AppHandle<R>) -> CommandResult<AppInfo> {
             .clone()
             .unwrap_or_else(|| package.name.clone()),
         version: package.version.to_string(),
-        // The live state of sync is `sync_status` / the `sync-status` event.
-        connection: ConnectionState::Disconnected,
+        // At the time of the call; live changes are the `sync-status` event.
+        connection: ConnectionState::of(sync.as_ref()),
     })
 }
 
@@ -143,4 +146,34 @@ pub async fn test_chime(desk: State<'_, Desk>) -> CommandResult<ChimeTest> {
     Ok(ChimeTest {
         played: desk.alarm().test_sound().await,
     })
+}
+
+/// The 三率 and the other figures of `[from, to)` (RFC 3339), from the cache.
+#[tauri::command]
+pub async fn statistics(
+    desk: State<'_, Desk>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> CommandResult<StatsReport> {
+    let session = desk.session()?;
+    handover::statistics(&session, from, to).await
+}
+
+/// The shift handover of the user's unit.
+#[tauri::command]
+pub async fn handover(desk: State<'_, Desk>) -> CommandResult<HandoverReport> {
+    let session = desk.session()?;
+    handover::report(&session, desk.workstation()).await
+}
+
+/// Records the user's acknowledgement of the handover (queued, then synced). `shift`
+/// names the shift; the CST time of the acknowledgement when absent.
+#[tauri::command]
+pub async fn acknowledge_handover(
+    desk: State<'_, Desk>,
+    note: String,
+    shift: Option<String>,
+) -> CommandResult<()> {
+    let session = desk.session()?;
+    handover::acknowledge(&session, desk.workstation(), note, shift).await
 }

@@ -21,15 +21,40 @@ pub struct AppInfo {
     pub connection: ConnectionState,
 }
 
-/// The app's link to the central server.
+/// The app's link to the central server, as `app_info` reads it when called (live
+/// changes come with the `sync-status` event).
 ///
-/// Tagged (`{ "state": "disconnected" }`) so that later states can carry data
-/// (the server's address, the last successful sync) without breaking the UI.
+/// Tagged (`{ "state": "online", "live": true }`) so that states can carry data
+/// without breaking the UI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 #[serde(tag = "state", rename_all = "camelCase")]
 pub enum ConnectionState {
-    /// No server is configured or reachable; the app works from its cache.
+    /// Nobody is signed in (signed out): there is no server to talk to, and no cache.
     Disconnected,
+    /// The last exchange with the server succeeded; `live` when its change stream is
+    /// connected (changes arrive within a second, not at the next poll).
+    Online { live: bool },
+    /// An exchange with the server is under way.
+    Syncing,
+    /// The server could not be reached (or the session expired) since this server time;
+    /// the app works from its cache.
+    Offline { since: DateTime<Utc> },
+}
+
+impl ConnectionState {
+    /// The state of a signed-in session's sync, or `Disconnected` when nobody is.
+    pub fn of(sync: Option<&jsjb_sync::SyncStatus>) -> ConnectionState {
+        match sync {
+            None => ConnectionState::Disconnected,
+            Some(status) => match &status.state {
+                jsjb_sync::ConnectionState::Online => ConnectionState::Online { live: status.live },
+                jsjb_sync::ConnectionState::Syncing => ConnectionState::Syncing,
+                jsjb_sync::ConnectionState::Offline { since } => {
+                    ConnectionState::Offline { since: *since }
+                }
+            },
+        }
+    }
 }
 
 /// Who is signed in, and where.

@@ -10,6 +10,7 @@ pub mod bindings;
 pub mod commands;
 pub mod desk;
 pub mod error;
+pub mod handover;
 pub mod ipc;
 pub mod session;
 pub mod settings;
@@ -19,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use jsjb_chime::{Audio, AudioError, ChimeThread, Sound};
-use tauri::{App, Builder, Manager, RunEvent, Runtime};
+use tauri::{App, AppHandle, Builder, Manager, RunEvent, Runtime};
 
 use crate::alarm::{ArrivalAlarm, SharedAudio};
 use crate::desk::Desk;
@@ -104,6 +105,9 @@ pub fn build_app_with<R: Runtime>(builder: Builder<R>, options: Options) -> Buil
             commands::settings,
             commands::save_settings,
             commands::test_chime,
+            commands::statistics,
+            commands::handover,
+            commands::acknowledge_handover,
         ])
 }
 
@@ -181,19 +185,30 @@ pub fn run() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    app.run(|app, event| {
-        if let RunEvent::Exit = event
-            && let Some(owner) = app.try_state::<ChimeOwner>()
-            && let Some(thread) = owner
-                .0
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take()
-        {
-            thread.shutdown();
-        }
-    });
+    app.run(|app, event| on_run_event(app, &event));
     std::process::ExitCode::SUCCESS
+}
+
+/// What the app does with the event loop's events: hides the main window to the tray
+/// instead of closing it (when there is a tray), and shuts the audio thread down on exit.
+pub fn on_run_event<R: Runtime>(app: &AppHandle<R>, event: &RunEvent) {
+    match event {
+        RunEvent::WindowEvent { label, event, .. } => {
+            alerts::keep_running_in_tray(app, label, event);
+        }
+        RunEvent::Exit => {
+            if let Some(owner) = app.try_state::<ChimeOwner>()
+                && let Some(thread) = owner
+                    .0
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take()
+            {
+                thread.shutdown();
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the default level (info).

@@ -318,6 +318,7 @@ async fn start<R: Runtime>(
     desk.alarm().start(sync.server_clock());
     let events = sync.subscribe();
     let status = sync.watch_status();
+    let status_for_acks = sync.watch_status();
     let session = Arc::new(Session {
         server_url,
         tree,
@@ -336,6 +337,11 @@ async fn start<R: Runtime>(
             store,
             session.me.unit_id,
             events,
+        )),
+        tauri::async_runtime::spawn(crate::handover::send_when_online(
+            crate::handover::Link::of(&session),
+            desk.workstation().map(str::to_owned),
+            status_for_acks,
         )),
     ];
     *session.tasks.lock().unwrap_or_else(PoisonError::into_inner) = tasks;

@@ -638,3 +638,248 @@ fn settings_are_validated_and_kept() {
     let again = app_in(&app.data_dir);
     assert_eq!(again.ok("settings", json!({})), saved);
 }
+
+// ---------------------------------------------------------------------------------------
+// Connection, statistics, shift handover, the tray.
+
+#[test]
+fn app_info_follows_the_connection() {
+    let app = app();
+    assert_eq!(
+        app.ok("app_info", json!({}))["connection"],
+        json!({"state": "disconnected"})
+    );
+    app.login("lianhua.chen");
+    app.wait_synced();
+    let connection = app.ok("app_info", json!({}))["connection"].clone();
+    assert_eq!(connection["state"], "online", "{connection}");
+    assert!(connection["live"].is_boolean());
+    app.ok("logout", json!({}));
+    assert_eq!(
+        app.ok("app_info", json!({}))["connection"],
+        json!({"state": "disconnected"})
+    );
+}
+
+#[test]
+fn statistics_come_from_the_cache_in_the_users_scope() {
+    let app = app();
+    assert_eq!(
+        app.err_code(
+            "statistics",
+            json!({"from": "2026-03-01T00:00:00Z", "to": "2026-03-02T00:00:00Z"})
+        ),
+        "not_signed_in"
+    );
+    app.login("futianfj.desk");
+    app.wait_synced();
+    let now = chrono::Utc::now();
+    let from = (now - chrono::TimeDelta::days(30)).to_rfc3339();
+    let to = (now + chrono::TimeDelta::days(1)).to_rfc3339();
+    let report = app.ok("statistics", json!({"from": from, "to": to}));
+    assert!(
+        report["letters"].as_u64().is_some_and(|n| n > 0),
+        "the demo branch received letters: {report}"
+    );
+    let tiers: Vec<&str> = report["tiers"]
+        .as_array()
+        .expect("tiers")
+        .iter()
+        .map(|t| t["tier"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(tiers, ["city", "branch", "station"]);
+    let units = report["units"].as_array().expect("units");
+    assert!(!units.is_empty());
+    for u in units {
+        // The rate counts sit flat beside the unit id, as the UI reads them.
+        assert!(
+            u["unit_id"].is_number() && u["dispatched"].is_number(),
+            "{u}"
+        );
+        assert!(u["signed_on_time"].as_u64() <= u["dispatched"].as_u64());
+        assert!(u["closed_on_time"].as_u64() <= u["due"].as_u64());
+        assert!(u["satisfied"].as_u64() <= u["visits"].as_u64());
+    }
+    let categories: u64 = report["by_category"]
+        .as_array()
+        .expect("categories")
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap_or_default())
+        .sum();
+    assert_eq!(Some(categories), report["letters"].as_u64());
+    assert_eq!(
+        app.err_code("statistics", json!({"from": to, "to": from})),
+        "invalid_input"
+    );
+}
+
+#[test]
+fn the_handover_lists_open_work_and_its_acknowledgement_is_synced() {
+    let app = app();
+    let me = app.login("xiangmihu.liang");
+    let station = me["me"]["unit_id"].as_i64().expect("unit");
+    let id = dispatch_new_letter("futianfj.desk", station, "香蜜湖：求助");
+    wait_for("the new letter", || {
+        app.inbox_ids().contains(&id).then_some(())
+    });
+    let version = app.detail(id)["detail"]["status"]["version"].clone();
+    app.ok(
+        "take_action",
+        json!({"letterId": id, "expectedVersion": version, "action": {"action": "sign_for"}}),
+    );
+    let items_of = |report: &Value| -> Vec<(String, Option<String>, String)> {
+        report["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|i| i["letter_id"] == json!(id))
+            .map(|i| {
+                (
+                    i["kind"].as_str().unwrap_or_default().to_owned(),
+                    i["clock"].as_str().map(str::to_owned),
+                    i["note"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let report = app.ok("handover", json!({}));
+    assert!(report["serverNow"].is_string());
+    assert_eq!(
+        items_of(&report),
+        [
+            (
+                "not_contacted".to_owned(),
+                Some("contact".to_owned()),
+                String::new()
+            ),
+            (
+                "about_to_breach".to_owned(),
+                Some("contact".to_owned()),
+                String::new()
+            ),
+        ],
+        "signed for (still pending) and not contacted; the 30-minute contact clock is due soon"
+    );
+
+    // The writer does not answer: a call-back is promised.
+    let version = app.detail(id)["detail"]["status"]["version"].clone();
+    app.ok(
+        "take_action",
+        json!({"letterId": id, "expectedVersion": version, "action": {
+            "action": "record_contact", "method": "phone", "outcome": "unreachable",
+            "contacted_at": chrono::Utc::now().to_rfc3339(), "note": "无人接听，18:00 再打"}}),
+    );
+    let report = app.ok("handover", json!({}));
+    assert!(
+        items_of(&report).contains(&(
+            "promised_callback".to_owned(),
+            None,
+            "无人接听，18:00 再打".to_owned()
+        )),
+        "{report}"
+    );
+
+    // Acknowledged: recorded on the server and shown as the last acknowledgement.
+    assert_eq!(
+        app.ok("acknowledge_handover", json!({"note": " 已接班 "})),
+        Value::Null
+    );
+    let report = app.ok("handover", json!({}));
+    assert_eq!(report["last_acknowledged_by"], me["me"]["display_name"]);
+    let ack = &report["acknowledgements"][0];
+    assert_eq!(ack["status"], "recorded", "{report}");
+    assert_eq!(ack["note"], "已接班");
+
+    // The server has it, with the letters the officer saw.
+    let base = format!("{}/api/v1", server().url());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listed: Value = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let login: Value = http
+            .post(format!("{base}/auth/login"))
+            .json(&json!({"username": "futianfj.desk", "password": DEMO_PASSWORD}))
+            .send()
+            .await
+            .expect("login")
+            .json()
+            .await
+            .expect("json");
+        http.get(format!("{base}/handovers?unit={station}"))
+            .bearer_auth(login["token"].as_str().expect("token"))
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json")
+    });
+    let recorded = &listed[0];
+    assert_eq!(recorded["note"], "已接班");
+    assert!(
+        recorded["letter_ids"]
+            .as_array()
+            .is_some_and(|ids| ids.contains(&json!(id))),
+        "{recorded}"
+    );
+    assert_eq!(recorded["counts"]["promised_callback"], 1, "{recorded}");
+}
+
+/// A fresh app (not yet set up) that closes its main window as soon as it is ready,
+/// run until it exits. Returns whether the window was still there (hidden) after the
+/// close was handled.
+fn close_main_window(hides_to_tray: bool) -> bool {
+    use tauri::RunEvent;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let audio = Arc::new(FakeAudio::default());
+    let app = jsjb_desk::build_app_with(mock_builder(), options(dir.path(), audio))
+        .build(jsjb_desk::context())
+        .expect("the app builds on the mock runtime");
+    if hides_to_tray {
+        // The mock runtime cannot build a real tray (GTK): mark it as `create_tray` does.
+        app.manage(jsjb_desk::alerts::HidesToTray);
+    }
+    let survived = Arc::new(Mutex::new(None));
+    let seen = Arc::clone(&survived);
+    let mut close_handled = false;
+    // Returns when the last window is gone.
+    app.run(move |handle, event| {
+        jsjb_desk::on_run_event(handle, &event);
+        match event {
+            RunEvent::Ready => {
+                let main = handle.get_webview_window("main").expect("the main window");
+                main.close().expect("ask to close");
+            }
+            RunEvent::WindowEvent {
+                event: tauri::WindowEvent::CloseRequested { .. },
+                ..
+            } => close_handled = true,
+            RunEvent::MainEventsCleared if close_handled => {
+                let mut seen = seen.lock().expect("lock");
+                if seen.is_none() {
+                    let window = handle.get_webview_window("main");
+                    *seen = Some(window.is_some());
+                    // Now really end the app (what "quit" in the tray menu does).
+                    if let Some(window) = window {
+                        window.destroy().expect("destroy");
+                    }
+                }
+            }
+            _ => {}
+        }
+    });
+    let survived = *survived.lock().expect("lock");
+    survived.unwrap_or(false)
+}
+
+#[test]
+fn closing_the_window_quits_without_a_tray() {
+    assert!(!close_main_window(false));
+}
+
+#[test]
+fn closing_the_window_hides_it_to_the_tray_when_there_is_one() {
+    assert!(close_main_window(true));
+}

@@ -5,9 +5,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use jsjb_core::letter::LetterId;
+use jsjb_core::org::UnitId;
 use jsjb_proto::{
-    API_PREFIX, ActionRequest, ActionResponse, IDEMPOTENCY_KEY_HEADER, LoginRequest, LoginResponse,
-    Me, Poke, Problem, SyncPage, UserSummary, Writer,
+    API_PREFIX, ActionRequest, ActionResponse, HandoverAck, HandoverAckRequest,
+    IDEMPOTENCY_KEY_HEADER, LoginRequest, LoginResponse, Me, Poke, Problem, SyncPage, UserSummary,
+    Writer,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url, header};
 use serde::de::DeserializeOwned;
@@ -253,6 +255,38 @@ impl ServerClient {
             .header(IDEMPOTENCY_KEY_HEADER, idempotency_key)
             .json(request);
         self.json(req).await
+    }
+
+    /// `POST /handovers` with the acknowledgement's idempotency key: a retry with the
+    /// same key gets the first record. `workstation` goes in `X-Workstation` when it is
+    /// plain ASCII (a header cannot carry anything else).
+    pub async fn post_handover(
+        &self,
+        idempotency_key: &str,
+        request: &HandoverAckRequest,
+        workstation: Option<&str>,
+    ) -> Result<HandoverAck, ClientError> {
+        let mut req = self
+            .request(Method::POST, self.url("/handovers"))
+            .header(IDEMPOTENCY_KEY_HEADER, idempotency_key)
+            .json(request);
+        if let Some(ws) = workstation.filter(|ws| ws.chars().all(|c| c.is_ascii_graphic())) {
+            req = req.header("X-Workstation", ws);
+        }
+        self.json(req).await
+    }
+
+    /// `GET /handovers?unit=N&limit=M`: the unit's acknowledgements, newest first.
+    pub async fn handovers(
+        &self,
+        unit: UnitId,
+        limit: u32,
+    ) -> Result<Vec<HandoverAck>, ClientError> {
+        let mut url = self.url("/handovers");
+        url.query_pairs_mut()
+            .append_pair("unit", &unit.0.to_string())
+            .append_pair("limit", &limit.to_string());
+        self.json(self.request(Method::GET, url)).await
     }
 
     /// `POST /letters/{id}/reveal-writer`: the writer's name and phone unmasked. The
