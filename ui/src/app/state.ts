@@ -134,37 +134,44 @@ let started = false;
 export async function start(): Promise<void> {
   if (started) return;
   started = true;
-  await ipc.onAppEvent("sync-status", (status) => {
-    state.sync = status;
-    if (state.phase === "signed_in" && state.people.length <= 1 && directoryTries < 20 && status.state.kind === "online") {
-      void loadDirectory();
-    }
-    // The app may sign in by itself (JSJB_AUTOLOGIN_*) after the UI started.
-    if (state.phase === "signed_out") void checkSession();
-  });
-  await ipc.onAppEvent("letters-changed", () => {
-    state.lettersVersion += 1;
-  });
-  await ipc.onAppEvent("letters-arrived", ({ ids }) => {
-    state.arrived = [...new Set([...state.arrived, ...ids])];
-    state.lettersVersion += 1;
-  });
-  await ipc.onAppEvent("action-refused", (refusal) => {
-    state.refusals = [...state.refusals, refusal];
-    state.lettersVersion += 1;
-    void refreshFailed();
-  });
-  await ipc.onAppEvent("session-expired", () => {
-    state.expired = true;
-  });
+  // Listening and asking for the session go in parallel: each is an IPC round trip,
+  // and the first screen waits for the session.
+  const listening = Promise.all([
+    ipc.onAppEvent("sync-status", (status) => {
+      state.sync = status;
+      if (state.phase === "signed_in" && state.people.length <= 1 && directoryTries < 20 && status.state.kind === "online") {
+        void loadDirectory();
+      }
+      // The app may sign in by itself (JSJB_AUTOLOGIN_*) after the UI started.
+      if (state.phase === "signed_out") void checkSession();
+    }),
+    ipc.onAppEvent("letters-changed", () => {
+      state.lettersVersion += 1;
+    }),
+    ipc.onAppEvent("letters-arrived", ({ ids }) => {
+      state.arrived = [...new Set([...state.arrived, ...ids])];
+      state.lettersVersion += 1;
+    }),
+    ipc.onAppEvent("action-refused", (refusal) => {
+      state.refusals = [...state.refusals, refusal];
+      state.lettersVersion += 1;
+      void refreshFailed();
+    }),
+    ipc.onAppEvent("session-expired", () => {
+      state.expired = true;
+    }),
+  ]);
   let session: SessionInfo | null = null;
   try {
     session = (await ipc.session()) ?? (await ipc.resumeSession());
   } catch {
     session = null;
   }
-  if (session) await signedIn(session);
-  else state.phase = "signed_out";
+  if (session) await Promise.all([signedIn(session), listening]);
+  else {
+    state.phase = "signed_out";
+    await listening;
+  }
 }
 
 async function checkSession(): Promise<void> {
