@@ -25,6 +25,13 @@ const COMMANDS: &[&str] = &[
     "statistics",
     "handover",
     "acknowledge_handover",
+    // src/signing.rs
+    "signing_key_status",
+    "enrol_signing_key",
+    "signoff_preview",
+    "sign_feedback_form",
+    "signed_form_status",
+    "export_signed_form",
 ];
 
 fn main() {

@@ -103,6 +103,10 @@ pub fn typescript() -> Result<Vec<BindingFile>, ExportError> {
     // Flattened into the unit and officer rows; exported for the UI's own sums.
     c.add::<jsjb_store::RateCounts>();
     c.add::<jsjb_store::HandoverReport>();
+    c.add::<crate::signing::SigningKeyStatus>();
+    c.add::<crate::signing::SignoffPreview>();
+    c.add::<crate::signing::SignedFormView>();
+    c.add::<crate::signing::SignedFormExport>();
     c.add::<LettersEvent>();
     c.add::<ActionRefusedEvent>();
     c.add::<SessionExpiredEvent>();

@@ -57,6 +57,23 @@ pub enum ErrorCode {
     AlreadyDone,
     FirstFeedbackMissing,
     InvalidInput,
+    // The sign-off (docs/signoff.md).
+    /// No signing key on this workstation for this server + user: enrol first.
+    NoSigningKey,
+    /// The signing key waits for an admin (or was revoked).
+    KeyNotActive,
+    /// A signing key exists already on this workstation.
+    KeyFileExists,
+    /// The PIN is wrong: `retryAfterSecs` when the next try must wait.
+    WrongPin,
+    /// Too many wrong PINs: `retryAfterSecs` says how long to wait.
+    PinLocked,
+    /// The PIN is shorter than 6 characters.
+    PinTooShort,
+    /// Neither the handling unit's chief nor a deputy with a valid grant.
+    NotTheChief,
+    /// The export could not be written (folder not writable, disk full).
+    ExportFailed,
 }
 
 impl ErrorCode {
@@ -84,7 +101,8 @@ impl ErrorCode {
 pub struct CommandError {
     pub code: ErrorCode,
     pub message: String,
-    /// With `account_locked`: seconds until another attempt is allowed.
+    /// With `account_locked`, `pin_locked` (and `wrong_pin` once attempts are slowed
+    /// down): seconds until another attempt is allowed.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional, type = "number")]
     pub retry_after_secs: Option<u64>,

@@ -14,6 +14,7 @@ pub mod handover;
 pub mod ipc;
 pub mod session;
 pub mod settings;
+pub mod signing;
 pub mod vault;
 
 use std::path::PathBuf;
@@ -108,6 +109,12 @@ pub fn build_app_with<R: Runtime>(builder: Builder<R>, options: Options) -> Buil
             commands::statistics,
             commands::handover,
             commands::acknowledge_handover,
+            signing::signing_key_status,
+            signing::enrol_signing_key,
+            signing::signoff_preview,
+            signing::sign_feedback_form,
+            signing::signed_form_status,
+            signing::export_signed_form,
         ])
 }
 

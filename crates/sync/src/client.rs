@@ -16,6 +16,8 @@ use serde::de::DeserializeOwned;
 
 use crate::sse::{SseItem, SseParser};
 
+mod signoff;
+
 /// Why a call failed, by what the caller can do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

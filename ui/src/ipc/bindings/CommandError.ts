@@ -6,6 +6,7 @@ import type { ErrorCode } from "./ErrorCode";
  */
 export type CommandError = { code: ErrorCode, message: string, 
 /**
- * With `account_locked`: seconds until another attempt is allowed.
+ * With `account_locked`, `pin_locked` (and `wrong_pin` once attempts are slowed
+ * down): seconds until another attempt is allowed.
  */
 retryAfterSecs?: number, };

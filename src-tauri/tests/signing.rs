@@ -1,0 +1,611 @@
+//! The chief's sign-off through the real commands (mock runtime) against the REAL
+//! server in-process: enrol a key, an admin activates it over HTTP, sign a form that
+//! an officer brought to approval, the server accepts it, and the desktop's verdict is 签名有效;
+//! wrong PINs are refused and slowed down. Same harness as `ipc.rs`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use jsjb_chime::{Audio, AudioError, Sound};
+use jsjb_desk::{KeyringMode, Options};
+use jsjb_server::demo::{self, DEMO_PASSWORD, DemoOptions};
+use jsjb_server::{AppState, Config};
+use serde_json::{Value, json};
+use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
+use tauri::webview::InvokeRequest;
+use tauri::{App, Manager, WebviewWindow, WebviewWindowBuilder};
+
+// ---------------------------------------------------------------------------------------
+// The server: one demo city for the whole test binary, on its own thread and runtime.
+
+struct DemoServer {
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl DemoServer {
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+fn server() -> &'static DemoServer {
+    static SERVER: OnceLock<DemoServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::new(dir.path().join("server.sqlite3"), dir.path().join("blobs"));
+        // Cheap password hashes keep the seeding fast.
+        config.argon2_memory_kib = 256;
+        config.login_ip_limit = 1_000;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("server runtime");
+            rt.block_on(async move {
+                let state = AppState::open(config).expect("open the server");
+                let opts = DemoOptions {
+                    days: 2,
+                    per_day: 8,
+                    arrival_every: Duration::ZERO,
+                    seed: 11,
+                };
+                demo::seed(&state, &opts).await.expect("seed the demo city");
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                tx.send(listener.local_addr().expect("addr"))
+                    .expect("report the address");
+                // Serves until the test binary exits.
+                let _ = jsjb_server::serve(listener, state, std::future::pending()).await;
+            });
+        });
+        let addr = rx.recv().expect("the server started");
+        DemoServer { addr, _dir: dir }
+    })
+}
+
+/// What a dispatch desk does: types in a phone letter and dispatches it to `station`.
+/// Returns the letter's id.
+fn dispatch_new_letter(desk_user: &str, station: i64, subject: &str) -> i64 {
+    let base = format!("{}/api/v1", server().url());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let login: Value = http
+            .post(format!("{base}/auth/login"))
+            .json(&json!({"username": desk_user, "password": DEMO_PASSWORD}))
+            .send()
+            .await
+            .expect("desk login")
+            .json()
+            .await
+            .expect("login json");
+        let token = login["token"].as_str().expect("token").to_owned();
+        let receipt: Value = http
+            .post(format!("{base}/letters"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "category": "help",
+                "subject": subject,
+                "body": "楼下商铺深夜噪音扰民，请派人处理。",
+                "writer_name": "张三",
+                "writer_phone": "13800138000",
+            }))
+            .send()
+            .await
+            .expect("desk letter")
+            .json()
+            .await
+            .expect("receipt json");
+        let id = receipt["id"].as_i64().expect("letter id");
+        let letter: Value = http
+            .get(format!("{base}/letters/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("get letter")
+            .json()
+            .await
+            .expect("letter json");
+        let version = letter["version"].as_u64().expect("version");
+        let res = http
+            .post(format!("{base}/letters/{id}/actions"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", format!("test-dispatch-{id}"))
+            .json(&json!({
+                "expected_version": version,
+                "action": {"action": "dispatch", "to": station, "note": ""},
+            }))
+            .send()
+            .await
+            .expect("dispatch");
+        assert!(res.status().is_success(), "dispatch: {}", res.status());
+        id
+    })
+}
+
+/// What the station's officer does over HTTP: signs for the letter, contacts the writer,
+/// gives first feedback and submits the feedback form — the form now waits for the chief.
+fn officer_completes(officer: &str, id: i64) {
+    let base = format!("{}/api/v1", server().url());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let login: Value = http
+            .post(format!("{base}/auth/login"))
+            .json(&json!({"username": officer, "password": DEMO_PASSWORD}))
+            .send()
+            .await
+            .expect("officer login")
+            .json()
+            .await
+            .expect("login json");
+        let token = login["token"].as_str().expect("token").to_owned();
+        let now = chrono::Utc::now().to_rfc3339();
+        let actions = [
+            json!({"action": "sign_for"}),
+            json!({"action": "record_contact", "method": "phone", "outcome": "reached",
+                   "contacted_at": now, "note": ""}),
+            json!({"action": "give_first_feedback", "text": "已收到您的来信，民警正在核实处理。"}),
+            json!({"action": "submit_feedback_form", "summary": "民警到场核实，商铺已整改。",
+                   "result": "已解决", "reply": "您反映的噪音问题已处理，商铺承诺不再深夜营业。"}),
+        ];
+        for (i, action) in actions.iter().enumerate() {
+            let letter: Value = http
+                .get(format!("{base}/letters/{id}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("get letter")
+                .json()
+                .await
+                .expect("letter json");
+            let res = http
+                .post(format!("{base}/letters/{id}/actions"))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", format!("test-officer-{id}-{i}"))
+                .json(&json!({"expected_version": letter["version"], "action": action}))
+                .send()
+                .await
+                .expect("act");
+            let status = res.status();
+            assert!(
+                status.is_success(),
+                "{action}: {status} {}",
+                res.text().await.unwrap_or_default()
+            );
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The app.
+
+/// Records what the alarm played: the audio boundary, and nothing more, is fake.
+#[derive(Default)]
+struct FakeAudio {
+    played: Mutex<Vec<(Sound, f32)>>,
+}
+
+impl Audio for FakeAudio {
+    fn play(&self, sound: Sound, volume: f32) -> Result<(), AudioError> {
+        self.played.lock().expect("lock").push((sound, volume));
+        Ok(())
+    }
+}
+
+struct TestApp {
+    _app: App<MockRuntime>,
+    main: WebviewWindow<MockRuntime>,
+    data_dir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn options(data_dir: &Path, audio: Arc<FakeAudio>) -> Options {
+    Options {
+        data_dir: Some(data_dir.to_path_buf()),
+        // CI has no Secret Service; the fallback is what runs there.
+        keyring: KeyringMode::File,
+        audio: Some(audio),
+        autologin: None,
+        desktop: false,
+    }
+}
+
+fn app_in(data_dir: &Path) -> TestApp {
+    let audio = Arc::new(FakeAudio::default());
+    let mut app = jsjb_desk::build_app_with(mock_builder(), options(data_dir, Arc::clone(&audio)))
+        .build(jsjb_desk::context())
+        .expect("the app builds on the mock runtime");
+    // `setup` runs on the event loop's first iteration.
+    #[allow(deprecated)]
+    app.run_iteration(|_, _| {});
+    // The first iteration also created the configured `main` window.
+    let main = match app.get_webview_window("main") {
+        Some(main) => main,
+        None => window(&app, "main"),
+    };
+    TestApp {
+        _app: app,
+        main,
+        data_dir: data_dir.to_path_buf(),
+        _dir: None,
+    }
+}
+
+fn app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut app = app_in(dir.path());
+    app._dir = Some(dir);
+    app
+}
+
+fn window(app: &App<MockRuntime>, label: &str) -> WebviewWindow<MockRuntime> {
+    WebviewWindowBuilder::new(app, label, Default::default())
+        .build()
+        .expect("a mock window")
+}
+
+fn invoke_on(window: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
+    let request = InvokeRequest {
+        cmd: cmd.into(),
+        callback: tauri::ipc::CallbackFn(0),
+        error: tauri::ipc::CallbackFn(1),
+        url: if cfg!(windows) {
+            "http://tauri.localhost"
+        } else {
+            "tauri://localhost"
+        }
+        .parse()
+        .expect("a valid URL"),
+        body: tauri::ipc::InvokeBody::Json(args),
+        headers: Default::default(),
+        invoke_key: INVOKE_KEY.to_string(),
+    };
+    get_ipc_response(window, request)
+        .map(|body| body.deserialize::<Value>().expect("the response is JSON"))
+}
+
+impl TestApp {
+    fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+        invoke_on(&self.main, cmd, args)
+    }
+
+    fn ok(&self, cmd: &str, args: Value) -> Value {
+        self.invoke(cmd, args)
+            .unwrap_or_else(|e| panic!("{cmd} failed: {e}"))
+    }
+
+    fn err_code(&self, cmd: &str, args: Value) -> String {
+        let e = self
+            .invoke(cmd, args)
+            .expect_err(&format!("{cmd} should fail"));
+        e["code"].as_str().unwrap_or_default().to_owned()
+    }
+
+    fn login(&self, user: &str) -> Value {
+        self.ok(
+            "login",
+            json!({"serverUrl": server().url(), "username": user, "password": DEMO_PASSWORD}),
+        )
+    }
+
+    /// Waits until the sync engine is online, has applied a page, and has nothing queued.
+    fn wait_synced(&self) -> Value {
+        wait_for("sync to settle", || {
+            let status = self.ok("sync_status", json!({}));
+            (status["state"]["kind"] == "online"
+                && !status["last_synced_at"].is_null()
+                && status["pending_actions"] == 0)
+                .then_some(status)
+        })
+    }
+
+    fn inbox(&self, query: Value) -> Value {
+        self.ok("inbox", json!({ "query": query }))
+    }
+
+    fn detail(&self, id: i64) -> Value {
+        self.ok("letter_detail", json!({ "id": id }))
+    }
+}
+
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The sign-off.
+
+/// A tiny real PNG (1×1, RGBA): what the signature pad exports, in miniature.
+const PAD_PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x60, 0x60, 0x60, 0xf8,
+    0x0f, 0x00, 0x01, 0x04, 0x01, 0x00, 0x5f, 0xe5, 0xc3, 0x4b, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+fn pad_b64() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(PAD_PNG)
+}
+
+/// What an admin does in the admin console: activates a pending key.
+fn admin_activates(key_id: i64) {
+    let base = format!("{}/api/v1", server().url());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let login: Value = http
+            .post(format!("{base}/auth/login"))
+            .json(&json!({"username": "admin", "password": DEMO_PASSWORD}))
+            .send()
+            .await
+            .expect("admin login")
+            .json()
+            .await
+            .expect("login json");
+        let token = login["token"].as_str().expect("token").to_owned();
+        let res = http
+            .post(format!("{base}/keys/{key_id}/activate"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("activate");
+        assert!(res.status().is_success(), "activate: {}", res.status());
+    })
+}
+
+/// The chief's letters waiting for the signature, as the 待签批 queue lists them.
+fn awaiting(app: &TestApp) -> Vec<(i64, u64)> {
+    app.inbox(json!({"states": ["awaiting_approval"], "limit": 500}))["page"]["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_i64().expect("id"),
+                r["version"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_chief_enrols_an_admin_activates_and_the_signed_form_is_accepted_and_valid() {
+    let app = app();
+    app.login("futian.chief");
+    app.wait_synced();
+
+    let none = app.ok("signing_key_status", json!({}));
+    assert_eq!(none["state"], "none");
+    assert_eq!(none["maySign"], true);
+
+    assert_eq!(
+        app.err_code("enrol_signing_key", json!({"pin": "12345"})),
+        "pin_too_short"
+    );
+    let pending = app.ok("enrol_signing_key", json!({"pin": "246810"}));
+    assert_eq!(pending["state"], "pending");
+    let fingerprint = pending["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_owned();
+    assert_eq!(fingerprint.len(), 64, "SM3 hex");
+    let key_id = pending["keyId"].as_i64().expect("key id");
+    // The private key is on this workstation, encrypted; never in the clear.
+    let key_files: Vec<_> = std::fs::read_dir(app.data_dir.join("signing"))
+        .expect("signing folder")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    let key_file = key_files
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with(".key.json"))
+        .expect("a key file");
+    let text = std::fs::read_to_string(key_file).expect("key file");
+    assert!(
+        text.contains("argon2id") && !text.contains("PRIVATE KEY"),
+        "{text}"
+    );
+    // A second enrolment while one is pending is refused.
+    assert_eq!(
+        app.err_code("enrol_signing_key", json!({"pin": "135790"})),
+        "key_file_exists"
+    );
+
+    let station = app.ok("session", json!({}))["me"]["unit_id"]
+        .as_i64()
+        .expect("unit");
+    let letter = dispatch_new_letter("futianfj.desk", station, "福田：噪音扰民");
+    officer_completes("futian.liu", letter);
+    wait_for("the form in the 待签批 queue", || {
+        app.ok("sync_now", json!({}));
+        awaiting(&app)
+            .iter()
+            .any(|(id, _)| *id == letter)
+            .then_some(())
+    });
+    let version = app.detail(letter)["detail"]["status"]["version"]
+        .as_u64()
+        .expect("version");
+
+    // Not active yet: refused before the PIN is even asked.
+    assert_eq!(
+        app.err_code(
+            "sign_feedback_form",
+            json!({"letterId": letter, "expectedVersion": version, "decision": "approve",
+                   "opinion": "", "pin": "246810", "handwritingPngBase64": pad_b64()})
+        ),
+        "key_not_active"
+    );
+    admin_activates(key_id);
+    let active = app.ok("signing_key_status", json!({}));
+    assert_eq!(active["state"], "active");
+    assert_eq!(active["fingerprint"], fingerprint.as_str());
+
+    // The preview is exactly what is signed: the letter, the decision, the image's hash.
+    let preview = app.ok(
+        "signoff_preview",
+        json!({"letterId": letter, "decision": "approve", "opinion": "同意办结。",
+               "handwritingPngBase64": pad_b64()}),
+    );
+    assert_eq!(preview["form"]["letter"]["id"], letter);
+    assert_eq!(preview["form"]["letter"]["version"], version);
+    assert_eq!(preview["form"]["decision"], "approve");
+    assert_eq!(preview["form"]["signer"]["role"], "chief");
+    let canonical = preview["canonical"].as_str().expect("canonical");
+    assert!(canonical.starts_with('{') && canonical.contains("jsjb-feedback-form/1"));
+    assert_eq!(preview["formSm3"].as_str().expect("sm3").len(), 64);
+
+    // Wrong PIN: refused, nothing queued.
+    assert_eq!(
+        app.err_code(
+            "sign_feedback_form",
+            json!({"letterId": letter, "expectedVersion": version, "decision": "approve",
+                   "opinion": "同意办结。", "pin": "000000", "handwritingPngBase64": pad_b64()})
+        ),
+        "wrong_pin"
+    );
+    assert_eq!(app.ok("sync_status", json!({}))["pending_actions"], 0);
+
+    let entry = app.ok(
+        "sign_feedback_form",
+        json!({"letterId": letter, "expectedVersion": version, "decision": "approve",
+               "opinion": "同意办结。", "pin": "246810", "handwritingPngBase64": pad_b64()}),
+    );
+    assert_eq!(entry["letter_id"], letter);
+    app.wait_synced();
+    assert!(
+        app.ok("failed_actions", json!({}))
+            .as_array()
+            .expect("list")
+            .is_empty(),
+        "the server accepted the signed approval"
+    );
+    let forms = wait_for("the signed form synced", || {
+        let forms = app.ok("signed_form_status", json!({"letterId": letter}));
+        forms
+            .as_array()
+            .expect("forms")
+            .iter()
+            .any(|f| f["letterVersion"] == version)
+            .then_some(forms)
+    });
+    let mine = forms
+        .as_array()
+        .expect("forms")
+        .iter()
+        .find(|f| f["letterVersion"] == version)
+        .expect("the new form");
+    assert_eq!(mine["verdict"], "signature_valid", "{mine}");
+    assert_eq!(mine["decision"], "approve");
+    assert_eq!(mine["keyFingerprint"], fingerprint.as_str());
+    assert!(mine["onBehalfOf"].is_null());
+    assert!(mine["handwritingPngBase64"].is_string());
+    assert_eq!(mine["form"]["opinion"], "同意办结。");
+
+    // The export: the bundle anyone can verify with OpenSSL, and the PDF when the
+    // server has a CJK font.
+    let out = tempfile::tempdir().expect("export dir");
+    let seq = mine["seq"].as_u64().expect("seq");
+    let export = app.ok(
+        "export_signed_form",
+        json!({"letterId": letter, "seq": seq, "folder": out.path().display().to_string()}),
+    );
+    let folder = PathBuf::from(export["folder"].as_str().expect("folder"));
+    for name in [
+        "form.json",
+        "form.sig.der",
+        "signer.pub.pem",
+        "handwriting.png",
+        "README.txt",
+    ] {
+        assert!(folder.join(name).is_file(), "{name} exported");
+    }
+    let bytes = std::fs::read(folder.join("form.json")).expect("form.json");
+    assert_eq!(
+        jsjb_signoff::sm3_hex(&bytes),
+        mine["formSm3"].as_str().expect("sm3"),
+        "the exported bytes are the signed bytes"
+    );
+    // With OpenSSL 3 at hand, the documented command verifies the export.
+    if let Ok(out) = std::process::Command::new("openssl")
+        .args(jsjb_signoff::export::OPENSSL_VERIFY.split(' ').skip(1))
+        .current_dir(&folder)
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "openssl: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn signing_needs_the_pin_and_wrong_pins_are_slowed_down() {
+    let app = app();
+    app.login("huafu.chief");
+    app.wait_synced();
+    let pending = app.ok("enrol_signing_key", json!({"pin": "864209"}));
+    admin_activates(pending["keyId"].as_i64().expect("key id"));
+    let station = app.ok("session", json!({}))["me"]["unit_id"]
+        .as_i64()
+        .expect("unit");
+    let letter = dispatch_new_letter("futianfj.desk", station, "华富：求助");
+    officer_completes("huafu.ma", letter);
+    wait_for("the form in the 待签批 queue", || {
+        app.ok("sync_now", json!({}));
+        awaiting(&app)
+            .iter()
+            .any(|(id, _)| *id == letter)
+            .then_some(())
+    });
+    let version = app.detail(letter)["detail"]["status"]["version"]
+        .as_u64()
+        .expect("version");
+    let sign = |pin: &str| {
+        app.invoke(
+            "sign_feedback_form",
+            json!({"letterId": letter, "expectedVersion": version, "decision": "send_back",
+                   "opinion": "请补充回访记录。", "pin": pin, "handwritingPngBase64": pad_b64()}),
+        )
+    };
+    let mut last = Value::Null;
+    for _ in 0..3 {
+        last = sign("111111").expect_err("a wrong PIN is refused");
+        assert_eq!(last["code"], "wrong_pin", "{last}");
+    }
+    // After the free attempts, the next try must wait.
+    assert!(last["retryAfterSecs"].as_u64().unwrap_or(0) >= 29, "{last}");
+    let locked = sign("864209").expect_err("even the right PIN waits");
+    assert_eq!(locked["code"], "pin_locked", "{locked}");
+    assert!(locked["retryAfterSecs"].as_u64().unwrap_or(0) > 0);
+    let status = app.ok("signing_key_status", json!({}));
+    assert!(status["pinWaitSecs"].as_u64().unwrap_or(0) > 0, "{status}");
+    // Nothing was queued.
+    assert_eq!(app.ok("sync_status", json!({}))["pending_actions"], 0);
+}
