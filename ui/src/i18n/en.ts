@@ -409,6 +409,10 @@ const en: DeepStringRecord<MessageSchema> = {
     fallback:
       "Server handover records are not available yet: the acknowledgement is kept on this computer only and is not synced.",
     callbackNote: "Last contact did not reach the writer",
+    history: "Handovers",
+    ackPending: "To sync",
+    ackFailed: "Refused: {reason}",
+    ackRecorded: "Recorded",
     open: "Open",
   },
   settings: {

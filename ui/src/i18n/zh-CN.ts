@@ -402,6 +402,10 @@ const zhCN = {
     notePlaceholder: "可选：需要特别留意的情况",
     fallback: "服务器端交接班记录尚不可用：确认仅保存在本机，不会同步。",
     callbackNote: "上次联系未联系上",
+    history: "交接记录",
+    ackPending: "待同步",
+    ackFailed: "未被接受：{reason}",
+    ackRecorded: "已记录",
     open: "打开",
   },
   settings: {

@@ -58,50 +58,23 @@ export type {
   UserSummary,
   Writer,
 } from "./bindings";
-import type { ClockKind, LetterId, Tier, UnitId, UserId } from "./bindings";
 
-// Proposed in docs/ipc.md by the UI (statistics, handover): see the rows there.
+// Statistics and the shift handover, proposed by the UI in docs/ipc.md and implemented
+// by the Rust side. `computed_in_ui` marks a report the UI estimated itself (an older
+// backend without `statistics`).
+import type { StatsReport as ServerStatsReport } from "./bindings";
+export type {
+  CategoryCount,
+  HandoverAckStatus,
+  HandoverAckView,
+  HandoverItem,
+  HandoverItemKind,
+  HandoverReport,
+  OfficerStats,
+  RateCounts,
+  TagCount,
+  TierStats,
+  UnitStats,
+} from "./bindings";
 export type StatsQuery = { from: string; to: string };
-export type RateCounts = {
-  /** 响应率: signed for within the sign-for clock / dispatched. */
-  dispatched: number;
-  signed_on_time: number;
-  /** 解决率: closed within the (extended) closure deadline / due in the period. */
-  due: number;
-  closed_on_time: number;
-  /** 满意率: (satisfied + basically satisfied) / return visits. */
-  visits: number;
-  satisfied: number;
-};
-export type UnitStats = RateCounts & { unit_id: UnitId };
-export type OfficerStats = RateCounts & { user_id: UserId; unit_id: UnitId | null };
-export type CountBy = { key: string; count: number };
-export type TierStats = { tier: Tier; overdue: number; held_secs: number };
-export type StatsReport = {
-  from: string;
-  to: string;
-  letters: number;
-  units: UnitStats[];
-  officers: OfficerStats[];
-  by_category: CountBy[];
-  by_problem: CountBy[];
-  tiers: TierStats[];
-  /** True when the UI computed it from inbox pages (no `statistics` command). */
-  computed_in_ui?: boolean;
-};
-export type HandoverItemKind = "not_contacted" | "about_to_breach" | "promised_callback";
-export type HandoverItem = {
-  kind: HandoverItemKind;
-  letter_id: LetterId;
-  tracking_code: string;
-  subject: string;
-  clock: ClockKind | null;
-  due_at: string | null;
-  note: string;
-};
-export type HandoverReport = {
-  items: HandoverItem[];
-  serverNow: string;
-  last_acknowledged_at: string | null;
-  last_acknowledged_by: string | null;
-};
+export type StatsReport = ServerStatsReport & { computed_in_ui?: boolean };

@@ -75,6 +75,7 @@ export async function computeHandover(unitId: number, nowMs: number): Promise<Ha
     serverNow: view.serverNow,
     last_acknowledged_at: last?.at ?? null,
     last_acknowledged_by: last?.by ?? null,
+    acknowledgements: [],
   };
 }
 

@@ -3,7 +3,7 @@
 // sign-for timeliness uses Shenzhen's default 10 minutes (the policy is not sent to the
 // UI), so these figures are estimates and the screen says so.
 import * as ipc from "../../ipc";
-import type { LetterDetail, OfficerStats, RateCounts, StatsReport, Tier, TierStats, UnitStats } from "../../ipc";
+import type { Category, LetterDetail, OfficerStats, RateCounts, StatsReport, Tier, TierStats, UnitStats } from "../../ipc";
 
 export const FALLBACK_CAP = 1500;
 const SIGN_FOR_SECS = 10 * 60;
@@ -33,7 +33,7 @@ export function computeReport(details: LetterDetail[], fromIso: string, toIso: s
     if (!s) officers.set(id, (s = { ...zero(), user_id: id, unit_id: unitId }));
     return s;
   };
-  const byCategory = new Map<string, number>();
+  const byCategory = new Map<Category, number>();
   const byProblem = new Map<string, number>();
   const tiers = new Map<Tier, TierStats>();
   const tier = (t: Tier) => {
@@ -108,7 +108,7 @@ export function computeReport(details: LetterDetail[], fromIso: string, toIso: s
     }
   }
 
-  const sortCount = (m: Map<string, number>) =>
+  const sortCount = <K extends string>(m: Map<K, number>) =>
     [...m.entries()].map(([key, count]) => ({ key, count })).sort((a, b) => b.count - a.count);
   const order: Tier[] = ["city", "branch", "station"];
   return {
