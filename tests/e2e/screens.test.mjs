@@ -52,6 +52,8 @@ for (const size of SIZES) {
       });
       browser = app.browser;
       await browser.setWindowSize(size.width, size.height);
+      await $("login-screen").waitForDisplayed({ timeout: 30_000 });
+      if ((await browser.execute(() => document.documentElement.lang)) !== "zh-CN") await $("language-zh-CN").click();
     });
 
     after(async () => {
@@ -161,7 +163,7 @@ for (const size of SIZES) {
       await signIn("futian.chief");
       await waitFor("a form to sign", async () => (await browser.$$("[data-row]")).length > 0);
       await press(browser.$("[data-row]"));
-      await $("feedback-form").waitForDisplayed({ timeout: 20_000 });
+      await $("signoff-panel").waitForDisplayed({ timeout: 20_000 });
       await shot("chief");
       await signOut();
     });
@@ -215,6 +217,8 @@ for (const size of SIZES) {
       await $("letter-detail").waitForDisplayed({ timeout: 20_000 });
       await shot("inbox-en");
       await $("language-zh-CN").click();
+      await waitFor("Chinese again", async () => (await browser.execute(() => document.documentElement.lang)) === "zh-CN");
+      await browser.pause(300); // let the WebView store the choice before the app is closed
     });
   });
 }

@@ -89,6 +89,8 @@ describe("an officer's workflow against the real server", () => {
 
   it("signs in by itself and shows the inbox", async () => {
     await $("inbox-screen").waitForDisplayed({ timeout: 30_000 });
+    // Another suite may have left the WebView's remembered language on English.
+    if ((await browser.execute(() => document.documentElement.lang)) !== "zh-CN") await $("language-zh-CN").click();
     await waitFor("the user's name", async () => (await textOf("current-user")).includes("刘瑞峰"), 30_000);
     await waitFor("online", async () => (await $("connection-state").getAttribute("data-state")) === "online");
     await app.screenshot("inbox-1366x768");

@@ -260,7 +260,7 @@ const en: DeepStringRecord<MessageSchema> = {
     dissatisfiedNote: "A note is required when dissatisfied (the case is reopened)",
     thanksCase: "Case thanked for",
     thanksCasePlaceholder: "The internal number of the case",
-    approveNote: "The chief's sign-off needs an electronic signature; it comes with the sign-off module.",
+    approveNote: "The chief signs electronically in the feedback form on the To sign screen.",
   },
   inbox: {
     title: "Letters",

@@ -255,7 +255,7 @@ const zhCN = {
     dissatisfiedNote: "不满意时须填写情况说明（案件将重新办理）",
     thanksCase: "感谢的案件编号",
     thanksCasePlaceholder: "输入被感谢案件的内部编号",
-    approveNote: "一把手签批需使用电子签名，随签批模块提供。",
+    approveNote: "一把手签批在“待签批”页面的反馈表中以电子签名进行。",
   },
   inbox: {
     title: "来信",
