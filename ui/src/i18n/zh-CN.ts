@@ -492,7 +492,7 @@ const zhCN = {
     decision: "签批意见",
     signature: "一把手签字",
     signatureAlt: "手写签名",
-    signer: "签批人 / 时间",
+    signer: "签批人 / 签批时间",
     onBehalfOf: "代 {chief} 签批",
     footer: "签批所依据的来信版本：{version}",
     verdicts: {
