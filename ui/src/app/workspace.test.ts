@@ -116,6 +116,40 @@ describe("the inbox", () => {
     wrapper.unmount();
   });
 
+  it("moves with ↑/↓, opens with Enter and focuses the search with /", async () => {
+    install();
+    const wrapper = await mountApp();
+    const key = async (k: string) => {
+      window.dispatchEvent(new KeyboardEvent("keydown", { key: k, bubbles: true }));
+      await settle();
+    };
+    await key("ArrowDown");
+    await key("ArrowDown");
+    await key("ArrowUp");
+    await key("Enter");
+    const rows = wrapper.findAll("[data-row]");
+    const second = rows[1]!.attributes("data-testid")!.replace("row-", "");
+    expect(wrapper.get('[data-testid="letter-detail"]').attributes("data-letter")).toBe(second);
+    await key("/");
+    expect(document.activeElement?.closest('[data-testid="inbox-search"]')).not.toBeNull();
+    wrapper.unmount();
+  });
+
+  it("validates an action's form before it is queued, with translated messages", async () => {
+    install();
+    const wrapper = await mountApp();
+    await wrapper.get('[data-testid="row-4"]').trigger("click");
+    await settle();
+    await wrapper.get('[data-testid="action-give_first_feedback"]').trigger("click");
+    await settle();
+    const dialog = () => document.querySelector('[data-testid="action-dialog"]') as HTMLElement;
+    (dialog().querySelector('[data-testid="action-submit"]') as HTMLButtonElement).click();
+    await settle();
+    expect(dialog().textContent).toContain("此项必填");
+    expect(calls.some((c) => c.cmd === "take_action")).toBe(false);
+    wrapper.unmount();
+  });
+
   it("filters by state and by text", async () => {
     install();
     const wrapper = await mountApp();
