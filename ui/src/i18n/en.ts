@@ -413,6 +413,9 @@ const en: DeepStringRecord<MessageSchema> = {
     empty: "No letters in this period.",
     loading: "Computing…",
     csvName: "three-rates",
+    csvManual: "This version cannot save files yet: select all (Ctrl+A), copy (Ctrl+C) and paste into a spreadsheet.",
+    csvSaved: "Exported: {path}",
+    csvCopied: "This version cannot save files yet: the CSV is on the clipboard, paste it into a spreadsheet.",
   },
   handover: {
     title: "Shift handover",

@@ -407,6 +407,9 @@ const zhCN = {
     empty: "所选期间没有来信。",
     loading: "正在统计…",
     csvName: "三率统计",
+    csvManual: "本版本尚不能直接保存文件：请全选（Ctrl+A）并复制（Ctrl+C）以下内容，粘贴到表格软件。",
+    csvSaved: "已导出：{path}",
+    csvCopied: "本版本尚不能直接保存文件：CSV 已复制到剪贴板，可粘贴到表格软件。",
   },
   handover: {
     title: "交接班",

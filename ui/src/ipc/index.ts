@@ -37,8 +37,9 @@ export function isCommandError(value: unknown): value is CommandError {
   );
 }
 
-/** Tauri's refusal of a command the app does not register (an older backend). */
-const UNKNOWN_COMMAND = /command .* not found/i;
+/** Tauri's refusal of a command the app does not register (an older backend): "Command
+ * x not found", or with the capabilities check, "x not allowed. Command not found". */
+const UNKNOWN_COMMAND = /command (\S+ )?not found/i;
 
 /** Every failure reaches the UI as `{ code, message }`, even Tauri's own refusals. */
 function toCommandError(error: unknown): CommandError {
@@ -90,6 +91,10 @@ export const statistics = (query: StatsQuery) => call<StatsReport>("statistics",
 export const handover = () => call<HandoverReport>("handover");
 export const acknowledgeHandover = (note: string) =>
   call<void>("acknowledge_handover", { note });
+
+// Exports (proposed by the UI in docs/ipc.md): the WebView itself cannot save downloads.
+export const saveExport = (fileName: string, content: string) =>
+  call<{ path: string }>("save_export", { fileName, content });
 
 // Settings
 export const settings = () => call<Settings>("settings");
