@@ -13,7 +13,7 @@ use ts_rs::{Config, ExportError, TS, TypeVisitor};
 use crate::error::{CommandError, ErrorCode};
 use crate::ipc::{
     ActionRefusedEvent, AppInfo, AttachmentData, ChimeTest, ConnectionState, InboxView, LetterView,
-    LettersEvent, SessionExpiredEvent, SessionInfo,
+    LettersEvent, SavedExport, SessionExpiredEvent, SessionInfo,
 };
 use crate::settings::Settings;
 
@@ -99,6 +99,7 @@ pub fn typescript() -> Result<Vec<BindingFile>, ExportError> {
     c.add::<jsjb_proto::UserSummary>();
     c.add::<Settings>();
     c.add::<ChimeTest>();
+    c.add::<SavedExport>();
     c.add::<jsjb_store::StatsReport>();
     // Flattened into the unit and officer rows; exported for the UI's own sums.
     c.add::<jsjb_store::RateCounts>();

@@ -13,10 +13,11 @@ use jsjb_sync::SyncStatus;
 use tauri::{AppHandle, Runtime, State};
 
 use crate::desk::Desk;
-use crate::error::CommandResult;
+use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::handover;
 use crate::ipc::{
-    AppInfo, AttachmentData, ChimeTest, ConnectionState, InboxView, LetterView, SessionInfo,
+    AppInfo, AttachmentData, ChimeTest, ConnectionState, InboxView, LetterView, SavedExport,
+    SessionInfo,
 };
 use crate::session;
 use crate::settings::Settings;
@@ -145,6 +146,20 @@ pub fn save_settings<R: Runtime>(
 pub async fn test_chime(desk: State<'_, Desk>) -> CommandResult<ChimeTest> {
     Ok(ChimeTest {
         played: desk.alarm().test_sound().await,
+    })
+}
+
+/// Saves an export (the statistics' CSV) into the user's Downloads folder.
+#[tauri::command]
+pub async fn save_export(file_name: String, content: String) -> CommandResult<SavedExport> {
+    let dir = crate::exports::downloads_dir();
+    let path = tauri::async_runtime::spawn_blocking(move || {
+        crate::exports::save_text(&dir, &file_name, &content)
+    })
+    .await
+    .map_err(|e| CommandError::new(ErrorCode::ExportFailed, e.to_string()))??;
+    Ok(SavedExport {
+        path: path.display().to_string(),
     })
 }
 

@@ -133,3 +133,10 @@ pub mod events {
     pub const ACTION_REFUSED: &str = "action-refused";
     pub const SESSION_EXPIRED: &str = "session-expired";
 }
+
+/// Where an export was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedExport {
+    pub path: String,
+}

@@ -10,6 +10,7 @@ pub mod bindings;
 pub mod commands;
 pub mod desk;
 pub mod error;
+pub mod exports;
 pub mod handover;
 pub mod ipc;
 pub mod session;
@@ -106,6 +107,7 @@ pub fn build_app_with<R: Runtime>(builder: Builder<R>, options: Options) -> Buil
             commands::settings,
             commands::save_settings,
             commands::test_chime,
+            commands::save_export,
             commands::statistics,
             commands::handover,
             commands::acknowledge_handover,

@@ -302,7 +302,7 @@ pub async fn export_signed_form(
         .map_err(|e| CommandError::internal(format!("bundle: {e}")))?;
     let base = match folder.filter(|f| !f.trim().is_empty()) {
         Some(f) => PathBuf::from(f),
-        None => downloads_dir(),
+        None => crate::exports::downloads_dir(),
     };
     let dir = base.join(format!("反馈表-{}-{seq}", letter.tracking_code));
     let files: Vec<String> = bundle
@@ -804,14 +804,4 @@ fn online_only(e: ClientError) -> CommandError {
         ClientError::Unreachable(message) => CommandError::new(ErrorCode::Offline, message),
         other => other.into(),
     }
-}
-
-/// The user's Downloads folder (the home folder when there is none).
-fn downloads_dir() -> PathBuf {
-    let home = std::env::var_os("USERPROFILE")
-        .or_else(|| std::env::var_os("HOME"))
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    let downloads = home.join("Downloads");
-    if downloads.is_dir() { downloads } else { home }
 }

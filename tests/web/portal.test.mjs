@@ -10,7 +10,7 @@
 // Screenshots go to tests/.artifacts/web/. The SMS code is read from the server's log
 // (the demo has no SMS gateway: `LogSms` logs the text).
 //
-// JSJB_SERVER_BIN: the server binary (default: target/debug/jsjb-server). Arrivals are
+// JSJB_SERVER_BIN: the server binary (default: $CARGO_TARGET_DIR or target/, then debug/jsjb-server). Arrivals are
 // slowed to one an hour rather than off: demo mode installs its routing rules with them.
 
 import { test, before, after } from 'node:test';
@@ -71,7 +71,9 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'jsjb-web-'));
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  const bin = process.env.JSJB_SERVER_BIN ?? join(root, 'target', 'debug', 'jsjb-server');
+  const bin =
+    process.env.JSJB_SERVER_BIN ??
+    join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'debug', 'jsjb-server');
   server = spawn(
     bin,
     ['--db', join(dir, 'jsjb.sqlite3'), '--blob-dir', join(dir, 'blobs'), '--listen', `127.0.0.1:${port}`,

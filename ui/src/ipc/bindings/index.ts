@@ -66,6 +66,7 @@ export type { RateCounts } from "./RateCounts";
 export type { ReturnReason } from "./ReturnReason";
 export type { Role } from "./Role";
 export type { Satisfaction } from "./Satisfaction";
+export type { SavedExport } from "./SavedExport";
 export type { SessionExpiredEvent } from "./SessionExpiredEvent";
 export type { SessionInfo } from "./SessionInfo";
 export type { Settings } from "./Settings";

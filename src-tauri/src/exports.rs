@@ -1,0 +1,119 @@
+//! Files the officer exports (statistics as CSV, signed forms): written into the
+//! user's Downloads folder, never over an existing file, never outside that folder.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{CommandError, ErrorCode};
+
+/// The largest export accepted over IPC (a year of statistics is far below this).
+const MAX_EXPORT_BYTES: usize = 20 * 1024 * 1024;
+/// Longest file name kept, in characters.
+const MAX_NAME_CHARS: usize = 120;
+
+/// The user's Downloads folder (the home folder when there is none).
+pub fn downloads_dir() -> PathBuf {
+    let home = std::env::var_os("USERPROFILE")
+        .or_else(|| std::env::var_os("HOME"))
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let downloads = home.join("Downloads");
+    if downloads.is_dir() { downloads } else { home }
+}
+
+/// A file name the UI proposed, made safe: no folders, no control or reserved
+/// characters (Windows' too), not empty, not too long.
+pub fn safe_file_name(proposed: &str) -> String {
+    let cleaned: String = proposed
+        .chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .take(MAX_NAME_CHARS)
+        .collect();
+    let trimmed = cleaned.trim().trim_start_matches('.').trim();
+    if trimmed.is_empty() {
+        "export.csv".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+/// Writes `content` as `file_name` in `dir`; `name (2).csv` and so on when taken.
+pub fn save_text(dir: &Path, file_name: &str, content: &str) -> Result<PathBuf, CommandError> {
+    if content.len() > MAX_EXPORT_BYTES {
+        return Err(CommandError::new(
+            ErrorCode::InvalidInput,
+            format!("an export may have at most {MAX_EXPORT_BYTES} bytes"),
+        ));
+    }
+    let name = safe_file_name(file_name);
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem.to_owned(), format!(".{ext}")),
+        _ => (name.clone(), String::new()),
+    };
+    let failed = |e: std::io::Error| CommandError::new(ErrorCode::ExportFailed, e.to_string());
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    for n in 1..1000 {
+        let candidate = if n == 1 {
+            dir.join(&name)
+        } else {
+            dir.join(format!("{stem} ({n}){ext}"))
+        };
+        // create_new: never replace a file the officer already has.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate)
+        {
+            Ok(mut file) => {
+                use std::io::Write;
+                file.write_all(content.as_bytes()).map_err(failed)?;
+                file.sync_all().map_err(failed)?;
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    Err(CommandError::new(
+        ErrorCode::ExportFailed,
+        "too many files with this name in the folder",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_stay_inside_the_folder() {
+        assert_eq!(safe_file_name("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(
+            safe_file_name("三率统计:2026/11.csv"),
+            "三率统计_2026_11.csv"
+        );
+        assert_eq!(safe_file_name("  "), "export.csv");
+        assert_eq!(safe_file_name(".hidden"), "hidden");
+        assert_eq!(
+            safe_file_name(&"字".repeat(300)).chars().count(),
+            MAX_NAME_CHARS
+        );
+    }
+
+    #[test]
+    fn never_overwrites() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = save_text(dir.path(), "三率.csv", "a,b\n").expect("first");
+        let second = save_text(dir.path(), "三率.csv", "c,d\n").expect("second");
+        assert_eq!(first, dir.path().join("三率.csv"));
+        assert_eq!(second, dir.path().join("三率 (2).csv"));
+        assert_eq!(std::fs::read_to_string(first).expect("read"), "a,b\n");
+        assert_eq!(std::fs::read_to_string(second).expect("read"), "c,d\n");
+        let too_big = "x".repeat(MAX_EXPORT_BYTES + 1);
+        assert!(save_text(dir.path(), "big.csv", &too_big).is_err());
+    }
+}
