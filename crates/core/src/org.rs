@@ -7,18 +7,21 @@ use ts_rs::TS;
 
 /// A unit's id, assigned by the central server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 #[ts(type = "number")]
 pub struct UnitId(pub i64);
 
 /// A user's id, assigned by the central server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 #[ts(type = "number")]
 pub struct UserId(pub i64);
 
 /// The tier of a unit. The order is top-down: a city bureau is above its branches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     /// 市局
@@ -52,6 +55,7 @@ impl Tier {
 
 /// A role a user holds. A user has one or more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// 接诉即办中心/专班: receives, classifies, dispatches, rules on returns, return visits.
@@ -92,6 +96,7 @@ impl Role {
 
 /// One unit of the tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Unit {
     pub id: UnitId,
     pub parent: Option<UnitId>,

@@ -120,6 +120,7 @@ impl ActionKind {
 
 /// What a user asks to do to a letter, with its input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     Dispatch {
@@ -210,6 +211,7 @@ impl Action {
 /// What happened to a letter. Events are appended, never changed; the letter's status
 /// is the fold of its events ([`LetterStatus::apply`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventPayload {
     /// 受理: the letter arrived on the platform at a desk.

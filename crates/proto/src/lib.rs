@@ -19,6 +19,7 @@ pub const MAX_SYNC_PAGE: u32 = 500;
 
 /// `POST /api/v1/auth/login`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
@@ -29,6 +30,7 @@ pub struct LoginRequest {
 
 /// The answer to a successful login.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     /// The opaque session token, sent back as `Authorization: Bearer <token>`.
     pub token: String,
@@ -38,6 +40,7 @@ pub struct LoginResponse {
 
 /// `GET /api/v1/me`: who the session belongs to and what they can see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Me {
     pub user_id: UserId,
     pub username: String,
@@ -50,6 +53,7 @@ pub struct Me {
 
 /// A colleague, for pickers (dispatch targets, supervisors) and for naming handlers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserSummary {
     pub id: UserId,
     pub display_name: String,
@@ -59,6 +63,7 @@ pub struct UserSummary {
 
 /// The writer of a letter as the caller may see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Writer {
     pub name: String,
     pub phone: String,
@@ -69,6 +74,7 @@ pub struct Writer {
 
 /// What kind of file an attachment is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AttachmentKind {
     Image,
@@ -77,6 +83,7 @@ pub enum AttachmentKind {
 
 /// An attachment's metadata; the bytes are fetched on demand by content address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AttachmentMeta {
     /// Lower-case hex SHA-256 of the bytes: the content address.
     pub sha256: String,
@@ -89,6 +96,7 @@ pub struct AttachmentMeta {
 
 /// One event of a letter's history, as stored by the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventRecord {
     /// Position in the letter's history, from 1.
     pub seq: u32,
@@ -103,6 +111,7 @@ pub struct EventRecord {
 /// A letter with everything a desktop caches: content, writer (masked or not), events
 /// (the clocks' inputs) and attachment metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LetterRecord {
     pub id: LetterId,
     pub tracking_code: String,
@@ -134,6 +143,7 @@ pub struct LetterRecord {
 /// (`jsjb_core::form`), the SM2 signature and the signer's public key, so a desktop —
 /// or anyone, with OpenSSL — can verify it without the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedForm {
     /// The event the decision was recorded as.
     pub event_seq: u32,
@@ -160,6 +170,7 @@ pub struct SignedForm {
 /// The `signature` of an `approve_feedback_form` action: what the chief's workstation
 /// signed and with which key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SignatureEnvelope {
     /// The registered, active key that signed.
@@ -177,6 +188,7 @@ pub struct SignatureEnvelope {
 
 /// The state of a registered signing key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum KeyState {
     /// Registered by the chief, waiting for an admin.
@@ -189,6 +201,7 @@ pub enum KeyState {
 
 /// `POST /api/v1/keys`: a chief registers the public half of a key made on their workstation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterKeyRequest {
     /// SPKI PEM of an SM2 public key.
     pub public_key_pem: String,
@@ -199,6 +212,7 @@ pub struct RegisterKeyRequest {
 
 /// A signing key as the server keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SigningKey {
     #[ts(type = "number")]
     pub id: i64,
@@ -216,6 +230,7 @@ pub struct SigningKey {
 
 /// `POST /api/v1/keys/{id}/revoke`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevokeRequest {
     #[serde(default)]
     pub reason: String,
@@ -223,6 +238,7 @@ pub struct RevokeRequest {
 
 /// `POST /api/v1/delegations`: the chief lets a deputy of the same unit sign (代签).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DelegationRequest {
     pub deputy: UserId,
     pub valid_from: DateTime<Utc>,
@@ -236,6 +252,7 @@ pub struct DelegationRequest {
 
 /// A delegation grant (代签授权).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delegation {
     #[ts(type = "number")]
     pub id: i64,
@@ -252,6 +269,7 @@ pub struct Delegation {
 
 /// One change in a sync page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Change {
     /// The letter is new or changed in the caller's scope: replace the cached copy.
@@ -262,6 +280,7 @@ pub enum Change {
 
 /// `GET /api/v1/sync?cursor=N&limit=M`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncPage {
     pub changes: Vec<Change>,
     /// The cursor to ask from next time.
@@ -275,6 +294,7 @@ pub struct SyncPage {
 
 /// `POST /api/v1/letters/{id}/actions` (with an `Idempotency-Key` header).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActionRequest {
     /// The letter version the user saw; a stale version is refused with 409 and the
     /// current state, so nobody acts on a letter that changed under them.
@@ -287,12 +307,14 @@ pub struct ActionRequest {
 
 /// The answer to an accepted action: the letter as it is now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActionResponse {
     pub letter: LetterRecord,
 }
 
 /// A Server-Sent Event telling a desktop that its scope changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Poke {
     /// The latest change cursor in the caller's scope.
     #[ts(type = "number")]
@@ -301,6 +323,7 @@ pub struct Poke {
 
 /// RFC 9457 problem details, with the stable `code` the UI translates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
     #[serde(rename = "type", default = "default_problem_type")]
     pub type_uri: String,
@@ -349,6 +372,7 @@ mod tests {
 
 /// The handover lists' sizes when a shift was taken over (交接班).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HandoverCounts {
     /// Signed for, writer not reached yet.
     pub not_contacted: u32,
@@ -361,6 +385,7 @@ pub struct HandoverCounts {
 /// `POST /api/v1/handovers` (with an `Idempotency-Key` header): the incoming duty
 /// officer acknowledges what the last shift left open.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HandoverAckRequest {
     /// The unit whose handover it is: the caller's own.
     pub unit_id: UnitId,
@@ -380,6 +405,7 @@ pub struct HandoverAckRequest {
 
 /// A recorded handover acknowledgement (`GET /api/v1/handovers?unit=`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HandoverAck {
     #[ts(type = "number")]
     pub id: i64,

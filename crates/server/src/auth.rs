@@ -259,7 +259,7 @@ pub fn me_for(user: UserRecord, units: Vec<Unit>) -> jsjb_proto::Me {
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
     request_body = LoginRequest,
     responses(
-        (status = 200, body = Object, description = "LoginResponse: `{token, expires_at, me}`"),
+        (status = 200, body = jsjb_proto::LoginResponse, description = "LoginResponse: `{token, expires_at, me}`"),
         (status = 401, description = "`invalid_credentials`", body = Problem),
         (status = 429, description = "`account_locked` or `too_many_attempts`, with Retry-After", body = Problem),
     ))]
@@ -368,7 +368,7 @@ pub async fn logout(
 /// Who the caller is, and the units they can see.
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth",
     security(("bearer" = [])),
-    responses((status = 200, body = Object, description = "Me: the user, their unit and roles, and the unit tree"), (status = 401, body = Problem)))]
+    responses((status = 200, body = jsjb_proto::Me, description = "Me: the user, their unit and roles, and the unit tree"), (status = 401, body = Problem)))]
 pub async fn me(
     State(state): State<AppState>,
     session: Session,

@@ -238,9 +238,9 @@ fn validate(request: &HandoverAckRequest, now: DateTime<Utc>) -> Result<(), ApiE
 #[utoipa::path(post, path = "/api/v1/handovers", tag = "letters",
     security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header, description = "A fresh UUID per acknowledgement; reuse it only to retry")),
-    request_body(content = Object, description = "HandoverAckRequest: `{unit_id, shift, acknowledged_at, note, counts: {not_contacted, about_to_breach, promised_callback}, letter_ids}`"),
+    request_body(content = jsjb_proto::HandoverAckRequest, description = "HandoverAckRequest: `{unit_id, shift, acknowledged_at, note, counts: {not_contacted, about_to_breach, promised_callback}, letter_ids}`"),
     responses(
-        (status = 200, body = Object, description = "HandoverAck: the record"),
+        (status = 200, body = jsjb_proto::HandoverAck, description = "HandoverAck: the record"),
         (status = 400, body = Problem, description = "`invalid_input`, `idempotency_key_required`"),
         (status = 403, body = Problem, description = "`forbidden`: not your unit, or not a duty role"),
         (status = 422, body = Problem, description = "`idempotency_key_reused`"),
@@ -306,7 +306,7 @@ pub struct HandoverQuery {
         ("limit" = Option<u32>, Query, description = "At most this many (default 20, max 200)"),
     ),
     responses(
-        (status = 200, body = Object, description = "HandoverAck[]"),
+        (status = 200, body = Vec<jsjb_proto::HandoverAck>, description = "HandoverAck[]"),
         (status = 403, body = Problem, description = "`forbidden`: the unit is outside your scope"),
     ))]
 pub async fn list_handovers(

@@ -219,9 +219,9 @@ pub async fn extras_for(state: &AppState, action: &Action) -> Result<Extras, Api
         ("id" = i64, Path, description = "The letter"),
         ("Idempotency-Key" = String, Header, description = "A fresh UUID per action; reuse it only to retry"),
     ),
-    request_body(content = Object, description = "ActionRequest: `{expected_version, action: {action: \"sign_for\" | …, …}}`"),
+    request_body(content = jsjb_proto::ActionRequest, description = "ActionRequest: `{expected_version, action: {action: \"sign_for\" | …, …}}`"),
     responses(
-        (status = 200, body = Object, description = "ActionResponse: the letter as it is now"),
+        (status = 200, body = jsjb_proto::ActionResponse, description = "ActionResponse: the letter as it is now"),
         (status = 403, body = Problem, description = "`out_of_scope`, `role_not_allowed`, `not_assigned_supervisor`"),
         (status = 409, body = Problem, description = "`stale_version`, with `current`: the letter now"),
         (status = 422, body = Problem, description = "`wrong_state`, `invalid_input`, `deadline_passed`, `signature_required`, … (a rule's code)"),
@@ -292,7 +292,7 @@ fn visible(tree: &UnitTree, session: &Session, letter: &LetterRecord) -> bool {
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "The letter")),
     responses(
-        (status = 200, body = Object, description = "LetterRecord"),
+        (status = 200, body = jsjb_proto::LetterRecord, description = "LetterRecord"),
         (status = 404, body = Problem, description = "`not_found`: no such letter in your scope"),
     ))]
 pub async fn get_letter(
@@ -316,7 +316,7 @@ pub async fn get_letter(
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "The letter")),
     responses(
-        (status = 200, body = Object, description = "Writer: `{name, phone, masked: false}`"),
+        (status = 200, body = jsjb_proto::Writer, description = "Writer: `{name, phone, masked: false}`"),
         (status = 403, body = Problem, description = "`reveal_not_allowed`"),
         (status = 404, body = Problem),
     ))]
@@ -361,7 +361,7 @@ pub fn may_reveal(session: &Session, status: &LetterStatus) -> bool {
 /// Every active colleague: for naming handlers and choosing supervisors.
 #[utoipa::path(get, path = "/api/v1/directory", tag = "letters",
     security(("bearer" = [])),
-    responses((status = 200, body = Object, description = "UserSummary[]")))]
+    responses((status = 200, body = Vec<jsjb_proto::UserSummary>, description = "UserSummary[]")))]
 pub async fn directory(
     State(state): State<AppState>,
     _session: Session,

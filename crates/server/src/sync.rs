@@ -43,7 +43,7 @@ async fn scope(state: &AppState, session: &Session) -> Result<Vec<UnitId>, ApiEr
     security(("bearer" = [])),
     params(SyncQuery),
     responses(
-        (status = 200, body = Object, description = "SyncPage: `{changes, next_cursor, has_more, server_time}`"),
+        (status = 200, body = jsjb_proto::SyncPage, description = "SyncPage: `{changes, next_cursor, has_more, server_time}`"),
         (status = 400, body = Problem),
         (status = 401, body = Problem),
     ))]

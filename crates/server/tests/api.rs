@@ -609,6 +609,29 @@ async fn openapi_document_and_health_are_served() {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
+    // The desktops' wire types (jsjb-proto, jsjb-core) are described in full, not as `Object`.
+    for schema in [
+        "LetterRecord",
+        "EventPayload",
+        "Action",
+        "SyncPage",
+        "LoginResponse",
+        "Me",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} described"
+        );
+    }
+    let actions = &doc["paths"]["/api/v1/letters/{id}/actions"]["post"];
+    assert_eq!(
+        actions["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ActionRequest"
+    );
+    let variants = doc["components"]["schemas"]["Action"]["oneOf"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(variants, Some(14), "one schema per action of DOMAIN.md");
 
     let health: Value = s.get("/healthz", None).await.json().await.expect("json");
     assert_eq!(health["status"], "ok");

@@ -29,7 +29,7 @@ fn admin_of(tree: &UnitTree, session: &Session, unit: jsjb_core::org::UnitId) ->
 
 /// Keys: an admin sees those of the units they administer; anyone else their own.
 #[utoipa::path(get, path = "/api/v1/keys", tag = "signoff", security(("bearer" = [])),
-    responses((status = 200, body = Object, description = "SigningKey[]")))]
+    responses((status = 200, body = Vec<jsjb_proto::SigningKey>, description = "SigningKey[]")))]
 pub async fn list_keys(
     State(state): State<AppState>,
     session: Session,
@@ -46,9 +46,9 @@ pub async fn list_keys(
 /// A chief (or a named deputy) registers the public half of a key made on their
 /// workstation. It signs nothing until an admin activates it.
 #[utoipa::path(post, path = "/api/v1/keys", tag = "signoff", security(("bearer" = [])),
-    request_body(content = Object, description = "RegisterKeyRequest: `{public_key_pem, label}`"),
+    request_body(content = jsjb_proto::RegisterKeyRequest, description = "RegisterKeyRequest: `{public_key_pem, label}`"),
     responses(
-        (status = 201, body = Object, description = "SigningKey, `pending`"),
+        (status = 201, body = jsjb_proto::SigningKey, description = "SigningKey, `pending`"),
         (status = 400, body = Problem, description = "`invalid_input`: not an SM2 SPKI PEM"),
         (status = 403, body = Problem, description = "`forbidden`: neither a chief nor a deputy"),
         (status = 409, body = Problem, description = "`key_exists`"),
@@ -117,7 +117,7 @@ async fn key_in_scope(
 #[utoipa::path(post, path = "/api/v1/keys/{id}/activate", tag = "signoff", security(("bearer" = [])),
     params(("id" = i64, Path, description = "The key")),
     responses(
-        (status = 200, body = Object, description = "SigningKey, `active`"),
+        (status = 200, body = jsjb_proto::SigningKey, description = "SigningKey, `active`"),
         (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem, description = "`key_state`: not pending"),
     ))]
@@ -149,8 +149,8 @@ pub async fn activate_key(
 /// An admin, or the key's owner (a lost key), revokes a key. Forms it signed before stay valid.
 #[utoipa::path(post, path = "/api/v1/keys/{id}/revoke", tag = "signoff", security(("bearer" = [])),
     params(("id" = i64, Path, description = "The key")),
-    request_body(content = Object, description = "RevokeRequest: `{reason}`"),
-    responses((status = 200, body = Object, description = "SigningKey, `revoked`"), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    request_body(content = jsjb_proto::RevokeRequest, description = "RevokeRequest: `{reason}`"),
+    responses((status = 200, body = jsjb_proto::SigningKey, description = "SigningKey, `revoked`"), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn revoke_key(
     State(state): State<AppState>,
     session: Session,
@@ -174,7 +174,7 @@ pub async fn revoke_key(
 
 /// Delegations of the caller's units: granted by them, to them, or (admins) in their scope.
 #[utoipa::path(get, path = "/api/v1/delegations", tag = "signoff", security(("bearer" = [])),
-    responses((status = 200, body = Object, description = "Delegation[]")))]
+    responses((status = 200, body = Vec<jsjb_proto::Delegation>, description = "Delegation[]")))]
 pub async fn list_delegations(
     State(state): State<AppState>,
     session: Session,
@@ -196,9 +196,9 @@ pub async fn list_delegations(
 /// The chief lets a deputy of the same unit sign feedback forms (代签) for a period,
 /// for all forms or one category. Recorded in the audit log; revocable.
 #[utoipa::path(post, path = "/api/v1/delegations", tag = "signoff", security(("bearer" = [])),
-    request_body(content = Object, description = "DelegationRequest: `{deputy, valid_from, valid_until, category?, note}`"),
+    request_body(content = jsjb_proto::DelegationRequest, description = "DelegationRequest: `{deputy, valid_from, valid_until, category?, note}`"),
     responses(
-        (status = 201, body = Object, description = "Delegation"),
+        (status = 201, body = jsjb_proto::Delegation, description = "Delegation"),
         (status = 400, body = Problem), (status = 403, body = Problem),
     ))]
 pub async fn grant_delegation(
@@ -253,7 +253,7 @@ pub async fn grant_delegation(
 /// The unit's chief (or an admin) ends a delegation now.
 #[utoipa::path(post, path = "/api/v1/delegations/{id}/revoke", tag = "signoff", security(("bearer" = [])),
     params(("id" = i64, Path, description = "The delegation")),
-    responses((status = 200, body = Object, description = "Delegation"), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = jsjb_proto::Delegation, description = "Delegation"), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn revoke_delegation(
     State(state): State<AppState>,
     session: Session,
