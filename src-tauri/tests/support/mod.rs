@@ -1,0 +1,316 @@
+//! The harness the IPC test binaries share: one demo server per binary (real
+//! `jsjb_server`, seeded with a small demo city, on its own thread and runtime) and
+//! the real app on Tauri's mock runtime with a temporary app-data folder. Only the
+//! audio is fake.
+
+// Each test binary uses part of the harness.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use jsjb_chime::{Audio, AudioError, Sound};
+use jsjb_desk::desk::Desk;
+use jsjb_desk::{KeyringMode, Options};
+use jsjb_server::demo::{self, DEMO_PASSWORD, DemoOptions};
+use jsjb_server::{AppState, Config};
+use serde_json::{Value, json};
+use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
+use tauri::webview::InvokeRequest;
+use tauri::{App, Listener, Manager, WebviewWindow, WebviewWindowBuilder};
+
+// ---------------------------------------------------------------------------------------
+// The server: one demo city for the whole test binary, on its own thread and runtime.
+
+pub struct DemoServer {
+    pub addr: SocketAddr,
+    pub _dir: tempfile::TempDir,
+}
+
+impl DemoServer {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+pub fn server() -> &'static DemoServer {
+    static SERVER: OnceLock<DemoServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::new(dir.path().join("server.sqlite3"), dir.path().join("blobs"));
+        // Cheap password hashes keep the seeding fast.
+        config.argon2_memory_kib = 256;
+        config.login_ip_limit = 1_000;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("server runtime");
+            rt.block_on(async move {
+                let state = AppState::open(config).expect("open the server");
+                let opts = DemoOptions {
+                    days: 2,
+                    per_day: 8,
+                    arrival_every: Duration::ZERO,
+                    seed: 11,
+                };
+                demo::seed(&state, &opts).await.expect("seed the demo city");
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                tx.send(listener.local_addr().expect("addr"))
+                    .expect("report the address");
+                // Serves until the test binary exits.
+                let _ = jsjb_server::serve(listener, state, std::future::pending()).await;
+            });
+        });
+        let addr = rx.recv().expect("the server started");
+        DemoServer { addr, _dir: dir }
+    })
+}
+
+/// What a dispatch desk does: types in a phone letter and dispatches it to `station`.
+/// Returns the letter's id.
+pub fn dispatch_new_letter(desk_user: &str, station: i64, subject: &str) -> i64 {
+    let base = format!("{}/api/v1", server().url());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let login: Value = http
+            .post(format!("{base}/auth/login"))
+            .json(&json!({"username": desk_user, "password": DEMO_PASSWORD}))
+            .send()
+            .await
+            .expect("desk login")
+            .json()
+            .await
+            .expect("login json");
+        let token = login["token"].as_str().expect("token").to_owned();
+        let receipt: Value = http
+            .post(format!("{base}/letters"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "category": "help",
+                "subject": subject,
+                "body": "楼下商铺深夜噪音扰民，请派人处理。",
+                "writer_name": "张三",
+                "writer_phone": "13800138000",
+            }))
+            .send()
+            .await
+            .expect("desk letter")
+            .json()
+            .await
+            .expect("receipt json");
+        let id = receipt["id"].as_i64().expect("letter id");
+        let letter: Value = http
+            .get(format!("{base}/letters/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("get letter")
+            .json()
+            .await
+            .expect("letter json");
+        let version = letter["version"].as_u64().expect("version");
+        let res = http
+            .post(format!("{base}/letters/{id}/actions"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", format!("test-dispatch-{id}"))
+            .json(&json!({
+                "expected_version": version,
+                "action": {"action": "dispatch", "to": station, "note": ""},
+            }))
+            .send()
+            .await
+            .expect("dispatch");
+        assert!(res.status().is_success(), "dispatch: {}", res.status());
+        id
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The app.
+
+/// Records what the alarm played: the audio boundary, and nothing more, is fake.
+#[derive(Default)]
+pub struct FakeAudio {
+    pub played: Mutex<Vec<(Sound, f32)>>,
+}
+
+impl FakeAudio {
+    pub fn count(&self) -> usize {
+        self.played.lock().expect("lock").len()
+    }
+}
+
+impl Audio for FakeAudio {
+    fn play(&self, sound: Sound, volume: f32) -> Result<(), AudioError> {
+        self.played.lock().expect("lock").push((sound, volume));
+        Ok(())
+    }
+}
+
+pub struct TestApp {
+    pub app: App<MockRuntime>,
+    pub main: WebviewWindow<MockRuntime>,
+    pub audio: Arc<FakeAudio>,
+    pub data_dir: PathBuf,
+    pub _dir: Option<tempfile::TempDir>,
+}
+
+pub fn options(data_dir: &Path, audio: Arc<FakeAudio>) -> Options {
+    Options {
+        data_dir: Some(data_dir.to_path_buf()),
+        // CI has no Secret Service; the fallback is what runs there.
+        keyring: KeyringMode::File,
+        audio: Some(audio),
+        autologin: None,
+        desktop: false,
+    }
+}
+
+pub fn app_in(data_dir: &Path) -> TestApp {
+    let audio = Arc::new(FakeAudio::default());
+    let mut app = jsjb_desk::build_app_with(mock_builder(), options(data_dir, Arc::clone(&audio)))
+        .build(jsjb_desk::context())
+        .expect("the app builds on the mock runtime");
+    // `setup` runs on the event loop's first iteration.
+    #[allow(deprecated)]
+    app.run_iteration(|_, _| {});
+    // The first iteration also created the configured `main` window.
+    let main = match app.get_webview_window("main") {
+        Some(main) => main,
+        None => window(&app, "main"),
+    };
+    TestApp {
+        app,
+        main,
+        audio,
+        data_dir: data_dir.to_path_buf(),
+        _dir: None,
+    }
+}
+
+pub fn app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut app = app_in(dir.path());
+    app._dir = Some(dir);
+    app
+}
+
+pub fn window(app: &App<MockRuntime>, label: &str) -> WebviewWindow<MockRuntime> {
+    WebviewWindowBuilder::new(app, label, Default::default())
+        .build()
+        .expect("a mock window")
+}
+
+pub fn invoke_on(
+    window: &WebviewWindow<MockRuntime>,
+    cmd: &str,
+    args: Value,
+) -> Result<Value, Value> {
+    let request = InvokeRequest {
+        cmd: cmd.into(),
+        callback: tauri::ipc::CallbackFn(0),
+        error: tauri::ipc::CallbackFn(1),
+        url: if cfg!(windows) {
+            "http://tauri.localhost"
+        } else {
+            "tauri://localhost"
+        }
+        .parse()
+        .expect("a valid URL"),
+        body: tauri::ipc::InvokeBody::Json(args),
+        headers: Default::default(),
+        invoke_key: INVOKE_KEY.to_string(),
+    };
+    get_ipc_response(window, request)
+        .map(|body| body.deserialize::<Value>().expect("the response is JSON"))
+}
+
+impl TestApp {
+    pub fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+        invoke_on(&self.main, cmd, args)
+    }
+
+    pub fn ok(&self, cmd: &str, args: Value) -> Value {
+        self.invoke(cmd, args)
+            .unwrap_or_else(|e| panic!("{cmd} failed: {e}"))
+    }
+
+    pub fn err_code(&self, cmd: &str, args: Value) -> String {
+        let e = self
+            .invoke(cmd, args)
+            .expect_err(&format!("{cmd} should fail"));
+        e["code"].as_str().unwrap_or_default().to_owned()
+    }
+
+    pub fn login(&self, user: &str) -> Value {
+        self.ok(
+            "login",
+            json!({"serverUrl": server().url(), "username": user, "password": DEMO_PASSWORD}),
+        )
+    }
+
+    /// Waits until the sync engine is online, has applied a page, and has nothing queued.
+    pub fn wait_synced(&self) -> Value {
+        wait_for("sync to settle", || {
+            let status = self.ok("sync_status", json!({}));
+            (status["state"]["kind"] == "online"
+                && !status["last_synced_at"].is_null()
+                && status["pending_actions"] == 0)
+                .then_some(status)
+        })
+    }
+
+    pub fn inbox(&self, query: Value) -> Value {
+        self.ok("inbox", json!({ "query": query }))
+    }
+
+    pub fn inbox_ids(&self) -> Vec<i64> {
+        self.inbox(json!({"limit": 500}))["page"]["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| r["id"].as_i64().expect("id"))
+            .collect()
+    }
+
+    pub fn detail(&self, id: i64) -> Value {
+        self.ok("letter_detail", json!({ "id": id }))
+    }
+
+    pub fn unsigned(&self) -> usize {
+        self.app.state::<Desk>().alarm().unsigned()
+    }
+
+    /// Collects the payloads of an event.
+    pub fn record(&self, event: &'static str) -> Arc<Mutex<Vec<Value>>> {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        self.app.listen_any(event, move |e| {
+            let payload = serde_json::from_str(e.payload()).unwrap_or(Value::Null);
+            sink.lock().expect("lock").push(payload);
+        });
+        seen
+    }
+}
+
+pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
