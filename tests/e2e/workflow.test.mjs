@@ -69,7 +69,22 @@ describe("an officer's workflow against the real server", () => {
     const dialog = browser.$(`[data-testid="action-dialog"][data-kind="${kind}"]`);
     await dialog.waitForDisplayed({ timeout: 10_000 });
     await fill(dialog);
-    await dialog.$('[data-testid="action-submit"]').click();
+    // The dialog scales in: a click while it still moves can land beside the button and
+    // be lost. Wait until the button stands still (the same box 200 ms apart).
+    const submit = dialog.$('[data-testid="action-submit"]');
+    let box = "";
+    await waitFor(`the ${kind} dialog to settle`, async () => {
+      const now = JSON.stringify(
+        await browser.execute((el) => {
+          const r = el.getBoundingClientRect();
+          return [r.x, r.y, r.width, r.height];
+        }, submit),
+      );
+      const settled = now === box;
+      box = now;
+      return settled;
+    });
+    await submit.click();
     try {
       await waitFor(`the ${kind} dialog to close`, async () => !(await dialog.isExisting()) || !(await dialog.isDisplayed()));
     } catch (error) {
