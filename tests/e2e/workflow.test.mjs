@@ -71,7 +71,7 @@ describe("an officer's workflow against the real server", () => {
     await fill(dialog);
     // The dialog scales in: a click while it still moves can land beside the button and
     // be lost. Wait until the button stands still (the same box 200 ms apart).
-    const submit = dialog.$('[data-testid="action-submit"]');
+    const submit = await dialog.$('[data-testid="action-submit"]');
     let box = "";
     await waitFor(`the ${kind} dialog to settle`, async () => {
       const now = JSON.stringify(
