@@ -153,7 +153,8 @@ pub fn render(error: &ApiError) -> StoredAnswer {
     }
 }
 
-fn answer_response(answer: StoredAnswer) -> Response {
+/// An answer kept under an idempotency key, as the HTTP response it was first.
+pub fn answer_response(answer: StoredAnswer) -> Response {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let content_type = if status.is_success() {
         "application/json"

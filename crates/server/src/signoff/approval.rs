@@ -199,21 +199,6 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(e.to_string())
 }
 
-fn answer_response(answer: StoredAnswer) -> Response {
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let content_type = if status.is_success() {
-        "application/json"
-    } else {
-        "application/problem+json"
-    };
-    let mut response = Response::new(Body::from(answer.body));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
-}
-
 /// `approve_feedback_form` through `POST /api/v1/letters/{id}/actions`: verifies the
 /// signature envelope, then applies the decision with the signed form in one transaction.
 pub async fn post_signed_action(
@@ -231,7 +216,7 @@ pub async fn post_signed_action(
         .await?
     {
         return if hash == idempotency.1 {
-            Ok(answer_response(answer))
+            Ok(letters::answer_response(answer))
         } else {
             Err(ApiError::IdempotencyKeyReused)
         };
@@ -251,10 +236,10 @@ pub async fn post_signed_action(
                     change_seq, answer, ..
                 } => {
                     state.publish_change(change_seq);
-                    answer_response(answer)
+                    letters::answer_response(answer)
                 }
                 ActionOutcome::Refused(answer) | ActionOutcome::Replayed(answer) => {
-                    answer_response(answer)
+                    letters::answer_response(answer)
                 }
                 ActionOutcome::KeyReused => return Err(ApiError::IdempotencyKeyReused),
             })
