@@ -679,6 +679,19 @@ impl LetterClocks {
         }
     }
 
+    /// Every clock of the letter: sign-for (when there is one), contact, first
+    /// feedback, closure.
+    pub fn readings(&self) -> impl Iterator<Item = &ClockReading> {
+        [
+            self.sign_for.as_ref(),
+            Some(&self.contact),
+            Some(&self.first_feedback),
+            Some(&self.closure),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
     /// The reading of the most urgent clock, which gives an inbox row its colour.
     pub fn most_urgent_reading(&self) -> Option<&ClockReading> {
         self.most_urgent.and_then(|kind| self.get(kind))

@@ -770,15 +770,9 @@ pub fn permits(
         }
         ActionKind::AssignSupervisor => {
             let clocks = status.clocks(ctx.policy, ctx.calendar, ctx.now);
-            let overdue = [
-                clocks.sign_for.as_ref(),
-                Some(&clocks.contact),
-                Some(&clocks.first_feedback),
-                Some(&clocks.closure),
-            ]
-            .into_iter()
-            .flatten()
-            .any(|c| matches!(c.state, ClockState::Breached | ClockState::MetLate));
+            let overdue = clocks
+                .readings()
+                .any(|c| matches!(c.state, ClockState::Breached | ClockState::MetLate));
             if overdue || status.clock_inputs.extension.is_some() {
                 Ok(())
             } else {

@@ -127,17 +127,11 @@ fn derive(ctx: &Context, view: &OptimisticView, received_at: i64) -> Derived {
         None
     } else {
         let clocks = evaluate(inputs, &ctx.policy, &ctx.calendar, inputs.received_at);
-        [
-            clocks.sign_for.as_ref(),
-            Some(&clocks.contact),
-            Some(&clocks.first_feedback),
-            Some(&clocks.closure),
-        ]
-        .into_iter()
-        .flatten()
-        .filter(|r| matches!(r.state, ClockState::Running | ClockState::Breached))
-        .min_by_key(|r| (r.due_at, r.kind))
-        .map(|r| (r.kind, r.due_at))
+        clocks
+            .readings()
+            .filter(|r| matches!(r.state, ClockState::Running | ClockState::Breached))
+            .min_by_key(|r| (r.due_at, r.kind))
+            .map(|r| (r.kind, r.due_at))
     };
     let (urgent_clock, next_due_at, warn_at) = match urgent {
         None => (None, None, None),
