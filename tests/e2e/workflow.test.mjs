@@ -57,15 +57,29 @@ describe("an officer's workflow against the real server", () => {
     return id;
   }
 
+  // A toast or a dialog still fading out can cover an element for a moment: a click it
+  // intercepts is tried again rather than failing the test.
+  async function clickWhenFree(what, element) {
+    await waitFor(`${what} to take the click`, async () => {
+      try {
+        await (await element).click();
+        return true;
+      } catch (error) {
+        if (!String(error).includes("intercepted")) throw error;
+        return false;
+      }
+    });
+  }
+
   async function openLetter(id) {
-    await row(id).click();
+    await clickWhenFree(`row ${id}`, row(id));
     await waitFor("the letter", async () => (await $("letter-detail").getAttribute("data-letter")) === String(id));
     await waitFor("the letter's actions", () => $("detail-actions").isDisplayed());
   }
 
   async function act(kind, fill = async () => {}) {
     await waitFor(`the ${kind} button`, () => $(`action-${kind}`).isClickable());
-    await $(`action-${kind}`).click();
+    await clickWhenFree(`the ${kind} button`, $(`action-${kind}`));
     const dialog = browser.$(`[data-testid="action-dialog"][data-kind="${kind}"]`);
     await dialog.waitForDisplayed({ timeout: 10_000 });
     await fill(dialog);
