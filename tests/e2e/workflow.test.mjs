@@ -98,7 +98,7 @@ describe("an officer's workflow against the real server", () => {
       box = now;
       return settled;
     });
-    await submit.click();
+    await clickWhenFree(`the ${kind} submit button`, submit);
     try {
       await waitFor(`the ${kind} dialog to close`, async () => !(await dialog.isExisting()) || !(await dialog.isDisplayed()));
     } catch (error) {
@@ -119,7 +119,7 @@ describe("an officer's workflow against the real server", () => {
   it("signs in by itself and shows the inbox", async () => {
     await $("inbox-screen").waitForDisplayed({ timeout: 30_000 });
     // Another suite may have left the WebView's remembered language on English.
-    if ((await browser.execute(() => document.documentElement.lang)) !== "zh-CN") await $("language-zh-CN").click();
+    if ((await browser.execute(() => document.documentElement.lang)) !== "zh-CN") await clickWhenFree("中文", $("language-zh-CN"));
     await waitFor("the user's name", async () => (await textOf("current-user")).includes("刘瑞峰"), 30_000);
     await waitFor("online", async () => (await $("connection-state").getAttribute("data-state")) === "online");
     await app.screenshot("inbox-1366x768");
@@ -145,7 +145,7 @@ describe("an officer's workflow against the real server", () => {
   });
 
   it("signs for it in one click from the row", async () => {
-    await row(signed).$('[data-testid="row-sign-for"]').click();
+    await clickWhenFree("the row's 签收", row(signed).$('[data-testid="row-sign-for"]'));
     await waitFor("handling", async () => (await row(signed).getAttribute("data-state")) === "handling");
     await waitFor("the server to agree", async () => (await serverState(signed)) === "handling");
     const letter = await desk.letter(signed);
@@ -171,7 +171,7 @@ describe("an officer's workflow against the real server", () => {
 
   it("requests an extension, which the desk approves", async () => {
     const id = await arrive("小区车辆乱停放堵塞消防通道");
-    await row(id).$('[data-testid="row-sign-for"]').click();
+    await clickWhenFree("the row's 签收", row(id).$('[data-testid="row-sign-for"]'));
     await waitFor("handling", async () => (await serverState(id)) === "handling");
     await openLetter(id);
     await act("request_extension", async (d) => {
@@ -187,7 +187,7 @@ describe("an officer's workflow against the real server", () => {
     const id = await arrive("反映南山区某商铺占道经营");
     await openLetter(id);
     await act("return_letter", async (d) => {
-      await d.$('[data-testid="reason-not_our_jurisdiction"]').click();
+      await clickWhenFree("the reason", d.$('[data-testid="reason-not_our_jurisdiction"]'));
       await type(d, "field-note", "该地址属南山分局辖区。");
     });
     await waitFor("the desk to have it back", async () => (await serverState(id)) === "received", 30_000);
@@ -199,14 +199,14 @@ describe("an officer's workflow against the real server", () => {
     const id = await arrive("电动车停放楼道充电存在隐患");
     await server.stop();
     try {
-      await row(id).$('[data-testid="row-sign-for"]').click();
+      await clickWhenFree("the row's 签收", row(id).$('[data-testid="row-sign-for"]'));
       await waitFor("the 待同步 mark", () => row(id).$('[data-testid="pending-mark"]').isExisting());
       await waitFor("offline", async () => (await $("connection-state").getAttribute("data-state")) === "offline", 60_000);
       await app.screenshot("offline-pending-1366x768");
     } finally {
       await server.start();
     }
-    await $("sync-now").click();
+    await clickWhenFree("立即同步", $("sync-now"));
     await waitFor("the queue to drain", async () => !(await row(id).$('[data-testid="pending-mark"]').isExisting()), 90_000);
     assert.equal(await serverState(id), "handling");
   });
