@@ -85,6 +85,12 @@ pub fn decision(
     extras: Extras,
 ) -> DecideFn {
     Box::new(move |record: &LetterRecord, status: &LetterStatus| {
+        // Scope before anything else: a letter outside the caller's scope reads as absent
+        // (as `GET` answers), so no later refusal — least of all `stale_version`, which
+        // carries the letter — can tell a stranger anything about it.
+        if !rules.tree.in_scope(actor.unit, status.unit) {
+            return Err(render(&not_in_scope(record.id)));
+        }
         if let Some(expected) = expected_version
             && expected != record.version
         {
@@ -171,18 +177,35 @@ pub fn answer_response(answer: StoredAnswer) -> Response {
 
 /// The request's `Idempotency-Key`: printable ASCII, at most 128 characters.
 pub fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    let key = headers
-        .get(jsjb_proto::IDEMPOTENCY_KEY_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .unwrap_or_default();
+    optional_idempotency_key(headers)?.ok_or(ApiError::IdempotencyKeyRequired)
+}
+
+/// The `Idempotency-Key` of a route where it is optional: absent is `None`, present
+/// but malformed is refused like a missing one on a route that needs it.
+pub fn optional_idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(raw) = headers.get(jsjb_proto::IDEMPOTENCY_KEY_HEADER) else {
+        return Ok(None);
+    };
+    let key = raw.to_str().map(str::trim).unwrap_or_default();
     if key.is_empty()
         || key.len() > MAX_IDEMPOTENCY_KEY
         || !key.chars().all(|c| c.is_ascii_graphic())
     {
         return Err(ApiError::IdempotencyKeyRequired);
     }
-    Ok(key.to_owned())
+    Ok(Some(key.to_owned()))
+}
+
+/// What an `Idempotency-Key` is bound to besides its user: the route and its target
+/// (`letters/17/actions`) and the canonical body. The same key sent to another letter,
+/// another route or with another body is then a different request (`idempotency_key_reused`),
+/// never a replay of an answer about something else.
+pub fn request_fingerprint(target: &str, body: &impl serde::Serialize) -> Result<String, ApiError> {
+    let body = serde_json::to_value(body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let canonical = crate::audit::canonical_json(&body);
+    Ok(crate::blobs::BlobStore::sha256(
+        format!("{target}\n{canonical}").as_bytes(),
+    ))
 }
 
 /// The rules' inputs for this server.
@@ -223,8 +246,9 @@ pub async fn extras_for(state: &AppState, action: &Action) -> Result<Extras, Api
     request_body(content = jsjb_proto::ActionRequest, description = "ActionRequest: `{expected_version, action: {action: \"sign_for\" | …, …}}`"),
     responses(
         (status = 200, body = jsjb_proto::ActionResponse, description = "ActionResponse: the letter as it is now"),
-        (status = 403, body = Problem, description = "`out_of_scope`, `role_not_allowed`, `not_assigned_supervisor`"),
-        (status = 409, body = Problem, description = "`stale_version`, with `current`: the letter now"),
+        (status = 403, body = Problem, description = "`out_of_scope` (a letter you see but may not act on: a unit below), `role_not_allowed`, `not_assigned_supervisor`"),
+        (status = 404, body = Problem, description = "`not_found`: no such letter in your scope (checked before anything else)"),
+        (status = 409, body = Problem, description = "`stale_version`, with `current`: the letter now (only for a letter in your scope)"),
         (status = 422, body = Problem, description = "`wrong_state`, `invalid_input`, `deadline_passed`, `signature_required`, … (a rule's code)"),
     ))]
 pub async fn post_action(
@@ -235,12 +259,7 @@ pub async fn post_action(
     ApiJson(request): ApiJson<ActionRequest>,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let request_hash = crate::blobs::BlobStore::sha256(
-        crate::audit::canonical_json(
-            &serde_json::to_value(&request).map_err(|e| ApiError::Internal(e.to_string()))?,
-        )
-        .as_bytes(),
-    );
+    let request_hash = request_fingerprint(&format!("letters/{id}/actions"), &request)?;
     let kind = request.action.kind();
     // The chief's decision is accepted only with a verified signature (src/signoff/).
     if kind == ActionKind::ApproveFeedbackForm {
@@ -283,6 +302,11 @@ pub async fn post_action(
     }
 }
 
+/// The answer for a letter the caller may not see: the same as for one that does not exist.
+pub fn not_in_scope(id: LetterId) -> ApiError {
+    ApiError::NotFound(format!("letter {} does not exist in your scope", id.0))
+}
+
 /// A letter is visible to its unit and every unit above it.
 fn visible(tree: &UnitTree, session: &Session, letter: &LetterRecord) -> bool {
     tree.in_scope(session.unit_id, letter.unit_id)
@@ -305,9 +329,7 @@ pub async fn get_letter(
     match state.store.letter(LetterId(id)).await? {
         Some(letter) if visible(&tree, &session, &letter) => Ok(ApiJson(letter)),
         // Out of scope reads as absent: a sibling's letters are not even acknowledged.
-        _ => Err(ApiError::NotFound(format!(
-            "letter {id} does not exist in your scope"
-        ))),
+        _ => Err(not_in_scope(LetterId(id))),
     }
 }
 
@@ -332,7 +354,7 @@ pub async fn reveal_writer(
         .letter(LetterId(id))
         .await?
         .filter(|l| visible(&tree, &session, l))
-        .ok_or_else(|| ApiError::NotFound(format!("letter {id} does not exist in your scope")))?;
+        .ok_or_else(|| not_in_scope(LetterId(id)))?;
     let status = LetterStatus::from_events(
         letter.category,
         letter.events.iter().map(|e| (e.at, &e.payload)),

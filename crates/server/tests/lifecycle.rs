@@ -233,11 +233,12 @@ async fn an_action_is_taken_once_whatever_the_retries() {
 async fn the_rules_of_core_decide_and_a_stale_version_gets_the_current_letter() {
     let c = city().await;
     let id = c.at_station_a().await;
-    // Not yet theirs: the other station cannot sign, neither can a desk above.
+    // Not theirs: the other station cannot even see it (as `GET` answers), so it cannot
+    // sign; a desk above sees it but may not sign for it.
     problem(
         c.act(&c.officer_b, id, json!({"action": "sign_for"})).await,
-        403,
-        "out_of_scope",
+        404,
+        "not_found",
     )
     .await;
     problem(
