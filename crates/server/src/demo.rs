@@ -372,6 +372,7 @@ async fn receive(
             received_at: at,
             unit: None,
             attachments: Vec::new(),
+            idempotency: None,
         };
         let actor = Actor::public(draft.channel);
         match state.store.create_letter(letter, actor).await {

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use jsjb_core::letter::{
     Category, Channel, ContactOutcome, FormDecision, LetterState, Satisfaction,
@@ -18,7 +18,9 @@ use crate::auth::Session;
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
-use crate::storage::{Actor, AttachmentKind, AttachmentMeta, NewLetter, StorageError};
+use crate::storage::{
+    Actor, AttachmentKind, AttachmentMeta, IdempotencyClaim, NewLetter, StorageError,
+};
 
 pub const MAX_SUBJECT_CHARS: usize = 100;
 pub const MAX_BODY_CHARS: usize = 5000;
@@ -33,7 +35,7 @@ pub const MAX_INTAKE_BODY: usize = MAX_IMAGES * crate::attachments::MAX_IMAGE_BY
     + 1024 * 1024;
 
 /// The letter as the writer (or the desk) submits it.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LetterInput {
     /// `web`, `weibo` or `wechat` on the public endpoint; ignored (always `phone`) on the desk endpoint.
@@ -203,7 +205,8 @@ async fn store_letter(
     unit: Option<jsjb_core::org::UnitId>,
     attachments: Vec<(AttachmentMeta, Option<String>)>,
     actor: Actor,
-) -> Result<(crate::storage::CreatedLetter, String, DateTime<Utc>), ApiError> {
+    idempotency: Option<IdempotencyClaim>,
+) -> Result<crate::storage::CreatedLetter, ApiError> {
     let received_at = state.time.now();
     for _ in 0..5 {
         let code = tracking_code(received_at);
@@ -220,11 +223,12 @@ async fn store_letter(
             received_at,
             unit,
             attachments: attachments.clone(),
+            idempotency: idempotency.clone(),
         };
         match state.store.create_letter(new, actor.clone()).await {
             Ok(created) => {
                 state.publish_change(created.change_seq);
-                return Ok((created, code, received_at));
+                return Ok(created);
             }
             Err(StorageError::Conflict {
                 code: "tracking_code_taken",
@@ -458,19 +462,20 @@ pub async fn accept_public_letter(
         .check_phone(&format!("letter:{}", valid.writer_phone), now)?;
     let mut attachments = stored;
     attachments.extend(store_uploads(state, uploads).await?);
-    let (created, tracking_code, received_at) = store_letter(
+    let created = store_letter(
         state,
         channel,
         valid,
         None,
         attachments,
         Actor::public(channel),
+        None,
     )
     .await?;
     crate::routing::route_new_letter(state, created.id).await;
     Ok(IntakeReceipt {
-        tracking_code,
-        received_at,
+        tracking_code: created.tracking_code,
+        received_at: created.received_at,
         duplicate: false,
     })
 }
@@ -478,29 +483,45 @@ pub async fn accept_public_letter(
 /// A desk types in a letter received by phone. It lands at the desk's own unit.
 #[utoipa::path(post, path = "/api/v1/letters", tag = "letters", security(("bearer" = [])),
     request_body = LetterInput,
-    responses((status = 201, body = DeskIntakeReceipt), (status = 400, body = Problem), (status = 403, body = Problem)))]
+    params(("Idempotency-Key" = Option<String>, Header, description = "Optional: a fresh UUID per letter; a retry with the same key and body returns the letter created the first time")),
+    responses(
+        (status = 201, body = DeskIntakeReceipt),
+        (status = 400, body = Problem),
+        (status = 403, body = Problem),
+        (status = 409, body = Problem, description = "`idempotency_key_reused`: the key was used for a different request"),
+    ))]
 pub async fn post_desk_letter(
     State(state): State<AppState>,
     session: Session,
+    headers: HeaderMap,
     ApiJson(input): ApiJson<LetterInput>,
 ) -> Result<(StatusCode, ApiJson<DeskIntakeReceipt>), ApiError> {
     session.require(Role::Dispatcher)?;
+    let idempotency = match crate::letters::optional_idempotency_key(&headers)? {
+        Some(key) => Some(IdempotencyClaim {
+            user: session.user_id,
+            request_hash: crate::letters::request_fingerprint("letters", &input)?,
+            key,
+        }),
+        None => None,
+    };
     let valid = validate(input)?;
-    let (created, tracking_code, received_at) = store_letter(
+    let created = store_letter(
         &state,
         Channel::Phone,
         valid,
         Some(session.unit_id),
         Vec::new(),
         session.actor(Some(Role::Dispatcher)),
+        idempotency,
     )
     .await?;
     Ok((
         StatusCode::CREATED,
         ApiJson(DeskIntakeReceipt {
             id: created.id.0,
-            tracking_code,
-            received_at,
+            tracking_code: created.tracking_code,
+            received_at: created.received_at,
             unit_id: created.unit.0,
         }),
     ))

@@ -189,13 +189,31 @@ pub struct NewLetter {
     pub unit: Option<UnitId>,
     /// Already stored in the blob store; in upload order.
     pub attachments: Vec<(AttachmentMeta, Option<String>)>,
+    /// A desk's `Idempotency-Key`: a retry returns the letter created the first time.
+    pub idempotency: Option<IdempotencyClaim>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An `Idempotency-Key` with what it is bound to: its user, and a fingerprint of the
+/// route, target and body (`letters::request_fingerprint`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    pub user: UserId,
+    pub key: String,
+    pub request_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatedLetter {
     pub id: LetterId,
+    /// The unit the letter landed at when it was created.
     pub unit: UnitId,
+    /// 0 for a replay (nothing new was committed).
     pub change_seq: i64,
+    pub tracking_code: String,
+    pub received_at: DateTime<Utc>,
+    /// True when the idempotency key was seen before with the same request: this is the
+    /// letter created the first time.
+    pub replayed: bool,
 }
 
 /// What the public progress page may show: no names, no notes.
@@ -327,6 +345,8 @@ pub trait Storage: Send + Sync + 'static {
     // --- letters ------------------------------------------------------------------
     /// Stores a new letter in state `received` with its `received` event, its change
     /// row and its audit entry. A taken tracking code is `Conflict { code: "tracking_code_taken" }`.
+    /// With an idempotency claim: a key seen before with the same request returns the first
+    /// letter (`replayed`), with another request `Conflict { code: "idempotency_key_reused" }`.
     async fn create_letter(
         &self,
         letter: NewLetter,
@@ -353,6 +373,15 @@ pub trait Storage: Send + Sync + 'static {
         decide: DecideFn,
     ) -> Result<ActionOutcome, StorageError>;
     /// The changes after `cursor` that touch `scope` (units), as whole letters or removals.
+    ///
+    /// **The cursor contract**, which every backend must keep: change sequence numbers
+    /// become visible in cursor order — once a page hands out `next_cursor = N`, no
+    /// change with a sequence number ≤ N may become visible later. A desktop holding N
+    /// never asks for anything at or below N again, so a change that appeared behind it
+    /// would be lost to that desktop for good. SQLite keeps it with one writer (sequence
+    /// numbers are assigned and committed in order) and one read transaction per page
+    /// (the page and its `next_cursor` come from the same snapshot);
+    /// `tests/sync_cursor.rs` checks it under concurrent writers and readers.
     async fn sync_page(
         &self,
         scope: Vec<UnitId>,

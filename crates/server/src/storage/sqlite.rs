@@ -536,6 +536,11 @@ impl Storage for SqliteStore {
         actor: Actor,
     ) -> Result<CreatedLetter, StorageError> {
         self.write(move |tx| {
+            if let Some(claim) = &letter.idempotency
+                && let Some(first) = letters::replayed_letter(tx, claim)?
+            {
+                return Ok(first);
+            }
             let unit = match letter.unit {
                 Some(u) => u,
                 None => UnitId(
@@ -633,7 +638,18 @@ impl Storage for SqliteStore {
                     }),
                 },
             )?;
-            Ok(CreatedLetter { id, unit, change_seq })
+            if let Some(claim) = &letter.idempotency {
+                letters::remember_created(tx, claim, id, unit, letter.received_at)?;
+            }
+            Ok(CreatedLetter {
+                id,
+                unit,
+                change_seq,
+                tracking_code: letter.tracking_code,
+                // As stored (to the microsecond), so a replay answers with the same time.
+                received_at: time_col(&at)?,
+                replayed: false,
+            })
         })
         .await
     }

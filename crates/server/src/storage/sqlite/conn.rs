@@ -195,7 +195,17 @@ impl Readers {
         let readers = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let conn = readers.take()?;
-            let result = f(&conn);
+            // Every read is one transaction, so all its statements see one snapshot: a
+            // sync page and its `next_cursor` must come from the same moment, or a change
+            // committed between two statements is skipped for good.
+            let result = conn
+                .unchecked_transaction()
+                .map_err(StorageError::from)
+                .and_then(|tx| {
+                    let result = f(&tx)?;
+                    tx.commit()?;
+                    Ok(result)
+                });
             readers.give_back(conn);
             result
         })

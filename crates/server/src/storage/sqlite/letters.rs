@@ -14,7 +14,8 @@ use serde_json::json;
 use super::{corrupt, time_col};
 use crate::audit::{self, NewEntry};
 use crate::storage::{
-    ActionCommit, ActionOutcome, Actor, DecideFn, StorageError, StoredAnswer, SyncBatch,
+    ActionCommit, ActionOutcome, Actor, CreatedLetter, DecideFn, IdempotencyClaim, StorageError,
+    StoredAnswer, SyncBatch,
 };
 use crate::time::to_db;
 
@@ -192,6 +193,75 @@ fn remember(
             params![user.0, key, hash, answer.status, answer.body, to_db(commit.at)],
         )?;
     }
+    Ok(())
+}
+
+/// The letter a desk's idempotency key created before, when the key was seen with the
+/// same request; a key seen with another request is refused.
+pub fn replayed_letter(
+    tx: &Connection,
+    claim: &IdempotencyClaim,
+) -> Result<Option<CreatedLetter>, StorageError> {
+    let seen: Option<(String, String)> = tx
+        .query_row(
+            "SELECT request_hash, response_body FROM idempotency_keys WHERE user_id = ?1 AND key = ?2",
+            params![claim.user.0, claim.key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((hash, body)) = seen else {
+        return Ok(None);
+    };
+    if hash != claim.request_hash {
+        return Err(StorageError::Conflict {
+            code: "idempotency_key_reused",
+            detail: "this Idempotency-Key was already used for a different request; use a fresh key per action".to_owned(),
+        });
+    }
+    let first: serde_json::Value =
+        serde_json::from_str(&body).map_err(|e| corrupt(format!("idempotency answer: {e}")))?;
+    let field = |name: &str| {
+        first
+            .get(name)
+            .and_then(serde_json::Value::as_i64)
+            .ok_or_else(|| corrupt(format!("idempotency answer lacks {name}")))
+    };
+    let id = LetterId(field("id")?);
+    let unit = UnitId(field("unit_id")?);
+    let (tracking_code, received_at): (String, String) = tx.query_row(
+        "SELECT tracking_code, received_at FROM letters WHERE id = ?1",
+        [id.0],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(Some(CreatedLetter {
+        id,
+        unit,
+        change_seq: 0,
+        tracking_code,
+        received_at: time_col(&received_at)?,
+        replayed: true,
+    }))
+}
+
+/// Keeps what a desk's idempotency key created, in the creating transaction.
+pub fn remember_created(
+    tx: &Connection,
+    claim: &IdempotencyClaim,
+    id: LetterId,
+    unit: UnitId,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StorageError> {
+    tx.execute(
+        "INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body, created_at)
+         VALUES (?1, ?2, ?3, 201, ?4, ?5)",
+        params![
+            claim.user.0,
+            claim.key,
+            claim.request_hash,
+            json!({ "id": id.0, "unit_id": unit.0 }).to_string(),
+            to_db(at)
+        ],
+    )?;
     Ok(())
 }
 
