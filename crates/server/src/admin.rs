@@ -307,6 +307,8 @@ pub async fn post_password(
         session.actor(Some(Role::Admin)),
     )
     .await?;
+    // The user's sessions were revoked: their open streams end now.
+    state.accounts.sessions_revoked();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -81,7 +81,8 @@ pub struct StreamQuery {
 }
 
 /// `event: poke` with `{"cursor": N}` whenever the caller's scope changed; a `heartbeat`
-/// comment every 15 s. The stream ends when the server shuts down.
+/// comment every 15 s. The stream ends when the server shuts down and when its session
+/// ends (logout, a password reset, expiry, the account deactivated).
 #[utoipa::path(get, path = "/api/v1/sync/stream", tag = "sync",
     security(("bearer" = [])),
     params(StreamQuery),
@@ -94,8 +95,14 @@ pub async fn get_stream(
     let scope = scope(&state, &session).await?;
     let changes = state.changes.subscribe();
     let shutdown = state.shutdown.subscribe();
+    let revocations = state.accounts.watch_revocations();
+    let mut recheck = tokio::time::interval(HEARTBEAT);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let start = Pump {
         state,
+        token_hash: session.token_hash,
+        revocations,
+        recheck,
         scope,
         sent: query.cursor.max(0),
         changes,
@@ -113,6 +120,13 @@ pub async fn get_stream(
 /// The state of one desktop's stream.
 struct Pump {
     state: AppState,
+    /// The session the stream was opened with: the stream lives no longer than it.
+    token_hash: String,
+    /// Bumped on every revocation (logout, password reset): the session is checked then.
+    revocations: tokio::sync::watch::Receiver<u64>,
+    /// Also checked every heartbeat, for what no one announces (expiry, deactivation,
+    /// a reset from the admin CLI in another process).
+    recheck: tokio::time::Interval,
     scope: Vec<UnitId>,
     /// The newest cursor this desktop has been told about.
     sent: i64,
@@ -122,6 +136,18 @@ struct Pump {
 }
 
 impl Pump {
+    /// Whether the stream's session still lets it in (what the `Session` extractor checks).
+    async fn session_alive(&self) -> bool {
+        match self.state.store.session(&self.token_hash).await {
+            Ok(Some(s)) => !s.revoked && s.user.active && s.expires_at > self.state.time.now(),
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "sync stream: cannot check the session; closing");
+                false
+            }
+        }
+    }
+
     /// Waits for the next change in scope; `None` ends the stream.
     async fn next_poke(&mut self) -> Option<i64> {
         loop {
@@ -132,6 +158,19 @@ impl Pump {
                 tokio::select! {
                     changed = self.changes.changed() => changed.ok()?,
                     _ = self.shutdown.changed() => return None,
+                    revoked = self.revocations.changed() => {
+                        revoked.ok()?;
+                        if !self.session_alive().await {
+                            return None;
+                        }
+                        continue;
+                    }
+                    _ = self.recheck.tick() => {
+                        if !self.session_alive().await {
+                            return None;
+                        }
+                        continue;
+                    }
                 }
             }
             self.first = false;
