@@ -235,8 +235,8 @@ impl PasswordPool {
     }
 }
 
-/// Failed logins from one over-limit address waiting for its slow lane beyond which
-/// the next ones are refused outright (a flood from one address).
+/// Logins from one over-limit address in its slow lane (waiting or being checked)
+/// beyond which the next ones are refused outright (a flood from one address).
 const SLOW_LANE_WAITERS: usize = 8;
 /// The pause before each check of an over-limit address's password.
 const SLOW_LANE_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -246,54 +246,60 @@ const SLOW_LANE_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 /// from a desk at the same address still gets in (after at most that pause).
 #[derive(Default)]
 struct SlowLanes {
-    lanes: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    lanes: Arc<Mutex<HashMap<String, Lane>>>,
 }
 
+struct Lane {
+    one_at_a_time: Arc<Semaphore>,
+    /// Turns taken or waited for; the lane is dropped from the map at 0.
+    turns: usize,
+}
+
+/// A turn in an address's slow lane: held until the login is answered.
 struct SlowLaneTurn {
-    lanes: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    lanes: Arc<Mutex<HashMap<String, Lane>>>,
     key: String,
-    lane: Arc<Semaphore>,
-    permit: Option<OwnedSemaphorePermit>,
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Drop for SlowLaneTurn {
     fn drop(&mut self) {
-        self.permit.take();
         let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
-        // Under the map's lock the count is exact: the map's Arc and ours are the last.
-        if Arc::strong_count(&self.lane) <= 2 {
-            lanes.remove(&self.key);
+        if let Some(lane) = lanes.get_mut(&self.key) {
+            lane.turns = lane.turns.saturating_sub(1);
+            if lane.turns == 0 {
+                lanes.remove(&self.key);
+            }
         }
     }
 }
 
 impl SlowLanes {
     async fn enter(&self, key: &str, retry_after_secs: u64) -> Result<SlowLaneTurn, ApiError> {
-        let lane = {
+        let one_at_a_time = {
             let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
-            let lane = Arc::clone(
-                lanes
-                    .entry(key.to_owned())
-                    .or_insert_with(|| Arc::new(Semaphore::new(1))),
-            );
-            // The map's Arc and this one: the rest are turns taken or waited for.
-            if Arc::strong_count(&lane).saturating_sub(2) >= SLOW_LANE_WAITERS {
+            let lane = lanes.entry(key.to_owned()).or_insert_with(|| Lane {
+                one_at_a_time: Arc::new(Semaphore::new(1)),
+                turns: 0,
+            });
+            if lane.turns >= SLOW_LANE_WAITERS {
                 return Err(ApiError::TooManyAttempts { retry_after_secs });
             }
-            lane
+            lane.turns += 1;
+            Arc::clone(&lane.one_at_a_time)
         };
+        // From here the turn is counted; dropping it (also when the client goes away
+        // while waiting) gives it back.
         let mut turn = SlowLaneTurn {
             lanes: Arc::clone(&self.lanes),
             key: key.to_owned(),
-            lane: Arc::clone(&lane),
-            permit: None,
+            _permit: None,
         };
-        drop(lane);
-        let permit = Arc::clone(&turn.lane)
+        let permit = one_at_a_time
             .acquire_owned()
             .await
             .map_err(|_| ApiError::Internal("slow lane closed".to_owned()))?;
-        turn.permit = Some(permit);
+        turn._permit = Some(permit);
         tokio::time::sleep(SLOW_LANE_PAUSE).await;
         Ok(turn)
     }

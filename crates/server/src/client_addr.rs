@@ -206,7 +206,14 @@ mod tests {
         assert!(one.contains(ip("192.168.1.7")) && !one.contains(ip("192.168.1.8")));
         let v6: Cidr = "fd00::/8".parse().expect("cidr");
         assert!(v6.contains(ip("fd12::1")) && !v6.contains(ip("fe80::1")));
-        for bad in ["", "10.0.0.0/33", "::/129", "nginx", "0.0.0.0/0", "10.0.0.0/x"] {
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "::/129",
+            "nginx",
+            "0.0.0.0/0",
+            "10.0.0.0/x",
+        ] {
             assert!(bad.parse::<Cidr>().is_err(), "{bad:?} should be refused");
         }
     }
@@ -248,7 +255,10 @@ mod tests {
     #[test]
     fn ipv6_is_bucketed_by_its_64() {
         assert_eq!(bucket(ip("2001:db8:1:2:aaaa::1")), "2001:db8:1:2::/64");
-        assert_eq!(bucket(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")), "2001:db8:1:2::/64");
+        assert_eq!(
+            bucket(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")),
+            "2001:db8:1:2::/64"
+        );
         assert_ne!(bucket(ip("2001:db8:1:3::1")), "2001:db8:1:2::/64");
         assert_eq!(bucket(ip("203.0.113.9")), "203.0.113.9");
         assert_eq!(bucket(ip("::ffff:203.0.113.9")), "203.0.113.9");

@@ -238,7 +238,12 @@ mod tests {
         // After each shard's sweep its threshold doubled: the next sweep is far away.
         for shard in &b.shards {
             let shard = shard.lock().expect("lock");
-            assert!(shard.sweep_at >= shard.map.len(), "{} < {}", shard.sweep_at, shard.map.len());
+            assert!(
+                shard.sweep_at >= shard.map.len(),
+                "{} < {}",
+                shard.sweep_at,
+                shard.map.len()
+            );
         }
         // Once they have refilled, the next sweep of a shard drops its idle buckets.
         let later = t0 + Duration::seconds(10);

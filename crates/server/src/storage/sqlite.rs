@@ -20,8 +20,8 @@ use serde_json::json;
 use self::conn::{Readers, Writer};
 use super::{
     Actor, AttachmentKind, AttachmentMeta, CreatedLetter, Credentials, Draft, LockoutPolicy,
-    LoginAttempt, NewLetter, NewSession, NewUnit, NewUser, ProgressRecord, Rating, SessionRecord, Storage,
-    StorageError, UserRecord,
+    LoginAttempt, NewLetter, NewSession, NewUnit, NewUser, ProgressRecord, Rating, SessionRecord,
+    Storage, StorageError, UserRecord,
 };
 use crate::audit::{self, NewEntry, Verification};
 use crate::time::{from_db, to_db};
