@@ -308,7 +308,9 @@ pub async fn post_password(
     )
     .await?;
     // The user's sessions were revoked: their open streams end now.
-    state.accounts.sessions_revoked();
+    state
+        .accounts
+        .revoked(crate::auth::Revoked::User(UserId(id)));
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -32,7 +32,7 @@ use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, oneshot};
 
 use crate::client_addr::ClientAddr;
 use crate::error::{ApiError, Problem};
@@ -305,12 +305,26 @@ impl SlowLanes {
     }
 }
 
+/// Sessions that just ended, announced to the open SSE streams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoked {
+    /// One session (by token hash): a logout.
+    Session(String),
+    /// Every session of a user: a password reset.
+    User(UserId),
+}
+
+/// Announcements a slow stream may fall behind by before it checks its session in
+/// the database instead.
+const REVOCATION_BACKLOG: usize = 256;
+
 /// What logins and sessions share at run time (in [`AppState`]).
 pub struct Accounts {
     pub passwords: PasswordPool,
     slow_lanes: SlowLanes,
-    /// Bumped whenever sessions are revoked, so open SSE streams check theirs.
-    revoked: watch::Sender<u64>,
+    /// Revocations as they happen, so a stream ends with its session, not at its next
+    /// check. Each stream matches them against its own session: no database read.
+    revoked: broadcast::Sender<Revoked>,
 }
 
 impl Accounts {
@@ -318,16 +332,17 @@ impl Accounts {
         Accounts {
             passwords: PasswordPool::new(config.argon2_workers(), config.argon2_queue),
             slow_lanes: SlowLanes::default(),
-            revoked: watch::channel(0).0,
+            revoked: broadcast::channel(REVOCATION_BACKLOG).0,
         }
     }
 
-    /// Tells open streams that some sessions were revoked (logout, password reset).
-    pub fn sessions_revoked(&self) {
-        self.revoked.send_modify(|n| *n = n.wrapping_add(1));
+    /// Announces a revocation to the open streams.
+    pub fn revoked(&self, what: Revoked) {
+        // No stream open: nobody to tell.
+        let _ = self.revoked.send(what);
     }
 
-    pub fn watch_revocations(&self) -> watch::Receiver<u64> {
+    pub fn watch_revocations(&self) -> broadcast::Receiver<Revoked> {
         self.revoked.subscribe()
     }
 }
@@ -572,7 +587,9 @@ pub async fn logout(
         .revoke_session(&session.token_hash, session.actor(None), state.time.now())
         .await?;
     // Streams opened with this session end now, not at their next heartbeat.
-    state.accounts.sessions_revoked();
+    state
+        .accounts
+        .revoked(Revoked::Session(session.token_hash.clone()));
     Ok(StatusCode::NO_CONTENT)
 }
 

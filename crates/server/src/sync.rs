@@ -8,12 +8,13 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
-use jsjb_core::org::UnitId;
+use jsjb_core::org::{UnitId, UserId};
 use jsjb_proto::{MAX_SYNC_PAGE, Poke, SyncPage};
 use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 
-use crate::auth::{Session, unit_tree};
+use crate::auth::{Revoked, Session, unit_tree};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
@@ -101,6 +102,7 @@ pub async fn get_stream(
     let start = Pump {
         state,
         token_hash: session.token_hash,
+        user_id: session.user_id,
         revocations,
         recheck,
         scope,
@@ -122,8 +124,9 @@ struct Pump {
     state: AppState,
     /// The session the stream was opened with: the stream lives no longer than it.
     token_hash: String,
-    /// Bumped on every revocation (logout, password reset): the session is checked then.
-    revocations: tokio::sync::watch::Receiver<u64>,
+    user_id: UserId,
+    /// Logouts and password resets as they happen.
+    revocations: tokio::sync::broadcast::Receiver<Revoked>,
     /// Also checked every heartbeat, for what no one announces (expiry, deactivation,
     /// a reset from the admin CLI in another process).
     recheck: tokio::time::Interval,
@@ -158,10 +161,18 @@ impl Pump {
                 tokio::select! {
                     changed = self.changes.changed() => changed.ok()?,
                     _ = self.shutdown.changed() => return None,
-                    revoked = self.revocations.changed() => {
-                        revoked.ok()?;
-                        if !self.session_alive().await {
-                            return None;
+                    revoked = self.revocations.recv() => {
+                        match revoked {
+                            Ok(Revoked::Session(hash)) if hash == self.token_hash => return None,
+                            Ok(Revoked::User(user)) if user == self.user_id => return None,
+                            Ok(_) => {}
+                            // Fell behind the announcements: ask the database instead.
+                            Err(RecvError::Lagged(_)) => {
+                                if !self.session_alive().await {
+                                    return None;
+                                }
+                            }
+                            Err(RecvError::Closed) => return None,
                         }
                         continue;
                     }

@@ -290,7 +290,7 @@ async fn ipv6_clients_are_limited_by_their_64() {
 }
 
 #[tokio::test]
-async fn a_sync_stream_ends_when_its_session_logs_out() {
+async fn a_sync_stream_ends_at_logout_and_at_a_password_reset() {
     let s = TestServer::start().await;
     let first = s.admin_token().await;
     let second = s.admin_token().await;
@@ -320,6 +320,26 @@ async fn a_sync_stream_ends_when_its_session_logs_out() {
     // The other session's stream stays open.
     let other = tokio::time::timeout(StdDuration::from_millis(500), staying.chunk()).await;
     assert!(other.is_err(), "the other session's stream is still open");
+
+    // A password reset ends every stream of that user.
+    let admin = s.admin_token().await;
+    let carol = s.user(&admin, s.city, "carol", &["officer"]).await;
+    let token = s.token("carol", PASSWORD).await;
+    let mut carols = open(&token).await.expect("stream");
+    assert_eq!(carols.status(), 200);
+    let res = s
+        .post_json(
+            &format!("/api/v1/admin/users/{carol}/password"),
+            Some(&admin),
+            &json!({"password": "a-new-password-2"}),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let end = tokio::time::timeout(StdDuration::from_secs(10), async {
+        while let Ok(Some(_)) = carols.chunk().await {}
+    })
+    .await;
+    assert!(end.is_ok(), "the stream ended at the password reset");
 }
 
 /// Starts a runtime with a small blocking pool, the one the SQLite readers use.
