@@ -307,6 +307,10 @@ pub async fn post_password(
         session.actor(Some(Role::Admin)),
     )
     .await?;
+    // The user's sessions were revoked: their open streams end now.
+    state
+        .accounts
+        .revoked(crate::auth::Revoked::User(UserId(id)));
     Ok(StatusCode::NO_CONTENT)
 }
 

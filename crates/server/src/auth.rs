@@ -1,13 +1,29 @@
 //! Accounts and sessions: argon2id passwords, opaque bearer tokens (stored only as
 //! SHA-256), login rate limits and lock-out, and the [`Session`] extractor.
+//!
+//! What a login defends against, and how:
+//! - Guessing one account's password: after `lockout_threshold` wrong passwords the
+//!   user name is locked, first for `lockout_first_seconds`, each further time twice as
+//!   long up to `lockout_minutes`. While locked, even the right password is refused —
+//!   the price of the lock: whoever keeps guessing can keep a name locked, but only
+//!   for short spells, and an admin's password reset ends the lock at once.
+//! - Learning which names exist: unknown names are counted and locked exactly like
+//!   real ones, and checked against a decoy hash, so every answer is the same.
+//! - One place trying many accounts: past `login_ip_limit` failures in the window, a
+//!   client address's wrong guesses are checked one at a time after a pause and
+//!   answered `too_many_attempts`. Its right passwords still get in: a station's desks
+//!   behind one address are never refused for each other's typos.
+//! - A flood of logins: argon2 runs on its own small pool of threads with a bounded
+//!   queue ([`PasswordPool`]); past it a login is answered 503 at once, and the threads
+//!   the database reads use are never taken by password checks.
 
-use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use chrono::{DateTime, Utc};
@@ -16,10 +32,13 @@ use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, oneshot};
+
+use crate::client_addr::ClientAddr;
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiJson;
 use crate::state::AppState;
-use crate::storage::{Actor, LockoutPolicy, NewSession, UserRecord};
+use crate::storage::{Actor, LockoutPolicy, LoginAttempt, NewSession, UserRecord};
 
 /// The authenticated caller, from `Authorization: Bearer <token>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,19 +155,196 @@ pub async fn hash_password(password: String, memory_kib: u32) -> Result<String, 
     .map_err(|e| ApiError::Internal(format!("hash task: {e}")))?
 }
 
-/// Checks a password against a stored PHC string on a blocking thread. The
-/// parameters come from the stored hash, so old hashes keep verifying after the
-/// configured cost changes.
-pub async fn verify_password(password: String, phc: String) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let parsed = PasswordHash::new(&phc)
-            .map_err(|e| ApiError::Internal(format!("stored password hash is unreadable: {e}")))?;
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("verify task: {e}")))?
+/// Checks a password against a stored PHC string. The parameters come from the
+/// stored hash, so old hashes keep verifying after the configured cost changes.
+fn verify_blocking(password: &str, phc: &str) -> Result<bool, ApiError> {
+    let parsed = PasswordHash::new(phc)
+        .map_err(|e| ApiError::Internal(format!("stored password hash is unreadable: {e}")))?;
+    Ok(Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok())
+}
+
+type PoolJob = Box<dyn FnOnce() + Send>;
+
+/// The threads that check passwords, and the bounded queue in front of them.
+///
+/// Their own threads, not tokio's blocking pool: the SQLite readers run there, and a
+/// flood of logins (each one argon2 check, tens of ms of CPU and 19 MiB by design)
+/// must queue here instead of in front of the desks' reads. When the queue is full a
+/// login is refused at once ([`ApiError::LoginsBusy`], 503 with Retry-After) rather
+/// than waiting — and holding its memory — behind the flood.
+pub struct PasswordPool {
+    jobs: Option<SyncSender<PoolJob>>,
+}
+
+impl PasswordPool {
+    /// Starts `workers` threads; `queue` checks may wait for them. The threads end
+    /// when the pool is dropped.
+    pub fn new(workers: usize, queue: usize) -> PasswordPool {
+        let (jobs, rx) = std::sync::mpsc::sync_channel::<PoolJob>(queue.max(1));
+        let rx = Arc::new(Mutex::new(rx));
+        let mut started = 0;
+        for i in 0..workers.max(1) {
+            let rx = Arc::clone(&rx);
+            let spawned = std::thread::Builder::new()
+                .name(format!("jsjb-argon2-{i}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => break,
+                        }
+                    }
+                });
+            match spawned {
+                Ok(_) => started += 1,
+                Err(e) => tracing::error!(%e, "cannot start a password-checking thread"),
+            }
+        }
+        PasswordPool {
+            // Without a single thread every login would wait forever; refuse instead.
+            jobs: (started > 0).then_some(jobs),
+        }
+    }
+
+    /// Checks `password` against `phc` on the pool; `LoginsBusy` when its queue is full.
+    pub async fn verify(&self, password: String, phc: String) -> Result<bool, ApiError> {
+        let jobs = self
+            .jobs
+            .as_ref()
+            .ok_or_else(|| ApiError::Internal("no password-checking thread runs".to_owned()))?;
+        let (tx, rx) = oneshot::channel();
+        let job: PoolJob = Box::new(move || {
+            // The login may have been abandoned meanwhile; nobody to tell.
+            let _ = tx.send(verify_blocking(&password, &phc));
+        });
+        match jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(ApiError::LoginsBusy),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(ApiError::Internal(
+                    "the password-checking threads have stopped".to_owned(),
+                ));
+            }
+        }
+        rx.await
+            .map_err(|_| ApiError::Internal("a password check was lost".to_owned()))?
+    }
+}
+
+/// Logins from one over-limit address in its slow lane (waiting or being checked)
+/// beyond which the next ones are refused outright (a flood from one address).
+const SLOW_LANE_WAITERS: usize = 8;
+/// The pause before each check of an over-limit address's password.
+const SLOW_LANE_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Over-limit client addresses get one password check at a time, each after a pause:
+/// guessing from there slows to about one guess a second, while the right password
+/// from a desk at the same address still gets in (after at most that pause).
+#[derive(Default)]
+struct SlowLanes {
+    lanes: Arc<Mutex<HashMap<String, Lane>>>,
+}
+
+struct Lane {
+    one_at_a_time: Arc<Semaphore>,
+    /// Turns taken or waited for; the lane is dropped from the map at 0.
+    turns: usize,
+}
+
+/// A turn in an address's slow lane: held until the login is answered.
+struct SlowLaneTurn {
+    lanes: Arc<Mutex<HashMap<String, Lane>>>,
+    key: String,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for SlowLaneTurn {
+    fn drop(&mut self) {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(lane) = lanes.get_mut(&self.key) {
+            lane.turns = lane.turns.saturating_sub(1);
+            if lane.turns == 0 {
+                lanes.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl SlowLanes {
+    async fn enter(&self, key: &str, retry_after_secs: u64) -> Result<SlowLaneTurn, ApiError> {
+        let one_at_a_time = {
+            let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+            let lane = lanes.entry(key.to_owned()).or_insert_with(|| Lane {
+                one_at_a_time: Arc::new(Semaphore::new(1)),
+                turns: 0,
+            });
+            if lane.turns >= SLOW_LANE_WAITERS {
+                return Err(ApiError::TooManyAttempts { retry_after_secs });
+            }
+            lane.turns += 1;
+            Arc::clone(&lane.one_at_a_time)
+        };
+        // From here the turn is counted; dropping it (also when the client goes away
+        // while waiting) gives it back.
+        let mut turn = SlowLaneTurn {
+            lanes: Arc::clone(&self.lanes),
+            key: key.to_owned(),
+            _permit: None,
+        };
+        let permit = one_at_a_time
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::Internal("slow lane closed".to_owned()))?;
+        turn._permit = Some(permit);
+        tokio::time::sleep(SLOW_LANE_PAUSE).await;
+        Ok(turn)
+    }
+}
+
+/// Sessions that just ended, announced to the open SSE streams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoked {
+    /// One session (by token hash): a logout.
+    Session(String),
+    /// Every session of a user: a password reset.
+    User(UserId),
+}
+
+/// Announcements a slow stream may fall behind by before it checks its session in
+/// the database instead.
+const REVOCATION_BACKLOG: usize = 256;
+
+/// What logins and sessions share at run time (in [`AppState`]).
+pub struct Accounts {
+    pub passwords: PasswordPool,
+    slow_lanes: SlowLanes,
+    /// Revocations as they happen, so a stream ends with its session, not at its next
+    /// check. Each stream matches them against its own session: no database read.
+    revoked: broadcast::Sender<Revoked>,
+}
+
+impl Accounts {
+    pub fn new(config: &crate::Config) -> Accounts {
+        Accounts {
+            passwords: PasswordPool::new(config.argon2_workers(), config.argon2_queue),
+            slow_lanes: SlowLanes::default(),
+            revoked: broadcast::channel(REVOCATION_BACKLOG).0,
+        }
+    }
+
+    /// Announces a revocation to the open streams.
+    pub fn revoked(&self, what: Revoked) {
+        // No stream open: nobody to tell.
+        let _ = self.revoked.send(what);
+    }
+
+    pub fn watch_revocations(&self) -> broadcast::Receiver<Revoked> {
+        self.revoked.subscribe()
+    }
 }
 
 /// A hash to verify against when the user name is unknown, so that a wrong user name
@@ -159,6 +355,7 @@ async fn decoy_hash(memory_kib: u32) -> Result<String, ApiError> {
         return Ok(h.clone());
     }
     let h = hash_password("decoy password".to_owned(), memory_kib).await?;
+    // (Computed once per process, on the blocking pool: it is not a login's work.)
     Ok(DECOY.get_or_init(|| h).clone())
 }
 
@@ -261,81 +458,108 @@ pub fn me_for(user: UserRecord, units: Vec<Unit>) -> jsjb_proto::Me {
     responses(
         (status = 200, body = jsjb_proto::LoginResponse, description = "LoginResponse: `{token, expires_at, me}`"),
         (status = 401, description = "`invalid_credentials`", body = Problem),
-        (status = 429, description = "`account_locked` or `too_many_attempts`, with Retry-After", body = Problem),
+        (status = 429, description = "`account_locked` (the user name is locked, known or not) or `too_many_attempts` (a wrong password from an address past its limit), with Retry-After", body = Problem),
+        (status = 503, description = "`busy`: too many logins are being checked; with Retry-After", body = Problem),
     ))]
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: ClientAddr,
     headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<ApiJson<LoginResponse>, ApiError> {
     let cfg = &state.config;
     let now = state.time.now();
-    let ip = peer.ip().to_string();
     let username = req.username.trim().to_owned();
     if username.is_empty() || username.chars().count() > 64 || req.password.len() > 1024 {
         return Err(ApiError::InvalidCredentials);
     }
-
-    let window = cfg.lockout_duration();
-    if state.store.ip_failures_since(&ip, now - window).await? >= cfg.login_ip_limit {
-        return Err(ApiError::TooManyAttempts {
-            retry_after_secs: window.num_seconds().unsigned_abs(),
-        });
-    }
     let policy = LockoutPolicy {
         threshold: cfg.lockout_threshold,
-        duration: window,
+        first: cfg.lockout_first(),
+        longest: cfg.lockout_duration(),
+    };
+    let mut attempt = LoginAttempt {
+        username: username.clone(),
+        user: None,
+        ip: client.0.to_string(),
+        ip_bucket: client.bucket(),
+        at: now,
     };
 
-    let Some(creds) = state.store.credentials(&username).await? else {
-        verify_password(req.password, decoy_hash(cfg.argon2_memory_kib).await?).await?;
+    // The name's lock first: the same answer whether or not the name is an account's.
+    if let Some(until) = state.store.login_lock(&username, now).await? {
+        // Counted against the address only: trying a locked name must not extend its lock.
         state
             .store
-            .record_login_failure(&username, None, &ip, now, policy)
-            .await?;
-        return Err(ApiError::InvalidCredentials);
-    };
-    if let Some(until) = creds.locked_until.filter(|u| *u > now) {
-        // Counted against the address only: trying a locked account must not extend its lock.
-        state
-            .store
-            .record_login_failure(&username, None, &ip, now, policy)
+            .record_login_failure(attempt, false, policy)
             .await?;
         return Err(ApiError::AccountLocked {
             retry_after_secs: retry_after(until, now),
         });
     }
-    let ok = verify_password(req.password, creds.password_hash).await?;
-    if !ok || !creds.user.active {
-        let locked = state
-            .store
-            .record_login_failure(&username, Some(creds.user.id), &ip, now, policy)
-            .await?;
-        return Err(match locked {
-            Some(until) => ApiError::AccountLocked {
-                retry_after_secs: retry_after(until, now),
-            },
-            None => ApiError::InvalidCredentials,
-        });
-    }
+
+    // Past the address's limit the password is still checked — a right one from a
+    // desk behind the same address gets in — but one at a time, after a pause.
+    let window = cfg.lockout_duration();
+    let over_limit = state
+        .store
+        .ip_failures_since(&attempt.ip_bucket, now - window)
+        .await?
+        >= cfg.login_ip_limit;
+    let window_secs = window.num_seconds().unsigned_abs();
+    let _turn = match over_limit {
+        true => Some(
+            state
+                .accounts
+                .slow_lanes
+                .enter(&attempt.ip_bucket, window_secs)
+                .await?,
+        ),
+        false => None,
+    };
+
+    let creds = state.store.credentials(&username).await?;
+    // An unknown name is checked against a decoy so it takes as long as a known one.
+    let phc = match &creds {
+        Some(c) => c.password_hash.clone(),
+        None => decoy_hash(cfg.argon2_memory_kib).await?,
+    };
+    let ok = state.accounts.passwords.verify(req.password, phc).await?;
+    attempt.user = creds.as_ref().map(|c| c.user.id);
+    let creds = match creds {
+        Some(c) if ok && c.user.active => c,
+        _ => {
+            let locked = state
+                .store
+                .record_login_failure(attempt, true, policy)
+                .await?;
+            return Err(match locked {
+                Some(until) => ApiError::AccountLocked {
+                    retry_after_secs: retry_after(until, now),
+                },
+                None if over_limit => ApiError::TooManyAttempts {
+                    retry_after_secs: window_secs,
+                },
+                None => ApiError::InvalidCredentials,
+            });
+        }
+    };
 
     let token = new_token();
     let expires_at = now + cfg.session_ttl();
-    state
-        .store
-        .record_login_success(
-            &username,
-            NewSession {
-                token_hash: token_hash(&token),
-                user_id: creds.user.id,
-                created_at: now,
-                expires_at,
-                ip,
-                workstation: workstation(&headers),
-            },
-        )
-        .await?;
+    let session = NewSession {
+        token_hash: token_hash(&token),
+        user_id: creds.user.id,
+        created_at: now,
+        expires_at,
+        ip: attempt.ip.clone(),
+        workstation: workstation(&headers),
+    };
+    if let Some(until) = state.store.record_login_success(attempt, session).await? {
+        return Err(ApiError::AccountLocked {
+            retry_after_secs: retry_after(until, now),
+        });
+    }
     let units = state.store.units().await?;
     Ok(ApiJson(LoginResponse {
         token,
@@ -362,6 +586,10 @@ pub async fn logout(
         .store
         .revoke_session(&session.token_hash, session.actor(None), state.time.now())
         .await?;
+    // Streams opened with this session end now, not at their next heartbeat.
+    state
+        .accounts
+        .revoked(Revoked::Session(session.token_hash.clone()));
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -35,7 +35,8 @@ pub struct Config {
     )]
     pub session_ttl_minutes: u32,
 
-    /// Failed logins in a row after which an account is locked.
+    /// Failed logins in a row after which an account (or an unknown user name, alike)
+    /// is locked.
     #[arg(
         long,
         env = "JSJB_LOCKOUT_THRESHOLD",
@@ -44,8 +45,9 @@ pub struct Config {
     )]
     pub lockout_threshold: u32,
 
-    /// How long a locked account stays locked, in minutes; also the window of the
-    /// per-address limit.
+    /// The longest lock-out, in minutes: each lock-out of the same account lasts twice
+    /// the one before, from `--lockout-first-seconds` up to this. Also the window of
+    /// the per-address limit.
     #[arg(
         long,
         env = "JSJB_LOCKOUT_MINUTES",
@@ -54,10 +56,42 @@ pub struct Config {
     )]
     pub lockout_minutes: u32,
 
-    /// Failed logins from one address within the lock-out window after which that
-    /// address is refused (guards against trying many accounts from one place).
+    /// The first lock-out of an account, in seconds (doubled by each further one).
+    #[arg(
+        long,
+        env = "JSJB_LOCKOUT_FIRST_SECONDS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub lockout_first_seconds: u32,
+
+    /// Failed logins from one client address (an IPv6 /64) within the lock-out window
+    /// after which that address's further wrong guesses are slowed to one at a time and
+    /// answered `too_many_attempts` (guards against trying many accounts from one
+    /// place). A correct password from the address is still let in.
     #[arg(long, env = "JSJB_LOGIN_IP_LIMIT", default_value_t = 30, global = true)]
     pub login_ip_limit: u32,
+
+    /// Reverse proxies whose `X-Forwarded-For` is believed, as addresses or CIDR
+    /// blocks separated by commas (`10.0.0.5,fd00::/8`). Empty: the TCP peer is the
+    /// client, and the header is ignored.
+    #[arg(
+        long,
+        env = "JSJB_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<crate::client_addr::Cidr>,
+
+    /// Threads that check passwords (argon2id). Default: one per CPU core. Logins
+    /// queue for these, never for the threads the database reads run on.
+    #[arg(long, env = "JSJB_ARGON2_WORKERS", global = true)]
+    pub argon2_workers: Option<usize>,
+
+    /// Password checks that may wait for a thread; a login beyond them is answered
+    /// 503 `busy` with Retry-After at once.
+    #[arg(long, env = "JSJB_ARGON2_QUEUE", default_value_t = 64, global = true)]
+    pub argon2_queue: usize,
 
     /// Argon2id memory cost in KiB for new password hashes. The default is OWASP's
     /// minimum recommendation (19 MiB, t=2, p=1); tests lower it to stay fast.
@@ -88,6 +122,14 @@ pub enum ConfigError {
     #[error("lock-out duration must be between 1 minute and 1 day, got {0} minutes")]
     LockoutMinutes(u32),
     #[error(
+        "the first lock-out must be between 1 second and the longest lock-out ({max_secs} s), got {secs} s"
+    )]
+    LockoutFirst { secs: u32, max_secs: u32 },
+    #[error("argon2 workers must be between 1 and 256, got {0}")]
+    Argon2Workers(usize),
+    #[error("the argon2 queue must hold between 1 and 100000 checks, got {0}")]
+    Argon2Queue(usize),
+    #[error(
         "the per-address login limit must be at least the per-account threshold ({threshold}), got {limit}"
     )]
     IpLimit { limit: u32, threshold: u32 },
@@ -108,7 +150,11 @@ impl Config {
             session_ttl_minutes: 720,
             lockout_threshold: 5,
             lockout_minutes: 15,
+            lockout_first_seconds: 60,
             login_ip_limit: 30,
+            trusted_proxies: Vec::new(),
+            argon2_workers: None,
+            argon2_queue: 64,
             argon2_memory_kib: 19_456,
             routing: None,
             citizen: crate::citizen::CitizenConfig::default(),
@@ -124,6 +170,19 @@ impl Config {
         }
         if !(1..=24 * 60).contains(&self.lockout_minutes) {
             return Err(ConfigError::LockoutMinutes(self.lockout_minutes));
+        }
+        let max_secs = self.lockout_minutes.saturating_mul(60);
+        if !(1..=max_secs).contains(&self.lockout_first_seconds) {
+            return Err(ConfigError::LockoutFirst {
+                secs: self.lockout_first_seconds,
+                max_secs,
+            });
+        }
+        if !(1..=256).contains(&self.argon2_workers()) {
+            return Err(ConfigError::Argon2Workers(self.argon2_workers()));
+        }
+        if !(1..=100_000).contains(&self.argon2_queue) {
+            return Err(ConfigError::Argon2Queue(self.argon2_queue));
         }
         if self.login_ip_limit < self.lockout_threshold {
             return Err(ConfigError::IpLimit {
@@ -144,8 +203,20 @@ impl Config {
         Duration::minutes(i64::from(self.session_ttl_minutes))
     }
 
+    /// The longest lock-out, and the window of the per-address limit.
     pub fn lockout_duration(&self) -> Duration {
         Duration::minutes(i64::from(self.lockout_minutes))
+    }
+
+    pub fn lockout_first(&self) -> Duration {
+        Duration::seconds(i64::from(self.lockout_first_seconds))
+    }
+
+    /// The password-checking threads: as configured, or one per core.
+    pub fn argon2_workers(&self) -> usize {
+        self.argon2_workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        })
     }
 }
 
@@ -162,5 +233,29 @@ mod tests {
         c.session_ttl_minutes = 60;
         c.login_ip_limit = 2;
         assert!(matches!(c.validate(), Err(ConfigError::IpLimit { .. })));
+        c.login_ip_limit = 30;
+        c.lockout_first_seconds = 15 * 60 + 1;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::LockoutFirst { .. })
+        ));
+        c.lockout_first_seconds = 60;
+        c.argon2_workers = Some(0);
+        assert_eq!(c.validate(), Err(ConfigError::Argon2Workers(0)));
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_and_checked_at_start() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: Config,
+        }
+        use clap::Parser;
+        let cli = Cli::try_parse_from(["x", "--trusted-proxies", "10.0.0.5,fd00::/8"])
+            .expect("valid list");
+        assert_eq!(cli.config.trusted_proxies.len(), 2);
+        assert!(Cli::try_parse_from(["x", "--trusted-proxies", "10.0.0.5,proxy"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--trusted-proxies", "0.0.0.0/0"]).is_err());
     }
 }

@@ -111,6 +111,9 @@ pub enum ApiError {
     /// The citizen endpoints are at their concurrency limit; the desks' are not affected.
     #[error("the citizen service is busy; try again in a few seconds")]
     Busy,
+    /// The password-checking queue is full (a flood of logins); see `auth::PasswordPool`.
+    #[error("too many sign-ins are being checked at once; try again in a few seconds")]
+    LoginsBusy,
     #[error("no route for this method and path")]
     NoRoute,
     #[error("this path does not accept the method used")]
@@ -139,7 +142,7 @@ impl ApiError {
             AccountLocked { .. } | TooManyAttempts { .. } | RateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Busy | LoginsBusy => StatusCode::SERVICE_UNAVAILABLE,
             Forbidden(_) | RevealNotAllowed => StatusCode::FORBIDDEN,
             NotFound(_) | NoRoute => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -173,7 +176,7 @@ impl ApiError {
             AccountLocked { .. } => "account_locked",
             TooManyAttempts { .. } => "too_many_attempts",
             RateLimited { .. } => "rate_limited",
-            Busy => "busy",
+            Busy | LoginsBusy => "busy",
             Forbidden(_) => "forbidden",
             RevealNotAllowed => "reveal_not_allowed",
             NotFound(_) => "not_found",
@@ -216,7 +219,7 @@ impl ApiError {
                 }
                 (None, None, Some(extra))
             }
-            ApiError::Busy => (None, Some(2), None),
+            ApiError::Busy | ApiError::LoginsBusy => (None, Some(2), None),
             _ => (None, None, None),
         };
         Problem {

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod blobs;
 pub mod citizen;
+pub mod client_addr;
 pub mod config;
 pub mod demo;
 pub mod error;
@@ -50,7 +51,7 @@ pub async fn serve(
     let app = router(state);
     axum::serve(
         listener,
-        // The client address feeds the per-IP login rate limit.
+        // The peer address, from which `client_addr` derives the client's.
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {

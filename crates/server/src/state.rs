@@ -32,6 +32,8 @@ pub struct AppState {
     routing: Arc<RwLock<Arc<RoutingRules>>>,
     /// The citizen side's limits, codes and boundaries (SMS, WeChat media).
     pub citizen: Arc<crate::citizen::Citizen>,
+    /// Logins' password-checking threads and slow lanes; session revocations.
+    pub accounts: Arc<crate::auth::Accounts>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +94,7 @@ impl AppState {
         let (changes, _) = watch::channel(0);
         let (shutdown, _) = watch::channel(false);
         let citizen = Arc::new(crate::citizen::Citizen::new(&config.citizen));
+        let accounts = Arc::new(crate::auth::Accounts::new(&config));
         AppState {
             store,
             blobs: Arc::new(blobs),
@@ -103,6 +106,7 @@ impl AppState {
             calendar: Arc::new(WorkCalendar::china()),
             routing: Arc::new(RwLock::new(Arc::new(RoutingRules::default()))),
             citizen,
+            accounts,
         }
     }
 

@@ -109,18 +109,48 @@ pub struct NewUser {
     pub password_hash: String,
 }
 
-/// What login needs to know about an account.
+/// What login needs to know about an account. Its lock-out is kept by user name
+/// apart from it (see [`Storage::login_lock`]), so that unknown names lock alike.
 #[derive(Debug, Clone)]
 pub struct Credentials {
     pub user: UserRecord,
     pub password_hash: String,
-    pub locked_until: Option<DateTime<Utc>>,
 }
 
+/// Per-name lock-out: after `threshold` failures in a row the name is locked, first
+/// for `first`, each further time for twice as long, never longer than `longest`.
 #[derive(Debug, Clone, Copy)]
 pub struct LockoutPolicy {
     pub threshold: u32,
-    pub duration: Duration,
+    pub first: Duration,
+    pub longest: Duration,
+}
+
+impl LockoutPolicy {
+    /// How long the `nth` lock-out (1-based) of a name lasts.
+    pub fn lock_for(&self, nth: u32) -> Duration {
+        let doublings = nth.saturating_sub(1).min(30);
+        let secs = self
+            .first
+            .num_seconds()
+            .saturating_mul(1_i64 << doublings)
+            .min(self.longest.num_seconds());
+        Duration::seconds(secs.max(1))
+    }
+}
+
+/// One login attempt, as recorded.
+#[derive(Debug, Clone)]
+pub struct LoginAttempt {
+    /// The name as typed (trimmed): known or not, it is what lock-outs count by.
+    pub username: String,
+    /// The account of that name, when there is one.
+    pub user: Option<UserId>,
+    /// The client's address (`crate::client_addr`).
+    pub ip: String,
+    /// What the per-address limit counts by: the address, or its /64 for IPv6.
+    pub ip_bucket: String,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -316,24 +346,36 @@ pub trait Storage: Send + Sync + 'static {
 
     // --- accounts and sessions ----------------------------------------------------
     async fn credentials(&self, username: &str) -> Result<Option<Credentials>, StorageError>;
-    /// Failed logins from `ip` at or after `since`.
-    async fn ip_failures_since(&self, ip: &str, since: DateTime<Utc>) -> Result<u32, StorageError>;
-    /// Records a failed login; returns the time the account is locked until when this
-    /// failure locked it.
+    /// Until when the user name is locked out, if it is at `now` — whether or not an
+    /// account has that name.
+    async fn login_lock(
+        &self,
+        username: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StorageError>;
+    /// Failed logins from the address bucket `ip_bucket` at or after `since`.
+    async fn ip_failures_since(
+        &self,
+        ip_bucket: &str,
+        since: DateTime<Utc>,
+    ) -> Result<u32, StorageError>;
+    /// Records a failed login. With `count_for_name`, it counts towards the name's
+    /// lock-out (unless the name is locked already: a locked name's lock is not
+    /// extended). Returns the time the name is locked until, when it is.
     async fn record_login_failure(
         &self,
-        username: &str,
-        user: Option<UserId>,
-        ip: &str,
-        now: DateTime<Utc>,
+        attempt: LoginAttempt,
+        count_for_name: bool,
         policy: LockoutPolicy,
     ) -> Result<Option<DateTime<Utc>>, StorageError>;
-    /// Records a successful login: clears the failure count and opens the session.
+    /// Records a successful login: clears the name's failures and opens the session —
+    /// unless the name was locked meanwhile (by failures that raced this check), when
+    /// nothing is opened and the lock's end is returned.
     async fn record_login_success(
         &self,
-        username: &str,
+        attempt: LoginAttempt,
         session: NewSession,
-    ) -> Result<(), StorageError>;
+    ) -> Result<Option<DateTime<Utc>>, StorageError>;
     async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StorageError>;
     async fn revoke_session(
         &self,

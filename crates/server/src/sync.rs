@@ -8,12 +8,13 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
-use jsjb_core::org::UnitId;
+use jsjb_core::org::{UnitId, UserId};
 use jsjb_proto::{MAX_SYNC_PAGE, Poke, SyncPage};
 use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 
-use crate::auth::{Session, unit_tree};
+use crate::auth::{Revoked, Session, unit_tree};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
@@ -81,7 +82,8 @@ pub struct StreamQuery {
 }
 
 /// `event: poke` with `{"cursor": N}` whenever the caller's scope changed; a `heartbeat`
-/// comment every 15 s. The stream ends when the server shuts down.
+/// comment every 15 s. The stream ends when the server shuts down and when its session
+/// ends (logout, a password reset, expiry, the account deactivated).
 #[utoipa::path(get, path = "/api/v1/sync/stream", tag = "sync",
     security(("bearer" = [])),
     params(StreamQuery),
@@ -94,8 +96,15 @@ pub async fn get_stream(
     let scope = scope(&state, &session).await?;
     let changes = state.changes.subscribe();
     let shutdown = state.shutdown.subscribe();
+    let revocations = state.accounts.watch_revocations();
+    let mut recheck = tokio::time::interval(HEARTBEAT);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let start = Pump {
         state,
+        token_hash: session.token_hash,
+        user_id: session.user_id,
+        revocations,
+        recheck,
         scope,
         sent: query.cursor.max(0),
         changes,
@@ -113,6 +122,14 @@ pub async fn get_stream(
 /// The state of one desktop's stream.
 struct Pump {
     state: AppState,
+    /// The session the stream was opened with: the stream lives no longer than it.
+    token_hash: String,
+    user_id: UserId,
+    /// Logouts and password resets as they happen.
+    revocations: tokio::sync::broadcast::Receiver<Revoked>,
+    /// Also checked every heartbeat, for what no one announces (expiry, deactivation,
+    /// a reset from the admin CLI in another process).
+    recheck: tokio::time::Interval,
     scope: Vec<UnitId>,
     /// The newest cursor this desktop has been told about.
     sent: i64,
@@ -122,6 +139,18 @@ struct Pump {
 }
 
 impl Pump {
+    /// Whether the stream's session still lets it in (what the `Session` extractor checks).
+    async fn session_alive(&self) -> bool {
+        match self.state.store.session(&self.token_hash).await {
+            Ok(Some(s)) => !s.revoked && s.user.active && s.expires_at > self.state.time.now(),
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "sync stream: cannot check the session; closing");
+                false
+            }
+        }
+    }
+
     /// Waits for the next change in scope; `None` ends the stream.
     async fn next_poke(&mut self) -> Option<i64> {
         loop {
@@ -132,6 +161,27 @@ impl Pump {
                 tokio::select! {
                     changed = self.changes.changed() => changed.ok()?,
                     _ = self.shutdown.changed() => return None,
+                    revoked = self.revocations.recv() => {
+                        match revoked {
+                            Ok(Revoked::Session(hash)) if hash == self.token_hash => return None,
+                            Ok(Revoked::User(user)) if user == self.user_id => return None,
+                            Ok(_) => {}
+                            // Fell behind the announcements: ask the database instead.
+                            Err(RecvError::Lagged(_)) => {
+                                if !self.session_alive().await {
+                                    return None;
+                                }
+                            }
+                            Err(RecvError::Closed) => return None,
+                        }
+                        continue;
+                    }
+                    _ = self.recheck.tick() => {
+                        if !self.session_alive().await {
+                            return None;
+                        }
+                        continue;
+                    }
                 }
             }
             self.first = false;

@@ -93,28 +93,7 @@ async fn wrong_password_is_refused_and_repeated_failures_lock_the_account() {
     assert_eq!(s.login("admin", ADMIN_PASSWORD).await.status(), 200);
 }
 
-#[tokio::test]
-async fn too_many_failures_from_one_address_are_refused() {
-    let s = TestServer::start_with(|c| {
-        c.lockout_threshold = 3;
-        c.login_ip_limit = 4;
-    })
-    .await;
-    for name in ["a1", "a2", "a3", "a4"] {
-        problem(
-            s.login(name, "whatever-password").await,
-            401,
-            "invalid_credentials",
-        )
-        .await;
-    }
-    problem(
-        s.login("admin", ADMIN_PASSWORD).await,
-        429,
-        "too_many_attempts",
-    )
-    .await;
-}
+// The per-address limit (which never refuses a right password) is in tests/logins.rs.
 
 #[tokio::test]
 async fn expired_and_revoked_tokens_are_refused() {

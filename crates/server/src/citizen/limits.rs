@@ -1,7 +1,7 @@
 //! Abuse limits of the citizen endpoints.
 //!
-//! Rate limits are token buckets keyed by client address or by phone number, kept in
-//! memory. Hand-rolled (≈60 lines) rather than `governor` because the buckets must run
+//! Rate limits are token buckets keyed by client address (an IPv6 client by its /64,
+//! see [`crate::client_addr`]) or by phone number, kept in memory. Hand-rolled (≈60 lines) rather than `governor` because the buckets must run
 //! on the server's [`crate::time::TimeSource`] — tests move time to the second, as they
 //! do for sessions and lock-outs — and because the whole need is one map and one
 //! formula. A restart forgets the buckets, which is acceptable: the limits blunt
@@ -13,20 +13,25 @@
 //! or the memory that the desks' requests need.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::CitizenConfig;
+use crate::client_addr::ClientAddr;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Keys kept before idle (full) buckets are swept out.
-const SWEEP_AT: usize = 10_000;
+/// The maps are split in shards, each behind its own lock, so that concurrent
+/// requests for different keys rarely wait for each other.
+const SHARDS: usize = 16;
+/// A shard is not swept below this many keys.
+const SWEEP_AT: usize = 1_024;
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
@@ -34,12 +39,22 @@ struct Bucket {
     at: DateTime<Utc>,
 }
 
+#[derive(Debug)]
+struct Shard {
+    map: HashMap<String, Bucket>,
+    /// The size at which this shard is next swept of full (idle) buckets: twice what
+    /// the last sweep left. A sweep costs its shard's size, so doubling makes it
+    /// amortised constant per request — a map full of live buckets is not swept again
+    /// and again on every request, as it was with one fixed threshold.
+    sweep_at: usize,
+}
+
 /// Token buckets: `capacity` requests at once, refilled at `per_sec`.
 #[derive(Debug)]
 pub struct TokenBuckets {
     capacity: f64,
     per_sec: f64,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    shards: Vec<Mutex<Shard>>,
 }
 
 impl TokenBuckets {
@@ -47,18 +62,47 @@ impl TokenBuckets {
         TokenBuckets {
             capacity: f64::from(capacity.max(1)),
             per_sec: per_sec.max(1e-6),
-            buckets: Mutex::new(HashMap::new()),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        map: HashMap::new(),
+                        sweep_at: SWEEP_AT,
+                    })
+                })
+                .collect(),
         }
+    }
+
+    fn shard(&self, key: &str) -> &Mutex<Shard> {
+        let mut h = DefaultHasher::new();
+        key.hash(&mut h);
+        // SHARDS divides evenly; the modulo keeps the index in range.
+        &self.shards[(h.finish() as usize) % self.shards.len()]
+    }
+
+    /// Keys currently held (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).map.len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Takes one token for `key`, or says in how many seconds one will be there.
     pub fn take(&self, key: &str, now: DateTime<Utc>) -> Result<(), u64> {
-        let mut map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= SWEEP_AT {
+        let mut shard = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
+        if shard.map.len() >= shard.sweep_at {
             let (capacity, per_sec) = (self.capacity, self.per_sec);
-            map.retain(|_, b| refilled(*b, now, capacity, per_sec) < capacity);
+            shard
+                .map
+                .retain(|_, b| refilled(*b, now, capacity, per_sec) < capacity);
+            shard.sweep_at = (shard.map.len() * 2).max(SWEEP_AT);
         }
-        let bucket = map.entry(key.to_owned()).or_insert(Bucket {
+        let bucket = shard.map.entry(key.to_owned()).or_insert(Bucket {
             tokens: self.capacity,
             at: now,
         });
@@ -136,9 +180,8 @@ impl FromRequestParts<AppState> for PublicSlot {
     }
 }
 
-/// The client address, after its rate limit was taken. The peer address is used: a
-/// deployment behind a reverse proxy must pass the real address to this server
-/// (listening on the proxy's side) — see docs/citizen.md.
+/// The client address (see [`crate::client_addr`]: the peer, or the client a trusted
+/// proxy names), after its rate limit was taken. IPv6 clients share a limit per /64.
 pub struct LimitedIp(pub String);
 
 impl FromRequestParts<AppState> for LimitedIp {
@@ -148,17 +191,18 @@ impl FromRequestParts<AppState> for LimitedIp {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let ip = client_ip(parts);
-        state.citizen.limits.check_ip(&ip, state.time.now())?;
-        Ok(LimitedIp(ip))
+        let client = ClientAddr::from_parts(parts, state);
+        state
+            .citizen
+            .limits
+            .check_ip(&client.bucket(), state.time.now())?;
+        Ok(LimitedIp(client.0.to_string()))
     }
 }
 
-pub fn client_ip(parts: &Parts) -> String {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+/// The rate-limit key of the request's client: its address, or its /64 for IPv6.
+pub fn client_bucket(parts: &Parts, state: &AppState) -> String {
+    ClientAddr::from_parts(parts, state).bucket()
 }
 
 #[cfg(test)]
@@ -179,5 +223,33 @@ mod tests {
         assert_eq!(b.take("a", t0 + Duration::seconds(30)), Err(30));
         assert_eq!(b.take("a", t0 + Duration::seconds(61)), Ok(()));
         assert!(b.take("a", t0 + Duration::seconds(62)).is_err());
+    }
+
+    #[test]
+    fn live_buckets_are_not_swept_on_every_request_and_idle_ones_go() {
+        let t0 = Utc::now();
+        let b = TokenBuckets::new(2, 1.0);
+        // Many keys, each with a token taken (not full, so a sweep keeps them all).
+        let n = SWEEP_AT * SHARDS * 2;
+        for i in 0..n {
+            assert_eq!(b.take(&format!("k{i}"), t0), Ok(()));
+        }
+        assert_eq!(b.len(), n);
+        // After each shard's sweep its threshold doubled: the next sweep is far away.
+        for shard in &b.shards {
+            let shard = shard.lock().expect("lock");
+            assert!(
+                shard.sweep_at >= shard.map.len(),
+                "{} < {}",
+                shard.sweep_at,
+                shard.map.len()
+            );
+        }
+        // Once they have refilled, the next sweep of a shard drops its idle buckets.
+        let later = t0 + Duration::seconds(10);
+        for i in 0..3 * n {
+            let _ = b.take(&format!("fresh{i}"), later);
+        }
+        assert!(b.len() < 4 * n, "idle buckets were swept: {}", b.len());
     }
 }

@@ -520,7 +520,7 @@ async fn progress(
     }
     // Look-ups are rate limited per address: with the code known, the last 4 digits
     // are only 10⁴ guesses.
-    let ip = super::limits::client_ip(&parts);
+    let ip = super::limits::client_bucket(&parts, &state);
     if let Err(e) = state.citizen.limits.check_ip(&ip, state.time.now()) {
         return again(e);
     }

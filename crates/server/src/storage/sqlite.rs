@@ -3,6 +3,7 @@
 mod citizen;
 mod conn;
 pub mod letters;
+mod logins;
 pub mod migrations;
 
 use std::collections::BTreeSet;
@@ -19,8 +20,8 @@ use serde_json::json;
 use self::conn::{Readers, Writer};
 use super::{
     Actor, AttachmentKind, AttachmentMeta, CreatedLetter, Credentials, Draft, LockoutPolicy,
-    NewLetter, NewSession, NewUnit, NewUser, ProgressRecord, Rating, SessionRecord, Storage,
-    StorageError, UserRecord,
+    LoginAttempt, NewLetter, NewSession, NewUnit, NewUser, ProgressRecord, Rating, SessionRecord,
+    Storage, StorageError, UserRecord,
 };
 use crate::audit::{self, NewEntry, Verification};
 use crate::time::{from_db, to_db};
@@ -307,6 +308,11 @@ impl Storage for SqliteStore {
             if changed == 0 {
                 return Err(StorageError::NotFound(format!("there is no user {}", user.0)));
             }
+            // A new password ends the name's lock-out and its history of failures.
+            tx.execute(
+                "DELETE FROM login_lockouts WHERE username = (SELECT username FROM users WHERE id = ?1)",
+                [user.0],
+            )?;
             // Whoever knew the old password may hold a session: end them all.
             let revoked = tx.execute(
                 "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
@@ -332,147 +338,62 @@ impl Storage for SqliteStore {
     async fn credentials(&self, username: &str) -> Result<Option<Credentials>, StorageError> {
         let username = username.to_owned();
         self.read(move |conn| {
-            let found: Option<(i64, String, Option<String>)> = conn
+            let found: Option<(i64, String)> = conn
                 .query_row(
-                    "SELECT id, password_hash, locked_until FROM users WHERE username = ?1",
+                    "SELECT id, password_hash FROM users WHERE username = ?1",
                     [&username],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
-            let Some((id, password_hash, locked_until)) = found else {
+            let Some((id, password_hash)) = found else {
                 return Ok(None);
             };
             let user = load_user(conn, UserId(id))?.ok_or_else(|| corrupt("user vanished"))?;
             Ok(Some(Credentials {
                 user,
                 password_hash,
-                locked_until: locked_until.as_deref().map(time_col).transpose()?,
             }))
         })
         .await
     }
 
-    async fn ip_failures_since(&self, ip: &str, since: DateTime<Utc>) -> Result<u32, StorageError> {
-        let ip = ip.to_owned();
-        self.read(move |conn| {
-            let n: u32 = conn.query_row(
-                "SELECT count(*) FROM login_attempts WHERE ip = ?1 AND at >= ?2 AND success = 0",
-                params![ip, to_db(since)],
-                |r| r.get(0),
-            )?;
-            Ok(n)
-        })
-        .await
+    async fn login_lock(
+        &self,
+        username: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StorageError> {
+        let username = username.to_owned();
+        self.read(move |conn| logins::locked_until(conn, &username, now))
+            .await
+    }
+
+    async fn ip_failures_since(
+        &self,
+        ip_bucket: &str,
+        since: DateTime<Utc>,
+    ) -> Result<u32, StorageError> {
+        let ip_bucket = ip_bucket.to_owned();
+        self.read(move |conn| logins::ip_failures_since(conn, &ip_bucket, since))
+            .await
     }
 
     async fn record_login_failure(
         &self,
-        username: &str,
-        user: Option<UserId>,
-        ip: &str,
-        now: DateTime<Utc>,
+        attempt: LoginAttempt,
+        count_for_name: bool,
         policy: LockoutPolicy,
     ) -> Result<Option<DateTime<Utc>>, StorageError> {
-        let username = username.to_owned();
-        let ip = ip.to_owned();
-        self.write(move |tx| {
-            tx.execute(
-                "INSERT INTO login_attempts (at, username, user_id, ip, success) VALUES (?1, ?2, ?3, ?4, 0)",
-                params![to_db(now), username, user.map(|u| u.0), ip],
-            )?;
-            let Some(user) = user else { return Ok(None) };
-            let failures: u32 = tx.query_row(
-                "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ?1 RETURNING failed_logins",
-                [user.0],
-                |r| r.get(0),
-            )?;
-            if failures < policy.threshold {
-                return Ok(None);
-            }
-            let until = now + policy.duration;
-            tx.execute(
-                "UPDATE users SET failed_logins = 0, locked_until = ?2 WHERE id = ?1",
-                params![user.0, to_db(until)],
-            )?;
-            let actor = Actor {
-                user: None,
-                unit: None,
-                role: None,
-                label: format!("login:{ip}"),
-                workstation: None,
-            };
-            audit::append(
-                tx,
-                NewEntry {
-                    at: now,
-                    actor: &actor,
-                    action: "auth.lockout",
-                    letter: None,
-                    unit: None,
-                    user: Some(user),
-                    payload: json!({ "failures": failures, "until": to_db(until) }),
-                },
-            )?;
-            Ok(Some(until))
-        })
-        .await
+        self.write(move |tx| logins::record_failure(tx, &attempt, count_for_name, policy))
+            .await
     }
 
     async fn record_login_success(
         &self,
-        username: &str,
+        attempt: LoginAttempt,
         session: NewSession,
-    ) -> Result<(), StorageError> {
-        let username = username.to_owned();
-        self.write(move |tx| {
-            let at = to_db(session.created_at);
-            tx.execute(
-                "INSERT INTO login_attempts (at, username, user_id, ip, success) VALUES (?1, ?2, ?3, ?4, 1)",
-                params![at, username, session.user_id.0, session.ip],
-            )?;
-            tx.execute(
-                "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
-                [session.user_id.0],
-            )?;
-            tx.execute(
-                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, ip, workstation)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    session.token_hash,
-                    session.user_id.0,
-                    at,
-                    to_db(session.expires_at),
-                    session.ip,
-                    session.workstation
-                ],
-            )?;
-            let actor = Actor {
-                user: Some(session.user_id),
-                unit: None,
-                role: None,
-                label: format!("user:{}", session.user_id.0),
-                workstation: session.workstation.clone(),
-            };
-            audit::append(
-                tx,
-                NewEntry {
-                    at: session.created_at,
-                    actor: &actor,
-                    action: "auth.login",
-                    letter: None,
-                    unit: None,
-                    user: Some(session.user_id),
-                    // The first 8 hex digits identify the session in the log without
-                    // giving anything usable away (the hash is not the token).
-                    payload: json!({
-                        "ip": session.ip,
-                        "session": session.token_hash.get(..8).unwrap_or_default(),
-                    }),
-                },
-            )?;
-            Ok(())
-        })
-        .await
+    ) -> Result<Option<DateTime<Utc>>, StorageError> {
+        self.write(move |tx| logins::record_success(tx, &attempt, &session))
+            .await
     }
 
     async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StorageError> {
