@@ -195,8 +195,7 @@ impl Citizen {
             CodePurpose::Letter { .. } => "您的验证码",
             CodePurpose::Rating { .. } => "您评价办理结果的验证码",
         };
-        let text =
-            format!("【深圳公安局长信箱】{what}是 {code}，5 分钟内有效。请勿告诉他人。");
+        let text = format!("【深圳公安局长信箱】{what}是 {code}，5 分钟内有效。请勿告诉他人。");
         self.sms().send(phone, &text).await.map_err(|e| {
             tracing::error!(%e, "sending a verification code");
             crate::error::ApiError::Internal(e.to_string())

@@ -333,7 +333,11 @@ pub async fn post_verification(
     let now = state.time.now();
     state
         .citizen
-        .send_code(crate::citizen::CodePurpose::Letter { phone: &phone }, &phone, now)
+        .send_code(
+            crate::citizen::CodePurpose::Letter { phone: &phone },
+            &phone,
+            now,
+        )
         .await?;
     Ok((
         StatusCode::ACCEPTED,

@@ -430,7 +430,10 @@ pub enum DraftEdit {
     /// Keeps an existing draft alive (its `updated_at`), creating none.
     Touch,
     /// A line of text added to the body, refused when the body would pass `max_chars`.
-    AppendText { text: String, max_chars: usize },
+    AppendText {
+        text: String,
+        max_chars: usize,
+    },
     SetPhone(String),
     /// An image or voice clip (`None` when only its reference could be kept) and lines
     /// for the body; refused when the draft holds `max_of_kind` of this kind already.

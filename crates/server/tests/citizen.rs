@@ -688,7 +688,12 @@ async fn the_public_api_takes_only_a_verified_phone_and_sets_the_channel_itself(
         req.multipart(intake_form(&letter, vec![])).send()
     };
     // No ticket, or one never issued: refused before the body is read.
-    problem(post(None, letter.clone()).await.expect("post"), 403, "forbidden").await;
+    problem(
+        post(None, letter.clone()).await.expect("post"),
+        403,
+        "forbidden",
+    )
+    .await;
     problem(
         post(Some("0".repeat(48)), letter.clone())
             .await
@@ -732,7 +737,9 @@ async fn the_public_api_takes_only_a_verified_phone_and_sets_the_channel_itself(
     // The caller does not choose the channel, nor a phone other than the verified one.
     let mut with_channel = letter.clone();
     with_channel["channel"] = json!("wechat");
-    let res = post(Some(ticket.clone()), with_channel).await.expect("post");
+    let res = post(Some(ticket.clone()), with_channel)
+        .await
+        .expect("post");
     problem(res, 400, "invalid_input").await;
     let mut with_phone = letter.clone();
     with_phone["writer_phone"] = json!("13700000000");
@@ -760,7 +767,12 @@ async fn the_public_api_takes_only_a_verified_phone_and_sets_the_channel_itself(
     // The ticket was for one letter.
     let mut again = letter.clone();
     again["body"] = json!("另一封信");
-    problem(post(Some(ticket), again).await.expect("post"), 403, "forbidden").await;
+    problem(
+        post(Some(ticket), again).await.expect("post"),
+        403,
+        "forbidden",
+    )
+    .await;
     assert_eq!(letters_stored(s), 1);
 }
 
@@ -783,7 +795,10 @@ async fn what_desks_sync_can_neither_follow_nor_rate_a_letter_only_its_writer_ca
 
     // What a desk syncs: the tracking code, and a phone without its last 4 digits.
     let letter = desk_letter(&s, &code).await;
-    let synced_phone = letter["writer"]["phone"].as_str().expect("phone").to_owned();
+    let synced_phone = letter["writer"]["phone"]
+        .as_str()
+        .expect("phone")
+        .to_owned();
     assert_eq!(synced_phone, "138********");
     assert!(!letter.to_string().contains("5678"), "{letter}");
     let guess: String = synced_phone.chars().skip(7).collect();
@@ -818,18 +833,14 @@ async fn what_desks_sync_can_neither_follow_nor_rate_a_letter_only_its_writer_ca
         form.extend(extra);
         form
     };
-    let rated = || async {
-        s.state
-            .store
-            .rating(&code)
-            .await
-            .expect("rating")
-            .is_some()
-    };
+    let rated = || async { s.state.store.rating(&code).await.expect("rating").is_some() };
     let res = rate(choice(vec![])).await.expect("post");
     assert_eq!(res.status(), 200);
     let html = res.text().await.expect("html");
-    assert!(html.contains("name=\"sms_code\"") && html.contains("138****5678"), "{html}");
+    assert!(
+        html.contains("name=\"sms_code\"") && html.contains("138****5678"),
+        "{html}"
+    );
     assert!(!rated().await, "the proof alone does not rate");
     let sms = sms_code(&s, "13812345678");
     assert!(
@@ -873,7 +884,13 @@ async fn what_desks_sync_can_neither_follow_nor_rate_a_letter_only_its_writer_ca
         .expect("post");
     assert_eq!(res.status(), 200);
     assert!(res.text().await.expect("html").contains("感谢您的评价"));
-    let rating = s.state.store.rating(&code).await.expect("r").expect("rated");
+    let rating = s
+        .state
+        .store
+        .rating(&code)
+        .await
+        .expect("r")
+        .expect("rated");
     assert_eq!(rating.comment, "没人联系我");
     let res = rate(choice(vec![])).await.expect("post");
     assert_eq!(res.status(), 409);
@@ -1053,7 +1070,11 @@ async fn messages_arriving_together_all_land_in_the_draft() {
         .expect("draft")
         .expect("a draft");
     for i in 0..20 {
-        assert!(draft.body.contains(&format!("第{i}条补充")), "{i} kept: {}", draft.body);
+        assert!(
+            draft.body.contains(&format!("第{i}条补充")),
+            "{i} kept: {}",
+            draft.body
+        );
     }
     assert_eq!(draft.body.lines().count(), 20, "{}", draft.body);
 }
@@ -1087,7 +1108,10 @@ async fn a_message_that_could_not_be_stored_is_not_marked_delivered() {
     let res = weibo_request(&s, &msg).send().await.expect("webhook");
     assert_eq!(res.status(), 200);
     let reply: Value = res.json().await.expect("json");
-    assert!(reply["reply"].is_string(), "the redelivery is handled: {reply}");
+    assert!(
+        reply["reply"].is_string(),
+        "the redelivery is handled: {reply}"
+    );
     let draft = s
         .state
         .store

@@ -189,9 +189,9 @@ pub async fn handle(state: &AppState, mut msg: Message) -> Result<Option<String>
     };
     let reply = match apply(edit).await? {
         DraftOutcome::Redelivery => return Ok(None),
-        DraftOutcome::TooLong => format!(
-            "留言最多 {MAX_BODY_CHARS} 字，这条没有记入。请发送“提交”完成本次留言。"
-        ),
+        DraftOutcome::TooLong => {
+            format!("留言最多 {MAX_BODY_CHARS} 字，这条没有记入。请发送“提交”完成本次留言。")
+        }
         DraftOutcome::TooManyOfKind => {
             let (max, what) = kind_limit.unwrap_or((0, "附件"));
             format!("一封留言最多 {max} 个{what}，这个没有记入。")

@@ -317,9 +317,7 @@ async fn verify_code(
                 None,
             ))
         }
-        Err(e) => {
-            again(StatusCode::UNPROCESSABLE_ENTITY, &code_message(e))
-        }
+        Err(e) => again(StatusCode::UNPROCESSABLE_ENTITY, &code_message(e)),
     }
 }
 

@@ -18,10 +18,9 @@ use serde_json::json;
 
 use self::conn::{Readers, Writer};
 use super::{
-    Actor, AttachmentKind, AttachmentMeta, CreatedLetter, Credentials, Draft, DraftMessage, DraftOutcome,
-    LockoutPolicy,
-    NewLetter, NewSession, NewUnit, NewUser, ProgressRecord, Rating, SessionRecord, Storage,
-    StorageError, UserRecord,
+    Actor, AttachmentKind, AttachmentMeta, CreatedLetter, Credentials, Draft, DraftMessage,
+    DraftOutcome, LockoutPolicy, NewLetter, NewSession, NewUnit, NewUser, ProgressRecord, Rating,
+    SessionRecord, Storage, StorageError, UserRecord,
 };
 use crate::audit::{self, NewEntry, Verification};
 use crate::time::{from_db, to_db};

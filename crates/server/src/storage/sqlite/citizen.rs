@@ -9,8 +9,8 @@ use serde_json::json;
 use super::{corrupt, is_unique_violation, time_col};
 use crate::audit::{self, NewEntry};
 use crate::storage::{
-    Actor, AttachmentKind, AttachmentMeta, Draft, DraftMessage, DraftOutcome, Rating,
-    StorageError, apply_draft_edit,
+    Actor, AttachmentKind, AttachmentMeta, Draft, DraftMessage, DraftOutcome, Rating, StorageError,
+    apply_draft_edit,
 };
 use crate::time::to_db;
 
@@ -215,7 +215,11 @@ fn delete_draft(tx: &Connection, channel: Channel, sender: &str) -> Result<(), S
     Ok(())
 }
 
-pub fn message_seen(conn: &Connection, channel: Channel, msg_id: &str) -> Result<bool, StorageError> {
+pub fn message_seen(
+    conn: &Connection,
+    channel: Channel,
+    msg_id: &str,
+) -> Result<bool, StorageError> {
     let found: Option<i64> = conn
         .query_row(
             "SELECT 1 FROM citizen_messages_seen WHERE channel = ?1 AND msg_id = ?2",
@@ -245,9 +249,7 @@ pub fn apply_message(tx: &Connection, m: &DraftMessage) -> Result<DraftOutcome, 
         }
     }
     let before = draft(tx, m.channel, &m.sender)?;
-    let was_new = before
-        .as_ref()
-        .is_none_or(|d| d.updated_at < m.fresh_since);
+    let was_new = before.as_ref().is_none_or(|d| d.updated_at < m.fresh_since);
     let after = match apply_draft_edit(before.clone(), m) {
         Ok(after) => after,
         // Refused by the draft's limits: the writer is told, the id stays noted.
