@@ -364,7 +364,7 @@ async fn submit(
     // The ticket is the form's first field (pages::write puts it there): nothing the
     // writer typed or attached is read before it is checked.
     let first = match multipart.next_field().await {
-        Ok(Some(field)) if field.name() == Some("ticket") => read_text(field, 64).await,
+        Ok(Some(field)) if field.name() == Some("ticket") => read_text(field, "ticket", 64).await,
         _ => return error_page(&ApiError::invalid("ticket", "the ticket must come first")),
     };
     let verified = match first {
@@ -405,7 +405,7 @@ async fn submit(
             }
             continue;
         }
-        let value = match read_text(field, intake::MAX_BODY_CHARS + 100).await {
+        let value = match read_text(field, "body", intake::MAX_BODY_CHARS + 100).await {
             Ok(v) => v,
             Err(e) => {
                 failure = Some(e);
@@ -485,15 +485,17 @@ async fn submit(
 
 /// A text field of the write form, read a chunk at a time and refused past
 /// `max_chars` characters (4 bytes each at most), so a huge field is never buffered.
+/// `what` names the field the writer is told about (the body is the only long one).
 async fn read_text(
     mut field: axum::extract::multipart::Field<'_>,
+    what: &str,
     max_chars: usize,
 ) -> Result<String, ApiError> {
     let mut buf = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(intake::multipart_error)? {
         buf.extend_from_slice(&chunk);
         if buf.len() > max_chars * 4 {
-            return Err(ApiError::invalid("body", "a field is too long"));
+            return Err(ApiError::invalid(what, "a field is too long"));
         }
     }
     let text = String::from_utf8(buf)
