@@ -31,7 +31,7 @@ pub struct Party {
     pub name: String,
 }
 
-/// The letter as the printout shows it (the writer masked: 张**, 138****5678).
+/// The letter as the printout shows it (the writer masked: 张**, 138********).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 pub struct FormLetter {

@@ -153,17 +153,16 @@ pub fn mask_name(name: &str) -> String {
     }
 }
 
-/// Masks a phone number: 13812345678 → 138****5678. Short numbers keep only the last two digits.
+/// Masks a phone number as desks see it: 13812345678 → 138********. Only the carrier
+/// prefix stays: the last 4 digits are half of the writer's proof on the public pages
+/// (with the tracking code, which desks do see), so they are never synced. Shorter
+/// numbers (landlines) are masked whole. The full number is a logged reveal.
 pub fn mask_phone(phone: &str) -> String {
     let chars: Vec<char> = phone.trim().chars().collect();
     let n = chars.len();
     if n >= 11 {
         let head: String = chars[..3].iter().collect();
-        let tail: String = chars[n - 4..].iter().collect();
-        format!("{head}{}{tail}", "*".repeat(n - 7))
-    } else if n > 2 {
-        let tail: String = chars[n - 2..].iter().collect();
-        format!("{}{tail}", "*".repeat(n - 2))
+        format!("{head}{}", "*".repeat(n - 3))
     } else {
         "*".repeat(n)
     }
@@ -193,8 +192,9 @@ mod tests {
         assert_eq!(mask_name("张三丰"), "张**");
         assert_eq!(mask_name("李"), "李*");
         assert_eq!(mask_name(""), "");
-        assert_eq!(mask_phone("13812345678"), "138****5678");
-        assert_eq!(mask_phone("8888"), "**88");
+        assert_eq!(mask_phone("13812345678"), "138********");
+        assert_eq!(mask_phone("0755-12345678"), "075**********");
+        assert_eq!(mask_phone("8888"), "****");
         assert_eq!(mask_phone("1"), "*");
     }
 }

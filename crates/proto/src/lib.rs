@@ -67,7 +67,7 @@ pub struct UserSummary {
 pub struct Writer {
     pub name: String,
     pub phone: String,
-    /// True when name and phone are masked for this caller (张**, 138****5678);
+    /// True when name and phone are masked for this caller (张**, 138********);
     /// revealing them is an explicit, logged request.
     pub masked: bool,
 }

@@ -162,6 +162,47 @@ impl Citizen {
     }
 }
 
+/// What a verification code is for: the key it is issued and checked under, so that a
+/// code sent for one purpose cannot be used for another.
+pub enum CodePurpose<'a> {
+    /// Writing a letter from this phone (the portal and the public API).
+    Letter { phone: &'a str },
+    /// Rating the letter with this tracking code (sent to the writer's phone).
+    Rating { tracking_code: &'a str },
+}
+
+impl CodePurpose<'_> {
+    pub fn key(&self) -> String {
+        match self {
+            CodePurpose::Letter { phone } => format!("letter:{phone}"),
+            CodePurpose::Rating { tracking_code } => format!("rate:{tracking_code}"),
+        }
+    }
+}
+
+impl Citizen {
+    /// Sends a fresh code for `purpose` to `phone`, within the per-phone SMS limit.
+    /// The one way codes leave this server (portal, public API, rating).
+    pub async fn send_code(
+        &self,
+        purpose: CodePurpose<'_>,
+        phone: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), crate::error::ApiError> {
+        self.limits.check_phone(&format!("sms:{phone}"), now)?;
+        let code = self.codes.issue(&purpose.key(), now);
+        let what = match purpose {
+            CodePurpose::Letter { .. } => "您的验证码",
+            CodePurpose::Rating { .. } => "您评价办理结果的验证码",
+        };
+        let text = format!("【深圳公安局长信箱】{what}是 {code}，5 分钟内有效。请勿告诉他人。");
+        self.sms().send(phone, &text).await.map_err(|e| {
+            tracing::error!(%e, "sending a verification code");
+            crate::error::ApiError::Internal(e.to_string())
+        })
+    }
+}
+
 /// The portal pages and the messaging callbacks (not in the OpenAPI document: they
 /// speak HTML and the platforms' own formats).
 pub fn routes() -> Router<AppState> {

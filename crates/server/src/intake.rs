@@ -34,13 +34,11 @@ pub const MAX_INTAKE_BODY: usize = MAX_IMAGES * crate::attachments::MAX_IMAGE_BY
     + MAX_VOICE_CLIPS * crate::attachments::MAX_VOICE_BYTES
     + 1024 * 1024;
 
-/// The letter as the writer (or the desk) submits it.
+/// The letter as a desk types it in (and as every public channel hands it to
+/// [`accept_public_letter`]). There is no channel field: the route decides it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LetterInput {
-    /// `web`, `weibo` or `wechat` on the public endpoint; ignored (always `phone`) on the desk endpoint.
-    #[schema(value_type = Option<String>, example = "web")]
-    pub channel: Option<Channel>,
     #[schema(value_type = String, example = "help")]
     pub category: Category,
     #[serde(default)]
@@ -55,11 +53,32 @@ pub struct LetterInput {
     pub writer_contact: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// The letter of the public API: the writer's phone is not in it, it is the phone the
+/// ticket verified; the channel is not in it either (the route is `web`).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublicLetterInput {
+    #[schema(value_type = String, example = "help")]
+    pub category: Category,
+    #[serde(default)]
+    pub problem_tags: Vec<String>,
+    pub subject: String,
+    pub body: String,
+    pub writer_name: String,
+    /// Other ways to reach the writer (e.g. `{"email": "..."}`), kept as given.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub writer_contact: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The header carrying the ticket of [`post_verification_code`] to the public intake.
+pub const TICKET_HEADER: &str = "x-jsjb-ticket";
+
 /// The multipart form of the public intake: a JSON `letter` part plus file parts.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // Describes the form for the OpenAPI document only.
 pub struct IntakeForm {
-    /// `LetterInput` as JSON.
+    /// `PublicLetterInput` as JSON.
     letter: String,
     /// Images (≤ 9, each ≤ 10 MiB) and voice clips (≤ 3, each ≤ 5 MiB), in any part name other than `letter`.
     #[schema(value_type = Vec<String>, format = Binary)]
@@ -256,12 +275,122 @@ pub fn multipart_error(e: MultipartError) -> ApiError {
     }
 }
 
-/// Receives a letter from a public channel.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationRequest {
+    /// The writer's mobile number (11 digits).
+    pub phone: String,
+    /// The writer agrees to the privacy notice (`/privacy`), as on the portal.
+    pub consent: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VerificationSent {
+    /// Where the code went, masked (`138****5678`).
+    pub sent_to: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationCode {
+    pub phone: String,
+    /// The 6 digits of the SMS.
+    pub code: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VerificationTicket {
+    /// Send it as `X-Jsjb-Ticket` with the letter; used up when the letter is stored.
+    pub ticket: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Step 1 of the public intake, as on the portal: an SMS code to the writer's phone.
+#[utoipa::path(post, path = "/api/v1/public/verification", tag = "public",
+    request_body = VerificationRequest,
+    responses(
+        (status = 202, body = VerificationSent),
+        (status = 400, description = "`invalid_input` (`phone`, `consent`)", body = Problem),
+        (status = 429, description = "`rate_limited` (per address or per phone)", body = Problem),
+        (status = 503, description = "`busy`", body = Problem),
+    ))]
+pub async fn post_verification(
+    State(state): State<AppState>,
+    _slot: crate::citizen::limits::PublicSlot,
+    _ip: crate::citizen::limits::LimitedIp,
+    ApiJson(req): ApiJson<VerificationRequest>,
+) -> Result<(StatusCode, ApiJson<VerificationSent>), ApiError> {
+    let phone: String = req.phone.chars().filter(|c| !c.is_whitespace()).collect();
+    if !is_mobile(&phone) {
+        return Err(ApiError::invalid(
+            "phone",
+            "give the writer's mobile number (11 digits)",
+        ));
+    }
+    if !req.consent {
+        return Err(ApiError::invalid(
+            "consent",
+            "the writer must agree to the privacy notice (/privacy)",
+        ));
+    }
+    let now = state.time.now();
+    state
+        .citizen
+        .send_code(
+            crate::citizen::CodePurpose::Letter { phone: &phone },
+            &phone,
+            now,
+        )
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        ApiJson(VerificationSent {
+            sent_to: crate::citizen::otp::mask_phone(&phone),
+            expires_at: now + chrono::Duration::minutes(crate::citizen::otp::CODE_TTL_MINUTES),
+        }),
+    ))
+}
+
+/// Step 2: the SMS code → a ticket for one letter from this phone.
+#[utoipa::path(post, path = "/api/v1/public/verification/code", tag = "public",
+    request_body = VerificationCode,
+    responses(
+        (status = 200, body = VerificationTicket),
+        (status = 400, description = "`invalid_input` (`code`: wrong, expired, used, or too many tries)", body = Problem),
+        (status = 429, description = "`rate_limited`", body = Problem),
+    ))]
+pub async fn post_verification_code(
+    State(state): State<AppState>,
+    _slot: crate::citizen::limits::PublicSlot,
+    _ip: crate::citizen::limits::LimitedIp,
+    ApiJson(req): ApiJson<VerificationCode>,
+) -> Result<ApiJson<VerificationTicket>, ApiError> {
+    let phone: String = req.phone.chars().filter(|c| !c.is_whitespace()).collect();
+    let now = state.time.now();
+    let key = crate::citizen::CodePurpose::Letter { phone: &phone }.key();
+    state
+        .citizen
+        .codes
+        .verify(&key, &req.code, now)
+        .map_err(|e| ApiError::invalid("code", e.to_string()))?;
+    let ticket = state.citizen.tickets.issue(&phone, "", now);
+    Ok(ApiJson(VerificationTicket {
+        ticket,
+        expires_at: now + chrono::Duration::minutes(crate::citizen::otp::TICKET_TTL_MINUTES),
+    }))
+}
+
+/// Receives a letter through the public API (channel `web`), from a writer whose phone
+/// was verified as on the portal: the ticket of [`post_verification_code`] in
+/// `X-Jsjb-Ticket`. The ticket is checked before any of the body is read.
 #[utoipa::path(post, path = "/api/v1/public/letters", tag = "public",
+    params(("X-Jsjb-Ticket" = String, Header, description = "The ticket of `POST /api/v1/public/verification/code`")),
     request_body(content = IntakeForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, body = IntakeReceipt),
         (status = 200, description = "a duplicate of a letter sent minutes ago: its receipt, `duplicate: true`", body = IntakeReceipt),
+        (status = 403, description = "`forbidden`: no valid ticket (verify the phone first)", body = Problem),
         (status = 429, description = "`rate_limited` (per address or per phone)", body = Problem),
         (status = 503, description = "`busy`: the citizen endpoints are at their concurrency limit", body = Problem),
         (status = 400, description = "`invalid_input`, `malformed_json`, `malformed_multipart`", body = Problem),
@@ -273,15 +402,32 @@ pub async fn post_public_letter(
     State(state): State<AppState>,
     _slot: crate::citizen::limits::PublicSlot,
     _ip: crate::citizen::limits::LimitedIp,
+    headers: axum::http::HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, ApiJson<IntakeReceipt>), ApiError> {
+    let ticket = headers
+        .get(TICKET_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let verified = state
+        .citizen
+        .tickets
+        .get(&ticket, state.time.now())
+        .ok_or_else(|| {
+            ApiError::Forbidden(
+                "verify the writer's phone first: POST /api/v1/public/verification, then \
+                 /api/v1/public/verification/code, and send the ticket as X-Jsjb-Ticket"
+                    .to_owned(),
+            )
+        })?;
     let mut multipart = multipart.map_err(|e| {
         ApiError::UnsupportedMediaType(format!(
             "send the letter as multipart/form-data with a JSON `letter` part: {}",
             e.body_text()
         ))
     })?;
-    let mut letter: Option<LetterInput> = None;
+    let mut letter: Option<PublicLetterInput> = None;
     let mut files: Vec<Upload> = Vec::new();
     let (mut images, mut voices) = (0, 0);
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
@@ -320,16 +466,17 @@ pub async fn post_public_letter(
             "the form needs a `letter` part with the letter as JSON",
         )
     })?;
-    let channel = match input.channel {
-        Some(c @ (Channel::Web | Channel::Weibo | Channel::Wechat)) => c,
-        _ => {
-            return Err(ApiError::invalid(
-                "channel",
-                "channel must be `web`, `weibo` or `wechat`",
-            ));
-        }
+    let input = LetterInput {
+        category: input.category,
+        problem_tags: input.problem_tags,
+        subject: input.subject,
+        body: input.body,
+        writer_name: input.writer_name,
+        writer_phone: verified.phone,
+        writer_contact: input.writer_contact,
     };
-    let accepted = accept_public_letter(&state, channel, input, files, Vec::new()).await?;
+    let accepted = accept_public_letter(&state, Channel::Web, input, files, Vec::new()).await?;
+    state.citizen.tickets.consume(&ticket);
     let status = if accepted.duplicate {
         StatusCode::OK
     } else {
@@ -629,42 +776,53 @@ pub async fn lookup_progress(
     code: &str,
     phone_last4: &str,
 ) -> Result<PublicProgress, ApiError> {
-    let q = ProgressQuery {
-        code: code.to_owned(),
-        phone_last4: phone_last4.trim().to_owned(),
-    };
+    prove_writer(state, code, phone_last4)
+        .await
+        .map(|(progress, _phone)| progress)
+}
+
+/// The writer's proof: the tracking code and the last 4 digits of their phone. Wrong
+/// digits are limited per tracking code ([`crate::citizen::limits::LAST4_GUESSES`] an
+/// hour), whatever address they come from. Gives the timeline and the writer's phone
+/// (for a code sent to it; never to the caller).
+pub async fn prove_writer(
+    state: &AppState,
+    code: &str,
+    phone_last4: &str,
+) -> Result<(PublicProgress, String), ApiError> {
+    let phone_last4 = phone_last4.trim();
     let not_found =
         || ApiError::NotFound("no letter matches this tracking code and phone number".to_owned());
-    let code = q.code.trim().to_ascii_uppercase();
-    if code.len() > 32
-        || q.phone_last4.len() != 4
-        || !q.phone_last4.bytes().all(|b| b.is_ascii_digit())
+    let code = code.trim().to_ascii_uppercase();
+    if code.len() > 32 || phone_last4.len() != 4 || !phone_last4.bytes().all(|b| b.is_ascii_digit())
     {
         return Err(ApiError::invalid(
             "phone_last4",
             "give the tracking code and the last 4 digits of the phone number",
         ));
     }
-    let record = state.store.progress(&code).await?.ok_or_else(not_found)?;
-    let last4: String = record
-        .writer_phone
-        .chars()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    // Counted for unknown codes too: a limit only on real ones would tell which are real.
+    let limits = &state.citizen.limits;
+    limits.take_last4(&code, state.time.now())?;
+    let record = state.store.progress(&code).await?;
+    let last4 = |phone: &str| -> String {
+        let digits: Vec<char> = phone.chars().collect();
+        digits[digits.len().saturating_sub(4)..].iter().collect()
+    };
     // Same answer for a wrong code and a wrong phone, so codes cannot be confirmed.
-    if last4 != q.phone_last4 {
+    let Some(record) = record.filter(|r| last4(&r.writer_phone) == phone_last4) else {
         return Err(not_found());
-    }
-    Ok(PublicProgress {
-        tracking_code: record.tracking_code,
-        state: record.state,
-        received_at: record.received_at,
-        milestones: public_milestones(&record.events),
-    })
+    };
+    limits.refund_last4(&code);
+    Ok((
+        PublicProgress {
+            tracking_code: record.tracking_code,
+            state: record.state,
+            received_at: record.received_at,
+            milestones: public_milestones(&record.events),
+        },
+        record.writer_phone,
+    ))
 }
 
 #[cfg(test)]

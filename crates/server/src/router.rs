@@ -80,6 +80,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::audit_verify))
         .routes(routes!(intake::post_desk_letter))
         .routes(routes!(intake::get_progress))
+        .routes(routes!(intake::post_verification))
+        .routes(routes!(intake::post_verification_code))
         .routes(routes!(attachments::download))
         .routes(routes!(letters::get_letter))
         .routes(routes!(letters::reveal_writer))

@@ -468,17 +468,146 @@ pub trait Storage: Send + Sync + 'static {
     async fn rating(&self, tracking_code: &str) -> Result<Option<Rating>, StorageError>;
     /// A conversation draft on a messaging channel.
     async fn draft(&self, channel: Channel, sender: &str) -> Result<Option<Draft>, StorageError>;
-    /// Creates or replaces the draft of `(channel, sender)`.
-    async fn save_draft(&self, draft: Draft) -> Result<(), StorageError>;
-    async fn delete_draft(&self, channel: Channel, sender: &str) -> Result<(), StorageError>;
-    /// Notes a platform's message id; false when it was seen before (a redelivery).
-    /// Ids older than a day are forgotten.
-    async fn first_delivery(
-        &self,
-        channel: Channel,
-        msg_id: &str,
-        at: DateTime<Utc>,
-    ) -> Result<bool, StorageError>;
+    /// Whether a platform's message id was handled already (a redelivery). Ids older
+    /// than a day are forgotten.
+    async fn message_seen(&self, channel: Channel, msg_id: &str) -> Result<bool, StorageError>;
+    /// Applies one message to its sender's draft and notes its id, in one transaction:
+    /// the id is noted only if the change is stored, so a failed store is redelivered
+    /// by the platform, and two messages arriving together both land in the draft
+    /// (the draft is read and written inside the transaction, never around it).
+    async fn apply_message(&self, message: DraftMessage) -> Result<DraftOutcome, StorageError>;
+}
+
+/// One message of a conversation, as it changes the sender's draft.
+#[derive(Debug, Clone)]
+pub struct DraftMessage {
+    pub channel: Channel,
+    pub sender: String,
+    /// The platform's display name, when it gives one (empty otherwise).
+    pub sender_name: String,
+    /// The platform's message id; `None` when it gives none (no redelivery check).
+    pub msg_id: Option<String>,
+    pub at: DateTime<Utc>,
+    /// A draft last touched before this is forgotten and started afresh.
+    pub fresh_since: DateTime<Utc>,
+    pub edit: DraftEdit,
+}
+
+/// What a message does to the draft.
+#[derive(Debug, Clone)]
+pub enum DraftEdit {
+    /// Nothing (help, follow, an unsupported type): only the id is noted.
+    Nothing,
+    /// Keeps an existing draft alive (its `updated_at`), creating none.
+    Touch,
+    /// A line of text added to the body, refused when the body would pass `max_chars`.
+    AppendText {
+        text: String,
+        max_chars: usize,
+    },
+    SetPhone(String),
+    /// An image or voice clip (`None` when only its reference could be kept) and lines
+    /// for the body; refused when the draft holds `max_of_kind` of this kind already.
+    AddMedia {
+        kind: AttachmentKind,
+        attachment: Option<AttachmentMeta>,
+        notes: Vec<String>,
+        max_of_kind: usize,
+    },
+    /// 「取消」.
+    Delete,
+    /// The draft became this letter: deleted, unless a message changed it since it was
+    /// read (that later message stays for the next letter).
+    Submitted(Draft),
+}
+
+/// What [`Storage::apply_message`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DraftOutcome {
+    /// The id was seen before: nothing changed.
+    Redelivery,
+    /// Stored; `was_new` when this message started the draft.
+    Applied { was_new: bool },
+    /// Not added: the body would be longer than allowed (the id is noted).
+    TooLong,
+    /// Not added: the draft holds as many of this kind as a letter may (the id is noted).
+    TooManyOfKind,
+}
+
+/// The draft after `message`, from the draft stored before it (`None`: no draft, or
+/// a stale one). Pure, so that every backend applies a message the same way.
+pub fn apply_draft_edit(
+    existing: Option<Draft>,
+    message: &DraftMessage,
+) -> Result<Option<Draft>, DraftOutcome> {
+    let existing = existing.filter(|d| d.updated_at >= message.fresh_since);
+    let touched = |mut d: Draft| {
+        d.updated_at = message.at;
+        if !message.sender_name.is_empty() {
+            d.sender_name = message.sender_name.clone();
+        }
+        d
+    };
+    let started = || Draft {
+        channel: message.channel,
+        sender: message.sender.clone(),
+        sender_name: message.sender_name.clone(),
+        started_at: message.at,
+        updated_at: message.at,
+        body: String::new(),
+        phone: None,
+        attachments: Vec::new(),
+    };
+    let push_line = |body: &mut String, line: &str| {
+        if !body.is_empty() {
+            body.push('\n');
+        }
+        body.push_str(line);
+    };
+    Ok(match &message.edit {
+        DraftEdit::Nothing => existing,
+        DraftEdit::Touch => existing.map(touched),
+        DraftEdit::Delete => None,
+        DraftEdit::Submitted(submitted) => match existing {
+            Some(d)
+                if d.body != submitted.body
+                    || d.phone != submitted.phone
+                    || d.attachments != submitted.attachments =>
+            {
+                Some(d)
+            }
+            _ => None,
+        },
+        DraftEdit::AppendText { text, max_chars } => {
+            let mut d = touched(existing.unwrap_or_else(started));
+            push_line(&mut d.body, text);
+            if d.body.chars().count() > *max_chars {
+                return Err(DraftOutcome::TooLong);
+            }
+            Some(d)
+        }
+        DraftEdit::SetPhone(phone) => {
+            let mut d = touched(existing.unwrap_or_else(started));
+            d.phone = Some(phone.clone());
+            Some(d)
+        }
+        DraftEdit::AddMedia {
+            kind,
+            attachment,
+            notes,
+            max_of_kind,
+        } => {
+            let mut d = touched(existing.unwrap_or_else(started));
+            if d.attachments.iter().filter(|a| a.kind == *kind).count() >= *max_of_kind {
+                return Err(DraftOutcome::TooManyOfKind);
+            }
+            d.attachments.extend(attachment.clone());
+            for note in notes {
+                push_line(&mut d.body, note);
+            }
+            Some(d)
+        }
+    })
 }
 
 /// A writer's own rating of the outcome (not the desk's return visit).

@@ -193,12 +193,7 @@ async fn post_letter(
     letter: &Value,
     files: Vec<(&str, Vec<u8>)>,
 ) -> reqwest::Response {
-    s.client
-        .post(s.url("/api/v1/public/letters"))
-        .multipart(intake_form(letter, files))
-        .send()
-        .await
-        .expect("request")
+    s.post_public_letter(letter, files).await
 }
 
 #[tokio::test]
@@ -355,23 +350,27 @@ async fn intake_refuses_forged_oversize_and_invalid_letters() {
     bad["body"] = json!("字".repeat(5001));
     problem(post_letter(&s, &bad, vec![]).await, 400, "invalid_input").await;
     let mut bad = letter_json();
-    bad["writer_phone"] = json!("12345");
-    problem(post_letter(&s, &bad, vec![]).await, 400, "invalid_input").await;
-    let mut bad = letter_json();
     bad["channel"] = json!("phone");
     problem(post_letter(&s, &bad, vec![]).await, 400, "invalid_input").await;
 
+    let ticket = s.public_ticket("13812345678").await;
     let res = s
         .client
         .post(s.url("/api/v1/public/letters"))
+        .header("x-jsjb-ticket", &ticket)
         .multipart(reqwest::multipart::Form::new().text("letter", "{not json"))
         .send()
         .await
         .expect("request");
     problem(res, 400, "malformed_json").await;
     let res = s
-        .post_json("/api/v1/public/letters", None, &letter_json())
-        .await;
+        .client
+        .post(s.url("/api/v1/public/letters"))
+        .header("x-jsjb-ticket", &ticket)
+        .json(&letter_json())
+        .send()
+        .await
+        .expect("request");
     problem(res, 415, "unsupported_media_type").await;
 
     // Nothing was stored by any refused request.

@@ -353,14 +353,8 @@ async fn weibo_direct_messages_become_a_letter_and_bad_signatures_are_refused() 
 #[tokio::test]
 async fn the_same_letter_twice_gets_the_first_tracking_code() {
     let s = TestServer::start_with(|c| c.citizen.duplicate_minutes = 10).await;
-    let send = || async {
-        s.client
-            .post(s.url("/api/v1/public/letters"))
-            .multipart(intake_form(&letter_json(), vec![]))
-            .send()
-            .await
-            .expect("intake")
-    };
+    let letter = letter_json();
+    let send = || s.post_public_letter(&letter, vec![]);
     let first = send().await;
     assert_eq!(first.status(), 201);
     let first: Value = first.json().await.expect("json");
@@ -413,23 +407,22 @@ async fn rate_limits_per_address_and_per_phone() {
         .await;
     assert_eq!(res.status(), 404);
 
+    // Per phone: each letter of the public API needs an SMS code, and the codes a
+    // phone gets are limited.
     let s = TestServer::start_with(|c| c.citizen.rate_phone_burst = 2).await;
-    for i in 0..3 {
+    for i in 0..2 {
         let mut letter = letter_json();
         letter["body"] = json!(format!("第 {i} 封信"));
-        let res = s
-            .client
-            .post(s.url("/api/v1/public/letters"))
-            .multipart(intake_form(&letter, vec![]))
-            .send()
-            .await
-            .expect("intake");
-        if i < 2 {
-            assert_eq!(res.status(), 201);
-        } else {
-            problem(res, 429, "rate_limited").await;
-        }
+        assert_eq!(s.post_public_letter(&letter, vec![]).await.status(), 201);
     }
+    let res = s
+        .post_json(
+            "/api/v1/public/verification",
+            None,
+            &json!({"phone": "13812345678", "consent": true}),
+        )
+        .await;
+    problem(res, 429, "rate_limited").await;
 }
 
 fn between<'a>(html: &'a str, before: &str, after: &str) -> &'a str {
@@ -615,21 +608,28 @@ async fn a_flood_of_public_intake_does_not_take_the_desks_capacity() {
         .copied()
         .chain(std::iter::repeat_n(0_u8, 256 * 1024))
         .collect();
+    // Every letter carries a verified phone: the tickets are fetched before the flood.
+    let mut tickets = Vec::new();
+    for _ in 0..400 {
+        tickets.push(s.public_ticket("13812345678").await);
+    }
     let flood = {
         let client = s.client.clone();
         let url = s.url("/api/v1/public/letters");
         let sem = Arc::new(tokio::sync::Semaphore::new(64));
         let mut tasks = Vec::new();
-        for i in 0..400 {
+        for (i, ticket) in tickets.into_iter().enumerate() {
             let (client, url, image, sem) =
                 (client.clone(), url.clone(), image.clone(), sem.clone());
             tasks.push(tokio::spawn(async move {
                 let _permit = sem.acquire_owned().await.expect("sem");
                 let mut letter = letter_json();
                 letter["body"] = json!(format!("洪水测试 {i}"));
+                letter.as_object_mut().map(|o| o.remove("writer_phone"));
                 let form = intake_form(&letter, vec![("x.png", image)]);
                 client
                     .post(url)
+                    .header("x-jsjb-ticket", ticket)
                     .multipart(form)
                     .send()
                     .await
@@ -657,4 +657,467 @@ async fn a_flood_of_public_intake_does_not_take_the_desks_capacity() {
         statuses.keys().all(|s| [201, 503].contains(s)),
         "{statuses:?}"
     );
+}
+
+/// The SMS code last sent to `phone` (the log sender keeps it, as the demo shows it).
+fn sms_code(s: &TestServer, phone: &str) -> String {
+    let sms = s.state.citizen.sms().last_sent(phone).expect("an SMS");
+    between(&sms, "验证码是 ", "，").to_owned()
+}
+
+fn wrong_code(code: &str) -> &'static str {
+    if code == "000000" { "111111" } else { "000000" }
+}
+
+fn letters_stored(s: &TestServer) -> i64 {
+    s.raw_db()
+        .query_row("SELECT count(*) FROM letters", [], |r| r.get(0))
+        .expect("count")
+}
+
+#[tokio::test]
+async fn the_public_api_takes_only_a_verified_phone_and_sets_the_channel_itself() {
+    let s = &TestServer::start().await;
+    let mut letter = letter_json();
+    letter.as_object_mut().map(|o| o.remove("writer_phone"));
+    let post = |ticket: Option<String>, letter: Value| {
+        let mut req = s.client.post(s.url("/api/v1/public/letters"));
+        if let Some(t) = ticket {
+            req = req.header("x-jsjb-ticket", t);
+        }
+        req.multipart(intake_form(&letter, vec![])).send()
+    };
+    // No ticket, or one never issued: refused before the body is read.
+    problem(
+        post(None, letter.clone()).await.expect("post"),
+        403,
+        "forbidden",
+    )
+    .await;
+    problem(
+        post(Some("0".repeat(48)), letter.clone())
+            .await
+            .expect("post"),
+        403,
+        "forbidden",
+    )
+    .await;
+
+    // The verification refuses a bad number, a missing consent and a wrong code.
+    let verify = |body: Value| async move {
+        s.post_json("/api/v1/public/verification", None, &body)
+            .await
+    };
+    let res = verify(json!({"phone": "12345", "consent": true})).await;
+    problem(res, 400, "invalid_input").await;
+    let res = verify(json!({"phone": "13912345678", "consent": false})).await;
+    problem(res, 400, "invalid_input").await;
+    let res = verify(json!({"phone": "13912345678", "consent": true, "channel": "web"})).await;
+    problem(res, 400, "invalid_input").await;
+    let res = verify(json!({"phone": "13912345678", "consent": true})).await;
+    assert_eq!(res.status(), 202);
+    let sent: Value = res.json().await.expect("json");
+    assert_eq!(sent["sent_to"], "139****5678");
+    let code = sms_code(s, "13912345678");
+    let confirm = |code: &str| {
+        let body = json!({"phone": "13912345678", "code": code});
+        async move {
+            s.post_json("/api/v1/public/verification/code", None, &body)
+                .await
+        }
+    };
+    problem(confirm(wrong_code(&code)).await, 400, "invalid_input").await;
+    let res = confirm(&code).await;
+    assert_eq!(res.status(), 200);
+    let ticket = res.json::<Value>().await.expect("json")["ticket"]
+        .as_str()
+        .expect("ticket")
+        .to_owned();
+
+    // The caller does not choose the channel, nor a phone other than the verified one.
+    let mut with_channel = letter.clone();
+    with_channel["channel"] = json!("wechat");
+    let res = post(Some(ticket.clone()), with_channel)
+        .await
+        .expect("post");
+    problem(res, 400, "invalid_input").await;
+    let mut with_phone = letter.clone();
+    with_phone["writer_phone"] = json!("13700000000");
+    let res = post(Some(ticket.clone()), with_phone).await.expect("post");
+    problem(res, 400, "invalid_input").await;
+    assert_eq!(letters_stored(s), 0);
+
+    let res = post(Some(ticket.clone()), letter.clone())
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 201);
+    let code = res.json::<Value>().await.expect("json")["tracking_code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    let (channel, phone): (String, String) = s
+        .raw_db()
+        .query_row(
+            "SELECT channel, writer_phone FROM letters WHERE tracking_code = ?1",
+            [&code],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("letter");
+    assert_eq!((channel.as_str(), phone.as_str()), ("web", "13912345678"));
+    // The ticket was for one letter.
+    let mut again = letter.clone();
+    again["body"] = json!("另一封信");
+    problem(
+        post(Some(ticket), again).await.expect("post"),
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(letters_stored(s), 1);
+}
+
+#[tokio::test]
+async fn what_desks_sync_can_neither_follow_nor_rate_a_letter_only_its_writer_can() {
+    let s = TestServer::start().await;
+    let res = s.post_public_letter(&letter_json(), vec![]).await;
+    assert_eq!(res.status(), 201);
+    let code = res.json::<Value>().await.expect("json")["tracking_code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    // Closed here directly: the rating is about who rates, not about the life cycle.
+    s.raw_db()
+        .execute(
+            "UPDATE letters SET state = 'closed' WHERE tracking_code = ?1",
+            [&code],
+        )
+        .expect("close");
+
+    // What a desk syncs: the tracking code, and a phone without its last 4 digits.
+    let letter = desk_letter(&s, &code).await;
+    let synced_phone = letter["writer"]["phone"]
+        .as_str()
+        .expect("phone")
+        .to_owned();
+    assert_eq!(synced_phone, "138********");
+    assert!(!letter.to_string().contains("5678"), "{letter}");
+    let guess: String = synced_phone.chars().skip(7).collect();
+    let res = s
+        .get(
+            &format!("/api/v1/public/progress?code={code}&phone_last4={guess}"),
+            None,
+        )
+        .await;
+    assert_ne!(res.status(), 200);
+
+    // Even the whole proof (a desk that typed in a phone letter knows it) only sends
+    // a code to the writer's phone; nothing is rated without that code.
+    let rate = |form: Vec<(&'static str, String)>| {
+        s.client
+            .post(s.url(&format!("/letters/{code}/rate")))
+            .form(&form)
+            .send()
+    };
+    let confirm = |form: Vec<(&'static str, String)>| {
+        s.client
+            .post(s.url(&format!("/letters/{code}/rate/confirm")))
+            .form(&form)
+            .send()
+    };
+    let choice = |extra: Vec<(&'static str, String)>| {
+        let mut form = vec![
+            ("phone_last4", "5678".to_owned()),
+            ("satisfaction", "dissatisfied".to_owned()),
+            ("comment", "没人联系我".to_owned()),
+        ];
+        form.extend(extra);
+        form
+    };
+    let rated = || async { s.state.store.rating(&code).await.expect("rating").is_some() };
+    let res = rate(choice(vec![])).await.expect("post");
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.expect("html");
+    assert!(
+        html.contains("name=\"sms_code\"") && html.contains("138****5678"),
+        "{html}"
+    );
+    assert!(!rated().await, "the proof alone does not rate");
+    let sms = sms_code(&s, "13812345678");
+    assert!(
+        s.state
+            .citizen
+            .sms()
+            .last_sent("13812345678")
+            .is_some_and(|t| t.contains("评价")),
+        "the code says what it is for"
+    );
+    // Without the code, with a wrong one, or with the portal's letter code: no.
+    let res = confirm(choice(vec![])).await.expect("post");
+    assert_eq!(res.status(), 422);
+    let res = confirm(choice(vec![("sms_code", wrong_code(&sms).to_owned())]))
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 422);
+    assert!(!rated().await);
+    // A code for writing a letter from the same phone does not rate either.
+    let ticket_code = {
+        s.post_json(
+            "/api/v1/public/verification",
+            None,
+            &json!({"phone": "13812345678", "consent": true}),
+        )
+        .await;
+        sms_code(&s, "13812345678")
+    };
+    let res = confirm(choice(vec![("sms_code", ticket_code)]))
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 422);
+    assert!(!rated().await);
+
+    // The writer, with the code sent to their phone, rates once.
+    let res = rate(choice(vec![])).await.expect("post");
+    assert_eq!(res.status(), 200);
+    let sms = sms_code(&s, "13812345678");
+    let res = confirm(choice(vec![("sms_code", sms.clone())]))
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.expect("html").contains("感谢您的评价"));
+    let rating = s
+        .state
+        .store
+        .rating(&code)
+        .await
+        .expect("r")
+        .expect("rated");
+    assert_eq!(rating.comment, "没人联系我");
+    let res = rate(choice(vec![])).await.expect("post");
+    assert_eq!(res.status(), 409);
+    assert!(res.text().await.expect("html").contains("已经评价过"));
+}
+
+#[tokio::test]
+async fn wrong_last_four_guesses_are_limited_per_tracking_code() {
+    let s = TestServer::start().await;
+    let res = s.post_public_letter(&letter_json(), vec![]).await;
+    let code = res.json::<Value>().await.expect("json")["tracking_code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    let s = &s;
+    let look = |last4: &'static str| {
+        let url = format!("/api/v1/public/progress?code={code}&phone_last4={last4}");
+        async move { s.get(&url, None).await }
+    };
+    // The writer's own look-ups do not count.
+    for _ in 0..10 {
+        assert_eq!(look("5678").await.status(), 200);
+    }
+    for wrong in ["0000", "1111", "2222", "3333", "4444"] {
+        problem(look(wrong).await, 404, "not_found").await;
+    }
+    // The address limits are off in tests: this is the code's own limit, and it holds
+    // for the right digits too (the guesser cannot tell when it found them).
+    problem(look("5555").await, 429, "rate_limited").await;
+    problem(look("5678").await, 429, "rate_limited").await;
+    let res = s
+        .get(&format!("/progress?code={code}&phone_last4=5678"), None)
+        .await;
+    assert_eq!(res.status(), 429);
+    // Another letter's code is not affected; and unknown codes are limited the same.
+    for _ in 0..5 {
+        problem(
+            s.get(
+                "/api/v1/public/progress?code=SZ20250101AAAAAA&phone_last4=1234",
+                None,
+            )
+            .await,
+            404,
+            "not_found",
+        )
+        .await;
+    }
+    problem(
+        s.get(
+            "/api/v1/public/progress?code=SZ20250101AAAAAA&phone_last4=1234",
+            None,
+        )
+        .await,
+        429,
+        "rate_limited",
+    )
+    .await;
+    // One guess comes back every 12 minutes.
+    s.advance(Duration::minutes(13));
+    assert_eq!(look("5678").await.status(), 200);
+}
+
+async fn portal_ticket(s: &TestServer, phone: &str) -> String {
+    let res = s
+        .client
+        .post(s.url("/letters/new"))
+        .form(&[
+            ("kind", "letter"),
+            ("name", "李四"),
+            ("phone", phone),
+            ("consent", "yes"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 200);
+    let code = sms_code(s, phone);
+    let res = s
+        .client
+        .post(s.url("/letters/verify"))
+        .form(&[
+            ("kind", "letter"),
+            ("name", "李四"),
+            ("phone", phone),
+            ("code", &code),
+        ])
+        .send()
+        .await
+        .expect("post");
+    let html = res.text().await.expect("html");
+    between(&html, "name=\"ticket\" value=\"", "\"").to_owned()
+}
+
+#[tokio::test]
+async fn the_portal_reads_nothing_of_a_letter_before_its_ticket() {
+    let s = TestServer::start().await;
+    let ticket = portal_ticket(&s, "13612345678").await;
+    // The letter's fields before the ticket: refused, though the ticket is valid.
+    let form = reqwest::multipart::Form::new()
+        .text("category", "complaint")
+        .text("body", "字段在票据之前。")
+        .text("ticket", ticket.clone());
+    let res = s
+        .client
+        .post(s.url("/letters"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 400);
+    assert_eq!(letters_stored(&s), 0);
+    // A text field larger than a letter can be is refused as it streams in.
+    let form = reqwest::multipart::Form::new()
+        .text("ticket", ticket.clone())
+        .text("kind", "letter")
+        .text("category", "complaint")
+        .text("body", "字".repeat(30_000));
+    let res = s
+        .client
+        .post(s.url("/letters"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 400);
+    assert_eq!(letters_stored(&s), 0);
+    // In the right order it is a letter (the ticket survived the refusals).
+    let form = reqwest::multipart::Form::new()
+        .text("ticket", ticket)
+        .text("kind", "letter")
+        .text("category", "complaint")
+        .text("body", "票据在前。");
+    let res = s
+        .client
+        .post(s.url("/letters"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 200);
+    assert_eq!(letters_stored(&s), 1);
+}
+
+fn weibo_request(s: &TestServer, msg: &Value) -> reqwest::RequestBuilder {
+    let body = msg.to_string();
+    let ts = s.state.time.now().timestamp().to_string();
+    s.client
+        .post(s.url("/weibo/webhook"))
+        .header("content-type", "application/json")
+        .header("x-jsjb-timestamp", &ts)
+        .header("x-jsjb-signature", weibo_sign(SECRET, &ts, &body))
+        .body(body)
+}
+
+#[tokio::test]
+async fn messages_arriving_together_all_land_in_the_draft() {
+    let s = TestServer::start_with(|c| c.citizen.weibo_secret = Some(SECRET.into())).await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let req = weibo_request(
+            &s,
+            &json!({"message_id": format!("c{i}"), "sender_id": "5512345678",
+                    "type": "text", "text": format!("第{i}条补充")}),
+        );
+        tasks.push(tokio::spawn(async move {
+            req.send().await.expect("webhook").status().as_u16()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.expect("task"), 200);
+    }
+    let draft = s
+        .state
+        .store
+        .draft(Channel::Weibo, "5512345678")
+        .await
+        .expect("draft")
+        .expect("a draft");
+    for i in 0..20 {
+        assert!(
+            draft.body.contains(&format!("第{i}条补充")),
+            "{i} kept: {}",
+            draft.body
+        );
+    }
+    assert_eq!(draft.body.lines().count(), 20, "{}", draft.body);
+}
+
+#[tokio::test]
+async fn a_message_that_could_not_be_stored_is_not_marked_delivered() {
+    let s = TestServer::start_with(|c| c.citizen.weibo_secret = Some(SECRET.into())).await;
+    // The drafts table refuses writes, as a full disk or a broken file would.
+    s.raw_db()
+        .execute_batch(
+            "CREATE TRIGGER refuse_drafts BEFORE INSERT ON citizen_drafts
+             BEGIN SELECT RAISE(ABORT, 'the disk is full'); END;",
+        )
+        .expect("trigger");
+    let msg = json!({"message_id": "f1", "sender_id": "5512345678",
+                     "type": "text", "text": "楼道灯坏了一个月"});
+    let res = weibo_request(&s, &msg).send().await.expect("webhook");
+    // Not a success: the relay sends it again.
+    problem(res, 500, "internal").await;
+    let seen: i64 = s
+        .raw_db()
+        .query_row("SELECT count(*) FROM citizen_messages_seen", [], |r| {
+            r.get(0)
+        })
+        .expect("count");
+    assert_eq!(seen, 0, "the id is not noted without the message");
+
+    s.raw_db()
+        .execute_batch("DROP TRIGGER refuse_drafts;")
+        .expect("drop");
+    let res = weibo_request(&s, &msg).send().await.expect("webhook");
+    assert_eq!(res.status(), 200);
+    let reply: Value = res.json().await.expect("json");
+    assert!(
+        reply["reply"].is_string(),
+        "the redelivery is handled: {reply}"
+    );
+    let draft = s
+        .state
+        .store
+        .draft(Channel::Weibo, "5512345678")
+        .await
+        .expect("draft")
+        .expect("a draft");
+    assert_eq!(draft.body, "楼道灯坏了一个月");
 }

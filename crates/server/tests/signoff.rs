@@ -115,14 +115,7 @@ impl City {
 
     /// A letter at station A, its feedback form waiting for the chief.
     async fn awaiting_approval(&self) -> i64 {
-        let res = self
-            .s
-            .client
-            .post(self.s.url("/api/v1/public/letters"))
-            .multipart(intake_form(&letter_json(), vec![]))
-            .send()
-            .await
-            .expect("intake");
+        let res = self.s.post_public_letter(&letter_json(), vec![]).await;
         assert_eq!(res.status(), 201);
         let page: Value = self
             .s

@@ -264,7 +264,7 @@ export function createMockBackend(options: MockOptions = {}) {
       problem_tags: [pick(TAGS)],
       subject: pick(SUBJECTS),
       body: pick(BODIES),
-      writer: { name: "张**", phone: "138****5678", masked: true },
+      writer: { name: "张**", phone: "138********", masked: true },
       received_at: iso(t0),
       state,
       unit_id: unit,

@@ -17,7 +17,7 @@ use crate::attachments::{MAX_IMAGES, MAX_VOICE_CLIPS, sniff};
 use crate::error::ApiError;
 use crate::intake::{self, LetterInput, MAX_BODY_CHARS};
 use crate::state::AppState;
-use crate::storage::{AttachmentKind, AttachmentMeta, Draft};
+use crate::storage::{AttachmentKind, AttachmentMeta, DraftEdit, DraftMessage, DraftOutcome};
 
 /// A draft untouched for this long is started afresh.
 const DRAFT_TTL_HOURS: i64 = 24;
@@ -59,10 +59,14 @@ fn first_reply() -> &'static str {
 }
 
 /// Handles one message; `None` for a redelivery (already answered).
-pub async fn handle(state: &AppState, msg: Message) -> Result<Option<String>, ApiError> {
+///
+/// The message id is noted in the same transaction that stores what the message
+/// changed ([`crate::storage::Storage::apply_message`]): a message that could not be
+/// stored gets an error (the platform redelivers it), never a "delivered".
+pub async fn handle(state: &AppState, mut msg: Message) -> Result<Option<String>, ApiError> {
     let now = state.time.now();
     if let Some(id) = &msg.msg_id
-        && !state.store.first_delivery(msg.channel, id, now).await?
+        && state.store.message_seen(msg.channel, id).await?
     {
         return Ok(None);
     }
@@ -70,71 +74,48 @@ pub async fn handle(state: &AppState, msg: Message) -> Result<Option<String>, Ap
     if let Err(ApiError::RateLimited { .. }) = state.citizen.limits.check_ip(&key, now) {
         return Ok(Some("您发送得太频繁了，请稍后再试。".to_owned()));
     }
-    let fresh = |d: &Draft| d.updated_at >= now - Duration::hours(DRAFT_TTL_HOURS);
-    let existing = state
-        .store
-        .draft(msg.channel, &msg.sender)
-        .await?
-        .filter(fresh);
-    let is_new = existing.is_none();
-    let mut draft = existing.unwrap_or_else(|| Draft {
-        channel: msg.channel,
-        sender: msg.sender.clone(),
-        sender_name: msg.sender_name.clone(),
-        started_at: now,
-        updated_at: now,
-        body: String::new(),
-        phone: None,
-        attachments: Vec::new(),
-    });
-    draft.updated_at = now;
-    if !msg.sender_name.is_empty() {
-        draft.sender_name = msg.sender_name.clone();
-    }
-
-    let reply = match msg.incoming {
-        Incoming::Followed => WELCOME.to_owned(),
-        Incoming::Other => "暂不支持这类消息。请发送文字、图片或语音。".to_owned(),
-        Incoming::Text(text) => {
-            let text = text.trim();
-            match text {
-                "提交" => return submit(state, draft).await.map(Some),
-                "取消" => {
-                    state.store.delete_draft(msg.channel, &msg.sender).await?;
-                    "已取消本次留言。需要时可随时重新发送。".to_owned()
-                }
-                "帮助" | "?" | "？" => HELP.to_owned(),
-                "进度" | "查询" => PROGRESS.to_owned(),
-                "" => HELP.to_owned(),
-                phone if intake::is_mobile(phone) => {
-                    draft.phone = Some(phone.to_owned());
-                    state.store.save_draft(draft).await?;
-                    format!(
-                        "已记下您的手机号 {}。写完后请发送“提交”。",
-                        super::otp::mask_phone(phone)
-                    )
-                }
-                text => {
-                    let mut body = draft.body.clone();
-                    if !body.is_empty() {
-                        body.push('\n');
-                    }
-                    body.push_str(text);
-                    if body.chars().count() > MAX_BODY_CHARS {
-                        return Ok(Some(format!(
-                            "留言最多 {MAX_BODY_CHARS} 字，这条没有记入。请发送“提交”完成本次留言。"
-                        )));
-                    }
-                    draft.body = body;
-                    state.store.save_draft(draft).await?;
-                    if is_new {
-                        first_reply().to_owned()
-                    } else {
-                        "已收到。写完后请发送“提交”。".to_owned()
-                    }
-                }
-            }
-        }
+    // Taken out so that the media bytes are moved, not copied.
+    let incoming = std::mem::replace(&mut msg.incoming, Incoming::Other);
+    let apply = |edit: DraftEdit| {
+        state.store.apply_message(DraftMessage {
+            channel: msg.channel,
+            sender: msg.sender.clone(),
+            sender_name: msg.sender_name.clone(),
+            msg_id: msg.msg_id.clone(),
+            at: now,
+            fresh_since: now - Duration::hours(DRAFT_TTL_HOURS),
+            edit,
+        })
+    };
+    let (edit, answer) = match incoming {
+        Incoming::Followed => (DraftEdit::Nothing, Answer::Fixed(WELCOME.to_owned())),
+        Incoming::Other => (
+            DraftEdit::Nothing,
+            Answer::Fixed("暂不支持这类消息。请发送文字、图片或语音。".to_owned()),
+        ),
+        Incoming::Text(text) => match text.trim() {
+            "提交" => return submit(state, &msg, now).await.map(Some),
+            "取消" => (
+                DraftEdit::Delete,
+                Answer::Fixed("已取消本次留言。需要时可随时重新发送。".to_owned()),
+            ),
+            "帮助" | "?" | "？" | "" => (DraftEdit::Nothing, Answer::Fixed(HELP.to_owned())),
+            "进度" | "查询" => (DraftEdit::Nothing, Answer::Fixed(PROGRESS.to_owned())),
+            phone if intake::is_mobile(phone) => (
+                DraftEdit::SetPhone(phone.to_owned()),
+                Answer::Fixed(format!(
+                    "已记下您的手机号 {}。写完后请发送“提交”。",
+                    super::otp::mask_phone(phone)
+                )),
+            ),
+            text => (
+                DraftEdit::AppendText {
+                    text: text.to_owned(),
+                    max_chars: MAX_BODY_CHARS,
+                },
+                Answer::Added("已收到。写完后请发送“提交”。".to_owned()),
+            ),
+        },
         Incoming::Media {
             kind,
             bytes,
@@ -145,11 +126,8 @@ pub async fn handle(state: &AppState, msg: Message) -> Result<Option<String>, Ap
                 AttachmentKind::Image => (MAX_IMAGES, "图片"),
                 AttachmentKind::Voice => (MAX_VOICE_CLIPS, "语音"),
             };
-            let count = draft.attachments.iter().filter(|a| a.kind == kind).count();
-            if count >= max {
-                return Ok(Some(format!("一封留言最多 {max} 个{what}，这个没有记入。")));
-            }
-            match bytes {
+            let mut notes = Vec::new();
+            let attachment = match bytes {
                 Some(bytes) => {
                     let (sniffed, mime) = match sniff(&bytes) {
                         Ok(found) => found,
@@ -160,47 +138,79 @@ pub async fn handle(state: &AppState, msg: Message) -> Result<Option<String>, Ap
                             "这个{what}的格式或大小不符合要求，没有记入。"
                         )));
                     }
+                    // The blob goes in first: if the draft is then not stored, an orphan
+                    // blob is harmless, and the redelivery stores the same bytes again.
                     let blobs = state.blobs.clone();
                     let size = bytes.len() as u64;
                     let sha256 = tokio::task::spawn_blocking(move || blobs.put(&bytes))
                         .await
                         .map_err(|e| ApiError::Internal(format!("blob task: {e}")))?
                         .map_err(|e| ApiError::Internal(format!("storing media: {e}")))?;
-                    draft.attachments.push(AttachmentMeta {
+                    Some(AttachmentMeta {
                         sha256,
                         mime: mime.to_owned(),
                         size,
                         kind,
-                    });
+                    })
                 }
                 None => {
                     // Keep the reference so that the desk can fetch it from the
                     // platform's console; nothing the writer sent is lost.
-                    append_line(
-                        &mut draft.body,
-                        &format!("[{what}：{reference}，未能自动下载]"),
-                    );
+                    notes.push(format!("[{what}：{reference}，未能自动下载]"));
+                    None
                 }
-            }
+            };
             if let Some(text) = recognition.filter(|t| !t.trim().is_empty()) {
-                append_line(&mut draft.body, &format!("[语音转文字] {}", text.trim()));
+                notes.push(format!("[语音转文字] {}", text.trim()));
             }
-            state.store.save_draft(draft).await?;
-            if is_new {
-                first_reply().to_owned()
-            } else {
-                format!("已收到{what}。写完后请发送“提交”。")
-            }
+            (
+                DraftEdit::AddMedia {
+                    kind,
+                    attachment,
+                    notes,
+                    max_of_kind: max,
+                },
+                Answer::Added(format!("已收到{what}。写完后请发送“提交”。")),
+            )
         }
+    };
+    let kind_limit = match &edit {
+        DraftEdit::AddMedia {
+            kind, max_of_kind, ..
+        } => Some((
+            *max_of_kind,
+            if *kind == AttachmentKind::Image {
+                "图片"
+            } else {
+                "语音"
+            },
+        )),
+        _ => None,
+    };
+    let reply = match apply(edit).await? {
+        DraftOutcome::Redelivery => return Ok(None),
+        DraftOutcome::TooLong => {
+            format!("留言最多 {MAX_BODY_CHARS} 字，这条没有记入。请发送“提交”完成本次留言。")
+        }
+        DraftOutcome::TooManyOfKind => {
+            let (max, what) = kind_limit.unwrap_or((0, "附件"));
+            format!("一封留言最多 {max} 个{what}，这个没有记入。")
+        }
+        DraftOutcome::Applied { was_new } => match answer {
+            Answer::Fixed(text) => text,
+            Answer::Added(_) if was_new => first_reply().to_owned(),
+            Answer::Added(text) => text,
+        },
     };
     Ok(Some(reply))
 }
 
-fn append_line(body: &mut String, line: &str) {
-    if !body.is_empty() {
-        body.push('\n');
-    }
-    body.push_str(line);
+/// The reply to a message, once it is stored.
+enum Answer {
+    /// The same whatever the draft was.
+    Fixed(String),
+    /// Something was added: the first message of a draft gets the longer explanation.
+    Added(String),
 }
 
 /// Guesses the category from keywords; the desk reclassifies when it is wrong.
@@ -233,13 +243,37 @@ pub fn subject_of(text: &str, fallback: &str) -> String {
     subject
 }
 
-async fn submit(state: &AppState, draft: Draft) -> Result<String, ApiError> {
-    if draft.body.trim().is_empty() && draft.attachments.is_empty() {
+/// 「提交」: the draft becomes a letter. The id is noted only after the letter is
+/// stored; a redelivery in between meets duplicate detection and gets the same code.
+async fn submit(
+    state: &AppState,
+    msg: &Message,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<String, ApiError> {
+    let note = |edit: DraftEdit| {
+        state.store.apply_message(DraftMessage {
+            channel: msg.channel,
+            sender: msg.sender.clone(),
+            sender_name: msg.sender_name.clone(),
+            msg_id: msg.msg_id.clone(),
+            at: now,
+            fresh_since: now - Duration::hours(DRAFT_TTL_HOURS),
+            edit,
+        })
+    };
+    let draft = state
+        .store
+        .draft(msg.channel, &msg.sender)
+        .await?
+        .filter(|d| d.updated_at >= now - Duration::hours(DRAFT_TTL_HOURS));
+    let Some(draft) = draft.filter(|d| !d.body.trim().is_empty() || !d.attachments.is_empty())
+    else {
+        note(DraftEdit::Nothing).await?;
         return Ok("还没有留言内容。请先发送文字、图片或语音，再发送“提交”。".to_owned());
-    }
+    };
     let Some(phone) = draft.phone.clone() else {
         // Keep what was written: the writer only has to add the phone.
-        state.store.save_draft(draft).await?;
+        note(DraftEdit::Touch).await?;
         return Ok("请发送您的手机号码（11 位），以便民警与您联系；然后再发送“提交”。".to_owned());
     };
     let (channel_name, id_key) = match draft.channel {
@@ -259,7 +293,6 @@ async fn submit(state: &AppState, draft: Draft) -> Result<String, ApiError> {
         draft.sender_name.chars().take(32).collect()
     };
     let input = LetterInput {
-        channel: Some(draft.channel),
         category: guess_category(&body),
         problem_tags: Vec::new(),
         subject: subject_of(&body, "留言"),
@@ -276,20 +309,19 @@ async fn submit(state: &AppState, draft: Draft) -> Result<String, ApiError> {
         .collect();
     match intake::accept_public_letter(state, draft.channel, input, Vec::new(), stored).await {
         Ok(receipt) => {
-            state
-                .store
-                .delete_draft(draft.channel, &draft.sender)
-                .await?;
+            note(DraftEdit::Submitted(draft)).await?;
             Ok(format!(
                 "您的留言已受理，查询编号：{}。请凭查询编号和手机号后四位在“局长信箱”网站查询办理进度。",
                 receipt.tracking_code
             ))
         }
         Err(ApiError::RateLimited { .. }) => {
+            note(DraftEdit::Nothing).await?;
             Ok("今天从这个手机号提交的留言较多，请稍后再提交。".to_owned())
         }
         Err(ApiError::Invalid { message, .. }) => {
             tracing::info!(%message, "a conversation draft was refused");
+            note(DraftEdit::Nothing).await?;
             Ok("留言内容不符合要求，请检查后再发送“提交”。".to_owned())
         }
         Err(e) => Err(e),

@@ -120,16 +120,32 @@ impl TokenBuckets {
     }
 }
 
+impl TokenBuckets {
+    /// Gives back the token a request took (it turned out not to count).
+    pub fn refund(&self, key: &str) {
+        let mut shard = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = shard.map.get_mut(key) {
+            b.tokens = (b.tokens + 1.0).min(self.capacity);
+        }
+    }
+}
+
 fn refilled(b: Bucket, now: DateTime<Utc>, capacity: f64, per_sec: f64) -> f64 {
     let elapsed = (now - b.at).num_milliseconds().max(0) as f64 / 1000.0;
     (b.tokens + elapsed * per_sec).min(capacity)
 }
 
-/// The per-address and per-phone limits.
+/// Wrong "last 4 digits" a tracking code takes in a burst, and per hour after it. With
+/// the code known the digits are 10⁴ guesses; per-address limits alone would let many
+/// addresses share the work, so the code itself is limited too.
+pub const LAST4_GUESSES: u32 = 5;
+
+/// The per-address, per-phone and per-tracking-code limits.
 #[derive(Debug)]
 pub struct RateLimits {
     ip: TokenBuckets,
     phone: TokenBuckets,
+    last4: TokenBuckets,
 }
 
 impl RateLimits {
@@ -143,6 +159,7 @@ impl RateLimits {
                 config.rate_phone_burst,
                 f64::from(config.rate_phone_per_hour) / 3600.0,
             ),
+            last4: TokenBuckets::new(LAST4_GUESSES, f64::from(LAST4_GUESSES) / 3600.0),
         }
     }
 
@@ -157,6 +174,21 @@ impl RateLimits {
         self.phone
             .take(key, now)
             .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })
+    }
+}
+
+impl RateLimits {
+    /// Takes one guess at the last 4 digits of the writer of `tracking_code`; give it
+    /// back with [`Self::refund_last4`] when the guess was right, so that only wrong
+    /// guesses count. Taken before the check, so concurrent guesses cannot overshoot.
+    pub fn take_last4(&self, tracking_code: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+        self.last4
+            .take(tracking_code, now)
+            .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })
+    }
+
+    pub fn refund_last4(&self, tracking_code: &str) {
+        self.last4.refund(tracking_code);
     }
 }
 
@@ -223,6 +255,13 @@ mod tests {
         assert_eq!(b.take("a", t0 + Duration::seconds(30)), Err(30));
         assert_eq!(b.take("a", t0 + Duration::seconds(61)), Ok(()));
         assert!(b.take("a", t0 + Duration::seconds(62)).is_err());
+        // A refunded token can be taken again at once.
+        for _ in 0..3 {
+            assert_eq!(b.take("c", t0), Ok(()));
+        }
+        assert!(b.take("c", t0).is_err());
+        b.refund("c");
+        assert_eq!(b.take("c", t0), Ok(()));
     }
 
     #[test]

@@ -447,6 +447,40 @@ pub fn rate(code: &str, chosen: &str, comment: &str, error: Option<&str>) -> Mar
     )
 }
 
+/// Rating, step 2: the code sent to the writer's phone; the choice rides along hidden.
+pub fn rate_confirm(
+    code: &str,
+    phone_last4: &str,
+    satisfaction: &str,
+    comment: &str,
+    masked: &str,
+    simulated: bool,
+    error: Option<&str>,
+) -> Markup {
+    layout(
+        "评价办理结果",
+        html! {
+            p { "查询编号 " strong { (code) } }
+            p { "为确认是您本人评价，验证码已发送到 " strong { (masked) } "，5 分钟内有效。" }
+            @if simulated {
+                p.demo { "演示环境：短信没有真正发出，验证码记录在服务器日志中。" }
+            }
+            (alert(error))
+            form method="post" action={ "/letters/" (code) "/rate/confirm" } novalidate {
+                input type="hidden" name="phone_last4" value=(phone_last4);
+                input type="hidden" name="satisfaction" value=(satisfaction);
+                input type="hidden" name="comment" value=(comment);
+                div.field {
+                    label for="sms_code" { "短信验证码" }
+                    input #sms_code type="text" name="sms_code" inputmode="numeric" maxlength="6" autocomplete="one-time-code" required;
+                }
+                button type="submit" { "提交评价" }
+            }
+            p { a href={ "/letters/" (code) "/rate" } { "没有收到？重新评价" } }
+        },
+    )
+}
+
 pub fn rated() -> Markup {
     layout(
         "感谢您的评价",

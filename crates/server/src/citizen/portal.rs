@@ -44,6 +44,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/progress", get(progress))
         .route("/letters/{code}/rate", get(rate_page).post(rate))
+        .route(
+            "/letters/{code}/rate/confirm",
+            axum::routing::post(rate_confirm),
+        )
         .route("/static/portal.css", get(css))
         .layer(middleware::map_response(security_headers))
 }
@@ -249,20 +253,11 @@ async fn send_code(
         return again(ApiError::invalid("consent", "consent"));
     }
     let now = state.time.now();
-    if let Err(e) = state
-        .citizen
-        .limits
-        .check_phone(&format!("sms:{phone}"), now)
-    {
+    let purpose = super::CodePurpose::Letter { phone: &phone };
+    if let Err(e) = state.citizen.send_code(purpose, &phone, now).await {
         return again(e);
     }
-    let code = state.citizen.codes.issue(&phone, now);
     let sms = state.citizen.sms();
-    let text = format!("【深圳公安局长信箱】您的验证码是 {code}，5 分钟内有效。请勿告诉他人。");
-    if let Err(e) = sms.send(&phone, &text).await {
-        tracing::error!(%e, "sending a verification code");
-        return again(ApiError::Internal(e.to_string()));
-    }
     ok(pages::verify(
         &flow,
         &name,
@@ -309,7 +304,8 @@ async fn verify_code(
         return again(status(&e), &message(&e));
     }
     let now = state.time.now();
-    match state.citizen.codes.verify(&phone, &f.code, now) {
+    let key = super::CodePurpose::Letter { phone: &phone }.key();
+    match state.citizen.codes.verify(&key, &f.code, now) {
         Ok(()) => {
             let name: String = f.name.trim().chars().take(32).collect();
             let ticket = state.citizen.tickets.issue(&phone, &name, now);
@@ -321,15 +317,16 @@ async fn verify_code(
                 None,
             ))
         }
-        Err(e) => {
-            let msg = match e {
-                CodeError::Wrong { left } => format!("验证码不正确，还可以再试 {left} 次。"),
-                CodeError::Expired => "验证码已过期，请重新获取。".to_owned(),
-                CodeError::NoCode => "请先获取验证码。".to_owned(),
-                CodeError::TooManyTries => "错误次数太多，请重新获取验证码。".to_owned(),
-            };
-            again(StatusCode::UNPROCESSABLE_ENTITY, &msg)
-        }
+        Err(e) => again(StatusCode::UNPROCESSABLE_ENTITY, &code_message(e)),
+    }
+}
+
+fn code_message(e: CodeError) -> String {
+    match e {
+        CodeError::Wrong { left } => format!("验证码不正确，还可以再试 {left} 次。"),
+        CodeError::Expired => "验证码已过期，请重新获取。".to_owned(),
+        CodeError::NoCode => "请先获取验证码。".to_owned(),
+        CodeError::TooManyTries => "错误次数太多，请重新获取验证码。".to_owned(),
     }
 }
 
@@ -364,7 +361,22 @@ async fn submit(
     let mut form = WriteForm::default();
     let mut uploads: Vec<Upload> = Vec::new();
     let (mut images, mut voices) = (0, 0);
-    let mut verified = None;
+    // The ticket is the form's first field (pages::write puts it there): nothing the
+    // writer typed or attached is read before it is checked.
+    let first = match multipart.next_field().await {
+        Ok(Some(field)) if field.name() == Some("ticket") => read_text(field, "ticket", 64).await,
+        _ => return error_page(&ApiError::invalid("ticket", "the ticket must come first")),
+    };
+    let verified = match first {
+        Ok(ticket) => match state.citizen.tickets.get(&ticket, now) {
+            Some(v) => {
+                form.ticket = ticket;
+                v
+            }
+            None => return error_page(&ApiError::invalid("ticket", "unknown or expired ticket")),
+        },
+        Err(e) => return error_page(&e),
+    };
     let mut failure: Option<ApiError> = None;
     loop {
         let field = match multipart.next_field().await {
@@ -377,9 +389,6 @@ async fn submit(
         };
         let name = field.name().unwrap_or_default().to_owned();
         if name == "images" || name == "voices" {
-            if verified.is_none() {
-                return error_page(&ApiError::invalid("ticket", "no ticket before the files"));
-            }
             match intake::read_upload(field).await {
                 Ok(Some(upload)) => {
                     if let Err(e) = intake::count_upload(&upload, &mut images, &mut voices) {
@@ -396,24 +405,14 @@ async fn submit(
             }
             continue;
         }
-        let value = match field.text().await {
-            Ok(v) => v
-                .chars()
-                .take(intake::MAX_BODY_CHARS + 100)
-                .collect::<String>(),
+        let value = match read_text(field, "body", intake::MAX_BODY_CHARS + 100).await {
+            Ok(v) => v,
             Err(e) => {
-                failure = Some(intake::multipart_error(e));
+                failure = Some(e);
                 break;
             }
         };
         match name.as_str() {
-            "ticket" => {
-                verified = state.citizen.tickets.get(&value, now);
-                if verified.is_none() {
-                    return error_page(&ApiError::invalid("ticket", "unknown or expired ticket"));
-                }
-                form.ticket = value;
-            }
             "kind" => form.kind = value,
             "about" => form.about = value,
             "about_code" => form.about_code = value,
@@ -422,9 +421,6 @@ async fn submit(
             _ => {}
         }
     }
-    let Some(verified) = verified else {
-        return error_page(&ApiError::invalid("ticket", "no ticket"));
-    };
     let flow = flow_of(&form.kind, &form.about);
     let draft = pages::Draft {
         category: form.category.clone(),
@@ -461,7 +457,6 @@ async fn submit(
         }
     };
     let input = LetterInput {
-        channel: Some(Channel::Web),
         category,
         problem_tags: Vec::new(),
         subject,
@@ -486,6 +481,26 @@ async fn submit(
             again(e)
         }
     }
+}
+
+/// A text field of the write form, read a chunk at a time and refused past
+/// `max_chars` characters (4 bytes each at most), so a huge field is never buffered.
+/// `what` names the field the writer is told about (the body is the only long one).
+async fn read_text(
+    mut field: axum::extract::multipart::Field<'_>,
+    what: &str,
+    max_chars: usize,
+) -> Result<String, ApiError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(intake::multipart_error)? {
+        buf.extend_from_slice(&chunk);
+        if buf.len() > max_chars * 4 {
+            return Err(ApiError::invalid(what, "a field is too long"));
+        }
+    }
+    let text = String::from_utf8(buf)
+        .map_err(|_| ApiError::MalformedMultipart("a field is not UTF-8".to_owned()))?;
+    Ok(text.chars().take(max_chars).collect())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -551,6 +566,21 @@ struct RateForm {
     comment: String,
 }
 
+/// The rating's choices, checked the same way on both steps.
+fn rating_choice(f: &RateForm) -> Result<(Satisfaction, String), ApiError> {
+    let satisfaction = Satisfaction::parse(&f.satisfaction)
+        .ok_or_else(|| ApiError::invalid("satisfaction", "choose one"))?;
+    let comment = f.comment.trim().to_owned();
+    if comment.chars().count() > MAX_COMMENT_CHARS {
+        return Err(ApiError::invalid("comment", "too long"));
+    }
+    Ok((satisfaction, comment))
+}
+
+/// Rating, step 1: the writer's proof (code + last 4 digits) and the choice; the
+/// letter must be closed and not rated. Then a code goes by SMS to the writer's phone:
+/// the proof alone is not enough, because a desk that typed in a phone letter (or
+/// revealed the writer) knows both parts, and only the writer may rate.
 async fn rate(
     State(state): State<AppState>,
     slot: Result<PublicSlot, ApiError>,
@@ -570,20 +600,96 @@ async fn rate(
     if let Err(e) = slot.and(ip) {
         return again(e);
     }
-    let Some(satisfaction) = Satisfaction::parse(&f.satisfaction) else {
-        return again(ApiError::invalid("satisfaction", "choose one"));
+    let (satisfaction, comment) = match rating_choice(&f) {
+        Ok(choice) => choice,
+        Err(e) => return again(e),
     };
-    if comment.chars().count() > MAX_COMMENT_CHARS {
-        return again(ApiError::invalid("comment", "too long"));
+    let (progress, phone) = match intake::prove_writer(&state, &code, &f.phone_last4).await {
+        Ok(found) => found,
+        Err(e) => return again(e),
+    };
+    if progress.state != jsjb_core::letter::LetterState::Closed {
+        return again(ApiError::Conflict {
+            code: "not_closed",
+            detail: "not closed".to_owned(),
+            extra: None,
+        });
     }
-    // The writer proves it is their letter the way the progress page does.
-    if let Err(e) = intake::lookup_progress(&state, &code, &f.phone_last4).await {
+    match state.store.rating(&progress.tracking_code).await {
+        Ok(None) => {}
+        Ok(Some(_)) => {
+            return again(ApiError::Conflict {
+                code: "already_rated",
+                detail: "rated".to_owned(),
+                extra: None,
+            });
+        }
+        Err(e) => return again(e.into()),
+    }
+    let now = state.time.now();
+    let purpose = super::CodePurpose::Rating {
+        tracking_code: &progress.tracking_code,
+    };
+    if let Err(e) = state.citizen.send_code(purpose, &phone, now).await {
         return again(e);
     }
+    ok(pages::rate_confirm(
+        &progress.tracking_code,
+        &f.phone_last4,
+        satisfaction.as_str(),
+        &comment,
+        &mask_phone(&phone),
+        state.citizen.sms().simulated(),
+        None,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RateConfirmForm {
+    #[serde(default)]
+    sms_code: String,
+    #[serde(flatten)]
+    rating: RateForm,
+}
+
+/// Rating, step 2: the SMS code (checked first), then the rating, once.
+async fn rate_confirm(
+    State(state): State<AppState>,
+    slot: Result<PublicSlot, ApiError>,
+    ip: Result<LimitedIp, ApiError>,
+    Path(code): Path<String>,
+    form: Result<Form<RateConfirmForm>, FormRejection>,
+) -> Page {
+    let code = code.trim().to_ascii_uppercase();
+    let f = form_or_default(form);
+    if let Err(e) = slot.and(ip) {
+        return error_page(&e);
+    }
+    let now = state.time.now();
+    let key = super::CodePurpose::Rating {
+        tracking_code: &code,
+    }
+    .key();
+    if let Err(e) = state.citizen.codes.verify(&key, &f.sms_code, now) {
+        // Back to step 1: a new code is sent from there.
+        return Page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::rate(
+                &code,
+                &f.rating.satisfaction,
+                f.rating.comment.trim(),
+                Some(&code_message(e)),
+            ),
+        );
+    }
+    let (satisfaction, comment) = match rating_choice(&f.rating) {
+        Ok(choice) => choice,
+        Err(e) => return error_page(&e),
+    };
     let rating = Rating {
         satisfaction,
-        comment: comment.clone(),
-        rated_at: state.time.now(),
+        comment,
+        rated_at: now,
     };
     match state
         .store
@@ -591,6 +697,6 @@ async fn rate(
         .await
     {
         Ok(()) => ok(pages::rated()),
-        Err(e) => again(e.into()),
+        Err(e) => error_page(&e.into()),
     }
 }

@@ -19,9 +19,9 @@ use serde_json::json;
 
 use self::conn::{Readers, Writer};
 use super::{
-    Actor, AttachmentKind, AttachmentMeta, CreatedLetter, Credentials, Draft, LockoutPolicy,
-    LoginAttempt, NewLetter, NewSession, NewUnit, NewUser, ProgressRecord, Rating, SessionRecord,
-    Storage, StorageError, UserRecord,
+    Actor, AttachmentKind, AttachmentMeta, CreatedLetter, Credentials, Draft, DraftMessage,
+    DraftOutcome, LockoutPolicy, LoginAttempt, NewLetter, NewSession, NewUnit, NewUser, ProgressRecord, Rating,
+    SessionRecord, Storage, StorageError, UserRecord,
 };
 use crate::audit::{self, NewEntry, Verification};
 use crate::time::{from_db, to_db};
@@ -737,28 +737,18 @@ impl Storage for SqliteStore {
             .await
     }
 
-    async fn save_draft(&self, draft: Draft) -> Result<(), StorageError> {
-        self.write(move |tx| citizen::save_draft(tx, &draft)).await
-    }
-
-    async fn delete_draft(
-        &self,
-        channel: jsjb_core::letter::Channel,
-        sender: &str,
-    ) -> Result<(), StorageError> {
-        let sender = sender.to_owned();
-        self.write(move |tx| citizen::delete_draft(tx, channel, &sender))
-            .await
-    }
-
-    async fn first_delivery(
+    async fn message_seen(
         &self,
         channel: jsjb_core::letter::Channel,
         msg_id: &str,
-        at: DateTime<Utc>,
     ) -> Result<bool, StorageError> {
         let msg_id = msg_id.to_owned();
-        self.write(move |tx| citizen::first_delivery(tx, channel, &msg_id, at))
+        self.read(move |conn| citizen::message_seen(conn, channel, &msg_id))
+            .await
+    }
+
+    async fn apply_message(&self, message: DraftMessage) -> Result<DraftOutcome, StorageError> {
+        self.write(move |tx| citizen::apply_message(tx, &message))
             .await
     }
 }

@@ -178,6 +178,55 @@ impl TestServer {
             .expect("id")
     }
 
+    /// A ticket for one public letter from `phone`, by the public API's SMS
+    /// verification (the code read back from the log sender, as the demo's writer would).
+    pub async fn public_ticket(&self, phone: &str) -> String {
+        let res = self
+            .post_json(
+                "/api/v1/public/verification",
+                None,
+                &json!({"phone": phone, "consent": true}),
+            )
+            .await;
+        assert_eq!(res.status(), 202, "{:?}", res.text().await);
+        let sms = self.state.citizen.sms().last_sent(phone).expect("an SMS");
+        let start = sms.find("验证码是 ").expect("a code") + "验证码是 ".len();
+        let code: String = sms[start..].chars().take(6).collect();
+        let res = self
+            .post_json(
+                "/api/v1/public/verification/code",
+                None,
+                &json!({"phone": phone, "code": code}),
+            )
+            .await;
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+        let body: Value = res.json().await.expect("json");
+        body["ticket"].as_str().expect("ticket").to_owned()
+    }
+
+    /// Posts `letter` to the public API as its writer: the letter's `writer_phone` is
+    /// verified first and taken out of the `letter` part (the ticket carries it).
+    pub async fn post_public_letter(
+        &self,
+        letter: &Value,
+        files: Vec<(&str, Vec<u8>)>,
+    ) -> reqwest::Response {
+        let mut letter = letter.clone();
+        let phone = letter
+            .as_object_mut()
+            .and_then(|o| o.remove("writer_phone"))
+            .and_then(|p| p.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "13812345678".to_owned());
+        let ticket = self.public_ticket(&phone).await;
+        self.client
+            .post(self.url("/api/v1/public/letters"))
+            .header("x-jsjb-ticket", ticket)
+            .multipart(intake_form(&letter, files))
+            .send()
+            .await
+            .expect("public intake")
+    }
+
     /// Raw access to the database file, as someone holding the file could do.
     pub fn raw_db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(&self.state.config.db).expect("open raw db")
@@ -221,7 +270,6 @@ pub const PNG_1X1: &[u8] = &[
 
 pub fn letter_json() -> Value {
     json!({
-        "channel": "web",
         "category": "help",
         "problem_tags": ["噪音扰民"],
         "subject": "小区夜间施工噪音",

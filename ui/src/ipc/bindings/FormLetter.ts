@@ -5,7 +5,7 @@ import type { LetterId } from "./LetterId";
 import type { Stamp } from "./Stamp";
 
 /**
- * The letter as the printout shows it (the writer masked: 张**, 138****5678).
+ * The letter as the printout shows it (the writer masked: 张**, 138********).
  */
 export type FormLetter = { id: LetterId, 
 /**

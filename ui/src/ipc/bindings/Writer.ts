@@ -5,7 +5,7 @@
  */
 export type Writer = { name: string, phone: string, 
 /**
- * True when name and phone are masked for this caller (张**, 138****5678);
+ * True when name and phone are masked for this caller (张**, 138********);
  * revealing them is an explicit, logged request.
  */
 masked: boolean, };

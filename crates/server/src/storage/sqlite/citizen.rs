@@ -8,7 +8,10 @@ use serde_json::json;
 
 use super::{corrupt, is_unique_violation, time_col};
 use crate::audit::{self, NewEntry};
-use crate::storage::{Actor, AttachmentKind, AttachmentMeta, Draft, Rating, StorageError};
+use crate::storage::{
+    Actor, AttachmentKind, AttachmentMeta, Draft, DraftMessage, DraftOutcome, Rating, StorageError,
+    apply_draft_edit,
+};
 use crate::time::to_db;
 
 pub fn recent_duplicate(
@@ -183,7 +186,7 @@ pub fn draft(
         .transpose()
 }
 
-pub fn save_draft(tx: &Connection, d: &Draft) -> Result<(), StorageError> {
+fn save_draft(tx: &Connection, d: &Draft) -> Result<(), StorageError> {
     tx.execute(
         "INSERT INTO citizen_drafts (channel, sender, sender_name, started_at, updated_at, body, phone, attachments)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -204,7 +207,7 @@ pub fn save_draft(tx: &Connection, d: &Draft) -> Result<(), StorageError> {
     Ok(())
 }
 
-pub fn delete_draft(tx: &Connection, channel: Channel, sender: &str) -> Result<(), StorageError> {
+fn delete_draft(tx: &Connection, channel: Channel, sender: &str) -> Result<(), StorageError> {
     tx.execute(
         "DELETE FROM citizen_drafts WHERE channel = ?1 AND sender = ?2",
         params![channel.as_str(), sender],
@@ -212,21 +215,51 @@ pub fn delete_draft(tx: &Connection, channel: Channel, sender: &str) -> Result<(
     Ok(())
 }
 
-pub fn first_delivery(
-    tx: &Connection,
+pub fn message_seen(
+    conn: &Connection,
     channel: Channel,
     msg_id: &str,
-    at: DateTime<Utc>,
 ) -> Result<bool, StorageError> {
-    // Redeliveries come within seconds; a day of ids is plenty and keeps the table small.
-    tx.execute(
-        "DELETE FROM citizen_messages_seen WHERE at < ?1",
-        [to_db(at - Duration::days(1))],
-    )?;
-    let inserted = tx.execute(
-        "INSERT INTO citizen_messages_seen (channel, msg_id, at) VALUES (?1, ?2, ?3)
-         ON CONFLICT DO NOTHING",
-        params![channel.as_str(), msg_id, to_db(at)],
-    )?;
-    Ok(inserted == 1)
+    let found: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM citizen_messages_seen WHERE channel = ?1 AND msg_id = ?2",
+            params![channel.as_str(), msg_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(found.is_some())
+}
+
+/// One message: the redelivery check, the draft's read-change-write and the id, all in
+/// the caller's transaction (one write job), so they commit together or not at all.
+pub fn apply_message(tx: &Connection, m: &DraftMessage) -> Result<DraftOutcome, StorageError> {
+    if let Some(id) = &m.msg_id {
+        // Redeliveries come within seconds; a day of ids is plenty and keeps the table small.
+        tx.execute(
+            "DELETE FROM citizen_messages_seen WHERE at < ?1",
+            [to_db(m.at - Duration::days(1))],
+        )?;
+        let inserted = tx.execute(
+            "INSERT INTO citizen_messages_seen (channel, msg_id, at) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+            params![m.channel.as_str(), id, to_db(m.at)],
+        )?;
+        if inserted == 0 {
+            return Ok(DraftOutcome::Redelivery);
+        }
+    }
+    let before = draft(tx, m.channel, &m.sender)?;
+    let was_new = before.as_ref().is_none_or(|d| d.updated_at < m.fresh_since);
+    let after = match apply_draft_edit(before.clone(), m) {
+        Ok(after) => after,
+        // Refused by the draft's limits: the writer is told, the id stays noted.
+        Err(refused) => return Ok(refused),
+    };
+    if after != before {
+        match &after {
+            Some(d) => save_draft(tx, d)?,
+            None => delete_draft(tx, m.channel, &m.sender)?,
+        }
+    }
+    Ok(DraftOutcome::Applied { was_new })
 }
