@@ -297,6 +297,10 @@ BEGIN SELECT RAISE(ABORT, 'handover_acks is append-only'); END;
 CREATE TRIGGER handover_acks_append_only_d BEFORE DELETE ON handover_acks
 BEGIN SELECT RAISE(ABORT, 'handover_acks is append-only'); END;
 "#,
+    // 5: idempotency answers are pruned after a retention, oldest first, in batches.
+    r#"
+CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
+"#,
 ];
 
 /// The migrations in `rusqlite_migration`'s terms.
@@ -367,7 +371,7 @@ mod tests {
     /// and add a new migration instead. Add the hash of a new one here when it ships.
     #[test]
     fn released_migrations_are_unchanged() {
-        let released: &[&str] = &[RELEASED_1, RELEASED_2, RELEASED_3, RELEASED_4];
+        let released: &[&str] = &[RELEASED_1, RELEASED_2, RELEASED_3, RELEASED_4, RELEASED_5];
         for (i, expected) in released.iter().enumerate() {
             let actual = crate::audit::hex(&Sha256::digest(MIGRATIONS[i].as_bytes()));
             assert_eq!(&actual, expected, "migration {} was edited", i + 1);
@@ -380,4 +384,6 @@ mod tests {
     const RELEASED_3: &str = "ab81d602a026a99aeef4977a669b5502bc4502846d6cf42a844f069e6bab1376";
     /// Shift handover acknowledgements.
     const RELEASED_4: &str = "e1e3c2fab4c33594bf009d9c55607df0d35ae76603c5eba4ae91a9dccdef9503";
+    /// The index the idempotency pruning walks.
+    const RELEASED_5: &str = "c1fbe162a2dddc3dd69d6833e882f482a2f6974e5586e906e7a1333174d2172f";
 }
