@@ -226,6 +226,52 @@ async fn a_stalled_upload_is_answered_408_and_holds_nothing() {
 }
 
 #[tokio::test]
+async fn a_client_that_stops_reading_its_response_is_dropped() {
+    let s = TestServer::start_with(|c| c.limits.write_timeout_secs = 1).await;
+    // A letter with a 9 MB attachment (a PNG header is all the sniffing needs).
+    const SIZE: usize = 9 * 1024 * 1024;
+    let mut image = PNG_1X1.to_vec();
+    image.resize(SIZE, 0);
+    let res = s
+        .client
+        .post(s.url("/api/v1/public/letters"))
+        .multipart(intake_form(&letter_json(), vec![("big.png", image)]))
+        .send()
+        .await
+        .expect("intake");
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+    let sha: String = s
+        .raw_db()
+        .query_row("SELECT sha256 FROM attachments", [], |r| r.get(0))
+        .expect("attachment");
+    let admin = s.admin_token().await;
+
+    // Ask for it through a tiny receive window, then read nothing for a while: more
+    // than the kernel buffers hold stays unsent, and the server's write stalls.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let mut stream = socket.connect(s.addr).await.expect("connect");
+    stream
+        .write_all(
+            format!(
+                "GET /api/v1/attachments/{sha} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .expect("write");
+    tokio::time::sleep(StdDuration::from_secs(4)).await;
+    let (response, closed) = read_until_closed(&mut stream, StdDuration::from_secs(10)).await;
+    assert!(status_line(&response).contains(" 200 "));
+    assert!(closed, "the connection was kept");
+    assert!(
+        response.len() < SIZE,
+        "the whole response ({} bytes) waited for the client",
+        response.len()
+    );
+}
+
+#[tokio::test]
 async fn a_dripping_request_is_bounded_in_total_but_a_stream_is_not() {
     let s = TestServer::start_with(|c| {
         c.limits.body_idle_timeout_secs = 30;
