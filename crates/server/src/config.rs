@@ -202,7 +202,11 @@ impl Limits {
         secs("body idle timeout (s)", self.body_idle_timeout_secs, 600)?;
         secs("request timeout (s)", self.request_timeout_secs, 3600)?;
         secs("write timeout (s)", self.write_timeout_secs, 600)?;
-        secs("maintenance interval (s)", self.maintenance_interval_secs, 86_400)?;
+        secs(
+            "maintenance interval (s)",
+            self.maintenance_interval_secs,
+            86_400,
+        )?;
         secs(
             "idempotency retention (days)",
             u64::from(self.idempotency_retention_days),

@@ -151,7 +151,11 @@ impl WriteDeadline {
         }
     }
 
-    fn progressed<T>(&mut self, done: Poll<io::Result<T>>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+    fn progressed<T>(
+        &mut self,
+        done: Poll<io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<T>> {
         match done {
             Poll::Ready(result) => {
                 self.sleep = None;
@@ -247,8 +251,9 @@ pub async fn run(
             },
             Err(never) => match never {},
         };
-        let service =
-            TowerToHyperService::new(service.map_request(|r: hyper::Request<hyper::body::Incoming>| r.map(Body::new)));
+        let service = TowerToHyperService::new(
+            service.map_request(|r: hyper::Request<hyper::body::Incoming>| r.map(Body::new)),
+        );
         let io = TokioIo::new(WriteDeadline {
             io: stream,
             limit: write_limit,

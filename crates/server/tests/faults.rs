@@ -134,10 +134,18 @@ async fn healthz_answers_503_once_the_writer_is_gone() {
         let res = client.get(&url).send().await.expect("healthz");
         if res.status() == 503 {
             let body = problem(res, 503, "unhealthy").await;
-            assert!(body["detail"].as_str().is_some_and(|d| d.contains("writer")));
+            assert!(
+                body["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("writer"))
+            );
             break;
         }
-        assert!(Instant::now() < deadline, "healthz still says {}", res.status());
+        assert!(
+            Instant::now() < deadline,
+            "healthz still says {}",
+            res.status()
+        );
         tokio::time::sleep(StdDuration::from_millis(50)).await;
     }
     let _ = stop.send(());
@@ -368,7 +376,10 @@ impl Desks {
     async fn dispatch(&self, token: &str, key: &str, version: i64, to: i64) -> reqwest::Response {
         self.s
             .client
-            .post(self.s.url(&format!("/api/v1/letters/{}/actions", self.letter)))
+            .post(
+                self.s
+                    .url(&format!("/api/v1/letters/{}/actions", self.letter)),
+            )
             .bearer_auth(token)
             .header("Idempotency-Key", key)
             .json(&json!({"expected_version": version,
@@ -493,13 +504,12 @@ async fn idempotency_answers_are_forgotten_after_the_retention_and_beyond_the_ca
 
     // A user with more answers than the cap keeps only the newest: the 409 just
     // remembered under `key-old`, and the flood's newest 99.
-    let user: i64 = d
-        .s
-        .raw_db()
-        .query_row("SELECT id FROM users WHERE username = 'admin'", [], |r| {
-            r.get(0)
-        })
-        .expect("user");
+    let user: i64 =
+        d.s.raw_db()
+            .query_row("SELECT id FROM users WHERE username = 'admin'", [], |r| {
+                r.get(0)
+            })
+            .expect("user");
     {
         let db = d.s.raw_db();
         let now = d.s.state.time.now();
@@ -517,17 +527,16 @@ async fn idempotency_answers_are_forgotten_after_the_retention_and_beyond_the_ca
     }
     let deadline = Instant::now() + StdDuration::from_secs(10);
     loop {
-        let (total, flood, oldest_flood): (i64, i64, Option<String>) = d
-            .s
-            .raw_db()
-            .query_row(
-                "SELECT count(*), count(*) FILTER (WHERE key LIKE 'flood-%'),
+        let (total, flood, oldest_flood): (i64, i64, Option<String>) =
+            d.s.raw_db()
+                .query_row(
+                    "SELECT count(*), count(*) FILTER (WHERE key LIKE 'flood-%'),
                         min(key) FILTER (WHERE key LIKE 'flood-%')
                  FROM idempotency_keys WHERE user_id = ?1",
-                [user],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .expect("count");
+                    [user],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .expect("count");
         if total == 100 {
             assert_eq!(flood, 99);
             assert_eq!(oldest_flood.as_deref(), Some("flood-051"));

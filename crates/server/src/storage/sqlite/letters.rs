@@ -211,7 +211,9 @@ fn refuse_when_history_full(
         .prepare_cached(
             "SELECT count(*) FROM (SELECT 1 FROM letter_events WHERE letter_id = ?1 LIMIT ?2)",
         )?
-        .query_row(params![commit.letter.0, MAX_EVENTS_PER_LETTER], |r| r.get(0))?;
+        .query_row(params![commit.letter.0, MAX_EVENTS_PER_LETTER], |r| {
+            r.get(0)
+        })?;
     if events < MAX_EVENTS_PER_LETTER {
         return Ok(None);
     }
