@@ -111,6 +111,150 @@ pub struct Config {
     /// The citizen endpoints: limits, WeChat and Weibo (see `citizen.rs`).
     #[command(flatten)]
     pub citizen: crate::citizen::CitizenConfig,
+
+    /// Time limits on connections and requests, and the housekeeping of old rows.
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+/// How long a client may take, and how long the server keeps idempotency answers.
+/// A slow or stalled client must not hold a connection, a task or a citizen
+/// concurrency slot for long; see `crate::serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Limits {
+    /// Seconds a client has to send a request's headers; also how long an idle
+    /// keep-alive connection stays open.
+    #[arg(
+        long,
+        env = "JSJB_HEADER_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub header_timeout_secs: u64,
+    /// Seconds a request body may go without sending a byte (a stalled upload).
+    #[arg(
+        long,
+        env = "JSJB_BODY_IDLE_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub body_idle_timeout_secs: u64,
+    /// Seconds from a request's headers to its response: the whole upload and the
+    /// handler. Streams (SSE) are bounded by this only until their first byte.
+    #[arg(
+        long,
+        env = "JSJB_REQUEST_TIMEOUT_SECS",
+        default_value_t = 300,
+        global = true
+    )]
+    pub request_timeout_secs: u64,
+    /// Seconds a response may wait for the client to read it (a client that stops
+    /// reading, an SSE stream nobody drains) before the connection is dropped.
+    #[arg(
+        long,
+        env = "JSJB_WRITE_TIMEOUT_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub write_timeout_secs: u64,
+    /// Days an action's answer is kept under its idempotency key. A desktop retrying
+    /// later than this gets `stale_version` instead of the first answer (its action
+    /// carries the letter version it saw, so it is never applied twice).
+    #[arg(
+        long,
+        env = "JSJB_IDEMPOTENCY_RETENTION_DAYS",
+        default_value_t = 7,
+        global = true
+    )]
+    pub idempotency_retention_days: u32,
+    /// Idempotency answers kept per user at most (the newest); older ones go first.
+    #[arg(
+        long,
+        env = "JSJB_IDEMPOTENCY_PER_USER",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub idempotency_per_user: u32,
+    /// Seconds between runs of the housekeeping task (idempotency pruning).
+    #[arg(
+        long,
+        env = "JSJB_MAINTENANCE_INTERVAL_SECS",
+        default_value_t = 3600,
+        global = true
+    )]
+    pub maintenance_interval_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_timeout_secs: 30,
+            body_idle_timeout_secs: 30,
+            request_timeout_secs: 300,
+            write_timeout_secs: 60,
+            idempotency_retention_days: 7,
+            idempotency_per_user: 10_000,
+            maintenance_interval_secs: 3600,
+        }
+    }
+}
+
+impl Limits {
+    pub fn header_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.header_timeout_secs)
+    }
+
+    pub fn body_idle_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.body_idle_timeout_secs)
+    }
+
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.request_timeout_secs)
+    }
+
+    pub fn write_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.write_timeout_secs)
+    }
+
+    pub fn maintenance_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.maintenance_interval_secs)
+    }
+
+    pub fn idempotency_retention(&self) -> Duration {
+        Duration::days(i64::from(self.idempotency_retention_days))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let secs = |name: &'static str, value: u64, max: u64| {
+            if (1..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(ConfigError::Limit { name, value, max })
+            }
+        };
+        secs("header timeout (s)", self.header_timeout_secs, 600)?;
+        secs("body idle timeout (s)", self.body_idle_timeout_secs, 600)?;
+        secs("request timeout (s)", self.request_timeout_secs, 3600)?;
+        secs("write timeout (s)", self.write_timeout_secs, 600)?;
+        secs(
+            "maintenance interval (s)",
+            self.maintenance_interval_secs,
+            86_400,
+        )?;
+        secs(
+            "idempotency retention (days)",
+            u64::from(self.idempotency_retention_days),
+            365,
+        )?;
+        if self.idempotency_per_user < 100 {
+            return Err(ConfigError::Limit {
+                name: "idempotency answers per user (at least 100)",
+                value: u64::from(self.idempotency_per_user),
+                max: u64::from(u32::MAX),
+            });
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -137,6 +281,12 @@ pub enum ConfigError {
     Argon2Memory(u32),
     #[error("the database file and the blob directory must be different paths ({0})")]
     SamePath(String),
+    #[error("the {name} must be between 1 and {max}, got {value}")]
+    Limit {
+        name: &'static str,
+        value: u64,
+        max: u64,
+    },
 }
 
 impl Config {
@@ -158,6 +308,7 @@ impl Config {
             argon2_memory_kib: 19_456,
             routing: None,
             citizen: crate::citizen::CitizenConfig::default(),
+            limits: Limits::default(),
         }
     }
 
@@ -196,6 +347,7 @@ impl Config {
         if self.db == self.blob_dir {
             return Err(ConfigError::SamePath(self.db.display().to_string()));
         }
+        self.limits.validate()?;
         Ok(())
     }
 
@@ -257,5 +409,23 @@ mod tests {
         assert_eq!(cli.config.trusted_proxies.len(), 2);
         assert!(Cli::try_parse_from(["x", "--trusted-proxies", "10.0.0.5,proxy"]).is_err());
         assert!(Cli::try_parse_from(["x", "--trusted-proxies", "0.0.0.0/0"]).is_err());
+    }
+
+    #[test]
+    fn limits_out_of_range_are_named() {
+        let mut c = Config::new("a.db".into(), "blobs".into());
+        c.limits.header_timeout_secs = 0;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Limit { value: 0, .. })
+        ));
+        c.limits.header_timeout_secs = 30;
+        c.limits.idempotency_retention_days = 0;
+        assert!(matches!(c.validate(), Err(ConfigError::Limit { .. })));
+        c.limits.idempotency_retention_days = 7;
+        c.limits.idempotency_per_user = 10;
+        assert!(matches!(c.validate(), Err(ConfigError::Limit { .. })));
+        c.limits.idempotency_per_user = 10_000;
+        assert_eq!(c.validate(), Ok(()));
     }
 }

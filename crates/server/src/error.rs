@@ -83,6 +83,17 @@ pub enum ApiError {
     /// The life-cycle rules refuse the action (from `jsjb_core::workflow::decide`).
     #[error("{0}")]
     Rule(jsjb_core::workflow::RuleError),
+    /// The letter has the most events a letter may have; it takes no more actions.
+    #[error(
+        "this letter's history is full ({max} events, the most a letter may have); it accepts no further actions"
+    )]
+    HistoryFull { max: i64 },
+    /// The request was not finished in time (a slow or stalled client, or a slow handler).
+    #[error("the request took too long; send it again")]
+    RequestTimeout,
+    /// The server cannot take writes (its database writer has stopped or is stuck).
+    #[error("{0}")]
+    Unhealthy(String),
     /// The action was based on an older version of the letter; `current` is the letter now.
     #[error(
         "the letter changed since you loaded it (it is at version {version}); reload it and decide again"
@@ -153,7 +164,11 @@ impl ApiError {
                 | jsjb_core::workflow::RuleError::NotAssignedSupervisor => StatusCode::FORBIDDEN,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             },
-            SignatureRequired | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            SignatureRequired | IdempotencyKeyReused | HistoryFull { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Unhealthy(_) => StatusCode::SERVICE_UNAVAILABLE,
             IdempotencyKeyRequired => StatusCode::BAD_REQUEST,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -185,6 +200,9 @@ impl ApiError {
             Conflict { code, .. } => code,
             Rule(rule) => rule.code(),
             Stale { .. } => "stale_version",
+            HistoryFull { .. } => "letter_history_full",
+            RequestTimeout => "request_timeout",
+            Unhealthy(_) => "unhealthy",
             SignatureRequired => "signature_required",
             IdempotencyKeyRequired => "idempotency_key_required",
             IdempotencyKeyReused => "idempotency_key_reused",

@@ -17,8 +17,10 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod handovers;
+pub mod http;
 pub mod intake;
 pub mod letters;
+pub mod maintenance;
 pub mod router;
 pub mod routing;
 pub mod signoff;
@@ -33,10 +35,11 @@ pub use router::{openapi, router};
 pub use state::AppState;
 
 use std::future::Future;
-use std::net::SocketAddr;
 
 /// Serves the router on an already bound listener until `shutdown` resolves, then
 /// finishes the requests in flight. Tests bind `127.0.0.1:0` and call this directly.
+/// The connection time limits are `config.limits` (see `http.rs`); the housekeeping
+/// task (see `maintenance.rs`) runs while serving.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -48,16 +51,15 @@ pub async fn serve(
         Err(e) => tracing::warn!(%e, "cannot read the latest change; the cursor starts at 0"),
     }
     let streams = state.shutdown.clone();
-    let app = router(state);
-    axum::serve(
-        listener,
-        // The peer address, from which `client_addr` derives the client's.
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let limits = state.config.limits.clone();
+    let housekeeping = maintenance::spawn(state.clone());
+    // The client address feeds the per-IP rate limits (ConnectInfo<SocketAddr>).
+    let served = http::run(listener, router(state), &limits, async move {
         shutdown.await;
         // End the SSE streams, or the graceful shutdown would wait for them forever.
         streams.send_replace(true);
     })
-    .await
+    .await;
+    housekeeping.abort();
+    served
 }

@@ -56,10 +56,16 @@ pub struct Health {
     pub change_seq: i64,
 }
 
-/// Liveness and database reachability.
+/// Liveness and database reachability: 503 `unhealthy` when the database writer has
+/// stopped or is stuck (reads would still answer, but nothing could be saved).
 #[utoipa::path(get, path = "/healthz", tag = "public",
-    responses((status = 200, body = Health), (status = 500, body = Problem)))]
+    responses((status = 200, body = Health), (status = 503, body = Problem, description = "`unhealthy`"), (status = 500, body = Problem)))]
 async fn healthz(State(state): State<AppState>) -> Result<ApiJson<Health>, ApiError> {
+    if !state.store.accepting_writes() {
+        return Err(ApiError::Unhealthy(
+            "the database writer has stopped or is stuck; writes cannot be saved".to_owned(),
+        ));
+    }
     let change_seq = state.store.latest_change_seq().await?;
     Ok(ApiJson(Health {
         status: "ok",
@@ -109,6 +115,7 @@ pub fn openapi() -> OpenApiDoc {
 
 /// The complete router, ready to serve.
 pub fn router(state: AppState) -> Router {
+    let limits = crate::http::RequestLimits::from(&state.config.limits);
     let (router, doc) = api().split_for_parts();
     // Rendered once: the document does not change while the server runs.
     let doc_json = doc.to_json().unwrap_or_else(|_| "{}".to_owned());
@@ -125,6 +132,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)
+        // Every route, the citizen portal and the fallbacks included (see http.rs).
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            crate::http::time_limits,
+        ))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(TraceLayer::new_for_http())
 }

@@ -318,6 +318,19 @@ pub trait Storage: Send + Sync + 'static {
     /// Shift handover acknowledgements (src/handovers.rs).
     fn handovers(&self) -> &dyn crate::handovers::HandoverStore;
 
+    /// Whether the backend can take writes now (for `/healthz`): false when its writer
+    /// has stopped or is stuck. Must be cheap and must not wait behind queued writes.
+    fn accepting_writes(&self) -> bool;
+    /// Forgets idempotency answers older than `before`, and each user's beyond the
+    /// newest `per_user` — at most `batch` rows; returns how many went. The caller loops
+    /// while it returns `batch`, so no single transaction holds the writer for long.
+    async fn prune_idempotency(
+        &self,
+        before: DateTime<Utc>,
+        per_user: u32,
+        batch: u32,
+    ) -> Result<u32, StorageError>;
+
     // --- organisation -------------------------------------------------------------
     async fn units(&self) -> Result<Vec<Unit>, StorageError>;
     /// Creates a unit after checking the tree rules of `jsjb_core::org::UnitTree`.

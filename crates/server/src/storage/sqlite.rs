@@ -4,6 +4,7 @@ mod citizen;
 mod conn;
 pub mod letters;
 mod logins;
+mod maintenance;
 pub mod migrations;
 
 use std::collections::BTreeSet;
@@ -50,6 +51,13 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<R, StorageError> + Send + 'static,
     {
         self.writer.write(f).await
+    }
+
+    /// Stops the writer thread after the job it is running, as if it had died. For
+    /// fault tests of what the server does without a writer; nothing else calls it.
+    #[doc(hidden)]
+    pub fn stop_writer(&self) {
+        self.writer.stop();
     }
 
     /// Runs `f` on a read-only connection.
@@ -152,6 +160,20 @@ impl Storage for SqliteStore {
 
     fn handovers(&self) -> &dyn crate::handovers::HandoverStore {
         self
+    }
+
+    fn accepting_writes(&self) -> bool {
+        self.writer.healthy()
+    }
+
+    async fn prune_idempotency(
+        &self,
+        before: DateTime<Utc>,
+        per_user: u32,
+        batch: u32,
+    ) -> Result<u32, StorageError> {
+        self.write(move |tx| maintenance::prune_idempotency(tx, before, per_user, batch))
+            .await
     }
 
     async fn units(&self) -> Result<Vec<Unit>, StorageError> {

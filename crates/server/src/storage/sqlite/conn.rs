@@ -5,9 +5,17 @@
 //! runs each inside its own SAVEPOINT (a failing job rolls back alone) and commits
 //! them together with one fsync. Replies go out only after that COMMIT, so a caller
 //! never hears "done" for a write that could still be lost. See DESIGN.md.
+//!
+//! A job that panics is caught like `jsjb-store`'s handle does: its savepoint rolls
+//! back, its caller gets an error, the rest of the group commits and the thread goes
+//! on. The thread reports whether it is alive and whether a group has been running
+//! for too long, so `/healthz` can say so without queueing a probe behind the writes.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -51,19 +59,83 @@ pub fn open_writer(path: &Path) -> Result<Connection, StorageError> {
     Ok(conn)
 }
 
+/// A group that has been running this long means the writer is stuck (a group is
+/// normally milliseconds; SQLite's busy timeout is 5 s).
+const STUCK_AFTER: Duration = Duration::from_secs(30);
+
+/// What the writer thread tells the rest of the server about itself: plain atomics,
+/// so asking costs nothing and never waits for the writer.
+struct Liveness {
+    /// Cleared when the thread ends, however it ends.
+    alive: AtomicBool,
+    /// When the running group began, in milliseconds since `epoch` plus one; 0: idle.
+    group_started: AtomicU64,
+    epoch: Instant,
+    /// Asks the thread to stop after its current group (fault tests only).
+    stop: AtomicBool,
+}
+
+impl Liveness {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+}
+
+/// Clears `alive` when the writer thread ends, even by unwinding.
+struct AliveGuard(Arc<Liveness>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.alive.store(false, Ordering::SeqCst);
+        self.0.group_started.store(0, Ordering::SeqCst);
+    }
+}
+
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    liveness: Arc<Liveness>,
 }
 
 impl Writer {
     /// Starts the writer thread; it stops when the last `Writer` handle is dropped.
     pub fn spawn(conn: Connection) -> Result<Writer, StorageError> {
         let (jobs, rx) = mpsc::channel::<Job>();
+        let liveness = Arc::new(Liveness {
+            alive: AtomicBool::new(true),
+            group_started: AtomicU64::new(0),
+            epoch: Instant::now(),
+            stop: AtomicBool::new(false),
+        });
+        let guard = AliveGuard(Arc::clone(&liveness));
         std::thread::Builder::new()
             .name("jsjb-sqlite-writer".to_owned())
-            .spawn(move || run_writer(conn, rx))?;
-        Ok(Writer { jobs })
+            .spawn(move || run_writer(conn, rx, guard))?;
+        Ok(Writer { jobs, liveness })
+    }
+
+    /// Whether the writer thread is running and not stuck in one group. Cheap: reads
+    /// two atomics, so a health check never queues behind a large group of writes.
+    pub fn healthy(&self) -> bool {
+        let live = &self.liveness;
+        if !live.alive.load(Ordering::SeqCst) {
+            return false;
+        }
+        match live.group_started.load(Ordering::SeqCst) {
+            0 => true,
+            started => {
+                let running = live.now_ms().saturating_sub(started);
+                u128::from(running) < STUCK_AFTER.as_millis()
+            }
+        }
+    }
+
+    /// Makes the writer thread end after the job it is running, as if it had died:
+    /// for tests of what the server does without a writer.
+    pub fn stop(&self) {
+        self.liveness.stop.store(true, Ordering::SeqCst);
+        // Wake the thread if it is waiting for a job; the no-op job runs, then it stops.
+        let _ = self.jobs.send(Box::new(|_| (true, Box::new(|_| {}))));
     }
 
     /// Runs `f` in a write transaction on the writer thread; resolves once committed.
@@ -81,7 +153,14 @@ impl Writer {
                 (false, reply)
             }
             Ok(conn) => {
-                let result = f(conn);
+                // A panic in `f` is this caller's failure alone: it gets an error and
+                // the savepoint rolls back (run_group sees `ok == false`).
+                let result = match catch_unwind(AssertUnwindSafe(|| f(conn))) {
+                    Ok(result) => result,
+                    Err(_) => Err(StorageError::Commit(
+                        "the write job panicked; its changes were rolled back".to_owned(),
+                    )),
+                };
                 let ok = result.is_ok();
                 let reply: Reply = Box::new(move |commit| {
                     let outcome = match commit {
@@ -99,7 +178,8 @@ impl Writer {
     }
 }
 
-fn run_writer(conn: Connection, rx: mpsc::Receiver<Job>) {
+fn run_writer(conn: Connection, rx: mpsc::Receiver<Job>, guard: AliveGuard) {
+    let live = &guard.0;
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -108,9 +188,16 @@ fn run_writer(conn: Connection, rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        live.group_started.store(live.now_ms(), Ordering::SeqCst);
         run_group(&conn, group);
+        live.group_started.store(0, Ordering::SeqCst);
+        if live.stop.load(Ordering::SeqCst) {
+            tracing::warn!("sqlite writer stopped on request");
+            break;
+        }
     }
     tracing::debug!("sqlite writer stopped");
+    drop(guard);
 }
 
 fn run_group(conn: &Connection, group: Vec<Job>) {
@@ -128,7 +215,16 @@ fn run_group(conn: &Connection, group: Vec<Job>) {
             replies.push((reply, Some(e.to_string())));
             continue;
         }
-        let (ok, reply) = job(Ok(conn));
+        // `write` already catches a panic in the caller's closure; this is the net for
+        // anything else a job does, so that no job can end the thread. The job's reply
+        // sender unwinds with it, so its caller hears that it failed.
+        let Ok((ok, reply)) = catch_unwind(AssertUnwindSafe(|| job(Ok(conn)))) else {
+            tracing::error!("a write job panicked outside its closure; rolled back");
+            if let Err(e) = conn.execute_batch("ROLLBACK TO job; RELEASE job") {
+                tracing::error!(%e, "cannot roll back the panicked job");
+            }
+            continue;
+        };
         let undo = if ok {
             conn.execute_batch("RELEASE job")
         } else {

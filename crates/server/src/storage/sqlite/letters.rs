@@ -265,6 +265,35 @@ pub fn remember_created(
     Ok(())
 }
 
+/// The most events one letter may have. Every action folds the whole history inside
+/// the writer's transaction and every sync sends it whole, so an endless history (a
+/// looping client, a hostile one) would slow every write and every desktop; a real
+/// case has a few dozen.
+pub const MAX_EVENTS_PER_LETTER: i64 = 500;
+
+/// Refuses (and remembers under the idempotency key) an action on a letter whose
+/// history is full. Counting uses the (letter_id, seq) index and stops at the cap.
+fn refuse_when_history_full(
+    tx: &Connection,
+    commit: &ActionCommit,
+) -> Result<Option<ActionOutcome>, StorageError> {
+    let events: i64 = tx
+        .prepare_cached(
+            "SELECT count(*) FROM (SELECT 1 FROM letter_events WHERE letter_id = ?1 LIMIT ?2)",
+        )?
+        .query_row(params![commit.letter.0, MAX_EVENTS_PER_LETTER], |r| {
+            r.get(0)
+        })?;
+    if events < MAX_EVENTS_PER_LETTER {
+        return Ok(None);
+    }
+    let refusal = crate::letters::render(&crate::error::ApiError::HistoryFull {
+        max: MAX_EVENTS_PER_LETTER,
+    });
+    remember(tx, commit, &refusal)?;
+    Ok(Some(ActionOutcome::Refused(refusal)))
+}
+
 pub fn apply_action(
     tx: &Connection,
     commit: ActionCommit,
@@ -286,6 +315,9 @@ pub fn apply_action(
                 ActionOutcome::KeyReused
             });
         }
+    }
+    if let Some(refused) = refuse_when_history_full(tx, &commit)? {
+        return Ok(refused);
     }
     let (record, mut status) = load_record(tx, commit.letter)?.ok_or_else(|| {
         StorageError::NotFound(format!("letter {} does not exist", commit.letter.0))

@@ -324,6 +324,10 @@ INSERT INTO login_lockouts (username, failures, lockouts, locked_until, last_fai
 ALTER TABLE login_attempts ADD COLUMN ip_bucket TEXT;
 CREATE INDEX login_attempts_bucket_failed ON login_attempts(ip_bucket, at) WHERE success = 0;
 "#,
+    // 6: idempotency answers are pruned after a retention, oldest first, in batches.
+    r#"
+CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
+"#,
 ];
 
 /// The migrations in `rusqlite_migration`'s terms.
@@ -394,7 +398,7 @@ mod tests {
     /// and add a new migration instead. Add the hash of a new one here when it ships.
     #[test]
     fn released_migrations_are_unchanged() {
-        let released: &[&str] = &[RELEASED_1, RELEASED_2, RELEASED_3, RELEASED_4, RELEASED_5];
+        let released: &[&str] = &[RELEASED_1, RELEASED_2, RELEASED_3, RELEASED_4, RELEASED_5, RELEASED_6];
         for (i, expected) in released.iter().enumerate() {
             let actual = crate::audit::hex(&Sha256::digest(MIGRATIONS[i].as_bytes()));
             assert_eq!(&actual, expected, "migration {} was edited", i + 1);
@@ -409,4 +413,6 @@ mod tests {
     const RELEASED_4: &str = "e1e3c2fab4c33594bf009d9c55607df0d35ae76603c5eba4ae91a9dccdef9503";
     /// Lock-outs by user name; the login limit's address bucket.
     const RELEASED_5: &str = "9a7dad2e35ea6aeaee08a1ae9aaa1f222ec45e71f5ac10c8fbd2a8ce4fa9266b";
+    /// The index the idempotency pruning walks.
+    const RELEASED_6: &str = "c1fbe162a2dddc3dd69d6833e882f482a2f6974e5586e906e7a1333174d2172f";
 }
