@@ -586,6 +586,8 @@ const PUBLIC: &[&str] = &[
     "GET /healthz",
     "POST /api/v1/auth/login",
     "POST /api/v1/public/letters",
+    "POST /api/v1/public/verification",
+    "POST /api/v1/public/verification/code",
     "GET /api/v1/public/progress",
 ];
 

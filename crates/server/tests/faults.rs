@@ -189,8 +189,10 @@ async fn a_stalled_upload_is_answered_408_and_holds_nothing() {
 
     // The citizen intake: headers and the start of a multipart body, then silence.
     let boundary = "XyZzY";
+    // A verified writer (the ticket is checked before the body is read).
+    let ticket = s.public_ticket("13812345678").await;
     let head = format!(
-        "POST /api/v1/public/letters HTTP/1.1\r\nHost: x\r\n\
+        "POST /api/v1/public/letters HTTP/1.1\r\nHost: x\r\nX-Jsjb-Ticket: {ticket}\r\n\
          Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 200000\r\n\r\n\
          --{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.png\"\r\n\r\n"
     );
@@ -223,13 +225,7 @@ async fn a_stalled_upload_is_answered_408_and_holds_nothing() {
         .query_row("SELECT count(*) FROM letters", [], |r| r.get(0))
         .expect("count");
     assert_eq!(letters, 0);
-    let res = s
-        .client
-        .post(s.url("/api/v1/public/letters"))
-        .multipart(intake_form(&letter_json(), vec![]))
-        .send()
-        .await
-        .expect("intake");
+    let res = s.post_public_letter(&letter_json(), vec![]).await;
     assert_eq!(res.status(), 201);
 }
 
@@ -241,12 +237,8 @@ async fn a_client_that_stops_reading_its_response_is_dropped() {
     let mut image = PNG_1X1.to_vec();
     image.resize(SIZE, 0);
     let res = s
-        .client
-        .post(s.url("/api/v1/public/letters"))
-        .multipart(intake_form(&letter_json(), vec![("big.png", image)]))
-        .send()
-        .await
-        .expect("intake");
+        .post_public_letter(&letter_json(), vec![("big.png", image)])
+        .await;
     assert_eq!(res.status(), 201, "{:?}", res.text().await);
     let sha: String = s
         .raw_db()
@@ -350,13 +342,7 @@ async fn desks(s: TestServer) -> Desks {
     let station = s.unit(&admin, branch, "station", "福田派出所").await;
     s.user(&admin, branch, "branch.desk", &["dispatcher"]).await;
     let branch_desk = s.token("branch.desk", PASSWORD).await;
-    let res = s
-        .client
-        .post(s.url("/api/v1/public/letters"))
-        .multipart(intake_form(&letter_json(), vec![]))
-        .send()
-        .await
-        .expect("intake");
+    let res = s.post_public_letter(&letter_json(), vec![]).await;
     assert_eq!(res.status(), 201);
     let letter: i64 = s
         .raw_db()

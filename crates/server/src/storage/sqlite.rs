@@ -21,8 +21,8 @@ use serde_json::json;
 use self::conn::{Readers, Writer};
 use super::{
     Actor, AttachmentKind, AttachmentMeta, CreatedLetter, Credentials, Draft, DraftMessage,
-    DraftOutcome, LockoutPolicy, LoginAttempt, NewLetter, NewSession, NewUnit, NewUser, ProgressRecord, Rating,
-    SessionRecord, Storage, StorageError, UserRecord,
+    DraftOutcome, LockoutPolicy, LoginAttempt, NewLetter, NewSession, NewUnit, NewUser,
+    ProgressRecord, Rating, SessionRecord, Storage, StorageError, UserRecord,
 };
 use crate::audit::{self, NewEntry, Verification};
 use crate::time::{from_db, to_db};

@@ -398,7 +398,9 @@ mod tests {
     /// and add a new migration instead. Add the hash of a new one here when it ships.
     #[test]
     fn released_migrations_are_unchanged() {
-        let released: &[&str] = &[RELEASED_1, RELEASED_2, RELEASED_3, RELEASED_4, RELEASED_5, RELEASED_6];
+        let released: &[&str] = &[
+            RELEASED_1, RELEASED_2, RELEASED_3, RELEASED_4, RELEASED_5, RELEASED_6,
+        ];
         for (i, expected) in released.iter().enumerate() {
             let actual = crate::audit::hex(&Sha256::digest(MIGRATIONS[i].as_bytes()));
             assert_eq!(&actual, expected, "migration {} was edited", i + 1);
