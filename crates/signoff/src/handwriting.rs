@@ -69,7 +69,7 @@ pub fn decode(png: &[u8]) -> Result<Image, HandwritingError> {
     }
     let size = reader
         .output_buffer_size()
-        .ok_or_else(|| HandwritingError::TooManyPixels { width, height })?;
+        .ok_or(HandwritingError::TooManyPixels { width, height })?;
     let mut buf = vec![0; size];
     let info = reader.next_frame(&mut buf).map_err(invalid)?;
     // Read to the end: a file cut after the image data, or with junk chunks, fails here.
