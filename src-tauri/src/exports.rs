@@ -1,8 +1,7 @@
 //! Files the officer exports (statistics as CSV, signed forms): never over an existing
-//! file, never outside the folder they go to. The statistics go to the user's Downloads
-//! folder; a signed form's bundle goes only to the folder the user picks in the native
-//! dialog, opened from Rust for that one export ([`ask_folder`]) — the webview cannot
-//! name a path.
+//! file, never outside the folder they go to, and only into the folder the user picks
+//! in the native dialog, opened from Rust for that one export ([`ask_folder`]) — the
+//! webview cannot name a folder.
 
 use std::path::{Path, PathBuf};
 

@@ -416,6 +416,7 @@ const en: DeepStringRecord<MessageSchema> = {
     csvName: "three-rates",
     csvManual: "This version cannot save files yet: select all (Ctrl+A), copy (Ctrl+C) and paste into a spreadsheet.",
     csvSaved: "Exported: {path}",
+    csvDialogTitle: "Choose the folder for the statistics",
     csvCopied: "This version cannot save files yet: the CSV is on the clipboard, paste it into a spreadsheet.",
   },
   handover: {

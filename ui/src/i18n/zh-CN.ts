@@ -410,6 +410,7 @@ const zhCN = {
     csvName: "三率统计",
     csvManual: "本版本尚不能直接保存文件：请全选（Ctrl+A）并复制（Ctrl+C）以下内容，粘贴到表格软件。",
     csvSaved: "已导出：{path}",
+    csvDialogTitle: "选择保存统计表的文件夹",
     csvCopied: "本版本尚不能直接保存文件：CSV 已复制到剪贴板，可粘贴到表格软件。",
   },
   handover: {
