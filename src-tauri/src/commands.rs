@@ -149,18 +149,29 @@ pub async fn test_chime(desk: State<'_, Desk>) -> CommandResult<ChimeTest> {
     })
 }
 
-/// Saves an export (the statistics' CSV) into the user's Downloads folder.
+/// Saves an export (the statistics' CSV) into the folder the user picks now in the
+/// native dialog (opened here, titled `dialog_title` from the UI's locale); `None` when
+/// they cancel. The webview names the file, never the folder.
 #[tauri::command]
-pub async fn save_export(file_name: String, content: String) -> CommandResult<SavedExport> {
-    let dir = crate::exports::downloads_dir();
+pub async fn save_export<R: Runtime>(
+    app: AppHandle<R>,
+    desk: State<'_, Desk>,
+    file_name: String,
+    content: String,
+    dialog_title: String,
+) -> CommandResult<Option<SavedExport>> {
+    let Some(dir) = crate::exports::ask_folder(&app, desk.export_folder(), &dialog_title).await?
+    else {
+        return Ok(None);
+    };
     let path = tauri::async_runtime::spawn_blocking(move || {
         crate::exports::save_text(&dir, &file_name, &content)
     })
     .await
     .map_err(|e| CommandError::new(ErrorCode::ExportFailed, e.to_string()))??;
-    Ok(SavedExport {
+    Ok(Some(SavedExport {
         path: path.display().to_string(),
-    })
+    }))
 }
 
 /// The 三率 and the other figures of `[from, to)` (RFC 3339), from the cache.

@@ -11,12 +11,14 @@ use base64::Engine as _;
 use jsjb_core::letter::LetterId;
 use jsjb_core::workflow::{Action, DecisionContext, available_actions};
 use jsjb_proto::{UserSummary, Writer};
+use jsjb_signoff::PinPolicy;
 use jsjb_store::{InboxQuery, OutboxEntry, StoreError};
 use jsjb_sync::ClientError;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 use crate::alarm::ArrivalAlarm;
 use crate::error::{CommandError, CommandResult, ErrorCode};
+use crate::exports::ExportFolder;
 use crate::ipc::{AttachmentData, InboxView, LetterView, LettersEvent, SessionInfo, events};
 use crate::session::{self, Session};
 use crate::settings::Settings;
@@ -31,6 +33,8 @@ pub struct Desk {
     settings: Mutex<Settings>,
     alarm: Arc<ArrivalAlarm>,
     workstation: Option<String>,
+    export_folder: ExportFolder,
+    pin_policy: PinPolicy,
 }
 
 impl Desk {
@@ -48,7 +52,27 @@ impl Desk {
             settings: Mutex::new(settings),
             alarm,
             workstation: workstation_name(),
+            export_folder: ExportFolder::Ask,
+            pin_policy: PinPolicy::default(),
         }
+    }
+
+    pub(crate) fn set_export_folder(&mut self, folder: ExportFolder) {
+        self.export_folder = folder;
+    }
+
+    pub(crate) fn set_pin_policy(&mut self, policy: PinPolicy) {
+        self.pin_policy = policy;
+    }
+
+    /// Where exports go (set by the app's builder, never by the webview).
+    pub fn export_folder(&self) -> &ExportFolder {
+        &self.export_folder
+    }
+
+    /// The PIN rules at enrolment.
+    pub fn pin_policy(&self) -> PinPolicy {
+        self.pin_policy
     }
 
     pub fn data_dir(&self) -> &Path {

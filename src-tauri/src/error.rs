@@ -68,8 +68,11 @@ pub enum ErrorCode {
     WrongPin,
     /// Too many wrong PINs: `retryAfterSecs` says how long to wait.
     PinLocked,
-    /// The PIN is shorter than 6 characters.
+    /// The PIN is shorter than the policy's minimum (6 unless raised).
     PinTooShort,
+    /// The key file's wrong-PIN count was edited, its attempts file deleted or an older
+    /// copy put back: locked for a day (`retryAfterSecs`), the count not reset.
+    KeyFileTampered,
     /// Neither the handling unit's chief nor a deputy with a valid grant.
     NotTheChief,
     /// The export could not be written (folder not writable, disk full).

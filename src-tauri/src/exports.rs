@@ -1,9 +1,97 @@
-//! Files the officer exports (statistics as CSV, signed forms): written into the
-//! user's Downloads folder, never over an existing file, never outside that folder.
+//! Files the officer exports (statistics as CSV, signed forms): never over an existing
+//! file, never outside the folder they go to, and only into the folder the user picks
+//! in the native dialog, opened from Rust for that one export ([`ask_folder`]) — the
+//! webview cannot name a folder.
 
 use std::path::{Path, PathBuf};
 
+use tauri::{AppHandle, Manager, Runtime};
+
 use crate::error::{CommandError, ErrorCode};
+
+/// Where an export goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportFolder {
+    /// Ask the user, each time, in the native folder picker (the app).
+    Ask,
+    /// This folder, without asking: for tests on the mock runtime, which has no
+    /// dialog. Set only by the app's builder in Rust (`Options`), never over IPC.
+    Fixed(PathBuf),
+}
+
+/// The longest dialog title accepted from the UI, in characters.
+const MAX_TITLE_CHARS: usize = 80;
+
+/// The folder the export goes to: the one the user picks now in the native dialog
+/// (starting in Downloads), `None` when they cancel. `title` is the UI's translated
+/// text (user-facing text lives in the UI's locales).
+pub async fn ask_folder<R: Runtime>(
+    app: &AppHandle<R>,
+    folder: &ExportFolder,
+    title: &str,
+) -> Result<Option<PathBuf>, CommandError> {
+    if let ExportFolder::Fixed(dir) = folder {
+        return Ok(Some(dir.clone()));
+    }
+    let Some(dialog) = app.try_state::<tauri_plugin_dialog::Dialog<R>>() else {
+        return Err(CommandError::new(
+            ErrorCode::ExportFailed,
+            "no folder picker in this build",
+        ));
+    };
+    let title: String = title
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_TITLE_CHARS)
+        .collect();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    dialog
+        .file()
+        .set_title(title)
+        .set_directory(downloads_dir())
+        .pick_folder(move |picked| {
+            let _ = tx.send(picked);
+        });
+    let picked = rx
+        .await
+        .map_err(|_| CommandError::internal("the folder picker went away"))?;
+    match picked {
+        None => Ok(None),
+        Some(path) => path
+            .into_path()
+            .map(Some)
+            .map_err(|e| CommandError::new(ErrorCode::ExportFailed, e.to_string())),
+    }
+}
+
+/// Creates a new folder `name` in `base` (`name (2)` and so on when taken), so an export
+/// never writes into a folder that was there before.
+pub fn new_folder(base: &Path, name: &str) -> Result<PathBuf, CommandError> {
+    let name = safe_file_name(name);
+    let failed = |e: std::io::Error| CommandError::new(ErrorCode::ExportFailed, e.to_string());
+    if !base.is_dir() {
+        return Err(CommandError::new(
+            ErrorCode::ExportFailed,
+            format!("{} is not a folder", base.display()),
+        ));
+    }
+    for n in 1..1000 {
+        let candidate = if n == 1 {
+            base.join(&name)
+        } else {
+            base.join(format!("{name} ({n})"))
+        };
+        match std::fs::create_dir(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    Err(CommandError::new(
+        ErrorCode::ExportFailed,
+        "too many folders with this name",
+    ))
+}
 
 /// The largest export accepted over IPC (a year of statistics is far below this).
 const MAX_EXPORT_BYTES: usize = 20 * 1024 * 1024;
@@ -102,6 +190,20 @@ mod tests {
             safe_file_name(&"字".repeat(300)).chars().count(),
             MAX_NAME_CHARS
         );
+    }
+
+    #[test]
+    fn a_new_folder_every_time() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = new_folder(dir.path(), "反馈表-SZ1-3").expect("first");
+        let second = new_folder(dir.path(), "反馈表-SZ1-3").expect("second");
+        assert_eq!(first, dir.path().join("反馈表-SZ1-3"));
+        assert_eq!(second, dir.path().join("反馈表-SZ1-3 (2)"));
+        assert_eq!(
+            new_folder(dir.path(), "../up").expect("sanitised"),
+            dir.path().join("_up")
+        );
+        assert!(new_folder(&dir.path().join("missing"), "x").is_err());
     }
 
     #[test]

@@ -27,6 +27,7 @@ use tauri::{App, AppHandle, Builder, Manager, RunEvent, Runtime};
 use crate::alarm::{ArrivalAlarm, SharedAudio};
 use crate::desk::Desk;
 pub use crate::error::{CommandError, ErrorCode};
+pub use crate::exports::ExportFolder;
 pub use crate::session::Autologin;
 use crate::settings::Settings;
 pub use crate::vault::KeyringMode;
@@ -44,8 +45,14 @@ pub struct Options {
     /// Development and demo only: sign in at start.
     pub autologin: Option<Autologin>,
     /// The parts that need a real desktop: tray, single instance, remembered window
-    /// position, launch at login. Off in tests (mock runtime).
+    /// position, launch at login, the native folder picker. Off in tests (mock runtime).
     pub desktop: bool,
+    /// Where exports go: the folder the user picks in the native dialog each time
+    /// ([`ExportFolder::Ask`]); tests, which have no dialog, give a folder here. Never
+    /// from the webview.
+    pub export_folder: ExportFolder,
+    /// The PIN rules at enrolment: at least 6, raised by `JSJB_PIN_MIN_LENGTH`.
+    pub pin_policy: jsjb_signoff::PinPolicy,
 }
 
 impl Options {
@@ -56,6 +63,10 @@ impl Options {
             audio: None,
             autologin: Autologin::from_env(),
             desktop: true,
+            export_folder: ExportFolder::Ask,
+            pin_policy: signing::pin_policy_from(
+                std::env::var("JSJB_PIN_MIN_LENGTH").ok().as_deref(),
+            ),
         }
     }
 }
@@ -82,7 +93,10 @@ pub fn build_app_with<R: Runtime>(builder: Builder<R>, options: Options) -> Buil
             .plugin(tauri_plugin_autostart::init(
                 tauri_plugin_autostart::MacosLauncher::LaunchAgent,
                 None,
-            ));
+            ))
+            // Used from Rust only (`exports::ask_folder`): the webview has no dialog
+            // permission, so it can neither open one nor name a path itself.
+            .plugin(tauri_plugin_dialog::init());
     }
     builder
         .plugin(tauri_plugin_notification::init())
@@ -161,7 +175,10 @@ fn setup<R: Runtime>(app: &mut App<R>, options: Options) -> Result<(), Box<dyn s
     tauri::async_runtime::spawn(Arc::clone(&alarm).run_timer());
 
     let vault = TokenVault::new(&data_dir, options.keyring);
-    app.manage(Desk::new(data_dir, vault, settings, alarm));
+    let mut desk = Desk::new(data_dir, vault, settings, alarm);
+    desk.set_export_folder(options.export_folder);
+    desk.set_pin_policy(options.pin_policy);
+    app.manage(desk);
 
     if options.desktop {
         // No tray host (Xvfb, some Linux desktops): the app works without the tray.

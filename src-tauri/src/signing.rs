@@ -17,7 +17,7 @@ use jsjb_core::org::{Role, UserId};
 use jsjb_core::workflow::Action;
 use jsjb_proto::{KeyState, LetterRecord, RegisterKeyRequest};
 use jsjb_signoff::desk::{Decision, Directory, SignerRef};
-use jsjb_signoff::{KdfParams, KeyFileError, PublicKey, keyfile};
+use jsjb_signoff::{KdfParams, KeyFileError, PinPolicy, PublicKey, keyfile};
 use jsjb_store::{OutboxEntry, cache_file_name};
 use jsjb_sync::ClientError;
 use serde::{Deserialize, Serialize};
@@ -30,7 +30,25 @@ use crate::ipc::{LettersEvent, events};
 use crate::session::Session;
 
 /// The largest handwriting image the server accepts.
-pub const MAX_HANDWRITING_BYTES: usize = 192 * 1024;
+pub const MAX_HANDWRITING_BYTES: usize = jsjb_signoff::handwriting::MAX_BYTES;
+
+/// The PIN policy from `JSJB_PIN_MIN_LENGTH` (the desk's override until the server
+/// serves its policy): a number raises the minimum; nothing, or anything else, keeps
+/// the default of 6 (a lower number keeps 6 too: the override only makes it stricter).
+pub fn pin_policy_from(value: Option<&str>) -> PinPolicy {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => PinPolicy::default(),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n <= 64 => PinPolicy::at_least(n),
+            _ => {
+                tracing::warn!(
+                    "JSJB_PIN_MIN_LENGTH={v:?} is not a length up to 64; keeping the default"
+                );
+                PinPolicy::default()
+            }
+        },
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // Types crossing the IPC boundary.
@@ -61,6 +79,9 @@ pub struct SigningKeyStatus {
     /// Seconds until the next PIN attempt is allowed (0: now).
     #[ts(type = "number")]
     pub pin_wait_secs: u64,
+    /// The fewest characters a new PIN may have (the policy; 6 unless raised).
+    #[ts(type = "number")]
+    pub pin_min_length: usize,
     /// Whether the user may enrol at all (a chief, or a deputy named in a grant; the
     /// server has the last word).
     pub may_sign: bool,
@@ -116,7 +137,8 @@ pub struct SignedFormView {
     pub handwriting_png_base64: Option<String>,
 }
 
-/// `export_signed_form`: what was written, where.
+/// `export_signed_form`: what was written, where (`null` when the user cancelled the
+/// folder picker).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SignedFormExport {
@@ -133,7 +155,7 @@ pub struct SignedFormExport {
 #[tauri::command]
 pub async fn signing_key_status(desk: State<'_, Desk>) -> CommandResult<SigningKeyStatus> {
     let session = desk.session()?;
-    status(&KeyPaths::of(&desk, &session), &session).await
+    status(&KeyPaths::of(&desk, &session), &session, desk.pin_policy()).await
 }
 
 #[tauri::command]
@@ -143,8 +165,8 @@ pub async fn enrol_signing_key(
 ) -> CommandResult<SigningKeyStatus> {
     let session = desk.session()?;
     let paths = KeyPaths::of(&desk, &session);
-    enrol(&paths, &session, desk.workstation(), pin).await?;
-    status(&paths, &session).await
+    enrol(&paths, &session, desk.workstation(), desk.pin_policy(), pin).await?;
+    status(&paths, &session, desk.pin_policy()).await
 }
 
 #[tauri::command]
@@ -156,7 +178,7 @@ pub async fn signoff_preview(
     handwriting_png_base64: String,
 ) -> CommandResult<SignoffPreview> {
     let session = desk.session()?;
-    let png = handwriting(&handwriting_png_base64, false)?;
+    let png = handwriting(&handwriting_png_base64)?;
     let letter = letter(&session, letter_id).await?;
     let form = build_form(&session, &letter, decision, opinion, &png).await?;
     let bytes = canonical(&form)?;
@@ -187,7 +209,7 @@ pub async fn sign_feedback_form<R: Runtime>(
         .ok_or_else(|| CommandError::new(ErrorCode::NoSigningKey, "enrol a signing key first"))?;
     if meta.state != KeyState::Active {
         // Perhaps activated since: ask the server (offline, the server decides later).
-        let now = status(&paths, &session).await?;
+        let now = status(&paths, &session, desk.pin_policy()).await?;
         if now.checked_online && now.state != SigningKeyState::Active {
             return Err(CommandError::new(
                 ErrorCode::KeyNotActive,
@@ -195,7 +217,7 @@ pub async fn sign_feedback_form<R: Runtime>(
             ));
         }
     }
-    let png = handwriting(&handwriting_png_base64, true)?;
+    let png = handwriting(&handwriting_png_base64)?;
     let letter = letter(&session, letter_id).await?;
     if letter.version != expected_version {
         return Err(CommandError::new(
@@ -269,13 +291,17 @@ pub async fn signed_form_status(
     Ok(out)
 }
 
+/// Asks the user for a folder (the native picker, opened here in Rust: the webview
+/// cannot name a path) and writes the bundle into a new folder inside it. `null` when
+/// the user cancels. `dialogTitle` is the picker's title, from the UI's locale.
 #[tauri::command]
-pub async fn export_signed_form(
+pub async fn export_signed_form<R: Runtime>(
+    app: AppHandle<R>,
     desk: State<'_, Desk>,
     letter_id: LetterId,
     seq: u32,
-    folder: Option<String>,
-) -> CommandResult<SignedFormExport> {
+    dialog_title: String,
+) -> CommandResult<Option<SignedFormExport>> {
     let session = desk.session()?;
     let letter = letter(&session, letter_id).await?;
     let signed = letter
@@ -300,22 +326,27 @@ pub async fn export_signed_form(
     let has_pdf = pdf.is_some();
     let bundle = jsjb_signoff::export::bundle(&bytes, &sig, &signed.public_key_pem, &png, pdf)
         .map_err(|e| CommandError::internal(format!("bundle: {e}")))?;
-    let base = match folder.filter(|f| !f.trim().is_empty()) {
-        Some(f) => PathBuf::from(f),
-        None => crate::exports::downloads_dir(),
+    // Only now, with everything at hand, is the user asked where it goes.
+    let Some(base) = crate::exports::ask_folder(&app, desk.export_folder(), &dialog_title).await?
+    else {
+        return Ok(None);
     };
-    let dir = base.join(format!("反馈表-{}-{seq}", letter.tracking_code));
+    let name = format!("反馈表-{}-{seq}", letter.tracking_code);
+    let dir = tokio::task::spawn_blocking(move || {
+        let dir = crate::exports::new_folder(&base, &name)?;
+        jsjb_signoff::export::write_bundle(&dir, &bundle)
+            .map_err(|e| CommandError::new(ErrorCode::ExportFailed, e.to_string()))?;
+        Ok::<_, CommandError>((dir, bundle))
+    })
+    .await
+    .map_err(|e| CommandError::internal(format!("export task: {e}")))??;
+    let (dir, bundle) = dir;
     let files: Vec<String> = bundle
         .files
         .iter()
         .map(|(name, _)| dir.join(name).display().to_string())
         .collect();
-    let target = dir.clone();
-    tokio::task::spawn_blocking(move || jsjb_signoff::export::write_bundle(&target, &bundle))
-        .await
-        .map_err(|e| CommandError::internal(format!("export task: {e}")))?
-        .map_err(|e| CommandError::new(ErrorCode::ExportFailed, e.to_string()))?;
-    Ok(SignedFormExport {
+    Ok(Some(SignedFormExport {
         folder: dir.display().to_string(),
         pdf: has_pdf.then(|| {
             dir.join(jsjb_signoff::export::PDF_FILE)
@@ -323,7 +354,7 @@ pub async fn export_signed_form(
                 .to_string()
         }),
         files,
-    })
+    }))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -371,6 +402,7 @@ async fn enrol(
     paths: &KeyPaths,
     session: &Session,
     workstation: Option<&str>,
+    policy: PinPolicy,
     pin: String,
 ) -> CommandResult<()> {
     if !may_sign(session).await {
@@ -401,7 +433,7 @@ async fn enrol(
     let key_path = paths.key.clone();
     let now = session.now();
     let public = tokio::task::spawn_blocking(move || {
-        keyfile::enrol(&key_path, &pin, KdfParams::default(), now)
+        keyfile::enrol(&key_path, &pin, policy, KdfParams::default(), now)
     })
     .await
     .map_err(|e| CommandError::internal(format!("key task: {e}")))?
@@ -416,6 +448,7 @@ async fn enrol(
         Err(e) => {
             // Not registered: remove the key so that enrolling again starts clean.
             let _ = std::fs::remove_file(&paths.key);
+            let _ = std::fs::remove_file(keyfile::attempts_path(&paths.key));
             Err(e)
         }
     }
@@ -439,24 +472,39 @@ async fn register(
         .map_err(online_only)
 }
 
-async fn status(paths: &KeyPaths, session: &Session) -> CommandResult<SigningKeyStatus> {
+async fn status(
+    paths: &KeyPaths,
+    session: &Session,
+    policy: PinPolicy,
+) -> CommandResult<SigningKeyStatus> {
     let may_sign = may_sign(session).await;
+    let pin_min_length = policy.min_chars;
     let local = if paths.key.exists() {
         keyfile::read(&paths.key).ok()
     } else {
         None
     };
-    let (Some(file), Some(mut meta)) = (local, paths.meta()) else {
+    let (Some(_), Some(mut meta)) = (local, paths.meta()) else {
         return Ok(SigningKeyStatus {
             state: SigningKeyState::None,
             key_id: None,
             fingerprint: None,
             pin_wait_secs: 0,
+            pin_min_length,
             may_sign,
             checked_online: false,
         });
     };
-    let pin_wait_secs = file.wait_secs(session.now());
+    // From the authenticated count (a tampered file shows its day-long lock).
+    let (key_path, now) = (paths.key.clone(), session.now());
+    let pin_wait_secs = tokio::task::spawn_blocking(move || keyfile::pin_wait_secs(&key_path, now))
+        .await
+        .map_err(|e| CommandError::internal(format!("key task: {e}")))?
+        // A damaged file still shows its state; signing with it reports the damage.
+        .unwrap_or_else(|e| {
+            tracing::warn!("signing key file: {e}");
+            0
+        });
     let checked_online = match session.client.keys().await {
         Ok(keys) => {
             match keys.iter().find(|k| k.id == meta.key_id) {
@@ -481,6 +529,7 @@ async fn status(paths: &KeyPaths, session: &Session) -> CommandResult<SigningKey
         key_id: Some(meta.key_id),
         fingerprint: Some(meta.fingerprint),
         pin_wait_secs,
+        pin_min_length,
         may_sign,
         checked_online,
     })
@@ -503,17 +552,19 @@ fn key_error(e: KeyFileError) -> CommandError {
         KeyFileError::WrongPin {
             retry_after_secs, ..
         }
-        | KeyFileError::Locked { retry_after_secs } => Some(*retry_after_secs),
+        | KeyFileError::Locked { retry_after_secs }
+        | KeyFileError::Tampered { retry_after_secs } => Some(*retry_after_secs),
         _ => None,
     };
     let code = match &e {
         KeyFileError::WrongPin { .. } => ErrorCode::WrongPin,
         KeyFileError::Locked { .. } => ErrorCode::PinLocked,
-        KeyFileError::WeakPin => ErrorCode::PinTooShort,
+        KeyFileError::WeakPin { .. } => ErrorCode::PinTooShort,
+        KeyFileError::Tampered { .. } => ErrorCode::KeyFileTampered,
         KeyFileError::Exists(_) => ErrorCode::KeyFileExists,
         _ => ErrorCode::Internal,
     };
-    if code == ErrorCode::Internal {
+    if matches!(code, ErrorCode::Internal | ErrorCode::KeyFileTampered) {
         tracing::error!("signing key: {e}");
     }
     CommandError {
@@ -635,26 +686,14 @@ fn canonical(form: &FeedbackForm) -> CommandResult<Vec<u8>> {
         .map_err(|e| CommandError::internal(format!("canonical form: {e}")))
 }
 
-/// The PNG drawn on the pad. `strict`: also refuse what the server would (too large).
-fn handwriting(base64: &str, strict: bool) -> CommandResult<Vec<u8>> {
+/// The PNG drawn on the pad, decoded and checked as the PDF will read it (at most
+/// 192 KiB, a sane size in pixels, complete) before anything is signed over it.
+fn handwriting(base64: &str) -> CommandResult<Vec<u8>> {
     let png = base64::engine::general_purpose::STANDARD
         .decode(base64.trim())
         .map_err(|e| CommandError::new(ErrorCode::InvalidInput, format!("handwriting: {e}")))?;
-    if !png.starts_with(b"\x89PNG\r\n\x1a\n") {
-        return Err(CommandError::new(
-            ErrorCode::InvalidInput,
-            "the handwriting is not a PNG",
-        ));
-    }
-    if strict && png.len() > MAX_HANDWRITING_BYTES {
-        return Err(CommandError::new(
-            ErrorCode::InvalidInput,
-            format!(
-                "the handwriting is {} bytes (at most {MAX_HANDWRITING_BYTES})",
-                png.len()
-            ),
-        ));
-    }
+    jsjb_signoff::handwriting::decode(&png)
+        .map_err(|e| CommandError::new(ErrorCode::InvalidInput, e.to_string()))?;
     Ok(png)
 }
 
@@ -803,5 +842,36 @@ fn online_only(e: ClientError) -> CommandError {
     match e {
         ClientError::Unreachable(message) => CommandError::new(ErrorCode::Offline, message),
         other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pin_policy_is_six_unless_raised_by_the_environment() {
+        assert_eq!(pin_policy_from(None).min_chars, 6);
+        assert_eq!(pin_policy_from(Some("")).min_chars, 6);
+        assert_eq!(pin_policy_from(Some(" 8 ")).min_chars, 8);
+        // Lower, nonsense or absurd values keep the default: the override only raises it.
+        assert_eq!(pin_policy_from(Some("4")).min_chars, 6);
+        assert_eq!(pin_policy_from(Some("six")).min_chars, 6);
+        assert_eq!(pin_policy_from(Some("1000")).min_chars, 6);
+    }
+
+    #[test]
+    fn a_truncated_or_oversized_handwriting_png_is_refused() {
+        let good = jsjb_signoff::handwriting::sample_png(1);
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        assert_eq!(handwriting(&b64(&good)).expect("the pad's PNG"), good);
+        let cut = handwriting(&b64(&good[..good.len() - 30])).expect_err("cut short");
+        assert_eq!(cut.code, ErrorCode::InvalidInput);
+        let mut big = good.clone();
+        big.resize(MAX_HANDWRITING_BYTES + 1, 0);
+        assert_eq!(
+            handwriting(&b64(&big)).expect_err("too large").code,
+            ErrorCode::InvalidInput
+        );
     }
 }

@@ -32,6 +32,27 @@ fn app_info_reports_product_version_and_disconnected() {
     );
 }
 
+/// The statistics' CSV goes into the folder the user picked (given by the builder here:
+/// the mock runtime has no dialog), under its sanitised name, never over a file.
+#[test]
+fn an_export_is_written_only_into_the_folder_the_user_picked() {
+    let app = app();
+    let picked = export_folder(&app.data_dir);
+    let args = json!({"fileName": "../../三率.csv", "content": "a,b\n", "dialogTitle": "导出"});
+    let first = std::path::PathBuf::from(
+        app.ok("save_export", args.clone())["path"]
+            .as_str()
+            .expect("path"),
+    );
+    assert_eq!(first.parent(), Some(picked.as_path()), "{first:?}");
+    assert_eq!(std::fs::read_to_string(&first).expect("read"), "a,b\n");
+    let second = app.ok("save_export", args)["path"]
+        .as_str()
+        .expect("path")
+        .to_owned();
+    assert_ne!(second, first.display().to_string(), "never over the first");
+}
+
 #[test]
 fn commands_are_refused_to_a_window_without_the_capability() {
     let app = app();

@@ -1,7 +1,9 @@
 //! The chief's sign-off through the real commands (mock runtime) against the REAL
 //! server in-process: enrol a key, an admin activates it over HTTP, sign a form that
 //! an officer brought to approval, the server accepts it, and the desktop's verdict is 签名有效;
-//! wrong PINs are refused and slowed down. Same harness as `ipc.rs` (`support/`).
+//! the export goes only to the folder the user picked; wrong PINs are refused and slowed
+//! down, parallel ones each count, and an edited count locks the key. Same harness as
+//! `ipc.rs` (`support/`).
 
 use std::path::PathBuf;
 
@@ -138,6 +140,7 @@ fn a_chief_enrols_an_admin_activates_and_the_signed_form_is_accepted_and_valid()
     let none = app.ok("signing_key_status", json!({}));
     assert_eq!(none["state"], "none");
     assert_eq!(none["maySign"], true);
+    assert_eq!(none["pinMinLength"], 6);
 
     assert_eq!(
         app.err_code("enrol_signing_key", json!({"pin": "12345"})),
@@ -151,7 +154,8 @@ fn a_chief_enrols_an_admin_activates_and_the_signed_form_is_accepted_and_valid()
         .to_owned();
     assert_eq!(fingerprint.len(), 64, "SM3 hex");
     let key_id = pending["keyId"].as_i64().expect("key id");
-    // The private key is on this workstation, encrypted; never in the clear.
+    // The private key is on this workstation, encrypted; never in the clear; the files
+    // are the OS user's only.
     let key_files: Vec<_> = std::fs::read_dir(app.data_dir.join("signing"))
         .expect("signing folder")
         .map(|e| e.expect("entry").path())
@@ -165,6 +169,16 @@ fn a_chief_enrols_an_admin_activates_and_the_signed_form_is_accepted_and_valid()
         text.contains("argon2id") && !text.contains("PRIVATE KEY"),
         "{text}"
     );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for file in &key_files {
+            let mode = std::fs::metadata(file).expect("meta").permissions().mode() & 0o777;
+            if !file.to_string_lossy().ends_with(".registered.json") {
+                assert_eq!(mode, 0o600, "{}", file.display());
+            }
+        }
+    }
     // A second enrolment while one is pending is refused.
     assert_eq!(
         app.err_code("enrol_signing_key", json!({"pin": "135790"})),
@@ -200,6 +214,30 @@ fn a_chief_enrols_an_admin_activates_and_the_signed_form_is_accepted_and_valid()
     let active = app.ok("signing_key_status", json!({}));
     assert_eq!(active["state"], "active");
     assert_eq!(active["fingerprint"], fingerprint.as_str());
+
+    // A handwriting PNG that is cut short, or claims a huge canvas, is refused before
+    // anything is built or signed over it.
+    {
+        use base64::Engine as _;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let cut = &PAD_PNG[..PAD_PNG.len() - 20];
+        let mut huge = PAD_PNG.to_vec();
+        // IHDR width and height (bytes 16..24) set to 60000 × 60000, with its CRC fixed:
+        // the cheapest lie a PNG can tell about its size.
+        huge[16..24].copy_from_slice(&[0, 0, 0xea, 0x60, 0, 0, 0xea, 0x60]);
+        let crc = crc32(&huge[12..29]);
+        huge[29..33].copy_from_slice(&crc.to_be_bytes());
+        for bad in [b64(cut), b64(&huge)] {
+            assert_eq!(
+                app.err_code(
+                    "signoff_preview",
+                    json!({"letterId": letter, "decision": "approve", "opinion": "",
+                           "handwritingPngBase64": bad})
+                ),
+                "invalid_input"
+            );
+        }
+    }
 
     // The preview is exactly what is signed: the letter, the decision, the image's hash.
     let preview = app.ok(
@@ -263,14 +301,32 @@ fn a_chief_enrols_an_admin_activates_and_the_signed_form_is_accepted_and_valid()
     assert_eq!(mine["form"]["opinion"], "同意办结。");
 
     // The export: the bundle anyone can verify with OpenSSL, and the PDF when the
-    // server has a CJK font.
-    let out = tempfile::tempdir().expect("export dir");
+    // server has a CJK font — into the folder the user picked, whatever the webview
+    // says: a path it sends is not used.
+    let elsewhere = tempfile::tempdir().expect("a folder the webview names");
     let seq = mine["seq"].as_u64().expect("seq");
     let export = app.ok(
         "export_signed_form",
-        json!({"letterId": letter, "seq": seq, "folder": out.path().display().to_string()}),
+        json!({"letterId": letter, "seq": seq, "dialogTitle": "导出",
+               "folder": elsewhere.path().display().to_string()}),
     );
     let folder = PathBuf::from(export["folder"].as_str().expect("folder"));
+    let picked = export_folder(&app.data_dir);
+    assert_eq!(folder.parent(), Some(picked.as_path()), "{folder:?}");
+    assert_eq!(
+        std::fs::read_dir(elsewhere.path()).expect("list").count(),
+        0,
+        "nothing written where the webview said"
+    );
+    // A second export never writes into the first one's folder.
+    let again = app.ok(
+        "export_signed_form",
+        json!({"letterId": letter, "seq": seq, "dialogTitle": "导出"}),
+    );
+    assert_ne!(again["folder"], export["folder"]);
+    let readme = std::fs::read_to_string(folder.join("README.txt")).expect("readme");
+    assert!(readme.contains(fingerprint.as_str()), "{readme}");
+    assert!(readme.contains("请将此指纹与本局公布的签名密钥清单核对"));
     for name in [
         "form.json",
         "form.sig.der",
@@ -330,11 +386,33 @@ fn signing_needs_the_pin_and_wrong_pins_are_slowed_down() {
                    "opinion": "请补充回访记录。", "pin": pin, "handwritingPngBase64": pad_b64()}),
         )
     };
-    let mut last = Value::Null;
-    for _ in 0..3 {
-        last = sign("111111").expect_err("a wrong PIN is refused");
-        assert_eq!(last["code"], "wrong_pin", "{last}");
-    }
+    // Two wrong PINs at the same moment (two windows, a double click): both count.
+    std::thread::scope(|scope| {
+        let tries: Vec<_> = ["111111", "222222"]
+            .into_iter()
+            .map(|pin| {
+                let window = app.main.clone();
+                scope.spawn(move || {
+                    invoke_on(
+                        &window,
+                        "sign_feedback_form",
+                        json!({"letterId": letter, "expectedVersion": version,
+                               "decision": "send_back", "opinion": "请补充回访记录。",
+                               "pin": pin, "handwritingPngBase64": pad_b64()}),
+                    )
+                })
+            })
+            .collect();
+        for t in tries {
+            let refused = t
+                .join()
+                .expect("thread")
+                .expect_err("a wrong PIN is refused");
+            assert_eq!(refused["code"], "wrong_pin", "{refused}");
+        }
+    });
+    let last = sign("111111").expect_err("a wrong PIN is refused");
+    assert_eq!(last["code"], "wrong_pin", "{last}");
     // After the free attempts, the next try must wait.
     assert!(last["retryAfterSecs"].as_u64().unwrap_or(0) >= 29, "{last}");
     let locked = sign("864209").expect_err("even the right PIN waits");
@@ -344,4 +422,41 @@ fn signing_needs_the_pin_and_wrong_pins_are_slowed_down() {
     assert!(status["pinWaitSecs"].as_u64().unwrap_or(0) > 0, "{status}");
     // Nothing was queued.
     assert_eq!(app.ok("sync_status", json!({}))["pending_actions"], 0);
+
+    // The count set back by hand in the key file: not reset, but locked for a day.
+    let key_file = std::fs::read_dir(app.data_dir.join("signing"))
+        .expect("signing folder")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.to_string_lossy().ends_with(".key.json"))
+        .expect("a key file");
+    let mut json: Value =
+        serde_json::from_slice(&std::fs::read(&key_file).expect("read")).expect("json");
+    json["failures"] = 0.into();
+    json["locked_until"] = Value::Null;
+    std::fs::write(&key_file, serde_json::to_vec_pretty(&json).expect("json")).expect("edit");
+    let tampered = sign("864209").expect_err("the right PIN does not open an edited file");
+    assert_eq!(tampered["code"], "key_file_tampered", "{tampered}");
+    assert_eq!(tampered["retryAfterSecs"], 24 * 3600);
+    let status = app.ok("signing_key_status", json!({}));
+    assert!(
+        status["pinWaitSecs"].as_u64().unwrap_or(0) > 23 * 3600,
+        "{status}"
+    );
+    assert_eq!(app.ok("sync_status", json!({}))["pending_actions"], 0);
+}
+
+/// PNG's CRC-32 (ISO 3309) of a chunk's type and data.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffff_u32;
+    for byte in bytes {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }

@@ -1,6 +1,11 @@
 //! The export anyone can verify offline: the canonical bytes, the DER signature, the
 //! signer's public key (SPKI PEM), the handwriting image, the PDF and a README with the
 //! exact OpenSSL command.
+//!
+//! The bundle carries its own public key, so OpenSSL's "verified" only says the key in
+//! the bundle signed these bytes. Whose key it is, the bundle cannot prove: the README
+//! and the PDF name the key by its fingerprint and tell the verifier, in Chinese first,
+//! to compare it with the bureau's published list of signing keys ([`KEY_CHECK_ZH`]).
 
 use std::path::Path;
 
@@ -18,6 +23,16 @@ pub const README_FILE: &str = "README.txt";
 /// The OpenSSL 3 command that verifies a bundle, run inside its folder. It prints
 /// `Signature Verified Successfully` and exits 0, or exits 1.
 pub const OPENSSL_VERIFY: &str = "openssl pkeyutl -verify -rawin -digest sm3 -pubin -inkey signer.pub.pem -pkeyopt distid:1234567812345678 -in form.json -sigfile form.sig.der";
+
+/// The OpenSSL 3 command that prints the key fingerprint (SM3 of the SPKI DER) of the
+/// bundle's public key, to compare with the one printed and the published list.
+pub const OPENSSL_FINGERPRINT: &str =
+    "openssl pkey -pubin -in signer.pub.pem -outform DER | openssl dgst -sm3";
+
+/// What the verifier must do with the fingerprint (the README and the PDF say it).
+pub const KEY_CHECK_ZH: &str = "请将此指纹与本局公布的签名密钥清单核对。签名验证通过只说明内容由随附公钥对应的私钥签署；该公钥是否属于签批人、签名时是否有效，须以本局公布的签名密钥清单为准。";
+/// The same in English, after the Chinese.
+pub const KEY_CHECK_EN: &str = "Compare this fingerprint with the bureau's published list of signing keys. A verified signature only shows that the private key of the enclosed public key signed the content; whether that key is the signer's, and was valid when signing, only the published list can tell.";
 
 /// The files of a bundle, in the order they are listed in the README.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +71,11 @@ fn readme(
     handwriting_png: &[u8],
 ) -> Result<String, SignoffError> {
     let mut out = String::new();
+    let fingerprint = key.fingerprint()?;
     out.push_str("接诉即办 反馈表 一把手签批 — 离线验证包 / offline verification bundle\n\n");
+    out.push_str(&format!(
+        "签名密钥指纹 signing key fingerprint (SM3 of SPKI DER):\n  {fingerprint}\n\n{KEY_CHECK_ZH}\n{KEY_CHECK_EN}\n\n计算指纹 compute it: {OPENSSL_FINGERPRINT}\n\n"
+    ));
     if let Some(form) = form {
         out.push_str(&format!(
             "来信编号 letter: {} (id {}, version {})\n签批人 signer: {} ({}){}\n决定 decision: {}\n签批时间 signed at (UTC): {}\n\n",
@@ -84,7 +103,7 @@ fn readme(
         "SM3({FORM_FILE})        = {}\nSHA-256({HANDWRITING_FILE}) = {}\nkey fingerprint (SM3 of SPKI DER) = {}\n",
         sm3_hex(form_bytes),
         crate::verify::sha256_hex(handwriting_png),
-        key.fingerprint()?,
+        fingerprint,
     ));
     Ok(out)
 }

@@ -7,36 +7,89 @@
 //!   can be swapped without the PIN check failing.
 //! - Wrong PINs: the first [`FREE_FAILURES`] cost nothing; each one after locks the
 //!   file for 30 s, doubling up to a day. The count and the lock are written to the
-//!   file (atomically, synced) before the answer is returned.
+//!   file (atomically, synced, mode 0600) before the answer is returned, and one attempt
+//!   at a time is made per process ([`unlock`] holds a lock around read, try, write), so
+//!   two attempts in parallel count two.
+//! - The count cannot be reset by editing or deleting a file: it is authenticated with
+//!   HMAC-SHA256 under a random secret kept in a second file beside the key file (the
+//!   *attempts* file, [`attempts_path`]), which also holds the highest generation of the
+//!   count written so far. An edited count, a missing or replaced attempts file, or an
+//!   older copy of the key file put back (a lower generation) all read as *tampered*:
+//!   the file is locked for the longest delay ([`MAX_DELAY_SECS`]) with the count at
+//!   its maximum, and the attempt is refused ([`KeyFileError::Tampered`]).
 //!
-//! Someone who copies the file can of course guess offline without the counter: that is
-//! what argon2id's cost is for. The counter stops guessing through the app.
+//! Someone who copies the files can of course guess offline without the counter: that is
+//! what argon2id's cost is for. The counter stops guessing through the app, and the MAC
+//! stops the count from being set back by hand (docs/signoff.md, "The PIN and the key
+//! file", says what it does not stop).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::crypto::{PublicKey, SignoffError};
 use crate::signer::SoftwareSigner;
 
-/// The `format` of key files of this version.
-pub const KEY_FILE_FORMAT: &str = "jsjb-sm2-key/1";
+/// The `format` of key files of this version (`/2`: the wrong-PIN count is MACed).
+pub const KEY_FILE_FORMAT: &str = "jsjb-sm2-key/2";
+/// The `format` of the attempts file.
+pub const ATTEMPTS_FORMAT: &str = "jsjb-key-attempts/1";
 /// Wrong PINs allowed before the delays start.
 pub const FREE_FAILURES: u32 = 3;
 /// The first delay, doubled for each further wrong PIN.
 pub const FIRST_DELAY_SECS: i64 = 30;
 /// The longest delay.
 pub const MAX_DELAY_SECS: i64 = 24 * 3600;
-/// The shortest PIN accepted at enrolment.
-pub const MIN_PIN_CHARS: usize = 6;
+/// The shortest PIN accepted at enrolment unless the policy says more: 6 digits.
+pub const DEFAULT_MIN_PIN_CHARS: usize = 6;
+/// The count a tampered file is set to: the smallest one locked for [`MAX_DELAY_SECS`].
+pub const TAMPERED_FAILURES: u32 = FREE_FAILURES + 12;
+
+/// The PIN rules checked at enrolment. The one place the default lives; the desktop
+/// may raise the minimum (`JSJB_PIN_MIN_LENGTH`, later the server's policy), never
+/// lower it below [`DEFAULT_MIN_PIN_CHARS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PinPolicy {
+    /// The fewest characters (a PIN pad's digits) a PIN may have.
+    pub min_chars: usize,
+}
+
+impl Default for PinPolicy {
+    fn default() -> Self {
+        PinPolicy {
+            min_chars: DEFAULT_MIN_PIN_CHARS,
+        }
+    }
+}
+
+impl PinPolicy {
+    /// A policy asking for at least `min_chars`, but never fewer than the default.
+    pub fn at_least(min_chars: usize) -> PinPolicy {
+        PinPolicy {
+            min_chars: min_chars.max(DEFAULT_MIN_PIN_CHARS),
+        }
+    }
+
+    pub fn check(&self, pin: &str) -> Result<(), KeyFileError> {
+        if pin.chars().count() < self.min_chars {
+            return Err(KeyFileError::WeakPin {
+                min_chars: self.min_chars,
+            });
+        }
+        Ok(())
+    }
+}
 
 /// argon2id cost parameters, stored with the file so they can be raised later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,12 +137,27 @@ pub struct KeyFile {
     pub failures: u32,
     /// No attempt is accepted before this time.
     pub locked_until: Option<DateTime<Utc>>,
+    /// Raised by one on every write of the count; the attempts file keeps the highest,
+    /// so an older copy of this file put back is noticed.
+    pub generation: u64,
+    /// HMAC-SHA256 of the count (with the generation, bound to this key), under the
+    /// attempts file's secret.
+    pub attempts_mac_b64: String,
+}
+
+/// The attempts file beside a key file: the secret the count is MACed with and the
+/// highest generation written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct AttemptsFile {
+    format: String,
+    secret_b64: String,
+    generation: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
-    #[error("the PIN must have at least {MIN_PIN_CHARS} characters")]
-    WeakPin,
+    #[error("the PIN must have at least {min_chars} characters")]
+    WeakPin { min_chars: usize },
     #[error("a key file already exists at {0}; revoke and remove it before enrolling again")]
     Exists(PathBuf),
     #[error(
@@ -101,6 +169,10 @@ pub enum KeyFileError {
     },
     #[error("too many wrong PINs: try again in {retry_after_secs} s")]
     Locked { retry_after_secs: u64 },
+    #[error(
+        "the key file's wrong-PIN count was altered or its attempts file is missing: locked for {retry_after_secs} s"
+    )]
+    Tampered { retry_after_secs: u64 },
     #[error("the key file is damaged or not a key file: {0}")]
     Corrupt(String),
     #[error("key file: {0}")]
@@ -113,10 +185,11 @@ impl KeyFileError {
     /// The stable code the desktop translates.
     pub fn code(&self) -> &'static str {
         match self {
-            KeyFileError::WeakPin => "pin_too_short",
+            KeyFileError::WeakPin { .. } => "pin_too_short",
             KeyFileError::Exists(_) => "key_file_exists",
             KeyFileError::WrongPin { .. } => "wrong_pin",
             KeyFileError::Locked { .. } => "pin_locked",
+            KeyFileError::Tampered { .. } => "key_file_tampered",
             KeyFileError::Corrupt(_) => "key_file_corrupt",
             KeyFileError::Io(_) => "key_file_io",
             KeyFileError::Crypto(_) => "key_file_crypto",
@@ -162,16 +235,15 @@ impl KeyFile {
         .into_bytes()
     }
 
-    /// Encrypts a new key under `pin`.
+    /// Encrypts a new key under `pin` (the count is not MACed yet: [`enrol`] does it).
     pub fn seal(
         signer: &SoftwareSigner,
         pin: &str,
+        policy: PinPolicy,
         params: KdfParams,
         now: DateTime<Utc>,
     ) -> Result<KeyFile, KeyFileError> {
-        if pin.chars().count() < MIN_PIN_CHARS {
-            return Err(KeyFileError::WeakPin);
-        }
+        policy.check(pin)?;
         let mut salt = [0_u8; 16];
         OsRng.fill_bytes(&mut salt);
         let mut nonce = [0_u8; 12];
@@ -188,6 +260,8 @@ impl KeyFile {
             created_at: now,
             failures: 0,
             locked_until: None,
+            generation: 0,
+            attempts_mac_b64: String::new(),
         };
         let key = derive_key(pin, &salt, params)?;
         let cipher = ChaCha20Poly1305::new(key.as_ref().into());
@@ -204,6 +278,48 @@ impl KeyFile {
             .map_err(|_| corrupt("encryption failed"))?;
         file.ciphertext_b64 = B64.encode(ciphertext);
         Ok(file)
+    }
+
+    /// What the count's MAC covers: the count, its generation, and this very key file
+    /// (its key, salt and ciphertext), so a count cannot be carried over from another.
+    fn attempts_mac_input(&self) -> Vec<u8> {
+        format!(
+            "{ATTEMPTS_FORMAT}\n{}\n{}\n{}\ngeneration={}\nfailures={}\nlocked_until={}",
+            self.public_key_pem,
+            self.salt_b64,
+            self.ciphertext_b64,
+            self.generation,
+            self.failures,
+            self.locked_until
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+                .unwrap_or_default()
+        )
+        .into_bytes()
+    }
+
+    fn attempts_hmac(secret: &[u8]) -> Result<Hmac<Sha256>, KeyFileError> {
+        <Hmac<Sha256> as Mac>::new_from_slice(secret)
+            .map_err(|e| corrupt(format!("attempts secret: {e}")))
+    }
+
+    /// Sets the MAC of the count as it is now, under `secret`.
+    fn seal_attempts(&mut self, secret: &[u8]) -> Result<(), KeyFileError> {
+        let mut mac = Self::attempts_hmac(secret)?;
+        mac.update(&self.attempts_mac_input());
+        self.attempts_mac_b64 = B64.encode(mac.finalize().into_bytes());
+        Ok(())
+    }
+
+    /// Whether the stored MAC is the count's under `secret` (compared in constant time).
+    fn attempts_verify(&self, secret: &[u8]) -> bool {
+        let Ok(stored) = B64.decode(&self.attempts_mac_b64) else {
+            return false;
+        };
+        let Ok(mut mac) = Self::attempts_hmac(secret) else {
+            return false;
+        };
+        mac.update(&self.attempts_mac_input());
+        mac.verify_slice(&stored).is_ok()
     }
 
     /// The public key (no PIN needed).
@@ -286,24 +402,75 @@ pub fn delay_after(failures: u32) -> i64 {
 
 // --- files: the only IO of this module --------------------------------------------
 
+/// One PIN attempt (or enrolment) at a time in this process: read, try and write of a
+/// key file happen under it, so that parallel attempts each see the other's count.
+/// The app runs as a single instance (tauri-plugin-single-instance), so a lock within
+/// the process covers every attempt made through it.
+static KEY_FILES: Mutex<()> = Mutex::new(());
+
+/// The attempts file of the key file at `path` (`X.key.json` → `X.key.attempts.json`).
+pub fn attempts_path(path: &Path) -> PathBuf {
+    path.with_extension("attempts.json")
+}
+
 /// Reads a key file.
 pub fn read(path: &Path) -> Result<KeyFile, KeyFileError> {
     let bytes = std::fs::read(path)?;
     serde_json::from_slice(&bytes).map_err(corrupt)
 }
 
-/// Writes a key file atomically (temp file, fsync, rename, fsync of the folder).
-pub fn write(path: &Path, file: &KeyFile) -> Result<(), KeyFileError> {
-    let json = serde_json::to_vec_pretty(file).map_err(corrupt)?;
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
+/// The attempts file, `None` when it is missing or unreadable (both read as tampered).
+fn read_attempts(path: &Path) -> Option<(Zeroizing<Vec<u8>>, u64)> {
+    let bytes = Zeroizing::new(std::fs::read(attempts_path(path)).ok()?);
+    let file: AttemptsFile = serde_json::from_slice(&bytes).ok()?;
+    let secret = Zeroizing::new(B64.decode(&file.secret_b64).ok()?);
+    (file.format == ATTEMPTS_FORMAT && secret.len() == 32).then_some((secret, file.generation))
+}
+
+/// Creates the folder readable by this OS user only (on unix; on Windows the app-data
+/// folder's inherited ACL applies: docs/signoff.md).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
     {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&json)?;
-        f.sync_all()?;
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
     }
-    std::fs::rename(&tmp, path)?;
+    builder.create(dir)
+}
+
+/// Writes `bytes` to `path` atomically: a new temporary file created with mode 0600
+/// (never readable by others, not even for a moment), written, fsynced, renamed over
+/// `path`, then the folder fsynced.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    private_dir(dir)?;
+    let mut suffix = [0_u8; 6];
+    OsRng.fill_bytes(&mut suffix);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", crate::crypto::hex(&suffix)));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let written = (|| {
+        let mut f = options.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
     if let Ok(d) = std::fs::File::open(dir) {
         // Directory fsync is not possible everywhere (Windows); the rename is done anyway.
         let _ = d.sync_all();
@@ -311,32 +478,117 @@ pub fn write(path: &Path, file: &KeyFile) -> Result<(), KeyFileError> {
     Ok(())
 }
 
+/// Writes a key file as it is (its count's MAC is not recomputed). Atomic, mode 0600.
+pub fn write(path: &Path, file: &KeyFile) -> Result<(), KeyFileError> {
+    let json = serde_json::to_vec_pretty(file).map_err(corrupt)?;
+    Ok(write_private(path, &json)?)
+}
+
+fn write_attempts(path: &Path, secret: &[u8], generation: u64) -> Result<(), KeyFileError> {
+    let json = Zeroizing::new(
+        serde_json::to_vec_pretty(&AttemptsFile {
+            format: ATTEMPTS_FORMAT.to_owned(),
+            secret_b64: B64.encode(secret),
+            generation,
+        })
+        .map_err(corrupt)?,
+    );
+    Ok(write_private(&attempts_path(path), &json)?)
+}
+
+/// Writes the count: the next generation, MACed, into the key file first and then into
+/// the attempts file (a crash in between leaves the key file one ahead, which reads as
+/// untampered; the other way round could not be told from a copy put back).
+fn persist(path: &Path, file: &mut KeyFile, secret: &[u8]) -> Result<(), KeyFileError> {
+    file.generation = file.generation.saturating_add(1);
+    file.seal_attempts(secret)?;
+    write(path, file)?;
+    write_attempts(path, secret, file.generation)
+}
+
+/// The key file with a count that can be trusted, or — after it was locked for the
+/// longest delay because it was not — the refusal. Called under [`KEY_FILES`].
+fn read_verified(path: &Path, now: DateTime<Utc>) -> Result<KeyFile, KeyFileError> {
+    let mut file = read(path)?;
+    if file.format != KEY_FILE_FORMAT {
+        return Err(corrupt(format!(
+            "unknown format {:?} (key files of an older version: revoke and enrol again)",
+            file.format
+        )));
+    }
+    let attempts = read_attempts(path);
+    if let Some((secret, generation)) = &attempts
+        && file.generation >= *generation
+        && file.attempts_verify(secret)
+    {
+        return Ok(file);
+    }
+    // Edited, put back or its attempts file gone: never fewer wrong PINs than before,
+    // and the longest delay from now. A new secret when the old one is gone.
+    let (secret, generation) = attempts.unwrap_or_else(|| {
+        let mut secret = Zeroizing::new(vec![0_u8; 32]);
+        OsRng.fill_bytes(&mut secret);
+        (secret, 0)
+    });
+    file.generation = file.generation.max(generation);
+    file.failures = file.failures.max(TAMPERED_FAILURES);
+    file.locked_until = Some(now + Duration::seconds(MAX_DELAY_SECS));
+    persist(path, &mut file, &secret)?;
+    Err(KeyFileError::Tampered {
+        retry_after_secs: u64::try_from(MAX_DELAY_SECS).unwrap_or(u64::MAX),
+    })
+}
+
 /// Enrolment: generates a key pair on this workstation, stores the private key under
-/// `pin` at `path` (refusing to overwrite a key), and returns the public key to
-/// register with the server (`POST /api/v1/keys`).
+/// `pin` at `path` (refusing to overwrite a key) with a fresh attempts file, and
+/// returns the public key to register with the server (`POST /api/v1/keys`).
 pub fn enrol(
     path: &Path,
     pin: &str,
+    policy: PinPolicy,
     params: KdfParams,
     now: DateTime<Utc>,
 ) -> Result<PublicKey, KeyFileError> {
+    let _one_at_a_time = KEY_FILES.lock().unwrap_or_else(PoisonError::into_inner);
     if path.exists() {
         return Err(KeyFileError::Exists(path.to_owned()));
     }
     let signer = SoftwareSigner::generate()?;
-    let file = KeyFile::seal(&signer, pin, params, now)?;
+    let mut file = KeyFile::seal(&signer, pin, policy, params, now)?;
+    let mut secret = Zeroizing::new(vec![0_u8; 32]);
+    OsRng.fill_bytes(&mut secret);
+    // The attempts file first: a key file never exists without the secret of its MAC.
+    // (An attempts file left from a revoked key is replaced with the new key's.)
+    file.generation = 1;
+    file.seal_attempts(&secret)?;
+    write_attempts(path, &secret, file.generation)?;
     write(path, &file)?;
     Ok(crate::signer::Signer::public_key(&signer).clone())
 }
 
 /// Unlocks the key at `path` with `pin` for one signing. A wrong PIN is counted in the
-/// file before the error is returned; a right one clears the count.
+/// file before the error is returned; a right one clears the count. One attempt at a
+/// time: parallel calls wait for each other, and each wrong PIN counts.
 pub fn unlock(path: &Path, pin: &str, now: DateTime<Utc>) -> Result<SoftwareSigner, KeyFileError> {
-    let mut file = read(path)?;
+    let _one_at_a_time = KEY_FILES.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut file = read_verified(path, now)?;
     let before = (file.failures, file.locked_until);
     let result = file.open(pin, now);
     if (file.failures, file.locked_until) != before {
-        write(path, &file)?;
+        let (secret, _) = read_attempts(path)
+            .ok_or_else(|| corrupt("the attempts file disappeared during the attempt"))?;
+        persist(path, &mut file, &secret)?;
     }
     result
+}
+
+/// Seconds until a PIN attempt is allowed, from a count that can be trusted (a tampered
+/// file is locked for the longest delay first). For the screen; [`unlock`] checks again.
+pub fn pin_wait_secs(path: &Path, now: DateTime<Utc>) -> Result<u64, KeyFileError> {
+    let _one_at_a_time = KEY_FILES.lock().unwrap_or_else(PoisonError::into_inner);
+    match read_verified(path, now) {
+        Ok(file) => Ok(file.wait_secs(now)),
+        Err(KeyFileError::Tampered { retry_after_secs }) => Ok(retry_after_secs),
+        Err(e) => Err(e),
+    }
 }

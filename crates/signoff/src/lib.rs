@@ -7,7 +7,7 @@
 //!   [`DIST_ID`] ([`crypto`]);
 //! - the signing key is generated on the chief's workstation and kept there encrypted
 //!   under the chief's PIN with argon2id + ChaCha20-Poly1305, with wrong PINs
-//!   rate-limited across restarts ([`keyfile`]);
+//!   rate-limited across restarts, the count authenticated ([`keyfile`]);
 //! - signing sits behind the [`Signer`] trait, so a police PKI USB key (SKF or PKCS#11)
 //!   can replace the software key without touching the rest;
 //! - anyone can verify later and offline: with [`verify`], or with OpenSSL 3 from the
@@ -26,7 +26,7 @@ pub mod signer;
 pub mod verify;
 
 pub use crypto::{DIST_ID, PublicKey, SignoffError, sm3_hex};
-pub use keyfile::{KdfParams, KeyFile, KeyFileError};
+pub use keyfile::{KdfParams, KeyFile, KeyFileError, PinPolicy};
 pub use signer::{Signer, SignerKind, SoftwareSigner};
 pub use verify::{SignedForm, Verdict, verdict};
 

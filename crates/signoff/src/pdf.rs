@@ -17,7 +17,8 @@ use pdf_writer::types::{CidFontType, FontFlags, SystemInfo, UnicodeCmap};
 use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str};
 
 use crate::crypto::{DIST_ID, PublicKey, sm3_hex};
-use crate::export::OPENSSL_VERIFY;
+use crate::export::{KEY_CHECK_ZH, OPENSSL_FINGERPRINT, OPENSSL_VERIFY};
+use crate::handwriting::{self, HandwritingError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PdfError {
@@ -29,8 +30,8 @@ pub enum PdfError {
     Font(String),
     #[error("the signed form cannot be read: {0}")]
     Form(String),
-    #[error("the handwriting image cannot be read: {0}")]
-    Image(String),
+    #[error("the handwriting image is refused: {0}")]
+    Image(#[from] HandwritingError),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -291,57 +292,48 @@ fn chunks(text: &str, n: usize) -> String {
         .join("\n")
 }
 
-/// Decodes the handwriting PNG into (width, height, RGB, alpha).
-fn decode_png(png: &[u8]) -> Result<(u32, u32, Vec<u8>, Vec<u8>), PdfError> {
-    let mut decoder = png::Decoder::new(std::io::Cursor::new(png));
-    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = decoder
-        .read_info()
-        .map_err(|e| PdfError::Image(e.to_string()))?;
-    let size = reader
-        .output_buffer_size()
-        .ok_or_else(|| PdfError::Image("image too large".to_owned()))?;
-    let mut buf = vec![0; size];
-    let info = reader
-        .next_frame(&mut buf)
-        .map_err(|e| PdfError::Image(e.to_string()))?;
-    let pixels = &buf[..info.buffer_size()];
-    let (mut rgb, mut alpha) = (Vec::new(), Vec::new());
-    let n = (info.width * info.height) as usize;
-    match info.color_type {
-        png::ColorType::Rgba => {
-            for p in pixels.chunks_exact(4) {
-                rgb.extend_from_slice(&p[..3]);
-                alpha.push(p[3]);
+/// The verification block's rows (label, value), in order: what the PDF prints under
+/// 电子签名验证信息, the key named by its fingerprint with what to check it against.
+pub fn verification_rows(
+    form: &FeedbackForm,
+    form_bytes: &[u8],
+    signature_der: &[u8],
+    key: &PublicKey,
+    verified: bool,
+) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "签名状态",
+            if verified {
+                "签名有效（SM2 签名与内容一致）"
+            } else {
+                "签名无效"
             }
-        }
-        png::ColorType::Rgb => {
-            rgb.extend_from_slice(pixels);
-            alpha.resize(n, 255);
-        }
-        png::ColorType::GrayscaleAlpha => {
-            for p in pixels.chunks_exact(2) {
-                rgb.extend_from_slice(&[p[0], p[0], p[0]]);
-                alpha.push(p[1]);
-            }
-        }
-        png::ColorType::Grayscale => {
-            for p in pixels {
-                rgb.extend_from_slice(&[*p, *p, *p]);
-            }
-            alpha.resize(n, 255);
-        }
-        png::ColorType::Indexed => {
-            return Err(PdfError::Image("indexed PNG not expanded".to_owned()));
-        }
-    }
-    if rgb.len() != n * 3 || alpha.len() != n {
-        return Err(PdfError::Image("unexpected pixel layout".to_owned()));
-    }
-    Ok((info.width, info.height, rgb, alpha))
+            .to_owned(),
+        ),
+        (
+            "算法",
+            format!("SM2 / SM3（GB/T 32918），签名者 ID {DIST_ID}"),
+        ),
+        (
+            "内容格式",
+            format!("{}，{} 字节", form.format, form_bytes.len()),
+        ),
+        ("内容 SM3", chunks(&sm3_hex(form_bytes), 64)),
+        ("手写签名哈希", chunks(&form.handwriting_sha256, 64)),
+        (
+            "公钥指纹 SM3",
+            chunks(&key.fingerprint().unwrap_or_default(), 64),
+        ),
+        ("密钥核对", KEY_CHECK_ZH.to_owned()),
+        ("签名值 DER", chunks(&crate::b64::encode(signature_der), 64)),
+        ("离线验证", chunks(OPENSSL_VERIFY, 70)),
+        ("计算指纹", chunks(OPENSSL_FINGERPRINT, 70)),
+    ]
 }
 
-/// Renders the signed form as a PDF (A4).
+/// Renders the signed form as a PDF (A4). The handwriting is decoded and checked
+/// ([`handwriting::decode`]: size, dimensions, complete) before anything is laid out.
 pub fn render(
     font: &CjkFont,
     form_bytes: &[u8],
@@ -353,7 +345,7 @@ pub fn render(
         FeedbackForm::from_canonical(form_bytes).map_err(|e| PdfError::Form(e.to_string()))?;
     let key = PublicKey::from_pem(public_key_pem).map_err(|e| PdfError::Form(e.to_string()))?;
     let verified = key.verify(form_bytes, signature_der).is_ok();
-    let image = handwriting_png.map(decode_png).transpose()?;
+    let image = handwriting_png.map(handwriting::decode).transpose()?;
 
     let mut l = Layout {
         glyphs: Glyphs::new(font)?,
@@ -444,9 +436,9 @@ pub fn render(
     };
     l.field("签批人", &signer);
     l.field("签批时间", &cst(form.signed_at.time()));
-    if let Some((iw, ih, _, _)) = &image {
+    if let Some(img) = &image {
         let width = 180.0_f32;
-        let height = width * (*ih as f32) / (*iw as f32).max(1.0);
+        let height = width * (img.height as f32) / (img.width as f32).max(1.0);
         l.new_page_if(height + 20.0);
         l.y -= 16.0;
         l.text_at(MARGIN, 10.5, "手写签名");
@@ -456,33 +448,9 @@ pub fn render(
     }
 
     l.heading("电子签名验证信息");
-    l.field(
-        "签名状态",
-        if verified {
-            "签名有效（SM2 签名与内容一致）"
-        } else {
-            "签名无效"
-        },
-    );
-    l.field(
-        "算法",
-        &format!("SM2 / SM3（GB/T 32918），签名者 ID {DIST_ID}"),
-    );
-    l.field(
-        "内容格式",
-        &format!("{}，{} 字节", form.format, form_bytes.len()),
-    );
-    l.field("内容 SM3", &chunks(&sm3_hex(form_bytes), 64));
-    l.field("手写签名哈希", &chunks(&form.handwriting_sha256, 64));
-    l.field(
-        "公钥指纹 SM3",
-        &chunks(&key.fingerprint().unwrap_or_default(), 64),
-    );
-    l.field(
-        "签名值 DER",
-        &chunks(&crate::b64::encode(signature_der), 64),
-    );
-    l.field("离线验证", &chunks(OPENSSL_VERIFY, 70));
+    for (label, value) in verification_rows(&form, form_bytes, signature_der, &key, verified) {
+        l.field(label, &value);
+    }
 
     let Layout {
         glyphs,
@@ -597,12 +565,12 @@ pub fn render(
     }
     pdf.cmap(cmap_id, &cmap.finish());
 
-    if let (Some((iw, ih, rgb, alpha)), Some((img, mask))) = (&image, image_ids) {
-        let rgb = miniz_oxide::deflate::compress_to_vec_zlib(rgb, 6);
-        let alpha = miniz_oxide::deflate::compress_to_vec_zlib(alpha, 6);
+    if let (Some(decoded), Some((img, mask))) = (&image, image_ids) {
+        let rgb = miniz_oxide::deflate::compress_to_vec_zlib(&decoded.rgb, 6);
+        let alpha = miniz_oxide::deflate::compress_to_vec_zlib(&decoded.alpha, 6);
         let (w, h) = (
-            i32::try_from(*iw).unwrap_or(1),
-            i32::try_from(*ih).unwrap_or(1),
+            i32::try_from(decoded.width).unwrap_or(1),
+            i32::try_from(decoded.height).unwrap_or(1),
         );
         let mut x = pdf.image_xobject(img, &rgb);
         x.filter(Filter::FlateDecode);

@@ -1,5 +1,7 @@
 //! The PDF of a signed form renders (Chinese text embedded and extractable, the
-//! handwriting drawn), checked with poppler's tools when they are installed.
+//! handwriting drawn, the key named by its fingerprint with what to check it against),
+//! checked with poppler's tools when they are installed; a handwriting PNG that is too
+//! large, claims a huge canvas or is cut short is refused before anything is rendered.
 
 use std::process::Command;
 
@@ -11,8 +13,9 @@ use jsjb_core::form::{
 };
 use jsjb_core::letter::{Category, Channel, FormDecision, LetterId};
 use jsjb_core::org::Role;
-use jsjb_signoff::handwriting::sample_png;
-use jsjb_signoff::pdf::{CjkFont, render};
+use jsjb_signoff::export::KEY_CHECK_ZH;
+use jsjb_signoff::handwriting::{self, HandwritingError, sample_png};
+use jsjb_signoff::pdf::{CjkFont, PdfError, render, verification_rows};
 use jsjb_signoff::verify::sha256_hex;
 use jsjb_signoff::{Signer, SoftwareSigner};
 
@@ -118,6 +121,9 @@ fn the_signed_form_renders_as_a_pdf_with_chinese_text_and_the_handwriting() {
         "代 陈所长",
         "签名有效",
         "openssl pkeyutl",
+        "密钥核对",
+        "请将此指纹与本局公布的签名密钥清单核对",
+        &signer.public_key().fingerprint().expect("fingerprint"),
     ] {
         assert!(
             text.contains(expected),
@@ -138,4 +144,146 @@ fn the_signed_form_renders_as_a_pdf_with_chinese_text_and_the_handwriting() {
         .find(|e| e.file_name().to_string_lossy().starts_with("page"))
         .expect("a PNG page");
     assert!(std::fs::metadata(page.path()).expect("meta").len() > 10_000);
+}
+
+#[test]
+fn the_verification_block_names_the_key_by_fingerprint_and_says_to_check_the_published_list() {
+    let png = sample_png(3);
+    let f = form(&png);
+    let bytes = f.to_canonical().expect("canonical");
+    let signer = SoftwareSigner::generate().expect("key");
+    let sig = signer.sign(&bytes).expect("sign");
+    let rows = verification_rows(&f, &bytes, &sig, signer.public_key(), true);
+    let find = |label: &str| {
+        rows.iter()
+            .position(|(l, _)| *l == label)
+            .unwrap_or_else(|| panic!("{label} missing: {rows:?}"))
+    };
+    let fingerprint = signer.public_key().fingerprint().expect("fingerprint");
+    assert_eq!(rows[find("公钥指纹 SM3")].1, fingerprint);
+    let check = find("密钥核对");
+    assert_eq!(
+        check,
+        find("公钥指纹 SM3") + 1,
+        "right under the fingerprint"
+    );
+    assert_eq!(rows[check].1, KEY_CHECK_ZH);
+    assert!(
+        rows[check]
+            .1
+            .starts_with("请将此指纹与本局公布的签名密钥清单核对")
+    );
+}
+
+/// A PNG chunk with its CRC (PNG's CRC-32, ISO 3309).
+fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut crc = 0xffff_ffff_u32;
+    for byte in kind.iter().chain(data) {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    let mut out = Vec::new();
+    out.extend_from_slice(&u32::try_from(data.len()).expect("len").to_be_bytes());
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    out.extend_from_slice(&(!crc).to_be_bytes());
+    out
+}
+
+/// A well-formed PNG header claiming `width`×`height` RGBA pixels, with a few bytes of
+/// image data: a file of under a hundred bytes that asks for a huge canvas.
+fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &ihdr));
+    png.extend(chunk(
+        b"IDAT",
+        &miniz_oxide::deflate::compress_to_vec_zlib(&[0; 64], 6),
+    ));
+    png.extend(chunk(b"IEND", &[]));
+    png
+}
+
+/// A real, valid PNG of `width`×`height` (grey, 8 bit).
+fn grey_png(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let pixels = vec![200_u8; (width * height) as usize];
+    encoder
+        .write_header()
+        .and_then(|mut w| w.write_image_data(&pixels))
+        .expect("encode");
+    out
+}
+
+#[test]
+fn a_handwriting_png_too_large_huge_or_cut_short_is_refused_before_rendering() {
+    let good = sample_png(7);
+    let image = handwriting::decode(&good).expect("the pad's PNG decodes");
+    assert_eq!((image.width, image.height), (320, 110));
+    assert_eq!(image.rgb.len(), 320 * 110 * 3);
+
+    // A header claiming 1 000 000 × 1 000 000 pixels (4 TB of RGBA) in 90 bytes.
+    let huge = png_claiming(1_000_000, 1_000_000);
+    assert!(huge.len() < 200);
+    assert!(matches!(
+        handwriting::decode(&huge),
+        Err(HandwritingError::TooManyPixels {
+            width: 1_000_000,
+            ..
+        })
+    ));
+    // Valid, small in bytes, but wider than any pad.
+    let wide = grey_png(handwriting::MAX_WIDTH + 1, 2);
+    assert!(matches!(
+        handwriting::decode(&wide),
+        Err(HandwritingError::TooManyPixels { .. })
+    ));
+    // Cut short: the magic and the header are there, the data is not.
+    let cut = &good[..good.len() / 2];
+    assert!(matches!(
+        handwriting::decode(cut),
+        Err(HandwritingError::Invalid(_))
+    ));
+    // The end (IEND) cut off.
+    let no_end = &good[..good.len() - 12];
+    assert!(matches!(
+        handwriting::decode(no_end),
+        Err(HandwritingError::Invalid(_))
+    ));
+    // Too many bytes, and not a PNG.
+    let mut big = good.clone();
+    big.resize(handwriting::MAX_BYTES + 1, 0);
+    assert!(matches!(
+        handwriting::decode(&big),
+        Err(HandwritingError::TooLarge(_))
+    ));
+    assert!(matches!(
+        handwriting::decode(b"GIF89a"),
+        Err(HandwritingError::NotPng)
+    ));
+
+    // The PDF refuses them before laying anything out.
+    let font = CjkFont::find().expect("a CJK font (cargo xtask setup installs fonts-noto-cjk)");
+    for bad in [&huge[..], &wide[..], cut, no_end] {
+        let bytes = form(bad).to_canonical().expect("canonical");
+        let signer = SoftwareSigner::generate().expect("key");
+        let sig = signer.sign(&bytes).expect("sign");
+        let pem = signer.public_key().to_pem().expect("pem");
+        assert!(matches!(
+            render(&font, &bytes, &sig, &pem, Some(bad)),
+            Err(PdfError::Image(_))
+        ));
+    }
 }

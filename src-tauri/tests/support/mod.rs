@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use jsjb_chime::{Audio, AudioError, Sound};
 use jsjb_desk::desk::Desk;
-use jsjb_desk::{KeyringMode, Options};
+use jsjb_desk::{ExportFolder, KeyringMode, Options};
 use jsjb_server::demo::{self, DEMO_PASSWORD, DemoOptions};
 use jsjb_server::{AppState, Config};
 use serde_json::{Value, json};
@@ -166,7 +166,14 @@ pub struct TestApp {
     pub _dir: Option<tempfile::TempDir>,
 }
 
+/// Where the tests' exports go: the mock runtime has no folder picker, so the folder
+/// the user would pick is given here (in Rust, as only the app's builder can).
+pub fn export_folder(data_dir: &Path) -> PathBuf {
+    data_dir.join("picked-folder")
+}
+
 pub fn options(data_dir: &Path, audio: Arc<FakeAudio>) -> Options {
+    std::fs::create_dir_all(export_folder(data_dir)).expect("export folder");
     Options {
         data_dir: Some(data_dir.to_path_buf()),
         // CI has no Secret Service; the fallback is what runs there.
@@ -174,6 +181,8 @@ pub fn options(data_dir: &Path, audio: Arc<FakeAudio>) -> Options {
         audio: Some(audio),
         autologin: None,
         desktop: false,
+        export_folder: ExportFolder::Fixed(export_folder(data_dir)),
+        pin_policy: jsjb_signoff::PinPolicy::default(),
     }
 }
 

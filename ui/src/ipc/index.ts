@@ -92,9 +92,10 @@ export const handover = () => call<HandoverReport>("handover");
 export const acknowledgeHandover = (note: string) =>
   call<void>("acknowledge_handover", { note });
 
-// Exports (proposed by the UI in docs/ipc.md): the WebView itself cannot save downloads.
-export const saveExport = (fileName: string, content: string) =>
-  call<{ path: string }>("save_export", { fileName, content });
+// Exports: the WebView itself cannot save downloads. Rust asks the user for the folder
+// (native dialog titled `dialogTitle`); `null` when they cancel.
+export const saveExport = (fileName: string, content: string, dialogTitle: string) =>
+  call<{ path: string } | null>("save_export", { fileName, content, dialogTitle });
 
 // Settings
 export const settings = () => call<Settings>("settings");

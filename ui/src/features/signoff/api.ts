@@ -33,5 +33,6 @@ export const signFeedbackForm = (args: {
   handwritingPngBase64: string;
 }) => call<OutboxEntry>("sign_feedback_form", args);
 export const signedFormStatus = (letterId: number) => call<SignedFormView[]>("signed_form_status", { letterId });
-export const exportSignedForm = (letterId: number, seq: number, folder?: string) =>
-  call<SignedFormExport>("export_signed_form", { letterId, seq, folder: folder ?? null });
+/** Rust opens the folder picker (titled `dialogTitle`) and writes only there; `null`: cancelled. */
+export const exportSignedForm = (letterId: number, seq: number, dialogTitle: string) =>
+  call<SignedFormExport | null>("export_signed_form", { letterId, seq, dialogTitle });

@@ -1,5 +1,7 @@
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { mount } from "@vue/test-utils";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { exportSignedForm } from "./api";
 import { createAppI18n } from "../../i18n";
 import type { FeedbackForm } from "../../ipc/bindings";
 import PaperForm from "./PaperForm.vue";
@@ -170,5 +172,21 @@ describe("the paper form", () => {
       classes.add(w.classes().join(" "));
     }
     expect(classes.size).toBe(3);
+  });
+});
+
+describe("the export of a signed form", () => {
+  afterEach(() => clearMocks());
+
+  it("names no folder: Rust asks the user with the dialog titled from the locale; null when cancelled", async () => {
+    const calls: { cmd: string; args: unknown }[] = [];
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      return null;
+    });
+    const title = createAppI18n().global.t("signoff.exportDialogTitle");
+    expect(title).toBe("选择保存 PDF 和验证包的文件夹");
+    await expect(exportSignedForm(7, 12, title)).resolves.toBeNull();
+    expect(calls).toEqual([{ cmd: "export_signed_form", args: { letterId: 7, seq: 12, dialogTitle: title } }]);
   });
 });

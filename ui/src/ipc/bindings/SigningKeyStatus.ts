@@ -14,6 +14,10 @@ fingerprint: string | null,
  */
 pinWaitSecs: number, 
 /**
+ * The fewest characters a new PIN may have (the policy; 6 unless raised).
+ */
+pinMinLength: number, 
+/**
  * Whether the user may enrol at all (a chief, or a deputy named in a grant; the
  * server has the last word).
  */
