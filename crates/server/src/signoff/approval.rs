@@ -22,7 +22,7 @@ use crate::state::AppState;
 use crate::storage::{ActionCommit, ActionOutcome, Actor, StoredAnswer};
 
 /// The largest handwriting image accepted (PNG bytes).
-pub const MAX_HANDWRITING_BYTES: usize = 192 * 1024;
+pub const MAX_HANDWRITING_BYTES: usize = jsjb_signoff::handwriting::MAX_BYTES;
 /// How far the signing time may be from the server's clock (workstation clocks drift).
 pub const SIGNED_AT_TOLERANCE_MINUTES: i64 = 10;
 
@@ -408,10 +408,16 @@ async fn check_signature(
         (Ok(f), Ok(p), Ok(s)) => (f, p, s),
         (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return Ok(Err(r)),
     };
-    if !png.starts_with(b"\x89PNG\r\n\x1a\n") || png.len() > MAX_HANDWRITING_BYTES {
+    // Decoded whole (bytes, dimensions, pixels) as the desktop and the PDF do, so a small
+    // file claiming a huge canvas or a cut-off one is refused here, not when rendered.
+    let checked = png.clone();
+    let decoded = tokio::task::spawn_blocking(move || jsjb_signoff::handwriting::decode(&checked))
+        .await
+        .map_err(|e| internal(format!("handwriting check: {e}")))?;
+    if let Err(e) = decoded {
         return Ok(Err(Refusal::invalid(
             "signature.handwriting_png_b64",
-            format!("the handwriting must be a PNG of at most {MAX_HANDWRITING_BYTES} bytes"),
+            format!("the handwriting is not an acceptable PNG: {e}"),
         )));
     }
     let signed_form = match FeedbackForm::from_canonical(&form_bytes) {
