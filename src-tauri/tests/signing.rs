@@ -319,8 +319,11 @@ fn signing_needs_the_pin_and_wrong_pins_are_slowed_down() {
     let notices = notices.as_array().expect("notices");
     let kinds: Vec<&str> = notices.iter().filter_map(|n| n["kind"].as_str()).collect();
     assert_eq!(kinds, ["key_registered", "key_activated"], "{notices:?}");
-    assert!(notices.iter().all(|n| n["key_id"] == pending["keyId"]
-        && n["fingerprint"] == pending["fingerprint"]));
+    assert!(
+        notices
+            .iter()
+            .all(|n| n["key_id"] == pending["keyId"] && n["fingerprint"] == pending["fingerprint"])
+    );
     let last = notices.last().and_then(|n| n["id"].as_i64()).expect("id");
     app.ok("acknowledge_notices", json!({"upTo": last}));
     assert_eq!(app.ok("account_notices", json!({})), json!([]));

@@ -10,7 +10,7 @@ use super::{ClientError, ServerClient};
 
 impl ServerClient {
     /// `POST /keys`: registers the public half of a key made on this workstation
-    /// (`pending` until an admin activates it).
+    /// (`pending` until two independent admins have approved it).
     pub async fn register_key(
         &self,
         request: &RegisterKeyRequest,
