@@ -1,11 +1,11 @@
 //! The sign-off's tables in SQLite (migration "signing keys, delegations, signed forms").
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jsjb_core::letter::{Category, FormDecision, LetterId};
 use jsjb_core::org::{UnitId, UserId};
-use std::collections::BTreeSet;
-
 use jsjb_proto::{
     ActionResponse, Delegation, KeyActivation, KeyState, NoticeKind, SignedForm, SigningKey,
 };
