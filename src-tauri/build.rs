@@ -26,6 +26,8 @@ const COMMANDS: &[&str] = &[
     "statistics",
     "handover",
     "acknowledge_handover",
+    "account_notices",
+    "acknowledge_notices",
     // src/signing.rs
     "signing_key_status",
     "enrol_signing_key",

@@ -104,6 +104,7 @@ pub fn typescript() -> Result<Vec<BindingFile>, ExportError> {
     // Flattened into the unit and officer rows; exported for the UI's own sums.
     c.add::<jsjb_store::RateCounts>();
     c.add::<jsjb_store::HandoverReport>();
+    c.add::<jsjb_proto::Notice>();
     c.add::<crate::signing::SigningKeyStatus>();
     c.add::<crate::signing::SignoffPreview>();
     c.add::<crate::signing::SignedFormView>();

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use jsjb_core::letter::LetterId;
 use jsjb_core::workflow::Action;
-use jsjb_proto::{UserSummary, Writer};
+use jsjb_proto::{Notice, UserSummary, Writer};
 use jsjb_store::{HandoverReport, InboxQuery, OutboxEntry, StatsReport};
 use jsjb_sync::SyncStatus;
 use tauri::{AppHandle, Runtime, State};
@@ -202,4 +202,20 @@ pub async fn acknowledge_handover(
 ) -> CommandResult<()> {
     let session = desk.session()?;
     handover::acknowledge(&session, desk.workstation(), note, shift).await
+}
+
+/// What happened to the user's own account since they last looked (signing keys
+/// registered, activated, revoked; the password reset by an admin), from the server. The
+/// UI shows them after sign-in until the user acknowledges them. Needs the server.
+#[tauri::command]
+pub async fn account_notices(desk: State<'_, Desk>) -> CommandResult<Vec<Notice>> {
+    let session = desk.session()?;
+    Ok(session.client.notices().await?)
+}
+
+/// The user has read the notices up to `up_to` (the highest id shown).
+#[tauri::command]
+pub async fn acknowledge_notices(desk: State<'_, Desk>, up_to: i64) -> CommandResult<()> {
+    let session = desk.session()?;
+    Ok(session.client.acknowledge_notices(up_to).await?)
 }

@@ -125,6 +125,8 @@ pub fn build_app_with<R: Runtime>(builder: Builder<R>, options: Options) -> Buil
             commands::statistics,
             commands::handover,
             commands::acknowledge_handover,
+            commands::account_notices,
+            commands::acknowledge_notices,
             signing::signing_key_status,
             signing::enrol_signing_key,
             signing::signoff_preview,

@@ -2,7 +2,8 @@
 //!
 //! Thin glue over `jsjb_signoff`: the key pair is made here and its private half is kept
 //! only in a key file under the chief's PIN (one per server + user, in the app-data
-//! folder); the public half is registered with the server and activated by an admin.
+//! folder); the public half is registered with the server and activated by two
+//! independent admins (dual control).
 //! Signing builds the exact form the server rebuilds (`desk::form_of`), unlocks the key
 //! with the PIN (wrong PINs are counted and slowed down in the key file), signs and
 //! queues the approval with its signature through the outbox.

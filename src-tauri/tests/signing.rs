@@ -1,5 +1,5 @@
 //! The chief's sign-off through the real commands (mock runtime) against the REAL
-//! server in-process: enrol a key, an admin activates it over HTTP, sign a form that
+//! server in-process: enrol a key, two admins activate it over HTTP (dual control), sign a form that
 //! an officer brought to approval, the server accepts it, and the desktop's verdict is 签名有效;
 //! the export goes only to the folder the user picked; wrong PINs are refused and slowed
 //! down, parallel ones each count, and an edited count locks the key. Same harness as
@@ -87,7 +87,8 @@ fn pad_b64() -> String {
     base64::engine::general_purpose::STANDARD.encode(PAD_PNG)
 }
 
-/// What an admin does in the admin console: activates a pending key.
+/// What the admins do in the admin console: two of them (`admin`, `admin2`, independent
+/// of each other) approve a pending key, which is active only after the second.
 fn admin_activates(key_id: i64) {
     let base = format!("{}/api/v1", server().url());
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -96,23 +97,27 @@ fn admin_activates(key_id: i64) {
         .expect("runtime");
     rt.block_on(async {
         let http = reqwest::Client::new();
-        let login: Value = http
-            .post(format!("{base}/auth/login"))
-            .json(&json!({"username": "admin", "password": DEMO_PASSWORD}))
-            .send()
-            .await
-            .expect("admin login")
-            .json()
-            .await
-            .expect("login json");
-        let token = login["token"].as_str().expect("token").to_owned();
-        let res = http
-            .post(format!("{base}/keys/{key_id}/activate"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .expect("activate");
-        assert!(res.status().is_success(), "activate: {}", res.status());
+        for (admin, expected) in [("admin", "pending"), ("admin2", "active")] {
+            let login: Value = http
+                .post(format!("{base}/auth/login"))
+                .json(&json!({"username": admin, "password": DEMO_PASSWORD}))
+                .send()
+                .await
+                .expect("admin login")
+                .json()
+                .await
+                .expect("login json");
+            let token = login["token"].as_str().expect("token").to_owned();
+            let res = http
+                .post(format!("{base}/keys/{key_id}/activate"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("activate");
+            assert!(res.status().is_success(), "activate: {}", res.status());
+            let body: Value = res.json().await.expect("activation json");
+            assert_eq!(body["key"]["state"], expected, "{admin}: {body}");
+        }
     })
 }
 
@@ -364,6 +369,20 @@ fn signing_needs_the_pin_and_wrong_pins_are_slowed_down() {
     app.wait_synced();
     let pending = app.ok("enrol_signing_key", json!({"pin": "864209"}));
     admin_activates(pending["keyId"].as_i64().expect("key id"));
+    // The chief is told what happened to their key (the UI shows it after sign-in),
+    // until they acknowledge it.
+    let notices = app.ok("account_notices", json!({}));
+    let notices = notices.as_array().expect("notices");
+    let kinds: Vec<&str> = notices.iter().filter_map(|n| n["kind"].as_str()).collect();
+    assert_eq!(kinds, ["key_registered", "key_activated"], "{notices:?}");
+    assert!(
+        notices
+            .iter()
+            .all(|n| n["key_id"] == pending["keyId"] && n["fingerprint"] == pending["fingerprint"])
+    );
+    let last = notices.last().and_then(|n| n["id"].as_i64()).expect("id");
+    app.ok("acknowledge_notices", json!({"upTo": last}));
+    assert_eq!(app.ok("account_notices", json!({})), json!([]));
     let station = app.ok("session", json!({}))["me"]["unit_id"]
         .as_i64()
         .expect("unit");

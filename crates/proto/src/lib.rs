@@ -236,6 +236,90 @@ pub struct RevokeRequest {
     pub reason: String,
 }
 
+/// The answer to `POST /api/v1/keys/{id}/activate` (and `…/endorse`): the key and
+/// where its dual control stands. A key becomes active only with `approvals_required`
+/// approvals by distinct, independent admins (or one endorsement by its owner's
+/// previous active key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeyActivation {
+    pub key: SigningKey,
+    /// The admins who approved it so far, oldest first.
+    pub approvals: Vec<UserId>,
+    pub approvals_required: u32,
+}
+
+/// `POST /api/v1/keys/{id}/endorse`: the owner's previous active key vouches for the new
+/// one. The signature is SM2 (the sign-off's signer ID) over
+/// [`key_endorsement_message`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EndorseKeyRequest {
+    /// The owner's currently active key that signed.
+    #[ts(type = "number")]
+    pub previous_key_id: i64,
+    /// DER, standard base64.
+    pub signature_der_b64: String,
+}
+
+/// The exact bytes a previous key signs to endorse a new key of the same user: they
+/// name the format, the user, both keys and the new key's fingerprint, so an
+/// endorsement cannot be replayed for another key, user or server-side key id.
+pub fn key_endorsement_message(
+    user: UserId,
+    previous_key_id: i64,
+    new_key_id: i64,
+    new_fingerprint: &str,
+) -> Vec<u8> {
+    format!(
+        "jsjb-key-endorsement/1;user={};previous_key={previous_key_id};new_key={new_key_id};fingerprint={new_fingerprint}",
+        user.0
+    )
+    .into_bytes()
+}
+
+/// What a user is told at their next sign-in about their own account (`GET
+/// /api/v1/me/notices`), until they acknowledge it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// A signing key was registered in the user's name.
+    KeyRegistered,
+    /// A signing key of the user became active.
+    KeyActivated,
+    /// A signing key of the user was revoked.
+    KeyRevoked,
+    /// An admin set a new password for the user.
+    PasswordReset,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Notice {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub kind: NoticeKind,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Who did it (`None`: the admin CLI).
+    pub by: Option<UserId>,
+    #[ts(type = "number | null")]
+    pub key_id: Option<i64>,
+    /// The key's fingerprint, to compare with the workstation's.
+    pub fingerprint: Option<String>,
+    /// The revocation's reason; empty otherwise.
+    pub detail: String,
+}
+
+/// `POST /api/v1/me/notices/ack`: the user has read their notices up to this id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AckNoticesRequest {
+    #[ts(type = "number")]
+    pub up_to: i64,
+}
+
 /// `POST /api/v1/delegations`: the chief lets a deputy of the same unit sign (代签).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -610,6 +610,41 @@ pub async fn me(
     Ok(ApiJson(me_for(user, units)))
 }
 
+/// What happened to the caller's own account since they last looked: their signing
+/// keys registered, activated, revoked, their password reset by an admin. Only the
+/// caller's own notices, never anyone else's.
+#[utoipa::path(get, path = "/api/v1/me/notices", tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<jsjb_proto::Notice>, description = "Notice[]: not acknowledged yet, oldest first"), (status = 401, body = Problem)))]
+pub async fn notices(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<ApiJson<Vec<jsjb_proto::Notice>>, ApiError> {
+    Ok(ApiJson(state.store.notices(session.user_id).await?))
+}
+
+/// The caller has read their notices up to `up_to` (recorded in the audit log).
+#[utoipa::path(post, path = "/api/v1/me/notices/ack", tag = "auth",
+    security(("bearer" = [])),
+    request_body(content = jsjb_proto::AckNoticesRequest, description = "AckNoticesRequest: `{up_to}`"),
+    responses((status = 204), (status = 401, body = Problem)))]
+pub async fn acknowledge_notices(
+    State(state): State<AppState>,
+    session: Session,
+    ApiJson(req): ApiJson<jsjb_proto::AckNoticesRequest>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .store
+        .acknowledge_notices(
+            session.user_id,
+            req.up_to,
+            session.actor(None),
+            state.time.now(),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The validated unit tree. Read per request for now; cache it (invalidated on unit
 /// changes) when the life cycle needs it on every action.
 pub async fn unit_tree(state: &AppState) -> Result<UnitTree, ApiError> {

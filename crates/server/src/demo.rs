@@ -246,24 +246,34 @@ async fn find_org(state: &AppState) -> Result<Seeded, DemoError> {
 }
 
 /// Gives every demo chief an active signing key, as if each had enrolled on their
-/// workstation and an admin had activated it, so the history's approvals carry real
-/// SM2 signatures that verify. The private keys live only in this process.
+/// workstation and the two demo admins (`admin`, `admin2`) had approved it under dual
+/// control, so the history's approvals carry real SM2 signatures that verify. The
+/// private keys live only in this process. The chiefs' notices about these keys are
+/// marked read: they are the demo's past, not news.
 async fn enrol_chiefs(
     state: &AppState,
     org: &mut Seeded,
     now: DateTime<Utc>,
 ) -> Result<(), DemoError> {
     use jsjb_signoff::Signer as _;
-    let admin = Actor {
-        label: "demo".to_owned(),
-        ..Actor::cli()
+    let admin = |name: &str| {
+        org.people
+            .values()
+            .find(|p| p.username == name)
+            .map(|p| Actor {
+                role: Some(Role::Admin),
+                ..storage_actor(p)
+            })
+            .ok_or_else(|| ApiError::Internal(format!("the demo has no {name}")))
     };
+    let approvers = [admin("admin")?, admin("admin2")?];
     let mut chiefs: Vec<&Person> = org
         .people
         .values()
         .filter(|p| p.roles.contains(&Role::Chief))
         .collect();
     chiefs.sort_by_key(|p| p.id);
+    let mut signers = Vec::new();
     for chief in chiefs {
         let signer = jsjb_signoff::SoftwareSigner::generate()
             .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -287,20 +297,20 @@ async fn enrol_chiefs(
                 now,
             )
             .await?;
+        for approver in &approvers {
+            state
+                .store
+                .signoff()
+                .approve_key(registered.id, approver.clone(), now)
+                .await?;
+        }
         state
             .store
-            .signoff()
-            .set_key_state(
-                registered.id,
-                jsjb_proto::KeyState::Active,
-                String::new(),
-                admin.clone(),
-                now,
-            )
+            .acknowledge_notices(chief.id, i64::MAX, storage_actor(chief), now)
             .await?;
-        org.signers
-            .insert(chief.id, (registered.id, std::sync::Arc::new(signer)));
+        signers.push((chief.id, (registered.id, std::sync::Arc::new(signer))));
     }
+    org.signers.extend(signers);
     Ok(())
 }
 

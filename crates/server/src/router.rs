@@ -80,6 +80,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
+        .routes(routes!(auth::notices))
+        .routes(routes!(auth::acknowledge_notices))
         .routes(routes!(admin::list_units, admin::post_unit))
         .routes(routes!(admin::list_users, admin::post_user))
         .routes(routes!(admin::post_password))

@@ -1,5 +1,6 @@
 //! The chief's sign-off on the server: signing keys (registered by chiefs, activated
-//! and revoked by admins), delegations (代签), the verification of a signed approval
+//! under dual control by two independent admins or by the chief's previous key, revoked
+//! by admins or the owner), delegations (代签), the verification of a signed approval
 //! before it is accepted, and the signed forms kept with the case for desktops and
 //! for offline verification. The cryptography is `jsjb_signoff`; the form and its
 //! canonical bytes are `jsjb_core::form`.
@@ -24,6 +25,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::letters::post_action))
         .routes(routes!(api::list_keys, api::register_key))
         .routes(routes!(api::activate_key))
+        .routes(routes!(api::endorse_key))
         .routes(routes!(api::revoke_key))
         .routes(routes!(api::list_delegations, api::grant_delegation))
         .routes(routes!(api::revoke_delegation))

@@ -357,6 +357,18 @@ pub trait Storage: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<(), StorageError>;
 
+    /// The user's notices about their own account not acknowledged yet (key events,
+    /// password resets), oldest first.
+    async fn notices(&self, user: UserId) -> Result<Vec<jsjb_proto::Notice>, StorageError>;
+    /// Acknowledges the user's own notices up to `up_to`, with an audit entry; how many.
+    async fn acknowledge_notices(
+        &self,
+        user: UserId,
+        up_to: i64,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StorageError>;
+
     // --- accounts and sessions ----------------------------------------------------
     async fn credentials(&self, username: &str) -> Result<Option<Credentials>, StorageError>;
     /// Until when the user name is locked out, if it is at `now` — whether or not an

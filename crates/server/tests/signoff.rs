@@ -23,6 +23,8 @@ use support::*;
 struct City {
     s: TestServer,
     admin: String,
+    /// A second admin, made with the CLI: independent of `admin`.
+    admin2: String,
     city_desk: String,
     branch_desk: String,
     branch_chief: String,
@@ -49,7 +51,10 @@ async fn city() -> City {
     let chief_a_id = s.user(&admin, station_a, "a.chief", &["chief"]).await;
     let deputy_a_id = s.user(&admin, station_a, "a.deputy", &["officer"]).await;
     s.user(&admin, station_b, "b.chief", &["chief"]).await;
+    s.cli_user(s.city, "admin2", &[jsjb_core::org::Role::Admin])
+        .await;
     City {
+        admin2: s.token("admin2", PASSWORD).await,
         city_desk: s.token("city.desk", PASSWORD).await,
         branch_desk: s.token("branch.desk", PASSWORD).await,
         branch_chief: s.token("branch.chief", PASSWORD).await,
@@ -181,16 +186,23 @@ impl City {
         assert_eq!(body["state"], "pending");
         let id = body["id"].as_i64().expect("id");
         if activate {
-            let res = self
-                .post(
-                    &self.admin,
-                    &format!("/api/v1/keys/{id}/activate"),
-                    &json!({}),
-                )
-                .await;
-            assert_eq!(res.status(), 200);
+            self.activate(id).await;
         }
         (signer, id)
+    }
+
+    /// Two independent admins approve the key (dual control): active.
+    async fn activate(&self, id: i64) {
+        for (n, admin) in [&self.admin, &self.admin2].into_iter().enumerate() {
+            let res = self
+                .post(admin, &format!("/api/v1/keys/{id}/activate"), &json!({}))
+                .await;
+            let status = res.status();
+            let body: Value = res.json().await.expect("json");
+            assert_eq!(status, 200, "{body}");
+            let expected = if n == 0 { "pending" } else { "active" };
+            assert_eq!(body["key"]["state"], expected, "{body}");
+        }
     }
 
     async fn directory(&self) -> Directory {
@@ -431,7 +443,10 @@ async fn a_signed_approval_closes_the_case_and_verifies_in_rust_and_openssl() {
             .expect("rows")
             .collect::<Result<_, _>>()
             .expect("rows");
-    assert_eq!(actions, ["key.register", "key.activate"]);
+    assert_eq!(
+        actions,
+        ["key.register", "key.approve", "key.approve", "key.activate"]
+    );
 }
 
 #[tokio::test]
@@ -813,4 +828,402 @@ async fn a_deputy_signs_under_a_valid_delegation_and_not_after_it_expires() {
         .expect("count");
     assert_eq!(n, 2);
     let _ = UnitId(0);
+}
+
+// --- dual control (no single point of trust) -------------------------------------------
+
+impl City {
+    async fn approve_key(&self, admin: &str, key: i64) -> reqwest::Response {
+        self.post(admin, &format!("/api/v1/keys/{key}/activate"), &json!({}))
+            .await
+    }
+
+    async fn key_state(&self, key: i64) -> String {
+        let keys: Vec<jsjb_proto::SigningKey> = self
+            .s
+            .get("/api/v1/keys", Some(&self.admin))
+            .await
+            .json()
+            .await
+            .expect("keys");
+        let key = keys.into_iter().find(|k| k.id == key).expect("key listed");
+        serde_json::to_value(key.state)
+            .expect("state")
+            .as_str()
+            .expect("str")
+            .to_owned()
+    }
+
+    async fn notices(&self, token: &str) -> Vec<jsjb_proto::Notice> {
+        let res = self.s.get("/api/v1/me/notices", Some(token)).await;
+        assert_eq!(res.status(), 200);
+        res.json().await.expect("notices")
+    }
+
+    async fn me_id(&self, token: &str) -> i64 {
+        let me: jsjb_proto::Me = self
+            .s
+            .get("/api/v1/me", Some(token))
+            .await
+            .json()
+            .await
+            .expect("me");
+        me.user_id.0
+    }
+
+    /// Signs the letter's form with the key and sends it: the HTTP status.
+    async fn sign_with(&self, id: i64, signer: &SoftwareSigner, key: i64) -> u16 {
+        let letter = self.letter(&self.chief_a, id).await;
+        let env = self
+            .sign(
+                &letter,
+                self.chief_a_id,
+                None,
+                signer,
+                key,
+                FormDecision::Approve,
+                "同意办结",
+                &sample_png(7),
+                self.s.time.now(),
+            )
+            .await;
+        self.approve(&self.chief_a, id, &env)
+            .await
+            .status()
+            .as_u16()
+    }
+}
+
+fn audit_actions(c: &City, like: &str) -> Vec<String> {
+    c.s.raw_db()
+        .prepare("SELECT action FROM audit_log WHERE action LIKE ?1 ORDER BY seq")
+        .expect("sql")
+        .query_map([like], |r| r.get(0))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+#[tokio::test]
+async fn one_admin_alone_cannot_activate_a_key_and_two_independent_admins_can() {
+    let c = city().await;
+    let id = c.awaiting_approval().await;
+    let (signer, key) = c.enrol(&c.chief_a, false).await;
+    let admin_id = c.me_id(&c.admin).await;
+
+    // The first approval: recorded, the key stays pending and signs nothing.
+    let res = c.approve_key(&c.admin, key).await;
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["key"]["state"], "pending", "{body}");
+    assert_eq!(body["approvals"], json!([admin_id]));
+    assert_eq!(body["approvals_required"], 2);
+    assert_eq!(c.sign_with(id, &signer, key).await, 422, "key_not_active");
+
+    // The same admin again does not count twice.
+    problem(c.approve_key(&c.admin, key).await, 409, "already_approved").await;
+    // Nor does an admin account whose password the first admin chose (a sock puppet).
+    c.s.user(&c.admin, c.s.city, "admin.puppet", &["admin"])
+        .await;
+    let puppet = c.s.token("admin.puppet", PASSWORD).await;
+    problem(
+        c.approve_key(&puppet, key).await,
+        409,
+        "approver_not_independent",
+    )
+    .await;
+    // Nor one the puppet made in turn.
+    c.s.user(&puppet, c.s.city, "admin.puppet2", &["admin"])
+        .await;
+    let puppet2 = c.s.token("admin.puppet2", PASSWORD).await;
+    problem(
+        c.approve_key(&puppet2, key).await,
+        409,
+        "approver_not_independent",
+    )
+    .await;
+    assert_eq!(c.key_state(key).await, "pending");
+
+    // A second, independent admin: active, and the chief's signature goes through.
+    let res = c.approve_key(&c.admin2, key).await;
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["key"]["state"], "active", "{body}");
+    assert_eq!(body["approvals"].as_array().map(Vec::len), Some(2));
+    assert_eq!(c.sign_with(id, &signer, key).await, 200);
+    problem(c.approve_key(&c.admin2, key).await, 409, "key_state").await;
+
+    // Every approval and the activation are in the audit log.
+    assert_eq!(
+        audit_actions(&c, "key.%"),
+        ["key.register", "key.approve", "key.approve", "key.activate"]
+    );
+}
+
+#[tokio::test]
+async fn the_owner_of_a_key_cannot_approve_it_even_as_an_admin() {
+    let c = city().await;
+    let station_c = c.s.unit(&c.admin, c.branch, "station", "莲花派出所").await;
+    c.s.cli_user(
+        station_c,
+        "c.chief",
+        &[jsjb_core::org::Role::Chief, jsjb_core::org::Role::Admin],
+    )
+    .await;
+    let chief_admin = c.s.token("c.chief", PASSWORD).await;
+    let (_, key) = c.enrol(&chief_admin, false).await;
+    problem(c.approve_key(&chief_admin, key).await, 403, "forbidden").await;
+    // With one other admin it is still one approval short.
+    let res = c.approve_key(&c.admin, key).await;
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["key"]["state"], "pending", "{body}");
+    assert_eq!(body["approvals"].as_array().map(Vec::len), Some(1));
+    // And an admin whose password the owner set does not count as another person.
+    c.s.user(&chief_admin, station_c, "c.admin", &["admin"])
+        .await;
+    let theirs = c.s.token("c.admin", PASSWORD).await;
+    problem(
+        c.approve_key(&theirs, key).await,
+        409,
+        "approver_not_independent",
+    )
+    .await;
+    assert_eq!(c.key_state(key).await, "pending");
+}
+
+#[tokio::test]
+async fn a_previous_active_key_endorses_the_next_and_a_forged_endorsement_fails() {
+    let c = city().await;
+    let id = c.awaiting_approval().await;
+    let chief = UserId(c.chief_a_id);
+    let (old, old_key) = c.enrol(&c.chief_a, true).await;
+    let (new, new_key) = c.enrol(&c.chief_a, false).await;
+    let fingerprint = new.public_key().fingerprint().expect("fp");
+    let endorse = |by: i64, signature: Vec<u8>| json!({"previous_key_id": by, "signature_der_b64": jsjb_signoff::b64::encode(&signature)});
+    let path = format!("/api/v1/keys/{new_key}/endorse");
+    let message = jsjb_proto::key_endorsement_message(chief, old_key, new_key, &fingerprint);
+
+    // Forged: signed by a key that is not the old one; by the old key over another
+    // statement; the new key vouching for itself; someone else posting it.
+    let stranger = SoftwareSigner::generate().expect("key");
+    let forged = endorse(old_key, stranger.sign(&message).expect("sig"));
+    problem(
+        c.post(&c.chief_a, &path, &forged).await,
+        409,
+        "endorsement_invalid",
+    )
+    .await;
+    let other = jsjb_proto::key_endorsement_message(chief, old_key, new_key + 1, &fingerprint);
+    let wrong = endorse(old_key, old.sign(&other).expect("sig"));
+    problem(
+        c.post(&c.chief_a, &path, &wrong).await,
+        409,
+        "endorsement_invalid",
+    )
+    .await;
+    let own = jsjb_proto::key_endorsement_message(chief, new_key, new_key, &fingerprint);
+    let itself = endorse(new_key, new.sign(&own).expect("sig"));
+    problem(
+        c.post(&c.chief_a, &path, &itself).await,
+        409,
+        "endorsement_invalid",
+    )
+    .await;
+    let honest = endorse(old_key, old.sign(&message).expect("sig"));
+    problem(c.post(&c.admin, &path, &honest).await, 403, "forbidden").await;
+    problem(c.post(&c.chief_b, &path, &honest).await, 404, "not_found").await;
+    assert_eq!(c.key_state(new_key).await, "pending");
+
+    // The honest endorsement activates the new key at once, without an admin.
+    let res = c.post(&c.chief_a, &path, &honest).await;
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["key"]["state"], "active", "{body}");
+    assert_eq!(c.sign_with(id, &new, new_key).await, 200);
+
+    // A revoked key endorses nothing.
+    let (third, third_key) = c.enrol(&c.chief_a, false).await;
+    let res = c
+        .post(
+            &c.chief_a,
+            &format!("/api/v1/keys/{old_key}/revoke"),
+            &json!({"reason": "换新"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let fp3 = third.public_key().fingerprint().expect("fp");
+    let msg3 = jsjb_proto::key_endorsement_message(chief, old_key, third_key, &fp3);
+    problem(
+        c.post(
+            &c.chief_a,
+            &format!("/api/v1/keys/{third_key}/endorse"),
+            &endorse(old_key, old.sign(&msg3).expect("sig")),
+        )
+        .await,
+        409,
+        "endorsement_invalid",
+    )
+    .await;
+    let activations: i64 = c
+        .s
+        .raw_db()
+        .query_row(
+            "SELECT count(*) FROM audit_log WHERE action = 'key.activate' AND json_extract(payload, '$.extra.endorsed_by_key') = ?1",
+            [old_key],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(activations, 1);
+}
+
+#[tokio::test]
+async fn a_unit_has_one_chief() {
+    let c = city().await;
+    for roles in [vec!["chief"], vec!["officer", "chief"]] {
+        let res = c
+            .post(
+                &c.admin,
+                "/api/v1/admin/users",
+                &json!({"unit_id": c.station_a, "username": format!("a.chief{}", roles.len()), "display_name": "副所长", "roles": roles, "password": PASSWORD}),
+            )
+            .await;
+        problem(res, 409, "chief_exists").await;
+    }
+    // Not through the CLI either: the rule is the storage's.
+    let cli = jsjb_server::admin::create_user(
+        c.s.state.store.as_ref(),
+        &c.s.state.config,
+        c.s.state.time.as_ref(),
+        jsjb_server::admin::CreateUserRequest {
+            unit_id: c.station_a,
+            username: "a.chief.cli".into(),
+            display_name: "副所长".into(),
+            roles: vec![jsjb_core::org::Role::Chief],
+            password: PASSWORD.into(),
+        },
+        jsjb_server::storage::Actor::cli(),
+    )
+    .await;
+    assert!(
+        matches!(
+            &cli,
+            Err(jsjb_server::error::ApiError::Conflict {
+                code: "chief_exists",
+                ..
+            })
+        ),
+        "{cli:?}"
+    );
+    // A unit without a chief gets one.
+    let station_c = c.s.unit(&c.admin, c.branch, "station", "莲花派出所").await;
+    c.s.user(&c.admin, station_c, "c.chief", &["chief"]).await;
+}
+
+#[tokio::test]
+async fn a_password_reset_of_a_chief_is_logged_and_told_and_revokes_nothing() {
+    let c = city().await;
+    let (_, key) = c.enrol(&c.chief_a, true).await;
+    let chief_before = c.notices(&c.chief_a).await;
+    let res = c
+        .post(
+            &c.admin,
+            &format!("/api/v1/admin/users/{}/password", c.chief_a_id),
+            &json!({"password": "a-new-password-1"}),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let admin_id = c.me_id(&c.admin).await;
+
+    // In the audit log, naming the chief and the admin.
+    let (actor, user): (i64, i64) =
+        c.s.raw_db()
+            .query_row(
+                "SELECT actor_user_id, user_id FROM audit_log WHERE action = 'user.password_reset'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("audit entry");
+    assert_eq!((actor, user), (admin_id, c.chief_a_id));
+
+    // Told at the next sign-in, and nothing was revoked on the quiet.
+    let chief = c.s.token("a.chief", "a-new-password-1").await;
+    let notices = c.notices(&chief).await;
+    assert_eq!(notices.len(), chief_before.len() + 1);
+    let reset = notices.last().expect("notice");
+    assert_eq!(reset.kind, jsjb_proto::NoticeKind::PasswordReset);
+    assert_eq!(reset.by, Some(UserId(admin_id)));
+    assert_eq!(c.key_state(key).await, "active");
+    // A key registered now still needs two independent admins.
+    let (_, fresh) = c.enrol(&chief, false).await;
+    let res = c.approve_key(&c.admin, fresh).await;
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["key"]["state"], "pending", "{body}");
+    // Nobody else is told about the chief's account.
+    for other in [&c.admin, &c.admin2, &c.officer_a, &c.chief_b] {
+        assert!(c.notices(other).await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn key_events_are_notices_for_their_owner_only_until_acknowledged() {
+    let c = city().await;
+    let (signer, key) = c.enrol(&c.chief_a, true).await;
+    let fingerprint = signer.public_key().fingerprint().expect("fp");
+    let res = c
+        .post(
+            &c.admin,
+            &format!("/api/v1/keys/{key}/revoke"),
+            &json!({"reason": "工作站更换"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+
+    let notices = c.notices(&c.chief_a).await;
+    let kinds: Vec<_> = notices.iter().map(|n| n.kind).collect();
+    use jsjb_proto::NoticeKind::*;
+    assert_eq!(kinds, [KeyRegistered, KeyActivated, KeyRevoked]);
+    assert!(
+        notices.iter().all(
+            |n| n.key_id == Some(key) && n.fingerprint.as_deref() == Some(fingerprint.as_str())
+        )
+    );
+    assert_eq!(notices[2].detail, "工作站更换");
+    assert_eq!(notices[1].by, Some(UserId(c.me_id(&c.admin2).await)));
+
+    // Only the owner sees them; another user acknowledging changes nothing of theirs.
+    for other in [&c.admin, &c.admin2, &c.officer_a, &c.deputy_a, &c.chief_b] {
+        assert!(c.notices(other).await.is_empty());
+        let res = c
+            .post(other, "/api/v1/me/notices/ack", &json!({"up_to": i64::MAX}))
+            .await;
+        assert_eq!(res.status(), 204);
+    }
+    assert_eq!(c.notices(&c.chief_a).await.len(), 3);
+
+    // Acknowledged up to the second: the third stays until read too.
+    let res = c
+        .post(
+            &c.chief_a,
+            "/api/v1/me/notices/ack",
+            &json!({"up_to": notices[1].id}),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let left = c.notices(&c.chief_a).await;
+    assert_eq!(
+        left.iter().map(|n| n.id).collect::<Vec<_>>(),
+        [notices[2].id]
+    );
+    let res = c
+        .post(
+            &c.chief_a,
+            "/api/v1/me/notices/ack",
+            &json!({"up_to": notices[2].id}),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    assert!(c.notices(&c.chief_a).await.is_empty());
+    assert_eq!(
+        audit_actions(&c, "notice.%"),
+        ["notice.acknowledge", "notice.acknowledge"]
+    );
+    // Unauthenticated: nothing.
+    assert_eq!(c.s.get("/api/v1/me/notices", None).await.status(), 401);
 }

@@ -233,3 +233,41 @@ describe("login", () => {
     wrapper.unmount();
   });
 });
+
+describe("notices about the user's own account", () => {
+  const notices = [
+    { id: 3, kind: "key_registered", at: "2026-11-28T01:00:00Z", by: 4, key_id: 9, fingerprint: "a1b2c3d4e5f60718", detail: "" },
+    { id: 4, kind: "key_activated", at: "2026-11-28T02:30:00Z", by: 1, key_id: 9, fingerprint: "a1b2c3d4e5f60718", detail: "" },
+    { id: 7, kind: "password_reset", at: "2026-11-28T03:00:00Z", by: 1, key_id: null, fingerprint: null, detail: "" },
+  ] as const;
+
+  it("are shown after sign-in until acknowledged, in China time", async () => {
+    install({ notices: notices.map((n) => ({ ...n })) });
+    await mountApp();
+    const dialog = document.querySelector('[data-testid="account-notices"]') as HTMLElement;
+    expect(dialog).not.toBeNull();
+    const lines = [...dialog.querySelectorAll('[data-testid="account-notice"]')].map((e) => e.textContent ?? "");
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toContain("您的账号于 2026-11-28 09:00 登记了新的签名密钥");
+    expect(lines[0]).toContain("a1b2 c3d4 e5f6 0718");
+    expect(lines[1]).toContain("您的签名密钥于 2026-11-28 10:30 被激活");
+    expect(lines[2]).toContain("您的密码于 2026-11-28 11:00 被管理员重置");
+    (document.querySelector('[data-testid="account-notices-ack"]') as HTMLElement).click();
+    await settle();
+    expect(calls.find((c) => c.cmd === "acknowledge_notices")?.args).toEqual({ upTo: 7 });
+    expect(document.querySelector('[data-testid="account-notices"]')).toBeNull();
+  });
+
+  it("show nothing when there is nothing new, or when offline", async () => {
+    install();
+    await mountApp();
+    expect(calls.some((c) => c.cmd === "account_notices")).toBe(true);
+    expect(document.querySelector('[data-testid="account-notices"]')).toBeNull();
+    clearMocks();
+    document.body.innerHTML = "";
+    resetAppState();
+    install({ offline: true, notices: notices.map((n) => ({ ...n })) });
+    await mountApp();
+    expect(document.querySelector('[data-testid="account-notices"]')).toBeNull();
+  });
+});

@@ -25,6 +25,7 @@ import type {
   Unit,
   UserSummary,
 } from "../ipc/types";
+import type { Notice } from "../ipc/bindings";
 
 export type MockOptions = {
   letters?: number;
@@ -35,6 +36,8 @@ export type MockOptions = {
   /** Answer `statistics` / `handover` as an older backend would (unknown command). */
   missingCommands?: boolean;
   offline?: boolean;
+  /** `account_notices`: what the server tells the user about their own account. */
+  notices?: Notice[];
 };
 
 const UNITS: Unit[] = [
@@ -214,6 +217,8 @@ export function createMockBackend(options: MockOptions = {}) {
   let signedIn: (UserSummary & { username: string }) | null =
     options.user === null ? null : (PEOPLE.find((p) => p.username === (options.user ?? "futian.liu")) ?? null);
   let offline = options.offline ?? false;
+  // What the server tells the user about their own account at sign-in (none by default).
+  let notices: Notice[] = options.notices ?? [];
   let outboxId = 1;
   let sorted: Letter[] | null = null;
   const listeners: ((event: string, payload: unknown) => void)[] = [];
@@ -609,6 +614,13 @@ export function createMockBackend(options: MockOptions = {}) {
         return settings;
       case "test_chime":
         return { played: false };
+      case "account_notices":
+        if (offline) throw { code: "offline", message: "offline" };
+        return notices;
+      case "acknowledge_notices":
+        if (offline) throw { code: "offline", message: "offline" };
+        notices = notices.filter((n) => n.id > Number(args.upTo));
+        return null;
       case "statistics":
       case "handover":
       case "acknowledge_handover":

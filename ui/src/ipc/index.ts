@@ -3,7 +3,7 @@
 // edited by hand; those the bindings do not carry yet are mirrored in `./types`.
 import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
-import type { AppInfo, CommandError } from "./bindings";
+import type { AppInfo, CommandError, Notice } from "./bindings";
 import type {
   Action,
   ActionRefusedEvent,
@@ -91,6 +91,10 @@ export const statistics = (query: StatsQuery) => call<StatsReport>("statistics",
 export const handover = () => call<HandoverReport>("handover");
 export const acknowledgeHandover = (note: string) =>
   call<void>("acknowledge_handover", { note });
+
+// What happened to the user's own account (keys, password), shown after sign-in.
+export const accountNotices = () => call<Notice[]>("account_notices");
+export const acknowledgeNotices = (upTo: number) => call<void>("acknowledge_notices", { upTo });
 
 // Exports: the WebView itself cannot save downloads. Rust asks the user for the folder
 // (native dialog titled `dialogTitle`); `null` when they cancel.

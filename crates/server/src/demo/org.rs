@@ -389,6 +389,14 @@ pub const USERS: &[UserSpec] = &[
         unit: "guiyuan",
         roles: &[Chief],
     },
+    // Last, so the other demo accounts keep their ids. A signing key is activated by
+    // two independent admins (dual control): `admin` and this one.
+    UserSpec {
+        username: "admin2",
+        display_name: "安全管理员",
+        unit: "shiju",
+        roles: &[Admin],
+    },
 ];
 
 /// Every street of the demo city.

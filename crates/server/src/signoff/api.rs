@@ -8,8 +8,8 @@ use axum::response::Response;
 use jsjb_core::letter::LetterId;
 use jsjb_core::org::{Role, UnitTree};
 use jsjb_proto::{
-    Delegation, DelegationRequest, KeyState, LetterRecord, RegisterKeyRequest, RevokeRequest,
-    SignedForm, SigningKey,
+    Delegation, DelegationRequest, EndorseKeyRequest, KeyActivation, KeyState, LetterRecord,
+    RegisterKeyRequest, RevokeRequest, SignedForm, SigningKey,
 };
 use jsjb_signoff::PublicKey;
 use serde::{Deserialize, Serialize};
@@ -113,40 +113,99 @@ async fn key_in_scope(
     Ok((key, tree))
 }
 
-/// An admin activates a pending key, after comparing its fingerprint with the chief's screen.
+/// An admin approves a pending key, after comparing its fingerprint with the chief's
+/// screen. Dual control: the key becomes active only when a second, independent admin
+/// approves too; the answer says where it stands (`pending` with 1 of 2, or `active`).
 #[utoipa::path(post, path = "/api/v1/keys/{id}/activate", tag = "signoff", security(("bearer" = [])),
     params(("id" = i64, Path, description = "The key")),
     responses(
-        (status = 200, body = jsjb_proto::SigningKey, description = "SigningKey, `active`"),
-        (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "`key_state`: not pending"),
+        (status = 200, body = jsjb_proto::KeyActivation, description = "KeyActivation: the key (`pending` or `active`), the approvals so far, the approvals required"),
+        (status = 403, body = Problem, description = "`forbidden`: not an admin of the key's unit, or the key's owner"),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "`key_state`: not pending; `already_approved`; `approver_not_independent`: one of the approvers set the other's password (or the same admin set both)"),
     ))]
 pub async fn activate_key(
     State(state): State<AppState>,
     session: Session,
     ApiPath(id): ApiPath<i64>,
-) -> Result<ApiJson<SigningKey>, ApiError> {
+) -> Result<ApiJson<KeyActivation>, ApiError> {
     let (key, tree) = key_in_scope(&state, &session, id).await?;
     if !admin_of(&tree, &session, key.unit_id) {
         return Err(ApiError::Forbidden(
-            "only an admin of the key's unit activates a key".to_owned(),
+            "only an admin of the key's unit approves a key".to_owned(),
         ));
     }
-    let key = state
+    if key.user_id == session.user_id {
+        return Err(ApiError::Forbidden(
+            "nobody approves their own signing key: two other admins must".to_owned(),
+        ));
+    }
+    let outcome = state
         .store
         .signoff()
-        .set_key_state(
+        .approve_key(id, session.actor(Some(Role::Admin)), state.time.now())
+        .await?;
+    Ok(ApiJson(outcome))
+}
+
+/// The key's owner activates a new key with their previous, still active key: it signs
+/// [`jsjb_proto::key_endorsement_message`] naming both keys and the new fingerprint.
+/// No admin is involved, so nobody but the holder of the old key (and its PIN) can do it.
+#[utoipa::path(post, path = "/api/v1/keys/{id}/endorse", tag = "signoff", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The new, pending key")),
+    request_body(content = jsjb_proto::EndorseKeyRequest, description = "EndorseKeyRequest: `{previous_key_id, signature_der_b64}`"),
+    responses(
+        (status = 200, body = jsjb_proto::KeyActivation, description = "KeyActivation, `active`"),
+        (status = 403, body = Problem, description = "`forbidden`: not the key's owner"),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "`key_state`: not pending; `endorsement_invalid`: not the owner's active key, or the signature does not verify"),
+    ))]
+pub async fn endorse_key(
+    State(state): State<AppState>,
+    session: Session,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<EndorseKeyRequest>,
+) -> Result<ApiJson<KeyActivation>, ApiError> {
+    let (key, _) = key_in_scope(&state, &session, id).await?;
+    if key.user_id != session.user_id {
+        return Err(ApiError::Forbidden(
+            "only the key's owner endorses it with their previous key".to_owned(),
+        ));
+    }
+    let invalid = |detail: &str| ApiError::Conflict {
+        code: "endorsement_invalid",
+        detail: detail.to_owned(),
+        extra: None,
+    };
+    let previous = state
+        .store
+        .signoff()
+        .key(req.previous_key_id)
+        .await?
+        .filter(|k| k.user_id == key.user_id && k.id != key.id && k.state == KeyState::Active)
+        .ok_or_else(|| invalid("the endorsing key must be another active key of yours"))?;
+    let signature = jsjb_signoff::b64::decode(&req.signature_der_b64)
+        .map_err(|_| ApiError::invalid("signature_der_b64", "not standard base64"))?;
+    let message =
+        jsjb_proto::key_endorsement_message(key.user_id, previous.id, key.id, &key.fingerprint);
+    PublicKey::from_pem(&previous.public_key_pem)
+        .and_then(|k| k.verify(&message, &signature))
+        .map_err(|_| invalid("the signature does not verify with the endorsing key"))?;
+    let outcome = state
+        .store
+        .signoff()
+        .endorse_key(
             id,
-            KeyState::Active,
-            String::new(),
-            session.actor(Some(Role::Admin)),
+            previous.id,
+            session.actor(Some(Role::Chief)),
             state.time.now(),
         )
         .await?;
-    Ok(ApiJson(key))
+    Ok(ApiJson(outcome))
 }
 
-/// An admin, or the key's owner (a lost key), revokes a key. Forms it signed before stay valid.
+/// An admin, or the key's owner (a lost key), revokes a key. Forms it signed before stay
+/// valid. The owner is told at their next sign-in.
 #[utoipa::path(post, path = "/api/v1/keys/{id}/revoke", tag = "signoff", security(("bearer" = [])),
     params(("id" = i64, Path, description = "The key")),
     request_body(content = jsjb_proto::RevokeRequest, description = "RevokeRequest: `{reason}`"),
@@ -161,10 +220,13 @@ pub async fn revoke_key(
     let key = state
         .store
         .signoff()
-        .set_key_state(
+        .revoke_key(
             id,
-            KeyState::Revoked,
-            req.reason.trim().to_owned(),
+            req.reason
+                .trim()
+                .chars()
+                .take(jsjb_core::workflow::MAX_TEXT_CHARS)
+                .collect(),
             session.actor(None),
             state.time.now(),
         )

@@ -1,17 +1,21 @@
 //! The sign-off's tables in SQLite (migration "signing keys, delegations, signed forms").
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jsjb_core::letter::{Category, FormDecision, LetterId};
 use jsjb_core::org::{UnitId, UserId};
-use jsjb_proto::{ActionResponse, Delegation, KeyState, SignedForm, SigningKey};
+use jsjb_proto::{
+    ActionResponse, Delegation, KeyActivation, KeyState, NoticeKind, SignedForm, SigningKey,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
-use super::store::{NewDelegation, NewKey, NewSignedForm, SignoffStore};
+use super::store::{APPROVALS_REQUIRED, NewDelegation, NewKey, NewSignedForm, SignoffStore};
 use crate::audit::{self, NewEntry};
 use crate::storage::sqlite::SqliteStore;
-use crate::storage::sqlite::letters;
+use crate::storage::sqlite::{letters, notices};
 use crate::storage::{ActionCommit, ActionOutcome, Actor, DecideFn, StorageError, StoredAnswer};
 use crate::time::{from_db, to_db};
 
@@ -196,6 +200,114 @@ fn audit_key(
     Ok(())
 }
 
+fn conflict(code: &'static str, detail: impl Into<String>) -> StorageError {
+    StorageError::Conflict {
+        code,
+        detail: detail.into(),
+    }
+}
+
+fn pending_key(tx: &Connection, id: i64) -> Result<SigningKey, StorageError> {
+    let key = load_keys(tx, Some(id))?
+        .pop()
+        .ok_or_else(|| StorageError::NotFound(format!("there is no key {id}")))?;
+    if key.state != KeyState::Pending {
+        return Err(conflict(
+            "key_state",
+            format!(
+                "key {id} is {} and cannot become active",
+                key_state_str(key.state)
+            ),
+        ));
+    }
+    Ok(key)
+}
+
+/// The admins who approved a key, oldest first.
+fn approvals(tx: &Connection, id: i64) -> Result<Vec<UserId>, StorageError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT admin_user_id FROM key_approvals WHERE key_id = ?1 ORDER BY approved_at, admin_user_id",
+    )?;
+    let rows = stmt.query_map([id], |r| r.get::<_, i64>(0))?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(UserId(row?));
+    }
+    Ok(out)
+}
+
+/// The user and everyone who may know their password: who set it (at creation or by a
+/// reset), who set that one's, and so on up to the admin CLI. Two approvals count as
+/// two people only when these sets are disjoint — else one admin could approve twice,
+/// once through an account whose password they chose.
+fn controllers(tx: &Connection, user: UserId) -> Result<BTreeSet<UserId>, StorageError> {
+    let mut seen = BTreeSet::from([user]);
+    let mut at = user;
+    loop {
+        let by: Option<i64> = tx
+            .query_row(
+                "SELECT password_set_by FROM users WHERE id = ?1",
+                [at.0],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        match by.map(UserId) {
+            // A cycle (two admins reset each other) ends the walk like the CLI does.
+            Some(next) if seen.insert(next) => at = next,
+            _ => return Ok(seen),
+        }
+    }
+}
+
+fn activate(
+    tx: &Connection,
+    key: &SigningKey,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    extra: serde_json::Value,
+) -> Result<SigningKey, StorageError> {
+    tx.execute(
+        "UPDATE signing_keys SET state = 'active', activated_at = ?2, activated_by = ?3 WHERE id = ?1 AND state = 'pending'",
+        params![key.id, to_db(now), actor.user.map(|u| u.0)],
+    )?;
+    let stored = load_keys(tx, Some(key.id))?
+        .pop()
+        .ok_or_else(|| corrupt("key vanished"))?;
+    audit_key(tx, actor, now, "key.activate", &stored, extra)?;
+    notify_key(
+        tx,
+        &stored,
+        NoticeKind::KeyActivated,
+        actor,
+        now,
+        String::new(),
+    )?;
+    Ok(stored)
+}
+
+/// Tells the key's owner at their next sign-in (「您的签名密钥于 … 被激活/吊销」).
+fn notify_key(
+    tx: &Connection,
+    key: &SigningKey,
+    kind: NoticeKind,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    detail: String,
+) -> Result<(), StorageError> {
+    notices::add(
+        tx,
+        notices::NewNotice {
+            user: key.user_id,
+            kind,
+            at: now,
+            by: actor.user,
+            key: Some((key.id, key.fingerprint.clone())),
+            detail,
+        },
+    )
+}
+
 #[async_trait]
 impl SignoffStore for SqliteStore {
     async fn register_key(
@@ -224,6 +336,7 @@ impl SignoffStore for SqliteStore {
             let id = tx.last_insert_rowid();
             let stored = load_keys(tx, Some(id))?.pop().ok_or_else(|| corrupt("key vanished"))?;
             audit_key(tx, &actor, now, "key.register", &stored, json!({ "label": stored.label }))?;
+            notify_key(tx, &stored, NoticeKind::KeyRegistered, &actor, now, String::new())?;
             Ok(stored)
         })
         .await
@@ -238,10 +351,105 @@ impl SignoffStore for SqliteStore {
             .await
     }
 
-    async fn set_key_state(
+    async fn approve_key(
         &self,
         id: i64,
-        to: KeyState,
+        approver: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<KeyActivation, StorageError> {
+        self.write(move |tx| {
+            let key = pending_key(tx, id)?;
+            let Some(admin) = approver.user else {
+                return Err(conflict(
+                    "approver_unknown",
+                    "a key is approved by signed-in admins, each on their own account",
+                ));
+            };
+            if admin == key.user_id {
+                return Err(conflict("own_key", "nobody approves their own signing key"));
+            }
+            let before = approvals(tx, id)?;
+            if before.contains(&admin) {
+                return Err(conflict(
+                    "already_approved",
+                    "you approved this key already: a second, independent admin must approve it too",
+                ));
+            }
+            let mine = controllers(tx, admin)?;
+            if mine.contains(&key.user_id) {
+                return Err(conflict(
+                    "approver_not_independent",
+                    "the key's owner set your password: approve with an account whose password they do not know",
+                ));
+            }
+            for other in &before {
+                if !controllers(tx, *other)?.is_disjoint(&mine) {
+                    return Err(conflict(
+                        "approver_not_independent",
+                        "you and the admin who approved first are not independent (one set the other's password, or the same person set both): another admin must approve",
+                    ));
+                }
+            }
+            tx.execute(
+                "INSERT INTO key_approvals (key_id, admin_user_id, approved_at) VALUES (?1, ?2, ?3)",
+                params![id, admin.0, to_db(now)],
+            )?;
+            let approvals = approvals(tx, id)?;
+            let count = u32::try_from(approvals.len()).unwrap_or(u32::MAX);
+            audit_key(
+                tx,
+                &approver,
+                now,
+                "key.approve",
+                &key,
+                json!({ "approvals": count, "required": APPROVALS_REQUIRED }),
+            )?;
+            let key = if count >= APPROVALS_REQUIRED {
+                activate(tx, &key, &approver, now, json!({
+                    "approved_by": approvals.iter().map(|u| u.0).collect::<Vec<_>>(),
+                }))?
+            } else {
+                key
+            };
+            Ok(KeyActivation { key, approvals, approvals_required: APPROVALS_REQUIRED })
+        })
+        .await
+    }
+
+    async fn endorse_key(
+        &self,
+        id: i64,
+        by_key: i64,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<KeyActivation, StorageError> {
+        self.write(move |tx| {
+            let key = pending_key(tx, id)?;
+            // Checked here, in the transaction: the old key may have been revoked since.
+            let endorser = load_keys(tx, Some(by_key))?.pop();
+            let valid = endorser.as_ref().is_some_and(|k| {
+                k.id != key.id && k.user_id == key.user_id && k.state == KeyState::Active
+            });
+            if !valid {
+                return Err(conflict(
+                    "endorsement_invalid",
+                    "the endorsing key must be an active key of the same user",
+                ));
+            }
+            let key = activate(tx, &key, &actor, now, json!({ "endorsed_by_key": by_key }))?;
+            let approvals = approvals(tx, id)?;
+            Ok(KeyActivation {
+                key,
+                approvals,
+                approvals_required: APPROVALS_REQUIRED,
+            })
+        })
+        .await
+    }
+
+    async fn revoke_key(
+        &self,
+        id: i64,
         reason: String,
         actor: Actor,
         now: DateTime<Utc>,
@@ -250,35 +458,16 @@ impl SignoffStore for SqliteStore {
             let key = load_keys(tx, Some(id))?
                 .pop()
                 .ok_or_else(|| StorageError::NotFound(format!("there is no key {id}")))?;
-            let at = to_db(now);
-            let by = actor.user.map(|u| u.0);
-            match (key.state, to) {
-                (KeyState::Pending, KeyState::Active) => {
-                    tx.execute(
-                        "UPDATE signing_keys SET state = 'active', activated_at = ?2, activated_by = ?3 WHERE id = ?1",
-                        params![id, at, by],
-                    )?;
-                }
-                (KeyState::Pending | KeyState::Active, KeyState::Revoked) => {
-                    tx.execute(
-                        "UPDATE signing_keys SET state = 'revoked', revoked_at = ?2, revoked_by = ?3, revoke_reason = ?4 WHERE id = ?1",
-                        params![id, at, by, reason],
-                    )?;
-                }
-                (from, to) => {
-                    return Err(StorageError::Conflict {
-                        code: "key_state",
-                        detail: format!(
-                            "key {id} is {} and cannot become {}",
-                            key_state_str(from),
-                            key_state_str(to)
-                        ),
-                    });
-                }
+            if key.state == KeyState::Revoked {
+                return Err(conflict("key_state", format!("key {id} is revoked already")));
             }
+            tx.execute(
+                "UPDATE signing_keys SET state = 'revoked', revoked_at = ?2, revoked_by = ?3, revoke_reason = ?4 WHERE id = ?1",
+                params![id, to_db(now), actor.user.map(|u| u.0), reason],
+            )?;
             let stored = load_keys(tx, Some(id))?.pop().ok_or_else(|| corrupt("key vanished"))?;
-            let action = if to == KeyState::Active { "key.activate" } else { "key.revoke" };
-            audit_key(tx, &actor, now, action, &stored, json!({ "reason": reason }))?;
+            audit_key(tx, &actor, now, "key.revoke", &stored, json!({ "reason": reason }))?;
+            notify_key(tx, &stored, NoticeKind::KeyRevoked, &actor, now, reason)?;
             Ok(stored)
         })
         .await

@@ -4,9 +4,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jsjb_core::letter::{Category, FormDecision, LetterId};
 use jsjb_core::org::{UnitId, UserId};
-use jsjb_proto::{Delegation, KeyState, SigningKey};
+use jsjb_proto::{Delegation, KeyActivation, SigningKey};
 
 use crate::storage::{ActionCommit, ActionOutcome, Actor, DecideFn, StorageError, StoredAnswer};
+
+/// How many distinct, independent admins must approve a key before it signs.
+pub const APPROVALS_REQUIRED: u32 = 2;
 
 #[derive(Debug, Clone)]
 pub struct NewKey {
@@ -52,12 +55,32 @@ pub trait SignoffStore: Send + Sync {
     ) -> Result<SigningKey, StorageError>;
     async fn keys(&self) -> Result<Vec<SigningKey>, StorageError>;
     async fn key(&self, id: i64) -> Result<Option<SigningKey>, StorageError>;
-    /// `pending → active` or `* → revoked`, with its audit entry; anything else is
-    /// `Conflict { code: "key_state" }`.
-    async fn set_key_state(
+    /// Records `approver`'s approval of a pending key (audit `key.approve`); with
+    /// [`APPROVALS_REQUIRED`] approvals by distinct, independent admins the key becomes
+    /// active in the same transaction (audit `key.activate`, a notice to the owner).
+    /// Refusals (`Conflict`): `key_state` (not pending), `own_key`, `already_approved`,
+    /// `approver_not_independent`, `approver_unknown` (no user: the CLI cannot approve).
+    async fn approve_key(
         &self,
         id: i64,
-        to: KeyState,
+        approver: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<KeyActivation, StorageError>;
+    /// Activates a pending key that its owner's active key `by_key` endorsed (the caller
+    /// has verified the signature). `Conflict`: `key_state`, `endorsement_invalid` (not
+    /// an active key of the same owner).
+    async fn endorse_key(
+        &self,
+        id: i64,
+        by_key: i64,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<KeyActivation, StorageError>;
+    /// `pending | active → revoked`, with its audit entry and a notice to the owner;
+    /// anything else is `Conflict { code: "key_state" }`.
+    async fn revoke_key(
+        &self,
+        id: i64,
         reason: String,
         actor: Actor,
         now: DateTime<Utc>,

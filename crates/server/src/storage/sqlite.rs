@@ -6,6 +6,7 @@ pub mod letters;
 mod logins;
 mod maintenance;
 pub mod migrations;
+pub mod notices;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jsjb_core::letter::{LetterId, LetterState};
 use jsjb_core::org::{Role, Tier, Unit, UnitId, UnitTree, UserId};
+use jsjb_proto::NoticeKind;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
@@ -270,11 +272,29 @@ impl Storage for SqliteStore {
                     message: format!("there is no unit {}", user.unit_id.0),
                 });
             }
+            // One chief per unit: a second one could enrol a key and sign the unit's
+            // forms in their own right. Deputies sign through the chief's 代签 grant.
+            if user.roles.contains(&Role::Chief) {
+                let chief: Option<String> = tx
+                    .query_row(
+                        "SELECT u.username FROM users u JOIN user_roles r ON r.user_id = u.id
+                         WHERE u.unit_id = ?1 AND u.active = 1 AND r.role = 'chief' LIMIT 1",
+                        [user.unit_id.0],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if chief.is_some() {
+                    return Err(StorageError::Conflict {
+                        code: "chief_exists",
+                        detail: "this unit has a chief already; a unit has one chief, and others sign only under the chief's delegation (代签)".to_owned(),
+                    });
+                }
+            }
             let at = to_db(now);
             let inserted = tx.execute(
-                "INSERT INTO users (unit_id, username, display_name, password_hash, created_at, password_changed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                params![user.unit_id.0, user.username, user.display_name, user.password_hash, at],
+                "INSERT INTO users (unit_id, username, display_name, password_hash, created_at, password_changed_at, password_set_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+                params![user.unit_id.0, user.username, user.display_name, user.password_hash, at, actor.user.map(|u| u.0)],
             );
             match inserted {
                 Err(e) if is_unique_violation(&e) => {
@@ -322,10 +342,14 @@ impl Storage for SqliteStore {
     ) -> Result<(), StorageError> {
         self.write(move |tx| {
             let at = to_db(now);
+            // Whoever sets a password may know it: remembered, so that they do not count
+            // as independent of this account in the dual control of signing keys.
+            let set_by = actor.user.filter(|by| *by != user).map(|u| u.0);
             let changed = tx.execute(
-                "UPDATE users SET password_hash = ?2, password_changed_at = ?3, failed_logins = 0, locked_until = NULL
+                "UPDATE users SET password_hash = ?2, password_changed_at = ?3, failed_logins = 0, locked_until = NULL,
+                    password_set_by = ?4
                  WHERE id = ?1",
-                params![user.0, password_hash, at],
+                params![user.0, password_hash, at, set_by],
             )?;
             if changed == 0 {
                 return Err(StorageError::NotFound(format!("there is no user {}", user.0)));
@@ -352,7 +376,52 @@ impl Storage for SqliteStore {
                     payload: json!({ "sessions_revoked": revoked }),
                 },
             )?;
+            // Nothing else changes (no key is activated or revoked), and the user is
+            // told at their next sign-in, so a reset cannot be used unnoticed.
+            notices::add(
+                tx,
+                notices::NewNotice {
+                    user,
+                    kind: NoticeKind::PasswordReset,
+                    at: now,
+                    by: actor.user,
+                    key: None,
+                    detail: String::new(),
+                },
+            )?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn notices(&self, user: UserId) -> Result<Vec<jsjb_proto::Notice>, StorageError> {
+        self.read(move |conn| notices::open(conn, user)).await
+    }
+
+    async fn acknowledge_notices(
+        &self,
+        user: UserId,
+        up_to: i64,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StorageError> {
+        self.write(move |tx| {
+            let n = notices::acknowledge(tx, user, up_to, now)?;
+            if n > 0 {
+                audit::append(
+                    tx,
+                    NewEntry {
+                        at: now,
+                        actor: &actor,
+                        action: "notice.acknowledge",
+                        letter: None,
+                        unit: None,
+                        user: Some(user),
+                        payload: json!({ "up_to": up_to, "count": n }),
+                    },
+                )?;
+            }
+            Ok(n)
         })
         .await
     }

@@ -227,6 +227,28 @@ impl TestServer {
             .expect("public intake")
     }
 
+    /// Creates a user with the admin CLI (as whoever holds the database file does), with
+    /// [`PASSWORD`]; returns its id. Unlike [`Self::user`], no admin chose its password, so
+    /// it counts as independent of every other admin (dual control of signing keys).
+    pub async fn cli_user(&self, unit: i64, username: &str, roles: &[Role]) -> i64 {
+        admin::create_user(
+            self.state.store.as_ref(),
+            &self.state.config,
+            self.state.time.as_ref(),
+            CreateUserRequest {
+                unit_id: unit,
+                username: username.into(),
+                display_name: username.into(),
+                roles: roles.to_vec(),
+                password: PASSWORD.into(),
+            },
+            Actor::cli(),
+        )
+        .await
+        .expect("cli user")
+        .id
+    }
+
     /// Raw access to the database file, as someone holding the file could do.
     pub fn raw_db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(&self.state.config.db).expect("open raw db")

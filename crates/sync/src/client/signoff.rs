@@ -1,15 +1,16 @@
-//! The sign-off's calls: signing keys, delegations (代签) and the signed forms' pieces.
+//! The sign-off's calls: signing keys, delegations (代签), the signed forms' pieces, and
+//! the notices that tell a user what happened to their keys and password.
 
 use bytes::Bytes;
 use jsjb_core::letter::LetterId;
-use jsjb_proto::{Delegation, RegisterKeyRequest, SigningKey};
+use jsjb_proto::{AckNoticesRequest, Delegation, Notice, RegisterKeyRequest, SigningKey};
 use reqwest::Method;
 
 use super::{ClientError, ServerClient};
 
 impl ServerClient {
     /// `POST /keys`: registers the public half of a key made on this workstation
-    /// (`pending` until an admin activates it).
+    /// (`pending` until two independent admins have approved it).
     pub async fn register_key(
         &self,
         request: &RegisterKeyRequest,
@@ -22,6 +23,23 @@ impl ServerClient {
     pub async fn keys(&self) -> Result<Vec<SigningKey>, ClientError> {
         self.json(self.request(Method::GET, self.url("/keys")))
             .await
+    }
+
+    /// `GET /me/notices`: what happened to the user's own account (signing keys
+    /// registered, activated, revoked; the password reset by an admin), not yet read.
+    pub async fn notices(&self) -> Result<Vec<Notice>, ClientError> {
+        self.json(self.request(Method::GET, self.url("/me/notices")))
+            .await
+    }
+
+    /// `POST /me/notices/ack`: the user has read the notices up to `up_to`.
+    pub async fn acknowledge_notices(&self, up_to: i64) -> Result<(), ClientError> {
+        self.send(
+            self.request(Method::POST, self.url("/me/notices/ack"))
+                .json(&AckNoticesRequest { up_to }),
+        )
+        .await
+        .map(drop)
     }
 
     /// `GET /delegations`: the grants the user is part of.

@@ -54,6 +54,8 @@ export type { LetterView } from "./LetterView";
 export type { LettersEvent } from "./LettersEvent";
 export type { Me } from "./Me";
 export type { Milestone } from "./Milestone";
+export type { Notice } from "./Notice";
+export type { NoticeKind } from "./NoticeKind";
 export type { OfficerStats } from "./OfficerStats";
 export type { OutboxEntry } from "./OutboxEntry";
 export type { OutboxError } from "./OutboxError";

@@ -328,6 +328,46 @@ CREATE INDEX login_attempts_bucket_failed ON login_attempts(ip_bucket, at) WHERE
     r#"
 CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
 "#,
+    // 7: dual control of signing keys, who set each password, notices to users.
+    r#"
+-- Each admin's approval of a pending key: it becomes active with two, by distinct,
+-- independent admins (src/signoff/sqlite.rs says what independent means).
+CREATE TABLE key_approvals (
+    key_id        INTEGER NOT NULL REFERENCES signing_keys(id),
+    admin_user_id INTEGER NOT NULL REFERENCES users(id),
+    approved_at   TEXT NOT NULL,
+    PRIMARY KEY (key_id, admin_user_id)
+) WITHOUT ROWID;
+CREATE TRIGGER key_approvals_append_only_u BEFORE UPDATE ON key_approvals
+BEGIN SELECT RAISE(ABORT, 'key_approvals is append-only'); END;
+CREATE TRIGGER key_approvals_append_only_d BEFORE DELETE ON key_approvals
+BEGIN SELECT RAISE(ABORT, 'key_approvals is append-only'); END;
+
+-- The user who set the account's current password (at creation or by a reset), who
+-- therefore may know it; NULL when the admin CLI set it. Filled from the audit log for
+-- the accounts that exist.
+ALTER TABLE users ADD COLUMN password_set_by INTEGER REFERENCES users(id);
+UPDATE users SET password_set_by = (
+    SELECT a.actor_user_id FROM audit_log a
+    WHERE a.user_id = users.id AND a.action IN ('user.create', 'user.password_reset')
+    ORDER BY a.seq DESC LIMIT 1
+);
+
+-- What a user is told at their next sign-in about their own account, until they
+-- acknowledge it: key events and password resets.
+CREATE TABLE user_notices (
+    id              INTEGER PRIMARY KEY,
+    user_id         INTEGER NOT NULL REFERENCES users(id),
+    kind            TEXT NOT NULL CHECK (kind IN ('key_registered', 'key_activated', 'key_revoked', 'password_reset')),
+    at              TEXT NOT NULL,
+    by_user_id      INTEGER REFERENCES users(id),
+    key_id          INTEGER REFERENCES signing_keys(id),
+    fingerprint     TEXT,
+    detail          TEXT NOT NULL DEFAULT '',
+    acknowledged_at TEXT
+);
+CREATE INDEX user_notices_open ON user_notices(user_id, acknowledged_at);
+"#,
 ];
 
 /// The migrations in `rusqlite_migration`'s terms.
@@ -399,7 +439,7 @@ mod tests {
     #[test]
     fn released_migrations_are_unchanged() {
         let released: &[&str] = &[
-            RELEASED_1, RELEASED_2, RELEASED_3, RELEASED_4, RELEASED_5, RELEASED_6,
+            RELEASED_1, RELEASED_2, RELEASED_3, RELEASED_4, RELEASED_5, RELEASED_6, RELEASED_7,
         ];
         for (i, expected) in released.iter().enumerate() {
             let actual = crate::audit::hex(&Sha256::digest(MIGRATIONS[i].as_bytes()));
@@ -417,4 +457,6 @@ mod tests {
     const RELEASED_5: &str = "9a7dad2e35ea6aeaee08a1ae9aaa1f222ec45e71f5ac10c8fbd2a8ce4fa9266b";
     /// The index the idempotency pruning walks.
     const RELEASED_6: &str = "c1fbe162a2dddc3dd69d6833e882f482a2f6974e5586e906e7a1333174d2172f";
+    /// Dual control of signing keys, who set each password, notices to users.
+    const RELEASED_7: &str = "54faf5b5d7df1cba93bd15f0e03b6def89bc0c979f39e75c249b98b79844daae";
 }
