@@ -12,6 +12,7 @@ use crate::routing::{RoutingError, RoutingRules};
 use crate::storage::Storage;
 use crate::storage::sqlite::SqliteStore;
 use crate::time::{SystemTime, TimeSource};
+use crate::witness::Witness;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -32,6 +33,8 @@ pub struct AppState {
     routing: Arc<RwLock<Arc<RoutingRules>>>,
     /// The citizen side's limits, codes and boundaries (SMS, WeChat media).
     pub citizen: Arc<crate::citizen::Citizen>,
+    /// The server's audit key, which signs the chain's head (`witness.rs`).
+    pub witness: Arc<Witness>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +48,8 @@ pub enum StartError {
     },
     #[error("{0}")]
     Routing(#[from] RoutingError),
+    #[error("{0}")]
+    Witness(#[from] crate::witness::WitnessError),
     #[error("cannot open the blob directory {path}: {source}")]
     Blobs {
         path: String,
@@ -76,7 +81,8 @@ impl AppState {
             Some(path) => Some(RoutingRules::load(path)?),
             None => None,
         };
-        let state = Self::new(Arc::new(store), blobs, config, time);
+        let witness = Witness::load_or_create(&config.audit_key_path())?;
+        let state = Self::new(Arc::new(store), blobs, config, time, Arc::new(witness));
         if let Some(rules) = routing {
             state.set_routing_rules(rules);
         }
@@ -88,6 +94,7 @@ impl AppState {
         blobs: BlobStore,
         config: Config,
         time: Arc<dyn TimeSource>,
+        witness: Arc<Witness>,
     ) -> AppState {
         let (changes, _) = watch::channel(0);
         let (shutdown, _) = watch::channel(false);
@@ -103,6 +110,7 @@ impl AppState {
             calendar: Arc::new(WorkCalendar::china()),
             routing: Arc::new(RwLock::new(Arc::new(RoutingRules::default()))),
             citizen,
+            witness,
         }
     }
 
