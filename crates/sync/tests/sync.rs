@@ -711,7 +711,8 @@ async fn a_server_whose_audit_tail_was_deleted_is_reported_by_the_desk() {
     );
     // The evidence is kept, not overwritten by the shorter head; letters still sync.
     assert_eq!(kept_head(&desk).await, Some(kept.clone()));
-    assert_eq!(handle.status().state, ConnectionState::Online);
+    online(&desk).await;
+    assert!(handle.status().audit_alarm.is_some(), "the banner stays");
     desk.stop().await;
 
     // After a restart of the app the alarm is raised again from the kept head.
