@@ -659,7 +659,7 @@ async fn a_server_whose_audit_tail_was_deleted_is_reported_by_the_desk() {
             }
         })
         .await;
-        kept_head(&desk).await.expect("kept")
+        kept_head(desk).await.expect("kept")
     };
     let _ = Api::login(&env.url(), "a.officer2").await;
     desk.handle().sync_now();
