@@ -12,8 +12,8 @@ use ts_rs::{Config, ExportError, TS, TypeVisitor};
 
 use crate::error::{CommandError, ErrorCode};
 use crate::ipc::{
-    ActionRefusedEvent, AppInfo, AttachmentData, ChimeTest, ConnectionState, InboxView, LetterView,
-    LettersEvent, SavedExport, SessionExpiredEvent, SessionInfo,
+    ActionRefusedEvent, AppInfo, AttachmentData, AuditMismatchEvent, ChimeTest, ConnectionState,
+    InboxView, LetterView, LettersEvent, SavedExport, SessionExpiredEvent, SessionInfo,
 };
 use crate::settings::Settings;
 
@@ -112,6 +112,7 @@ pub fn typescript() -> Result<Vec<BindingFile>, ExportError> {
     c.add::<LettersEvent>();
     c.add::<ActionRefusedEvent>();
     c.add::<SessionExpiredEvent>();
+    c.add::<AuditMismatchEvent>();
     if let Some(e) = c.error {
         return Err(e);
     }

@@ -125,6 +125,15 @@ pub struct ActionRefusedEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 pub struct SessionExpiredEvent {}
 
+/// Payload of `audit-mismatch`: the server's audit chain newly disagrees with the head
+/// this desktop kept (shorter, forked, another key). The banner stays while
+/// `SyncStatus.audit_alarm` is set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditMismatchEvent {
+    pub alarm: jsjb_sync::AuditAlarm,
+}
+
 /// The names of the events Rust emits to the UI.
 pub mod events {
     pub const SYNC_STATUS: &str = "sync-status";
@@ -132,6 +141,7 @@ pub mod events {
     pub const LETTERS_ARRIVED: &str = "letters-arrived";
     pub const ACTION_REFUSED: &str = "action-refused";
     pub const SESSION_EXPIRED: &str = "session-expired";
+    pub const AUDIT_MISMATCH: &str = "audit-mismatch";
 }
 
 /// Where an export was written.

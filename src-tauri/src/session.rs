@@ -28,7 +28,9 @@ use crate::alarm;
 use crate::alerts;
 use crate::desk::Desk;
 use crate::error::{CommandError, CommandResult, ErrorCode};
-use crate::ipc::{ActionRefusedEvent, LettersEvent, SessionExpiredEvent, SessionInfo, events};
+use crate::ipc::{
+    ActionRefusedEvent, AuditMismatchEvent, LettersEvent, SessionExpiredEvent, SessionInfo, events,
+};
 use crate::settings::normalise_url;
 use crate::vault::LastSession;
 
@@ -416,6 +418,9 @@ async fn forward_events<R: Runtime>(
             ),
             SyncEvent::SessionExpired => {
                 emit(&app, events::SESSION_EXPIRED, &SessionExpiredEvent {});
+            }
+            SyncEvent::AuditMismatch { alarm } => {
+                emit(&app, events::AUDIT_MISMATCH, &AuditMismatchEvent { alarm });
             }
         }
     }

@@ -509,3 +509,67 @@ pub struct HandoverAck {
     /// The key it was posted under: lets the posting desktop match its queued copy.
     pub idempotency_key: String,
 }
+
+/// The head of the server's audit chain, signed with the server's own SM2 audit key
+/// (`GET /api/v1/audit/head`). A desktop keeps the newest head it saw: a server whose
+/// chain is later shorter than it, or holds another entry at its `seq`, lost or rewrote
+/// entries — however carefully the chain was re-hashed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditHead {
+    /// The number of entries, which is the `seq` of the last one (0: none yet).
+    #[ts(type = "number")]
+    pub seq: i64,
+    /// The hash of entry `seq` (64 lowercase hex; all zeros when there is none).
+    pub hash: String,
+    pub signed_at: DateTime<Utc>,
+    /// The server's audit public key (SM2, SPKI PEM): desktops pin it on first sight.
+    pub public_key_pem: String,
+    /// Lowercase hex SM3 of the key's SPKI DER, as the server prints it at start.
+    pub key_fingerprint: String,
+    /// Base64 DER SM2 signature (signer ID `1234567812345678`) over
+    /// [`AuditHead::signed_message`].
+    pub signature: String,
+}
+
+impl AuditHead {
+    /// The exact bytes the signature covers. Every field has a fixed alphabet (decimal,
+    /// hex, RFC 3339), so the line form is unambiguous.
+    pub fn signed_message(&self) -> Vec<u8> {
+        audit_head_message(self.seq, &self.hash, self.signed_at)
+    }
+
+    /// `seq:hash`, the form `jsjb-server admin audit-verify --head` takes.
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.seq, self.hash)
+    }
+}
+
+/// The bytes an audit head's signature covers (see [`AuditHead::signed_message`]).
+pub fn audit_head_message(seq: i64, hash: &str, signed_at: DateTime<Utc>) -> Vec<u8> {
+    format!(
+        "jsjb-audit-head-v1\nseq={seq}\nhash={hash}\nsigned_at={}\n",
+        signed_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    )
+    .into_bytes()
+}
+
+/// The hash of one audit entry: what the server holds at a `seq` a desktop remembers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEntryHash {
+    #[ts(type = "number")]
+    pub seq: i64,
+    pub hash: String,
+}
+
+/// `GET /api/v1/audit/head?known_seq=N`: the signed head, and the hash of entry `N`
+/// (the desktop's kept head) so the desktop can check the chain still starts with what
+/// it saw. `known` is absent when the chain has no entry `N` any more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditHeadAnswer {
+    pub head: AuditHead,
+    #[serde(default)]
+    pub known: Option<AuditEntryHash>,
+}

@@ -14,7 +14,7 @@ use crate::audit::Verification;
 use crate::auth::{Session, UnitDto, UserDto, check_new_password, hash_password, unit_tree};
 use crate::config::Config;
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 use crate::storage::{Actor, NewUnit, NewUser, Storage};
 use crate::time::TimeSource;
@@ -314,13 +314,28 @@ pub async fn post_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Verifies the audit chain and names the first broken entry.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct VerifyQuery {
+    /// A head a desktop kept, as `<seq>:<hash>`: the chain must still hold it.
+    pub head: Option<String>,
+}
+
+/// Verifies the audit chain, every letter event against its audit entry, and (with
+/// `head`) the chain against a desktop's kept head; names the first fault.
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = Verification), (status = 403, body = Problem)))]
+    params(VerifyQuery),
+    responses((status = 200, body = Verification), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn audit_verify(
     State(state): State<AppState>,
     session: Session,
+    ApiQuery(query): ApiQuery<VerifyQuery>,
 ) -> Result<ApiJson<Verification>, ApiError> {
     session.require(Role::Admin)?;
-    Ok(ApiJson(state.store.verify_audit().await?))
+    let heads = match query.head.as_deref() {
+        Some(text) => vec![
+            crate::audit::parse_head(text).map_err(|message| ApiError::invalid("head", message))?,
+        ],
+        None => Vec::new(),
+    };
+    Ok(ApiJson(state.store.verify_audit(heads).await?))
 }

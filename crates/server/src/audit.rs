@@ -16,10 +16,19 @@
 //! `prev_hash` as 64 lowercase hex digits (all zeros for the first entry). The length
 //! prefixes make the encoding unambiguous whatever the fields contain. Anyone can
 //! re-check the chain from a copy of the table with a few lines of any language.
+//!
+//! The chain alone cannot tell a deleted tail, or an entry rewritten and every later
+//! hash recomputed, from an honest shorter chain. That is what the witnessed head is
+//! for (`crate::witness`): desktops keep the newest signed head they saw, and
+//! [`check_head`] compares the chain with one. [`verify_events`] holds `letter_events`
+//! to the audit entries that recorded them, so an event edited under the chain is
+//! caught too.
 
 use chrono::{DateTime, Utc};
 use jsjb_core::letter::LetterId;
 use jsjb_core::org::{UnitId, UserId};
+use jsjb_core::workflow::EventPayload;
+use jsjb_proto::AuditEntryHash;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -63,12 +72,61 @@ pub struct NewEntry<'a> {
 /// The outcome of checking the whole chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Verification {
-    /// True when every entry checks out.
+    /// True when every entry checks out, every letter event matches its audit entry,
+    /// and the chain agrees with every head it was checked against.
     pub ok: bool,
     /// How many entries were checked.
     pub entries: u64,
     /// The first entry that does not check out, if any.
     pub first_broken: Option<BrokenEntry>,
+    /// How many letter events were checked against their audit entries.
+    pub events: u64,
+    /// The first letter event that does not match its audit entry, if any.
+    pub first_bad_event: Option<BadEvent>,
+    /// Each head (a desktop's kept `seq:hash`) the chain was checked against.
+    pub heads: Vec<HeadCheck>,
+}
+
+impl Verification {
+    /// Why it failed, in one line; `None` when it did not.
+    pub fn failure(&self) -> Option<String> {
+        if let Some(b) = &self.first_broken {
+            return Some(format!(
+                "audit chain broken at entry {}: {}",
+                b.seq, b.reason
+            ));
+        }
+        if let Some(e) = &self.first_bad_event {
+            return Some(format!(
+                "letter {} event {} does not match the audit log: {}",
+                e.letter_id, e.seq, e.reason
+            ));
+        }
+        self.heads.iter().find(|h| !h.ok).map(|h| {
+            format!(
+                "the chain disagrees with the head {}:{}: {}",
+                h.seq,
+                h.hash,
+                h.reason.as_deref().unwrap_or_default()
+            )
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct BadEvent {
+    pub letter_id: i64,
+    pub seq: i64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct HeadCheck {
+    pub seq: i64,
+    pub hash: String,
+    pub ok: bool,
+    /// `truncated` or `forked`, with the detail.
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -183,6 +241,9 @@ pub fn verify<E>(rows: impl IntoIterator<Item = Result<AuditRow, E>>) -> Result<
                     seq: row.seq,
                     reason,
                 }),
+                events: 0,
+                first_bad_event: None,
+                heads: Vec::new(),
             });
         }
         expected_prev = row.hash;
@@ -191,6 +252,9 @@ pub fn verify<E>(rows: impl IntoIterator<Item = Result<AuditRow, E>>) -> Result<
         ok: true,
         entries,
         first_broken: None,
+        events: 0,
+        first_bad_event: None,
+        heads: Vec::new(),
     })
 }
 
@@ -258,6 +322,300 @@ pub fn verify_sqlite(conn: &rusqlite::Connection) -> rusqlite::Result<Verificati
         })
     })?;
     verify(rows)
+}
+
+/// The chain, the letter events against it, and the chain against each kept head.
+pub fn verify_all(
+    conn: &rusqlite::Connection,
+    heads: &[AuditEntryHash],
+) -> rusqlite::Result<Verification> {
+    let mut v = verify_sqlite(conn)?;
+    let (events, bad) = verify_events(conn)?;
+    v.events = events;
+    v.first_bad_event = bad;
+    v.heads = heads
+        .iter()
+        .map(|h| check_head(conn, h))
+        .collect::<rusqlite::Result<_>>()?;
+    v.ok = v.first_broken.is_none() && v.first_bad_event.is_none() && v.heads.iter().all(|h| h.ok);
+    Ok(v)
+}
+
+/// The last entry's `seq` and hash (`0` and [`GENESIS`] for an empty chain), and the
+/// stored hash of entry `known` when asked and present. One read, so the two agree.
+pub fn tip(
+    conn: &rusqlite::Connection,
+    known: Option<i64>,
+) -> rusqlite::Result<(AuditEntryHash, Option<AuditEntryHash>)> {
+    let last = conn
+        .query_row(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| {
+                Ok(AuditEntryHash {
+                    seq: r.get(0)?,
+                    hash: r.get(1)?,
+                })
+            },
+        )
+        .optional()?
+        .unwrap_or_else(|| AuditEntryHash {
+            seq: 0,
+            hash: GENESIS.to_owned(),
+        });
+    let known = match known {
+        Some(0) => Some(AuditEntryHash {
+            seq: 0,
+            hash: GENESIS.to_owned(),
+        }),
+        Some(seq) => entry_hash_at(conn, seq)?.map(|hash| AuditEntryHash { seq, hash }),
+        None => None,
+    };
+    Ok((last, known))
+}
+
+fn entry_hash_at(conn: &rusqlite::Connection, seq: i64) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT hash FROM audit_log WHERE seq = ?1", [seq], |r| {
+        r.get(0)
+    })
+    .optional()
+}
+
+/// Whether the chain still holds the entry a kept head names. Each entry's hash covers
+/// the one before it, so the same hash at `seq` means the same chain up to `seq` (short
+/// of a SHA-256 collision); run with [`verify_sqlite`], which checks the stored hashes
+/// are the entries' own.
+pub fn check_head(
+    conn: &rusqlite::Connection,
+    held: &AuditEntryHash,
+) -> rusqlite::Result<HeadCheck> {
+    let (last, found) = tip(conn, Some(held.seq))?;
+    let reason = match found {
+        None => Some(format!(
+            "truncated: the chain has {} entries, fewer than the {} of the head; entries were deleted",
+            last.seq, held.seq
+        )),
+        Some(found) if found.hash != held.hash => Some(format!(
+            "forked: entry {} has hash {}, not the head's; the chain was rewritten",
+            held.seq, found.hash
+        )),
+        Some(_) => None,
+    };
+    Ok(HeadCheck {
+        seq: held.seq,
+        hash: held.hash.clone(),
+        ok: reason.is_none(),
+        reason,
+    })
+}
+
+/// Parses `seq:hash` (as a desktop shows its kept head).
+pub fn parse_head(text: &str) -> Result<AuditEntryHash, String> {
+    let (seq, hash) = text
+        .trim()
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not <seq>:<hash>"))?;
+    let seq: i64 = seq
+        .parse()
+        .ok()
+        .filter(|s| *s >= 0)
+        .ok_or_else(|| format!("{seq:?} is not an entry number"))?;
+    let hash = hash.to_ascii_lowercase();
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("{hash:?} is not a 64-digit hex hash"));
+    }
+    Ok(AuditEntryHash { seq, hash })
+}
+
+/// One `letter_events` row, as compared with its audit entry.
+struct EventRow {
+    letter_id: i64,
+    seq: i64,
+    at: String,
+    actor: String,
+    actor_user: Option<i64>,
+    actor_unit: Option<i64>,
+    kind: String,
+    payload: String,
+}
+
+/// An audit entry that recorded a letter event: `letter.receive` (event 1) or an
+/// action (`{seq, event}`).
+struct RecordedEvent {
+    letter_id: i64,
+    event_seq: i64,
+    audit_seq: i64,
+    at: String,
+    actor: String,
+    actor_user: Option<i64>,
+    actor_unit: Option<i64>,
+    unit_id: Option<i64>,
+    payload: String,
+}
+
+/// Holds every `letter_events` row to the audit entry that recorded it: same time,
+/// actor and event, and no event without its entry or the other way round. The
+/// triggers that make `letter_events` append-only stop the server, not someone with
+/// the file; the chain covers the audit entries, so this covers the events.
+///
+/// Both sides are read in (letter, seq) order and merged, so memory stays flat however
+/// long the history is.
+pub fn verify_events(conn: &rusqlite::Connection) -> rusqlite::Result<(u64, Option<BadEvent>)> {
+    let mut events_stmt = conn.prepare(
+        "SELECT letter_id, seq, at, actor, actor_user_id, actor_unit_id, kind, payload
+         FROM letter_events ORDER BY letter_id, seq",
+    )?;
+    let mut events = events_stmt.query_map([], |r| {
+        Ok(EventRow {
+            letter_id: r.get(0)?,
+            seq: r.get(1)?,
+            at: r.get(2)?,
+            actor: r.get(3)?,
+            actor_user: r.get(4)?,
+            actor_unit: r.get(5)?,
+            kind: r.get(6)?,
+            payload: r.get(7)?,
+        })
+    })?;
+    let mut audit_stmt = conn.prepare(
+        "SELECT letter_id,
+                CASE WHEN action = 'letter.receive' THEN 1 ELSE json_extract(payload, '$.seq') END AS event_seq,
+                seq, at, actor, actor_user_id, actor_unit_id, unit_id, payload
+         FROM audit_log
+         WHERE letter_id IS NOT NULL
+           AND (action = 'letter.receive'
+                OR (json_type(payload, '$.event') IS NOT NULL AND json_type(payload, '$.seq') = 'integer'))
+         ORDER BY letter_id, event_seq, seq",
+    )?;
+    let mut recorded = audit_stmt.query_map([], |r| {
+        Ok(RecordedEvent {
+            letter_id: r.get(0)?,
+            event_seq: r.get(1)?,
+            audit_seq: r.get(2)?,
+            at: r.get(3)?,
+            actor: r.get(4)?,
+            actor_user: r.get(5)?,
+            actor_unit: r.get(6)?,
+            unit_id: r.get(7)?,
+            payload: r.get(8)?,
+        })
+    })?;
+    let mut checked = 0_u64;
+    let mut event = events.next().transpose()?;
+    let mut entry = recorded.next().transpose()?;
+    let bad = |letter_id: i64, seq: i64, reason: String| {
+        Some(BadEvent {
+            letter_id,
+            seq,
+            reason,
+        })
+    };
+    loop {
+        let (e, a) = match (&event, &entry) {
+            (None, None) => return Ok((checked, None)),
+            (Some(e), a)
+                if a.as_ref()
+                    .is_none_or(|a| (e.letter_id, e.seq) < (a.letter_id, a.event_seq)) =>
+            {
+                return Ok((
+                    checked,
+                    bad(
+                        e.letter_id,
+                        e.seq,
+                        "the event has no audit entry: it was added behind the server's back"
+                            .to_owned(),
+                    ),
+                ));
+            }
+            (e, Some(a))
+                if e.as_ref()
+                    .is_none_or(|e| (a.letter_id, a.event_seq) < (e.letter_id, e.seq)) =>
+            {
+                return Ok((
+                    checked,
+                    bad(
+                        a.letter_id,
+                        a.event_seq,
+                        format!(
+                            "audit entry {} records this event but letter_events has none: it was deleted",
+                            a.audit_seq
+                        ),
+                    ),
+                ));
+            }
+            (Some(e), Some(a)) => (e, a),
+            // Covered by the arms above; kept for the compiler.
+            _ => return Ok((checked, None)),
+        };
+        checked += 1;
+        if let Some(reason) = event_mismatch(e, a) {
+            return Ok((checked, bad(e.letter_id, e.seq, reason)));
+        }
+        let (key, audit_seq) = ((a.letter_id, a.event_seq), a.audit_seq);
+        event = events.next().transpose()?;
+        entry = recorded.next().transpose()?;
+        if let Some(next) = &entry
+            && (next.letter_id, next.event_seq) == key
+        {
+            return Ok((
+                checked,
+                bad(
+                    key.0,
+                    key.1,
+                    format!(
+                        "audit entries {audit_seq} and {} both record this event",
+                        next.audit_seq
+                    ),
+                ),
+            ));
+        }
+    }
+}
+
+/// Why an event differs from its audit entry, if it does.
+fn event_mismatch(e: &EventRow, a: &RecordedEvent) -> Option<String> {
+    if e.at != a.at {
+        return Some(format!(
+            "its time {} is not the audit entry's {}",
+            e.at, a.at
+        ));
+    }
+    if e.actor != a.actor || e.actor_user != a.actor_user || e.actor_unit != a.actor_unit {
+        return Some(format!(
+            "its actor is not the one audit entry {} names",
+            a.audit_seq
+        ));
+    }
+    let Ok(stored) = serde_json::from_str::<serde_json::Value>(&e.payload) else {
+        return Some("its payload is not JSON".to_owned());
+    };
+    let Ok(parsed) = serde_json::from_value::<EventPayload>(stored.clone()) else {
+        return Some("its payload is not an event this server writes".to_owned());
+    };
+    if parsed.kind() != e.kind {
+        return Some(format!(
+            "its kind {:?} is not its payload's {:?}",
+            e.kind,
+            parsed.kind()
+        ));
+    }
+    let audit: serde_json::Value = serde_json::from_str(&a.payload).unwrap_or_default();
+    match audit.get("event") {
+        Some(recorded) if *recorded != stored => Some(format!(
+            "its payload is not the event audit entry {} recorded",
+            a.audit_seq
+        )),
+        Some(_) => None,
+        // A `letter.receive` entry written before receipts recorded their event: the
+        // unit it names must be the one the `received` event names.
+        None => match parsed {
+            EventPayload::Received { unit, .. } if Some(unit.0) == a.unit_id => None,
+            _ => Some(format!(
+                "it is not the receipt audit entry {} recorded",
+                a.audit_seq
+            )),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -108,6 +108,12 @@ pub struct Config {
     #[arg(long, env = "JSJB_ROUTING", global = true)]
     pub routing: Option<PathBuf>,
 
+    /// The server's own SM2 key that signs the audit chain's head (PKCS#8 PEM, mode
+    /// 0600; generated at first start). Default: beside the database,
+    /// `<db>.audit-key.pem`. Keep it where whoever can rewrite the database cannot.
+    #[arg(long, env = "JSJB_AUDIT_KEY", global = true)]
+    pub audit_key: Option<PathBuf>,
+
     /// The citizen endpoints: limits, WeChat and Weibo (see `citizen.rs`).
     #[command(flatten)]
     pub citizen: crate::citizen::CitizenConfig,
@@ -307,6 +313,7 @@ impl Config {
             argon2_queue: 64,
             argon2_memory_kib: 19_456,
             routing: None,
+            audit_key: None,
             citizen: crate::citizen::CitizenConfig::default(),
             limits: Limits::default(),
         }
@@ -344,11 +351,26 @@ impl Config {
         if !(64..=1024 * 1024).contains(&self.argon2_memory_kib) {
             return Err(ConfigError::Argon2Memory(self.argon2_memory_kib));
         }
+        if self.audit_key_path() == self.db {
+            return Err(ConfigError::SamePath(self.db.display().to_string()));
+        }
         if self.db == self.blob_dir {
             return Err(ConfigError::SamePath(self.db.display().to_string()));
         }
         self.limits.validate()?;
         Ok(())
+    }
+
+    /// Where the audit key is: `--audit-key`, or `<db>.audit-key.pem` beside the database.
+    pub fn audit_key_path(&self) -> PathBuf {
+        match &self.audit_key {
+            Some(path) => path.clone(),
+            None => {
+                let mut name = self.db.file_name().unwrap_or_default().to_os_string();
+                name.push(".audit-key.pem");
+                self.db.with_file_name(name)
+            }
+        }
     }
 
     pub fn session_ttl(&self) -> Duration {

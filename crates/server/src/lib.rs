@@ -28,6 +28,7 @@ pub mod state;
 pub mod storage;
 pub mod sync;
 pub mod time;
+pub mod witness;
 
 pub use config::Config;
 pub use error::ApiError;

@@ -74,8 +74,14 @@ enum AdminCommand {
         #[arg(long)]
         user: i64,
     },
-    /// Verify the audit chain; exits non-zero and names the first broken entry if it fails.
-    AuditVerify,
+    /// Verify the audit chain and every letter event against it; exits non-zero and
+    /// names the first fault. `--head <seq>:<hash>` (repeatable): a head a desktop kept
+    /// (its banner shows it) that the chain must still hold — catches a deleted tail or
+    /// a rewritten, re-hashed chain.
+    AuditVerify {
+        #[arg(long = "head", value_parser = jsjb_server::audit::parse_head)]
+        heads: Vec<jsjb_proto::AuditEntryHash>,
+    },
 }
 
 fn parse_tier(s: &str) -> Result<Tier, String> {
@@ -166,6 +172,17 @@ async fn serve(state: AppState) -> Result<()> {
         .await
         .with_context(|| format!("binding {listen}"))?;
     tracing::info!(%listen, db = %state.config.db.display(), "serving");
+    // Printed so that whoever sets up the desktops can compare what they pin.
+    tracing::info!(
+        fingerprint = state.witness.fingerprint(),
+        key = %state.config.audit_key_path().display(),
+        "audit key (SM3 of the SPKI public key)"
+    );
+    println!(
+        "audit public key (fingerprint {}):\n{}",
+        state.witness.fingerprint(),
+        state.witness.public_key_pem()
+    );
     jsjb_server::serve(listener, state, shutdown_signal())
         .await
         .context("serving")?;
@@ -261,18 +278,14 @@ async fn run_admin(state: AppState, cmd: AdminCommand) -> Result<()> {
             .context("resetting the password")?;
             println!("password reset for user {user}; their sessions are ended");
         }
-        AdminCommand::AuditVerify => {
+        AdminCommand::AuditVerify { heads } => {
             let v = store
-                .verify_audit()
+                .verify_audit(heads)
                 .await
                 .context("reading the audit log")?;
             println!("{}", serde_json::to_string_pretty(&v)?);
-            if let Some(broken) = v.first_broken {
-                bail!(
-                    "audit chain broken at entry {}: {}",
-                    broken.seq,
-                    broken.reason
-                );
+            if let Some(failure) = v.failure() {
+                bail!("{failure}");
             }
         }
     }

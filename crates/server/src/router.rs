@@ -86,6 +86,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::list_users, admin::post_user))
         .routes(routes!(admin::post_password))
         .routes(routes!(admin::audit_verify))
+        .routes(routes!(crate::witness::get_head))
         .routes(routes!(intake::post_desk_letter))
         .routes(routes!(intake::get_progress))
         .routes(routes!(intake::post_verification))

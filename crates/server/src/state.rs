@@ -12,6 +12,7 @@ use crate::routing::{RoutingError, RoutingRules};
 use crate::storage::Storage;
 use crate::storage::sqlite::SqliteStore;
 use crate::time::{SystemTime, TimeSource};
+use crate::witness::Witness;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -34,6 +35,8 @@ pub struct AppState {
     pub citizen: Arc<crate::citizen::Citizen>,
     /// Logins' password-checking threads and slow lanes; session revocations.
     pub accounts: Arc<crate::auth::Accounts>,
+    /// The server's audit key, which signs the chain's head (`witness.rs`).
+    pub witness: Arc<Witness>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,8 @@ pub enum StartError {
     },
     #[error("{0}")]
     Routing(#[from] RoutingError),
+    #[error("{0}")]
+    Witness(#[from] crate::witness::WitnessError),
     #[error("cannot open the blob directory {path}: {source}")]
     Blobs {
         path: String,
@@ -78,7 +83,8 @@ impl AppState {
             Some(path) => Some(RoutingRules::load(path)?),
             None => None,
         };
-        let state = Self::new(Arc::new(store), blobs, config, time);
+        let witness = Witness::load_or_create(&config.audit_key_path())?;
+        let state = Self::new(Arc::new(store), blobs, config, time, Arc::new(witness));
         if let Some(rules) = routing {
             state.set_routing_rules(rules);
         }
@@ -90,6 +96,7 @@ impl AppState {
         blobs: BlobStore,
         config: Config,
         time: Arc<dyn TimeSource>,
+        witness: Arc<Witness>,
     ) -> AppState {
         let (changes, _) = watch::channel(0);
         let (shutdown, _) = watch::channel(false);
@@ -107,6 +114,7 @@ impl AppState {
             routing: Arc::new(RwLock::new(Arc::new(RoutingRules::default()))),
             citizen,
             accounts,
+            witness,
         }
     }
 

@@ -470,7 +470,24 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<Writer, StorageError>;
 
     // --- audit --------------------------------------------------------------------
-    async fn verify_audit(&self) -> Result<Verification, StorageError>;
+    /// Verifies the chain, the letter events against it, and the chain against each
+    /// head a desktop kept (`seq`, hash).
+    async fn verify_audit(
+        &self,
+        heads: Vec<jsjb_proto::AuditEntryHash>,
+    ) -> Result<Verification, StorageError>;
+    /// The chain's last entry (`seq`, hash), and the hash of entry `known` if asked and
+    /// present (`audit::tip`).
+    async fn audit_tip(
+        &self,
+        known: Option<i64>,
+    ) -> Result<
+        (
+            jsjb_proto::AuditEntryHash,
+            Option<jsjb_proto::AuditEntryHash>,
+        ),
+        StorageError,
+    >;
 
     // --- the citizen side (src/citizen/) -------------------------------------------
     /// The newest letter from `phone` with exactly this `body` received at or after

@@ -61,6 +61,27 @@ impl SoftwareSigner {
         Self::from_secret(&secret)
     }
 
+    /// The key as an unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`, what
+    /// `openssl pkey` reads). Only for a key an unattended service must use without a
+    /// PIN (the server's audit key): the file's permissions are its only protection.
+    pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, SignoffError> {
+        use sm2::pkcs8::{EncodePrivateKey, LineEnding};
+        let secret = sm2::SecretKey::from_slice(&self.secret_bytes())
+            .map_err(|e| SignoffError::Signing(e.to_string()))?;
+        let pem = secret
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| SignoffError::Signing(e.to_string()))?;
+        Ok(Zeroizing::new(pem.as_str().to_owned()))
+    }
+
+    /// Reads a key written by [`SoftwareSigner::to_pkcs8_pem`].
+    pub fn from_pkcs8_pem(pem: &str) -> Result<SoftwareSigner, SignoffError> {
+        use sm2::pkcs8::DecodePrivateKey;
+        let secret = sm2::SecretKey::from_pkcs8_pem(pem.trim())
+            .map_err(|e| SignoffError::Signing(format!("not an SM2 PKCS#8 private key: {e}")))?;
+        Self::from_secret(&secret)
+    }
+
     /// The secret scalar, for encrypting into a key file only.
     pub(crate) fn secret_bytes(&self) -> Zeroizing<Vec<u8>> {
         Zeroizing::new(self.key.to_bytes().to_vec())
@@ -82,5 +103,22 @@ impl Signer for SoftwareSigner {
             .try_sign(message)
             .map_err(|e| SignoffError::Signing(e.to_string()))?;
         Ok(signature_to_der(&signature))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pkcs8_pem_round_trips_to_the_same_key() {
+        let signer = SoftwareSigner::generate().expect("key");
+        let pem = signer.to_pkcs8_pem().expect("pem");
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        let back = SoftwareSigner::from_pkcs8_pem(&pem).expect("read back");
+        assert_eq!(back.public_key(), signer.public_key());
+        let sig = back.sign(b"head").expect("sign");
+        signer.public_key().verify(b"head", &sig).expect("verifies");
+        assert!(SoftwareSigner::from_pkcs8_pem("not a key").is_err());
     }
 }

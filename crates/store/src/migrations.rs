@@ -8,6 +8,7 @@ const STEPS: &[M<'static>] = &[
     M::up(V1_CACHE),
     M::up(V2_SIGNED_ACTIONS),
     M::up(V3_HANDOVER_ACKS),
+    M::up(V4_AUDIT_HEAD),
 ];
 
 /// The cache's migrations. `MIGRATIONS.validate()` runs in the tests.
@@ -190,3 +191,8 @@ CREATE TABLE handover_acks (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX handover_acks_by_unit ON handover_acks (unit_id, acknowledged_at);
 "#;
+
+/// Witnessed audit: the newest signed head of the server's audit chain this desktop saw
+/// (JSON of `jsjb_proto::AuditHead`), whose key is the one pinned for the server. A
+/// server whose chain is later shorter than it, or forks from it, is reported.
+const V4_AUDIT_HEAD: &str = "ALTER TABLE sync_state ADD COLUMN audit_head TEXT;";

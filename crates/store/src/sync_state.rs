@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use jsjb_core::org::UnitTree;
-use jsjb_proto::{Me, UserSummary};
+use jsjb_proto::{AuditHead, Me, UserSummary};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -63,6 +63,38 @@ impl Store {
             [offset_ms],
         )?;
         Ok(())
+    }
+
+    /// The newest signed audit head kept from this server (witnessed audit); its key is
+    /// the pinned one. `None` before the first.
+    pub fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        let json: Option<String> =
+            self.conn
+                .query_row("SELECT audit_head FROM sync_state WHERE id = 1", [], |r| {
+                    r.get(0)
+                })?;
+        Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
+    }
+
+    /// Keeps `head` as the newest seen, unless the kept one is further along (a head
+    /// never moves backwards here: an older one is what the check exists to catch).
+    /// The caller has checked that `head` extends the kept one. True when kept.
+    pub fn keep_audit_head(&mut self, head: &AuditHead) -> Result<bool, StoreError> {
+        let tx = self.conn.transaction()?;
+        let kept: Option<String> =
+            tx.query_row("SELECT audit_head FROM sync_state WHERE id = 1", [], |r| {
+                r.get(0)
+            })?;
+        let kept: Option<AuditHead> = kept.map(|j| serde_json::from_str(&j)).transpose()?;
+        if kept.is_some_and(|k| k.seq > head.seq) {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE sync_state SET audit_head = ?1 WHERE id = 1",
+            [serde_json::to_string(head)?],
+        )?;
+        tx.commit()?;
+        Ok(true)
     }
 
     /// The signed-in user, as the server last described them.

@@ -49,7 +49,7 @@ fn a_file_cache_is_wal_full_sync_with_foreign_keys() -> TestResult {
     assert_eq!(mode, "wal");
     assert_eq!(sync, 2, "FULL");
     assert_eq!(fk, 1);
-    assert_eq!(version, 3, "every migration applied");
+    assert_eq!(version, 4, "every migration applied");
     Ok(())
 }
 
@@ -328,5 +328,34 @@ fn a_removed_letter_takes_its_attachments_and_unshared_bytes() -> TestResult {
     store.apply_page(&page(2, cst("2026-03-02 10:01"), vec![removed(1)]))?;
     assert_eq!(count(&store, "SELECT count(*) FROM attachments")?, 0);
     assert_eq!(store.get_blob(&sha)?, None);
+    Ok(())
+}
+
+fn audit_head(seq: i64, hash: &str) -> jsjb_proto::AuditHead {
+    jsjb_proto::AuditHead {
+        seq,
+        hash: hash.repeat(64),
+        signed_at: cst("2026-03-02 10:00"),
+        public_key_pem: "-----BEGIN PUBLIC KEY-----".into(),
+        key_fingerprint: "f".repeat(64),
+        signature: "c2ln".into(),
+    }
+}
+
+#[test]
+fn the_kept_audit_head_survives_a_restart_and_never_moves_backwards() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("cache.sqlite3");
+    {
+        let mut store = Store::open(&path)?;
+        assert_eq!(store.audit_head()?, None);
+        assert!(store.keep_audit_head(&audit_head(5, "a"))?);
+        assert!(store.keep_audit_head(&audit_head(9, "b"))?);
+    }
+    let mut store = Store::open(&path)?;
+    assert_eq!(store.audit_head()?, Some(audit_head(9, "b")));
+    // A shorter head is exactly what must not overwrite the evidence.
+    assert!(!store.keep_audit_head(&audit_head(3, "c"))?);
+    assert_eq!(store.audit_head()?.map(|h| h.seq), Some(9));
     Ok(())
 }

@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use jsjb_core::letter::LetterId;
 use jsjb_core::org::UnitId;
 use jsjb_proto::{
-    API_PREFIX, ActionRequest, ActionResponse, HandoverAck, HandoverAckRequest,
+    API_PREFIX, ActionRequest, ActionResponse, AuditHeadAnswer, HandoverAck, HandoverAckRequest,
     IDEMPOTENCY_KEY_HEADER, LoginRequest, LoginResponse, Me, Poke, Problem, SyncPage, UserSummary,
     Writer,
 };
@@ -238,6 +238,17 @@ impl ServerClient {
         url.query_pairs_mut()
             .append_pair("cursor", &cursor.to_string())
             .append_pair("limit", &limit.to_string());
+        self.json(self.request(Method::GET, url)).await
+    }
+
+    /// `GET /audit/head?known_seq=N`: the signed head of the server's audit chain, and
+    /// the hash of entry `N` (the head this desktop kept).
+    pub async fn audit_head(&self, known_seq: Option<i64>) -> Result<AuditHeadAnswer, ClientError> {
+        let mut url = self.url("/audit/head");
+        if let Some(seq) = known_seq {
+            url.query_pairs_mut()
+                .append_pair("known_seq", &seq.to_string());
+        }
         self.json(self.request(Method::GET, url)).await
     }
 

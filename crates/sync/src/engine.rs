@@ -18,8 +18,8 @@ use ts_rs::TS;
 use crate::client::{ClientError, ServerClient, StreamItem};
 use crate::clock::{LocalClock, ServerClock};
 use crate::plan::{
-    Intervals, LoopState, OffsetSample, PushDecision, Wake, backoff_delay, better_sample,
-    changed_ids, decide_push, next_wake, offset_sample, poke_needs_pull,
+    AuditAlarm, HeadVerdict, Intervals, LoopState, OffsetSample, PushDecision, Wake, backoff_delay,
+    better_sample, changed_ids, decide_push, judge_head, next_wake, offset_sample, poke_needs_pull,
 };
 
 /// Tunables of the engine. The defaults suit a station desk on the police network.
@@ -87,6 +87,9 @@ pub struct SyncStatus {
     /// The code of the last failure (`server_unreachable`, `session_expired`, …), cleared
     /// by the next success.
     pub last_error_code: Option<String>,
+    /// The server's audit chain disagrees with the head this desktop kept (witnessed
+    /// audit): shown as a banner until the server's chain agrees again.
+    pub audit_alarm: Option<AuditAlarm>,
 }
 
 /// Something the app reacts to; broadcast to every subscriber. A subscriber that lags
@@ -107,6 +110,8 @@ pub enum SyncEvent {
     },
     /// The session is no longer valid: sign in again, then [`SyncHandle::set_token`].
     SessionExpired,
+    /// The server's audit chain newly disagrees with the head this desktop kept.
+    AuditMismatch { alarm: AuditAlarm },
 }
 
 /// Why a cycle failed.
@@ -277,6 +282,7 @@ impl SyncEngine {
             failed_actions: count(failed),
             clock_offset_ms: state.clock_offset_ms,
             last_error_code: None,
+            audit_alarm: None,
         });
         let (events, _) = broadcast::channel(256);
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
@@ -533,7 +539,46 @@ impl SyncEngine {
         }
         if pull {
             self.pull().await?;
+            self.witness_audit().await?;
         }
+        Ok(())
+    }
+
+    /// Fetches the server's signed audit head with the hash at the kept head's `seq`,
+    /// and keeps the new head or raises the alarm as `plan::judge_head` says. A server
+    /// without the route (older) or a failed fetch does not hold letters back: the
+    /// next pull asks again.
+    async fn witness_audit(&mut self) -> Result<(), SyncError> {
+        let kept = self.store.call(|s| s.audit_head()).await??;
+        let answer = match self.client.audit_head(kept.as_ref().map(|k| k.seq)).await {
+            Ok(answer) => answer,
+            Err(e @ ClientError::Unauthorized { .. }) => return Err(e.into()),
+            Err(e) => {
+                tracing::info!("audit head unavailable: {e}");
+                return Ok(());
+            }
+        };
+        let alarm = match judge_head(kept.as_ref(), &answer) {
+            HeadVerdict::Keep => {
+                let head = answer.head;
+                self.store.call(move |s| s.keep_audit_head(&head)).await??;
+                None
+            }
+            HeadVerdict::Unchanged => None,
+            HeadVerdict::Alarm(alarm) => Some(alarm),
+        };
+        if let Some(alarm) = &alarm
+            && self.status.borrow().audit_alarm.as_ref() != Some(alarm)
+        {
+            tracing::error!(
+                ?alarm,
+                "the server's audit chain disagrees with the head kept here"
+            );
+            let _ = self.events.send(SyncEvent::AuditMismatch {
+                alarm: alarm.clone(),
+            });
+        }
+        self.publish(|s| s.audit_alarm = alarm);
         Ok(())
     }
 

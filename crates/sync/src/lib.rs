@@ -23,3 +23,4 @@ pub use clock::{LocalClock, ServerClock, SkewedClock, SystemClock};
 pub use engine::{
     ConnectionState, SyncConfig, SyncEngine, SyncError, SyncEvent, SyncHandle, SyncStatus,
 };
+pub use plan::AuditAlarm;

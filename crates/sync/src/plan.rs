@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use jsjb_core::letter::LetterId;
-use jsjb_proto::{ActionResponse, Change, LetterRecord, SyncPage};
+use jsjb_proto::{ActionResponse, AuditHead, AuditHeadAnswer, Change, LetterRecord, SyncPage};
+use serde::Serialize;
 use tokio::time::Instant;
+use ts_rs::TS;
 
 use crate::client::ClientError;
 
@@ -123,6 +125,98 @@ pub fn changed_ids(page: &SyncPage) -> Vec<LetterId> {
         }
     }
     ids
+}
+
+/// Why the server's audit chain cannot be trusted, as this desktop witnessed it. `kept`
+/// is the head this desktop holds, as `seq:hash`: an administrator checks the server's
+/// database against it with `jsjb-server admin audit-verify --head <kept>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AuditAlarm {
+    /// The server's chain is shorter than the head kept here: entries were deleted (or
+    /// the database was put back from an older copy).
+    Truncated {
+        kept: String,
+        #[ts(type = "number")]
+        server_seq: i64,
+    },
+    /// The server holds another entry where the kept head's is: the chain was rewritten.
+    Forked { kept: String },
+    /// The head is signed by another key than the one pinned for this server.
+    KeyChanged {
+        kept: String,
+        pinned_fingerprint: String,
+        server_fingerprint: String,
+    },
+    /// The head's signature does not verify with the key it names.
+    BadSignature { kept: Option<String> },
+}
+
+/// What a fresh audit head means for the kept one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadVerdict {
+    /// First sight (the key is pinned with it) or a proven extension: keep it.
+    Keep,
+    /// The chain has not moved.
+    Unchanged,
+    /// Report loudly; keep the old head as the evidence.
+    Alarm(AuditAlarm),
+}
+
+/// Whether the head's signature verifies with the key it carries, and that key is the
+/// one its fingerprint names.
+pub fn head_signature_ok(head: &AuditHead) -> bool {
+    let Ok(key) = jsjb_signoff::PublicKey::from_pem(&head.public_key_pem) else {
+        return false;
+    };
+    let Ok(signature) = jsjb_signoff::b64::decode(&head.signature) else {
+        return false;
+    };
+    key.fingerprint().is_ok_and(|f| f == head.key_fingerprint)
+        && key.verify(&head.signed_message(), &signature).is_ok()
+}
+
+/// Judges the server's answer against the head kept here. Each entry's hash covers the
+/// one before it, so the server's entry at the kept `seq` having the kept hash proves
+/// the chain still starts with everything this desktop saw; anything else is reported.
+/// `answer.known` must be for `kept.seq` (the engine asks for it).
+pub fn judge_head(kept: Option<&AuditHead>, answer: &AuditHeadAnswer) -> HeadVerdict {
+    let head = &answer.head;
+    if !head_signature_ok(head) {
+        return HeadVerdict::Alarm(AuditAlarm::BadSignature {
+            kept: kept.map(AuditHead::reference),
+        });
+    }
+    let Some(kept) = kept else {
+        return HeadVerdict::Keep;
+    };
+    if head.key_fingerprint != kept.key_fingerprint {
+        return HeadVerdict::Alarm(AuditAlarm::KeyChanged {
+            kept: kept.reference(),
+            pinned_fingerprint: kept.key_fingerprint.clone(),
+            server_fingerprint: head.key_fingerprint.clone(),
+        });
+    }
+    if head.seq < kept.seq {
+        return HeadVerdict::Alarm(AuditAlarm::Truncated {
+            kept: kept.reference(),
+            server_seq: head.seq,
+        });
+    }
+    let proven = answer
+        .known
+        .as_ref()
+        .is_some_and(|k| k.seq == kept.seq && k.hash == kept.hash);
+    if !proven || (head.seq == kept.seq && head.hash != kept.hash) {
+        return HeadVerdict::Alarm(AuditAlarm::Forked {
+            kept: kept.reference(),
+        });
+    }
+    if head.seq == kept.seq {
+        HeadVerdict::Unchanged
+    } else {
+        HeadVerdict::Keep
+    }
 }
 
 /// The engine loop's state, as far as deciding when to wake is concerned.
@@ -392,5 +486,91 @@ mod tests {
             ..poked
         };
         assert_eq!(next_wake(&expired, IV, now), Wake::Idle);
+    }
+
+    mod audit_heads {
+        use super::super::*;
+        use jsjb_proto::AuditEntryHash;
+        use jsjb_signoff::{Signer, SoftwareSigner, b64};
+
+        fn signed(signer: &SoftwareSigner, seq: i64, hash: &str) -> AuditHead {
+            let signed_at = chrono::Utc::now();
+            let key = signer.public_key();
+            let message = jsjb_proto::audit_head_message(seq, hash, signed_at);
+            AuditHead {
+                seq,
+                hash: hash.to_owned(),
+                signed_at,
+                public_key_pem: key.to_pem().expect("pem"),
+                key_fingerprint: key.fingerprint().expect("fp"),
+                signature: b64::encode(&signer.sign(&message).expect("sign")),
+            }
+        }
+
+        fn answer(head: AuditHead, known: Option<(i64, &str)>) -> AuditHeadAnswer {
+            AuditHeadAnswer {
+                head,
+                known: known.map(|(seq, hash)| AuditEntryHash {
+                    seq,
+                    hash: hash.to_owned(),
+                }),
+            }
+        }
+
+        #[test]
+        fn a_head_is_kept_only_when_the_server_proves_it_extends_the_kept_one() {
+            let key = SoftwareSigner::generate().expect("key");
+            let (a, b, c) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
+            let kept = signed(&key, 10, &a);
+            // First sight pins the key.
+            assert_eq!(
+                judge_head(None, &answer(kept.clone(), None)),
+                HeadVerdict::Keep
+            );
+            // Longer, and entry 10 is still the one we saw.
+            let longer = signed(&key, 12, &b);
+            assert_eq!(
+                judge_head(Some(&kept), &answer(longer.clone(), Some((10, &a)))),
+                HeadVerdict::Keep
+            );
+            assert_eq!(
+                judge_head(Some(&kept), &answer(signed(&key, 10, &a), Some((10, &a)))),
+                HeadVerdict::Unchanged
+            );
+            // Shorter: the tail is gone.
+            assert_eq!(
+                judge_head(Some(&kept), &answer(signed(&key, 8, &c), None)),
+                HeadVerdict::Alarm(AuditAlarm::Truncated {
+                    kept: kept.reference(),
+                    server_seq: 8
+                })
+            );
+            // Longer, but entry 10 is another one (rewritten and re-hashed), or missing.
+            let forked = HeadVerdict::Alarm(AuditAlarm::Forked {
+                kept: kept.reference(),
+            });
+            assert_eq!(
+                judge_head(Some(&kept), &answer(longer.clone(), Some((10, &c)))),
+                forked
+            );
+            assert_eq!(judge_head(Some(&kept), &answer(longer, None)), forked);
+            assert_eq!(
+                judge_head(Some(&kept), &answer(signed(&key, 10, &c), Some((10, &c)))),
+                forked
+            );
+            // Another key.
+            let other = SoftwareSigner::generate().expect("key");
+            assert!(matches!(
+                judge_head(Some(&kept), &answer(signed(&other, 12, &b), Some((10, &a)))),
+                HeadVerdict::Alarm(AuditAlarm::KeyChanged { .. })
+            ));
+            // A signature that does not cover what the head says.
+            let mut lying = signed(&key, 12, &b);
+            lying.seq = 13;
+            assert!(matches!(
+                judge_head(Some(&kept), &answer(lying, Some((10, &a)))),
+                HeadVerdict::Alarm(AuditAlarm::BadSignature { .. })
+            ));
+        }
     }
 }

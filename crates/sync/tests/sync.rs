@@ -13,7 +13,7 @@ use jsjb_core::clock::Band;
 use jsjb_core::letter::{ContactMethod, ContactOutcome, LetterId, LetterState};
 use jsjb_core::workflow::{Action, Actor};
 use jsjb_store::{ActionContext, InboxQuery, OutboxEntry};
-use jsjb_sync::{ConnectionState, SkewedClock, SyncEvent};
+use jsjb_sync::{AuditAlarm, ConnectionState, SkewedClock, SyncEvent};
 use serde_json::json;
 use support::*;
 use tempfile::TempDir;
@@ -619,6 +619,108 @@ async fn without_the_event_stream_the_desk_polls_and_reconnects_later() {
     eventually(10, "the desk is live again", || {
         let live = handle.status().live;
         async move { live }
+    })
+    .await;
+    desk.stop().await;
+}
+
+async fn kept_head(desk: &Desk) -> Option<jsjb_proto::AuditHead> {
+    desk.store
+        .call(|s| s.audit_head())
+        .await
+        .expect("store")
+        .expect("kept head")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_whose_audit_tail_was_deleted_is_reported_by_the_desk() {
+    let env = Env::new().await;
+    let id = env.letter_at(env.org.station_a, 1).await;
+    let mut desk = env.desk("a.officer").await;
+    desk.start().await;
+    online(&desk).await;
+    eventually(10, "the letter reaches the desk", || has_letter(&desk, id)).await;
+    // The desk keeps the server's signed head, and follows it as the chain grows.
+    let server_seq = |dir: std::path::PathBuf| {
+        let conn = rusqlite::Connection::open(dir.join("server.sqlite3")).expect("db");
+        conn.query_row("SELECT max(seq) FROM audit_log", [], |r| r.get::<_, i64>(0))
+            .expect("seq")
+    };
+    let dir = env.dir.path().to_owned();
+    let first = {
+        let desk = &desk;
+        let dir = dir.clone();
+        eventually(10, "the desk keeps the server's head", move || {
+            let dir = dir.clone();
+            async move {
+                kept_head(desk)
+                    .await
+                    .is_some_and(|h| h.seq == server_seq(dir))
+            }
+        })
+        .await;
+        kept_head(desk).await.expect("kept")
+    };
+    let _ = Api::login(&env.url(), "a.officer2").await;
+    desk.handle().sync_now();
+    eventually(10, "the kept head follows the chain", || async {
+        kept_head(&desk).await.is_some_and(|h| h.seq > first.seq)
+    })
+    .await;
+    let kept = kept_head(&desk).await.expect("kept");
+    assert_eq!(desk.handle().status().audit_alarm, None);
+    assert!(
+        !desk
+            .drain_events()
+            .iter()
+            .any(|e| matches!(e, SyncEvent::AuditMismatch { .. }))
+    );
+
+    // Someone with the server's file deletes the newest entries (the sign-ins).
+    let conn = rusqlite::Connection::open(dir.join("server.sqlite3")).expect("db");
+    conn.execute_batch(&format!(
+        "DROP TRIGGER audit_log_append_only_d;
+         DELETE FROM audit_log WHERE seq > {};",
+        kept.seq - 2
+    ))
+    .expect("tamper");
+    drop(conn);
+
+    desk.handle().sync_now();
+    let handle = desk.handle().clone();
+    eventually(10, "the desk reports the shorter chain", || {
+        let s = handle.status();
+        async move { s.audit_alarm.is_some() }
+    })
+    .await;
+    assert_eq!(
+        handle.status().audit_alarm,
+        Some(AuditAlarm::Truncated {
+            kept: kept.reference(),
+            server_seq: kept.seq - 2,
+        })
+    );
+    let events = desk.drain_events();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, SyncEvent::AuditMismatch { .. }))
+            .count(),
+        1,
+        "reported once, not at every pull: {events:?}"
+    );
+    // The evidence is kept, not overwritten by the shorter head; letters still sync.
+    assert_eq!(kept_head(&desk).await, Some(kept.clone()));
+    online(&desk).await;
+    assert!(handle.status().audit_alarm.is_some(), "the banner stays");
+    desk.stop().await;
+
+    // After a restart of the app the alarm is raised again from the kept head.
+    desk.start().await;
+    let handle = desk.handle().clone();
+    eventually(10, "the restarted desk reports it again", || {
+        let s = handle.status();
+        async move { matches!(s.audit_alarm, Some(AuditAlarm::Truncated { .. })) }
     })
     .await;
     desk.stop().await;

@@ -160,6 +160,10 @@ export async function start(): Promise<void> {
     ipc.onAppEvent("session-expired", () => {
       state.expired = true;
     }),
+    // Also in the next `sync-status`; this shows the banner without waiting for it.
+    ipc.onAppEvent("audit-mismatch", ({ alarm }) => {
+      if (state.sync) state.sync = { ...state.sync, audit_alarm: alarm };
+    }),
   ]);
   let session: SessionInfo | null = null;
   try {

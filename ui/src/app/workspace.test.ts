@@ -271,3 +271,19 @@ describe("notices about the user's own account", () => {
     expect(document.querySelector('[data-testid="account-notices"]')).toBeNull();
   });
 });
+
+describe("witnessed audit", () => {
+  it("shows a banner with the check to run when the server's audit chain is shorter than the kept head", async () => {
+    install();
+    const wrapper = await mountApp();
+    expect(wrapper.find('[data-testid="audit-alarm"]').exists()).toBe(false);
+    const kept = `42:${"ab".repeat(32)}`;
+    await emit("audit-mismatch", { alarm: { kind: "truncated", kept, server_seq: 40 } });
+    await settle();
+    const banner = wrapper.get('[data-testid="audit-alarm"]');
+    expect(banner.text()).toContain("服务器审计链与本机记录不一致");
+    expect(banner.text()).toContain("第 42 条");
+    expect(wrapper.get('[data-testid="audit-command"]').text()).toBe(`jsjb-server admin audit-verify --head ${kept}`);
+    wrapper.unmount();
+  });
+});

@@ -519,6 +519,7 @@ export function createMockBackend(options: MockOptions = {}) {
       failed_actions: [...letters.values()].reduce((s, l) => s + l.failed.length, 0),
       clock_offset_ms: 0,
       last_error_code: offline ? "server_unreachable" : null,
+      audit_alarm: null,
     };
   }
 

@@ -25,6 +25,16 @@ const en: DeepStringRecord<MessageSchema> = {
     lastSynced: "Last synced {time}",
     syncNow: "Sync now",
   },
+  audit: {
+    title: "The server's audit chain disagrees with this computer's record",
+    truncated:
+      "The server has fewer audit entries than this computer saw before (entry {kept} seen here, the server has {server}): entries may have been deleted.",
+    forked: "The server's audit entry {kept} is not the one this computer saw: entries may have been rewritten.",
+    key_changed: "The server's audit signing key changed (pinned fingerprint {pinned}, the server now uses {server}).",
+    bad_signature: "The signature on the server's audit head is invalid.",
+    hint: "Report this to the system administrator now; they run this check on the server:",
+    copy: "Copy command",
+  },
   language: {
     label: "Language",
     zhCN: "中文",

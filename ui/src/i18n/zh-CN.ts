@@ -22,6 +22,15 @@ const zhCN = {
     lastSynced: "最近同步 {time}",
     syncNow: "立即同步",
   },
+  audit: {
+    title: "服务器审计链与本机记录不一致",
+    truncated: "服务器的审计记录比本机此前见到的少（本机记录到第 {kept} 条，服务器只有 {server} 条）：审计记录可能被删除。",
+    forked: "服务器第 {kept} 条审计记录与本机此前见到的不同：审计记录可能被改写。",
+    key_changed: "服务器的审计签名密钥已更换（本机固定的指纹 {pinned}，服务器现为 {server}）。",
+    bad_signature: "服务器发来的审计链头签名无效。",
+    hint: "请立即报告系统管理员，由其在服务器上执行下面的核查命令：",
+    copy: "复制命令",
+  },
   language: {
     label: "界面语言",
     zhCN: "中文",

@@ -8,6 +8,7 @@ import type {
   Action,
   ActionRefusedEvent,
   AttachmentData,
+  AuditMismatchEvent,
   ChimeTest,
   HandoverReport,
   InboxQuery,
@@ -113,6 +114,7 @@ export type AppEvents = {
   "letters-arrived": LettersEvent;
   "action-refused": ActionRefusedEvent;
   "session-expired": Record<string, never>;
+  "audit-mismatch": AuditMismatchEvent;
 };
 
 /** Listens to one of the app's events; resolves to the function that stops listening. */

@@ -51,6 +51,8 @@ export type {
   StateCount,
   SyncConnectionState,
   SyncStatus,
+  AuditAlarm,
+  AuditMismatchEvent,
   Tier,
   Unit,
   UnitId,

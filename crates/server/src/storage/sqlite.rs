@@ -647,6 +647,9 @@ impl Storage for SqliteStore {
                         "channel": letter.channel.as_str(),
                         "category": letter.category.as_str(),
                         "attachments": letter.attachments.iter().map(|(m, _)| m.sha256.clone()).collect::<Vec<_>>(),
+                        // The first event itself, so that `audit::verify_events` holds it
+                        // to this entry like every later one.
+                        "event": serde_json::to_value(&received).map_err(|e| corrupt(format!("event payload: {e}")))?,
                     }),
                 },
             )?;
@@ -787,8 +790,25 @@ impl Storage for SqliteStore {
             .await
     }
 
-    async fn verify_audit(&self) -> Result<Verification, StorageError> {
-        self.read(|conn| Ok(audit::verify_sqlite(conn)?)).await
+    async fn verify_audit(
+        &self,
+        heads: Vec<jsjb_proto::AuditEntryHash>,
+    ) -> Result<Verification, StorageError> {
+        self.read(move |conn| Ok(audit::verify_all(conn, &heads)?))
+            .await
+    }
+
+    async fn audit_tip(
+        &self,
+        known: Option<i64>,
+    ) -> Result<
+        (
+            jsjb_proto::AuditEntryHash,
+            Option<jsjb_proto::AuditEntryHash>,
+        ),
+        StorageError,
+    > {
+        self.read(move |conn| Ok(audit::tip(conn, known)?)).await
     }
 
     async fn recent_duplicate(

@@ -7,6 +7,8 @@ export type { AppInfo } from "./AppInfo";
 export type { AttachmentData } from "./AttachmentData";
 export type { AttachmentKind } from "./AttachmentKind";
 export type { AttachmentMeta } from "./AttachmentMeta";
+export type { AuditAlarm } from "./AuditAlarm";
+export type { AuditMismatchEvent } from "./AuditMismatchEvent";
 export type { Band } from "./Band";
 export type { Category } from "./Category";
 export type { CategoryCount } from "./CategoryCount";
