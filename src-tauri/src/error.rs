@@ -17,9 +17,14 @@ pub enum ErrorCode {
     // Signing in.
     /// Wrong user name or password.
     InvalidCredentials,
-    /// Too many failed logins (the account, or this address): `retryAfterSecs` says
-    /// how long to wait.
+    /// Too many failed logins for this user name: `retryAfterSecs` says how long to wait.
     AccountLocked,
+    /// Wrong password from an address the server slows down (many failures from it):
+    /// try again after `retryAfterSecs`. Not a lock: a right password still gets in.
+    TooManyAttempts,
+    /// The server is at its limit (password checks queued, citizen service busy):
+    /// try again in a moment.
+    Busy,
     /// The server cannot be reached (network, server down).
     Unreachable,
     /// The server URL is not an `http(s)://host[:port][/path]` URL.
@@ -87,7 +92,6 @@ impl ErrorCode {
             "letter_not_found" | "outbox_entry_not_found" => "not_found",
             "server_unreachable" => "unreachable",
             "invalid_server_url" => "invalid_url",
-            "too_many_attempts" => "account_locked",
             "stale_version" => "stale_view",
             "unauthenticated" => "session_expired",
             other => other,

@@ -779,3 +779,95 @@ async fn every_route_in_the_document_is_in_the_matrix() {
     let after = read(w.s.get("/api/v1/me", Some(&last.token)).await).await;
     assert_eq!(after.status, 401);
 }
+
+/// A delegation (代签) is revoked by its chief or an admin above it; anyone who cannot
+/// list it gets the answer for one that does not exist.
+#[tokio::test]
+async fn delegations_cannot_be_probed_or_revoked_from_outside() {
+    let w = world().await;
+    let chief = w
+        .callers
+        .iter()
+        .find(|c| c.unit == "S1a" && c.role == "chief")
+        .expect("chief");
+    let admin = w.s.admin_token().await;
+    let users: Value =
+        w.s.get("/api/v1/admin/users", Some(&admin))
+            .await
+            .json()
+            .await
+            .expect("json");
+    let deputy = users["users"]
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["username"] == "s1a.officer"))
+        .and_then(|u| u["id"].as_i64())
+        .expect("deputy");
+    let now = chrono::Utc::now();
+    let granted = read(
+        w.s.post_json(
+            "/api/v1/delegations",
+            Some(&chief.token),
+            &json!({"deputy": deputy, "valid_from": now, "valid_until": now + chrono::Duration::days(3), "note": "休假期间代签"}),
+        )
+        .await,
+    )
+    .await;
+    assert!(granted.status < 300, "{}", granted.text);
+    let id = serde_json::from_str::<Value>(&granted.text).expect("json")["id"]
+        .as_i64()
+        .expect("id");
+    for caller in &w.callers {
+        let sees =
+            caller.unit == "S1a" || (caller.role == "admin" && relation("S1a", caller.unit).sees());
+        let listed = read(w.s.get("/api/v1/delegations", Some(&caller.token)).await).await;
+        assert_eq!(
+            listed.text.contains("休假期间代签"),
+            sees,
+            "{} lists: {}",
+            caller.name,
+            listed.text
+        );
+        if caller.name == chief.name || caller.role == "admin" && sees {
+            continue;
+        }
+        let revoke = send(
+            &w.s,
+            &caller.token,
+            "POST",
+            &format!("/api/v1/delegations/{id}/revoke"),
+            &json!({}),
+            "k",
+        )
+        .await;
+        let absent = send(
+            &w.s,
+            &caller.token,
+            "POST",
+            "/api/v1/delegations/999999/revoke",
+            &json!({}),
+            "k",
+        )
+        .await;
+        if sees {
+            assert_eq!(revoke.status, 403, "{}: {}", caller.name, revoke.text);
+        } else {
+            assert_eq!(
+                (revoke.status, &revoke.code),
+                (absent.status, &absent.code),
+                "{}: an unseen delegation answers as an absent one: {}",
+                caller.name,
+                revoke.text
+            );
+        }
+    }
+    let revoked = send(
+        &w.s,
+        &chief.token,
+        "POST",
+        &format!("/api/v1/delegations/{id}/revoke"),
+        &json!({}),
+        "k",
+    )
+    .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+}

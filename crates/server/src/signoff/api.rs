@@ -245,14 +245,17 @@ pub async fn list_delegations(
     let all = state.store.signoff().delegations().await?;
     Ok(ApiJson(
         all.into_iter()
-            .filter(|d| {
-                d.chief == session.user_id
-                    || d.deputy == session.user_id
-                    || d.unit_id == session.unit_id
-                    || admin_of(&tree, &session, d.unit_id)
-            })
+            .filter(|d| delegation_visible(&tree, &session, d))
             .collect(),
     ))
+}
+
+/// Who sees a delegation: its chief and deputy, their unit, and the admins above it.
+fn delegation_visible(tree: &UnitTree, session: &Session, d: &Delegation) -> bool {
+    d.chief == session.user_id
+        || d.deputy == session.user_id
+        || d.unit_id == session.unit_id
+        || admin_of(tree, session, d.unit_id)
 }
 
 /// The chief lets a deputy of the same unit sign feedback forms (代签) for a period,
@@ -329,7 +332,9 @@ pub async fn revoke_delegation(
         .await?
         .into_iter()
         .find(|d| d.id == id)
-        .ok_or_else(|| ApiError::NotFound(format!("there is no delegation {id}")))?;
+        // One you may not see answers as one that does not exist (ids cannot be probed).
+        .filter(|d| delegation_visible(&tree, &session, d))
+        .ok_or_else(|| ApiError::NotFound(format!("there is no delegation {id} you can see")))?;
     let chief_of_unit = session.has(Role::Chief) && session.unit_id == grant.unit_id;
     if !chief_of_unit && !admin_of(&tree, &session, grant.unit_id) {
         return Err(ApiError::Forbidden(
