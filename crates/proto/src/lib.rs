@@ -20,6 +20,7 @@ pub const MAX_SYNC_PAGE: u32 = 500;
 /// `POST /api/v1/auth/login`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
@@ -202,6 +203,7 @@ pub enum KeyState {
 /// `POST /api/v1/keys`: a chief registers the public half of a key made on their workstation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct RegisterKeyRequest {
     /// SPKI PEM of an SM2 public key.
     pub public_key_pem: String,
@@ -231,6 +233,7 @@ pub struct SigningKey {
 /// `POST /api/v1/keys/{id}/revoke`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
     #[serde(default)]
     pub reason: String,
@@ -239,6 +242,7 @@ pub struct RevokeRequest {
 /// `POST /api/v1/delegations`: the chief lets a deputy of the same unit sign (代签).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct DelegationRequest {
     pub deputy: UserId,
     pub valid_from: DateTime<Utc>,
@@ -295,14 +299,39 @@ pub struct SyncPage {
 /// `POST /api/v1/letters/{id}/actions` (with an `Idempotency-Key` header).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct ActionRequest {
     /// The letter version the user saw; a stale version is refused with 409 and the
     /// current state, so nobody acts on a letter that changed under them.
     pub expected_version: u32,
+    #[serde(deserialize_with = "strict_action")]
     pub action: Action,
     /// A signed approval's signature envelope (the sign-off issue defines it).
     #[serde(default)]
     pub signature: Option<serde_json::Value>,
+}
+
+/// Reads an [`Action`] and refuses any member it does not know. `deny_unknown_fields` on
+/// the enum covers the variants with fields, but serde ignores every extra member of an
+/// internally tagged *unit* variant (`{"action": "sign_for", "to": 9}`), so what was sent
+/// is compared with what was understood. Only an object is an action: serde would also
+/// take `["dispatch", 5]`.
+fn strict_action<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Action, D::Error> {
+    use serde::de::Error;
+    let sent = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+    let action = Action::deserialize(serde_json::Value::Object(sent.clone()))
+        .map_err(D::Error::custom)?;
+    let understood = serde_json::to_value(&action).map_err(D::Error::custom)?;
+    if let Some(extra) = sent
+        .keys()
+        .find(|key| understood.get(key.as_str()).is_none())
+    {
+        return Err(D::Error::custom(format!(
+            "unknown field `{extra}` for the action `{}`",
+            action.kind().as_str()
+        )));
+    }
+    Ok(action)
 }
 
 /// The answer to an accepted action: the letter as it is now.
@@ -373,6 +402,7 @@ mod tests {
 /// The handover lists' sizes when a shift was taken over (交接班).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct HandoverCounts {
     /// Signed for, writer not reached yet.
     pub not_contacted: u32,
@@ -386,6 +416,7 @@ pub struct HandoverCounts {
 /// officer acknowledges what the last shift left open.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct HandoverAckRequest {
     /// The unit whose handover it is: the caller's own.
     pub unit_id: UnitId,

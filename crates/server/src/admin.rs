@@ -20,6 +20,7 @@ use crate::storage::{Actor, NewUnit, NewUser, Storage};
 use crate::time::TimeSource;
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateUnitRequest {
     /// The parent unit; omit only for the city bureau (the root).
     pub parent_id: Option<i64>,
@@ -29,6 +30,7 @@ pub struct CreateUnitRequest {
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     pub unit_id: i64,
     pub username: String,
@@ -39,6 +41,7 @@ pub struct CreateUserRequest {
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ResetPasswordRequest {
     pub password: String,
 }

@@ -292,15 +292,16 @@ pub async fn post_public_letter(
                     ));
                 }
             }
-            letter = Some(serde_json::from_slice(&buf).map_err(|e| {
-                if e.is_data() {
-                    ApiError::Invalid {
-                        field: Some("letter".to_owned()),
-                        message: format!("the `letter` part: {e}"),
-                    }
-                } else {
-                    ApiError::MalformedJson(format!("the `letter` part: {e}"))
+            // As strict as a JSON body; the field is named inside the part (`letter/subject`).
+            letter = Some(crate::extract::from_slice(&buf).map_err(|e| match e {
+                ApiError::Invalid { field, message } => ApiError::Invalid {
+                    field: Some(format!("letter{}", field.unwrap_or_default())),
+                    message: format!("the `letter` part: {message}"),
+                },
+                ApiError::MalformedJson(m) => {
+                    ApiError::MalformedJson(format!("the `letter` part: {m}"))
                 }
+                other => other,
             })?);
             continue;
         }
@@ -507,10 +508,13 @@ pub async fn post_desk_letter(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProgressQuery {
     /// The tracking code from the receipt.
+    #[param(max_length = 32)]
     pub code: String,
     /// The last 4 digits of the writer's phone number.
+    #[param(pattern = "^[0-9]{4}$")]
     pub phone_last4: String,
 }
 
@@ -590,7 +594,9 @@ fn public_milestones(events: &[(DateTime<Utc>, EventPayload)]) -> Vec<Milestone>
 #[utoipa::path(get, path = "/api/v1/public/progress", tag = "public",
     params(ProgressQuery),
     responses((status = 200, body = PublicProgress),
-        (status = 404, description = "no letter with this code and phone", body = Problem)))]
+        (status = 404, description = "no letter with this code and phone", body = Problem),
+        (status = 429, description = "`rate_limited`, with Retry-After", body = Problem),
+        (status = 503, description = "`busy`: the citizen endpoints are at their limit, with Retry-After", body = Problem)))]
 pub async fn get_progress(
     State(state): State<AppState>,
     _slot: crate::citizen::limits::PublicSlot,

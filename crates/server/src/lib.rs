@@ -12,6 +12,7 @@ pub mod auth;
 pub mod blobs;
 pub mod citizen;
 pub mod config;
+pub mod contract;
 pub mod demo;
 pub mod error;
 pub mod extract;

@@ -24,11 +24,14 @@ const DEFAULT_PAGE: u32 = 200;
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SyncQuery {
     /// The `next_cursor` of the previous page; 0 (or absent) for a first sync.
     #[serde(default)]
+    #[param(minimum = 0)]
     pub cursor: i64,
     /// At most this many changes (1–500, default 200).
+    #[param(nullable = false, minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -74,9 +77,11 @@ pub async fn get_sync(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// The desktop's cursor: a poke comes at once if its scope changed since.
     #[serde(default)]
+    #[param(minimum = 0)]
     pub cursor: i64,
 }
 
