@@ -82,15 +82,19 @@ pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, ApiError> {
     check_text(value, &mut String::new())?;
     serde_path_to_error::deserialize(Strict(value)).map_err(|e| {
         let mut field = pointer(e.path());
-        // serde refuses an unknown field while reading its name, before the path has
-        // that level: the name is only in the message (serde's stable wording).
+        // serde refuses an unknown field while reading its name, often before the path
+        // has that level: then the name is only in the message (serde's stable wording).
         let message = e.inner().to_string();
         if let Some(name) = message
             .strip_prefix("unknown field `")
             .and_then(|rest| rest.split_once('`'))
             .map(|(name, _)| name)
         {
-            push_token(&mut field, name);
+            let mut last = String::new();
+            push_token(&mut last, name);
+            if !field.ends_with(&last) {
+                field.push_str(&last);
+            }
         }
         ApiError::Invalid {
             message: format!(

@@ -96,13 +96,16 @@ pub async fn get_stream(
     session: Session,
     ApiQuery(query): ApiQuery<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    if query.cursor < 0 {
+        return Err(ApiError::invalid("cursor", "a cursor is never negative"));
+    }
     let scope = scope(&state, &session).await?;
     let changes = state.changes.subscribe();
     let shutdown = state.shutdown.subscribe();
     let start = Pump {
         state,
         scope,
-        sent: query.cursor.max(0),
+        sent: query.cursor,
         changes,
         shutdown,
         first: true,
