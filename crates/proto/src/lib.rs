@@ -319,8 +319,8 @@ pub struct ActionRequest {
 fn strict_action<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Action, D::Error> {
     use serde::de::Error;
     let sent = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
-    let action = Action::deserialize(serde_json::Value::Object(sent.clone()))
-        .map_err(D::Error::custom)?;
+    let action =
+        Action::deserialize(serde_json::Value::Object(sent.clone())).map_err(D::Error::custom)?;
     let understood = serde_json::to_value(&action).map_err(D::Error::custom)?;
     if let Some(extra) = sent
         .keys()

@@ -29,7 +29,11 @@ const METHODS: [&str; 8] = [
 ];
 
 /// The errors the layers under every handler give, and when each applies.
-fn common_errors(op: &Map<String, Value>, path: &str, secured: bool) -> Vec<(&'static str, &'static str)> {
+fn common_errors(
+    op: &Map<String, Value>,
+    path: &str,
+    secured: bool,
+) -> Vec<(&'static str, &'static str)> {
     let has_body = op.contains_key("requestBody");
     let has_params = op
         .get("parameters")
@@ -43,17 +47,32 @@ fn common_errors(op: &Map<String, Value>, path: &str, secured: bool) -> Vec<(&'s
         ));
     }
     if secured {
-        out.push(("401", "`unauthenticated` or `session_expired`: sign in again"));
-        out.push(("403", "`forbidden`: the caller's role or scope does not allow it"));
+        out.push((
+            "401",
+            "`unauthenticated` or `session_expired`: sign in again",
+        ));
+        out.push((
+            "403",
+            "`forbidden`: the caller's role or scope does not allow it",
+        ));
     }
     if path.contains('{') {
-        out.push(("404", "`not_found`: nothing with that id in the caller's scope"));
+        out.push((
+            "404",
+            "`not_found`: nothing with that id in the caller's scope",
+        ));
     }
     if has_body {
         out.push(("413", "`payload_too_large`"));
-        out.push(("415", "`unsupported_media_type`: send the declared content type"));
+        out.push((
+            "415",
+            "`unsupported_media_type`: send the declared content type",
+        ));
     }
-    out.push(("500", "`internal`: logged on the server, nothing about it in the answer"));
+    out.push((
+        "500",
+        "`internal`: logged on the server, nothing about it in the answer",
+    ));
     out
 }
 
@@ -66,7 +85,8 @@ pub fn complete(doc: &OpenApi) -> Value {
 }
 
 fn complete_value(doc: &mut Value) {
-    let problem_content = json!({ PROBLEM_JSON: { "schema": { "$ref": "#/components/schemas/Problem" } } });
+    let problem_content =
+        json!({ PROBLEM_JSON: { "schema": { "$ref": "#/components/schemas/Problem" } } });
     let global_security = doc.get("security").is_some_and(|s| !is_empty(s));
     let mut request_refs = BTreeSet::new();
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
@@ -82,17 +102,13 @@ fn complete_value(doc: &mut Value) {
                     .and_then(Value::as_array)
                     .is_some_and(|tags| tags.iter().any(|t| t == "public"))
                     || op.get("operationId").is_some_and(|id| id == "login");
-                let secured = !public
-                    || op
-                        .get("security")
-                        .map_or(global_security, |s| !is_empty(s));
+                let secured =
+                    !public || op.get("security").map_or(global_security, |s| !is_empty(s));
                 if secured && op.get("security").is_none_or(is_empty) {
                     op.insert("security".to_owned(), json!([{ "bearer": [] }]));
                 }
                 let extra = common_errors(op, path, secured);
-                let responses = op
-                    .entry("responses")
-                    .or_insert_with(|| json!({}));
+                let responses = op.entry("responses").or_insert_with(|| json!({}));
                 let Some(responses) = responses.as_object_mut() else {
                     continue;
                 };
@@ -136,9 +152,7 @@ fn complete_value(doc: &mut Value) {
         if !done.insert(name.clone()) {
             continue;
         }
-        if let Some(schema) = doc
-            .pointer_mut(&format!("/components/schemas/{name}"))
-        {
+        if let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{name}")) {
             constrain_text(schema, &mut request_refs);
         }
     }

@@ -16,7 +16,9 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::value::{MapAccessDeserializer, MapDeserializer, SeqDeserializer};
-use serde::de::{self, DeserializeOwned, Deserializer, Expected, IntoDeserializer, Unexpected, Visitor};
+use serde::de::{
+    self, DeserializeOwned, Deserializer, Expected, IntoDeserializer, Unexpected, Visitor,
+};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -71,8 +73,8 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 /// Parses JSON bytes the way [`ApiJson`] does (for JSON that arrives inside another
 /// format, e.g. the `letter` part of the multipart intake).
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
     from_value(&value)
 }
 
@@ -234,7 +236,10 @@ fn unexpected(value: &Value) -> Unexpected<'_> {
 }
 
 impl<'de> Strict<'de> {
-    fn visit_array<V: Visitor<'de>>(items: &'de [Value], visitor: V) -> Result<V::Value, serde_json::Error> {
+    fn visit_array<V: Visitor<'de>>(
+        items: &'de [Value],
+        visitor: V,
+    ) -> Result<V::Value, serde_json::Error> {
         let mut seq = SeqDeserializer::new(items.iter().map(Strict));
         let out = visitor.visit_seq(&mut seq)?;
         seq.end()?;
@@ -308,7 +313,11 @@ impl<'de> Deserializer<'de> for Strict<'de> {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Self::Error> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
         self.deserialize_seq(visitor)
     }
 
@@ -381,12 +390,11 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|e| {
-            ApiError::Invalid {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(query).map_err(|e| ApiError::Invalid {
                 field: None,
                 message: format!("bad query string: {e}"),
-            }
-        })?;
+            })?;
         for (name, value) in &pairs {
             if let Some(c) = refused_control(name).or_else(|| refused_control(value)) {
                 return Err(control_error(name.clone(), c));

@@ -174,9 +174,8 @@ fn with(mut body: Value, pointer: &str, value: Value) -> Value {
 async fn a_json_array_is_not_a_login() {
     let f = fixture().await;
     // serde reads a struct from an array of its fields in order: this was a session.
-    let res = f
-        .s
-        .post_json(
+    let res =
+        f.s.post_json(
             "/api/v1/auth/login",
             None,
             &json!(["admin", ADMIN_PASSWORD, null]),
@@ -184,9 +183,12 @@ async fn a_json_array_is_not_a_login() {
         .await;
     let answer = problem(res, 400, "invalid_input").await;
     assert!(answer.get("token").is_none());
-    let res = f
-        .s
-        .post_json("/api/v1/auth/login", None, &json!(["admin", ADMIN_PASSWORD]))
+    let res =
+        f.s.post_json(
+            "/api/v1/auth/login",
+            None,
+            &json!(["admin", ADMIN_PASSWORD]),
+        )
         .await;
     problem(res, 400, "invalid_input").await;
     // Nested too: the counts of a handover, and an action.
@@ -226,31 +228,33 @@ async fn unknown_fields_are_refused_on_every_request_body() {
         "/action/priority",
         json!("high"),
     );
-    f.refused("/api/v1/letters/{id}/actions", &dispatch, "/action/priority")
-        .await;
+    f.refused(
+        "/api/v1/letters/{id}/actions",
+        &dispatch,
+        "/action/priority",
+    )
+    .await;
     let sign_for = json!({"expected_version": 1, "action": {"action": "sign_for", "to": f.branch}});
     f.refused("/api/v1/letters/{id}/actions", &sign_for, "/action/to")
         .await;
     // The multipart intake's `letter` part is a request body too.
     let letter = with(letter_json(), "/zz_extra", json!(true));
-    let res = f
-        .s
-        .client
-        .post(f.s.url("/api/v1/public/letters"))
-        .multipart(intake_form(&letter, vec![]))
-        .send()
-        .await
-        .expect("intake");
+    let res =
+        f.s.client
+            .post(f.s.url("/api/v1/public/letters"))
+            .multipart(intake_form(&letter, vec![]))
+            .send()
+            .await
+            .expect("intake");
     let answer = problem(res, 400, "invalid_input").await;
     assert_eq!(answer["field"], "letter/zz_extra");
     // Nothing of all that was stored: the one letter of the fixture is still alone.
-    let page: Value = f
-        .s
-        .get("/api/v1/sync?cursor=0&limit=500", Some(&f.admin))
-        .await
-        .json()
-        .await
-        .expect("sync");
+    let page: Value =
+        f.s.get("/api/v1/sync?cursor=0&limit=500", Some(&f.admin))
+            .await
+            .json()
+            .await
+            .expect("sync");
     assert_eq!(page["changes"].as_array().map(Vec::len), Some(1), "{page}");
 }
 
@@ -295,19 +299,14 @@ async fn control_characters_are_refused_in_every_text_with_the_field_named() {
     f.refused("/api/v1/letters/{id}/actions", &action, "/action/note")
         .await;
     // Newline, tab and CRLF are text: a multi-line letter from a desk is accepted.
-    let body = with(
-        letter.clone(),
-        "/body",
-        json!("第一行\n\t第二行\r\n第三行"),
-    );
+    let body = with(letter.clone(), "/body", json!("第一行\n\t第二行\r\n第三行"));
     let (status, _, receipt) = f.post("/api/v1/letters", &body).await;
     assert_eq!(status, 201, "{receipt}");
 
     // The query string too, named by parameter.
-    let res = f
-        .s
-        .get("/api/v1/public/progress?code=JS%00X&phone_last4=5678", None)
-        .await;
+    let res =
+        f.s.get("/api/v1/public/progress?code=JS%00X&phone_last4=5678", None)
+            .await;
     let answer = problem(res, 400, "invalid_input").await;
     assert_eq!(answer["field"], "code");
 }
@@ -324,10 +323,14 @@ async fn sync_cursors_the_document_forbids_are_refused() {
         "limit=0",
         "limit=501",
     ] {
-        let res = f.s.get(&format!("/api/v1/sync?{query}"), Some(&f.admin)).await;
+        let res =
+            f.s.get(&format!("/api/v1/sync?{query}"), Some(&f.admin))
+                .await;
         problem(res, 400, "invalid_input").await;
     }
-    let res = f.s.get("/api/v1/sync/stream?cursor=-1", Some(&f.admin)).await;
+    let res =
+        f.s.get("/api/v1/sync/stream?cursor=-1", Some(&f.admin))
+            .await;
     problem(res, 400, "invalid_input").await;
     let res = f.s.get("/api/v1/handovers?limit=201", Some(&f.admin)).await;
     problem(res, 400, "invalid_input").await;
@@ -403,8 +406,14 @@ fn every_operation_declares_problem_details_for_its_errors() {
     // Every free-text string of a request carries the control-character pattern.
     let schemas = &doc["components"]["schemas"];
     let pattern = jsjb_server::contract::TEXT_PATTERN;
-    assert_eq!(schemas["LoginRequest"]["properties"]["username"]["pattern"], pattern);
-    assert_eq!(schemas["LetterInput"]["properties"]["body"]["pattern"], pattern);
+    assert_eq!(
+        schemas["LoginRequest"]["properties"]["username"]["pattern"],
+        pattern
+    );
+    assert_eq!(
+        schemas["LetterInput"]["properties"]["body"]["pattern"],
+        pattern
+    );
     assert_eq!(
         schemas["LetterInput"]["properties"]["problem_tags"]["items"]["pattern"],
         pattern
@@ -464,8 +473,11 @@ enum Mutation {
 fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         any_json().prop_map(Mutation::Any),
-        (any::<Index>(), "[a-z]{1,8}", any_json())
-            .prop_map(|(i, k, v)| Mutation::UnknownField(i, format!("zz_{k}"), v)),
+        (any::<Index>(), "[a-z]{1,8}", any_json()).prop_map(|(i, k, v)| Mutation::UnknownField(
+            i,
+            format!("zz_{k}"),
+            v
+        )),
         (any::<Index>(), any::<Index>(), refused_control())
             .prop_map(|(i, at, c)| Mutation::Control(i, at, c)),
         (any::<Index>(), any::<Index>()).prop_map(|(i, t)| Mutation::WrongType(i, t)),
@@ -532,10 +544,16 @@ fn apply(sample: &Value, mutation: &Mutation) -> (Value, bool) {
         }
         Mutation::WrongType(i, t) => {
             let leaf = at(&mut body, &leaves[i.index(leaves.len())]);
-            let options: Vec<Value> = [json!(7), json!("7"), json!(true), json!([1]), json!({"a": 1})]
-                .into_iter()
-                .filter(|v| std::mem::discriminant(v) != std::mem::discriminant(&*leaf))
-                .collect();
+            let options: Vec<Value> = [
+                json!(7),
+                json!("7"),
+                json!(true),
+                json!([1]),
+                json!({"a": 1}),
+            ]
+            .into_iter()
+            .filter(|v| std::mem::discriminant(v) != std::mem::discriminant(&*leaf))
+            .collect();
             *leaf = options[t.index(options.len())].clone();
             (body, true)
         }
@@ -576,7 +594,10 @@ fn arbitrary_bodies_to_every_json_post_route_find_no_5xx_and_no_accepted_garbage
     let mut routes = Vec::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         if item["post"]["requestBody"]["content"]["application/json"].is_object() {
-            assert!(samples.contains_key(path.as_str()), "no sample body for POST {path}");
+            assert!(
+                samples.contains_key(path.as_str()),
+                "no sample body for POST {path}"
+            );
             routes.push(path.clone());
         }
     }
@@ -592,9 +613,18 @@ fn arbitrary_bodies_to_every_json_post_route_find_no_5xx_and_no_accepted_garbage
         let template = routes[route.index(routes.len())].as_str();
         let (body, garbage) = apply(&samples[template], &mutation);
         let (status, ct, answer) = rt.block_on(f.post(template, &body));
-        prop_assert!(status < 500, "{status} for POST {template} {body}: {answer}");
+        prop_assert!(
+            status < 500,
+            "{status} for POST {template} {body}: {answer}"
+        );
         if !(200..300).contains(&status) {
-            prop_assert_eq!(&ct, "application/problem+json", "POST {} {}", template, body);
+            prop_assert_eq!(
+                &ct,
+                "application/problem+json",
+                "POST {} {}",
+                template,
+                body
+            );
         }
         if garbage {
             prop_assert!(
