@@ -37,15 +37,25 @@ pub const MAX_INTAKE_BODY: usize = MAX_IMAGES * crate::attachments::MAX_IMAGE_BY
 #[serde(deny_unknown_fields)]
 pub struct LetterInput {
     /// `web`, `weibo` or `wechat` on the public endpoint; ignored (always `phone`) on the desk endpoint.
-    #[schema(value_type = Option<String>, example = "web")]
+    #[schema(example = "web")]
     pub channel: Option<Channel>,
-    #[schema(value_type = String, example = "help")]
+    #[schema(example = "help")]
     pub category: Category,
+    /// At most 5, each 1–32 characters.
     #[serde(default)]
+    #[schema(max_items = 5)]
     pub problem_tags: Vec<String>,
+    /// One line, trimmed; 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub subject: String,
+    /// Trimmed; 1–5000 characters.
+    #[schema(min_length = 1, max_length = 5000)]
     pub body: String,
+    /// Trimmed; 1–32 characters.
+    #[schema(min_length = 1, max_length = 32)]
     pub writer_name: String,
+    /// A mobile number (11 digits) or a landline (`0755-12345678`); spaces are ignored.
+    #[schema(min_length = 7)]
     pub writer_phone: String,
     /// Other ways to reach the writer (e.g. `{"email": "..."}`), kept as given.
     #[serde(default)]
