@@ -138,6 +138,17 @@ fn validate(input: LetterInput) -> Result<ValidLetter, ApiError> {
                 format!("{field} may have at most {max} characters"),
             ));
         }
+        // JSON bodies are checked in `extract`; this covers every other way a letter
+        // comes in (the portal's forms, WeChat and Weibo messages).
+        if let Some(c) = crate::extract::refused_control(v) {
+            return Err(ApiError::invalid(
+                field,
+                format!(
+                    "{field} contains the control character U+{:04X}",
+                    u32::from(c)
+                ),
+            ));
+        }
         Ok(v.to_owned())
     };
     let subject = text("subject", &input.subject, MAX_SUBJECT_CHARS)?;
