@@ -422,11 +422,13 @@ pub struct HandoverAckRequest {
     pub unit_id: UnitId,
     /// The shift taken over, as the unit names it (`2026-03-02 夜班`); free text.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub shift: String,
     /// When the officer acknowledged (server time as the desktop estimated it; the
     /// server also records when it received the acknowledgement).
     pub acknowledged_at: DateTime<Utc>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub note: String,
     pub counts: HandoverCounts,
     /// The letters the handover listed, as seen by the officer.

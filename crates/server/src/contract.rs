@@ -146,6 +146,7 @@ fn complete_value(doc: &mut Value) {
             }
         }
     }
+    limit_action_texts(doc);
     // The component schemas a request refers to, and those they refer to in turn.
     let mut done = BTreeSet::new();
     while let Some(name) = request_refs.pop_first() {
@@ -154,6 +155,35 @@ fn complete_value(doc: &mut Value) {
         }
         if let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{name}")) {
             constrain_text(schema, &mut request_refs);
+        }
+    }
+}
+
+/// Every free text of an action (notes, reasons, the feedback form's parts) is held to
+/// `jsjb_core::workflow::MAX_TEXT_CHARS` by the rules; the document says so once here
+/// rather than on each of the fourteen variants.
+fn limit_action_texts(doc: &mut Value) {
+    let Some(variants) = doc
+        .pointer_mut("/components/schemas/Action/oneOf")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for variant in variants {
+        let Some(props) = variant.get_mut("properties").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for prop in props.values_mut() {
+            if let Some(prop) = prop.as_object_mut()
+                && has_type(prop, "string")
+                && !prop.contains_key("enum")
+                && !prop.contains_key("format")
+            {
+                prop.insert(
+                    "maxLength".to_owned(),
+                    json!(jsjb_core::workflow::MAX_TEXT_CHARS),
+                );
+            }
         }
     }
 }
