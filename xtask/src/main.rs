@@ -4,7 +4,9 @@
 //! - `cargo xtask demo`     setup, build the UI, run the app
 //! - `cargo xtask test`     setup, then every check CI runs, with a summary
 //! - `cargo xtask bindings` regenerate the UI's TypeScript bindings from Rust
+//! - `cargo xtask contract` the API contract step alone (Schemathesis, demo server)
 
+mod contract;
 mod demo;
 mod setup;
 mod shell;
@@ -19,9 +21,11 @@ commands:
   setup      install what is missing: system packages (Debian, via apt), npm ci in ui/ and
              tests/, tauri-driver
   demo       setup, build the UI and run the desktop app
-  test       setup, then fmt, clippy, Rust tests, bindings drift, vue-tsc, Vitest and the
-             end-to-end suite; prints a summary and fails if any step failed
+  test       setup, then fmt, clippy, Rust tests, bindings drift, the API contract
+             (Schemathesis), vue-tsc, Vitest and the end-to-end suite; prints a summary and
+             fails if any step failed
   bindings   regenerate ui/src/ipc/bindings from the Rust types
+  contract   only the API contract step of `test` (Schemathesis against the demo server)
 ";
 
 fn main() -> ExitCode {
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(),
         Some("test") => test::run(),
         Some("bindings") => test::regenerate_bindings(),
+        Some("contract") => contract::run(),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             Ok(())

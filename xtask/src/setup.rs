@@ -10,7 +10,8 @@ use crate::shell::{self, say};
 /// Debian 12 packages: to build (WebKitGTK, ALSA, the tray's appindicator, a C compiler
 /// for bundled SQLite), to run and test headless (Xvfb, WebKitWebDriver), to show
 /// Chinese (Noto CJK) and to draw icons and take screenshots (ImageMagick), and
-/// Chromium for the citizen portal's page tests (tests/web).
+/// Chromium for the citizen portal's page tests (tests/web), Python's venv for the API
+/// contract step.
 pub const APT_PACKAGES: &[&str] = &[
     "build-essential",
     "pkg-config",
@@ -26,6 +27,8 @@ pub const APT_PACKAGES: &[&str] = &[
     // turns the signed form's PDF into text and PNG to check it.
     "openssl",
     "poppler-utils",
+    // The API contract step installs Schemathesis from PyPI into a virtual environment.
+    "python3-venv",
 ];
 
 /// The npm projects whose dependencies `npm ci` installs.

@@ -85,6 +85,11 @@ fn steps() -> Vec<Step> {
             },
         },
         Step {
+            name: "API contract (schemathesis)",
+            required: false,
+            action: crate::contract::run,
+        },
+        Step {
             name: "ui: typecheck (vue-tsc)",
             required: false,
             action: || npm_script("ui", "typecheck"),

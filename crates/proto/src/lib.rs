@@ -20,6 +20,7 @@ pub const MAX_SYNC_PAGE: u32 = 500;
 /// `POST /api/v1/auth/login`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
@@ -202,6 +203,7 @@ pub enum KeyState {
 /// `POST /api/v1/keys`: a chief registers the public half of a key made on their workstation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct RegisterKeyRequest {
     /// SPKI PEM of an SM2 public key.
     pub public_key_pem: String,
@@ -231,6 +233,7 @@ pub struct SigningKey {
 /// `POST /api/v1/keys/{id}/revoke`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
     #[serde(default)]
     pub reason: String,
@@ -254,6 +257,7 @@ pub struct KeyActivation {
 /// [`key_endorsement_message`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct EndorseKeyRequest {
     /// The owner's currently active key that signed.
     #[ts(type = "number")]
@@ -315,6 +319,7 @@ pub struct Notice {
 /// `POST /api/v1/me/notices/ack`: the user has read their notices up to this id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct AckNoticesRequest {
     #[ts(type = "number")]
     pub up_to: i64,
@@ -323,6 +328,7 @@ pub struct AckNoticesRequest {
 /// `POST /api/v1/delegations`: the chief lets a deputy of the same unit sign (代签).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct DelegationRequest {
     pub deputy: UserId,
     pub valid_from: DateTime<Utc>,
@@ -379,14 +385,39 @@ pub struct SyncPage {
 /// `POST /api/v1/letters/{id}/actions` (with an `Idempotency-Key` header).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct ActionRequest {
     /// The letter version the user saw; a stale version is refused with 409 and the
     /// current state, so nobody acts on a letter that changed under them.
     pub expected_version: u32,
+    #[serde(deserialize_with = "strict_action")]
     pub action: Action,
     /// A signed approval's signature envelope (the sign-off issue defines it).
     #[serde(default)]
     pub signature: Option<serde_json::Value>,
+}
+
+/// Reads an [`Action`] and refuses any member it does not know. `deny_unknown_fields` on
+/// the enum covers the variants with fields, but serde ignores every extra member of an
+/// internally tagged *unit* variant (`{"action": "sign_for", "to": 9}`), so what was sent
+/// is compared with what was understood. Only an object is an action: serde would also
+/// take `["dispatch", 5]`.
+fn strict_action<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Action, D::Error> {
+    use serde::de::Error;
+    let sent = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+    let action =
+        Action::deserialize(serde_json::Value::Object(sent.clone())).map_err(D::Error::custom)?;
+    let understood = serde_json::to_value(&action).map_err(D::Error::custom)?;
+    if let Some(extra) = sent
+        .keys()
+        .find(|key| understood.get(key.as_str()).is_none())
+    {
+        return Err(D::Error::custom(format!(
+            "unknown field `{extra}` for the action `{}`",
+            action.kind().as_str()
+        )));
+    }
+    Ok(action)
 }
 
 /// The answer to an accepted action: the letter as it is now.
@@ -457,6 +488,7 @@ mod tests {
 /// The handover lists' sizes when a shift was taken over (交接班).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct HandoverCounts {
     /// Signed for, writer not reached yet.
     pub not_contacted: u32,
@@ -470,16 +502,19 @@ pub struct HandoverCounts {
 /// officer acknowledges what the last shift left open.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct HandoverAckRequest {
     /// The unit whose handover it is: the caller's own.
     pub unit_id: UnitId,
     /// The shift taken over, as the unit names it (`2026-03-02 夜班`); free text.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub shift: String,
     /// When the officer acknowledged (server time as the desktop estimated it; the
     /// server also records when it received the acknowledgement).
     pub acknowledged_at: DateTime<Utc>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub note: String,
     pub counts: HandoverCounts,
     /// The letters the handover listed, as seen by the officer.

@@ -20,26 +20,39 @@ use crate::storage::{Actor, NewUnit, NewUser, Storage};
 use crate::time::TimeSource;
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateUnitRequest {
     /// The parent unit; omit only for the city bureau (the root).
     pub parent_id: Option<i64>,
-    #[schema(value_type = String, example = "station")]
+    #[schema(example = "station")]
     pub tier: Tier,
+    /// Trimmed; 1–64 characters.
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     pub unit_id: i64,
+    /// 3–32 characters: letters, digits, `.`, `_` or `-` (surrounding spaces are trimmed).
+    #[schema(min_length = 3)]
     pub username: String,
+    /// Trimmed; 1–64 characters.
+    #[schema(min_length = 1, max_length = 64)]
     pub display_name: String,
-    #[schema(value_type = Vec<String>, example = json!(["officer"]))]
+    #[schema(min_items = 1, example = json!(["officer"]))]
     pub roles: Vec<Role>,
+    /// 10–128 characters.
+    #[schema(min_length = 10, max_length = 128)]
     pub password: String,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ResetPasswordRequest {
+    /// 10–128 characters.
+    #[schema(min_length = 10, max_length = 128)]
     pub password: String,
 }
 

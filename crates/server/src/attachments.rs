@@ -61,7 +61,7 @@ pub fn max_bytes(kind: AttachmentKind) -> usize {
 
 /// Downloads an attachment of a letter the caller can see.
 #[utoipa::path(get, path = "/api/v1/attachments/{sha256}", tag = "letters", security(("bearer" = [])),
-    params(("sha256" = String, Path, description = "SHA-256 of the content, 64 hex digits")),
+    params(("sha256" = String, Path, pattern = "^[0-9a-f]{64}$", description = "SHA-256 of the content, 64 lowercase hex digits")),
     responses(
         (status = 200, description = "the bytes, with their sniffed content type", content_type = "application/octet-stream"),
         (status = 401, body = Problem),

@@ -385,11 +385,10 @@ fn new_token() -> String {
 
 // --- wire types -----------------------------------------------------------------------
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct LoginRequest {
-    pub username: String,
-    pub password: String,
-}
+/// The login body: `jsjb_proto::LoginRequest`, the type the desktop sends. Unknown fields
+/// are refused, so this must be the type that knows every field a client sends — the
+/// desktop's `workstation` included (the session records the `X-Workstation` header).
+pub type LoginRequest = jsjb_proto::LoginRequest;
 
 /// The answer to a login: `jsjb_proto::LoginResponse` (`{token, expires_at, me}`).
 pub type LoginResponse = jsjb_proto::LoginResponse;

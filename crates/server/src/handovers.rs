@@ -303,7 +303,7 @@ pub struct HandoverQuery {
     security(("bearer" = [])),
     params(
         ("unit" = Option<i64>, Query, description = "The unit (default: yours)"),
-        ("limit" = Option<u32>, Query, description = "At most this many (default 20, max 200)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "At most this many (default 20, max 200)"),
     ),
     responses(
         (status = 200, body = Vec<jsjb_proto::HandoverAck>, description = "HandoverAck[]"),
@@ -322,7 +322,15 @@ pub async fn list_handovers(
             unit.0
         )));
     }
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    // Refused rather than clamped: the document states 1–200, and a value it forbids
+    // is not silently read as another.
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("ask for 1 to {MAX_LIMIT} handovers"),
+        ));
+    }
     Ok(ApiJson(
         state.store.handovers().handovers(unit, limit).await?,
     ))

@@ -39,13 +39,23 @@ pub const MAX_INTAKE_BODY: usize = MAX_IMAGES * crate::attachments::MAX_IMAGE_BY
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LetterInput {
-    #[schema(value_type = String, example = "help")]
+    #[schema(example = "help")]
     pub category: Category,
+    /// At most 5, each 1–32 characters.
     #[serde(default)]
+    #[schema(max_items = 5)]
     pub problem_tags: Vec<String>,
+    /// One line, trimmed; 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub subject: String,
+    /// Trimmed; 1–5000 characters.
+    #[schema(min_length = 1, max_length = 5000)]
     pub body: String,
+    /// Trimmed; 1–32 characters.
+    #[schema(min_length = 1, max_length = 32)]
     pub writer_name: String,
+    /// A mobile number (11 digits) or a landline (`0755-12345678`); spaces are ignored.
+    #[schema(min_length = 7)]
     pub writer_phone: String,
     /// Other ways to reach the writer (e.g. `{"email": "..."}`), kept as given.
     #[serde(default)]
@@ -147,6 +157,17 @@ fn validate(input: LetterInput) -> Result<ValidLetter, ApiError> {
             return Err(ApiError::invalid(
                 field,
                 format!("{field} may have at most {max} characters"),
+            ));
+        }
+        // JSON bodies are checked in `extract`; this covers every other way a letter
+        // comes in (the portal's forms, WeChat and Weibo messages).
+        if let Some(c) = crate::extract::refused_control(v) {
+            return Err(ApiError::invalid(
+                field,
+                format!(
+                    "{field} contains the control character U+{:04X}",
+                    u32::from(c)
+                ),
             ));
         }
         Ok(v.to_owned())
@@ -442,15 +463,16 @@ pub async fn post_public_letter(
                     ));
                 }
             }
-            letter = Some(serde_json::from_slice(&buf).map_err(|e| {
-                if e.is_data() {
-                    ApiError::Invalid {
-                        field: Some("letter".to_owned()),
-                        message: format!("the `letter` part: {e}"),
-                    }
-                } else {
-                    ApiError::MalformedJson(format!("the `letter` part: {e}"))
+            // As strict as a JSON body; the field is named inside the part (`letter/subject`).
+            letter = Some(crate::extract::from_slice(&buf).map_err(|e| match e {
+                ApiError::Invalid { field, message } => ApiError::Invalid {
+                    field: Some(format!("letter{}", field.unwrap_or_default())),
+                    message: format!("the `letter` part: {message}"),
+                },
+                ApiError::MalformedJson(m) => {
+                    ApiError::MalformedJson(format!("the `letter` part: {m}"))
                 }
+                other => other,
             })?);
             continue;
         }
@@ -675,10 +697,13 @@ pub async fn post_desk_letter(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProgressQuery {
     /// The tracking code from the receipt.
+    #[param(max_length = 32)]
     pub code: String,
     /// The last 4 digits of the writer's phone number.
+    #[param(pattern = "^[0-9]{4}$")]
     pub phone_last4: String,
 }
 
@@ -758,7 +783,9 @@ fn public_milestones(events: &[(DateTime<Utc>, EventPayload)]) -> Vec<Milestone>
 #[utoipa::path(get, path = "/api/v1/public/progress", tag = "public",
     params(ProgressQuery),
     responses((status = 200, body = PublicProgress),
-        (status = 404, description = "no letter with this code and phone", body = Problem)))]
+        (status = 404, description = "no letter with this code and phone", body = Problem),
+        (status = 429, description = "`rate_limited`, with Retry-After", body = Problem),
+        (status = 503, description = "`busy`: the citizen endpoints are at their limit, with Retry-After", body = Problem)))]
 pub async fn get_progress(
     State(state): State<AppState>,
     _slot: crate::citizen::limits::PublicSlot,

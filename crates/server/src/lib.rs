@@ -13,6 +13,7 @@ pub mod blobs;
 pub mod citizen;
 pub mod client_addr;
 pub mod config;
+pub mod contract;
 pub mod demo;
 pub mod error;
 pub mod extract;

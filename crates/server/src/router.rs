@@ -111,9 +111,9 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(uploads)
 }
 
-/// The OpenAPI 3.1 document of the whole API.
-pub fn openapi() -> OpenApiDoc {
-    api().split_for_parts().1
+/// The OpenAPI 3.1 document of the whole API, as served at `/api/v1/openapi.json`.
+pub fn openapi() -> serde_json::Value {
+    crate::contract::complete(&api().split_for_parts().1)
 }
 
 /// The complete router, ready to serve.
@@ -121,7 +121,7 @@ pub fn router(state: AppState) -> Router {
     let limits = crate::http::RequestLimits::from(&state.config.limits);
     let (router, doc) = api().split_for_parts();
     // Rendered once: the document does not change while the server runs.
-    let doc_json = doc.to_json().unwrap_or_else(|_| "{}".to_owned());
+    let doc_json = crate::contract::complete(&doc).to_string();
     router
         .route(
             "/api/v1/openapi.json",

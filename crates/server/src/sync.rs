@@ -25,11 +25,14 @@ const DEFAULT_PAGE: u32 = 200;
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SyncQuery {
     /// The `next_cursor` of the previous page; 0 (or absent) for a first sync.
     #[serde(default)]
+    #[param(minimum = 0)]
     pub cursor: i64,
     /// At most this many changes (1–500, default 200).
+    #[param(nullable = false, minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -75,9 +78,11 @@ pub async fn get_sync(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// The desktop's cursor: a poke comes at once if its scope changed since.
     #[serde(default)]
+    #[param(minimum = 0)]
     pub cursor: i64,
 }
 
@@ -93,6 +98,9 @@ pub async fn get_stream(
     session: Session,
     ApiQuery(query): ApiQuery<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    if query.cursor < 0 {
+        return Err(ApiError::invalid("cursor", "a cursor is never negative"));
+    }
     let scope = scope(&state, &session).await?;
     let changes = state.changes.subscribe();
     let shutdown = state.shutdown.subscribe();
@@ -106,7 +114,7 @@ pub async fn get_stream(
         revocations,
         recheck,
         scope,
-        sent: query.cursor.max(0),
+        sent: query.cursor,
         changes,
         shutdown,
         first: true,

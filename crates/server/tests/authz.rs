@@ -638,16 +638,11 @@ async fn every_route_in_the_document_is_in_the_matrix() {
         "POST /api/v1/delegations/{id}/revoke",
     ];
     let mut routes = Vec::new();
-    for (path, item) in &doc.paths.paths {
-        for (method, op) in [
-            ("GET", &item.get),
-            ("POST", &item.post),
-            ("PUT", &item.put),
-            ("PATCH", &item.patch),
-            ("DELETE", &item.delete),
-        ] {
-            if op.is_some() {
-                routes.push(format!("{method} {path}"));
+    let paths = doc["paths"].as_object().expect("paths");
+    for (path, item) in paths {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_some() {
+                routes.push(format!("{} {path}", method.to_uppercase()));
             }
         }
     }

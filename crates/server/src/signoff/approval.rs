@@ -269,7 +269,8 @@ async fn verify_request(
     let Some(raw) = request.signature.clone() else {
         return Err(ApiError::SignatureRequired);
     };
-    let envelope: SignatureEnvelope = match serde_json::from_value(raw) {
+    // As strict as the body it came in: an object with exactly the envelope's fields.
+    let envelope: SignatureEnvelope = match crate::extract::from_value(&raw) {
         Ok(e) => e,
         Err(e) => {
             return Ok(Err(Refusal::invalid(
