@@ -206,24 +206,46 @@ fn arrival_rings_inbox_is_by_urgency_and_sign_for_is_pending_then_synced() {
         "sync-status is pushed"
     );
 
-    // The inbox, most urgent first: running clocks by due time, then the finished ones.
+    // The inbox in the order of docs/design.md: the savable sign-for and contact clocks,
+    // the other running clocks, the overdue ones, then the finished ones; by due time
+    // within each group with a clock (soonest, or longest overdue, first).
     let view = app.inbox(json!({"limit": 500}));
     assert!(view["serverNow"].is_string());
     let rows = view["page"]["rows"].as_array().expect("rows").clone();
     assert!(!rows.is_empty(), "the demo city gives the station letters");
-    let dues: Vec<Option<&str>> = rows.iter().map(|r| r["due_at"].as_str()).collect();
-    let running = dues.iter().take_while(|d| d.is_some()).count();
+    const GROUPS: [&str; 4] = ["savable", "live", "overdue", "done"];
+    let rank = |r: &serde_json::Value| {
+        GROUPS
+            .iter()
+            .position(|g| r["group"] == json!(g))
+            .expect("a known group")
+    };
+    let ranks: Vec<usize> = rows.iter().map(rank).collect();
     assert!(
-        dues[running..].iter().all(Option::is_none),
-        "letters with no running clock come last: {dues:?}"
+        ranks.windows(2).all(|w| w[0] <= w[1]),
+        "groups in order: {ranks:?}"
     );
-    let due_times: Vec<chrono::DateTime<chrono::Utc>> = dues[..running]
-        .iter()
-        .map(|d| d.and_then(|d| d.parse().ok()).expect("RFC 3339"))
-        .collect();
+    for (group, name) in GROUPS.iter().enumerate().skip(1).take(2) {
+        let due_times: Vec<chrono::DateTime<chrono::Utc>> = rows
+            .iter()
+            .filter(|r| rank(r) == group)
+            .map(|r| {
+                r["due_at"]
+                    .as_str()
+                    .and_then(|d| d.parse().ok())
+                    .expect("RFC 3339")
+            })
+            .collect();
+        assert!(
+            due_times.windows(2).all(|w| w[0] <= w[1]),
+            "{name}: most urgent first: {due_times:?}"
+        );
+    }
     assert!(
-        due_times.windows(2).all(|w| w[0] <= w[1]),
-        "most urgent first: {due_times:?}"
+        rows.iter()
+            .filter(|r| rank(r) == 3)
+            .all(|r| r["due_at"].is_null()),
+        "letters with no running clock come last"
     );
 
     // A letter arrives: the chime rings and the UI hears of it.

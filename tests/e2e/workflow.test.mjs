@@ -132,7 +132,7 @@ describe("an officer's workflow against the real server", () => {
     assert.equal(await r.getAttribute("data-band"), "ok");
     assert.equal(await r.getAttribute("data-state"), "dispatched");
     const badge = await r.$('[data-testid="band-badge"]').getText();
-    const m = badge.match(/^签收\s*(\d\d):(\d\d)$/);
+    const m = badge.match(/^签收\s*剩 (\d+)分(\d+)秒$/);
     assert.ok(m, `badge reads ${badge}`);
     const left = Number(m[1]) * 60 + Number(m[2]);
     assert.ok(left > 8 * 60 && left <= 10 * 60, `${left} s left on a fresh 10-minute clock`);

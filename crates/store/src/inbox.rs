@@ -80,6 +80,25 @@ pub struct InboxRow {
     /// Seconds left on the most urgent clock (negative when overdue).
     #[ts(type = "number | null")]
     pub remaining_secs: Option<i64>,
+    pub group: InboxGroup,
+}
+
+/// Where a row ranks in the inbox at the query's `now` (docs/design.md, "The inbox
+/// order"): groups in this order, each sorted as its variant says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum InboxGroup {
+    /// A sign-for or contact clock still runs: saved or lost in the next minutes.
+    /// By that clock's due time, soonest first (even when an earlier clock of the
+    /// letter is already overdue: signing now still saves the contact clock).
+    Savable,
+    /// Another clock (first feedback, closure) still runs: by its due time.
+    Live,
+    /// Its most urgent clock is overdue and no sign-for or contact clock can be saved
+    /// any more (已超期): longest overdue first.
+    Overdue,
+    /// No clock runs: newest first.
+    Done,
 }
 
 /// How many letters are in one state under the other filters (for the state tabs).
@@ -235,6 +254,21 @@ impl Filter {
     }
 }
 
+/// `sql` with its anonymous `?` parameters numbered from `first` on (`?2`, `?3`, …), so
+/// that it can follow numbered ones. The filters' SQL has no `?` inside a literal.
+fn numbered(sql: &str, first: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = first;
+    for c in sql.chars() {
+        out.push(c);
+        if c == '?' {
+            out.push_str(&n.to_string());
+            n += 1;
+        }
+    }
+    out
+}
+
 fn text_value(s: &str) -> Value {
     Value::Text(s.to_owned())
 }
@@ -243,11 +277,29 @@ const ROW_COLUMNS: &str = "id, tracking_code, channel, category, subject, writer
     received_at, state, unit_id, handler_id, version, pending, seen, urgent_clock, \
     next_due_at, warn_at";
 
+/// The earliest sign-for or contact due time not yet passed at `?` = now (twice), or
+/// NULL: the clock that can still be saved. A clock due exactly now still runs.
+const SAVABLE_SQL: &str = "min(coalesce(CASE WHEN sign_for_due >= ?1 THEN sign_for_due END, \
+    9223372036854775807), coalesce(CASE WHEN contact_due >= ?1 THEN contact_due END, \
+    9223372036854775807))";
+
+/// The group of a row (see [`InboxGroup`]), as a number in the order of the groups.
+fn group_of(savable: Option<i64>, next_due_at: Option<i64>, now: i64) -> InboxGroup {
+    match (savable, next_due_at) {
+        (Some(_), _) => InboxGroup::Savable,
+        (None, None) => InboxGroup::Done,
+        (None, Some(due)) if now > due => InboxGroup::Overdue,
+        (None, Some(_)) => InboxGroup::Live,
+    }
+}
+
 fn parse<T>(column: &str, value: &str, f: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
     f(value).ok_or_else(|| StoreError::Corrupt(format!("{column} {value:?}")))
 }
 
 fn row_at(row: &Row<'_>, now: i64) -> Result<InboxRow, StoreError> {
+    let savable: Option<i64> = row.get(16)?;
+    let savable = savable.filter(|s| *s != i64::MAX);
     let channel: String = row.get(2)?;
     let category: String = row.get(3)?;
     let state: String = row.get(7)?;
@@ -278,13 +330,17 @@ fn row_at(row: &Row<'_>, now: i64) -> Result<InboxRow, StoreError> {
             .transpose()?,
         due_at: next_due_at.map(time::from_db).transpose()?,
         remaining_secs,
+        group: group_of(savable, next_due_at, now),
     })
 }
 
 impl Store {
-    /// One page of the inbox at `now` (server time), most urgent first: by the due time
-    /// of the most urgent running clock, overdue ones first, letters with no running
-    /// clock last (newest first). Only the columns are read: no history is folded.
+    /// One page of the inbox at `now` (server time), in the order of [`InboxGroup`]:
+    /// first the letters whose sign-for or contact clock can still be saved (soonest
+    /// due first), then the other running clocks (soonest due first), then the overdue
+    /// ones (longest overdue first), letters with no running clock last (newest
+    /// first). So 30 lost cases never push a savable one below the fold. Only the
+    /// columns are read: no history is folded.
     pub fn inbox(&self, query: &InboxQuery, now: DateTime<Utc>) -> Result<InboxPage, StoreError> {
         let now_db = time::to_db(now);
         let mut filter = Filter::default();
@@ -342,13 +398,26 @@ impl Store {
             .sum();
 
         filter.any_of("state", query.states.iter().map(|s| text_value(s.as_str())));
-        let mut params = filter.params.clone();
+        // `?1` is now (the savable clock, numbered so it can be used twice); the
+        // filter's own parameters follow from ?2 on.
+        let mut params = vec![Value::Integer(now_db)];
+        params.extend(filter.params.iter().cloned());
+        let now_mark = params.len() + 1;
+        params.push(Value::Integer(now_db));
         params.push(Value::Integer(i64::from(query.limit.min(MAX_PAGE))));
         params.push(Value::Integer(i64::from(query.offset)));
+        let (limit_mark, offset_mark) = (now_mark + 1, now_mark + 2);
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {ROW_COLUMNS} FROM letters WHERE {}
-             ORDER BY urgency_key, id LIMIT ? OFFSET ?",
-            filter.sql()
+            "SELECT {ROW_COLUMNS}, {SAVABLE_SQL} AS savable FROM letters WHERE {}
+             ORDER BY CASE
+                 WHEN savable < 9223372036854775807 THEN 0
+                 WHEN next_due_at IS NULL THEN 3
+                 WHEN next_due_at < ?{now_mark} THEN 2
+                 ELSE 1
+             END,
+             CASE WHEN savable < 9223372036854775807 THEN savable ELSE urgency_key END, id
+             LIMIT ?{limit_mark} OFFSET ?{offset_mark}",
+            numbered(&filter.sql(), 2)
         ))?;
         let mut rows = stmt.query(params_from_iter(params.iter()))?;
         let mut out = Vec::new();

@@ -1,5 +1,6 @@
 //! Letters as the server sends them, and the view derived from them (see the crate docs).
 
+use chrono::{DateTime, Utc};
 use jsjb_core::clock::{ClockKind, ClockRule, ClockState, evaluate};
 use jsjb_core::letter::{LetterId, LetterState};
 use jsjb_core::org::UnitId;
@@ -112,6 +113,10 @@ struct Derived {
     next_due_at: Option<i64>,
     warn_at: Option<i64>,
     urgency_key: i64,
+    /// Due times of the sign-for and contact clocks while not met (the inbox's first
+    /// group: clocks that can still be saved in the next minutes).
+    sign_for_due: Option<i64>,
+    contact_due: Option<i64>,
     pending: bool,
 }
 
@@ -123,15 +128,25 @@ fn derive(ctx: &Context, view: &OptimisticView, received_at: i64) -> Derived {
     // colours it at the `now` of the query from `next_due_at` and `warn_at`.
     // A closed letter is done even if a clock was never met (a thank-you letter is
     // filed without contact): nothing is left for anyone to do about it.
-    let urgent = if status.state == LetterState::Closed {
-        None
+    let unmet: Vec<(ClockKind, DateTime<Utc>)> = if status.state == LetterState::Closed {
+        Vec::new()
     } else {
         let clocks = evaluate(inputs, &ctx.policy, &ctx.calendar, inputs.received_at);
         clocks
             .readings()
             .filter(|r| matches!(r.state, ClockState::Running | ClockState::Breached))
-            .min_by_key(|r| (r.due_at, r.kind))
             .map(|r| (r.kind, r.due_at))
+            .collect()
+    };
+    let urgent = unmet
+        .iter()
+        .copied()
+        .min_by_key(|(kind, due)| (*due, *kind));
+    let due_of = |kind: ClockKind| {
+        unmet
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, due)| time::to_db(*due))
     };
     let (urgent_clock, next_due_at, warn_at) = match urgent {
         None => (None, None, None),
@@ -160,6 +175,8 @@ fn derive(ctx: &Context, view: &OptimisticView, received_at: i64) -> Derived {
         next_due_at,
         warn_at,
         urgency_key: next_due_at.unwrap_or_else(|| done_key(received_at)),
+        sign_for_due: due_of(ClockKind::SignFor),
+        contact_due: due_of(ClockKind::Contact),
         pending: !view.pending.is_empty(),
     }
 }
@@ -168,7 +185,7 @@ fn write_view(conn: &Connection, id: LetterId, d: &Derived) -> Result<(), StoreE
     conn.prepare_cached(
         "UPDATE letters SET state = ?2, unit_id = ?3, handler_id = ?4, version = ?5,
                 dispatched_at = ?6, urgent_clock = ?7, next_due_at = ?8, warn_at = ?9,
-                urgency_key = ?10, pending = ?11
+                urgency_key = ?10, pending = ?11, sign_for_due = ?12, contact_due = ?13
          WHERE id = ?1",
     )?
     .execute(params![
@@ -183,6 +200,8 @@ fn write_view(conn: &Connection, id: LetterId, d: &Derived) -> Result<(), StoreE
         d.warn_at,
         d.urgency_key,
         d.pending,
+        d.sign_for_due,
+        d.contact_due,
     ])?;
     Ok(())
 }
@@ -293,9 +312,9 @@ pub(crate) fn store_server_letter(
         "INSERT INTO letters (id, tracking_code, channel, category, subject, writer_name,
                               received_at, server_version, state, unit_id, handler_id,
                               version, dispatched_at, urgent_clock, next_due_at, warn_at,
-                              urgency_key, pending, seen)
+                              urgency_key, pending, seen, sign_for_due, contact_due)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19)
+                 ?18, ?19, ?20, ?21)
          ON CONFLICT (id) DO UPDATE SET
              tracking_code = excluded.tracking_code, channel = excluded.channel,
              category = excluded.category, subject = excluded.subject,
@@ -306,7 +325,8 @@ pub(crate) fn store_server_letter(
              dispatched_at = excluded.dispatched_at, urgent_clock = excluded.urgent_clock,
              next_due_at = excluded.next_due_at, warn_at = excluded.warn_at,
              urgency_key = excluded.urgency_key, pending = excluded.pending,
-             seen = excluded.seen",
+             seen = excluded.seen, sign_for_due = excluded.sign_for_due,
+             contact_due = excluded.contact_due",
     )?
     .execute(params![
         record.id.0,
@@ -328,6 +348,8 @@ pub(crate) fn store_server_letter(
         derived.urgency_key,
         derived.pending,
         seen,
+        derived.sign_for_due,
+        derived.contact_due,
     ])?;
 
     conn.prepare_cached(

@@ -62,8 +62,8 @@ pub use handover::{
     HandoverReport,
 };
 pub use inbox::{
-    InboxPage, InboxQuery, InboxRow, LetterDetail, MAX_PAGE as MAX_INBOX_PAGE, PendingAction,
-    StateCount,
+    InboxGroup, InboxPage, InboxQuery, InboxRow, LetterDetail, MAX_PAGE as MAX_INBOX_PAGE,
+    PendingAction, StateCount,
 };
 pub use letters::ApplyOutcome;
 pub use migrations::MIGRATIONS;
@@ -131,10 +131,11 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        let before: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         MIGRATIONS.to_latest(&mut conn)?;
         let me = sync_state::load_me(&conn)?;
         let tree = me.as_ref().map(sync_state::tree_of).transpose()?;
-        Ok(Store {
+        let store = Store {
             conn,
             ctx: Context {
                 policy: Policy::shenzhen(),
@@ -143,7 +144,15 @@ impl Store {
                 tree,
             },
             blob_cap: DEFAULT_BLOB_CAP_BYTES,
-        })
+        };
+        // A cache from before the savable-clock columns (migration 5) has them empty:
+        // fill them now, or its letters would rank as if no clock could be saved.
+        if (1..5).contains(&before) {
+            let tx = store.conn.unchecked_transaction()?;
+            letters::refresh_all_views(&tx, &store.ctx)?;
+            tx.commit()?;
+        }
+        Ok(store)
     }
 
     /// Replaces the clock rules and recomputes every letter's view (its sort keys and

@@ -9,6 +9,7 @@ const STEPS: &[M<'static>] = &[
     M::up(V2_SIGNED_ACTIONS),
     M::up(V3_HANDOVER_ACKS),
     M::up(V4_AUDIT_HEAD),
+    M::up(V5_SAVABLE_CLOCKS),
 ];
 
 /// The cache's migrations. `MIGRATIONS.validate()` runs in the tests.
@@ -196,3 +197,11 @@ CREATE INDEX handover_acks_by_unit ON handover_acks (unit_id, acknowledged_at);
 /// (JSON of `jsjb_proto::AuditHead`), whose key is the one pinned for the server. A
 /// server whose chain is later shorter than it, or forks from it, is reported.
 const V4_AUDIT_HEAD: &str = "ALTER TABLE sync_state ADD COLUMN audit_head TEXT;";
+
+/// The inbox ranks what can still be saved first (docs/design.md, "The inbox order"):
+/// the due times of a letter's sign-for and contact clocks while they are not met
+/// (NULL otherwise), so that SQL can tell at any `now` whether one of them still runs
+/// even when an earlier clock of the letter is already overdue. Filled for the cached
+/// letters when the clock policy is next set (every sign-in recomputes every view).
+const V5_SAVABLE_CLOCKS: &str = "ALTER TABLE letters ADD COLUMN sign_for_due INTEGER;
+ALTER TABLE letters ADD COLUMN contact_due INTEGER;";

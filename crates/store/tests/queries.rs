@@ -11,7 +11,7 @@ use jsjb_core::letter::{
 use jsjb_core::org::UserId;
 use jsjb_core::workflow::EventPayload;
 use jsjb_store::fixtures::{LetterBuilder, NANTOU, SHEKOU, cst, page, upsert};
-use jsjb_store::{InboxQuery, Store};
+use jsjb_store::{InboxGroup, InboxQuery, Store};
 
 type TestResult = Result<(), Box<dyn Error>>;
 
@@ -114,7 +114,20 @@ fn the_inbox_is_sorted_by_urgency_with_done_letters_last() -> TestResult {
     let now = cst("2026-03-02 09:05");
     let page = store.inbox(&InboxQuery::default(), now)?;
     let order: Vec<i64> = page.rows.iter().map(|r| r.id.0).collect();
-    assert_eq!(order, vec![3, 2, 1, 5, 4]);
+    // Savable contact (2, due 09:10) and sign-for (1, due 09:11) clocks first, then the
+    // running closure clock (5), then the lost contact clock (3), the closed letter last.
+    assert_eq!(order, vec![2, 1, 5, 3, 4]);
+    let groups: Vec<InboxGroup> = page.rows.iter().map(|r| r.group).collect();
+    assert_eq!(
+        groups,
+        vec![
+            InboxGroup::Savable,
+            InboxGroup::Savable,
+            InboxGroup::Live,
+            InboxGroup::Overdue,
+            InboxGroup::Done
+        ]
+    );
     assert_eq!(page.total, 5);
     let by_id = |id: i64| page.rows.iter().find(|r| r.id.0 == id).ok_or("row");
     let three = by_id(3)?;
@@ -183,7 +196,7 @@ fn bands_are_filtered_at_the_given_now() -> TestResult {
     assert_eq!(ids(&store, &bands(&[Band::Done]), now)?, vec![4]);
     assert_eq!(
         ids(&store, &bands(&[Band::Overdue, Band::Warning]), now)?,
-        vec![3, 2]
+        vec![2, 3]
     );
     // Later: the sign-for clock of 1 turns amber at 09:08, and 2 is overdue after 09:10.
     let later = cst("2026-03-02 09:10:30");
@@ -193,7 +206,8 @@ fn bands_are_filtered_at_the_given_now() -> TestResult {
     let due = cst("2026-03-02 09:11");
     assert_eq!(ids(&store, &bands(&[Band::Warning]), due)?, vec![1]);
     let after = due + chrono::TimeDelta::microseconds(1);
-    assert_eq!(ids(&store, &bands(&[Band::Overdue]), after)?, vec![3, 2, 1]);
+    // 1's sign-for clock is lost, but its contact clock (due 09:30) can still be saved.
+    assert_eq!(ids(&store, &bands(&[Band::Overdue]), after)?, vec![1, 3, 2]);
     Ok(())
 }
 
@@ -210,7 +224,7 @@ fn filters_counts_and_paging() -> TestResult {
     let page = store.inbox(&q, now)?;
     assert_eq!(
         page.rows.iter().map(|r| r.id.0).collect::<Vec<_>>(),
-        vec![3, 2]
+        vec![2, 3]
     );
     assert_eq!(page.total, 2);
     let count = |s: LetterState| {
@@ -256,7 +270,7 @@ fn filters_counts_and_paging() -> TestResult {
     let page = store.inbox(&q, now)?;
     assert_eq!(
         page.rows.iter().map(|r| r.id.0).collect::<Vec<_>>(),
-        vec![2, 1]
+        vec![1, 5]
     );
     assert_eq!(page.total, 5);
     Ok(())
@@ -417,6 +431,183 @@ fn the_kept_state_counts_match_a_recount() -> TestResult {
             ("dispatched".to_owned(), 1),
             ("handling".to_owned(), 2)
         ]
+    );
+    Ok(())
+}
+
+/// Issue 13.1: 30 cases whose closure deadline passed days ago, one letter with minutes
+/// left to sign for, one whose sign-for is lost but whose contact clock still runs, and
+/// one with a first-feedback clock running: the savable clocks are on top, soonest
+/// first, then the running one, then the lost ones, longest overdue first.
+fn overdue_pile() -> Result<Store, Box<dyn Error>> {
+    let mut store = Store::open_in_memory()?;
+    let mut changes = Vec::new();
+    for i in 0..30 {
+        // Received over the first days of January: closure long overdue on 2026-03-02.
+        let day = format!("2026-01-{:02}", 1 + i % 20);
+        changes.push(upsert(
+            handled(
+                LetterBuilder::received(100 + i, cst(&format!("{day} 09:00"))),
+                &day,
+            )
+            .build(),
+        ));
+    }
+    // Received 09:00, dispatched 09:01: sign-for due 09:11, contact 09:30.
+    changes.push(upsert(
+        LetterBuilder::received(1, cst("2026-03-02 09:00"))
+            .dispatch_to(NANTOU, cst("2026-03-02 09:01"))
+            .build(),
+    ));
+    // Received 08:50, dispatched 08:52: sign-for lost at 09:02, contact due 09:20.
+    changes.push(upsert(
+        LetterBuilder::received(2, cst("2026-03-02 08:50"))
+            .dispatch_to(NANTOU, cst("2026-03-02 08:52"))
+            .build(),
+    ));
+    // Signed and contacted this morning: first feedback still running.
+    changes.push(upsert(
+        LetterBuilder::received(3, cst("2026-03-02 08:00"))
+            .dispatch_to(NANTOU, cst("2026-03-02 08:01"))
+            .sign_for(UserId(8), cst("2026-03-02 08:03"))
+            .event(
+                cst("2026-03-02 08:10"),
+                EventPayload::ContactRecorded {
+                    method: ContactMethod::Phone,
+                    outcome: ContactOutcome::Reached,
+                    contacted_at: cst("2026-03-02 08:10"),
+                    note: String::new(),
+                },
+            )
+            .build(),
+    ));
+    store.apply_page(&page(1, cst("2026-03-02 09:00"), changes))?;
+    Ok(store)
+}
+
+#[test]
+fn a_savable_clock_is_never_below_the_lost_ones() -> TestResult {
+    let store = overdue_pile()?;
+    let now = cst("2026-03-02 09:05");
+    let page = store.inbox(
+        &InboxQuery {
+            limit: 5,
+            ..InboxQuery::default()
+        },
+        now,
+    )?;
+    let order: Vec<i64> = page.rows.iter().map(|r| r.id.0).collect();
+    // 1 (sign-for 09:11) before 2 (contact 09:20), then 3, then the first lost case.
+    assert_eq!(&order[..3], &[1, 2, 3]);
+    assert_eq!(page.rows[0].group, InboxGroup::Savable);
+    assert_eq!(page.rows[1].group, InboxGroup::Savable);
+    // 2 shows its most urgent clock as it is: the lost sign-for, in red.
+    assert_eq!(
+        (page.rows[1].urgent_clock, page.rows[1].band),
+        (Some(ClockKind::SignFor), Band::Overdue)
+    );
+    assert_eq!(page.rows[2].group, InboxGroup::Live);
+    assert_eq!(page.rows[3].group, InboxGroup::Overdue);
+
+    // The lost ones: longest overdue first.
+    let all = store.inbox(&InboxQuery::default(), now)?;
+    let lost: Vec<_> = all
+        .rows
+        .iter()
+        .filter(|r| r.group == InboxGroup::Overdue)
+        .collect();
+    assert_eq!(lost.len(), 30);
+    assert!(
+        lost.windows(2)
+            .all(|w| w[0].remaining_secs <= w[1].remaining_secs),
+        "longest overdue first"
+    );
+
+    // At exactly the due time the sign-for still runs; a microsecond later it is lost
+    // and 1 ranks by its contact clock (09:30), after 2's (09:20).
+    let due = cst("2026-03-02 09:11");
+    assert_eq!(&ids(&store, &InboxQuery::default(), due)?[..3], &[1, 2, 3]);
+    let after = due + chrono::TimeDelta::microseconds(1);
+    assert_eq!(
+        &ids(&store, &InboxQuery::default(), after)?[..3],
+        &[2, 1, 3]
+    );
+    // Once 2's contact clock is lost too, 2 joins the overdue group.
+    let later = cst("2026-03-02 09:25");
+    let rows = store.inbox(&InboxQuery::default(), later)?.rows;
+    assert_eq!((rows[0].id.0, rows[0].group), (1, InboxGroup::Savable));
+    assert_eq!((rows[1].id.0, rows[1].group), (3, InboxGroup::Live));
+    let two = rows.iter().find(|r| r.id.0 == 2).ok_or("row 2")?;
+    assert_eq!(two.group, InboxGroup::Overdue);
+    Ok(())
+}
+
+#[test]
+fn the_order_holds_under_filters_and_paging() -> TestResult {
+    let store = overdue_pile()?;
+    let now = cst("2026-03-02 09:05");
+    let all = ids(&store, &InboxQuery::default(), now)?;
+    let mut paged = Vec::new();
+    for offset in (0..33).step_by(7) {
+        paged.extend(ids(
+            &store,
+            &InboxQuery {
+                offset,
+                limit: 7,
+                ..InboxQuery::default()
+            },
+            now,
+        )?);
+    }
+    assert_eq!(paged, all);
+    let dispatched = InboxQuery {
+        states: vec![LetterState::Dispatched],
+        text: Some("电".to_owned()),
+        ..InboxQuery::default()
+    };
+    // A filter's parameters and the order's `now` do not get mixed up.
+    let filtered = ids(&store, &dispatched, now)?;
+    assert!(filtered.iter().all(|id| [1, 2].contains(id)));
+    Ok(())
+}
+
+/// A cache written before the savable-clock columns existed is ranked right as soon as
+/// it is opened, not only after the next change to each letter.
+#[test]
+fn an_older_cache_gets_its_savable_clocks_on_open() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("cache.sqlite");
+    {
+        let mut store = Store::open(&path)?;
+        store.apply_page(&page(
+            1,
+            cst("2026-03-02 09:00"),
+            vec![
+                upsert(
+                    LetterBuilder::received(1, cst("2026-03-02 09:00"))
+                        .dispatch_to(NANTOU, cst("2026-03-02 09:01"))
+                        .build(),
+                ),
+                upsert(
+                    handled(
+                        LetterBuilder::received(9, cst("2026-01-05 09:00")),
+                        "2026-01-05",
+                    )
+                    .build(),
+                ),
+            ],
+        ))?;
+        // As a version-4 cache left them.
+        store.connection().execute_batch(
+            "ALTER TABLE letters DROP COLUMN sign_for_due;
+             ALTER TABLE letters DROP COLUMN contact_due;
+             PRAGMA user_version = 4;",
+        )?;
+    }
+    let store = Store::open(&path)?;
+    assert_eq!(
+        ids(&store, &InboxQuery::default(), cst("2026-03-02 09:05"))?,
+        vec![1, 9]
     );
     Ok(())
 }

@@ -55,14 +55,14 @@ describe("the inbox", () => {
     // Letter 1 was dispatched 4 minutes ago: 签收, 6 minutes left, green.
     expect(first.attributes("data-band")).toBe("ok");
     const badge = first.get('[data-testid="band-badge"]');
-    expect(badge.text()).toMatch(/^签收\s*0[56]:\d\d$/);
+    expect(badge.text()).toMatch(/^签收\s*剩 [56]分\d{1,2}秒$/);
     // Letter 2: 1:30 left, inside the 3-minute warn window: amber.
     expect(wrapper.get('[data-testid="row-2"]').attributes("data-band")).toBe("warning");
     expect(badge.find("svg").exists()).toBe(true);
     // Letter 3 was dispatched 12 min 13 s ago: overdue, negative.
     const late = wrapper.get('[data-testid="row-3"]');
     expect(late.attributes("data-band")).toBe("overdue");
-    expect(late.get('[data-testid="countdown"]').text()).toMatch(/^-02:1\d$/);
+    expect(late.get('[data-testid="countdown"]').text()).toMatch(/^超期 2分1\d秒$/);
     // Counts per state in the tabs.
     expect(wrapper.get('[data-testid="tab-dispatched"]').text()).toMatch(/待签收\s*\d+/);
     wrapper.unmount();

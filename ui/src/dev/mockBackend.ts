@@ -26,6 +26,7 @@ import type {
   UserSummary,
 } from "../ipc/types";
 import type { Notice } from "../ipc/bindings";
+import { compareRanks, rankOf, type Rank } from "../domain/inboxOrder";
 
 export type MockOptions = {
   letters?: number;
@@ -336,17 +337,20 @@ export function createMockBackend(options: MockOptions = {}) {
       urgent_clock: urgent?.kind ?? null,
       due_at: urgent?.due_at ?? null,
       remaining_secs: urgent ? Math.floor((Date.parse(urgent.due_at) - nowMs) / 1000) : null,
+      group: rankOf([clocks.sign_for, clocks.contact, clocks.first_feedback, clocks.closure], Date.parse(r.received_at), nowMs).group,
     };
   }
 
   function sortedLetters(nowMs: number): Letter[] {
     if (!sorted) {
-      for (const l of letters.values()) l.row = rowOf(l, nowMs);
-      sorted = [...letters.values()].sort((a, b) => {
-        const da = a.row?.due_at ? Date.parse(a.row.due_at) : Infinity;
-        const db = b.row?.due_at ? Date.parse(b.row.due_at) : Infinity;
-        return da !== db ? da - db : b.record.id - a.record.id;
-      });
+      const ranks = new Map<Letter, Rank & { id: number }>();
+      for (const l of letters.values()) {
+        l.row = rowOf(l, nowMs);
+        const c = clocksOf(l.record, nowMs);
+        const rank = rankOf([c.sign_for, c.contact, c.first_feedback, c.closure], Date.parse(l.record.received_at), nowMs);
+        ranks.set(l, { ...rank, id: l.record.id });
+      }
+      sorted = [...letters.values()].sort((a, b) => compareRanks(ranks.get(a)!, ranks.get(b)!));
     }
     return sorted;
   }
@@ -412,7 +416,11 @@ export function createMockBackend(options: MockOptions = {}) {
     if (m.roles.includes("officer") && same) {
       if (s === "dispatched") out.push("sign_for", "return_letter");
       if (s === "handling") {
-        out.push("record_contact", "give_first_feedback", "request_extension", "submit_feedback_form", "return_letter");
+        out.push("record_contact", "give_first_feedback");
+        // As core: an extension is asked for before the closure deadline (the deadline included).
+        const closure = clocksOf(r, now()).closure;
+        if (closure && now() <= Date.parse(closure.due_at)) out.push("request_extension");
+        out.push("submit_feedback_form", "return_letter");
       }
     }
     if (m.roles.includes("chief") && same && s === "awaiting_approval") out.push("approve_feedback_form");

@@ -44,23 +44,6 @@ export function isoToCstLocal(iso: string): string {
   return formatCst(iso).replace(" ", "T");
 }
 
-/**
- * A countdown: "09:59", "-02:13", "3:04:05", "2天 04:12" / "2d 04:12".
- * Under an hour mm:ss, under a day h:mm:ss, beyond that days and hh:mm.
- * Negative (overdue) with a leading "-".
- */
-export function formatCountdown(secs: number, dayUnit = "天"): string {
-  const sign = secs < 0 ? "-" : "";
-  const abs = Math.abs(Math.trunc(secs));
-  const days = Math.floor(abs / 86400);
-  const hours = Math.floor((abs % 86400) / 3600);
-  const minutes = Math.floor((abs % 3600) / 60);
-  const seconds = abs % 60;
-  if (days > 0) return `${sign}${days}${dayUnit}${pad(hours)}:${pad(minutes)}`;
-  if (hours > 0) return `${sign}${hours}:${pad(minutes)}:${pad(seconds)}`;
-  return `${sign}${pad(minutes)}:${pad(seconds)}`;
-}
-
 /** Seconds from `nowMs` to `dueIso` (negative when past), whole seconds toward -∞. */
 export function secondsUntil(dueIso: string, nowMs: number): number {
   return Math.floor((Date.parse(dueIso) - nowMs) / 1000);

@@ -301,6 +301,7 @@ const en: DeepStringRecord<MessageSchema> = {
     signFor: "Sign for",
     keyboardHint: "↑↓ select · Enter open · / search",
     received: "Received {time}",
+    overdueGroup: "Overdue",
     selectHint: "Select a letter on the left to see it here.",
     newArrivals: "{n} new letters",
     refreshed: "Updated",
@@ -472,6 +473,13 @@ const en: DeepStringRecord<MessageSchema> = {
     save: "Save",
     saved: "Settings saved",
     unavailable: "The settings could not be read.",
+  },
+  countdown: {
+    left: "{span} left",
+    overdue: "overdue {span}",
+    ms: "{m} min {s} s",
+    hm: "{h} h {m} min",
+    dh: "{d} d {h} h",
   },
   common: {
     yes: "Yes",

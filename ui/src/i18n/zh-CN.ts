@@ -295,6 +295,7 @@ const zhCN = {
     signFor: "签收",
     keyboardHint: "↑↓ 选择 · Enter 打开 · / 搜索",
     received: "受理 {time}",
+    overdueGroup: "已超期",
     selectHint: "在左侧选择一封来信查看详情。",
     newArrivals: "新到来信 {n} 封",
     refreshed: "已更新",
@@ -464,6 +465,13 @@ const zhCN = {
     save: "保存",
     saved: "设置已保存",
     unavailable: "无法读取设置。",
+  },
+  countdown: {
+    left: "剩 {span}",
+    overdue: "超期 {span}",
+    ms: "{m}分{s}秒",
+    hm: "{h}小时{m}分",
+    dh: "{d}天{h}小时",
   },
   common: {
     yes: "是",

@@ -25,6 +25,7 @@ export type {
   EventRecord,
   FormDecision,
   Holding,
+  InboxGroup,
   InboxPage,
   InboxQuery,
   InboxRow,

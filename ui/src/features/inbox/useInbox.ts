@@ -44,6 +44,15 @@ export function useInbox(query: Ref<InboxQuery>) {
     return pages.get(Math.floor(index / PAGE_SIZE))?.[index % PAGE_SIZE];
   }
 
+  /** Where a letter is among the loaded rows, or -1. */
+  function indexOf(id: number): number {
+    for (const [page, rows] of pages) {
+      const i = rows.findIndex((r) => r.id === id);
+      if (i >= 0) return page * PAGE_SIZE + i;
+    }
+    return -1;
+  }
+
   /** Makes sure rows `from..to` (inclusive) are loaded or loading. */
   function ensure(from: number, to: number): void {
     const first = Math.max(0, Math.floor(from / PAGE_SIZE));
@@ -88,5 +97,5 @@ export function useInbox(query: Ref<InboxQuery>) {
   const countOf = (state: string) => counts.value.find((c) => c.state === state)?.count ?? 0;
   const countAll = computed(() => counts.value.reduce((sum, c) => sum + c.count, 0));
 
-  return { pages, total, counts, loading, error, rowAt, ensure, refresh, items, countOf, countAll };
+  return { pages, total, counts, loading, error, rowAt, indexOf, ensure, refresh, items, countOf, countAll };
 }

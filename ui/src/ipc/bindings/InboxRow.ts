@@ -3,6 +3,7 @@ import type { Band } from "./Band";
 import type { Category } from "./Category";
 import type { Channel } from "./Channel";
 import type { ClockKind } from "./ClockKind";
+import type { InboxGroup } from "./InboxGroup";
 import type { LetterId } from "./LetterId";
 import type { LetterState } from "./LetterState";
 import type { UnitId } from "./UnitId";
@@ -35,4 +36,4 @@ urgent_clock: ClockKind | null, due_at: string | null,
 /**
  * Seconds left on the most urgent clock (negative when overdue).
  */
-remaining_secs: number | null, };
+remaining_secs: number | null, group: InboxGroup, };

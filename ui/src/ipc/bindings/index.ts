@@ -42,6 +42,7 @@ export type { HandoverItem } from "./HandoverItem";
 export type { HandoverItemKind } from "./HandoverItemKind";
 export type { HandoverReport } from "./HandoverReport";
 export type { Holding } from "./Holding";
+export type { InboxGroup } from "./InboxGroup";
 export type { InboxPage } from "./InboxPage";
 export type { InboxQuery } from "./InboxQuery";
 export type { InboxRow } from "./InboxRow";
