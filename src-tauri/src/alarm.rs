@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use jsjb_chime::{Alarm, AlarmSettings, Audio, ChimeHandle, DeviceState, SettingsError, Sound};
+use jsjb_core::attention;
 use jsjb_core::letter::{LetterId, LetterState};
-use jsjb_core::org::UnitId;
+use jsjb_core::org::{Role, UnitId};
 use jsjb_store::{InboxQuery, Store, StoreError};
 use jsjb_sync::ServerClock;
 use tokio::sync::Notify;
@@ -34,6 +35,8 @@ pub struct ArrivalAlarm {
     device: Option<ChimeHandle>,
     wake: Notify,
     clock: Mutex<Option<ServerClock>>,
+    /// Set when the audio thread could not even start: no sound will ever play.
+    no_audio: std::sync::atomic::AtomicBool,
 }
 
 impl ArrivalAlarm {
@@ -48,6 +51,7 @@ impl ArrivalAlarm {
             device,
             wake: Notify::new(),
             clock: Mutex::new(None),
+            no_audio: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -97,6 +101,37 @@ impl ArrivalAlarm {
     /// How many letters wait to be signed for.
     pub fn unsigned(&self) -> usize {
         self.lock().schedule().unsigned_count()
+    }
+
+    /// The letters that wait for the user, most urgent first (the title, banner and tray
+    /// count these).
+    pub fn waiting_ids(&self) -> Vec<LetterId> {
+        self.lock().schedule().waiting()
+    }
+
+    /// False once the audio thread has found no usable sound device (or has stopped):
+    /// the inbox then says the chime cannot play. True while it is still opening, and
+    /// in tests (no real device).
+    pub fn sound_available(&self) -> bool {
+        if self.no_audio.load(std::sync::atomic::Ordering::Relaxed) {
+            return false;
+        }
+        self.device
+            .as_ref()
+            .is_none_or(|d| !matches!(d.state(), DeviceState::Unavailable | DeviceState::Stopped))
+    }
+
+    /// The audio thread could not start: the inbox must say the chime cannot play.
+    pub fn mark_no_audio(&self) {
+        self.no_audio
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Waits (blocking) until the audio thread has opened its device or given up.
+    pub fn wait_device_opened(&self, timeout: Duration) {
+        if let Some(device) = &self.device {
+            device.wait_opened(timeout);
+        }
     }
 
     /// When the alarm next rings, if ever (nothing waits, muted, or repeat off: `None`).
@@ -170,36 +205,62 @@ impl ArrivalAlarm {
     }
 }
 
-/// For each letter: `Some(sign-for due time)` when it waits for `unit` to sign for it in
-/// the desktop's view, `None` otherwise (signed, elsewhere, not cached).
+/// Whose letters wait: the signed-in user's unit and roles (a desk is a dispatcher).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub unit: UnitId,
+    pub roles: Vec<Role>,
+}
+
+impl Recipient {
+    pub fn of(me: &jsjb_proto::Me) -> Recipient {
+        Recipient {
+            unit: me.unit_id,
+            roles: me.roles.clone(),
+        }
+    }
+}
+
+/// For each letter: `Some(due time)` when it waits for the recipient in the desktop's
+/// view (see `jsjb_core::attention`: to be signed for at a unit, to be dispatched at a
+/// desk), `None` otherwise (signed, dispatched on, elsewhere, not cached).
 pub fn waiting(
     store: &Store,
-    unit: UnitId,
+    who: &Recipient,
     ids: &[LetterId],
     now: DateTime<Utc>,
 ) -> Result<Vec<Waiting>, StoreError> {
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let due = store.letter_detail(*id, now)?.and_then(|d| {
-            (d.status.state == LetterState::Dispatched && d.status.unit == unit)
-                .then(|| d.clocks.sign_for.map_or(now, |c| c.due_at))
+            attention::waiting_due(
+                &d.status,
+                d.clocks.sign_for.map(|c| c.due_at),
+                who.unit,
+                &who.roles,
+                store.clock_policy(),
+                store.work_calendar(),
+                now,
+            )
+            .map(|(_, due)| due)
         });
         out.push((*id, due));
     }
     Ok(out)
 }
 
-/// Every letter of the cache that waits for `unit` to sign for it (at session start and
-/// after a lagging event stream).
+/// Every letter of the cache that waits for the recipient (at session start and after a
+/// lagging event stream).
 pub fn all_waiting(
     store: &Store,
-    unit: UnitId,
+    who: &Recipient,
     now: DateTime<Utc>,
 ) -> Result<Vec<Waiting>, StoreError> {
     let mut ids = Vec::new();
     let mut query = InboxQuery {
-        states: vec![LetterState::Dispatched],
-        unit: Some(unit),
+        // The candidates; `waiting` applies the rule itself.
+        states: vec![LetterState::Dispatched, LetterState::Received],
+        unit: Some(who.unit),
         limit: jsjb_store::MAX_INBOX_PAGE,
         ..InboxQuery::default()
     };
@@ -212,5 +273,5 @@ pub fn all_waiting(
         }
         query.offset = query.offset.saturating_add(query.limit);
     }
-    waiting(store, unit, &ids, now)
+    waiting(store, who, &ids, now)
 }

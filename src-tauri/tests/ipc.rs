@@ -318,6 +318,105 @@ fn arrival_rings_inbox_is_by_urgency_and_sign_for_is_pending_then_synced() {
     assert_eq!(app.ok("test_chime", json!({})), json!({"played": true}));
 }
 
+/// Issue 12 item 1: a letter `received` at a desk (here a new phone letter typed in by a
+/// colleague at the city desk) rings, counts and is announced exactly as a dispatched
+/// letter is at a station, once per arrival; dispatching it on stops it.
+#[test]
+fn an_arrival_at_a_desk_rings_counts_and_stops_when_dispatched() {
+    let app = app();
+    let arrived = app.record("letters-arrived");
+    let waiting = app.record("waiting-changed");
+    let me = app.login("shiju.li");
+    let city = me["me"]["unit_id"].as_i64().expect("unit");
+    let branch = me["me"]["units"]
+        .as_array()
+        .expect("units")
+        .iter()
+        .find(|u| u["tier"] == "branch" && u["parent"] == json!(city))
+        .and_then(|u| u["id"].as_i64())
+        .expect("a branch below the city");
+    app.wait_synced();
+    let count_before = app.unsigned();
+    let status = app.ok("waiting_status", json!({}));
+    assert_eq!(status["soundAvailable"], true);
+    assert_eq!(
+        status["ids"].as_array().map(Vec::len),
+        Some(count_before),
+        "the title's count and the alarm's are one"
+    );
+
+    let before = app.audio.count();
+    let id = receive_letter("shiju.zhang", "市局：新来信");
+    let arrivals_of = |id: i64| {
+        arrived
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|p| {
+                p["ids"]
+                    .as_array()
+                    .is_some_and(|ids| ids.contains(&json!(id)))
+            })
+            .count()
+    };
+    wait_for("letters-arrived at the desk", || {
+        (arrivals_of(id) > 0).then_some(())
+    });
+    wait_for("the chime at the desk", || {
+        (app.audio.count() > before).then_some(())
+    });
+    assert_eq!(app.unsigned(), count_before + 1, "the desk counts it");
+    let status = app.ok("waiting_status", json!({}));
+    assert!(
+        status["ids"].as_array().expect("ids").contains(&json!(id)),
+        "{status}"
+    );
+    wait_for("waiting-changed with the letter", || {
+        waiting
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|p| {
+                p["ids"]
+                    .as_array()
+                    .is_some_and(|ids| ids.contains(&json!(id)))
+            })
+            .then_some(())
+    });
+    // The desk's clock is the policy's 10 minutes from receipt: the alarm's cadence runs
+    // on it (a next ring exists and is within the window).
+    let next = app.app.state::<Desk>().alarm().next_due();
+    assert!(next.is_some(), "the alarm keeps reminding the desk");
+
+    // Another sync (a letter received at a branch desk below, in the city's sight but not
+    // the city's to dispatch) is neither a second arrival of the first nor one of its own.
+    let other = receive_letter("futianfj.desk", "福田：分局来信");
+    wait_for("the other letter synced", || {
+        app.detail_opt(other).then_some(())
+    });
+    app.ok("sync_now", json!({}));
+    app.wait_synced();
+    assert_eq!(
+        arrivals_of(id),
+        1,
+        "one arrival rings once, not once per sync"
+    );
+    assert_eq!(
+        arrivals_of(other),
+        0,
+        "another desk's letter does not wait for this one"
+    );
+    assert_eq!(app.unsigned(), count_before + 1);
+
+    // The desk dispatches it: it no longer waits for the desk.
+    dispatch_letter("shiju.zhang", id, branch);
+    wait_for("the dispatch to stop the desk's alarm", || {
+        (app.unsigned() == count_before).then_some(())
+    });
+    let status = app.ok("waiting_status", json!({}));
+    assert!(!status["ids"].as_array().expect("ids").contains(&json!(id)));
+}
+
 // ---------------------------------------------------------------------------------------
 // Settings.
 

@@ -37,6 +37,7 @@ export type {
   LetterStatus,
   LetterView,
   LettersEvent,
+  WaitingStatus,
   Me,
   OutboxEntry,
   OutboxError,
