@@ -163,9 +163,27 @@ pub fn waiting_status(alarm: &ArrivalAlarm) -> WaitingStatus {
     }
 }
 
-/// Tells the UI what waits (the title's count, the banner, the no-sound notice).
+/// "(2) 接诉即办工作台": the count of letters waiting before the product's name, as the
+/// taskbar shows it; the bare name when none wait. The UI's `windowTitle` is the same.
+pub fn window_title(waiting: usize, product: &str) -> String {
+    if waiting > 0 {
+        format!("({waiting}) {product}")
+    } else {
+        product.to_owned()
+    }
+}
+
+/// Tells the UI what waits (the title's count, the banner, the no-sound notice) and
+/// puts the count in the window's title (the webview's `document.title` does not reach
+/// the native title bar or the taskbar).
 pub fn publish_waiting<R: Runtime>(app: &AppHandle<R>, alarm: &ArrivalAlarm) {
-    if let Err(e) = app.emit(events::WAITING_CHANGED, waiting_status(alarm)) {
+    let status = waiting_status(alarm);
+    if let Some(window) = app.get_webview_window(MAIN_WINDOW)
+        && let Err(e) = window.set_title(&window_title(status.ids.len(), texts(app).product))
+    {
+        tracing::debug!("cannot set the window title: {e}");
+    }
+    if let Err(e) = app.emit(events::WAITING_CHANGED, status) {
         tracing::warn!("cannot emit {}: {e}", events::WAITING_CHANGED);
     }
 }

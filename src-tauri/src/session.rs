@@ -456,13 +456,14 @@ async fn refresh_all<R: Runtime>(app: &AppHandle<R>, store: &StoreHandle, who: a
     apply_waiting(app, view);
 }
 
-type WaitingView = Result<Result<Vec<alarm::Waiting>, StoreError>, StoreError>;
+type WaitingView = Result<Result<alarm::AlarmView, StoreError>, StoreError>;
 
 fn apply_waiting<R: Runtime>(app: &AppHandle<R>, view: WaitingView) {
     let alarm = app.state::<Desk>().alarm();
     match view {
-        Ok(Ok(letters)) => {
-            let arrived = alarm.update(&letters);
+        Ok(Ok(view)) => {
+            alarm.update_warnings(&view.warnings);
+            let arrived = alarm.update(&view.waiting);
             alerts::show_count(app, alarm.unsigned());
             alerts::publish_waiting(app, &alarm);
             if !arrived.is_empty() {

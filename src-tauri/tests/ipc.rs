@@ -417,6 +417,73 @@ fn an_arrival_at_a_desk_rings_counts_and_stops_when_dispatched() {
     assert!(!status["ids"].as_array().expect("ids").contains(&json!(id)));
 }
 
+/// Issue 12 item 1: a contact or first-feedback clock about to breach rings the softer
+/// sound, once per clock however many syncs report it, and not at all when muted.
+#[test]
+fn a_clock_about_to_breach_rings_the_softer_sound_once() {
+    use jsjb_chime::{AlarmSettings, Sound};
+    use jsjb_core::clock::ClockKind;
+    use jsjb_core::letter::LetterId;
+    use jsjb_desk::alarm::{ArrivalAlarm, SharedAudio};
+
+    let audio = Arc::new(FakeAudio::default());
+    let shared: SharedAudio = audio.clone();
+    let alarm = ArrivalAlarm::new(AlarmSettings::default(), shared, None).expect("alarm");
+    let now = chrono::Utc::now();
+    let soon = now + chrono::TimeDelta::minutes(5);
+    let contact = (LetterId(1), ClockKind::Contact);
+    let feedback = (LetterId(1), ClockKind::FirstFeedback);
+    alarm.update_warnings(&[(contact, Some(now)), (feedback, Some(soon))]);
+    assert_eq!(alarm.tick_warnings(now), vec![contact]);
+    assert_eq!(audio.count_of(Sound::Warning), 1);
+    assert_eq!(audio.count_of(Sound::Arrival), 0, "not the arrival chime");
+    // A re-sync reports the same clocks: no second ring.
+    alarm.update_warnings(&[(contact, Some(now)), (feedback, Some(soon))]);
+    assert!(alarm.tick_warnings(now).is_empty());
+    assert_eq!(audio.count_of(Sound::Warning), 1);
+    // Met before its warn time: the first-feedback clock never rings.
+    alarm.update_warnings(&[(feedback, None)]);
+    assert!(alarm.tick_warnings(soon).is_empty());
+    // Muted: no sound, and the clock is still consumed (unmuting does not replay it).
+    let muted = AlarmSettings {
+        muted: true,
+        ..AlarmSettings::default()
+    };
+    alarm.set_settings(muted).expect("valid");
+    let other = (LetterId(2), ClockKind::Contact);
+    alarm.update_warnings(&[(other, Some(now))]);
+    assert_eq!(alarm.tick_warnings(now), vec![other]);
+    assert_eq!(audio.count_of(Sound::Warning), 1);
+}
+
+#[test]
+fn the_window_title_carries_the_count() {
+    use jsjb_desk::alerts::window_title;
+    assert_eq!(window_title(0, "接诉即办工作台"), "接诉即办工作台");
+    assert_eq!(window_title(2, "接诉即办工作台"), "(2) 接诉即办工作台");
+    assert_eq!(
+        window_title(31, "Jiesu Jiban Desk"),
+        "(31) Jiesu Jiban Desk"
+    );
+}
+
+#[test]
+fn the_badged_tray_icon_has_a_red_dot_top_right_and_is_otherwise_the_icon() {
+    let (w, h) = (32_u32, 32_u32);
+    let plain = vec![0x20_u8; (w * h * 4) as usize];
+    let badged = jsjb_desk::alerts::badged_rgba(&plain, w, h);
+    assert_eq!(badged.len(), plain.len());
+    let px = |x: u32, y: u32| {
+        let i = ((y * w + x) * 4) as usize;
+        badged[i..i + 4].to_vec()
+    };
+    // Near the top-right corner: the badge's red.
+    assert_eq!(px(w - 7, 6), vec![0xd0, 0x30, 0x30, 0xff]);
+    // The rest of the icon is untouched.
+    assert_eq!(px(4, h - 4), vec![0x20; 4]);
+    assert_eq!(px(w / 2, h - 2), vec![0x20; 4]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Settings.
 

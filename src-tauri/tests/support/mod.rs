@@ -168,8 +168,18 @@ pub struct FakeAudio {
 }
 
 impl FakeAudio {
+    /// How many arrival chimes played (not the softer "about to breach" sound).
     pub fn count(&self) -> usize {
-        self.played.lock().expect("lock").len()
+        self.count_of(Sound::Arrival)
+    }
+
+    pub fn count_of(&self, sound: Sound) -> usize {
+        self.played
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(s, _)| *s == sound)
+            .count()
     }
 }
 
