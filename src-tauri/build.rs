@@ -22,6 +22,7 @@ const COMMANDS: &[&str] = &[
     "settings",
     "save_settings",
     "test_chime",
+    "waiting_status",
     "save_export",
     "statistics",
     "handover",

@@ -9,9 +9,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use jsjb_chime::{Alarm, AlarmSettings, Audio, ChimeHandle, DeviceState, SettingsError, Sound};
+use jsjb_chime::{
+    Alarm, AlarmSettings, Audio, ChimeHandle, DeviceState, SettingsError, Sound, WarnSchedule,
+};
+use jsjb_core::attention;
+use jsjb_core::clock::{ClockKind, ClockState};
 use jsjb_core::letter::{LetterId, LetterState};
-use jsjb_core::org::UnitId;
+use jsjb_core::org::{Role, UnitId};
 use jsjb_store::{InboxQuery, Store, StoreError};
 use jsjb_sync::ServerClock;
 use tokio::sync::Notify;
@@ -23,6 +27,17 @@ const MAX_NAP: Duration = Duration::from_secs(30);
 /// A letter and, when it waits for the unit's signature, its sign-for due time.
 pub type Waiting = (LetterId, Option<DateTime<Utc>>);
 
+/// A letter's contact or first-feedback clock, and when it turns amber (`None`: it no
+/// longer concerns the user — met, breached, closed, or the letter is elsewhere).
+pub type Warn = ((LetterId, ClockKind), Option<DateTime<Utc>>);
+
+/// What the cache says about some letters, for the alarm.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlarmView {
+    pub waiting: Vec<Waiting>,
+    pub warnings: Vec<Warn>,
+}
+
 /// The sound output as the alarm sees it.
 pub type SharedAudio = Arc<dyn Audio + Send + Sync>;
 
@@ -32,8 +47,12 @@ pub struct ArrivalAlarm {
     audio: SharedAudio,
     /// The real audio thread's handle, to tell whether a device exists (`None` in tests).
     device: Option<ChimeHandle>,
+    /// "About to breach" clocks of letters the unit holds: the softer sound, once each.
+    warnings: Mutex<WarnSchedule<(LetterId, ClockKind)>>,
     wake: Notify,
     clock: Mutex<Option<ServerClock>>,
+    /// Set when the audio thread could not even start: no sound will ever play.
+    no_audio: std::sync::atomic::AtomicBool,
 }
 
 impl ArrivalAlarm {
@@ -46,8 +65,10 @@ impl ArrivalAlarm {
             alarm: Mutex::new(Alarm::new(settings, Arc::clone(&audio))?),
             audio,
             device,
+            warnings: Mutex::new(WarnSchedule::default()),
             wake: Notify::new(),
             clock: Mutex::new(None),
+            no_audio: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -77,7 +98,12 @@ impl ArrivalAlarm {
         self.clear();
     }
 
+    fn warnings(&self) -> MutexGuard<'_, WarnSchedule<(LetterId, ClockKind)>> {
+        self.warnings.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn clear(&self) {
+        self.warnings().clear();
         let mut alarm = self.lock();
         let settings = alarm.schedule().settings().clone();
         // Valid: they were accepted before.
@@ -97,6 +123,37 @@ impl ArrivalAlarm {
     /// How many letters wait to be signed for.
     pub fn unsigned(&self) -> usize {
         self.lock().schedule().unsigned_count()
+    }
+
+    /// The letters that wait for the user, most urgent first (the title, banner and tray
+    /// count these).
+    pub fn waiting_ids(&self) -> Vec<LetterId> {
+        self.lock().schedule().waiting()
+    }
+
+    /// False once the audio thread has found no usable sound device (or has stopped):
+    /// the inbox then says the chime cannot play. True while it is still opening, and
+    /// in tests (no real device).
+    pub fn sound_available(&self) -> bool {
+        if self.no_audio.load(std::sync::atomic::Ordering::Relaxed) {
+            return false;
+        }
+        self.device
+            .as_ref()
+            .is_none_or(|d| !matches!(d.state(), DeviceState::Unavailable | DeviceState::Stopped))
+    }
+
+    /// The audio thread could not start: the inbox must say the chime cannot play.
+    pub fn mark_no_audio(&self) {
+        self.no_audio
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Waits (blocking) until the audio thread has opened its device or given up.
+    pub fn wait_device_opened(&self, timeout: Duration) {
+        if let Some(device) = &self.device {
+            device.wait_opened(timeout);
+        }
     }
 
     /// When the alarm next rings, if ever (nothing waits, muted, or repeat off: `None`).
@@ -128,6 +185,32 @@ impl ArrivalAlarm {
         arrived
     }
 
+    /// Takes in the contact and first-feedback clocks of these letters (see [`Warn`]).
+    pub fn update_warnings(&self, warnings: &[Warn]) {
+        let mut schedule = self.warnings();
+        for (key, warn_at) in warnings {
+            schedule.set(*key, *warn_at);
+        }
+        drop(schedule);
+        self.wake.notify_one();
+    }
+
+    /// Rings the softer sound if a clock's warn time has come (once per clock; nothing
+    /// when muted). Returns the clocks that rang.
+    pub fn tick_warnings(&self, now: DateTime<Utc>) -> Vec<(LetterId, ClockKind)> {
+        let rung = self.warnings().tick(now);
+        if rung.is_empty() {
+            return rung;
+        }
+        let settings = self.lock().schedule().settings().clone();
+        if !settings.muted
+            && let Err(e) = self.audio.play(Sound::Warning, settings.volume)
+        {
+            tracing::debug!("the warning sound did not play: {e}");
+        }
+        rung
+    }
+
     /// Plays the chime once at the configured volume (mute ignored: the officer asked).
     /// False when there is no sound device (or the audio thread is gone).
     pub async fn test_sound(&self) -> bool {
@@ -149,7 +232,11 @@ impl ArrivalAlarm {
     pub async fn run_timer(self: Arc<Self>) {
         loop {
             let now = self.now();
-            let nap = match self.lock().next_due(now) {
+            let next = [self.lock().next_due(now), self.warnings().next_due()]
+                .into_iter()
+                .flatten()
+                .min();
+            let nap = match next {
                 Some(due) => (due - now).to_std().unwrap_or(Duration::ZERO).min(MAX_NAP),
                 None => MAX_NAP,
             };
@@ -166,40 +253,99 @@ impl ArrivalAlarm {
                     "alarm rang"
                 );
             }
+            let warned = self.tick_warnings(now);
+            if !warned.is_empty() {
+                tracing::info!(clocks = ?warned, "clocks about to breach");
+            }
         }
     }
 }
 
-/// For each letter: `Some(sign-for due time)` when it waits for `unit` to sign for it in
-/// the desktop's view, `None` otherwise (signed, elsewhere, not cached).
-pub fn waiting(
-    store: &Store,
-    unit: UnitId,
-    ids: &[LetterId],
-    now: DateTime<Utc>,
-) -> Result<Vec<Waiting>, StoreError> {
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        let due = store.letter_detail(*id, now)?.and_then(|d| {
-            (d.status.state == LetterState::Dispatched && d.status.unit == unit)
-                .then(|| d.clocks.sign_for.map_or(now, |c| c.due_at))
-        });
-        out.push((*id, due));
-    }
-    Ok(out)
+/// Whose letters wait: the signed-in user's unit and roles (a desk is a dispatcher).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub unit: UnitId,
+    pub roles: Vec<Role>,
 }
 
-/// Every letter of the cache that waits for `unit` to sign for it (at session start and
-/// after a lagging event stream).
+impl Recipient {
+    pub fn of(me: &jsjb_proto::Me) -> Recipient {
+        Recipient {
+            unit: me.unit_id,
+            roles: me.roles.clone(),
+        }
+    }
+}
+
+/// For each letter: `Some(due time)` when it waits for the recipient in the desktop's
+/// view (see `jsjb_core::attention`: to be signed for at a unit, to be dispatched at a
+/// desk), `None` otherwise (signed, dispatched on, elsewhere, not cached).
+///
+/// And for each letter its contact and first-feedback clocks' warn times while the
+/// recipient's unit holds it and they run (the softer "about to breach" sound).
+pub fn waiting(
+    store: &Store,
+    who: &Recipient,
+    ids: &[LetterId],
+    now: DateTime<Utc>,
+) -> Result<AlarmView, StoreError> {
+    let policy = store.clock_policy();
+    let mut view = AlarmView::default();
+    for id in ids {
+        let detail = store.letter_detail(*id, now)?;
+        let due = detail.as_ref().and_then(|d| {
+            attention::waiting_due(
+                &d.status,
+                d.clocks.sign_for.as_ref().map(|c| c.due_at),
+                who.unit,
+                &who.roles,
+                policy,
+                store.work_calendar(),
+                now,
+            )
+            .map(|(_, due)| due)
+        });
+        view.waiting.push((*id, due));
+        for (kind, rule) in [
+            (ClockKind::Contact, &policy.contact),
+            (ClockKind::FirstFeedback, &policy.first_feedback),
+        ] {
+            let warn_at = detail.as_ref().and_then(|d| {
+                let reading = d.clocks.get(kind)?;
+                let holds = d.status.unit == who.unit;
+                let runs = reading.state == ClockState::Running
+                    && reading.band != jsjb_core::clock::Band::Done;
+                (holds && runs).then(|| {
+                    reading
+                        .due_at
+                        .checked_sub_signed(chrono::TimeDelta::seconds(rule.warn_before_secs))
+                        .unwrap_or(reading.due_at)
+                })
+            });
+            view.warnings.push(((*id, kind), warn_at));
+        }
+    }
+    Ok(view)
+}
+
+/// Every letter of the cache that waits for the recipient (at session start and after a
+/// lagging event stream).
 pub fn all_waiting(
     store: &Store,
-    unit: UnitId,
+    who: &Recipient,
     now: DateTime<Utc>,
-) -> Result<Vec<Waiting>, StoreError> {
+) -> Result<AlarmView, StoreError> {
     let mut ids = Vec::new();
     let mut query = InboxQuery {
-        states: vec![LetterState::Dispatched],
-        unit: Some(unit),
+        // The candidates (every open letter the unit holds, for the contact and
+        // first-feedback warnings); `waiting` applies the rules itself.
+        states: vec![
+            LetterState::Dispatched,
+            LetterState::Received,
+            LetterState::Handling,
+            LetterState::AwaitingApproval,
+        ],
+        unit: Some(who.unit),
         limit: jsjb_store::MAX_INBOX_PAGE,
         ..InboxQuery::default()
     };
@@ -212,5 +358,5 @@ pub fn all_waiting(
         }
         query.offset = query.offset.saturating_add(query.limit);
     }
-    waiting(store, unit, &ids, now)
+    waiting(store, who, &ids, now)
 }

@@ -1,5 +1,6 @@
 //! What the officer sees outside the window: the tray icon with the count of letters
-//! waiting to be signed for, and the OS notification when one arrives.
+//! waiting for them (to sign for at a unit, to dispatch at a desk) and a badge while any
+//! wait, the OS notification and the taskbar flash when one arrives.
 //!
 //! Both are optional comforts: a desktop without a tray host (Xvfb, some Linux
 //! desktops) or without a notification daemon logs it and carries on — the window and
@@ -7,12 +8,15 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
-use tauri::{AppHandle, Manager, Runtime};
+use tauri::{AppHandle, Emitter, Manager, Runtime, UserAttentionType};
 use tauri_plugin_notification::NotificationExt;
 
+use crate::alarm::ArrivalAlarm;
 use crate::desk::Desk;
+use crate::ipc::{WaitingStatus, events};
 
 const TRAY_ID: &str = "main";
 const MAIN_WINDOW: &str = "main";
@@ -28,18 +32,18 @@ struct Texts {
 
 const ZH_CN: Texts = Texts {
     product: "接诉即办工作台",
-    arrival: "您有新的来件，请及时处理",
+    arrival: "您有新的来件，请及时签收或派发",
     show: "显示窗口",
     quit: "退出",
-    waiting: |n| format!("待签收 {n} 件"),
+    waiting: |n| format!("待签收/待派发 {n} 件"),
 };
 
 const EN: Texts = Texts {
     product: "Jiesu Jiban Desk",
-    arrival: "New letters have arrived: please sign for them",
+    arrival: "New letters have arrived: please sign for or dispatch them",
     show: "Show window",
     quit: "Quit",
-    waiting: |n| format!("{n} waiting to be signed for"),
+    waiting: |n| format!("{n} waiting to be signed for or dispatched"),
 };
 
 fn texts<R: Runtime>(app: &AppHandle<R>) -> &'static Texts {
@@ -51,6 +55,43 @@ fn texts<R: Runtime>(app: &AppHandle<R>) -> &'static Texts {
 
 /// The tray's count line, kept to update its text.
 struct TrayCount<R: Runtime>(MenuItem<R>);
+
+/// The tray's two faces: the app icon, and the same with a red badge while letters wait.
+struct TrayIcons {
+    plain: Image<'static>,
+    badged: Image<'static>,
+}
+
+/// The badge's colour: the red of the overdue band, opaque.
+const BADGE: [u8; 4] = [0xd0, 0x30, 0x30, 0xff];
+
+/// The icon with a red dot over its top-right corner (a third of its size, with a white
+/// ring so it reads on dark and light panels). Drawn from the app icon at start rather
+/// than shipped as another file, so the two faces never drift apart.
+pub fn badged_rgba(rgba: &[u8], width: u32, height: u32) -> Vec<u8> {
+    let mut out = rgba.to_vec();
+    let size = f64::from(width.min(height));
+    let radius = size / 3.0 / 2.0 * 1.25;
+    let (cx, cy) = (f64::from(width) - radius, radius);
+    for y in 0..height {
+        for x in 0..width {
+            let (dx, dy) = (f64::from(x) + 0.5 - cx, f64::from(y) + 0.5 - cy);
+            let d = (dx * dx + dy * dy).sqrt();
+            let colour = if d <= radius * 0.78 {
+                BADGE
+            } else if d <= radius {
+                [0xff, 0xff, 0xff, 0xff]
+            } else {
+                continue;
+            };
+            let i = ((y as usize) * (width as usize) + x as usize) * 4;
+            if let Some(px) = out.get_mut(i..i + 4) {
+                px.copy_from_slice(&colour);
+            }
+        }
+    }
+    out
+}
 
 /// Creates the tray icon: the count of waiting letters, "show window" and "quit".
 pub fn create_tray<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
@@ -70,6 +111,11 @@ pub fn create_tray<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         });
     if let Some(icon) = app.default_window_icon() {
         tray = tray.icon(icon.clone());
+        let (w, h) = (icon.width(), icon.height());
+        app.manage(TrayIcons {
+            plain: icon.clone().to_owned(),
+            badged: Image::new_owned(badged_rgba(icon.rgba(), w, h), w, h),
+        });
     }
     tray.build(app)?;
     app.manage(TrayCount(count));
@@ -96,6 +142,63 @@ pub fn show_count<R: Runtime>(app: &AppHandle<R>, waiting: usize) {
         if let Err(e) = tray.set_title(title) {
             tracing::debug!("tray title: {e}");
         }
+        if let Some(icons) = app.try_state::<TrayIcons>() {
+            let face = if waiting > 0 {
+                &icons.badged
+            } else {
+                &icons.plain
+            };
+            if let Err(e) = tray.set_icon(Some(face.clone())) {
+                tracing::debug!("tray icon: {e}");
+            }
+        }
+    }
+}
+
+/// What waits for the user now, as the UI reads it (`waiting_status`).
+pub fn waiting_status(alarm: &ArrivalAlarm) -> WaitingStatus {
+    WaitingStatus {
+        ids: alarm.waiting_ids(),
+        sound_available: alarm.sound_available(),
+    }
+}
+
+/// "(2) 接诉即办工作台": the count of letters waiting before the product's name, as the
+/// taskbar shows it; the bare name when none wait. The UI's `windowTitle` is the same.
+pub fn window_title(waiting: usize, product: &str) -> String {
+    if waiting > 0 {
+        format!("({waiting}) {product}")
+    } else {
+        product.to_owned()
+    }
+}
+
+/// Tells the UI what waits (the title's count, the banner, the no-sound notice) and
+/// puts the count in the window's title (the webview's `document.title` does not reach
+/// the native title bar or the taskbar).
+pub fn publish_waiting<R: Runtime>(app: &AppHandle<R>, alarm: &ArrivalAlarm) {
+    let status = waiting_status(alarm);
+    if let Some(window) = app.get_webview_window(MAIN_WINDOW)
+        && let Err(e) = window.set_title(&window_title(status.ids.len(), texts(app).product))
+    {
+        tracing::debug!("cannot set the window title: {e}");
+    }
+    if let Err(e) = app.emit(events::WAITING_CHANGED, status) {
+        tracing::warn!("cannot emit {}: {e}", events::WAITING_CHANGED);
+    }
+}
+
+/// On an arrival, flashes the taskbar entry (Windows: until the window is focused; X11:
+/// the urgency hint) unless the officer is already looking at the window.
+pub fn ask_attention<R: Runtime>(app: &AppHandle<R>) {
+    let Some(window) = app.get_webview_window(MAIN_WINDOW) else {
+        return;
+    };
+    if window.is_focused().unwrap_or(false) {
+        return;
+    }
+    if let Err(e) = window.request_user_attention(Some(UserAttentionType::Critical)) {
+        tracing::debug!("cannot flash the taskbar: {e}");
     }
 }
 

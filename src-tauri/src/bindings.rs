@@ -14,6 +14,7 @@ use crate::error::{CommandError, ErrorCode};
 use crate::ipc::{
     ActionRefusedEvent, AppInfo, AttachmentData, AuditMismatchEvent, ChimeTest, ConnectionState,
     InboxView, LetterView, LettersEvent, SavedExport, SessionExpiredEvent, SessionInfo,
+    WaitingStatus,
 };
 use crate::settings::Settings;
 
@@ -110,6 +111,7 @@ pub fn typescript() -> Result<Vec<BindingFile>, ExportError> {
     c.add::<crate::signing::SignedFormView>();
     c.add::<crate::signing::SignedFormExport>();
     c.add::<LettersEvent>();
+    c.add::<WaitingStatus>();
     c.add::<ActionRefusedEvent>();
     c.add::<SessionExpiredEvent>();
     c.add::<AuditMismatchEvent>();

@@ -17,7 +17,7 @@ use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::handover;
 use crate::ipc::{
     AppInfo, AttachmentData, ChimeTest, ConnectionState, InboxView, LetterView, SavedExport,
-    SessionInfo,
+    SessionInfo, WaitingStatus,
 };
 use crate::session;
 use crate::settings::Settings;
@@ -147,6 +147,12 @@ pub async fn test_chime(desk: State<'_, Desk>) -> CommandResult<ChimeTest> {
     Ok(ChimeTest {
         played: desk.alarm().test_sound().await,
     })
+}
+
+/// The letters that wait for the user now, and whether the chime can play.
+#[tauri::command]
+pub fn waiting_status(desk: State<'_, Desk>) -> CommandResult<WaitingStatus> {
+    Ok(crate::alerts::waiting_status(&desk.alarm()))
 }
 
 /// Saves an export (the statistics' CSV) into the folder the user picks now in the

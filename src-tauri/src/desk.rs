@@ -204,7 +204,13 @@ impl Desk {
             .await??;
         session.sync.push_now();
         // A sign-for stops the alarm now, not when the server has heard of it.
-        session::letters_touched(app, &session.store, session.me.unit_id, vec![letter_id]).await;
+        session::letters_touched(
+            app,
+            &session.store,
+            crate::alarm::Recipient::of(&session.me),
+            vec![letter_id],
+        )
+        .await;
         if let Err(e) = app.emit(
             events::LETTERS_CHANGED,
             &LettersEvent {

@@ -108,6 +108,18 @@ pub struct LettersEvent {
     pub ids: Vec<LetterId>,
 }
 
+/// Answer to `waiting_status` and payload of `waiting-changed`: the letters that wait
+/// for the user as the alarm counts them (dispatched to their unit and not signed for;
+/// at a desk, `received` there), for the window title, the banner and the tray.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitingStatus {
+    /// Most urgent first.
+    pub ids: Vec<LetterId>,
+    /// False when the workstation has no usable sound device: the chime cannot play.
+    pub sound_available: bool,
+}
+
 /// Payload of `action-refused`: the server refused a queued action; the letter is back
 /// to the server's state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -142,6 +154,7 @@ pub mod events {
     pub const ACTION_REFUSED: &str = "action-refused";
     pub const SESSION_EXPIRED: &str = "session-expired";
     pub const AUDIT_MISMATCH: &str = "audit-mismatch";
+    pub const WAITING_CHANGED: &str = "waiting-changed";
 }
 
 /// Where an export was written.

@@ -121,6 +121,7 @@ pub fn build_app_with<R: Runtime>(builder: Builder<R>, options: Options) -> Buil
             commands::settings,
             commands::save_settings,
             commands::test_chime,
+            commands::waiting_status,
             commands::save_export,
             commands::statistics,
             commands::handover,
@@ -159,6 +160,7 @@ fn setup<R: Runtime>(app: &mut App<R>, options: Options) -> Result<(), Box<dyn s
     let default_server = std::env::var("JSJB_SERVER_URL").ok();
     let settings = Settings::load(&data_dir, default_server.as_deref());
 
+    let mut no_audio = false;
     let (audio, device): (SharedAudio, _) = match options.audio {
         Some(audio) => (audio, None),
         None => match ChimeThread::spawn() {
@@ -169,12 +171,23 @@ fn setup<R: Runtime>(app: &mut App<R>, options: Options) -> Result<(), Box<dyn s
             }
             Err(e) => {
                 tracing::warn!("no audio thread ({e}); the alarm is visual only");
+                no_audio = true;
                 (Arc::new(NoAudio), None)
             }
         },
     };
     let alarm = Arc::new(ArrivalAlarm::new(settings.chime.alarm(), audio, device)?);
     tauri::async_runtime::spawn(Arc::clone(&alarm).run_timer());
+    if no_audio {
+        alarm.mark_no_audio();
+    }
+    // The device is found (or not) a moment after start: tell the UI then, so the inbox
+    // can say that the chime cannot play without waiting for the next arrival.
+    let (handle, opened) = (app.handle().clone(), Arc::clone(&alarm));
+    tauri::async_runtime::spawn_blocking(move || {
+        opened.wait_device_opened(std::time::Duration::from_secs(10));
+        alerts::publish_waiting(&handle, &opened);
+    });
 
     let vault = TokenVault::new(&data_dir, options.keyring);
     let mut desk = Desk::new(data_dir, vault, settings, alarm);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use jsjb_core::letter::LetterId;
-use jsjb_core::org::{UnitId, UnitTree};
+use jsjb_core::org::UnitTree;
 use jsjb_core::workflow::Actor;
 use jsjb_proto::{LoginRequest, Me};
 use jsjb_store::{Store, StoreError, StoreHandle, cache_file_name};
@@ -261,6 +261,7 @@ async fn end_session<R: Runtime>(app: &AppHandle<R>, forget: bool) {
     session.stop().await;
     desk.alarm().stop();
     alerts::show_count(app, 0);
+    alerts::publish_waiting(app, &desk.alarm());
     if forget {
         // Offline, the token expires on its own; do not keep the officer waiting.
         match tokio::time::timeout(Duration::from_secs(3), session.client.logout()).await {
@@ -331,13 +332,13 @@ async fn start<R: Runtime>(
         me,
     });
     // Letters already waiting in the cache ring once, as arrivals.
-    refresh_all(app, &store, session.me.unit_id).await;
+    refresh_all(app, &store, alarm::Recipient::of(&session.me)).await;
     let tasks = vec![
         tauri::async_runtime::spawn(forward_status(app.clone(), status)),
         tauri::async_runtime::spawn(forward_events(
             app.clone(),
             store,
-            session.me.unit_id,
+            alarm::Recipient::of(&session.me),
             events,
         )),
         tauri::async_runtime::spawn(crate::handover::send_when_online(
@@ -375,7 +376,7 @@ async fn forward_status<R: Runtime>(app: AppHandle<R>, mut status: watch::Receiv
 async fn forward_events<R: Runtime>(
     app: AppHandle<R>,
     store: StoreHandle,
-    unit: UnitId,
+    who: alarm::Recipient,
     mut events: broadcast::Receiver<SyncEvent>,
 ) {
     loop {
@@ -383,7 +384,7 @@ async fn forward_events<R: Runtime>(
             Ok(event) => event,
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "sync events lagged; the UI re-reads everything");
-                refresh_all(&app, &store, unit).await;
+                refresh_all(&app, &store, who.clone()).await;
                 emit(
                     &app,
                     events::LETTERS_CHANGED,
@@ -395,12 +396,12 @@ async fn forward_events<R: Runtime>(
         };
         match event {
             SyncEvent::LettersChanged { ids } => {
-                letters_touched(&app, &store, unit, ids.clone()).await;
+                letters_touched(&app, &store, who.clone(), ids.clone()).await;
                 emit(&app, events::LETTERS_CHANGED, &LettersEvent { ids });
             }
             // The same page's `LettersChanged` came first; this catches a letter that
             // left and came back within one page.
-            SyncEvent::Arrived { ids } => letters_touched(&app, &store, unit, ids).await,
+            SyncEvent::Arrived { ids } => letters_touched(&app, &store, who.clone(), ids).await,
             SyncEvent::ActionRefused {
                 entry_id,
                 letter_id,
@@ -432,41 +433,44 @@ fn emit<R: Runtime, S: serde::Serialize + Clone>(app: &AppHandle<R>, event: &str
     }
 }
 
-/// These letters may have started or stopped waiting for the unit's signature: update
-/// the alarm and the tray, and announce the new arrivals.
+/// These letters may have started or stopped waiting for the user (a signature at a
+/// unit, a dispatch at a desk): update the alarm and the tray, and announce arrivals.
 pub async fn letters_touched<R: Runtime>(
     app: &AppHandle<R>,
     store: &StoreHandle,
-    unit: UnitId,
+    who: alarm::Recipient,
     ids: Vec<LetterId>,
 ) {
     let alarm = app.state::<Desk>().alarm();
     let now = alarm.now();
     let view = store
-        .call(move |s| alarm::waiting(s, unit, &ids, now))
+        .call(move |s| alarm::waiting(s, &who, &ids, now))
         .await;
     apply_waiting(app, view);
 }
 
-async fn refresh_all<R: Runtime>(app: &AppHandle<R>, store: &StoreHandle, unit: UnitId) {
+async fn refresh_all<R: Runtime>(app: &AppHandle<R>, store: &StoreHandle, who: alarm::Recipient) {
     let alarm = app.state::<Desk>().alarm();
     let now = alarm.now();
-    let view = store.call(move |s| alarm::all_waiting(s, unit, now)).await;
+    let view = store.call(move |s| alarm::all_waiting(s, &who, now)).await;
     apply_waiting(app, view);
 }
 
-type WaitingView = Result<Result<Vec<alarm::Waiting>, StoreError>, StoreError>;
+type WaitingView = Result<Result<alarm::AlarmView, StoreError>, StoreError>;
 
 fn apply_waiting<R: Runtime>(app: &AppHandle<R>, view: WaitingView) {
     let alarm = app.state::<Desk>().alarm();
     match view {
-        Ok(Ok(letters)) => {
-            let arrived = alarm.update(&letters);
+        Ok(Ok(view)) => {
+            alarm.update_warnings(&view.warnings);
+            let arrived = alarm.update(&view.waiting);
             alerts::show_count(app, alarm.unsigned());
+            alerts::publish_waiting(app, &alarm);
             if !arrived.is_empty() {
-                tracing::info!(letters = ?arrived, "new letters wait to be signed for");
+                tracing::info!(letters = ?arrived, "new letters wait for the user");
                 emit(app, events::LETTERS_ARRIVED, &LettersEvent { ids: arrived });
                 alerts::notify_arrival(app);
+                alerts::ask_attention(app);
             }
         }
         Ok(Err(e)) | Err(e) => tracing::warn!("cannot read waiting letters for the alarm: {e}"),

@@ -340,6 +340,172 @@ fn arrival_rings_inbox_is_by_urgency_and_sign_for_is_pending_then_synced() {
     assert_eq!(app.ok("test_chime", json!({})), json!({"played": true}));
 }
 
+/// Issue 12 item 1: a letter `received` at a desk (here a new phone letter typed in by a
+/// colleague at the city desk) rings, counts and is announced exactly as a dispatched
+/// letter is at a station, once per arrival; dispatching it on stops it.
+#[test]
+fn an_arrival_at_a_desk_rings_counts_and_stops_when_dispatched() {
+    let app = app();
+    let arrived = app.record("letters-arrived");
+    let waiting = app.record("waiting-changed");
+    let me = app.login("shiju.li");
+    let city = me["me"]["unit_id"].as_i64().expect("unit");
+    let branch = me["me"]["units"]
+        .as_array()
+        .expect("units")
+        .iter()
+        .find(|u| u["tier"] == "branch" && u["parent"] == json!(city))
+        .and_then(|u| u["id"].as_i64())
+        .expect("a branch below the city");
+    app.wait_synced();
+    let count_before = app.unsigned();
+    let status = app.ok("waiting_status", json!({}));
+    assert_eq!(status["soundAvailable"], true);
+    assert_eq!(
+        status["ids"].as_array().map(Vec::len),
+        Some(count_before),
+        "the title's count and the alarm's are one"
+    );
+
+    let before = app.audio.count();
+    let id = receive_letter("shiju.zhang", "市局：新来信");
+    let arrivals_of = |id: i64| {
+        arrived
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|p| {
+                p["ids"]
+                    .as_array()
+                    .is_some_and(|ids| ids.contains(&json!(id)))
+            })
+            .count()
+    };
+    wait_for("letters-arrived at the desk", || {
+        (arrivals_of(id) > 0).then_some(())
+    });
+    wait_for("the chime at the desk", || {
+        (app.audio.count() > before).then_some(())
+    });
+    assert_eq!(app.unsigned(), count_before + 1, "the desk counts it");
+    let status = app.ok("waiting_status", json!({}));
+    assert!(
+        status["ids"].as_array().expect("ids").contains(&json!(id)),
+        "{status}"
+    );
+    wait_for("waiting-changed with the letter", || {
+        waiting
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|p| {
+                p["ids"]
+                    .as_array()
+                    .is_some_and(|ids| ids.contains(&json!(id)))
+            })
+            .then_some(())
+    });
+    // The desk's clock is the policy's 10 minutes from receipt: the alarm's cadence runs
+    // on it (a next ring exists and is within the window).
+    let next = app.app.state::<Desk>().alarm().next_due();
+    assert!(next.is_some(), "the alarm keeps reminding the desk");
+
+    // Another sync (a letter received at a branch desk below, in the city's sight but not
+    // the city's to dispatch) is neither a second arrival of the first nor one of its own.
+    let other = receive_letter("futianfj.desk", "福田：分局来信");
+    wait_for("the other letter synced", || {
+        app.detail_opt(other).then_some(())
+    });
+    app.ok("sync_now", json!({}));
+    app.wait_synced();
+    assert_eq!(
+        arrivals_of(id),
+        1,
+        "one arrival rings once, not once per sync"
+    );
+    assert_eq!(
+        arrivals_of(other),
+        0,
+        "another desk's letter does not wait for this one"
+    );
+    assert_eq!(app.unsigned(), count_before + 1);
+
+    // The desk dispatches it: it no longer waits for the desk.
+    dispatch_letter("shiju.zhang", id, branch);
+    wait_for("the dispatch to stop the desk's alarm", || {
+        (app.unsigned() == count_before).then_some(())
+    });
+    let status = app.ok("waiting_status", json!({}));
+    assert!(!status["ids"].as_array().expect("ids").contains(&json!(id)));
+}
+
+/// Issue 12 item 1: a contact or first-feedback clock about to breach rings the softer
+/// sound, once per clock however many syncs report it, and not at all when muted.
+#[test]
+fn a_clock_about_to_breach_rings_the_softer_sound_once() {
+    use jsjb_chime::{AlarmSettings, Sound};
+    use jsjb_core::clock::ClockKind;
+    use jsjb_core::letter::LetterId;
+    use jsjb_desk::alarm::{ArrivalAlarm, SharedAudio};
+
+    let audio = Arc::new(FakeAudio::default());
+    let shared: SharedAudio = audio.clone();
+    let alarm = ArrivalAlarm::new(AlarmSettings::default(), shared, None).expect("alarm");
+    let now = chrono::Utc::now();
+    let soon = now + chrono::TimeDelta::minutes(5);
+    let contact = (LetterId(1), ClockKind::Contact);
+    let feedback = (LetterId(1), ClockKind::FirstFeedback);
+    alarm.update_warnings(&[(contact, Some(now)), (feedback, Some(soon))]);
+    assert_eq!(alarm.tick_warnings(now), vec![contact]);
+    assert_eq!(audio.count_of(Sound::Warning), 1);
+    assert_eq!(audio.count_of(Sound::Arrival), 0, "not the arrival chime");
+    // A re-sync reports the same clocks: no second ring.
+    alarm.update_warnings(&[(contact, Some(now)), (feedback, Some(soon))]);
+    assert!(alarm.tick_warnings(now).is_empty());
+    assert_eq!(audio.count_of(Sound::Warning), 1);
+    // Met before its warn time: the first-feedback clock never rings.
+    alarm.update_warnings(&[(feedback, None)]);
+    assert!(alarm.tick_warnings(soon).is_empty());
+    // Muted: no sound, and the clock is still consumed (unmuting does not replay it).
+    let muted = AlarmSettings {
+        muted: true,
+        ..AlarmSettings::default()
+    };
+    alarm.set_settings(muted).expect("valid");
+    let other = (LetterId(2), ClockKind::Contact);
+    alarm.update_warnings(&[(other, Some(now))]);
+    assert_eq!(alarm.tick_warnings(now), vec![other]);
+    assert_eq!(audio.count_of(Sound::Warning), 1);
+}
+
+#[test]
+fn the_window_title_carries_the_count() {
+    use jsjb_desk::alerts::window_title;
+    assert_eq!(window_title(0, "接诉即办工作台"), "接诉即办工作台");
+    assert_eq!(window_title(2, "接诉即办工作台"), "(2) 接诉即办工作台");
+    assert_eq!(
+        window_title(31, "Jiesu Jiban Desk"),
+        "(31) Jiesu Jiban Desk"
+    );
+}
+
+#[test]
+fn the_badged_tray_icon_has_a_red_dot_top_right_and_is_otherwise_the_icon() {
+    let (w, h) = (32_u32, 32_u32);
+    let plain = vec![0x20_u8; (w * h * 4) as usize];
+    let badged = jsjb_desk::alerts::badged_rgba(&plain, w, h);
+    assert_eq!(badged.len(), plain.len());
+    let px = |x: u32, y: u32| {
+        let i = ((y * w + x) * 4) as usize;
+        badged[i..i + 4].to_vec()
+    };
+    // Near the top-right corner: the badge's red.
+    assert_eq!(px(w - 7, 6), vec![0xd0, 0x30, 0x30, 0xff]);
+    // The rest of the icon is untouched.
+    assert_eq!(px(4, h - 4), vec![0x20; 4]);
+    assert_eq!(px(w / 2, h - 2), vec![0x20; 4]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Settings.
 

@@ -32,5 +32,6 @@ pub use audio::{Audio, AudioError, clamp_volume};
 pub use output::{ChimeHandle, ChimeThread, DeviceState};
 pub use schedule::{
     AlarmSchedule, AlarmSettings, CadenceStep, MIN_INTERVAL, Ring, RingReason, SettingsError,
+    WarnSchedule,
 };
-pub use sound::{ARRIVAL_WAV, Sound};
+pub use sound::{ARRIVAL_WAV, Sound, WARNING_WAV};

@@ -190,6 +190,13 @@ impl<K: Ord + Clone> AlarmSchedule<K> {
         self.unsigned.len()
     }
 
+    /// The waiting letters, most urgent (earliest due time) first.
+    pub fn waiting(&self) -> Vec<K> {
+        let mut letters: Vec<(&K, &DateTime<Utc>)> = self.unsigned.iter().collect();
+        letters.sort_by_key(|(id, due)| (**due, *id));
+        letters.into_iter().map(|(id, _)| id.clone()).collect()
+    }
+
     /// The letter with the earliest sign-for due time; it sets the cadence.
     pub fn most_urgent(&self) -> Option<(&K, DateTime<Utc>)> {
         self.unsigned
@@ -272,5 +279,76 @@ impl<K: Ord + Clone> AlarmSchedule<K> {
             .min()
             // Unreachable: validated settings have at least one step.
             .unwrap_or(last)
+    }
+}
+
+/// "About to breach" reminders (issue 12 item 1): each key — a letter's clock — rings
+/// once, with the softer [`Sound::Warning`], when its warn time comes; a key whose clock
+/// was met (or whose letter left the unit) is forgotten, so a later run of it rings anew.
+#[derive(Debug, Clone)]
+pub struct WarnSchedule<K> {
+    /// Key → when its clock enters the warn window; not yet rung.
+    pending: BTreeMap<K, DateTime<Utc>>,
+    /// Keys that rang and still run: a re-sync must not ring them again.
+    rung: BTreeMap<K, DateTime<Utc>>,
+}
+
+impl<K: Ord + Clone> Default for WarnSchedule<K> {
+    fn default() -> Self {
+        WarnSchedule {
+            pending: BTreeMap::new(),
+            rung: BTreeMap::new(),
+        }
+    }
+}
+
+impl<K: Ord + Clone> WarnSchedule<K> {
+    /// `Some(warn_at)`: the clock runs and turns amber then; `None`: it no longer concerns
+    /// the user (met, breached, moved on). Returns whether the key is new.
+    pub fn set(&mut self, key: K, warn_at: Option<DateTime<Utc>>) -> bool {
+        match warn_at {
+            None => {
+                let known = self.pending.remove(&key).is_some();
+                self.rung.remove(&key).is_some() || known
+            }
+            Some(at) => {
+                if let Some(rung_at) = self.rung.get(&key) {
+                    // An extension or a policy change moved it past the ring: arm it again.
+                    if at > *rung_at {
+                        self.rung.remove(&key);
+                        self.pending.insert(key, at);
+                    }
+                    return false;
+                }
+                self.pending.insert(key, at).is_none()
+            }
+        }
+    }
+
+    /// Forgets everything (a new session).
+    pub fn clear(&mut self) {
+        self.pending.clear();
+        self.rung.clear();
+    }
+
+    /// The earliest warn time still to ring.
+    pub fn next_due(&self) -> Option<DateTime<Utc>> {
+        self.pending.values().min().copied()
+    }
+
+    /// The keys whose warn time has come, now rung (each once). Empty: nothing to play.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<K> {
+        let due: Vec<K> = self
+            .pending
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &due {
+            if let Some(at) = self.pending.remove(key) {
+                self.rung.insert(key.clone(), at);
+            }
+        }
+        due
     }
 }

@@ -8,11 +8,17 @@ use rodio::Decoder;
 /// a two-tone 880 Hz → 660 Hz sine chime, 1.2 s, 44.1 kHz mono 16-bit. No licence concerns.
 pub static ARRIVAL_WAV: &[u8] = include_bytes!("../assets/arrival.wav");
 
+/// The softer "about to breach" sound (`examples/make_chime.rs`, from `crate::synth`): one
+/// 523 Hz tone, 0.6 s, 12 dB quieter than the arrival chime.
+pub static WARNING_WAV: &[u8] = include_bytes!("../assets/warning.wav");
+
 /// A sound the app can play.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Sound {
     /// A letter was newly dispatched to the officer's unit, or one is still unsigned.
     Arrival,
+    /// A contact or first-feedback clock of a letter the unit holds is about to breach.
+    Warning,
 }
 
 impl Sound {
@@ -20,6 +26,7 @@ impl Sound {
     pub fn wav(self) -> &'static [u8] {
         match self {
             Sound::Arrival => ARRIVAL_WAV,
+            Sound::Warning => WARNING_WAV,
         }
     }
 

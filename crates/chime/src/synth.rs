@@ -46,23 +46,47 @@ const DECAY_PER_S: f64 = 3.0;
 /// A little second harmonic makes the tone carry on small speakers that roll off low notes.
 const SECOND_HARMONIC: f64 = 0.15;
 
+/// The "about to breach" reminder (a contact or first-feedback clock entering its amber
+/// window): one low, short tone at a quarter of the arrival's level, so that it is heard
+/// without being mistaken for a new letter.
+pub const WARNING_TONES: [Tone; 1] = [Tone {
+    frequency_hz: 523.25,
+    start_s: 0.0,
+    length_s: 0.6,
+}];
+
+/// Total length of the warning sound.
+pub const WARNING_LENGTH_S: f64 = 0.6;
+
+/// The warning's peak: -15 dBFS, 12 dB below the arrival chime.
+const WARNING_PEAK: f64 = 0.178;
+
 /// The arrival chime as 16-bit mono samples at [`SAMPLE_RATE`]. Deterministic.
 pub fn arrival_samples() -> Vec<i16> {
-    let total = (ARRIVAL_LENGTH_S * f64::from(SAMPLE_RATE)).round() as usize;
+    samples(&ARRIVAL_TONES, ARRIVAL_LENGTH_S, PEAK)
+}
+
+/// The softer "about to breach" sound, as [`arrival_samples`]. Deterministic.
+pub fn warning_samples() -> Vec<i16> {
+    samples(&WARNING_TONES, WARNING_LENGTH_S, WARNING_PEAK)
+}
+
+fn samples(tones: &[Tone], length_s: f64, peak: f64) -> Vec<i16> {
+    let total = (length_s * f64::from(SAMPLE_RATE)).round() as usize;
     let mut out = vec![0.0_f64; total];
-    for tone in ARRIVAL_TONES {
-        render_tone(&mut out, tone);
+    for tone in tones {
+        render_tone(&mut out, *tone, peak);
     }
     out.iter()
         .map(|x| (x.clamp(-1.0, 1.0) * f64::from(i16::MAX)).round() as i16)
         .collect()
 }
 
-fn render_tone(out: &mut [f64], tone: Tone) {
+fn render_tone(out: &mut [f64], tone: Tone, peak: f64) {
     let rate = f64::from(SAMPLE_RATE);
     let start = (tone.start_s * rate).round() as usize;
     let len = (tone.length_s * rate).round() as usize;
-    let norm = PEAK / (1.0 + SECOND_HARMONIC);
+    let norm = peak / (1.0 + SECOND_HARMONIC);
     for (i, slot) in out.iter_mut().skip(start).take(len).enumerate() {
         let t = i as f64 / rate;
         let attack = (t / ATTACK_S).min(1.0);
@@ -102,4 +126,9 @@ pub fn wav_bytes(samples: &[i16], sample_rate: u32) -> Vec<u8> {
 /// The complete `assets/arrival.wav` file.
 pub fn arrival_wav() -> Vec<u8> {
     wav_bytes(&arrival_samples(), SAMPLE_RATE)
+}
+
+/// The complete `assets/warning.wav` file.
+pub fn warning_wav() -> Vec<u8> {
+    wav_bytes(&warning_samples(), SAMPLE_RATE)
 }

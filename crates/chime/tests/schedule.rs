@@ -263,3 +263,54 @@ fn a_custom_cadence_is_followed() {
         vec![20, 40, 60, 80, 100, 120, 140, 160, 165, 170, 175, 180]
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// "About to breach": once per clock, softly.
+
+mod warnings {
+    use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+    use jsjb_chime::WarnSchedule;
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000, 0)
+            .single()
+            .expect("a time")
+            + TimeDelta::seconds(secs)
+    }
+
+    #[test]
+    fn each_clock_rings_once_when_its_warn_time_comes() {
+        let mut w = WarnSchedule::default();
+        assert!(w.set(("a", 1), Some(t(100))));
+        assert!(w.set(("b", 1), Some(t(200))));
+        assert_eq!(w.next_due(), Some(t(100)));
+        assert!(w.tick(t(99)).is_empty());
+        assert_eq!(w.tick(t(100)), vec![("a", 1)]);
+        // Re-syncs report the same clock: no second ring.
+        assert!(!w.set(("a", 1), Some(t(100))));
+        assert!(w.tick(t(150)).is_empty());
+        assert_eq!(w.next_due(), Some(t(200)));
+        assert_eq!(w.tick(t(500)), vec![("b", 1)]);
+        assert_eq!(w.next_due(), None);
+    }
+
+    #[test]
+    fn a_met_clock_is_forgotten_and_a_moved_one_rearmed() {
+        let mut w = WarnSchedule::default();
+        w.set(("a", 1), Some(t(100)));
+        // Met before its warn time: it never rings.
+        assert!(w.set(("a", 1), None));
+        assert!(w.tick(t(1_000)).is_empty());
+        // Rung, then its deadline moved later (an extension): it rings again then.
+        w.set(("b", 1), Some(t(100)));
+        assert_eq!(w.tick(t(100)).len(), 1);
+        w.set(("b", 1), Some(t(900)));
+        assert!(w.tick(t(800)).is_empty());
+        assert_eq!(w.tick(t(900)), vec![("b", 1)]);
+        // Already inside its warn window when first seen: rings at the next tick.
+        w.set(("c", 2), Some(t(0)));
+        assert_eq!(w.tick(t(1_000)), vec![("c", 2)]);
+        w.clear();
+        assert_eq!(w.next_due(), None);
+    }
+}

@@ -67,3 +67,41 @@ fn committed_asset_is_what_the_generator_makes() {
     assert_eq!(SAMPLE_RATE, 44_100);
     assert_eq!(ARRIVAL_LENGTH_S, 1.2);
 }
+
+#[test]
+fn the_warning_is_one_soft_low_tone_clearly_quieter_than_the_arrival() {
+    use jsjb_chime::WARNING_WAV;
+    use jsjb_chime::synth::{WARNING_LENGTH_S, warning_wav};
+    let decoder = Sound::Warning.decoder().expect("embedded WAV decodes");
+    assert_eq!(decoder.sample_rate().get(), 44_100);
+    let seconds = decoder.count() as f64 / 44_100.0;
+    assert!(
+        (seconds - WARNING_LENGTH_S).abs() < 0.01,
+        "duration {seconds} s"
+    );
+    let (rate, _, warning) = decode_first_channel(WARNING_WAV.to_vec());
+    let (_, _, arrival) = decode_first_channel(ARRIVAL_WAV.to_vec());
+    let f = dominant_frequency(window(&warning, rate, 0.02, 0.5), rate, 300, 1200);
+    assert!((f - 523.25).abs() <= 3.0, "tone at {f} Hz");
+    let peak = |s: &[f32]| s.iter().fold(0.0_f32, |m, x| m.max(x.abs()));
+    assert!(
+        peak(&warning) * 3.0 < peak(&arrival),
+        "softer: {} vs {}",
+        peak(&warning),
+        peak(&arrival)
+    );
+    assert!(peak(&warning) > 0.1, "still audible");
+    // The committed asset is what the generator makes (±1 LSB).
+    let fresh = warning_wav();
+    assert_eq!(fresh.len(), WARNING_WAV.len(), "run the make_chime example");
+    let drift = fresh[44..]
+        .chunks_exact(2)
+        .zip(WARNING_WAV[44..].chunks_exact(2))
+        .map(|(a, b)| {
+            (i32::from(i16::from_le_bytes([a[0], a[1]]))
+                - i32::from(i16::from_le_bytes([b[0], b[1]])))
+            .abs()
+        })
+        .max();
+    assert!(drift <= Some(1), "assets/warning.wav is stale");
+}

@@ -85,6 +85,16 @@ pub struct Policy {
     pub closure: ClockRule,
     /// Per-category closure rules, overriding `closure`.
     pub closure_by_category: Vec<(Category, ClockRule)>,
+    /// 派发时限: how long a desk may keep a letter in `received` (new, returned, reopened
+    /// to it) before it must dispatch or rule on it. Drives the desk's arrival alarm; not
+    /// one of the scored clocks. Absent from an older stored policy: the default applies.
+    #[serde(default = "default_desk_dispatch")]
+    pub desk_dispatch: ClockRule,
+}
+
+/// The desk's default: dispatch or rule within 10 minutes, amber for the last 3.
+fn default_desk_dispatch() -> ClockRule {
+    ClockRule::calendar(10 * MINUTE, 3 * MINUTE)
 }
 
 /// One dispatch of the letter to a unit, and what that unit did with it.
@@ -270,6 +280,10 @@ pub enum PolicyError {
     FractionalWorkingDays { rule: RuleRef, secs: i64 },
     #[error("the closure rule for {0} is given more than once")]
     DuplicateCategory(Category),
+    /// The desk's dispatch rule is wrong; the inner error names the sign-for clock, whose
+    /// checks it shares.
+    #[error("the desk dispatch rule: {0}")]
+    DeskDispatch(Box<PolicyError>),
 }
 
 impl Policy {
@@ -282,6 +296,7 @@ impl Policy {
             first_feedback: ClockRule::calendar(4 * DAY, 24 * HOUR),
             closure: ClockRule::calendar(15 * DAY, 48 * HOUR),
             closure_by_category: Vec::new(),
+            desk_dispatch: default_desk_dispatch(),
         }
     }
 
@@ -325,8 +340,32 @@ impl Policy {
                 rule,
             )?;
         }
+        check_rule(
+            RuleRef {
+                clock: ClockKind::SignFor,
+                category: None,
+            },
+            &self.desk_dispatch,
+        )
+        .map_err(|e| PolicyError::DeskDispatch(Box::new(e)))?;
         Ok(())
     }
+}
+
+/// When a desk holding a letter in `received` must have dispatched or ruled on it: the
+/// policy's [`Policy::desk_dispatch`] counted from when the desk began holding it (the
+/// open holding: receipt for a new letter, the 退单 for a returned one), else receipt.
+pub fn desk_dispatch_due(
+    inputs: &ClockInputs,
+    policy: &Policy,
+    calendar: &WorkCalendar,
+) -> DateTime<Utc> {
+    let since = inputs
+        .holdings
+        .last()
+        .filter(|h| h.until.is_none())
+        .map_or(inputs.received_at, |h| h.from);
+    due_time(since, &policy.desk_dispatch, calendar)
 }
 
 fn check_rule(rule_ref: RuleRef, rule: &ClockRule) -> Result<(), PolicyError> {

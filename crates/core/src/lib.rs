@@ -4,6 +4,7 @@
 //! so that every rule can be tested to the second and the server and the desktops
 //! can never disagree about a deadline.
 
+pub mod attention;
 pub mod calendar;
 pub mod clock;
 pub mod form;

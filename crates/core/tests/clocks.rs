@@ -675,3 +675,66 @@ proptest! {
         prop_assert!(due >= start + TimeDelta::seconds(allowed));
     }
 }
+
+/// A letter at a desk since `from` (the open holding), received at `RECEIVED`.
+fn at_desk_since(from: &str) -> ClockInputs {
+    ClockInputs {
+        dispatches: vec![],
+        holdings: vec![Holding {
+            unit: UnitId(1),
+            tier: Tier::City,
+            from: cst(from),
+            until: None,
+        }],
+        ..letter()
+    }
+}
+
+#[rstest]
+// A new letter: the desk has 10 minutes from receipt.
+#[case::new_letter(at_desk_since(RECEIVED), "2026-03-02 09:10")]
+// A 退单 back at the desk: 10 minutes from the return, not from receipt.
+#[case::returned(at_desk_since("2026-03-03 14:25:30"), "2026-03-03 14:35:30")]
+// No holding recorded (an old cache): from receipt.
+#[case::no_holding(ClockInputs { holdings: vec![], ..letter() }, "2026-03-02 09:10")]
+// The last holding is closed (the letter left): the receipt is the only anchor left.
+#[case::closed_holding(
+    ClockInputs {
+        holdings: vec![Holding { unit: UnitId(1), tier: Tier::City, from: cst("2026-03-03 08:00"), until: Some(cst("2026-03-03 08:05")) }],
+        ..letter()
+    },
+    "2026-03-02 09:10"
+)]
+fn the_desk_must_dispatch_within_ten_minutes(#[case] inputs: ClockInputs, #[case] due: &str) {
+    let due_at =
+        jsjb_core::clock::desk_dispatch_due(&inputs, &Policy::shenzhen(), &WorkCalendar::china());
+    assert_eq!(due_at, cst(due));
+}
+
+#[test]
+fn the_desk_dispatch_rule_is_policy_not_code() {
+    let policy = Policy {
+        desk_dispatch: ClockRule::calendar(5 * 60, 60),
+        ..Policy::shenzhen()
+    };
+    let due_at = jsjb_core::clock::desk_dispatch_due(
+        &at_desk_since(RECEIVED),
+        &policy,
+        &WorkCalendar::china(),
+    );
+    assert_eq!(due_at, cst("2026-03-02 09:05"));
+    // An older stored policy without the field gets the 10-minute default.
+    let mut json = serde_json::to_value(Policy::shenzhen()).expect("serialises");
+    json.as_object_mut()
+        .expect("an object")
+        .remove("desk_dispatch");
+    let old: Policy = serde_json::from_value(json).expect("an older policy still reads");
+    assert_eq!(old.desk_dispatch, ClockRule::calendar(600, 180));
+    // And it is validated like the others.
+    let bad = Policy {
+        desk_dispatch: ClockRule::calendar(0, 0),
+        ..Policy::shenzhen()
+    };
+    assert!(matches!(bad.validate(), Err(PolicyError::DeskDispatch(_))));
+    assert_eq!(Policy::shenzhen().validate(), Ok(()));
+}

@@ -76,23 +76,37 @@ pub fn server() -> &'static DemoServer {
 /// What a dispatch desk does: types in a phone letter and dispatches it to `station`.
 /// Returns the letter's id.
 pub fn dispatch_new_letter(desk_user: &str, station: i64, subject: &str) -> i64 {
-    let base = format!("{}/api/v1", server().url());
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let id = receive_letter(desk_user, subject);
+    dispatch_letter(desk_user, id, station);
+    id
+}
+
+fn desk_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("runtime");
-    rt.block_on(async {
+        .expect("runtime")
+}
+
+async fn desk_login(http: &reqwest::Client, base: &str, desk_user: &str) -> String {
+    let login: Value = http
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"username": desk_user, "password": DEMO_PASSWORD}))
+        .send()
+        .await
+        .expect("desk login")
+        .json()
+        .await
+        .expect("login json");
+    login["token"].as_str().expect("token").to_owned()
+}
+
+/// A desk types in a phone letter: it is `received` at the desk's unit. Returns its id.
+pub fn receive_letter(desk_user: &str, subject: &str) -> i64 {
+    let base = format!("{}/api/v1", server().url());
+    desk_runtime().block_on(async {
         let http = reqwest::Client::new();
-        let login: Value = http
-            .post(format!("{base}/auth/login"))
-            .json(&json!({"username": desk_user, "password": DEMO_PASSWORD}))
-            .send()
-            .await
-            .expect("desk login")
-            .json()
-            .await
-            .expect("login json");
-        let token = login["token"].as_str().expect("token").to_owned();
+        let token = desk_login(&http, &base, desk_user).await;
         let receipt: Value = http
             .post(format!("{base}/letters"))
             .bearer_auth(&token)
@@ -109,7 +123,16 @@ pub fn dispatch_new_letter(desk_user: &str, station: i64, subject: &str) -> i64 
             .json()
             .await
             .expect("receipt json");
-        let id = receipt["id"].as_i64().expect("letter id");
+        receipt["id"].as_i64().expect("letter id")
+    })
+}
+
+/// A desk dispatches letter `id` to unit `to`.
+pub fn dispatch_letter(desk_user: &str, id: i64, to: i64) {
+    let base = format!("{}/api/v1", server().url());
+    desk_runtime().block_on(async {
+        let http = reqwest::Client::new();
+        let token = desk_login(&http, &base, desk_user).await;
         let letter: Value = http
             .get(format!("{base}/letters/{id}"))
             .bearer_auth(&token)
@@ -123,16 +146,15 @@ pub fn dispatch_new_letter(desk_user: &str, station: i64, subject: &str) -> i64 
         let res = http
             .post(format!("{base}/letters/{id}/actions"))
             .bearer_auth(&token)
-            .header("Idempotency-Key", format!("test-dispatch-{id}"))
+            .header("Idempotency-Key", format!("test-dispatch-{id}-{to}"))
             .json(&json!({
                 "expected_version": version,
-                "action": {"action": "dispatch", "to": station, "note": ""},
+                "action": {"action": "dispatch", "to": to, "note": ""},
             }))
             .send()
             .await
             .expect("dispatch");
         assert!(res.status().is_success(), "dispatch: {}", res.status());
-        id
     })
 }
 
@@ -146,8 +168,18 @@ pub struct FakeAudio {
 }
 
 impl FakeAudio {
+    /// How many arrival chimes played (not the softer "about to breach" sound).
     pub fn count(&self) -> usize {
-        self.played.lock().expect("lock").len()
+        self.count_of(Sound::Arrival)
+    }
+
+    pub fn count_of(&self, sound: Sound) -> usize {
+        self.played
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(s, _)| *s == sound)
+            .count()
     }
 }
 
@@ -295,6 +327,11 @@ impl TestApp {
 
     pub fn detail(&self, id: i64) -> Value {
         self.ok("letter_detail", json!({ "id": id }))
+    }
+
+    /// Whether the cache holds the letter (and the user may read it).
+    pub fn detail_opt(&self, id: i64) -> bool {
+        self.invoke("letter_detail", json!({ "id": id })).is_ok()
     }
 
     pub fn unsigned(&self) -> usize {

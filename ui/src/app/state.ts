@@ -20,6 +20,15 @@ type State = {
   /** Bumped on `letters-changed` / `letters-arrived` so lists re-query. */
   lettersVersion: number;
   arrived: LetterId[];
+  /** Letters waiting for the user (sign for / dispatch), most urgent first, as the Rust
+   * alarm counts them: the window title's count. */
+  waiting: LetterId[];
+  /** Arrivals the banner shows until the user opens one or acknowledges them. */
+  alerting: LetterId[];
+  /** An arrival came while the window was not focused (the OS notification showed). */
+  arrivedWhileAway: boolean;
+  /** False when the workstation has no sound device: the inbox says so, persistently. */
+  soundAvailable: boolean;
   refusals: ActionRefusedEvent[];
   expired: boolean;
 };
@@ -34,6 +43,10 @@ const state = reactive<State>({
   openLetter: null,
   lettersVersion: 0,
   arrived: [],
+  waiting: [],
+  alerting: [],
+  arrivedWhileAway: false,
+  soundAvailable: true,
   refusals: [],
   expired: false,
 });
@@ -58,9 +71,10 @@ export function clearOpenLetter(): void {
 }
 
 async function loadShared(): Promise<void> {
-  const [failed, sync] = await Promise.allSettled([ipc.failedActions(), ipc.syncStatus()]);
+  const [failed, sync, waiting] = await Promise.allSettled([ipc.failedActions(), ipc.syncStatus(), ipc.waitingStatus()]);
   if (failed.status === "fulfilled") state.failed = failed.value;
   if (sync.status === "fulfilled") state.sync = sync.value;
+  if (waiting.status === "fulfilled") applyWaiting(waiting.value);
   await loadDirectory();
 }
 
@@ -111,6 +125,9 @@ export async function signOut(): Promise<void> {
     state.people = [];
     state.failed = [];
     state.sync = null;
+    state.waiting = [];
+    state.alerting = [];
+    state.arrivedWhileAway = false;
   }
 }
 
@@ -150,8 +167,11 @@ export async function start(): Promise<void> {
     }),
     ipc.onAppEvent("letters-arrived", ({ ids }) => {
       state.arrived = [...new Set([...state.arrived, ...ids])];
+      state.alerting = [...state.alerting.filter((a) => !ids.includes(a)), ...ids];
+      if (!windowFocused()) state.arrivedWhileAway = true;
       state.lettersVersion += 1;
     }),
+    ipc.onAppEvent("waiting-changed", applyWaiting),
     ipc.onAppEvent("action-refused", (refusal) => {
       state.refusals = [...state.refusals, refusal];
       state.lettersVersion += 1;
@@ -194,7 +214,50 @@ export function noteServerNow(serverNow: string): void {
 /** A letter was opened: its arrival highlight ends here and in the lists. */
 export function acknowledgeArrivals(id: LetterId): void {
   state.arrived = state.arrived.filter((a) => a !== id);
+  state.alerting = state.alerting.filter((a) => a !== id);
   state.lettersVersion += 1;
+}
+
+function applyWaiting(status: ipc.WaitingStatus): void {
+  state.waiting = status.ids;
+  state.soundAvailable = status.soundAvailable;
+  // A letter someone else signed for or dispatched no longer calls for this user.
+  state.alerting = state.alerting.filter((a) => status.ids.includes(a));
+}
+
+function windowFocused(): boolean {
+  return typeof document === "undefined" || document.hasFocus();
+}
+
+/** The arrivals the banner shows: those still waiting, in arrival order (newest last). */
+export function alertingLetters(): LetterId[] {
+  return state.alerting;
+}
+
+/** Opens the newest arrival the banner shows (its button; the window regaining focus
+ * after an OS notification, whose click desktop Linux and Windows do not report). */
+export function openNewestArrival(): void {
+  const newest = state.alerting[state.alerting.length - 1];
+  state.arrivedWhileAway = false;
+  if (newest === undefined) return;
+  setView("inbox", newest);
+}
+
+/** "知道了": the banner goes; the letters still wait (title, tray, alarm). */
+export function acknowledgeBanner(): void {
+  state.alerting = [];
+  state.arrivedWhileAway = false;
+}
+
+/** The window gained focus: after an unattended arrival, open the newest letter. */
+export function windowFocusedAgain(): void {
+  if (state.arrivedWhileAway && state.phase === "signed_in") openNewestArrival();
+}
+
+/** "(2) 接诉即办工作台": the count of letters waiting to be signed for or dispatched
+ * before the product's name, as the taskbar shows it; the bare name when none wait. */
+export function windowTitle(count: number, product: string): string {
+  return count > 0 ? `(${count}) ${product}` : product;
 }
 
 /** For tests: back to the state of a fresh app. */
@@ -210,6 +273,10 @@ export function resetAppState(): void {
     openLetter: null,
     lettersVersion: 0,
     arrived: [],
+    waiting: [],
+    alerting: [],
+    arrivedWhileAway: false,
+    soundAvailable: true,
     refusals: [],
     expired: false,
   } satisfies State);

@@ -39,6 +39,8 @@ export type MockOptions = {
   offline?: boolean;
   /** `account_notices`: what the server tells the user about their own account. */
   notices?: Notice[];
+  /** `waiting_status.soundAvailable`: false as on a workstation without a sound device. */
+  soundAvailable?: boolean;
 };
 
 const UNITS: Unit[] = [
@@ -507,6 +509,22 @@ export function createMockBackend(options: MockOptions = {}) {
     for (const f of listeners) f(event, payload);
   }
 
+  /** As the Rust alarm counts them (jsjb_core::attention): dispatched to the user's unit
+   * and not signed for; at a desk, received there. Most urgent (oldest) first. */
+  function waitingStatus() {
+    const unit = signedIn?.unit_id;
+    const desk = signedIn?.roles.includes("dispatcher") ?? false;
+    const ids = [...letters.values()]
+      .filter(
+        (l) =>
+          l.record.unit_id === unit &&
+          l.pending.length === 0 &&
+          (l.record.state === "dispatched" || (desk && l.record.state === "received")),
+      )
+      .map((l) => l.record.id);
+    return { ids, soundAvailable: options.soundAvailable ?? true };
+  }
+
   function flushOutbox() {
     for (const l of letters.values()) {
       if (l.pending.length === 0) continue;
@@ -622,7 +640,9 @@ export function createMockBackend(options: MockOptions = {}) {
         Object.assign(settings, args.settings as Settings);
         return settings;
       case "test_chime":
-        return { played: false };
+        return { played: options.soundAvailable ?? true };
+      case "waiting_status":
+        return waitingStatus();
       case "account_notices":
         if (offline) throw { code: "offline", message: "offline" };
         return notices;
@@ -659,6 +679,7 @@ export function createMockBackend(options: MockOptions = {}) {
       l.seen = false;
       sorted = null;
       emit("letters-arrived", { ids: [id] });
+      emit("waiting-changed", waitingStatus());
       return id;
     },
   };

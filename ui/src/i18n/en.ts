@@ -593,6 +593,13 @@ const en: DeepStringRecord<MessageSchema> = {
     hint: "If you did not do or know about any of these, have the key revoked at once (by another administrator) and tell your superiors.",
     acknowledge: "Understood",
   },
+  arrivalAlerts: {
+    banner: "{n} new letter(s) to sign for or dispatch",
+    openNewest: "Open the newest",
+    acknowledge: "Got it",
+    noSound: "This computer has no usable sound device: the arrival chime cannot play",
+    noSoundHint: "Arrivals are still shown by this banner, the window title, the taskbar flash, the tray icon and the system notification.",
+  },
 };
 
 export default en;

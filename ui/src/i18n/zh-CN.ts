@@ -585,6 +585,13 @@ const zhCN = {
     hint: "如有不是您本人办理或知情的变动，请立即请另一名管理员吊销该密钥，并报告上级。",
     acknowledge: "知道了",
   },
+  arrivalAlerts: {
+    banner: "新来件 {n} 件，请及时签收或派发",
+    openNewest: "打开最新来件",
+    acknowledge: "知道了",
+    noSound: "本机没有可用的声音设备，来件提示音无法播放",
+    noSoundHint: "来件仍以本提示、窗口标题、任务栏闪烁、托盘图标和系统通知提醒。",
+  },
 };
 
 export default zhCN;

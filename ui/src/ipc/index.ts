@@ -23,6 +23,7 @@ import type {
   StatsReport,
   SyncStatus,
   UserSummary,
+  WaitingStatus,
   Writer,
 } from "./types";
 
@@ -106,6 +107,8 @@ export const saveExport = (fileName: string, content: string, dialogTitle: strin
 export const settings = () => call<Settings>("settings");
 export const saveSettings = (value: Settings) => call<Settings>("save_settings", { settings: value });
 export const testChime = () => call<ChimeTest>("test_chime");
+// What waits for the user (the title's count, the arrival banner, the no-sound notice).
+export const waitingStatus = () => call<WaitingStatus>("waiting_status");
 
 // Events (Rust → UI; the UI re-queries)
 export type AppEvents = {
@@ -115,6 +118,7 @@ export type AppEvents = {
   "action-refused": ActionRefusedEvent;
   "session-expired": Record<string, never>;
   "audit-mismatch": AuditMismatchEvent;
+  "waiting-changed": WaitingStatus;
 };
 
 /** Listens to one of the app's events; resolves to the function that stops listening. */

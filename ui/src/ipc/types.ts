@@ -38,6 +38,7 @@ export type {
   LetterStatus,
   LetterView,
   LettersEvent,
+  WaitingStatus,
   Me,
   OutboxEntry,
   OutboxError,

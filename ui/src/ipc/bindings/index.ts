@@ -95,4 +95,5 @@ export type { UnitId } from "./UnitId";
 export type { UnitStats } from "./UnitStats";
 export type { UserId } from "./UserId";
 export type { UserSummary } from "./UserSummary";
+export type { WaitingStatus } from "./WaitingStatus";
 export type { Writer } from "./Writer";

@@ -1,0 +1,69 @@
+//! "This letter waits for me": the one rule behind the arrival alarm, the tray count and
+//! the window title's count (issue 12 item 1, issue 13 item 2).
+//!
+//! A letter waits for a user when their unit must act on it *now* and nobody else can:
+//! - at any unit, a letter dispatched to it and not signed for (签收);
+//! - at a desk (a user with the dispatcher role), a letter `received` at its unit: a new
+//!   citizen letter, one returned by a unit below (退单), one sent back up for a ruling —
+//!   it must be dispatched or ruled on (派发/裁定).
+//!
+//! Handling, awaiting approval and closed letters wait for someone's work, but not for a
+//! signature or a dispatch: they have their own worklists and clocks.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::WorkCalendar;
+use crate::clock::{Policy, desk_dispatch_due};
+use crate::letter::LetterState;
+use crate::org::{Role, UnitId};
+use crate::workflow::LetterStatus;
+
+/// What the user must do for a letter that waits for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Awaiting {
+    /// Sign for it (签收): it was dispatched to the user's unit.
+    SignFor,
+    /// Dispatch it or rule on it (派发/裁定): it is `received` at the user's desk.
+    Dispatch,
+}
+
+/// Whether a letter in `state`, held by `holder`, waits for a user of `my_unit` with
+/// `roles`, and for what.
+pub fn awaiting(
+    state: LetterState,
+    holder: UnitId,
+    my_unit: UnitId,
+    roles: &[Role],
+) -> Option<Awaiting> {
+    if holder != my_unit {
+        return None;
+    }
+    match state {
+        LetterState::Dispatched => Some(Awaiting::SignFor),
+        LetterState::Received if roles.contains(&Role::Dispatcher) => Some(Awaiting::Dispatch),
+        _ => None,
+    }
+}
+
+/// When a letter that waits for the user must be acted on: the sign-for clock's due time
+/// (`sign_for_due`, from the letter's clocks) for [`Awaiting::SignFor`], the policy's desk
+/// dispatch rule for [`Awaiting::Dispatch`]. `None` when the letter does not wait.
+pub fn waiting_due(
+    status: &LetterStatus,
+    sign_for_due: Option<DateTime<Utc>>,
+    my_unit: UnitId,
+    roles: &[Role],
+    policy: &Policy,
+    calendar: &WorkCalendar,
+    now: DateTime<Utc>,
+) -> Option<(Awaiting, DateTime<Utc>)> {
+    match awaiting(status.state, status.unit, my_unit, roles)? {
+        Awaiting::SignFor => Some((Awaiting::SignFor, sign_for_due.unwrap_or(now))),
+        Awaiting::Dispatch => Some((
+            Awaiting::Dispatch,
+            desk_dispatch_due(&status.clock_inputs, policy, calendar),
+        )),
+    }
+}
