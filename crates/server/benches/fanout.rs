@@ -31,7 +31,10 @@ fn config(dir: &Path) -> Config {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let rt = tokio::runtime::Runtime::new()?;
     if args.first().map(String::as_str) == Some("--serve") {
         let dir = PathBuf::from(args.get(1).ok_or_else(|| anyhow::anyhow!("--serve DIR"))?);
@@ -59,7 +62,11 @@ async fn serve(dir: &Path) -> anyhow::Result<()> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     std::thread::spawn(move || {
         let mut sink = String::new();
-        while std::io::stdin().read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {}
+        while std::io::stdin()
+            .read_line(&mut sink)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {}
         let _ = tx.send(());
     });
     jsjb_server::serve(listener, state, async {
@@ -97,9 +104,14 @@ async fn seed(dir: &Path, desktops: usize) -> anyhow::Result<Vec<(usize, String)
         tier,
         name: name.to_owned(),
     };
-    let city = admin::create_unit(store, time, unit(None, Tier::City, "深圳市公安局"), Actor::cli())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let city = admin::create_unit(
+        store,
+        time,
+        unit(None, Tier::City, "深圳市公安局"),
+        Actor::cli(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let mut users = Vec::new();
     for b in 0..4 {
         let branch = admin::create_unit(
@@ -287,7 +299,10 @@ async fn bench(desktops: usize, runs: usize, letters: usize) -> anyhow::Result<(
         .spawn()?;
     let pid = server.id();
     let port: u16 = {
-        let out = server.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let out = server
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
         let mut line = String::new();
         std::io::BufReader::new(out).read_line(&mut line)?;
         line.trim().parse()?
@@ -349,10 +364,7 @@ async fn bench(desktops: usize, runs: usize, letters: usize) -> anyhow::Result<(
     // (one SQLite connection each beyond the pool's 8), which leave after 10 s unused.
     tokio::time::sleep(Duration::from_secs(12)).await;
     let rss_idle = rss_kib(pid, "VmRSS:");
-    println!(
-        "server threads: {} while idle",
-        rss_kib(pid, "Threads:")
-    );
+    println!("server threads: {} while idle", rss_kib(pid, "Threads:"));
     let per_stream = (rss_idle.saturating_sub(rss_before)) as f64 * 1024.0 / desktops as f64;
     println!(
         "server RSS: {} KiB before the streams, {} KiB with {desktops} idle streams: {:.0} bytes per stream",
@@ -435,8 +447,8 @@ async fn bench(desktops: usize, runs: usize, letters: usize) -> anyhow::Result<(
         plain.push(socket);
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let per_plain = rss_kib(pid, "VmRSS:").saturating_sub(before_plain) as f64 * 1024.0
-        / desktops as f64;
+    let per_plain =
+        rss_kib(pid, "VmRSS:").saturating_sub(before_plain) as f64 * 1024.0 / desktops as f64;
     drop(plain);
     println!("--- {desktops} desktops, {runs} runs (ms) ---");
     summary("arrival → poke p50", &p50s);
