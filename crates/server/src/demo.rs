@@ -132,7 +132,7 @@ pub async fn seed(state: &AppState, opts: &DemoOptions) -> Result<DemoSummary, D
         refused += join_one(&mut tasks).await?;
     }
     let latest = state.store.latest_change_seq().await?;
-    state.publish_change(latest);
+    state.publish_change_everywhere(latest);
     Ok(DemoSummary {
         letters,
         actions,
@@ -386,7 +386,12 @@ async fn receive(
         };
         let actor = Actor::public(draft.channel);
         match state.store.create_letter(letter, actor).await {
-            Ok(created) => return Ok(created.id),
+            Ok(created) => {
+                state
+                    .publish_change(created.change_seq, &[created.unit])
+                    .await;
+                return Ok(created.id);
+            }
             Err(StorageError::Conflict {
                 code: "tracking_code_taken",
                 ..
@@ -431,8 +436,15 @@ async fn sign(
     )
     .await?;
     match outcome {
-        ActionOutcome::Applied { change_seq, .. } => {
-            state.publish_change(change_seq);
+        ActionOutcome::Applied {
+            change_seq,
+            prev_unit,
+            letter,
+            ..
+        } => {
+            state
+                .publish_change(change_seq, &[letter.unit_id, prev_unit])
+                .await;
             Ok(true)
         }
         ActionOutcome::Refused(answer) => {
@@ -474,8 +486,15 @@ async fn act(
         audit_action: letters::audit_action(kind),
     };
     match state.store.apply_action(commit, decide).await? {
-        ActionOutcome::Applied { change_seq, .. } => {
-            state.publish_change(change_seq);
+        ActionOutcome::Applied {
+            change_seq,
+            prev_unit,
+            letter,
+            ..
+        } => {
+            state
+                .publish_change(change_seq, &[letter.unit_id, prev_unit])
+                .await;
             Ok(true)
         }
         ActionOutcome::Refused(answer) => {
@@ -537,7 +556,6 @@ async fn arrive(
     delays: [u64; 2],
 ) -> Result<(), DemoError> {
     let id = receive(state, &draft, state.time.now()).await?;
-    state.publish_change(state.store.latest_change_seq().await?);
     tracing::info!(letter = id.0, subject = %draft.subject, "demo: a letter arrived");
     crate::routing::route_new_letter(state, id).await;
     let routed = state

@@ -267,7 +267,11 @@ async fn store_letter(
         };
         match state.store.create_letter(new, actor.clone()).await {
             Ok(created) => {
-                state.publish_change(created.change_seq);
+                if !created.replayed {
+                    state
+                        .publish_change(created.change_seq, &[created.unit])
+                        .await;
+                }
                 return Ok(created);
             }
             Err(StorageError::Conflict {

@@ -290,9 +290,14 @@ pub async fn post_action(
     };
     match state.store.apply_action(commit, decide).await? {
         ActionOutcome::Applied {
-            change_seq, answer, ..
+            change_seq,
+            prev_unit,
+            letter,
+            answer,
         } => {
-            state.publish_change(change_seq);
+            state
+                .publish_change(change_seq, &[letter.unit_id, prev_unit])
+                .await;
             Ok(answer_response(answer))
         }
         ActionOutcome::Refused(answer) | ActionOutcome::Replayed(answer) => {

@@ -10,6 +10,7 @@ pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod blobs;
+pub mod change_hub;
 pub mod citizen;
 pub mod client_addr;
 pub mod config;
@@ -49,7 +50,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // Start the change cursor where the database is, so the first poke is not stale.
     match state.store.latest_change_seq().await {
-        Ok(seq) => state.publish_change(seq),
+        Ok(seq) => state.publish_change_everywhere(seq),
         Err(e) => tracing::warn!(%e, "cannot read the latest change; the cursor starts at 0"),
     }
     let streams = state.shutdown.clone();

@@ -174,7 +174,16 @@ pub async fn route_new_letter(state: &AppState, letter: LetterId) {
         audit_action: "letter.dispatch",
     };
     match state.store.apply_action(commit, decide).await {
-        Ok(ActionOutcome::Applied { change_seq, .. }) => state.publish_change(change_seq),
+        Ok(ActionOutcome::Applied {
+            change_seq,
+            prev_unit,
+            letter,
+            ..
+        }) => {
+            state
+                .publish_change(change_seq, &[letter.unit_id, prev_unit])
+                .await;
+        }
         Ok(ActionOutcome::Refused(answer)) => {
             tracing::warn!(rule = %rule.name, body = %answer.body, "routing rule refused by the rules; the desk keeps the letter");
         }

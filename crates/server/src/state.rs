@@ -4,9 +4,11 @@ use std::sync::{Arc, RwLock};
 
 use jsjb_core::calendar::WorkCalendar;
 use jsjb_core::clock::Policy;
+use jsjb_core::org::UnitId;
 use tokio::sync::watch;
 
 use crate::blobs::BlobStore;
+use crate::change_hub::ChangeHub;
 use crate::config::Config;
 use crate::routing::{RoutingError, RoutingRules};
 use crate::storage::Storage;
@@ -21,8 +23,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub time: Arc<dyn TimeSource>,
     /// The latest change sequence number, published after each commit that adds
-    /// changes; the sync/SSE area subscribes to it to poke desktops.
+    /// changes (anywhere: no stream waits on it, see `hub`).
     pub changes: watch::Sender<i64>,
+    /// Which streams a committed change concerns: the SSE streams wait on it.
+    pub hub: Arc<ChangeHub>,
     /// Set when the server begins shutting down, so long-lived streams end and the
     /// graceful shutdown does not wait for them forever.
     pub shutdown: watch::Sender<bool>,
@@ -108,6 +112,7 @@ impl AppState {
             config: Arc::new(config),
             time,
             changes,
+            hub: Arc::new(ChangeHub::new()),
             shutdown,
             policy: Arc::new(Policy::shenzhen()),
             calendar: Arc::new(WorkCalendar::china()),
@@ -136,8 +141,30 @@ impl AppState {
         }
     }
 
-    /// Publishes a new latest change sequence number (never moves backwards).
-    pub fn publish_change(&self, seq: i64) {
+    /// Publishes change `seq`, just committed, which touched the units `touched` (a
+    /// letter's unit now and before): pokes the streams whose scope holds one of them.
+    pub async fn publish_change(&self, seq: i64, touched: &[UnitId]) {
+        self.bump_latest(seq);
+        if !self.hub.knows(touched) {
+            // A unit created since the hub last learnt the tree: one read per new unit,
+            // not per stream. On failure the hub pokes everyone rather than no one.
+            match self.store.units().await {
+                Ok(units) => self.hub.learn(units.iter()),
+                Err(e) => tracing::warn!(%e, "cannot read the unit tree; poking every stream"),
+            }
+        }
+        self.hub.publish(seq, touched);
+    }
+
+    /// Publishes change `seq` without knowing its units (the demo's bulk history):
+    /// every stream is poked.
+    pub fn publish_change_everywhere(&self, seq: i64) {
+        self.bump_latest(seq);
+        self.hub.publish_everywhere(seq);
+    }
+
+    /// Moves the latest change sequence number forward (never backwards).
+    fn bump_latest(&self, seq: i64) {
         self.changes.send_if_modified(|latest| {
             if seq > *latest {
                 *latest = seq;

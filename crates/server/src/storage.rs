@@ -292,6 +292,9 @@ pub enum ActionOutcome {
     /// The event was appended; `answer` is the 200 response (an `ActionResponse`).
     Applied {
         change_seq: i64,
+        /// Where the letter was before the action (`letter.unit_id` is where it is now):
+        /// the change concerns both sides' desktops.
+        prev_unit: UnitId,
         letter: Box<LetterRecord>,
         answer: StoredAnswer,
     },

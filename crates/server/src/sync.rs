@@ -3,6 +3,7 @@
 //! *that* something changed; the desktop then pulls (House style: push, don't poll).
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -12,12 +13,15 @@ use jsjb_core::org::{UnitId, UserId};
 use jsjb_proto::{MAX_SYNC_PAGE, Poke, SyncPage};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
 use utoipa::IntoParams;
 
 use crate::auth::{Revoked, Session, unit_tree};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
+use crate::storage::Storage;
+use crate::time::TimeSource;
 
 /// A page when the client does not ask for a size.
 const DEFAULT_PAGE: u32 = 200;
@@ -89,6 +93,10 @@ pub struct StreamQuery {
 /// `event: poke` with `{"cursor": N}` whenever the caller's scope changed; a `heartbeat`
 /// comment every 15 s. The stream ends when the server shuts down and when its session
 /// ends (logout, a password reset, expiry, the account deactivated).
+///
+/// The stream queries the database once, when it opens (what the desktop missed while
+/// away); after that the commits themselves announce which units they touched
+/// (`change_hub.rs`), so a change costs no query per connected desktop.
 #[utoipa::path(get, path = "/api/v1/sync/stream", tag = "sync",
     security(("bearer" = [])),
     params(StreamQuery),
@@ -101,35 +109,46 @@ pub async fn get_stream(
     if query.cursor < 0 {
         return Err(ApiError::invalid("cursor", "a cursor is never negative"));
     }
-    let scope = scope(&state, &session).await?;
-    let changes = state.changes.subscribe();
-    let shutdown = state.shutdown.subscribe();
-    let revocations = state.accounts.watch_revocations();
+    let tree = unit_tree(&state).await?;
+    let scope = tree.subtree(session.unit_id);
+    if !state.hub.knows(&scope) {
+        state.hub.learn(tree.units());
+    }
+    // Subscribe before looking: a change committed after the look is announced to
+    // `changes`, one committed before it is found by the look.
+    let changes = state.hub.subscribe(session.unit_id);
+    let sent = query.cursor;
+    let missed = state.store.latest_change_in_scope(scope, sent).await?;
     let mut recheck = tokio::time::interval(HEARTBEAT);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let start = Pump {
-        state,
+        store: Arc::clone(&state.store),
+        time: Arc::clone(&state.time),
         token_hash: session.token_hash,
         user_id: session.user_id,
-        revocations,
+        revocations: state.accounts.watch_revocations(),
         recheck,
-        scope,
-        sent: query.cursor,
+        sent: missed.unwrap_or(sent),
+        missed,
         changes,
-        shutdown,
-        first: true,
+        shutdown: state.shutdown.subscribe(),
     };
-    let events = stream::unfold(start, |mut pump| async move {
+    Ok(Sse::new(pokes(start)).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat")))
+}
+
+/// The stream of pokes a [`Pump`] sends.
+fn pokes(start: Pump) -> impl Stream<Item = Result<Event, Infallible>> {
+    stream::unfold(start, |mut pump| async move {
         let cursor = pump.next_poke().await?;
         let data = serde_json::to_string(&Poke { cursor }).unwrap_or_default();
         Some((Ok(Event::default().event("poke").data(data)), pump))
-    });
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat")))
+    })
 }
 
-/// The state of one desktop's stream.
+/// The state of one desktop's stream: kept small, there is one per connected desktop.
 struct Pump {
-    state: AppState,
+    store: Arc<dyn Storage>,
+    time: Arc<dyn TimeSource>,
     /// The session the stream was opened with: the stream lives no longer than it.
     token_hash: String,
     user_id: UserId,
@@ -138,19 +157,20 @@ struct Pump {
     /// Also checked every heartbeat, for what no one announces (expiry, deactivation,
     /// a reset from the admin CLI in another process).
     recheck: tokio::time::Interval,
-    scope: Vec<UnitId>,
     /// The newest cursor this desktop has been told about.
     sent: i64,
-    changes: tokio::sync::watch::Receiver<i64>,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-    first: bool,
+    /// A change the desktop missed while away, found when the stream opened: the first poke.
+    missed: Option<i64>,
+    /// The newest change in the stream's scope, as commits announce it.
+    changes: watch::Receiver<i64>,
+    shutdown: watch::Receiver<bool>,
 }
 
 impl Pump {
     /// Whether the stream's session still lets it in (what the `Session` extractor checks).
     async fn session_alive(&self) -> bool {
-        match self.state.store.session(&self.token_hash).await {
-            Ok(Some(s)) => !s.revoked && s.user.active && s.expires_at > self.state.time.now(),
+        match self.store.session(&self.token_hash).await {
+            Ok(Some(s)) => !s.revoked && s.user.active && s.expires_at > self.time.now(),
             Ok(None) => false,
             Err(e) => {
                 tracing::warn!(error = %e, "sync stream: cannot check the session; closing");
@@ -165,51 +185,74 @@ impl Pump {
             if *self.shutdown.borrow() {
                 return None;
             }
-            if !self.first {
-                tokio::select! {
-                    changed = self.changes.changed() => changed.ok()?,
-                    _ = self.shutdown.changed() => return None,
-                    revoked = self.revocations.recv() => {
-                        match revoked {
-                            Ok(Revoked::Session(hash)) if hash == self.token_hash => return None,
-                            Ok(Revoked::User(user)) if user == self.user_id => return None,
-                            Ok(_) => {}
-                            // Fell behind the announcements: ask the database instead.
-                            Err(RecvError::Lagged(_)) => {
-                                if !self.session_alive().await {
-                                    return None;
-                                }
-                            }
-                            Err(RecvError::Closed) => return None,
-                        }
-                        continue;
-                    }
-                    _ = self.recheck.tick() => {
-                        if !self.session_alive().await {
-                            return None;
-                        }
-                        continue;
-                    }
-                }
+            if let Some(seq) = self.missed.take() {
+                return Some(seq);
             }
-            self.first = false;
-            match self
-                .state
-                .store
-                .latest_change_in_scope(self.scope.clone(), self.sent)
-                .await
-            {
-                Ok(Some(seq)) => {
-                    self.sent = seq;
-                    return Some(seq);
+            tokio::select! {
+                changed = self.changes.changed() => {
+                    // The hub is gone: the server is going away.
+                    changed.ok()?;
+                    // Only the newest counts: pokes that came while this desktop was
+                    // slow collapse into one.
+                    let seq = *self.changes.borrow_and_update();
+                    if seq > self.sent {
+                        self.sent = seq;
+                        return Some(seq);
+                    }
                 }
-                Ok(None) => {}
-                Err(e) => {
-                    // The desktop falls back to polling when the stream ends.
-                    tracing::warn!(error = %e, "sync stream: cannot read changes; closing");
-                    return None;
+                _ = self.shutdown.changed() => return None,
+                revoked = self.revocations.recv() => {
+                    match revoked {
+                        Ok(Revoked::Session(hash)) if hash == self.token_hash => return None,
+                        Ok(Revoked::User(user)) if user == self.user_id => return None,
+                        Ok(_) => {}
+                        // Fell behind the announcements: ask the database instead.
+                        Err(RecvError::Lagged(_)) => {
+                            if !self.session_alive().await {
+                                return None;
+                            }
+                        }
+                        Err(RecvError::Closed) => return None,
+                    }
+                }
+                _ = self.recheck.tick() => {
+                    if !self.session_alive().await {
+                        return None;
+                    }
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of these lives per connected desktop; the bench measures the whole stream's
+    /// memory (`benches/fanout.rs`), this keeps its own part from growing unnoticed.
+    #[tokio::test]
+    async fn a_streams_state_is_small() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = crate::storage::sqlite::SqliteStore::open(&dir.path().join("db.sqlite3"))
+            .expect("open");
+        let hub = crate::change_hub::ChangeHub::new();
+        let (shutdown, _) = watch::channel(false);
+        let (revoked, _) = tokio::sync::broadcast::channel(4);
+        let pump = Pump {
+            store: Arc::new(store),
+            time: Arc::new(crate::time::SystemTime),
+            token_hash: "0".repeat(64),
+            user_id: UserId(1),
+            revocations: revoked.subscribe(),
+            recheck: tokio::time::interval(HEARTBEAT),
+            sent: 0,
+            missed: None,
+            changes: hub.subscribe(UnitId(1)),
+            shutdown: shutdown.subscribe(),
+        };
+        let stream = pokes(pump);
+        let size = std::mem::size_of_val(&stream);
+        assert!(size <= 1024, "the stream's future is {size} bytes");
     }
 }

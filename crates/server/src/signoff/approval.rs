@@ -233,9 +233,14 @@ pub async fn post_signed_action(
             .await?;
             Ok(match outcome {
                 ActionOutcome::Applied {
-                    change_seq, answer, ..
+                    change_seq,
+                    prev_unit,
+                    letter,
+                    answer,
                 } => {
-                    state.publish_change(change_seq);
+                    state
+                        .publish_change(change_seq, &[letter.unit_id, prev_unit])
+                        .await;
                     letters::answer_response(answer)
                 }
                 ActionOutcome::Refused(answer) | ActionOutcome::Replayed(answer) => {

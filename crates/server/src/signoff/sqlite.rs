@@ -595,7 +595,12 @@ impl SignoffStore for SqliteStore {
             let user = commit.actor.user;
             let key = commit.idempotency.as_ref().map(|(k, _)| k.clone());
             let outcome = letters::apply_action(tx, commit, decide)?;
-            let ActionOutcome::Applied { change_seq, .. } = outcome else {
+            let ActionOutcome::Applied {
+                change_seq,
+                prev_unit,
+                ..
+            } = outcome
+            else {
                 return Ok(outcome);
             };
             let (record, _) = letters::load_record(tx, letter)?
@@ -631,6 +636,7 @@ impl SignoffStore for SqliteStore {
             }
             Ok(ActionOutcome::Applied {
                 change_seq,
+                prev_unit,
                 letter: Box::new(record),
                 answer: StoredAnswer { status: 200, body },
             })

@@ -385,6 +385,7 @@ pub fn apply_action(
     remember(tx, &commit, &answer)?;
     Ok(ActionOutcome::Applied {
         change_seq,
+        prev_unit,
         letter: Box::new(record),
         answer,
     })
@@ -450,11 +451,16 @@ pub fn sync_page(
     })
 }
 
+/// How many times [`latest_change_in_scope`] ran in this process: the fan-out tests
+/// prove with it that a stream queries once when it opens, not once per change.
+pub static SCOPE_QUERIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 pub fn latest_change_in_scope(
     conn: &Connection,
     scope: &[UnitId],
     after: i64,
 ) -> Result<Option<i64>, StorageError> {
+    SCOPE_QUERIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let scope_set = scope_json(scope);
     Ok(conn
         .prepare_cached(

@@ -1,0 +1,477 @@
+//! Push fan-out at city scale: N desktops hold SSE streams to a real server (its own
+//! process, a real port, a real SQLite file), a quarter of them in the scope of the
+//! letters that arrive; prints arrival → poke at each in-scope desktop (p50/p99/max per
+//! run, then min/median/max over the runs), poke → page (`GET /sync`), and the server's
+//! RSS idle per stream.
+//!
+//! `cargo bench -p jsjb-server --bench fanout -- [desktops] [runs] [letters per run]`
+//! (default 1000 3 20). 10,000 desktops need ~10,000 file descriptors in each process:
+//! `ulimit -n 20000` first; the bench says so when the limit is lower.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jsjb_core::org::{Role, Tier};
+use jsjb_server::admin::{self, CreateUnitRequest, CreateUserRequest};
+use jsjb_server::storage::{Actor, LoginAttempt, NewSession};
+use jsjb_server::{AppState, Config};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+const PASSWORD: &str = "bench-password-1";
+
+fn config(dir: &Path) -> Config {
+    let mut config = Config::new(dir.join("jsjb.sqlite3"), dir.join("blobs"));
+    config.argon2_memory_kib = 256;
+    config
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let rt = tokio::runtime::Runtime::new()?;
+    if args.first().map(String::as_str) == Some("--serve") {
+        let dir = PathBuf::from(args.get(1).ok_or_else(|| anyhow::anyhow!("--serve DIR"))?);
+        return rt.block_on(serve(&dir));
+    }
+    let number = |i: usize, default: usize| -> anyhow::Result<usize> {
+        Ok(match args.get(i) {
+            Some(a) => a.parse()?,
+            None => default,
+        })
+    };
+    let desktops = number(0, 1000)?;
+    let runs = number(1, 3)?;
+    let letters = number(2, 20)?;
+    rt.block_on(bench(desktops, runs, letters))
+}
+
+/// The server, in its own process so that its RSS is its own.
+async fn serve(dir: &Path) -> anyhow::Result<()> {
+    let state = AppState::open(config(dir))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("{}", listener.local_addr()?.port());
+    std::io::stdout().flush()?;
+    // The bench holds our stdin: when it ends (or dies), so do we.
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while std::io::stdin()
+            .read_line(&mut sink)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {}
+        let _ = tx.send(());
+    });
+    jsjb_server::serve(listener, state, async {
+        let _ = rx.await;
+    })
+    .await?;
+    Ok(())
+}
+
+fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The org and the desktops' sessions, written before the server starts. Desktop `i`
+/// sits at branch `i % 4`: branch 0's (a quarter) are in the scope of the letters.
+async fn seed(dir: &Path, desktops: usize) -> anyhow::Result<Vec<(usize, String)>> {
+    let state = AppState::open(config(dir))?;
+    let (store, time) = (state.store.as_ref(), state.time.as_ref());
+    let unit = |parent: Option<i64>, tier, name: &str| CreateUnitRequest {
+        parent_id: parent,
+        tier,
+        name: name.to_owned(),
+    };
+    let city = admin::create_unit(
+        store,
+        time,
+        unit(None, Tier::City, "深圳市公安局"),
+        Actor::cli(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let mut users = Vec::new();
+    for b in 0..4 {
+        let branch = admin::create_unit(
+            store,
+            time,
+            unit(Some(city.id), Tier::Branch, &format!("分局{b}")),
+            Actor::cli(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        for s in 0..8 {
+            admin::create_unit(
+                store,
+                time,
+                unit(Some(branch.id), Tier::Station, &format!("派出所{b}-{s}")),
+                Actor::cli(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        }
+        let user = admin::create_user(
+            store,
+            &state.config,
+            time,
+            CreateUserRequest {
+                unit_id: branch.id,
+                username: format!("desk{b}"),
+                display_name: format!("分局{b}值班"),
+                roles: vec![Role::Dispatcher],
+                password: PASSWORD.to_owned(),
+            },
+            Actor::cli(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        users.push(user.id);
+    }
+    let now = state.time.now();
+    let mut tokens = Vec::with_capacity(desktops);
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..desktops {
+        let token = format!("bench-token-{i:08}");
+        let user = jsjb_core::org::UserId(users[i % 4]);
+        let store = Arc::clone(&state.store);
+        let session = NewSession {
+            token_hash: jsjb_server::auth::token_hash(&token),
+            user_id: user,
+            created_at: now,
+            expires_at: now + chrono::Duration::hours(12),
+            ip: "127.0.0.1".to_owned(),
+            workstation: None,
+        };
+        let attempt = LoginAttempt {
+            username: format!("desk{}", i % 4),
+            user: Some(user),
+            ip: "127.0.0.1".to_owned(),
+            ip_bucket: "127.0.0.1".to_owned(),
+            at: now,
+        };
+        writes.spawn(async move { store.record_login_success(attempt, session).await });
+        tokens.push((i % 4, token));
+        // Many at once: the writer commits them in groups.
+        while writes.len() >= 256 {
+            if let Some(done) = writes.join_next().await {
+                done??;
+            }
+        }
+    }
+    while let Some(done) = writes.join_next().await {
+        done??;
+    }
+    Ok(tokens)
+}
+
+/// What a desktop's stream reports.
+struct Report {
+    desktop: usize,
+    cursor: i64,
+    poked_at: Instant,
+    /// When the page the poke asked for had arrived (when pages are fetched).
+    page_at: Option<Instant>,
+}
+
+/// One desktop: a raw HTTP/1.1 SSE stream (cheap on the client side), reporting each
+/// poke; with `page`, fetching `GET /sync` after each one as the desktop does.
+async fn desktop(
+    port: u16,
+    desktop: usize,
+    token: String,
+    page: Option<reqwest::Client>,
+    reports: mpsc::UnboundedSender<Report>,
+) -> anyhow::Result<()> {
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    socket
+        .write_all(
+            format!(
+                "GET /api/v1/sync/stream?cursor=0 HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await?;
+    let mut buf = vec![0_u8; 2048];
+    let mut carry = String::new();
+    let mut cursor = 0_i64;
+    loop {
+        let n = socket.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        let poked_at = Instant::now();
+        carry.push_str(&String::from_utf8_lossy(&buf[..n]));
+        let mut newest = None;
+        while let Some(at) = carry.find("\"cursor\":") {
+            let rest = &carry[at + 9..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            if digits.len() == rest.len() {
+                break; // split across reads: wait for the rest
+            }
+            newest = digits.parse::<i64>().ok().or(newest);
+            carry = rest[digits.len()..].to_owned();
+        }
+        if carry.len() > 256 && !carry.contains("\"cursor\"") {
+            carry.clear();
+        }
+        let Some(seq) = newest else { continue };
+        let page_at = match &page {
+            Some(client) => {
+                let res = client
+                    .get(format!(
+                        "http://127.0.0.1:{port}/api/v1/sync?cursor={cursor}&limit=500"
+                    ))
+                    .bearer_auth(&token)
+                    .send()
+                    .await?;
+                res.bytes().await?;
+                Some(Instant::now())
+            }
+            None => None,
+        };
+        cursor = seq;
+        let _ = reports.send(Report {
+            desktop,
+            cursor: seq,
+            poked_at,
+            page_at,
+        });
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn summary(label: &str, per_run: &[f64]) {
+    let mut v = per_run.to_vec();
+    v.sort_by(f64::total_cmp);
+    println!(
+        "{label:<34} min {:>8.1}  median {:>8.1}  max {:>8.1}",
+        v.first().copied().unwrap_or(f64::NAN),
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN),
+        v.last().copied().unwrap_or(f64::NAN)
+    );
+}
+
+async fn bench(desktops: usize, runs: usize, letters: usize) -> anyhow::Result<()> {
+    let limit = open_files_limit().unwrap_or(0);
+    if limit < desktops + 512 {
+        anyhow::bail!(
+            "{desktops} desktops need more open files than {limit}: run `ulimit -n {}` first",
+            desktops * 2 + 1024
+        );
+    }
+    let dir = tempfile::tempdir()?;
+    println!("seeding {desktops} sessions…");
+    let tokens = seed(dir.path(), desktops).await?;
+    let mut server = Command::new(std::env::current_exe()?)
+        .arg("--serve")
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let pid = server.id();
+    let port: u16 = {
+        let out = server
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let mut line = String::new();
+        std::io::BufReader::new(out).read_line(&mut line)?;
+        line.trim().parse()?
+    };
+    let http = reqwest::Client::new();
+    let login = |name: &str| {
+        http.post(format!("http://127.0.0.1:{port}/api/v1/auth/login"))
+            .json(&serde_json::json!({"username": name, "password": PASSWORD}))
+            .send()
+    };
+    let writer: serde_json::Value = login("desk0").await?.json().await?;
+    let writer = writer["token"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("login: {writer}"))?
+        .to_owned();
+    // Warm the server up (pools, caches) before the baseline.
+    for _ in 0..20 {
+        http.get(format!("http://127.0.0.1:{port}/api/v1/sync?cursor=0"))
+            .bearer_auth(&writer)
+            .send()
+            .await?
+            .bytes()
+            .await?;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss_before = rss_kib(pid, "VmRSS:");
+
+    // Poke → page is measured at up to 1,000 desktops (each fetches its page).
+    let fetch_pages = desktops <= 1000;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Report>();
+    let page_client = reqwest::Client::builder()
+        .pool_max_idle_per_host(usize::MAX)
+        .build()?;
+    let mut opening = tokio::task::JoinSet::new();
+    for (i, (branch, token)) in tokens.iter().enumerate() {
+        let page = (fetch_pages && *branch == 0).then(|| page_client.clone());
+        let (tx, token) = (tx.clone(), token.clone());
+        opening.spawn(async move { desktop(port, i, token, page, tx).await });
+        // Desktops connect over time, not in one burst: a burst's transient memory
+        // (reads on many blocking threads at once) would stay in the allocator's
+        // arenas and be counted as the streams'.
+        if i % 25 == 24 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    drop(tx);
+    // Wait until the server holds every stream (its RSS stops growing), then idle.
+    let started = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        if open >= desktops || started.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+    }
+    // Idle means idle: the burst of openings ran its reads on tokio's blocking threads
+    // (one SQLite connection each beyond the pool's 8), which leave after 10 s unused.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let rss_idle = rss_kib(pid, "VmRSS:");
+    println!("server threads: {} while idle", rss_kib(pid, "Threads:"));
+    let per_stream = (rss_idle.saturating_sub(rss_before)) as f64 * 1024.0 / desktops as f64;
+    println!(
+        "server RSS: {} KiB before the streams, {} KiB with {desktops} idle streams: {:.0} bytes per stream",
+        rss_before, rss_idle, per_stream
+    );
+    // Pokes for what the desktops missed before they connected are not measured.
+    while rx.try_recv().is_ok() {}
+
+    let in_scope = tokens.iter().filter(|(b, _)| *b == 0).count();
+    let (mut p50s, mut p99s, mut maxes, mut page99s) = (vec![], vec![], vec![], vec![]);
+    for run in 0..runs {
+        let mut arrival = Vec::new();
+        let mut commits = Vec::new();
+        let mut pages = Vec::new();
+        let mut stray = 0_usize;
+        let mut missing = 0_usize;
+        for n in 0..letters {
+            let sent = Instant::now();
+            let res = http
+                .post(format!("http://127.0.0.1:{port}/api/v1/letters"))
+                .bearer_auth(&writer)
+                .json(&serde_json::json!({
+                    "category": "help",
+                    "problem_tags": ["噪音扰民"],
+                    "subject": format!("夜间施工噪音 {run}-{n}"),
+                    "body": "每晚十一点后仍有施工噪音，影响休息，请处理。",
+                    "writer_name": "张三丰",
+                    "writer_phone": "13812345678",
+                }))
+                .send()
+                .await?;
+            anyhow::ensure!(res.status() == 201, "letter: {}", res.text().await?);
+            // The commit's own time (with its fsync): part of arrival → poke, and what
+            // a loaded disk stretches.
+            commits.push(sent.elapsed().as_secs_f64() * 1000.0);
+            let mut poked: BTreeMap<usize, i64> = BTreeMap::new();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while poked.len() < in_scope {
+                let Ok(Some(report)) = tokio::time::timeout_at(deadline, rx.recv()).await else {
+                    break;
+                };
+                if report.desktop % 4 != 0 {
+                    stray += 1;
+                    continue;
+                }
+                poked.insert(report.desktop, report.cursor);
+                arrival.push((report.poked_at - sent).as_secs_f64() * 1000.0);
+                if let Some(page_at) = report.page_at {
+                    pages.push((page_at - report.poked_at).as_secs_f64() * 1000.0);
+                }
+            }
+            missing += in_scope - poked.len();
+            // Let the desktops' page fetches settle before the next letter.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        arrival.sort_by(f64::total_cmp);
+        commits.sort_by(f64::total_cmp);
+        pages.sort_by(f64::total_cmp);
+        let (p50, p99, max) = (
+            percentile(&arrival, 50.0),
+            percentile(&arrival, 99.0),
+            arrival.last().copied().unwrap_or(f64::NAN),
+        );
+        println!(
+            "run {}: {letters} letters × {in_scope} desktops in scope: arrival → poke p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms; poke → page p99 {:.1} ms; the letter's commit (POST answered) p50 {:.1} ms, max {:.1} ms; {missing} pokes missing, {stray} outside the scope",
+            run + 1,
+            percentile(&pages, 99.0),
+            percentile(&commits, 50.0),
+            commits.last().copied().unwrap_or(f64::NAN),
+        );
+        p50s.push(p50);
+        p99s.push(p99);
+        maxes.push(max);
+        page99s.push(percentile(&pages, 99.0));
+    }
+    // For comparison, what a plain idle keep-alive connection costs the server (hyper's
+    // buffers and the connection task, no stream): N more of them, held a few seconds.
+    let before_plain = rss_kib(pid, "VmRSS:");
+    // (At most 1,000, to stay within the open-files limit beside the streams.)
+    let plain_count = desktops.min(1000);
+    let mut plain = Vec::with_capacity(plain_count);
+    for _ in 0..plain_count {
+        let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        socket
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n")
+            .await?;
+        let mut buf = [0_u8; 1024];
+        let _ = socket.read(&mut buf).await?;
+        plain.push(socket);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let per_plain =
+        rss_kib(pid, "VmRSS:").saturating_sub(before_plain) as f64 * 1024.0 / plain_count as f64;
+    drop(plain);
+    println!("--- {desktops} desktops, {runs} runs (ms) ---");
+    summary("arrival → poke p50", &p50s);
+    summary("arrival → poke p99", &p99s);
+    summary("arrival → poke max", &maxes);
+    if fetch_pages {
+        summary("poke → page p99", &page99s);
+    }
+    println!(
+        "server RSS idle per stream: {per_stream:.0} bytes (a plain idle keep-alive connection: {per_plain:.0} bytes); now {} KiB, peak {} KiB",
+        rss_kib(pid, "VmRSS:"),
+        rss_kib(pid, "VmHWM:")
+    );
+    drop(server.stdin.take());
+    let _ = server.wait();
+    Ok(())
+}
