@@ -106,8 +106,8 @@ async fn healthz_answers_503_once_the_writer_is_gone() {
     config.argon2_memory_kib = 256;
     let store = Arc::new(SqliteStore::open(&config.db).expect("open"));
     let blobs = BlobStore::open(&config.blob_dir).expect("blobs");
-    let witness = jsjb_server::witness::Witness::load_or_create(&config.audit_key_path())
-        .expect("audit key");
+    let witness =
+        jsjb_server::witness::Witness::load_or_create(&config.audit_key_path()).expect("audit key");
     let state = AppState::new(
         store.clone(),
         blobs,
