@@ -48,7 +48,10 @@ fn two_admins_approve_a_chiefs_key_from_their_desktops_and_one_revokes_it_with_a
         admin.err_code("approve_signing_key", json!({"keyId": key_id})),
         "already_approved"
     );
-    assert_eq!(chief.ok("signing_key_status", json!({}))["state"], "pending");
+    assert_eq!(
+        chief.ok("signing_key_status", json!({}))["state"],
+        "pending"
+    );
 
     let admin2 = app();
     admin2.login("admin2");
@@ -62,7 +65,10 @@ fn two_admins_approve_a_chiefs_key_from_their_desktops_and_one_revokes_it_with_a
 
     // Revoking needs a reason; with one, the key is revoked and the chief's desktop says so.
     assert_eq!(
-        admin.err_code("revoke_signing_key", json!({"keyId": key_id, "reason": "  "})),
+        admin.err_code(
+            "revoke_signing_key",
+            json!({"keyId": key_id, "reason": "  "})
+        ),
         "invalid_input"
     );
     let revoked = admin.ok(
@@ -70,5 +76,76 @@ fn two_admins_approve_a_chiefs_key_from_their_desktops_and_one_revokes_it_with_a
         json!({"keyId": key_id, "reason": "密钥遗失"}),
     );
     assert_eq!(revoked["state"], "revoked");
-    assert_eq!(chief.ok("signing_key_status", json!({}))["state"], "revoked");
+    assert_eq!(
+        chief.ok("signing_key_status", json!({}))["state"],
+        "revoked"
+    );
+}
+
+#[test]
+fn an_admin_creates_a_user_who_must_change_the_password_then_deactivates_them() {
+    let admin = app();
+    admin.login("admin");
+    let unit = admin.ok("session", json!({}))["me"]["unit_id"]
+        .as_i64()
+        .expect("unit");
+    let created = admin.ok(
+        "create_user",
+        json!({"unitId": unit, "username": "new.clerk", "displayName": "新同事",
+               "roles": ["officer"], "password": "initial-pass-1"}),
+    );
+    assert_eq!(created["must_change_password"], true, "{created}");
+    let id = created["id"].as_i64().expect("id");
+    assert_eq!(
+        admin.err_code(
+            "create_user",
+            json!({"unitId": unit, "username": "new.clerk", "displayName": "重名",
+                   "roles": ["officer"], "password": "initial-pass-1"}),
+        ),
+        "username_taken"
+    );
+
+    // The new user signs in and is told to change the password first.
+    let user = app();
+    let session = user.ok(
+        "login",
+        json!({"serverUrl": server().url(), "username": "new.clerk", "password": "initial-pass-1"}),
+    );
+    assert_eq!(session["me"]["must_change_password"], true, "{session}");
+    assert_eq!(
+        user.err_code(
+            "change_own_password",
+            json!({"currentPassword": "wrong-pass-00", "newPassword": "my-own-pass-22"}),
+        ),
+        "wrong_password"
+    );
+    user.ok(
+        "change_own_password",
+        json!({"currentPassword": "initial-pass-1", "newPassword": "my-own-pass-22"}),
+    );
+    let listed = admin.ok("admin_users", json!({}));
+    let row = listed
+        .as_array()
+        .expect("users")
+        .iter()
+        .find(|u| u["id"] == id)
+        .expect("listed")
+        .clone();
+    assert_eq!(row["must_change_password"], false, "{row}");
+    assert!(row["last_login_at"].is_string(), "{row}");
+
+    // Deactivation needs a reason, then ends the user's session at once.
+    assert_eq!(
+        admin.err_code(
+            "set_user_active",
+            json!({"userId": id, "active": false, "reason": " "}),
+        ),
+        "invalid_input"
+    );
+    let off = admin.ok(
+        "set_user_active",
+        json!({"userId": id, "active": false, "reason": "调离"}),
+    );
+    assert_eq!(off["active"], false);
+    assert_eq!(user.err_code("admin_users", json!({})), "session_expired");
 }
