@@ -45,6 +45,13 @@ pub struct ResetPasswordRequest {
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct RenameUnitRequest {
+    pub name: String,
+    /// Why (kept in the audit log); required.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct SetActiveRequest {
     pub active: bool,
     /// Why (kept in the audit log); required.
@@ -252,6 +259,42 @@ pub async fn post_unit(
     )
     .await?;
     Ok((StatusCode::CREATED, ApiJson(unit)))
+}
+
+/// Renames a unit of the admin's subtree (their own included); letters keep their
+/// history. The old name, the new one and the reason go to the audit log.
+#[utoipa::path(post, path = "/api/v1/admin/units/{id}/name", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "unit id")),
+    request_body = RenameUnitRequest,
+    responses((status = 200, body = UnitDto), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn post_unit_name(
+    State(state): State<AppState>,
+    session: Session,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<RenameUnitRequest>,
+) -> Result<ApiJson<UnitDto>, ApiError> {
+    session.require(Role::Admin)?;
+    let tree = unit_tree(&state).await?;
+    let unit = UnitId(id);
+    // Scope first: a unit outside the subtree answers as one that does not exist.
+    if tree.get(unit).is_none() || !tree.in_scope(session.unit_id, unit) {
+        return Err(ApiError::NotFound(format!(
+            "there is no unit {id} you administer"
+        )));
+    }
+    let name = check_name("name", &req.name, 64)?;
+    let reason = check_name("reason", &req.reason, jsjb_core::workflow::MAX_TEXT_CHARS)?;
+    let renamed = state
+        .store
+        .rename_unit(
+            unit,
+            name,
+            reason,
+            session.actor(Some(Role::Admin)),
+            state.time.now(),
+        )
+        .await?;
+    Ok(ApiJson(renamed.into()))
 }
 
 /// Users of the units the admin can administer.

@@ -87,6 +87,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::post_password))
         .routes(routes!(admin::list_keys))
         .routes(routes!(admin::post_active))
+        .routes(routes!(admin::post_unit_name))
         .routes(routes!(auth::change_password))
         .routes(routes!(admin::audit_verify))
         .routes(routes!(crate::witness::get_head))

@@ -343,6 +343,16 @@ pub trait Storage: Send + Sync + 'static {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Unit, StorageError>;
+    /// Renames a unit (audit `unit.rename` with the old and new name and the reason).
+    /// Letters keep their unit by id, so their history reads the current name.
+    async fn rename_unit(
+        &self,
+        unit: UnitId,
+        name: String,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Unit, StorageError>;
     async fn users(&self) -> Result<Vec<UserRecord>, StorageError>;
     async fn user(&self, id: UserId) -> Result<Option<UserRecord>, StorageError>;
     async fn create_user(

@@ -246,3 +246,60 @@ async fn a_deactivated_users_sessions_end_at_once_and_the_reason_is_logged() {
     assert_eq!(on.len(), 1);
     assert!(on[0].2.contains("返岗"), "{}", on[0].2);
 }
+
+#[tokio::test]
+async fn a_unit_is_renamed_inside_the_admins_subtree_with_the_reason_logged() {
+    let s = TestServer::start().await;
+    let admin = s.admin_token().await;
+    let branch = s.unit(&admin, s.city, "branch", "福田分局").await;
+    let other = s.unit(&admin, s.city, "branch", "罗湖分局").await;
+    let station = s.unit(&admin, branch, "station", "福田派出所").await;
+    s.user(&admin, other, "lh.admin", &["admin"]).await;
+    let outsider = s.token("lh.admin", PASSWORD).await;
+    s.user(&admin, station, "ft.officer", &["officer"]).await;
+    let officer = s.token("ft.officer", PASSWORD).await;
+    let url = format!("/api/v1/admin/units/{station}/name");
+    let body = json!({"name": "福田街道派出所", "reason": "机构调整"});
+
+    problem(
+        s.post_json(&url, Some(&officer), &body).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    problem(
+        s.post_json(&url, Some(&outsider), &body).await,
+        404,
+        "not_found",
+    )
+    .await;
+    problem(
+        s.post_json(&url, Some(&admin), &json!({"name": "x", "reason": ""}))
+            .await,
+        400,
+        "invalid_input",
+    )
+    .await;
+    let res = s.post_json(&url, Some(&admin), &body).await;
+    assert_eq!(res.status(), 200);
+    let me: Value = s
+        .get("/api/v1/me", Some(&officer))
+        .await
+        .json()
+        .await
+        .expect("me");
+    let name = me["units"]
+        .as_array()
+        .expect("units")
+        .iter()
+        .find(|u| u["id"] == station)
+        .map(|u| u["name"].clone());
+    assert_eq!(name, Some(json!("福田街道派出所")));
+    let renamed = audit(&s, "unit.rename");
+    assert_eq!(renamed.len(), 1);
+    assert!(
+        renamed[0].2.contains("福田派出所") && renamed[0].2.contains("机构调整"),
+        "{}",
+        renamed[0].2
+    );
+}

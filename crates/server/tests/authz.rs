@@ -521,6 +521,15 @@ async fn admin_routes_are_admin_only_and_scoped() {
             .await,
         )
         .await;
+        let rename = read(
+            w.s.post_json(
+                &format!("/api/v1/admin/units/{}/name", w.units["S1a"]),
+                Some(&caller.token),
+                &json!({"name": "福田派出所", "reason": "核对"}),
+            )
+            .await,
+        )
+        .await;
         let new_unit = read(
             w.s.post_json(
                 "/api/v1/admin/units",
@@ -555,6 +564,7 @@ async fn admin_routes_are_admin_only_and_scoped() {
             ("audit verify", &verify),
             ("list keys", &keys),
             ("set active", &active),
+            ("rename unit", &rename),
             ("create unit", &new_unit),
             ("create user", &new_user),
             ("reset password", &reset),
@@ -589,6 +599,13 @@ async fn admin_routes_are_admin_only_and_scoped() {
                 "reset an S1a password by {}: {}",
                 caller.name,
                 reset.text
+            );
+            assert_eq!(
+                rename.status,
+                if in_scope { 200 } else { 404 },
+                "rename S1a by {}: {}",
+                caller.name,
+                rename.text
             );
             // In scope: the user is active already (409); outside: no such user (404).
             assert_eq!(
@@ -654,6 +671,7 @@ async fn every_route_in_the_document_is_in_the_matrix() {
         "POST /api/v1/admin/users/{id}/password",
         "GET /api/v1/admin/keys",
         "POST /api/v1/admin/users/{id}/active",
+        "POST /api/v1/admin/units/{id}/name",
         "GET /api/v1/audit/verify",
     ];
     let covered_below = [

@@ -183,6 +183,40 @@ impl Storage for SqliteStore {
         self.read(load_units).await
     }
 
+    async fn rename_unit(
+        &self,
+        unit: UnitId,
+        name: String,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Unit, StorageError> {
+        self.write(move |tx| {
+            let before = load_units(tx)?
+                .into_iter()
+                .find(|u| u.id == unit)
+                .ok_or_else(|| StorageError::NotFound(format!("there is no unit {}", unit.0)))?;
+            tx.execute(
+                "UPDATE units SET name = ?2 WHERE id = ?1",
+                params![unit.0, name],
+            )?;
+            audit::append(
+                tx,
+                NewEntry {
+                    at: now,
+                    actor: &actor,
+                    action: "unit.rename",
+                    letter: None,
+                    unit: Some(unit),
+                    user: None,
+                    payload: json!({ "from": before.name, "to": name, "reason": reason }),
+                },
+            )?;
+            Ok(Unit { name, ..before })
+        })
+        .await
+    }
+
     async fn create_unit(
         &self,
         unit: NewUnit,
