@@ -44,6 +44,8 @@ const COMMANDS: &[&str] = &[
     "set_user_active",
     "reset_user_password",
     "change_own_password",
+    "create_unit",
+    "rename_unit",
 ];
 
 fn main() {

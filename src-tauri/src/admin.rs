@@ -2,7 +2,7 @@
 //! server decides who may do what (role, scope, dual control); these commands only
 //! carry the request, check what the UI must not send empty, and need the server.
 
-use jsjb_core::org::Role;
+use jsjb_core::org::{Role, Tier, Unit};
 use jsjb_proto::{AdminKey, AdminUser, ChangePasswordRequest, KeyActivation, SigningKey};
 use jsjb_sync::NewAccount;
 use tauri::State;
@@ -98,6 +98,31 @@ pub async fn reset_user_password(
 ) -> CommandResult<()> {
     let session = desk.session()?;
     Ok(session.client.reset_password(user_id, &password).await?)
+}
+
+/// `create_unit`: a new unit below one of the admin's units.
+#[tauri::command]
+pub async fn create_unit(
+    desk: State<'_, Desk>,
+    parent_id: i64,
+    tier: Tier,
+    name: String,
+) -> CommandResult<Unit> {
+    let session = desk.session()?;
+    Ok(session.client.create_unit(parent_id, tier, &name).await?)
+}
+
+/// `rename_unit`: renames a unit of the admin's subtree, with a required reason.
+#[tauri::command]
+pub async fn rename_unit(
+    desk: State<'_, Desk>,
+    unit_id: i64,
+    name: String,
+    reason: String,
+) -> CommandResult<Unit> {
+    let reason = required_reason(&reason)?;
+    let session = desk.session()?;
+    Ok(session.client.rename_unit(unit_id, &name, &reason).await?)
 }
 
 /// `change_own_password`: any user sets their own password with the current one.

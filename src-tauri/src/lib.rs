@@ -142,6 +142,8 @@ pub fn build_app_with<R: Runtime>(builder: Builder<R>, options: Options) -> Buil
             admin::set_user_active,
             admin::reset_user_password,
             admin::change_own_password,
+            admin::create_unit,
+            admin::rename_unit,
         ])
 }
 

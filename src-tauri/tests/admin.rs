@@ -149,3 +149,40 @@ fn an_admin_creates_a_user_who_must_change_the_password_then_deactivates_them() 
     assert_eq!(off["active"], false);
     assert_eq!(user.err_code("admin_users", json!({})), "session_expired");
 }
+
+#[test]
+fn an_admin_creates_and_renames_a_unit_and_a_rename_needs_a_reason() {
+    let admin = app();
+    admin.login("admin");
+    let city = admin.ok("session", json!({}))["me"]["unit_id"]
+        .as_i64()
+        .expect("unit");
+    let unit = admin.ok(
+        "create_unit",
+        json!({"parentId": city, "tier": "branch", "name": "临时分局"}),
+    );
+    assert_eq!(unit["name"], "临时分局");
+    assert_eq!(unit["parent"], city);
+    let id = unit["id"].as_i64().expect("id");
+    assert_eq!(
+        admin.err_code(
+            "rename_unit",
+            json!({"unitId": id, "name": "新区分局", "reason": ""}),
+        ),
+        "invalid_input"
+    );
+    let renamed = admin.ok(
+        "rename_unit",
+        json!({"unitId": id, "name": "新区分局", "reason": "机构调整"}),
+    );
+    assert_eq!(renamed["name"], "新区分局");
+    let officer = app();
+    officer.login("futian.liu");
+    assert_eq!(
+        officer.err_code(
+            "rename_unit",
+            json!({"unitId": id, "name": "x", "reason": "y"}),
+        ),
+        "forbidden"
+    );
+}

@@ -579,6 +579,15 @@ const en: DeepStringRecord<MessageSchema> = {
     reload: "Reload",
     cancel: "Cancel",
     confirm: "Confirm",
+    units: {
+      title: "Units",
+      create: "New unit",
+      rename: "Rename",
+      parent: "Parent unit",
+      name: "Unit name",
+      created: "Unit {name} created.",
+      renamed: "The unit is now called {name}.",
+    },
     users: {
       title: "Users",
       create: "New user",

@@ -571,6 +571,15 @@ const zhCN = {
     reload: "刷新",
     cancel: "取消",
     confirm: "确定",
+    units: {
+      title: "单位",
+      create: "新建单位",
+      rename: "改名",
+      parent: "上级单位",
+      name: "单位名称",
+      created: "已新建单位{name}。",
+      renamed: "单位已改名为{name}。",
+    },
     users: {
       title: "用户",
       create: "新建用户",

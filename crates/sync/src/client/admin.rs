@@ -2,7 +2,7 @@
 //! and every user's own password. The server checks role and scope on every one; the
 //! client only carries them.
 
-use jsjb_core::org::Role;
+use jsjb_core::org::{Role, Tier, Unit, UnitId};
 use jsjb_proto::{
     AdminKey, AdminUser, ChangePasswordRequest, KeyActivation, RevokeRequest, SigningKey,
 };
@@ -86,6 +86,39 @@ impl ServerClient {
         .map(drop)
     }
 
+    /// `POST /admin/units`: a new unit below `parent_id` (in the admin's subtree).
+    pub async fn create_unit(
+        &self,
+        parent_id: i64,
+        tier: Tier,
+        name: &str,
+    ) -> Result<Unit, ClientError> {
+        let dto: UnitDto = self
+            .json(
+                self.request(Method::POST, self.url("/admin/units")).json(
+                    &serde_json::json!({ "parent_id": parent_id, "tier": tier, "name": name }),
+                ),
+            )
+            .await?;
+        Ok(dto.into())
+    }
+
+    /// `POST /admin/units/{id}/name`: renames a unit, with the reason for the audit log.
+    pub async fn rename_unit(
+        &self,
+        id: i64,
+        name: &str,
+        reason: &str,
+    ) -> Result<Unit, ClientError> {
+        let dto: UnitDto = self
+            .json(
+                self.request(Method::POST, self.url(&format!("/admin/units/{id}/name")))
+                    .json(&serde_json::json!({ "name": name, "reason": reason })),
+            )
+            .await?;
+        Ok(dto.into())
+    }
+
     /// `POST /me/password`: the user sets their own password.
     pub async fn change_password(
         &self,
@@ -108,4 +141,24 @@ pub struct NewAccount {
     pub display_name: String,
     pub roles: Vec<Role>,
     pub password: String,
+}
+
+/// The admin API's unit (`parent_id`), as the rest of the desktop knows it (`Unit`).
+#[derive(Debug, Deserialize)]
+struct UnitDto {
+    id: i64,
+    parent_id: Option<i64>,
+    tier: Tier,
+    name: String,
+}
+
+impl From<UnitDto> for Unit {
+    fn from(u: UnitDto) -> Self {
+        Unit {
+            id: UnitId(u.id),
+            parent: u.parent_id.map(UnitId),
+            tier: u.tier,
+            name: u.name,
+        }
+    }
 }

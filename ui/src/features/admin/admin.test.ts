@@ -9,7 +9,9 @@ import type { AdminKey, AdminUser } from "../../ipc/bindings";
 import { groupedFingerprint } from "./api";
 import ChangePasswordDialog from "./ChangePasswordDialog.vue";
 import KeysPanel from "./KeysPanel.vue";
+import UnitsPanel from "./UnitsPanel.vue";
 import UsersPanel from "./UsersPanel.vue";
+import { appState, resetAppState } from "../../app/state";
 
 const FP = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
 
@@ -256,5 +258,50 @@ describe("changing one's own password", () => {
     expect(body('[data-testid="change-password-error"]')?.textContent).toContain("当前密码不正确");
     expect(w.emitted("done")).toBeUndefined();
     w.unmount();
+  });
+});
+
+describe("the units screen", () => {
+  it("lists the admin's subtree and renames a unit only with a reason", async () => {
+    resetAppState();
+    appState.session = {
+      serverUrl: "http://x",
+      me: {
+        user_id: 40,
+        username: "admin",
+        display_name: "管理员",
+        unit_id: 2,
+        roles: ["admin"],
+        units: [
+          { id: 1, parent: null, tier: "city", name: "市局" },
+          { id: 2, parent: 1, tier: "branch", name: "福田分局" },
+          { id: 5, parent: 2, tier: "station", name: "福田派出所" },
+          { id: 3, parent: 1, tier: "branch", name: "南山分局" },
+        ],
+        must_change_password: false,
+      },
+    } as never;
+    install((cmd, args) => (cmd === "rename_unit" ? { id: 5, parent: 2, tier: "station", name: args.name } : null));
+    const w = mount(UnitsPanel, { global: { plugins: [createAppI18n()] }, attachTo: document.body });
+    await settle();
+    expect(w.findAll("tbody tr").map((r) => r.attributes("data-testid"))).toEqual(["admin-unit-2", "admin-unit-5"]);
+    await w.get('[data-testid="admin-unit-5"] [data-testid="admin-unit-rename"]').trigger("click");
+    await settle();
+    const confirm = body('[data-testid="admin-unit-rename-confirm"]') as HTMLButtonElement;
+    const name = body('[data-testid="admin-unit-name"] input') as HTMLInputElement;
+    name.value = "福田街道派出所";
+    name.dispatchEvent(new Event("input"));
+    await settle();
+    expect(confirm.disabled).toBe(true);
+    const reason = body('[data-testid="admin-unit-reason"] input') as HTMLInputElement;
+    reason.value = "机构调整";
+    reason.dispatchEvent(new Event("input"));
+    await settle();
+    confirm.click();
+    await settle();
+    expect(calls).toEqual([{ cmd: "rename_unit", args: { unitId: 5, name: "福田街道派出所", reason: "机构调整" } }]);
+    expect(w.get('[data-testid="admin-unit-5"]').text()).toContain("福田街道派出所");
+    w.unmount();
+    resetAppState();
   });
 });
