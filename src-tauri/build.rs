@@ -36,6 +36,17 @@ const COMMANDS: &[&str] = &[
     "sign_feedback_form",
     "signed_form_status",
     "export_signed_form",
+    // src/admin.rs
+    "admin_keys",
+    "approve_signing_key",
+    "revoke_signing_key",
+    "admin_users",
+    "create_user",
+    "set_user_active",
+    "reset_user_password",
+    "change_own_password",
+    "create_unit",
+    "rename_unit",
 ];
 
 fn main() {

@@ -110,6 +110,9 @@ pub fn typescript() -> Result<Vec<BindingFile>, ExportError> {
     c.add::<crate::signing::SignoffPreview>();
     c.add::<crate::signing::SignedFormView>();
     c.add::<crate::signing::SignedFormExport>();
+    c.add::<jsjb_proto::AdminKey>();
+    c.add::<jsjb_proto::KeyActivation>();
+    c.add::<jsjb_proto::AdminUser>();
     c.add::<LettersEvent>();
     c.add::<WaitingStatus>();
     c.add::<ActionRefusedEvent>();

@@ -82,6 +82,21 @@ pub enum ErrorCode {
     NotTheChief,
     /// The export could not be written (folder not writable, disk full).
     ExportFailed,
+    // The admin console: dual control of signing keys (docs/signoff.md).
+    /// This admin approved the key already: a second admin must.
+    AlreadyApproved,
+    /// The approvers are not independent (one set the other's password).
+    ApproverNotIndependent,
+    /// The key is not in a state that allows it (no longer pending, already revoked).
+    KeyState,
+    /// Nobody approves their own signing key.
+    OwnKey,
+    /// The user name is taken.
+    UsernameTaken,
+    /// The current password given to change it is wrong.
+    WrongPassword,
+    /// The unit has an active chief already (one chief per unit).
+    ChiefExists,
 }
 
 impl ErrorCode {

@@ -4,6 +4,7 @@
 //! commands (docs/ipc.md). The cache, sync and chime live in `crates/store`,
 //! `crates/sync` and `crates/chime`; domain rules in `crates/core`.
 
+pub mod admin;
 pub mod alarm;
 pub mod alerts;
 pub mod bindings;
@@ -134,6 +135,16 @@ pub fn build_app_with<R: Runtime>(builder: Builder<R>, options: Options) -> Buil
             signing::sign_feedback_form,
             signing::signed_form_status,
             signing::export_signed_form,
+            admin::admin_keys,
+            admin::approve_signing_key,
+            admin::revoke_signing_key,
+            admin::admin_users,
+            admin::create_user,
+            admin::set_user_active,
+            admin::reset_user_password,
+            admin::change_own_password,
+            admin::create_unit,
+            admin::rename_unit,
         ])
 }
 

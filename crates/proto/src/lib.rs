@@ -50,6 +50,18 @@ pub struct Me {
     pub roles: Vec<Role>,
     /// The whole unit tree (names are not secret; letters are scoped, units are not).
     pub units: Vec<Unit>,
+    /// An admin chose the current password (a new account, a reset): the desktop asks
+    /// for a new one before anything else.
+    #[serde(default)]
+    pub must_change_password: bool,
+}
+
+/// `POST /api/v1/me/password`: the user sets their own password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
 }
 
 /// A colleague, for pickers (dispatch targets, supervisors) and for naming handlers.
@@ -250,6 +262,38 @@ pub struct KeyActivation {
     /// The admins who approved it so far, oldest first.
     pub approvals: Vec<UserId>,
     pub approvals_required: u32,
+}
+
+/// `GET /api/v1/admin/keys`: a signing key as the admin console lists it — who owns it,
+/// of which unit, and where its dual control stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AdminKey {
+    pub key: SigningKey,
+    pub owner_username: String,
+    pub owner_display_name: String,
+    pub unit_name: String,
+    /// The admins who approved it so far, oldest first, and their display names.
+    pub approvals: Vec<UserId>,
+    pub approver_names: Vec<String>,
+    pub approvals_required: u32,
+}
+
+/// A user as the admin console lists it (`GET /api/v1/admin/users`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct AdminUser {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    #[ts(type = "number")]
+    pub unit_id: i64,
+    pub roles: Vec<Role>,
+    pub active: bool,
+    #[serde(default)]
+    pub must_change_password: bool,
+    #[serde(default)]
+    pub last_login_at: Option<DateTime<Utc>>,
 }
 
 /// `POST /api/v1/keys/{id}/endorse`: the owner's previous active key vouches for the new

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use axum::extract::State;
 use axum::http::StatusCode;
 use jsjb_core::org::{Role, Tier, UnitId, UnitTree, UserId};
+use jsjb_proto::AdminKey;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -54,6 +55,20 @@ pub struct ResetPasswordRequest {
     /// 10–128 characters.
     #[schema(min_length = 10, max_length = 128)]
     pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct RenameUnitRequest {
+    pub name: String,
+    /// Why (kept in the audit log); required.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct SetActiveRequest {
+    pub active: bool,
+    /// Why (kept in the audit log); required.
+    pub reason: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -259,6 +274,42 @@ pub async fn post_unit(
     Ok((StatusCode::CREATED, ApiJson(unit)))
 }
 
+/// Renames a unit of the admin's subtree (their own included); letters keep their
+/// history. The old name, the new one and the reason go to the audit log.
+#[utoipa::path(post, path = "/api/v1/admin/units/{id}/name", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "unit id")),
+    request_body = RenameUnitRequest,
+    responses((status = 200, body = UnitDto), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn post_unit_name(
+    State(state): State<AppState>,
+    session: Session,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<RenameUnitRequest>,
+) -> Result<ApiJson<UnitDto>, ApiError> {
+    session.require(Role::Admin)?;
+    let tree = unit_tree(&state).await?;
+    let unit = UnitId(id);
+    // Scope first: a unit outside the subtree answers as one that does not exist.
+    if tree.get(unit).is_none() || !tree.in_scope(session.unit_id, unit) {
+        return Err(ApiError::NotFound(format!(
+            "there is no unit {id} you administer"
+        )));
+    }
+    let name = check_name("name", &req.name, 64)?;
+    let reason = check_name("reason", &req.reason, jsjb_core::workflow::MAX_TEXT_CHARS)?;
+    let renamed = state
+        .store
+        .rename_unit(
+            unit,
+            name,
+            reason,
+            session.actor(Some(Role::Admin)),
+            state.time.now(),
+        )
+        .await?;
+    Ok(ApiJson(renamed.into()))
+}
+
 /// Users of the units the admin can administer.
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = UserList), (status = 403, body = Problem)))]
@@ -268,13 +319,21 @@ pub async fn list_users(
 ) -> Result<ApiJson<UserList>, ApiError> {
     session.require(Role::Admin)?;
     let tree = unit_tree(&state).await?;
+    let last: std::collections::HashMap<UserId, chrono::DateTime<chrono::Utc>> =
+        state.store.last_sign_ins().await?.into_iter().collect();
     let users = state
         .store
         .users()
         .await?
         .into_iter()
         .filter(|u| tree.in_scope(session.unit_id, u.unit_id))
-        .map(UserDto::from)
+        .map(|u| {
+            let at = last.get(&u.id).copied();
+            UserDto {
+                last_login_at: at,
+                ..UserDto::from(u)
+            }
+        })
         .collect();
     Ok(ApiJson(UserList { users }))
 }
@@ -325,6 +384,101 @@ pub async fn post_password(
         .accounts
         .revoked(crate::auth::Revoked::User(UserId(id)));
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Signing keys of the units the admin administers, with their owners and the approvals
+/// so far: what the admin console's 签名密钥 screen lists before an approval.
+#[utoipa::path(get, path = "/api/v1/admin/keys", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Vec<jsjb_proto::AdminKey>, description = "AdminKey[]"), (status = 403, body = Problem)))]
+pub async fn list_keys(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<ApiJson<Vec<AdminKey>>, ApiError> {
+    session.require(Role::Admin)?;
+    let tree = unit_tree(&state).await?;
+    let users: std::collections::HashMap<UserId, crate::storage::UserRecord> = state
+        .store
+        .users()
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u))
+        .collect();
+    let signoff = state.store.signoff();
+    let mut out = Vec::new();
+    for key in signoff.keys().await? {
+        // Scope first: a key outside the admin's subtree is not even looked at further.
+        if !tree.in_scope(session.unit_id, key.unit_id) {
+            continue;
+        }
+        let approvals = signoff.key_approvals(key.id).await?;
+        let owner = users.get(&key.user_id);
+        out.push(AdminKey {
+            owner_username: owner.map(|u| u.username.clone()).unwrap_or_default(),
+            owner_display_name: owner.map(|u| u.display_name.clone()).unwrap_or_default(),
+            unit_name: tree
+                .get(key.unit_id)
+                .map(|u| u.name.clone())
+                .unwrap_or_default(),
+            approver_names: approvals
+                .iter()
+                .map(|id| {
+                    users
+                        .get(id)
+                        .map(|u| u.display_name.clone())
+                        .unwrap_or_default()
+                })
+                .collect(),
+            approvals,
+            approvals_required: crate::signoff::store::APPROVALS_REQUIRED,
+            key,
+        });
+    }
+    Ok(ApiJson(out))
+}
+
+/// Deactivates a user (every session ends at once, open streams too) or reactivates
+/// them; letters keep their history. The reason goes to the audit log.
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/active", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "user id")),
+    request_body = SetActiveRequest,
+    responses((status = 200, body = UserDto), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "`already_done`; `chief_exists`: the unit has another active chief")))]
+pub async fn post_active(
+    State(state): State<AppState>,
+    session: Session,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<SetActiveRequest>,
+) -> Result<ApiJson<UserDto>, ApiError> {
+    session.require(Role::Admin)?;
+    let tree = unit_tree(&state).await?;
+    let target = UserId(id);
+    // Scope first: a user outside the admin's subtree answers as one that does not exist.
+    let user = state
+        .store
+        .user(target)
+        .await?
+        .filter(|u| tree.in_scope(session.unit_id, u.unit_id))
+        .ok_or_else(|| ApiError::NotFound(format!("there is no user {id} you administer")))?;
+    if user.id == session.user_id {
+        return Err(ApiError::Forbidden(
+            "you cannot deactivate your own account: another admin must".to_owned(),
+        ));
+    }
+    let reason = check_name("reason", &req.reason, jsjb_core::workflow::MAX_TEXT_CHARS)?;
+    let updated = state
+        .store
+        .set_user_active(
+            target,
+            req.active,
+            reason,
+            session.actor(Some(Role::Admin)),
+            state.time.now(),
+        )
+        .await?;
+    if !req.active {
+        state.accounts.revoked(crate::auth::Revoked::User(target));
+    }
+    Ok(ApiJson(updated.into()))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -402,6 +402,12 @@ pub struct UserDto {
     #[schema(value_type = Vec<String>, example = json!(["officer"]))]
     pub roles: Vec<Role>,
     pub active: bool,
+    /// The password was set by an admin and is to be changed at the next sign-in.
+    #[serde(default)]
+    pub must_change_password: bool,
+    /// The last sign-in (in the admin's user list only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl From<UserRecord> for UserDto {
@@ -413,6 +419,8 @@ impl From<UserRecord> for UserDto {
             unit_id: u.unit_id.0,
             roles: u.roles.into_iter().collect(),
             active: u.active,
+            must_change_password: u.must_change_password,
+            last_login_at: None,
         }
     }
 }
@@ -446,6 +454,7 @@ pub fn me_for(user: UserRecord, units: Vec<Unit>) -> jsjb_proto::Me {
         unit_id: user.unit_id,
         roles: user.roles.into_iter().collect(),
         units,
+        must_change_password: user.must_change_password,
     }
 }
 
@@ -607,6 +616,71 @@ pub async fn me(
         .ok_or(ApiError::Unauthenticated)?;
     let units = state.store.units().await?;
     Ok(ApiJson(me_for(user, units)))
+}
+
+/// The caller sets their own password, proving they know the current one. The new one
+/// needs no changing, was set by nobody else (so the account is independent of the admin
+/// who made it, for the dual control of signing keys), and the caller's other sessions
+/// end; this one stays open.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "auth",
+    security(("bearer" = [])),
+    request_body(content = jsjb_proto::ChangePasswordRequest, description = "ChangePasswordRequest: `{current_password, new_password}`"),
+    responses(
+        (status = 204),
+        (status = 400, body = Problem, description = "`invalid_input`: the new password is too short, or the same"),
+        (status = 401, body = Problem),
+        (status = 409, body = Problem, description = "`wrong_password`: the current password is wrong"),
+    ))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    session: Session,
+    ApiJson(req): ApiJson<jsjb_proto::ChangePasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    check_new_password(&req.new_password)?;
+    if req.new_password == req.current_password {
+        return Err(ApiError::invalid(
+            "new_password",
+            "the new password must differ from the current one",
+        ));
+    }
+    let user = state
+        .store
+        .user(session.user_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    let phc = state
+        .store
+        .credentials(&user.username)
+        .await?
+        .map(|c| c.password_hash)
+        .ok_or(ApiError::Unauthenticated)?;
+    if !state
+        .accounts
+        .passwords
+        .verify(req.current_password, phc)
+        .await?
+    {
+        return Err(ApiError::Conflict {
+            code: "wrong_password",
+            detail: "the current password is wrong".to_owned(),
+            extra: None,
+        });
+    }
+    let hash = hash_password(req.new_password, state.config.argon2_memory_kib).await?;
+    state
+        .store
+        .change_own_password(
+            session.user_id,
+            hash,
+            session.token_hash.clone(),
+            session.actor(None),
+            state.time.now(),
+        )
+        .await?;
+    // Other desktops of this user drop their streams; this one reconnects with its
+    // still valid session.
+    state.accounts.revoked(Revoked::User(session.user_id));
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// What happened to the caller's own account since they last looked: their signing

@@ -97,6 +97,9 @@ pub struct UserRecord {
     pub display_name: String,
     pub roles: BTreeSet<Role>,
     pub active: bool,
+    /// Set when another user (an admin) chose the password; cleared when the user sets
+    /// their own. The desktop asks for a new password before anything else.
+    pub must_change_password: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -343,6 +346,16 @@ pub trait Storage: Send + Sync + 'static {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Unit, StorageError>;
+    /// Renames a unit (audit `unit.rename` with the old and new name and the reason).
+    /// Letters keep their unit by id, so their history reads the current name.
+    async fn rename_unit(
+        &self,
+        unit: UnitId,
+        name: String,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Unit, StorageError>;
     async fn users(&self) -> Result<Vec<UserRecord>, StorageError>;
     async fn user(&self, id: UserId) -> Result<Option<UserRecord>, StorageError>;
     async fn create_user(
@@ -359,6 +372,30 @@ pub trait Storage: Send + Sync + 'static {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<(), StorageError>;
+
+    /// Deactivates (ending every session at once) or reactivates a user, with the reason
+    /// in the audit log. Letters keep their history: nothing else changes.
+    async fn set_user_active(
+        &self,
+        user: UserId,
+        active: bool,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<UserRecord, StorageError>;
+    /// The user sets their own password: it no longer needs changing, nobody else set
+    /// it (so the account is independent of the admin who made it), and every other
+    /// session of theirs ends; `keep_session` (the caller's token hash) stays open.
+    async fn change_own_password(
+        &self,
+        user: UserId,
+        password_hash: String,
+        keep_session: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError>;
+    /// Each user's last sign-in (the newest session opened), for the admin's list.
+    async fn last_sign_ins(&self) -> Result<Vec<(UserId, DateTime<Utc>)>, StorageError>;
 
     /// The user's notices about their own account not acknowledged yet (key events,
     /// password resets), oldest first.

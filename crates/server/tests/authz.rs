@@ -509,6 +509,27 @@ async fn admin_routes_are_admin_only_and_scoped() {
         let users = read(w.s.get("/api/v1/admin/users", Some(&caller.token)).await).await;
         let units = read(w.s.get("/api/v1/admin/units", Some(&caller.token)).await).await;
         let verify = read(w.s.get("/api/v1/audit/verify", Some(&caller.token)).await).await;
+        let keys = read(w.s.get("/api/v1/admin/keys", Some(&caller.token)).await).await;
+        // Reactivating an active user is refused after the scope check: the answer says
+        // whether the admin may administer the target, and nothing changes.
+        let active = read(
+            w.s.post_json(
+                &format!("/api/v1/admin/users/{target}/active"),
+                Some(&caller.token),
+                &json!({"active": true, "reason": "核对"}),
+            )
+            .await,
+        )
+        .await;
+        let rename = read(
+            w.s.post_json(
+                &format!("/api/v1/admin/units/{}/name", w.units["S1a"]),
+                Some(&caller.token),
+                &json!({"name": "福田派出所", "reason": "核对"}),
+            )
+            .await,
+        )
+        .await;
         let new_unit = read(
             w.s.post_json(
                 "/api/v1/admin/units",
@@ -541,6 +562,9 @@ async fn admin_routes_are_admin_only_and_scoped() {
             ("list users", &users),
             ("list units", &units),
             ("audit verify", &verify),
+            ("list keys", &keys),
+            ("set active", &active),
+            ("rename unit", &rename),
             ("create unit", &new_unit),
             ("create user", &new_user),
             ("reset password", &reset),
@@ -576,6 +600,36 @@ async fn admin_routes_are_admin_only_and_scoped() {
                 caller.name,
                 reset.text
             );
+            assert_eq!(
+                rename.status,
+                if in_scope { 200 } else { 404 },
+                "rename S1a by {}: {}",
+                caller.name,
+                rename.text
+            );
+            // In scope: the user is active already (409); outside: no such user (404).
+            assert_eq!(
+                active.status,
+                if in_scope { 409 } else { 404 },
+                "set an S1a user active by {}: {}",
+                caller.name,
+                active.text
+            );
+            if let Some(rows) = serde_json::from_str::<Value>(&keys.text)
+                .ok()
+                .as_ref()
+                .and_then(Value::as_array)
+            {
+                for row in rows {
+                    let unit = row["key"]["unit_id"].as_i64().unwrap_or_default();
+                    let name = w.units.iter().find(|(_, id)| **id == unit).map(|(n, _)| *n);
+                    assert!(
+                        name.is_some_and(|n| relation(n, caller.unit).sees()),
+                        "{} lists a key of unit {unit}",
+                        caller.name
+                    );
+                }
+            }
         }
     }
 }
@@ -615,6 +669,9 @@ async fn every_route_in_the_document_is_in_the_matrix() {
         "GET /api/v1/admin/units",
         "POST /api/v1/admin/units",
         "POST /api/v1/admin/users/{id}/password",
+        "GET /api/v1/admin/keys",
+        "POST /api/v1/admin/users/{id}/active",
+        "POST /api/v1/admin/units/{id}/name",
         "GET /api/v1/audit/verify",
     ];
     let covered_below = [
@@ -633,6 +690,7 @@ async fn every_route_in_the_document_is_in_the_matrix() {
         "GET /api/v1/me/notices",
         "GET /api/v1/audit/head",
         "POST /api/v1/me/notices/ack",
+        "POST /api/v1/me/password",
         "GET /api/v1/delegations",
         "POST /api/v1/delegations",
         "POST /api/v1/delegations/{id}/revoke",
@@ -724,6 +782,12 @@ async fn every_route_in_the_document_is_in_the_matrix() {
             ("GET", "/api/v1/me/notices", Value::Null),
             ("GET", "/api/v1/audit/head?known_seq=1", Value::Null),
             ("POST", "/api/v1/me/notices/ack", json!({"up_to": "x"})),
+            // A wrong current password changes nothing, for anyone.
+            (
+                "POST",
+                "/api/v1/me/password",
+                json!({"current_password": "not-the-password", "new_password": "another-password-1"}),
+            ),
             ("GET", "/api/v1/delegations", Value::Null),
             ("POST", "/api/v1/delegations", json!({"deputy": 999999})),
             ("POST", "/api/v1/delegations/999999/revoke", json!({})),

@@ -1227,3 +1227,80 @@ async fn key_events_are_notices_for_their_owner_only_until_acknowledged() {
     // Unauthenticated: nothing.
     assert_eq!(c.s.get("/api/v1/me/notices", None).await.status(), 401);
 }
+
+/// The admin console's key list: owners, units and the approvals so far, only for keys
+/// inside the admin's subtree; everyone else is refused.
+#[tokio::test]
+async fn the_admin_key_list_shows_owner_unit_and_approvals_within_scope_only() {
+    let c = city().await;
+    let (_, key) = c.enrol(&c.chief_a, false).await;
+    let admin_id = c.me_id(&c.admin).await;
+    let other_branch = c.s.unit(&c.admin, c.s.city, "branch", "罗湖分局").await;
+    c.s.user(&c.admin, other_branch, "other.admin", &["admin"])
+        .await;
+    let other_admin = c.s.token("other.admin", PASSWORD).await;
+    c.s.user(&c.admin, c.branch, "branch.admin", &["admin"])
+        .await;
+    let branch_admin = c.s.token("branch.admin", PASSWORD).await;
+
+    let list = |token: String| {
+        let s = &c.s;
+        async move {
+            let res = s.get("/api/v1/admin/keys", Some(&token)).await;
+            assert_eq!(res.status(), 200);
+            res.json::<Vec<jsjb_proto::AdminKey>>().await.expect("keys")
+        }
+    };
+    let rows = list(c.admin.clone()).await;
+    let row = rows.iter().find(|r| r.key.id == key).expect("listed");
+    assert_eq!(row.owner_username, "a.chief");
+    assert_eq!(row.unit_name, "福田派出所");
+    assert!(row.approvals.is_empty());
+    assert_eq!(row.approvals_required, 2);
+
+    c.approve_key(&c.admin, key).await;
+    let rows = list(branch_admin).await;
+    let row = rows.iter().find(|r| r.key.id == key).expect("listed above");
+    assert_eq!(row.approvals, [jsjb_core::org::UserId(admin_id)]);
+    assert_eq!(row.approver_names.len(), 1);
+    assert_eq!(row.key.state, jsjb_proto::KeyState::Pending);
+
+    // A sibling branch's admin sees none of it; a chief (even the owner) is refused.
+    assert!(list(other_admin).await.is_empty());
+    problem(
+        c.s.get("/api/v1/admin/keys", Some(&c.chief_a)).await,
+        403,
+        "forbidden",
+    )
+    .await;
+}
+
+/// An admin made by another admin is not independent of them — until they choose their
+/// own password (`POST /me/password`): then the two approvals count as two people.
+#[tokio::test]
+async fn an_admin_who_set_their_own_password_is_independent_of_the_admin_who_made_them() {
+    let c = city().await;
+    let (_, key) = c.enrol(&c.chief_a, false).await;
+    c.s.user(&c.admin, c.s.city, "made.admin", &["admin"]).await;
+    let made = c.s.token("made.admin", PASSWORD).await;
+    let res = c.approve_key(&c.admin, key).await;
+    assert_eq!(res.status(), 200);
+    problem(
+        c.approve_key(&made, key).await,
+        409,
+        "approver_not_independent",
+    )
+    .await;
+
+    let res = c
+        .post(
+            &made,
+            "/api/v1/me/password",
+            &json!({"current_password": PASSWORD, "new_password": "only-i-know-this-1"}),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let res = c.approve_key(&made, key).await;
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["key"]["state"], "active", "{body}");
+}

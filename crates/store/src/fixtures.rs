@@ -63,6 +63,7 @@ pub fn me(user: i64, unit: UnitId, roles: &[Role]) -> Me {
         unit_id: unit,
         roles: roles.to_vec(),
         units: units(),
+        must_change_password: false,
     }
 }
 

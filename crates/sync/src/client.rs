@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 
 use crate::sse::{SseItem, SseParser};
 
+pub mod admin;
 mod signoff;
 
 /// Why a call failed, by what the caller can do about it.

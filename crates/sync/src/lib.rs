@@ -18,6 +18,7 @@ mod engine;
 pub mod plan;
 pub mod sse;
 
+pub use client::admin::NewAccount;
 pub use client::{ClientConfig, ClientError, PokeStream, ServerClient, StreamItem, parse_base_url};
 pub use clock::{LocalClock, ServerClock, SkewedClock, SystemClock};
 pub use engine::{

@@ -6,7 +6,7 @@ import * as ipc from "../ipc";
 import type { ActionRefusedEvent, LetterId, Me, OutboxEntry, SessionInfo, SyncStatus, UserSummary } from "../ipc";
 import { learnServerNow } from "../domain/serverTime";
 
-export type View = "inbox" | "desk" | "chief" | "supervisor" | "stats" | "handover" | "settings";
+export type View = "inbox" | "desk" | "chief" | "supervisor" | "admin" | "stats" | "handover" | "settings";
 
 type State = {
   phase: "starting" | "signed_out" | "signed_in";
@@ -112,8 +112,15 @@ export async function signedIn(session: SessionInfo): Promise<void> {
         ? "chief"
         : roles.includes("supervisor")
           ? "supervisor"
-          : "inbox";
+          : roles.includes("admin")
+            ? "admin"
+            : "inbox";
   await loadShared();
+}
+
+/** The user set their own password: it no longer has to be changed. */
+export function passwordChanged(): void {
+  if (state.session) state.session.me.must_change_password = false;
 }
 
 export async function signOut(): Promise<void> {

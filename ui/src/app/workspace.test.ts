@@ -287,3 +287,48 @@ describe("witnessed audit", () => {
     wrapper.unmount();
   });
 });
+
+describe("the admin console and one's own password", () => {
+  it("shows 管理 only to admins, and an admin-only account starts there", async () => {
+    install();
+    const officer = await mountApp();
+    expect(officer.find('[data-testid="nav-admin"]').exists()).toBe(false);
+    officer.unmount();
+    document.body.innerHTML = "";
+    resetAppState();
+
+    install({ user: "admin" });
+    const admin = await mountApp();
+    expect(admin.get('[data-testid="nav-admin"]').text()).toContain("管理");
+    expect(admin.get('[data-testid="nav-admin"]').attributes("aria-current")).toBe("page");
+    // The console is loaded on demand: wait for it.
+    for (let i = 0; i < 50 && !admin.find('[data-testid="admin-screen"]').exists(); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      await settle();
+    }
+    expect(admin.find('[data-testid="admin-screen"]').exists()).toBe(true);
+    expect(calls.some((c) => c.cmd === "admin_keys")).toBe(true);
+    admin.unmount();
+  });
+
+  it("asks for a new password before anything else when an admin set it", async () => {
+    install({ mustChangePassword: true });
+    const wrapper = await mountApp();
+    const dialog = () => document.body.querySelector('[data-testid="change-password-required"]');
+    expect(dialog()?.textContent).toContain("管理员设置");
+    const fill = async (sel: string, value: string) => {
+      const input = document.body.querySelector(`[data-testid="${sel}"] input`) as HTMLInputElement;
+      input.value = value;
+      input.dispatchEvent(new Event("input"));
+      await settle();
+    };
+    await fill("change-password-current", "jsjb-demo-2026");
+    await fill("change-password-new", "my-own-password-7");
+    await fill("change-password-again", "my-own-password-7");
+    (document.body.querySelector('[data-testid="change-password-submit"]') as HTMLButtonElement).click();
+    await settle();
+    expect(calls.some((c) => c.cmd === "change_own_password")).toBe(true);
+    expect(dialog()).toBeNull();
+    wrapper.unmount();
+  });
+});

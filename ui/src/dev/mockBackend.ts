@@ -41,6 +41,8 @@ export type MockOptions = {
   notices?: Notice[];
   /** `waiting_status.soundAvailable`: false as on a workstation without a sound device. */
   soundAvailable?: boolean;
+  /** The signed-in user's password was set by an admin: to be changed first. */
+  mustChangePassword?: boolean;
 };
 
 const UNITS: Unit[] = [
@@ -62,6 +64,7 @@ const PEOPLE: (UserSummary & { username: string })[] = [
   { id: 21, username: "futian.huang", display_name: "黄思远", unit_id: 5, roles: ["officer"] },
   { id: 22, username: "futian.chief", display_name: "林志斌", unit_id: 5, roles: ["chief"] },
   { id: 30, username: "huafu.ma", display_name: "马军", unit_id: 6, roles: ["officer"] },
+  { id: 40, username: "admin", display_name: "系统管理员", unit_id: 1, roles: ["admin"] },
 ];
 
 const SUBJECTS = [
@@ -222,6 +225,7 @@ export function createMockBackend(options: MockOptions = {}) {
   let offline = options.offline ?? false;
   // What the server tells the user about their own account at sign-in (none by default).
   let notices: Notice[] = options.notices ?? [];
+  let mustChangePassword = options.mustChangePassword ?? false;
   let outboxId = 1;
   let sorted: Letter[] | null = null;
   const listeners: ((event: string, payload: unknown) => void)[] = [];
@@ -401,6 +405,7 @@ export function createMockBackend(options: MockOptions = {}) {
       unit_id: signedIn.unit_id,
       roles: signedIn.roles as Role[],
       units: UNITS,
+      must_change_password: mustChangePassword,
     };
   }
 
@@ -643,6 +648,15 @@ export function createMockBackend(options: MockOptions = {}) {
         return { played: options.soundAvailable ?? true };
       case "waiting_status":
         return waitingStatus();
+      case "change_own_password":
+        if (offline) throw { code: "offline", message: "offline" };
+        if (args.currentPassword !== "jsjb-demo-2026") throw { code: "wrong_password", message: "409" };
+        mustChangePassword = false;
+        return null;
+      case "admin_keys":
+        return [];
+      case "admin_users":
+        return PEOPLE.map((p) => ({ ...p, active: true, must_change_password: false, last_login_at: null }));
       case "account_notices":
         if (offline) throw { code: "offline", message: "offline" };
         return notices;

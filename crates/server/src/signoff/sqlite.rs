@@ -351,6 +351,10 @@ impl SignoffStore for SqliteStore {
             .await
     }
 
+    async fn key_approvals(&self, id: i64) -> Result<Vec<UserId>, StorageError> {
+        self.read(move |conn| approvals(conn, id)).await
+    }
+
     async fn approve_key(
         &self,
         id: i64,

@@ -55,6 +55,9 @@ pub trait SignoffStore: Send + Sync {
     ) -> Result<SigningKey, StorageError>;
     async fn keys(&self) -> Result<Vec<SigningKey>, StorageError>;
     async fn key(&self, id: i64) -> Result<Option<SigningKey>, StorageError>;
+    /// The admins who approved a key so far, oldest first (the admin console shows where
+    /// a pending key's dual control stands).
+    async fn key_approvals(&self, id: i64) -> Result<Vec<UserId>, StorageError>;
     /// Records `approver`'s approval of a pending key (audit `key.approve`); with
     /// [`APPROVALS_REQUIRED`] approvals by distinct, independent admins the key becomes
     /// active in the same transaction (audit `key.activate`, a notice to the owner).

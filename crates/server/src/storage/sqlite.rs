@@ -121,7 +121,7 @@ fn load_roles(conn: &Connection, user: i64) -> Result<BTreeSet<Role>, StorageErr
     Ok(roles)
 }
 
-const USER_COLUMNS: &str = "id, unit_id, username, display_name, active";
+const USER_COLUMNS: &str = "id, unit_id, username, display_name, active, must_change_password";
 
 fn user_from_row(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<UserRecord, StorageError> {
     let id: i64 = r.get(0)?;
@@ -131,6 +131,7 @@ fn user_from_row(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<UserRecord,
         username: r.get(2)?,
         display_name: r.get(3)?,
         active: r.get(4)?,
+        must_change_password: r.get(5)?,
         roles: load_roles(conn, id)?,
     })
 }
@@ -180,6 +181,40 @@ impl Storage for SqliteStore {
 
     async fn units(&self) -> Result<Vec<Unit>, StorageError> {
         self.read(load_units).await
+    }
+
+    async fn rename_unit(
+        &self,
+        unit: UnitId,
+        name: String,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Unit, StorageError> {
+        self.write(move |tx| {
+            let before = load_units(tx)?
+                .into_iter()
+                .find(|u| u.id == unit)
+                .ok_or_else(|| StorageError::NotFound(format!("there is no unit {}", unit.0)))?;
+            tx.execute(
+                "UPDATE units SET name = ?2 WHERE id = ?1",
+                params![unit.0, name],
+            )?;
+            audit::append(
+                tx,
+                NewEntry {
+                    at: now,
+                    actor: &actor,
+                    action: "unit.rename",
+                    letter: None,
+                    unit: Some(unit),
+                    user: None,
+                    payload: json!({ "from": before.name, "to": name, "reason": reason }),
+                },
+            )?;
+            Ok(Unit { name, ..before })
+        })
+        .await
     }
 
     async fn create_unit(
@@ -292,9 +327,11 @@ impl Storage for SqliteStore {
             }
             let at = to_db(now);
             let inserted = tx.execute(
-                "INSERT INTO users (unit_id, username, display_name, password_hash, created_at, password_changed_at, password_set_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
-                params![user.unit_id.0, user.username, user.display_name, user.password_hash, at, actor.user.map(|u| u.0)],
+                "INSERT INTO users (unit_id, username, display_name, password_hash, created_at, password_changed_at, password_set_by, must_change_password)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
+                // An initial password chosen by a signed-in admin is theirs to know: the
+                // user replaces it at the first sign-in (the CLI's bootstrap accounts not).
+                params![user.unit_id.0, user.username, user.display_name, user.password_hash, at, actor.user.map(|u| u.0), actor.user.is_some()],
             );
             match inserted {
                 Err(e) if is_unique_violation(&e) => {
@@ -345,11 +382,12 @@ impl Storage for SqliteStore {
             // Whoever sets a password may know it: remembered, so that they do not count
             // as independent of this account in the dual control of signing keys.
             let set_by = actor.user.filter(|by| *by != user).map(|u| u.0);
+            // A password another signed-in user chose must be changed at the next sign-in.
             let changed = tx.execute(
                 "UPDATE users SET password_hash = ?2, password_changed_at = ?3, failed_logins = 0, locked_until = NULL,
-                    password_set_by = ?4
+                    password_set_by = ?4, must_change_password = ?5
                  WHERE id = ?1",
-                params![user.0, password_hash, at, set_by],
+                params![user.0, password_hash, at, set_by, set_by.is_some()],
             )?;
             if changed == 0 {
                 return Err(StorageError::NotFound(format!("there is no user {}", user.0)));
@@ -390,6 +428,131 @@ impl Storage for SqliteStore {
                 },
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn set_user_active(
+        &self,
+        user: UserId,
+        active: bool,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<UserRecord, StorageError> {
+        self.write(move |tx| {
+            let before = load_user(tx, user)?
+                .ok_or_else(|| StorageError::NotFound(format!("there is no user {}", user.0)))?;
+            if before.active == active {
+                return Err(StorageError::Conflict {
+                    code: "already_done",
+                    detail: format!(
+                        "the user is {} already",
+                        if active { "active" } else { "inactive" }
+                    ),
+                });
+            }
+            if active && before.roles.contains(&Role::Chief) {
+                // One chief per unit holds for a returning chief too.
+                let other: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM users u JOIN user_roles r ON r.user_id = u.id
+                     WHERE u.unit_id = ?1 AND u.active = 1 AND r.role = 'chief' AND u.id <> ?2)",
+                    params![before.unit_id.0, user.0],
+                    |r| r.get(0),
+                )?;
+                if other {
+                    return Err(StorageError::Conflict {
+                        code: "chief_exists",
+                        detail: "this unit has another active chief".to_owned(),
+                    });
+                }
+            }
+            let at = to_db(now);
+            tx.execute(
+                "UPDATE users SET active = ?2 WHERE id = ?1",
+                params![user.0, active],
+            )?;
+            let revoked = if active {
+                0
+            } else {
+                tx.execute(
+                    "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+                    params![user.0, at],
+                )?
+            };
+            audit::append(
+                tx,
+                NewEntry {
+                    at: now,
+                    actor: &actor,
+                    action: if active {
+                        "user.reactivate"
+                    } else {
+                        "user.deactivate"
+                    },
+                    letter: None,
+                    unit: Some(before.unit_id),
+                    user: Some(user),
+                    payload: json!({ "reason": reason, "sessions_revoked": revoked }),
+                },
+            )?;
+            load_user(tx, user)?.ok_or_else(|| corrupt("user vanished after update"))
+        })
+        .await
+    }
+
+    async fn change_own_password(
+        &self,
+        user: UserId,
+        password_hash: String,
+        keep_session: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        self.write(move |tx| {
+            let at = to_db(now);
+            // Set by the user themself: the chain of who may know it ends here.
+            let changed = tx.execute(
+                "UPDATE users SET password_hash = ?2, password_changed_at = ?3, password_set_by = ?1,
+                    must_change_password = 0
+                 WHERE id = ?1 AND active = 1",
+                params![user.0, password_hash, at],
+            )?;
+            if changed == 0 {
+                return Err(StorageError::NotFound(format!("there is no active user {}", user.0)));
+            }
+            let revoked = tx.execute(
+                "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL AND token_hash <> ?3",
+                params![user.0, at, keep_session],
+            )?;
+            audit::append(
+                tx,
+                NewEntry {
+                    at: now,
+                    actor: &actor,
+                    action: "user.password_change",
+                    letter: None,
+                    unit: None,
+                    user: Some(user),
+                    payload: json!({ "sessions_revoked": revoked }),
+                },
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn last_sign_ins(&self) -> Result<Vec<(UserId, DateTime<Utc>)>, StorageError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT user_id, MAX(created_at) FROM sessions GROUP BY user_id")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, at) = row?;
+                out.push((UserId(id), time_col(&at)?));
+            }
+            Ok(out)
         })
         .await
     }

@@ -11,4 +11,9 @@ export type Me = { user_id: UserId, username: string, display_name: string, unit
 /**
  * The whole unit tree (names are not secret; letters are scoped, units are not).
  */
-units: Array<Unit>, };
+units: Array<Unit>, 
+/**
+ * An admin chose the current password (a new account, a reset): the desktop asks
+ * for a new one before anything else.
+ */
+must_change_password: boolean, };

@@ -368,6 +368,13 @@ CREATE TABLE user_notices (
 );
 CREATE INDEX user_notices_open ON user_notices(user_id, acknowledged_at);
 "#,
+    // 8: an admin-set password must be changed by its user at the next sign-in; the
+    // last sign-in is read from the sessions, by user and time.
+    r#"
+ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0
+    CHECK (must_change_password IN (0, 1));
+CREATE INDEX sessions_user_created ON sessions(user_id, created_at);
+"#,
 ];
 
 /// The migrations in `rusqlite_migration`'s terms.
@@ -440,6 +447,7 @@ mod tests {
     fn released_migrations_are_unchanged() {
         let released: &[&str] = &[
             RELEASED_1, RELEASED_2, RELEASED_3, RELEASED_4, RELEASED_5, RELEASED_6, RELEASED_7,
+            RELEASED_8,
         ];
         for (i, expected) in released.iter().enumerate() {
             let actual = crate::audit::hex(&Sha256::digest(MIGRATIONS[i].as_bytes()));
@@ -459,4 +467,6 @@ mod tests {
     const RELEASED_6: &str = "c1fbe162a2dddc3dd69d6833e882f482a2f6974e5586e906e7a1333174d2172f";
     /// Dual control of signing keys, who set each password, notices to users.
     const RELEASED_7: &str = "54faf5b5d7df1cba93bd15f0e03b6def89bc0c979f39e75c249b98b79844daae";
+    /// Passwords to change at the next sign-in; the last sign-in's index.
+    const RELEASED_8: &str = "2faf1df54e67014968b90ef6674f51ecab8d9d61ae2e31486ce1331ffffec4ab";
 }

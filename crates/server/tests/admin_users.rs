@@ -1,0 +1,305 @@
+//! Accounts run by admins: a password an admin chose must be changed at the next
+//! sign-in, every user changes their own (proving the current one), a deactivated
+//! user's sessions end at once and come back only on reactivation, each change in the
+//! audit log with who and why; the user list shows the last sign-in. Scope first.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::*;
+
+const NEW_PASSWORD: &str = "my-own-password-7";
+
+async fn login_body(s: &TestServer, user: &str, password: &str) -> Value {
+    let res = s.login(user, password).await;
+    assert_eq!(res.status(), 200, "login of {user}");
+    res.json().await.expect("json")
+}
+
+fn audit(s: &TestServer, action: &str) -> Vec<(Option<i64>, Option<i64>, String)> {
+    let db = s.raw_db();
+    let mut stmt = db
+        .prepare(
+            "SELECT actor_user_id, user_id, payload FROM audit_log WHERE action = ?1 ORDER BY seq",
+        )
+        .expect("prepare");
+    stmt.query_map([action], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_admin_set_password_must_be_changed_and_the_users_own_change_clears_it() {
+    let s = TestServer::start().await;
+    let admin = s.admin_token().await;
+    let branch = s.unit(&admin, s.city, "branch", "南山分局").await;
+    let station = s.unit(&admin, branch, "station", "南头派出所").await;
+    let id = s.user(&admin, station, "nt.liu", &["officer"]).await;
+
+    // The initial password was the admin's choice: the login answer says to change it.
+    let first = login_body(&s, "nt.liu", PASSWORD).await;
+    assert_eq!(first["me"]["must_change_password"], true, "{first}");
+    let token = first["token"].as_str().expect("token").to_owned();
+    let other = s.token("nt.liu", PASSWORD).await;
+
+    // The current password must be right, the new one long enough and different.
+    problem(
+        s.post_json(
+            "/api/v1/me/password",
+            Some(&token),
+            &json!({"current_password": "wrong-password-0", "new_password": NEW_PASSWORD}),
+        )
+        .await,
+        409,
+        "wrong_password",
+    )
+    .await;
+    problem(
+        s.post_json(
+            "/api/v1/me/password",
+            Some(&token),
+            &json!({"current_password": PASSWORD, "new_password": "short"}),
+        )
+        .await,
+        400,
+        "invalid_input",
+    )
+    .await;
+    problem(
+        s.post_json(
+            "/api/v1/me/password",
+            Some(&token),
+            &json!({"current_password": PASSWORD, "new_password": PASSWORD}),
+        )
+        .await,
+        400,
+        "invalid_input",
+    )
+    .await;
+    let res = s
+        .post_json(
+            "/api/v1/me/password",
+            Some(&token),
+            &json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+
+    // This session goes on; the other one ended; the old password is gone.
+    assert_eq!(s.get("/api/v1/me", Some(&token)).await.status(), 200);
+    assert_eq!(s.get("/api/v1/me", Some(&other)).await.status(), 401);
+    assert_eq!(s.login("nt.liu", PASSWORD).await.status(), 401);
+    let again = login_body(&s, "nt.liu", NEW_PASSWORD).await;
+    assert_eq!(again["me"]["must_change_password"], false, "{again}");
+    // Nobody but the user knows it now.
+    let set_by: Option<i64> = s
+        .raw_db()
+        .query_row(
+            "SELECT password_set_by FROM users WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .expect("set by");
+    assert_eq!(set_by, Some(id));
+    let changes = audit(&s, "user.password_change");
+    assert_eq!(changes.len(), 1);
+    assert_eq!((changes[0].0, changes[0].1), (Some(id), Some(id)));
+
+    // An admin's reset makes it due again.
+    let res = s
+        .post_json(
+            &format!("/api/v1/admin/users/{id}/password"),
+            Some(&admin),
+            &json!({"password": "reset-by-admin-3"}),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let reset = login_body(&s, "nt.liu", "reset-by-admin-3").await;
+    assert_eq!(reset["me"]["must_change_password"], true);
+
+    // The admin's list shows the last sign-in and the flag.
+    let list: Value = s
+        .get("/api/v1/admin/users", Some(&admin))
+        .await
+        .json()
+        .await
+        .expect("users");
+    let row = list["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .find(|u| u["id"] == id)
+        .expect("listed")
+        .clone();
+    assert_eq!(row["must_change_password"], true);
+    assert!(row["last_login_at"].is_string(), "{row}");
+}
+
+#[tokio::test]
+async fn a_deactivated_users_sessions_end_at_once_and_the_reason_is_logged() {
+    let s = TestServer::start().await;
+    let admin = s.admin_token().await;
+    let admin_id: i64 = login_body(&s, "admin", ADMIN_PASSWORD).await["me"]["user_id"]
+        .as_i64()
+        .expect("admin id");
+    let branch = s.unit(&admin, s.city, "branch", "福田分局").await;
+    let other_branch = s.unit(&admin, s.city, "branch", "罗湖分局").await;
+    let station = s.unit(&admin, branch, "station", "福田派出所").await;
+    let id = s.user(&admin, station, "ft.wang", &["officer"]).await;
+    s.user(&admin, other_branch, "lh.admin", &["admin"]).await;
+    let outsider = s.token("lh.admin", PASSWORD).await;
+    s.user(&admin, station, "ft.officer", &["officer"]).await;
+    let officer = s.token("ft.officer", PASSWORD).await;
+    let token = s.token("ft.wang", PASSWORD).await;
+    let url = format!("/api/v1/admin/users/{id}/active");
+
+    // Not an admin; an admin of another branch (as if there were no such user); a
+    // deactivation without a reason; an admin deactivating themself.
+    problem(
+        s.post_json(
+            &url,
+            Some(&officer),
+            &json!({"active": false, "reason": "调离"}),
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    problem(
+        s.post_json(
+            &url,
+            Some(&outsider),
+            &json!({"active": false, "reason": "调离"}),
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+    problem(
+        s.post_json(
+            &url,
+            Some(&admin),
+            &json!({"active": false, "reason": "  "}),
+        )
+        .await,
+        400,
+        "invalid_input",
+    )
+    .await;
+    problem(
+        s.post_json(
+            &format!("/api/v1/admin/users/{admin_id}/active"),
+            Some(&admin),
+            &json!({"active": false, "reason": "x"}),
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(s.get("/api/v1/me", Some(&token)).await.status(), 200);
+
+    let res = s
+        .post_json(
+            &url,
+            Some(&admin),
+            &json!({"active": false, "reason": "调离本局"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["active"], false);
+    assert_eq!(s.get("/api/v1/me", Some(&token)).await.status(), 401);
+    assert_eq!(s.login("ft.wang", PASSWORD).await.status(), 401);
+    problem(
+        s.post_json(
+            &url,
+            Some(&admin),
+            &json!({"active": false, "reason": "again"}),
+        )
+        .await,
+        409,
+        "already_done",
+    )
+    .await;
+
+    let res = s
+        .post_json(
+            &url,
+            Some(&admin),
+            &json!({"active": true, "reason": "返岗"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    // The old session stays ended; a new sign-in works.
+    assert_eq!(s.get("/api/v1/me", Some(&token)).await.status(), 401);
+    assert_eq!(s.login("ft.wang", PASSWORD).await.status(), 200);
+
+    let off = audit(&s, "user.deactivate");
+    assert_eq!(off.len(), 1);
+    assert_eq!((off[0].0, off[0].1), (Some(admin_id), Some(id)));
+    assert!(off[0].2.contains("调离本局"), "{}", off[0].2);
+    let on = audit(&s, "user.reactivate");
+    assert_eq!(on.len(), 1);
+    assert!(on[0].2.contains("返岗"), "{}", on[0].2);
+}
+
+#[tokio::test]
+async fn a_unit_is_renamed_inside_the_admins_subtree_with_the_reason_logged() {
+    let s = TestServer::start().await;
+    let admin = s.admin_token().await;
+    let branch = s.unit(&admin, s.city, "branch", "福田分局").await;
+    let other = s.unit(&admin, s.city, "branch", "罗湖分局").await;
+    let station = s.unit(&admin, branch, "station", "福田派出所").await;
+    s.user(&admin, other, "lh.admin", &["admin"]).await;
+    let outsider = s.token("lh.admin", PASSWORD).await;
+    s.user(&admin, station, "ft.officer", &["officer"]).await;
+    let officer = s.token("ft.officer", PASSWORD).await;
+    let url = format!("/api/v1/admin/units/{station}/name");
+    let body = json!({"name": "福田街道派出所", "reason": "机构调整"});
+
+    problem(
+        s.post_json(&url, Some(&officer), &body).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    problem(
+        s.post_json(&url, Some(&outsider), &body).await,
+        404,
+        "not_found",
+    )
+    .await;
+    problem(
+        s.post_json(&url, Some(&admin), &json!({"name": "x", "reason": ""}))
+            .await,
+        400,
+        "invalid_input",
+    )
+    .await;
+    let res = s.post_json(&url, Some(&admin), &body).await;
+    assert_eq!(res.status(), 200);
+    let me: Value = s
+        .get("/api/v1/me", Some(&officer))
+        .await
+        .json()
+        .await
+        .expect("me");
+    let name = me["units"]
+        .as_array()
+        .expect("units")
+        .iter()
+        .find(|u| u["id"] == station)
+        .map(|u| u["name"].clone());
+    assert_eq!(name, Some(json!("福田街道派出所")));
+    let renamed = audit(&s, "unit.rename");
+    assert_eq!(renamed.len(), 1);
+    assert!(
+        renamed[0].2.contains("福田派出所") && renamed[0].2.contains("机构调整"),
+        "{}",
+        renamed[0].2
+    );
+}

@@ -1,0 +1,164 @@
+//! The admin console's calls (role `admin`): signing keys under dual control, users;
+//! and every user's own password. The server checks role and scope on every one; the
+//! client only carries them.
+
+use jsjb_core::org::{Role, Tier, Unit, UnitId};
+use jsjb_proto::{
+    AdminKey, AdminUser, ChangePasswordRequest, KeyActivation, RevokeRequest, SigningKey,
+};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+
+use super::{ClientError, ServerClient};
+
+impl ServerClient {
+    /// `GET /admin/keys`: the keys of the admin's units, with owners and approvals.
+    pub async fn admin_keys(&self) -> Result<Vec<AdminKey>, ClientError> {
+        self.json(self.request(Method::GET, self.url("/admin/keys")))
+            .await
+    }
+
+    /// `POST /keys/{id}/activate`: records this admin's approval; the key becomes active
+    /// at the second approval by another, independent admin.
+    pub async fn approve_key(&self, id: i64) -> Result<KeyActivation, ClientError> {
+        self.json(self.request(Method::POST, self.url(&format!("/keys/{id}/activate"))))
+            .await
+    }
+
+    /// `POST /keys/{id}/revoke` with the reason kept in the audit log.
+    pub async fn revoke_key(&self, id: i64, reason: &str) -> Result<SigningKey, ClientError> {
+        self.json(
+            self.request(Method::POST, self.url(&format!("/keys/{id}/revoke")))
+                .json(&RevokeRequest {
+                    reason: reason.to_owned(),
+                }),
+        )
+        .await
+    }
+
+    /// `GET /admin/users`: the users of the admin's units, with their last sign-in.
+    pub async fn admin_users(&self) -> Result<Vec<AdminUser>, ClientError> {
+        #[derive(Deserialize)]
+        struct List {
+            users: Vec<AdminUser>,
+        }
+        let list: List = self
+            .json(self.request(Method::GET, self.url("/admin/users")))
+            .await?;
+        Ok(list.users)
+    }
+
+    /// `POST /admin/users`: a new account with an initial password the user must change.
+    pub async fn create_user(&self, user: &NewAccount) -> Result<AdminUser, ClientError> {
+        self.json(
+            self.request(Method::POST, self.url("/admin/users"))
+                .json(user),
+        )
+        .await
+    }
+
+    /// `POST /admin/users/{id}/active`: deactivates (ending the user's sessions) or
+    /// reactivates, with the reason for the audit log.
+    pub async fn set_user_active(
+        &self,
+        id: i64,
+        active: bool,
+        reason: &str,
+    ) -> Result<AdminUser, ClientError> {
+        self.json(
+            self.request(Method::POST, self.url(&format!("/admin/users/{id}/active")))
+                .json(&serde_json::json!({ "active": active, "reason": reason })),
+        )
+        .await
+    }
+
+    /// `POST /admin/users/{id}/password`: a new password the user must change at the
+    /// next sign-in; their sessions end.
+    pub async fn reset_password(&self, id: i64, password: &str) -> Result<(), ClientError> {
+        self.send(
+            self.request(
+                Method::POST,
+                self.url(&format!("/admin/users/{id}/password")),
+            )
+            .json(&serde_json::json!({ "password": password })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST /admin/units`: a new unit below `parent_id` (in the admin's subtree).
+    pub async fn create_unit(
+        &self,
+        parent_id: i64,
+        tier: Tier,
+        name: &str,
+    ) -> Result<Unit, ClientError> {
+        let dto: UnitDto = self
+            .json(
+                self.request(Method::POST, self.url("/admin/units")).json(
+                    &serde_json::json!({ "parent_id": parent_id, "tier": tier, "name": name }),
+                ),
+            )
+            .await?;
+        Ok(dto.into())
+    }
+
+    /// `POST /admin/units/{id}/name`: renames a unit, with the reason for the audit log.
+    pub async fn rename_unit(
+        &self,
+        id: i64,
+        name: &str,
+        reason: &str,
+    ) -> Result<Unit, ClientError> {
+        let dto: UnitDto = self
+            .json(
+                self.request(Method::POST, self.url(&format!("/admin/units/{id}/name")))
+                    .json(&serde_json::json!({ "name": name, "reason": reason })),
+            )
+            .await?;
+        Ok(dto.into())
+    }
+
+    /// `POST /me/password`: the user sets their own password.
+    pub async fn change_password(
+        &self,
+        request: &ChangePasswordRequest,
+    ) -> Result<(), ClientError> {
+        self.send(
+            self.request(Method::POST, self.url("/me/password"))
+                .json(request),
+        )
+        .await
+        .map(drop)
+    }
+}
+
+/// `POST /admin/users`' body.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewAccount {
+    pub unit_id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub roles: Vec<Role>,
+    pub password: String,
+}
+
+/// The admin API's unit (`parent_id`), as the rest of the desktop knows it (`Unit`).
+#[derive(Debug, Deserialize)]
+struct UnitDto {
+    id: i64,
+    parent_id: Option<i64>,
+    tier: Tier,
+    name: String,
+}
+
+impl From<UnitDto> for Unit {
+    fn from(u: UnitDto) -> Self {
+        Unit {
+            id: UnitId(u.id),
+            parent: u.parent_id.map(UnitId),
+            tier: u.tier,
+            name: u.name,
+        }
+    }
+}

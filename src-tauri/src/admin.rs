@@ -1,0 +1,172 @@
+//! The admin console (role `admin`): thin commands over the server's admin calls. The
+//! server decides who may do what (role, scope, dual control); these commands only
+//! carry the request, check what the UI must not send empty, and need the server.
+
+use jsjb_core::org::{Role, Tier, Unit};
+use jsjb_proto::{AdminKey, AdminUser, ChangePasswordRequest, KeyActivation, SigningKey};
+use jsjb_sync::NewAccount;
+use tauri::State;
+
+use crate::desk::Desk;
+use crate::error::{CommandError, CommandResult, ErrorCode};
+
+/// The longest revocation reason sent (the server keeps as much).
+const MAX_REASON_CHARS: usize = jsjb_core::workflow::MAX_TEXT_CHARS;
+
+/// `admin_keys`: the signing keys of the admin's units, with owners and approvals.
+#[tauri::command]
+pub async fn admin_keys(desk: State<'_, Desk>) -> CommandResult<Vec<AdminKey>> {
+    let session = desk.session()?;
+    Ok(session.client.admin_keys().await?)
+}
+
+/// `approve_signing_key`: this admin's approval, after comparing the fingerprint with
+/// the chief. The answer says whether the key is active now or waits for a second admin.
+#[tauri::command]
+pub async fn approve_signing_key(
+    desk: State<'_, Desk>,
+    key_id: i64,
+) -> CommandResult<KeyActivation> {
+    let session = desk.session()?;
+    Ok(session.client.approve_key(key_id).await?)
+}
+
+/// `revoke_signing_key`: revokes a key; the reason is required (it is what the audit log
+/// and the owner's notice say).
+#[tauri::command]
+pub async fn revoke_signing_key(
+    desk: State<'_, Desk>,
+    key_id: i64,
+    reason: String,
+) -> CommandResult<SigningKey> {
+    let reason = required_reason(&reason)?;
+    let session = desk.session()?;
+    Ok(session.client.revoke_key(key_id, &reason).await?)
+}
+
+/// `admin_users`: the users of the admin's units, with unit, roles, state, last sign-in.
+#[tauri::command]
+pub async fn admin_users(desk: State<'_, Desk>) -> CommandResult<Vec<AdminUser>> {
+    let session = desk.session()?;
+    Ok(session.client.admin_users().await?)
+}
+
+/// `create_user`: a new account; the initial password is to be changed at first sign-in.
+#[tauri::command]
+pub async fn create_user(
+    desk: State<'_, Desk>,
+    unit_id: i64,
+    username: String,
+    display_name: String,
+    roles: Vec<Role>,
+    password: String,
+) -> CommandResult<AdminUser> {
+    let session = desk.session()?;
+    let account = NewAccount {
+        unit_id,
+        username,
+        display_name,
+        roles,
+        password,
+    };
+    Ok(session.client.create_user(&account).await?)
+}
+
+/// `set_user_active`: deactivates (the user's sessions end at once) or reactivates, with
+/// a required reason.
+#[tauri::command]
+pub async fn set_user_active(
+    desk: State<'_, Desk>,
+    user_id: i64,
+    active: bool,
+    reason: String,
+) -> CommandResult<AdminUser> {
+    let reason = required_reason(&reason)?;
+    let session = desk.session()?;
+    Ok(session
+        .client
+        .set_user_active(user_id, active, &reason)
+        .await?)
+}
+
+/// `reset_user_password`: an admin sets a password the user must change at next sign-in.
+#[tauri::command]
+pub async fn reset_user_password(
+    desk: State<'_, Desk>,
+    user_id: i64,
+    password: String,
+) -> CommandResult<()> {
+    let session = desk.session()?;
+    Ok(session.client.reset_password(user_id, &password).await?)
+}
+
+/// `create_unit`: a new unit below one of the admin's units.
+#[tauri::command]
+pub async fn create_unit(
+    desk: State<'_, Desk>,
+    parent_id: i64,
+    tier: Tier,
+    name: String,
+) -> CommandResult<Unit> {
+    let session = desk.session()?;
+    Ok(session.client.create_unit(parent_id, tier, &name).await?)
+}
+
+/// `rename_unit`: renames a unit of the admin's subtree, with a required reason.
+#[tauri::command]
+pub async fn rename_unit(
+    desk: State<'_, Desk>,
+    unit_id: i64,
+    name: String,
+    reason: String,
+) -> CommandResult<Unit> {
+    let reason = required_reason(&reason)?;
+    let session = desk.session()?;
+    Ok(session.client.rename_unit(unit_id, &name, &reason).await?)
+}
+
+/// `change_own_password`: any user sets their own password with the current one.
+#[tauri::command]
+pub async fn change_own_password(
+    desk: State<'_, Desk>,
+    current_password: String,
+    new_password: String,
+) -> CommandResult<()> {
+    let session = desk.session()?;
+    Ok(session
+        .client
+        .change_password(&ChangePasswordRequest {
+            current_password,
+            new_password,
+        })
+        .await?)
+}
+
+fn required_reason(reason: &str) -> CommandResult<String> {
+    let reason: String = reason.trim().chars().take(MAX_REASON_CHARS).collect();
+    if reason.is_empty() {
+        return Err(CommandError::new(
+            ErrorCode::InvalidInput,
+            "a revocation needs a reason",
+        ));
+    }
+    Ok(reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blank_reason_is_refused_and_a_long_one_cut() {
+        assert_eq!(
+            required_reason("  \n ").map_err(|e| e.code),
+            Err(ErrorCode::InvalidInput)
+        );
+        let long = "丢".repeat(MAX_REASON_CHARS + 10);
+        assert_eq!(
+            required_reason(&long).map(|r| r.chars().count()),
+            Ok(MAX_REASON_CHARS)
+        );
+    }
+}

@@ -1,0 +1,188 @@
+//! The admin console through the real commands (mock runtime) against the REAL server
+//! in-process: a chief enrols a key on their desktop, and two admins — each on their own
+//! desktop, with no raw HTTP call — find it in `admin_keys` with the same fingerprint,
+//! approve it under dual control (the same admin twice is refused), and one revokes it
+//! with a reason (never without one). Same harness as `ipc.rs` (`support/`).
+
+use serde_json::json;
+
+mod support;
+use support::*;
+
+#[test]
+fn two_admins_approve_a_chiefs_key_from_their_desktops_and_one_revokes_it_with_a_reason() {
+    let chief = app();
+    chief.login("futian.chief");
+    let pending = chief.ok("enrol_signing_key", json!({"pin": "246810"}));
+    let key_id = pending["keyId"].as_i64().expect("key id");
+    let fingerprint = pending["fingerprint"].as_str().expect("fingerprint");
+
+    let admin = app();
+    admin.login("admin");
+    let keys = admin.ok("admin_keys", json!({}));
+    let row = keys
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["key"]["id"] == key_id)
+        .expect("the chief's key is listed")
+        .clone();
+    // What the admin compares with the chief's screen is what the chief's desktop shows.
+    assert_eq!(row["key"]["fingerprint"], fingerprint);
+    assert_eq!(row["key"]["state"], "pending");
+    assert_eq!(row["owner_username"], "futian.chief");
+    assert_eq!(row["approvals"], json!([]));
+    assert_eq!(row["approvals_required"], 2);
+
+    // A chief is not an admin: the console's calls are refused to them.
+    assert_eq!(chief.err_code("admin_keys", json!({})), "forbidden");
+    assert_eq!(
+        chief.err_code("approve_signing_key", json!({"keyId": key_id})),
+        "forbidden"
+    );
+
+    let first = admin.ok("approve_signing_key", json!({"keyId": key_id}));
+    assert_eq!(first["key"]["state"], "pending", "{first}");
+    assert_eq!(first["approvals"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        admin.err_code("approve_signing_key", json!({"keyId": key_id})),
+        "already_approved"
+    );
+    assert_eq!(
+        chief.ok("signing_key_status", json!({}))["state"],
+        "pending"
+    );
+
+    let admin2 = app();
+    admin2.login("admin2");
+    let second = admin2.ok("approve_signing_key", json!({"keyId": key_id}));
+    assert_eq!(second["key"]["state"], "active", "{second}");
+    assert_eq!(chief.ok("signing_key_status", json!({}))["state"], "active");
+    assert_eq!(
+        admin2.err_code("approve_signing_key", json!({"keyId": key_id})),
+        "key_state"
+    );
+
+    // Revoking needs a reason; with one, the key is revoked and the chief's desktop says so.
+    assert_eq!(
+        admin.err_code(
+            "revoke_signing_key",
+            json!({"keyId": key_id, "reason": "  "})
+        ),
+        "invalid_input"
+    );
+    let revoked = admin.ok(
+        "revoke_signing_key",
+        json!({"keyId": key_id, "reason": "密钥遗失"}),
+    );
+    assert_eq!(revoked["state"], "revoked");
+    assert_eq!(
+        chief.ok("signing_key_status", json!({}))["state"],
+        "revoked"
+    );
+}
+
+#[test]
+fn an_admin_creates_a_user_who_must_change_the_password_then_deactivates_them() {
+    let admin = app();
+    admin.login("admin");
+    let unit = admin.ok("session", json!({}))["me"]["unit_id"]
+        .as_i64()
+        .expect("unit");
+    let created = admin.ok(
+        "create_user",
+        json!({"unitId": unit, "username": "new.clerk", "displayName": "新同事",
+               "roles": ["officer"], "password": "initial-pass-1"}),
+    );
+    assert_eq!(created["must_change_password"], true, "{created}");
+    let id = created["id"].as_i64().expect("id");
+    assert_eq!(
+        admin.err_code(
+            "create_user",
+            json!({"unitId": unit, "username": "new.clerk", "displayName": "重名",
+                   "roles": ["officer"], "password": "initial-pass-1"}),
+        ),
+        "username_taken"
+    );
+
+    // The new user signs in and is told to change the password first.
+    let user = app();
+    let session = user.ok(
+        "login",
+        json!({"serverUrl": server().url(), "username": "new.clerk", "password": "initial-pass-1"}),
+    );
+    assert_eq!(session["me"]["must_change_password"], true, "{session}");
+    assert_eq!(
+        user.err_code(
+            "change_own_password",
+            json!({"currentPassword": "wrong-pass-00", "newPassword": "my-own-pass-22"}),
+        ),
+        "wrong_password"
+    );
+    user.ok(
+        "change_own_password",
+        json!({"currentPassword": "initial-pass-1", "newPassword": "my-own-pass-22"}),
+    );
+    let listed = admin.ok("admin_users", json!({}));
+    let row = listed
+        .as_array()
+        .expect("users")
+        .iter()
+        .find(|u| u["id"] == id)
+        .expect("listed")
+        .clone();
+    assert_eq!(row["must_change_password"], false, "{row}");
+    assert!(row["last_login_at"].is_string(), "{row}");
+
+    // Deactivation needs a reason, then ends the user's session at once.
+    assert_eq!(
+        admin.err_code(
+            "set_user_active",
+            json!({"userId": id, "active": false, "reason": " "}),
+        ),
+        "invalid_input"
+    );
+    let off = admin.ok(
+        "set_user_active",
+        json!({"userId": id, "active": false, "reason": "调离"}),
+    );
+    assert_eq!(off["active"], false);
+    assert_eq!(user.err_code("admin_users", json!({})), "session_expired");
+}
+
+#[test]
+fn an_admin_creates_and_renames_a_unit_and_a_rename_needs_a_reason() {
+    let admin = app();
+    admin.login("admin");
+    let city = admin.ok("session", json!({}))["me"]["unit_id"]
+        .as_i64()
+        .expect("unit");
+    let unit = admin.ok(
+        "create_unit",
+        json!({"parentId": city, "tier": "branch", "name": "临时分局"}),
+    );
+    assert_eq!(unit["name"], "临时分局");
+    assert_eq!(unit["parent"], city);
+    let id = unit["id"].as_i64().expect("id");
+    assert_eq!(
+        admin.err_code(
+            "rename_unit",
+            json!({"unitId": id, "name": "新区分局", "reason": ""}),
+        ),
+        "invalid_input"
+    );
+    let renamed = admin.ok(
+        "rename_unit",
+        json!({"unitId": id, "name": "新区分局", "reason": "机构调整"}),
+    );
+    assert_eq!(renamed["name"], "新区分局");
+    let officer = app();
+    officer.login("futian.liu");
+    assert_eq!(
+        officer.err_code(
+            "rename_unit",
+            json!({"unitId": id, "name": "x", "reason": "y"}),
+        ),
+        "forbidden"
+    );
+}

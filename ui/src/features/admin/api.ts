@@ -1,0 +1,39 @@
+// The admin console's commands (role `admin`), typed from the bindings. The server
+// checks role and scope on every call; the UI only shows what it answers.
+import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
+import { isCommandError } from "../../ipc";
+import type { AdminKey, AdminUser, CommandError, KeyActivation, Role, SigningKey, Tier, Unit } from "../../ipc/bindings";
+
+async function call<T>(command: string, args?: InvokeArgs): Promise<T> {
+  try {
+    return await invoke<T>(command, args);
+  } catch (error) {
+    if (isCommandError(error)) throw error;
+    throw { code: "internal", message: String(error) } as CommandError;
+  }
+}
+
+export const adminKeys = () => call<AdminKey[]>("admin_keys");
+export const approveSigningKey = (keyId: number) => call<KeyActivation>("approve_signing_key", { keyId });
+export const revokeSigningKey = (keyId: number, reason: string) =>
+  call<SigningKey>("revoke_signing_key", { keyId, reason });
+
+/** A fingerprint in groups of four, as the admin reads it out to the chief. */
+export function groupedFingerprint(fp: string): string {
+  return fp.replace(/(.{4})/g, "$1 ").trim();
+}
+
+/** The server's minimum password length (`check_new_password`). */
+export const MIN_PASSWORD = 10;
+
+export const changeOwnPassword = (currentPassword: string, newPassword: string) =>
+  call<null>("change_own_password", { currentPassword, newPassword });
+export const adminUsers = () => call<AdminUser[]>("admin_users");
+export const createUser = (args: { unitId: number; username: string; displayName: string; roles: Role[]; password: string }) =>
+  call<AdminUser>("create_user", args);
+export const setUserActive = (userId: number, active: boolean, reason: string) =>
+  call<AdminUser>("set_user_active", { userId, active, reason });
+export const resetUserPassword = (userId: number, password: string) =>
+  call<null>("reset_user_password", { userId, password });
+export const createUnit = (parentId: number, tier: Tier, name: string) => call<Unit>("create_unit", { parentId, tier, name });
+export const renameUnit = (unitId: number, name: string, reason: string) => call<Unit>("rename_unit", { unitId, name, reason });
