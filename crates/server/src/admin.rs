@@ -58,6 +58,7 @@ pub struct ResetPasswordRequest {
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RenameUnitRequest {
     pub name: String,
     /// Why (kept in the audit log); required.
@@ -65,6 +66,7 @@ pub struct RenameUnitRequest {
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SetActiveRequest {
     pub active: bool,
     /// Why (kept in the audit log); required.

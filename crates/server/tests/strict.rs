@@ -105,6 +105,18 @@ impl Fixture {
             ),
             ("/api/v1/me/notices/ack", json!({"up_to": 1})),
             (
+                "/api/v1/admin/units/{id}/name",
+                json!({"name": "福田分局（新）", "reason": "更名"}),
+            ),
+            (
+                "/api/v1/admin/users/{id}/active",
+                json!({"active": false, "reason": "调离"}),
+            ),
+            (
+                "/api/v1/me/password",
+                json!({"current_password": "wrong-password-1", "new_password": "a-new-password-2"}),
+            ),
+            (
                 "/api/v1/public/verification",
                 json!({"phone": "13812345678", "consent": true}),
             ),
