@@ -121,7 +121,9 @@ describe("an officer's workflow against the real server", () => {
     // Another suite may have left the WebView's remembered language on English.
     if ((await browser.execute(() => document.documentElement.lang)) !== "zh-CN") await clickWhenFree("中文", $("language-zh-CN"));
     await waitFor("the user's name", async () => (await textOf("current-user")).includes("刘瑞峰"), 30_000);
-    await waitFor("online", async () => (await $("connection-state").getAttribute("data-state")) === "online");
+    // The first sync of the demo city, then the witnessed audit head: on a loaded 2-core
+    // runner this has taken more than the default wait.
+    await waitFor("online", async () => (await $("connection-state").getAttribute("data-state")) === "online", 60_000);
     await app.screenshot("inbox-1366x768");
   });
 

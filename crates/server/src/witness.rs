@@ -144,8 +144,11 @@ impl Witness {
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct HeadQuery {
     /// The `seq` of the head the desktop keeps: its entry's hash comes back in `known`.
+    #[param(nullable = false, minimum = 0)]
     pub known_seq: Option<i64>,
 }
 
