@@ -99,10 +99,51 @@ struct CodeEntry {
     attempts_left: u32,
 }
 
+/// A map that drops its expired entries only once it has doubled since the last sweep,
+/// so a map full of live entries is not walked on every insert (the sweep's cost is
+/// spread over the inserts that filled it).
+#[derive(Debug)]
+struct Expiring<V> {
+    map: HashMap<String, V>,
+    sweep_at: usize,
+}
+
+impl<V> Default for Expiring<V> {
+    fn default() -> Self {
+        Expiring {
+            map: HashMap::new(),
+            sweep_at: SWEEP_AT,
+        }
+    }
+}
+
+impl<V> Expiring<V> {
+    fn insert_sweeping(&mut self, key: String, value: V, live: impl Fn(&V) -> bool) {
+        if self.map.len() >= self.sweep_at {
+            self.map.retain(|_, v| live(v));
+            self.sweep_at = (self.map.len() * 2).max(SWEEP_AT);
+        }
+        self.map.insert(key, value);
+    }
+}
+
+impl<V> std::ops::Deref for Expiring<V> {
+    type Target = HashMap<String, V>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl<V> std::ops::DerefMut for Expiring<V> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.map
+    }
+}
+
 /// The outstanding code of each phone number (a new code replaces the old one).
 #[derive(Debug, Default)]
 pub struct OtpCodes {
-    entries: Mutex<HashMap<String, CodeEntry>>,
+    entries: Mutex<Expiring<CodeEntry>>,
 }
 
 fn digest(phone: &str, code: &str) -> [u8; 32] {
@@ -121,16 +162,14 @@ impl OtpCodes {
         };
         let code = format!("{code:06}");
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= SWEEP_AT {
-            entries.retain(|_, e| e.expires > now);
-        }
-        entries.insert(
+        entries.insert_sweeping(
             phone.to_owned(),
             CodeEntry {
                 hash: digest(phone, &code),
                 expires: now + Duration::minutes(CODE_TTL_MINUTES),
                 attempts_left: CODE_ATTEMPTS,
             },
+            |e| e.expires > now,
         );
         code
     }
@@ -181,7 +220,7 @@ pub struct Verified {
 /// CSRF token. Used up when the letter is stored.
 #[derive(Debug, Default)]
 pub struct Tickets {
-    entries: Mutex<HashMap<String, Verified>>,
+    entries: Mutex<Expiring<Verified>>,
 }
 
 impl Tickets {
@@ -190,16 +229,14 @@ impl Tickets {
         OsRng.fill_bytes(&mut raw);
         let token = crate::audit::hex(&raw);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= SWEEP_AT {
-            entries.retain(|_, v| v.expires > now);
-        }
-        entries.insert(
+        entries.insert_sweeping(
             token.clone(),
             Verified {
                 phone: phone.to_owned(),
                 name: name.to_owned(),
                 expires: now + Duration::minutes(TICKET_TTL_MINUTES),
             },
+            |v| v.expires > now,
         );
         token
     }
@@ -217,6 +254,34 @@ impl Tickets {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_full_map_of_live_entries_is_not_swept_on_every_insert() {
+        use std::cell::Cell;
+        let sweeps = Cell::new(0_usize);
+        let mut map: Expiring<u32> = Expiring::default();
+        // Every entry stays live: a sweep removes nothing.
+        for n in 0..(SWEEP_AT * 4) {
+            map.insert_sweeping(format!("k{n}"), 0, |_| {
+                sweeps.set(sweeps.get() + 1);
+                true
+            });
+        }
+        // Each sweep walks the whole map; with the threshold doubling the walks add up
+        // to about twice the inserts, not inserts × size.
+        assert!(
+            sweeps.get() <= SWEEP_AT * 8,
+            "{} liveness checks for {} inserts",
+            sweeps.get(),
+            SWEEP_AT * 4
+        );
+        // Expired entries still go once the map has doubled.
+        let mut map: Expiring<bool> = Expiring::default();
+        for n in 0..=SWEEP_AT {
+            map.insert_sweeping(format!("k{n}"), false, |live| *live);
+        }
+        assert_eq!(map.len(), 1);
+    }
     use super::*;
 
     #[test]
