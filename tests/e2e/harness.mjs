@@ -18,9 +18,9 @@
 //   JSJB_E2E_ARTIFACTS   where screenshots go (default: tests/.artifacts)
 
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
-import { homedir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { remote } from "webdriverio";
@@ -143,6 +143,35 @@ async function waitForDriver(port, driver, log) {
     await sleep(100);
   }
   throw new Error(`tauri-driver was not ready within 30 s:\n${log()}`);
+}
+
+/**
+ * The real app signed in to `serverUrl` as `username` at start (the demo's autologin),
+ * with its caches in a fresh data folder and tokens in a file. `close()` ends the app
+ * and removes the folder.
+ * @param {string} serverUrl
+ * @param {string} username
+ * @param {string} password
+ */
+export async function launchSignedIn(serverUrl, username, password) {
+  const dataDir = mkdtempSync(join(tmpdir(), "jsjb-e2e-app-"));
+  const app = await launchApp({
+    env: {
+      JSJB_SERVER_URL: serverUrl,
+      JSJB_AUTOLOGIN_USER: username,
+      JSJB_AUTOLOGIN_PASSWORD: password,
+      JSJB_DATA_DIR: dataDir,
+      JSJB_KEYRING: "file",
+    },
+  });
+  return {
+    app,
+    browser: app.browser,
+    async close() {
+      await app.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }
 
 /**

@@ -5,11 +5,8 @@
 // reacting to a deadline, needs a deadline passing within seconds: the clocks are 10
 // minutes and more, so it is covered by ui/src/features/letter/liveDeadline.test.ts.)
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { launchApp } from "./harness.mjs";
+import { launchSignedIn } from "./harness.mjs";
 import { DEMO_PASSWORD, startServer } from "./server.mjs";
 
 const OFFICER = "futian.liu";
@@ -20,30 +17,20 @@ describe("the inbox order and the letter's buttons", () => {
   let desk;
   let app;
   let browser;
-  let dataDir;
+  let signedIn;
   let station;
 
   before(async () => {
     server = await startServer({ days: 20 });
     desk = await server.api("futianfj.desk");
     station = desk.unitId("福田派出所");
-    dataDir = mkdtempSync(join(tmpdir(), "jsjb-e2e-app-"));
-    app = await launchApp({
-      env: {
-        JSJB_SERVER_URL: server.url,
-        JSJB_AUTOLOGIN_USER: OFFICER,
-        JSJB_AUTOLOGIN_PASSWORD: DEMO_PASSWORD,
-        JSJB_DATA_DIR: dataDir,
-        JSJB_KEYRING: "file",
-      },
-    });
-    browser = app.browser;
+    signedIn = await launchSignedIn(server.url, OFFICER, DEMO_PASSWORD);
+    ({ app, browser } = signedIn);
   });
 
   after(async () => {
-    await app?.close();
+    await signedIn?.close();
     await server?.dispose();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
   const $ = (testid) => browser.$(`[data-testid="${testid}"]`);

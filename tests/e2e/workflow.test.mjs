@@ -3,11 +3,8 @@
 // to 待签批, an extension, 退单 and re-dispatch, an action taken offline and synced when
 // the server is back, and a letter whose text is an HTML/script payload.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { launchApp } from "./harness.mjs";
+import { launchSignedIn } from "./harness.mjs";
 import { DEMO_PASSWORD, startServer } from "./server.mjs";
 
 const OFFICER = "futian.liu";
@@ -17,30 +14,20 @@ describe("an officer's workflow against the real server", () => {
   let desk;
   let app;
   let browser;
-  let dataDir;
+  let signedIn;
   let station;
 
   before(async () => {
     server = await startServer();
     desk = await server.api("futianfj.desk");
     station = desk.unitId("福田派出所");
-    dataDir = mkdtempSync(join(tmpdir(), "jsjb-e2e-app-"));
-    app = await launchApp({
-      env: {
-        JSJB_SERVER_URL: server.url,
-        JSJB_AUTOLOGIN_USER: OFFICER,
-        JSJB_AUTOLOGIN_PASSWORD: DEMO_PASSWORD,
-        JSJB_DATA_DIR: dataDir,
-        JSJB_KEYRING: "file",
-      },
-    });
-    browser = app.browser;
+    signedIn = await launchSignedIn(server.url, OFFICER, DEMO_PASSWORD);
+    ({ app, browser } = signedIn);
   });
 
   after(async () => {
-    await app?.close();
+    await signedIn?.close();
     await server?.dispose();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
   const $ = (testid) => browser.$(`[data-testid="${testid}"]`);
