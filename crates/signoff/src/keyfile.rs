@@ -427,8 +427,9 @@ fn read_attempts(path: &Path) -> Option<(Zeroizing<Vec<u8>>, u64)> {
     (file.format == ATTEMPTS_FORMAT && secret.len() == 32).then_some((secret, file.generation))
 }
 
-/// Creates the folder readable by this OS user only (on unix; on Windows the app-data
-/// folder's inherited ACL applies: docs/signoff.md).
+/// Creates the folder readable by this OS user only: mode 0700 on unix; on Windows an
+/// explicit ACL that grants the owner alone, replacing what the app-data folder passes
+/// down ([`restrict_to_owner`]).
 fn private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -437,12 +438,66 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder.create(dir)
+    builder.create(dir)?;
+    #[cfg(windows)]
+    restrict_to_owner(&windows_icacls(), dir, true)?;
+    Ok(())
 }
 
-/// Writes `bytes` to `path` atomically: a new temporary file created with mode 0600
-/// (never readable by others, not even for a moment), written, fsynced, renamed over
-/// `path`, then the folder fsynced.
+/// The Windows ACL tool: `%SystemRoot%\System32\icacls.exe` by its full path, so that
+/// a program of the same name earlier on `PATH` is never the one run.
+#[cfg_attr(not(windows), allow(dead_code))]
+fn windows_icacls() -> PathBuf {
+    let root = std::env::var_os("SystemRoot").unwrap_or_else(|| "C:\\Windows".into());
+    Path::new(&root).join("System32").join("icacls.exe")
+}
+
+/// The arguments that give `path` an ACL with one entry: full control for its owner
+/// (the well-known SID `S-1-3-4`, OWNER RIGHTS, so no user name has to be looked up or
+/// trusted from the environment), with inheritance from the parent removed. A folder's
+/// entry is passed on to what is created in it (`(OI)(CI)`).
+///
+/// Why a tool and not the Win32 API: setting a security descriptor from Rust needs
+/// `unsafe` (the workspace forbids it) or a Windows-only crate that this project's Linux
+/// CI cannot build; `icacls` ships with every Windows since Vista.
+fn owner_only_acl_args(path: &Path, is_dir: bool) -> Vec<std::ffi::OsString> {
+    let grant = if is_dir {
+        "*S-1-3-4:(OI)(CI)F"
+    } else {
+        "*S-1-3-4:F"
+    };
+    vec![
+        path.as_os_str().to_owned(),
+        "/inheritance:r".into(),
+        "/grant:r".into(),
+        grant.into(),
+        "/q".into(),
+    ]
+}
+
+/// Runs `icacls` on `path` and fails closed: a key file whose ACL could not be set is
+/// never written (the caller removes the temporary file).
+#[cfg_attr(not(windows), allow(dead_code))]
+fn restrict_to_owner(icacls: &Path, path: &Path, is_dir: bool) -> std::io::Result<()> {
+    let status = std::process::Command::new(icacls)
+        .args(owner_only_acl_args(path, is_dir))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "could not restrict the key file's ACL to its owner ({status})"
+        )))
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a new temporary file created with mode 0600 (on
+/// Windows: given an owner-only ACL while still empty), so it is never readable by
+/// others, not even for a moment; written, fsynced, renamed over `path` (a rename on
+/// the same volume keeps the ACL), then the folder fsynced.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     private_dir(dir)?;
@@ -462,6 +517,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     let written = (|| {
         let mut f = options.open(&tmp)?;
+        // On Windows the ACL is set while the file is still empty, before the key is in it.
+        #[cfg(windows)]
+        restrict_to_owner(&windows_icacls(), &tmp, false)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
@@ -590,5 +648,69 @@ pub fn pin_wait_secs(path: &Path, now: DateTime<Utc>) -> Result<u64, KeyFileErro
         Ok(file) => Ok(file.wait_secs(now)),
         Err(KeyFileError::Tampered { retry_after_secs }) => Ok(retry_after_secs),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_windows_acl_grants_the_owner_alone_and_drops_inheritance() {
+        let file = owner_only_acl_args(Path::new(r"C:\Users\chief\key.json"), false);
+        assert_eq!(
+            file,
+            [
+                r"C:\Users\chief\key.json",
+                "/inheritance:r",
+                "/grant:r",
+                "*S-1-3-4:F",
+                "/q"
+            ]
+            .map(std::ffi::OsString::from)
+        );
+        let dir = owner_only_acl_args(Path::new(r"C:\Users\chief"), true);
+        assert_eq!(
+            dir[3], "*S-1-3-4:(OI)(CI)F",
+            "what is created inside inherits it"
+        );
+        assert!(windows_icacls().ends_with("System32/icacls.exe") || cfg!(windows));
+    }
+
+    /// The tool is run with exactly those arguments, and a failure refuses the write.
+    #[cfg(unix)]
+    #[test]
+    fn setting_the_acl_runs_the_tool_and_fails_closed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("test setup");
+        let log = dir.path().join("args");
+        let fake = |name: &str, exit: u8| {
+            let tool = dir.path().join(name);
+            let script = format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\nexit {exit}\n",
+                log.display()
+            );
+            std::fs::write(&tool, script).expect("test setup");
+            std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o700)).expect("test setup");
+            tool
+        };
+        let target = dir.path().join("key.json");
+
+        restrict_to_owner(&fake("icacls-ok", 0), &target, false).expect("the tool succeeded");
+        let args = std::fs::read_to_string(&log).expect("test setup");
+        assert_eq!(
+            args.lines().collect::<Vec<_>>(),
+            [
+                target.to_str().expect("test setup"),
+                "/inheritance:r",
+                "/grant:r",
+                "*S-1-3-4:F",
+                "/q"
+            ]
+        );
+        let refused = restrict_to_owner(&fake("icacls-fails", 5), &target, false);
+        assert!(refused.is_err(), "a failed ACL must refuse the key file");
+        let missing = restrict_to_owner(&dir.path().join("none"), &target, false);
+        assert!(missing.is_err(), "no tool, no key file");
     }
 }
