@@ -691,7 +691,8 @@ mod tests {
                 log.display()
             );
             std::fs::write(&tool, script).expect("test setup");
-            std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o700)).expect("test setup");
+            std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o700))
+                .expect("test setup");
             tool
         };
         let target = dir.path().join("key.json");
