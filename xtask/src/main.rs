@@ -5,8 +5,10 @@
 //! - `cargo xtask test`     setup, then every check CI runs, with a summary
 //! - `cargo xtask bindings` regenerate the UI's TypeScript bindings from Rust
 //! - `cargo xtask contract` the API contract step alone (Schemathesis, demo server)
+//! - `cargo xtask cycles`   import circles between the files of each crate (`--write`)
 
 mod contract;
+mod cycles;
 mod demo;
 mod setup;
 mod shell;
@@ -26,6 +28,8 @@ commands:
              fails if any step failed
   bindings   regenerate ui/src/ipc/bindings from the Rust types
   contract   only the API contract step of `test` (Schemathesis against the demo server)
+  cycles     import circles between files inside each crate; fails on a new one
+             (`--write` records today's in xtask/module-cycles.txt)
 ";
 
 fn main() -> ExitCode {
@@ -36,6 +40,7 @@ fn main() -> ExitCode {
         Some("test") => test::run(),
         Some("bindings") => test::regenerate_bindings(),
         Some("contract") => contract::run(),
+        Some("cycles") => cycles::run(args.get(1).is_some_and(|a| a == "--write")),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             Ok(())

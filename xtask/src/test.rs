@@ -46,6 +46,11 @@ fn steps() -> Vec<Step> {
             action: build_ui,
         },
         Step {
+            name: "module circles",
+            required: false,
+            action: || crate::cycles::run(false),
+        },
+        Step {
             name: "cargo clippy",
             required: false,
             action: || {
