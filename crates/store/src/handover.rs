@@ -16,7 +16,7 @@ use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::{Store, StoreError, letters, text_col, time};
+use crate::{Store, StoreError, text_col, time, view};
 
 /// "About to breach" by default: a running clock due within this many seconds (or
 /// already inside its warn window, or breached).
@@ -121,10 +121,10 @@ impl Store {
             .collect::<Result<_, _>>()?;
         let mut items = Vec::new();
         for id in ids {
-            let Some(record) = letters::load_record(&self.conn, LetterId(id))? else {
+            let Some(record) = view::load_record(&self.conn, LetterId(id))? else {
                 continue;
             };
-            let view = letters::optimistic_view(&self.conn, &self.ctx, &record)?;
+            let view = view::optimistic_view(&self.conn, &self.ctx, &record)?;
             let status = &view.status;
             if status.state == LetterState::Closed || status.unit != unit {
                 continue;

@@ -12,8 +12,8 @@ use rusqlite::{Row, params_from_iter};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::outbox::{self, OutboxEntry};
-use crate::{Store, StoreError, letters, time};
+use crate::outbox_rows::{self, OutboxEntry};
+use crate::{Store, StoreError, time, view};
 
 /// The most rows one inbox page returns.
 pub const MAX_PAGE: u32 = 500;
@@ -438,10 +438,10 @@ impl Store {
         id: LetterId,
         now: DateTime<Utc>,
     ) -> Result<Option<LetterDetail>, StoreError> {
-        let Some(record) = letters::load_record(&self.conn, id)? else {
+        let Some(record) = view::load_record(&self.conn, id)? else {
             return Ok(None);
         };
-        let view = letters::optimistic_view(&self.conn, &self.ctx, &record)?;
+        let view = view::optimistic_view(&self.conn, &self.ctx, &record)?;
         let clocks = evaluate(
             &view.status.clock_inputs,
             &self.ctx.policy,
@@ -454,7 +454,7 @@ impl Store {
                     r.get(0)
                 })?;
         Ok(Some(LetterDetail {
-            failed: outbox::failed_for(&self.conn, id)?,
+            failed: outbox_rows::failed_for(&self.conn, id)?,
             pending: view
                 .pending
                 .into_iter()

@@ -1,16 +1,16 @@
-//! Letters as the server sends them, and the view derived from them (see the crate docs).
+//! Ingest from sync: letters as the server sends them, stored with their view
+//! (`view.rs`), and letters that left the scope forgotten.
 
-use chrono::{DateTime, Utc};
-use jsjb_core::clock::{ClockKind, ClockRule, ClockState, evaluate};
+use jsjb_core::clock::ClockKind;
 use jsjb_core::letter::{LetterId, LetterState};
 use jsjb_core::org::UnitId;
-use jsjb_core::workflow::{DecisionContext, EventPayload, LetterStatus, decide};
 use jsjb_proto::{Change, LetterRecord, SyncPage};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use ts_rs::TS;
 
-use crate::outbox::{self, OutboxEntry};
+use crate::outbox_rows;
+use crate::view::{self, derive};
 use crate::{Context, Store, StoreError, sync_state, time};
 
 /// What one sync page did to the cache.
@@ -48,216 +48,6 @@ impl Arrival {
     }
 }
 
-/// The sort key of letters with no running clock: above every due time (the latest
-/// `DateTime` is about 8.2e18 µs), newest received first.
-fn done_key(received_at: i64) -> i64 {
-    i64::MAX.saturating_sub(received_at.max(0))
-}
-
-/// The letter as the desktop shows it: the server's events plus pending actions.
-pub(crate) struct OptimisticView {
-    pub status: LetterStatus,
-    /// Each pending entry with the event it adds to the view, or why core now refuses it.
-    pub pending: Vec<(OutboxEntry, Result<EventPayload, String>)>,
-}
-
-/// The server's status of a letter: the fold of its events.
-pub(crate) fn server_status(record: &LetterRecord) -> Result<LetterStatus, StoreError> {
-    LetterStatus::from_events(
-        record.category,
-        record.events.iter().map(|e| (e.at, &e.payload)),
-    )
-    .ok_or(StoreError::InvalidRecord(record.id))
-}
-
-/// Folds the letter's pending outbox entries on top of the server's status, each as the
-/// event core's `decide` makes of it under the actor and time it was taken with.
-pub(crate) fn optimistic_view(
-    conn: &Connection,
-    ctx: &Context,
-    record: &LetterRecord,
-) -> Result<OptimisticView, StoreError> {
-    let mut status = server_status(record)?;
-    let entries = outbox::pending_for(conn, record.id)?;
-    let mut pending = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let outcome = match ctx.tree.as_ref() {
-            None => Err(StoreError::NotSignedIn.code().to_owned()),
-            Some(tree) => {
-                let decision = DecisionContext {
-                    actor: &entry.actor,
-                    tree,
-                    policy: &ctx.policy,
-                    calendar: &ctx.calendar,
-                    now: entry.created_at,
-                };
-                decide(&decision, &status, &entry.action).map_err(|e| e.code().to_owned())
-            }
-        };
-        if let Ok(event) = &outcome {
-            status.apply(entry.created_at, event);
-        }
-        pending.push((entry, outcome));
-    }
-    Ok(OptimisticView { status, pending })
-}
-
-/// The listing columns of a letter, derived from its view.
-struct Derived {
-    state: LetterState,
-    unit: UnitId,
-    handler: Option<i64>,
-    version: u32,
-    dispatched_at: Option<i64>,
-    urgent_clock: Option<ClockKind>,
-    next_due_at: Option<i64>,
-    warn_at: Option<i64>,
-    urgency_key: i64,
-    /// Due times of the sign-for and contact clocks while not met (the inbox's first
-    /// group: clocks that can still be saved in the next minutes).
-    sign_for_due: Option<i64>,
-    contact_due: Option<i64>,
-    pending: bool,
-}
-
-fn derive(ctx: &Context, view: &OptimisticView, received_at: i64) -> Derived {
-    let status = &view.status;
-    let inputs = &status.clock_inputs;
-    // Which clocks are met does not depend on `now`, nor does their order by due time,
-    // so reading them at receipt finds the most urgent clock for every `now`; SQL then
-    // colours it at the `now` of the query from `next_due_at` and `warn_at`.
-    // A closed letter is done even if a clock was never met (a thank-you letter is
-    // filed without contact): nothing is left for anyone to do about it.
-    let unmet: Vec<(ClockKind, DateTime<Utc>)> = if status.state == LetterState::Closed {
-        Vec::new()
-    } else {
-        let clocks = evaluate(inputs, &ctx.policy, &ctx.calendar, inputs.received_at);
-        clocks
-            .readings()
-            .filter(|r| matches!(r.state, ClockState::Running | ClockState::Breached))
-            .map(|r| (r.kind, r.due_at))
-            .collect()
-    };
-    let urgent = unmet
-        .iter()
-        .copied()
-        .min_by_key(|(kind, due)| (*due, *kind));
-    let due_of = |kind: ClockKind| {
-        unmet
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map(|(_, due)| time::to_db(*due))
-    };
-    let (urgent_clock, next_due_at, warn_at) = match urgent {
-        None => (None, None, None),
-        Some((kind, due)) => {
-            let rule: ClockRule = match kind {
-                ClockKind::SignFor => ctx.policy.sign_for,
-                ClockKind::Contact => ctx.policy.contact,
-                ClockKind::FirstFeedback => ctx.policy.first_feedback,
-                ClockKind::Closure => ctx.policy.closure_rule(status.category),
-            };
-            let due = time::to_db(due);
-            let warn = due.saturating_sub(rule.warn_before_secs.saturating_mul(1_000_000));
-            (Some(kind), Some(due), Some(warn))
-        }
-    };
-    Derived {
-        state: status.state,
-        unit: status.unit,
-        handler: status.handler.map(|h| h.0),
-        version: status.version,
-        dispatched_at: inputs
-            .dispatches
-            .last()
-            .map(|d| time::to_db(d.dispatched_at)),
-        urgent_clock,
-        next_due_at,
-        warn_at,
-        urgency_key: next_due_at.unwrap_or_else(|| done_key(received_at)),
-        sign_for_due: due_of(ClockKind::SignFor),
-        contact_due: due_of(ClockKind::Contact),
-        pending: !view.pending.is_empty(),
-    }
-}
-
-fn write_view(conn: &Connection, id: LetterId, d: &Derived) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE letters SET state = ?2, unit_id = ?3, handler_id = ?4, version = ?5,
-                dispatched_at = ?6, urgent_clock = ?7, next_due_at = ?8, warn_at = ?9,
-                urgency_key = ?10, pending = ?11, sign_for_due = ?12, contact_due = ?13
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        id.0,
-        d.state.as_str(),
-        d.unit.0,
-        d.handler,
-        d.version,
-        d.dispatched_at,
-        d.urgent_clock.map(ClockKind::as_str),
-        d.next_due_at,
-        d.warn_at,
-        d.urgency_key,
-        d.pending,
-        d.sign_for_due,
-        d.contact_due,
-    ])?;
-    Ok(())
-}
-
-pub(crate) fn load_record(
-    conn: &Connection,
-    id: LetterId,
-) -> Result<Option<LetterRecord>, StoreError> {
-    let json: Option<String> = conn
-        .prepare_cached("SELECT record FROM letter_records WHERE id = ?1")?
-        .query_row([id.0], |r| r.get(0))
-        .optional()?;
-    Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
-}
-
-/// Recomputes the view of one letter (after its outbox changed). A letter not in the
-/// cache has no view: nothing to do.
-pub(crate) fn refresh_view(
-    conn: &Connection,
-    ctx: &Context,
-    id: LetterId,
-) -> Result<(), StoreError> {
-    if let Some(record) = load_record(conn, id)? {
-        let view = optimistic_view(conn, ctx, &record)?;
-        write_view(
-            conn,
-            id,
-            &derive(ctx, &view, time::to_db(record.received_at)),
-        )?;
-    }
-    Ok(())
-}
-
-fn refresh_where(conn: &Connection, ctx: &Context, filter: &str) -> Result<(), StoreError> {
-    let ids: Vec<i64> = conn
-        .prepare(&format!("SELECT id FROM letters WHERE {filter}"))?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    for id in ids {
-        refresh_view(conn, ctx, LetterId(id))?;
-    }
-    Ok(())
-}
-
-pub(crate) fn refresh_all_views(conn: &Connection, ctx: &Context) -> Result<(), StoreError> {
-    refresh_where(conn, ctx, "1")
-}
-
-pub(crate) fn refresh_pending_views(conn: &Connection, ctx: &Context) -> Result<(), StoreError> {
-    refresh_where(
-        conn,
-        ctx,
-        "id IN (SELECT letter_id FROM outbox WHERE status = 'pending')",
-    )
-}
-
 /// What storing one server letter did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stored {
@@ -289,7 +79,7 @@ pub(crate) fn store_server_letter(
     {
         return Ok(Stored::Stale);
     }
-    let view = optimistic_view(conn, ctx, record)?;
+    let view = view::optimistic_view(conn, ctx, record)?;
     let received_at = time::to_db(record.received_at);
     let derived = derive(ctx, &view, received_at);
     let awaits_us = |state: &str, unit: i64| {
@@ -424,7 +214,7 @@ fn forget_text(conn: &Connection, id: LetterId) -> Result<(), StoreError> {
 /// Forgets a letter that left the scope: its row, events, attachment metadata, search
 /// text and cached bytes no other letter uses; its pending actions fail as out of scope.
 pub(crate) fn remove_letter(conn: &Connection, id: LetterId) -> Result<bool, StoreError> {
-    outbox::fail_out_of_scope(conn, id)?;
+    outbox_rows::fail_out_of_scope(conn, id)?;
     let shas: Vec<String> = conn
         .prepare_cached("SELECT sha256 FROM attachments WHERE letter_id = ?1")?
         .query_map([id.0], |r| r.get(0))?
@@ -487,7 +277,7 @@ impl Store {
 
     /// The letter exactly as the server last sent it.
     pub fn letter(&self, id: LetterId) -> Result<Option<LetterRecord>, StoreError> {
-        load_record(&self.conn, id)
+        view::load_record(&self.conn, id)
     }
 
     /// The officer opened the letter: it is no longer highlighted as new.

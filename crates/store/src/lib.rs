@@ -40,9 +40,11 @@ mod inbox;
 mod letters;
 mod migrations;
 mod outbox;
+mod outbox_rows;
 mod stats;
 mod sync_state;
 mod time;
+mod view;
 
 use std::path::Path;
 use std::time::Duration;
@@ -67,7 +69,7 @@ pub use inbox::{
 };
 pub use letters::ApplyOutcome;
 pub use migrations::MIGRATIONS;
-pub use outbox::{ActionContext, OutboxEntry, OutboxError, OutboxStatus};
+pub use outbox_rows::{ActionContext, OutboxEntry, OutboxError, OutboxStatus};
 pub use stats::{
     CategoryCount, OfficerStats, RateCounts, StatsReport, TagCount, TierStats, UnitStats,
 };
@@ -149,7 +151,7 @@ impl Store {
         // fill them now, or its letters would rank as if no clock could be saved.
         if (1..5).contains(&before) {
             let tx = store.conn.unchecked_transaction()?;
-            letters::refresh_all_views(&tx, &store.ctx)?;
+            view::refresh_all_views(&tx, &store.ctx)?;
             tx.commit()?;
         }
         Ok(store)
@@ -165,7 +167,7 @@ impl Store {
         self.ctx.policy = policy;
         self.ctx.calendar = calendar;
         let tx = self.conn.transaction()?;
-        letters::refresh_all_views(&tx, &self.ctx)?;
+        view::refresh_all_views(&tx, &self.ctx)?;
         tx.commit()?;
         Ok(())
     }

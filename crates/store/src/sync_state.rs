@@ -114,7 +114,7 @@ impl Store {
         )?;
         self.ctx.me = Some(me.clone());
         self.ctx.tree = Some(tree);
-        crate::letters::refresh_pending_views(&tx, &self.ctx)?;
+        crate::view::refresh_pending_views(&tx, &self.ctx)?;
         tx.commit()?;
         Ok(())
     }
