@@ -26,12 +26,19 @@ const BASELINE: &str = "xtask/module-cycles.txt";
 /// Module path inside a crate: `["storage", "sqlite"]` for `storage/sqlite.rs`.
 type ModPath = Vec<String>;
 
-pub fn run(write: bool) -> Result<()> {
+/// `write` records today's circles as the baseline; `why` also prints, for each circle,
+/// the file-to-file imports that tie it (what to cut to untie it).
+pub fn run(write: bool, why: bool) -> Result<()> {
     let root = root();
     let mut found = Vec::new();
     for (name, src) in crate_sources(&root)? {
-        for group in circles(&src)? {
-            found.push(format!("{name}: {}", group.join(" ")));
+        for circle in circles(&src)? {
+            found.push(format!("{name}: {}", circle.files.join(" ")));
+            if why {
+                for (from, to) in &circle.imports {
+                    println!("    {name}: {from} -> {to}");
+                }
+            }
         }
     }
     found.sort();
@@ -123,8 +130,14 @@ fn crate_sources(root: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
-/// The circles among the files under `src`, each as its sorted file names.
-fn circles(src: &Path) -> Result<Vec<Vec<String>>> {
+/// One circle: its files (sorted) and the imports between them.
+struct Circle {
+    files: Vec<String>,
+    imports: Vec<(String, String)>,
+}
+
+/// The circles among the files under `src`.
+fn circles(src: &Path) -> Result<Vec<Circle>> {
     let mut files = BTreeMap::new();
     collect(src, src, &mut files)?;
     let modules: BTreeSet<ModPath> = files.keys().cloned().collect();
@@ -144,16 +157,28 @@ fn circles(src: &Path) -> Result<Vec<Vec<String>>> {
             }
         }
     }
-    let mut groups: Vec<Vec<String>> = strongly_connected(&edges)
+    let mut groups: Vec<Circle> = strongly_connected(&edges)
         .into_iter()
         .filter(|g| g.len() > 1)
         .map(|g| {
             let mut names: Vec<String> = g.iter().map(|m| file_name(&files, m, src)).collect();
             names.sort();
-            names
+            let mut imports = Vec::new();
+            for from in &g {
+                for to in edges.get(from).into_iter().flatten() {
+                    if g.contains(to) {
+                        imports.push((file_name(&files, from, src), file_name(&files, to, src)));
+                    }
+                }
+            }
+            imports.sort();
+            Circle {
+                files: names,
+                imports,
+            }
         })
         .collect();
-    groups.sort();
+    groups.sort_by(|a, b| a.files.cmp(&b.files));
     Ok(groups)
 }
 

@@ -29,7 +29,8 @@ commands:
   bindings   regenerate ui/src/ipc/bindings from the Rust types
   contract   only the API contract step of `test` (Schemathesis against the demo server)
   cycles     import circles between files inside each crate; fails on a new one
-             (`--write` records today's in xtask/module-cycles.txt)
+             (`--write` records today's in xtask/module-cycles.txt;
+             `--why` prints the imports that tie each one)
 ";
 
 fn main() -> ExitCode {
@@ -40,7 +41,10 @@ fn main() -> ExitCode {
         Some("test") => test::run(),
         Some("bindings") => test::regenerate_bindings(),
         Some("contract") => contract::run(),
-        Some("cycles") => cycles::run(args.get(1).is_some_and(|a| a == "--write")),
+        Some("cycles") => cycles::run(
+            args.iter().any(|a| a == "--write"),
+            args.iter().any(|a| a == "--why"),
+        ),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             Ok(())

@@ -48,7 +48,7 @@ fn steps() -> Vec<Step> {
         Step {
             name: "module circles",
             required: false,
-            action: || crate::cycles::run(false),
+            action: || crate::cycles::run(false, true),
         },
         Step {
             name: "cargo clippy",

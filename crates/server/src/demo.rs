@@ -531,14 +531,14 @@ pub fn spawn_arrivals(state: AppState, opts: DemoOptions) -> tokio::task::JoinHa
         let mut rng = StdRng::seed_from_u64(opts.seed ^ 0x5eed);
         let streets = org.ids.streets();
         loop {
-            let jitter = rng.gen_range(0.6..1.4);
+            let jitter = rng.random_range(0.6..1.4);
             let wait = opts.arrival_every.mul_f64(jitter);
             tokio::select! {
                 () = tokio::time::sleep(wait) => {},
                 _ = shutdown.changed() => return,
             }
             let draft = content::draft(&mut rng, &streets, None);
-            let delays = [rng.gen_range(5..15), rng.gen_range(5..15)];
+            let delays = [rng.random_range(5..15), rng.random_range(5..15)];
             let (state, org) = (state.clone(), std::sync::Arc::clone(&org));
             tokio::spawn(async move {
                 if let Err(e) = arrive(&state, &org, draft, delays).await {

@@ -5,7 +5,7 @@
 
 use jsjb_core::letter::{Category, Channel};
 use rand::Rng;
-use rand::seq::SliceRandom;
+use rand::seq::IndexedRandom;
 
 /// The 18 common problem classes the bureau tracks (configuration in production;
 /// these are the demo's defaults).
@@ -213,9 +213,9 @@ pub fn draft(
     let template = candidates.choose(rng).copied().unwrap_or(&TEMPLATES[0]);
     let street = streets.choose(rng).copied().unwrap_or("福田");
     let place = PLACES.choose(rng).copied().unwrap_or("幸福花园");
-    let time = format!("{}点", rng.gen_range(8..12));
-    let days = rng.gen_range(2..20).to_string();
-    let amount = (rng.gen_range(8..400) * 100).to_string();
+    let time = format!("{}点", rng.random_range(8..12));
+    let days = rng.random_range(2..20).to_string();
+    let amount = (rng.random_range(8..400) * 100).to_string();
     let fill = |s: &str| {
         s.replace("{street}", street)
             .replace("{place}", place)
@@ -223,7 +223,7 @@ pub fn draft(
             .replace("{days}", &days)
             .replace("{amount}", &amount)
     };
-    let channel = match rng.gen_range(0..100) {
+    let channel = match rng.random_range(0..100) {
         0..45 => Channel::Web,
         45..75 => Channel::Wechat,
         75..90 => Channel::Weibo,
@@ -239,7 +239,7 @@ pub fn draft(
         subject: fill(template.subject),
         body: fill(template.body),
         writer_name: format!("{surname}{given}"),
-        writer_phone: format!("{prefix}{:08}", rng.gen_range(0..100_000_000u32)),
+        writer_phone: format!("{prefix}{:08}", rng.random_range(0..100_000_000u32)),
         street,
     }
 }

@@ -13,7 +13,7 @@ use jsjb_core::letter::{
 use jsjb_core::org::{Role, UnitId, UserId};
 use jsjb_core::workflow::Action;
 use rand::Rng;
-use rand::seq::SliceRandom;
+use rand::seq::IndexedRandom;
 
 use super::content::{self, LetterDraft};
 
@@ -96,7 +96,7 @@ pub fn history(
     let start = now - Duration::days(days);
     let total = i64::from(per_day) * days;
     for _ in 0..total {
-        let offset = rng.gen_range(0..days * 86_400);
+        let offset = rng.random_range(0..days * 86_400);
         let received_at = start + Duration::seconds(offset);
         letters.push(plan_letter(rng, org, &streets, received_at, now, None));
     }
@@ -165,11 +165,11 @@ impl Timeline {
 }
 
 fn minutes(rng: &mut impl Rng, lo: i64, hi: i64) -> Duration {
-    Duration::seconds(rng.gen_range(lo * 60..hi * 60))
+    Duration::seconds(rng.random_range(lo * 60..hi * 60))
 }
 
 fn chance(rng: &mut impl Rng, percent: u32) -> bool {
-    rng.gen_range(0..100) < percent
+    rng.random_range(0..100) < percent
 }
 
 fn plan_letter(
@@ -315,9 +315,9 @@ fn plan_steps(
 
     // 首次反馈: within four days, mostly.
     let feedback_at = if chance(rng, 10) {
-        received_at + Duration::hours(rng.gen_range(98..140))
+        received_at + Duration::hours(rng.random_range(98..140))
     } else {
-        received_at + Duration::minutes(rng.gen_range(90..(3 * 24 * 60)))
+        received_at + Duration::minutes(rng.random_range(90..(3 * 24 * 60)))
     };
     t.push(
         feedback_at,
@@ -328,7 +328,7 @@ fn plan_steps(
     )?;
     if let Some(sup) = supervisor {
         t.push(
-            t.last + Duration::hours(rng.gen_range(2..30)),
+            t.last + Duration::hours(rng.random_range(2..30)),
             Some(sup),
             Action::Chase {
                 note: "请加快办理进度，按时反馈".into(),
@@ -339,7 +339,7 @@ fn plan_steps(
     // 申请延期: complex cases ask for more time before the deadline.
     let extended = chance(rng, 8);
     if extended {
-        let ask_at = received_at + Duration::hours(rng.gen_range(200..340));
+        let ask_at = received_at + Duration::hours(rng.random_range(200..340));
         let chief_above = org.pick(rng, branch, Role::Chief);
         t.push(
             ask_at,
@@ -351,7 +351,7 @@ fn plan_steps(
             },
         )?;
         t.push(
-            t.last + Duration::hours(rng.gen_range(1..20)),
+            t.last + Duration::hours(rng.random_range(1..20)),
             chief_above,
             Action::DecideExtension {
                 approve: true,
@@ -363,16 +363,16 @@ fn plan_steps(
     // 提交反馈表 and 一把手签批.
     let chief = org.pick(rng, station, Role::Chief);
     let form_at = if extended {
-        received_at + Duration::hours(rng.gen_range(380..700))
+        received_at + Duration::hours(rng.random_range(380..700))
     } else if chance(rng, 10) {
-        received_at + Duration::hours(rng.gen_range(365..460))
+        received_at + Duration::hours(rng.random_range(365..460))
     } else {
-        received_at + Duration::hours(rng.gen_range(30..300))
+        received_at + Duration::hours(rng.random_range(30..300))
     };
     submit_and_approve(rng, t, handler, chief, form_at, draft.category)?;
 
     // 回访: the city desk asks the writer.
-    let visit = match rng.gen_range(0..100) {
+    let visit = match rng.random_range(0..100) {
         0..80 => Satisfaction::Satisfied,
         80..95 => Satisfaction::BasicallySatisfied,
         _ => Satisfaction::Dissatisfied,
@@ -383,7 +383,7 @@ fn plan_steps(
         _ => "来信人对处理结果表示认可".to_owned(),
     };
     t.push(
-        t.last + Duration::hours(rng.gen_range(20..70)),
+        t.last + Duration::hours(rng.random_range(20..70)),
         visitor,
         Action::RecordReturnVisit {
             satisfaction: visit,
@@ -392,7 +392,7 @@ fn plan_steps(
     )?;
     if visit == Satisfaction::Dissatisfied {
         // 重办
-        let again = t.last + Duration::hours(rng.gen_range(48..150));
+        let again = t.last + Duration::hours(rng.random_range(48..150));
         submit_and_approve(rng, t, handler, chief, again, draft.category)?;
     }
     Some(())
@@ -421,18 +421,18 @@ fn submit_and_approve(
     submit(t, at)?;
     if chance(rng, 10) {
         t.push(
-            t.last + Duration::hours(rng.gen_range(1..12)),
+            t.last + Duration::hours(rng.random_range(1..12)),
             chief,
             Action::ApproveFeedbackForm {
                 decision: FormDecision::SendBack,
                 opinion: "答复内容不够具体，请补充处理依据后重新提交".into(),
             },
         )?;
-        let again = t.last + Duration::hours(rng.gen_range(3..40));
+        let again = t.last + Duration::hours(rng.random_range(3..40));
         submit(t, again)?;
     }
     t.push(
-        t.last + Duration::hours(rng.gen_range(1..20)),
+        t.last + Duration::hours(rng.random_range(1..20)),
         chief,
         Action::ApproveFeedbackForm {
             decision: FormDecision::Approve,
