@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use jsjb_core::org::{Role, Tier};
 use jsjb_server::admin::{self, CreateUnitRequest, CreateUserRequest};
-use jsjb_server::storage::{Actor, LoginAttempt, NewSession};
 use jsjb_server::{AppState, Config};
+use jsjb_storage::{Actor, LoginAttempt, NewSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 

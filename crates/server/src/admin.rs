@@ -11,14 +11,14 @@ use jsjb_proto::AdminKey;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::audit::Verification;
 use crate::auth::{Session, UnitDto, UserDto, check_new_password, hash_password, unit_tree};
 use crate::config::Config;
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
-use crate::storage::{Actor, NewUnit, NewUser, Storage};
 use crate::time::TimeSource;
+use jsjb_storage::audit::Verification;
+use jsjb_storage::{Actor, NewUnit, NewUser, Storage};
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -398,7 +398,7 @@ pub async fn list_keys(
 ) -> Result<ApiJson<Vec<AdminKey>>, ApiError> {
     session.require(Role::Admin)?;
     let tree = unit_tree(&state).await?;
-    let users: std::collections::HashMap<UserId, crate::storage::UserRecord> = state
+    let users: std::collections::HashMap<UserId, jsjb_storage::UserRecord> = state
         .store
         .users()
         .await?
@@ -431,7 +431,7 @@ pub async fn list_keys(
                 })
                 .collect(),
             approvals,
-            approvals_required: crate::signoff::store::APPROVALS_REQUIRED,
+            approvals_required: jsjb_storage::signoff::APPROVALS_REQUIRED,
             key,
         });
     }
@@ -502,7 +502,8 @@ pub async fn audit_verify(
     session.require(Role::Admin)?;
     let heads = match query.head.as_deref() {
         Some(text) => vec![
-            crate::audit::parse_head(text).map_err(|message| ApiError::invalid("head", message))?,
+            jsjb_storage::audit::parse_head(text)
+                .map_err(|message| ApiError::invalid("head", message))?,
         ],
         None => Vec::new(),
     };

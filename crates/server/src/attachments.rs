@@ -11,7 +11,7 @@ use crate::blobs::is_sha256_hex;
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiPath;
 use crate::state::AppState;
-use crate::storage::AttachmentKind;
+use jsjb_storage::AttachmentKind;
 
 pub const MAX_IMAGE_BYTES: usize = 10 * 1024 * 1024;
 pub const MAX_VOICE_BYTES: usize = 5 * 1024 * 1024;

@@ -38,7 +38,7 @@ use crate::client_addr::ClientAddr;
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiJson;
 use crate::state::AppState;
-use crate::storage::{Actor, LockoutPolicy, LoginAttempt, NewSession, UserRecord};
+use jsjb_storage::{Actor, LockoutPolicy, LoginAttempt, NewSession, UserRecord};
 
 /// The authenticated caller, from `Authorization: Bearer <token>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -380,7 +380,7 @@ pub fn check_new_password(password: &str) -> Result<(), ApiError> {
 fn new_token() -> String {
     let mut raw = [0_u8; 32];
     OsRng.fill_bytes(&mut raw);
-    format!("jsjb_{}", crate::audit::hex(&raw))
+    format!("jsjb_{}", jsjb_storage::audit::hex(&raw))
 }
 
 // --- wire types -----------------------------------------------------------------------

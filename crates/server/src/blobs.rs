@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::audit::hex;
+use jsjb_storage::audit::hex;
 
 #[derive(Debug, Clone)]
 pub struct BlobStore {

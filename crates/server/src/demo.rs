@@ -23,9 +23,7 @@ use tokio::task::JoinSet;
 use crate::error::ApiError;
 use crate::letters::{self, Extras};
 use crate::state::AppState;
-use crate::storage::{
-    ActionCommit, ActionOutcome, Actor, NewLetter, NewUnit, NewUser, StorageError,
-};
+use jsjb_storage::{ActionCommit, ActionOutcome, Actor, NewLetter, NewUnit, NewUser, StorageError};
 
 /// Everyone in the demo signs in with this password (printed at start).
 pub const DEMO_PASSWORD: &str = "jsjb-demo-2026";
@@ -282,7 +280,7 @@ async fn enrol_chiefs(
             .store
             .signoff()
             .register_key(
-                crate::signoff::store::NewKey {
+                jsjb_storage::signoff::NewKey {
                     user: chief.id,
                     unit: chief.unit,
                     public_key_pem: key
@@ -484,6 +482,7 @@ async fn act(
         at,
         idempotency: None,
         audit_action: letters::audit_action(kind),
+        history_full: letters::history_full(),
     };
     match state.store.apply_action(commit, decide).await? {
         ActionOutcome::Applied {

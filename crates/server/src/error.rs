@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::storage::StorageError;
+use jsjb_storage::StorageError;
 
 /// An RFC 9457 problem document (`application/problem+json`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

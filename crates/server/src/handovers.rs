@@ -7,25 +7,18 @@
 //! - `GET /api/v1/handovers?unit=&limit=`: the newest first, for a unit in the caller's
 //!   scope (their own or one below).
 
-use async_trait::async_trait;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use chrono::{DateTime, TimeDelta, Utc};
-use jsjb_core::letter::LetterId;
-use jsjb_core::org::{Role, UnitId, UserId};
-use jsjb_proto::{HandoverAck, HandoverAckRequest, HandoverCounts};
-use rusqlite::{Connection, OptionalExtension, params};
+use jsjb_core::org::{Role, UnitId};
+use jsjb_proto::{HandoverAck, HandoverAckRequest};
 use serde::Deserialize;
-use serde_json::json;
 
-use crate::audit::{self, NewEntry};
 use crate::auth::{Session, unit_tree};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
-use crate::storage::sqlite::SqliteStore;
-use crate::storage::{Actor, StorageError};
-use crate::time::{from_db, to_db};
+use jsjb_storage::handovers::{HandoverOutcome, NewHandover};
 
 const MAX_SHIFT: usize = 64;
 const MAX_NOTE: usize = 2_000;
@@ -34,174 +27,6 @@ const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: u32 = 200;
 /// An acknowledgement dated further ahead of the server's clock is a wrong clock.
 const MAX_AHEAD: TimeDelta = TimeDelta::hours(1);
-
-/// A validated acknowledgement to store.
-#[derive(Debug, Clone)]
-pub struct NewHandover {
-    pub request: HandoverAckRequest,
-    pub user: UserId,
-    pub recorded_at: DateTime<Utc>,
-    pub idempotency_key: String,
-    pub request_hash: String,
-}
-
-#[derive(Debug, Clone)]
-pub enum HandoverOutcome {
-    Recorded(HandoverAck),
-    /// The key was used before for the same request: the first record.
-    Replayed(HandoverAck),
-    /// The key was used before for a different request.
-    KeyReused,
-}
-
-#[async_trait]
-pub trait HandoverStore: Send + Sync {
-    /// Stores the acknowledgement and its audit entry in one transaction.
-    async fn record_handover(
-        &self,
-        new: NewHandover,
-        actor: Actor,
-    ) -> Result<HandoverOutcome, StorageError>;
-    /// The unit's acknowledgements, newest first.
-    async fn handovers(&self, unit: UnitId, limit: u32) -> Result<Vec<HandoverAck>, StorageError>;
-}
-
-fn corrupt(what: impl Into<String>) -> StorageError {
-    StorageError::Corrupt(what.into())
-}
-
-const ACK_COLUMNS: &str = "h.id, h.unit_id, h.user_id, u.display_name, h.shift, h.acknowledged_at,
-     h.recorded_at, h.note, h.counts, h.letter_ids, h.workstation, h.idempotency_key";
-
-fn ack_from_row(r: &rusqlite::Row<'_>) -> Result<HandoverAck, StorageError> {
-    let time = |i: usize| -> Result<DateTime<Utc>, StorageError> {
-        let text: String = r.get(i)?;
-        from_db(&text).map_err(|e| corrupt(format!("bad timestamp {text:?}: {e}")))
-    };
-    let counts: String = r.get(8)?;
-    let letters: String = r.get(9)?;
-    Ok(HandoverAck {
-        id: r.get(0)?,
-        unit_id: UnitId(r.get(1)?),
-        user_id: UserId(r.get(2)?),
-        user_name: r.get(3)?,
-        shift: r.get(4)?,
-        acknowledged_at: time(5)?,
-        recorded_at: time(6)?,
-        note: r.get(7)?,
-        counts: serde_json::from_str::<HandoverCounts>(&counts)
-            .map_err(|e| corrupt(format!("handover counts: {e}")))?,
-        letter_ids: serde_json::from_str::<Vec<LetterId>>(&letters)
-            .map_err(|e| corrupt(format!("handover letters: {e}")))?,
-        workstation: r.get(10)?,
-        idempotency_key: r.get(11)?,
-    })
-}
-
-fn load_where(
-    conn: &Connection,
-    filter: &str,
-    args: impl rusqlite::Params,
-) -> Result<Vec<HandoverAck>, StorageError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ACK_COLUMNS} FROM handover_acks h JOIN users u ON u.id = h.user_id WHERE {filter}"
-    ))?;
-    let mut rows = stmt.query(args)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(ack_from_row(row)?);
-    }
-    Ok(out)
-}
-
-fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StorageError> {
-    serde_json::to_string(value).map_err(|e| corrupt(e.to_string()))
-}
-
-#[async_trait]
-impl HandoverStore for SqliteStore {
-    async fn record_handover(
-        &self,
-        new: NewHandover,
-        actor: Actor,
-    ) -> Result<HandoverOutcome, StorageError> {
-        self.write(move |tx| {
-            let seen: Option<(i64, String)> = tx
-                .prepare_cached(
-                    "SELECT id, request_hash FROM handover_acks
-                     WHERE user_id = ?1 AND idempotency_key = ?2",
-                )?
-                .query_row(params![new.user.0, new.idempotency_key], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()?;
-            if let Some((id, hash)) = seen {
-                if hash != new.request_hash {
-                    return Ok(HandoverOutcome::KeyReused);
-                }
-                let first = load_where(tx, "h.id = ?1", [id])?
-                    .pop()
-                    .ok_or_else(|| corrupt("handover vanished"))?;
-                return Ok(HandoverOutcome::Replayed(first));
-            }
-            let request = &new.request;
-            tx.prepare_cached(
-                "INSERT INTO handover_acks (unit_id, user_id, shift, acknowledged_at, recorded_at,
-                     note, counts, letter_ids, workstation, idempotency_key, request_hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?
-            .execute(params![
-                request.unit_id.0,
-                new.user.0,
-                request.shift,
-                to_db(request.acknowledged_at),
-                to_db(new.recorded_at),
-                request.note,
-                json_text(&request.counts)?,
-                json_text(&request.letter_ids)?,
-                actor.workstation,
-                new.idempotency_key,
-                new.request_hash,
-            ])?;
-            let id = tx.last_insert_rowid();
-            audit::append(
-                tx,
-                NewEntry {
-                    at: new.recorded_at,
-                    actor: &actor,
-                    action: "handover.acknowledge",
-                    letter: None,
-                    unit: Some(request.unit_id),
-                    user: Some(new.user),
-                    payload: json!({
-                        "handover_id": id,
-                        "shift": request.shift,
-                        "acknowledged_at": request.acknowledged_at,
-                        "counts": request.counts,
-                        "letter_ids": request.letter_ids,
-                        "note": request.note,
-                    }),
-                },
-            )?;
-            let stored = load_where(tx, "h.id = ?1", [id])?
-                .pop()
-                .ok_or_else(|| corrupt("handover vanished"))?;
-            Ok(HandoverOutcome::Recorded(stored))
-        })
-        .await
-    }
-
-    async fn handovers(&self, unit: UnitId, limit: u32) -> Result<Vec<HandoverAck>, StorageError> {
-        self.read(move |conn| {
-            load_where(
-                conn,
-                "h.unit_id = ?1 ORDER BY h.acknowledged_at DESC, h.id DESC LIMIT ?2",
-                params![unit.0, limit],
-            )
-        })
-        .await
-    }
-}
 
 fn validate(request: &HandoverAckRequest, now: DateTime<Utc>) -> Result<(), ApiError> {
     if request.shift.chars().count() > MAX_SHIFT {
@@ -268,7 +93,7 @@ pub async fn post_handover(
     let now = state.time.now();
     validate(&request, now)?;
     let request_hash = crate::blobs::BlobStore::sha256(
-        crate::audit::canonical_json(
+        jsjb_storage::audit::canonical_json(
             &serde_json::to_value(&request).map_err(|e| ApiError::Internal(e.to_string()))?,
         )
         .as_bytes(),

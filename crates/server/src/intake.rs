@@ -18,7 +18,7 @@ use crate::auth::Session;
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
-use crate::storage::{
+use jsjb_storage::{
     Actor, AttachmentKind, AttachmentMeta, IdempotencyClaim, NewLetter, StorageError,
 };
 
@@ -246,7 +246,7 @@ async fn store_letter(
     attachments: Vec<(AttachmentMeta, Option<String>)>,
     actor: Actor,
     idempotency: Option<IdempotencyClaim>,
-) -> Result<crate::storage::CreatedLetter, ApiError> {
+) -> Result<jsjb_storage::CreatedLetter, ApiError> {
     let received_at = state.time.now();
     for _ in 0..5 {
         let code = tracking_code(received_at);

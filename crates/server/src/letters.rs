@@ -23,7 +23,7 @@ use crate::auth::{Session, unit_tree};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
-use crate::storage::{ActionCommit, ActionOutcome, DecideFn, StoredAnswer, UserRecord};
+use jsjb_storage::{ActionCommit, ActionOutcome, DecideFn, StoredAnswer, UserRecord};
 
 /// The longest idempotency key accepted (a UUID is 36 characters).
 const MAX_IDEMPOTENCY_KEY: usize = 128;
@@ -159,6 +159,14 @@ pub fn render(error: &ApiError) -> StoredAnswer {
     }
 }
 
+/// The refusal a full history earns (see [`jsjb_storage::MAX_EVENTS_PER_LETTER`]),
+/// for [`ActionCommit::history_full`]: storage keeps it but knows no problem format.
+pub fn history_full() -> StoredAnswer {
+    render(&ApiError::HistoryFull {
+        max: jsjb_storage::MAX_EVENTS_PER_LETTER,
+    })
+}
+
 /// An answer kept under an idempotency key, as the HTTP response it was first.
 pub fn answer_response(answer: StoredAnswer) -> Response {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -202,7 +210,7 @@ pub fn optional_idempotency_key(headers: &HeaderMap) -> Result<Option<String>, A
 /// never a replay of an answer about something else.
 pub fn request_fingerprint(target: &str, body: &impl serde::Serialize) -> Result<String, ApiError> {
     let body = serde_json::to_value(body).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let canonical = crate::audit::canonical_json(&body);
+    let canonical = jsjb_storage::audit::canonical_json(&body);
     Ok(crate::blobs::BlobStore::sha256(
         format!("{target}\n{canonical}").as_bytes(),
     ))
@@ -287,6 +295,7 @@ pub async fn post_action(
         at: now,
         idempotency: Some((key, request_hash)),
         audit_action: audit_action(kind),
+        history_full: history_full(),
     };
     match state.store.apply_action(commit, decide).await? {
         ActionOutcome::Applied {

@@ -3,11 +3,11 @@
 //!
 //! Areas live in their own modules so that the life cycle, sync and demo mode can be
 //! added beside them: each area owns its handlers and wire types, and talks to the
-//! database only through [`storage::Storage`].
+//! database only through [`jsjb_storage::Storage`].
 
 pub mod admin;
 pub mod attachments;
-pub mod audit;
+
 pub mod auth;
 pub mod blobs;
 pub mod change_hub;
@@ -27,7 +27,7 @@ pub mod router;
 pub mod routing;
 pub mod signoff;
 pub mod state;
-pub mod storage;
+
 pub mod sync;
 pub mod time;
 pub mod witness;

@@ -8,8 +8,8 @@ use clap::{Parser, Subcommand};
 use jsjb_core::org::{Role, Tier, UserId};
 use jsjb_server::admin::{self, CreateUnitRequest, CreateUserRequest};
 use jsjb_server::demo::{self, DemoOptions};
-use jsjb_server::storage::Actor;
 use jsjb_server::{AppState, Config};
+use jsjb_storage::Actor;
 
 #[derive(Parser)]
 #[command(name = "jsjb-server", version, about = "The 接诉即办 central server")]
@@ -79,7 +79,7 @@ enum AdminCommand {
     /// (its banner shows it) that the chain must still hold — catches a deleted tail or
     /// a rewritten, re-hashed chain.
     AuditVerify {
-        #[arg(long = "head", value_parser = jsjb_server::audit::parse_head)]
+        #[arg(long = "head", value_parser = jsjb_storage::audit::parse_head)]
         heads: Vec<jsjb_proto::AuditEntryHash>,
     },
 }

@@ -28,7 +28,7 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
 }
 
 /// One full pruning pass: batches until a batch comes back short. Returns the rows gone.
-pub async fn prune_idempotency(state: &AppState) -> Result<u64, crate::storage::StorageError> {
+pub async fn prune_idempotency(state: &AppState) -> Result<u64, jsjb_storage::StorageError> {
     let limits = &state.config.limits;
     let before = state.time.now() - limits.idempotency_retention();
     let mut gone = 0u64;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::letters;
 use crate::state::AppState;
-use crate::storage::{ActionCommit, ActionOutcome, Actor};
+use jsjb_storage::{ActionCommit, ActionOutcome, Actor};
 
 /// The most rules a configuration may hold (they are checked for every letter).
 const MAX_RULES: usize = 500;
@@ -172,6 +172,7 @@ pub async fn route_new_letter(state: &AppState, letter: LetterId) {
         at: state.time.now(),
         idempotency: None,
         audit_action: "letter.dispatch",
+        history_full: crate::letters::history_full(),
     };
     match state.store.apply_action(commit, decide).await {
         Ok(ActionOutcome::Applied {

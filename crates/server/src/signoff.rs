@@ -7,11 +7,9 @@
 
 pub mod api;
 pub mod approval;
-pub mod sqlite;
-pub mod store;
 
 pub use approval::{Capacity, form_for, post_signed_action, sign_and_apply};
-pub use store::SignoffStore;
+pub use jsjb_storage::signoff::SignoffStore;
 
 use axum::extract::DefaultBodyLimit;
 use utoipa_axum::router::OpenApiRouter;

@@ -11,10 +11,10 @@ use crate::blobs::BlobStore;
 use crate::change_hub::ChangeHub;
 use crate::config::Config;
 use crate::routing::{RoutingError, RoutingRules};
-use crate::storage::Storage;
-use crate::storage::sqlite::SqliteStore;
 use crate::time::{SystemTime, TimeSource};
 use crate::witness::Witness;
+use jsjb_storage::Storage;
+use jsjb_storage_sqlite::SqliteStore;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -50,7 +50,7 @@ pub enum StartError {
     #[error("cannot open the database {path}: {source}")]
     Database {
         path: String,
-        source: crate::storage::StorageError,
+        source: jsjb_storage::StorageError,
     },
     #[error("{0}")]
     Routing(#[from] RoutingError),

@@ -20,8 +20,8 @@ use crate::auth::{Revoked, Session, unit_tree};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
-use crate::storage::Storage;
 use crate::time::TimeSource;
+use jsjb_storage::Storage;
 
 /// A page when the client does not ask for a size.
 const DEFAULT_PAGE: u32 = 200;
@@ -234,8 +234,8 @@ mod tests {
     #[tokio::test]
     async fn a_streams_state_is_small() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = crate::storage::sqlite::SqliteStore::open(&dir.path().join("db.sqlite3"))
-            .expect("open");
+        let store =
+            jsjb_storage_sqlite::SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open");
         let hub = crate::change_hub::ChangeHub::new();
         let (shutdown, _) = watch::channel(false);
         let (revoked, _) = tokio::sync::broadcast::channel(4);

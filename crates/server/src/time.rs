@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
 pub trait TimeSource: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
@@ -45,15 +45,4 @@ impl TimeSource for ManualTime {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-/// The one text form of a timestamp in the database: UTC, fixed width, microseconds.
-/// Fixed width makes text comparison in SQL agree with time order.
-pub fn to_db(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-/// Parses a timestamp written by [`to_db`].
-pub fn from_db(text: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
-    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc))
 }

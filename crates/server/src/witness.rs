@@ -1,6 +1,6 @@
 //! The server's own audit key, and the signed head of the audit chain (witnessed audit).
 //!
-//! The hash chain (`crate::audit`) cannot, on its own, tell an honest chain from one
+//! The hash chain (`jsjb_storage::audit`) cannot, on its own, tell an honest chain from one
 //! whose tail was deleted, or one rewritten and re-hashed from some entry on: both
 //! verify. So the server signs the chain's head — `{seq, hash, signed_at}` — with an
 //! SM2 key kept in a file of its own, outside the database, and every desktop keeps the

@@ -6,8 +6,8 @@
 mod support;
 
 use jsjb_proto::AuditHeadAnswer;
-use jsjb_server::audit::{AuditRow, entry_hash};
 use jsjb_signoff::{PublicKey, b64};
+use jsjb_storage::audit::{AuditRow, entry_hash};
 use serde_json::{Value, json};
 use support::*;
 
@@ -225,7 +225,7 @@ async fn a_rewritten_and_rehashed_chain_is_detected_against_a_kept_head() {
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows");
-    let mut prev = jsjb_server::audit::GENESIS.to_owned();
+    let mut prev = jsjb_storage::audit::GENESIS.to_owned();
     for mut row in rows {
         row.prev_hash = prev;
         row.hash = entry_hash(&row);

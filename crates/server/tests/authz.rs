@@ -192,7 +192,7 @@ async fn world() -> World {
     s.state
         .store
         .create_letter(
-            jsjb_server::storage::NewLetter {
+            jsjb_storage::NewLetter {
                 tracking_code: "ATTACH0001".to_owned(),
                 channel: jsjb_core::letter::Channel::Web,
                 category: jsjb_core::letter::Category::Help,
@@ -205,17 +205,17 @@ async fn world() -> World {
                 received_at: chrono::Utc::now(),
                 unit: Some(jsjb_core::org::UnitId(units["S1a"])),
                 attachments: vec![(
-                    jsjb_server::storage::AttachmentMeta {
+                    jsjb_storage::AttachmentMeta {
                         sha256: sha.clone(),
                         mime: "image/png".to_owned(),
                         size: PNG_1X1.len() as u64,
-                        kind: jsjb_server::storage::AttachmentKind::Image,
+                        kind: jsjb_storage::AttachmentKind::Image,
                     },
                     Some("a.png".to_owned()),
                 )],
                 idempotency: None,
             },
-            jsjb_server::storage::Actor::cli(),
+            jsjb_storage::Actor::cli(),
         )
         .await
         .expect("letter with attachment");

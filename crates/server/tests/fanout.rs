@@ -6,7 +6,7 @@ mod support;
 use std::sync::atomic::Ordering;
 use std::time::Duration as StdDuration;
 
-use jsjb_server::storage::sqlite::letters::SCOPE_QUERIES;
+use jsjb_storage_sqlite::letters::SCOPE_QUERIES;
 use serde_json::{Value, json};
 use support::*;
 

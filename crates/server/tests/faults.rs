@@ -9,10 +9,10 @@ use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{Duration, Utc};
 use jsjb_server::blobs::BlobStore;
-use jsjb_server::storage::sqlite::SqliteStore;
-use jsjb_server::storage::{Storage, StorageError};
 use jsjb_server::time::ManualTime;
 use jsjb_server::{AppState, Config};
+use jsjb_storage::{Storage, StorageError};
+use jsjb_storage_sqlite::{Db, SqliteStore};
 use serde_json::{Value, json};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -46,7 +46,10 @@ async fn a_panicking_write_job_is_rolled_back_alone_and_the_writer_goes_on() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open"));
     store
-        .write(|c| Ok(c.execute_batch("CREATE TABLE probe (x INTEGER NOT NULL)")?))
+        .write(|c| {
+            Ok(c.execute_batch("CREATE TABLE probe (x INTEGER NOT NULL)")
+                .db()?)
+        })
         .await
         .expect("create");
 
@@ -58,7 +61,7 @@ async fn a_panicking_write_job_is_rolled_back_alone_and_the_writer_goes_on() {
         jobs.spawn(async move {
             let result = store
                 .write(move |c| {
-                    c.execute("INSERT INTO probe (x) VALUES (?1)", [i])?;
+                    c.execute("INSERT INTO probe (x) VALUES (?1)", [i]).db()?;
                     if i == 7 {
                         panic!("a bug inside a write job");
                     }
@@ -82,14 +85,14 @@ async fn a_panicking_write_job_is_rolled_back_alone_and_the_writer_goes_on() {
 
     // The writer is still there, and the panicking job left nothing behind.
     store
-        .write(|c| Ok(c.execute("INSERT INTO probe (x) VALUES (100)", [])?))
+        .write(|c| Ok(c.execute("INSERT INTO probe (x) VALUES (100)", []).db()?))
         .await
         .expect("a later write");
     let rows: Vec<i64> = store
         .read(|c| {
-            let mut stmt = c.prepare("SELECT x FROM probe ORDER BY x")?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            let mut stmt = c.prepare("SELECT x FROM probe ORDER BY x").db()?;
+            let rows = stmt.query_map([], |r| r.get(0)).db()?;
+            Ok(rows.collect::<Result<_, _>>().db()?)
         })
         .await
         .expect("read");
@@ -399,7 +402,7 @@ async fn a_letter_with_a_full_history_refuses_further_actions() {
 
     // A history grown to the cap (as a runaway client would have made it, action by
     // action): copies of the letter's dispatch, and the version that goes with them.
-    let cap = jsjb_server::storage::sqlite::letters::MAX_EVENTS_PER_LETTER;
+    let cap = jsjb_storage::MAX_EVENTS_PER_LETTER;
     {
         let db = d.s.raw_db();
         db.execute_batch("BEGIN").expect("begin");
@@ -504,7 +507,7 @@ async fn idempotency_answers_are_forgotten_after_the_retention_and_beyond_the_ca
         let now = d.s.state.time.now();
         db.execute_batch("BEGIN").expect("begin");
         for i in 0..150 {
-            let at = jsjb_server::time::to_db(now - Duration::minutes(150 - i));
+            let at = jsjb_storage::time::to_db(now - Duration::minutes(150 - i));
             db.execute(
                 "INSERT INTO idempotency_keys (user_id, key, request_hash, response_status,
                      response_body, created_at) VALUES (?1, ?2, 'h', 200, '{}', ?3)",

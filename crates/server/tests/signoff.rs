@@ -1098,7 +1098,7 @@ async fn a_unit_has_one_chief() {
             roles: vec![jsjb_core::org::Role::Chief],
             password: PASSWORD.into(),
         },
-        jsjb_server::storage::Actor::cli(),
+        jsjb_storage::Actor::cli(),
     )
     .await;
     assert!(

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::Utc;
 use jsjb_core::letter::{Category, Channel};
 use jsjb_core::org::UnitId;
-use jsjb_server::storage::{Actor, NewLetter, Storage};
+use jsjb_storage::{Actor, NewLetter, Storage};
 use support::TestServer;
 
 const WRITERS: usize = 4;

@@ -17,7 +17,7 @@ use crate::attachments::{MAX_IMAGES, MAX_VOICE_CLIPS, sniff};
 use crate::error::ApiError;
 use crate::intake::{self, LetterInput, MAX_BODY_CHARS};
 use crate::state::AppState;
-use crate::storage::{AttachmentKind, AttachmentMeta, DraftEdit, DraftMessage, DraftOutcome};
+use jsjb_storage::{AttachmentKind, AttachmentMeta, DraftEdit, DraftMessage, DraftOutcome};
 
 /// A draft untouched for this long is started afresh.
 const DRAFT_TTL_HOURS: i64 = 24;
@@ -61,7 +61,7 @@ fn first_reply() -> &'static str {
 /// Handles one message; `None` for a redelivery (already answered).
 ///
 /// The message id is noted in the same transaction that stores what the message
-/// changed ([`crate::storage::Storage::apply_message`]): a message that could not be
+/// changed ([`jsjb_storage::Storage::apply_message`]): a message that could not be
 /// stored gets an error (the platform redelivers it), never a "delivered".
 pub async fn handle(state: &AppState, mut msg: Message) -> Result<Option<String>, ApiError> {
     let now = state.time.now();

@@ -24,7 +24,7 @@ use super::pages::{self, Flow};
 use crate::error::ApiError;
 use crate::intake::{self, LetterInput, MAX_INTAKE_BODY, Upload};
 use crate::state::AppState;
-use crate::storage::{Actor, Rating};
+use jsjb_storage::{Actor, Rating};
 
 const CSS: &str = include_str!("portal.css");
 /// The strictest policy the pages allow: no script at all, styles from here only.

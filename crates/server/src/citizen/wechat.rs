@@ -28,7 +28,7 @@ use super::conversation::{self, Incoming, Message};
 use super::limits::PublicSlot;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::storage::AttachmentKind;
+use jsjb_storage::AttachmentKind;
 
 /// Pushed messages are small XML documents.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -63,7 +63,7 @@ impl WechatMedia for NoMediaAccess {
 pub fn signature(token: &str, timestamp: &str, nonce: &str) -> String {
     let mut parts = [token, timestamp, nonce];
     parts.sort_unstable();
-    crate::audit::hex(&Sha1::digest(parts.concat().as_bytes()))
+    jsjb_storage::audit::hex(&Sha1::digest(parts.concat().as_bytes()))
 }
 
 fn forbidden(why: &str) -> ApiError {
@@ -284,7 +284,7 @@ mod tests {
     #[test]
     fn signature_is_sha1_of_the_sorted_parts() {
         // sorted: "1409304348" < "nonce1" < "token1"
-        let expected = crate::audit::hex(&Sha1::digest(b"1409304348nonce1token1"));
+        let expected = jsjb_storage::audit::hex(&Sha1::digest(b"1409304348nonce1token1"));
         assert_eq!(signature("token1", "1409304348", "nonce1"), expected);
         assert_eq!(signature("token1", "nonce1", "1409304348"), expected);
     }

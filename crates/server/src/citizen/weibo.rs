@@ -37,7 +37,7 @@ use super::limits::PublicSlot;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
-use crate::storage::AttachmentKind;
+use jsjb_storage::AttachmentKind;
 
 /// A message with one image at its limit, in base64, plus the JSON around it.
 pub const MAX_BODY: usize = crate::attachments::MAX_IMAGE_BYTES / 3 * 4 + 64 * 1024;
@@ -68,7 +68,7 @@ pub struct WeiboReply {
 /// `sha256=` + hex HMAC-SHA256 of `"<timestamp>.<body>"`: what the relay sends.
 pub fn sign(secret: &str, timestamp: &str, body: &[u8]) -> String {
     let digest = mac(secret, timestamp, body).finalize().into_bytes();
-    format!("sha256={}", crate::audit::hex(&digest))
+    format!("sha256={}", jsjb_storage::audit::hex(&digest))
 }
 
 fn mac(secret: &str, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {

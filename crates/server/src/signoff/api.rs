@@ -14,11 +14,11 @@ use jsjb_proto::{
 use jsjb_signoff::PublicKey;
 use serde::{Deserialize, Serialize};
 
-use super::store::{NewDelegation, NewKey};
 use crate::auth::{Session, unit_tree};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
+use jsjb_storage::signoff::{NewDelegation, NewKey};
 
 /// The longest key label kept.
 const MAX_LABEL: usize = 100;

@@ -14,12 +14,12 @@ use jsjb_core::workflow::{Action, ActionKind, Actor as CoreActor, LetterStatus};
 use jsjb_proto::{ActionRequest, Delegation, KeyState, LetterRecord, SignatureEnvelope};
 use jsjb_signoff::{PublicKey, Signer};
 
-use super::store::NewSignedForm;
 use crate::auth::{Session, unit_tree};
 use crate::error::{ApiError, Problem};
 use crate::letters::{self, Extras};
 use crate::state::AppState;
-use crate::storage::{ActionCommit, ActionOutcome, Actor, StoredAnswer};
+use jsjb_storage::signoff::NewSignedForm;
+use jsjb_storage::{ActionCommit, ActionOutcome, Actor, StoredAnswer};
 
 /// The largest handwriting image accepted (PNG bytes).
 pub const MAX_HANDWRITING_BYTES: usize = jsjb_signoff::handwriting::MAX_BYTES;
@@ -539,6 +539,7 @@ async fn apply(
         at,
         idempotency,
         audit_action: letters::audit_action(ActionKind::ApproveFeedbackForm),
+        history_full: letters::history_full(),
     };
     let outcome = state
         .store
@@ -546,7 +547,7 @@ async fn apply(
         .apply_signed_action(commit, decide, checked.signed)
         .await;
     match outcome {
-        Err(crate::storage::StorageError::Conflict {
+        Err(jsjb_storage::StorageError::Conflict {
             code: "key_not_active",
             detail,
         }) => Ok(ActionOutcome::Refused(StoredAnswer {

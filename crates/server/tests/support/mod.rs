@@ -8,9 +8,9 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use jsjb_core::org::{Role, Tier};
 use jsjb_server::admin::{self, CreateUnitRequest, CreateUserRequest};
-use jsjb_server::storage::Actor;
 use jsjb_server::time::ManualTime;
 use jsjb_server::{AppState, Config};
+use jsjb_storage::Actor;
 use serde_json::{Value, json};
 
 pub const ADMIN_PASSWORD: &str = "admin-password-1";

@@ -13,7 +13,7 @@ use jsjb_core::letter::LetterId;
 use jsjb_core::org::{Role, Tier};
 use jsjb_proto::{LetterRecord, LoginRequest, SyncPage};
 use jsjb_server::admin::{self, CreateUnitRequest, CreateUserRequest};
-use jsjb_server::storage::Actor;
+use jsjb_storage::Actor;
 use jsjb_server::{AppState, Config};
 use jsjb_store::{Store, StoreHandle};
 use jsjb_sync::{

@@ -1,11 +1,19 @@
-//! The storage seam. Handlers talk to a `dyn Storage`; SQLite is the one backend now,
-//! PostgreSQL can be added beside it without touching a handler.
+//! The storage seam. Handlers talk to a `dyn Storage`; the embedded SQLite backend is
+//! `jsjb-storage-sqlite`, and any other backend (PostgreSQL) is a crate beside it that
+//! passes the same conformance suite (`conformance`, feature `conformance`). This crate
+//! knows no database: no backend type appears in a signature or in [`StorageError`].
 //!
 //! Each mutating method is one transaction that also appends its audit entry (and, for
 //! letters, its event and change rows), so a backend cannot record a change without
 //! its audit trail or the other way round.
 
-pub mod sqlite;
+pub mod audit;
+pub mod handovers;
+pub mod signoff;
+pub mod time;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
 
 use std::collections::BTreeSet;
 
@@ -31,8 +39,10 @@ pub enum StorageError {
         field: &'static str,
         message: String,
     },
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// The database itself failed (the backend's own error, kept for the log; callers
+    /// answer 500 and never show it).
+    #[error("database: {0}")]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
     #[error("migration: {0}")]
     Migration(String),
     #[error("the transaction could not be committed: {0}")]
@@ -149,7 +159,7 @@ pub struct LoginAttempt {
     pub username: String,
     /// The account of that name, when there is one.
     pub user: Option<UserId>,
-    /// The client's address (`crate::client_addr`).
+    /// The client's address (the server's `client_addr`).
     pub ip: String,
     /// What the per-address limit counts by: the address, or its /64 for IPv6.
     pub ip_bucket: String,
@@ -288,7 +298,17 @@ pub struct ActionCommit {
     pub idempotency: Option<(String, String)>,
     /// The audit verb, e.g. `letter.sign_for`.
     pub audit_action: &'static str,
+    /// The refusal kept under the key and returned when the letter's history already
+    /// holds [`MAX_EVENTS_PER_LETTER`] events (rendered by the API: storage knows no
+    /// problem format).
+    pub history_full: StoredAnswer,
 }
+
+/// The most events one letter may have. Every action folds the whole history inside
+/// the writer's transaction and every sync sends it whole, so an endless history (a
+/// looping client, a hostile one) would slow every write and every desktop; a real
+/// case has a few dozen.
+pub const MAX_EVENTS_PER_LETTER: i64 = 500;
 
 #[derive(Debug, Clone)]
 pub enum ActionOutcome {
@@ -319,9 +339,9 @@ pub struct SyncBatch {
 
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
-    /// The sign-off's keys, delegations and signed forms (src/signoff/).
+    /// The sign-off's keys, delegations and signed forms (`signoff`).
     fn signoff(&self) -> &dyn crate::signoff::SignoffStore;
-    /// Shift handover acknowledgements (src/handovers.rs).
+    /// Shift handover acknowledgements (`handovers`).
     fn handovers(&self) -> &dyn crate::handovers::HandoverStore;
 
     /// Whether the backend can take writes now (for `/healthz`): false when its writer

@@ -8,9 +8,9 @@
 use rusqlite::Connection;
 use rusqlite_migration::{M, MigrationDefinitionError, Migrations};
 
-use crate::storage::StorageError;
+use jsjb_storage::StorageError;
 
-/// Timestamps are TEXT in `crate::time::to_db` form (UTC, fixed width), so ordering
+/// Timestamps are TEXT in `jsjb_storage::time::to_db` form (UTC, fixed width), so ordering
 /// and comparison work on the text. JSON columns are checked with `json_valid`.
 pub const MIGRATIONS: &[&str] = &[
     // 1: organisation, accounts, letters, attachments, sync changes, idempotency, audit.
@@ -450,7 +450,7 @@ mod tests {
             RELEASED_8,
         ];
         for (i, expected) in released.iter().enumerate() {
-            let actual = crate::audit::hex(&Sha256::digest(MIGRATIONS[i].as_bytes()));
+            let actual = jsjb_storage::audit::hex(&Sha256::digest(MIGRATIONS[i].as_bytes()));
             assert_eq!(&actual, expected, "migration {} was edited", i + 1);
         }
     }

@@ -11,6 +11,7 @@
 //! on. The thread reports whether it is alive and whether a group has been running
 //! for too long, so `/healthz` can say so without queueing a probe behind the writes.
 
+use crate::Db;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::storage::StorageError;
+use jsjb_storage::StorageError;
 
 /// The most jobs one group commit takes, so a flood of writes cannot starve replies.
 const MAX_GROUP: usize = 256;
@@ -53,9 +54,9 @@ fn configure(conn: &Connection, read_only: bool) -> rusqlite::Result<()> {
 
 /// Opens the write connection and brings the schema up to date.
 pub fn open_writer(path: &Path) -> Result<Connection, StorageError> {
-    let mut conn = Connection::open(path)?;
-    configure(&conn, false)?;
-    super::migrations::migrate(&mut conn)?;
+    let mut conn = Connection::open(path).db()?;
+    configure(&conn, false).db()?;
+    crate::migrations::migrate(&mut conn)?;
     Ok(conn)
 }
 
@@ -268,8 +269,9 @@ impl Readers {
                 let conn = Connection::open_with_flags(
                     &self.path,
                     OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                configure(&conn, true)?;
+                )
+                .db()?;
+                configure(&conn, true).db()?;
                 Ok(conn)
             }
         }
@@ -296,10 +298,10 @@ impl Readers {
             // committed between two statements is skipped for good.
             let result = conn
                 .unchecked_transaction()
-                .map_err(StorageError::from)
+                .map_err(crate::backend)
                 .and_then(|tx| {
                     let result = f(&tx)?;
-                    tx.commit()?;
+                    tx.commit().db()?;
                     Ok(result)
                 });
             readers.give_back(conn);

@@ -6,7 +6,7 @@ use jsjb_core::letter::{Category, FormDecision, LetterId};
 use jsjb_core::org::{UnitId, UserId};
 use jsjb_proto::{Delegation, KeyActivation, SigningKey};
 
-use crate::storage::{ActionCommit, ActionOutcome, Actor, DecideFn, StorageError, StoredAnswer};
+use crate::{ActionCommit, ActionOutcome, Actor, DecideFn, StorageError, StoredAnswer};
 
 /// How many distinct, independent admins must approve a key before it signs.
 pub const APPROVALS_REQUIRED: u32 = 2;

@@ -1,5 +1,6 @@
 //! Letters in SQLite: the desktop record, actions in one transaction, sync pages.
 
+use crate::Db;
 use std::collections::HashMap;
 
 use jsjb_core::letter::{self, Category, Channel, LetterId, LetterState};
@@ -11,13 +12,14 @@ use jsjb_proto::{
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
-use super::{corrupt, time_col};
 use crate::audit::{self, NewEntry};
-use crate::storage::{
+use crate::{corrupt, time_col};
+use jsjb_storage::MAX_EVENTS_PER_LETTER;
+use jsjb_storage::time::to_db;
+use jsjb_storage::{
     ActionCommit, ActionOutcome, Actor, CreatedLetter, DecideFn, IdempotencyClaim, StorageError,
     StoredAnswer, SyncBatch,
 };
-use crate::time::to_db;
 
 /// The stored form of an event payload: the serde JSON of `EventPayload`, canonical.
 pub fn payload_json(event: &EventPayload) -> Result<String, StorageError> {
@@ -44,7 +46,8 @@ pub fn load_record(
             "SELECT tracking_code, channel, category, problem_tags, subject, body, writer_name,
                     writer_phone, received_at, state, unit_id, handler_id, version
              FROM letters WHERE id = ?1",
-        )?
+        )
+        .db()?
         .query_row([id.0], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -62,7 +65,8 @@ pub fn load_record(
                 r.get::<_, i64>(12)?,
             ))
         })
-        .optional()?;
+        .optional()
+        .db()?;
     let Some((
         tracking_code,
         channel,
@@ -106,29 +110,33 @@ pub fn load_record(
         version: u32::try_from(version).map_err(|_| corrupt("version out of range"))?,
         events,
         attachments: load_attachments(conn, id)?,
-        signed_forms: crate::signoff::sqlite::load_signed_forms(conn, id)?,
+        signed_forms: crate::signoff::load_signed_forms(conn, id)?,
     };
     Ok(Some((record, status)))
 }
 
 fn load_events(conn: &Connection, id: LetterId) -> Result<Vec<EventRecord>, StorageError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, at, actor_user_id, actor_unit_id, workstation, payload
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT seq, at, actor_user_id, actor_unit_id, workstation, payload
          FROM letter_events WHERE letter_id = ?1 ORDER BY seq",
-    )?;
-    let rows = stmt.query_map([id.0], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Option<i64>>(2)?,
-            r.get::<_, Option<i64>>(3)?,
-            r.get::<_, Option<String>>(4)?,
-            r.get::<_, String>(5)?,
-        ))
-    })?;
+        )
+        .db()?;
+    let rows = stmt
+        .query_map([id.0], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })
+        .db()?;
     let mut events = Vec::new();
     for row in rows {
-        let (seq, at, user, unit, workstation, payload) = row?;
+        let (seq, at, user, unit, workstation, payload) = row.db()?;
         events.push(EventRecord {
             seq: u32::try_from(seq).map_err(|_| corrupt("event seq out of range"))?,
             at: time_col(&at)?,
@@ -143,22 +151,26 @@ fn load_events(conn: &Connection, id: LetterId) -> Result<Vec<EventRecord>, Stor
 }
 
 fn load_attachments(conn: &Connection, id: LetterId) -> Result<Vec<AttachmentMeta>, StorageError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT a.sha256, a.kind, a.mime, a.size FROM letter_attachments la
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT a.sha256, a.kind, a.mime, a.size FROM letter_attachments la
          JOIN attachments a ON a.sha256 = la.sha256
          WHERE la.letter_id = ?1 ORDER BY la.position",
-    )?;
-    let rows = stmt.query_map([id.0], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, i64>(3)?,
-        ))
-    })?;
+        )
+        .db()?;
+    let rows = stmt
+        .query_map([id.0], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })
+        .db()?;
     let mut out = Vec::new();
     for row in rows {
-        let (sha256, kind, mime, size) = row?;
+        let (sha256, kind, mime, size) = row.db()?;
         out.push(AttachmentMeta {
             sha256,
             kind: match kind.as_str() {
@@ -191,7 +203,8 @@ fn remember(
             "INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![user.0, key, hash, answer.status, answer.body, to_db(commit.at)],
-        )?;
+        )
+        .db()?;
     }
     Ok(())
 }
@@ -208,7 +221,8 @@ pub fn replayed_letter(
             params![claim.user.0, claim.key],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .optional()?;
+        .optional()
+        .db()?;
     let Some((hash, body)) = seen else {
         return Ok(None);
     };
@@ -228,11 +242,13 @@ pub fn replayed_letter(
     };
     let id = LetterId(field("id")?);
     let unit = UnitId(field("unit_id")?);
-    let (tracking_code, received_at): (String, String) = tx.query_row(
-        "SELECT tracking_code, received_at FROM letters WHERE id = ?1",
-        [id.0],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (tracking_code, received_at): (String, String) = tx
+        .query_row(
+            "SELECT tracking_code, received_at FROM letters WHERE id = ?1",
+            [id.0],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .db()?;
     Ok(Some(CreatedLetter {
         id,
         unit,
@@ -261,15 +277,10 @@ pub fn remember_created(
             json!({ "id": id.0, "unit_id": unit.0 }).to_string(),
             to_db(at)
         ],
-    )?;
+    )
+    .db()?;
     Ok(())
 }
-
-/// The most events one letter may have. Every action folds the whole history inside
-/// the writer's transaction and every sync sends it whole, so an endless history (a
-/// looping client, a hostile one) would slow every write and every desktop; a real
-/// case has a few dozen.
-pub const MAX_EVENTS_PER_LETTER: i64 = 500;
 
 /// Refuses (and remembers under the idempotency key) an action on a letter whose
 /// history is full. Counting uses the (letter_id, seq) index and stops at the cap.
@@ -280,16 +291,16 @@ fn refuse_when_history_full(
     let events: i64 = tx
         .prepare_cached(
             "SELECT count(*) FROM (SELECT 1 FROM letter_events WHERE letter_id = ?1 LIMIT ?2)",
-        )?
+        )
+        .db()?
         .query_row(params![commit.letter.0, MAX_EVENTS_PER_LETTER], |r| {
             r.get(0)
-        })?;
+        })
+        .db()?;
     if events < MAX_EVENTS_PER_LETTER {
         return Ok(None);
     }
-    let refusal = crate::letters::render(&crate::error::ApiError::HistoryFull {
-        max: MAX_EVENTS_PER_LETTER,
-    });
+    let refusal = commit.history_full.clone();
     remember(tx, commit, &refusal)?;
     Ok(Some(ActionOutcome::Refused(refusal)))
 }
@@ -307,7 +318,8 @@ pub fn apply_action(
                 params![user.0, key],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
-            .optional()?;
+            .optional()
+            .db()?;
         if let Some((seen_hash, status, body)) = seen {
             return Ok(if &seen_hash == hash {
                 ActionOutcome::Replayed(StoredAnswer { status, body })
@@ -349,7 +361,8 @@ pub fn apply_action(
             event.kind(),
             payload_json(&event)?,
         ],
-    )?;
+    )
+    .db()?;
     tx.execute(
         "UPDATE letters SET state = ?2, unit_id = ?3, handler_id = ?4, version = ?5, updated_at = ?6
          WHERE id = ?1",
@@ -361,11 +374,13 @@ pub fn apply_action(
             seq,
             at
         ],
-    )?;
+    )
+    .db()?;
     tx.execute(
         "INSERT INTO changes (letter_id, unit_id, prev_unit_id, at) VALUES (?1, ?2, ?3, ?4)",
         params![commit.letter.0, status.unit.0, prev_unit.0, at],
-    )?;
+    )
+    .db()?;
     let change_seq = tx.last_insert_rowid();
     audit::append(
         tx,
@@ -378,7 +393,8 @@ pub fn apply_action(
             user: None,
             payload: json!({ "seq": seq, "event": serde_json::to_value(&event).unwrap_or_default() }),
         },
-    )?;
+    )
+    .db()?;
     let (record, _) = load_record(tx, commit.letter)?
         .ok_or_else(|| corrupt("the letter vanished inside its own transaction"))?;
     let answer = answer_for(&record)?;
@@ -402,18 +418,22 @@ pub fn sync_page(
     limit: u32,
 ) -> Result<SyncBatch, StorageError> {
     let scope_set = scope_json(scope);
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, letter_id FROM changes
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT seq, letter_id FROM changes
          WHERE seq > ?1
            AND (unit_id IN (SELECT value FROM json_each(?2))
                 OR prev_unit_id IN (SELECT value FROM json_each(?2)))
          ORDER BY seq LIMIT ?3",
-    )?;
+        )
+        .db()?;
     let rows: Vec<(i64, i64)> = stmt
         .query_map(params![cursor, scope_set, i64::from(limit) + 1], |r| {
             Ok((r.get(0)?, r.get(1)?))
-        })?
-        .collect::<Result<_, _>>()?;
+        })
+        .db()?
+        .collect::<Result<_, _>>()
+        .db()?;
     let has_more = rows.len() > limit as usize;
     let page = &rows[..rows.len().min(limit as usize)];
     let next_cursor = match page.last() {
@@ -423,7 +443,8 @@ pub fn sync_page(
         None => conn
             .query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
                 r.get::<_, i64>(0)
-            })?
+            })
+            .db()?
             .max(cursor),
     };
     // One entry per letter, in the order of its last change in the page.
@@ -468,8 +489,10 @@ pub fn latest_change_in_scope(
              WHERE seq > ?1
                AND (unit_id IN (SELECT value FROM json_each(?2))
                     OR prev_unit_id IN (SELECT value FROM json_each(?2)))",
-        )?
-        .query_row(params![after, scope_set], |r| r.get::<_, Option<i64>>(0))?)
+        )
+        .db()?
+        .query_row(params![after, scope_set], |r| r.get::<_, Option<i64>>(0))
+        .db()?)
 }
 
 pub fn reveal_writer(
@@ -484,7 +507,8 @@ pub fn reveal_writer(
             [letter.0],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .optional()?
+        .optional()
+        .db()?
         .ok_or_else(|| StorageError::NotFound(format!("letter {} does not exist", letter.0)))?;
     let (user, unit) = match (actor.user, actor.unit) {
         (Some(user), Some(unit)) => (user, unit),
@@ -493,7 +517,8 @@ pub fn reveal_writer(
     tx.execute(
         "INSERT INTO writer_reveals (letter_id, user_id, unit_id, at) VALUES (?1, ?2, ?3, ?4)",
         params![letter.0, user.0, unit.0, to_db(now)],
-    )?;
+    )
+    .db()?;
     audit::append(
         tx,
         NewEntry {
@@ -505,7 +530,8 @@ pub fn reveal_writer(
             user: None,
             payload: json!({ "fields": ["name", "phone"] }),
         },
-    )?;
+    )
+    .db()?;
     Ok(Writer {
         name,
         phone,

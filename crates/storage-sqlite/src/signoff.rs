@@ -1,5 +1,6 @@
 //! The sign-off's tables in SQLite (migration "signing keys, delegations, signed forms").
 
+use crate::Db;
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
@@ -12,12 +13,14 @@ use jsjb_proto::{
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
-use super::store::{APPROVALS_REQUIRED, NewDelegation, NewKey, NewSignedForm, SignoffStore};
+use crate::SqliteStore;
 use crate::audit::{self, NewEntry};
-use crate::storage::sqlite::SqliteStore;
-use crate::storage::sqlite::{letters, notices};
-use crate::storage::{ActionCommit, ActionOutcome, Actor, DecideFn, StorageError, StoredAnswer};
-use crate::time::{from_db, to_db};
+use crate::{letters, notices};
+use jsjb_storage::signoff::{
+    APPROVALS_REQUIRED, NewDelegation, NewKey, NewSignedForm, SignoffStore,
+};
+use jsjb_storage::time::{from_db, to_db};
+use jsjb_storage::{ActionCommit, ActionOutcome, Actor, DecideFn, StorageError, StoredAnswer};
 
 fn corrupt(what: impl Into<String>) -> StorageError {
     StorageError::Corrupt(what.into())
@@ -55,24 +58,27 @@ fn load_keys(conn: &Connection, id: Option<i64>) -> Result<Vec<SigningKey>, Stor
         Some(_) => format!("SELECT {KEY_COLUMNS} FROM signing_keys WHERE id = ?1"),
         None => format!("SELECT {KEY_COLUMNS} FROM signing_keys WHERE ?1 IS NULL ORDER BY id"),
     };
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([id], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, String>(6)?,
-            r.get::<_, String>(7)?,
-            r.get::<_, Option<String>>(8)?,
-            r.get::<_, Option<String>>(9)?,
-        ))
-    })?;
+    let mut stmt = conn.prepare_cached(&sql).db()?;
+    let rows = stmt
+        .query_map([id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, Option<String>>(8)?,
+                r.get::<_, Option<String>>(9)?,
+            ))
+        })
+        .db()?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, user, unit, pem, fingerprint, label, state, created, activated, revoked) = row?;
+        let (id, user, unit, pem, fingerprint, label, state, created, activated, revoked) =
+            row.db()?;
         out.push(SigningKey {
             id,
             user_id: UserId(user),
@@ -93,24 +99,27 @@ fn load_delegations(conn: &Connection, id: Option<i64>) -> Result<Vec<Delegation
     let mut stmt = conn.prepare_cached(
         "SELECT id, unit_id, chief_user_id, deputy_user_id, category, valid_from, valid_until, note, created_at, revoked_at
          FROM delegations WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
-    )?;
-    let rows = stmt.query_map([id], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, i64>(3)?,
-            r.get::<_, Option<String>>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, String>(6)?,
-            r.get::<_, String>(7)?,
-            r.get::<_, String>(8)?,
-            r.get::<_, Option<String>>(9)?,
-        ))
-    })?;
+    )
+    .db()?;
+    let rows = stmt
+        .query_map([id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, String>(8)?,
+                r.get::<_, Option<String>>(9)?,
+            ))
+        })
+        .db()?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, unit, chief, deputy, category, from, until, note, created, revoked) = row?;
+        let (id, unit, chief, deputy, category, from, until, note, created, revoked) = row.db()?;
         out.push(Delegation {
             id,
             unit_id: UnitId(unit),
@@ -140,24 +149,27 @@ pub fn load_signed_forms(
                 f.form_bytes, f.signature_der, k.public_key_pem, f.handwriting_sha256
          FROM signed_forms f JOIN signing_keys k ON k.id = f.key_id
          WHERE f.letter_id = ?1 ORDER BY f.event_seq",
-    )?;
-    let rows = stmt.query_map([letter.0], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, Option<i64>>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, Vec<u8>>(6)?,
-            r.get::<_, Vec<u8>>(7)?,
-            r.get::<_, String>(8)?,
-            r.get::<_, String>(9)?,
-        ))
-    })?;
+    )
+    .db()?;
+    let rows = stmt
+        .query_map([letter.0], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, Vec<u8>>(6)?,
+                r.get::<_, Vec<u8>>(7)?,
+                r.get::<_, String>(8)?,
+                r.get::<_, String>(9)?,
+            ))
+        })
+        .db()?;
     let mut out = Vec::new();
     for row in rows {
-        let (seq, key, signer, behalf, decision, at, form, sig, pem, hand) = row?;
+        let (seq, key, signer, behalf, decision, at, form, sig, pem, hand) = row.db()?;
         let seq = u32::try_from(seq).map_err(|_| corrupt("signed form seq"))?;
         out.push(SignedForm {
             event_seq: seq,
@@ -196,7 +208,8 @@ fn audit_key(
             user: Some(key.user_id),
             payload: json!({ "key_id": key.id, "fingerprint": key.fingerprint, "extra": extra }),
         },
-    )?;
+    )
+    .db()?;
     Ok(())
 }
 
@@ -227,11 +240,12 @@ fn pending_key(tx: &Connection, id: i64) -> Result<SigningKey, StorageError> {
 fn approvals(tx: &Connection, id: i64) -> Result<Vec<UserId>, StorageError> {
     let mut stmt = tx.prepare_cached(
         "SELECT admin_user_id FROM key_approvals WHERE key_id = ?1 ORDER BY approved_at, admin_user_id",
-    )?;
-    let rows = stmt.query_map([id], |r| r.get::<_, i64>(0))?;
+    )
+    .db()?;
+    let rows = stmt.query_map([id], |r| r.get::<_, i64>(0)).db()?;
     let mut out = Vec::new();
     for row in rows {
-        out.push(UserId(row?));
+        out.push(UserId(row.db()?));
     }
     Ok(out)
 }
@@ -250,7 +264,8 @@ fn controllers(tx: &Connection, user: UserId) -> Result<BTreeSet<UserId>, Storag
                 [at.0],
                 |r| r.get(0),
             )
-            .optional()?
+            .optional()
+            .db()?
             .flatten();
         match by.map(UserId) {
             // A cycle (two admins reset each other) ends the walk like the CLI does.
@@ -270,7 +285,8 @@ fn activate(
     tx.execute(
         "UPDATE signing_keys SET state = 'active', activated_at = ?2, activated_by = ?3 WHERE id = ?1 AND state = 'pending'",
         params![key.id, to_db(now), actor.user.map(|u| u.0)],
-    )?;
+    )
+    .db()?;
     let stored = load_keys(tx, Some(key.id))?
         .pop()
         .ok_or_else(|| corrupt("key vanished"))?;
@@ -331,7 +347,7 @@ impl SignoffStore for SqliteStore {
                         detail: "this public key is registered already".to_owned(),
                     });
                 }
-                other => other?,
+                other => other.db()?,
             };
             let id = tx.last_insert_rowid();
             let stored = load_keys(tx, Some(id))?.pop().ok_or_else(|| corrupt("key vanished"))?;
@@ -397,7 +413,8 @@ impl SignoffStore for SqliteStore {
             tx.execute(
                 "INSERT INTO key_approvals (key_id, admin_user_id, approved_at) VALUES (?1, ?2, ?3)",
                 params![id, admin.0, to_db(now)],
-            )?;
+            )
+            .db()?;
             let approvals = approvals(tx, id)?;
             let count = u32::try_from(approvals.len()).unwrap_or(u32::MAX);
             audit_key(
@@ -468,7 +485,8 @@ impl SignoffStore for SqliteStore {
             tx.execute(
                 "UPDATE signing_keys SET state = 'revoked', revoked_at = ?2, revoked_by = ?3, revoke_reason = ?4 WHERE id = ?1",
                 params![id, to_db(now), actor.user.map(|u| u.0), reason],
-            )?;
+            )
+            .db()?;
             let stored = load_keys(tx, Some(id))?.pop().ok_or_else(|| corrupt("key vanished"))?;
             audit_key(tx, &actor, now, "key.revoke", &stored, json!({ "reason": reason }))?;
             notify_key(tx, &stored, NoticeKind::KeyRevoked, &actor, now, reason)?;
@@ -497,7 +515,8 @@ impl SignoffStore for SqliteStore {
                     grant.note,
                     to_db(now)
                 ],
-            )?;
+            )
+            .db()?;
             let id = tx.last_insert_rowid();
             let stored = load_delegations(tx, Some(id))?.pop().ok_or_else(|| corrupt("delegation vanished"))?;
             audit::append(
@@ -518,7 +537,8 @@ impl SignoffStore for SqliteStore {
                         "category": stored.category.map(|c| c.as_str()),
                     }),
                 },
-            )?;
+            )
+            .db()?;
             Ok(stored)
         })
         .await
@@ -538,7 +558,8 @@ impl SignoffStore for SqliteStore {
             let changed = tx.execute(
                 "UPDATE delegations SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL",
                 params![id, to_db(now), actor.user.map(|u| u.0)],
-            )?;
+            )
+            .db()?;
             let stored = load_delegations(tx, Some(id))?
                 .pop()
                 .ok_or_else(|| StorageError::NotFound(format!("there is no delegation {id}")))?;
@@ -554,7 +575,8 @@ impl SignoffStore for SqliteStore {
                         user: Some(stored.deputy),
                         payload: json!({ "delegation_id": id }),
                     },
-                )?;
+                )
+                .db()?;
             }
             Ok(stored)
         })
@@ -573,7 +595,8 @@ impl SignoffStore for SqliteStore {
                     params![user.0, key],
                     |r| Ok((r.get(0)?, StoredAnswer { status: r.get(1)?, body: r.get(2)? })),
                 )
-                .optional()?)
+                .optional()
+                .db()?)
         })
         .await
     }
@@ -588,7 +611,8 @@ impl SignoffStore for SqliteStore {
             // The key may have been revoked since the request was checked.
             let state: Option<String> = tx
                 .query_row("SELECT state FROM signing_keys WHERE id = ?1", [signed.key_id], |r| r.get(0))
-                .optional()?;
+                .optional()
+                .db()?;
             if state.as_deref() != Some("active") {
                 return Err(StorageError::Conflict {
                     code: "key_not_active",
@@ -626,7 +650,8 @@ impl SignoffStore for SqliteStore {
                     signed.handwriting_sha256,
                     to_db(signed.signed_at),
                 ],
-            )?;
+            )
+            .db()?;
             // The answer (and what a replay of the key returns) carries the signed form.
             let (record, _) = letters::load_record(tx, letter)?
                 .ok_or_else(|| corrupt("the letter vanished inside its own transaction"))?;
@@ -636,7 +661,8 @@ impl SignoffStore for SqliteStore {
                 tx.execute(
                     "UPDATE idempotency_keys SET response_body = ?3 WHERE user_id = ?1 AND key = ?2",
                     params![user.0, key, body],
-                )?;
+                )
+                .db()?;
             }
             Ok(ActionOutcome::Applied {
                 change_seq,
@@ -661,7 +687,8 @@ impl SignoffStore for SqliteStore {
                     params![letter.0, seq],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
-                .optional()?)
+                .optional()
+                .db()?)
         })
         .await
     }

@@ -1,18 +1,19 @@
 //! SQL of the citizen side: duplicate detection, writers' ratings, conversation drafts
 //! and delivered message ids (migration 2).
 
+use crate::Db;
 use chrono::{DateTime, Duration, Utc};
 use jsjb_core::letter::{Channel, LetterId, LetterState, Satisfaction};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
-use super::{corrupt, is_unique_violation, time_col};
 use crate::audit::{self, NewEntry};
-use crate::storage::{
+use crate::{corrupt, is_unique_violation, time_col};
+use jsjb_storage::time::to_db;
+use jsjb_storage::{
     Actor, AttachmentKind, AttachmentMeta, Draft, DraftMessage, DraftOutcome, Rating, StorageError,
     apply_draft_edit,
 };
-use crate::time::to_db;
 
 pub fn recent_duplicate(
     conn: &Connection,
@@ -27,11 +28,13 @@ pub fn recent_duplicate(
             "SELECT tracking_code, received_at FROM letters
              WHERE writer_phone = ?1 AND received_at >= ?2 AND body = ?3
              ORDER BY received_at DESC LIMIT 1",
-        )?
+        )
+        .db()?
         .query_row(params![phone, to_db(since), body], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
-        .optional()?;
+        .optional()
+        .db()?;
     found
         .map(|(code, at)| Ok((code, time_col(&at)?)))
         .transpose()
@@ -49,7 +52,8 @@ pub fn rate_letter(
             [tracking_code],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
-        .optional()?;
+        .optional()
+        .db()?;
     let Some((id, state, unit)) = found else {
         return Err(StorageError::NotFound(
             "no letter with this tracking code".to_owned(),
@@ -77,7 +81,7 @@ pub fn rate_letter(
                 detail: "this letter has been rated already".to_owned(),
             });
         }
-        other => other?,
+        other => other.db()?,
     };
     audit::append(
         tx,
@@ -90,7 +94,8 @@ pub fn rate_letter(
             user: None,
             payload: json!({ "satisfaction": rating.satisfaction.as_str() }),
         },
-    )?;
+    )
+    .db()?;
     Ok(())
 }
 
@@ -102,7 +107,8 @@ pub fn rating(conn: &Connection, tracking_code: &str) -> Result<Option<Rating>, 
             [tracking_code],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
-        .optional()?;
+        .optional()
+        .db()?;
     found
         .map(|(s, comment, at)| {
             Ok(Rating {
@@ -167,7 +173,8 @@ pub fn draft(
                 ))
             },
         )
-        .optional()?;
+        .optional()
+        .db()?;
     found
         .map(
             |(sender_name, started, updated, body, phone, attachments)| {
@@ -203,7 +210,8 @@ fn save_draft(tx: &Connection, d: &Draft) -> Result<(), StorageError> {
             d.phone,
             attachments_json(&d.attachments)
         ],
-    )?;
+    )
+    .db()?;
     Ok(())
 }
 
@@ -211,7 +219,8 @@ fn delete_draft(tx: &Connection, channel: Channel, sender: &str) -> Result<(), S
     tx.execute(
         "DELETE FROM citizen_drafts WHERE channel = ?1 AND sender = ?2",
         params![channel.as_str(), sender],
-    )?;
+    )
+    .db()?;
     Ok(())
 }
 
@@ -226,7 +235,8 @@ pub fn message_seen(
             params![channel.as_str(), msg_id],
             |r| r.get(0),
         )
-        .optional()?;
+        .optional()
+        .db()?;
     Ok(found.is_some())
 }
 
@@ -238,12 +248,15 @@ pub fn apply_message(tx: &Connection, m: &DraftMessage) -> Result<DraftOutcome, 
         tx.execute(
             "DELETE FROM citizen_messages_seen WHERE at < ?1",
             [to_db(m.at - Duration::days(1))],
-        )?;
-        let inserted = tx.execute(
-            "INSERT INTO citizen_messages_seen (channel, msg_id, at) VALUES (?1, ?2, ?3)
+        )
+        .db()?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO citizen_messages_seen (channel, msg_id, at) VALUES (?1, ?2, ?3)
              ON CONFLICT DO NOTHING",
-            params![m.channel.as_str(), id, to_db(m.at)],
-        )?;
+                params![m.channel.as_str(), id, to_db(m.at)],
+            )
+            .db()?;
         if inserted == 0 {
             return Ok(DraftOutcome::Redelivery);
         }

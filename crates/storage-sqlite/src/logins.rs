@@ -5,14 +5,15 @@
 //! exist. Each lock-out of a name lasts twice the one before (up to the policy's
 //! longest), and a name's history is forgotten a day after its last failure.
 
+use crate::Db;
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
-use super::time_col;
 use crate::audit::{self, NewEntry};
-use crate::storage::{Actor, LockoutPolicy, LoginAttempt, NewSession, StorageError};
-use crate::time::to_db;
+use crate::time_col;
+use jsjb_storage::time::to_db;
+use jsjb_storage::{Actor, LockoutPolicy, LoginAttempt, NewSession, StorageError};
 
 /// How long a name's failures and lock count are remembered after its last failure.
 const MEMORY: Duration = Duration::days(1);
@@ -28,7 +29,8 @@ pub fn locked_until(
             [username],
             |r| r.get(0),
         )
-        .optional()?;
+        .optional()
+        .db()?;
     let until = until.flatten().as_deref().map(time_col).transpose()?;
     Ok(until.filter(|u| *u > now))
 }
@@ -38,11 +40,13 @@ pub fn ip_failures_since(
     ip_bucket: &str,
     since: DateTime<Utc>,
 ) -> Result<u32, StorageError> {
-    Ok(conn.query_row(
-        "SELECT count(*) FROM login_attempts WHERE ip_bucket = ?1 AND at >= ?2 AND success = 0",
-        params![ip_bucket, to_db(since)],
-        |r| r.get(0),
-    )?)
+    Ok(conn
+        .query_row(
+            "SELECT count(*) FROM login_attempts WHERE ip_bucket = ?1 AND at >= ?2 AND success = 0",
+            params![ip_bucket, to_db(since)],
+            |r| r.get(0),
+        )
+        .db()?)
 }
 
 fn insert_attempt(
@@ -61,7 +65,8 @@ fn insert_attempt(
             attempt.ip_bucket,
             success
         ],
-    )?;
+    )
+    .db()?;
     Ok(())
 }
 
@@ -87,14 +92,16 @@ pub fn record_failure(
         "DELETE FROM login_lockouts WHERE last_failure_at < ?1
          AND (locked_until IS NULL OR locked_until <= ?2)",
         params![to_db(now - MEMORY), at],
-    )?;
+    )
+    .db()?;
     let (failures, lockouts): (u32, u32) = tx
         .query_row(
             "SELECT failures, lockouts FROM login_lockouts WHERE username = ?1",
             [&attempt.username],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .optional()?
+        .optional()
+        .db()?
         .unwrap_or((0, 0));
     let failures = failures.saturating_add(1);
     let (failures_after, lockouts, until) = if failures >= policy.threshold {
@@ -115,7 +122,8 @@ pub fn record_failure(
             until.map(to_db),
             at
         ],
-    )?;
+    )
+    .db()?;
     if let (Some(until), Some(user)) = (until, attempt.user) {
         // Only real accounts' lock-outs go to the audit log: a guesser inventing
         // names must not be able to grow the append-only log at will.
@@ -137,7 +145,8 @@ pub fn record_failure(
                 user: Some(user),
                 payload: json!({ "failures": failures, "lockout": lockouts, "until": to_db(until) }),
             },
-        )?;
+        )
+        .db()?;
     }
     Ok(until)
 }
@@ -157,7 +166,8 @@ pub fn record_success(
     tx.execute(
         "DELETE FROM login_lockouts WHERE username = ?1",
         [&attempt.username],
-    )?;
+    )
+    .db()?;
     let at = to_db(session.created_at);
     tx.execute(
         "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, ip, workstation)
@@ -170,7 +180,8 @@ pub fn record_success(
             session.ip,
             session.workstation
         ],
-    )?;
+    )
+    .db()?;
     let actor = Actor {
         user: Some(session.user_id),
         unit: None,
@@ -194,6 +205,7 @@ pub fn record_success(
                 "session": session.token_hash.get(..8).unwrap_or_default(),
             }),
         },
-    )?;
+    )
+    .db()?;
     Ok(None)
 }

@@ -1,10 +1,11 @@
 //! Housekeeping run by the server's maintenance task (see `crate::maintenance`).
 
+use crate::Db;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
-use crate::storage::StorageError;
-use crate::time::to_db;
+use jsjb_storage::StorageError;
+use jsjb_storage::time::to_db;
 
 /// One batch of idempotency pruning: first rows older than `before` (oldest first,
 /// by the `idempotency_keys_created` index), then, if the batch has room, each user's
@@ -20,8 +21,10 @@ pub fn prune_idempotency(
             "DELETE FROM idempotency_keys WHERE (user_id, key) IN (
                  SELECT user_id, key FROM idempotency_keys
                  WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)",
-        )?
-        .execute(params![to_db(before), batch])?;
+        )
+        .db()?
+        .execute(params![to_db(before), batch])
+        .db()?;
     // `execute` counts at most `batch` rows here, which is a u32.
     let old = u32::try_from(old).unwrap_or(batch);
     let room = batch.saturating_sub(old);
@@ -40,7 +43,9 @@ pub fn prune_idempotency(
                      WHERE user_id IN (SELECT user_id FROM idempotency_keys
                                        GROUP BY user_id HAVING count(*) > ?1))
                  WHERE newer > ?1 LIMIT ?2)",
-        )?
-        .execute(params![per_user, room])?;
+        )
+        .db()?
+        .execute(params![per_user, room])
+        .db()?;
     Ok(old + u32::try_from(excess).unwrap_or(room))
 }

@@ -2,13 +2,14 @@
 //! the same transaction as the change they report, so a change cannot happen without
 //! its owner being told at the next sign-in.
 
+use crate::Db;
 use chrono::{DateTime, Utc};
 use jsjb_core::org::UserId;
 use jsjb_proto::{Notice, NoticeKind};
 use rusqlite::{Connection, params};
 
-use crate::storage::StorageError;
-use crate::time::{from_db, to_db};
+use jsjb_storage::StorageError;
+use jsjb_storage::time::{from_db, to_db};
 
 pub struct NewNotice {
     pub user: UserId,
@@ -54,30 +55,35 @@ pub fn add(tx: &Connection, notice: NewNotice) -> Result<(), StorageError> {
             fingerprint,
             notice.detail
         ],
-    )?;
+    )
+    .db()?;
     Ok(())
 }
 
 /// The user's notices not acknowledged yet, oldest first.
 pub fn open(conn: &Connection, user: UserId) -> Result<Vec<Notice>, StorageError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, kind, at, by_user_id, key_id, fingerprint, detail FROM user_notices
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, kind, at, by_user_id, key_id, fingerprint, detail FROM user_notices
          WHERE user_id = ?1 AND acknowledged_at IS NULL ORDER BY id",
-    )?;
-    let rows = stmt.query_map([user.0], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, Option<i64>>(3)?,
-            r.get::<_, Option<i64>>(4)?,
-            r.get::<_, Option<String>>(5)?,
-            r.get::<_, String>(6)?,
-        ))
-    })?;
+        )
+        .db()?;
+    let rows = stmt
+        .query_map([user.0], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })
+        .db()?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, kind, at, by, key_id, fingerprint, detail) = row?;
+        let (id, kind, at, by, key_id, fingerprint, detail) = row.db()?;
         out.push(Notice {
             id,
             kind: kind_of(&kind)
@@ -101,9 +107,11 @@ pub fn acknowledge(
     up_to: i64,
     now: DateTime<Utc>,
 ) -> Result<usize, StorageError> {
-    Ok(tx.execute(
-        "UPDATE user_notices SET acknowledged_at = ?3
+    Ok(tx
+        .execute(
+            "UPDATE user_notices SET acknowledged_at = ?3
          WHERE user_id = ?1 AND id <= ?2 AND acknowledged_at IS NULL",
-        params![user.0, up_to, to_db(now)],
-    )?)
+            params![user.0, up_to, to_db(now)],
+        )
+        .db()?)
 }

@@ -1,12 +1,17 @@
-//! The SQLite backend: one database file, WAL, `synchronous=FULL`.
+//! The embedded SQLite backend of the storage seam (`jsjb_storage::Storage`): one
+//! database file, WAL, `synchronous=FULL`, one writer thread with group commit and a
+//! pool of readers (`conn`).
 
+pub mod audit;
 mod citizen;
 mod conn;
+mod handovers;
 pub mod letters;
 mod logins;
 mod maintenance;
 pub mod migrations;
 pub mod notices;
+mod signoff;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -20,14 +25,30 @@ use jsjb_proto::NoticeKind;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
+use self::audit::{NewEntry, Verification};
 use self::conn::{Readers, Writer};
-use super::{
+use jsjb_storage::time::{from_db, to_db};
+use jsjb_storage::{
     Actor, AttachmentKind, AttachmentMeta, CreatedLetter, Credentials, Draft, DraftMessage,
     DraftOutcome, LockoutPolicy, LoginAttempt, NewLetter, NewSession, NewUnit, NewUser,
     ProgressRecord, Rating, SessionRecord, Storage, StorageError, UserRecord,
 };
-use crate::audit::{self, NewEntry, Verification};
-use crate::time::{from_db, to_db};
+
+/// SQLite's own error as the seam's [`StorageError::Backend`]: the seam knows no
+/// `rusqlite`, so conversions are written here, once, as `.db()?`.
+pub trait Db<T> {
+    fn db(self) -> Result<T, StorageError>;
+}
+
+impl<T> Db<T> for rusqlite::Result<T> {
+    fn db(self) -> Result<T, StorageError> {
+        self.map_err(backend)
+    }
+}
+
+pub fn backend(e: rusqlite::Error) -> StorageError {
+    StorageError::Backend(Box::new(e))
+}
 
 pub struct SqliteStore {
     writer: Writer,
@@ -81,18 +102,22 @@ fn time_col(text: &str) -> Result<DateTime<Utc>, StorageError> {
 }
 
 fn load_units(conn: &Connection) -> Result<Vec<Unit>, StorageError> {
-    let mut stmt = conn.prepare("SELECT id, parent_id, tier, name FROM units ORDER BY id")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, Option<i64>>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-        ))
-    })?;
+    let mut stmt = conn
+        .prepare("SELECT id, parent_id, tier, name FROM units ORDER BY id")
+        .db()?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })
+        .db()?;
     let mut units = Vec::new();
     for row in rows {
-        let (id, parent, tier, name) = row?;
+        let (id, parent, tier, name) = row.db()?;
         let tier = Tier::ALL
             .into_iter()
             .find(|t| t.as_str() == tier)
@@ -108,11 +133,13 @@ fn load_units(conn: &Connection) -> Result<Vec<Unit>, StorageError> {
 }
 
 fn load_roles(conn: &Connection, user: i64) -> Result<BTreeSet<Role>, StorageError> {
-    let mut stmt = conn.prepare_cached("SELECT role FROM user_roles WHERE user_id = ?1")?;
-    let rows = stmt.query_map([user], |r| r.get::<_, String>(0))?;
+    let mut stmt = conn
+        .prepare_cached("SELECT role FROM user_roles WHERE user_id = ?1")
+        .db()?;
+    let rows = stmt.query_map([user], |r| r.get::<_, String>(0)).db()?;
     let mut roles = BTreeSet::new();
     for role in rows {
-        let role = role?;
+        let role = role.db()?;
         roles.insert(
             Role::parse(&role)
                 .ok_or_else(|| corrupt(format!("user {user} has unknown role {role:?}")))?,
@@ -124,23 +151,24 @@ fn load_roles(conn: &Connection, user: i64) -> Result<BTreeSet<Role>, StorageErr
 const USER_COLUMNS: &str = "id, unit_id, username, display_name, active, must_change_password";
 
 fn user_from_row(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<UserRecord, StorageError> {
-    let id: i64 = r.get(0)?;
+    let id: i64 = r.get(0).db()?;
     Ok(UserRecord {
         id: UserId(id),
-        unit_id: UnitId(r.get(1)?),
-        username: r.get(2)?,
-        display_name: r.get(3)?,
-        active: r.get(4)?,
-        must_change_password: r.get(5)?,
+        unit_id: UnitId(r.get(1).db()?),
+        username: r.get(2).db()?,
+        display_name: r.get(3).db()?,
+        active: r.get(4).db()?,
+        must_change_password: r.get(5).db()?,
         roles: load_roles(conn, id)?,
     })
 }
 
 fn load_user(conn: &Connection, id: UserId) -> Result<Option<UserRecord>, StorageError> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?;
-    let mut rows = stmt.query([id.0])?;
-    match rows.next()? {
+    let mut stmt = conn
+        .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
+        .db()?;
+    let mut rows = stmt.query([id.0]).db()?;
+    match rows.next().db()? {
         Some(r) => Ok(Some(user_from_row(conn, r)?)),
         None => Ok(None),
     }
@@ -157,11 +185,11 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 
 #[async_trait]
 impl Storage for SqliteStore {
-    fn signoff(&self) -> &dyn crate::signoff::SignoffStore {
+    fn signoff(&self) -> &dyn jsjb_storage::signoff::SignoffStore {
         self
     }
 
-    fn handovers(&self) -> &dyn crate::handovers::HandoverStore {
+    fn handovers(&self) -> &dyn jsjb_storage::handovers::HandoverStore {
         self
     }
 
@@ -199,7 +227,8 @@ impl Storage for SqliteStore {
             tx.execute(
                 "UPDATE units SET name = ?2 WHERE id = ?1",
                 params![unit.0, name],
-            )?;
+            )
+            .db()?;
             audit::append(
                 tx,
                 NewEntry {
@@ -211,7 +240,8 @@ impl Storage for SqliteStore {
                     user: None,
                     payload: json!({ "from": before.name, "to": name, "reason": reason }),
                 },
-            )?;
+            )
+            .db()?;
             Ok(Unit { name, ..before })
         })
         .await
@@ -226,7 +256,7 @@ impl Storage for SqliteStore {
         self.write(move |tx| {
             let mut units = load_units(tx)?;
             let next_id: i64 =
-                tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM units", [], |r| r.get(0))?;
+                tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM units", [], |r| r.get(0)).db()?;
             let created = Unit {
                 id: UnitId(next_id),
                 parent: unit.parent,
@@ -249,7 +279,8 @@ impl Storage for SqliteStore {
                     created.name,
                     to_db(now)
                 ],
-            )?;
+            )
+            .db()?;
             audit::append(
                 tx,
                 NewEntry {
@@ -265,7 +296,8 @@ impl Storage for SqliteStore {
                         "parent": created.parent.map(|p| p.0),
                     }),
                 },
-            )?;
+            )
+            .db()?;
             Ok(created)
         })
         .await
@@ -273,11 +305,12 @@ impl Storage for SqliteStore {
 
     async fn users(&self) -> Result<Vec<UserRecord>, StorageError> {
         self.read(|conn| {
-            let mut stmt =
-                conn.prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))?;
-            let mut rows = stmt.query([])?;
+            let mut stmt = conn
+                .prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))
+                .db()?;
+            let mut rows = stmt.query([]).db()?;
             let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
+            while let Some(r) = rows.next().db()? {
                 out.push(user_from_row(conn, r)?);
             }
             Ok(out)
@@ -300,7 +333,8 @@ impl Storage for SqliteStore {
                 "SELECT EXISTS (SELECT 1 FROM units WHERE id = ?1)",
                 [user.unit_id.0],
                 |r| r.get(0),
-            )?;
+            )
+            .db()?;
             if !unit_exists {
                 return Err(StorageError::Invalid {
                     field: "unit_id",
@@ -317,7 +351,8 @@ impl Storage for SqliteStore {
                         [user.unit_id.0],
                         |r| r.get(0),
                     )
-                    .optional()?;
+                    .optional()
+                    .db()?;
                 if chief.is_some() {
                     return Err(StorageError::Conflict {
                         code: "chief_exists",
@@ -340,14 +375,15 @@ impl Storage for SqliteStore {
                         detail: format!("the user name {:?} is taken; choose another", user.username),
                     });
                 }
-                other => other?,
+                other => other.db()?,
             };
             let id = UserId(tx.last_insert_rowid());
             for role in &user.roles {
                 tx.execute(
                     "INSERT INTO user_roles (user_id, role) VALUES (?1, ?2)",
                     params![id.0, role.as_str()],
-                )?;
+                )
+                .db()?;
             }
             audit::append(
                 tx,
@@ -364,7 +400,8 @@ impl Storage for SqliteStore {
                         "roles": user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
                     }),
                 },
-            )?;
+            )
+            .db()?;
             load_user(tx, id)?.ok_or_else(|| corrupt("user vanished after insert"))
         })
         .await
@@ -388,7 +425,8 @@ impl Storage for SqliteStore {
                     password_set_by = ?4, must_change_password = ?5
                  WHERE id = ?1",
                 params![user.0, password_hash, at, set_by, set_by.is_some()],
-            )?;
+            )
+            .db()?;
             if changed == 0 {
                 return Err(StorageError::NotFound(format!("there is no user {}", user.0)));
             }
@@ -396,12 +434,14 @@ impl Storage for SqliteStore {
             tx.execute(
                 "DELETE FROM login_lockouts WHERE username = (SELECT username FROM users WHERE id = ?1)",
                 [user.0],
-            )?;
+            )
+            .db()?;
             // Whoever knew the old password may hold a session: end them all.
             let revoked = tx.execute(
                 "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
                 params![user.0, at],
-            )?;
+            )
+            .db()?;
             audit::append(
                 tx,
                 NewEntry {
@@ -413,7 +453,8 @@ impl Storage for SqliteStore {
                     user: Some(user),
                     payload: json!({ "sessions_revoked": revoked }),
                 },
-            )?;
+            )
+            .db()?;
             // Nothing else changes (no key is activated or revoked), and the user is
             // told at their next sign-in, so a reset cannot be used unnoticed.
             notices::add(
@@ -454,12 +495,14 @@ impl Storage for SqliteStore {
             }
             if active && before.roles.contains(&Role::Chief) {
                 // One chief per unit holds for a returning chief too.
-                let other: bool = tx.query_row(
-                    "SELECT EXISTS (SELECT 1 FROM users u JOIN user_roles r ON r.user_id = u.id
+                let other: bool = tx
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM users u JOIN user_roles r ON r.user_id = u.id
                      WHERE u.unit_id = ?1 AND u.active = 1 AND r.role = 'chief' AND u.id <> ?2)",
-                    params![before.unit_id.0, user.0],
-                    |r| r.get(0),
-                )?;
+                        params![before.unit_id.0, user.0],
+                        |r| r.get(0),
+                    )
+                    .db()?;
                 if other {
                     return Err(StorageError::Conflict {
                         code: "chief_exists",
@@ -471,14 +514,16 @@ impl Storage for SqliteStore {
             tx.execute(
                 "UPDATE users SET active = ?2 WHERE id = ?1",
                 params![user.0, active],
-            )?;
+            )
+            .db()?;
             let revoked = if active {
                 0
             } else {
                 tx.execute(
                     "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
                     params![user.0, at],
-                )?
+                )
+                .db()?
             };
             audit::append(
                 tx,
@@ -495,7 +540,8 @@ impl Storage for SqliteStore {
                     user: Some(user),
                     payload: json!({ "reason": reason, "sessions_revoked": revoked }),
                 },
-            )?;
+            )
+            .db()?;
             load_user(tx, user)?.ok_or_else(|| corrupt("user vanished after update"))
         })
         .await
@@ -517,14 +563,16 @@ impl Storage for SqliteStore {
                     must_change_password = 0
                  WHERE id = ?1 AND active = 1",
                 params![user.0, password_hash, at],
-            )?;
+            )
+            .db()?;
             if changed == 0 {
                 return Err(StorageError::NotFound(format!("there is no active user {}", user.0)));
             }
             let revoked = tx.execute(
                 "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL AND token_hash <> ?3",
                 params![user.0, at, keep_session],
-            )?;
+            )
+            .db()?;
             audit::append(
                 tx,
                 NewEntry {
@@ -536,7 +584,8 @@ impl Storage for SqliteStore {
                     user: Some(user),
                     payload: json!({ "sessions_revoked": revoked }),
                 },
-            )?;
+            )
+            .db()?;
             Ok(())
         })
         .await
@@ -545,11 +594,14 @@ impl Storage for SqliteStore {
     async fn last_sign_ins(&self) -> Result<Vec<(UserId, DateTime<Utc>)>, StorageError> {
         self.read(|conn| {
             let mut stmt = conn
-                .prepare_cached("SELECT user_id, MAX(created_at) FROM sessions GROUP BY user_id")?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+                .prepare_cached("SELECT user_id, MAX(created_at) FROM sessions GROUP BY user_id")
+                .db()?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .db()?;
             let mut out = Vec::new();
             for row in rows {
-                let (id, at) = row?;
+                let (id, at) = row.db()?;
                 out.push((UserId(id), time_col(&at)?));
             }
             Ok(out)
@@ -582,7 +634,8 @@ impl Storage for SqliteStore {
                         user: Some(user),
                         payload: json!({ "up_to": up_to, "count": n }),
                     },
-                )?;
+                )
+                .db()?;
             }
             Ok(n)
         })
@@ -598,7 +651,8 @@ impl Storage for SqliteStore {
                     [&username],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
-                .optional()?;
+                .optional()
+                .db()?;
             let Some((id, password_hash)) = found else {
                 return Ok(None);
             };
@@ -659,7 +713,8 @@ impl Storage for SqliteStore {
                     [&token_hash],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
-                .optional()?;
+                .optional()
+                .db()?;
             let Some((user_id, expires_at, revoked_at)) = found else {
                 return Ok(None);
             };
@@ -685,7 +740,8 @@ impl Storage for SqliteStore {
             let changed = tx.execute(
                 "UPDATE sessions SET revoked_at = ?2 WHERE token_hash = ?1 AND revoked_at IS NULL",
                 params![token_hash, to_db(now)],
-            )?;
+            )
+            .db()?;
             if changed > 0 {
                 audit::append(
                     tx,
@@ -698,7 +754,8 @@ impl Storage for SqliteStore {
                         user: actor.user,
                         payload: json!({ "session": token_hash.get(..8).unwrap_or_default() }),
                     },
-                )?;
+                )
+                .db()?;
             }
             Ok(())
         })
@@ -720,7 +777,8 @@ impl Storage for SqliteStore {
                 Some(u) => u,
                 None => UnitId(
                     tx.query_row("SELECT id FROM units WHERE parent_id IS NULL", [], |r| r.get(0))
-                        .optional()?
+                        .optional()
+                        .db()?
                         .ok_or_else(|| StorageError::Conflict {
                             code: "no_city_unit",
                             detail: "the platform has no city unit yet; an admin must create it before letters can be received".to_owned(),
@@ -755,7 +813,7 @@ impl Storage for SqliteStore {
                         detail: "tracking code collision; retry".to_owned(),
                     });
                 }
-                other => other?,
+                other => other.db()?,
             };
             let id = LetterId(tx.last_insert_rowid());
             for (position, (meta, original_name)) in letter.attachments.iter().enumerate() {
@@ -764,13 +822,15 @@ impl Storage for SqliteStore {
                     "INSERT INTO attachments (sha256, mime, size, kind, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (sha256) DO NOTHING",
                     params![meta.sha256, meta.mime, meta.size as i64, meta.kind.as_str(), at],
-                )?;
+                )
+                .db()?;
                 tx.execute(
                     "INSERT INTO letter_attachments (letter_id, position, sha256, original_name) VALUES (?1, ?2, ?3, ?4)",
                     params![id.0, position as i64, meta.sha256, original_name],
-                )?;
+                )
+                .db()?;
             }
-            let tier: String = tx.query_row("SELECT tier FROM units WHERE id = ?1", [unit.0], |r| r.get(0))?;
+            let tier: String = tx.query_row("SELECT tier FROM units WHERE id = ?1", [unit.0], |r| r.get(0)).db()?;
             let tier = Tier::ALL
                 .into_iter()
                 .find(|t| t.as_str() == tier)
@@ -790,11 +850,13 @@ impl Storage for SqliteStore {
                     actor.workstation,
                     letters::payload_json(&received)?
                 ],
-            )?;
+            )
+            .db()?;
             tx.execute(
                 "INSERT INTO changes (letter_id, unit_id, prev_unit_id, at) VALUES (?1, ?2, NULL, ?3)",
                 params![id.0, unit.0, at],
-            )?;
+            )
+            .db()?;
             let change_seq = tx.last_insert_rowid();
             audit::append(
                 tx,
@@ -815,7 +877,8 @@ impl Storage for SqliteStore {
                         "event": serde_json::to_value(&received).map_err(|e| corrupt(format!("event payload: {e}")))?,
                     }),
                 },
-            )?;
+            )
+            .db()?;
             if let Some(claim) = &letter.idempotency {
                 letters::remember_created(tx, claim, id, unit, letter.received_at)?;
             }
@@ -841,16 +904,18 @@ impl Storage for SqliteStore {
                     [&code],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
-                .optional()?;
+                .optional()
+                .db()?;
             let Some((id, writer_phone, state, received_at)) = found else {
                 return Ok(None);
             };
             let mut stmt = conn.prepare_cached(
                 "SELECT at, payload FROM letter_events WHERE letter_id = ?1 ORDER BY seq",
-            )?;
+            )
+            .db()?;
             let mut events = Vec::new();
-            for row in stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-                let (at, payload) = row?;
+            for row in stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).db()? {
+                let (at, payload) = row.db()?;
                 let event = serde_json::from_str(&payload)
                     .map_err(|e| corrupt(format!("letter {id} event payload: {e}")))?;
                 events.push((time_col(&at)?, event));
@@ -879,15 +944,19 @@ impl Storage for SqliteStore {
                     [&sha],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
-                .optional()?;
+                .optional()
+                .db()?;
             let Some((mime, size, kind)) = found else { return Ok(None) };
             let mut stmt = conn.prepare_cached(
                 "SELECT DISTINCT l.unit_id FROM letter_attachments a JOIN letters l ON l.id = a.letter_id
                  WHERE a.sha256 = ?1",
-            )?;
+            )
+            .db()?;
             let units = stmt
-                .query_map([&sha], |r| r.get::<_, i64>(0).map(UnitId))?
-                .collect::<Result<Vec<_>, _>>()?;
+                .query_map([&sha], |r| r.get::<_, i64>(0).map(UnitId))
+                .db()?
+                .collect::<Result<Vec<_>, _>>()
+                .db()?;
             let meta = AttachmentMeta {
                 sha256: sha,
                 mime,
@@ -901,11 +970,11 @@ impl Storage for SqliteStore {
 
     async fn latest_change_seq(&self) -> Result<i64, StorageError> {
         self.read(|conn| {
-            Ok(
-                conn.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
+            Ok(conn
+                .query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
                     r.get(0)
-                })?,
-            )
+                })
+                .db()?)
         })
         .await
     }
@@ -917,9 +986,9 @@ impl Storage for SqliteStore {
 
     async fn apply_action(
         &self,
-        commit: super::ActionCommit,
-        decide: super::DecideFn,
-    ) -> Result<super::ActionOutcome, StorageError> {
+        commit: jsjb_storage::ActionCommit,
+        decide: jsjb_storage::DecideFn,
+    ) -> Result<jsjb_storage::ActionOutcome, StorageError> {
         self.write(move |tx| letters::apply_action(tx, commit, decide))
             .await
     }
@@ -929,7 +998,7 @@ impl Storage for SqliteStore {
         scope: Vec<UnitId>,
         cursor: i64,
         limit: u32,
-    ) -> Result<super::SyncBatch, StorageError> {
+    ) -> Result<jsjb_storage::SyncBatch, StorageError> {
         self.read(move |conn| letters::sync_page(conn, &scope, cursor, limit))
             .await
     }
@@ -957,7 +1026,7 @@ impl Storage for SqliteStore {
         &self,
         heads: Vec<jsjb_proto::AuditEntryHash>,
     ) -> Result<Verification, StorageError> {
-        self.read(move |conn| Ok(audit::verify_all(conn, &heads)?))
+        self.read(move |conn| Ok(audit::verify_all(conn, &heads).db()?))
             .await
     }
 
@@ -971,7 +1040,8 @@ impl Storage for SqliteStore {
         ),
         StorageError,
     > {
-        self.read(move |conn| Ok(audit::tip(conn, known)?)).await
+        self.read(move |conn| Ok(audit::tip(conn, known).db()?))
+            .await
     }
 
     async fn recent_duplicate(
