@@ -110,7 +110,7 @@ pub fn load_record(
         version: u32::try_from(version).map_err(|_| corrupt("version out of range"))?,
         events,
         attachments: load_attachments(conn, id)?,
-        signed_forms: crate::signoff::load_signed_forms(conn, id)?,
+        signed_forms: crate::signed_forms::load(conn, id)?,
     };
     Ok(Some((record, status)))
 }

@@ -11,6 +11,7 @@ mod logins;
 mod maintenance;
 pub mod migrations;
 pub mod notices;
+mod signed_forms;
 mod signoff;
 
 use std::collections::BTreeSet;

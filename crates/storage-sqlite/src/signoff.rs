@@ -5,11 +5,9 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use jsjb_core::letter::{Category, FormDecision, LetterId};
+use jsjb_core::letter::{Category, LetterId};
 use jsjb_core::org::{UnitId, UserId};
-use jsjb_proto::{
-    ActionResponse, Delegation, KeyActivation, KeyState, NoticeKind, SignedForm, SigningKey,
-};
+use jsjb_proto::{ActionResponse, Delegation, KeyActivation, KeyState, NoticeKind, SigningKey};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
@@ -134,56 +132,6 @@ fn load_delegations(conn: &Connection, id: Option<i64>) -> Result<Vec<Delegation
             note,
             created_at: time(&created)?,
             revoked_at: opt_time(revoked)?,
-        });
-    }
-    Ok(out)
-}
-
-/// The signed forms of a letter, for its `LetterRecord` (oldest first).
-pub fn load_signed_forms(
-    conn: &Connection,
-    letter: LetterId,
-) -> Result<Vec<SignedForm>, StorageError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT f.event_seq, f.key_id, f.signer_user_id, f.on_behalf_of, f.decision, f.signed_at,
-                f.form_bytes, f.signature_der, k.public_key_pem, f.handwriting_sha256
-         FROM signed_forms f JOIN signing_keys k ON k.id = f.key_id
-         WHERE f.letter_id = ?1 ORDER BY f.event_seq",
-    )
-    .db()?;
-    let rows = stmt
-        .query_map([letter.0], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, Option<i64>>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, Vec<u8>>(6)?,
-                r.get::<_, Vec<u8>>(7)?,
-                r.get::<_, String>(8)?,
-                r.get::<_, String>(9)?,
-            ))
-        })
-        .db()?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (seq, key, signer, behalf, decision, at, form, sig, pem, hand) = row.db()?;
-        let seq = u32::try_from(seq).map_err(|_| corrupt("signed form seq"))?;
-        out.push(SignedForm {
-            event_seq: seq,
-            letter_version: seq.saturating_sub(1),
-            key_id: key,
-            signer: UserId(signer),
-            on_behalf_of: behalf.map(UserId),
-            decision: FormDecision::parse(&decision)
-                .ok_or_else(|| corrupt(format!("decision {decision:?}")))?,
-            signed_at: time(&at)?,
-            form_b64: jsjb_signoff::b64::encode(&form),
-            signature_der_b64: jsjb_signoff::b64::encode(&sig),
-            public_key_pem: pem,
-            handwriting_sha256: hand,
         });
     }
     Ok(out)

@@ -507,8 +507,8 @@ pub trait Storage: Send + Sync + 'static {
     /// never asks for anything at or below N again, so a change that appeared behind it
     /// would be lost to that desktop for good. SQLite keeps it with one writer (sequence
     /// numbers are assigned and committed in order) and one read transaction per page
-    /// (the page and its `next_cursor` come from the same snapshot);
-    /// `tests/sync_cursor.rs` checks it under concurrent writers and readers.
+    /// (the page and its `next_cursor` come from the same snapshot). The conformance
+    /// suite's `sync_cursor_contract` checks it under concurrent writers and readers.
     async fn sync_page(
         &self,
         scope: Vec<UnitId>,

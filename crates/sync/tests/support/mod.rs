@@ -13,8 +13,8 @@ use jsjb_core::letter::LetterId;
 use jsjb_core::org::{Role, Tier};
 use jsjb_proto::{LetterRecord, LoginRequest, SyncPage};
 use jsjb_server::admin::{self, CreateUnitRequest, CreateUserRequest};
-use jsjb_storage::Actor;
 use jsjb_server::{AppState, Config};
+use jsjb_storage::Actor;
 use jsjb_store::{Store, StoreHandle};
 use jsjb_sync::{
     ClientConfig, LocalClock, ServerClient, SyncConfig, SyncEngine, SyncEvent, SyncHandle,
