@@ -1,7 +1,8 @@
 // A stand-in for the Rust commands of docs/ipc.md, for development in a browser
-// (`VITE_JSJB_MOCK=1 npm run dev`), screenshots before the commands exist, unit tests and
-// the UI benchmark (100 000 letters). Never part of a release build: main.ts imports it
-// only when VITE_JSJB_MOCK is set at build time.
+// (`VITE_JSJB_MOCK=1 npm run dev`), screenshots, unit tests and the UI benchmark
+// (100 000 letters). Never part of a release build: main.ts imports it only when
+// VITE_JSJB_MOCK is set at build time. mockBackend.test.ts checks the commands it answers
+// against the app's real list (`generate_handler!` in src-tauri/src/lib.rs).
 import type {
   Action,
   ActionKind,
@@ -11,6 +12,9 @@ import type {
   ClockReading,
   EventPayload,
   EventRecord,
+  HandoverAckView,
+  HandoverItem,
+  HandoverReport,
   InboxQuery,
   InboxRow,
   LetterClocks,
@@ -18,11 +22,15 @@ import type {
   LetterRecord,
   LetterState,
   Me,
+  OfficerStats,
   OutboxEntry,
+  RateCounts,
   Role,
   Settings,
+  StatsReport,
   SyncStatus,
   Unit,
+  UnitStats,
   UserSummary,
 } from "../ipc/types";
 import type { Notice } from "../ipc/bindings";
@@ -34,8 +42,6 @@ export type MockOptions = {
   /** Who is signed in at start (null: the login screen). */
   user?: string | null;
   nowMs?: number;
-  /** Answer `statistics` / `handover` as an older backend would (unknown command). */
-  missingCommands?: boolean;
   offline?: boolean;
   /** `account_notices`: what the server tells the user about their own account. */
   notices?: Notice[];
@@ -554,7 +560,94 @@ export function createMockBackend(options: MockOptions = {}) {
     };
   }
 
+  /** Tauri's own answer for a command the app does not register. */
   const notFound = (cmd: string) => `Command ${cmd} not found`;
+
+  // `statistics` and `handover` roughly as the server and the store compute them, enough
+  // to fill the screens in development; the definitions are tested on the Rust side.
+  function statistics(from: string, to: string): StatsReport {
+    const inPeriod = (at: string | null) => at !== null && at >= from && at < to;
+    const zero = { dispatched: 0, signed_on_time: 0, due: 0, closed_on_time: 0, visits: 0, satisfied: 0 };
+    const units = new Map<number, UnitStats>();
+    const officers = new Map<number, OfficerStats>();
+    const byCategory = new Map<Category, number>();
+    const byProblem = new Map<string, number>();
+    let received = 0;
+    for (const l of letters.values()) {
+      const d = detail(l);
+      const r = d.record;
+      if (inPeriod(r.received_at)) {
+        received += 1;
+        byCategory.set(r.category, (byCategory.get(r.category) ?? 0) + 1);
+        for (const tag of r.problem_tags) byProblem.set(tag, (byProblem.get(tag) ?? 0) + 1);
+      }
+      const rows: RateCounts[] = [];
+      let u = units.get(d.status.unit);
+      if (!u) units.set(d.status.unit, (u = { ...zero, unit_id: d.status.unit }));
+      rows.push(u);
+      if (d.status.handler !== null) {
+        let o = officers.get(d.status.handler);
+        if (!o) officers.set(d.status.handler, (o = { ...zero, user_id: d.status.handler, unit_id: d.status.unit }));
+        rows.push(o);
+      }
+      const signFor = d.clocks.sign_for;
+      const closure = d.clocks.closure;
+      const visits = r.events.filter((e) => e.payload.kind === "return_visit_recorded" && inPeriod(e.at));
+      for (const c of rows) {
+        if (signFor && inPeriod(signFor.started_at)) {
+          c.dispatched += 1;
+          if (signFor.state === "met") c.signed_on_time += 1;
+        }
+        if (inPeriod(closure.due_at)) {
+          c.due += 1;
+          if (closure.state === "met") c.closed_on_time += 1;
+        }
+        for (const v of visits) {
+          c.visits += 1;
+          if (v.payload.kind === "return_visit_recorded" && v.payload.satisfaction !== "dissatisfied") c.satisfied += 1;
+        }
+      }
+    }
+    const counted = <K extends string>(m: Map<K, number>) =>
+      [...m].map(([key, count]) => ({ key, count })).sort((a, b) => b.count - a.count || a.key.localeCompare(b.key));
+    return {
+      from,
+      to,
+      letters: received,
+      units: [...units.values()].filter((u) => u.dispatched + u.due + u.visits > 0),
+      officers: [...officers.values()].filter((o) => o.dispatched + o.due + o.visits > 0),
+      by_category: counted(byCategory),
+      by_problem: counted(byProblem),
+      tiers: (["city", "branch", "station"] as const).map((tier) => ({ tier, overdue: 0, held_secs: 0 })),
+    };
+  }
+
+  const handoverAcks: HandoverAckView[] = [];
+
+  function handover(): HandoverReport {
+    const items: HandoverItem[] = [];
+    const soon = now() + 2 * 3600_000;
+    for (const l of letters.values()) {
+      const d = detail(l);
+      if (d.status.unit !== signedIn?.unit_id || d.status.state === "closed") continue;
+      const base = { letter_id: d.record.id, tracking_code: d.record.tracking_code, subject: d.record.subject, note: "" };
+      if (d.status.state === "handling" && d.clocks.contact.met_at === null) {
+        items.push({ ...base, kind: "not_contacted", clock: "contact", due_at: d.clocks.contact.due_at });
+      }
+      const urgent = d.clocks.most_urgent ? d.clocks[d.clocks.most_urgent] : null;
+      if (urgent && Date.parse(urgent.due_at) <= soon) {
+        items.push({ ...base, kind: "about_to_breach", clock: urgent.kind, due_at: urgent.due_at });
+      }
+    }
+    const last = handoverAcks[0];
+    return {
+      items,
+      serverNow: iso(now()),
+      last_acknowledged_at: last?.acknowledged_at ?? null,
+      last_acknowledged_by: last?.user_name ?? null,
+      acknowledgements: handoverAcks,
+    };
+  }
 
   function handle(cmd: string, args: Record<string, unknown> = {}): unknown {
     switch (cmd) {
@@ -665,10 +758,24 @@ export function createMockBackend(options: MockOptions = {}) {
         notices = notices.filter((n) => n.id > Number(args.upTo));
         return null;
       case "statistics":
+        return statistics(String(args.from), String(args.to));
       case "handover":
+        return handover();
       case "acknowledge_handover":
-        if (options.missingCommands ?? true) throw notFound(cmd);
+        if (!signedIn) throw { code: "not_signed_in", message: "not signed in" };
+        handoverAcks.unshift({
+          user_id: signedIn.id,
+          user_name: signedIn.display_name,
+          shift: "白班",
+          acknowledged_at: iso(now()),
+          note: String(args.note ?? ""),
+          status: offline ? "pending" : "recorded",
+          last_error: null,
+        });
         return null;
+      case "save_export":
+        // Nothing is written in development: the path only says where the app would.
+        return { path: `~/${String(args.fileName)}` };
       default:
         throw notFound(cmd);
     }

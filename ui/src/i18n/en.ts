@@ -94,7 +94,6 @@ const en: DeepStringRecord<MessageSchema> = {
     invalid_url: "The server address is not valid; it must start with http:// or https://.",
     offline: "Offline: this needs the central server.",
     not_found: "This letter cannot be found; it may have left your unit's scope.",
-    not_implemented: "This version does not support this yet.",
     session_expired: "Your session has expired. Please sign in again.",
     not_signed_in: "Not signed in.",
     wrong_state: "The letter's current state does not allow this.",
@@ -434,15 +433,11 @@ const en: DeepStringRecord<MessageSchema> = {
     heldHours: "Time held (hours)",
     count: "Count",
     none: "—",
-    fallback:
-      "Server statistics are not available yet: these figures are estimated on this computer from the cached letters (at most {n}), for reference only.",
     empty: "No letters in this period.",
     loading: "Computing…",
     csvName: "three-rates",
-    csvManual: "This version cannot save files yet: select all (Ctrl+A), copy (Ctrl+C) and paste into a spreadsheet.",
     csvSaved: "Exported: {path}",
     csvDialogTitle: "Choose the folder for the statistics",
-    csvCopied: "This version cannot save files yet: the CSV is on the clipboard, paste it into a spreadsheet.",
   },
   handover: {
     title: "Shift handover",
@@ -456,8 +451,6 @@ const en: DeepStringRecord<MessageSchema> = {
     lastAck: "Last handover: {by}, {time}",
     note: "Handover note",
     notePlaceholder: "Optional: anything to watch out for",
-    fallback:
-      "Server handover records are not available yet: the acknowledgement is kept on this computer only and is not synced.",
     callbackNote: "Last contact did not reach the writer",
     history: "Handovers",
     ackPending: "To sync",

@@ -6,12 +6,12 @@ afterEach(() => clearMocks());
 
 describe("command errors", () => {
   it.each(["Command statistics not found", "statistics not allowed. Command not found"])(
-    "a command the backend lacks (%s) is `not_implemented`, so screens can fall back",
+    "Tauri's own refusal (%s) is `internal`, with its message kept for the log",
     async (refusal) => {
       mockIPC(() => {
         throw refusal;
       });
-      await expect(statistics({ from: "a", to: "b" })).rejects.toMatchObject({ code: "not_implemented" });
+      await expect(statistics({ from: "a", to: "b" })).rejects.toEqual({ code: "internal", message: refusal });
     },
   );
 

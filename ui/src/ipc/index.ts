@@ -39,17 +39,10 @@ export function isCommandError(value: unknown): value is CommandError {
   );
 }
 
-/** Tauri's refusal of a command the app does not register (an older backend): "Command
- * x not found", or with the capabilities check, "x not allowed. Command not found". */
-const UNKNOWN_COMMAND = /command (\S+ )?not found/i;
-
 /** Every failure reaches the UI as `{ code, message }`, even Tauri's own refusals. */
 function toCommandError(error: unknown): CommandError {
   if (isCommandError(error)) return error;
-  const message = String(error);
-  // `not_implemented` lets a screen fall back (statistics, handover) instead of failing.
-  const code = UNKNOWN_COMMAND.test(message) ? "not_implemented" : "internal";
-  return { code, message } as CommandError;
+  return { code: "internal", message: String(error) };
 }
 
 async function call<T>(command: string, args?: InvokeArgs): Promise<T> {
@@ -88,7 +81,7 @@ export const revealWriter = (letterId: LetterId) => call<Writer>("reveal_writer"
 export const attachment = (sha256: string) => call<AttachmentData>("attachment", { sha256 });
 export const directory = () => call<UserSummary[]>("directory");
 
-// Statistics and handover (proposed by the UI in docs/ipc.md)
+// Statistics and handover
 export const statistics = (query: StatsQuery) => call<StatsReport>("statistics", query);
 export const handover = () => call<HandoverReport>("handover");
 export const acknowledgeHandover = (note: string) =>

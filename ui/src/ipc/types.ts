@@ -64,9 +64,7 @@ export type {
 } from "./bindings";
 
 // Statistics and the shift handover, proposed by the UI in docs/ipc.md and implemented
-// by the Rust side. `computed_in_ui` marks a report the UI estimated itself (an older
-// backend without `statistics`).
-import type { StatsReport as ServerStatsReport } from "./bindings";
+// by the Rust side.
 export type {
   CategoryCount,
   HandoverAckStatus,
@@ -76,9 +74,9 @@ export type {
   HandoverReport,
   OfficerStats,
   RateCounts,
+  StatsReport,
   TagCount,
   TierStats,
   UnitStats,
 } from "./bindings";
 export type StatsQuery = { from: string; to: string };
-export type StatsReport = ServerStatsReport & { computed_in_ui?: boolean };
