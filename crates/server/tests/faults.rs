@@ -47,8 +47,8 @@ async fn a_panicking_write_job_is_rolled_back_alone_and_the_writer_goes_on() {
     let store = Arc::new(SqliteStore::open(&dir.path().join("db.sqlite3")).expect("open"));
     store
         .write(|c| {
-            Ok(c.execute_batch("CREATE TABLE probe (x INTEGER NOT NULL)")
-                .db()?)
+            c.execute_batch("CREATE TABLE probe (x INTEGER NOT NULL)")
+                .db()
         })
         .await
         .expect("create");
@@ -85,14 +85,14 @@ async fn a_panicking_write_job_is_rolled_back_alone_and_the_writer_goes_on() {
 
     // The writer is still there, and the panicking job left nothing behind.
     store
-        .write(|c| Ok(c.execute("INSERT INTO probe (x) VALUES (100)", []).db()?))
+        .write(|c| c.execute("INSERT INTO probe (x) VALUES (100)", []).db())
         .await
         .expect("a later write");
     let rows: Vec<i64> = store
         .read(|c| {
             let mut stmt = c.prepare("SELECT x FROM probe ORDER BY x").db()?;
             let rows = stmt.query_map([], |r| r.get(0)).db()?;
-            Ok(rows.collect::<Result<_, _>>().db()?)
+            rows.collect::<Result<_, _>>().db()
         })
         .await
         .expect("read");

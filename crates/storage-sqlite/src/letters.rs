@@ -483,16 +483,15 @@ pub fn latest_change_in_scope(
 ) -> Result<Option<i64>, StorageError> {
     SCOPE_QUERIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let scope_set = scope_json(scope);
-    Ok(conn
-        .prepare_cached(
-            "SELECT max(seq) FROM changes
+    conn.prepare_cached(
+        "SELECT max(seq) FROM changes
              WHERE seq > ?1
                AND (unit_id IN (SELECT value FROM json_each(?2))
                     OR prev_unit_id IN (SELECT value FROM json_each(?2)))",
-        )
-        .db()?
-        .query_row(params![after, scope_set], |r| r.get::<_, Option<i64>>(0))
-        .db()?)
+    )
+    .db()?
+    .query_row(params![after, scope_set], |r| r.get::<_, Option<i64>>(0))
+    .db()
 }
 
 pub fn reveal_writer(

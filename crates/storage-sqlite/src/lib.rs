@@ -971,11 +971,10 @@ impl Storage for SqliteStore {
 
     async fn latest_change_seq(&self) -> Result<i64, StorageError> {
         self.read(|conn| {
-            Ok(conn
-                .query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
-                    r.get(0)
-                })
-                .db()?)
+            conn.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
+                r.get(0)
+            })
+            .db()
         })
         .await
     }
@@ -1027,7 +1026,7 @@ impl Storage for SqliteStore {
         &self,
         heads: Vec<jsjb_proto::AuditEntryHash>,
     ) -> Result<Verification, StorageError> {
-        self.read(move |conn| Ok(audit::verify_all(conn, &heads).db()?))
+        self.read(move |conn| audit::verify_all(conn, &heads).db())
             .await
     }
 
@@ -1041,8 +1040,7 @@ impl Storage for SqliteStore {
         ),
         StorageError,
     > {
-        self.read(move |conn| Ok(audit::tip(conn, known).db()?))
-            .await
+        self.read(move |conn| audit::tip(conn, known).db()).await
     }
 
     async fn recent_duplicate(

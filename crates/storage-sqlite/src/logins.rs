@@ -40,13 +40,12 @@ pub fn ip_failures_since(
     ip_bucket: &str,
     since: DateTime<Utc>,
 ) -> Result<u32, StorageError> {
-    Ok(conn
-        .query_row(
-            "SELECT count(*) FROM login_attempts WHERE ip_bucket = ?1 AND at >= ?2 AND success = 0",
-            params![ip_bucket, to_db(since)],
-            |r| r.get(0),
-        )
-        .db()?)
+    conn.query_row(
+        "SELECT count(*) FROM login_attempts WHERE ip_bucket = ?1 AND at >= ?2 AND success = 0",
+        params![ip_bucket, to_db(since)],
+        |r| r.get(0),
+    )
+    .db()
 }
 
 fn insert_attempt(

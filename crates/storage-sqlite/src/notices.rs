@@ -107,11 +107,10 @@ pub fn acknowledge(
     up_to: i64,
     now: DateTime<Utc>,
 ) -> Result<usize, StorageError> {
-    Ok(tx
-        .execute(
-            "UPDATE user_notices SET acknowledged_at = ?3
+    tx.execute(
+        "UPDATE user_notices SET acknowledged_at = ?3
          WHERE user_id = ?1 AND id <= ?2 AND acknowledged_at IS NULL",
-            params![user.0, up_to, to_db(now)],
-        )
-        .db()?)
+        params![user.0, up_to, to_db(now)],
+    )
+    .db()
 }

@@ -537,14 +537,14 @@ impl SignoffStore for SqliteStore {
         key: String,
     ) -> Result<Option<(String, StoredAnswer)>, StorageError> {
         self.read(move |conn| {
-            Ok(conn
+            conn
                 .query_row(
                     "SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE user_id = ?1 AND key = ?2",
                     params![user.0, key],
                     |r| Ok((r.get(0)?, StoredAnswer { status: r.get(1)?, body: r.get(2)? })),
                 )
                 .optional()
-                .db()?)
+                .db()
         })
         .await
     }
@@ -628,7 +628,7 @@ impl SignoffStore for SqliteStore {
         seq: u32,
     ) -> Result<Option<(Vec<u8>, Vec<u8>, String)>, StorageError> {
         self.read(move |conn| {
-            Ok(conn
+            conn
                 .query_row(
                     "SELECT f.form_bytes, f.signature_der, k.public_key_pem FROM signed_forms f
                      JOIN signing_keys k ON k.id = f.key_id WHERE f.letter_id = ?1 AND f.event_seq = ?2",
@@ -636,7 +636,7 @@ impl SignoffStore for SqliteStore {
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()
-                .db()?)
+                .db()
         })
         .await
     }
