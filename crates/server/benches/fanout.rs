@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use jsjb_core::org::{Role, Tier};
 use jsjb_server::admin::{self, CreateUnitRequest, CreateUserRequest};
-use jsjb_server::{AppState, Config};
+use jsjb_server::Config;
 use jsjb_storage::{Actor, LoginAttempt, NewSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -54,7 +54,7 @@ fn main() -> anyhow::Result<()> {
 
 /// The server, in its own process so that its RSS is its own.
 async fn serve(dir: &Path) -> anyhow::Result<()> {
-    let state = AppState::open(config(dir))?;
+    let state = jsjb_server::open(config(dir))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("{}", listener.local_addr()?.port());
     std::io::stdout().flush()?;
@@ -97,7 +97,7 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
 /// The org and the desktops' sessions, written before the server starts. Desktop `i`
 /// sits at branch `i % 4`: branch 0's (a quarter) are in the scope of the letters.
 async fn seed(dir: &Path, desktops: usize) -> anyhow::Result<Vec<(usize, String)>> {
-    let state = AppState::open(config(dir))?;
+    let state = jsjb_server::open(config(dir))?;
     let (store, time) = (state.store.as_ref(), state.time.as_ref());
     let unit = |parent: Option<i64>, tier, name: &str| CreateUnitRequest {
         parent_id: parent,

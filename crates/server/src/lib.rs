@@ -38,6 +38,46 @@ pub use router::{openapi, router};
 pub use state::AppState;
 
 use std::future::Future;
+use std::sync::Arc;
+
+use jsjb_storage_sqlite::SqliteStore;
+
+use crate::blobs::BlobStore;
+use crate::routing::RoutingRules;
+use crate::state::StartError;
+use crate::time::{SystemTime, TimeSource};
+use crate::witness::Witness;
+
+/// The composition: opens the storage backend, the blob store, the routing rules and
+/// the audit witness named by `config`, on the real clock. This is the one place a
+/// backend is chosen (today the embedded SQLite file `config.db`); everything else
+/// sees `dyn Storage`. Blocking (opens files, runs migrations): call before serving.
+pub fn open(config: Config) -> Result<AppState, StartError> {
+    open_with_time(config, Arc::new(SystemTime))
+}
+
+/// [`open`] on a given clock (tests, demo mode).
+pub fn open_with_time(config: Config, time: Arc<dyn TimeSource>) -> Result<AppState, StartError> {
+    config.validate()?;
+    let store = SqliteStore::open(&config.db).map_err(|source| StartError::Database {
+        path: config.db.display().to_string(),
+        source,
+    })?;
+    let blobs = BlobStore::open(&config.blob_dir).map_err(|source| StartError::Blobs {
+        path: config.blob_dir.display().to_string(),
+        source,
+    })?;
+    let routing = match &config.routing {
+        Some(path) => Some(RoutingRules::load(path)?),
+        None => None,
+    };
+    let witness = Witness::load_or_create(&config.audit_key_path())?;
+    let state = AppState::new(Arc::new(store), blobs, config, time, Arc::new(witness));
+    if let Some(rules) = routing {
+        state.set_routing_rules(rules);
+    }
+    Ok(state)
+}
 
 /// Serves the router on an already bound listener until `shutdown` resolves, then
 /// finishes the requests in flight. Tests bind `127.0.0.1:0` and call this directly.

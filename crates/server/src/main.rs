@@ -120,7 +120,7 @@ async fn main() -> Result<()> {
         .init();
     let cli = Cli::parse();
     let config = cli.config;
-    let state = tokio::task::spawn_blocking(move || AppState::open(config))
+    let state = tokio::task::spawn_blocking(move || jsjb_server::open(config))
         .await
         .context("opening storage")??;
 

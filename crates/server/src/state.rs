@@ -11,10 +11,9 @@ use crate::blobs::BlobStore;
 use crate::change_hub::ChangeHub;
 use crate::config::Config;
 use crate::routing::{RoutingError, RoutingRules};
-use crate::time::{SystemTime, TimeSource};
+use crate::time::TimeSource;
 use crate::witness::Witness;
 use jsjb_storage::Storage;
-use jsjb_storage_sqlite::SqliteStore;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -64,37 +63,6 @@ pub enum StartError {
 }
 
 impl AppState {
-    /// Opens the SQLite database and the blob store named by `config`, on the real clock.
-    /// Blocking (opens files, runs migrations): call before serving.
-    pub fn open(config: Config) -> Result<AppState, StartError> {
-        Self::open_with_time(config, Arc::new(SystemTime))
-    }
-
-    pub fn open_with_time(
-        config: Config,
-        time: Arc<dyn TimeSource>,
-    ) -> Result<AppState, StartError> {
-        config.validate()?;
-        let store = SqliteStore::open(&config.db).map_err(|source| StartError::Database {
-            path: config.db.display().to_string(),
-            source,
-        })?;
-        let blobs = BlobStore::open(&config.blob_dir).map_err(|source| StartError::Blobs {
-            path: config.blob_dir.display().to_string(),
-            source,
-        })?;
-        let routing = match &config.routing {
-            Some(path) => Some(RoutingRules::load(path)?),
-            None => None,
-        };
-        let witness = Witness::load_or_create(&config.audit_key_path())?;
-        let state = Self::new(Arc::new(store), blobs, config, time, Arc::new(witness));
-        if let Some(rules) = routing {
-            state.set_routing_rules(rules);
-        }
-        Ok(state)
-    }
-
     pub fn new(
         store: Arc<dyn Storage>,
         blobs: BlobStore,

@@ -20,7 +20,7 @@ async fn demo_server(opts: &DemoOptions) -> (AppState, std::net::SocketAddr, tem
     let mut config = Config::new(dir.path().join("demo.sqlite3"), dir.path().join("blobs"));
     config.argon2_memory_kib = 256;
     let state =
-        AppState::open_with_time(config, Arc::new(ManualTime::new(Utc::now()))).expect("open");
+        jsjb_server::open_with_time(config, Arc::new(ManualTime::new(Utc::now()))).expect("open");
     let summary = demo::seed(&state, opts).await.expect("seed");
     assert!(!summary.already_seeded);
     assert_eq!(summary.refused, 0, "every planned step obeys the rules");

@@ -15,7 +15,7 @@ use jsjb_chime::{Audio, AudioError, Sound};
 use jsjb_desk::desk::Desk;
 use jsjb_desk::{ExportFolder, KeyringMode, Options};
 use jsjb_server::demo::{self, DEMO_PASSWORD, DemoOptions};
-use jsjb_server::{AppState, Config};
+use jsjb_server::Config;
 use serde_json::{Value, json};
 use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
 use tauri::webview::InvokeRequest;
@@ -51,7 +51,7 @@ pub fn server() -> &'static DemoServer {
                 .build()
                 .expect("server runtime");
             rt.block_on(async move {
-                let state = AppState::open(config).expect("open the server");
+                let state = jsjb_server::open(config).expect("open the server");
                 let opts = DemoOptions {
                     days: 2,
                     per_day: 8,

@@ -46,7 +46,7 @@ impl TestServer {
         config.citizen.rate_phone_burst = 100_000;
         tweak(&mut config);
         let time = Arc::new(ManualTime::new(Utc::now()));
-        let state = AppState::open_with_time(config, time.clone()).expect("open state");
+        let state = jsjb_server::open_with_time(config, time.clone()).expect("open state");
 
         let city = admin::create_unit(
             state.store.as_ref(),

@@ -13,7 +13,7 @@ use jsjb_core::letter::LetterId;
 use jsjb_core::org::{Role, Tier};
 use jsjb_proto::{LetterRecord, LoginRequest, SyncPage};
 use jsjb_server::admin::{self, CreateUnitRequest, CreateUserRequest};
-use jsjb_server::{AppState, Config};
+use jsjb_server::Config;
 use jsjb_storage::Actor;
 use jsjb_store::{Store, StoreHandle};
 use jsjb_sync::{
@@ -54,7 +54,7 @@ impl ServerProc {
                 .build()
                 .expect("server runtime");
             let addr = rt.block_on(async {
-                let state = AppState::open(config).expect("open server state");
+                let state = jsjb_server::open(config).expect("open server state");
                 let listener = bind_retrying(port).await;
                 let addr = listener.local_addr().expect("addr");
                 tokio::spawn(async move {
@@ -125,7 +125,7 @@ pub struct Org {
 /// Builds the org and its users through the server's admin storage API, before the
 /// server serves.
 pub async fn seed(dir: &Path) -> Org {
-    let state = AppState::open(config(dir)).expect("open state");
+    let state = jsjb_server::open(config(dir)).expect("open state");
     let unit = |parent: Option<i64>, tier: Tier, name: &str| {
         let state = state.clone();
         let name = name.to_owned();
