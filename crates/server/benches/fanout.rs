@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jsjb_core::org::{Role, Tier};
-use jsjb_server::admin::{self, CreateUnitRequest, CreateUserRequest};
 use jsjb_server::Config;
+use jsjb_server::admin::{self, CreateUnitRequest, CreateUserRequest};
 use jsjb_storage::{Actor, LoginAttempt, NewSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;

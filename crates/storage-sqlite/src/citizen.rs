@@ -1,12 +1,12 @@
 //! SQL of the citizen side: duplicate detection, writers' ratings, conversation drafts
 //! and delivered message ids (migration 2).
 
-use crate::Db;
 use chrono::{DateTime, Duration, Utc};
 use jsjb_core::letter::{Channel, LetterId, LetterState, Satisfaction};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
+use crate::Db;
 use crate::audit::{self, NewEntry};
 use crate::{corrupt, is_unique_violation, time_col};
 use jsjb_storage::time::to_db;

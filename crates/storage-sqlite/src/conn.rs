@@ -11,7 +11,6 @@
 //! on. The thread reports whether it is alive and whether a group has been running
 //! for too long, so `/healthz` can say so without queueing a probe behind the writes.
 
-use crate::Db;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,6 +20,8 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 
 use jsjb_storage::StorageError;
+
+use crate::Db;
 
 /// The most jobs one group commit takes, so a flood of writes cannot starve replies.
 const MAX_GROUP: usize = 256;

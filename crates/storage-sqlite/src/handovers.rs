@@ -1,6 +1,5 @@
 //! Shift handover acknowledgements in SQLite.
 
-use crate::Db;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jsjb_core::letter::LetterId;
@@ -12,6 +11,7 @@ use jsjb_storage::{Actor, StorageError};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
+use crate::Db;
 use crate::SqliteStore;
 use crate::audit::{self, NewEntry};
 

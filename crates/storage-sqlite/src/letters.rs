@@ -1,6 +1,5 @@
 //! Letters in SQLite: the desktop record, actions in one transaction, sync pages.
 
-use crate::Db;
 use std::collections::HashMap;
 
 use jsjb_core::letter::{self, Category, Channel, LetterId, LetterState};
@@ -12,6 +11,7 @@ use jsjb_proto::{
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
+use crate::Db;
 use crate::audit::{self, NewEntry};
 use crate::{corrupt, time_col};
 use jsjb_storage::MAX_EVENTS_PER_LETTER;

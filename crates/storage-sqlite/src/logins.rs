@@ -5,11 +5,11 @@
 //! exist. Each lock-out of a name lasts twice the one before (up to the policy's
 //! longest), and a name's history is forgotten a day after its last failure.
 
-use crate::Db;
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
+use crate::Db;
 use crate::audit::{self, NewEntry};
 use crate::time_col;
 use jsjb_storage::time::to_db;

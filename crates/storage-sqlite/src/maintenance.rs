@@ -1,11 +1,12 @@
 //! Housekeeping run by the server's maintenance task (see `crate::maintenance`).
 
-use crate::Db;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
 use jsjb_storage::StorageError;
 use jsjb_storage::time::to_db;
+
+use crate::Db;
 
 /// One batch of idempotency pruning: first rows older than `before` (oldest first,
 /// by the `idempotency_keys_created` index), then, if the batch has room, each user's

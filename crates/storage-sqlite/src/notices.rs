@@ -2,7 +2,6 @@
 //! the same transaction as the change they report, so a change cannot happen without
 //! its owner being told at the next sign-in.
 
-use crate::Db;
 use chrono::{DateTime, Utc};
 use jsjb_core::org::UserId;
 use jsjb_proto::{Notice, NoticeKind};
@@ -10,6 +9,8 @@ use rusqlite::{Connection, params};
 
 use jsjb_storage::StorageError;
 use jsjb_storage::time::{from_db, to_db};
+
+use crate::Db;
 
 pub struct NewNotice {
     pub user: UserId,

@@ -1,6 +1,5 @@
 //! The sign-off's tables in SQLite (migration "signing keys, delegations, signed forms").
 
-use crate::Db;
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
@@ -11,6 +10,7 @@ use jsjb_proto::{ActionResponse, Delegation, KeyActivation, KeyState, NoticeKind
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
+use crate::Db;
 use crate::SqliteStore;
 use crate::audit::{self, NewEntry};
 use crate::{letters, notices};

@@ -12,8 +12,8 @@ use std::time::Duration;
 use jsjb_core::letter::LetterId;
 use jsjb_core::org::{Role, Tier};
 use jsjb_proto::{LetterRecord, LoginRequest, SyncPage};
-use jsjb_server::admin::{self, CreateUnitRequest, CreateUserRequest};
 use jsjb_server::Config;
+use jsjb_server::admin::{self, CreateUnitRequest, CreateUserRequest};
 use jsjb_storage::Actor;
 use jsjb_store::{Store, StoreHandle};
 use jsjb_sync::{
