@@ -161,7 +161,11 @@ impl From<StoreError> for CommandError {
 impl From<ClientError> for CommandError {
     fn from(e: ClientError) -> Self {
         let retry_after_secs = match &e {
-            ClientError::Refused { problem, .. } => problem.retry_after,
+            ClientError::Refused { problem, .. }
+            | ClientError::Server {
+                problem: Some(problem),
+                ..
+            } => problem.retry_after,
             _ => None,
         };
         let code = match &e {
@@ -194,3 +198,34 @@ impl From<SyncError> for CommandError {
 
 /// What a command returns.
 pub type CommandResult<T> = Result<T, CommandError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsjb_proto::Problem;
+
+    #[test]
+    fn a_busy_server_is_busy_with_its_wait_not_internal() {
+        let e = ClientError::Server {
+            status: 503,
+            problem: Some(Box::new(Problem {
+                type_uri: "urn:jsjb:problem:busy".into(),
+                title: "busy".into(),
+                status: 503,
+                detail: None,
+                code: "busy".into(),
+                current: None,
+                field: None,
+                retry_after: Some(2),
+            })),
+        };
+        let command = CommandError::from(e);
+        assert_eq!(command.code, ErrorCode::Busy);
+        assert_eq!(command.retry_after_secs, Some(2));
+        let bare = CommandError::from(ClientError::Server {
+            status: 502,
+            problem: None,
+        });
+        assert_eq!(bare.code, ErrorCode::Internal);
+    }
+}

@@ -54,7 +54,13 @@ impl ClientError {
             ClientError::Unreachable(_) => "server_unreachable",
             ClientError::Unauthorized { code } => code,
             ClientError::Refused { problem, .. } => &problem.code,
-            ClientError::Server { .. } => "server_error",
+            // The server's own code when it sent one (`busy`, `unhealthy`): the UI can
+            // then say "busy, try again" instead of a bare internal error.
+            ClientError::Server {
+                problem: Some(problem),
+                ..
+            } => &problem.code,
+            ClientError::Server { problem: None, .. } => "server_error",
             ClientError::Decode(_) => "bad_response",
         }
     }
@@ -446,6 +452,12 @@ pub(crate) fn error_for(
     retry_after: Option<u64>,
 ) -> ClientError {
     let code = status.as_u16();
+    // `Retry-After` is a header; keep it with the problem whatever the status, so a
+    // 503 `busy` carries its wait to the UI as a 429 does.
+    let problem = problem.map(|mut p| {
+        p.retry_after = p.retry_after.or(retry_after);
+        p
+    });
     if status == StatusCode::UNAUTHORIZED {
         return ClientError::Unauthorized {
             code: problem.map_or_else(|| "unauthenticated".to_owned(), |p| p.code),
@@ -537,6 +549,14 @@ mod tests {
         let e = error_for(StatusCode::BAD_GATEWAY, None, None);
         assert!(e.is_transient());
         assert_eq!(e.code(), "server_error");
+        // A busy server's own code and wait reach the caller (they were lost as a bare
+        // `server_error`, which the desktop showed as an internal error).
+        let e = error_for(StatusCode::SERVICE_UNAVAILABLE, p("busy"), Some(2));
+        assert!(e.is_transient());
+        assert_eq!(e.code(), "busy");
+        assert!(
+            matches!(&e, ClientError::Server { status: 503, problem: Some(p) } if p.retry_after == Some(2))
+        );
         let e = error_for(StatusCode::TOO_MANY_REQUESTS, None, Some(30));
         assert!(e.is_transient());
         match e {
