@@ -141,6 +141,10 @@ fn circles(src: &Path) -> Result<Vec<Circle>> {
     let mut files = BTreeMap::new();
     collect(src, src, &mut files)?;
     let modules: BTreeSet<ModPath> = files.keys().cloned().collect();
+    let reexports = match files.get(&Vec::new()) {
+        Some(root) => root_reexports(&code_only(&std::fs::read_to_string(root)?)),
+        None => BTreeMap::new(),
+    };
     let mut edges: BTreeMap<ModPath, BTreeSet<ModPath>> = BTreeMap::new();
     for (module, path) in &files {
         if module.is_empty() {
@@ -149,6 +153,7 @@ fn circles(src: &Path) -> Result<Vec<Circle>> {
         let text = std::fs::read_to_string(path)?;
         let targets = edges.entry(module.clone()).or_default();
         for reference in references(&code_only(&text), module, &modules) {
+            let reference = through_root(reference, &reexports, &modules);
             if let Some(target) = deepest(&reference, &modules)
                 && !target.is_empty()
                 && &target != module
@@ -309,6 +314,53 @@ fn references(code: &str, module: &ModPath, modules: &BTreeSet<ModPath>) -> Vec<
         }
     }
     out
+}
+
+/// The items the crate root re-exports (`pub use state::AppState;` in `lib.rs`), by
+/// name: the module path each comes from.
+fn root_reexports(code: &str) -> BTreeMap<String, ModPath> {
+    let mut out = BTreeMap::new();
+    let mut from = 0;
+    while let Some(found) = code[from..].find("pub use ") {
+        let at = from + found + "pub use ".len();
+        let (paths, end) = use_tree(code, at);
+        from = end.max(at);
+        for mut path in paths {
+            if path.first().is_some_and(|s| s == "crate") {
+                path.remove(0);
+            }
+            if let Some(name) = path.pop()
+                && !path.is_empty()
+            {
+                out.insert(name, path);
+            }
+        }
+    }
+    out
+}
+
+/// A path through a root re-export (`crate::AppState`) is a path into the module that
+/// defines the item (`crate::state::AppState`): the root is left out of the graph, and
+/// must not hide an import.
+fn through_root(
+    reference: ModPath,
+    reexports: &BTreeMap<String, ModPath>,
+    modules: &BTreeSet<ModPath>,
+) -> ModPath {
+    let Some(first) = reference.first() else {
+        return reference;
+    };
+    if modules.contains(&vec![first.clone()]) {
+        return reference;
+    }
+    match reexports.get(first) {
+        Some(module) => {
+            let mut full = module.clone();
+            full.extend(reference);
+            full
+        }
+        None => reference,
+    }
 }
 
 fn is_ident(b: u8) -> bool {
@@ -473,6 +525,31 @@ mod tests {
         let kept = code_only(code);
         assert!(!kept.contains("crate::"), "{kept}");
         assert!(kept.contains("http://x"));
+    }
+
+    #[test]
+    fn a_path_through_a_root_reexport_reaches_the_defining_module() {
+        let modules = set(&[&[], &["state"], &["config"]]);
+        let reexports = root_reexports(
+            "pub use state::AppState;\npub use crate::config::{Config, Limits};\npub use serde_json;",
+        );
+        assert_eq!(
+            through_root(vec!["AppState".into()], &reexports, &modules),
+            vec!["state".to_owned(), "AppState".to_owned()]
+        );
+        assert_eq!(
+            through_root(vec!["Limits".into()], &reexports, &modules),
+            vec!["config".to_owned(), "Limits".to_owned()]
+        );
+        // A module path and an unknown name are left as they are.
+        assert_eq!(
+            through_root(vec!["config".into(), "X".into()], &reexports, &modules),
+            vec!["config".to_owned(), "X".to_owned()]
+        );
+        assert_eq!(
+            through_root(vec!["Other".into()], &reexports, &modules),
+            vec!["Other".to_owned()]
+        );
     }
 
     #[test]

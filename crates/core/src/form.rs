@@ -265,7 +265,8 @@ impl<'de> Deserialize<'de> for Stamp {
     }
 }
 
-fn is_sha256_hex(s: &str) -> bool {
+/// `s` is a SHA-256 as 64 lower-case hex digits (the one form this platform writes).
+pub fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::{Session, unit_tree};
-use crate::blobs::is_sha256_hex;
+use crate::digest::is_sha256_hex;
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiPath;
 use crate::state::AppState;

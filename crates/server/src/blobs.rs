@@ -8,21 +8,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
-use jsjb_storage::audit::hex;
+use crate::digest::{is_sha256_hex, sha256_hex};
 
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     dir: PathBuf,
-}
-
-/// Whether `s` looks like a blob name (64 lowercase hex digits); keeps path
-/// parameters from reaching the file system as anything else.
-pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl BlobStore {
@@ -34,17 +24,13 @@ impl BlobStore {
         })
     }
 
-    pub fn sha256(bytes: &[u8]) -> String {
-        hex(&Sha256::digest(bytes))
-    }
-
     fn path(&self, sha256: &str) -> PathBuf {
         self.dir.join(&sha256[..2]).join(sha256)
     }
 
     /// Stores the bytes and returns their SHA-256. Blocking: run on a blocking thread.
     pub fn put(&self, bytes: &[u8]) -> std::io::Result<String> {
-        let sha = Self::sha256(bytes);
+        let sha = sha256_hex(bytes);
         let target = self.path(&sha);
         if target.exists() {
             return Ok(sha);
@@ -79,7 +65,7 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
     for _ in 0..8 {
         let mut raw = [0_u8; 12];
         OsRng.fill_bytes(&mut raw);
-        let path = dir.join(format!("{}.part", hex(&raw)));
+        let path = dir.join(format!("{}.part", hex::encode(raw)));
         match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)

@@ -81,7 +81,7 @@ pub struct Config {
         value_delimiter = ',',
         global = true
     )]
-    pub trusted_proxies: Vec<crate::client_addr::Cidr>,
+    pub trusted_proxies: Vec<crate::cidr::Cidr>,
 
     /// Threads that check passwords (argon2id). Default: one per CPU core. Logins
     /// queue for these, never for the threads the database reads run on.
@@ -116,7 +116,7 @@ pub struct Config {
 
     /// The citizen endpoints: limits, WeChat and Weibo (see `citizen.rs`).
     #[command(flatten)]
-    pub citizen: crate::citizen::CitizenConfig,
+    pub citizen: crate::citizen::config::CitizenConfig,
 
     /// Time limits on connections and requests, and the housekeeping of old rows.
     #[command(flatten)]
@@ -314,7 +314,7 @@ impl Config {
             argon2_memory_kib: 19_456,
             routing: None,
             audit_key: None,
-            citizen: crate::citizen::CitizenConfig::default(),
+            citizen: crate::citizen::config::CitizenConfig::default(),
             limits: Limits::default(),
         }
     }

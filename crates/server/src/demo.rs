@@ -2,7 +2,7 @@
 //! of history in every state and clock colour, and letters that keep arriving.
 //!
 //! Everything goes through the same storage and life-cycle rules as real requests: the
-//! history is planned as actions (`plan`) and played through `letters::decision`, so
+//! history is planned as actions (`plan`) and played through `actions::decision`, so
 //! the demo can only contain what the rules allow.
 
 pub mod content;
@@ -20,8 +20,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::task::JoinSet;
 
+use crate::actions::{self, Extras};
 use crate::error::ApiError;
-use crate::letters::{self, Extras};
+use crate::idempotency;
 use crate::state::AppState;
 use jsjb_storage::{ActionCommit, ActionOutcome, Actor, NewLetter, NewUnit, NewUser, StorageError};
 
@@ -462,10 +463,10 @@ async fn act(
     action: Action,
     at: DateTime<Utc>,
 ) -> Result<bool, DemoError> {
-    let extras: Extras = letters::extras_for(state, &action).await?;
+    let extras: Extras = actions::extras_for(state, &action).await?;
     let kind = action.kind();
-    let decide = letters::decision(
-        letters::rules(state).await?,
+    let decide = actions::decision(
+        actions::rules(state).await?,
         CoreActor {
             user: person.id,
             unit: person.unit,
@@ -481,8 +482,8 @@ async fn act(
         actor: storage_actor(person),
         at,
         idempotency: None,
-        audit_action: letters::audit_action(kind),
-        history_full: letters::history_full(),
+        audit_action: actions::audit_action(kind),
+        history_full: idempotency::history_full(),
     };
     match state.store.apply_action(commit, decide).await? {
         ActionOutcome::Applied {
@@ -556,7 +557,7 @@ async fn arrive(
 ) -> Result<(), DemoError> {
     let id = receive(state, &draft, state.time.now()).await?;
     tracing::info!(letter = id.0, subject = %draft.subject, "demo: a letter arrived");
-    crate::routing::route_new_letter(state, id).await;
+    crate::routing::dispatch::route_new_letter(state, id).await;
     let routed = state
         .store
         .letter(id)

@@ -76,7 +76,7 @@ pub async fn post_handover(
     headers: HeaderMap,
     ApiJson(request): ApiJson<HandoverAckRequest>,
 ) -> Result<ApiJson<HandoverAck>, ApiError> {
-    let key = crate::letters::idempotency_key(&headers)?;
+    let key = crate::idempotency::idempotency_key(&headers)?;
     if ![Role::Officer, Role::Dispatcher, Role::Chief]
         .iter()
         .any(|r| session.has(*r))
@@ -92,7 +92,7 @@ pub async fn post_handover(
     }
     let now = state.time.now();
     validate(&request, now)?;
-    let request_hash = crate::blobs::BlobStore::sha256(
+    let request_hash = crate::digest::sha256_hex(
         jsjb_storage::audit::canonical_json(
             &serde_json::to_value(&request).map_err(|e| ApiError::Internal(e.to_string()))?,
         )

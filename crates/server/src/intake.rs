@@ -342,8 +342,8 @@ pub struct VerificationTicket {
     ))]
 pub async fn post_verification(
     State(state): State<AppState>,
-    _slot: crate::citizen::limits::PublicSlot,
-    _ip: crate::citizen::limits::LimitedIp,
+    _slot: crate::citizen::guards::PublicSlot,
+    _ip: crate::citizen::guards::LimitedIp,
     ApiJson(req): ApiJson<VerificationRequest>,
 ) -> Result<(StatusCode, ApiJson<VerificationSent>), ApiError> {
     let phone: String = req.phone.chars().filter(|c| !c.is_whitespace()).collect();
@@ -363,7 +363,7 @@ pub async fn post_verification(
     state
         .citizen
         .send_code(
-            crate::citizen::CodePurpose::Letter { phone: &phone },
+            crate::citizen::shared::CodePurpose::Letter { phone: &phone },
             &phone,
             now,
         )
@@ -387,13 +387,13 @@ pub async fn post_verification(
     ))]
 pub async fn post_verification_code(
     State(state): State<AppState>,
-    _slot: crate::citizen::limits::PublicSlot,
-    _ip: crate::citizen::limits::LimitedIp,
+    _slot: crate::citizen::guards::PublicSlot,
+    _ip: crate::citizen::guards::LimitedIp,
     ApiJson(req): ApiJson<VerificationCode>,
 ) -> Result<ApiJson<VerificationTicket>, ApiError> {
     let phone: String = req.phone.chars().filter(|c| !c.is_whitespace()).collect();
     let now = state.time.now();
-    let key = crate::citizen::CodePurpose::Letter { phone: &phone }.key();
+    let key = crate::citizen::shared::CodePurpose::Letter { phone: &phone }.key();
     state
         .citizen
         .codes
@@ -425,8 +425,8 @@ pub async fn post_verification_code(
     ))]
 pub async fn post_public_letter(
     State(state): State<AppState>,
-    _slot: crate::citizen::limits::PublicSlot,
-    _ip: crate::citizen::limits::LimitedIp,
+    _slot: crate::citizen::guards::PublicSlot,
+    _ip: crate::citizen::guards::LimitedIp,
     headers: axum::http::HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, ApiJson<IntakeReceipt>), ApiError> {
@@ -645,7 +645,7 @@ pub async fn accept_public_letter(
         None,
     )
     .await?;
-    crate::routing::route_new_letter(state, created.id).await;
+    crate::routing::dispatch::route_new_letter(state, created.id).await;
     Ok(IntakeReceipt {
         tracking_code: created.tracking_code,
         received_at: created.received_at,
@@ -670,10 +670,10 @@ pub async fn post_desk_letter(
     ApiJson(input): ApiJson<LetterInput>,
 ) -> Result<(StatusCode, ApiJson<DeskIntakeReceipt>), ApiError> {
     session.require(Role::Dispatcher)?;
-    let idempotency = match crate::letters::optional_idempotency_key(&headers)? {
+    let idempotency = match crate::idempotency::optional_idempotency_key(&headers)? {
         Some(key) => Some(IdempotencyClaim {
             user: session.user_id,
-            request_hash: crate::letters::request_fingerprint("letters", &input)?,
+            request_hash: crate::idempotency::request_fingerprint("letters", &input)?,
             key,
         }),
         None => None,
@@ -792,8 +792,8 @@ fn public_milestones(events: &[(DateTime<Utc>, EventPayload)]) -> Vec<Milestone>
         (status = 503, description = "`busy`: the citizen endpoints are at their limit, with Retry-After", body = Problem)))]
 pub async fn get_progress(
     State(state): State<AppState>,
-    _slot: crate::citizen::limits::PublicSlot,
-    _ip: crate::citizen::limits::LimitedIp,
+    _slot: crate::citizen::guards::PublicSlot,
+    _ip: crate::citizen::guards::LimitedIp,
     ApiQuery(q): ApiQuery<ProgressQuery>,
 ) -> Result<ApiJson<PublicProgress>, ApiError> {
     Ok(ApiJson(

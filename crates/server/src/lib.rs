@@ -5,21 +5,25 @@
 //! added beside them: each area owns its handlers and wire types, and talks to the
 //! database only through [`jsjb_storage::Storage`].
 
+pub mod actions;
 pub mod admin;
 pub mod attachments;
 
 pub mod auth;
 pub mod blobs;
 pub mod change_hub;
+pub mod cidr;
 pub mod citizen;
 pub mod client_addr;
 pub mod config;
 pub mod contract;
 pub mod demo;
+pub mod digest;
 pub mod error;
 pub mod extract;
 pub mod handovers;
 pub mod http;
+pub mod idempotency;
 pub mod intake;
 pub mod letters;
 pub mod maintenance;

@@ -90,7 +90,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::post_unit_name))
         .routes(routes!(auth::change_password))
         .routes(routes!(admin::audit_verify))
-        .routes(routes!(crate::witness::get_head))
+        .routes(routes!(crate::witness::api::get_head))
         .routes(routes!(intake::post_desk_letter))
         .routes(routes!(intake::get_progress))
         .routes(routes!(intake::post_verification))
@@ -104,13 +104,18 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(sync::get_stream))
         .routes(routes!(crate::citizen::ratings::get_rating))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
+    // Every action on a letter; a signed approval (the chief's) carries the handwriting
+    // image, so this body may be as large as a signed form's.
+    let actions = OpenApiRouter::new()
+        .routes(routes!(letters::post_action))
+        .layer(DefaultBodyLimit::max(crate::signoff::SIGNED_BODY_LIMIT));
     let uploads = OpenApiRouter::new()
         .routes(routes!(intake::post_public_letter))
         .layer(DefaultBodyLimit::max(intake::MAX_INTAKE_BODY));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(json)
-        // Keys, delegations, signed forms, and the actions route (a signed approval
-        // carries the handwriting image, so its body may be larger).
+        .merge(actions)
+        // Keys, delegations and signed forms (with their own body limit).
         .merge(crate::signoff::api())
         .merge(uploads)
 }

@@ -20,7 +20,6 @@ use crate::state::AppState;
 /// The sign-off routes, merged into the API (and its OpenAPI document) by the router.
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(crate::letters::post_action))
         .routes(routes!(api::list_keys, api::register_key))
         .routes(routes!(api::activate_key))
         .routes(routes!(api::endorse_key))

@@ -35,9 +35,9 @@ pub struct AppState {
     /// Automatic routing rules; swapped whole (demo mode installs its own).
     routing: Arc<RwLock<Arc<RoutingRules>>>,
     /// The citizen side's limits, codes and boundaries (SMS, WeChat media).
-    pub citizen: Arc<crate::citizen::Citizen>,
+    pub citizen: Arc<crate::citizen::shared::Citizen>,
     /// Logins' password-checking threads and slow lanes; session revocations.
-    pub accounts: Arc<crate::auth::Accounts>,
+    pub accounts: Arc<crate::auth::accounts::Accounts>,
     /// The server's audit key, which signs the chain's head (`witness.rs`).
     pub witness: Arc<Witness>,
 }
@@ -72,8 +72,8 @@ impl AppState {
     ) -> AppState {
         let (changes, _) = watch::channel(0);
         let (shutdown, _) = watch::channel(false);
-        let citizen = Arc::new(crate::citizen::Citizen::new(&config.citizen));
-        let accounts = Arc::new(crate::auth::Accounts::new(&config));
+        let citizen = Arc::new(crate::citizen::shared::Citizen::new(&config.citizen));
+        let accounts = Arc::new(crate::auth::accounts::Accounts::new(&config));
         AppState {
             store,
             blobs: Arc::new(blobs),

@@ -24,6 +24,8 @@ use chrono::{DateTime, Utc};
 use jsjb_proto::{AuditEntryHash, AuditHead, audit_head_message};
 use jsjb_signoff::{Signer, SoftwareSigner, b64};
 
+pub mod api;
+
 #[derive(Debug, thiserror::Error)]
 pub enum WitnessError {
     #[error("audit key {path}: {source}")]
@@ -141,45 +143,6 @@ impl Witness {
         *last = Some(head.clone());
         Ok(head)
     }
-}
-
-#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct HeadQuery {
-    /// The `seq` of the head the desktop keeps: its entry's hash comes back in `known`.
-    #[param(nullable = false, minimum = 0)]
-    pub known_seq: Option<i64>,
-}
-
-/// The audit chain's head signed by the server's audit key, with the public key (which
-/// desktops pin) and, when asked, the hash of the entry at `known_seq`. Any signed-in
-/// user: every desktop witnesses the chain, whatever its unit. Hashes and a count are
-/// all it shows; no entry's content.
-#[utoipa::path(get, path = "/api/v1/audit/head", tag = "sync", security(("bearer" = [])),
-    params(HeadQuery),
-    responses((status = 200, body = jsjb_proto::AuditHeadAnswer), (status = 400, body = crate::error::Problem),
-        (status = 401, body = crate::error::Problem)))]
-pub async fn get_head(
-    axum::extract::State(state): axum::extract::State<crate::AppState>,
-    _session: crate::auth::Session,
-    crate::extract::ApiQuery(query): crate::extract::ApiQuery<HeadQuery>,
-) -> Result<crate::extract::ApiJson<jsjb_proto::AuditHeadAnswer>, crate::ApiError> {
-    if query.known_seq.is_some_and(|s| s < 0) {
-        return Err(crate::ApiError::invalid(
-            "known_seq",
-            "an entry number is never negative",
-        ));
-    }
-    let (tip, known) = state.store.audit_tip(query.known_seq).await?;
-    let head = state
-        .witness
-        .head(&tip, state.time.now())
-        .map_err(|e| crate::ApiError::Internal(e.to_string()))?;
-    Ok(crate::extract::ApiJson(jsjb_proto::AuditHeadAnswer {
-        head,
-        known,
-    }))
 }
 
 /// Writes a new file readable by its owner only, synced, via a temporary name so that a

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::Duration;
 use hmac::{Hmac, Mac};
 use jsjb_core::letter::Channel;
-use jsjb_server::citizen::wechat::{MediaError, WechatMedia};
+use jsjb_server::citizen::{MediaError, WechatMedia};
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
 use support::*;

@@ -22,11 +22,7 @@ pub enum SignoffError {
 
 /// Lower-case hex SM3 digest of `bytes` (what `openssl dgst -sm3` prints).
 pub fn sm3_hex(bytes: &[u8]) -> String {
-    hex(&Sm3::digest(bytes))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sm3::digest(bytes))
 }
 
 /// An SM2 public key.

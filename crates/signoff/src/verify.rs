@@ -4,7 +4,7 @@
 use jsjb_core::form::FeedbackForm;
 use sha2::{Digest, Sha256};
 
-use crate::crypto::{PublicKey, SignoffError, hex};
+use crate::crypto::{PublicKey, SignoffError};
 
 /// A signed form as kept with the case.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +43,7 @@ impl Verdict {
 
 /// Lower-case hex SHA-256 (the handwriting image's hash on the form).
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Checks only the signature over the bytes.

@@ -450,7 +450,7 @@ mod tests {
             RELEASED_8,
         ];
         for (i, expected) in released.iter().enumerate() {
-            let actual = jsjb_storage::audit::hex(&Sha256::digest(MIGRATIONS[i].as_bytes()));
+            let actual = hex::encode(Sha256::digest(MIGRATIONS[i].as_bytes()));
             assert_eq!(&actual, expected, "migration {} was edited", i + 1);
         }
     }

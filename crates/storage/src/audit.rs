@@ -199,17 +199,7 @@ pub fn entry_hash(row: &AuditRow) -> String {
     field(&mut h, num(row.user_id).as_deref());
     field(&mut h, Some(&row.payload));
     field(&mut h, Some(&row.prev_hash));
-    hex(&h.finalize())
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        // Writing to a String cannot fail.
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    hex::encode(h.finalize())
 }
 
 /// Checks a chain read in `seq` order and names the first entry that fails.

@@ -33,10 +33,7 @@ impl Store {
     /// address says (a proxy or a broken download must not show the wrong photo), then
     /// evicts the least recently used bytes to stay under the cap.
     pub fn put_blob(&mut self, sha256: &str, bytes: &[u8]) -> Result<EvictOutcome, StoreError> {
-        let actual: String = Sha256::digest(bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let actual = hex::encode(Sha256::digest(bytes));
         if !actual.eq_ignore_ascii_case(sha256) {
             return Err(StoreError::BlobMismatch(sha256.to_owned()));
         }

@@ -206,7 +206,7 @@ pub fn cache_file_name(server_url: &str, username: &str) -> String {
     hasher.update([0u8]);
     hasher.update(username.as_bytes());
     let digest = hasher.finalize();
-    let short: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let short = hex::encode(&digest[..6]);
     format!("{}_{}_{short}.sqlite3", sanitize(host), sanitize(username))
 }
 

@@ -7,7 +7,7 @@
 //! formula. A restart forgets the buckets, which is acceptable: the limits blunt
 //! floods, the SMS gateway and duplicate detection are the durable defences.
 //!
-//! The concurrency limit is a semaphore taken by the [`PublicSlot`] extractor: when
+//! The concurrency limit is a semaphore taken by the `PublicSlot` extractor (`guards.rs`): when
 //! every citizen slot is busy a request is shed at once with 503 instead of queueing,
 //! so a flood on the citizen side cannot take the workers, the database writer's queue
 //! or the memory that the desks' requests need.
@@ -17,15 +17,10 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
-use tokio::sync::OwnedSemaphorePermit;
 
-use super::CitizenConfig;
-use crate::client_addr::ClientAddr;
+use super::config::CitizenConfig;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// The maps are split in shards, each behind its own lock, so that concurrent
 /// requests for different keys rarely wait for each other.
@@ -190,51 +185,6 @@ impl RateLimits {
     pub fn refund_last4(&self, tracking_code: &str) {
         self.last4.refund(tracking_code);
     }
-}
-
-/// One of the citizen endpoints' concurrency slots, held for the whole handler.
-pub struct PublicSlot(#[allow(dead_code)] OwnedSemaphorePermit);
-
-impl FromRequestParts<AppState> for PublicSlot {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        _parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        state
-            .citizen
-            .slots
-            .clone()
-            .try_acquire_owned()
-            .map(PublicSlot)
-            .map_err(|_| ApiError::Busy)
-    }
-}
-
-/// The client address (see [`crate::client_addr`]: the peer, or the client a trusted
-/// proxy names), after its rate limit was taken. IPv6 clients share a limit per /64.
-pub struct LimitedIp(pub String);
-
-impl FromRequestParts<AppState> for LimitedIp {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let client = ClientAddr::from_parts(parts, state);
-        state
-            .citizen
-            .limits
-            .check_ip(&client.bucket(), state.time.now())?;
-        Ok(LimitedIp(client.0.to_string()))
-    }
-}
-
-/// The rate-limit key of the request's client: its address, or its /64 for IPv6.
-pub fn client_bucket(parts: &Parts, state: &AppState) -> String {
-    ClientAddr::from_parts(parts, state).bucket()
 }
 
 #[cfg(test)]

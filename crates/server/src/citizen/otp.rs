@@ -227,7 +227,7 @@ impl Tickets {
     pub fn issue(&self, phone: &str, name: &str, now: DateTime<Utc>) -> String {
         let mut raw = [0_u8; 24];
         OsRng.fill_bytes(&mut raw);
-        let token = jsjb_storage::audit::hex(&raw);
+        let token = hex::encode(raw);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.insert_sweeping(
             token.clone(),

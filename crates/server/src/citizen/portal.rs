@@ -18,7 +18,7 @@ use jsjb_core::letter::{Category, Channel, Satisfaction};
 use maud::Markup;
 use serde::Deserialize;
 
-use super::limits::{LimitedIp, PublicSlot};
+use super::guards::{LimitedIp, PublicSlot};
 use super::otp::{CodeError, mask_phone};
 use super::pages::{self, Flow};
 use crate::error::ApiError;
@@ -253,7 +253,7 @@ async fn send_code(
         return again(ApiError::invalid("consent", "consent"));
     }
     let now = state.time.now();
-    let purpose = super::CodePurpose::Letter { phone: &phone };
+    let purpose = super::shared::CodePurpose::Letter { phone: &phone };
     if let Err(e) = state.citizen.send_code(purpose, &phone, now).await {
         return again(e);
     }
@@ -304,7 +304,7 @@ async fn verify_code(
         return again(status(&e), &message(&e));
     }
     let now = state.time.now();
-    let key = super::CodePurpose::Letter { phone: &phone }.key();
+    let key = super::shared::CodePurpose::Letter { phone: &phone }.key();
     match state.citizen.codes.verify(&key, &f.code, now) {
         Ok(()) => {
             let name: String = f.name.trim().chars().take(32).collect();
@@ -535,7 +535,7 @@ async fn progress(
     }
     // Look-ups are rate limited per address: with the code known, the last 4 digits
     // are only 10⁴ guesses.
-    let ip = super::limits::client_bucket(&parts, &state);
+    let ip = super::guards::client_bucket(&parts, &state);
     if let Err(e) = state.citizen.limits.check_ip(&ip, state.time.now()) {
         return again(e);
     }
@@ -627,7 +627,7 @@ async fn rate(
         Err(e) => return again(e.into()),
     }
     let now = state.time.now();
-    let purpose = super::CodePurpose::Rating {
+    let purpose = super::shared::CodePurpose::Rating {
         tracking_code: &progress.tracking_code,
     };
     if let Err(e) = state.citizen.send_code(purpose, &phone, now).await {
@@ -666,7 +666,7 @@ async fn rate_confirm(
         return error_page(&e);
     }
     let now = state.time.now();
-    let key = super::CodePurpose::Rating {
+    let key = super::shared::CodePurpose::Rating {
         tracking_code: &code,
     }
     .key();

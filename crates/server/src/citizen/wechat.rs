@@ -14,7 +14,6 @@
 
 use std::collections::HashMap;
 
-use async_trait::async_trait;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -25,7 +24,7 @@ use quick_xml::reader::Reader;
 use sha1::{Digest, Sha1};
 
 use super::conversation::{self, Incoming, Message};
-use super::limits::PublicSlot;
+use super::guards::PublicSlot;
 use crate::error::ApiError;
 use crate::state::AppState;
 use jsjb_storage::AttachmentKind;
@@ -35,35 +34,11 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// How far a request's timestamp may be from the server's time.
 pub const MAX_SKEW_SECS: i64 = 300;
 
-#[derive(Debug, thiserror::Error)]
-#[error("WeChat media could not be fetched: {0}")]
-pub struct MediaError(pub String);
-
-/// WeChat's media API (`cgi-bin/media/get`): a boundary, behind a trait.
-#[async_trait]
-pub trait WechatMedia: Send + Sync + 'static {
-    async fn fetch(&self, media_id: &str) -> Result<Vec<u8>, MediaError>;
-}
-
-/// The default: this server has no access token for WeChat's API (and cannot reach
-/// it), so media are kept as references (MediaId) in the letter for the desk.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoMediaAccess;
-
-#[async_trait]
-impl WechatMedia for NoMediaAccess {
-    async fn fetch(&self, _media_id: &str) -> Result<Vec<u8>, MediaError> {
-        Err(MediaError(
-            "no access to WeChat's media API is configured".to_owned(),
-        ))
-    }
-}
-
 /// `hex(sha1(sort([token, timestamp, nonce]).concat()))`, as WeChat computes it.
 pub fn signature(token: &str, timestamp: &str, nonce: &str) -> String {
     let mut parts = [token, timestamp, nonce];
     parts.sort_unstable();
-    jsjb_storage::audit::hex(&Sha1::digest(parts.concat().as_bytes()))
+    hex::encode(Sha1::digest(parts.concat().as_bytes()))
 }
 
 fn forbidden(why: &str) -> ApiError {
@@ -284,7 +259,7 @@ mod tests {
     #[test]
     fn signature_is_sha1_of_the_sorted_parts() {
         // sorted: "1409304348" < "nonce1" < "token1"
-        let expected = jsjb_storage::audit::hex(&Sha1::digest(b"1409304348nonce1token1"));
+        let expected = hex::encode(Sha1::digest(b"1409304348nonce1token1"));
         assert_eq!(signature("token1", "1409304348", "nonce1"), expected);
         assert_eq!(signature("token1", "nonce1", "1409304348"), expected);
     }

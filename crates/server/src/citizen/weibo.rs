@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::conversation::{self, Incoming, Message};
-use super::limits::PublicSlot;
+use super::guards::PublicSlot;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -68,7 +68,7 @@ pub struct WeiboReply {
 /// `sha256=` + hex HMAC-SHA256 of `"<timestamp>.<body>"`: what the relay sends.
 pub fn sign(secret: &str, timestamp: &str, body: &[u8]) -> String {
     let digest = mac(secret, timestamp, body).finalize().into_bytes();
-    format!("sha256={}", jsjb_storage::audit::hex(&digest))
+    format!("sha256={}", hex::encode(digest))
 }
 
 fn mac(secret: &str, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {

@@ -14,9 +14,10 @@ use jsjb_core::workflow::{Action, ActionKind, Actor as CoreActor, LetterStatus};
 use jsjb_proto::{ActionRequest, Delegation, KeyState, LetterRecord, SignatureEnvelope};
 use jsjb_signoff::{PublicKey, Signer};
 
+use crate::actions::{self, Extras};
 use crate::auth::{Session, unit_tree};
 use crate::error::{ApiError, Problem};
-use crate::letters::{self, Extras};
+use crate::idempotency;
 use crate::state::AppState;
 use jsjb_storage::signoff::NewSignedForm;
 use jsjb_storage::{ActionCommit, ActionOutcome, Actor, StoredAnswer};
@@ -216,7 +217,7 @@ pub async fn post_signed_action(
         .await?
     {
         return if hash == idempotency.1 {
-            Ok(letters::answer_response(answer))
+            Ok(idempotency::answer_response(answer))
         } else {
             Err(ApiError::IdempotencyKeyReused)
         };
@@ -241,10 +242,10 @@ pub async fn post_signed_action(
                     state
                         .publish_change(change_seq, &[letter.unit_id, prev_unit])
                         .await;
-                    letters::answer_response(answer)
+                    idempotency::answer_response(answer)
                 }
                 ActionOutcome::Refused(answer) | ActionOutcome::Replayed(answer) => {
-                    letters::answer_response(answer)
+                    idempotency::answer_response(answer)
                 }
                 ActionOutcome::KeyReused => return Err(ApiError::IdempotencyKeyReused),
             })
@@ -525,8 +526,8 @@ async fn apply(
     } else {
         checked.signed.signed_at
     };
-    let decide = letters::decision(
-        letters::rules(state).await?,
+    let decide = actions::decision(
+        actions::rules(state).await?,
         checked.actor,
         at,
         Some(checked.version),
@@ -538,8 +539,8 @@ async fn apply(
         actor: storage_actor,
         at,
         idempotency,
-        audit_action: letters::audit_action(ActionKind::ApproveFeedbackForm),
-        history_full: letters::history_full(),
+        audit_action: actions::audit_action(ActionKind::ApproveFeedbackForm),
+        history_full: idempotency::history_full(),
     };
     let outcome = state
         .store

@@ -1,0 +1,105 @@
+//! What the citizen endpoints share (held by the server's state): limits,
+//! verification codes and the boundaries (SMS gateway, WeChat's media API).
+
+use std::sync::{Arc, RwLock};
+
+use super::config::CitizenConfig;
+use super::limits;
+use super::media::{NoMediaAccess, WechatMedia};
+use super::otp::{self, LogSms, SmsSender};
+
+/// What the citizen endpoints share: limits, verification codes and the boundaries
+/// (SMS gateway, WeChat's media API) behind traits.
+pub struct Citizen {
+    pub limits: limits::RateLimits,
+    pub slots: Arc<tokio::sync::Semaphore>,
+    pub codes: otp::OtpCodes,
+    pub tickets: otp::Tickets,
+    sms: RwLock<Arc<dyn SmsSender>>,
+    wechat_media: RwLock<Arc<dyn WechatMedia>>,
+}
+
+impl Citizen {
+    pub fn new(config: &CitizenConfig) -> Citizen {
+        Citizen {
+            limits: limits::RateLimits::new(config),
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                config.public_concurrency.max(1),
+            )),
+            codes: otp::OtpCodes::default(),
+            tickets: otp::Tickets::default(),
+            // No SMS gateway is configured on this platform yet: the code goes to the log.
+            sms: RwLock::new(Arc::new(LogSms::default())),
+            wechat_media: RwLock::new(Arc::new(NoMediaAccess)),
+        }
+    }
+
+    pub fn sms(&self) -> Arc<dyn SmsSender> {
+        match self.sms.read() {
+            Ok(s) => Arc::clone(&s),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn set_sms(&self, sender: Arc<dyn SmsSender>) {
+        match self.sms.write() {
+            Ok(mut slot) => *slot = sender,
+            Err(poisoned) => *poisoned.into_inner() = sender,
+        }
+    }
+
+    pub fn wechat_media(&self) -> Arc<dyn WechatMedia> {
+        match self.wechat_media.read() {
+            Ok(s) => Arc::clone(&s),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn set_wechat_media(&self, media: Arc<dyn WechatMedia>) {
+        match self.wechat_media.write() {
+            Ok(mut slot) => *slot = media,
+            Err(poisoned) => *poisoned.into_inner() = media,
+        }
+    }
+}
+
+/// What a verification code is for: the key it is issued and checked under, so that a
+/// code sent for one purpose cannot be used for another.
+pub enum CodePurpose<'a> {
+    /// Writing a letter from this phone (the portal and the public API).
+    Letter { phone: &'a str },
+    /// Rating the letter with this tracking code (sent to the writer's phone).
+    Rating { tracking_code: &'a str },
+}
+
+impl CodePurpose<'_> {
+    pub fn key(&self) -> String {
+        match self {
+            CodePurpose::Letter { phone } => format!("letter:{phone}"),
+            CodePurpose::Rating { tracking_code } => format!("rate:{tracking_code}"),
+        }
+    }
+}
+
+impl Citizen {
+    /// Sends a fresh code for `purpose` to `phone`, within the per-phone SMS limit.
+    /// The one way codes leave this server (portal, public API, rating).
+    pub async fn send_code(
+        &self,
+        purpose: CodePurpose<'_>,
+        phone: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), crate::error::ApiError> {
+        self.limits.check_phone(&format!("sms:{phone}"), now)?;
+        let code = self.codes.issue(&purpose.key(), now);
+        let what = match purpose {
+            CodePurpose::Letter { .. } => "您的验证码",
+            CodePurpose::Rating { .. } => "您评价办理结果的验证码",
+        };
+        let text = format!("【深圳公安局长信箱】{what}是 {code}，5 分钟内有效。请勿告诉他人。");
+        self.sms().send(phone, &text).await.map_err(|e| {
+            tracing::error!(%e, "sending a verification code");
+            crate::error::ApiError::Internal(e.to_string())
+        })
+    }
+}
