@@ -8,7 +8,6 @@
 //!   scope (their own or one below).
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use chrono::{DateTime, TimeDelta, Utc};
 use jsjb_core::org::{Role, UnitId};
 use jsjb_proto::{HandoverAck, HandoverAckRequest};
@@ -17,6 +16,7 @@ use serde::Deserialize;
 use crate::auth::{Session, unit_tree};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
 use jsjb_storage::handovers::{HandoverOutcome, NewHandover};
 
@@ -73,10 +73,9 @@ fn validate(request: &HandoverAckRequest, now: DateTime<Utc>) -> Result<(), ApiE
 pub async fn post_handover(
     State(state): State<AppState>,
     session: Session,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     ApiJson(request): ApiJson<HandoverAckRequest>,
 ) -> Result<ApiJson<HandoverAck>, ApiError> {
-    let key = crate::idempotency::idempotency_key(&headers)?;
     if ![Role::Officer, Role::Dispatcher, Role::Chief]
         .iter()
         .any(|r| session.has(*r))

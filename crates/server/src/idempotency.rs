@@ -48,13 +48,13 @@ pub fn answer_response(answer: StoredAnswer) -> Response {
 }
 
 /// The request's `Idempotency-Key`: printable ASCII, at most 128 characters.
-pub fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     optional_idempotency_key(headers)?.ok_or(ApiError::IdempotencyKeyRequired)
 }
 
 /// The `Idempotency-Key` of a route where it is optional: absent is `None`, present
 /// but malformed is refused like a missing one on a route that needs it.
-pub fn optional_idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+fn optional_idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(raw) = headers.get(jsjb_proto::IDEMPOTENCY_KEY_HEADER) else {
         return Ok(None);
     };

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use jsjb_core::letter::{
     Category, Channel, ContactOutcome, FormDecision, LetterState, Satisfaction,
@@ -17,6 +17,7 @@ use crate::attachments::{MAX_IMAGES, MAX_VOICE_CLIPS, max_bytes, sniff};
 use crate::auth::Session;
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::idempotency::OptionalIdempotencyKey;
 use crate::state::AppState;
 use jsjb_storage::{
     Actor, AttachmentKind, AttachmentMeta, IdempotencyClaim, NewLetter, StorageError,
@@ -666,11 +667,11 @@ pub async fn accept_public_letter(
 pub async fn post_desk_letter(
     State(state): State<AppState>,
     session: Session,
-    headers: HeaderMap,
+    OptionalIdempotencyKey(key): OptionalIdempotencyKey,
     ApiJson(input): ApiJson<LetterInput>,
 ) -> Result<(StatusCode, ApiJson<DeskIntakeReceipt>), ApiError> {
     session.require(Role::Dispatcher)?;
-    let idempotency = match crate::idempotency::optional_idempotency_key(&headers)? {
+    let idempotency = match key {
         Some(key) => Some(IdempotencyClaim {
             user: session.user_id,
             request_hash: crate::idempotency::request_fingerprint("letters", &input)?,
