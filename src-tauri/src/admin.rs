@@ -7,7 +7,7 @@ use jsjb_proto::{AdminKey, AdminUser, ChangePasswordRequest, KeyActivation, Sign
 use jsjb_sync::NewAccount;
 use tauri::State;
 
-use crate::desk::Desk;
+use crate::app_state::AppState;
 use crate::error::{CommandError, CommandResult, ErrorCode};
 
 /// The longest revocation reason sent (the server keeps as much).
@@ -15,8 +15,8 @@ const MAX_REASON_CHARS: usize = jsjb_core::workflow::MAX_TEXT_CHARS;
 
 /// `admin_keys`: the signing keys of the admin's units, with owners and approvals.
 #[tauri::command]
-pub async fn admin_keys(desk: State<'_, Desk>) -> CommandResult<Vec<AdminKey>> {
-    let session = desk.session()?;
+pub async fn admin_keys(app_state: State<'_, AppState>) -> CommandResult<Vec<AdminKey>> {
+    let session = app_state.session()?;
     Ok(session.client.admin_keys().await?)
 }
 
@@ -24,10 +24,10 @@ pub async fn admin_keys(desk: State<'_, Desk>) -> CommandResult<Vec<AdminKey>> {
 /// the chief. The answer says whether the key is active now or waits for a second admin.
 #[tauri::command]
 pub async fn approve_signing_key(
-    desk: State<'_, Desk>,
+    app_state: State<'_, AppState>,
     key_id: i64,
 ) -> CommandResult<KeyActivation> {
-    let session = desk.session()?;
+    let session = app_state.session()?;
     Ok(session.client.approve_key(key_id).await?)
 }
 
@@ -35,33 +35,33 @@ pub async fn approve_signing_key(
 /// and the owner's notice say).
 #[tauri::command]
 pub async fn revoke_signing_key(
-    desk: State<'_, Desk>,
+    app_state: State<'_, AppState>,
     key_id: i64,
     reason: String,
 ) -> CommandResult<SigningKey> {
     let reason = required_reason(&reason)?;
-    let session = desk.session()?;
+    let session = app_state.session()?;
     Ok(session.client.revoke_key(key_id, &reason).await?)
 }
 
 /// `admin_users`: the users of the admin's units, with unit, roles, state, last sign-in.
 #[tauri::command]
-pub async fn admin_users(desk: State<'_, Desk>) -> CommandResult<Vec<AdminUser>> {
-    let session = desk.session()?;
+pub async fn admin_users(app_state: State<'_, AppState>) -> CommandResult<Vec<AdminUser>> {
+    let session = app_state.session()?;
     Ok(session.client.admin_users().await?)
 }
 
 /// `create_user`: a new account; the initial password is to be changed at first sign-in.
 #[tauri::command]
 pub async fn create_user(
-    desk: State<'_, Desk>,
+    app_state: State<'_, AppState>,
     unit_id: i64,
     username: String,
     display_name: String,
     roles: Vec<Role>,
     password: String,
 ) -> CommandResult<AdminUser> {
-    let session = desk.session()?;
+    let session = app_state.session()?;
     let account = NewAccount {
         unit_id,
         username,
@@ -76,13 +76,13 @@ pub async fn create_user(
 /// a required reason.
 #[tauri::command]
 pub async fn set_user_active(
-    desk: State<'_, Desk>,
+    app_state: State<'_, AppState>,
     user_id: i64,
     active: bool,
     reason: String,
 ) -> CommandResult<AdminUser> {
     let reason = required_reason(&reason)?;
-    let session = desk.session()?;
+    let session = app_state.session()?;
     Ok(session
         .client
         .set_user_active(user_id, active, &reason)
@@ -92,47 +92,47 @@ pub async fn set_user_active(
 /// `reset_user_password`: an admin sets a password the user must change at next sign-in.
 #[tauri::command]
 pub async fn reset_user_password(
-    desk: State<'_, Desk>,
+    app_state: State<'_, AppState>,
     user_id: i64,
     password: String,
 ) -> CommandResult<()> {
-    let session = desk.session()?;
+    let session = app_state.session()?;
     Ok(session.client.reset_password(user_id, &password).await?)
 }
 
 /// `create_unit`: a new unit below one of the admin's units.
 #[tauri::command]
 pub async fn create_unit(
-    desk: State<'_, Desk>,
+    app_state: State<'_, AppState>,
     parent_id: i64,
     tier: Tier,
     name: String,
 ) -> CommandResult<Unit> {
-    let session = desk.session()?;
+    let session = app_state.session()?;
     Ok(session.client.create_unit(parent_id, tier, &name).await?)
 }
 
 /// `rename_unit`: renames a unit of the admin's subtree, with a required reason.
 #[tauri::command]
 pub async fn rename_unit(
-    desk: State<'_, Desk>,
+    app_state: State<'_, AppState>,
     unit_id: i64,
     name: String,
     reason: String,
 ) -> CommandResult<Unit> {
     let reason = required_reason(&reason)?;
-    let session = desk.session()?;
+    let session = app_state.session()?;
     Ok(session.client.rename_unit(unit_id, &name, &reason).await?)
 }
 
 /// `change_own_password`: any user sets their own password with the current one.
 #[tauri::command]
 pub async fn change_own_password(
-    desk: State<'_, Desk>,
+    app_state: State<'_, AppState>,
     current_password: String,
     new_password: String,
 ) -> CommandResult<()> {
-    let session = desk.session()?;
+    let session = app_state.session()?;
     Ok(session
         .client
         .change_password(&ChangePasswordRequest {

@@ -7,6 +7,7 @@
 //! the chime still alert.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
@@ -15,7 +16,6 @@ use tauri::{AppHandle, Emitter, Manager, Runtime, UserAttentionType};
 use tauri_plugin_notification::NotificationExt;
 
 use crate::alarm::ArrivalAlarm;
-use crate::desk::Desk;
 use crate::ipc::{WaitingStatus, events};
 
 const TRAY_ID: &str = "main";
@@ -46,10 +46,25 @@ const EN: Texts = Texts {
     waiting: |n| format!("{n} waiting to be signed for or dispatched"),
 };
 
+/// The language of the texts above: set from the settings at start and on each change,
+/// so the tray and the notifications need nothing else from the app.
+struct Language(Mutex<&'static Texts>);
+
+/// Shows the tray and the notifications in `locale` (`en`, else Chinese) from now on.
+pub fn set_language<R: Runtime>(app: &AppHandle<R>, locale: &str) {
+    let texts = if locale == "en" { &EN } else { &ZH_CN };
+    match app.try_state::<Language>() {
+        Some(language) => *language.0.lock().unwrap_or_else(PoisonError::into_inner) = texts,
+        None => {
+            app.manage(Language(Mutex::new(texts)));
+        }
+    }
+}
+
 fn texts<R: Runtime>(app: &AppHandle<R>) -> &'static Texts {
-    match app.try_state::<Desk>().map(|d| d.settings().locale) {
-        Some(locale) if locale == "en" => &EN,
-        _ => &ZH_CN,
+    match app.try_state::<Language>() {
+        Some(language) => *language.0.lock().unwrap_or_else(PoisonError::into_inner),
+        None => &ZH_CN,
     }
 }
 

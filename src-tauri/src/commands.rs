@@ -12,21 +12,24 @@ use jsjb_store::{HandoverReport, InboxQuery, OutboxEntry, StatsReport};
 use jsjb_sync::SyncStatus;
 use tauri::{AppHandle, Runtime, State};
 
-use crate::desk::Desk;
+use crate::app_state::AppState;
 use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::handover;
 use crate::ipc::{
     AppInfo, AttachmentData, ChimeTest, ConnectionState, InboxView, LetterView, SavedExport,
     SessionInfo, WaitingStatus,
 };
-use crate::session;
 use crate::settings::Settings;
+use crate::sign_in;
 
 /// The product's name and version, and the state of the link to the server.
 #[tauri::command]
-pub fn app_info<R: Runtime>(app: AppHandle<R>, desk: State<'_, Desk>) -> CommandResult<AppInfo> {
+pub fn app_info<R: Runtime>(
+    app: AppHandle<R>,
+    app_state: State<'_, AppState>,
+) -> CommandResult<AppInfo> {
     let package = app.package_info();
-    let sync = desk.current().map(|s| s.sync.status());
+    let sync = app_state.current().map(|s| s.sync.status());
     Ok(AppInfo {
         product_name: app
             .config()
@@ -46,113 +49,123 @@ pub async fn login<R: Runtime>(
     username: String,
     password: String,
 ) -> CommandResult<SessionInfo> {
-    session::login(&app, &server_url, &username, &password).await
+    sign_in::login(&app, &server_url, &username, &password).await
 }
 
 #[tauri::command]
 pub async fn resume_session<R: Runtime>(app: AppHandle<R>) -> CommandResult<Option<SessionInfo>> {
-    session::resume(&app).await
+    sign_in::resume(&app).await
 }
 
 #[tauri::command]
 pub async fn logout<R: Runtime>(app: AppHandle<R>) -> CommandResult<()> {
-    session::logout(&app).await;
+    sign_in::logout(&app).await;
     Ok(())
 }
 
 #[tauri::command]
-pub async fn session(desk: State<'_, Desk>) -> CommandResult<Option<SessionInfo>> {
-    Ok(desk.session_info().await)
+pub async fn session(app_state: State<'_, AppState>) -> CommandResult<Option<SessionInfo>> {
+    Ok(app_state.session_info().await)
 }
 
 #[tauri::command]
-pub fn sync_status(desk: State<'_, Desk>) -> CommandResult<SyncStatus> {
-    Ok(desk.session()?.sync.status())
+pub fn sync_status(app_state: State<'_, AppState>) -> CommandResult<SyncStatus> {
+    Ok(app_state.session()?.sync.status())
 }
 
 #[tauri::command]
-pub fn sync_now(desk: State<'_, Desk>) -> CommandResult<()> {
-    desk.session()?.sync.sync_now();
+pub fn sync_now(app_state: State<'_, AppState>) -> CommandResult<()> {
+    app_state.session()?.sync.sync_now();
     Ok(())
 }
 
 #[tauri::command]
-pub async fn inbox(desk: State<'_, Desk>, query: InboxQuery) -> CommandResult<InboxView> {
-    desk.inbox(query).await
+pub async fn inbox(app_state: State<'_, AppState>, query: InboxQuery) -> CommandResult<InboxView> {
+    app_state.inbox(query).await
 }
 
 #[tauri::command]
-pub async fn letter_detail(desk: State<'_, Desk>, id: LetterId) -> CommandResult<LetterView> {
-    desk.letter_view(id).await
+pub async fn letter_detail(
+    app_state: State<'_, AppState>,
+    id: LetterId,
+) -> CommandResult<LetterView> {
+    app_state.letter_view(id).await
 }
 
 #[tauri::command]
-pub async fn mark_seen(desk: State<'_, Desk>, id: LetterId) -> CommandResult<()> {
-    desk.mark_seen(id).await
+pub async fn mark_seen(app_state: State<'_, AppState>, id: LetterId) -> CommandResult<()> {
+    app_state.mark_seen(id).await
 }
 
 #[tauri::command]
 pub async fn take_action<R: Runtime>(
     app: AppHandle<R>,
-    desk: State<'_, Desk>,
+    app_state: State<'_, AppState>,
     letter_id: LetterId,
     expected_version: u32,
     action: Action,
 ) -> CommandResult<OutboxEntry> {
-    desk.take_action(&app, letter_id, expected_version, action)
+    app_state
+        .take_action(&app, letter_id, expected_version, action)
         .await
 }
 
 #[tauri::command]
-pub async fn failed_actions(desk: State<'_, Desk>) -> CommandResult<Vec<OutboxEntry>> {
-    desk.failed_actions().await
+pub async fn failed_actions(app_state: State<'_, AppState>) -> CommandResult<Vec<OutboxEntry>> {
+    app_state.failed_actions().await
 }
 
 #[tauri::command]
-pub async fn dismiss_failed(desk: State<'_, Desk>, id: i64) -> CommandResult<()> {
-    desk.dismiss_failed(id).await
+pub async fn dismiss_failed(app_state: State<'_, AppState>, id: i64) -> CommandResult<()> {
+    app_state.dismiss_failed(id).await
 }
 
 #[tauri::command]
-pub async fn reveal_writer(desk: State<'_, Desk>, letter_id: LetterId) -> CommandResult<Writer> {
-    desk.reveal_writer(letter_id).await
+pub async fn reveal_writer(
+    app_state: State<'_, AppState>,
+    letter_id: LetterId,
+) -> CommandResult<Writer> {
+    app_state.reveal_writer(letter_id).await
 }
 
 #[tauri::command]
-pub async fn attachment(desk: State<'_, Desk>, sha256: String) -> CommandResult<AttachmentData> {
-    desk.attachment(sha256).await
+pub async fn attachment(
+    app_state: State<'_, AppState>,
+    sha256: String,
+) -> CommandResult<AttachmentData> {
+    app_state.attachment(sha256).await
 }
 
 #[tauri::command]
-pub async fn directory(desk: State<'_, Desk>) -> CommandResult<Vec<UserSummary>> {
-    desk.directory().await
+pub async fn directory(app_state: State<'_, AppState>) -> CommandResult<Vec<UserSummary>> {
+    app_state.directory().await
 }
 
 #[tauri::command]
-pub fn settings(desk: State<'_, Desk>) -> CommandResult<Settings> {
-    Ok(desk.settings())
+pub fn settings(app_state: State<'_, AppState>) -> CommandResult<Settings> {
+    Ok(app_state.settings())
 }
 
 #[tauri::command]
 pub fn save_settings<R: Runtime>(
     app: AppHandle<R>,
-    desk: State<'_, Desk>,
+    app_state: State<'_, AppState>,
     settings: Settings,
 ) -> CommandResult<Settings> {
-    desk.save_settings(&app, settings)
+    app_state.save_settings(&app, settings)
 }
 
 #[tauri::command]
-pub async fn test_chime(desk: State<'_, Desk>) -> CommandResult<ChimeTest> {
+pub async fn test_chime(app_state: State<'_, AppState>) -> CommandResult<ChimeTest> {
     Ok(ChimeTest {
-        played: desk.alarm().test_sound().await,
+        played: app_state.alarm().test_sound().await,
     })
 }
 
 /// The letters that wait for the user now, and whether the chime can play.
 #[tauri::command]
-pub fn waiting_status(desk: State<'_, Desk>) -> CommandResult<WaitingStatus> {
-    Ok(crate::alerts::waiting_status(&desk.alarm()))
+pub fn waiting_status(app_state: State<'_, AppState>) -> CommandResult<WaitingStatus> {
+    Ok(crate::alerts::waiting_status(&app_state.alarm()))
 }
 
 /// Saves an export (the statistics' CSV) into the folder the user picks now in the
@@ -161,12 +174,13 @@ pub fn waiting_status(desk: State<'_, Desk>) -> CommandResult<WaitingStatus> {
 #[tauri::command]
 pub async fn save_export<R: Runtime>(
     app: AppHandle<R>,
-    desk: State<'_, Desk>,
+    app_state: State<'_, AppState>,
     file_name: String,
     content: String,
     dialog_title: String,
 ) -> CommandResult<Option<SavedExport>> {
-    let Some(dir) = crate::exports::ask_folder(&app, desk.export_folder(), &dialog_title).await?
+    let Some(dir) =
+        crate::exports::ask_folder(&app, app_state.export_folder(), &dialog_title).await?
     else {
         return Ok(None);
     };
@@ -183,45 +197,45 @@ pub async fn save_export<R: Runtime>(
 /// The 三率 and the other figures of `[from, to)` (RFC 3339), from the cache.
 #[tauri::command]
 pub async fn statistics(
-    desk: State<'_, Desk>,
+    app_state: State<'_, AppState>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> CommandResult<StatsReport> {
-    let session = desk.session()?;
+    let session = app_state.session()?;
     handover::statistics(&session, from, to).await
 }
 
 /// The shift handover of the user's unit.
 #[tauri::command]
-pub async fn handover(desk: State<'_, Desk>) -> CommandResult<HandoverReport> {
-    let session = desk.session()?;
-    handover::report(&session, desk.workstation()).await
+pub async fn handover(app_state: State<'_, AppState>) -> CommandResult<HandoverReport> {
+    let session = app_state.session()?;
+    handover::report(&session, app_state.workstation()).await
 }
 
 /// Records the user's acknowledgement of the handover (queued, then synced). `shift`
 /// names the shift; the CST time of the acknowledgement when absent.
 #[tauri::command]
 pub async fn acknowledge_handover(
-    desk: State<'_, Desk>,
+    app_state: State<'_, AppState>,
     note: String,
     shift: Option<String>,
 ) -> CommandResult<()> {
-    let session = desk.session()?;
-    handover::acknowledge(&session, desk.workstation(), note, shift).await
+    let session = app_state.session()?;
+    handover::acknowledge(&session, app_state.workstation(), note, shift).await
 }
 
 /// What happened to the user's own account since they last looked (signing keys
 /// registered, activated, revoked; the password reset by an admin), from the server. The
 /// UI shows them after sign-in until the user acknowledges them. Needs the server.
 #[tauri::command]
-pub async fn account_notices(desk: State<'_, Desk>) -> CommandResult<Vec<Notice>> {
-    let session = desk.session()?;
+pub async fn account_notices(app_state: State<'_, AppState>) -> CommandResult<Vec<Notice>> {
+    let session = app_state.session()?;
     Ok(session.client.notices().await?)
 }
 
 /// The user has read the notices up to `up_to` (the highest id shown).
 #[tauri::command]
-pub async fn acknowledge_notices(desk: State<'_, Desk>, up_to: i64) -> CommandResult<()> {
-    let session = desk.session()?;
+pub async fn acknowledge_notices(app_state: State<'_, AppState>, up_to: i64) -> CommandResult<()> {
+    let session = app_state.session()?;
     Ok(session.client.acknowledge_notices(up_to).await?)
 }

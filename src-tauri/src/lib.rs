@@ -7,15 +7,17 @@
 pub mod admin;
 pub mod alarm;
 pub mod alerts;
+pub mod app_state;
 pub mod bindings;
 pub mod commands;
-pub mod desk;
 pub mod error;
 pub mod exports;
 pub mod handover;
 pub mod ipc;
+pub mod news;
 pub mod session;
 pub mod settings;
+pub mod sign_in;
 pub mod signing;
 pub mod vault;
 
@@ -26,11 +28,11 @@ use jsjb_chime::{Audio, AudioError, ChimeThread, Sound};
 use tauri::{App, AppHandle, Builder, Manager, RunEvent, Runtime};
 
 use crate::alarm::{ArrivalAlarm, SharedAudio};
-use crate::desk::Desk;
+use crate::app_state::AppState;
 pub use crate::error::{CommandError, ErrorCode};
 pub use crate::exports::ExportFolder;
-pub use crate::session::Autologin;
 use crate::settings::Settings;
+pub use crate::sign_in::Autologin;
 pub use crate::vault::KeyringMode;
 use crate::vault::TokenVault;
 
@@ -200,11 +202,12 @@ fn setup<R: Runtime>(app: &mut App<R>, options: Options) -> Result<(), Box<dyn s
         alerts::publish_waiting(&handle, &opened);
     });
 
+    alerts::set_language(app.handle(), &settings.locale);
     let vault = TokenVault::new(&data_dir, options.keyring);
-    let mut desk = Desk::new(data_dir, vault, settings, alarm);
-    desk.set_export_folder(options.export_folder);
-    desk.set_pin_policy(options.pin_policy);
-    app.manage(desk);
+    let mut app_state = AppState::new(data_dir, vault, settings, alarm);
+    app_state.set_export_folder(options.export_folder);
+    app_state.set_pin_policy(options.pin_policy);
+    app.manage(app_state);
 
     if options.desktop {
         // No tray host (Xvfb, some Linux desktops): the app works without the tray.
@@ -213,7 +216,7 @@ fn setup<R: Runtime>(app: &mut App<R>, options: Options) -> Result<(), Box<dyn s
         }
     }
     if let Some(auto) = options.autologin {
-        session::autologin(app.handle(), auto);
+        sign_in::autologin(app.handle(), auto);
     }
     Ok(())
 }

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Emitter, Runtime, State};
 use ts_rs::TS;
 
-use crate::desk::Desk;
+use crate::app_state::AppState;
 use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::ipc::{LettersEvent, events};
 use crate::session::Session;
@@ -154,31 +154,43 @@ pub struct SignedFormExport {
 // Commands.
 
 #[tauri::command]
-pub async fn signing_key_status(desk: State<'_, Desk>) -> CommandResult<SigningKeyStatus> {
-    let session = desk.session()?;
-    status(&KeyPaths::of(&desk, &session), &session, desk.pin_policy()).await
+pub async fn signing_key_status(app_state: State<'_, AppState>) -> CommandResult<SigningKeyStatus> {
+    let session = app_state.session()?;
+    status(
+        &KeyPaths::of(&app_state, &session),
+        &session,
+        app_state.pin_policy(),
+    )
+    .await
 }
 
 #[tauri::command]
 pub async fn enrol_signing_key(
-    desk: State<'_, Desk>,
+    app_state: State<'_, AppState>,
     pin: String,
 ) -> CommandResult<SigningKeyStatus> {
-    let session = desk.session()?;
-    let paths = KeyPaths::of(&desk, &session);
-    enrol(&paths, &session, desk.workstation(), desk.pin_policy(), pin).await?;
-    status(&paths, &session, desk.pin_policy()).await
+    let session = app_state.session()?;
+    let paths = KeyPaths::of(&app_state, &session);
+    enrol(
+        &paths,
+        &session,
+        app_state.workstation(),
+        app_state.pin_policy(),
+        pin,
+    )
+    .await?;
+    status(&paths, &session, app_state.pin_policy()).await
 }
 
 #[tauri::command]
 pub async fn signoff_preview(
-    desk: State<'_, Desk>,
+    app_state: State<'_, AppState>,
     letter_id: LetterId,
     decision: FormDecision,
     opinion: String,
     handwriting_png_base64: String,
 ) -> CommandResult<SignoffPreview> {
-    let session = desk.session()?;
+    let session = app_state.session()?;
     let png = handwriting(&handwriting_png_base64)?;
     let letter = letter(&session, letter_id).await?;
     let form = build_form(&session, &letter, decision, opinion, &png).await?;
@@ -195,7 +207,7 @@ pub async fn signoff_preview(
 #[tauri::command]
 pub async fn sign_feedback_form<R: Runtime>(
     app: AppHandle<R>,
-    desk: State<'_, Desk>,
+    app_state: State<'_, AppState>,
     letter_id: LetterId,
     expected_version: u32,
     decision: FormDecision,
@@ -203,14 +215,14 @@ pub async fn sign_feedback_form<R: Runtime>(
     pin: String,
     handwriting_png_base64: String,
 ) -> CommandResult<OutboxEntry> {
-    let session = desk.session()?;
-    let paths = KeyPaths::of(&desk, &session);
+    let session = app_state.session()?;
+    let paths = KeyPaths::of(&app_state, &session);
     let meta = paths
         .meta()
         .ok_or_else(|| CommandError::new(ErrorCode::NoSigningKey, "enrol a signing key first"))?;
     if meta.state != KeyState::Active {
         // Perhaps activated since: ask the server (offline, the server decides later).
-        let now = status(&paths, &session, desk.pin_policy()).await?;
+        let now = status(&paths, &session, app_state.pin_policy()).await?;
         if now.checked_online && now.state != SigningKeyState::Active {
             return Err(CommandError::new(
                 ErrorCode::KeyNotActive,
@@ -248,7 +260,7 @@ pub async fn sign_feedback_form<R: Runtime>(
     };
     let ctx = jsjb_store::ActionContext {
         actor: session.actor(),
-        workstation: desk.workstation().map(str::to_owned),
+        workstation: app_state.workstation().map(str::to_owned),
         now,
     };
     let entry = session
@@ -277,10 +289,10 @@ pub async fn sign_feedback_form<R: Runtime>(
 
 #[tauri::command]
 pub async fn signed_form_status(
-    desk: State<'_, Desk>,
+    app_state: State<'_, AppState>,
     letter_id: LetterId,
 ) -> CommandResult<Vec<SignedFormView>> {
-    let session = desk.session()?;
+    let session = app_state.session()?;
     let letter = letter(&session, letter_id).await?;
     let names = directory(&session).await?;
     let rules = rules(&session).await?;
@@ -298,12 +310,12 @@ pub async fn signed_form_status(
 #[tauri::command]
 pub async fn export_signed_form<R: Runtime>(
     app: AppHandle<R>,
-    desk: State<'_, Desk>,
+    app_state: State<'_, AppState>,
     letter_id: LetterId,
     seq: u32,
     dialog_title: String,
 ) -> CommandResult<Option<SignedFormExport>> {
-    let session = desk.session()?;
+    let session = app_state.session()?;
     let letter = letter(&session, letter_id).await?;
     let signed = letter
         .signed_forms
@@ -328,7 +340,8 @@ pub async fn export_signed_form<R: Runtime>(
     let bundle = jsjb_signoff::export::bundle(&bytes, &sig, &signed.public_key_pem, &png, pdf)
         .map_err(|e| CommandError::internal(format!("bundle: {e}")))?;
     // Only now, with everything at hand, is the user asked where it goes.
-    let Some(base) = crate::exports::ask_folder(&app, desk.export_folder(), &dialog_title).await?
+    let Some(base) =
+        crate::exports::ask_folder(&app, app_state.export_folder(), &dialog_title).await?
     else {
         return Ok(None);
     };
@@ -376,10 +389,10 @@ struct KeyMeta {
 }
 
 impl KeyPaths {
-    pub fn of(desk: &Desk, session: &Session) -> KeyPaths {
+    pub fn of(app_state: &AppState, session: &Session) -> KeyPaths {
         let stem = cache_file_name(&session.server_url, &session.me.username);
         let stem = stem.trim_end_matches(".sqlite3");
-        let dir = desk.data_dir().join("signing");
+        let dir = app_state.data_dir().join("signing");
         KeyPaths {
             key: dir.join(format!("{stem}.key.json")),
             meta: dir.join(format!("{stem}.registered.json")),

@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use jsjb_desk::desk::Desk;
+use jsjb_desk::app_state::AppState;
 use jsjb_server::demo::DEMO_PASSWORD;
 use serde_json::{Value, json};
 use tauri::Manager;
@@ -296,7 +296,7 @@ fn arrival_rings_inbox_is_by_urgency_and_sign_for_is_pending_then_synced() {
         "shown as pending until the server accepts it"
     );
     assert_eq!(app.unsigned(), 0, "signing stops the alarm at once");
-    assert_eq!(app.app.state::<Desk>().alarm().next_due(), None);
+    assert_eq!(app.app.state::<AppState>().alarm().next_due(), None);
 
     // Then the server has it.
     wait_for("the sign-for to be accepted", || {
@@ -407,7 +407,7 @@ fn an_arrival_at_a_desk_rings_counts_and_stops_when_dispatched() {
     });
     // The desk's clock is the policy's 10 minutes from receipt: the alarm's cadence runs
     // on it (a next ring exists and is within the window).
-    let next = app.app.state::<Desk>().alarm().next_due();
+    let next = app.app.state::<AppState>().alarm().next_due();
     assert!(next.is_some(), "the alarm keeps reminding the desk");
 
     // Another sync (a letter received at a branch desk below, in the city's sight but not

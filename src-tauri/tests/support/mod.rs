@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use jsjb_chime::{Audio, AudioError, Sound};
-use jsjb_desk::desk::Desk;
+use jsjb_desk::app_state::AppState;
 use jsjb_desk::{ExportFolder, KeyringMode, Options};
 use jsjb_server::Config;
 use jsjb_server::demo::{self, DEMO_PASSWORD, DemoOptions};
@@ -335,7 +335,7 @@ impl TestApp {
     }
 
     pub fn unsigned(&self) -> usize {
-        self.app.state::<Desk>().alarm().unsigned()
+        self.app.state::<AppState>().alarm().unsigned()
     }
 
     /// Collects the payloads of an event.

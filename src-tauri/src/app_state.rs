@@ -20,11 +20,12 @@ use crate::alarm::ArrivalAlarm;
 use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::exports::ExportFolder;
 use crate::ipc::{AttachmentData, InboxView, LetterView, LettersEvent, SessionInfo, events};
-use crate::session::{self, Session};
+use crate::news::News;
+use crate::session::Session;
 use crate::settings::Settings;
 use crate::vault::TokenVault;
 
-pub struct Desk {
+pub struct AppState {
     data_dir: PathBuf,
     vault: Arc<TokenVault>,
     current: Mutex<Option<Arc<Session>>>,
@@ -37,14 +38,14 @@ pub struct Desk {
     pin_policy: PinPolicy,
 }
 
-impl Desk {
+impl AppState {
     pub fn new(
         data_dir: PathBuf,
         vault: TokenVault,
         settings: Settings,
         alarm: Arc<ArrivalAlarm>,
-    ) -> Desk {
-        Desk {
+    ) -> AppState {
+        AppState {
             data_dir,
             vault: Arc::new(vault),
             current: Mutex::new(None),
@@ -204,12 +205,13 @@ impl Desk {
             .await??;
         session.sync.push_now();
         // A sign-for stops the alarm now, not when the server has heard of it.
-        session::letters_touched(
-            app,
-            &session.store,
+        News::new(
+            app.clone(),
+            session.store.clone(),
             crate::alarm::Recipient::of(&session.me),
-            vec![letter_id],
+            self.alarm(),
         )
+        .letters_touched(vec![letter_id])
         .await;
         if let Err(e) = app.emit(
             events::LETTERS_CHANGED,
@@ -300,6 +302,7 @@ impl Desk {
             set_autostart(app, settings.autostart)?;
         }
         settings.save(&self.data_dir)?;
+        crate::alerts::set_language(app, &settings.locale);
         *current = settings.clone();
         Ok(settings)
     }
