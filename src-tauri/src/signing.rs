@@ -634,14 +634,7 @@ async fn signer_of(session: &Session, letter: &LetterRecord) -> CommandResult<Si
     let grants = session.client.delegations().await.map_err(online_only)?;
     grants
         .into_iter()
-        .find(|d| {
-            d.deputy == me.user_id
-                && d.unit_id == letter.unit_id
-                && d.revoked_at.is_none()
-                && d.valid_from <= now
-                && now < d.valid_until
-                && d.category.is_none_or(|c| c == letter.category)
-        })
+        .find(|d| d.covers(me.user_id, letter.unit_id, letter.category, now))
         .map(|d| SignerRef {
             user: me.user_id,
             delegation: Some((d.id, d.chief)),

@@ -23,7 +23,7 @@ use crate::org::{Relation, Role, Tier, UnitId, UnitTree, UserId};
 /// Longest free text an officer may attach to an action (notes, opinions, replies).
 pub const MAX_TEXT_CHARS: usize = 5000;
 /// How far in the future a reported contact time may lie (workstation clocks drift).
-const CONTACT_TIME_TOLERANCE_SECS: i64 = 5 * 60;
+pub const CONTACT_TIME_TOLERANCE_SECS: i64 = 5 * 60;
 
 /// Who acts: a user of a unit holding one or more roles.
 ///

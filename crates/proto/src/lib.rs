@@ -10,6 +10,17 @@ use jsjb_core::workflow::{Action, EventPayload};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+/// Limits both sides check (the server refuses past them; the desktop's forms say so
+/// before sending). Generated into the UI's `bindings/limits.ts` with the types.
+pub mod limits {
+    /// A password has at least this many characters (checked when it is set).
+    pub const MIN_PASSWORD_CHARS: usize = 10;
+    /// … and at most this many.
+    pub const MAX_PASSWORD_CHARS: usize = 128;
+    /// A unit's name or a user's display name, trimmed: 1 to this many characters.
+    pub const MAX_NAME_CHARS: usize = 64;
+}
+
 /// The path prefix of this API version.
 pub const API_PREFIX: &str = "/api/v1";
 /// The header carrying an action's idempotency key.
@@ -93,6 +104,24 @@ pub struct Writer {
 pub enum AttachmentKind {
     Image,
     Voice,
+}
+
+impl AttachmentKind {
+    /// The name stored and sent (`image`, `voice`), as serde writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttachmentKind::Image => "image",
+            AttachmentKind::Voice => "voice",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "image" => Some(AttachmentKind::Image),
+            "voice" => Some(AttachmentKind::Voice),
+            _ => None,
+        }
+    }
 }
 
 /// An attachment's metadata; the bytes are fetched on demand by content address.
@@ -402,6 +431,28 @@ pub struct Delegation {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+impl Delegation {
+    /// The one rule of when a grant (代签) lets `deputy` sign the feedback form of a letter
+    /// of `unit` in `category` at `now`: granted to them for that unit, not revoked,
+    /// inside `[valid_from, valid_until)`, and for that category (or every category).
+    /// The server checks it before it accepts a signature; the desktop, before it offers
+    /// to sign. (The server also checks that the granting chief is still the chief.)
+    pub fn covers(
+        &self,
+        deputy: UserId,
+        unit: UnitId,
+        category: Category,
+        now: DateTime<Utc>,
+    ) -> bool {
+        self.deputy == deputy
+            && self.unit_id == unit
+            && self.revoked_at.is_none()
+            && self.valid_from <= now
+            && now < self.valid_until
+            && self.category.is_none_or(|c| c == category)
+    }
+}
+
 /// One change in a sync page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -511,6 +562,55 @@ fn default_problem_type() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delegation_covers_its_deputy_unit_window_and_category_only() {
+        use chrono::TimeZone;
+        let at = |h: u32| {
+            Utc.with_ymd_and_hms(2026, 12, 1, h, 0, 0)
+                .single()
+                .expect("time")
+        };
+        let grant = Delegation {
+            id: 1,
+            unit_id: UnitId(7),
+            chief: UserId(1),
+            deputy: UserId(2),
+            valid_from: at(8),
+            valid_until: at(18),
+            category: Some(Category::Complaint),
+            note: String::new(),
+            created_at: at(7),
+            revoked_at: None,
+        };
+        let revoked = Delegation {
+            revoked_at: Some(at(9)),
+            ..grant.clone()
+        };
+        let any_category = Delegation {
+            category: None,
+            ..grant.clone()
+        };
+        // (grant, deputy, unit, category, now, covers)
+        let cases = [
+            (&grant, 2, 7, Category::Complaint, at(8), true),
+            (&grant, 2, 7, Category::Complaint, at(17), true),
+            (&grant, 2, 7, Category::Complaint, at(18), false),
+            (&grant, 2, 7, Category::Complaint, at(7), false),
+            (&grant, 3, 7, Category::Complaint, at(9), false),
+            (&grant, 2, 8, Category::Complaint, at(9), false),
+            (&grant, 2, 7, Category::Help, at(9), false),
+            (&any_category, 2, 7, Category::Help, at(9), true),
+            (&revoked, 2, 7, Category::Complaint, at(10), false),
+        ];
+        for (g, deputy, unit, category, now, expected) in cases {
+            assert_eq!(
+                g.covers(UserId(deputy), UnitId(unit), category, now),
+                expected,
+                "deputy {deputy}, unit {unit}, {category:?} at {now}"
+            );
+        }
+    }
 
     #[test]
     fn change_is_tagged() {

@@ -17,6 +17,7 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 use crate::time::TimeSource;
+use jsjb_proto::limits::MAX_NAME_CHARS;
 use jsjb_storage::audit::Verification;
 use jsjb_storage::{Actor, NewUnit, NewUser, Storage};
 
@@ -139,7 +140,7 @@ pub async fn create_unit(
     req: CreateUnitRequest,
     actor: Actor,
 ) -> Result<UnitDto, ApiError> {
-    let name = check_name("name", &req.name, 64)?;
+    let name = check_name("name", &req.name, MAX_NAME_CHARS)?;
     let tree = UnitTree::new(store.units().await?)
         .map_err(|e| ApiError::Internal(format!("stored tree invalid: {e}")))?;
     match req.parent_id.map(UnitId) {
@@ -183,7 +184,7 @@ pub async fn create_user(
     actor: Actor,
 ) -> Result<UserDto, ApiError> {
     let username = check_username(&req.username)?;
-    let display_name = check_name("display_name", &req.display_name, 64)?;
+    let display_name = check_name("display_name", &req.display_name, MAX_NAME_CHARS)?;
     let roles: BTreeSet<Role> = req.roles.into_iter().collect();
     if roles.is_empty() {
         return Err(ApiError::invalid("roles", "a user needs at least one role"));
@@ -297,7 +298,7 @@ pub async fn post_unit_name(
             "there is no unit {id} you administer"
         )));
     }
-    let name = check_name("name", &req.name, 64)?;
+    let name = check_name("name", &req.name, MAX_NAME_CHARS)?;
     let reason = check_name("reason", &req.reason, jsjb_core::workflow::MAX_TEXT_CHARS)?;
     let renamed = state
         .store

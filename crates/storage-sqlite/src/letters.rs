@@ -173,11 +173,8 @@ fn load_attachments(conn: &Connection, id: LetterId) -> Result<Vec<AttachmentMet
         let (sha256, kind, mime, size) = row.db()?;
         out.push(AttachmentMeta {
             sha256,
-            kind: match kind.as_str() {
-                "image" => AttachmentKind::Image,
-                "voice" => AttachmentKind::Voice,
-                other => return Err(corrupt(format!("attachment kind {other:?}"))),
-            },
+            kind: AttachmentKind::parse(&kind)
+                .ok_or_else(|| corrupt(format!("attachment kind {kind:?}")))?,
             mime,
             size: u64::try_from(size).map_err(|_| corrupt("negative attachment size"))?,
         });

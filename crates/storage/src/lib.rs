@@ -184,28 +184,8 @@ pub struct SessionRecord {
     pub revoked: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttachmentKind {
-    Image,
-    Voice,
-}
-
-impl AttachmentKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttachmentKind::Image => "image",
-            AttachmentKind::Voice => "voice",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "image" => Some(AttachmentKind::Image),
-            "voice" => Some(AttachmentKind::Voice),
-            _ => None,
-        }
-    }
-}
+/// The wire type: one `AttachmentKind` for storage, the API and the desktop.
+pub use jsjb_proto::AttachmentKind;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachmentMeta {

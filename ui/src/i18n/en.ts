@@ -548,7 +548,7 @@ const en: DeepStringRecord<MessageSchema> = {
     padHint: "Sign here with a mouse, pen or finger",
     padUndo: "Undo stroke",
     padClear: "Clear",
-    padTooLarge: "The signature image is over 192 KiB: clear it and sign again.",
+    padTooLarge: "The signature image is over {kib} KiB: clear it and sign again.",
     pinTitle: "Enter your signing PIN",
     pinNote: "The signing key is kept only on this workstation, encrypted under your PIN.",
     pin: "PIN",

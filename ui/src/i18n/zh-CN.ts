@@ -542,7 +542,7 @@ const zhCN = {
     padHint: "用鼠标、手写笔或手指在此签名",
     padUndo: "撤销一笔",
     padClear: "清除重写",
-    padTooLarge: "签名图片过大（超过 192 KiB），请清除后重写。",
+    padTooLarge: "签名图片过大（超过 {kib} KiB），请清除后重写。",
     pinTitle: "输入签名 PIN 码",
     pinNote: "签名密钥只保存在本机，并以您的 PIN 码加密。",
     pin: "PIN 码",

@@ -244,17 +244,18 @@ pub(super) async fn decoy_hash(memory_kib: u32) -> Result<String, ApiError> {
 
 /// Password rules, checked when a password is set (not at login).
 pub fn check_new_password(password: &str) -> Result<(), ApiError> {
+    use jsjb_proto::limits::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
     let n = password.chars().count();
-    if n < 10 {
+    if n < MIN_PASSWORD_CHARS {
         return Err(ApiError::invalid(
             "password",
-            "the password needs at least 10 characters",
+            format!("the password needs at least {MIN_PASSWORD_CHARS} characters"),
         ));
     }
-    if n > 128 {
+    if n > MAX_PASSWORD_CHARS {
         return Err(ApiError::invalid(
             "password",
-            "the password may have at most 128 characters",
+            format!("the password may have at most {MAX_PASSWORD_CHARS} characters"),
         ));
     }
     Ok(())

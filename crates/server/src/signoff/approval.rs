@@ -139,12 +139,10 @@ pub async fn capacity(
         .iter()
         .filter(|g| g.deputy == user && g.unit_id == status.unit && g.revoked_at.is_none())
         .collect();
-    if let Some(grant) = mine.iter().find(|g| {
-        g.valid_from <= now
-            && now < g.valid_until
-            && g.category.is_none_or(|c| c == letter.category)
-            && chief_still_chief(g)
-    }) {
+    if let Some(grant) = mine
+        .iter()
+        .find(|g| g.covers(user, status.unit, letter.category, now) && chief_still_chief(g))
+    {
         return Ok(Capacity::Deputy((*grant).clone()));
     }
     if !mine.is_empty() {

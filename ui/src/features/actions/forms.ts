@@ -3,10 +3,9 @@
 import type { Action, ActionKind, ContactMethod, ContactOutcome, FormDecision, ReturnReason, Satisfaction } from "../../ipc";
 import { cstLocalToIso, isoToCstLocal } from "../../domain/time";
 
-/** core::workflow::MAX_TEXT_CHARS */
-export const MAX_TEXT_CHARS = 5000;
-/** core's CONTACT_TIME_TOLERANCE_SECS: contact times a little ahead of the server are fine. */
-const CONTACT_TOLERANCE_MS = 5 * 60 * 1000;
+import { CONTACT_TIME_TOLERANCE_MS, MAX_TEXT_CHARS } from "../../ipc/bindings/limits";
+
+export { MAX_TEXT_CHARS };
 
 export type FormModel = {
   to: number | null;
@@ -91,7 +90,7 @@ export function validate(kind: ActionKind, m: FormModel, ctx: FormContext): Prob
     case "record_contact": {
       const iso = cstLocalToIso(m.contactedAt);
       if (!iso) p.contactedAt = "required";
-      else if (Date.parse(iso) > ctx.nowMs + CONTACT_TOLERANCE_MS) p.contactedAt = "inTheFuture";
+      else if (Date.parse(iso) > ctx.nowMs + CONTACT_TIME_TOLERANCE_MS) p.contactedAt = "inTheFuture";
       // The form has minutes only: compare at minute precision.
       else if (Date.parse(iso) < Math.floor(Date.parse(ctx.receivedAt) / 60000) * 60000)
         p.contactedAt = "beforeReceipt";

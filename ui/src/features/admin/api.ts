@@ -23,8 +23,8 @@ export function groupedFingerprint(fp: string): string {
   return fp.replace(/(.{4})/g, "$1 ").trim();
 }
 
-/** The server's minimum password length (`check_new_password`). */
-export const MIN_PASSWORD = 10;
+/** The server's minimum password length (`check_new_password`), defined in Rust. */
+export { MIN_PASSWORD_CHARS as MIN_PASSWORD } from "../../ipc/bindings/limits";
 
 export const changeOwnPassword = (currentPassword: string, newPassword: string) =>
   call<null>("change_own_password", { currentPassword, newPassword });

@@ -1,7 +1,9 @@
-// The handwritten signature as a PNG the server accepts (≤ 192 KiB, docs/signoff.md).
+// The handwritten signature as a PNG the server accepts (at most `MAX_HANDWRITING_BYTES`, docs/signoff.md).
 
-/** The server's cap on the handwriting image. */
-export const MAX_PNG_BYTES = 192 * 1024;
+import { MAX_HANDWRITING_BYTES } from "../../ipc/bindings/limits";
+
+/** The cap on the handwriting image (the server's and the desktop's, defined in Rust). */
+export const MAX_PNG_BYTES = MAX_HANDWRITING_BYTES;
 
 /** The bytes a standard base64 string decodes to. */
 export function base64Bytes(b64: string): number {
