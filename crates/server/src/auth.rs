@@ -419,7 +419,6 @@ pub async fn change_password(
         return Err(ApiError::Conflict {
             code: "wrong_password",
             detail: "the current password is wrong".to_owned(),
-            extra: None,
         });
     }
     let hash = hash_password(req.new_password, state.config.argon2_memory_kib).await?;

@@ -6,36 +6,12 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use jsjb_storage::StorageError;
 
-/// An RFC 9457 problem document (`application/problem+json`).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Problem {
-    /// A URI naming the problem type: `urn:jsjb:problem:<code>`.
-    #[serde(rename = "type")]
-    pub type_: String,
-    /// A short summary of the problem type.
-    pub title: String,
-    /// The HTTP status code.
-    pub status: u16,
-    /// What happened in this case, and what to do about it.
-    pub detail: String,
-    /// The stable machine-readable code.
-    pub code: String,
-    /// The field of the request at fault, when one is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    /// Seconds to wait before trying again (also sent as `Retry-After`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after: Option<u64>,
-    /// Extra members a specific problem carries (e.g. the current state on a 409).
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
-    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
-}
+/// An RFC 9457 problem document (`application/problem+json`): the wire type the
+/// desktop reads, so there is one `Problem` for both sides.
+pub use jsjb_proto::Problem;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -75,11 +51,7 @@ pub enum ApiError {
     NotFound(String),
     /// A conflict with the current data; `code` says which (e.g. `username_taken`).
     #[error("{detail}")]
-    Conflict {
-        code: &'static str,
-        detail: String,
-        extra: Option<serde_json::Map<String, serde_json::Value>>,
-    },
+    Conflict { code: &'static str, detail: String },
     /// The life-cycle rules refuse the action (from `jsjb_core::workflow::decide`).
     #[error("{0}")]
     Rule(jsjb_core::workflow::RuleError),
@@ -221,34 +193,30 @@ impl ApiError {
             }
             other => other.to_string(),
         };
-        let (field, retry_after, extra) = match self {
-            ApiError::Invalid { field, .. } => (field.clone(), None, None),
+        let (field, retry_after) = match self {
+            ApiError::Invalid { field, .. } => (field.clone(), None),
             ApiError::AccountLocked { retry_after_secs }
             | ApiError::TooManyAttempts { retry_after_secs }
-            | ApiError::RateLimited { retry_after_secs } => (None, Some(*retry_after_secs), None),
-            ApiError::Conflict { extra, .. } => (None, None, extra.clone()),
+            | ApiError::RateLimited { retry_after_secs } => (None, Some(*retry_after_secs)),
             ApiError::Rule(jsjb_core::workflow::RuleError::Invalid { field, .. }) => {
-                (Some((*field).to_owned()), None, None)
+                (Some((*field).to_owned()), None)
             }
-            ApiError::Stale { current, .. } => {
-                let mut extra = serde_json::Map::new();
-                if let Ok(value) = serde_json::to_value(current) {
-                    extra.insert("current".to_owned(), value);
-                }
-                (None, None, Some(extra))
-            }
-            ApiError::Busy | ApiError::LoginsBusy => (None, Some(2), None),
-            _ => (None, None, None),
+            ApiError::Busy | ApiError::LoginsBusy => (None, Some(2)),
+            _ => (None, None),
+        };
+        let current = match self {
+            ApiError::Stale { current, .. } => Some(current.clone()),
+            _ => None,
         };
         Problem {
-            type_: format!("urn:jsjb:problem:{code}"),
+            type_uri: format!("urn:jsjb:problem:{code}"),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
-            detail,
+            detail: Some(detail),
             code: code.to_owned(),
+            current,
             field,
             retry_after,
-            extra,
         }
     }
 }
@@ -277,11 +245,7 @@ impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::NotFound(what) => ApiError::NotFound(what),
-            StorageError::Conflict { code, detail } => ApiError::Conflict {
-                code,
-                detail,
-                extra: None,
-            },
+            StorageError::Conflict { code, detail } => ApiError::Conflict { code, detail },
             StorageError::Invalid { field, message } => ApiError::Invalid {
                 field: Some(field.to_owned()),
                 message,

@@ -612,7 +612,6 @@ async fn rate(
         return again(ApiError::Conflict {
             code: "not_closed",
             detail: "not closed".to_owned(),
-            extra: None,
         });
     }
     match state.store.rating(&progress.tracking_code).await {
@@ -621,7 +620,6 @@ async fn rate(
             return again(ApiError::Conflict {
                 code: "already_rated",
                 detail: "rated".to_owned(),
-                extra: None,
             });
         }
         Err(e) => return again(e.into()),

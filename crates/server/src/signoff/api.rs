@@ -175,7 +175,6 @@ pub async fn endorse_key(
     let invalid = |detail: &str| ApiError::Conflict {
         code: "endorsement_invalid",
         detail: detail.to_owned(),
-        extra: None,
     };
     let previous = state
         .store
@@ -508,7 +507,6 @@ fn render_pdf(export: &SignedFormExport, png: Option<&[u8]>) -> Result<Vec<u8>, 
     let font = jsjb_signoff::pdf::CjkFont::find().map_err(|e| ApiError::Conflict {
         code: "pdf_font_missing",
         detail: e.to_string(),
-        extra: None,
     })?;
     let bytes = jsjb_signoff::b64::decode(&export.form.form_b64)
         .map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -59,14 +59,14 @@ impl Refusal {
 
     pub fn to_problem(&self) -> Problem {
         Problem {
-            type_: format!("urn:jsjb:problem:{}", self.code),
+            type_uri: format!("urn:jsjb:problem:{}", self.code),
             title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
             status: self.status.as_u16(),
-            detail: self.detail.clone(),
+            detail: Some(self.detail.clone()),
             code: self.code.to_owned(),
+            current: None,
             field: self.field.map(str::to_owned),
             retry_after: None,
-            extra: None,
         }
     }
 }
