@@ -53,6 +53,20 @@ pub enum Band {
     Done,
 }
 
+/// The colour of a clock not yet met at `now`: overdue strictly after its due time, amber
+/// from its warn time on, green before. The one statement of the rule; generic so that the
+/// desktop cache applies it to its stored instants (`jsjb_store`'s inbox) exactly as the
+/// clocks here apply it to theirs.
+pub fn running_band<T: PartialOrd>(now: T, due: T, warn_from: T) -> Band {
+    if now > due {
+        Band::Overdue
+    } else if now >= warn_from {
+        Band::Warning
+    } else {
+        Band::Ok
+    }
+}
+
 /// How a clock's duration is counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
@@ -553,12 +567,11 @@ impl ClockRun {
             None if now > due => (ClockState::Breached, Band::Overdue, late_secs(now, due)),
             None => {
                 let warn_from = add_secs(due, self.warn_before_secs.saturating_neg());
-                let band = if now >= warn_from {
-                    Band::Warning
-                } else {
-                    Band::Ok
-                };
-                (ClockState::Running, band, secs_between(now, due))
+                (
+                    ClockState::Running,
+                    running_band(now, due, warn_from),
+                    secs_between(now, due),
+                )
             }
         };
         ClockReading {

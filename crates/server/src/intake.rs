@@ -27,7 +27,7 @@ pub const MAX_SUBJECT_CHARS: usize = 100;
 pub const MAX_BODY_CHARS: usize = 5000;
 const MAX_TAGS: usize = 5;
 const MAX_TAG_CHARS: usize = 32;
-const MAX_NAME_CHARS: usize = 32;
+pub const MAX_WRITER_NAME_CHARS: usize = 32;
 /// The largest `letter` JSON part accepted.
 const MAX_LETTER_PART: usize = 64 * 1024;
 /// The whole intake body: every attachment at its limit plus the letter part.
@@ -175,7 +175,7 @@ fn validate(input: LetterInput) -> Result<ValidLetter, ApiError> {
     };
     let subject = text("subject", &input.subject, MAX_SUBJECT_CHARS)?;
     let body = text("body", &input.body, MAX_BODY_CHARS)?;
-    let writer_name = text("writer_name", &input.writer_name, MAX_NAME_CHARS)?;
+    let writer_name = text("writer_name", &input.writer_name, MAX_WRITER_NAME_CHARS)?;
     if subject.contains(['\n', '\r']) {
         return Err(ApiError::invalid(
             "subject",

@@ -2,7 +2,7 @@
 //! letter's detail.
 
 use chrono::{DateTime, Utc};
-use jsjb_core::clock::{Band, ClockKind, LetterClocks, evaluate};
+use jsjb_core::clock::{Band, ClockKind, LetterClocks, evaluate, running_band};
 use jsjb_core::letter::{Category, Channel, LetterId, LetterState};
 use jsjb_core::org::{UnitId, UserId};
 use jsjb_core::workflow::{EventPayload, LetterStatus};
@@ -145,23 +145,22 @@ pub struct LetterDetail {
     pub seen: bool,
 }
 
-/// The colour of a row's most urgent clock at `now`, as core's `ClockRun::read` colours
-/// a running clock: overdue strictly after the due time, amber from the warn time on.
+/// The colour of a row's most urgent clock at `now`, by core's rule for a running clock
+/// ([`running_band`]); `None` due: every clock is met.
 fn band_at(next_due_at: Option<i64>, warn_at: Option<i64>, now: i64) -> (Band, Option<i64>) {
     let Some(due) = next_due_at else {
         return (Band::Done, None);
     };
     let remaining = due.saturating_sub(now).div_euclid(1_000_000);
-    if now > due {
-        (Band::Overdue, Some(remaining.min(-1)))
-    } else if warn_at.is_some_and(|warn| now >= warn) {
-        (Band::Warning, Some(remaining))
-    } else {
-        (Band::Ok, Some(remaining))
+    // A row without a warn time warns only at its due time.
+    match running_band(now, due, warn_at.unwrap_or(due)) {
+        Band::Overdue => (Band::Overdue, Some(remaining.min(-1))),
+        band => (band, Some(remaining)),
     }
 }
 
-/// The SQL condition for a band at `?` = now (see `band_at`).
+/// The SQL condition for a band at `?` = now: [`band_at`] as a filter, so a band filter
+/// selects exactly the rows the page colours so (`band_sql_selects_what_band_at_colours`).
 fn band_sql(band: Band) -> &'static str {
     match band {
         Band::Done => "next_due_at IS NULL",
@@ -509,5 +508,46 @@ mod tests {
             (Band::Ok, Some(60))
         );
         assert_eq!(band_at(None, None, 0), (Band::Done, None));
+    }
+
+    /// The band filter's SQL and the row's colour are two spellings of one rule: for every
+    /// edge of every band, SQLite selects a row under exactly the band `band_at` gives it.
+    #[test]
+    fn band_sql_selects_what_band_at_colours() {
+        let db = rusqlite::Connection::open_in_memory().expect("db");
+        let s = 1_000_000_i64;
+        let rows: [(Option<i64>, Option<i64>); 3] = [
+            (Some(100 * s), Some(40 * s)),
+            (Some(100 * s), Some(100 * s)),
+            (None, None),
+        ];
+        let instants = [0, 40 * s - 1, 40 * s, 99 * s, 100 * s, 100 * s + 1, 200 * s];
+        for (due, warn) in rows {
+            for now in instants {
+                let (colour, _) = band_at(due, warn, now);
+                for band in [Band::Ok, Band::Warning, Band::Overdue, Band::Done] {
+                    let sql = format!(
+                        "SELECT {} FROM (SELECT ?1 AS next_due_at, ?2 AS warn_at)",
+                        band_sql(band).replace('?', "?3")
+                    );
+                    let mut values: Vec<rusqlite::types::Value> = vec![due.into(), warn.into()];
+                    if sql.contains("?3") {
+                        values.push(now.into());
+                    }
+                    let selected: bool = db
+                        .query_row(&sql, rusqlite::params_from_iter(values), |r| {
+                            r.get::<_, Option<bool>>(0)
+                        })
+                        .expect("query")
+                        .unwrap_or(false);
+                    assert_eq!(
+                        selected,
+                        colour == band,
+                        "due {due:?}, warn {warn:?}, now {now}: {band:?} (coloured {colour:?})"
+                    );
+                    assert_eq!(band_params(band), band_sql(band).matches('?').count());
+                }
+            }
+        }
     }
 }

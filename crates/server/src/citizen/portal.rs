@@ -99,18 +99,34 @@ fn message(e: &ApiError) -> String {
             format!("操作太频繁，请 {retry_after_secs} 秒后再试。")
         }
         ApiError::Busy => "系统繁忙，请稍后再试。".to_owned(),
-        ApiError::PayloadTooLarge(_) => {
-            "附件太大：图片每张不超过 10 MB，语音每段不超过 5 MB。".to_owned()
-        }
+        ApiError::PayloadTooLarge(_) => format!(
+            "附件太大：图片每张不超过 {} MB，语音每段不超过 {} MB。",
+            crate::attachments::MAX_IMAGE_BYTES / (1024 * 1024),
+            crate::attachments::MAX_VOICE_BYTES / (1024 * 1024)
+        ),
         ApiError::UnsupportedAttachment(_) => {
             "附件格式不支持：图片请用 JPEG、PNG、WebP 或 GIF，语音请用 AMR、MP3、M4A、WAV 或 OGG。"
                 .to_owned()
         }
-        ApiError::TooManyAttachments(_) => "附件太多：最多 9 张图片和 3 段语音。".to_owned(),
+        ApiError::TooManyAttachments(_) => format!(
+            "附件太多：最多 {} 张图片和 {} 段语音。",
+            crate::attachments::MAX_IMAGES,
+            crate::attachments::MAX_VOICE_CLIPS
+        ),
         ApiError::MalformedMultipart(_) => "上传没有完成，请重新提交。".to_owned(),
         ApiError::Invalid { field, .. } => match field.as_deref() {
-            Some("body") => "请填写来信内容（不超过 5000 字）。",
-            Some("writer_name") | Some("name") => "请填写姓名（不超过 32 字）。",
+            Some("body") => {
+                return format!(
+                    "请填写来信内容（不超过 {} 字）。",
+                    crate::intake::MAX_BODY_CHARS
+                );
+            }
+            Some("writer_name") | Some("name") => {
+                return format!(
+                    "请填写姓名（不超过 {} 字）。",
+                    crate::intake::MAX_WRITER_NAME_CHARS
+                );
+            }
             Some("writer_phone") | Some("phone") => "请填写正确的 11 位手机号码。",
             Some("phone_last4") | Some("code") => "请填写查询编号和手机号后四位。",
             Some("consent") => "请阅读并同意《个人信息保护说明》。",
@@ -307,7 +323,12 @@ async fn verify_code(
     let key = super::shared::CodePurpose::Letter { phone: &phone }.key();
     match state.citizen.codes.verify(&key, &f.code, now) {
         Ok(()) => {
-            let name: String = f.name.trim().chars().take(32).collect();
+            let name: String = f
+                .name
+                .trim()
+                .chars()
+                .take(intake::MAX_WRITER_NAME_CHARS)
+                .collect();
             let ticket = state.citizen.tickets.issue(&phone, &name, now);
             ok(pages::write(
                 &flow,
