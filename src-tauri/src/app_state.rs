@@ -193,6 +193,32 @@ impl AppState {
         expected_version: u32,
         action: Action,
     ) -> CommandResult<OutboxEntry> {
+        self.queue(app, letter_id, expected_version, action, None)
+            .await
+    }
+
+    /// Queues the chief's approval with its signature envelope (`jsjb_signoff::flow`).
+    pub async fn take_signed_action<R: Runtime>(
+        &self,
+        app: &AppHandle<R>,
+        letter_id: LetterId,
+        expected_version: u32,
+        action: Action,
+        signature: serde_json::Value,
+    ) -> CommandResult<OutboxEntry> {
+        self.queue(app, letter_id, expected_version, action, Some(signature))
+            .await
+    }
+
+    /// Queues an action in the outbox, pushes it, and tells the alarm and the UI.
+    async fn queue<R: Runtime>(
+        &self,
+        app: &AppHandle<R>,
+        letter_id: LetterId,
+        expected_version: u32,
+        action: Action,
+        signature: Option<serde_json::Value>,
+    ) -> CommandResult<OutboxEntry> {
         let session = self.session()?;
         let ctx = jsjb_store::ActionContext {
             actor: session.actor(),
@@ -201,7 +227,12 @@ impl AppState {
         };
         let entry = session
             .store
-            .call(move |s| s.enqueue_action(letter_id, expected_version, &action, &ctx))
+            .call(move |s| match &signature {
+                None => s.enqueue_action(letter_id, expected_version, &action, &ctx),
+                Some(signature) => {
+                    s.enqueue_signed_action(letter_id, expected_version, &action, signature, &ctx)
+                }
+            })
             .await??;
         session.sync.push_now();
         // A sign-for stops the alarm now, not when the server has heard of it.

@@ -106,9 +106,9 @@ pub fn typescript() -> Result<Vec<BindingFile>, ExportError> {
     c.add::<jsjb_store::RateCounts>();
     c.add::<jsjb_store::HandoverReport>();
     c.add::<jsjb_proto::Notice>();
-    c.add::<crate::signing::SigningKeyStatus>();
-    c.add::<crate::signing::SignoffPreview>();
-    c.add::<crate::signing::SignedFormView>();
+    c.add::<jsjb_signoff::flow::SigningKeyStatus>();
+    c.add::<jsjb_signoff::flow::SignoffPreview>();
+    c.add::<jsjb_signoff::flow::SignedFormView>();
     c.add::<crate::signing::SignedFormExport>();
     c.add::<jsjb_proto::AdminKey>();
     c.add::<jsjb_proto::KeyActivation>();

@@ -19,6 +19,7 @@
 pub mod crypto;
 pub mod desk;
 pub mod export;
+pub mod flow;
 pub mod handwriting;
 pub mod keyfile;
 pub mod pdf;
