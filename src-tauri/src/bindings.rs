@@ -186,6 +186,25 @@ fn limits() -> BindingFile {
     for (name, doc, value) in constants {
         contents.push_str(&format!("\n/** {doc} */\nexport const {name} = {value};\n"));
     }
+    // The Shenzhen defaults, for the UI's development backend only: the app itself reads
+    // every clock from Rust (the cache's rows and `clock::evaluate`).
+    let shenzhen = jsjb_core::clock::Policy::shenzhen();
+    let rule = |r: &jsjb_core::clock::ClockRule| {
+        format!(
+            "{{ dueSecs: {}, warnSecs: {} }}",
+            r.due_after_secs, r.warn_before_secs
+        )
+    };
+    contents.push_str(&format!(
+        "\n/** jsjb_core::clock::Policy::shenzhen(): 签收, 联系, 首次反馈, 办结 (seconds; for the \
+         development backend — the app reads its clocks from Rust). */\n\
+         export const SHENZHEN_CLOCKS = {{\n  sign_for: {},\n  contact: {},\n  \
+         first_feedback: {},\n  closure: {},\n}} as const;\n",
+        rule(&shenzhen.sign_for),
+        rule(&shenzhen.contact),
+        rule(&shenzhen.first_feedback),
+        rule(&shenzhen.closure),
+    ));
     BindingFile {
         name: "limits.ts".to_owned(),
         contents,

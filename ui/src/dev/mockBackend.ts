@@ -34,6 +34,7 @@ import type {
   UserSummary,
 } from "../ipc/types";
 import type { Notice } from "../ipc/bindings";
+import { SHENZHEN_CLOCKS } from "../ipc/bindings/limits";
 import { compareRanks, rankOf, type Rank } from "../domain/inboxOrder";
 
 export type MockOptions = {
@@ -98,12 +99,10 @@ const CHANNELS: Channel[] = ["web", "wechat", "weibo", "phone"];
 
 const MIN = 60_000;
 const DAY = 86_400_000;
-const RULES: Record<ClockKind, { due: number; warn: number }> = {
-  sign_for: { due: 10 * MIN, warn: 3 * MIN },
-  contact: { due: 30 * MIN, warn: 10 * MIN },
-  first_feedback: { due: 4 * DAY, warn: DAY },
-  closure: { due: 15 * DAY, warn: 2 * DAY },
-};
+/** The Shenzhen clocks, generated from core's `Policy::shenzhen` (ms). */
+const RULES = Object.fromEntries(
+  Object.entries(SHENZHEN_CLOCKS).map(([kind, r]) => [kind, { due: r.dueSecs * 1000, warn: r.warnSecs * 1000 }]),
+) as Record<ClockKind, { due: number; warn: number }>;
 
 type Letter = {
   record: LetterRecord;
@@ -131,6 +130,7 @@ function reading(kind: ClockKind, startMs: number, metIso: string | null, nowMs:
   const due = dueOverride ?? startMs + rule.due;
   const met = metIso ? Date.parse(metIso) : null;
   const state = met !== null ? (met <= due ? "met" : "met_late") : nowMs > due ? "breached" : "running";
+  // core::clock::running_band, mirrored for this development backend only.
   const band = met !== null ? "done" : nowMs > due ? "overdue" : nowMs >= due - rule.warn ? "warning" : "ok";
   return {
     kind,

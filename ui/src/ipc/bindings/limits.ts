@@ -19,3 +19,11 @@ export const MAX_PASSWORD_CHARS = 128;
 
 /** jsjb_proto::limits::MAX_NAME_CHARS: a unit's name or a user's display name. */
 export const MAX_NAME_CHARS = 64;
+
+/** jsjb_core::clock::Policy::shenzhen(): 签收, 联系, 首次反馈, 办结 (seconds; for the development backend — the app reads its clocks from Rust). */
+export const SHENZHEN_CLOCKS = {
+  sign_for: { dueSecs: 600, warnSecs: 180 },
+  contact: { dueSecs: 1800, warnSecs: 600 },
+  first_feedback: { dueSecs: 345600, warnSecs: 86400 },
+  closure: { dueSecs: 1296000, warnSecs: 172800 },
+} as const;
