@@ -56,41 +56,7 @@ pub enum StorageError {
     Io(#[from] std::io::Error),
 }
 
-/// Who did something, for events and the audit log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor {
-    pub user: Option<UserId>,
-    pub unit: Option<UnitId>,
-    pub role: Option<Role>,
-    /// A readable name for the audit log: `user:12`, `cli`, `public:web`.
-    pub label: String,
-    /// The workstation the request came from, when the client says.
-    pub workstation: Option<String>,
-}
-
-impl Actor {
-    /// The admin CLI, run by whoever has the database file.
-    pub fn cli() -> Self {
-        Actor {
-            user: None,
-            unit: None,
-            role: Some(Role::Admin),
-            label: "cli".to_owned(),
-            workstation: None,
-        }
-    }
-
-    /// A citizen writing in through a public channel.
-    pub fn public(channel: Channel) -> Self {
-        Actor {
-            user: None,
-            unit: None,
-            role: None,
-            label: format!("public:{}", channel.as_str()),
-            workstation: None,
-        }
-    }
-}
+pub use audit::Actor;
 
 #[derive(Debug, Clone)]
 pub struct NewUnit {
