@@ -156,6 +156,12 @@ for (const size of SIZES) {
       await browser.$('[data-testid="action-dialog"][data-kind="dispatch"]').waitForDisplayed({ timeout: 20_000 });
       await shot("desk-dispatch-dialog");
       await $("action-cancel").click();
+      // The deciders' worklists beside the queue (filters of the cache).
+      for (const tab of ["extensions", "visits"]) {
+        await $(`desk-${tab}`).click();
+        await waitFor(`the ${tab} list`, async () => (await browser.$$("[data-row]")).length > 0 || (await $("inbox-empty").isExisting()));
+        await shot(`desk-${tab}`);
+      }
       await signOut();
     });
 
@@ -168,15 +174,16 @@ for (const size of SIZES) {
       await signOut();
     });
 
-    it("the supervisor's overdue and extended cases", async () => {
+    it("the supervisor's cases: assigned, overdue and extended", async () => {
       await signIn("futianfj.dingban");
       await $("supervisor-screen").waitForDisplayed({ timeout: 20_000 });
       await waitFor("the list", async () => (await browser.$$("[data-row]")).length > 0 || (await $("inbox-empty").isExisting()));
-      await shot("supervisor-overdue");
-      await $("supervisor-extended").click();
-      await $("extended-cases").waitForDisplayed({ timeout: 20_000 });
-      await browser.pause(1500);
-      await shot("supervisor-extended");
+      await shot("supervisor-mine");
+      for (const tab of ["overdue", "extended"]) {
+        await $(`supervisor-${tab}`).click();
+        await waitFor(`the ${tab} list`, async () => (await browser.$$("[data-row]")).length > 0 || (await $("inbox-empty").isExisting()));
+        await shot(`supervisor-${tab}`);
+      }
       await signOut();
     });
 

@@ -29,6 +29,14 @@ pub struct InboxQuery {
     pub channels: Vec<Channel>,
     pub handler: Option<UserId>,
     pub unit: Option<UnitId>,
+    /// 我的盯办: letters this user was assigned to follow up as supervising officer.
+    pub supervisor: Option<UserId>,
+    /// 延期待审批: only letters whose extension request waits for a decision.
+    pub extension_pending: bool,
+    /// 已延期: only letters whose closure deadline was extended.
+    pub extended: bool,
+    /// 待回访: only closed letters whose return visit is not done.
+    pub visit_due: bool,
     /// Words to find in the subject, body, tracking code or writer's name; every
     /// whitespace-separated word must occur.
     pub text: Option<String>,
@@ -46,6 +54,10 @@ impl Default for InboxQuery {
             channels: Vec::new(),
             handler: None,
             unit: None,
+            supervisor: None,
+            extension_pending: false,
+            extended: false,
+            visit_due: false,
             text: None,
             offset: 0,
             limit: 50,
@@ -364,6 +376,18 @@ impl Store {
         }
         if let Some(unit) = query.unit {
             filter.add("unit_id = ?", [Value::Integer(unit.0)]);
+        }
+        if let Some(supervisor) = query.supervisor {
+            filter.add("supervisor_id = ?", [Value::Integer(supervisor.0)]);
+        }
+        if query.extension_pending {
+            filter.add("extension_pending = 1", []);
+        }
+        if query.extended {
+            filter.add("extended = 1", []);
+        }
+        if query.visit_due {
+            filter.add("visit_due = 1", []);
         }
         if let Some(text) = query.text.as_deref() {
             filter.text(text);

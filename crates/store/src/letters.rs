@@ -102,9 +102,10 @@ pub(crate) fn store_server_letter(
         "INSERT INTO letters (id, tracking_code, channel, category, subject, writer_name,
                               received_at, server_version, state, unit_id, handler_id,
                               version, dispatched_at, urgent_clock, next_due_at, warn_at,
-                              urgency_key, pending, seen, sign_for_due, contact_due)
+                              urgency_key, pending, seen, sign_for_due, contact_due,
+                              supervisor_id, extension_pending, extended, visit_due)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19, ?20, ?21)
+                 ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)
          ON CONFLICT (id) DO UPDATE SET
              tracking_code = excluded.tracking_code, channel = excluded.channel,
              category = excluded.category, subject = excluded.subject,
@@ -116,7 +117,9 @@ pub(crate) fn store_server_letter(
              next_due_at = excluded.next_due_at, warn_at = excluded.warn_at,
              urgency_key = excluded.urgency_key, pending = excluded.pending,
              seen = excluded.seen, sign_for_due = excluded.sign_for_due,
-             contact_due = excluded.contact_due",
+             contact_due = excluded.contact_due, supervisor_id = excluded.supervisor_id,
+             extension_pending = excluded.extension_pending, extended = excluded.extended,
+             visit_due = excluded.visit_due",
     )?
     .execute(params![
         record.id.0,
@@ -140,6 +143,10 @@ pub(crate) fn store_server_letter(
         seen,
         derived.sign_for_due,
         derived.contact_due,
+        derived.supervisor,
+        derived.extension_pending,
+        derived.extended,
+        derived.visit_due,
     ])?;
 
     conn.prepare_cached(

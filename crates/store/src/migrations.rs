@@ -10,6 +10,7 @@ const STEPS: &[M<'static>] = &[
     M::up(V3_HANDOVER_ACKS),
     M::up(V4_AUDIT_HEAD),
     M::up(V5_SAVABLE_CLOCKS),
+    M::up(V6_WORKLISTS),
 ];
 
 /// The cache's migrations. `MIGRATIONS.validate()` runs in the tests.
@@ -205,3 +206,15 @@ const V4_AUDIT_HEAD: &str = "ALTER TABLE sync_state ADD COLUMN audit_head TEXT;"
 /// letters when the clock policy is next set (every sign-in recomputes every view).
 const V5_SAVABLE_CLOCKS: &str = "ALTER TABLE letters ADD COLUMN sign_for_due INTEGER;
 ALTER TABLE letters ADD COLUMN contact_due INTEGER;";
+
+/// The deciders' worklists (issue 12): the supervising officer assigned (我的盯办), an
+/// extension request waiting for a decision (延期待审批), an extension granted (已延期),
+/// and a closed letter whose return visit is not done (待回访). Filled for the cached letters when the clock policy
+/// is next set (every sign-in recomputes every view), like V5.
+const V6_WORKLISTS: &str = "ALTER TABLE letters ADD COLUMN supervisor_id INTEGER;
+ALTER TABLE letters ADD COLUMN extension_pending INTEGER NOT NULL DEFAULT 0
+    CHECK (extension_pending IN (0, 1));
+ALTER TABLE letters ADD COLUMN extended INTEGER NOT NULL DEFAULT 0 CHECK (extended IN (0, 1));
+ALTER TABLE letters ADD COLUMN visit_due INTEGER NOT NULL DEFAULT 0 CHECK (visit_due IN (0, 1));
+CREATE INDEX letters_by_supervisor ON letters (supervisor_id, urgency_key, id)
+    WHERE supervisor_id IS NOT NULL;";

@@ -599,7 +599,12 @@ fn an_older_cache_gets_its_savable_clocks_on_open() -> TestResult {
         ))?;
         // As a version-4 cache left them.
         store.connection().execute_batch(
-            "ALTER TABLE letters DROP COLUMN sign_for_due;
+            "DROP INDEX letters_by_supervisor;
+             ALTER TABLE letters DROP COLUMN supervisor_id;
+             ALTER TABLE letters DROP COLUMN extension_pending;
+             ALTER TABLE letters DROP COLUMN extended;
+             ALTER TABLE letters DROP COLUMN visit_due;
+             ALTER TABLE letters DROP COLUMN sign_for_due;
              ALTER TABLE letters DROP COLUMN contact_due;
              PRAGMA user_version = 4;",
         )?;
@@ -609,5 +614,164 @@ fn an_older_cache_gets_its_savable_clocks_on_open() -> TestResult {
         ids(&store, &InboxQuery::default(), cst("2026-03-02 09:05"))?,
         vec![1, 9]
     );
+    // The worklist columns (version 6) are filled on open too.
+    assert!(
+        ids(
+            &store,
+            &InboxQuery {
+                visit_due: true,
+                ..InboxQuery::default()
+            },
+            cst("2026-03-02 09:05")
+        )?
+        .is_empty()
+    );
+    Ok(())
+}
+
+/// The deciders' worklists (issue 12): 延期待审批, 已延期, 我的盯办 and 待回访 select
+/// exactly their letters, and follow each letter as its events change it.
+#[test]
+fn the_worklists_select_their_letters() -> TestResult {
+    use jsjb_core::letter::Satisfaction;
+    let mut store = Store::open_in_memory()?;
+    let day = "2026-03-02";
+    let at = |hm: &str| cst(&format!("{day} {hm}"));
+    let asked = |letter: LetterBuilder| {
+        letter.event(
+            at("11:00"),
+            EventPayload::ExtensionRequested {
+                reason: "需要调取监控".to_owned(),
+                legal_basis: "《信访工作条例》第三十五条".to_owned(),
+                requested_due: cst("2026-03-27 18:00"),
+                current_due: cst("2026-03-17 09:00"),
+            },
+        )
+    };
+    let closed = |letter: LetterBuilder| {
+        letter
+            .event(
+                at("12:00"),
+                EventPayload::FeedbackFormSubmitted {
+                    summary: "已处理".to_owned(),
+                    result: "已解决".to_owned(),
+                    reply: "您好".to_owned(),
+                },
+            )
+            .event(
+                at("13:00"),
+                EventPayload::FeedbackFormDecided {
+                    decision: FormDecision::Approve,
+                    opinion: String::new(),
+                },
+            )
+    };
+    let pending = asked(handled(LetterBuilder::received(1, at("09:00")), day)).build();
+    let granted = asked(handled(LetterBuilder::received(2, at("09:00")), day))
+        .event(
+            at("11:30"),
+            EventPayload::ExtensionDecided {
+                approve: true,
+                new_due: Some(cst("2026-03-27 18:00")),
+                note: String::new(),
+            },
+        )
+        .build();
+    let followed = handled(LetterBuilder::received(3, at("09:00")), day)
+        .event(
+            at("11:00"),
+            EventPayload::SupervisorAssigned {
+                supervisor: UserId(30),
+                note: "请跟进".to_owned(),
+            },
+        )
+        .build();
+    let visit_due = closed(handled(LetterBuilder::received(4, at("09:00")), day)).build();
+    let visited = closed(handled(LetterBuilder::received(5, at("09:00")), day))
+        .event(
+            at("15:00"),
+            EventPayload::ReturnVisitRecorded {
+                satisfaction: Satisfaction::Satisfied,
+                note: String::new(),
+            },
+        )
+        .build();
+    let plain = handled(LetterBuilder::received(6, at("09:00")), day).build();
+    store.apply_page(&page(
+        1,
+        at("16:00"),
+        [
+            pending,
+            granted,
+            followed,
+            visit_due,
+            visited,
+            plain.clone(),
+        ]
+        .into_iter()
+        .map(upsert)
+        .collect(),
+    ))?;
+    let now = at("16:00");
+    let only = |q: InboxQuery| ids(&store, &q, now);
+    assert_eq!(
+        only(InboxQuery {
+            extension_pending: true,
+            ..InboxQuery::default()
+        })?,
+        vec![1]
+    );
+    assert_eq!(
+        only(InboxQuery {
+            extended: true,
+            ..InboxQuery::default()
+        })?,
+        vec![2]
+    );
+    assert_eq!(
+        only(InboxQuery {
+            supervisor: Some(UserId(30)),
+            ..InboxQuery::default()
+        })?,
+        vec![3]
+    );
+    assert!(
+        only(InboxQuery {
+            supervisor: Some(UserId(31)),
+            ..InboxQuery::default()
+        })?
+        .is_empty()
+    );
+    assert_eq!(
+        only(InboxQuery {
+            visit_due: true,
+            ..InboxQuery::default()
+        })?,
+        vec![4]
+    );
+
+    // The row follows its letter: a supervisor assigned later puts it on their list.
+    let now_followed = LetterBuilder::received(6, at("09:00"));
+    let now_followed = handled(now_followed, day)
+        .event(
+            at("16:30"),
+            EventPayload::SupervisorAssigned {
+                supervisor: UserId(30),
+                note: String::new(),
+            },
+        )
+        .build();
+    assert_ne!(plain.version, now_followed.version);
+    store.apply_page(&page(2, at("16:30"), vec![upsert(now_followed)]))?;
+    let mut mine = ids(
+        &store,
+        &InboxQuery {
+            supervisor: Some(UserId(30)),
+            ..InboxQuery::default()
+        },
+        at("16:31"),
+    )?;
+    mine.sort_unstable();
+    assert_eq!(mine, vec![3, 6]);
     Ok(())
 }

@@ -367,6 +367,25 @@ export function createMockBackend(options: MockOptions = {}) {
     return sorted;
   }
 
+  /** The worklist facts of a letter, from its events (as the store's row columns). */
+  function worklistsOf(r: LetterRecord) {
+    let supervisor: number | null = null;
+    let extensionPending = false;
+    let extended = false;
+    let visitDue = false;
+    for (const e of r.events) {
+      const p = e.payload;
+      if (p.kind === "supervisor_assigned") supervisor = p.supervisor;
+      else if (p.kind === "extension_requested") extensionPending = true;
+      else if (p.kind === "extension_decided") {
+        extensionPending = false;
+        if (p.approve) extended = true;
+      } else if (p.kind === "feedback_form_decided" && p.decision === "approve") visitDue = true;
+      else if (p.kind === "return_visit_recorded") visitDue = false;
+    }
+    return { supervisor, extensionPending, extended, visitDue: visitDue && r.state === "closed" };
+  }
+
   function inbox(q: InboxQuery) {
     const nowMs = now();
     const all = sortedLetters(nowMs);
@@ -378,6 +397,13 @@ export function createMockBackend(options: MockOptions = {}) {
       if (q.channels.length && !q.channels.includes(row.channel)) return false;
       if (q.handler !== null && row.handler_id !== q.handler) return false;
       if (q.unit !== null && row.unit_id !== q.unit) return false;
+      if (q.supervisor !== null || q.extension_pending || q.extended || q.visit_due) {
+        const w = worklistsOf(l.record);
+        if (q.supervisor !== null && w.supervisor !== q.supervisor) return false;
+        if (q.extension_pending && !w.extensionPending) return false;
+        if (q.extended && !w.extended) return false;
+        if (q.visit_due && !w.visitDue) return false;
+      }
       if (words.length) {
         const hay = `${l.record.subject} ${l.record.body} ${l.record.tracking_code} ${l.record.writer.name}`.toLowerCase();
         if (!words.every((w) => hay.includes(w))) return false;
@@ -387,7 +413,18 @@ export function createMockBackend(options: MockOptions = {}) {
     const counts = new Map<LetterState, number>();
     const rows: InboxRow[] = [];
     let total = 0;
-    const filtered = !!(q.bands.length || q.categories.length || q.channels.length || q.handler !== null || q.unit !== null || words.length);
+    const filtered = !!(
+      q.bands.length ||
+      q.categories.length ||
+      q.channels.length ||
+      q.handler !== null ||
+      q.unit !== null ||
+      q.supervisor !== null ||
+      q.extension_pending ||
+      q.extended ||
+      q.visit_due ||
+      words.length
+    );
     for (const l of all) {
       const row = l.row as InboxRow;
       if (filtered && !matchOthers(l)) continue;

@@ -11,6 +11,10 @@ export function emptyQuery(overrides: Partial<InboxQuery> = {}): InboxQuery {
     channels: [],
     handler: null,
     unit: null,
+    supervisor: null,
+    extension_pending: false,
+    extended: false,
+    visit_due: false,
     text: null,
     offset: 0,
     limit: 100,
@@ -32,6 +36,7 @@ export function filtersToQuery(filters: InboxFilters, base: Partial<InboxQuery> 
   const text = filters.text.trim().replace(/\s+/g, " ");
   return emptyQuery({
     ...base,
+    supervisor: base.supervisor ?? null,
     states: filters.state ? [filters.state] : (base.states ?? []),
     bands: [...filters.bands],
     categories: [...filters.categories],

@@ -15,6 +15,22 @@ export type InboxQuery = { states: Array<LetterState>,
  */
 bands: Array<Band>, categories: Array<Category>, channels: Array<Channel>, handler: UserId | null, unit: UnitId | null, 
 /**
+ * 我的盯办: letters this user was assigned to follow up as supervising officer.
+ */
+supervisor: UserId | null, 
+/**
+ * 延期待审批: only letters whose extension request waits for a decision.
+ */
+extension_pending: boolean, 
+/**
+ * 已延期: only letters whose closure deadline was extended.
+ */
+extended: boolean, 
+/**
+ * 待回访: only closed letters whose return visit is not done.
+ */
+visit_due: boolean, 
+/**
  * Words to find in the subject, body, tracking code or writer's name; every
  * whitespace-separated word must occur.
  */
