@@ -147,9 +147,10 @@ impl Store {
             },
             blob_cap: DEFAULT_BLOB_CAP_BYTES,
         };
-        // A cache from before the savable-clock columns (migration 5) has them empty:
-        // fill them now, or its letters would rank as if no clock could be saved.
-        if (1..5).contains(&before) {
+        // A cache from before the savable-clock columns (migration 5) or the worklist
+        // columns (migration 6) has them empty: fill them now, or its letters would rank
+        // as if no clock could be saved and be missing from the deciders' worklists.
+        if (1..6).contains(&before) {
             let tx = store.conn.unchecked_transaction()?;
             view::refresh_all_views(&tx, &store.ctx)?;
             tx.commit()?;

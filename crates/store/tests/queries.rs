@@ -614,18 +614,44 @@ fn an_older_cache_gets_its_savable_clocks_on_open() -> TestResult {
         ids(&store, &InboxQuery::default(), cst("2026-03-02 09:05"))?,
         vec![1, 9]
     );
-    // The worklist columns (version 6) are filled on open too.
-    assert!(
-        ids(
-            &store,
-            &InboxQuery {
-                visit_due: true,
-                ..InboxQuery::default()
+    Ok(())
+}
+
+/// A version-5 cache (before the worklist columns) gets them filled when it is opened.
+#[test]
+fn an_older_cache_gets_its_worklists_on_open() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("cache.sqlite3");
+    {
+        let mut store = Store::open(&path)?;
+        let followed = handled(
+            LetterBuilder::received(7, cst("2026-03-02 08:00")),
+            "2026-03-02",
+        )
+        .event(
+            cst("2026-03-02 10:00"),
+            EventPayload::SupervisorAssigned {
+                supervisor: UserId(30),
+                note: String::new(),
             },
-            cst("2026-03-02 09:05")
-        )?
-        .is_empty()
-    );
+        )
+        .build();
+        store.apply_page(&page(1, cst("2026-03-02 10:00"), vec![upsert(followed)]))?;
+        store.connection().execute_batch(
+            "DROP INDEX letters_by_supervisor;
+             ALTER TABLE letters DROP COLUMN supervisor_id;
+             ALTER TABLE letters DROP COLUMN extension_pending;
+             ALTER TABLE letters DROP COLUMN extended;
+             ALTER TABLE letters DROP COLUMN visit_due;
+             PRAGMA user_version = 5;",
+        )?;
+    }
+    let store = Store::open(&path)?;
+    let mine = InboxQuery {
+        supervisor: Some(UserId(30)),
+        ..InboxQuery::default()
+    };
+    assert_eq!(ids(&store, &mine, cst("2026-03-02 10:05"))?, vec![7]);
     Ok(())
 }
 
