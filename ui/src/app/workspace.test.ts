@@ -332,3 +332,37 @@ describe("the admin console and one's own password", () => {
     wrapper.unmount();
   });
 });
+
+describe("the deciders' worklists", () => {
+  const inboxQueries = () => calls.filter((c) => c.cmd === "inbox").map((c) => c.args.query as Record<string, unknown>);
+
+  it("a desk's tabs ask the cache for 待派发, 延期待审批 and 待回访", async () => {
+    install({ user: "futianfj.desk" });
+    const wrapper = await mountApp();
+    expect(wrapper.find('[data-testid="desk-screen"]').exists()).toBe(true);
+    // 待派发: received here, or dispatched here and not yet forwarded.
+    expect(inboxQueries().some((q) => JSON.stringify(q.states) === JSON.stringify(["received", "dispatched"]) && q.unit === 2)).toBe(true);
+    calls.length = 0;
+    await wrapper.get('[data-testid="desk-extensions"] input').trigger("change");
+    await settle();
+    expect(inboxQueries().some((q) => q.extension_pending === true)).toBe(true);
+    calls.length = 0;
+    await wrapper.get('[data-testid="desk-visits"] input').trigger("change");
+    await settle();
+    expect(inboxQueries().some((q) => q.visit_due === true)).toBe(true);
+    expect(wrapper.text()).toContain("待回访");
+    wrapper.unmount();
+  });
+
+  it("a supervisor starts on the cases assigned to them", async () => {
+    install({ user: "futianfj.dingban" });
+    const wrapper = await mountApp();
+    expect(wrapper.find('[data-testid="supervisor-screen"]').exists()).toBe(true);
+    expect(inboxQueries().some((q) => q.supervisor === 12)).toBe(true);
+    calls.length = 0;
+    await wrapper.get('[data-testid="supervisor-extended"] input').trigger("change");
+    await settle();
+    expect(inboxQueries().some((q) => q.extended === true && q.supervisor === null)).toBe(true);
+    wrapper.unmount();
+  });
+});
