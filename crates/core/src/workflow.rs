@@ -690,7 +690,14 @@ fn permission(kind: ActionKind) -> Permission {
             &[S::Received, S::Dispatched, S::Handling],
         ),
         ActionKind::SignFor => (&[R::Officer, R::Dispatcher], SAME, &[S::Dispatched]),
-        ActionKind::RecordContact => (&[R::Officer], SAME, WORKING),
+        // The handling officer, or the desk while the letter waits there (the seed's city
+        // desk called the writer back in 13 minutes); `contact_fits` pairs each role with
+        // its states.
+        ActionKind::RecordContact => (
+            &[R::Officer, R::Dispatcher],
+            SAME,
+            &[S::Received, S::Dispatched, S::Handling, S::AwaitingApproval],
+        ),
         ActionKind::GiveFirstFeedback => (&[R::Officer], SAME, WORKING),
         ActionKind::ReturnLetter => (
             &[R::Officer, R::Dispatcher],
@@ -733,6 +740,12 @@ pub fn permits(
         return Err(RuleError::OutOfScope);
     }
     if !rule.states.contains(&status.state) {
+        return Err(RuleError::WrongState {
+            action: kind,
+            state: status.state,
+        });
+    }
+    if kind == ActionKind::RecordContact && !contact_fits(ctx.actor, status.state) {
         return Err(RuleError::WrongState {
             action: kind,
             state: status.state,
@@ -784,6 +797,15 @@ pub fn permits(
         }
         _ => Ok(()),
     }
+}
+
+/// Who records the contact with the writer in which state: the desk holding the letter
+/// while it waits there (received, or dispatched to it and not yet forwarded), the
+/// handling officer once it is signed for.
+fn contact_fits(actor: &Actor, state: LetterState) -> bool {
+    let at_desk = matches!(state, LetterState::Received | LetterState::Dispatched);
+    (at_desk && actor.has(Role::Dispatcher))
+        || (WORKING.contains(&state) && actor.has(Role::Officer))
 }
 
 /// The actions the user may take on the letter now (for the UI: offer only these).

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use jsjb_core::calendar::WorkCalendar;
-use jsjb_core::clock::Policy;
+use jsjb_core::clock::{ClockState, Policy};
 use jsjb_core::letter::{
     Category, ContactMethod, ContactOutcome, FormDecision, LetterId, LetterState, ReturnReason,
     Satisfaction,
@@ -334,6 +334,17 @@ fn unit_for(unit: UnitId, rel: Rel) -> Option<UnitId> {
     }
 }
 
+/// Where a role may take an action only in some of the action's states: the desk
+/// records the contact while the letter waits at it, the officer once it is signed for.
+fn role_states(kind: ActionKind, role: Role) -> Option<&'static [LetterState]> {
+    use LetterState as S;
+    match (kind, role) {
+        (ActionKind::RecordContact, Role::Dispatcher) => Some(&[S::Received, S::Dispatched]),
+        (ActionKind::RecordContact, Role::Officer) => Some(&[S::Handling, S::AwaitingApproval]),
+        _ => None,
+    }
+}
+
 /// The rule book, written out independently of the implementation's table.
 fn expected(kind: ActionKind) -> (&'static [Role], &'static [Rel]) {
     use ActionKind as K;
@@ -341,7 +352,7 @@ fn expected(kind: ActionKind) -> (&'static [Role], &'static [Rel]) {
     match kind {
         K::Dispatch => (&[R::Dispatcher], &[Rel::Same]),
         K::SignFor => (&[R::Officer, R::Dispatcher], &[Rel::Same]),
-        K::RecordContact => (&[R::Officer], &[Rel::Same]),
+        K::RecordContact => (&[R::Officer, R::Dispatcher], &[Rel::Same]),
         K::GiveFirstFeedback => (&[R::Officer], &[Rel::Same]),
         K::ReturnLetter => (&[R::Officer, R::Dispatcher], &[Rel::Same]),
         K::RuleReturn => (&[R::Dispatcher], &[Rel::Same]),
@@ -431,6 +442,8 @@ fn every_action_for_every_role_and_relation(
         Err("role_not_allowed")
     } else if !rels.contains(&rel) {
         Err("out_of_scope")
+    } else if role_states(kind, role).is_some_and(|states| !states.contains(&status.state)) {
+        Err("wrong_state")
     } else {
         Ok(next_state)
     };
@@ -470,9 +483,8 @@ fn allowed_states(kind: ActionKind) -> &'static [LetterState] {
     match kind {
         K::Dispatch => &[S::Received, S::Dispatched, S::Handling],
         K::SignFor => &[S::Dispatched],
-        K::RecordContact | K::GiveFirstFeedback | K::RequestExtension => {
-            &[S::Handling, S::AwaitingApproval]
-        }
+        K::RecordContact => &[S::Received, S::Dispatched, S::Handling, S::AwaitingApproval],
+        K::GiveFirstFeedback | K::RequestExtension => &[S::Handling, S::AwaitingApproval],
         K::ReturnLetter => &[S::Dispatched, S::Handling],
         K::RuleReturn | K::LinkThanks => &[S::Received],
         K::DecideExtension | K::AssignSupervisor | K::Chase => {
@@ -1102,4 +1114,82 @@ fn actions_and_events_round_trip_through_json() {
     }
     let bad: Result<Action, _> = serde_json::from_str(r#"{"action":"delete_everything"}"#);
     assert!(bad.is_err());
+}
+
+/// Issue 12 item 8: the desk holding a letter records its own contact with the writer
+/// (the seed's city desk called back in 13 minutes), which meets the contact clock; once
+/// a unit below signed for it, contact is the handling officer's.
+#[test]
+fn a_desk_records_its_own_contact_while_the_letter_waits_there() {
+    let (tree, policy, cal) = (tree(), Policy::shenzhen(), WorkCalendar::china());
+    let contact = Action::RecordContact {
+        method: ContactMethod::Phone,
+        outcome: ContactOutcome::Reached,
+        contacted_at: mins(13),
+        note: "已回电来信人".into(),
+    };
+    // At the city desk, as received: the desk may, an officer there may not.
+    let received = History::received(Category::Complaint).done();
+    let city_desk = desk_at(CITY);
+    let at_desk = ctx(&city_desk, &tree, &policy, &cal, mins(13));
+    let event = decide(&at_desk, &received, &contact).expect("the desk records its contact");
+    let mut after = received.clone();
+    after.apply(mins(13), &event);
+    assert_eq!(
+        after.state,
+        LetterState::Received,
+        "the letter still waits at the desk"
+    );
+    let clocks = after.clocks(&policy, &cal, mins(14));
+    assert_eq!(
+        clocks.contact.state,
+        ClockState::Met,
+        "13 minutes: the 30-minute clock is met"
+    );
+    assert!(available_actions(&at_desk, &received).contains(&ActionKind::RecordContact));
+    let city_officer = officer_at(CITY);
+    assert_eq!(
+        decide(
+            &ctx(&city_officer, &tree, &policy, &cal, mins(13)),
+            &received,
+            &contact
+        ),
+        Err(RuleError::WrongState {
+            action: ActionKind::RecordContact,
+            state: LetterState::Received
+        })
+    );
+    // Dispatched to the branch and not yet forwarded: the branch desk may.
+    let at_branch = at_branch_dispatched();
+    let branch_desk = desk_at(BRANCH_A);
+    assert!(
+        decide(
+            &ctx(&branch_desk, &tree, &policy, &cal, mins(13)),
+            &at_branch,
+            &contact
+        )
+        .is_ok()
+    );
+    // Signed for at the station: the officer's, not a desk's.
+    let signed = handling().done();
+    let station_desk = desk_at(STATION_A1);
+    assert_eq!(
+        decide(
+            &ctx(&station_desk, &tree, &policy, &cal, mins(13)),
+            &signed,
+            &contact
+        ),
+        Err(RuleError::WrongState {
+            action: ActionKind::RecordContact,
+            state: LetterState::Handling
+        })
+    );
+    assert!(
+        decide(
+            &ctx(&officer_at(STATION_A1), &tree, &policy, &cal, mins(13)),
+            &signed,
+            &contact
+        )
+        .is_ok()
+    );
 }
