@@ -25,6 +25,7 @@ const MAIN_WINDOW: &str = "main";
 struct Texts {
     product: &'static str,
     arrival: &'static str,
+    chased: &'static str,
     show: &'static str,
     quit: &'static str,
     waiting: fn(usize) -> String,
@@ -33,6 +34,7 @@ struct Texts {
 const ZH_CN: Texts = Texts {
     product: "接诉即办工作台",
     arrival: "您有新的来件，请及时签收或派发",
+    chased: "上级盯办民警对本单位办理的来信进行了催办，请尽快处理",
     show: "显示窗口",
     quit: "退出",
     waiting: |n| format!("待签收/待派发 {n} 件"),
@@ -41,6 +43,7 @@ const ZH_CN: Texts = Texts {
 const EN: Texts = Texts {
     product: "Jiesu Jiban Desk",
     arrival: "New letters have arrived: please sign for or dispatch them",
+    chased: "The supervising officer chased a case your unit handles: please act on it",
     show: "Show window",
     quit: "Quit",
     waiting: |n| format!("{n} waiting to be signed for or dispatched"),
@@ -219,6 +222,15 @@ pub fn ask_attention<R: Runtime>(app: &AppHandle<R>) {
 
 /// The OS notification for new letters. Sent even when the chime is muted.
 pub fn notify_arrival<R: Runtime>(app: &AppHandle<R>) {
+    notify(app, |t| t.arrival);
+}
+
+/// The OS notification for a chase (催办) of a case the user's unit handles.
+pub fn notify_chase<R: Runtime>(app: &AppHandle<R>) {
+    notify(app, |t| t.chased);
+}
+
+fn notify<R: Runtime>(app: &AppHandle<R>, body: fn(&Texts) -> &'static str) {
     static FAILED_ONCE: AtomicBool = AtomicBool::new(false);
     if app
         .try_state::<tauri_plugin_notification::Notification<R>>()
@@ -234,7 +246,7 @@ pub fn notify_arrival<R: Runtime>(app: &AppHandle<R>) {
             .notification()
             .builder()
             .title(t.product)
-            .body(t.arrival)
+            .body(body(t))
             .show();
         if let Err(e) = shown {
             if !FAILED_ONCE.swap(true, Ordering::Relaxed) {

@@ -151,6 +151,8 @@ pub mod events {
     pub const SYNC_STATUS: &str = "sync-status";
     pub const LETTERS_CHANGED: &str = "letters-changed";
     pub const LETTERS_ARRIVED: &str = "letters-arrived";
+    /// The supervising officer chased (催办) letters the user's unit holds.
+    pub const LETTERS_CHASED: &str = "letters-chased";
     pub const ACTION_REFUSED: &str = "action-refused";
     pub const SESSION_EXPIRED: &str = "session-expired";
     pub const AUDIT_MISMATCH: &str = "audit-mismatch";

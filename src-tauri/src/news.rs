@@ -129,6 +129,14 @@ pub async fn forward_events<R: Runtime>(news: News<R>, mut events: broadcast::Re
             // The same page's `LettersChanged` came first; this catches a letter that
             // left and came back within one page.
             SyncEvent::Arrived { ids } => news.letters_touched(ids).await,
+            // The row shows the badge (and stays highlighted until opened); the officer
+            // away from the window hears of it from the OS and the taskbar.
+            SyncEvent::Chased { ids } => {
+                tracing::info!(letters = ?ids, "the supervising officer chased");
+                emit(&app, events::LETTERS_CHASED, &LettersEvent { ids });
+                alerts::notify_chase(&app);
+                alerts::ask_attention(&app);
+            }
             SyncEvent::ActionRefused {
                 entry_id,
                 letter_id,

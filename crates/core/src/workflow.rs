@@ -329,6 +329,9 @@ pub struct LetterStatus {
     pub handler: Option<UserId>,
     /// 盯办民警
     pub supervisor: Option<UserId>,
+    /// When the supervising officer last chased the case (催办): the handling unit's row
+    /// shows it, and a new one is announced there.
+    pub last_chased_at: Option<DateTime<Utc>>,
     pub pending_extension: Option<PendingExtension>,
     /// Set while a returned letter waits at the desk for re-dispatch or a ruling.
     pub returned_from: Option<UnitId>,
@@ -351,6 +354,7 @@ impl LetterStatus {
             dispatch_chain: Vec::new(),
             handler: None,
             supervisor: None,
+            last_chased_at: None,
             pending_extension: None,
             returned_from: None,
             return_visit_done: false,
@@ -500,7 +504,9 @@ impl LetterStatus {
             EventPayload::SupervisorAssigned { supervisor, .. } => {
                 self.supervisor = Some(*supervisor);
             }
-            EventPayload::Chased { .. } => {}
+            EventPayload::Chased { .. } => {
+                self.last_chased_at = Some(at);
+            }
             EventPayload::FeedbackFormSubmitted { .. } => {
                 self.state = LetterState::AwaitingApproval;
             }

@@ -93,6 +93,8 @@ pub struct InboxRow {
     #[ts(type = "number | null")]
     pub remaining_secs: Option<i64>,
     pub group: InboxGroup,
+    /// When the supervising officer last chased the case (催办), shown as a badge.
+    pub chased_at: Option<DateTime<Utc>>,
 }
 
 /// Where a row ranks in the inbox at the query's `now` (docs/design.md, "The inbox
@@ -286,7 +288,7 @@ fn text_value(s: &str) -> Value {
 
 const ROW_COLUMNS: &str = "id, tracking_code, channel, category, subject, writer_name, \
     received_at, state, unit_id, handler_id, version, pending, seen, urgent_clock, \
-    next_due_at, warn_at";
+    next_due_at, warn_at, chased_at";
 
 /// The earliest sign-for or contact due time not yet passed at `?` = now (twice), or
 /// NULL: the clock that can still be saved. A clock due exactly now still runs.
@@ -309,7 +311,7 @@ fn parse<T>(column: &str, value: &str, f: impl Fn(&str) -> Option<T>) -> Result<
 }
 
 fn row_at(row: &Row<'_>, now: i64) -> Result<InboxRow, StoreError> {
-    let savable: Option<i64> = row.get(16)?;
+    let savable: Option<i64> = row.get(17)?;
     let savable = savable.filter(|s| *s != i64::MAX);
     let channel: String = row.get(2)?;
     let category: String = row.get(3)?;
@@ -342,6 +344,10 @@ fn row_at(row: &Row<'_>, now: i64) -> Result<InboxRow, StoreError> {
         due_at: next_due_at.map(time::from_db).transpose()?,
         remaining_secs,
         group: group_of(savable, next_due_at, now),
+        chased_at: row
+            .get::<_, Option<i64>>(16)?
+            .map(time::from_db)
+            .transpose()?,
     })
 }
 

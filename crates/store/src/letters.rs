@@ -26,6 +26,9 @@ pub struct ApplyOutcome {
     /// Letters now waiting for the user's unit to sign for them that were not before
     /// (new, or dispatched again): the arrival alarm rings for these.
     pub newly_dispatched_to_unit: Vec<LetterId>,
+    /// Letters our unit holds that the supervising officer chased (催办) since the cache
+    /// last saw them: announced at the handling unit.
+    pub newly_chased: Vec<LetterId>,
 }
 
 /// What the store does about arrivals when it writes a server letter.
@@ -53,9 +56,20 @@ impl Arrival {
 pub(crate) enum Stored {
     Written {
         newly_dispatched: bool,
+        newly_chased: bool,
     },
     /// The cache holds a newer version already.
     Stale,
+}
+
+/// What the cache held of a letter before a server version replaces it.
+struct CachedRow {
+    server_version: u32,
+    state: String,
+    unit: i64,
+    dispatched_at: Option<i64>,
+    seen: bool,
+    chased_at: Option<i64>,
 }
 
 /// Stores a letter as the server sent it (record, events, attachments, search text)
@@ -66,16 +80,24 @@ pub(crate) fn store_server_letter(
     record: &LetterRecord,
     arrival: Arrival,
 ) -> Result<Stored, StoreError> {
-    let previous: Option<(u32, String, i64, Option<i64>, bool)> = conn
+    let previous: Option<CachedRow> = conn
         .prepare_cached(
-            "SELECT server_version, state, unit_id, dispatched_at, seen FROM letters WHERE id = ?1",
+            "SELECT server_version, state, unit_id, dispatched_at, seen, chased_at
+             FROM letters WHERE id = ?1",
         )?
         .query_row([record.id.0], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok(CachedRow {
+                server_version: r.get(0)?,
+                state: r.get(1)?,
+                unit: r.get(2)?,
+                dispatched_at: r.get(3)?,
+                seen: r.get(4)?,
+                chased_at: r.get(5)?,
+            })
         })
         .optional()?;
-    if let Some((server_version, ..)) = &previous
-        && *server_version > record.version
+    if let Some(cached) = &previous
+        && cached.server_version > record.version
     {
         return Ok(Stored::Stale);
     }
@@ -87,14 +109,22 @@ pub(crate) fn store_server_letter(
     };
     let awaits_us_now = awaits_us(derived.state.as_str(), derived.unit.0);
     let newly_dispatched = awaits_us_now
+        && previous.as_ref().is_none_or(|cached| {
+            !awaits_us(&cached.state, cached.unit) || cached.dispatched_at != derived.dispatched_at
+        });
+    // A chase (催办) of a letter our unit holds, newer than the one the cache knew: the
+    // row is highlighted until opened and the desktop announces it. The first sync
+    // announces nothing (it would announce the whole history).
+    let newly_chased = arrival.highlight_new
+        && derived.chased_at.is_some()
+        && arrival.my_unit.is_some_and(|u| u == derived.unit)
+        && derived.state != LetterState::Closed
         && previous
             .as_ref()
-            .is_none_or(|(_, state, unit, dispatched_at, _)| {
-                !awaits_us(state, *unit) || *dispatched_at != derived.dispatched_at
-            });
+            .is_none_or(|cached| cached.chased_at != derived.chased_at);
     let seen = match &previous {
-        _ if newly_dispatched => false,
-        Some((.., seen)) => *seen,
+        _ if newly_dispatched || newly_chased => false,
+        Some(cached) => cached.seen,
         None => !arrival.highlight_new,
     };
 
@@ -103,9 +133,10 @@ pub(crate) fn store_server_letter(
                               received_at, server_version, state, unit_id, handler_id,
                               version, dispatched_at, urgent_clock, next_due_at, warn_at,
                               urgency_key, pending, seen, sign_for_due, contact_due,
-                              supervisor_id, extension_pending, extended, visit_due)
+                              supervisor_id, extension_pending, extended, visit_due,
+                              chased_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)
+                 ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)
          ON CONFLICT (id) DO UPDATE SET
              tracking_code = excluded.tracking_code, channel = excluded.channel,
              category = excluded.category, subject = excluded.subject,
@@ -119,7 +150,7 @@ pub(crate) fn store_server_letter(
              seen = excluded.seen, sign_for_due = excluded.sign_for_due,
              contact_due = excluded.contact_due, supervisor_id = excluded.supervisor_id,
              extension_pending = excluded.extension_pending, extended = excluded.extended,
-             visit_due = excluded.visit_due",
+             visit_due = excluded.visit_due, chased_at = excluded.chased_at",
     )?
     .execute(params![
         record.id.0,
@@ -147,6 +178,7 @@ pub(crate) fn store_server_letter(
         derived.extension_pending,
         derived.extended,
         derived.visit_due,
+        derived.chased_at,
     ])?;
 
     conn.prepare_cached(
@@ -199,7 +231,10 @@ pub(crate) fn store_server_letter(
         .execute(params![record.id.0, text])?;
     conn.prepare_cached("INSERT INTO letters_fts (rowid, text) VALUES (?1, ?2)")?
         .execute(params![record.id.0, text])?;
-    Ok(Stored::Written { newly_dispatched })
+    Ok(Stored::Written {
+        newly_dispatched,
+        newly_chased,
+    })
 }
 
 /// Removes a letter's searchable text and its index entries. An external-content FTS
@@ -255,8 +290,14 @@ impl Store {
             match change {
                 Change::Letter { letter } => {
                     match store_server_letter(&tx, &self.ctx, letter, arrival)? {
-                        Stored::Written { newly_dispatched } => {
+                        Stored::Written {
+                            newly_dispatched,
+                            newly_chased,
+                        } => {
                             outcome.upserted += 1;
+                            if newly_chased && !outcome.newly_chased.contains(&letter.id) {
+                                outcome.newly_chased.push(letter.id);
+                            }
                             if newly_dispatched
                                 && !outcome.newly_dispatched_to_unit.contains(&letter.id)
                             {
@@ -273,6 +314,7 @@ impl Store {
                     outcome
                         .newly_dispatched_to_unit
                         .retain(|id| id != letter_id);
+                    outcome.newly_chased.retain(|id| id != letter_id);
                 }
             }
         }

@@ -207,11 +207,13 @@ const V4_AUDIT_HEAD: &str = "ALTER TABLE sync_state ADD COLUMN audit_head TEXT;"
 const V5_SAVABLE_CLOCKS: &str = "ALTER TABLE letters ADD COLUMN sign_for_due INTEGER;
 ALTER TABLE letters ADD COLUMN contact_due INTEGER;";
 
-/// The deciders' worklists (issue 12): the supervising officer assigned (我的盯办), an
+/// The deciders' worklists (issue 12): the supervising officer assigned (我的盯办) and
+/// when they last chased (催办, a badge at the handling unit), an
 /// extension request waiting for a decision (延期待审批), an extension granted (已延期),
 /// and a closed letter whose return visit is not done (待回访). Filled for the cached letters when the clock policy
 /// is next set (every sign-in recomputes every view), like V5.
 const V6_WORKLISTS: &str = "ALTER TABLE letters ADD COLUMN supervisor_id INTEGER;
+ALTER TABLE letters ADD COLUMN chased_at INTEGER;
 ALTER TABLE letters ADD COLUMN extension_pending INTEGER NOT NULL DEFAULT 0
     CHECK (extension_pending IN (0, 1));
 ALTER TABLE letters ADD COLUMN extended INTEGER NOT NULL DEFAULT 0 CHECK (extended IN (0, 1));

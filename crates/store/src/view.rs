@@ -87,6 +87,7 @@ pub(crate) struct Derived {
     pub(crate) pending: bool,
     /// The worklists: the 盯办 officer, an undecided extension request, a return visit due.
     pub(crate) supervisor: Option<i64>,
+    pub(crate) chased_at: Option<i64>,
     pub(crate) extension_pending: bool,
     pub(crate) extended: bool,
     pub(crate) visit_due: bool,
@@ -151,6 +152,7 @@ pub(crate) fn derive(ctx: &Context, view: &OptimisticView, received_at: i64) -> 
         contact_due: due_of(ClockKind::Contact),
         pending: !view.pending.is_empty(),
         supervisor: status.supervisor.map(|s| s.0),
+        chased_at: status.last_chased_at.map(time::to_db),
         extension_pending: status.pending_extension.is_some(),
         extended: inputs.extension.is_some(),
         visit_due: status.state == LetterState::Closed && !status.return_visit_done,
@@ -162,7 +164,8 @@ pub(crate) fn write_view(conn: &Connection, id: LetterId, d: &Derived) -> Result
         "UPDATE letters SET state = ?2, unit_id = ?3, handler_id = ?4, version = ?5,
                 dispatched_at = ?6, urgent_clock = ?7, next_due_at = ?8, warn_at = ?9,
                 urgency_key = ?10, pending = ?11, sign_for_due = ?12, contact_due = ?13,
-                supervisor_id = ?14, extension_pending = ?15, extended = ?16, visit_due = ?17
+                supervisor_id = ?14, extension_pending = ?15, extended = ?16, visit_due = ?17,
+                chased_at = ?18
          WHERE id = ?1",
     )?
     .execute(params![
@@ -183,6 +186,7 @@ pub(crate) fn write_view(conn: &Connection, id: LetterId, d: &Derived) -> Result
         d.extension_pending,
         d.extended,
         d.visit_due,
+        d.chased_at,
     ])?;
     Ok(())
 }

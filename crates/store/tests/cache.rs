@@ -7,7 +7,7 @@ use jsjb_core::org::UserId;
 use jsjb_core::workflow::EventPayload;
 use jsjb_proto::{AttachmentKind, AttachmentMeta};
 use jsjb_store::fixtures::{self, LetterBuilder, NANTOU, SHEKOU, cst, page, removed, upsert};
-use jsjb_store::{MIGRATIONS, Store, StoreError, cache_file_name};
+use jsjb_store::{InboxQuery, MIGRATIONS, Store, StoreError, cache_file_name};
 use sha2::{Digest, Sha256};
 
 type TestResult = Result<(), Box<dyn Error>>;
@@ -282,6 +282,75 @@ fn arrivals_for_my_unit_are_reported_once_and_stay_unseen_until_opened() -> Test
         vec![upsert(dispatched(5, SHEKOU))],
     ))?;
     assert!(!seen(&store, 5)?);
+    Ok(())
+}
+
+/// Issue 12 item 4: a chase (催办) of a case our unit handles is reported once, marks
+/// the row (badge and highlight until opened), and is not news for another unit.
+#[test]
+fn a_chase_of_our_case_is_reported_once_and_badges_the_row() -> TestResult {
+    let mut store = Store::open_in_memory()?;
+    store.set_me(&fixtures::officer())?;
+    let signed = |id: i64| {
+        LetterBuilder::received(id, cst("2026-03-02 09:00"))
+            .dispatch_to(NANTOU, cst("2026-03-02 09:01"))
+            .sign_for(UserId(7), cst("2026-03-02 09:05"))
+    };
+    let elsewhere = || {
+        LetterBuilder::received(2, cst("2026-03-02 09:00"))
+            .dispatch_to(SHEKOU, cst("2026-03-02 09:01"))
+            .sign_for(UserId(9), cst("2026-03-02 09:05"))
+    };
+    store.apply_page(&page(
+        1,
+        cst("2026-03-02 10:00"),
+        vec![upsert(signed(1).build()), upsert(elsewhere().build())],
+    ))?;
+    store.mark_seen(LetterId(1))?;
+    let chase = |letter: LetterBuilder, at: &str| {
+        letter.event(
+            cst(at),
+            EventPayload::Chased {
+                note: "请今天内答复来信人".to_owned(),
+            },
+        )
+    };
+    let outcome = store.apply_page(&page(
+        2,
+        cst("2026-03-02 11:00"),
+        vec![
+            upsert(chase(signed(1), "2026-03-02 11:00").build()),
+            upsert(chase(elsewhere(), "2026-03-02 11:00").build()),
+        ],
+    ))?;
+    assert_eq!(
+        outcome.newly_chased,
+        vec![LetterId(1)],
+        "only our unit's case"
+    );
+    let now = cst("2026-03-02 11:01");
+    let row = |store: &Store, id: i64| -> Result<jsjb_store::InboxRow, Box<dyn Error>> {
+        Ok(store
+            .inbox(&InboxQuery::default(), now)?
+            .rows
+            .into_iter()
+            .find(|r| r.id == LetterId(id))
+            .ok_or("row")?)
+    };
+    let chased = row(&store, 1)?;
+    assert_eq!(chased.chased_at, Some(cst("2026-03-02 11:00")));
+    assert!(!chased.seen, "highlighted until opened");
+    // The same chase again is no news; a second one is.
+    let outcome = store.apply_page(&page(
+        3,
+        cst("2026-03-02 11:05"),
+        vec![upsert(chase(signed(1), "2026-03-02 11:00").build())],
+    ))?;
+    assert!(outcome.newly_chased.is_empty());
+    let twice = chase(chase(signed(1), "2026-03-02 11:00"), "2026-03-02 15:00").build();
+    let outcome = store.apply_page(&page(4, cst("2026-03-02 15:00"), vec![upsert(twice)]))?;
+    assert_eq!(outcome.newly_chased, vec![LetterId(1)]);
+    assert_eq!(row(&store, 1)?.chased_at, Some(cst("2026-03-02 15:00")));
     Ok(())
 }
 

@@ -601,6 +601,7 @@ fn an_older_cache_gets_its_savable_clocks_on_open() -> TestResult {
         store.connection().execute_batch(
             "DROP INDEX letters_by_supervisor;
              ALTER TABLE letters DROP COLUMN supervisor_id;
+             ALTER TABLE letters DROP COLUMN chased_at;
              ALTER TABLE letters DROP COLUMN extension_pending;
              ALTER TABLE letters DROP COLUMN extended;
              ALTER TABLE letters DROP COLUMN visit_due;
@@ -640,6 +641,7 @@ fn an_older_cache_gets_its_worklists_on_open() -> TestResult {
         store.connection().execute_batch(
             "DROP INDEX letters_by_supervisor;
              ALTER TABLE letters DROP COLUMN supervisor_id;
+             ALTER TABLE letters DROP COLUMN chased_at;
              ALTER TABLE letters DROP COLUMN extension_pending;
              ALTER TABLE letters DROP COLUMN extended;
              ALTER TABLE letters DROP COLUMN visit_due;

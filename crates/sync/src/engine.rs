@@ -101,6 +101,8 @@ pub enum SyncEvent {
     LettersChanged { ids: Vec<LetterId> },
     /// These letters were newly dispatched to the user's unit: ring the chime.
     Arrived { ids: Vec<LetterId> },
+    /// The supervising officer chased (催办) these letters, which the user's unit holds.
+    Chased { ids: Vec<LetterId> },
     /// The server refused an outbox entry; the letter is back to the server's state.
     ActionRefused {
         entry_id: i64,
@@ -698,6 +700,11 @@ impl SyncEngine {
             if !outcome.newly_dispatched_to_unit.is_empty() {
                 let _ = self.events.send(SyncEvent::Arrived {
                     ids: outcome.newly_dispatched_to_unit,
+                });
+            }
+            if !outcome.newly_chased.is_empty() {
+                let _ = self.events.send(SyncEvent::Chased {
+                    ids: outcome.newly_chased,
                 });
             }
             if !has_more {

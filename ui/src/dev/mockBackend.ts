@@ -350,6 +350,7 @@ export function createMockBackend(options: MockOptions = {}) {
       due_at: urgent?.due_at ?? null,
       remaining_secs: urgent ? Math.floor((Date.parse(urgent.due_at) - nowMs) / 1000) : null,
       group: rankOf([clocks.sign_for, clocks.contact, clocks.first_feedback, clocks.closure], Date.parse(r.received_at), nowMs).group,
+      chased_at: [...r.events].reverse().find((e) => e.payload.kind === "chased")?.at ?? null,
     };
   }
 
@@ -490,6 +491,7 @@ export function createMockBackend(options: MockOptions = {}) {
         dispatch_chain: [2],
         handler,
         supervisor: null,
+        last_chased_at: null,
         pending_extension: null,
         returned_from: null,
         return_visit_done: false,

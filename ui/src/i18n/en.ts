@@ -303,6 +303,8 @@ const en: DeepStringRecord<MessageSchema> = {
     pending: "To sync",
     failed: "Refused",
     new: "New",
+    chased: "Chased",
+    chasedAt: "Chased by the supervising officer at {time}",
     noHandler: "Not signed for",
     atDesk: "At the desk",
     signFor: "Sign for",
@@ -315,6 +317,8 @@ const en: DeepStringRecord<MessageSchema> = {
     rowLabel: "{clock} {countdown}, {subject}",
   },
   detail: {
+    chaseNeedsAssignment: "The desk above must first assign a supervising officer to this case before it can be chased.",
+    chaseOtherSupervisor: "{name} supervises this case and chases it.",
     trackingCode: "Tracking code",
     receivedAt: "Received",
     unit: "Handling unit",

@@ -297,6 +297,8 @@ const zhCN = {
     pending: "待同步",
     failed: "被拒绝",
     new: "新",
+    chased: "催办",
+    chasedAt: "上级盯办民警于 {time} 催办",
     noHandler: "未签收",
     atDesk: "待派发",
     signFor: "签收",
@@ -309,6 +311,8 @@ const zhCN = {
     rowLabel: "{clock}{countdown}，{subject}",
   },
   detail: {
+    chaseNeedsAssignment: "需由上级专班指定盯办人后，才能对本案催办。",
+    chaseOtherSupervisor: "本案的盯办人是 {name}，由其催办。",
     trackingCode: "查询码",
     receivedAt: "受理时间",
     unit: "办理单位",

@@ -36,4 +36,8 @@ urgent_clock: ClockKind | null, due_at: string | null,
 /**
  * Seconds left on the most urgent clock (negative when overdue).
  */
-remaining_secs: number | null, group: InboxGroup, };
+remaining_secs: number | null, group: InboxGroup, 
+/**
+ * When the supervising officer last chased the case (催办), shown as a badge.
+ */
+chased_at: string | null, };

@@ -26,7 +26,12 @@ handler: UserId | null,
 /**
  * 盯办民警
  */
-supervisor: UserId | null, pending_extension: PendingExtension | null, 
+supervisor: UserId | null, 
+/**
+ * When the supervising officer last chased the case (催办): the handling unit's row
+ * shows it, and a new one is announced there.
+ */
+last_chased_at: string | null, pending_extension: PendingExtension | null, 
 /**
  * Set while a returned letter waits at the desk for re-dispatch or a ruling.
  */
