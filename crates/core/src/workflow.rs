@@ -314,6 +314,11 @@ impl EventPayload {
 pub struct PendingExtension {
     pub requested_at: DateTime<Utc>,
     pub requested_due: DateTime<Utc>,
+    /// The closure deadline in force when asked: the one the decision would replace.
+    pub current_due: DateTime<Utc>,
+    /// What the decider reads before deciding (申请延期: 理由 and 依据).
+    pub reason: String,
+    pub legal_basis: String,
 }
 
 /// A letter's status: the fold of its events.
@@ -484,10 +489,18 @@ impl LetterStatus {
                 self.handler = None;
                 self.returned_from = Some(*from);
             }
-            EventPayload::ExtensionRequested { requested_due, .. } => {
+            EventPayload::ExtensionRequested {
+                reason,
+                legal_basis,
+                requested_due,
+                current_due,
+            } => {
                 self.pending_extension = Some(PendingExtension {
                     requested_at: at,
                     requested_due: *requested_due,
+                    current_due: *current_due,
+                    reason: reason.clone(),
+                    legal_basis: legal_basis.clone(),
                 });
             }
             EventPayload::ExtensionDecided {

@@ -1193,3 +1193,26 @@ fn a_desk_records_its_own_contact_while_the_letter_waits_there() {
         .is_ok()
     );
 }
+
+/// Issue 12 item 3: the pending request carries what its decider must read — the reason,
+/// the legal basis, and the deadline it would replace.
+#[test]
+fn a_pending_extension_keeps_what_the_decider_reads() {
+    let requested = handling()
+        .then(
+            30,
+            EventPayload::ExtensionRequested {
+                reason: "需调取监控".into(),
+                legal_basis: "《信访工作条例》第三十六条".into(),
+                requested_due: mins(60 * 24 * 25),
+                current_due: mins(60 * 24 * 15),
+            },
+        )
+        .done();
+    let pending = requested.pending_extension.expect("pending");
+    assert_eq!(pending.requested_at, mins(30));
+    assert_eq!(pending.requested_due, mins(60 * 24 * 25));
+    assert_eq!(pending.current_due, mins(60 * 24 * 15));
+    assert_eq!(pending.reason, "需调取监控");
+    assert_eq!(pending.legal_basis, "《信访工作条例》第三十六条");
+}

@@ -237,6 +237,8 @@ const en: DeepStringRecord<MessageSchema> = {
     link_thanks: "Link thank-you letter",
   },
   actionForm: {
+    replacesDue: "Deadline it replaces",
+    requestedAt: "Asked at",
     submit: "OK",
     cancel: "Cancel",
     submitting: "Submitting…",

@@ -232,6 +232,8 @@ const zhCN = {
     link_thanks: "关联感谢信",
   },
   actionForm: {
+    replacesDue: "原办结期限",
+    requestedAt: "申请时间",
     submit: "确定",
     cancel: "取消",
     submitting: "正在提交…",

@@ -3,4 +3,12 @@
 /**
  * An extension request waiting for a decision.
  */
-export type PendingExtension = { requested_at: string, requested_due: string, };
+export type PendingExtension = { requested_at: string, requested_due: string, 
+/**
+ * The closure deadline in force when asked: the one the decision would replace.
+ */
+current_due: string, 
+/**
+ * What the decider reads before deciding (申请延期: 理由 and 依据).
+ */
+reason: string, legal_basis: string, };
