@@ -324,6 +324,12 @@ pub fn waiting(
             });
             view.warnings.push(((*id, kind), warn_at));
         }
+        // An extension request below that nobody decides: its deciders hear of it before
+        // the deadline it asks to move (the holder's own closure clock is not warned).
+        let undecided = detail.as_ref().and_then(|d| {
+            attention::undecided_extension_warn_at(&d.status, who.unit, &who.roles, policy)
+        });
+        view.warnings.push(((*id, ClockKind::Closure), undecided));
     }
     Ok(view)
 }
@@ -349,14 +355,34 @@ pub fn all_waiting(
         limit: jsjb_store::MAX_INBOX_PAGE,
         ..InboxQuery::default()
     };
+    collect_ids(store, &mut query, now, &mut ids)?;
+    // Extension requests of the units below, for their deciders' reminder.
+    let mut pending = InboxQuery {
+        extension_pending: true,
+        limit: jsjb_store::MAX_INBOX_PAGE,
+        ..InboxQuery::default()
+    };
+    let mut below = Vec::new();
+    collect_ids(store, &mut pending, now, &mut below)?;
+    let held: std::collections::HashSet<LetterId> = ids.iter().copied().collect();
+    ids.extend(below.into_iter().filter(|id| !held.contains(id)));
+    waiting(store, who, &ids, now)
+}
+
+/// Every id `query` selects, page by page.
+fn collect_ids(
+    store: &Store,
+    query: &mut InboxQuery,
+    now: DateTime<Utc>,
+    ids: &mut Vec<LetterId>,
+) -> Result<(), StoreError> {
     loop {
-        let page = store.inbox(&query, now)?;
+        let page = store.inbox(query, now)?;
         let n = page.rows.len();
         ids.extend(page.rows.into_iter().map(|r| r.id));
         if n < query.limit as usize {
-            break;
+            return Ok(());
         }
         query.offset = query.offset.saturating_add(query.limit);
     }
-    waiting(store, who, &ids, now)
 }

@@ -26,6 +26,7 @@ struct Texts {
     product: &'static str,
     arrival: &'static str,
     chased: &'static str,
+    to_sign: &'static str,
     show: &'static str,
     quit: &'static str,
     waiting: fn(usize) -> String,
@@ -35,6 +36,7 @@ const ZH_CN: Texts = Texts {
     product: "接诉即办工作台",
     arrival: "您有新的来件，请及时签收或派发",
     chased: "上级盯办民警对本单位办理的来信进行了催办，请尽快处理",
+    to_sign: "有新的反馈表等待您签批",
     show: "显示窗口",
     quit: "退出",
     waiting: |n| format!("待签收/待派发 {n} 件"),
@@ -44,6 +46,7 @@ const EN: Texts = Texts {
     product: "Jiesu Jiban Desk",
     arrival: "New letters have arrived: please sign for or dispatch them",
     chased: "The supervising officer chased a case your unit handles: please act on it",
+    to_sign: "A feedback form waits for your signature",
     show: "Show window",
     quit: "Quit",
     waiting: |n| format!("{n} waiting to be signed for or dispatched"),
@@ -228,6 +231,11 @@ pub fn notify_arrival<R: Runtime>(app: &AppHandle<R>) {
 /// The OS notification for a chase (催办) of a case the user's unit handles.
 pub fn notify_chase<R: Runtime>(app: &AppHandle<R>) {
     notify(app, |t| t.chased);
+}
+
+/// The OS notification for feedback forms newly waiting for the chief (待签批).
+pub fn notify_forms<R: Runtime>(app: &AppHandle<R>) {
+    notify(app, |t| t.to_sign);
 }
 
 fn notify<R: Runtime>(app: &AppHandle<R>, body: fn(&Texts) -> &'static str) {

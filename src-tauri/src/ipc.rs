@@ -153,6 +153,8 @@ pub mod events {
     pub const LETTERS_ARRIVED: &str = "letters-arrived";
     /// The supervising officer chased (催办) letters the user's unit holds.
     pub const LETTERS_CHASED: &str = "letters-chased";
+    /// Feedback forms newly wait for the chief (待签批).
+    pub const FORMS_TO_SIGN: &str = "forms-to-sign";
     pub const ACTION_REFUSED: &str = "action-refused";
     pub const SESSION_EXPIRED: &str = "session-expired";
     pub const AUDIT_MISMATCH: &str = "audit-mismatch";

@@ -137,6 +137,12 @@ pub async fn forward_events<R: Runtime>(news: News<R>, mut events: broadcast::Re
                 alerts::notify_chase(&app);
                 alerts::ask_attention(&app);
             }
+            SyncEvent::FormsToSign { ids } => {
+                tracing::info!(letters = ?ids, "feedback forms wait for the chief");
+                emit(&app, events::FORMS_TO_SIGN, &LettersEvent { ids });
+                alerts::notify_forms(&app);
+                alerts::ask_attention(&app);
+            }
             SyncEvent::ActionRefused {
                 entry_id,
                 letter_id,

@@ -9,8 +9,11 @@
 //!
 //! Handling, awaiting approval and closed letters wait for someone's work, but not for a
 //! signature or a dispatch: they have their own worklists and clocks.
+//!
+//! One softer reminder is for the deciders above: an extension request nobody decides
+//! ([`undecided_extension_warn_at`]).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::WorkCalendar;
@@ -66,4 +69,30 @@ pub fn waiting_due(
             desk_dispatch_due(&status.clock_inputs, policy, calendar),
         )),
     }
+}
+
+/// When the decider of a pending extension request — a desk or chief of a unit the letter
+/// was dispatched down from — is reminded that nobody has decided it: from the closure
+/// rule's warn window before the deadline the request asks to move. `None` when nothing
+/// is pending or the user does not decide it.
+pub fn undecided_extension_warn_at(
+    status: &LetterStatus,
+    my_unit: UnitId,
+    roles: &[Role],
+    policy: &Policy,
+) -> Option<DateTime<Utc>> {
+    let pending = status.pending_extension.as_ref()?;
+    let decides = (roles.contains(&Role::Dispatcher) || roles.contains(&Role::Chief))
+        && status.unit != my_unit
+        && status.dispatch_chain.contains(&my_unit);
+    if !decides {
+        return None;
+    }
+    let warn = policy.closure_rule(status.category).warn_before_secs;
+    Some(
+        pending
+            .current_due
+            .checked_sub_signed(Duration::seconds(warn))
+            .unwrap_or(pending.current_due),
+    )
 }

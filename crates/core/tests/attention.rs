@@ -40,3 +40,103 @@ fn waits_for_me(
 ) {
     assert_eq!(awaiting(state, holder, MINE, roles), expected);
 }
+
+mod undecided_extension {
+    use chrono::{Duration, TimeZone, Utc};
+    use jsjb_core::attention::undecided_extension_warn_at;
+    use jsjb_core::clock::Policy;
+    use jsjb_core::letter::Category;
+    use jsjb_core::org::{Role, Tier, UnitId, UserId};
+    use jsjb_core::workflow::{EventPayload, LetterStatus};
+
+    const CITY: UnitId = UnitId(1);
+    const BRANCH: UnitId = UnitId(2);
+    const STATION: UnitId = UnitId(5);
+    const ELSEWHERE: UnitId = UnitId(3);
+
+    /// Issue 12 item 3: a pending extension reminds the desks and chiefs above (on the
+    /// dispatch chain) from the closure warn window before the deadline it asks to move;
+    /// not the holder, an officer, a supervisor, or a unit off the chain; and not once
+    /// it is decided.
+    #[test]
+    fn reminds_the_deciders_above_before_the_deadline_it_would_move() {
+        let t0 = Utc
+            .with_ymd_and_hms(2026, 3, 2, 1, 0, 0)
+            .single()
+            .expect("time");
+        let current_due = t0 + Duration::days(15);
+        let mut status = LetterStatus::received(t0, CITY, Tier::City, Category::Complaint);
+        for (from, to, tier) in [
+            (CITY, BRANCH, Tier::Branch),
+            (BRANCH, STATION, Tier::Station),
+        ] {
+            status.apply(
+                t0,
+                &EventPayload::Dispatched {
+                    from,
+                    to,
+                    to_tier: tier,
+                    note: String::new(),
+                    ruling: None,
+                },
+            );
+        }
+        status.apply(
+            t0,
+            &EventPayload::SignedFor {
+                unit: STATION,
+                handler: UserId(9),
+            },
+        );
+        let policy = Policy::shenzhen();
+        let desk = [Role::Dispatcher];
+        assert_eq!(
+            undecided_extension_warn_at(&status, BRANCH, &desk, &policy),
+            None,
+            "nothing pending"
+        );
+        status.apply(
+            t0 + Duration::days(10),
+            &EventPayload::ExtensionRequested {
+                reason: "需调取监控".into(),
+                legal_basis: "《信访工作条例》".into(),
+                requested_due: t0 + Duration::days(25),
+                current_due,
+            },
+        );
+        let warn = current_due - Duration::seconds(policy.closure.warn_before_secs);
+        assert_eq!(
+            undecided_extension_warn_at(&status, BRANCH, &desk, &policy),
+            Some(warn)
+        );
+        assert_eq!(
+            undecided_extension_warn_at(&status, CITY, &[Role::Chief], &policy),
+            Some(warn)
+        );
+        for (unit, roles) in [
+            (STATION, &[Role::Dispatcher][..]),
+            (BRANCH, &[Role::Officer][..]),
+            (BRANCH, &[Role::Supervisor][..]),
+            (ELSEWHERE, &[Role::Dispatcher][..]),
+        ] {
+            assert_eq!(
+                undecided_extension_warn_at(&status, unit, roles, &policy),
+                None,
+                "{unit:?} {roles:?}"
+            );
+        }
+        status.apply(
+            t0 + Duration::days(11),
+            &EventPayload::ExtensionDecided {
+                approve: true,
+                new_due: Some(t0 + Duration::days(25)),
+                note: String::new(),
+            },
+        );
+        assert_eq!(
+            undecided_extension_warn_at(&status, BRANCH, &desk, &policy),
+            None,
+            "decided"
+        );
+    }
+}

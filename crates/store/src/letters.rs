@@ -29,6 +29,8 @@ pub struct ApplyOutcome {
     /// Letters our unit holds that the supervising officer chased (催办) since the cache
     /// last saw them: announced at the handling unit.
     pub newly_chased: Vec<LetterId>,
+    /// Feedback forms newly waiting for the user, the chief of the unit (待签批).
+    pub newly_to_sign: Vec<LetterId>,
 }
 
 /// What the store does about arrivals when it writes a server letter.
@@ -39,6 +41,8 @@ pub(crate) struct Arrival {
     /// Whether a letter new to the cache stays highlighted until opened. Off for the
     /// first sync, which would otherwise highlight the whole history.
     pub highlight_new: bool,
+    /// The user signs their unit's feedback forms (a chief): a form newly waiting is news.
+    pub signs_forms: bool,
 }
 
 impl Arrival {
@@ -47,6 +51,7 @@ impl Arrival {
         Arrival {
             my_unit: None,
             highlight_new: false,
+            signs_forms: false,
         }
     }
 }
@@ -57,6 +62,7 @@ pub(crate) enum Stored {
     Written {
         newly_dispatched: bool,
         newly_chased: bool,
+        newly_to_sign: bool,
     },
     /// The cache holds a newer version already.
     Stale,
@@ -122,8 +128,16 @@ pub(crate) fn store_server_letter(
         && previous
             .as_ref()
             .is_none_or(|cached| cached.chased_at != derived.chased_at);
+    // A feedback form newly waiting for the chief of our unit (待签批).
+    let newly_to_sign = arrival.highlight_new
+        && arrival.signs_forms
+        && derived.state == LetterState::AwaitingApproval
+        && arrival.my_unit.is_some_and(|u| u == derived.unit)
+        && previous
+            .as_ref()
+            .is_none_or(|cached| cached.state != LetterState::AwaitingApproval.as_str());
     let seen = match &previous {
-        _ if newly_dispatched || newly_chased => false,
+        _ if newly_dispatched || newly_chased || newly_to_sign => false,
         Some(cached) => cached.seen,
         None => !arrival.highlight_new,
     };
@@ -234,6 +248,7 @@ pub(crate) fn store_server_letter(
     Ok(Stored::Written {
         newly_dispatched,
         newly_chased,
+        newly_to_sign,
     })
 }
 
@@ -284,6 +299,11 @@ impl Store {
         let arrival = Arrival {
             my_unit: self.ctx.me.as_ref().map(|m| m.unit_id),
             highlight_new: sync_state::cursor(&tx)? != 0,
+            signs_forms: self
+                .ctx
+                .me
+                .as_ref()
+                .is_some_and(|m| m.roles.contains(&jsjb_core::org::Role::Chief)),
         };
         let mut outcome = ApplyOutcome::default();
         for change in &page.changes {
@@ -293,8 +313,12 @@ impl Store {
                         Stored::Written {
                             newly_dispatched,
                             newly_chased,
+                            newly_to_sign,
                         } => {
                             outcome.upserted += 1;
+                            if newly_to_sign && !outcome.newly_to_sign.contains(&letter.id) {
+                                outcome.newly_to_sign.push(letter.id);
+                            }
                             if newly_chased && !outcome.newly_chased.contains(&letter.id) {
                                 outcome.newly_chased.push(letter.id);
                             }
@@ -315,6 +339,7 @@ impl Store {
                         .newly_dispatched_to_unit
                         .retain(|id| id != letter_id);
                     outcome.newly_chased.retain(|id| id != letter_id);
+                    outcome.newly_to_sign.retain(|id| id != letter_id);
                 }
             }
         }

@@ -354,6 +354,57 @@ fn a_chase_of_our_case_is_reported_once_and_badges_the_row() -> TestResult {
     Ok(())
 }
 
+/// Issue 12 item 3: a feedback form newly waiting at our unit is news for its chief only,
+/// once, and the row stays highlighted until opened.
+#[test]
+fn a_form_waiting_for_the_chief_is_reported_to_the_chief_once() -> TestResult {
+    let submitted = |id: i64| {
+        LetterBuilder::received(id, cst("2026-03-02 09:00"))
+            .dispatch_to(NANTOU, cst("2026-03-02 09:01"))
+            .sign_for(UserId(7), cst("2026-03-02 09:05"))
+            .event(
+                cst("2026-03-02 09:30"),
+                EventPayload::FirstFeedbackGiven {
+                    text: "已受理".to_owned(),
+                },
+            )
+            .event(
+                cst("2026-03-02 11:00"),
+                EventPayload::FeedbackFormSubmitted {
+                    summary: "已处理".to_owned(),
+                    result: "已解决".to_owned(),
+                    reply: "您好".to_owned(),
+                },
+            )
+    };
+    for (roles, expected) in [
+        (vec![jsjb_core::org::Role::Chief], vec![LetterId(1)]),
+        (vec![jsjb_core::org::Role::Officer], vec![]),
+    ] {
+        let mut store = Store::open_in_memory()?;
+        store.set_me(&fixtures::me(3, NANTOU, &roles))?;
+        let handling = LetterBuilder::received(1, cst("2026-03-02 09:00"))
+            .dispatch_to(NANTOU, cst("2026-03-02 09:01"))
+            .sign_for(UserId(7), cst("2026-03-02 09:05"))
+            .build();
+        store.apply_page(&page(1, cst("2026-03-02 10:00"), vec![upsert(handling)]))?;
+        let outcome = store.apply_page(&page(
+            2,
+            cst("2026-03-02 11:00"),
+            vec![upsert(submitted(1).build())],
+        ))?;
+        assert_eq!(outcome.newly_to_sign, expected, "{roles:?}");
+        // The same state again is no news.
+        let outcome = store.apply_page(&page(
+            3,
+            cst("2026-03-02 11:01"),
+            vec![upsert(submitted(1).build())],
+        ))?;
+        assert!(outcome.newly_to_sign.is_empty());
+    }
+    Ok(())
+}
+
 #[test]
 fn an_older_version_never_overwrites_a_newer_one() -> TestResult {
     let mut store = Store::open_in_memory()?;

@@ -103,6 +103,8 @@ pub enum SyncEvent {
     Arrived { ids: Vec<LetterId> },
     /// The supervising officer chased (催办) these letters, which the user's unit holds.
     Chased { ids: Vec<LetterId> },
+    /// These letters' feedback forms now wait for the user, the unit's chief (待签批).
+    FormsToSign { ids: Vec<LetterId> },
     /// The server refused an outbox entry; the letter is back to the server's state.
     ActionRefused {
         entry_id: i64,
@@ -705,6 +707,11 @@ impl SyncEngine {
             if !outcome.newly_chased.is_empty() {
                 let _ = self.events.send(SyncEvent::Chased {
                     ids: outcome.newly_chased,
+                });
+            }
+            if !outcome.newly_to_sign.is_empty() {
+                let _ = self.events.send(SyncEvent::FormsToSign {
+                    ids: outcome.newly_to_sign,
                 });
             }
             if !has_more {
