@@ -176,6 +176,8 @@ pub enum Action {
         opinion: String,
     },
     RecordReturnVisit {
+        /// 是否解决: whether the writer says the problem was solved.
+        resolved: bool,
         satisfaction: Satisfaction,
         #[serde(default)]
         note: String,
@@ -278,6 +280,10 @@ pub enum EventPayload {
         opinion: String,
     },
     ReturnVisitRecorded {
+        /// 是否解决, as the writer says; `None` on visits recorded before it was asked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        resolved: Option<bool>,
         satisfaction: Satisfaction,
         note: String,
     },
@@ -977,7 +983,12 @@ pub fn decide(
                 FormDecision::SendBack => required_text("opinion", opinion)?,
             },
         },
-        Action::RecordReturnVisit { satisfaction, note } => EventPayload::ReturnVisitRecorded {
+        Action::RecordReturnVisit {
+            resolved,
+            satisfaction,
+            note,
+        } => EventPayload::ReturnVisitRecorded {
+            resolved: Some(*resolved),
             satisfaction: *satisfaction,
             note: match satisfaction {
                 Satisfaction::Dissatisfied => required_text("note", note)?,

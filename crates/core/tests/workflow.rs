@@ -293,6 +293,7 @@ fn fixture(kind: ActionKind) -> (LetterStatus, DateTime<Utc>, Action, LetterStat
             closed().done(),
             mins(120),
             Action::RecordReturnVisit {
+                resolved: true,
                 satisfaction: Satisfaction::Satisfied,
                 note: String::new(),
             },
@@ -1029,6 +1030,7 @@ fn a_dissatisfied_return_visit_reopens_the_case() {
             &c,
             &status,
             &Action::RecordReturnVisit {
+                resolved: false,
                 satisfaction: Satisfaction::Dissatisfied,
                 note: String::new()
             }
@@ -1042,6 +1044,7 @@ fn a_dissatisfied_return_visit_reopens_the_case() {
         &c,
         &status,
         &Action::RecordReturnVisit {
+            resolved: false,
             satisfaction: Satisfaction::Dissatisfied,
             note: "问题未解决".into(),
         },
@@ -1062,6 +1065,7 @@ fn a_dissatisfied_return_visit_reopens_the_case() {
         &c,
         &closed,
         &Action::RecordReturnVisit {
+            resolved: true,
             satisfaction: Satisfaction::Satisfied,
             note: String::new(),
         },

@@ -96,6 +96,7 @@ fn letter(i: i64, now: DateTime<Utc>) -> LetterRecord {
                 .event(
                     day(3, 2),
                     EventPayload::ReturnVisitRecorded {
+                        resolved: Some(true),
                         satisfaction: Satisfaction::ALL
                             [usize::try_from(i).unwrap_or(0) % Satisfaction::ALL.len()],
                         note: String::new(),

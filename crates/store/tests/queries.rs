@@ -719,6 +719,7 @@ fn the_worklists_select_their_letters() -> TestResult {
         .event(
             at("15:00"),
             EventPayload::ReturnVisitRecorded {
+                resolved: Some(true),
                 satisfaction: Satisfaction::Satisfied,
                 note: String::new(),
             },

@@ -107,6 +107,7 @@ fn period_store() -> Result<Store, Box<dyn Error>> {
     .event(
         cst("2026-03-01 10:00"),
         EventPayload::ReturnVisitRecorded {
+            resolved: Some(true),
             satisfaction: Satisfaction::BasicallySatisfied,
             note: String::new(),
         },

@@ -271,7 +271,7 @@ export function createMockBackend(options: MockOptions = {}) {
     }
     if (target === "closed") {
       push(t0 + ageMs * 0.9, { kind: "feedback_form_decided", decision: "approve", opinion: "" }, 22, station);
-      if (random() < 0.7) push(t0 + ageMs * 0.95, { kind: "return_visit_recorded", satisfaction: pick(["satisfied", "satisfied", "basically_satisfied", "dissatisfied"] as const), note: "" }, 10, 2);
+      if (random() < 0.7) push(t0 + ageMs * 0.95, { kind: "return_visit_recorded", resolved: true, satisfaction: pick(["satisfied", "satisfied", "basically_satisfied", "dissatisfied"] as const), note: "" }, 10, 2);
     }
     const { state, unit, handler: h } = stateOf(events);
     const record: LetterRecord = {

@@ -52,7 +52,12 @@ export function describeEvent(t: Translate, payload: EventPayload, names: Names)
     case "feedback_form_decided":
       return t("events.feedback_form_decided", { decision: t(`formDecisions.${payload.decision}`) });
     case "return_visit_recorded":
-      return t("events.return_visit_recorded", { satisfaction: t(`satisfaction.${payload.satisfaction}`) });
+      if (payload.resolved === undefined || payload.resolved === null)
+        return t("events.return_visit_recorded", { satisfaction: t(`satisfaction.${payload.satisfaction}`) });
+      return t("events.return_visit_recorded_resolved", {
+        resolved: t(payload.resolved ? "actionForm.resolvedYes" : "actionForm.resolvedNo"),
+        satisfaction: t(`satisfaction.${payload.satisfaction}`),
+      });
     case "thanks_linked":
       return t("events.thanks_linked", { case: payload.case });
   }

@@ -237,6 +237,9 @@ const en: DeepStringRecord<MessageSchema> = {
     link_thanks: "Link thank-you letter",
   },
   actionForm: {
+    resolvedLabel: "Was the problem solved?",
+    resolvedYes: "Solved",
+    resolvedNo: "Not solved",
     replacesDue: "Deadline it replaces",
     requestedAt: "Asked at",
     submit: "OK",
@@ -378,6 +381,7 @@ const en: DeepStringRecord<MessageSchema> = {
     feedback_form_submitted: "Feedback form submitted",
     feedback_form_decided: "Chief's decision: {decision}",
     return_visit_recorded: "Return visit: {satisfaction}",
+    return_visit_recorded_resolved: "Return visit: {resolved}, {satisfaction}",
     thanks_linked: "Linked to case #{case}",
     unknownUnit: "Unit #{id}",
     unknownUser: "User #{id}",

@@ -232,6 +232,9 @@ const zhCN = {
     link_thanks: "关联感谢信",
   },
   actionForm: {
+    resolvedLabel: "问题是否解决",
+    resolvedYes: "已解决",
+    resolvedNo: "未解决",
     replacesDue: "原办结期限",
     requestedAt: "申请时间",
     submit: "确定",
@@ -372,6 +375,7 @@ const zhCN = {
     feedback_form_submitted: "提交反馈表",
     feedback_form_decided: "一把手签批：{decision}",
     return_visit_recorded: "回访：{satisfaction}",
+    return_visit_recorded_resolved: "回访：{resolved}，{satisfaction}",
     thanks_linked: "关联至案件 #{case}",
     unknownUnit: "单位 #{id}",
     unknownUser: "用户 #{id}",

@@ -386,6 +386,7 @@ fn plan_steps(
         t.last + Duration::hours(rng.random_range(20..70)),
         visitor,
         Action::RecordReturnVisit {
+            resolved: visit != Satisfaction::Dissatisfied,
             satisfaction: visit,
             note,
         },

@@ -76,7 +76,11 @@ describe("action forms", () => {
     m.approve = true;
     expect(validate("decide_extension", m, ctx)).toEqual({});
     m.satisfaction = "dissatisfied";
-    expect(validate("record_return_visit", m, ctx)).toEqual({ note: "required" });
+    expect(validate("record_return_visit", m, ctx)).toEqual({ resolved: "required", note: "required" });
+    m.resolved = false;
+    m.note = "仍有油烟";
+    expect(validate("record_return_visit", m, ctx)).toEqual({});
+    expect(toAction("record_return_visit", m)).toMatchObject({ resolved: false, satisfaction: "dissatisfied" });
     expect(validate("chase", emptyModel(), ctx)).toEqual({ note: "required" });
   });
 

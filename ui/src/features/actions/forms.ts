@@ -32,6 +32,8 @@ export type FormModel = {
   reply: string;
   decision: FormDecision;
   satisfaction: Satisfaction;
+  /** 是否解决: asked of the writer on the return visit; no default, the desk must say. */
+  resolved: boolean | null;
   caseId: number | null;
 };
 
@@ -56,6 +58,7 @@ export function emptyModel(): FormModel {
     reply: "",
     decision: "approve",
     satisfaction: "satisfied",
+    resolved: null,
     caseId: null,
   };
 }
@@ -133,6 +136,7 @@ export function validate(kind: ActionKind, m: FormModel, ctx: FormContext): Prob
       text(p, "note", m.note, m.decision === "send_back");
       break;
     case "record_return_visit":
+      if (m.resolved === null) p.resolved = "required";
       text(p, "note", m.note, m.satisfaction === "dissatisfied");
       break;
     case "link_thanks":
@@ -186,7 +190,7 @@ export function toAction(kind: ActionKind, m: FormModel): Action {
     case "approve_feedback_form":
       return { action: "approve_feedback_form", decision: m.decision, opinion: note };
     case "record_return_visit":
-      return { action: "record_return_visit", satisfaction: m.satisfaction, note };
+      return { action: "record_return_visit", resolved: m.resolved ?? false, satisfaction: m.satisfaction, note };
     case "link_thanks":
       return { action: "link_thanks", case: m.caseId ?? 0, note };
   }

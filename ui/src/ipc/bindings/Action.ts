@@ -15,4 +15,8 @@ export type Action = { "action": "dispatch", to: UnitId, note: string, } | { "ac
 /**
  * When the contact happened (it may be logged a little later).
  */
-contacted_at: string, note: string, } | { "action": "give_first_feedback", text: string, } | { "action": "return_letter", reason: ReturnReason, note: string, } | { "action": "rule_return", ruling: string, } | { "action": "request_extension", reason: string, legal_basis: string, requested_due: string, } | { "action": "decide_extension", approve: boolean, note: string, } | { "action": "assign_supervisor", supervisor: UserId, note: string, } | { "action": "chase", note: string, } | { "action": "submit_feedback_form", summary: string, result: string, reply: string, } | { "action": "approve_feedback_form", decision: FormDecision, opinion: string, } | { "action": "record_return_visit", satisfaction: Satisfaction, note: string, } | { "action": "link_thanks", case: LetterId, note: string, };
+contacted_at: string, note: string, } | { "action": "give_first_feedback", text: string, } | { "action": "return_letter", reason: ReturnReason, note: string, } | { "action": "rule_return", ruling: string, } | { "action": "request_extension", reason: string, legal_basis: string, requested_due: string, } | { "action": "decide_extension", approve: boolean, note: string, } | { "action": "assign_supervisor", supervisor: UserId, note: string, } | { "action": "chase", note: string, } | { "action": "submit_feedback_form", summary: string, result: string, reply: string, } | { "action": "approve_feedback_form", decision: FormDecision, opinion: string, } | { "action": "record_return_visit", 
+/**
+ * 是否解决: whether the writer says the problem was solved.
+ */
+resolved: boolean, satisfaction: Satisfaction, note: string, } | { "action": "link_thanks", case: LetterId, note: string, };

@@ -21,4 +21,8 @@ current_due: string, } | { "kind": "extension_decided", approve: boolean,
 /**
  * The new closure deadline when approved.
  */
-new_due: string | null, note: string, } | { "kind": "supervisor_assigned", supervisor: UserId, note: string, } | { "kind": "chased", note: string, } | { "kind": "feedback_form_submitted", summary: string, result: string, reply: string, } | { "kind": "feedback_form_decided", decision: FormDecision, opinion: string, } | { "kind": "return_visit_recorded", satisfaction: Satisfaction, note: string, } | { "kind": "thanks_linked", case: LetterId, note: string, };
+new_due: string | null, note: string, } | { "kind": "supervisor_assigned", supervisor: UserId, note: string, } | { "kind": "chased", note: string, } | { "kind": "feedback_form_submitted", summary: string, result: string, reply: string, } | { "kind": "feedback_form_decided", decision: FormDecision, opinion: string, } | { "kind": "return_visit_recorded", 
+/**
+ * 是否解决, as the writer says; `None` on visits recorded before it was asked.
+ */
+resolved?: boolean, satisfaction: Satisfaction, note: string, } | { "kind": "thanks_linked", case: LetterId, note: string, };
