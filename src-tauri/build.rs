@@ -17,6 +17,7 @@ const COMMANDS: &[&str] = &[
     "failed_actions",
     "dismiss_failed",
     "reveal_writer",
+    "type_in_letter",
     "attachment",
     "directory",
     "settings",

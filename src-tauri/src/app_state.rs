@@ -274,6 +274,25 @@ impl AppState {
             .map_err(online_only)
     }
 
+    /// A letter taken by phone, typed in at the desk (online only: the letter and its
+    /// tracking code come from the server). `idempotency_key` is the form's own, reused
+    /// when the desk retries, so a retry never makes a second letter. The cache hears of
+    /// the letter at once (a sync now), not at the next poke.
+    pub async fn type_in_letter(
+        &self,
+        idempotency_key: String,
+        input: jsjb_proto::LetterInput,
+    ) -> CommandResult<jsjb_proto::DeskIntakeReceipt> {
+        let session = self.session()?;
+        let receipt = session
+            .client
+            .post_desk_letter(&idempotency_key, &input)
+            .await
+            .map_err(online_only)?;
+        session.sync.sync_now();
+        Ok(receipt)
+    }
+
     /// From the cache, or fetched from the server and cached under the size cap.
     pub async fn attachment(&self, sha256: String) -> CommandResult<AttachmentData> {
         let session = self.session()?;

@@ -96,6 +96,8 @@ pub fn typescript() -> Result<Vec<BindingFile>, ExportError> {
     c.add::<jsjb_core::workflow::Action>();
     c.add::<jsjb_store::OutboxEntry>();
     c.add::<jsjb_proto::Writer>();
+    c.add::<jsjb_proto::LetterInput>();
+    c.add::<jsjb_proto::DeskIntakeReceipt>();
     c.add::<AttachmentData>();
     c.add::<jsjb_proto::UserSummary>();
     c.add::<Settings>();
@@ -146,7 +148,7 @@ pub fn typescript() -> Result<Vec<BindingFile>, ExportError> {
 /// from its one definition in Rust.
 fn limits() -> BindingFile {
     use jsjb_proto::limits;
-    let constants: [(&str, &str, String); 6] = [
+    let constants: [(&str, &str, String); 11] = [
         (
             "MAX_TEXT_CHARS",
             "jsjb_core::workflow::MAX_TEXT_CHARS: free text attached to an action (notes, opinions, replies, reasons).",
@@ -176,6 +178,31 @@ fn limits() -> BindingFile {
             "MAX_NAME_CHARS",
             "jsjb_proto::limits::MAX_NAME_CHARS: a unit's name or a user's display name.",
             limits::MAX_NAME_CHARS.to_string(),
+        ),
+        (
+            "MAX_SUBJECT_CHARS",
+            "jsjb_proto::limits::MAX_SUBJECT_CHARS: a letter's subject.",
+            limits::MAX_SUBJECT_CHARS.to_string(),
+        ),
+        (
+            "MAX_LETTER_CHARS",
+            "jsjb_proto::limits::MAX_LETTER_CHARS: a letter's text.",
+            limits::MAX_LETTER_CHARS.to_string(),
+        ),
+        (
+            "MAX_WRITER_NAME_CHARS",
+            "jsjb_proto::limits::MAX_WRITER_NAME_CHARS: the writer's name.",
+            limits::MAX_WRITER_NAME_CHARS.to_string(),
+        ),
+        (
+            "MAX_PROBLEM_TAGS",
+            "jsjb_proto::limits::MAX_PROBLEM_TAGS: problem tags on a letter.",
+            limits::MAX_PROBLEM_TAGS.to_string(),
+        ),
+        (
+            "MAX_TAG_CHARS",
+            "jsjb_proto::limits::MAX_TAG_CHARS: one problem tag.",
+            limits::MAX_TAG_CHARS.to_string(),
         ),
     ];
     let mut contents = String::from(

@@ -120,6 +120,16 @@ pub async fn dismiss_failed(app_state: State<'_, AppState>, id: i64) -> CommandR
     app_state.dismiss_failed(id).await
 }
 
+/// `type_in_letter`: the desk's 录入来电 form (see [`AppState::type_in_letter`]).
+#[tauri::command]
+pub async fn type_in_letter(
+    app_state: State<'_, AppState>,
+    idempotency_key: String,
+    input: jsjb_proto::LetterInput,
+) -> CommandResult<jsjb_proto::DeskIntakeReceipt> {
+    app_state.type_in_letter(idempotency_key, input).await
+}
+
 #[tauri::command]
 pub async fn reveal_writer(
     app_state: State<'_, AppState>,

@@ -119,6 +119,7 @@ pub fn build_app_with<R: Runtime>(builder: Builder<R>, options: Options) -> Buil
             commands::failed_actions,
             commands::dismiss_failed,
             commands::reveal_writer,
+            commands::type_in_letter,
             commands::attachment,
             commands::directory,
             commands::settings,

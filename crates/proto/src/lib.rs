@@ -19,6 +19,15 @@ pub mod limits {
     pub const MAX_PASSWORD_CHARS: usize = 128;
     /// A unit's name or a user's display name, trimmed: 1 to this many characters.
     pub const MAX_NAME_CHARS: usize = 64;
+    /// A letter's subject (one line), trimmed: 1 to this many characters.
+    pub const MAX_SUBJECT_CHARS: usize = 100;
+    /// A letter's text, trimmed: 1 to this many characters.
+    pub const MAX_LETTER_CHARS: usize = 5000;
+    /// The writer's name, trimmed: 1 to this many characters.
+    pub const MAX_WRITER_NAME_CHARS: usize = 32;
+    /// Problem tags on a letter, and the characters of each.
+    pub const MAX_PROBLEM_TAGS: usize = 5;
+    pub const MAX_TAG_CHARS: usize = 32;
 }
 
 /// The path prefix of this API version.
@@ -65,6 +74,49 @@ pub struct Me {
     /// for a new one before anything else.
     #[serde(default)]
     pub must_change_password: bool,
+}
+
+/// `POST /api/v1/letters`: a letter taken by phone, as the desk types it in (the portal
+/// and the messaging channels hand theirs to intake in the same shape).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LetterInput {
+    #[cfg_attr(feature = "openapi", schema(example = "help"))]
+    pub category: jsjb_core::letter::Category,
+    /// At most 5, each 1–32 characters.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 5))]
+    pub problem_tags: Vec<String>,
+    /// One line, trimmed; 1–100 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 100))]
+    pub subject: String,
+    /// Trimmed; 1–5000 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 5000))]
+    pub body: String,
+    /// Trimmed; 1–32 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 32))]
+    pub writer_name: String,
+    /// A mobile number (11 digits) or a landline (`0755-12345678`); spaces are ignored.
+    #[cfg_attr(feature = "openapi", schema(min_length = 7))]
+    pub writer_phone: String,
+    /// Other ways to reach the writer (e.g. `{"email": "..."}`), kept as given.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[ts(type = "Record<string, unknown> | null")]
+    pub writer_contact: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The answer to `POST /api/v1/letters`: the letter as created at the desk's unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeskIntakeReceipt {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub tracking_code: String,
+    pub received_at: DateTime<Utc>,
+    #[ts(type = "number")]
+    pub unit_id: i64,
 }
 
 /// `POST /api/v1/me/password`: the user sets their own password.

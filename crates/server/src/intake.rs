@@ -23,11 +23,10 @@ use jsjb_storage::{
     Actor, AttachmentKind, AttachmentMeta, IdempotencyClaim, NewLetter, StorageError,
 };
 
-pub const MAX_SUBJECT_CHARS: usize = 100;
-pub const MAX_BODY_CHARS: usize = 5000;
-const MAX_TAGS: usize = 5;
-const MAX_TAG_CHARS: usize = 32;
-pub const MAX_WRITER_NAME_CHARS: usize = 32;
+pub use jsjb_proto::limits::{
+    MAX_LETTER_CHARS as MAX_BODY_CHARS, MAX_PROBLEM_TAGS as MAX_TAGS, MAX_SUBJECT_CHARS,
+    MAX_TAG_CHARS, MAX_WRITER_NAME_CHARS,
+};
 /// The largest `letter` JSON part accepted.
 const MAX_LETTER_PART: usize = 64 * 1024;
 /// The whole intake body: every attachment at its limit plus the letter part.
@@ -37,32 +36,9 @@ pub const MAX_INTAKE_BODY: usize = MAX_IMAGES * crate::attachments::MAX_IMAGE_BY
 
 /// The letter as a desk types it in (and as every public channel hands it to
 /// [`accept_public_letter`]). There is no channel field: the route decides it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LetterInput {
-    #[schema(example = "help")]
-    pub category: Category,
-    /// At most 5, each 1–32 characters.
-    #[serde(default)]
-    #[schema(max_items = 5)]
-    pub problem_tags: Vec<String>,
-    /// One line, trimmed; 1–100 characters.
-    #[schema(min_length = 1, max_length = 100)]
-    pub subject: String,
-    /// Trimmed; 1–5000 characters.
-    #[schema(min_length = 1, max_length = 5000)]
-    pub body: String,
-    /// Trimmed; 1–32 characters.
-    #[schema(min_length = 1, max_length = 32)]
-    pub writer_name: String,
-    /// A mobile number (11 digits) or a landline (`0755-12345678`); spaces are ignored.
-    #[schema(min_length = 7)]
-    pub writer_phone: String,
-    /// Other ways to reach the writer (e.g. `{"email": "..."}`), kept as given.
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub writer_contact: Option<serde_json::Map<String, serde_json::Value>>,
-}
+/// A letter as a desk types it in (and as the portal and the messaging channels hand it
+/// to intake): the wire type, shared with the desktop.
+pub use jsjb_proto::LetterInput;
 
 /// The letter of the public API: the writer's phone is not in it, it is the phone the
 /// ticket verified; the channel is not in it either (the route is `web`).
@@ -107,13 +83,7 @@ pub struct IntakeReceipt {
     pub duplicate: bool,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct DeskIntakeReceipt {
-    pub id: i64,
-    pub tracking_code: String,
-    pub received_at: DateTime<Utc>,
-    pub unit_id: i64,
-}
+pub use jsjb_proto::DeskIntakeReceipt;
 
 pub(crate) fn is_mobile(p: &str) -> bool {
     let b = p.as_bytes();

@@ -277,6 +277,21 @@ impl ServerClient {
         self.json(req).await
     }
 
+    /// `POST /letters`: a letter taken by phone, typed in at the desk. The same key (one
+    /// per letter, kept by the form across retries) returns the letter created the first
+    /// time instead of a second one.
+    pub async fn post_desk_letter(
+        &self,
+        idempotency_key: &str,
+        input: &jsjb_proto::LetterInput,
+    ) -> Result<jsjb_proto::DeskIntakeReceipt, ClientError> {
+        let req = self
+            .request(Method::POST, self.url("/letters"))
+            .header(IDEMPOTENCY_KEY_HEADER, idempotency_key)
+            .json(input);
+        self.json(req).await
+    }
+
     /// `POST /handovers` with the acknowledgement's idempotency key: a retry with the
     /// same key gets the first record. `workstation` goes in `X-Workstation` when it is
     /// plain ASCII (a header cannot carry anything else).

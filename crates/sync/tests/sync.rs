@@ -725,3 +725,54 @@ async fn a_server_whose_audit_tail_was_deleted_is_reported_by_the_desk() {
     .await;
     desk.stop().await;
 }
+
+/// Issue 12 item 7: a desk types in a phone letter through the desktop's client; a retry
+/// with the form's key is the same letter, a new key a new one, and the desk's own
+/// desktop hears of it by sync, received at its unit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_phone_letter_typed_in_at_the_desk_is_created_once_and_synced() {
+    let env = Env::new().await;
+    let mut desk = env.desk("branch.desk").await;
+    desk.start().await;
+    online(&desk).await;
+    let input = jsjb_proto::LetterInput {
+        category: jsjb_core::letter::Category::Complaint,
+        problem_tags: vec!["噪音扰民".into()],
+        subject: "来电反映：烧烤店深夜噪音".into(),
+        body: "每晚十一点后仍有客人喧哗，影响休息。".into(),
+        writer_name: "王女士".into(),
+        writer_phone: "0755-83312345".into(),
+        writer_contact: None,
+    };
+    let first = desk
+        .client
+        .post_desk_letter("phone-form-1", &input)
+        .await
+        .expect("typed in");
+    let retry = desk
+        .client
+        .post_desk_letter("phone-form-1", &input)
+        .await
+        .expect("retried");
+    assert_eq!(retry, first, "the same key is the same letter");
+    let other = desk
+        .client
+        .post_desk_letter("phone-form-2", &input)
+        .await
+        .expect("another");
+    assert_ne!(other.id, first.id);
+    assert_eq!(first.unit_id, env.org.branch);
+    desk.handle().sync_now();
+    eventually(
+        10,
+        "the desk's cache has the letter, received at its unit",
+        || async {
+            desk.letter(first.id).await.is_some_and(|l| {
+                l.state == LetterState::Received
+                    && l.unit_id.0 == env.org.branch
+                    && l.channel == jsjb_core::letter::Channel::Phone
+            })
+        },
+    )
+    .await;
+}

@@ -365,4 +365,46 @@ describe("the deciders' worklists", () => {
     expect(inboxQueries().some((q) => q.extended === true && q.supervisor === null)).toBe(true);
     wrapper.unmount();
   });
+
+  it("a desk types in a phone letter, and a retry after a failure is the same letter", async () => {
+    install({ user: "futianfj.desk" });
+    const wrapper = await mountApp();
+    await wrapper.get('[data-testid="phone-letter-open"]').trigger("click");
+    await settle();
+    const q = (id: string) => document.body.querySelector(`[data-testid="${id}"]`);
+    const fill = async (id: string, value: string) => {
+      const input = q(id)?.querySelector("input, textarea") as HTMLInputElement;
+      input.value = value;
+      input.dispatchEvent(new Event("input"));
+      await settle();
+    };
+    // Nothing filled: every required field says so, and nothing is sent.
+    (q("phone-letter-submit") as HTMLButtonElement).click();
+    await settle();
+    expect(calls.some((c) => c.cmd === "type_in_letter")).toBe(false);
+    expect(q("phone-letter-dialog")?.textContent).toContain("必填");
+    await fill("phone-writer-name", "王女士");
+    await fill("phone-writer-phone", "0755-83312345");
+    await fill("phone-subject", "来电反映：楼下烧烤店深夜噪音");
+    await fill("phone-body", "每晚十一点后仍有客人喧哗，影响休息。");
+    // The category: pick from the select's options.
+    (q("phone-category")?.querySelector(".n-base-selection") as HTMLElement).click();
+    await settle();
+    (document.body.querySelector(".n-base-select-option") as HTMLElement).click();
+    await settle();
+    backend.setOffline(true);
+    (q("phone-letter-submit") as HTMLButtonElement).click();
+    await settle();
+    expect(q("phone-letter-error")?.textContent).not.toBe("");
+    backend.setOffline(false);
+    (q("phone-letter-submit") as HTMLButtonElement).click();
+    await settle();
+    const sent = calls.filter((c) => c.cmd === "type_in_letter");
+    expect(sent.length).toBe(2);
+    expect(sent[0].args.idempotencyKey).toBe(sent[1].args.idempotencyKey);
+    expect(sent[1].args.input).toMatchObject({ writer_name: "王女士", writer_phone: "0755-83312345", subject: "来电反映：楼下烧烤店深夜噪音", problem_tags: [] });
+    // The tracking code to read back to the caller.
+    expect(document.body.textContent).toMatch(/已录入，查询编号 \S+/);
+    wrapper.unmount();
+  });
 });

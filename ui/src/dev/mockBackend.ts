@@ -33,7 +33,7 @@ import type {
   UnitStats,
   UserSummary,
 } from "../ipc/types";
-import type { Notice } from "../ipc/bindings";
+import type { LetterInput, Notice } from "../ipc/bindings";
 import { SHENZHEN_CLOCKS } from "../ipc/bindings/limits";
 import { compareRanks, rankOf, type Rank } from "../domain/inboxOrder";
 
@@ -241,6 +241,9 @@ export function createMockBackend(options: MockOptions = {}) {
     chime: { muted: false, volume: 0.8, repeat: true },
     autostart: false,
   };
+
+  /** `type_in_letter`'s answers by idempotency key: a retry gets the first letter. */
+  const typedIn = new Map<string, { id: number; tracking_code: string; received_at: string; unit_id: number }>();
 
   function addLetter(id: number, ageMs: number, target: LetterState, overrides: Partial<LetterRecord> = {}): Letter {
     const t0 = now() - ageMs;
@@ -761,6 +764,28 @@ export function createMockBackend(options: MockOptions = {}) {
       case "dismiss_failed":
         for (const l of letters.values()) l.failed = l.failed.filter((f) => f.id !== Number(args.id));
         return null;
+      case "type_in_letter": {
+        if (offline) throw { code: "offline", message: "offline" };
+        const input = args.input as LetterInput;
+        const key = String(args.idempotencyKey);
+        const again = typedIn.get(key);
+        if (again) return again;
+        const id = Math.max(...letters.keys()) + 1;
+        const l = addLetter(id, 0, "received", {
+          subject: input.subject,
+          body: input.body,
+          category: input.category,
+          channel: "phone",
+          problem_tags: input.problem_tags,
+          writer: { name: input.writer_name, phone: input.writer_phone, masked: false },
+        });
+        l.record.unit_id = signedIn?.unit_id ?? 2;
+        sorted = null;
+        const receipt = { id, tracking_code: l.record.tracking_code, received_at: l.record.received_at, unit_id: l.record.unit_id };
+        typedIn.set(key, receipt);
+        emit("letters-changed", { ids: [id] });
+        return receipt;
+      }
       case "reveal_writer":
         if (offline) throw { code: "offline", message: "offline" };
         return { name: "张三丰", phone: "13812345678", masked: false };

@@ -3,7 +3,7 @@
 // edited by hand; those the bindings do not carry yet are mirrored in `./types`.
 import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
-import type { AppInfo, CommandError, Notice } from "./bindings";
+import type { AppInfo, CommandError, DeskIntakeReceipt, LetterInput, Notice } from "./bindings";
 import type {
   Action,
   ActionRefusedEvent,
@@ -78,6 +78,9 @@ export const takeAction = (letterId: LetterId, expectedVersion: number, action: 
 export const failedActions = () => call<OutboxEntry[]>("failed_actions");
 export const dismissFailed = (id: number) => call<void>("dismiss_failed", { id });
 export const revealWriter = (letterId: LetterId) => call<Writer>("reveal_writer", { letterId });
+/** 录入来电: the form keeps `idempotencyKey` across retries, so a retry never makes a second letter. */
+export const typeInLetter = (idempotencyKey: string, input: LetterInput) =>
+  call<DeskIntakeReceipt>("type_in_letter", { idempotencyKey, input });
 export const attachment = (sha256: string) => call<AttachmentData>("attachment", { sha256 });
 export const directory = () => call<UserSummary[]>("directory");
 

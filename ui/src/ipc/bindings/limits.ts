@@ -20,6 +20,21 @@ export const MAX_PASSWORD_CHARS = 128;
 /** jsjb_proto::limits::MAX_NAME_CHARS: a unit's name or a user's display name. */
 export const MAX_NAME_CHARS = 64;
 
+/** jsjb_proto::limits::MAX_SUBJECT_CHARS: a letter's subject. */
+export const MAX_SUBJECT_CHARS = 100;
+
+/** jsjb_proto::limits::MAX_LETTER_CHARS: a letter's text. */
+export const MAX_LETTER_CHARS = 5000;
+
+/** jsjb_proto::limits::MAX_WRITER_NAME_CHARS: the writer's name. */
+export const MAX_WRITER_NAME_CHARS = 32;
+
+/** jsjb_proto::limits::MAX_PROBLEM_TAGS: problem tags on a letter. */
+export const MAX_PROBLEM_TAGS = 5;
+
+/** jsjb_proto::limits::MAX_TAG_CHARS: one problem tag. */
+export const MAX_TAG_CHARS = 32;
+
 /** jsjb_core::clock::Policy::shenzhen(): 签收, 联系, 首次反馈, 办结 (seconds; for the development backend — the app reads its clocks from Rust). */
 export const SHENZHEN_CLOCKS = {
   sign_for: { dueSecs: 600, warnSecs: 180 },
