@@ -155,10 +155,11 @@ for (const size of SIZES) {
       await press(browser.$("[data-row] [data-testid='row-quick']"));
       await browser.$('[data-testid="action-dialog"][data-kind="dispatch"]').waitForDisplayed({ timeout: 20_000 });
       await shot("desk-dispatch-dialog");
-      await $("action-cancel").click();
+      await press($("action-cancel"));
+      await browser.$('[data-testid="action-dialog"]').waitForDisplayed({ reverse: true, timeout: 10_000 });
       // The deciders' worklists beside the queue (filters of the cache).
       for (const tab of ["extensions", "visits"]) {
-        await $(`desk-${tab}`).click();
+        await press($(`desk-${tab}`));
         await waitFor(`the ${tab} list`, async () => (await browser.$$("[data-row]")).length > 0 || (await $("inbox-empty").isExisting()));
         await shot(`desk-${tab}`);
       }
@@ -180,7 +181,7 @@ for (const size of SIZES) {
       await waitFor("the list", async () => (await browser.$$("[data-row]")).length > 0 || (await $("inbox-empty").isExisting()));
       await shot("supervisor-mine");
       for (const tab of ["overdue", "extended"]) {
-        await $(`supervisor-${tab}`).click();
+        await press($(`supervisor-${tab}`));
         await waitFor(`the ${tab} list`, async () => (await browser.$$("[data-row]")).length > 0 || (await $("inbox-empty").isExisting()));
         await shot(`supervisor-${tab}`);
       }

@@ -401,8 +401,8 @@ describe("the deciders' worklists", () => {
     await settle();
     const sent = calls.filter((c) => c.cmd === "type_in_letter");
     expect(sent.length).toBe(2);
-    expect(sent[0].args.idempotencyKey).toBe(sent[1].args.idempotencyKey);
-    expect(sent[1].args.input).toMatchObject({ writer_name: "王女士", writer_phone: "0755-83312345", subject: "来电反映：楼下烧烤店深夜噪音", problem_tags: [] });
+    expect(sent[0]?.args.idempotencyKey).toBe(sent[1]?.args.idempotencyKey);
+    expect(sent[1]?.args.input).toMatchObject({ writer_name: "王女士", writer_phone: "0755-83312345", subject: "来电反映：楼下烧烤店深夜噪音", problem_tags: [] });
     // The tracking code to read back to the caller.
     expect(document.body.textContent).toMatch(/已录入，查询编号 \S+/);
     wrapper.unmount();
