@@ -21,6 +21,13 @@ describe("filters → InboxQuery", () => {
     expect(filtersToQuery(none, { states: ["received"] }).states).toEqual(["received"]);
   });
 
+  it("a worklist's own filters stay when the user sets none (the supervisor's 已超期, 我的盯办)", () => {
+    expect(filtersToQuery(none, { bands: ["overdue"] }).bands).toEqual(["overdue"]);
+    expect(filtersToQuery({ ...none, bands: ["warning"] }, { bands: ["overdue"] }).bands).toEqual(["warning"]);
+    const mine = filtersToQuery(none, { supervisor: 12, extended: true, visit_due: true, extension_pending: true });
+    expect(mine).toMatchObject({ supervisor: 12, extended: true, visit_due: true, extension_pending: true });
+  });
+
   it("a blank search is no search", () => {
     expect(filtersToQuery({ ...none, text: "   " }).text).toBeNull();
   });

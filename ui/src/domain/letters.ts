@@ -38,9 +38,10 @@ export function filtersToQuery(filters: InboxFilters, base: Partial<InboxQuery> 
     ...base,
     supervisor: base.supervisor ?? null,
     states: filters.state ? [filters.state] : (base.states ?? []),
-    bands: [...filters.bands],
-    categories: [...filters.categories],
-    channels: [...filters.channels],
+    // The screen's own filter (a worklist's base) holds unless the user narrows it.
+    bands: filters.bands.length ? [...filters.bands] : (base.bands ?? []),
+    categories: filters.categories.length ? [...filters.categories] : (base.categories ?? []),
+    channels: filters.channels.length ? [...filters.channels] : (base.channels ?? []),
     handler: filters.handler ?? base.handler ?? null,
     text: text.length > 0 ? text : null,
   });
