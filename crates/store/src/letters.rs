@@ -298,7 +298,8 @@ impl Store {
         let tx = self.conn.transaction()?;
         let arrival = Arrival {
             my_unit: self.ctx.me.as_ref().map(|m| m.unit_id),
-            highlight_new: sync_state::cursor(&tx)? != 0,
+            // Every page of the first sync is history, not news.
+            highlight_new: sync_state::caught_up(&tx)?,
             signs_forms: self
                 .ctx
                 .me
@@ -343,8 +344,15 @@ impl Store {
                 }
             }
         }
-        tx.prepare_cached("UPDATE sync_state SET cursor = ?1, last_synced_at = ?2 WHERE id = 1")?
-            .execute(params![page.next_cursor, time::to_db(page.server_time)])?;
+        tx.prepare_cached(
+            "UPDATE sync_state SET cursor = ?1, last_synced_at = ?2, caught_up = caught_up OR ?3
+             WHERE id = 1",
+        )?
+        .execute(params![
+            page.next_cursor,
+            time::to_db(page.server_time),
+            !page.has_more
+        ])?;
         tx.commit()?;
         Ok(outcome)
     }

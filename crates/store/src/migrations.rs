@@ -11,6 +11,7 @@ const STEPS: &[M<'static>] = &[
     M::up(V4_AUDIT_HEAD),
     M::up(V5_SAVABLE_CLOCKS),
     M::up(V6_WORKLISTS),
+    M::up(V7_CAUGHT_UP),
 ];
 
 /// The cache's migrations. `MIGRATIONS.validate()` runs in the tests.
@@ -220,3 +221,11 @@ ALTER TABLE letters ADD COLUMN extended INTEGER NOT NULL DEFAULT 0 CHECK (extend
 ALTER TABLE letters ADD COLUMN visit_due INTEGER NOT NULL DEFAULT 0 CHECK (visit_due IN (0, 1));
 CREATE INDEX letters_by_supervisor ON letters (supervisor_id, urgency_key, id)
     WHERE supervisor_id IS NOT NULL;";
+
+/// Whether the cache has ever caught up with the server (a page with nothing more
+/// behind it). Until then every page belongs to the first sync, whose letters are history
+/// and are not highlighted as new — the whole first sync, not only its first page. A cache
+/// that already holds a cursor has caught up before.
+const V7_CAUGHT_UP: &str = "ALTER TABLE sync_state ADD COLUMN caught_up INTEGER NOT NULL DEFAULT 0
+    CHECK (caught_up IN (0, 1));
+UPDATE sync_state SET caught_up = (cursor != 0);";

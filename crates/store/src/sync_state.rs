@@ -34,9 +34,10 @@ pub(crate) fn tree_of(me: &Me) -> Result<UnitTree, StoreError> {
     Ok(UnitTree::new(me.units.iter().cloned())?)
 }
 
-pub(crate) fn cursor(conn: &Connection) -> Result<i64, StoreError> {
+/// The cache has caught up with the server at least once (see migration 7).
+pub(crate) fn caught_up(conn: &Connection) -> Result<bool, StoreError> {
     Ok(
-        conn.query_row("SELECT cursor FROM sync_state WHERE id = 1", [], |r| {
+        conn.query_row("SELECT caught_up FROM sync_state WHERE id = 1", [], |r| {
             r.get(0)
         })?,
     )

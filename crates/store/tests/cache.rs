@@ -49,7 +49,7 @@ fn a_file_cache_is_wal_full_sync_with_foreign_keys() -> TestResult {
     assert_eq!(mode, "wal");
     assert_eq!(sync, 2, "FULL");
     assert_eq!(fk, 1);
-    assert_eq!(version, 6, "every migration applied");
+    assert_eq!(version, 7, "every migration applied");
     Ok(())
 }
 
@@ -402,6 +402,45 @@ fn a_form_waiting_for_the_chief_is_reported_to_the_chief_once() -> TestResult {
         ))?;
         assert!(outcome.newly_to_sign.is_empty());
     }
+    Ok(())
+}
+
+/// The whole first sync is history, however many pages it takes: no letter of it is
+/// highlighted as new; after it caught up, a letter new to the cache is.
+#[test]
+fn a_first_sync_in_several_pages_highlights_nothing() -> TestResult {
+    let mut store = Store::open_in_memory()?;
+    store.set_me(&fixtures::officer())?;
+    let mut first = page(
+        1,
+        cst("2026-03-02 10:00"),
+        vec![upsert(dispatched(2, SHEKOU))],
+    );
+    first.has_more = true;
+    store.apply_page(&first)?;
+    store.apply_page(&page(
+        2,
+        cst("2026-03-02 10:00"),
+        vec![upsert(dispatched(3, SHEKOU))],
+    ))?;
+    let now = cst("2026-03-02 10:01");
+    let seen = |store: &Store, id: i64| -> Result<bool, StoreError> {
+        Ok(store
+            .letter_detail(LetterId(id), now)?
+            .map(|d| d.seen)
+            .unwrap_or_default())
+    };
+    assert!(seen(&store, 2)?);
+    assert!(
+        seen(&store, 3)?,
+        "the first sync's second page is history too"
+    );
+    store.apply_page(&page(
+        3,
+        cst("2026-03-02 10:02"),
+        vec![upsert(dispatched(4, SHEKOU))],
+    ))?;
+    assert!(!seen(&store, 4)?, "after catching up, a new letter is news");
     Ok(())
 }
 

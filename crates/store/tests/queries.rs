@@ -599,7 +599,8 @@ fn an_older_cache_gets_its_savable_clocks_on_open() -> TestResult {
         ))?;
         // As a version-4 cache left them.
         store.connection().execute_batch(
-            "DROP INDEX letters_by_supervisor;
+            "ALTER TABLE sync_state DROP COLUMN caught_up;
+             DROP INDEX letters_by_supervisor;
              ALTER TABLE letters DROP COLUMN supervisor_id;
              ALTER TABLE letters DROP COLUMN chased_at;
              ALTER TABLE letters DROP COLUMN extension_pending;
@@ -639,7 +640,8 @@ fn an_older_cache_gets_its_worklists_on_open() -> TestResult {
         .build();
         store.apply_page(&page(1, cst("2026-03-02 10:00"), vec![upsert(followed)]))?;
         store.connection().execute_batch(
-            "DROP INDEX letters_by_supervisor;
+            "ALTER TABLE sync_state DROP COLUMN caught_up;
+             DROP INDEX letters_by_supervisor;
              ALTER TABLE letters DROP COLUMN supervisor_id;
              ALTER TABLE letters DROP COLUMN chased_at;
              ALTER TABLE letters DROP COLUMN extension_pending;
