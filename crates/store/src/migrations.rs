@@ -225,7 +225,12 @@ CREATE INDEX letters_by_supervisor ON letters (supervisor_id, urgency_key, id)
 /// Whether the cache has ever caught up with the server (a page with nothing more
 /// behind it). Until then every page belongs to the first sync, whose letters are history
 /// and are not highlighted as new — the whole first sync, not only its first page. A cache
-/// that already holds a cursor has caught up before.
+/// that already holds a cursor has caught up before. And partial indexes for the deciders'
+/// worklists of migration 6, which each select a few letters of many.
 const V7_CAUGHT_UP: &str = "ALTER TABLE sync_state ADD COLUMN caught_up INTEGER NOT NULL DEFAULT 0
     CHECK (caught_up IN (0, 1));
-UPDATE sync_state SET caught_up = (cursor != 0);";
+UPDATE sync_state SET caught_up = (cursor != 0);
+-- The deciders' worklists select few letters of many: partial indexes, in the inbox order.
+CREATE INDEX letters_extension_pending ON letters (urgency_key, id) WHERE extension_pending = 1;
+CREATE INDEX letters_extended ON letters (urgency_key, id) WHERE extended = 1;
+CREATE INDEX letters_visit_due ON letters (urgency_key, id) WHERE visit_due = 1;";

@@ -600,6 +600,9 @@ fn an_older_cache_gets_its_savable_clocks_on_open() -> TestResult {
         // As a version-4 cache left them.
         store.connection().execute_batch(
             "ALTER TABLE sync_state DROP COLUMN caught_up;
+             DROP INDEX letters_extension_pending;
+             DROP INDEX letters_extended;
+             DROP INDEX letters_visit_due;
              DROP INDEX letters_by_supervisor;
              ALTER TABLE letters DROP COLUMN supervisor_id;
              ALTER TABLE letters DROP COLUMN chased_at;
@@ -641,6 +644,9 @@ fn an_older_cache_gets_its_worklists_on_open() -> TestResult {
         store.apply_page(&page(1, cst("2026-03-02 10:00"), vec![upsert(followed)]))?;
         store.connection().execute_batch(
             "ALTER TABLE sync_state DROP COLUMN caught_up;
+             DROP INDEX letters_extension_pending;
+             DROP INDEX letters_extended;
+             DROP INDEX letters_visit_due;
              DROP INDEX letters_by_supervisor;
              ALTER TABLE letters DROP COLUMN supervisor_id;
              ALTER TABLE letters DROP COLUMN chased_at;
