@@ -598,27 +598,51 @@ fn an_older_cache_gets_its_savable_clocks_on_open() -> TestResult {
             ],
         ))?;
         // As a version-4 cache left them.
-        store.connection().execute_batch(
-            "ALTER TABLE sync_state DROP COLUMN caught_up;
-             DROP INDEX letters_extension_pending;
-             DROP INDEX letters_extended;
-             DROP INDEX letters_visit_due;
-             DROP INDEX letters_by_supervisor;
-             ALTER TABLE letters DROP COLUMN supervisor_id;
-             ALTER TABLE letters DROP COLUMN chased_at;
-             ALTER TABLE letters DROP COLUMN extension_pending;
-             ALTER TABLE letters DROP COLUMN extended;
-             ALTER TABLE letters DROP COLUMN visit_due;
-             ALTER TABLE letters DROP COLUMN sign_for_due;
-             ALTER TABLE letters DROP COLUMN contact_due;
-             PRAGMA user_version = 4;",
-        )?;
+        as_left_by_version(&store, 4)?;
     }
     let store = Store::open(&path)?;
     assert_eq!(
         ids(&store, &InboxQuery::default(), cst("2026-03-02 09:05"))?,
         vec![1, 9]
     );
+    Ok(())
+}
+
+/// Undoes the migrations after `version` (`PRAGMA user_version` included), so that the
+/// next open runs them on a cache as that version left it.
+fn as_left_by_version(store: &Store, version: i64) -> Result<(), Box<dyn Error>> {
+    // Newest first: each migration's columns and indexes.
+    let undo: [(i64, &str); 3] = [
+        (
+            7,
+            "ALTER TABLE sync_state DROP COLUMN caught_up;
+             DROP INDEX letters_extension_pending;
+             DROP INDEX letters_extended;
+             DROP INDEX letters_visit_due;",
+        ),
+        (
+            6,
+            "DROP INDEX letters_by_supervisor;
+             ALTER TABLE letters DROP COLUMN supervisor_id;
+             ALTER TABLE letters DROP COLUMN chased_at;
+             ALTER TABLE letters DROP COLUMN extension_pending;
+             ALTER TABLE letters DROP COLUMN extended;
+             ALTER TABLE letters DROP COLUMN visit_due;",
+        ),
+        (
+            5,
+            "ALTER TABLE letters DROP COLUMN sign_for_due;
+             ALTER TABLE letters DROP COLUMN contact_due;",
+        ),
+    ];
+    for (migration, sql) in undo {
+        if migration > version {
+            store.connection().execute_batch(sql)?;
+        }
+    }
+    store
+        .connection()
+        .execute_batch(&format!("PRAGMA user_version = {version};"))?;
     Ok(())
 }
 
@@ -642,19 +666,7 @@ fn an_older_cache_gets_its_worklists_on_open() -> TestResult {
         )
         .build();
         store.apply_page(&page(1, cst("2026-03-02 10:00"), vec![upsert(followed)]))?;
-        store.connection().execute_batch(
-            "ALTER TABLE sync_state DROP COLUMN caught_up;
-             DROP INDEX letters_extension_pending;
-             DROP INDEX letters_extended;
-             DROP INDEX letters_visit_due;
-             DROP INDEX letters_by_supervisor;
-             ALTER TABLE letters DROP COLUMN supervisor_id;
-             ALTER TABLE letters DROP COLUMN chased_at;
-             ALTER TABLE letters DROP COLUMN extension_pending;
-             ALTER TABLE letters DROP COLUMN extended;
-             ALTER TABLE letters DROP COLUMN visit_due;
-             PRAGMA user_version = 5;",
-        )?;
+        as_left_by_version(&store, 5)?;
     }
     let store = Store::open(&path)?;
     let mine = InboxQuery {
