@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Unit } from "../ipc";
-import { filtersToQuery, rate, toCsv, unitsBelow, type InboxFilters } from "./letters";
+import { filtersToQuery, isWriterPhone, rate, toCsv, unitsBelow, type InboxFilters } from "./letters";
 
 const none: InboxFilters = { state: null, bands: [], categories: [], channels: [], handler: null, text: "" };
 
@@ -57,5 +57,14 @@ describe("CSV and rates", () => {
   it("formats rates, with a dash when nothing is due", () => {
     expect(rate(7, 8)).toBe("87.5%");
     expect(rate(0, 0)).toBe("—");
+  });
+});
+
+describe("a writer's phone, as the server takes it", () => {
+  it("takes mobiles and landlines the server takes, and refuses what it refuses", () => {
+    for (const ok of ["13812345678", "138 1234 5678", "0755-83312345", "010-1234567", "83312345", "1234567", "075583312345"])
+      expect(isWriterPhone(ok), ok).toBe(true);
+    for (const bad of ["", "12812345678", "1381234567", "755-83312345", "0755-123456", "123456", "0755--8331234", "abc"])
+      expect(isWriterPhone(bad), bad).toBe(false);
   });
 });

@@ -98,3 +98,12 @@ export function rate(numerator: number, denominator: number): string {
   if (denominator <= 0) return "—";
   return `${((numerator / denominator) * 100).toFixed(1)}%`;
 }
+
+/** A phone the server takes for a writer (`intake::is_mobile` / `is_landline`, mirrored
+ * here so the desk hears of a typo before sending; the server's check decides): an
+ * 11-digit mobile, `0755-12345678`, a 7–8 digit local number, or 0 + 9–11 digits.
+ * Spaces are ignored, as the server ignores them. */
+export function isWriterPhone(raw: string): boolean {
+  const p = raw.replace(/\s/g, "");
+  return /^1[3-9]\d{9}$/.test(p) || /^0\d{2,3}-\d{7,8}$/.test(p) || /^\d{7,8}$/.test(p) || /^0\d{9,11}$/.test(p);
+}
