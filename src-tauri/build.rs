@@ -26,6 +26,8 @@ const COMMANDS: &[&str] = &[
     "waiting_status",
     "save_export",
     "statistics",
+    "wall_board",
+    "set_full_screen",
     "handover",
     "acknowledge_handover",
     "account_notices",

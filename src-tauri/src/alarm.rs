@@ -36,6 +36,8 @@ pub type Warn = ((LetterId, ClockKind), Option<DateTime<Utc>>);
 pub struct AlarmView {
     pub waiting: Vec<Waiting>,
     pub warnings: Vec<Warn>,
+    /// Clocks breached below the desk that it is told of (逐级上报), and when.
+    pub escalations: Vec<Warn>,
 }
 
 /// The sound output as the alarm sees it.
@@ -49,6 +51,8 @@ pub struct ArrivalAlarm {
     device: Option<ChimeHandle>,
     /// "About to breach" clocks of letters the unit holds: the softer sound, once each.
     warnings: Mutex<WarnSchedule<(LetterId, ClockKind)>>,
+    /// Clocks breached below a desk (逐级上报): the softer sound and a notification, once each.
+    escalations: Mutex<WarnSchedule<(LetterId, ClockKind)>>,
     wake: Notify,
     clock: Mutex<Option<ServerClock>>,
     /// Set when the audio thread could not even start: no sound will ever play.
@@ -66,6 +70,7 @@ impl ArrivalAlarm {
             audio,
             device,
             warnings: Mutex::new(WarnSchedule::default()),
+            escalations: Mutex::new(WarnSchedule::default()),
             wake: Notify::new(),
             clock: Mutex::new(None),
             no_audio: std::sync::atomic::AtomicBool::new(false),
@@ -102,8 +107,15 @@ impl ArrivalAlarm {
         self.warnings.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn escalations(&self) -> MutexGuard<'_, WarnSchedule<(LetterId, ClockKind)>> {
+        self.escalations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn clear(&self) {
         self.warnings().clear();
+        self.escalations().clear();
         let mut alarm = self.lock();
         let settings = alarm.schedule().settings().clone();
         // Valid: they were accepted before.
@@ -195,18 +207,41 @@ impl ArrivalAlarm {
         self.wake.notify_one();
     }
 
-    /// Rings the softer sound if a clock's warn time has come (once per clock; nothing
-    /// when muted). Returns the clocks that rang.
-    pub fn tick_warnings(&self, now: DateTime<Utc>) -> Vec<(LetterId, ClockKind)> {
-        let rung = self.warnings().tick(now);
-        if rung.is_empty() {
-            return rung;
+    /// Takes in the breaches below the desk it is told of (see [`AlarmView::escalations`]).
+    pub fn update_escalations(&self, escalations: &[Warn]) {
+        let mut schedule = self.escalations();
+        for (key, at) in escalations {
+            schedule.set(*key, *at);
         }
+        drop(schedule);
+        self.wake.notify_one();
+    }
+
+    /// The breaches below whose time to be told has come (each once); the softer sound
+    /// plays for them unless muted. The caller notifies the desk.
+    pub fn tick_escalations(&self, now: DateTime<Utc>) -> Vec<(LetterId, ClockKind)> {
+        let due = self.escalations().tick(now);
+        if !due.is_empty() {
+            self.play_warning();
+        }
+        due
+    }
+
+    fn play_warning(&self) {
         let settings = self.lock().schedule().settings().clone();
         if !settings.muted
             && let Err(e) = self.audio.play(Sound::Warning, settings.volume)
         {
             tracing::debug!("the warning sound did not play: {e}");
+        }
+    }
+
+    /// Rings the softer sound if a clock's warn time has come (once per clock; nothing
+    /// when muted). Returns the clocks that rang.
+    pub fn tick_warnings(&self, now: DateTime<Utc>) -> Vec<(LetterId, ClockKind)> {
+        let rung = self.warnings().tick(now);
+        if !rung.is_empty() {
+            self.play_warning();
         }
         rung
     }
@@ -228,14 +263,19 @@ impl ArrivalAlarm {
     }
 
     /// The timer: sleeps until the schedule's next ring (or until woken by a change),
-    /// then ticks. Runs for the life of the app.
-    pub async fn run_timer(self: Arc<Self>) {
+    /// then ticks; breaches below a desk go to `escalated` (the notification). Runs for
+    /// the life of the app.
+    pub async fn run_timer(self: Arc<Self>, escalated: impl Fn(Vec<LetterId>) + Send + 'static) {
         loop {
             let now = self.now();
-            let next = [self.lock().next_due(now), self.warnings().next_due()]
-                .into_iter()
-                .flatten()
-                .min();
+            let next = [
+                self.lock().next_due(now),
+                self.warnings().next_due(),
+                self.escalations().next_due(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let nap = match next {
                 Some(due) => (due - now).to_std().unwrap_or(Duration::ZERO).min(MAX_NAP),
                 None => MAX_NAP,
@@ -256,6 +296,13 @@ impl ArrivalAlarm {
             let warned = self.tick_warnings(now);
             if !warned.is_empty() {
                 tracing::info!(clocks = ?warned, "clocks about to breach");
+            }
+            let breached = self.tick_escalations(now);
+            if !breached.is_empty() {
+                tracing::info!(clocks = ?breached, "clocks breached below: the desk is told");
+                let mut ids: Vec<LetterId> = breached.into_iter().map(|(id, _)| id).collect();
+                ids.dedup();
+                escalated(ids);
             }
         }
     }
@@ -330,6 +377,12 @@ pub fn waiting(
             attention::undecided_extension_warn_at(&d.status, who.unit, &who.roles, policy)
         });
         view.warnings.push(((*id, ClockKind::Closure), undecided));
+        for kind in ClockKind::ALL {
+            let at = detail.as_ref().and_then(|d| {
+                attention::escalation_at(kind, &d.status, &d.clocks, who.unit, &who.roles, policy)
+            });
+            view.escalations.push(((*id, kind), at));
+        }
     }
     Ok(view)
 }
@@ -364,9 +417,18 @@ pub fn all_waiting(
     };
     let mut below = Vec::new();
     collect_ids(store, &mut pending, now, &mut below)?;
-    let held: std::collections::HashSet<LetterId> = ids.iter().copied().collect();
-    ids.extend(below.into_iter().filter(|id| !held.contains(id)));
+    // Letters below with a clock that escalates not yet met, for the desk's 逐级上报.
+    if who.roles.contains(&Role::Dispatcher) {
+        below.extend(store.escalation_candidates(who.unit, &policy_clocks(store))?);
+    }
+    let mut held: std::collections::HashSet<LetterId> = ids.iter().copied().collect();
+    ids.extend(below.into_iter().filter(|id| held.insert(*id)));
     waiting(store, who, &ids, now)
+}
+
+/// The clocks whose breach the policy escalates.
+fn policy_clocks(store: &Store) -> Vec<ClockKind> {
+    store.clock_policy().escalation.clocks.clone()
 }
 
 /// Every id `query` selects, page by page.

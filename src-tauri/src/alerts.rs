@@ -27,6 +27,7 @@ struct Texts {
     arrival: &'static str,
     chased: &'static str,
     to_sign: &'static str,
+    escalated: &'static str,
     show: &'static str,
     quit: &'static str,
     waiting: fn(usize) -> String,
@@ -37,6 +38,7 @@ const ZH_CN: Texts = Texts {
     arrival: "您有新的来件，请及时签收或派发",
     chased: "上级盯办民警对本单位办理的来信进行了催办，请尽快处理",
     to_sign: "有新的反馈表等待您签批",
+    escalated: "下级单位有来信签收或联系来信人已超时，请在态势看板查看并督促",
     show: "显示窗口",
     quit: "退出",
     waiting: |n| format!("待签收/待派发 {n} 件"),
@@ -47,6 +49,7 @@ const EN: Texts = Texts {
     arrival: "New letters have arrived: please sign for or dispatch them",
     chased: "The supervising officer chased a case your unit handles: please act on it",
     to_sign: "A feedback form waits for your signature",
+    escalated: "A unit below missed a sign-for or contact deadline: see the wall board",
     show: "Show window",
     quit: "Quit",
     waiting: |n| format!("{n} waiting to be signed for or dispatched"),
@@ -238,6 +241,11 @@ pub fn notify_forms<R: Runtime>(app: &AppHandle<R>) {
     notify(app, |t| t.to_sign);
 }
 
+/// The OS notification for clocks breached at a unit below the desk (逐级上报).
+pub fn notify_escalation<R: Runtime>(app: &AppHandle<R>) {
+    notify(app, |t| t.escalated);
+}
+
 fn notify<R: Runtime>(app: &AppHandle<R>, body: fn(&Texts) -> &'static str) {
     static FAILED_ONCE: AtomicBool = AtomicBool::new(false);
     if app
@@ -302,4 +310,14 @@ pub fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
         let _ = window.show();
         let _ = window.set_focus();
     }
+}
+
+/// Puts the main window in or out of full screen (the wall board on a duty-room screen);
+/// returns whether it is full screen now.
+pub fn set_full_screen<R: Runtime>(app: &AppHandle<R>, on: bool) -> tauri::Result<bool> {
+    let Some(window) = app.get_webview_window(MAIN_WINDOW) else {
+        return Ok(false);
+    };
+    window.set_fullscreen(on)?;
+    window.is_fullscreen()
 }

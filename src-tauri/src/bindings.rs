@@ -106,6 +106,9 @@ pub fn typescript() -> Result<Vec<BindingFile>, ExportError> {
     c.add::<jsjb_store::StatsReport>();
     // Flattened into the unit and officer rows; exported for the UI's own sums.
     c.add::<jsjb_store::RateCounts>();
+    c.add::<jsjb_store::WallBoard>();
+    c.add::<jsjb_store::BoardRow>();
+    c.add::<jsjb_store::UnitLoad>();
     c.add::<jsjb_store::HandoverReport>();
     c.add::<jsjb_proto::Notice>();
     c.add::<jsjb_signoff::flow::SigningKeyStatus>();

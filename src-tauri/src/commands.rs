@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use jsjb_core::letter::LetterId;
 use jsjb_core::workflow::Action;
 use jsjb_proto::{Notice, UserSummary, Writer};
-use jsjb_store::{HandoverReport, InboxQuery, OutboxEntry, StatsReport};
+use jsjb_store::{HandoverReport, InboxQuery, OutboxEntry, StatsReport, WallBoard};
 use jsjb_sync::SyncStatus;
 use tauri::{AppHandle, Runtime, State};
 
@@ -178,6 +178,13 @@ pub fn waiting_status(app_state: State<'_, AppState>) -> CommandResult<WaitingSt
     Ok(crate::alerts::waiting_status(&app_state.alarm()))
 }
 
+/// Full screen on or off (the wall board on a duty-room screen); the state after.
+#[tauri::command]
+pub fn set_full_screen<R: Runtime>(app: AppHandle<R>, on: bool) -> CommandResult<bool> {
+    crate::alerts::set_full_screen(&app, on)
+        .map_err(|e| CommandError::new(ErrorCode::Internal, e.to_string()))
+}
+
 /// Saves an export (the statistics' CSV) into the folder the user picks now in the
 /// native dialog (opened here, titled `dialog_title` from the UI's locale); `None` when
 /// they cancel. The webview names the file, never the folder.
@@ -213,6 +220,13 @@ pub async fn statistics(
 ) -> CommandResult<StatsReport> {
     let session = app_state.session()?;
     handover::statistics(&session, from, to).await
+}
+
+/// The wall board (各单位实时态势) of the user's desk.
+#[tauri::command]
+pub async fn wall_board(app_state: State<'_, AppState>) -> CommandResult<WallBoard> {
+    let session = app_state.session()?;
+    handover::wall_board(&session).await
 }
 
 /// The shift handover of the user's unit.

@@ -1,4 +1,4 @@
-//! Statistics and the shift handover (交接班) for the commands: the reports come from
+//! Statistics, the wall board and the shift handover (交接班) for the commands: the reports come from
 //! the cache (`jsjb_store`); acknowledgements are queued in the cache and sent to the
 //! server (`POST /handovers`), and the unit's recent ones fetched from it, whenever the
 //! handover screen is shown or acknowledged and whenever sync comes back online.
@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use jsjb_core::org::UnitId;
 use jsjb_proto::{HandoverAckRequest, HandoverCounts};
 use jsjb_store::StoreHandle;
-use jsjb_store::{HANDOVER_SOON_SECS, HandoverItemKind, HandoverReport, StatsReport};
+use jsjb_store::{HANDOVER_SOON_SECS, HandoverItemKind, HandoverReport, StatsReport, WallBoard};
 use jsjb_sync::{ClientError, ServerClient, SyncStatus};
 use tokio::sync::watch;
 
@@ -40,6 +40,17 @@ pub async fn statistics(
     Ok(session
         .store
         .call(move |s| s.statistics(from, to, now))
+        .await??)
+}
+
+/// `wall_board`: the desk's board of the units below it, at server time, with the
+/// rates since the start of today (CST).
+pub async fn wall_board(session: &Session) -> CommandResult<WallBoard> {
+    let now = session.now();
+    let today = jsjb_core::cst_day_start(now);
+    Ok(session
+        .store
+        .call(move |s| s.wall_board(today, now))
         .await??)
 }
 

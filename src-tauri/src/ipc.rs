@@ -153,6 +153,9 @@ pub mod events {
     pub const LETTERS_ARRIVED: &str = "letters-arrived";
     /// The supervising officer chased (催办) letters the user's unit holds.
     pub const LETTERS_CHASED: &str = "letters-chased";
+    /// A clock breached at a unit below the desk (逐级上报): the wall board and the rows
+    /// mark them.
+    pub const LETTERS_ESCALATED: &str = "letters-escalated";
     /// Feedback forms newly wait for the chief (待签批).
     pub const FORMS_TO_SIGN: &str = "forms-to-sign";
     pub const ACTION_REFUSED: &str = "action-refused";

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use jsjb_chime::{Audio, AudioError, ChimeThread, Sound};
-use tauri::{App, AppHandle, Builder, Manager, RunEvent, Runtime};
+use tauri::{App, AppHandle, Builder, Emitter, Manager, RunEvent, Runtime};
 
 use crate::alarm::{ArrivalAlarm, SharedAudio};
 use crate::app_state::AppState;
@@ -128,6 +128,8 @@ pub fn build_app_with<R: Runtime>(builder: Builder<R>, options: Options) -> Buil
             commands::waiting_status,
             commands::save_export,
             commands::statistics,
+            commands::wall_board,
+            commands::set_full_screen,
             commands::handover,
             commands::acknowledge_handover,
             commands::account_notices,
@@ -191,7 +193,14 @@ fn setup<R: Runtime>(app: &mut App<R>, options: Options) -> Result<(), Box<dyn s
         },
     };
     let alarm = Arc::new(ArrivalAlarm::new(settings.chime.alarm(), audio, device)?);
-    tauri::async_runtime::spawn(Arc::clone(&alarm).run_timer());
+    let handle = app.handle().clone();
+    tauri::async_runtime::spawn(Arc::clone(&alarm).run_timer(move |ids| {
+        if let Err(e) = handle.emit(ipc::events::LETTERS_ESCALATED, ipc::LettersEvent { ids }) {
+            tracing::warn!("cannot emit {}: {e}", ipc::events::LETTERS_ESCALATED);
+        }
+        alerts::notify_escalation(&handle);
+        alerts::ask_attention(&handle);
+    }));
     if no_audio {
         alarm.mark_no_audio();
     }

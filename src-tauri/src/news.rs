@@ -69,6 +69,7 @@ impl<R: Runtime> News<R> {
         match view {
             Ok(Ok(view)) => {
                 alarm.update_warnings(&view.warnings);
+                alarm.update_escalations(&view.escalations);
                 let arrived = alarm.update(&view.waiting);
                 alerts::show_count(app, alarm.unsigned());
                 alerts::publish_waiting(app, alarm);

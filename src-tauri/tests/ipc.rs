@@ -799,3 +799,85 @@ fn closing_the_window_quits_without_a_tray() {
 fn closing_the_window_hides_it_to_the_tray_when_there_is_one() {
     assert!(close_main_window(true));
 }
+
+/// Issue 12 item 5 (逐级上报): a sign-for clock breached at a station is told to the
+/// branch desk that dispatched it there — the softer sound once, for the notification —
+/// read from a real cache through the alarm's own `waiting`; the station's signature
+/// ends it, and a desk of another branch is never told.
+#[test]
+fn a_breach_below_is_told_to_the_desk_above_once() {
+    use jsjb_chime::{AlarmSettings, Sound};
+    use jsjb_core::clock::ClockKind;
+    use jsjb_core::letter::LetterId;
+    use jsjb_core::org::{Role, UserId};
+    use jsjb_desk::alarm::{self, ArrivalAlarm, Recipient, SharedAudio};
+    use jsjb_store::Store;
+    use jsjb_store::fixtures::{FUTIAN, LetterBuilder, NANSHAN, NANTOU, cst, me, page, upsert};
+
+    let mut store = Store::open_in_memory().expect("cache");
+    store
+        .set_me(&me(40, NANSHAN, &[Role::Dispatcher]))
+        .expect("signed in");
+    let unsigned = || {
+        LetterBuilder::received(2, cst("2026-03-02 08:59"))
+            .dispatch_to(NANTOU, cst("2026-03-02 09:00"))
+    };
+    store
+        .apply_page(&page(
+            1,
+            cst("2026-03-02 09:30"),
+            vec![upsert(unsigned().build())],
+        ))
+        .expect("synced");
+    let now = cst("2026-03-02 09:30");
+    let desk = Recipient {
+        unit: NANSHAN,
+        roles: vec![Role::Dispatcher],
+    };
+    let view = alarm::all_waiting(&store, &desk, now).expect("read");
+    let key = (LetterId(2), ClockKind::SignFor);
+    assert!(
+        view.escalations
+            .contains(&(key, Some(cst("2026-03-02 09:10")))),
+        "{:?}",
+        view.escalations
+    );
+    assert!(
+        view.waiting.iter().all(|(_, due)| due.is_none()),
+        "the branch does not sign for the station"
+    );
+
+    let audio = Arc::new(FakeAudio::default());
+    let shared: SharedAudio = audio.clone();
+    let alarm = ArrivalAlarm::new(AlarmSettings::default(), shared, None).expect("alarm");
+    alarm.update_escalations(&view.escalations);
+    let told = alarm.tick_escalations(now);
+    assert!(told.contains(&key), "{told:?}");
+    assert_eq!(audio.count_of(Sound::Warning), 1, "the softer sound");
+    assert_eq!(audio.count_of(Sound::Arrival), 0);
+    // Another sync reports the same breach: told once.
+    alarm.update_escalations(
+        &alarm::all_waiting(&store, &desk, now)
+            .expect("read")
+            .escalations,
+    );
+    assert!(alarm.tick_escalations(now).is_empty());
+
+    // Another branch's desk is not on the letter's dispatch chain.
+    let other = Recipient {
+        unit: FUTIAN,
+        roles: vec![Role::Dispatcher],
+    };
+    let view = alarm::waiting(&store, &other, &[LetterId(2)], now).expect("read");
+    assert!(view.escalations.iter().all(|(_, at)| at.is_none()));
+
+    // The station signs for it: the sign-for breach no longer concerns anyone above.
+    let signed = unsigned()
+        .sign_for(UserId(8), cst("2026-03-02 09:31"))
+        .build();
+    store
+        .apply_page(&page(2, cst("2026-03-02 09:31"), vec![upsert(signed)]))
+        .expect("synced");
+    let view = alarm::waiting(&store, &desk, &[LetterId(2)], now).expect("read");
+    assert!(view.escalations.contains(&(key, None)));
+}

@@ -11,13 +11,14 @@
 //! signature or a dispatch: they have their own worklists and clocks.
 //!
 //! One softer reminder is for the deciders above: an extension request nobody decides
-//! ([`undecided_extension_warn_at`]).
+//! ([`undecided_extension_warn_at`]). Another is for the desks above the holder: a clock
+//! breached below them (逐级上报, [`escalation_at`]).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::WorkCalendar;
-use crate::clock::{Policy, desk_dispatch_due};
+use crate::clock::{ClockKind, ClockState, LetterClocks, Policy, desk_dispatch_due};
 use crate::letter::LetterState;
 use crate::org::{Role, UnitId};
 use crate::workflow::LetterStatus;
@@ -94,5 +95,43 @@ pub fn undecided_extension_warn_at(
             .current_due
             .checked_sub_signed(Duration::seconds(warn))
             .unwrap_or(pending.current_due),
+    )
+}
+
+/// When the desk of `my_unit` is told that the holder below let `kind` breach (逐级上报):
+/// the clock's due time plus the policy's grace, while the clock is unmet, when the
+/// policy escalates that clock, and when `my_unit` is one of the `tiers_up` desks that
+/// dispatched the letter down to its holder. `None` otherwise — the desk's own letters
+/// ring their own alarms, and a met clock needs nobody above.
+pub fn escalation_at(
+    kind: ClockKind,
+    status: &LetterStatus,
+    clocks: &LetterClocks,
+    my_unit: UnitId,
+    roles: &[Role],
+    policy: &Policy,
+) -> Option<DateTime<Utc>> {
+    let rule = &policy.escalation;
+    if !rule.clocks.contains(&kind) || !roles.contains(&Role::Dispatcher) || status.unit == my_unit
+    {
+        return None;
+    }
+    let above = status
+        .dispatch_chain
+        .iter()
+        .rev()
+        .take(usize::from(rule.tiers_up));
+    if !above.into_iter().any(|unit| *unit == my_unit) {
+        return None;
+    }
+    let reading = clocks.get(kind)?;
+    if !matches!(reading.state, ClockState::Running | ClockState::Breached) {
+        return None;
+    }
+    Some(
+        reading
+            .due_at
+            .checked_add_signed(Duration::seconds(rule.grace_secs))
+            .unwrap_or(reading.due_at),
     )
 }

@@ -104,6 +104,36 @@ pub struct Policy {
     /// one of the scored clocks. Absent from an older stored policy: the default applies.
     #[serde(default = "default_desk_dispatch")]
     pub desk_dispatch: ClockRule,
+    /// 逐级上报: which breached clocks the desks above the holder hear of, and when.
+    /// Absent from an older stored policy: the default applies.
+    #[serde(default)]
+    pub escalation: EscalationRule,
+}
+
+/// Escalation upward (issue 12 item 5): when a clock that can still be saved breaches
+/// at a unit, the desks of the tiers that dispatched the letter down are told, so that a
+/// station asleep at its post is noticed by its branch (and, at `tiers_up: 2`, by the
+/// city). Configuration, not code: a bureau may escalate later or further.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct EscalationRule {
+    /// The clocks whose breach is escalated; none: escalation is off.
+    pub clocks: Vec<ClockKind>,
+    /// How long after the breach the tier above is told, in seconds (0: at once).
+    #[ts(type = "number")]
+    pub grace_secs: i64,
+    /// How many tiers above the holder are told (1: the desk that dispatched it there).
+    pub tiers_up: u8,
+}
+
+/// The Shenzhen default: a breached 签收 or 联系 clock is the desk above's business at once.
+impl Default for EscalationRule {
+    fn default() -> Self {
+        EscalationRule {
+            clocks: vec![ClockKind::SignFor, ClockKind::Contact],
+            grace_secs: 0,
+            tiers_up: 1,
+        }
+    }
 }
 
 /// The desk's default: dispatch or rule within 10 minutes, amber for the last 3.
@@ -298,6 +328,9 @@ pub enum PolicyError {
     /// checks it shares.
     #[error("the desk dispatch rule: {0}")]
     DeskDispatch(Box<PolicyError>),
+    /// The escalation rule waits a negative time, or tells no tier at all.
+    #[error("the escalation rule needs a grace of 0 s or more and at least one tier up")]
+    Escalation,
 }
 
 impl Policy {
@@ -311,6 +344,7 @@ impl Policy {
             closure: ClockRule::calendar(15 * DAY, 48 * HOUR),
             closure_by_category: Vec::new(),
             desk_dispatch: default_desk_dispatch(),
+            escalation: EscalationRule::default(),
         }
     }
 
@@ -362,6 +396,10 @@ impl Policy {
             &self.desk_dispatch,
         )
         .map_err(|e| PolicyError::DeskDispatch(Box::new(e)))?;
+        let escalation = &self.escalation;
+        if escalation.grace_secs < 0 || escalation.tiers_up == 0 {
+            return Err(PolicyError::Escalation);
+        }
         Ok(())
     }
 }

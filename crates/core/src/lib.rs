@@ -20,6 +20,17 @@ pub const CST: chrono::FixedOffset = match chrono::FixedOffset::east_opt(8 * 360
     None => panic!("UTC+8 is a valid offset"),
 };
 
+/// The start of the CST calendar day `at` falls in (the wall board's "today").
+pub fn cst_day_start(at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    let day = at.with_timezone(&CST).date_naive();
+    let midnight = day.and_time(chrono::NaiveTime::MIN);
+    // A fixed offset has no gaps or folds: the local midnight is always one instant.
+    midnight
+        .and_local_timezone(CST)
+        .single()
+        .map_or(at, |t| t.with_timezone(&chrono::Utc))
+}
+
 /// China Standard Time; see [`CST`].
 pub fn cst() -> chrono::FixedOffset {
     CST

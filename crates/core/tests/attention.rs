@@ -140,3 +140,177 @@ mod undecided_extension {
         );
     }
 }
+
+mod escalation {
+    use chrono::{DateTime, Duration, TimeZone, Utc};
+    use jsjb_core::attention::escalation_at;
+    use jsjb_core::calendar::WorkCalendar;
+    use jsjb_core::clock::{ClockKind, Policy, evaluate};
+    use jsjb_core::letter::Category;
+    use jsjb_core::letter::{ContactMethod, ContactOutcome};
+    use jsjb_core::org::{Role, Tier, UnitId, UserId};
+    use jsjb_core::workflow::{EventPayload, LetterStatus};
+    use rstest::rstest;
+
+    const CITY: UnitId = UnitId(1);
+    const BRANCH: UnitId = UnitId(2);
+    const STATION: UnitId = UnitId(5);
+    const ELSEWHERE: UnitId = UnitId(3);
+    const DESK: &[Role] = &[Role::Dispatcher];
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    /// Received at the city at t0, down to the branch at t0, to the station at t0 + 1 min.
+    fn at_station() -> LetterStatus {
+        let mut status = LetterStatus::received(t0(), CITY, Tier::City, Category::Complaint);
+        for (minute, from, to, tier) in [
+            (0, CITY, BRANCH, Tier::Branch),
+            (1, BRANCH, STATION, Tier::Station),
+        ] {
+            status.apply(
+                t0() + Duration::minutes(minute),
+                &EventPayload::Dispatched {
+                    from,
+                    to,
+                    to_tier: tier,
+                    note: String::new(),
+                    ruling: None,
+                },
+            );
+        }
+        status
+    }
+
+    /// What changed since `at_station`.
+    #[derive(Debug, Clone, Copy)]
+    enum Then {
+        Nothing,
+        SignedFor,
+        Contacted,
+    }
+
+    fn after(then: Then) -> LetterStatus {
+        let mut status = at_station();
+        let at = t0() + Duration::minutes(5);
+        match then {
+            Then::Nothing => {}
+            Then::SignedFor => status.apply(
+                at,
+                &EventPayload::SignedFor {
+                    unit: STATION,
+                    handler: UserId(9),
+                },
+            ),
+            Then::Contacted => status.apply(
+                at,
+                &EventPayload::ContactRecorded {
+                    outcome: ContactOutcome::Reached,
+                    contacted_at: at,
+                    method: ContactMethod::Phone,
+                    note: String::new(),
+                },
+            ),
+        }
+        status
+    }
+
+    /// Issue 12 item 5: the desk that dispatched the letter down hears of a breached
+    /// 签收 or 联系 clock below it (due time + grace), and only that desk unless the rule
+    /// reaches further; never the holder, a non-desk, a unit off the chain, a met clock,
+    /// or a clock the rule does not escalate.
+    #[rstest]
+    #[case::branch_hears_of_sign_for(
+        Then::Nothing,
+        ClockKind::SignFor,
+        BRANCH,
+        DESK,
+        1,
+        0,
+        Some(11)
+    )]
+    #[case::branch_hears_of_contact(
+        Then::Nothing,
+        ClockKind::Contact,
+        BRANCH,
+        DESK,
+        1,
+        0,
+        Some(30)
+    )]
+    #[case::grace_delays_it(Then::Nothing, ClockKind::SignFor, BRANCH, DESK, 1, 300, Some(11))]
+    #[case::city_not_at_one_tier(Then::Nothing, ClockKind::SignFor, CITY, DESK, 1, 0, None)]
+    #[case::city_at_two_tiers(Then::Nothing, ClockKind::SignFor, CITY, DESK, 2, 0, Some(11))]
+    #[case::not_the_holder(Then::Nothing, ClockKind::SignFor, STATION, DESK, 1, 0, None)]
+    #[case::not_an_officer(Then::Nothing, ClockKind::SignFor, BRANCH, &[Role::Officer], 1, 0, None)]
+    #[case::not_a_supervisor(Then::Nothing, ClockKind::Contact, BRANCH, &[Role::Supervisor], 1, 0, None)]
+    #[case::not_off_the_chain(Then::Nothing, ClockKind::SignFor, ELSEWHERE, DESK, 2, 0, None)]
+    #[case::first_feedback_not_escalated(
+        Then::Nothing,
+        ClockKind::FirstFeedback,
+        BRANCH,
+        DESK,
+        1,
+        0,
+        None
+    )]
+    #[case::signed_for(Then::SignedFor, ClockKind::SignFor, BRANCH, DESK, 1, 0, None)]
+    #[case::signed_contact_still_runs(
+        Then::SignedFor,
+        ClockKind::Contact,
+        BRANCH,
+        DESK,
+        1,
+        0,
+        Some(30)
+    )]
+    #[case::contacted(Then::Contacted, ClockKind::Contact, BRANCH, DESK, 1, 0, None)]
+    fn tells_the_desk_above(
+        #[case] then: Then,
+        #[case] kind: ClockKind,
+        #[case] me: UnitId,
+        #[case] roles: &[Role],
+        #[case] tiers_up: u8,
+        #[case] grace_secs: i64,
+        #[case] minutes_after_t0: Option<i64>,
+    ) {
+        let mut policy = Policy::shenzhen();
+        policy.escalation.tiers_up = tiers_up;
+        policy.escalation.grace_secs = grace_secs;
+        assert_eq!(policy.validate(), Ok(()));
+        let status = after(then);
+        // Read well after every breach: a breached clock still escalates.
+        let clocks = evaluate(
+            &status.clock_inputs,
+            &policy,
+            &WorkCalendar::china(),
+            t0() + Duration::hours(2),
+        );
+        let expected =
+            minutes_after_t0.map(|m| t0() + Duration::minutes(m) + Duration::seconds(grace_secs));
+        assert_eq!(
+            escalation_at(kind, &status, &clocks, me, roles, &policy),
+            expected
+        );
+    }
+
+    #[test]
+    fn escalation_can_be_turned_off_and_is_validated() {
+        let mut policy = Policy::shenzhen();
+        policy.escalation.clocks.clear();
+        let status = at_station();
+        let clocks = evaluate(&status.clock_inputs, &policy, &WorkCalendar::china(), t0());
+        assert_eq!(
+            escalation_at(ClockKind::SignFor, &status, &clocks, BRANCH, DESK, &policy),
+            None
+        );
+        policy.escalation.tiers_up = 0;
+        assert!(policy.validate().is_err());
+        policy.escalation.tiers_up = 1;
+        policy.escalation.grace_secs = -1;
+        assert!(policy.validate().is_err());
+    }
+}

@@ -148,9 +148,9 @@ pub(crate) fn store_server_letter(
                               version, dispatched_at, urgent_clock, next_due_at, warn_at,
                               urgency_key, pending, seen, sign_for_due, contact_due,
                               supervisor_id, extension_pending, extended, visit_due,
-                              chased_at)
+                              chased_at, feedback_due, closure_due, above_unit)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)
+                 ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)
          ON CONFLICT (id) DO UPDATE SET
              tracking_code = excluded.tracking_code, channel = excluded.channel,
              category = excluded.category, subject = excluded.subject,
@@ -164,7 +164,9 @@ pub(crate) fn store_server_letter(
              seen = excluded.seen, sign_for_due = excluded.sign_for_due,
              contact_due = excluded.contact_due, supervisor_id = excluded.supervisor_id,
              extension_pending = excluded.extension_pending, extended = excluded.extended,
-             visit_due = excluded.visit_due, chased_at = excluded.chased_at",
+             visit_due = excluded.visit_due, chased_at = excluded.chased_at,
+             feedback_due = excluded.feedback_due, closure_due = excluded.closure_due,
+             above_unit = excluded.above_unit",
     )?
     .execute(params![
         record.id.0,
@@ -193,6 +195,9 @@ pub(crate) fn store_server_letter(
         derived.extended,
         derived.visit_due,
         derived.chased_at,
+        derived.feedback_due,
+        derived.closure_due,
+        derived.above_unit,
     ])?;
 
     conn.prepare_cached(

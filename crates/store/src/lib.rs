@@ -31,6 +31,7 @@
 //! it too) and shown with its conflict in [`LetterDetail::pending`].
 
 mod blobs;
+mod board;
 mod error;
 #[cfg(feature = "test-support")]
 pub mod fixtures;
@@ -57,6 +58,7 @@ use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
 
 pub use blobs::{DEFAULT_BLOB_CAP_BYTES, EvictOutcome};
+pub use board::{BoardRow, UnitLoad, WallBoard};
 pub use error::StoreError;
 pub use handle::StoreHandle;
 pub use handover::{
@@ -147,10 +149,11 @@ impl Store {
             },
             blob_cap: DEFAULT_BLOB_CAP_BYTES,
         };
-        // A cache from before the savable-clock columns (migration 5) or the worklist
-        // columns (migration 6) has them empty: fill them now, or its letters would rank
-        // as if no clock could be saved and be missing from the deciders' worklists.
-        if (1..6).contains(&before) {
+        // A cache from before the savable-clock columns (migration 5), the worklist
+        // columns (migration 6) or the wall board's (migration 8) has them empty: fill
+        // them now, or its letters would rank as if no clock could be saved and be
+        // missing from the deciders' worklists and the board.
+        if (1..8).contains(&before) {
             let tx = store.conn.unchecked_transaction()?;
             view::refresh_all_views(&tx, &store.ctx)?;
             tx.commit()?;

@@ -12,6 +12,7 @@ const STEPS: &[M<'static>] = &[
     M::up(V5_SAVABLE_CLOCKS),
     M::up(V6_WORKLISTS),
     M::up(V7_CAUGHT_UP),
+    M::up(V8_WALL_BOARD),
 ];
 
 /// The cache's migrations. `MIGRATIONS.validate()` runs in the tests.
@@ -234,3 +235,12 @@ UPDATE sync_state SET caught_up = (cursor != 0);
 CREATE INDEX letters_extension_pending ON letters (urgency_key, id) WHERE extension_pending = 1;
 CREATE INDEX letters_extended ON letters (urgency_key, id) WHERE extended = 1;
 CREATE INDEX letters_visit_due ON letters (urgency_key, id) WHERE visit_due = 1;";
+
+/// The wall board (各单位实时态势) and escalation upward (issue 12 items 5–6): the due
+/// times of the first-feedback and closure clocks while not met (with V5's two, every
+/// clock's breach is a count of rows), and the desk that dispatched the letter to its
+/// holder (`above_unit`, the last of the dispatch chain). Filled when the clock policy is
+/// next set, like V5.
+const V8_WALL_BOARD: &str = "ALTER TABLE letters ADD COLUMN feedback_due INTEGER;
+ALTER TABLE letters ADD COLUMN closure_due INTEGER;
+ALTER TABLE letters ADD COLUMN above_unit INTEGER;";

@@ -59,6 +59,18 @@ pub struct RateCounts {
     pub satisfied: u32,
 }
 
+impl RateCounts {
+    /// Adds another unit's counts (a subtree's rates are the sums of its units' counts).
+    pub fn add(&mut self, other: &RateCounts) {
+        self.dispatched += other.dispatched;
+        self.signed_on_time += other.signed_on_time;
+        self.due += other.due;
+        self.closed_on_time += other.closed_on_time;
+        self.visits += other.visits;
+        self.satisfied += other.satisfied;
+    }
+}
+
 /// The rates of one unit. A dispatch counts for the unit it was dispatched to; a
 /// closure deadline and a return visit for the unit handling the letter (at the
 /// deadline's reading and at the visit).

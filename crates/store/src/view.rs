@@ -84,6 +84,11 @@ pub(crate) struct Derived {
     /// group: clocks that can still be saved in the next minutes).
     pub(crate) sign_for_due: Option<i64>,
     pub(crate) contact_due: Option<i64>,
+    /// And of the other two clocks, for the wall board's overdue counts.
+    pub(crate) feedback_due: Option<i64>,
+    pub(crate) closure_due: Option<i64>,
+    /// The desk that dispatched the letter to its holder (the tier above it).
+    pub(crate) above_unit: Option<i64>,
     pub(crate) pending: bool,
     /// The worklists: the 盯办 officer, an undecided extension request, a return visit due.
     pub(crate) supervisor: Option<i64>,
@@ -150,6 +155,9 @@ pub(crate) fn derive(ctx: &Context, view: &OptimisticView, received_at: i64) -> 
         urgency_key: next_due_at.unwrap_or_else(|| done_key(received_at)),
         sign_for_due: due_of(ClockKind::SignFor),
         contact_due: due_of(ClockKind::Contact),
+        feedback_due: due_of(ClockKind::FirstFeedback),
+        closure_due: due_of(ClockKind::Closure),
+        above_unit: status.dispatch_chain.last().map(|u| u.0),
         pending: !view.pending.is_empty(),
         supervisor: status.supervisor.map(|s| s.0),
         chased_at: status.last_chased_at.map(time::to_db),
@@ -165,7 +173,7 @@ pub(crate) fn write_view(conn: &Connection, id: LetterId, d: &Derived) -> Result
                 dispatched_at = ?6, urgent_clock = ?7, next_due_at = ?8, warn_at = ?9,
                 urgency_key = ?10, pending = ?11, sign_for_due = ?12, contact_due = ?13,
                 supervisor_id = ?14, extension_pending = ?15, extended = ?16, visit_due = ?17,
-                chased_at = ?18
+                chased_at = ?18, feedback_due = ?19, closure_due = ?20, above_unit = ?21
          WHERE id = ?1",
     )?
     .execute(params![
@@ -187,6 +195,9 @@ pub(crate) fn write_view(conn: &Connection, id: LetterId, d: &Derived) -> Result
         d.extended,
         d.visit_due,
         d.chased_at,
+        d.feedback_due,
+        d.closure_due,
+        d.above_unit,
     ])?;
     Ok(())
 }

@@ -6,7 +6,7 @@ import * as ipc from "../ipc";
 import type { ActionRefusedEvent, LetterId, Me, OutboxEntry, SessionInfo, SyncStatus, UserSummary } from "../ipc";
 import { learnServerNow } from "../domain/serverTime";
 
-export type View = "inbox" | "desk" | "chief" | "supervisor" | "admin" | "stats" | "handover" | "settings";
+export type View = "inbox" | "desk" | "board" | "chief" | "supervisor" | "admin" | "stats" | "handover" | "settings";
 
 type State = {
   phase: "starting" | "signed_out" | "signed_in";
@@ -23,6 +23,9 @@ type State = {
   /** Letters waiting for the user (sign for / dispatch), most urgent first, as the Rust
    * alarm counts them: the window title's count. */
   waiting: LetterId[];
+  /** Letters whose clock breached at a unit below the user's desk (逐级上报), newest
+   * last: the wall board lists them until opened. */
+  escalated: LetterId[];
   /** Arrivals the banner shows until the user opens one or acknowledges them. */
   alerting: LetterId[];
   /** An arrival came while the window was not focused (the OS notification showed). */
@@ -44,6 +47,7 @@ const state = reactive<State>({
   lettersVersion: 0,
   arrived: [],
   waiting: [],
+  escalated: [],
   alerting: [],
   arrivedWhileAway: false,
   soundAvailable: true,
@@ -133,6 +137,7 @@ export async function signOut(): Promise<void> {
     state.failed = [];
     state.sync = null;
     state.waiting = [];
+    state.escalated = [];
     state.alerting = [];
     state.arrivedWhileAway = false;
   }
@@ -178,6 +183,10 @@ export async function start(): Promise<void> {
       if (!windowFocused()) state.arrivedWhileAway = true;
       state.lettersVersion += 1;
     }),
+    ipc.onAppEvent("letters-escalated", ({ ids }) => {
+      state.escalated = [...state.escalated.filter((e) => !ids.includes(e)), ...ids];
+      state.lettersVersion += 1;
+    }),
     ipc.onAppEvent("waiting-changed", applyWaiting),
     ipc.onAppEvent("action-refused", (refusal) => {
       state.refusals = [...state.refusals, refusal];
@@ -221,6 +230,7 @@ export function noteServerNow(serverNow: string): void {
 /** A letter was opened: its arrival highlight ends here and in the lists. */
 export function acknowledgeArrivals(id: LetterId): void {
   state.arrived = state.arrived.filter((a) => a !== id);
+  state.escalated = state.escalated.filter((a) => a !== id);
   state.alerting = state.alerting.filter((a) => a !== id);
   state.lettersVersion += 1;
 }
@@ -281,6 +291,7 @@ export function resetAppState(): void {
     lettersVersion: 0,
     arrived: [],
     waiting: [],
+    escalated: [],
     alerting: [],
     arrivedWhileAway: false,
     soundAvailable: true,

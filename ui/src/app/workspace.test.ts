@@ -333,6 +333,37 @@ describe("the admin console and one's own password", () => {
   });
 });
 
+describe("the wall board (各单位实时态势)", () => {
+  it("shows the desk's own unit and each station below, a breach marked by colour and ▲, and the escalated letters", async () => {
+    install({ user: "futianfj.desk" });
+    const wrapper = await mountApp();
+    await wrapper.get('[data-testid="nav-board"]').trigger("click");
+    await settle();
+    const board = wrapper.get('[data-testid="wall-board"]');
+    expect(board.text()).toContain("各单位实时态势");
+    // The branch (2) first, then its four stations.
+    const rows = wrapper.findAll('[data-testid^="board-row-"]').map((r) => r.attributes("data-testid"));
+    expect(rows).toEqual(["board-row-2", "board-row-5", "board-row-6", "board-row-7", "board-row-8"]);
+    const reply = backend.handle("wall_board", {}) as import("../ipc").WallBoard;
+    const late = reply.rows.find((r) => r.load.contact_overdue > 0 || r.load.sign_for_overdue > 0);
+    expect(late, "the mock city has a late unit").toBeDefined();
+    if (late) {
+      const row = wrapper.get(`[data-testid="board-row-${late.unit_id}"]`);
+      expect(row.classes()).toContain("late");
+      expect(row.text()).toContain("▲");
+    }
+    // A breach below is escalated: the board lists the letter until it is opened.
+    await emit("letters-escalated", { ids: [1] });
+    await settle();
+    const banner = wrapper.get('[data-testid="board-escalated"]');
+    expect(banner.text()).toContain("下级单位签收或联系来信人已超时（1 件）");
+    await banner.get("button").trigger("click");
+    await settle();
+    expect(wrapper.find('[data-testid="inbox-screen"]').exists()).toBe(true);
+    wrapper.unmount();
+  });
+});
+
 describe("the deciders' worklists", () => {
   const inboxQueries = () => calls.filter((c) => c.cmd === "inbox").map((c) => c.args.query as Record<string, unknown>);
 

@@ -28,6 +28,9 @@ import type {
   Role,
   Settings,
   StatsReport,
+  BoardRow,
+  UnitLoad,
+  WallBoard,
   SyncStatus,
   Unit,
   UnitStats,
@@ -664,6 +667,48 @@ export function createMockBackend(options: MockOptions = {}) {
     };
   }
 
+  // `wall_board` as the store computes it (its definitions are tested on the Rust side).
+  function wallBoard(): WallBoard {
+    const mine = signedIn?.unit_id ?? 1;
+    const at = now();
+    const zeroLoad = (): UnitLoad => ({
+      open: 0,
+      to_sign: 0,
+      to_dispatch: 0,
+      sign_for_overdue: 0,
+      contact_overdue: 0,
+      feedback_overdue: 0,
+      closure_overdue: 0,
+      to_approve: 0,
+      extensions_pending: 0,
+    });
+    const subtree = (id: number): number[] => [id, ...UNITS.filter((u) => u.parent === id).flatMap((u) => subtree(u.id))];
+    const today = statistics(iso(at - ((at + 8 * 3600_000) % 86_400_000)), iso(at + 1));
+    const row = (unit: number, members: number[], own: boolean): BoardRow => {
+      const load = zeroLoad();
+      const rates = { dispatched: 0, signed_on_time: 0, due: 0, closed_on_time: 0, visits: 0, satisfied: 0 };
+      for (const l of letters.values()) {
+        const d = detail(l);
+        if (!members.includes(d.status.unit) || d.status.state === "closed") continue;
+        load.open += 1;
+        if (d.status.state === "dispatched") load.to_sign += 1;
+        if (d.status.state === "received") load.to_dispatch += 1;
+        if (d.status.state === "awaiting_approval") load.to_approve += 1;
+        if (d.status.pending_extension) load.extensions_pending += 1;
+        if (d.clocks.sign_for?.state === "breached") load.sign_for_overdue += 1;
+        if (d.clocks.contact.state === "breached") load.contact_overdue += 1;
+        if (d.clocks.first_feedback.state === "breached") load.feedback_overdue += 1;
+        if (d.clocks.closure.state === "breached") load.closure_overdue += 1;
+      }
+      for (const u of today.units.filter((u) => members.includes(u.unit_id))) {
+        for (const k of Object.keys(rates) as (keyof typeof rates)[]) rates[k] += u[k];
+      }
+      return { unit_id: unit, own, load, today: rates };
+    };
+    const rows = [row(mine, [mine], true), ...UNITS.filter((u) => u.parent === mine).map((u) => row(u.id, subtree(u.id), false))];
+    return { at: iso(at), today_from: today.from, rows, total: row(mine, subtree(mine), false) };
+  }
+
   const handoverAcks: HandoverAckView[] = [];
 
   function handover(): HandoverReport {
@@ -825,6 +870,11 @@ export function createMockBackend(options: MockOptions = {}) {
         return statistics(String(args.from), String(args.to));
       case "handover":
         return handover();
+      case "wall_board":
+        if (!signedIn) throw { code: "not_signed_in", message: "not signed in" };
+        return wallBoard();
+      case "set_full_screen":
+        return false;
       case "acknowledge_handover":
         if (!signedIn) throw { code: "not_signed_in", message: "not signed in" };
         handoverAcks.unshift({

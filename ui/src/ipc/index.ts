@@ -22,6 +22,7 @@ import type {
   StatsQuery,
   StatsReport,
   SyncStatus,
+  WallBoard,
   UserSummary,
   WaitingStatus,
   Writer,
@@ -87,6 +88,10 @@ export const directory = () => call<UserSummary[]>("directory");
 // Statistics and handover
 export const statistics = (query: StatsQuery) => call<StatsReport>("statistics", query);
 export const handover = () => call<HandoverReport>("handover");
+/** 各单位实时态势 of the user's desk, from the cache at server time. */
+export const wallBoard = () => call<WallBoard>("wall_board");
+/** The window in or out of full screen (the wall board on a duty-room screen). */
+export const setFullScreen = (on: boolean) => call<boolean>("set_full_screen", { on });
 export const acknowledgeHandover = (note: string) =>
   call<void>("acknowledge_handover", { note });
 
@@ -111,6 +116,7 @@ export type AppEvents = {
   "sync-status": SyncStatus;
   "letters-changed": LettersEvent;
   "letters-arrived": LettersEvent;
+  "letters-escalated": LettersEvent;
   "action-refused": ActionRefusedEvent;
   "session-expired": Record<string, never>;
   "audit-mismatch": AuditMismatchEvent;

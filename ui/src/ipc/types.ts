@@ -80,5 +80,8 @@ export type {
   TagCount,
   TierStats,
   UnitStats,
+  BoardRow,
+  UnitLoad,
+  WallBoard,
 } from "./bindings";
 export type StatsQuery = { from: string; to: string };
