@@ -1,7 +1,7 @@
 // Every screen of the real app against the real server, at 1366×768 (a common station
 // monitor) and at 1920×1080, saved into tests/.artifacts/ to be looked at: login (and
 // its translated errors), the desk's 待派发 queue and dispatch dialog, the chief's 待签批
-// queue with the form, the supervisor's cases, and the officer's letters, statistics,
+// queue with the form, the wall board (also full screen), the supervisor's cases, and the officer's letters, statistics,
 // handover, settings and the English UI. Signs in through the login form each time.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { launchApp } from "./harness.mjs";
+import { appUi } from "./ui.mjs";
 import { DEMO_PASSWORD, startServer } from "./server.mjs";
 
 const SIZES = [
@@ -51,6 +52,7 @@ for (const size of SIZES) {
         env: { JSJB_DATA_DIR: dataDir, JSJB_KEYRING: "file" },
       });
       browser = app.browser;
+      ui = appUi(app);
       await browser.setWindowSize(size.width, size.height);
       await $("login-screen").waitForDisplayed({ timeout: 30_000 });
       if ((await browser.execute(() => document.documentElement.lang)) !== "zh-CN") await $("language-zh-CN").click();
@@ -69,55 +71,11 @@ for (const size of SIZES) {
       await app.screenshot(`${name}-${size.name}`);
     };
 
-    // WebDriver's clear() empties the <input> without an input event, so Vue's model would
-    // keep the old text: select all and delete with keys instead, then type.
-    async function retype(testid, text) {
-      const input = $(testid);
-      await input.click();
-      await browser.keys(["Control", "a"]);
-      await browser.keys(["Backspace"]);
-      await input.addValue(text);
-    }
-
-    /** Clicks, falling back to a DOM click when a transition overlaps the element. */
-    async function press(element) {
-      try {
-        await element.click();
-      } catch (error) {
-        if (!String(error).includes("intercepted")) throw error;
-        const el = await element;
-        await browser.execute((target) => target.click(), el);
-      }
-    }
-
-    async function login(username, password = DEMO_PASSWORD, url = server.url) {
-      await $("login-screen").waitForDisplayed({ timeout: 20_000 });
-      await retype("login-server", url);
-      await retype("login-user", username);
-      await retype("login-password", password);
-      await $("login-submit").click();
-    }
-
-    async function signIn(username) {
-      // A test that failed half-way may have left someone signed in.
-      if (await $("logout").isExisting()) await signOut();
-      await login(username);
-      try {
-        await waitFor(`${username} signed in`, () => $("current-user").isExisting(), 30_000);
-      } catch (error) {
-        await app.screenshot(`failed-sign-in-${size.name}`);
-        const said = await browser.execute(() => document.querySelector('[data-testid="login-error"]')?.innerText ?? "(no error shown)");
-        throw new Error(`${error.message}; the login screen says: ${said}`);
-      }
-    }
-
-    async function signOut() {
-      await press($("logout"));
-      const confirm = browser.$(".n-popconfirm__action .n-button--primary-type");
-      await confirm.waitForClickable({ timeout: 5_000 });
-      await confirm.click();
-      await $("login-screen").waitForDisplayed({ timeout: 20_000 });
-    }
+    let ui;
+    const press = (element) => ui.press(element);
+    const login = (username, password = DEMO_PASSWORD, url = server.url) => ui.login(url, username, password);
+    const signIn = (username) => ui.signIn(server.url, username, { shotName: `failed-sign-in-${size.name}` });
+    const signOut = () => ui.signOut();
 
     async function loginError(username, password, url) {
       const attempts = async () => Number((await browser.execute(() => document.querySelector('[data-testid="login-screen"]')?.getAttribute("data-attempts"))) ?? 0);
@@ -163,6 +121,15 @@ for (const size of SIZES) {
         await waitFor(`the ${tab} list`, async () => (await browser.$$("[data-row]")).length > 0 || (await $("inbox-empty").isExisting()));
         await shot(`desk-${tab}`);
       }
+      // 各单位实时态势, in the window and full screen (a duty-room display).
+      await press($("nav-board"));
+      await $("wall-board").waitForDisplayed({ timeout: 20_000 });
+      await waitFor("the board's rows", () => browser.$('[data-testid^="board-row-"]').isExisting());
+      await shot("board");
+      await press($("board-full-screen"));
+      await browser.pause(600);
+      await shot("board-full-screen");
+      await press($("board-full-screen"));
       await signOut();
     });
 

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { launchSignedIn } from "./harness.mjs";
+import { appUi } from "./ui.mjs";
 import { DEMO_PASSWORD, startServer } from "./server.mjs";
 
 const OFFICER = "futian.liu";
@@ -23,6 +24,7 @@ describe("an officer's workflow against the real server", () => {
     station = desk.unitId("福田派出所");
     signedIn = await launchSignedIn(server.url, OFFICER, DEMO_PASSWORD);
     ({ app, browser } = signedIn);
+    ui = appUi(app);
   });
 
   after(async () => {
@@ -30,11 +32,15 @@ describe("an officer's workflow against the real server", () => {
     await server?.dispose();
   });
 
-  const $ = (testid) => browser.$(`[data-testid="${testid}"]`);
-  // WebKitWebDriver's getText answers "" for text in an overflow-hidden box: read innerText.
-  const textOf = (testid) => browser.execute((id) => document.querySelector(`[data-testid="${id}"]`)?.innerText ?? "", testid);
-  const row = (id) => browser.$(`[data-testid="row-${id}"]`);
-  const waitFor = (what, fn, timeout = 20_000) => browser.waitUntil(fn, { timeout, interval: 200, timeoutMsg: `timed out waiting for ${what}` });
+  let ui;
+  const $ = (testid) => ui.$(testid);
+  const textOf = (testid) => ui.textOf(testid);
+  const row = (id) => ui.row(id);
+  const waitFor = (what, fn, timeout) => ui.waitFor(what, fn, timeout);
+  const clickWhenFree = (what, element) => ui.clickWhenFree(what, element);
+  const openLetter = (id) => ui.openLetter(id);
+  const act = (kind, fill) => ui.act(kind, fill);
+  const type = (dialog, testid, text) => ui.type(dialog, testid, text);
 
   /** A letter typed in by the branch desk and dispatched to the officer's station. */
   async function arrive(subject, body = `${subject}。请尽快处理。`) {
@@ -42,61 +48,6 @@ describe("an officer's workflow against the real server", () => {
     await desk.act(id, { action: "dispatch", to: station, note: "请核实处理" });
     await waitFor(`row ${id}`, () => row(id).isExisting(), 30_000);
     return id;
-  }
-
-  // A toast or a dialog still fading out can cover an element for a moment: a click it
-  // intercepts is tried again rather than failing the test.
-  async function clickWhenFree(what, element) {
-    await waitFor(`${what} to take the click`, async () => {
-      try {
-        await (await element).click();
-        return true;
-      } catch (error) {
-        if (!String(error).includes("intercepted")) throw error;
-        return false;
-      }
-    });
-  }
-
-  async function openLetter(id) {
-    await clickWhenFree(`row ${id}`, row(id));
-    await waitFor("the letter", async () => (await $("letter-detail").getAttribute("data-letter")) === String(id));
-    await waitFor("the letter's actions", () => $("detail-actions").isDisplayed());
-  }
-
-  async function act(kind, fill = async () => {}) {
-    await waitFor(`the ${kind} button`, () => $(`action-${kind}`).isClickable());
-    await clickWhenFree(`the ${kind} button`, $(`action-${kind}`));
-    const dialog = browser.$(`[data-testid="action-dialog"][data-kind="${kind}"]`);
-    await dialog.waitForDisplayed({ timeout: 10_000 });
-    await fill(dialog);
-    // The dialog scales in: a click while it still moves can land beside the button and
-    // be lost. Wait until the button stands still (the same box 200 ms apart).
-    const submit = await dialog.$('[data-testid="action-submit"]');
-    let box = "";
-    await waitFor(`the ${kind} dialog to settle`, async () => {
-      const now = JSON.stringify(
-        await browser.execute((el) => {
-          const r = el.getBoundingClientRect();
-          return [r.x, r.y, r.width, r.height];
-        }, submit),
-      );
-      const settled = now === box;
-      box = now;
-      return settled;
-    });
-    await clickWhenFree(`the ${kind} submit button`, submit);
-    try {
-      await waitFor(`the ${kind} dialog to close`, async () => !(await dialog.isExisting()) || !(await dialog.isDisplayed()));
-    } catch (error) {
-      await app.screenshot(`failed-${kind}`);
-      throw new Error(`${error.message}; the dialog says: ${await dialog.getText()}`);
-    }
-  }
-
-  async function type(dialog, testid, text) {
-    const field = dialog.$(`[data-testid="${testid}"]`).$("textarea, input");
-    await field.setValue(text);
   }
 
   async function serverState(id) {

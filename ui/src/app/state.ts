@@ -74,10 +74,17 @@ export function clearOpenLetter(): void {
   state.openLetter = null;
 }
 
+/** Bumped on every `sync-status` event: a snapshot asked for before the latest event is
+ * older than it and must not overwrite it. */
+let syncEvents = 0;
+
 async function loadShared(): Promise<void> {
+  const eventsBefore = syncEvents;
   const [failed, sync, waiting] = await Promise.allSettled([ipc.failedActions(), ipc.syncStatus(), ipc.waitingStatus()]);
   if (failed.status === "fulfilled") state.failed = failed.value;
-  if (sync.status === "fulfilled") state.sync = sync.value;
+  // A fast first sync (a few letters) can finish, and say so in an event, before this
+  // answer arrives: the event is newer, and the app would show 同步中 for ever.
+  if (sync.status === "fulfilled" && syncEvents === eventsBefore) state.sync = sync.value;
   if (waiting.status === "fulfilled") applyWaiting(waiting.value);
   await loadDirectory();
 }
@@ -167,6 +174,7 @@ export async function start(): Promise<void> {
   // and the first screen waits for the session.
   const listening = Promise.all([
     ipc.onAppEvent("sync-status", (status) => {
+      syncEvents += 1;
       state.sync = status;
       if (state.phase === "signed_in" && state.people.length <= 1 && directoryTries < 20 && status.state.kind === "online") {
         void loadDirectory();

@@ -333,6 +333,26 @@ describe("the admin console and one's own password", () => {
   });
 });
 
+describe("the sync status", () => {
+  it("an event newer than the sign-in snapshot wins: a fast first sync never leaves 同步中 showing", async () => {
+    backend = createMockBackend({ letters: 5, nowMs: Date.parse("2026-11-28T04:00:00Z") });
+    mockIPC(
+      async (cmd, args) => {
+        const answer = backend.handle(cmd, args as Record<string, unknown>);
+        if (cmd !== "sync_status") return answer;
+        // The first sync finishes (and says so) while the snapshot is on its way back.
+        const done = { ...(answer as object), state: { kind: "online" }, live: true };
+        await emit("sync-status", done);
+        return { ...(answer as object), state: { kind: "syncing" }, live: false };
+      },
+      { shouldMockEvents: true },
+    );
+    const wrapper = await mountApp();
+    expect(wrapper.get('[data-testid="connection-state"]').attributes("data-state")).toBe("online");
+    wrapper.unmount();
+  });
+});
+
 describe("the wall board (各单位实时态势)", () => {
   it("shows the desk's own unit and each station below, a breach marked by colour and ▲, and the escalated letters", async () => {
     install({ user: "futianfj.desk" });

@@ -18,10 +18,7 @@ export const approveSigningKey = (keyId: number) => call<KeyActivation>("approve
 export const revokeSigningKey = (keyId: number, reason: string) =>
   call<SigningKey>("revoke_signing_key", { keyId, reason });
 
-/** A fingerprint in groups of four, as the admin reads it out to the chief. */
-export function groupedFingerprint(fp: string): string {
-  return fp.replace(/(.{4})/g, "$1 ").trim();
-}
+export { groupedFingerprint } from "../../domain/fingerprint";
 
 /** The server's minimum password length (`check_new_password`), defined in Rust. */
 export { MIN_PASSWORD_CHARS as MIN_PASSWORD } from "../../ipc/bindings/limits";
