@@ -216,6 +216,16 @@ fn limits() -> BindingFile {
     for (name, doc, value) in constants {
         contents.push_str(&format!("\n/** {doc} */\nexport const {name} = {value};\n"));
     }
+    // The categories in core's order: the forms' choices (one list, not one per form).
+    let categories: Vec<String> = jsjb_core::letter::Category::ALL
+        .iter()
+        .map(|c| format!("\"{}\"", c.as_str()))
+        .collect();
+    contents.push_str(&format!(
+        "\n/** jsjb_core::letter::Category::ALL: every category, in core's order. */\n\
+         export const CATEGORIES = [{}] as const;\n",
+        categories.join(", ")
+    ));
     // The Shenzhen defaults, for the UI's development backend only: the app itself reads
     // every clock from Rust (the cache's rows and `clock::evaluate`).
     let shenzhen = jsjb_core::clock::Policy::shenzhen();

@@ -3,7 +3,8 @@
 // step a click or a keystroke in the app — no step calls the server from the test.
 //
 //   chief (futian.chief)        enrols a signing key; two admins approve it in the console
-//   city desk (shiju.li)        types in a phone letter, dispatches it to 福田分局
+//   city desk (shiju.li)        types in a phone letter, tags its problem class (重新分类),
+//                               dispatches it to 福田分局
 //   branch desk (futianfj.desk) forwards it from 待派发 to 福田派出所
 //   station (futian.liu)        returns it (退单)
 //   branch desk                 rules the return back (裁定)
@@ -130,6 +131,13 @@ describe("each role's day on one letter, through the app only", () => {
     );
     await ui.openLetter(id);
     await shot("city-letter");
+    // The writer spoke of noise: the desk tags the problem class (served by the server).
+    await ui.act("reclassify", async (d) => {
+      await ui.choose(d, "field-problem-tags", "噪音扰民");
+      await ui.type(d, "field-note", "来电反映夜间噪音");
+      await shot("city-reclassify");
+    });
+    await ui.waitFor("the reclassification in the history", async () => (await ui.textOf("timeline")).includes("重新分类"), 30_000);
     await ui.act("dispatch", async (d) => {
       await ui.choose(d, "field-to", "福田分局");
       await ui.type(d, "field-note", "请福田分局核查处理");

@@ -145,6 +145,9 @@ export function appUi(app) {
     const option = browser.$(`//div[contains(@class,"n-base-select-option")][starts-with(normalize-space(.),"${label}")]`);
     await option.waitForDisplayed({ timeout: 10_000 });
     await press(option);
+    // A multiple select keeps its menu open over the fields below: Tab moves on, and
+    // the menu closes as the select loses focus.
+    if (await option.isDisplayed().catch(() => false)) await browser.keys(["Tab"]);
   }
 
   /** The state the open letter shows (`state-tag`). */

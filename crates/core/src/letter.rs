@@ -3,6 +3,11 @@
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+/// Problem classes (问题分类) on a letter, and the characters of each: the intake and the
+/// desk's reclassification check them; `jsjb_proto::limits` hands them to the UI.
+pub const MAX_PROBLEM_TAGS: usize = 5;
+pub const MAX_TAG_CHARS: usize = 32;
+
 /// A letter's id, assigned by the central server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -74,10 +74,12 @@ pub enum ActionKind {
     RecordReturnVisit,
     /// 关联感谢信: a thank-you letter is linked to the case it thanks for and filed.
     LinkThanks,
+    /// 重新分类: a desk corrects the letter's category and tags its problem classes.
+    Reclassify,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 14] = [
+    pub const ALL: [ActionKind; 15] = [
         ActionKind::Dispatch,
         ActionKind::SignFor,
         ActionKind::RecordContact,
@@ -92,6 +94,7 @@ impl ActionKind {
         ActionKind::ApproveFeedbackForm,
         ActionKind::RecordReturnVisit,
         ActionKind::LinkThanks,
+        ActionKind::Reclassify,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -110,6 +113,7 @@ impl ActionKind {
             ActionKind::ApproveFeedbackForm => "approve_feedback_form",
             ActionKind::RecordReturnVisit => "record_return_visit",
             ActionKind::LinkThanks => "link_thanks",
+            ActionKind::Reclassify => "reclassify",
         }
     }
 
@@ -187,6 +191,15 @@ pub enum Action {
         #[serde(default)]
         note: String,
     },
+    /// The category and problem classes as they should be (the whole list, not a change
+    /// to it). The server checks each class against its configured list.
+    Reclassify {
+        category: Category,
+        #[serde(default)]
+        problem_tags: Vec<String>,
+        #[serde(default)]
+        note: String,
+    },
 }
 
 impl Action {
@@ -206,6 +219,7 @@ impl Action {
             Action::ApproveFeedbackForm { .. } => ActionKind::ApproveFeedbackForm,
             Action::RecordReturnVisit { .. } => ActionKind::RecordReturnVisit,
             Action::LinkThanks { .. } => ActionKind::LinkThanks,
+            Action::Reclassify { .. } => ActionKind::Reclassify,
         }
     }
 }
@@ -291,6 +305,12 @@ pub enum EventPayload {
         case: LetterId,
         note: String,
     },
+    /// 重新分类: the category (and so the closure rule) and problem classes from now on.
+    Reclassified {
+        category: Category,
+        problem_tags: Vec<String>,
+        note: String,
+    },
 }
 
 impl EventPayload {
@@ -311,6 +331,7 @@ impl EventPayload {
             EventPayload::FeedbackFormDecided { .. } => "feedback_form_decided",
             EventPayload::ReturnVisitRecorded { .. } => "return_visit_recorded",
             EventPayload::ThanksLinked { .. } => "thanks_linked",
+            EventPayload::Reclassified { .. } => "reclassified",
         }
     }
 }
@@ -526,6 +547,9 @@ impl LetterStatus {
             EventPayload::Chased { .. } => {
                 self.last_chased_at = Some(at);
             }
+            EventPayload::Reclassified { category, .. } => {
+                self.category = *category;
+            }
             EventPayload::FeedbackFormSubmitted { .. } => {
                 self.state = LetterState::AwaitingApproval;
             }
@@ -738,6 +762,12 @@ fn permission(kind: ActionKind) -> Permission {
         ActionKind::ApproveFeedbackForm => (&[R::Chief], SAME, &[S::AwaitingApproval]),
         ActionKind::RecordReturnVisit => (&[R::Dispatcher], SAME_OR_ABOVE, &[S::Closed]),
         ActionKind::LinkThanks => (&[R::Dispatcher], SAME, &[S::Received]),
+        // The desk holding it, or a desk above it, while it is open.
+        ActionKind::Reclassify => (
+            &[R::Dispatcher],
+            SAME_OR_ABOVE,
+            &[S::Received, S::Dispatched, S::Handling, S::AwaitingApproval],
+        ),
     };
     Permission {
         roles,
@@ -999,6 +1029,15 @@ pub fn decide(
             case: *case,
             note: optional_text("note", note)?,
         },
+        Action::Reclassify {
+            category,
+            problem_tags,
+            note,
+        } => EventPayload::Reclassified {
+            category: *category,
+            problem_tags: problem_tags_of(problem_tags)?,
+            note: optional_text("note", note)?,
+        },
     };
     Ok(event)
 }
@@ -1013,6 +1052,30 @@ fn optional_text(field: &'static str, text: &str) -> Result<String, RuleError> {
         return Err(invalid(field, InputProblem::TooLong));
     }
     Ok(text.to_owned())
+}
+
+/// The problem classes as given, trimmed, without repeats: at most
+/// [`MAX_PROBLEM_TAGS`](crate::letter::MAX_PROBLEM_TAGS), each 1 to
+/// [`MAX_TAG_CHARS`](crate::letter::MAX_TAG_CHARS) characters. (Which classes exist is the
+/// server's configuration, checked there.)
+fn problem_tags_of(tags: &[String]) -> Result<Vec<String>, RuleError> {
+    let mut out: Vec<String> = Vec::new();
+    for tag in tags {
+        let tag = tag.trim();
+        if tag.is_empty() {
+            return Err(invalid("problem_tags", InputProblem::Required));
+        }
+        if tag.chars().count() > crate::letter::MAX_TAG_CHARS {
+            return Err(invalid("problem_tags", InputProblem::TooLong));
+        }
+        if !out.iter().any(|t| t == tag) {
+            out.push(tag.to_owned());
+        }
+    }
+    if out.len() > crate::letter::MAX_PROBLEM_TAGS {
+        return Err(invalid("problem_tags", InputProblem::TooLong));
+    }
+    Ok(out)
 }
 
 fn required_text(field: &'static str, text: &str) -> Result<String, RuleError> {

@@ -308,6 +308,16 @@ fn fixture(kind: ActionKind) -> (LetterStatus, DateTime<Utc>, Action, LetterStat
             },
             LetterState::Closed,
         ),
+        ActionKind::Reclassify => (
+            at_branch_dispatched(),
+            soon,
+            Action::Reclassify {
+                category: Category::Complaint,
+                problem_tags: vec!["噪音扰民".into()],
+                note: "来信实为投诉".into(),
+            },
+            LetterState::Dispatched,
+        ),
     }
 }
 
@@ -365,6 +375,7 @@ fn expected(kind: ActionKind) -> (&'static [Role], &'static [Rel]) {
         K::ApproveFeedbackForm => (&[R::Chief], &[Rel::Same]),
         K::RecordReturnVisit => (&[R::Dispatcher], &[Rel::Same, Rel::Above]),
         K::LinkThanks => (&[R::Dispatcher], &[Rel::Same]),
+        K::Reclassify => (&[R::Dispatcher], &[Rel::Same, Rel::Above]),
     }
 }
 
@@ -413,7 +424,8 @@ fn every_action_for_every_role_and_relation(
         ActionKind::SubmitFeedbackForm,
         ActionKind::ApproveFeedbackForm,
         ActionKind::RecordReturnVisit,
-        ActionKind::LinkThanks
+        ActionKind::LinkThanks,
+        ActionKind::Reclassify
     )]
     kind: ActionKind,
     #[values(
@@ -494,6 +506,7 @@ fn allowed_states(kind: ActionKind) -> &'static [LetterState] {
         K::SubmitFeedbackForm => &[S::Handling],
         K::ApproveFeedbackForm => &[S::AwaitingApproval],
         K::RecordReturnVisit => &[S::Closed],
+        K::Reclassify => &[S::Received, S::Dispatched, S::Handling, S::AwaitingApproval],
     }
 }
 
@@ -513,7 +526,8 @@ fn every_action_is_refused_in_the_wrong_state(
         ActionKind::SubmitFeedbackForm,
         ActionKind::ApproveFeedbackForm,
         ActionKind::RecordReturnVisit,
-        ActionKind::LinkThanks
+        ActionKind::LinkThanks,
+        ActionKind::Reclassify
     )]
     kind: ActionKind,
     #[values(
@@ -1219,4 +1233,58 @@ fn a_pending_extension_keeps_what_the_decider_reads() {
     assert_eq!(pending.current_due, mins(60 * 24 * 15));
     assert_eq!(pending.reason, "需调取监控");
     assert_eq!(pending.legal_basis, "《信访工作条例》第三十六条");
+}
+
+/// 重新分类: the category changes the closure rule from then on; the classes are trimmed
+/// and deduplicated, and more than five, an empty one or an over-long one is refused.
+#[test]
+fn reclassifying_sets_the_category_and_checks_the_classes() {
+    let status = at_branch_dispatched();
+    let tree = tree();
+    let desk = Actor {
+        user: ACTOR,
+        unit: BRANCH_A,
+        roles: vec![Role::Dispatcher],
+    };
+    let policy = Policy::shenzhen();
+    let calendar = WorkCalendar::china();
+    let ctx = ctx(&desk, &tree, &policy, &calendar, mins(10));
+    let reclassify = |tags: Vec<&str>| Action::Reclassify {
+        category: Category::Inquiry,
+        problem_tags: tags.into_iter().map(str::to_owned).collect(),
+        note: String::new(),
+    };
+    let event = decide(
+        &ctx,
+        &status,
+        &reclassify(vec![" 户政落户 ", "户政落户", "居住证"]),
+    )
+    .expect("a valid reclassification");
+    assert_eq!(
+        event,
+        EventPayload::Reclassified {
+            category: Category::Inquiry,
+            problem_tags: vec!["户政落户".into(), "居住证".into()],
+            note: String::new(),
+        }
+    );
+    let mut after = status.clone();
+    after.apply(mins(10), &event);
+    assert_eq!(after.category, Category::Inquiry);
+    for bad in [
+        vec![""],
+        vec!["一二三四五六七八九十一二三四五六七八九十一二三四五六七八九十一二三"],
+        vec!["a", "b", "c", "d", "e", "f"],
+    ] {
+        assert!(
+            matches!(
+                decide(&ctx, &status, &reclassify(bad.clone())),
+                Err(RuleError::Invalid {
+                    field: "problem_tags",
+                    ..
+                })
+            ),
+            "{bad:?}"
+        );
+    }
 }

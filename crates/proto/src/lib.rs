@@ -25,9 +25,8 @@ pub mod limits {
     pub const MAX_LETTER_CHARS: usize = 5000;
     /// The writer's name, trimmed: 1 to this many characters.
     pub const MAX_WRITER_NAME_CHARS: usize = 32;
-    /// Problem tags on a letter, and the characters of each.
-    pub const MAX_PROBLEM_TAGS: usize = 5;
-    pub const MAX_TAG_CHARS: usize = 32;
+    /// Problem tags on a letter, and the characters of each (core's rule).
+    pub use jsjb_core::letter::{MAX_PROBLEM_TAGS, MAX_TAG_CHARS};
 }
 
 /// The path prefix of this API version.
@@ -74,6 +73,10 @@ pub struct Me {
     /// for a new one before anything else.
     #[serde(default)]
     pub must_change_password: bool,
+    /// The bureau's problem classes (问题分类, server configuration): what a desk may tag
+    /// letters with. Empty from an older server.
+    #[serde(default)]
+    pub problem_classes: Vec<String>,
 }
 
 /// `POST /api/v1/letters`: a letter taken by phone, as the desk types it in (the portal

@@ -39,6 +39,7 @@ pub fn audit_action(kind: ActionKind) -> &'static str {
         ActionKind::ApproveFeedbackForm => "letter.approve_feedback_form",
         ActionKind::RecordReturnVisit => "letter.record_return_visit",
         ActionKind::LinkThanks => "letter.link_thanks",
+        ActionKind::Reclassify => "letter.reclassify",
     }
 }
 
@@ -66,6 +67,8 @@ pub struct Rules {
     pub tree: UnitTree,
     pub policy: Arc<Policy>,
     pub calendar: Arc<WorkCalendar>,
+    /// The configured problem classes a reclassification may use.
+    pub problem_classes: Vec<String>,
 }
 
 /// Builds the decision run inside the action's transaction: version check, the core
@@ -101,18 +104,19 @@ pub fn decision(
             now,
         };
         let event = decide(&ctx, status, &action).map_err(|e| render(&ApiError::Rule(e)))?;
-        check_extras(&rules.tree, &actor, status, &event, &extras).map_err(|e| render(&e))?;
+        check_extras(&rules, &actor, status, &event, &extras).map_err(|e| render(&e))?;
         Ok(event)
     })
 }
 
 fn check_extras(
-    tree: &UnitTree,
+    rules: &Rules,
     actor: &CoreActor,
     status: &LetterStatus,
     event: &EventPayload,
     extras: &Extras,
 ) -> Result<(), ApiError> {
+    let tree = &rules.tree;
     match event {
         EventPayload::SupervisorAssigned { supervisor, .. } => {
             let Some(user) = extras.supervisor.as_ref().filter(|u| u.id == *supervisor) else {
@@ -140,6 +144,15 @@ fn check_extras(
                 "the case thanked for does not exist in your scope",
             )),
         },
+        EventPayload::Reclassified { problem_tags, .. } => {
+            match crate::reference::unknown_class(&rules.problem_classes, problem_tags) {
+                Some(_) => Err(ApiError::invalid(
+                    "problem_tags",
+                    "not one of the configured problem classes (问题分类)",
+                )),
+                None => Ok(()),
+            }
+        }
         _ => Ok(()),
     }
 }
@@ -150,6 +163,7 @@ pub async fn rules(state: &AppState) -> Result<Rules, ApiError> {
         tree: unit_tree(state).await?,
         policy: Arc::clone(&state.policy),
         calendar: Arc::clone(&state.calendar),
+        problem_classes: state.config.problem_classes.clone(),
     })
 }
 

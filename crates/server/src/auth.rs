@@ -201,8 +201,9 @@ impl From<Unit> for UnitDto {
     }
 }
 
-/// Who the caller is: `jsjb_proto::Me` (user, unit, roles and the unit tree).
-pub fn me_for(user: UserRecord, units: Vec<Unit>) -> jsjb_proto::Me {
+/// Who the caller is: `jsjb_proto::Me` (user, unit, roles, the unit tree, and the
+/// problem classes the bureau configured).
+pub fn me_for(user: UserRecord, units: Vec<Unit>, problem_classes: &[String]) -> jsjb_proto::Me {
     jsjb_proto::Me {
         user_id: user.id,
         username: user.username,
@@ -211,6 +212,7 @@ pub fn me_for(user: UserRecord, units: Vec<Unit>) -> jsjb_proto::Me {
         roles: user.roles.into_iter().collect(),
         units,
         must_change_password: user.must_change_password,
+        problem_classes: problem_classes.to_vec(),
     }
 }
 
@@ -328,7 +330,7 @@ pub async fn login(
     Ok(ApiJson(LoginResponse {
         token,
         expires_at,
-        me: me_for(creds.user, units),
+        me: me_for(creds.user, units, &state.config.problem_classes),
     }))
 }
 
@@ -371,7 +373,7 @@ pub async fn me(
         .await?
         .ok_or(ApiError::Unauthenticated)?;
     let units = state.store.units().await?;
-    Ok(ApiJson(me_for(user, units)))
+    Ok(ApiJson(me_for(user, units, &state.config.problem_classes)))
 }
 
 /// The caller sets their own password, proving they know the current one. The new one

@@ -103,6 +103,18 @@ pub struct Config {
     )]
     pub argon2_memory_kib: u32,
 
+    /// The problem classes (问题分类) desks tag letters with, separated by commas; served
+    /// to the desktops with the signed-in user (`Me.problem_classes`) and checked on every
+    /// reclassification. Default: the 18 classes the bureau tracks.
+    #[arg(
+        long,
+        env = "JSJB_PROBLEM_CLASSES",
+        value_delimiter = ',',
+        default_values_t = crate::reference::default_problem_classes(),
+        global = true
+    )]
+    pub problem_classes: Vec<String>,
+
     /// Automatic routing rules: a JSON file `{"rules": [{"name", "categories",
     /// "keywords", "to_unit"}]}` (see `routing.rs`). None: the desks route by hand.
     #[arg(long, env = "JSJB_ROUTING", global = true)]
@@ -285,6 +297,12 @@ pub enum ConfigError {
     IpLimit { limit: u32, threshold: u32 },
     #[error("argon2 memory cost must be between 64 KiB and 1 GiB, got {0} KiB")]
     Argon2Memory(u32),
+    #[error(
+        "the problem classes must be 1 to {max} distinct names of 1 to {max_chars} characters: {0}",
+        max = crate::reference::MAX_PROBLEM_CLASSES,
+        max_chars = jsjb_core::letter::MAX_TAG_CHARS
+    )]
+    ProblemClasses(String),
     #[error("the database file and the blob directory must be different paths ({0})")]
     SamePath(String),
     #[error("the {name} must be between 1 and {max}, got {value}")]
@@ -313,6 +331,7 @@ impl Config {
             argon2_queue: 64,
             argon2_memory_kib: 19_456,
             routing: None,
+            problem_classes: crate::reference::default_problem_classes(),
             audit_key: None,
             citizen: crate::citizen::config::CitizenConfig::default(),
             limits: Limits::default(),
@@ -358,6 +377,8 @@ impl Config {
             return Err(ConfigError::SamePath(self.db.display().to_string()));
         }
         self.limits.validate()?;
+        crate::reference::check_problem_classes(&self.problem_classes)
+            .map_err(ConfigError::ProblemClasses)?;
         Ok(())
     }
 

@@ -641,6 +641,13 @@ pub async fn post_desk_letter(
     ApiJson(input): ApiJson<LetterInput>,
 ) -> Result<(StatusCode, ApiJson<DeskIntakeReceipt>), ApiError> {
     session.require(Role::Dispatcher)?;
+    if crate::reference::unknown_class(&state.config.problem_classes, &input.problem_tags).is_some()
+    {
+        return Err(ApiError::invalid(
+            "problem_tags",
+            "not one of the configured problem classes (问题分类)",
+        ));
+    }
     let idempotency = match key {
         Some(key) => Some(IdempotencyClaim {
             user: session.user_id,

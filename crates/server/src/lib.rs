@@ -27,6 +27,7 @@ pub mod idempotency;
 pub mod intake;
 pub mod letters;
 pub mod maintenance;
+pub mod reference;
 pub mod router;
 pub mod routing;
 pub mod signoff;

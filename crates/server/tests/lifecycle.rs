@@ -694,3 +694,71 @@ async fn routing_rules_dispatch_new_letters_by_area_and_category() {
     assert_eq!(routed["payload"]["note"], "自动分派：福田辖区");
     assert!(routed["actor_user"].is_null());
 }
+
+/// 重新分类 (issue 12 item 7): a desk holding the letter, or a desk above it, corrects its
+/// category and problem classes; the record (and so every desktop) follows, the event is
+/// in the letter's history and the audit chain; a class the bureau did not configure is
+/// refused, and an officer may not reclassify.
+#[tokio::test]
+async fn a_desk_reclassifies_a_letter_with_the_configured_classes() {
+    let c = city().await;
+    let id = c.at_station_a().await;
+    problem(
+        c.act(
+            &c.branch_desk,
+            id,
+            json!({"action": "reclassify", "category": "complaint", "problem_tags": ["不存在的分类"]}),
+        )
+        .await,
+        // Checked against the configuration, like a named supervisor: 400, as for them.
+        400,
+        "invalid_input",
+    )
+    .await;
+    problem(
+        c.act(
+            &c.officer_a,
+            id,
+            json!({"action": "reclassify", "category": "complaint", "problem_tags": []}),
+        )
+        .await,
+        403,
+        "role_not_allowed",
+    )
+    .await;
+    let letter = c
+        .ok(
+            &c.branch_desk,
+            id,
+            json!({"action": "reclassify", "category": "complaint",
+                   "problem_tags": ["噪音扰民", " 治安隐患 "], "note": "来信实为投诉"}),
+        )
+        .await;
+    assert_eq!(letter["category"], "complaint");
+    assert_eq!(letter["problem_tags"], json!(["噪音扰民", "治安隐患"]));
+    let last = letter["events"]
+        .as_array()
+        .and_then(|e| e.last())
+        .expect("event");
+    assert_eq!(last["payload"]["kind"], "reclassified");
+    // What the station's desktop syncs is the corrected record.
+    let page = c.sync(&c.officer_a, 0).await;
+    assert_eq!(page["changes"][0]["letter"]["category"], "complaint");
+    let audited: i64 =
+        c.s.raw_db()
+            .query_row(
+                "SELECT count(*) FROM audit_log WHERE action = 'letter.reclassify'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+    assert_eq!(audited, 1);
+    // The classes are served with the signed-in user.
+    let me: Value =
+        c.s.get("/api/v1/me", Some(&c.branch_desk))
+            .await
+            .json()
+            .await
+            .expect("json");
+    assert_eq!(me["problem_classes"].as_array().map(Vec::len), Some(18));
+}

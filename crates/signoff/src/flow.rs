@@ -795,6 +795,7 @@ mod tests {
                     roles,
                     units: Vec::new(),
                     must_change_password: false,
+                    problem_classes: Vec::new(),
                 },
                 online: Mutex::new(true),
                 keys: Mutex::new(Vec::new()),

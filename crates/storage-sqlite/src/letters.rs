@@ -340,6 +340,24 @@ pub fn apply_action(
     };
     let prev_unit = status.unit;
     status.apply(commit.at, &event);
+    // 重新分类 changes what the record says the letter is: the listing columns follow.
+    if let EventPayload::Reclassified {
+        category,
+        problem_tags,
+        ..
+    } = &event
+    {
+        tx.execute(
+            "UPDATE letters SET category = ?2, problem_tags = ?3 WHERE id = ?1",
+            params![
+                commit.letter.0,
+                category.as_str(),
+                serde_json::to_string(problem_tags)
+                    .map_err(|e| corrupt(format!("problem tags: {e}")))?
+            ],
+        )
+        .db()?;
+    }
     let seq = i64::from(status.version);
     let at = to_db(commit.at);
     let actor = &commit.actor;

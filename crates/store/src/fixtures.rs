@@ -64,6 +64,7 @@ pub fn me(user: i64, unit: UnitId, roles: &[Role]) -> Me {
         roles: roles.to_vec(),
         units: units(),
         must_change_password: false,
+        problem_classes: vec!["噪音扰民".to_owned(), "治安隐患".to_owned()],
     }
 }
 

@@ -456,6 +456,8 @@ export function createMockBackend(options: MockOptions = {}) {
       roles: signedIn.roles as Role[],
       units: UNITS,
       must_change_password: mustChangePassword,
+      // The server serves its configured classes; the development backend a few.
+      problem_classes: ["噪音扰民", "违章停车", "治安隐患", "邻里纠纷", "电信网络诈骗", "办事效率"],
     };
   }
 
@@ -482,6 +484,8 @@ export function createMockBackend(options: MockOptions = {}) {
     }
     if (m.roles.includes("chief") && same && s === "awaiting_approval") out.push("approve_feedback_form");
     if (m.roles.includes("dispatcher") && s === "closed") out.push("record_return_visit");
+    // As core: the desk holding it or a desk above, while open.
+    if (m.roles.includes("dispatcher") && s !== "closed") out.push("reclassify");
     return out;
   }
 
@@ -544,6 +548,8 @@ export function createMockBackend(options: MockOptions = {}) {
         return { kind: "extension_requested", reason: action.reason, legal_basis: action.legal_basis, requested_due: action.requested_due, current_due: action.requested_due };
       case "chase":
         return { kind: "chased", note: action.note };
+      case "reclassify":
+        return { kind: "reclassified", category: action.category, problem_tags: action.problem_tags, note: action.note };
       default:
         return { kind: "chased", note: "" };
     }
@@ -554,6 +560,11 @@ export function createMockBackend(options: MockOptions = {}) {
     const r = l.record;
     r.events = [...r.events, { seq: r.events.length + 1, at: iso(now()), actor_user: user.id, actor_unit: user.unit_id, workstation: "WS-01", payload: eventFor(entry.action, l, user) }];
     r.version = r.events.length;
+    const last = r.events[r.events.length - 1]!.payload;
+    if (last.kind === "reclassified") {
+      r.category = last.category;
+      r.problem_tags = last.problem_tags;
+    }
     const s = stateOf(r.events);
     r.state = s.state;
     r.unit_id = s.unit;

@@ -60,6 +60,11 @@ export function describeEvent(t: Translate, payload: EventPayload, names: Names)
       });
     case "thanks_linked":
       return t("events.thanks_linked", { case: payload.case });
+    case "reclassified":
+      return t("events.reclassified", {
+        category: t(`categories.${payload.category}`),
+        tags: payload.problem_tags.length ? payload.problem_tags.join("、") : t("events.noTags"),
+      });
   }
 }
 
@@ -72,6 +77,7 @@ export function eventNote(payload: EventPayload): string {
     case "supervisor_assigned":
     case "return_visit_recorded":
     case "thanks_linked":
+    case "reclassified":
       return payload.note;
     case "extension_decided":
       return payload.approve ? payload.note : "";

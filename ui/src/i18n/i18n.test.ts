@@ -34,7 +34,7 @@ describe("translations", () => {
   });
 
   it("every action, state, clock and error code the Rust side knows has a message", () => {
-    const actions = ["dispatch", "sign_for", "record_contact", "give_first_feedback", "return_letter", "rule_return", "request_extension", "decide_extension", "assign_supervisor", "chase", "submit_feedback_form", "approve_feedback_form", "record_return_visit", "link_thanks"];
+    const actions = ["dispatch", "sign_for", "record_contact", "give_first_feedback", "return_letter", "rule_return", "request_extension", "decide_extension", "assign_supervisor", "chase", "submit_feedback_form", "approve_feedback_form", "record_return_visit", "link_thanks", "reclassify"];
     for (const a of actions) expect(zh.has(`actions.${a}`), a).toBe(true);
     const codes = ["invalid_credentials", "account_locked", "unreachable", "invalid_url", "offline", "not_found", "wrong_state", "invalid_input", "session_expired"];
     for (const c of codes) expect(zh.has(`errors.${c}`), c).toBe(true);

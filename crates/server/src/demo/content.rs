@@ -7,28 +7,8 @@ use jsjb_core::letter::{Category, Channel};
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
-/// The 18 common problem classes the bureau tracks (configuration in production;
-/// these are the demo's defaults).
-pub const PROBLEM_CLASSES: [&str; 18] = [
-    "户政落户",
-    "身份证件",
-    "居住证",
-    "出入境",
-    "噪音扰民",
-    "电动车被盗",
-    "电信网络诈骗",
-    "交通违法",
-    "违章停车",
-    "治安隐患",
-    "邻里纠纷",
-    "寻求帮助",
-    "养犬管理",
-    "非法营运",
-    "黄赌毒线索",
-    "执法态度",
-    "办事效率",
-    "表扬感谢",
-];
+/// The problem classes the demo's letters are tagged with: the server's defaults.
+pub use crate::reference::DEFAULT_PROBLEM_CLASSES as PROBLEM_CLASSES;
 
 /// A letter as a citizen wrote it, before intake.
 #[derive(Debug, Clone, PartialEq, Eq)]

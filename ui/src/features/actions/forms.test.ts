@@ -93,6 +93,18 @@ describe("action forms", () => {
     expect(validate("submit_feedback_form", m, ctx)).toEqual({ summary: "tooLong" });
   });
 
+  it("reclassify needs a category and at most five problem classes, and sends the whole list", () => {
+    const m = emptyModel();
+    expect(validate("reclassify", m, ctx)).toEqual({ category: "required" });
+    m.category = "complaint";
+    m.problemTags = ["噪音扰民", "违章停车", "治安隐患", "邻里纠纷", "电信网络诈骗", "办事效率"];
+    expect(validate("reclassify", m, ctx)).toEqual({ problemTags: "tooMany" });
+    m.problemTags = ["噪音扰民"];
+    m.note = "  来信实为投诉 ";
+    expect(validate("reclassify", m, ctx)).toEqual({});
+    expect(toAction("reclassify", m)).toEqual({ action: "reclassify", category: "complaint", problem_tags: ["噪音扰民"], note: "来信实为投诉" });
+  });
+
   it("assign_supervisor needs a person, link_thanks a case", () => {
     expect(validate("assign_supervisor", emptyModel(), ctx)).toEqual({ supervisor: "required" });
     expect(validate("link_thanks", emptyModel(), ctx)).toEqual({ caseId: "required" });

@@ -1,9 +1,9 @@
 // Each action's form: its model, its validation (mirroring core's rules so the officer
 // hears about a mistake before the action is queued) and the `Action` it becomes.
-import type { Action, ActionKind, ContactMethod, ContactOutcome, FormDecision, ReturnReason, Satisfaction } from "../../ipc";
+import type { Action, ActionKind, Category, ContactMethod, ContactOutcome, FormDecision, ReturnReason, Satisfaction } from "../../ipc";
 import { cstLocalToIso, isoToCstLocal } from "../../domain/time";
 
-import { CONTACT_TIME_TOLERANCE_MS, MAX_TEXT_CHARS } from "../../ipc/bindings/limits";
+import { CONTACT_TIME_TOLERANCE_MS, MAX_PROBLEM_TAGS, MAX_TEXT_CHARS } from "../../ipc/bindings/limits";
 
 export { MAX_TEXT_CHARS };
 
@@ -35,6 +35,9 @@ export type FormModel = {
   /** 是否解决: asked of the writer on the return visit; no default, the desk must say. */
   resolved: boolean | null;
   caseId: number | null;
+  /** 重新分类: the category and problem classes as they should be. */
+  category: Category | null;
+  problemTags: string[];
 };
 
 export function emptyModel(): FormModel {
@@ -60,10 +63,12 @@ export function emptyModel(): FormModel {
     satisfaction: "satisfied",
     resolved: null,
     caseId: null,
+    category: null,
+    problemTags: [],
   };
 }
 
-export type FieldProblem = "required" | "tooLong" | "inTheFuture" | "beforeReceipt" | "notLater";
+export type FieldProblem = "required" | "tooLong" | "inTheFuture" | "beforeReceipt" | "notLater" | "tooMany";
 export type Problems = Partial<Record<keyof FormModel, FieldProblem>>;
 
 export type FormContext = {
@@ -143,6 +148,11 @@ export function validate(kind: ActionKind, m: FormModel, ctx: FormContext): Prob
       if (m.caseId === null || !Number.isInteger(m.caseId) || m.caseId <= 0) p.caseId = "required";
       text(p, "note", m.note, false);
       break;
+    case "reclassify":
+      if (m.category === null) p.category = "required";
+      if (m.problemTags.length > MAX_PROBLEM_TAGS) p.problemTags = "tooMany";
+      text(p, "note", m.note, false);
+      break;
   }
   return p;
 }
@@ -193,6 +203,8 @@ export function toAction(kind: ActionKind, m: FormModel): Action {
       return { action: "record_return_visit", resolved: m.resolved ?? false, satisfaction: m.satisfaction, note };
     case "link_thanks":
       return { action: "link_thanks", case: m.caseId ?? 0, note };
+    case "reclassify":
+      return { action: "reclassify", category: m.category ?? "help", problem_tags: m.problemTags, note };
   }
 }
 

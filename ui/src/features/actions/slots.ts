@@ -20,6 +20,7 @@ export const SLOT_ORDER: readonly ActionKind[] = [
   "assign_supervisor",
   "chase",
   "link_thanks",
+  "reclassify",
 ];
 
 /** What the letter waits for next, by its state and which clocks are met. */

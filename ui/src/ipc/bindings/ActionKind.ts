@@ -3,4 +3,4 @@
 /**
  * The names of the actions, for permissions and for the UI's list of what it may offer.
  */
-export type ActionKind = "dispatch" | "sign_for" | "record_contact" | "give_first_feedback" | "return_letter" | "rule_return" | "request_extension" | "decide_extension" | "assign_supervisor" | "chase" | "submit_feedback_form" | "approve_feedback_form" | "record_return_visit" | "link_thanks";
+export type ActionKind = "dispatch" | "sign_for" | "record_contact" | "give_first_feedback" | "return_letter" | "rule_return" | "request_extension" | "decide_extension" | "assign_supervisor" | "chase" | "submit_feedback_form" | "approve_feedback_form" | "record_return_visit" | "link_thanks" | "reclassify";

@@ -16,4 +16,9 @@ units: Array<Unit>,
  * An admin chose the current password (a new account, a reset): the desktop asks
  * for a new one before anything else.
  */
-must_change_password: boolean, };
+must_change_password: boolean, 
+/**
+ * The bureau's problem classes (问题分类, server configuration): what a desk may tag
+ * letters with. Empty from an older server.
+ */
+problem_classes: Array<string>, };

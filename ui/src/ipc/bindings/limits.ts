@@ -35,6 +35,9 @@ export const MAX_PROBLEM_TAGS = 5;
 /** jsjb_proto::limits::MAX_TAG_CHARS: one problem tag. */
 export const MAX_TAG_CHARS = 32;
 
+/** jsjb_core::letter::Category::ALL: every category, in core's order. */
+export const CATEGORIES = ["suggestion", "help", "complaint", "inquiry", "thanks"] as const;
+
 /** jsjb_core::clock::Policy::shenzhen(): 签收, 联系, 首次反馈, 办结 (seconds; for the development backend — the app reads its clocks from Rust). */
 export const SHENZHEN_CLOCKS = {
   sign_for: { dueSecs: 600, warnSecs: 180 },
