@@ -2,7 +2,8 @@
 //! the window title's count (issue 12 item 1, issue 13 item 2).
 //!
 //! A letter waits for a user when their unit must act on it *now* and nobody else can:
-//! - at any unit, a letter dispatched to it and not signed for (签收);
+//! - at any unit, a letter dispatched to it and not signed for (签收), for those who may
+//!   sign for it (an officer, a desk — not the chief or a supervisor, who cannot);
 //! - at a desk (a user with the dispatcher role), a letter `received` at its unit: a new
 //!   citizen letter, one returned by a unit below (退单), one sent back up for a ruling —
 //!   it must be dispatched or ruled on (派发/裁定).
@@ -21,7 +22,7 @@ use crate::calendar::WorkCalendar;
 use crate::clock::{ClockKind, ClockState, LetterClocks, Policy, desk_dispatch_due};
 use crate::letter::LetterState;
 use crate::org::{Role, UnitId};
-use crate::workflow::LetterStatus;
+use crate::workflow::{ActionKind, LetterStatus, roles_for};
 
 /// What the user must do for a letter that waits for them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -45,7 +46,13 @@ pub fn awaiting(
         return None;
     }
     match state {
-        LetterState::Dispatched => Some(Awaiting::SignFor),
+        LetterState::Dispatched
+            if roles
+                .iter()
+                .any(|r| roles_for(ActionKind::SignFor).contains(r)) =>
+        {
+            Some(Awaiting::SignFor)
+        }
         LetterState::Received if roles.contains(&Role::Dispatcher) => Some(Awaiting::Dispatch),
         _ => None,
     }

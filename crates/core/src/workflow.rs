@@ -728,6 +728,12 @@ const OPEN: &[LetterState] = &[
 ];
 const WORKING: &[LetterState] = &[LetterState::Handling, LetterState::AwaitingApproval];
 
+/// The roles that may take `kind` at all (the rule book's row), for the rules that follow
+/// from it: a letter waits for the arrival alarm only of those who may sign for it.
+pub fn roles_for(kind: ActionKind) -> &'static [Role] {
+    permission(kind).roles
+}
+
 /// The permission table: one row per action. This is the rule book of DOMAIN.md.
 fn permission(kind: ActionKind) -> Permission {
     use LetterState as S;

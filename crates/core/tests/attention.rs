@@ -19,6 +19,9 @@ const DESK_AND_OFFICER: &[Role] = &[Role::Officer, Role::Dispatcher];
 #[case::station_dispatched(Dispatched, MINE, OFFICER, Some(Awaiting::SignFor))]
 #[case::station_dispatched_elsewhere(Dispatched, OTHER, OFFICER, None)]
 #[case::station_signed(Handling, MINE, OFFICER, None)]
+// The chief or a supervisor of the unit cannot sign for it: no arrival alarm for them.
+#[case::chief_at_the_station(Dispatched, MINE, CHIEF, None)]
+#[case::supervisor_at_the_unit(Dispatched, MINE, &[Role::Supervisor], None)]
 // A branch desk is dispatched letters too: it signs for (or forwards) them.
 #[case::desk_dispatched_to_it(Dispatched, MINE, DESK, Some(Awaiting::SignFor))]
 // A desk: received at my unit (new, returned, sent back up) waits for a dispatch.

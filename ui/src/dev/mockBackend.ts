@@ -577,16 +577,19 @@ export function createMockBackend(options: MockOptions = {}) {
   }
 
   /** As the Rust alarm counts them (jsjb_core::attention): dispatched to the user's unit
-   * and not signed for; at a desk, received there. Most urgent (oldest) first. */
+   * and not signed for, for an officer or a desk; at a desk, received there. Most urgent
+   * (oldest) first. */
   function waitingStatus() {
     const unit = signedIn?.unit_id;
     const desk = signedIn?.roles.includes("dispatcher") ?? false;
+    // Only those who may sign for it (an officer, a desk) are alerted to sign for it.
+    const signs = desk || (signedIn?.roles.includes("officer") ?? false);
     const ids = [...letters.values()]
       .filter(
         (l) =>
           l.record.unit_id === unit &&
           l.pending.length === 0 &&
-          (l.record.state === "dispatched" || (desk && l.record.state === "received")),
+          ((signs && l.record.state === "dispatched") || (desk && l.record.state === "received")),
       )
       .map((l) => l.record.id);
     return { ids, soundAvailable: options.soundAvailable ?? true };
