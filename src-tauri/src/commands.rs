@@ -222,11 +222,11 @@ pub async fn statistics(
     handover::statistics(&session, from, to).await
 }
 
-/// The wall board (各单位实时态势) of the user's desk.
+/// The wall board (各单位实时态势) of the user's desk; today's 三率 too when `rates`.
 #[tauri::command]
-pub async fn wall_board(app_state: State<'_, AppState>) -> CommandResult<WallBoard> {
+pub async fn wall_board(app_state: State<'_, AppState>, rates: bool) -> CommandResult<WallBoard> {
     let session = app_state.session()?;
-    handover::wall_board(&session).await
+    handover::wall_board(&session, rates).await
 }
 
 /// The shift handover of the user's unit.

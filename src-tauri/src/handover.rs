@@ -44,10 +44,10 @@ pub async fn statistics(
 }
 
 /// `wall_board`: the desk's board of the units below it, at server time, with the
-/// rates since the start of today (CST).
-pub async fn wall_board(session: &Session) -> CommandResult<WallBoard> {
+/// rates since the start of today (CST) when `rates` (they cost a fold of every history).
+pub async fn wall_board(session: &Session, rates: bool) -> CommandResult<WallBoard> {
     let now = session.now();
-    let today = jsjb_core::cst_day_start(now);
+    let today = rates.then(|| jsjb_core::cst_day_start(now));
     Ok(session
         .store
         .call(move |s| s.wall_board(today, now))

@@ -7,7 +7,7 @@ use std::error::Error;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use jsjb_core::clock::Band;
+use jsjb_core::clock::{Band, ClockKind};
 use jsjb_core::letter::{
     Category, Channel, ContactMethod, ContactOutcome, FormDecision, LetterState, Satisfaction,
 };
@@ -224,6 +224,30 @@ fn main() -> Result<(), Box<dyn Error>> {
         Ok(store
             .handover_report(NANTOU, now, jsjb_store::HANDOVER_SOON_SECS)?
             .items
+            .len())
+    })?;
+    // The desks above the station (issue 12): the branch desk's wall board (counts per
+    // station plus today's 三率) and the letters below it that may escalate.
+    store.set_me(&fixtures::me(
+        40,
+        fixtures::NANSHAN,
+        &[jsjb_core::org::Role::Dispatcher],
+    ))?;
+    let today = jsjb_core::cst_day_start(now);
+    time(
+        "wall board: 南山分局, counts only",
+        runs.min(20),
+        || Ok(store.wall_board(None, now)?.rows.len()),
+    )?;
+    time(
+        "wall board: 南山分局, with today's 三率",
+        runs.min(20),
+        || Ok(store.wall_board(Some(today), now)?.rows.len()),
+    )?;
+    let clocks = [ClockKind::SignFor, ClockKind::Contact];
+    time("escalation candidates: 南山分局", runs.min(20), || {
+        Ok(store
+            .escalation_candidates(fixtures::NANSHAN, &clocks)?
             .len())
     })?;
     Ok(())

@@ -6,7 +6,10 @@
 //! The counts are SQL aggregates over the listing columns of the cache (the optimistic
 //! view, so a letter signed for here leaves 待签收 at once); a breach is a not-met clock
 //! whose due time has passed, the clocks' own definition (`jsjb_core::clock`). The rates
-//! are [`Store::statistics`] over today, so they are the statistics screen's figures.
+//! are [`Store::statistics`] over today, so they are the statistics screen's figures;
+//! they fold every history (about 0.3 s at 100,000 letters, see docs/performance.md),
+//! so a caller asks for them now and then and for the counts (milliseconds) on every
+//! change.
 //! Each row sums the unit's whole subtree: a city desk sees each branch with its
 //! stations.
 
@@ -69,8 +72,8 @@ pub struct BoardRow {
     /// The desk's own unit (its row counts only what it holds itself).
     pub own: bool,
     pub load: UnitLoad,
-    /// Today's 三率 so far (see [`RateCounts`]).
-    pub today: RateCounts,
+    /// Today's 三率 so far (see [`RateCounts`]); `None` when not asked for.
+    pub today: Option<RateCounts>,
 }
 
 /// The board of one desk.
@@ -78,8 +81,8 @@ pub struct BoardRow {
 pub struct WallBoard {
     /// When it was read (server time).
     pub at: DateTime<Utc>,
-    /// The start of "today" for the rates.
-    pub today_from: DateTime<Utc>,
+    /// The start of "today" for the rates, when they were asked for.
+    pub today_from: Option<DateTime<Utc>>,
     /// The desk's own unit first, then the units below in the tree's order.
     pub rows: Vec<BoardRow>,
     /// Every row summed.
@@ -123,10 +126,10 @@ impl Store {
     }
 
     /// The wall board of the signed-in user's unit at `now`, with the rates since
-    /// `today_from` (the start of the local day, which the caller knows).
+    /// `today_from` (the start of the local day, which the caller knows) when given.
     pub fn wall_board(
         &self,
-        today_from: DateTime<Utc>,
+        today_from: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<WallBoard, StoreError> {
         let (me, tree) = match (self.ctx.me.as_ref(), self.ctx.tree.as_ref()) {
@@ -134,25 +137,31 @@ impl Store {
             _ => return Err(StoreError::NotSignedIn),
         };
         let loads = self.unit_loads(now)?;
-        let rates: BTreeMap<UnitId, RateCounts> = self
-            .statistics(today_from, now, now)?
-            .units
-            .into_iter()
-            .map(|u| (u.unit_id, u.counts))
-            .collect();
+        let rates: Option<BTreeMap<UnitId, RateCounts>> = match today_from {
+            Some(from) => Some(
+                self.statistics(from, now, now)?
+                    .units
+                    .into_iter()
+                    .map(|u| (u.unit_id, u.counts))
+                    .collect(),
+            ),
+            None => None,
+        };
         let sum_over = |units: &[UnitId]| {
             let mut row = BoardRow {
                 unit_id: UnitId(0),
                 own: false,
                 load: UnitLoad::default(),
-                today: RateCounts::default(),
+                today: rates.as_ref().map(|_| RateCounts::default()),
             };
             for unit in units {
                 if let Some(load) = loads.get(unit) {
                     row.load.add(load);
                 }
-                if let Some(counts) = rates.get(unit) {
-                    row.today.add(counts);
+                if let (Some(today), Some(counts)) =
+                    (row.today.as_mut(), rates.as_ref().and_then(|r| r.get(unit)))
+                {
+                    today.add(counts);
                 }
             }
             row

@@ -13,6 +13,7 @@ const STEPS: &[M<'static>] = &[
     M::up(V6_WORKLISTS),
     M::up(V7_CAUGHT_UP),
     M::up(V8_WALL_BOARD),
+    M::up(V9_BOARD_INDEX),
 ];
 
 /// The cache's migrations. `MIGRATIONS.validate()` runs in the tests.
@@ -244,3 +245,11 @@ CREATE INDEX letters_visit_due ON letters (urgency_key, id) WHERE visit_due = 1;
 const V8_WALL_BOARD: &str = "ALTER TABLE letters ADD COLUMN feedback_due INTEGER;
 ALTER TABLE letters ADD COLUMN closure_due INTEGER;
 ALTER TABLE letters ADD COLUMN above_unit INTEGER;";
+
+/// The wall board's counts read every open letter's holder and clocks on each change: a
+/// partial index holding exactly those columns of exactly the open letters, so the count
+/// is a scan of the index alone (the bench: 170 ms → see docs/performance.md at 100,000
+/// letters).
+const V9_BOARD_INDEX: &str = "CREATE INDEX letters_open_board ON letters
+    (unit_id, state, sign_for_due, contact_due, feedback_due, closure_due, extension_pending)
+    WHERE state != 'closed';";

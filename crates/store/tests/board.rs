@@ -61,7 +61,7 @@ fn the_branch_board_counts_each_station() -> TestResult {
     let mut store = board_store()?;
     store.set_me(&me(40, NANSHAN, &[Role::Dispatcher]))?;
     let now = cst("2026-03-02 10:00");
-    let board = store.wall_board(cst("2026-03-02 00:00"), now)?;
+    let board = store.wall_board(Some(cst("2026-03-02 00:00")), now)?;
     let units: Vec<UnitId> = board.rows.iter().map(|r| r.unit_id).collect();
     assert_eq!(
         units,
@@ -83,8 +83,12 @@ fn the_branch_board_counts_each_station() -> TestResult {
     assert_eq!((shekou.load.open, shekou.load.to_sign), (1, 0));
     assert!(!shekou.load.any_overdue());
     // Today's dispatches whose outcome is known: letter 3 signed in time.
-    assert_eq!(shekou.today.dispatched, 1);
-    assert_eq!(shekou.today.signed_on_time, 1);
+    let today = shekou.today.ok_or("the rates were asked for")?;
+    assert_eq!((today.dispatched, today.signed_on_time), (1, 1));
+    // Without the rates (the live refresh), the same counts and no rates.
+    let counts = store.wall_board(None, now)?;
+    assert!(counts.rows.iter().all(|r| r.today.is_none()));
+    assert_eq!(row(&counts.rows, NANTOU)?.load, nantou.load);
 
     assert_eq!(board.total.load.open, 4);
     assert_eq!(board.total.load.to_sign, 2);
@@ -96,7 +100,7 @@ fn the_branch_board_counts_each_station() -> TestResult {
 fn the_city_board_sums_each_branch() -> TestResult {
     let mut store = board_store()?;
     store.set_me(&me(41, CITY, &[Role::Dispatcher]))?;
-    let board = store.wall_board(cst("2026-03-02 00:00"), cst("2026-03-02 10:00"))?;
+    let board = store.wall_board(Some(cst("2026-03-02 00:00")), cst("2026-03-02 10:00"))?;
     let units: Vec<UnitId> = board.rows.iter().map(|r| r.unit_id).collect();
     assert_eq!(units, vec![CITY, NANSHAN, FUTIAN]);
     let nanshan = row(&board.rows, NANSHAN)?;
@@ -123,7 +127,7 @@ fn signing_for_clears_the_count_and_the_candidate() -> TestResult {
         .sign_for(UserId(8), cst("2026-03-02 10:01"))
         .build();
     store.apply_page(&page(2, cst("2026-03-02 10:01"), vec![upsert(late)]))?;
-    let board = store.wall_board(cst("2026-03-02 00:00"), cst("2026-03-02 10:02"))?;
+    let board = store.wall_board(None, cst("2026-03-02 10:02"))?;
     let nantou = row(&board.rows, NANTOU)?;
     assert_eq!((nantou.load.to_sign, nantou.load.sign_for_overdue), (1, 0));
     let candidates = store.escalation_candidates(NANSHAN, &kinds)?;

@@ -612,7 +612,8 @@ fn an_older_cache_gets_its_savable_clocks_on_open() -> TestResult {
 /// next open runs them on a cache as that version left it.
 fn as_left_by_version(store: &Store, version: i64) -> Result<(), Box<dyn Error>> {
     // Newest first: each migration's columns and indexes.
-    let undo: [(i64, &str); 4] = [
+    let undo: [(i64, &str); 5] = [
+        (9, "DROP INDEX letters_open_board;"),
         (
             8,
             "ALTER TABLE letters DROP COLUMN feedback_due;

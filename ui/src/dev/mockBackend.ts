@@ -682,7 +682,7 @@ export function createMockBackend(options: MockOptions = {}) {
   }
 
   // `wall_board` as the store computes it (its definitions are tested on the Rust side).
-  function wallBoard(): WallBoard {
+  function wallBoard(withRates: boolean): WallBoard {
     const mine = signedIn?.unit_id ?? 1;
     const at = now();
     const zeroLoad = (): UnitLoad => ({
@@ -717,10 +717,10 @@ export function createMockBackend(options: MockOptions = {}) {
       for (const u of today.units.filter((u) => members.includes(u.unit_id))) {
         for (const k of Object.keys(rates) as (keyof typeof rates)[]) rates[k] += u[k];
       }
-      return { unit_id: unit, own, load, today: rates };
+      return { unit_id: unit, own, load, today: withRates ? rates : null };
     };
     const rows = [row(mine, [mine], true), ...UNITS.filter((u) => u.parent === mine).map((u) => row(u.id, subtree(u.id), false))];
-    return { at: iso(at), today_from: today.from, rows, total: row(mine, subtree(mine), false) };
+    return { at: iso(at), today_from: withRates ? today.from : null, rows, total: row(mine, subtree(mine), false) };
   }
 
   const handoverAcks: HandoverAckView[] = [];
@@ -886,7 +886,7 @@ export function createMockBackend(options: MockOptions = {}) {
         return handover();
       case "wall_board":
         if (!signedIn) throw { code: "not_signed_in", message: "not signed in" };
-        return wallBoard();
+        return wallBoard(args.rates === true);
       case "set_full_screen":
         return false;
       case "acknowledge_handover":

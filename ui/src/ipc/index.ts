@@ -88,8 +88,9 @@ export const directory = () => call<UserSummary[]>("directory");
 // Statistics and handover
 export const statistics = (query: StatsQuery) => call<StatsReport>("statistics", query);
 export const handover = () => call<HandoverReport>("handover");
-/** 各单位实时态势 of the user's desk, from the cache at server time. */
-export const wallBoard = () => call<WallBoard>("wall_board");
+/** 各单位实时态势 of the user's desk, from the cache at server time; today's 三率 too
+ * when `rates` (a fold of every history: ask now and then, not on every change). */
+export const wallBoard = (rates: boolean) => call<WallBoard>("wall_board", { rates });
 /** The window in or out of full screen (the wall board on a duty-room screen). */
 export const setFullScreen = (on: boolean) => call<boolean>("set_full_screen", { on });
 export const acknowledgeHandover = (note: string) =>

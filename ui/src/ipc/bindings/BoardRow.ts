@@ -13,6 +13,6 @@ export type BoardRow = { unit_id: UnitId,
  */
 own: boolean, load: UnitLoad, 
 /**
- * Today's 三率 so far (see [`RateCounts`]).
+ * Today's 三率 so far (see [`RateCounts`]); `None` when not asked for.
  */
-today: RateCounts, };
+today: RateCounts | null, };

@@ -10,9 +10,9 @@ export type WallBoard = {
  */
 at: string, 
 /**
- * The start of "today" for the rates.
+ * The start of "today" for the rates, when they were asked for.
  */
-today_from: string, 
+today_from: string | null, 
 /**
  * The desk's own unit first, then the units below in the tree's order.
  */
