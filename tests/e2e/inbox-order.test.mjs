@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { launchSignedIn } from "./harness.mjs";
+import { appUi } from "./ui.mjs";
 import { DEMO_PASSWORD, startServer } from "./server.mjs";
 
 const OFFICER = "futian.liu";
@@ -26,6 +27,7 @@ describe("the inbox order and the letter's buttons", () => {
     station = desk.unitId("福田派出所");
     signedIn = await launchSignedIn(server.url, OFFICER, DEMO_PASSWORD);
     ({ app, browser } = signedIn);
+    ui = appUi(app);
   });
 
   after(async () => {
@@ -33,9 +35,11 @@ describe("the inbox order and the letter's buttons", () => {
     await server?.dispose();
   });
 
-  const $ = (testid) => browser.$(`[data-testid="${testid}"]`);
-  const row = (id) => browser.$(`[data-testid="row-${id}"]`);
-  const waitFor = (what, fn, timeout = 20_000) => browser.waitUntil(fn, { timeout, interval: 200, timeoutMsg: `timed out waiting for ${what}` });
+  let ui;
+  const $ = (testid) => ui.$(testid);
+  const row = (id) => ui.row(id);
+  const waitFor = (what, fn, timeout) => ui.waitFor(what, fn, timeout);
+  const clickWhenFree = (what, element) => ui.clickWhenFree(what, element);
 
   /** The rendered rows, top to bottom, as the officer sees them. */
   const rows = () =>
@@ -63,18 +67,6 @@ describe("the inbox order and the letter's buttons", () => {
         return { kind: b.getAttribute("data-testid").slice(7), primary: b.getAttribute("data-primary") === "true", disabled: b.disabled, x: Math.round(r.x), y: Math.round(r.y) };
       }),
     );
-
-  async function clickWhenFree(what, element) {
-    await waitFor(`${what} to take the click`, async () => {
-      try {
-        await (await element).click();
-        return true;
-      } catch (error) {
-        if (!String(error).includes("intercepted")) throw error;
-        return false;
-      }
-    });
-  }
 
   async function arrive(subject) {
     const { id } = await desk.postLetter({ subject, body: `${subject}。请尽快处理。` });

@@ -34,6 +34,9 @@ type State = {
   soundAvailable: boolean;
   refusals: ActionRefusedEvent[];
   expired: boolean;
+  /** The wall board fills the screen (a duty-room display): the header, the navigation
+   * and the status bar step aside. */
+  boardFullScreen: boolean;
 };
 
 const state = reactive<State>({
@@ -53,6 +56,7 @@ const state = reactive<State>({
   soundAvailable: true,
   refusals: [],
   expired: false,
+  boardFullScreen: false,
 });
 
 export const appState = state;
@@ -305,5 +309,6 @@ export function resetAppState(): void {
     soundAvailable: true,
     refusals: [],
     expired: false,
+    boardFullScreen: false,
   } satisfies State);
 }

@@ -372,12 +372,27 @@ describe("the wall board (各单位实时态势)", () => {
       expect(row.classes()).toContain("late");
       expect(row.text()).toContain("▲");
     }
-    // A breach below is escalated: the board lists the letter until it is opened.
-    await emit("letters-escalated", { ids: [1] });
+    // A breach below is escalated: the board lists the letter until it is opened; one
+    // whose clocks are met by now (letter 1, fresh) drops off the list.
+    const breached = [...backend.letters.keys()].find((id) => {
+      const view = backend.handle("letter_detail", { id }) as import("../ipc").LetterView;
+      return view.detail.clocks.contact.state === "breached" || view.detail.clocks.sign_for?.state === "breached";
+    });
+    expect(breached, "the mock city has a breached letter").toBeDefined();
+    await emit("letters-escalated", { ids: [1, breached!] });
     await settle();
     const banner = wrapper.get('[data-testid="board-escalated"]');
     expect(banner.text()).toContain("下级单位签收或联系来信人已超时（1 件）");
-    await banner.get("button").trigger("click");
+    expect(banner.findAll("button")).toHaveLength(1);
+    // Full screen for the duty room: the app's chrome steps aside; Esc brings it back.
+    await wrapper.get('[data-testid="board-full-screen"]').trigger("click");
+    await settle();
+    expect(wrapper.find('[data-testid="nav-board"]').exists()).toBe(false);
+    expect(wrapper.find('[data-testid="status-bar"]').exists()).toBe(false);
+    window.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape" }));
+    await settle();
+    expect(wrapper.find('[data-testid="nav-board"]').exists()).toBe(true);
+    await wrapper.get('[data-testid="board-escalated"]').get("button").trigger("click");
     await settle();
     expect(wrapper.find('[data-testid="inbox-screen"]').exists()).toBe(true);
     wrapper.unmount();
