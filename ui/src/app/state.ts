@@ -78,18 +78,21 @@ export function clearOpenLetter(): void {
   state.openLetter = null;
 }
 
-/** Bumped on every `sync-status` event: a snapshot asked for before the latest event is
- * older than it and must not overwrite it. */
+/** Bumped on every `sync-status` (and `waiting-changed`) event: a snapshot asked for
+ * before the latest event is older than it and must not overwrite it. */
 let syncEvents = 0;
+let waitingEvents = 0;
 
 async function loadShared(): Promise<void> {
   const eventsBefore = syncEvents;
+  const waitingBefore = waitingEvents;
   const [failed, sync, waiting] = await Promise.allSettled([ipc.failedActions(), ipc.syncStatus(), ipc.waitingStatus()]);
   if (failed.status === "fulfilled") state.failed = failed.value;
   // A fast first sync (a few letters) can finish, and say so in an event, before this
   // answer arrives: the event is newer, and the app would show 同步中 for ever.
   if (sync.status === "fulfilled" && syncEvents === eventsBefore) state.sync = sync.value;
-  if (waiting.status === "fulfilled") applyWaiting(waiting.value);
+  // Likewise an arrival announced while the snapshot was on its way back.
+  if (waiting.status === "fulfilled" && waitingEvents === waitingBefore) applyWaiting(waiting.value);
   await loadDirectory();
 }
 
@@ -199,7 +202,10 @@ export async function start(): Promise<void> {
       state.escalated = [...state.escalated.filter((e) => !ids.includes(e)), ...ids];
       state.lettersVersion += 1;
     }),
-    ipc.onAppEvent("waiting-changed", applyWaiting),
+    ipc.onAppEvent("waiting-changed", (status) => {
+      waitingEvents += 1;
+      applyWaiting(status);
+    }),
     ipc.onAppEvent("action-refused", (refusal) => {
       state.refusals = [...state.refusals, refusal];
       state.lettersVersion += 1;

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import App from "../App.vue";
 import { createMockBackend, type MockBackend } from "../dev/mockBackend";
 import { createAppI18n } from "../i18n";
-import { resetAppState } from "./state";
+import { appState, resetAppState } from "./state";
 
 let backend: MockBackend;
 const calls: { cmd: string; args: Record<string, unknown> }[] = [];
@@ -349,6 +349,22 @@ describe("the sync status", () => {
     );
     const wrapper = await mountApp();
     expect(wrapper.get('[data-testid="connection-state"]').attributes("data-state")).toBe("online");
+    wrapper.unmount();
+  });
+
+  it("likewise the letters waiting: an arrival announced during sign-in is not undone by the older snapshot", async () => {
+    backend = createMockBackend({ letters: 5, nowMs: Date.parse("2026-11-28T04:00:00Z") });
+    mockIPC(
+      async (cmd, args) => {
+        const answer = backend.handle(cmd, args as Record<string, unknown>);
+        if (cmd !== "waiting_status") return answer;
+        await emit("waiting-changed", { ids: [4242], soundAvailable: true });
+        return { ids: [], soundAvailable: true };
+      },
+      { shouldMockEvents: true },
+    );
+    const wrapper = await mountApp();
+    expect(appState.waiting).toEqual([4242]);
     wrapper.unmount();
   });
 });
