@@ -27,6 +27,8 @@ const COMMANDS: &[&str] = &[
     "save_export",
     "statistics",
     "wall_board",
+    "pick_letter_files",
+    "clear_letter_files",
     "set_full_screen",
     "handover",
     "acknowledge_handover",

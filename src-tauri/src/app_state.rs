@@ -36,6 +36,9 @@ pub struct AppState {
     workstation: Option<String>,
     export_folder: ExportFolder,
     pin_policy: PinPolicy,
+    /// Where the phone letter's attachments are picked, and the files held for it.
+    file_picker: crate::letter_files::FilePicker,
+    letter_files: crate::letter_files::HeldFiles,
 }
 
 impl AppState {
@@ -55,11 +58,27 @@ impl AppState {
             workstation: workstation_name(),
             export_folder: ExportFolder::Ask,
             pin_policy: PinPolicy::default(),
+            file_picker: crate::letter_files::FilePicker::Ask,
+            letter_files: crate::letter_files::HeldFiles::default(),
         }
     }
 
     pub(crate) fn set_export_folder(&mut self, folder: ExportFolder) {
         self.export_folder = folder;
+    }
+
+    pub(crate) fn set_file_picker(&mut self, picker: crate::letter_files::FilePicker) {
+        self.file_picker = picker;
+    }
+
+    /// Where the phone letter's attachments come from (set by the builder, never by the
+    /// webview), and the files held for the form.
+    pub fn file_picker(&self) -> &crate::letter_files::FilePicker {
+        &self.file_picker
+    }
+
+    pub fn letter_files(&self) -> &crate::letter_files::HeldFiles {
+        &self.letter_files
     }
 
     pub(crate) fn set_pin_policy(&mut self, policy: PinPolicy) {
@@ -278,17 +297,22 @@ impl AppState {
     /// tracking code come from the server). `idempotency_key` is the form's own, reused
     /// when the desk retries, so a retry never makes a second letter. The cache hears of
     /// the letter at once (a sync now), not at the next poke.
+    /// `files` are tokens of files held for the form ([`crate::letter_files`]); they
+    /// are let go once the letter exists, and kept for a retry until then.
     pub async fn type_in_letter(
         &self,
         idempotency_key: String,
         input: jsjb_proto::LetterInput,
+        files: Vec<String>,
     ) -> CommandResult<jsjb_proto::DeskIntakeReceipt> {
         let session = self.session()?;
+        let attached = self.letter_files.take(&files)?;
         let receipt = session
             .client
-            .post_desk_letter(&idempotency_key, &input)
+            .post_desk_letter(&idempotency_key, &input, &attached)
             .await
             .map_err(online_only)?;
+        self.letter_files.release(&files);
         session.sync.sync_now();
         Ok(receipt)
     }

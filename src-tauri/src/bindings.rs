@@ -107,6 +107,7 @@ pub fn typescript() -> Result<Vec<BindingFile>, ExportError> {
     // Flattened into the unit and officer rows; exported for the UI's own sums.
     c.add::<jsjb_store::RateCounts>();
     c.add::<jsjb_store::WallBoard>();
+    c.add::<crate::letter_files::PickedFile>();
     c.add::<jsjb_store::BoardRow>();
     c.add::<jsjb_store::UnitLoad>();
     c.add::<jsjb_store::HandoverReport>();

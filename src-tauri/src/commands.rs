@@ -126,8 +126,33 @@ pub async fn type_in_letter(
     app_state: State<'_, AppState>,
     idempotency_key: String,
     input: jsjb_proto::LetterInput,
+    files: Vec<String>,
 ) -> CommandResult<jsjb_proto::DeskIntakeReceipt> {
-    app_state.type_in_letter(idempotency_key, input).await
+    app_state
+        .type_in_letter(idempotency_key, input, files)
+        .await
+}
+
+/// The phone letter's attachments: picked in the native dialog (titled `dialog_title`
+/// from the UI's locale), read and held by Rust; the UI gets tokens, names and sizes.
+#[tauri::command]
+pub async fn pick_letter_files<R: Runtime>(
+    app: AppHandle<R>,
+    app_state: State<'_, AppState>,
+    dialog_title: String,
+) -> CommandResult<Vec<crate::letter_files::PickedFile>> {
+    app_state.session()?;
+    let paths = crate::letter_files::pick(&app, app_state.file_picker(), &dialog_title).await?;
+    let files = tauri::async_runtime::spawn_blocking(move || crate::letter_files::read(&paths))
+        .await
+        .map_err(|e| CommandError::internal(e.to_string()))??;
+    app_state.letter_files().hold(files)
+}
+
+/// Lets go of the files held for the phone letter (a new form, a cancelled one).
+#[tauri::command]
+pub fn clear_letter_files(app_state: State<'_, AppState>) {
+    app_state.letter_files().clear();
 }
 
 #[tauri::command]

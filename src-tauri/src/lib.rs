@@ -14,6 +14,7 @@ pub mod error;
 pub mod exports;
 pub mod handover;
 pub mod ipc;
+pub mod letter_files;
 pub mod news;
 pub mod session;
 pub mod settings;
@@ -56,6 +57,9 @@ pub struct Options {
     pub export_folder: ExportFolder,
     /// The PIN rules at enrolment: at least 6, raised by `JSJB_PIN_MIN_LENGTH`.
     pub pin_policy: jsjb_signoff::PinPolicy,
+    /// Where a phone letter's attachments are picked: the native dialog, or (tests)
+    /// these files. Never from the webview.
+    pub file_picker: letter_files::FilePicker,
 }
 
 impl Options {
@@ -67,6 +71,7 @@ impl Options {
             autologin: Autologin::from_env(),
             desktop: true,
             export_folder: ExportFolder::Ask,
+            file_picker: letter_files::FilePicker::Ask,
             pin_policy: signing::pin_policy_from(
                 std::env::var("JSJB_PIN_MIN_LENGTH").ok().as_deref(),
             ),
@@ -129,6 +134,8 @@ pub fn build_app_with<R: Runtime>(builder: Builder<R>, options: Options) -> Buil
             commands::save_export,
             commands::statistics,
             commands::wall_board,
+            commands::pick_letter_files,
+            commands::clear_letter_files,
             commands::set_full_screen,
             commands::handover,
             commands::acknowledge_handover,
@@ -216,6 +223,7 @@ fn setup<R: Runtime>(app: &mut App<R>, options: Options) -> Result<(), Box<dyn s
     let vault = TokenVault::new(&data_dir, options.keyring);
     let mut app_state = AppState::new(data_dir, vault, settings, alarm);
     app_state.set_export_folder(options.export_folder);
+    app_state.set_file_picker(options.file_picker);
     app_state.set_pin_policy(options.pin_policy);
     app.manage(app_state);
 

@@ -203,6 +203,8 @@ async fn end_session<R: Runtime>(app: &AppHandle<R>, forget: bool) {
     };
     session.stop().await;
     app_state.alarm().stop();
+    // The next user's phone letter starts without this one's files.
+    app_state.letter_files().clear();
     alerts::show_count(app, 0);
     alerts::publish_waiting(app, &app_state.alarm());
     if forget {

@@ -881,3 +881,62 @@ fn a_breach_below_is_told_to_the_desk_above_once() {
     let view = alarm::waiting(&store, &desk, &[LetterId(2)], now).expect("read");
     assert!(view.escalations.contains(&(key, None)));
 }
+
+/// Issue 12 item 7: a desk's phone letter carries the writer's photo. The file is picked
+/// and read by Rust (the webview gets a token, a name and a size, never a path), sent as
+/// multipart, and the letter synced back has it; a token not held is refused.
+#[test]
+fn a_phone_letter_carries_the_files_the_desk_picked() {
+    let app = app();
+    app.login("futianfj.desk");
+    app.wait_synced();
+    let picked = app.ok("pick_letter_files", json!({"dialogTitle": "选择附件"}));
+    let files = picked.as_array().expect("files");
+    assert_eq!(files.len(), 1, "{picked}");
+    assert_eq!(files[0]["name"], "现场照片.png");
+    assert!(files[0]["size"].as_u64().is_some_and(|s| s > 0));
+    assert!(
+        files[0].get("path").is_none(),
+        "no path reaches the webview"
+    );
+    let token = files[0]["token"].clone();
+    let input = json!({
+        "category": "complaint",
+        "problem_tags": ["噪音扰民"],
+        "subject": "来电反映：工地夜间施工（附照片）",
+        "body": "工地每晚十点后仍在施工，来电人已发来现场照片。",
+        "writer_name": "陈先生",
+        "writer_phone": "13923456780",
+        "writer_contact": null,
+    });
+    assert_eq!(
+        app.err_code(
+            "type_in_letter",
+            json!({"idempotencyKey": "b3c1d7e2-0000-4000-8000-000000000001", "input": input, "files": ["not-held"]}),
+        ),
+        "invalid_input"
+    );
+    let receipt = app.ok(
+        "type_in_letter",
+        json!({"idempotencyKey": "b3c1d7e2-0000-4000-8000-000000000002", "input": input, "files": [token]}),
+    );
+    let id = receipt["id"].as_i64().expect("id");
+    wait_for("the letter in the cache", || {
+        app.detail_opt(id).then_some(())
+    });
+    let detail = app.detail(id);
+    let attachments = detail["detail"]["record"]["attachments"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(attachments.len(), 1, "{detail}");
+    assert_eq!(attachments[0]["mime"], "image/png");
+    // Sent: the file is let go, so the same token cannot send it again.
+    assert_eq!(
+        app.err_code(
+            "type_in_letter",
+            json!({"idempotencyKey": "b3c1d7e2-0000-4000-8000-000000000003", "input": input, "files": [token]}),
+        ),
+        "invalid_input"
+    );
+}

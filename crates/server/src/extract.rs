@@ -70,6 +70,9 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
+/// JSON bodies are small; anything bigger is a mistake or an attack.
+pub const JSON_BODY_LIMIT: usize = 64 * 1024;
+
 /// Parses JSON bytes the way [`ApiJson`] does (for JSON that arrives inside another
 /// format, e.g. the `letter` part of the multipart intake).
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

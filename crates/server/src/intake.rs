@@ -423,40 +423,7 @@ pub async fn post_public_letter(
             e.body_text()
         ))
     })?;
-    let mut letter: Option<PublicLetterInput> = None;
-    let mut files: Vec<Upload> = Vec::new();
-    let (mut images, mut voices) = (0, 0);
-    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
-        let name = field.name().unwrap_or_default().to_owned();
-        if name == "letter" {
-            let mut buf = Vec::new();
-            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-                buf.extend_from_slice(&chunk);
-                if buf.len() > MAX_LETTER_PART {
-                    return Err(ApiError::PayloadTooLarge(
-                        "the `letter` part is larger than 64 KiB".to_owned(),
-                    ));
-                }
-            }
-            // As strict as a JSON body; the field is named inside the part (`letter/subject`).
-            letter = Some(crate::extract::from_slice(&buf).map_err(|e| match e {
-                ApiError::Invalid { field, message } => ApiError::Invalid {
-                    field: Some(format!("letter{}", field.unwrap_or_default())),
-                    message: format!("the `letter` part: {message}"),
-                },
-                ApiError::MalformedJson(m) => {
-                    ApiError::MalformedJson(format!("the `letter` part: {m}"))
-                }
-                other => other,
-            })?);
-            continue;
-        }
-        let Some(upload) = read_upload(field).await? else {
-            continue;
-        };
-        count_upload(&upload, &mut images, &mut voices)?;
-        files.push(upload);
-    }
+    let (letter, files) = read_letter_form::<PublicLetterInput>(&mut multipart).await?;
     let input = letter.ok_or_else(|| {
         ApiError::invalid(
             "letter",
@@ -480,6 +447,49 @@ pub async fn post_public_letter(
         StatusCode::CREATED
     };
     Ok((status, ApiJson(accepted)))
+}
+
+/// Reads a letter form: the JSON `letter` part (as strict as a JSON body; a field is named
+/// inside the part, `letter/subject`) and the file parts, each sniffed and limited as it
+/// arrives, at most [`MAX_IMAGES`] images and [`MAX_VOICE_CLIPS`] clips. The citizen's
+/// form and the desk's typed-in letter both come this way.
+pub async fn read_letter_form<T: serde::de::DeserializeOwned>(
+    multipart: &mut Multipart,
+) -> Result<(Option<T>, Vec<Upload>), ApiError> {
+    let mut letter: Option<T> = None;
+    let mut files: Vec<Upload> = Vec::new();
+    let (mut images, mut voices) = (0, 0);
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "letter" {
+            let mut buf = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                buf.extend_from_slice(&chunk);
+                if buf.len() > MAX_LETTER_PART {
+                    return Err(ApiError::PayloadTooLarge(
+                        "the `letter` part is larger than 64 KiB".to_owned(),
+                    ));
+                }
+            }
+            letter = Some(crate::extract::from_slice(&buf).map_err(|e| match e {
+                ApiError::Invalid { field, message } => ApiError::Invalid {
+                    field: Some(format!("letter{}", field.unwrap_or_default())),
+                    message: format!("the `letter` part: {message}"),
+                },
+                ApiError::MalformedJson(m) => {
+                    ApiError::MalformedJson(format!("the `letter` part: {m}"))
+                }
+                other => other,
+            })?);
+            continue;
+        }
+        let Some(upload) = read_upload(field).await? else {
+            continue;
+        };
+        count_upload(&upload, &mut images, &mut voices)?;
+        files.push(upload);
+    }
+    Ok((letter, files))
 }
 
 /// An uploaded file: bytes, kind and type (sniffed from the bytes), original name.
@@ -624,23 +634,43 @@ pub async fn accept_public_letter(
     })
 }
 
-/// A desk types in a letter received by phone. It lands at the desk's own unit.
+/// The multipart form of a desk's typed-in letter: the letter as JSON plus the files the
+/// writer sent the desk (a photo by messenger, a recording of the call).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Describes the form for the OpenAPI document only.
+pub struct DeskIntakeForm {
+    /// `LetterInput` as JSON.
+    letter: String,
+    /// Images (≤ 9, each ≤ 10 MiB) and voice clips (≤ 3, each ≤ 5 MiB), in any part name other than `letter`.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    files: Vec<Vec<u8>>,
+}
+
+/// A desk types in a letter received by phone. It lands at the desk's own unit. JSON, or
+/// multipart with the letter's attachments (the same parts as the public form).
 #[utoipa::path(post, path = "/api/v1/letters", tag = "letters", security(("bearer" = [])),
-    request_body = LetterInput,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Optional: a fresh UUID per letter; a retry with the same key and body returns the letter created the first time")),
+    request_body(content(
+        (LetterInput = "application/json"),
+        (DeskIntakeForm = "multipart/form-data"),
+    )),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Optional: a fresh UUID per letter; a retry with the same key and body (attachments included) returns the letter created the first time")),
     responses(
         (status = 201, body = DeskIntakeReceipt),
-        (status = 400, body = Problem),
+        (status = 400, body = Problem, description = "`invalid_input`, `malformed_json`, `malformed_multipart`"),
         (status = 403, body = Problem),
         (status = 409, body = Problem, description = "`idempotency_key_reused`: the key was used for a different request"),
+        (status = 413, description = "`payload_too_large`", body = Problem),
+        (status = 415, description = "`unsupported_media_type`: neither JSON nor multipart", body = Problem),
+        (status = 422, description = "`unsupported_attachment`, `too_many_attachments`", body = Problem),
     ))]
 pub async fn post_desk_letter(
     State(state): State<AppState>,
     session: Session,
     OptionalIdempotencyKey(key): OptionalIdempotencyKey,
-    ApiJson(input): ApiJson<LetterInput>,
+    request: axum::extract::Request,
 ) -> Result<(StatusCode, ApiJson<DeskIntakeReceipt>), ApiError> {
     session.require(Role::Dispatcher)?;
+    let (input, files) = desk_letter_body(&state, request).await?;
     if crate::reference::unknown_class(&state.config.problem_classes, &input.problem_tags).is_some()
     {
         return Err(ApiError::invalid(
@@ -649,20 +679,34 @@ pub async fn post_desk_letter(
         ));
     }
     let idempotency = match key {
-        Some(key) => Some(IdempotencyClaim {
-            user: session.user_id,
-            request_hash: crate::idempotency::request_fingerprint("letters", &input)?,
-            key,
-        }),
+        Some(key) => {
+            // The files are part of what was asked: a retry with other files is another
+            // request. (A JSON letter's fingerprint is unchanged: no files.)
+            let digests: Vec<String> = files
+                .iter()
+                .map(|(bytes, ..)| crate::digest::sha256_hex(bytes))
+                .collect();
+            let request_hash = if digests.is_empty() {
+                crate::idempotency::request_fingerprint("letters", &input)?
+            } else {
+                crate::idempotency::request_fingerprint("letters", &(&input, &digests))?
+            };
+            Some(IdempotencyClaim {
+                user: session.user_id,
+                request_hash,
+                key,
+            })
+        }
         None => None,
     };
     let valid = validate(input)?;
+    let attachments = store_uploads(&state, files).await?;
     let created = store_letter(
         &state,
         Channel::Phone,
         valid,
         Some(session.unit_id),
-        Vec::new(),
+        attachments,
         session.actor(Some(Role::Dispatcher)),
         idempotency,
     )
@@ -676,6 +720,50 @@ pub async fn post_desk_letter(
             unit_id: created.unit.0,
         }),
     ))
+}
+
+/// The desk's letter from a JSON body (at most 64 KiB, as every JSON body) or from a
+/// multipart form with files (the route's larger limit applies to those only).
+async fn desk_letter_body(
+    state: &AppState,
+    request: axum::extract::Request,
+) -> Result<(LetterInput, Vec<Upload>), ApiError> {
+    use axum::extract::FromRequest;
+    let content_type = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if content_type.starts_with("multipart/form-data") {
+        let mut multipart = Multipart::from_request(request, state)
+            .await
+            .map_err(|e| ApiError::UnsupportedMediaType(e.body_text()))?;
+        let (letter, files) = read_letter_form::<LetterInput>(&mut multipart).await?;
+        let letter = letter.ok_or_else(|| {
+            ApiError::invalid(
+                "letter",
+                "the form needs a `letter` part with the letter as JSON",
+            )
+        })?;
+        return Ok((letter, files));
+    }
+    if !content_type.starts_with("application/json") {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the letter as application/json, or as multipart/form-data with a JSON \
+             `letter` part and its files"
+                .to_owned(),
+        ));
+    }
+    let bytes = axum::body::to_bytes(request.into_body(), crate::extract::JSON_BODY_LIMIT)
+        .await
+        .map_err(|_| {
+            ApiError::PayloadTooLarge(format!(
+                "a JSON body may be at most {} KiB",
+                crate::extract::JSON_BODY_LIMIT / 1024
+            ))
+        })?;
+    Ok((crate::extract::from_slice(&bytes)?, Vec::new()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

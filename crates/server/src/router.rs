@@ -19,8 +19,9 @@ use crate::extract::ApiJson;
 use crate::state::AppState;
 use crate::{admin, attachments, auth, handovers, intake, letters, sync};
 
-/// JSON bodies are small; anything bigger is a mistake or an attack.
-pub const JSON_BODY_LIMIT: usize = 64 * 1024;
+/// JSON bodies are small; anything bigger is a mistake or an attack (defined beside the
+/// strict JSON reader, which the desk's letter route applies itself).
+pub const JSON_BODY_LIMIT: usize = crate::extract::JSON_BODY_LIMIT;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -91,7 +92,6 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::change_password))
         .routes(routes!(admin::audit_verify))
         .routes(routes!(crate::witness::api::get_head))
-        .routes(routes!(intake::post_desk_letter))
         .routes(routes!(intake::get_progress))
         .routes(routes!(intake::post_verification))
         .routes(routes!(intake::post_verification_code))
@@ -109,8 +109,11 @@ fn api() -> OpenApiRouter<AppState> {
     let actions = OpenApiRouter::new()
         .routes(routes!(letters::post_action))
         .layer(DefaultBodyLimit::max(crate::signoff::SIGNED_BODY_LIMIT));
+    // Letters with files: the public form, and a desk's typed-in letter (whose JSON form
+    // still reads at most JSON_BODY_LIMIT itself).
     let uploads = OpenApiRouter::new()
         .routes(routes!(intake::post_public_letter))
+        .routes(routes!(intake::post_desk_letter))
         .layer(DefaultBodyLimit::max(intake::MAX_INTAKE_BODY));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(json)

@@ -19,6 +19,14 @@ use crate::sse::{SseItem, SseParser};
 pub mod admin;
 mod signoff;
 
+/// A file a desk attaches to a typed-in letter: its name on the desk's disk (shown to
+/// whoever opens it) and its bytes. The server decides its type from the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LetterFile {
+    pub file_name: String,
+    pub bytes: Vec<u8>,
+}
+
 /// Why a call failed, by what the caller can do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -284,11 +292,32 @@ impl ServerClient {
         &self,
         idempotency_key: &str,
         input: &jsjb_proto::LetterInput,
+        files: &[LetterFile],
     ) -> Result<jsjb_proto::DeskIntakeReceipt, ClientError> {
         let req = self
             .request(Method::POST, self.url("/letters"))
-            .header(IDEMPOTENCY_KEY_HEADER, idempotency_key)
-            .json(input);
+            .header(IDEMPOTENCY_KEY_HEADER, idempotency_key);
+        let req = if files.is_empty() {
+            req.json(input)
+        } else {
+            // The server's multipart form: the letter as JSON in `letter`, then the files.
+            let letter =
+                serde_json::to_string(input).map_err(|e| ClientError::Decode(e.to_string()))?;
+            let mut form = reqwest::multipart::Form::new().part(
+                "letter",
+                reqwest::multipart::Part::text(letter)
+                    .mime_str("application/json")
+                    .map_err(|e| ClientError::Decode(e.to_string()))?,
+            );
+            for (i, file) in files.iter().enumerate() {
+                form = form.part(
+                    format!("file{i}"),
+                    reqwest::multipart::Part::bytes(file.bytes.clone())
+                        .file_name(file.file_name.clone()),
+                );
+            }
+            req.multipart(form)
+        };
         self.json(req).await
     }
 

@@ -19,7 +19,9 @@ pub mod plan;
 pub mod sse;
 
 pub use client::admin::NewAccount;
-pub use client::{ClientConfig, ClientError, PokeStream, ServerClient, StreamItem, parse_base_url};
+pub use client::{
+    ClientConfig, ClientError, LetterFile, PokeStream, ServerClient, StreamItem, parse_base_url,
+};
 pub use clock::{LocalClock, ServerClock, SkewedClock, SystemClock};
 pub use engine::{
     ConnectionState, SyncConfig, SyncEngine, SyncError, SyncEvent, SyncHandle, SyncStatus,

@@ -746,22 +746,57 @@ async fn a_phone_letter_typed_in_at_the_desk_is_created_once_and_synced() {
     };
     let first = desk
         .client
-        .post_desk_letter("phone-form-1", &input)
+        .post_desk_letter("phone-form-1", &input, &[])
         .await
         .expect("typed in");
     let retry = desk
         .client
-        .post_desk_letter("phone-form-1", &input)
+        .post_desk_letter("phone-form-1", &input, &[])
         .await
         .expect("retried");
     assert_eq!(retry, first, "the same key is the same letter");
     let other = desk
         .client
-        .post_desk_letter("phone-form-2", &input)
+        .post_desk_letter("phone-form-2", &input, &[])
         .await
         .expect("another");
     assert_ne!(other.id, first.id);
     assert_eq!(first.unit_id, env.org.branch);
+
+    // With the writer's photo (issue 12 item 7): multipart, once per key, and the same key
+    // with other files is another request.
+    let photo = jsjb_sync::LetterFile {
+        file_name: "现场照片.png".into(),
+        bytes: PNG_1X1.to_vec(),
+    };
+    let with_photo = desk
+        .client
+        .post_desk_letter("phone-form-3", &input, std::slice::from_ref(&photo))
+        .await
+        .expect("typed in with a photo");
+    let again = desk
+        .client
+        .post_desk_letter("phone-form-3", &input, std::slice::from_ref(&photo))
+        .await
+        .expect("retried with the photo");
+    assert_eq!(again, with_photo);
+    let reused = desk
+        .client
+        .post_desk_letter("phone-form-3", &input, &[])
+        .await
+        .expect_err("the same key without the photo is another request");
+    assert_eq!(reused.code(), "idempotency_key_reused");
+    let page = desk.client.sync(0, 500).await.expect("a page");
+    let letter = page
+        .changes
+        .iter()
+        .find_map(|c| match c {
+            jsjb_proto::Change::Letter { letter } if letter.id.0 == with_photo.id => Some(letter),
+            _ => None,
+        })
+        .expect("the letter with the photo");
+    assert_eq!(letter.attachments.len(), 1);
+    assert_eq!(letter.attachments[0].mime, "image/png");
     desk.handle().sync_now();
     eventually(
         10,
@@ -776,3 +811,12 @@ async fn a_phone_letter_typed_in_at_the_desk_is_created_once_and_synced() {
     )
     .await;
 }
+
+/// A real, minimal 1×1 PNG.
+const PNG_1X1: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0,
+    0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+];

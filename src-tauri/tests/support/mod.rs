@@ -204,8 +204,22 @@ pub fn export_folder(data_dir: &Path) -> PathBuf {
     data_dir.join("picked-folder")
 }
 
+/// The file the mock runtime's "file picker" picks for a phone letter: a real 1×1 PNG.
+pub fn picked_photo(data_dir: &Path) -> PathBuf {
+    data_dir.join("现场照片.png")
+}
+
+const PNG_1X1: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0,
+    0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+];
+
 pub fn options(data_dir: &Path, audio: Arc<FakeAudio>) -> Options {
     std::fs::create_dir_all(export_folder(data_dir)).expect("export folder");
+    std::fs::write(picked_photo(data_dir), PNG_1X1).expect("the photo to pick");
     Options {
         data_dir: Some(data_dir.to_path_buf()),
         // CI has no Secret Service; the fallback is what runs there.
@@ -215,6 +229,7 @@ pub fn options(data_dir: &Path, audio: Arc<FakeAudio>) -> Options {
         desktop: false,
         export_folder: ExportFolder::Fixed(export_folder(data_dir)),
         pin_policy: jsjb_signoff::PinPolicy::default(),
+        file_picker: jsjb_desk::letter_files::FilePicker::Fixed(vec![picked_photo(data_dir)]),
     }
 }
 

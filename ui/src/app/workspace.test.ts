@@ -474,6 +474,13 @@ describe("the deciders' worklists", () => {
     await settle();
     (document.body.querySelector(".n-base-select-option") as HTMLElement).click();
     await settle();
+    // Only the required fields carry the mark (classes and attachments are optional).
+    const marked = [...(q("phone-letter-dialog")?.querySelectorAll(".n-form-item") ?? [])].filter((i) => i.querySelector(".n-form-item-label__asterisk"));
+    expect(marked.length).toBe(5);
+    // The writer's photo: picked in Rust's dialog, listed here by name and size.
+    (q("phone-add-files") as HTMLButtonElement).click();
+    await settle();
+    expect(q("phone-files")?.textContent).toContain("现场照片.jpg");
     backend.setOffline(true);
     (q("phone-letter-submit") as HTMLButtonElement).click();
     await settle();
@@ -485,6 +492,9 @@ describe("the deciders' worklists", () => {
     expect(sent.length).toBe(2);
     expect(sent[0]?.args.idempotencyKey).toBe(sent[1]?.args.idempotencyKey);
     expect(sent[1]?.args.input).toMatchObject({ writer_name: "王女士", writer_phone: "0755-83312345", subject: "来电反映：楼下烧烤店深夜噪音", problem_tags: [] });
+    // The retry sends the same held file (a token, never a path).
+    expect((sent[1]?.args.files as string[]).length).toBe(1);
+    expect(sent[1]?.args.files).toEqual(sent[0]?.args.files);
     // The tracking code to read back to the caller.
     expect(document.body.textContent).toMatch(/已录入，查询编号 \S+/);
     wrapper.unmount();

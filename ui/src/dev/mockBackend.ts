@@ -823,6 +823,11 @@ export function createMockBackend(options: MockOptions = {}) {
       case "dismiss_failed":
         for (const l of letters.values()) l.failed = l.failed.filter((f) => f.id !== Number(args.id));
         return null;
+      case "pick_letter_files":
+        // The development backend "picks" one photo each time.
+        return [{ token: `file-${Math.random().toString(36).slice(2)}`, name: "现场照片.jpg", size: 182_344 }];
+      case "clear_letter_files":
+        return null;
       case "type_in_letter": {
         if (offline) throw { code: "offline", message: "offline" };
         const input = args.input as LetterInput;

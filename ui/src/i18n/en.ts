@@ -541,6 +541,11 @@ const en: DeepStringRecord<MessageSchema> = {
     dh: "{d} d {h} h",
   },
   phoneLetter: {
+    attachments: "Attachments",
+    addFiles: "Add images or recordings…",
+    pickTitle: "Pick the images or recordings the caller sent",
+    removeFile: "Remove",
+    noFiles: "No attachments (optional)",
     title: "Type in a phone call",
     open: "Type in a call",
     hint: "A letter the caller tells you by phone: it waits at your desk to be dispatched, channel “phone”. Read the tracking code back to the caller.",

@@ -3,7 +3,7 @@
 // edited by hand; those the bindings do not carry yet are mirrored in `./types`.
 import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
-import type { AppInfo, CommandError, DeskIntakeReceipt, LetterInput, Notice } from "./bindings";
+import type { AppInfo, CommandError, DeskIntakeReceipt, LetterInput, Notice, PickedFile } from "./bindings";
 import type {
   Action,
   ActionRefusedEvent,
@@ -80,8 +80,12 @@ export const failedActions = () => call<OutboxEntry[]>("failed_actions");
 export const dismissFailed = (id: number) => call<void>("dismiss_failed", { id });
 export const revealWriter = (letterId: LetterId) => call<Writer>("reveal_writer", { letterId });
 /** 录入来电: the form keeps `idempotencyKey` across retries, so a retry never makes a second letter. */
-export const typeInLetter = (idempotencyKey: string, input: LetterInput) =>
-  call<DeskIntakeReceipt>("type_in_letter", { idempotencyKey, input });
+export const typeInLetter = (idempotencyKey: string, input: LetterInput, files: string[] = []) =>
+  call<DeskIntakeReceipt>("type_in_letter", { idempotencyKey, input, files });
+/** The phone letter's attachments: Rust opens the native file picker (titled
+ * `dialogTitle`) and holds the files; the UI gets tokens, names and sizes, never paths. */
+export const pickLetterFiles = (dialogTitle: string) => call<PickedFile[]>("pick_letter_files", { dialogTitle });
+export const clearLetterFiles = () => call<void>("clear_letter_files");
 export const attachment = (sha256: string) => call<AttachmentData>("attachment", { sha256 });
 export const directory = () => call<UserSummary[]>("directory");
 

@@ -83,5 +83,6 @@ export type {
   BoardRow,
   UnitLoad,
   WallBoard,
+  PickedFile,
 } from "./bindings";
 export type StatsQuery = { from: string; to: string };

@@ -74,6 +74,7 @@ export type { Outcome } from "./Outcome";
 export type { Party } from "./Party";
 export type { PendingAction } from "./PendingAction";
 export type { PendingExtension } from "./PendingExtension";
+export type { PickedFile } from "./PickedFile";
 export type { RateCounts } from "./RateCounts";
 export type { ReturnReason } from "./ReturnReason";
 export type { Role } from "./Role";
