@@ -135,13 +135,16 @@ pub async fn type_in_letter(
 
 /// The phone letter's attachments: picked in the native dialog (titled `dialog_title`
 /// from the UI's locale), read and held by Rust; the UI gets tokens, names and sizes.
+/// `keep`: the tokens the form still lists (the others are let go first).
 #[tauri::command]
 pub async fn pick_letter_files<R: Runtime>(
     app: AppHandle<R>,
     app_state: State<'_, AppState>,
     dialog_title: String,
+    keep: Vec<String>,
 ) -> CommandResult<Vec<crate::letter_files::PickedFile>> {
     app_state.session()?;
+    app_state.letter_files().retain(&keep);
     let paths = crate::letter_files::pick(&app, app_state.file_picker(), &dialog_title).await?;
     let files = tauri::async_runtime::spawn_blocking(move || crate::letter_files::read(&paths))
         .await

@@ -69,6 +69,12 @@ impl HeldFiles {
             .collect()
     }
 
+    /// Keeps only these tokens' files: the ones the form still lists (a file the desk
+    /// removed from the form is let go, and no longer counts against [`MAX_FILES`]).
+    pub fn retain(&self, keep: &[String]) {
+        self.lock().retain(|token, _| keep.contains(token));
+    }
+
     /// Drops these tokens' files (the letter was created with them).
     pub fn release(&self, tokens: &[String]) {
         let mut held = self.lock();

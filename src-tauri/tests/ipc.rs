@@ -890,7 +890,16 @@ fn a_phone_letter_carries_the_files_the_desk_picked() {
     let app = app();
     app.login("futianfj.desk");
     app.wait_synced();
-    let picked = app.ok("pick_letter_files", json!({"dialogTitle": "选择附件"}));
+    // A file picked and then removed from the form is let go at the next pick (`keep`).
+    let removed = app.ok(
+        "pick_letter_files",
+        json!({"dialogTitle": "选择附件", "keep": []}),
+    );
+    let removed_token = removed[0]["token"].clone();
+    let picked = app.ok(
+        "pick_letter_files",
+        json!({"dialogTitle": "选择附件", "keep": []}),
+    );
     let files = picked.as_array().expect("files");
     assert_eq!(files.len(), 1, "{picked}");
     assert_eq!(files[0]["name"], "现场照片.png");
@@ -931,6 +940,14 @@ fn a_phone_letter_carries_the_files_the_desk_picked() {
         .unwrap_or_default();
     assert_eq!(attachments.len(), 1, "{detail}");
     assert_eq!(attachments[0]["mime"], "image/png");
+    assert_eq!(
+        app.err_code(
+            "type_in_letter",
+            json!({"idempotencyKey": "b3c1d7e2-0000-4000-8000-000000000004", "input": input, "files": [removed_token]}),
+        ),
+        "invalid_input",
+        "a removed file is no longer held"
+    );
     // Sent: the file is let go, so the same token cannot send it again.
     assert_eq!(
         app.err_code(

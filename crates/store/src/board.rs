@@ -46,15 +46,17 @@ pub struct UnitLoad {
 
 impl UnitLoad {
     fn add(&mut self, other: &UnitLoad) {
-        self.open += other.open;
-        self.to_sign += other.to_sign;
-        self.to_dispatch += other.to_dispatch;
-        self.sign_for_overdue += other.sign_for_overdue;
-        self.contact_overdue += other.contact_overdue;
-        self.feedback_overdue += other.feedback_overdue;
-        self.closure_overdue += other.closure_overdue;
-        self.to_approve += other.to_approve;
-        self.extensions_pending += other.extensions_pending;
+        self.open = self.open.saturating_add(other.open);
+        self.to_sign = self.to_sign.saturating_add(other.to_sign);
+        self.to_dispatch = self.to_dispatch.saturating_add(other.to_dispatch);
+        self.sign_for_overdue = self.sign_for_overdue.saturating_add(other.sign_for_overdue);
+        self.contact_overdue = self.contact_overdue.saturating_add(other.contact_overdue);
+        self.feedback_overdue = self.feedback_overdue.saturating_add(other.feedback_overdue);
+        self.closure_overdue = self.closure_overdue.saturating_add(other.closure_overdue);
+        self.to_approve = self.to_approve.saturating_add(other.to_approve);
+        self.extensions_pending = self
+            .extensions_pending
+            .saturating_add(other.extensions_pending);
     }
 
     /// Any clock breached: the row is marked (colour and a shape).

@@ -62,12 +62,12 @@ pub struct RateCounts {
 impl RateCounts {
     /// Adds another unit's counts (a subtree's rates are the sums of its units' counts).
     pub fn add(&mut self, other: &RateCounts) {
-        self.dispatched += other.dispatched;
-        self.signed_on_time += other.signed_on_time;
-        self.due += other.due;
-        self.closed_on_time += other.closed_on_time;
-        self.visits += other.visits;
-        self.satisfied += other.satisfied;
+        self.dispatched = self.dispatched.saturating_add(other.dispatched);
+        self.signed_on_time = self.signed_on_time.saturating_add(other.signed_on_time);
+        self.due = self.due.saturating_add(other.due);
+        self.closed_on_time = self.closed_on_time.saturating_add(other.closed_on_time);
+        self.visits = self.visits.saturating_add(other.visits);
+        self.satisfied = self.satisfied.saturating_add(other.satisfied);
     }
 }
 

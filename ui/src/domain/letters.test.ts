@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Unit } from "../ipc";
-import { filtersToQuery, isWriterPhone, rate, toCsv, unitsBelow, type InboxFilters } from "./letters";
+import { filtersToQuery, isWriterPhone, problemClassOptions, rate, toCsv, unitsBelow, type InboxFilters } from "./letters";
 
 const none: InboxFilters = { state: null, bands: [], categories: [], channels: [], handler: null, text: "" };
 
@@ -66,5 +66,16 @@ describe("a writer's phone, as the server takes it", () => {
       expect(isWriterPhone(ok), ok).toBe(true);
     for (const bad of ["", "12812345678", "1381234567", "755-83312345", "0755-123456", "123456", "0755--8331234", "abc"])
       expect(isWriterPhone(bad), bad).toBe(false);
+  });
+});
+
+describe("problemClassOptions", () => {
+  it("offers the served classes and any the letter carries, and stops at five", () => {
+    const served = ["噪音扰民", "违章停车", "治安隐患", "邻里纠纷", "电信网络诈骗", "办事效率"];
+    const opts = problemClassOptions(served, ["旧分类"], ["旧分类"]);
+    expect(opts.map((o) => o.value)).toEqual([...served, "旧分类"]);
+    expect(opts.every((o) => !o.disabled)).toBe(true);
+    const full = problemClassOptions(served, served.slice(0, 5));
+    expect(full.filter((o) => o.disabled).map((o) => o.value)).toEqual(["办事效率"]);
   });
 });

@@ -1,5 +1,6 @@
 // Helpers over letters, units and people that several screens share.
 import type { InboxQuery, LetterState, Me, Unit, UnitId, UserSummary } from "../ipc";
+import { MAX_PROBLEM_TAGS } from "../ipc/bindings/limits";
 
 export const STATES: LetterState[] = ["received", "dispatched", "handling", "awaiting_approval", "closed"];
 
@@ -106,4 +107,16 @@ export function rate(numerator: number, denominator: number): string {
 export function isWriterPhone(raw: string): boolean {
   const p = raw.replace(/\s/g, "");
   return /^1[3-9]\d{9}$/.test(p) || /^0\d{2,3}-\d{7,8}$/.test(p) || /^\d{7,8}$/.test(p) || /^0\d{9,11}$/.test(p);
+}
+
+/** The choices of a problem-class select: the classes the server serves, plus any the
+ * letter already carries (so an old tag can be seen and removed); once `MAX_PROBLEM_TAGS`
+ * are chosen, the others are disabled. */
+export function problemClassOptions(served: readonly string[], chosen: readonly string[], carried: readonly string[] = []) {
+  const extra = carried.filter((c) => !served.includes(c));
+  return [...served, ...extra].map((c) => ({
+    label: c,
+    value: c,
+    disabled: chosen.length >= MAX_PROBLEM_TAGS && !chosen.includes(c),
+  }));
 }

@@ -84,7 +84,8 @@ export const typeInLetter = (idempotencyKey: string, input: LetterInput, files: 
   call<DeskIntakeReceipt>("type_in_letter", { idempotencyKey, input, files });
 /** The phone letter's attachments: Rust opens the native file picker (titled
  * `dialogTitle`) and holds the files; the UI gets tokens, names and sizes, never paths. */
-export const pickLetterFiles = (dialogTitle: string) => call<PickedFile[]>("pick_letter_files", { dialogTitle });
+export const pickLetterFiles = (dialogTitle: string, keep: string[]) =>
+  call<PickedFile[]>("pick_letter_files", { dialogTitle, keep });
 export const clearLetterFiles = () => call<void>("clear_letter_files");
 export const attachment = (sha256: string) => call<AttachmentData>("attachment", { sha256 });
 export const directory = () => call<UserSummary[]>("directory");
