@@ -148,8 +148,13 @@ pub enum Action {
         reason: ReturnReason,
         note: String,
     },
+    /// 退单裁定 by the desk the letter was returned to.
     RuleReturn {
         ruling: String,
+        /// What the desk rules; a body without it sends the letter back (the rule before
+        /// the desk could uphold a return).
+        #[serde(default)]
+        outcome: RulingOutcome,
     },
     RequestExtension {
         reason: String,
@@ -158,6 +163,11 @@ pub enum Action {
     },
     DecideExtension {
         approve: bool,
+        /// When approving: a closure deadline other than the one asked for (later than
+        /// the one in force). Without it the requested date is granted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        granted_due: Option<DateTime<Utc>>,
         #[serde(default)]
         note: String,
     },
@@ -179,10 +189,22 @@ pub enum Action {
         #[serde(default)]
         opinion: String,
     },
+    /// 回访: how the writer was reached (or tried), and what they said.
     RecordReturnVisit {
-        /// 是否解决: whether the writer says the problem was solved.
-        resolved: bool,
-        satisfaction: Satisfaction,
+        #[serde(default = "default_visit_method")]
+        method: ContactMethod,
+        /// Whether the visit reached the writer; an attempt that did not is recorded and
+        /// the visit stays due.
+        #[serde(default = "default_visit_outcome")]
+        outcome: ContactOutcome,
+        /// 是否解决: whether the writer says the problem was solved (when reached).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        resolved: Option<bool>,
+        /// 满意度 (when reached).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        satisfaction: Option<Satisfaction>,
         #[serde(default)]
         note: String,
     },
@@ -224,6 +246,34 @@ impl Action {
     }
 }
 
+/// The desk's ruling on a returned letter (退单裁定).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RulingOutcome {
+    /// 退单不成立: back to the unit that returned it. (A struct variant so that unknown
+    /// fields are refused: serde ignores them on a unit variant of a tagged enum.)
+    SendBack {},
+    /// 退单成立，改派: to another unit below the desk.
+    Redispatch { to: UnitId },
+    /// 退单成立，上报: not this desk's to settle either; returned to the desk above it.
+    PassUp { reason: ReturnReason },
+}
+
+impl Default for RulingOutcome {
+    fn default() -> Self {
+        RulingOutcome::SendBack {}
+    }
+}
+
+fn default_visit_method() -> ContactMethod {
+    ContactMethod::Phone
+}
+
+fn default_visit_outcome() -> ContactOutcome {
+    ContactOutcome::Reached
+}
+
 /// What happened to a letter. Events are appended, never changed; the letter's status
 /// is the fold of its events ([`LetterStatus::apply`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -242,6 +292,11 @@ pub enum EventPayload {
         to_tier: Tier,
         note: String,
         ruling: Option<String>,
+        /// Set on a ruling that upheld the return and sent the letter elsewhere
+        /// (改派); absent on a plain dispatch and on a ruling that sent it back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        return_upheld: Option<bool>,
     },
     SignedFor {
         unit: UnitId,
@@ -300,6 +355,15 @@ pub enum EventPayload {
         resolved: Option<bool>,
         satisfaction: Satisfaction,
         note: String,
+        /// How the writer was reached; `None` on visits recorded before it was asked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        method: Option<ContactMethod>,
+    },
+    /// A return visit that did not reach the writer: the visit stays due.
+    ReturnVisitAttempted {
+        method: ContactMethod,
+        note: String,
     },
     ThanksLinked {
         case: LetterId,
@@ -330,6 +394,7 @@ impl EventPayload {
             EventPayload::FeedbackFormSubmitted { .. } => "feedback_form_submitted",
             EventPayload::FeedbackFormDecided { .. } => "feedback_form_decided",
             EventPayload::ReturnVisitRecorded { .. } => "return_visit_recorded",
+            EventPayload::ReturnVisitAttempted { .. } => "return_visit_attempted",
             EventPayload::ThanksLinked { .. } => "thanks_linked",
             EventPayload::Reclassified { .. } => "reclassified",
         }
@@ -584,6 +649,8 @@ impl LetterStatus {
                     });
                 }
             }
+            // The writer was not reached: the visit is still due.
+            EventPayload::ReturnVisitAttempted { .. } => {}
             EventPayload::ThanksLinked { case, .. } => {
                 self.linked_case = Some(*case);
                 self.state = LetterState::Closed;
@@ -665,6 +732,8 @@ pub enum InputProblem {
     InTheFuture,
     BeforeReceipt,
     NotLater,
+    /// Given for a choice it does not belong to (a granted date on a refusal).
+    NotApplicable,
 }
 
 impl std::fmt::Display for InputProblem {
@@ -675,6 +744,7 @@ impl std::fmt::Display for InputProblem {
             InputProblem::InTheFuture => "in the future",
             InputProblem::BeforeReceipt => "before the letter was received",
             InputProblem::NotLater => "must be later than the current deadline",
+            InputProblem::NotApplicable => "does not apply to this choice",
         })
     }
 }
@@ -901,6 +971,7 @@ pub fn decide(
                 to_tier,
                 note: optional_text("note", note)?,
                 ruling: None,
+                return_upheld: None,
             }
         }
         Action::SignFor => EventPayload::SignedFor {
@@ -947,19 +1018,53 @@ pub fn decide(
                 note: required_text("note", note)?,
             }
         }
-        Action::RuleReturn { ruling } => {
-            let to = status.returned_from.ok_or(RuleError::NotReturned)?;
-            let to_tier = ctx
-                .tree
-                .get(to)
-                .map(|u| u.tier)
-                .ok_or(RuleError::InvalidTarget)?;
-            EventPayload::Dispatched {
-                from: status.unit,
-                to,
-                to_tier,
-                note: String::new(),
-                ruling: Some(required_text("ruling", ruling)?),
+        Action::RuleReturn { ruling, outcome } => {
+            let returned_from = status.returned_from.ok_or(RuleError::NotReturned)?;
+            let ruling = required_text("ruling", ruling)?;
+            let tier_of = |unit: UnitId| {
+                ctx.tree
+                    .get(unit)
+                    .map(|u| u.tier)
+                    .ok_or(RuleError::InvalidTarget)
+            };
+            match outcome {
+                RulingOutcome::SendBack {} => EventPayload::Dispatched {
+                    from: status.unit,
+                    to: returned_from,
+                    to_tier: tier_of(returned_from)?,
+                    note: String::new(),
+                    ruling: Some(ruling),
+                    return_upheld: None,
+                },
+                RulingOutcome::Redispatch { to } => {
+                    // Sending it to the unit that returned it is a refusal, not this.
+                    if *to == returned_from
+                        || ctx.tree.relation(status.unit, *to) != Relation::Above
+                    {
+                        return Err(RuleError::InvalidTarget);
+                    }
+                    EventPayload::Dispatched {
+                        from: status.unit,
+                        to: *to,
+                        to_tier: tier_of(*to)?,
+                        note: String::new(),
+                        ruling: Some(ruling),
+                        return_upheld: Some(true),
+                    }
+                }
+                RulingOutcome::PassUp { reason } => {
+                    let to = *status
+                        .dispatch_chain
+                        .last()
+                        .ok_or(RuleError::NothingToReturnTo)?;
+                    EventPayload::Returned {
+                        from: status.unit,
+                        to,
+                        to_tier: tier_of(to)?,
+                        reason: *reason,
+                        note: ruling,
+                    }
+                }
             }
         }
         Action::RequestExtension {
@@ -981,14 +1086,30 @@ pub fn decide(
                 current_due,
             }
         }
-        Action::DecideExtension { approve, note } => {
+        Action::DecideExtension {
+            approve,
+            granted_due,
+            note,
+        } => {
             let pending = status
                 .pending_extension
                 .as_ref()
                 .ok_or(RuleError::NoPendingExtension)?;
+            let new_due = match (approve, granted_due) {
+                (false, Some(_)) => {
+                    return Err(invalid("granted_due", InputProblem::NotApplicable));
+                }
+                (false, None) => None,
+                // A granted date must still extend the deadline in force.
+                (true, Some(due)) if *due <= pending.current_due => {
+                    return Err(invalid("granted_due", InputProblem::NotLater));
+                }
+                (true, Some(due)) => Some(*due),
+                (true, None) => Some(pending.requested_due),
+            };
             EventPayload::ExtensionDecided {
                 approve: *approve,
-                new_due: approve.then_some(pending.requested_due),
+                new_due,
                 note: if *approve {
                     optional_text("note", note)?
                 } else {
@@ -1020,16 +1141,39 @@ pub fn decide(
             },
         },
         Action::RecordReturnVisit {
+            method,
+            outcome,
             resolved,
             satisfaction,
             note,
-        } => EventPayload::ReturnVisitRecorded {
-            resolved: Some(*resolved),
-            satisfaction: *satisfaction,
-            note: match satisfaction {
-                Satisfaction::Dissatisfied => required_text("note", note)?,
-                _ => optional_text("note", note)?,
-            },
+        } => match outcome {
+            ContactOutcome::Reached => {
+                let resolved = resolved.ok_or(invalid("resolved", InputProblem::Required))?;
+                let satisfaction =
+                    satisfaction.ok_or(invalid("satisfaction", InputProblem::Required))?;
+                EventPayload::ReturnVisitRecorded {
+                    resolved: Some(resolved),
+                    satisfaction,
+                    note: match satisfaction {
+                        Satisfaction::Dissatisfied => required_text("note", note)?,
+                        _ => optional_text("note", note)?,
+                    },
+                    method: Some(*method),
+                }
+            }
+            ContactOutcome::Unreachable => {
+                // Nobody answered, so nobody said whether it was solved.
+                if resolved.is_some() {
+                    return Err(invalid("resolved", InputProblem::NotApplicable));
+                }
+                if satisfaction.is_some() {
+                    return Err(invalid("satisfaction", InputProblem::NotApplicable));
+                }
+                EventPayload::ReturnVisitAttempted {
+                    method: *method,
+                    note: optional_text("note", note)?,
+                }
+            }
         },
         Action::LinkThanks { case, note } => EventPayload::ThanksLinked {
             case: *case,

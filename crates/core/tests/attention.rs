@@ -81,6 +81,7 @@ mod undecided_extension {
                     to_tier: tier,
                     note: String::new(),
                     ruling: None,
+                    return_upheld: None,
                 },
             );
         }
@@ -182,6 +183,7 @@ mod escalation {
                     to_tier: tier,
                     note: String::new(),
                     ruling: None,
+                    return_upheld: None,
                 },
             );
         }

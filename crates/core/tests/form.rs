@@ -66,6 +66,7 @@ fn history() -> Vec<(DateTime<Utc>, EventPayload)> {
                 to_tier: Tier::Station,
                 note: String::new(),
                 ruling: None,
+                return_upheld: None,
             },
         ),
         (

@@ -11,7 +11,7 @@ use jsjb_core::letter::{
 use jsjb_core::org::{Role, Tier, Unit, UnitId, UnitTree, UserId};
 use jsjb_core::workflow::{
     Action, ActionKind, Actor, DecisionContext, EventPayload, InputProblem, LetterStatus,
-    RuleError, available_actions, decide, permits,
+    RuleError, RulingOutcome, available_actions, decide, permits,
 };
 use rstest::rstest;
 
@@ -80,6 +80,7 @@ impl History {
                 to_tier,
                 note: String::new(),
                 ruling: None,
+                return_upheld: None,
             },
         )
     }
@@ -205,6 +206,7 @@ fn fixture(kind: ActionKind) -> (LetterStatus, DateTime<Utc>, Action, LetterStat
             soon,
             Action::RuleReturn {
                 ruling: "经核查属你所辖区".into(),
+                outcome: RulingOutcome::SendBack {},
             },
             LetterState::Dispatched,
         ),
@@ -233,6 +235,7 @@ fn fixture(kind: ActionKind) -> (LetterStatus, DateTime<Utc>, Action, LetterStat
             soon,
             Action::DecideExtension {
                 approve: true,
+                granted_due: None,
                 note: String::new(),
             },
             LetterState::Handling,
@@ -293,8 +296,10 @@ fn fixture(kind: ActionKind) -> (LetterStatus, DateTime<Utc>, Action, LetterStat
             closed().done(),
             mins(120),
             Action::RecordReturnVisit {
-                resolved: true,
-                satisfaction: Satisfaction::Satisfied,
+                method: ContactMethod::Phone,
+                outcome: ContactOutcome::Reached,
+                resolved: Some(true),
+                satisfaction: Some(Satisfaction::Satisfied),
                 note: String::new(),
             },
             LetterState::Closed,
@@ -705,6 +710,7 @@ fn ruling_sends_a_returned_letter_back_with_the_ruling() {
         &status,
         &Action::RuleReturn {
             ruling: "属你所辖区".into(),
+            outcome: RulingOutcome::SendBack {},
         },
     )
     .expect("desk rules");
@@ -715,6 +721,104 @@ fn ruling_sends_a_returned_letter_back_with_the_ruling() {
     status.apply(mins(5), &event);
     assert_eq!(status.state, LetterState::Dispatched);
     assert_eq!(status.unit, STATION_A1);
+}
+
+/// 退单裁定 has three outcomes: refused (back to the returning station), upheld and sent
+/// to another unit (改派), upheld and passed up to the desk above (上报).
+#[rstest]
+#[case::send_back(RulingOutcome::SendBack {}, Ok((STATION_A1, LetterState::Dispatched, None)))]
+#[case::redispatch(
+    RulingOutcome::Redispatch { to: STATION_A2 },
+    Ok((STATION_A2, LetterState::Dispatched, Some(true)))
+)]
+#[case::pass_up(
+    RulingOutcome::PassUp { reason: ReturnReason::SharedDuty },
+    Ok((CITY, LetterState::Received, None))
+)]
+#[case::redispatch_to_the_returner(
+    RulingOutcome::Redispatch { to: STATION_A1 },
+    Err(RuleError::InvalidTarget)
+)]
+#[case::redispatch_outside_the_branch(
+    RulingOutcome::Redispatch { to: STATION_B1 },
+    Err(RuleError::InvalidTarget)
+)]
+#[case::redispatch_to_itself(RulingOutcome::Redispatch { to: BRANCH_A }, Err(RuleError::InvalidTarget))]
+fn a_ruling_refuses_or_upholds_the_return(
+    #[case] outcome: RulingOutcome,
+    #[case] expected: Result<(UnitId, LetterState, Option<bool>), RuleError>,
+) {
+    let (tree, policy, cal) = (tree(), Policy::shenzhen(), WorkCalendar::china());
+    let mut status = returned_to_branch();
+    let desk = desk_at(BRANCH_A);
+    let c = ctx(&desk, &tree, &policy, &cal, mins(5));
+    let action = Action::RuleReturn {
+        ruling: "经核查".into(),
+        outcome,
+    };
+    let (event, (unit, state, upheld)) = match (decide(&c, &status, &action), expected) {
+        (Err(got), Err(want)) => {
+            assert_eq!(got, want);
+            return;
+        }
+        (Ok(event), Ok(want)) => (event, want),
+        (got, want) => panic!("{got:?} but expected {want:?}"),
+    };
+    match &event {
+        EventPayload::Dispatched {
+            ruling,
+            return_upheld,
+            ..
+        } => {
+            assert_eq!(ruling.as_deref(), Some("经核查"));
+            assert_eq!(*return_upheld, upheld);
+        }
+        EventPayload::Returned { reason, note, .. } => {
+            assert_eq!(*reason, ReturnReason::SharedDuty);
+            assert_eq!(note, "经核查");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    status.apply(mins(5), &event);
+    assert_eq!((status.unit, status.state), (unit, state));
+    if state == LetterState::Received {
+        // Passed up: now the city desk rules on it.
+        assert_eq!(status.returned_from, Some(BRANCH_A));
+        let city = desk_at(CITY);
+        let c = ctx(&city, &tree, &policy, &cal, mins(6));
+        assert_eq!(permits(&c, &status, ActionKind::RuleReturn), Ok(()));
+    }
+}
+
+#[test]
+fn a_desk_that_received_the_letter_itself_cannot_pass_its_ruling_up() {
+    let (tree, policy, cal) = (tree(), Policy::shenzhen(), WorkCalendar::china());
+    // Received at the city desk, dispatched to the branch, returned by the branch.
+    let status = History::received(Category::Help)
+        .dispatched(1, CITY, BRANCH_A, Tier::Branch)
+        .then(
+            3,
+            EventPayload::Returned {
+                from: BRANCH_A,
+                to: CITY,
+                to_tier: Tier::City,
+                reason: ReturnReason::Other,
+                note: "非本局".into(),
+            },
+        )
+        .done();
+    let city = desk_at(CITY);
+    let c = ctx(&city, &tree, &policy, &cal, mins(4));
+    let action = Action::RuleReturn {
+        ruling: "改由他局".into(),
+        outcome: RulingOutcome::PassUp {
+            reason: ReturnReason::Other,
+        },
+    };
+    assert_eq!(
+        decide(&c, &status, &action),
+        Err(RuleError::NothingToReturnTo)
+    );
 }
 
 #[test]
@@ -798,6 +902,7 @@ fn extension_only_before_the_deadline_and_one_at_a_time() {
         &status,
         &Action::DecideExtension {
             approve: true,
+            granted_due: None,
             note: String::new(),
         },
     )
@@ -814,11 +919,50 @@ fn extension_only_before_the_deadline_and_one_at_a_time() {
             &status,
             &Action::DecideExtension {
                 approve: false,
+                granted_due: None,
                 note: String::new()
             }
         ),
         Err(RuleError::NoPendingExtension)
     );
+}
+
+#[rstest]
+#[case::a_shorter_extension(Some(20), true, Ok(20))]
+#[case::a_longer_extension(Some(45), true, Ok(45))]
+#[case::as_requested(None, true, Ok(30))]
+#[case::not_later_than_in_force(Some(15), true, Err(InputProblem::NotLater))]
+#[case::a_date_on_a_refusal(Some(20), false, Err(InputProblem::NotApplicable))]
+fn an_extension_can_be_granted_to_another_date(
+    #[case] granted_days: Option<i64>,
+    #[case] approve: bool,
+    #[case] expected: Result<i64, InputProblem>,
+) {
+    let (tree, policy, cal) = (tree(), Policy::shenzhen(), WorkCalendar::china());
+    // Requested: t0 + 30 days; in force: t0 + 15 days.
+    let (mut status, now, _, _) = fixture(ActionKind::DecideExtension);
+    let desk = desk_at(BRANCH_A);
+    let c = ctx(&desk, &tree, &policy, &cal, now);
+    let action = Action::DecideExtension {
+        approve,
+        granted_due: granted_days.map(|d| t0() + Duration::days(d)),
+        note: "理由".into(),
+    };
+    match (decide(&c, &status, &action), expected) {
+        (Ok(event), Ok(days)) => {
+            status.apply(now, &event);
+            let clocks = status.clocks(&policy, &cal, now);
+            assert_eq!(clocks.closure.due_at, t0() + Duration::days(days));
+        }
+        (Err(got), Err(problem)) => assert_eq!(
+            got,
+            RuleError::Invalid {
+                field: "granted_due",
+                problem
+            }
+        ),
+        (got, want) => panic!("{got:?} but expected {want:?}"),
+    }
 }
 
 #[test]
@@ -833,6 +977,7 @@ fn rejecting_an_extension_requires_a_reason_and_keeps_the_deadline() {
             &status,
             &Action::DecideExtension {
                 approve: false,
+                granted_due: None,
                 note: " ".into()
             }
         ),
@@ -846,6 +991,7 @@ fn rejecting_an_extension_requires_a_reason_and_keeps_the_deadline() {
         &status,
         &Action::DecideExtension {
             approve: false,
+            granted_due: None,
             note: "理由不充分".into(),
         },
     )
@@ -1044,8 +1190,10 @@ fn a_dissatisfied_return_visit_reopens_the_case() {
             &c,
             &status,
             &Action::RecordReturnVisit {
-                resolved: false,
-                satisfaction: Satisfaction::Dissatisfied,
+                method: ContactMethod::Phone,
+                outcome: ContactOutcome::Reached,
+                resolved: Some(false),
+                satisfaction: Some(Satisfaction::Dissatisfied),
                 note: String::new()
             }
         ),
@@ -1058,8 +1206,10 @@ fn a_dissatisfied_return_visit_reopens_the_case() {
         &c,
         &status,
         &Action::RecordReturnVisit {
-            resolved: false,
-            satisfaction: Satisfaction::Dissatisfied,
+            method: ContactMethod::Phone,
+            outcome: ContactOutcome::Reached,
+            resolved: Some(false),
+            satisfaction: Some(Satisfaction::Dissatisfied),
             note: "问题未解决".into(),
         },
     )
@@ -1079,8 +1229,10 @@ fn a_dissatisfied_return_visit_reopens_the_case() {
         &c,
         &closed,
         &Action::RecordReturnVisit {
-            resolved: true,
-            satisfaction: Satisfaction::Satisfied,
+            method: ContactMethod::Phone,
+            outcome: ContactOutcome::Reached,
+            resolved: Some(true),
+            satisfaction: Some(Satisfaction::Satisfied),
             note: String::new(),
         },
     )
@@ -1089,6 +1241,124 @@ fn a_dissatisfied_return_visit_reopens_the_case() {
     assert_eq!(
         permits(&c, &closed, ActionKind::RecordReturnVisit),
         Err(RuleError::AlreadyDone)
+    );
+}
+
+#[test]
+fn a_return_visit_that_does_not_reach_the_writer_leaves_the_visit_due() {
+    let (tree, policy, cal) = (tree(), Policy::shenzhen(), WorkCalendar::china());
+    let mut status = closed().done();
+    let desk = desk_at(BRANCH_A);
+    let c = ctx(&desk, &tree, &policy, &cal, mins(200));
+    let unreached = |resolved, satisfaction| Action::RecordReturnVisit {
+        method: ContactMethod::Phone,
+        outcome: ContactOutcome::Unreachable,
+        resolved,
+        satisfaction,
+        note: "无人接听".into(),
+    };
+    // Nobody answered, so nobody said whether it was solved.
+    assert_eq!(
+        decide(&c, &status, &unreached(Some(true), None)),
+        Err(RuleError::Invalid {
+            field: "resolved",
+            problem: InputProblem::NotApplicable
+        })
+    );
+    assert_eq!(
+        decide(&c, &status, &unreached(None, Some(Satisfaction::Satisfied))),
+        Err(RuleError::Invalid {
+            field: "satisfaction",
+            problem: InputProblem::NotApplicable
+        })
+    );
+    let event = decide(&c, &status, &unreached(None, None)).expect("attempt recorded");
+    assert_eq!(
+        event,
+        EventPayload::ReturnVisitAttempted {
+            method: ContactMethod::Phone,
+            note: "无人接听".into()
+        }
+    );
+    status.apply(mins(200), &event);
+    assert_eq!(status.state, LetterState::Closed);
+    assert_eq!(permits(&c, &status, ActionKind::RecordReturnVisit), Ok(()));
+    // Reached: both answers are required, and the method is kept.
+    let reached = |resolved, satisfaction| Action::RecordReturnVisit {
+        method: ContactMethod::Visit,
+        outcome: ContactOutcome::Reached,
+        resolved,
+        satisfaction,
+        note: String::new(),
+    };
+    assert_eq!(
+        decide(&c, &status, &reached(None, Some(Satisfaction::Satisfied))),
+        Err(RuleError::Invalid {
+            field: "resolved",
+            problem: InputProblem::Required
+        })
+    );
+    assert_eq!(
+        decide(&c, &status, &reached(Some(true), None)),
+        Err(RuleError::Invalid {
+            field: "satisfaction",
+            problem: InputProblem::Required
+        })
+    );
+    let event = decide(
+        &c,
+        &status,
+        &reached(Some(true), Some(Satisfaction::BasicallySatisfied)),
+    )
+    .expect("visit recorded");
+    assert!(matches!(
+        event,
+        EventPayload::ReturnVisitRecorded {
+            method: Some(ContactMethod::Visit),
+            resolved: Some(true),
+            satisfaction: Satisfaction::BasicallySatisfied,
+            ..
+        }
+    ));
+    status.apply(mins(201), &event);
+    assert_eq!(
+        permits(&c, &status, ActionKind::RecordReturnVisit),
+        Err(RuleError::AlreadyDone)
+    );
+}
+
+#[test]
+fn an_old_client_body_still_parses() {
+    // Bodies as desktops before the outcome, granted date and visit method sent them.
+    let ruling: Action =
+        serde_json::from_str(r#"{"action":"rule_return","ruling":"属你所辖区"}"#).expect("ruling");
+    assert_eq!(
+        ruling,
+        Action::RuleReturn {
+            ruling: "属你所辖区".into(),
+            outcome: RulingOutcome::SendBack {}
+        }
+    );
+    let visit: Action = serde_json::from_str(
+        r#"{"action":"record_return_visit","resolved":true,"satisfaction":"satisfied","note":""}"#,
+    )
+    .expect("visit");
+    assert_eq!(
+        visit,
+        Action::RecordReturnVisit {
+            method: ContactMethod::Phone,
+            outcome: ContactOutcome::Reached,
+            resolved: Some(true),
+            satisfaction: Some(Satisfaction::Satisfied),
+            note: String::new()
+        }
+    );
+    // An unknown ruling outcome is refused, not ignored.
+    assert!(
+        serde_json::from_str::<Action>(
+            r#"{"action":"rule_return","ruling":"x","outcome":{"kind":"send_back","to":11}}"#
+        )
+        .is_err()
     );
 }
 
@@ -1104,6 +1374,7 @@ fn from_events_folds_a_stored_history() {
         to_tier: Tier::Branch,
         note: String::new(),
         ruling: None,
+        return_upheld: None,
     };
     let status = LetterStatus::from_events(
         Category::Inquiry,

@@ -200,6 +200,7 @@ fn dispatch(from: UnitId, to: UnitId, to_tier: Tier) -> EventPayload {
         to_tier,
         note: "请核实处理".to_owned(),
         ruling: None,
+        return_upheld: None,
     }
 }
 

@@ -190,6 +190,7 @@ impl LetterBuilder {
                 to_tier: tier_of(to),
                 note: String::new(),
                 ruling: None,
+                return_upheld: None,
             },
         )
     }

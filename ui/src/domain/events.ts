@@ -15,9 +15,12 @@ export function describeEvent(t: Translate, payload: EventPayload, names: Names)
     case "received":
       return t("events.received", { unit: unit(payload.unit) });
     case "dispatched":
-      return payload.ruling
-        ? t("events.dispatchedRuling", { from: unit(payload.from), to: unit(payload.to), ruling: payload.ruling })
-        : t("events.dispatched", { from: unit(payload.from), to: unit(payload.to) });
+      if (!payload.ruling) return t("events.dispatched", { from: unit(payload.from), to: unit(payload.to) });
+      return t(payload.return_upheld ? "events.dispatchedUpheld" : "events.dispatchedRuling", {
+        from: unit(payload.from),
+        to: unit(payload.to),
+        ruling: payload.ruling,
+      });
     case "signed_for":
       return t("events.signed_for", { handler: user(payload.handler), unit: unit(payload.unit) });
     case "contact_recorded":
@@ -54,10 +57,13 @@ export function describeEvent(t: Translate, payload: EventPayload, names: Names)
     case "return_visit_recorded":
       if (payload.resolved === undefined || payload.resolved === null)
         return t("events.return_visit_recorded", { satisfaction: t(`satisfaction.${payload.satisfaction}`) });
-      return t("events.return_visit_recorded_resolved", {
+      return t(payload.method ? "events.return_visit_recorded_method" : "events.return_visit_recorded_resolved", {
+        method: payload.method ? t(`contactMethods.${payload.method}`) : "",
         resolved: t(payload.resolved ? "actionForm.resolvedYes" : "actionForm.resolvedNo"),
         satisfaction: t(`satisfaction.${payload.satisfaction}`),
       });
+    case "return_visit_attempted":
+      return t("events.return_visit_attempted", { method: t(`contactMethods.${payload.method}`) });
     case "thanks_linked":
       return t("events.thanks_linked", { case: payload.case });
     case "reclassified":
@@ -76,6 +82,7 @@ export function eventNote(payload: EventPayload): string {
     case "contact_recorded":
     case "supervisor_assigned":
     case "return_visit_recorded":
+    case "return_visit_attempted":
     case "thanks_linked":
     case "reclassified":
       return payload.note;

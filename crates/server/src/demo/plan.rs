@@ -355,6 +355,7 @@ fn plan_steps(
             chief_above,
             Action::DecideExtension {
                 approve: true,
+                granted_due: None,
                 note: "同意延期".into(),
             },
         )?;
@@ -382,12 +383,28 @@ fn plan_steps(
         Satisfaction::Dissatisfied => "来信人表示问题仍未解决，要求重新办理".to_owned(),
         _ => "来信人对处理结果表示认可".to_owned(),
     };
+    if chance(rng, 10) {
+        // Nobody answered the first call; the visit stays due.
+        t.push(
+            t.last + Duration::hours(rng.random_range(20..40)),
+            visitor,
+            Action::RecordReturnVisit {
+                method: ContactMethod::Phone,
+                outcome: ContactOutcome::Unreachable,
+                resolved: None,
+                satisfaction: None,
+                note: "电话无人接听，改日再访".into(),
+            },
+        )?;
+    }
     t.push(
         t.last + Duration::hours(rng.random_range(20..70)),
         visitor,
         Action::RecordReturnVisit {
-            resolved: visit != Satisfaction::Dissatisfied,
-            satisfaction: visit,
+            method: ContactMethod::Phone,
+            outcome: ContactOutcome::Reached,
+            resolved: Some(visit != Satisfaction::Dissatisfied),
+            satisfaction: Some(visit),
             note,
         },
     )?;

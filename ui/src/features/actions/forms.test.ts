@@ -84,6 +84,58 @@ describe("action forms", () => {
     expect(validate("chase", emptyModel(), ctx)).toEqual({ note: "required" });
   });
 
+  it("an extension can be granted to a date other than the one asked for, later than the one in force", () => {
+    const m = emptyModel();
+    m.approve = true;
+    m.grantOther = true;
+    expect(validate("decide_extension", m, ctx)).toEqual({ grantedDue: "required" });
+    m.grantedDue = "2026-12-13T11:00"; // == current due
+    expect(validate("decide_extension", m, ctx)).toEqual({ grantedDue: "notLater" });
+    m.grantedDue = "2026-12-18T11:00";
+    expect(validate("decide_extension", m, ctx)).toEqual({});
+    expect(toAction("decide_extension", m)).toEqual({
+      action: "decide_extension",
+      approve: true,
+      granted_due: "2026-12-18T03:00:00.000Z",
+      note: "",
+    });
+    // A refusal carries no date, whatever the form held.
+    m.approve = false;
+    m.note = "理由不充分";
+    expect(toAction("decide_extension", m)).toEqual({ action: "decide_extension", approve: false, note: "理由不充分" });
+  });
+
+  it("a ruling sends back, re-dispatches (a target required) or passes up (with a reason)", () => {
+    const m = emptyModel();
+    m.ruling = "经核查";
+    expect(toAction("rule_return", m)).toEqual({ action: "rule_return", ruling: "经核查", outcome: { kind: "send_back" } });
+    m.rulingOutcome = "redispatch";
+    expect(validate("rule_return", m, ctx)).toEqual({ to: "required" });
+    m.to = 12;
+    expect(validate("rule_return", m, ctx)).toEqual({});
+    expect(toAction("rule_return", m)).toMatchObject({ outcome: { kind: "redispatch", to: 12 } });
+    m.rulingOutcome = "pass_up";
+    m.reason = "shared_duty";
+    expect(toAction("rule_return", m)).toMatchObject({ outcome: { kind: "pass_up", reason: "shared_duty" } });
+  });
+
+  it("a return visit records the method; one that did not reach the writer asks nothing of them", () => {
+    const m = emptyModel();
+    m.method = "visit";
+    m.outcome = "unreachable";
+    expect(validate("record_return_visit", m, ctx)).toEqual({});
+    expect(toAction("record_return_visit", m)).toEqual({
+      action: "record_return_visit",
+      method: "visit",
+      outcome: "unreachable",
+      note: "",
+    });
+    m.outcome = "reached";
+    expect(validate("record_return_visit", m, ctx)).toEqual({ resolved: "required" });
+    m.resolved = true;
+    expect(toAction("record_return_visit", m)).toMatchObject({ method: "visit", outcome: "reached", resolved: true, satisfaction: "satisfied" });
+  });
+
   it("the feedback form needs summary, result and reply; texts are capped", () => {
     const m = emptyModel();
     expect(validate("submit_feedback_form", m, ctx)).toEqual({ summary: "required", result: "required", reply: "required" });

@@ -21,11 +21,18 @@ export type FormModel = {
   text: string;
   reason: ReturnReason;
   ruling: string;
+  /** 退单裁定: refused (back to the returning unit), upheld to another unit (改派, `to`),
+   * or upheld and passed up to the desk above (上报, `reason`). */
+  rulingOutcome: "send_back" | "redispatch" | "pass_up";
   extReason: string;
   legalBasis: string;
   /** CST wall clock "yyyy-mm-ddThh:mm" */
   requestedDue: string;
   approve: boolean;
+  /** 审批延期: grant a date other than the one asked for. */
+  grantOther: boolean;
+  /** CST wall clock "yyyy-mm-ddThh:mm" */
+  grantedDue: string;
   supervisor: number | null;
   summary: string;
   result: string;
@@ -51,10 +58,13 @@ export function emptyModel(): FormModel {
     text: "",
     reason: "not_our_jurisdiction",
     ruling: "",
+    rulingOutcome: "send_back",
     extReason: "",
     legalBasis: "",
     requestedDue: "",
     approve: true,
+    grantOther: false,
+    grantedDue: "",
     supervisor: null,
     summary: "",
     result: "",
@@ -75,7 +85,7 @@ export type FormContext = {
   /** Server time now (ms). */
   nowMs: number;
   receivedAt: string;
-  /** The closure deadline in force (for request_extension). */
+  /** The closure deadline in force (for request_extension and decide_extension). */
   closureDue: string | null;
 };
 
@@ -113,6 +123,7 @@ export function validate(kind: ActionKind, m: FormModel, ctx: FormContext): Prob
       break;
     case "rule_return":
       text(p, "ruling", m.ruling, true);
+      if (m.rulingOutcome === "redispatch" && m.to === null) p.to = "required";
       break;
     case "request_extension": {
       text(p, "extReason", m.extReason, true);
@@ -124,6 +135,11 @@ export function validate(kind: ActionKind, m: FormModel, ctx: FormContext): Prob
     }
     case "decide_extension":
       text(p, "note", m.note, !m.approve);
+      if (m.approve && m.grantOther) {
+        const iso = cstLocalToIso(m.grantedDue);
+        if (!iso) p.grantedDue = "required";
+        else if (ctx.closureDue && Date.parse(iso) <= Date.parse(ctx.closureDue)) p.grantedDue = "notLater";
+      }
       break;
     case "assign_supervisor":
       if (m.supervisor === null) p.supervisor = "required";
@@ -141,8 +157,12 @@ export function validate(kind: ActionKind, m: FormModel, ctx: FormContext): Prob
       text(p, "note", m.note, m.decision === "send_back");
       break;
     case "record_return_visit":
-      if (m.resolved === null) p.resolved = "required";
-      text(p, "note", m.note, m.satisfaction === "dissatisfied");
+      if (m.outcome === "reached") {
+        if (m.resolved === null) p.resolved = "required";
+        text(p, "note", m.note, m.satisfaction === "dissatisfied");
+      } else {
+        text(p, "note", m.note, false);
+      }
       break;
     case "link_thanks":
       if (m.caseId === null || !Number.isInteger(m.caseId) || m.caseId <= 0) p.caseId = "required";
@@ -181,7 +201,16 @@ export function toAction(kind: ActionKind, m: FormModel): Action {
     case "return_letter":
       return { action: "return_letter", reason: m.reason, note };
     case "rule_return":
-      return { action: "rule_return", ruling: m.ruling.trim() };
+      return {
+        action: "rule_return",
+        ruling: m.ruling.trim(),
+        outcome:
+          m.rulingOutcome === "redispatch"
+            ? { kind: "redispatch", to: m.to ?? 0 }
+            : m.rulingOutcome === "pass_up"
+              ? { kind: "pass_up", reason: m.reason }
+              : { kind: "send_back" },
+      };
     case "request_extension":
       return {
         action: "request_extension",
@@ -190,7 +219,9 @@ export function toAction(kind: ActionKind, m: FormModel): Action {
         requested_due: cstLocalToIso(m.requestedDue) ?? "",
       };
     case "decide_extension":
-      return { action: "decide_extension", approve: m.approve, note };
+      return m.approve && m.grantOther
+        ? { action: "decide_extension", approve: true, granted_due: cstLocalToIso(m.grantedDue) ?? "", note }
+        : { action: "decide_extension", approve: m.approve, note };
     case "assign_supervisor":
       return { action: "assign_supervisor", supervisor: m.supervisor ?? 0, note };
     case "chase":
@@ -200,7 +231,16 @@ export function toAction(kind: ActionKind, m: FormModel): Action {
     case "approve_feedback_form":
       return { action: "approve_feedback_form", decision: m.decision, opinion: note };
     case "record_return_visit":
-      return { action: "record_return_visit", resolved: m.resolved ?? false, satisfaction: m.satisfaction, note };
+      return m.outcome === "reached"
+        ? {
+            action: "record_return_visit",
+            method: m.method,
+            outcome: "reached",
+            resolved: m.resolved ?? false,
+            satisfaction: m.satisfaction,
+            note,
+          }
+        : { action: "record_return_visit", method: m.method, outcome: "unreachable", note };
     case "link_thanks":
       return { action: "link_thanks", case: m.caseId ?? 0, note };
     case "reclassify":

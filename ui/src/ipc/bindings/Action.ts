@@ -5,6 +5,7 @@ import type { ContactOutcome } from "./ContactOutcome";
 import type { FormDecision } from "./FormDecision";
 import type { LetterId } from "./LetterId";
 import type { ReturnReason } from "./ReturnReason";
+import type { RulingOutcome } from "./RulingOutcome";
 import type { Satisfaction } from "./Satisfaction";
 import type { UnitId } from "./UnitId";
 import type { UserId } from "./UserId";
@@ -16,8 +17,27 @@ export type Action = { "action": "dispatch", to: UnitId, note: string, } | { "ac
 /**
  * When the contact happened (it may be logged a little later).
  */
-contacted_at: string, note: string, } | { "action": "give_first_feedback", text: string, } | { "action": "return_letter", reason: ReturnReason, note: string, } | { "action": "rule_return", ruling: string, } | { "action": "request_extension", reason: string, legal_basis: string, requested_due: string, } | { "action": "decide_extension", approve: boolean, note: string, } | { "action": "assign_supervisor", supervisor: UserId, note: string, } | { "action": "chase", note: string, } | { "action": "submit_feedback_form", summary: string, result: string, reply: string, } | { "action": "approve_feedback_form", decision: FormDecision, opinion: string, } | { "action": "record_return_visit", 
+contacted_at: string, note: string, } | { "action": "give_first_feedback", text: string, } | { "action": "return_letter", reason: ReturnReason, note: string, } | { "action": "rule_return", ruling: string, 
 /**
- * 是否解决: whether the writer says the problem was solved.
+ * What the desk rules; a body without it sends the letter back (the rule before
+ * the desk could uphold a return).
  */
-resolved: boolean, satisfaction: Satisfaction, note: string, } | { "action": "link_thanks", case: LetterId, note: string, } | { "action": "reclassify", category: Category, problem_tags: Array<string>, note: string, };
+outcome: RulingOutcome, } | { "action": "request_extension", reason: string, legal_basis: string, requested_due: string, } | { "action": "decide_extension", approve: boolean, 
+/**
+ * When approving: a closure deadline other than the one asked for (later than
+ * the one in force). Without it the requested date is granted.
+ */
+granted_due?: string, note: string, } | { "action": "assign_supervisor", supervisor: UserId, note: string, } | { "action": "chase", note: string, } | { "action": "submit_feedback_form", summary: string, result: string, reply: string, } | { "action": "approve_feedback_form", decision: FormDecision, opinion: string, } | { "action": "record_return_visit", method: ContactMethod, 
+/**
+ * Whether the visit reached the writer; an attempt that did not is recorded and
+ * the visit stays due.
+ */
+outcome: ContactOutcome, 
+/**
+ * 是否解决: whether the writer says the problem was solved (when reached).
+ */
+resolved?: boolean, 
+/**
+ * 满意度 (when reached).
+ */
+satisfaction?: Satisfaction, note: string, } | { "action": "link_thanks", case: LetterId, note: string, } | { "action": "reclassify", category: Category, problem_tags: Array<string>, note: string, };

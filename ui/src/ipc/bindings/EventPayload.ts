@@ -14,7 +14,12 @@ import type { UserId } from "./UserId";
  * What happened to a letter. Events are appended, never changed; the letter's status
  * is the fold of its events ([`LetterStatus::apply`]).
  */
-export type EventPayload = { "kind": "received", unit: UnitId, tier: Tier, } | { "kind": "dispatched", from: UnitId, to: UnitId, to_tier: Tier, note: string, ruling: string | null, } | { "kind": "signed_for", unit: UnitId, handler: UserId, } | { "kind": "contact_recorded", method: ContactMethod, outcome: ContactOutcome, contacted_at: string, note: string, } | { "kind": "first_feedback_given", text: string, } | { "kind": "returned", from: UnitId, to: UnitId, to_tier: Tier, reason: ReturnReason, note: string, } | { "kind": "extension_requested", reason: string, legal_basis: string, requested_due: string, 
+export type EventPayload = { "kind": "received", unit: UnitId, tier: Tier, } | { "kind": "dispatched", from: UnitId, to: UnitId, to_tier: Tier, note: string, ruling: string | null, 
+/**
+ * Set on a ruling that upheld the return and sent the letter elsewhere
+ * (改派); absent on a plain dispatch and on a ruling that sent it back.
+ */
+return_upheld?: boolean, } | { "kind": "signed_for", unit: UnitId, handler: UserId, } | { "kind": "contact_recorded", method: ContactMethod, outcome: ContactOutcome, contacted_at: string, note: string, } | { "kind": "first_feedback_given", text: string, } | { "kind": "returned", from: UnitId, to: UnitId, to_tier: Tier, reason: ReturnReason, note: string, } | { "kind": "extension_requested", reason: string, legal_basis: string, requested_due: string, 
 /**
  * The closure deadline in force when asked.
  */
@@ -26,4 +31,8 @@ new_due: string | null, note: string, } | { "kind": "supervisor_assigned", super
 /**
  * 是否解决, as the writer says; `None` on visits recorded before it was asked.
  */
-resolved?: boolean, satisfaction: Satisfaction, note: string, } | { "kind": "thanks_linked", case: LetterId, note: string, } | { "kind": "reclassified", category: Category, problem_tags: Array<string>, note: string, };
+resolved?: boolean, satisfaction: Satisfaction, note: string, 
+/**
+ * How the writer was reached; `None` on visits recorded before it was asked.
+ */
+method?: ContactMethod, } | { "kind": "return_visit_attempted", method: ContactMethod, note: string, } | { "kind": "thanks_linked", case: LetterId, note: string, } | { "kind": "reclassified", category: Category, problem_tags: Array<string>, note: string, };
