@@ -368,10 +368,18 @@ impl AppState {
         settings: Settings,
     ) -> CommandResult<Settings> {
         let settings = settings.validated()?;
+        // Asked before the settings lock: the two locks are never held together.
+        let signed_in = self.current().is_some();
+        let mut current = self.settings.lock().unwrap_or_else(PoisonError::into_inner);
+        if current.server_url != settings.server_url && signed_in {
+            return Err(CommandError::new(
+                ErrorCode::SignOutFirst,
+                "the server address is changed at sign-in, after signing out",
+            ));
+        }
         self.alarm
             .set_settings(settings.chime.alarm())
             .map_err(|e| CommandError::new(ErrorCode::InvalidSettings, e.to_string()))?;
-        let mut current = self.settings.lock().unwrap_or_else(PoisonError::into_inner);
         if current.autostart != settings.autostart {
             set_autostart(app, settings.autostart)?;
         }

@@ -90,6 +90,7 @@ pub fn typescript() -> Result<Vec<BindingFile>, ExportError> {
     c.add::<ErrorCode>();
     c.add::<SessionInfo>();
     c.add::<jsjb_sync::SyncStatus>();
+    c.add::<jsjb_sync::SyncReport>();
     c.add::<jsjb_store::InboxQuery>();
     c.add::<InboxView>();
     c.add::<LetterView>();

@@ -9,7 +9,7 @@ use jsjb_core::letter::LetterId;
 use jsjb_core::workflow::Action;
 use jsjb_proto::{Notice, UserSummary, Writer};
 use jsjb_store::{HandoverReport, InboxQuery, OutboxEntry, StatsReport, WallBoard};
-use jsjb_sync::SyncStatus;
+use jsjb_sync::{SyncReport, SyncStatus};
 use tauri::{AppHandle, Runtime, State};
 
 use crate::app_state::AppState;
@@ -74,9 +74,11 @@ pub fn sync_status(app_state: State<'_, AppState>) -> CommandResult<SyncStatus> 
 }
 
 #[tauri::command]
-pub fn sync_now(app_state: State<'_, AppState>) -> CommandResult<()> {
-    app_state.session()?.sync.sync_now();
-    Ok(())
+pub async fn sync_now(app_state: State<'_, AppState>) -> CommandResult<SyncReport> {
+    // The session's handle, not the session: a sign-out meanwhile stops the engine,
+    // which answers `engine_stopped`.
+    let sync = app_state.session()?.sync.clone();
+    Ok(sync.sync_and_report().await)
 }
 
 #[tauri::command]

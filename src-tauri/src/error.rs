@@ -46,6 +46,9 @@ pub enum ErrorCode {
     Forbidden,
     /// A setting is out of range.
     InvalidSettings,
+    /// The server address is changed only signed out (then signing in to the new one):
+    /// an officer's desktop never moves to another server behind the session's back.
+    SignOutFirst,
     // The life-cycle rules of crates/core (`RuleError::code`).
     OutOfScope,
     RoleNotAllowed,

@@ -555,6 +555,40 @@ fn settings_are_validated_and_kept() {
     assert_eq!(again.ok("settings", json!({})), saved);
 }
 
+/// An officer cannot move a signed-in desktop to another server from 设置: the address
+/// changes only at sign-in, after signing out (with the warning the screen shows).
+#[test]
+fn the_server_address_does_not_change_while_signed_in() {
+    let app = app();
+    app.login("futian.liu");
+    let mut settings = app.ok("settings", json!({}));
+    assert_eq!(
+        settings["serverUrl"],
+        server().url(),
+        "remembered at sign-in"
+    );
+    settings["serverUrl"] = json!("http://10.0.0.9:8080");
+    assert_eq!(
+        app.err_code("save_settings", json!({ "settings": settings.clone() })),
+        "sign_out_first"
+    );
+    assert_eq!(app.ok("settings", json!({}))["serverUrl"], server().url());
+    // Other settings still save while signed in.
+    settings["serverUrl"] = json!(server().url());
+    settings["locale"] = json!("en");
+    assert_eq!(
+        app.ok("save_settings", json!({ "settings": settings }))["locale"],
+        "en"
+    );
+    app.ok("logout", json!({}));
+    let mut settings = app.ok("settings", json!({}));
+    settings["serverUrl"] = json!("http://10.0.0.9:8080");
+    assert_eq!(
+        app.ok("save_settings", json!({ "settings": settings }))["serverUrl"],
+        "http://10.0.0.9:8080"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Connection, statistics, shift handover, the tray.
 

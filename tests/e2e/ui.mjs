@@ -56,7 +56,12 @@ export function appUi(app) {
 
   async function login(url, username, password = DEMO_PASSWORD) {
     await $("login-screen").waitForDisplayed({ timeout: 20_000 });
-    await retype("login-server", url);
+    // The address last signed in to is shown, not edited: change it only when it differs.
+    const known = $("login-server-known");
+    if (!(await known.isExisting()) || (await known.getText()) !== url) {
+      if (await known.isExisting()) await $("login-change-server").click();
+      await retype("login-server", url);
+    }
     await retype("login-user", username);
     await retype("login-password", password);
     await $("login-submit").click();

@@ -10,7 +10,7 @@ use jsjb_core::letter::LetterId;
 use jsjb_proto::MAX_SYNC_PAGE;
 use jsjb_store::{StoreError, StoreHandle};
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use ts_rs::TS;
@@ -92,6 +92,23 @@ pub struct SyncStatus {
     pub audit_alarm: Option<AuditAlarm>,
 }
 
+/// What an exchange asked for with [`SyncHandle::sync_and_report`] came to: what the
+/// officer sees after pressing 立即同步.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct SyncReport {
+    /// `None` when the exchange succeeded, else the failure's code (`server_unreachable`,
+    /// `session_expired`, …).
+    pub error_code: Option<String>,
+    /// Letters the exchange changed in the cache.
+    pub letters_changed: u32,
+    /// Outbox entries the server answered (accepted or refused) in the exchange.
+    pub actions_sent: u32,
+    /// Outbox entries still waiting after it.
+    pub pending_actions: u32,
+    /// When it ended, in server time (as estimated).
+    pub finished_at: DateTime<Utc>,
+}
+
 /// Something the app reacts to; broadcast to every subscriber. A subscriber that lags
 /// behind (`RecvError::Lagged`) should re-query everything it shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -137,7 +154,8 @@ impl SyncError {
 }
 
 enum Command {
-    SyncNow,
+    /// With a reply channel when the caller waits for the exchange's report.
+    SyncNow(Option<oneshot::Sender<SyncReport>>),
     PushNow,
     SetToken(String),
 }
@@ -188,7 +206,24 @@ impl SyncHandle {
 
     /// Push and pull now, skipping any backoff wait (the user pressed "sync").
     pub fn sync_now(&self) {
-        let _ = self.commands.send(Command::SyncNow);
+        let _ = self.commands.send(Command::SyncNow(None));
+    }
+
+    /// As [`SyncHandle::sync_now`], and waits for the exchange that follows to end. A
+    /// stopped engine reports `engine_stopped`.
+    pub async fn sync_and_report(&self) -> SyncReport {
+        let (tx, rx) = oneshot::channel();
+        let stopped = || SyncReport {
+            error_code: Some("engine_stopped".to_owned()),
+            letters_changed: 0,
+            actions_sent: 0,
+            pending_actions: self.status.borrow().pending_actions,
+            finished_at: self.clock.now(),
+        };
+        if self.commands.send(Command::SyncNow(Some(tx))).is_err() {
+            return stopped();
+        }
+        rx.await.unwrap_or_else(|_| stopped())
     }
 
     /// An action was queued: push it as soon as the server can be reached (this does not
@@ -254,6 +289,11 @@ pub struct SyncEngine {
     retry_at: Option<Instant>,
     last_cycle: Option<Instant>,
     offline_since: Option<DateTime<Utc>>,
+    /// Callers of `sync_and_report` waiting for the next exchange to end.
+    report_waiters: Vec<oneshot::Sender<SyncReport>>,
+    /// What the exchange under way has done so far, for its report.
+    letters_changed: u32,
+    actions_sent: u32,
 }
 
 impl SyncEngine {
@@ -325,6 +365,9 @@ impl SyncEngine {
             retry_at: None,
             last_cycle: None,
             offline_since: None,
+            report_waiters: Vec::new(),
+            letters_changed: 0,
+            actions_sent: 0,
         };
         Ok((engine, handle))
     }
@@ -398,7 +441,10 @@ impl SyncEngine {
 
     async fn on_command(&mut self, command: Command) {
         match command {
-            Command::SyncNow => {
+            Command::SyncNow(reply) => {
+                if let Some(reply) = reply {
+                    self.report_waiters.push(reply);
+                }
                 self.need_pull = true;
                 self.need_push = true;
                 self.retry_at = None;
@@ -473,10 +519,14 @@ impl SyncEngine {
         // Cleared before the exchange: a poke that arrives meanwhile sets them again.
         self.need_pull = false;
         self.need_push = false;
+        // The waiters registered so far hear of this exchange; later ones of the next.
+        let waiters = std::mem::take(&mut self.report_waiters);
+        (self.letters_changed, self.actions_sent) = (0, 0);
         if pull {
             self.publish(|s| s.state = ConnectionState::Syncing);
         }
         let result = self.cycle(push, pull).await;
+        let error_code = result.as_ref().err().map(|e| e.code().to_owned());
         match result {
             Ok(()) => {
                 self.failures = 0;
@@ -530,6 +580,19 @@ impl SyncEngine {
             }
         }
         self.refresh_counts().await;
+        if !waiters.is_empty() {
+            let report = SyncReport {
+                error_code,
+                letters_changed: self.letters_changed,
+                actions_sent: self.actions_sent,
+                pending_actions: self.status.borrow().pending_actions,
+                finished_at: self.clock.now(),
+            };
+            for waiter in waiters {
+                // A caller that stopped waiting is not an error.
+                let _ = waiter.send(report.clone());
+            }
+        }
     }
 
     /// One exchange: who am I (once per session), push the outbox, pull every page.
@@ -626,6 +689,7 @@ impl SyncEngine {
             match decide_push(result) {
                 PushDecision::Accepted(letter) => {
                     self.store.call(move |s| s.mark_sent(id, &letter)).await??;
+                    self.actions_sent = self.actions_sent.saturating_add(1);
                     self.emit_changed(vec![letter_id]);
                 }
                 PushDecision::Refused {
@@ -638,6 +702,7 @@ impl SyncEngine {
                     self.store
                         .call(move |s| s.mark_refused(id, &c, &m, current.as_deref()))
                         .await??;
+                    self.actions_sent = self.actions_sent.saturating_add(1);
                     let _ = self.events.send(SyncEvent::ActionRefused {
                         entry_id: id,
                         letter_id,
@@ -692,6 +757,9 @@ impl SyncEngine {
                 offset_sample(sent, received, page.server_time),
             ));
             let changed = changed_ids(&page);
+            self.letters_changed = self
+                .letters_changed
+                .saturating_add(u32::try_from(changed.len()).unwrap_or(u32::MAX));
             let (next_cursor, has_more, server_time) =
                 (page.next_cursor, page.has_more, page.server_time);
             let outcome = self.store.call(move |s| s.apply_page(&page)).await??;

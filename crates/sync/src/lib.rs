@@ -24,6 +24,7 @@ pub use client::{
 };
 pub use clock::{LocalClock, ServerClock, SkewedClock, SystemClock};
 pub use engine::{
-    ConnectionState, SyncConfig, SyncEngine, SyncError, SyncEvent, SyncHandle, SyncStatus,
+    ConnectionState, SyncConfig, SyncEngine, SyncError, SyncEvent, SyncHandle, SyncReport,
+    SyncStatus,
 };
 pub use plan::AuditAlarm;

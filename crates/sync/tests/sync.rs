@@ -341,6 +341,55 @@ async fn a_server_killed_mid_push_receives_every_action_exactly_once() {
     desk.stop().await;
 }
 
+/// 立即同步 tells the officer what the exchange did: actions sent, letters changed, or
+/// why it failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sync_now_reports_what_the_exchange_did() {
+    let mut env = Env::new().await;
+    // No stream and no poll for a minute: the only exchanges are the first and ours.
+    let proxy = LossyProxy::start(env.server.as_ref().expect("server").addr).await;
+    proxy.block_stream(true);
+    let path = env.dir.path().join("report.cache.sqlite3");
+    let mut desk = Desk::sign_in(&proxy.url(), "a.officer", path).await;
+    desk.config.poll_interval = Duration::from_secs(60);
+    desk.config.safety_interval = Duration::from_secs(60);
+    desk.start().await;
+    online(&desk).await;
+    let handle = desk.handle().clone();
+
+    let id = env.letter_at(env.org.station_a, 1).await;
+    assert!(!has_letter(&desk, id).await, "nothing pulled it yet");
+    let report = handle.sync_and_report().await;
+    assert_eq!(report.error_code, None, "{report:?}");
+    assert_eq!(report.letters_changed, 1, "{report:?}");
+    assert!(has_letter(&desk, id).await);
+
+    enqueue(&desk, id, Action::SignFor).await;
+    enqueue(&desk, id, contact(1)).await;
+    let report = handle.sync_and_report().await;
+    assert_eq!(
+        (
+            report.error_code.as_deref(),
+            report.actions_sent,
+            report.pending_actions
+        ),
+        (None, 2, 0),
+        "{report:?}"
+    );
+    assert_eq!(handle.status().pending_actions, 0);
+
+    // The server is gone: the report says so instead of pretending it synced.
+    enqueue(&desk, id, contact(2)).await;
+    env.server.take().expect("server").kill();
+    let report = handle.sync_and_report().await;
+    assert!(report.error_code.is_some(), "{report:?}");
+    assert_eq!((report.actions_sent, report.pending_actions), (0, 1));
+    desk.stop().await;
+    // A stopped engine answers at once.
+    let stopped = handle.sync_and_report().await;
+    assert_eq!(stopped.error_code.as_deref(), Some("engine_stopped"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_app_killed_mid_sync_keeps_a_consistent_cache_and_resumes() {
     let env = Env::new().await;

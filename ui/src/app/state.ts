@@ -37,6 +37,9 @@ type State = {
   /** The wall board fills the screen (a duty-room display): the header, the navigation
    * and the status bar step aside. */
   boardFullScreen: boolean;
+  /** Signed out from 设置 to change the server: the sign-in form opens with the address
+   * editable (and its warning shown). */
+  changingServer: boolean;
 };
 
 const state = reactive<State>({
@@ -53,6 +56,7 @@ const state = reactive<State>({
   escalated: [],
   alerting: [],
   arrivedWhileAway: false,
+  changingServer: false,
   soundAvailable: true,
   refusals: [],
   expired: false,
@@ -316,5 +320,6 @@ export function resetAppState(): void {
     refusals: [],
     expired: false,
     boardFullScreen: false,
+    changingServer: false,
   } satisfies State);
 }

@@ -207,8 +207,25 @@ describe("the letter", () => {
   });
 });
 
+describe("立即同步", () => {
+  it("shows progress, then what the exchange did", async () => {
+    install();
+    const wrapper = await mountApp();
+    await wrapper.get('[data-testid="sync-now"]').trigger("click");
+    await settle();
+    expect(document.body.textContent).toContain("同步完成");
+    expect(calls.some((c) => c.cmd === "sync_now")).toBe(true);
+    wrapper.unmount();
+  });
+});
+
 describe("login", () => {
   async function attempt(wrapper: VueWrapper, server: string, user: string, password: string) {
+    const change = wrapper.find('[data-testid="login-change-server"]');
+    if (change.exists()) {
+      await change.trigger("click");
+      await settle();
+    }
     await wrapper.get('[data-testid="login-server"]').setValue(server);
     await wrapper.get('[data-testid="login-user"]').setValue(user);
     await wrapper.get('[data-testid="login-password"]').setValue(password);
@@ -230,6 +247,43 @@ describe("login", () => {
     await attempt(wrapper, "http://127.0.0.1:1", "futian.liu", "jsjb-demo-2026");
     expect(wrapper.find('[data-testid="inbox-screen"]').exists()).toBe(true);
     expect(wrapper.get('[data-testid="current-user"]').text()).toContain("刘瑞峰");
+    wrapper.unmount();
+  });
+
+  it("shows the server from the app's settings, not the WebView's storage, and warns before another", async () => {
+    localStorage.setItem("jsjb.lastServer", "http://stale.example");
+    install({ user: null });
+    const wrapper = await mountApp();
+    expect(wrapper.get('[data-testid="login-server-known"]').text()).toBe("http://127.0.0.1:8080");
+    expect(wrapper.find('[data-testid="login-server"]').exists()).toBe(false);
+    await wrapper.get('[data-testid="login-change-server"]').trigger("click");
+    await settle();
+    expect(wrapper.find('[data-testid="login-new-server-warning"]').exists()).toBe(false);
+    await wrapper.get('[data-testid="login-server"]').setValue("http://10.1.2.3:8080");
+    await settle();
+    expect(wrapper.get('[data-testid="login-new-server-warning"]').text()).toContain("管理员");
+    wrapper.unmount();
+    localStorage.removeItem("jsjb.lastServer");
+  });
+
+  it("changes the server only by signing out from 设置", async () => {
+    install();
+    const wrapper = await mountApp();
+    await wrapper.get('[data-testid="nav-settings"]').trigger("click");
+    await settle();
+    expect(wrapper.get('[data-testid="settings-server"]').text()).toBe("http://127.0.0.1:8080");
+    expect(wrapper.find('[data-testid="settings-server"] input').exists()).toBe(false);
+    await wrapper.get('[data-testid="settings-change-server"]').trigger("click");
+    await settle();
+    const confirm = document.body.querySelector<HTMLButtonElement>(".n-popconfirm__action .n-button--primary-type");
+    expect(confirm).not.toBeNull();
+    confirm?.click();
+    await settle();
+    expect(wrapper.find('[data-testid="login-screen"]').exists()).toBe(true);
+    // Opened for a new address, with the warning once it differs.
+    await wrapper.get('[data-testid="login-server"]').setValue("http://10.1.2.3:8080");
+    await settle();
+    expect(wrapper.find('[data-testid="login-new-server-warning"]').exists()).toBe(true);
     wrapper.unmount();
   });
 });

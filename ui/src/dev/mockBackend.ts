@@ -773,9 +773,18 @@ export function createMockBackend(options: MockOptions = {}) {
         return null;
       case "sync_status":
         return syncStatus();
-      case "sync_now":
+      case "sync_now": {
+        const before = [...letters.values()].reduce((n, l) => n + l.pending.length, 0);
         if (!offline) flushOutbox();
-        return null;
+        const after = [...letters.values()].reduce((n, l) => n + l.pending.length, 0);
+        return {
+          error_code: offline ? "server_unreachable" : null,
+          letters_changed: 0,
+          actions_sent: before - after,
+          pending_actions: after,
+          finished_at: iso(now()),
+        };
+      }
       case "inbox":
         return inbox(args.query as InboxQuery);
       case "letter_detail": {
@@ -862,9 +871,13 @@ export function createMockBackend(options: MockOptions = {}) {
         return PEOPLE.map(({ username: _u, ...p }) => p);
       case "settings":
         return settings;
-      case "save_settings":
-        Object.assign(settings, args.settings as Settings);
+      case "save_settings": {
+        const next = args.settings as Settings;
+        // As Rust: the address changes only signed out.
+        if (signedIn && next.serverUrl !== settings.serverUrl) throw { code: "sign_out_first", message: "signed in" };
+        Object.assign(settings, next);
         return settings;
+      }
       case "test_chime":
         return { played: options.soundAvailable ?? true };
       case "waiting_status":

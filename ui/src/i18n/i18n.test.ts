@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { createI18n } from "vue-i18n";
 import en from "./en";
 import zhCN from "./zh-CN";
 
@@ -14,7 +15,8 @@ function leaves(tree: Tree, prefix = ""): Map<string, string> {
   return out;
 }
 
-const placeholders = (s: string) => [...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+// A plural message ("{n} letter | {n} letters") names a placeholder once per form.
+const placeholders = (s: string) => [...new Set([...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1]))].sort();
 
 describe("translations", () => {
   const zh = leaves(zhCN as unknown as Tree);
@@ -29,8 +31,16 @@ describe("translations", () => {
     for (const [key, value] of zh) expect(placeholders(e.get(key) ?? ""), key).toEqual(placeholders(value));
   });
 
+  // English counts have a singular and a plural form ("1 letter | 2 letters"); the
+  // screens pass the count for exactly these keys.
+  const PLURALS = new Set(["inbox.total", "inbox.newArrivals", "stats.letters", "arrivalAlerts.banner"]);
+
   it("no message uses vue-i18n's special characters by accident (@ and | would be parsed)", () => {
-    for (const [key, value] of [...zh, ...e]) expect(/[@|]/.test(value), key).toBe(false);
+    for (const [key, value] of [...zh, ...e]) {
+      expect(/@/.test(value), key).toBe(false);
+      if (PLURALS.has(key) && e.get(key) === value) expect(value.split(" | ").length, key).toBe(2);
+      else expect(/\|/.test(value), key).toBe(false);
+    }
   });
 
   it("every action, state, clock and error code the Rust side knows has a message", () => {
@@ -38,5 +48,29 @@ describe("translations", () => {
     for (const a of actions) expect(zh.has(`actions.${a}`), a).toBe(true);
     const codes = ["invalid_credentials", "account_locked", "unreachable", "invalid_url", "offline", "not_found", "wrong_state", "invalid_input", "session_expired"];
     for (const c of codes) expect(zh.has(`errors.${c}`), c).toBe(true);
+  });
+});
+
+describe("counts read right", () => {
+  const i18n = createI18n({ legacy: false, locale: "en", messages: { "zh-CN": zhCN, en } });
+  const t = i18n.global.t;
+
+  it.each([
+    ["inbox.newArrivals", 1, "1 new letter", "新到来信 1 封"],
+    ["inbox.newArrivals", 2, "2 new letters", "新到来信 2 封"],
+    ["inbox.total", 1, "1 letter", "共 1 封"],
+    ["arrivalAlerts.banner", 3, "3 new letters to sign for or dispatch", null],
+  ])("%s with %i", (key, n, english, chinese) => {
+    i18n.global.locale.value = "en";
+    expect(t(key, { n }, n)).toBe(english);
+    if (chinese) {
+      i18n.global.locale.value = "zh-CN";
+      expect(t(key, { n }, n)).toBe(chinese);
+    }
+  });
+
+  it("an action's confirmation does not repeat its verb", () => {
+    i18n.global.locale.value = "zh-CN";
+    expect(t("actionForm.done", { action: t("actions.submit_feedback_form") })).toBe("「提交反馈表」已完成");
   });
 });

@@ -21,6 +21,7 @@ import type {
   Settings,
   StatsQuery,
   StatsReport,
+  SyncReport,
   SyncStatus,
   WallBoard,
   UserSummary,
@@ -68,7 +69,7 @@ export const session = () => call<SessionInfo | null>("session");
 
 // Sync
 export const syncStatus = () => call<SyncStatus>("sync_status");
-export const syncNow = () => call<void>("sync_now");
+export const syncNow = () => call<SyncReport>("sync_now");
 
 // Letters
 export const inbox = (query: InboxQuery) => call<InboxView>("inbox", { query });

@@ -54,6 +54,7 @@ export type {
   Settings,
   StateCount,
   SyncConnectionState,
+  SyncReport,
   SyncStatus,
   AuditAlarm,
   AuditMismatchEvent,
