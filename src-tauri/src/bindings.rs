@@ -218,6 +218,11 @@ fn limits() -> BindingFile {
     for (name, doc, value) in constants {
         contents.push_str(&format!("\n/** {doc} */\nexport const {name} = {value};\n"));
     }
+    contents.push_str(&format!(
+        "\n/** jsjb_core::form::FORM_TITLE: the feedback form's title, as the PDF prints it. */\n\
+         export const FORM_TITLE_ZH = {};\n",
+        serde_json::to_string(jsjb_core::form::FORM_TITLE).unwrap_or_default()
+    ));
     // The categories in core's order: the forms' choices (one list, not one per form).
     let categories: Vec<String> = jsjb_core::letter::Category::ALL
         .iter()

@@ -131,6 +131,11 @@ pub struct CommandError {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional, type = "number")]
     pub retry_after_secs: Option<u64>,
+    /// With `wrong_pin` before any wait: how many more wrong PINs are allowed without
+    /// one (the chief is told before the waits begin).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub tries_left: Option<u32>,
 }
 
 impl CommandError {
@@ -139,6 +144,7 @@ impl CommandError {
             code,
             message: message.into(),
             retry_after_secs: None,
+            tries_left: None,
         }
     }
 
@@ -186,6 +192,7 @@ impl From<ClientError> for CommandError {
             code,
             message,
             retry_after_secs,
+            tries_left: None,
         }
     }
 }

@@ -337,10 +337,18 @@ fn key_error(e: &KeyFileError) -> CommandError {
     if matches!(code, ErrorCode::Internal | ErrorCode::KeyFileTampered) {
         tracing::error!("signing key: {e}");
     }
+    let tries_left = match e {
+        KeyFileError::WrongPin {
+            failures,
+            retry_after_secs: 0,
+        } => Some(jsjb_signoff::keyfile::free_tries_left(*failures)),
+        _ => None,
+    };
     CommandError {
         code,
         message: e.to_string(),
         retry_after_secs: retry.filter(|s| *s > 0),
+        tries_left,
     }
 }
 
@@ -378,6 +386,23 @@ mod tests {
         assert_eq!(
             (wrong.code, wrong.retry_after_secs),
             (ErrorCode::PinLocked, Some(60))
+        );
+        // The first wrong PINs are free: the chief hears how many remain.
+        let first = CommandError::from(FlowError::Key(KeyFileError::WrongPin {
+            failures: 1,
+            retry_after_secs: 0,
+        }));
+        assert_eq!(
+            (first.code, first.retry_after_secs, first.tries_left),
+            (ErrorCode::WrongPin, None, Some(2))
+        );
+        let slowed = CommandError::from(FlowError::Key(KeyFileError::WrongPin {
+            failures: 4,
+            retry_after_secs: 60,
+        }));
+        assert_eq!(
+            (slowed.retry_after_secs, slowed.tries_left),
+            (Some(60), None)
         );
     }
 }

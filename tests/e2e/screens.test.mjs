@@ -138,6 +138,21 @@ for (const size of SIZES) {
       await waitFor("a form to sign", async () => (await browser.$$("[data-row]")).length > 0);
       await press(browser.$("[data-row]"));
       await $("signoff-panel").waitForDisplayed({ timeout: 20_000 });
+      // At every size: the filters stay inside the list pane, and the signature pad and
+      // the sign button are in view without scrolling (the form scrolls above them).
+      const layout = await browser.execute(() => {
+        const box = (el) => el?.getBoundingClientRect();
+        const left = box(document.querySelector(".left"));
+        const filters = [...document.querySelectorAll(".filters > *")].map(box);
+        const pad = box(document.querySelector('[data-testid="signature-canvas"]'));
+        const sign = box(document.querySelector('[data-testid="signoff-sign"]'));
+        return {
+          filtersInside: filters.every((f) => f.right <= left.right + 1),
+          padInView: pad.top >= 0 && pad.bottom <= window.innerHeight && pad.right <= window.innerWidth,
+          signInView: sign.top >= 0 && sign.bottom <= window.innerHeight,
+        };
+      });
+      assert.deepEqual(layout, { filtersInside: true, padInView: true, signInView: true }, `at ${size.name}`);
       await shot("chief");
       await signOut();
     });

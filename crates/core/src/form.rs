@@ -22,6 +22,10 @@ use crate::workflow::{EventPayload, LetterStatus, MAX_TEXT_CHARS};
 /// The `format` member of every form of this version.
 pub const FORM_FORMAT: &str = "jsjb-feedback-form/1";
 
+/// The form's printed title: on the PDF and, in Chinese, on the screen (the UI imports
+/// it from the generated `limits.ts`), so that the two read the same.
+pub const FORM_TITLE: &str = "局长信箱来信办理反馈表";
+
 /// A unit or a person on the form: the id for machines, the name for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
@@ -386,14 +390,28 @@ pub fn build(
     }
     let clocks = status.clocks(policy, calendar, signed_at.time());
     for reading in [&clocks.contact, &clocks.first_feedback, &clocks.closure] {
+        let (met_at, outcome) = match (reading.met_at, reading.kind, signoff.decision) {
+            // 同意办结 is what closes the case: the form records the closure at its own
+            // moment, not as still running (the PDF said 进行中 for a closed case).
+            (None, ClockKind::Closure, FormDecision::Approve) => {
+                let at = signed_at.time();
+                let outcome = if at <= reading.due_at {
+                    Outcome::Met
+                } else {
+                    Outcome::MetLate
+                };
+                (Some(at), outcome)
+            }
+            (met, _, _) => (met, reading.state.into()),
+        };
         milestones.push(Milestone {
             clock: reading.kind,
             unit: None,
             started_at: Stamp::new(reading.started_at),
             due_at: Stamp::new(reading.due_at),
             original_due_at: reading.original_due_at.map(Stamp::new),
-            met_at: reading.met_at.map(Stamp::new),
-            outcome: reading.state.into(),
+            met_at: met_at.map(Stamp::new),
+            outcome,
         });
     }
 

@@ -196,10 +196,12 @@ fn the_form_shows_what_the_domain_asks_for() {
             (ClockKind::SignFor, Outcome::MetLate), // 13 minutes > 10
             (ClockKind::Contact, Outcome::Met),
             (ClockKind::FirstFeedback, Outcome::Met),
-            (ClockKind::Closure, Outcome::Running),
+            // 同意办结 closes it: met at the signature, well before the extended due.
+            (ClockKind::Closure, Outcome::Met),
         ]
     );
     let closure = &form.milestones[3];
+    assert_eq!(closure.met_at, Some(form.signed_at));
     assert_eq!(closure.due_at.time(), mins(60 * 24 * 30));
     assert_eq!(
         closure.original_due_at.map(Stamp::time),
@@ -212,6 +214,34 @@ fn the_form_shows_what_the_domain_asks_for() {
     assert!(text.starts_with("{\"decision\":\"approve\","), "{text}");
     assert!(!text.contains(": ") && !text.contains(", \"") && !text.contains('\n'));
     assert_eq!(FeedbackForm::from_canonical(&bytes).expect("decode"), form);
+}
+
+#[test]
+fn a_form_sent_back_leaves_the_closure_running_and_a_late_approval_is_late() {
+    let sent_back = build(
+        &history(),
+        SignOff {
+            decision: FormDecision::SendBack,
+            opinion: "请补充走访记录".to_owned(),
+            ..signoff()
+        },
+    )
+    .expect("form");
+    let closure = &sent_back.milestones[3];
+    assert_eq!((closure.outcome, closure.met_at), (Outcome::Running, None));
+
+    // Signed after the (extended) 30-day deadline.
+    let late = build(
+        &history(),
+        SignOff {
+            signed_at: mins(60 * 24 * 31),
+            ..signoff()
+        },
+    )
+    .expect("form");
+    let closure = &late.milestones[3];
+    assert_eq!(closure.outcome, Outcome::MetLate);
+    assert_eq!(closure.met_at, Some(late.signed_at));
 }
 
 #[test]

@@ -389,6 +389,11 @@ impl KeyFile {
     }
 }
 
+/// How many more wrong PINs cost nothing after `failures` in a row (then each one waits).
+pub fn free_tries_left(failures: u32) -> u32 {
+    FREE_FAILURES.saturating_sub(failures)
+}
+
 /// The lock after `failures` wrong PINs in a row, in seconds.
 pub fn delay_after(failures: u32) -> i64 {
     if failures < FREE_FAILURES {

@@ -354,7 +354,7 @@ pub fn render(
         image_at: None,
     };
     l.new_page_if(0.0);
-    let title = "局长信箱来信办理反馈表";
+    let title = jsjb_core::form::FORM_TITLE;
     let w = l.glyphs.width(title, 18.0);
     l.y -= 20.0;
     l.text_at((PAGE_W - w) / 2.0, 18.0, title);

@@ -100,6 +100,7 @@ fn letter(i: i64, now: DateTime<Utc>) -> LetterRecord {
                         satisfaction: Satisfaction::ALL
                             [usize::try_from(i).unwrap_or(0) % Satisfaction::ALL.len()],
                         note: String::new(),
+                        method: None,
                     },
                 );
         }

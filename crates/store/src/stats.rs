@@ -119,12 +119,15 @@ pub struct TagCount {
 ///   clocks of every letter.
 /// - `held_secs`: seconds the tier held letters within `[from, min(to, now))`
 ///   (core's `tier_times` over the holdings clipped to the period).
+/// - `letters_held`: the letters the tier held for some of that time, so that the
+///   screen can say how long a letter stays at each tier on average.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 pub struct TierStats {
     pub tier: Tier,
     pub overdue: u32,
     #[ts(type = "number")]
     pub held_secs: i64,
+    pub letters_held: u32,
 }
 
 /// The answer to `statistics` (docs/ipc.md).
@@ -153,7 +156,8 @@ struct Tally {
     now: DateTime<Utc>,
     units: BTreeMap<UnitId, RateCounts>,
     officers: BTreeMap<UserId, (Option<UnitId>, RateCounts)>,
-    tiers: BTreeMap<Tier, (u32, i64)>,
+    /// Per tier: overdue clocks, seconds held, letters held.
+    tiers: BTreeMap<Tier, (u32, i64, u32)>,
 }
 
 impl Tally {
@@ -333,6 +337,9 @@ fn count_letter(ctx: &Context, tally: &mut Tally, status: LetterStatus, seen: Ob
         for t in tier_times(&held, end) {
             let entry = tally.tiers.entry(t.tier).or_default();
             entry.1 = entry.1.saturating_add(t.held_secs);
+            if t.held_secs > 0 {
+                entry.2 = entry.2.saturating_add(1);
+            }
         }
     }
 }
@@ -453,11 +460,13 @@ impl Store {
             tiers: Tier::ALL
                 .iter()
                 .map(|&tier| {
-                    let (overdue, held_secs) = tally.tiers.get(&tier).copied().unwrap_or_default();
+                    let (overdue, held_secs, letters_held) =
+                        tally.tiers.get(&tier).copied().unwrap_or_default();
                     TierStats {
                         tier,
                         overdue,
                         held_secs,
+                        letters_held,
                     }
                 })
                 .collect(),

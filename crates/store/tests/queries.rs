@@ -749,6 +749,7 @@ fn the_worklists_select_their_letters() -> TestResult {
                 resolved: Some(true),
                 satisfaction: Satisfaction::Satisfied,
                 note: String::new(),
+                method: None,
             },
         )
         .build();

@@ -110,6 +110,7 @@ fn period_store() -> Result<Store, Box<dyn Error>> {
             resolved: Some(true),
             satisfaction: Satisfaction::BasicallySatisfied,
             note: String::new(),
+            method: None,
         },
     )
     .build();
@@ -217,17 +218,21 @@ fn the_three_rates_categories_and_tiers_of_a_day() -> TestResult {
             TierStats {
                 tier: Tier::City,
                 overdue: 0,
-                held_secs: 0
+                held_secs: 0,
+                letters_held: 0
             },
             TierStats {
                 tier: Tier::Branch,
                 overdue: 1,
-                held_secs: 2_340
+                held_secs: 2_340,
+                letters_held: 3
             },
             TierStats {
                 tier: Tier::Station,
                 overdue: 4,
-                held_secs: 53_880 + 50_340 + 240 + 44_400 + 86_400
+                held_secs: 53_880 + 50_340 + 240 + 44_400 + 86_400,
+                // 1, 2, 3 and 5 (3 at two stations counts once).
+                letters_held: 4
             },
         ]
     );

@@ -207,6 +207,24 @@ describe("the letter", () => {
   });
 });
 
+describe("an empty inbox", () => {
+  it("during the first sync says so instead of blaming the filters", async () => {
+    install({ letters: 0, neverSynced: true });
+    const wrapper = await mountApp();
+    expect(wrapper.get('[data-testid="inbox-first-sync"]').text()).toContain("正在首次同步");
+    expect(wrapper.find('[data-testid="inbox-empty"]').exists()).toBe(false);
+    wrapper.unmount();
+  });
+
+  it("after sync without filters says there are none, with filters blames them", async () => {
+    install({ letters: 0 });
+    const wrapper = await mountApp();
+    expect(wrapper.get('[data-testid="inbox-empty"]').text()).toContain("暂无来信");
+    expect(wrapper.get('[data-testid="inbox-empty"]').text()).not.toContain("筛选");
+    wrapper.unmount();
+  });
+});
+
 describe("立即同步", () => {
   it("shows progress, then what the exchange did", async () => {
     install();

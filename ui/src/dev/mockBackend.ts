@@ -53,6 +53,8 @@ export type MockOptions = {
   soundAvailable?: boolean;
   /** The signed-in user's password was set by an admin: to be changed first. */
   mustChangePassword?: boolean;
+  /** The first sync has not finished: nothing synced yet. */
+  neverSynced?: boolean;
 };
 
 const UNITS: Unit[] = [
@@ -610,7 +612,7 @@ export function createMockBackend(options: MockOptions = {}) {
     return {
       state: offline ? { kind: "offline", since: iso(now() - 5 * MIN) } : { kind: "online" },
       live: !offline,
-      last_synced_at: iso(now() - 20_000),
+      last_synced_at: options.neverSynced ? null : iso(now() - 20_000),
       pending_actions: pending,
       failed_actions: [...letters.values()].reduce((s, l) => s + l.failed.length, 0),
       clock_offset_ms: 0,
@@ -677,7 +679,7 @@ export function createMockBackend(options: MockOptions = {}) {
       officers: [...officers.values()].filter((o) => o.dispatched + o.due + o.visits > 0),
       by_category: counted(byCategory),
       by_problem: counted(byProblem),
-      tiers: (["city", "branch", "station"] as const).map((tier) => ({ tier, overdue: 0, held_secs: 0 })),
+      tiers: (["city", "branch", "station"] as const).map((tier) => ({ tier, overdue: 0, held_secs: 0, letters_held: 0 })),
     };
   }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createI18n } from "vue-i18n";
+import { FORM_TITLE_ZH } from "../ipc/bindings/limits";
 import en from "./en";
 import zhCN from "./zh-CN";
 
@@ -72,5 +73,11 @@ describe("counts read right", () => {
   it("an action's confirmation does not repeat its verb", () => {
     i18n.global.locale.value = "zh-CN";
     expect(t("actionForm.done", { action: t("actions.submit_feedback_form") })).toBe("「提交反馈表」已完成");
+  });
+});
+
+describe("the feedback form", () => {
+  it("is titled on screen as the PDF prints it (jsjb_core::form::FORM_TITLE)", () => {
+    expect(zhCN.signoff.formTitle).toBe(FORM_TITLE_ZH);
   });
 });

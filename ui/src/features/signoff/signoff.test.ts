@@ -190,3 +190,16 @@ describe("the export of a signed form", () => {
     expect(calls).toEqual([{ cmd: "export_signed_form", args: { letterId: 7, seq: 12, dialogTitle: title } }]);
   });
 });
+
+describe("a wrong PIN", () => {
+  it("says how many tries are left, then how long to wait", async () => {
+    const { pinErrorText } = await import("./pinError");
+    const i18n = createAppI18n();
+    const t = i18n.global.t as unknown as Parameters<typeof pinErrorText>[0];
+    expect(pinErrorText(t, { code: "wrong_pin", triesLeft: 2 })).toBe("PIN 码不正确，还可再试 2 次；之后每次输错须等待，且等待时间逐次加倍。");
+    expect(pinErrorText(t, { code: "wrong_pin", triesLeft: 0 })).toContain("再输错将须等待");
+    expect(pinErrorText(t, { code: "wrong_pin", retryAfterSecs: 60 })).toBe("PIN 码不正确，请 60 秒后再试。");
+    expect(pinErrorText(t, { code: "pin_locked", retryAfterSecs: 3600 })).toContain("3600 秒");
+    expect(pinErrorText(t, { code: "offline" })).toBeNull();
+  });
+});

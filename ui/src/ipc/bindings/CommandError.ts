@@ -9,4 +9,9 @@ export type CommandError = { code: ErrorCode, message: string,
  * With `account_locked`, `pin_locked` (and `wrong_pin` once attempts are slowed
  * down): seconds until another attempt is allowed.
  */
-retryAfterSecs?: number, };
+retryAfterSecs?: number, 
+/**
+ * With `wrong_pin` before any wait: how many more wrong PINs are allowed without
+ * one (the chief is told before the waits begin).
+ */
+triesLeft?: number, };

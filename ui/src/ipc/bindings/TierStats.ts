@@ -11,5 +11,7 @@ import type { Tier } from "./Tier";
  *   clocks of every letter.
  * - `held_secs`: seconds the tier held letters within `[from, min(to, now))`
  *   (core's `tier_times` over the holdings clipped to the period).
+ * - `letters_held`: the letters the tier held for some of that time, so that the
+ *   screen can say how long a letter stays at each tier on average.
  */
-export type TierStats = { tier: Tier, overdue: number, held_secs: number, };
+export type TierStats = { tier: Tier, overdue: number, held_secs: number, letters_held: number, };
