@@ -5,9 +5,12 @@
 //    with an image → tracking code → it arrives at the desk (API) → the desks move it
 //    (dispatch, sign_for, record_contact, give_first_feedback) and the writer's
 //    progress page follows each step.
-// 2. With axe-core injected: every portal page, no serious or critical violations.
+// 2. With axe-core injected: every portal page, no serious or critical violations, and
+//    no example (示例) text on any of them.
+// 3. The write form's faults, all at once, beside their fields and in a summary; the
+//    Chinese file pickers.
 //
-// Screenshots go to tests/.artifacts/web/. The SMS code is read from the server's log
+// Screenshots go to tests/.artifacts/web/ (or $JSJB_WEB_SHOTS). The SMS code is read from the server's log
 // (the demo has no SMS gateway: `LogSms` logs the text).
 //
 // JSJB_SERVER_BIN: the server binary (default: $CARGO_TARGET_DIR or target/, then debug/jsjb-server). Arrivals are
@@ -26,7 +29,7 @@ import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const artifacts = join(root, 'tests', '.artifacts', 'web');
+const artifacts = process.env.JSJB_WEB_SHOTS ?? join(root, 'tests', '.artifacts', 'web');
 const axePath = join(here, 'node_modules', 'axe-core', 'axe.min.js');
 const DEMO_PASSWORD = 'jsjb-demo-2026'; // crates/server/src/demo.rs
 const PHONE_SIZE = { width: 390, height: 844 };
@@ -218,6 +221,24 @@ async function progressTimeline(page, code, last4) {
   return page.textContent('main');
 }
 
+/** An instant as the portal writes a deadline: China Standard Time, YYYY-MM-DD HH:mm. */
+function cstMinute(ms) {
+  return new Date(ms + 8 * 3600_000).toISOString().slice(0, 16).replace('T', ' ');
+}
+
+const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
+
+/** The receipt: the 30-minute promise, and a code that one tap selects whole. */
+async function checkReceipt(page, code) {
+  const text = await page.textContent('main');
+  assert.match(text, /我们将在30分钟内与您电话联系/);
+  assert.match(text, /长按或选中即可复制/);
+  assert.equal(await page.$eval('#tracking-code', (e) => getComputedStyle(e).userSelect), 'all');
+  await page.click('#tracking-code');
+  assert.equal((await page.evaluate(() => String(getSelection()))).trim(), code);
+}
+
 test('a letter written without JavaScript reaches a desk, and its progress follows the desks', async () => {
   const context = await browser.newContext({
     viewport: PHONE_SIZE,
@@ -236,7 +257,10 @@ test('a letter written without JavaScript reaches a desk, and its progress follo
     phone,
     image: true,
     text: '华强北步行街附近每天夜里有人飙车，噪音很大，请派人处理。',
-    onPage: (step) => shot(page, `flow-${step}`),
+    onPage: async (step) => {
+      if (step === '4-done') await checkReceipt(page, (await page.textContent('#tracking-code')).trim());
+      await shot(page, `flow-${step}`);
+    },
   });
 
   // It arrives: the demo's routing rules send a 华强北 letter to 福田分局's desk.
@@ -251,6 +275,12 @@ test('a letter written without JavaScript reaches a desk, and its progress follo
   let text = await progressTimeline(page, code, phone.slice(-4));
   assert.match(text, /已受理/);
   assert.match(text, /已转交承办单位/);
+  // The next deadline, from the letter's clocks: an officer calls within 30 minutes of receipt.
+  const received = Date.parse(letter.received_at);
+  assert.equal(
+    (await page.textContent('#next-step')).trim(),
+    `下一步：民警与您联系，预计 ${cstMinute(received + 30 * MINUTE)} 前`,
+  );
   await shot(page, 'flow-5-progress-dispatched');
 
   const admin = await login('admin');
@@ -278,6 +308,11 @@ test('a letter written without JavaScript reaches a desk, and its progress follo
   // Internal notes and officers' names never reach the writer.
   assert.doesNotMatch(text, /内部备注|马/);
   assert.match(text, /\d{4}年\d{2}月\d{2}日 \d{2}:\d{2}/);
+  // Called and told: what is left is the closure, 15 days from receipt.
+  assert.equal(
+    (await page.textContent('#next-step')).trim(),
+    `下一步：办结答复，预计 ${cstMinute(received + 15 * DAY)} 前`,
+  );
   await shot(page, 'flow-6-progress-feedback');
 
   // A wrong last-4 shows nothing.
@@ -299,6 +334,10 @@ test('every portal page passes axe-core (no serious or critical violations)', as
   const page = await context.newPage();
   const report = [];
   const check = async (name) => {
+    // No example data in production: not in the text, not in a placeholder.
+    assert.doesNotMatch(await page.textContent('body'), /示例/, name);
+    const placeholders = await page.$$eval('[placeholder]', (els) => els.map((e) => e.placeholder));
+    assert.ok(placeholders.every((p) => !/示例/.test(p)), `${name}: ${placeholders}`);
     await page.addScriptTag({ path: axePath });
     const result = await page.evaluate(() =>
       // eslint-disable-next-line no-undef
@@ -337,6 +376,11 @@ test('every portal page passes axe-core (no serious or critical violations)', as
     thanksFor: code,
     onPage: (step) => check(`thanks-${step}`),
   });
+  // Forms with faults, all shown at once.
+  await page.goto(`${base}/letters/new`);
+  await submit(page);
+  await page.waitForSelector('#form-error');
+  await check('start-faults');
   // An error page too: a wrong verification code.
   await page.goto(`${base}/letters/new`);
   await page.fill('#name', '王芳');
@@ -347,5 +391,100 @@ test('every portal page passes axe-core (no serious or critical violations)', as
   await submit(page);
   await check('verify-error');
   console.log(`axe-core ${(await page.evaluate(() => axe.version))}:\n  ${report.join('\n  ')}`);
+  await context.close();
+});
+
+test('the letter form shows every fault at once, beside its field, with Chinese file pickers', async () => {
+  const context = await browser.newContext({
+    viewport: PHONE_SIZE,
+    deviceScaleFactor: 2,
+    isMobile: true,
+    hasTouch: true,
+    javaScriptEnabled: false,
+    userAgent: WECHAT_UA,
+    locale: 'zh-CN',
+    timezoneId: 'Asia/Shanghai',
+  });
+  const page = await context.newPage();
+  const summaryItems = () => page.$$eval('#form-error li', (els) => els.map((e) => e.textContent.trim()));
+  const fieldError = (id) => page.textContent(`#${id}-error`).then((t) => t?.trim());
+
+  // Step 1 sent empty: the name, the phone and the consent, all three.
+  await page.goto(`${base}/letters/new`);
+  await page.fill('#phone', '1380013');
+  await submit(page);
+  assert.match(await page.textContent('#form-error'), /提交的内容有 3 处需要修改/);
+  assert.deepEqual(await summaryItems(), [
+    '请填写姓名（不超过 32 字）。',
+    '请填写正确的 11 位手机号码。',
+    '请阅读并同意《个人信息保护说明》。',
+  ]);
+  assert.equal(await fieldError('name'), '请填写姓名（不超过 32 字）。');
+  assert.equal(await fieldError('phone'), '请填写正确的 11 位手机号码。');
+  assert.equal(await fieldError('consent'), '请阅读并同意《个人信息保护说明》。');
+  assert.equal(await page.getAttribute('#phone', 'aria-invalid'), 'true');
+  assert.match(await page.getAttribute('#phone', 'aria-describedby'), /phone-error/);
+  assert.equal(await page.inputValue('#phone'), '1380013');
+  // The summary's links lead to their fields.
+  assert.deepEqual(
+    await page.$$eval('#form-error a', (els) => els.map((a) => a.getAttribute('href'))),
+    ['#name', '#phone', '#consent'],
+  );
+  await shot(page, 'faults-1-start');
+
+  // Fixed, on to the letter.
+  const phone = '13600136789';
+  await page.fill('#name', '<i>赵六</i>');
+  await page.fill('#phone', phone);
+  await page.check('#consent');
+  await submit(page);
+  await page.fill('#code', await smsCode(phone));
+  await submit(page);
+  await page.waitForSelector('#body');
+
+  // The file pickers: Chinese buttons over hidden native inputs.
+  assert.match(await page.textContent('fieldset.files legend'), /选择图片或语音文件/);
+  assert.deepEqual(
+    await page.$$eval('label.picker', (els) => els.map((e) => e.textContent.trim())),
+    ['选择图片', '选择语音'],
+  );
+  for (const id of ['images', 'voices']) {
+    const box = await page.$eval(`#${id}`, (e) => {
+      const r = e.getBoundingClientRect();
+      return { w: r.width, h: r.height };
+    });
+    assert.ok(box.w <= 1 && box.h <= 1, `#${id} is not drawn: ${JSON.stringify(box)}`);
+  }
+  const button = await page.$eval('label.picker .picker-button', (e) => {
+    const r = e.getBoundingClientRect();
+    return { w: r.width, h: r.height };
+  });
+  assert.ok(button.h >= 44 && button.w >= 120, `a finger-sized button: ${JSON.stringify(button)}`);
+  await shot(page, 'faults-2-write');
+  // Tapping the Chinese button opens the browser's picker (no script involved).
+  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.click('label.picker >> text=选择图片')]);
+  assert.equal(chooser.isMultiple(), true);
+  // Not an image: the picker's fault, and the empty body's, both at once.
+  await chooser.setFiles({ name: '说明.txt', mimeType: 'image/png', buffer: Buffer.from('这不是图片'.repeat(20)) });
+  await page.fill('#body', '   ');
+  await submit(page);
+  assert.match(await page.textContent('#form-error'), /提交的内容有 2 处需要修改/);
+  // In the order of the form.
+  const items = await summaryItems();
+  assert.equal(items.length, 2, items.join(' | '));
+  assert.match(items[0], /^请填写来信内容/);
+  assert.match(items[1], /^附件格式不支持/);
+  assert.match(await fieldError('body'), /请填写来信内容/);
+  assert.match(await fieldError('images'), /附件格式不支持/);
+  assert.match(await page.textContent('main'), /如有附件，请重新选择/);
+  await shot(page, 'faults-3-write');
+
+  // Right at last: a letter, and the writer's name (typed as markup) stays text.
+  await page.fill('#body', '小区门口的路灯坏了一个月。');
+  await submit(page);
+  const code = (await page.textContent('#tracking-code'))?.trim();
+  assert.match(code ?? '', /^SZ\d{8}[2-9A-Z]{6}$/, await page.content());
+  await checkReceipt(page, code);
+  await shot(page, 'faults-4-done');
   await context.close();
 });

@@ -9,6 +9,7 @@ pub mod conversation;
 pub mod guards;
 pub mod limits;
 pub mod media;
+mod next_step;
 pub mod otp;
 mod pages;
 pub mod portal;

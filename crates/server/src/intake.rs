@@ -9,7 +9,7 @@ use jsjb_core::letter::{
     Category, Channel, ContactOutcome, FormDecision, LetterState, Satisfaction,
 };
 use jsjb_core::org::Role;
-use jsjb_core::workflow::EventPayload;
+use jsjb_core::workflow::{EventPayload, LetterStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -115,37 +115,41 @@ struct ValidLetter {
     writer_extra: serde_json::Value,
 }
 
+/// A letter's text field, trimmed: not empty, at most `max` characters, no refused
+/// control character. The portal checks its form's body with it before intake does, so
+/// that it can tell the writer every fault of the form at once.
+pub(crate) fn checked_text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must not be empty"),
+        ));
+    }
+    if v.chars().count() > max {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} may have at most {max} characters"),
+        ));
+    }
+    // JSON bodies are checked in `extract`; this covers every other way a letter
+    // comes in (the portal's forms, WeChat and Weibo messages).
+    if let Some(c) = crate::extract::refused_control(v) {
+        return Err(ApiError::invalid(
+            field,
+            format!(
+                "{field} contains the control character U+{:04X}",
+                u32::from(c)
+            ),
+        ));
+    }
+    Ok(v.to_owned())
+}
+
 fn validate(input: LetterInput) -> Result<ValidLetter, ApiError> {
-    let text = |field: &str, value: &str, max: usize| -> Result<String, ApiError> {
-        let v = value.trim();
-        if v.is_empty() {
-            return Err(ApiError::invalid(
-                field,
-                format!("{field} must not be empty"),
-            ));
-        }
-        if v.chars().count() > max {
-            return Err(ApiError::invalid(
-                field,
-                format!("{field} may have at most {max} characters"),
-            ));
-        }
-        // JSON bodies are checked in `extract`; this covers every other way a letter
-        // comes in (the portal's forms, WeChat and Weibo messages).
-        if let Some(c) = crate::extract::refused_control(v) {
-            return Err(ApiError::invalid(
-                field,
-                format!(
-                    "{field} contains the control character U+{:04X}",
-                    u32::from(c)
-                ),
-            ));
-        }
-        Ok(v.to_owned())
-    };
-    let subject = text("subject", &input.subject, MAX_SUBJECT_CHARS)?;
-    let body = text("body", &input.body, MAX_BODY_CHARS)?;
-    let writer_name = text("writer_name", &input.writer_name, MAX_WRITER_NAME_CHARS)?;
+    let subject = checked_text("subject", &input.subject, MAX_SUBJECT_CHARS)?;
+    let body = checked_text("body", &input.body, MAX_BODY_CHARS)?;
+    let writer_name = checked_text("writer_name", &input.writer_name, MAX_WRITER_NAME_CHARS)?;
     if subject.contains(['\n', '\r']) {
         return Err(ApiError::invalid(
             "subject",
@@ -171,7 +175,7 @@ fn validate(input: LetterInput) -> Result<ValidLetter, ApiError> {
     }
     let mut problem_tags = Vec::new();
     for tag in input.problem_tags {
-        problem_tags.push(text("problem_tags", &tag, MAX_TAG_CHARS)?);
+        problem_tags.push(checked_text("problem_tags", &tag, MAX_TAG_CHARS)?);
     }
     let writer_extra = serde_json::Value::Object(input.writer_contact.unwrap_or_default());
     if writer_extra.to_string().len() > 2048 {
@@ -875,18 +879,28 @@ pub async fn lookup_progress(
 ) -> Result<PublicProgress, ApiError> {
     prove_writer(state, code, phone_last4)
         .await
-        .map(|(progress, _phone)| progress)
+        .map(|proven| proven.progress)
+}
+
+/// A letter whose writer gave the proof.
+pub struct ProvenLetter {
+    /// What the writer may see of it.
+    pub progress: PublicProgress,
+    /// The writer's phone: for a code sent to it, never to the caller.
+    pub phone: String,
+    /// The fold of all its events (`None` for a history that does not start with its
+    /// receipt): the clocks behind the next deadline the writer is shown.
+    pub status: Option<LetterStatus>,
 }
 
 /// The writer's proof: the tracking code and the last 4 digits of their phone. Wrong
 /// digits are limited per tracking code ([`crate::citizen::limits::LAST4_GUESSES`] an
-/// hour), whatever address they come from. Gives the timeline and the writer's phone
-/// (for a code sent to it; never to the caller).
+/// hour), whatever address they come from.
 pub async fn prove_writer(
     state: &AppState,
     code: &str,
     phone_last4: &str,
-) -> Result<(PublicProgress, String), ApiError> {
+) -> Result<ProvenLetter, ApiError> {
     let phone_last4 = phone_last4.trim();
     let not_found =
         || ApiError::NotFound("no letter matches this tracking code and phone number".to_owned());
@@ -911,15 +925,20 @@ pub async fn prove_writer(
         return Err(not_found());
     };
     limits.refund_last4(&code);
-    Ok((
-        PublicProgress {
+    let status = LetterStatus::from_events(
+        record.category,
+        record.events.iter().map(|(at, event)| (*at, event)),
+    );
+    Ok(ProvenLetter {
+        progress: PublicProgress {
             tracking_code: record.tracking_code,
             state: record.state,
             received_at: record.received_at,
             milestones: public_milestones(&record.events),
         },
-        record.writer_phone,
-    ))
+        phone: record.writer_phone,
+        status,
+    })
 }
 
 #[cfg(test)]

@@ -1121,3 +1121,155 @@ async fn a_message_that_could_not_be_stored_is_not_marked_delivered() {
         .expect("a draft");
     assert_eq!(draft.body, "楼道灯坏了一个月");
 }
+
+/// The letter form posted with `fields` (after the ticket) and no files.
+async fn post_write_form(s: &TestServer, ticket: &str, fields: &[(&str, &str)]) -> (u16, String) {
+    let mut form = reqwest::multipart::Form::new().text("ticket", ticket.to_owned());
+    for (name, value) in fields {
+        form = form.text(name.to_string(), value.to_string());
+    }
+    let res = s
+        .client
+        .post(s.url("/letters"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("post");
+    (res.status().as_u16(), res.text().await.expect("html"))
+}
+
+#[tokio::test]
+async fn the_portal_tells_every_fault_of_a_form_at_once() {
+    let s = TestServer::start().await;
+    // Step 1: no name, a wrong phone, no consent: three faults, each at its field.
+    let res = s
+        .client
+        .post(s.url("/letters/new"))
+        .form(&[("kind", "letter"), ("name", " "), ("phone", "12345")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.expect("html");
+    assert!(html.contains("提交的内容有 3 处需要修改"), "{html}");
+    for (id, message) in [
+        ("name", "请填写姓名"),
+        ("phone", "请填写正确的 11 位手机号码"),
+        ("consent", "请阅读并同意《个人信息保护说明》"),
+    ] {
+        assert!(
+            html.contains(&format!("<a href=\"#{id}\">{message}")),
+            "{id}: {html}"
+        );
+        assert!(
+            html.contains(&format!("id=\"{id}-error\">{message}")),
+            "{id}: {html}"
+        );
+    }
+    // The phone typed is echoed back to be corrected.
+    assert!(html.contains("value=\"12345\""));
+
+    // Step 3: a category that is not one and an empty body.
+    let ticket = portal_ticket(&s, "13612345678").await;
+    let (status, html) = post_write_form(
+        &s,
+        &ticket,
+        &[("kind", "letter"), ("category", "nonsense"), ("body", "  ")],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(html.contains("提交的内容有 2 处需要修改"), "{html}");
+    assert!(
+        html.contains("id=\"category-error\">请选择来信类别。"),
+        "{html}"
+    );
+    assert!(html.contains("id=\"body-error\">请填写来信内容"), "{html}");
+    // A thank-you letter: a tracking code that is not one, and an empty body.
+    let (status, html) = post_write_form(
+        &s,
+        &ticket,
+        &[
+            ("kind", "thanks"),
+            ("about_code", "<b>SZ1</b>"),
+            ("body", ""),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(html.contains("提交的内容有 2 处需要修改"), "{html}");
+    assert!(
+        html.contains("id=\"about-code-error\">查询编号的格式不对"),
+        "{html}"
+    );
+    assert!(html.contains("id=\"body-error\">"), "{html}");
+    // What was typed comes back as text.
+    assert!(html.contains("value=\"&lt;b&gt;SZ1&lt;/b&gt;\""), "{html}");
+    assert_eq!(letters_stored(&s), 0);
+    // The ticket is still good: the letter goes in once it is right.
+    let (status, html) = post_write_form(
+        &s,
+        &ticket,
+        &[
+            ("kind", "letter"),
+            ("category", "help"),
+            ("body", "楼道里的灯坏了很久。"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(letters_stored(&s), 1);
+}
+
+#[tokio::test]
+async fn the_receipt_promises_the_call_and_progress_shows_the_next_deadline() {
+    let s = TestServer::start().await;
+    let ticket = portal_ticket(&s, "13612345678").await;
+    let received = s.state.time.now();
+    let (status, html) = post_write_form(
+        &s,
+        &ticket,
+        &[
+            ("kind", "letter"),
+            ("category", "help"),
+            ("body", "小区门口的井盖不见了。"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    // The promise comes from the policy's contact clock.
+    let minutes = s.state.policy.contact.due_after_secs / 60;
+    assert!(
+        html.contains(&format!("我们将在{minutes}分钟内与您电话联系")),
+        "{html}"
+    );
+    assert!(html.contains("长按或选中即可复制"), "{html}");
+    let code = between(&html, "id=\"tracking-code\">", "<").to_owned();
+
+    let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    let due = (received + Duration::seconds(s.state.policy.contact.due_after_secs))
+        .with_timezone(&cst)
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    let progress = || async {
+        let res = s
+            .get(&format!("/progress?code={code}&phone_last4=5678"), None)
+            .await;
+        assert_eq!(res.status(), 200);
+        res.text().await.expect("html")
+    };
+    let html = progress().await;
+    let next = between(&html, "id=\"next-step\">", "</p>");
+    assert!(
+        next.contains("下一步：<strong>民警与您联系</strong>，预计 ")
+            && next.contains(&format!(">{due}</time> 前")),
+        "{next}"
+    );
+    // Past the deadline with no call: still the next step, and late.
+    s.advance(Duration::minutes(minutes + 1));
+    let html = progress().await;
+    let next = between(&html, "id=\"next-step\">", "</p>");
+    assert!(
+        next.contains("原定 <time") && next.contains("已超过期限"),
+        "{next}"
+    );
+}

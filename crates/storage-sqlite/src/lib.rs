@@ -899,15 +899,15 @@ impl Storage for SqliteStore {
     async fn progress(&self, tracking_code: &str) -> Result<Option<ProgressRecord>, StorageError> {
         let code = tracking_code.to_owned();
         self.read(move |conn| {
-            let found: Option<(i64, String, String, String)> = conn
+            let found: Option<(i64, String, String, String, String)> = conn
                 .query_row(
-                    "SELECT id, writer_phone, state, received_at FROM letters WHERE tracking_code = ?1",
+                    "SELECT id, writer_phone, state, category, received_at FROM letters WHERE tracking_code = ?1",
                     [&code],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
                 )
                 .optional()
                 .db()?;
-            let Some((id, writer_phone, state, received_at)) = found else {
+            let Some((id, writer_phone, state, category, received_at)) = found else {
                 return Ok(None);
             };
             let mut stmt = conn.prepare_cached(
@@ -926,6 +926,8 @@ impl Storage for SqliteStore {
                 writer_phone,
                 state: LetterState::parse(&state)
                     .ok_or_else(|| corrupt(format!("letter {id} has unknown state {state:?}")))?,
+                category: jsjb_core::letter::Category::parse(&category)
+                    .ok_or_else(|| corrupt(format!("letter {id} has unknown category {category:?}")))?,
                 received_at: time_col(&received_at)?,
                 events,
             }))

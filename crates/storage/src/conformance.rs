@@ -634,6 +634,7 @@ pub async fn letters_and_intake_idempotency(store: Arc<dyn Storage>) {
         .expect("exists");
     assert_eq!(progress.state, LetterState::Received);
     assert_eq!(progress.writer_phone, "13800138000");
+    assert_eq!(progress.category, Category::Help);
     assert!(
         store
             .progress("NOSUCH01")

@@ -211,6 +211,8 @@ pub struct ProgressRecord {
     pub tracking_code: String,
     pub writer_phone: String,
     pub state: LetterState,
+    /// The category now (a desk may have reclassified it): the closure clock's rule.
+    pub category: Category,
     pub received_at: DateTime<Utc>,
     /// (time, event), oldest first. The public view picks what a writer may see.
     pub events: Vec<(DateTime<Utc>, EventPayload)>,

@@ -19,8 +19,9 @@ use maud::Markup;
 use serde::Deserialize;
 
 use super::guards::{LimitedIp, PublicSlot};
+use super::next_step::next_step;
 use super::otp::{CodeError, mask_phone};
-use super::pages::{self, Flow};
+use super::pages::{self, Faults, Flow};
 use crate::error::ApiError;
 use crate::intake::{self, LetterInput, MAX_INTAKE_BODY, Upload};
 use crate::state::AppState;
@@ -154,6 +155,27 @@ fn status(e: &ApiError) -> StatusCode {
     e.status()
 }
 
+/// The id of the form field an error is about (the page shows it there), if any.
+fn field_of(e: &ApiError) -> Option<&'static str> {
+    let ApiError::Invalid { field, .. } = e else {
+        return None;
+    };
+    match field.as_deref() {
+        Some("body") => Some("body"),
+        Some("name" | "writer_name") => Some("name"),
+        Some("phone" | "writer_phone") => Some("phone"),
+        Some("consent") => Some("consent"),
+        Some("category") => Some("category"),
+        Some("about") => Some("about-code"),
+        _ => None,
+    }
+}
+
+/// Adds `e` to the faults of a form, at its field.
+fn add_fault(faults: &mut Faults, e: &ApiError) {
+    faults.add(field_of(e), message(e));
+}
+
 fn error_page(e: &ApiError) -> Page {
     if let ApiError::Internal(cause) = e {
         tracing::error!(%cause, "internal error on a portal page");
@@ -161,8 +183,8 @@ fn error_page(e: &ApiError) -> Page {
     Page(status(e), pages::error("出错了", &message(e)))
 }
 
-async fn home(_slot: Result<PublicSlot, ApiError>) -> Page {
-    ok(pages::home())
+async fn home(State(state): State<AppState>, _slot: Result<PublicSlot, ApiError>) -> Page {
+    ok(pages::home(&state.policy))
 }
 
 async fn privacy() -> Page {
@@ -206,12 +228,17 @@ fn flow_of(kind: &str, about: &str) -> Flow {
 }
 
 async fn start() -> Page {
-    ok(pages::start(&Flow::default(), "", "", None))
+    ok(pages::start(&Flow::default(), "", "", &Faults::default()))
 }
 
 async fn start_thanks(query: Result<Query<FlowQuery>, QueryRejection>) -> Page {
     let about = query.map(|Query(q)| q.about).unwrap_or_default();
-    ok(pages::start(&flow_of("thanks", &about), "", "", None))
+    ok(pages::start(
+        &flow_of("thanks", &about),
+        "",
+        "",
+        &Faults::default(),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -239,7 +266,8 @@ fn clean_phone(phone: &str) -> String {
         .collect()
 }
 
-/// Step 1 → 2: checks the form, sends the code.
+/// Step 1 → 2: checks the form (every field, so that the writer sees every fault at
+/// once), sends the code.
 async fn send_code(
     State(state): State<AppState>,
     slot: Result<PublicSlot, ApiError>,
@@ -250,28 +278,31 @@ async fn send_code(
     let flow = flow_of(&f.kind, &f.about);
     let name = f.name.trim().to_owned();
     let phone = clean_phone(&f.phone);
-    let again = |e: ApiError| {
-        Page(
-            status(&e),
-            pages::start(&flow, &name, &phone, Some(&message(&e))),
-        )
+    let again = |status: StatusCode, faults: &Faults| {
+        Page(status, pages::start(&flow, &name, &phone, faults))
     };
     if let Err(e) = slot.and(ip) {
-        return again(e);
+        return again(status(&e), &Faults::general(message(&e)));
     }
-    if name.is_empty() || name.chars().count() > 32 {
-        return again(ApiError::invalid("name", "name"));
+    let mut faults = Faults::default();
+    if name.is_empty() || name.chars().count() > intake::MAX_WRITER_NAME_CHARS {
+        add_fault(&mut faults, &ApiError::invalid("name", "name"));
     }
     if !intake::is_mobile(&phone) {
-        return again(ApiError::invalid("phone", "phone"));
+        add_fault(&mut faults, &ApiError::invalid("phone", "phone"));
     }
     if f.consent != "yes" {
-        return again(ApiError::invalid("consent", "consent"));
+        add_fault(&mut faults, &ApiError::invalid("consent", "consent"));
+    }
+    if !faults.is_empty() {
+        return again(StatusCode::BAD_REQUEST, &faults);
     }
     let now = state.time.now();
     let purpose = super::shared::CodePurpose::Letter { phone: &phone };
     if let Err(e) = state.citizen.send_code(purpose, &phone, now).await {
-        return again(e);
+        let mut faults = Faults::default();
+        add_fault(&mut faults, &e);
+        return again(status(&e), &faults);
     }
     let sms = state.citizen.sms();
     ok(pages::verify(
@@ -330,12 +361,16 @@ async fn verify_code(
                 .take(intake::MAX_WRITER_NAME_CHARS)
                 .collect();
             let ticket = state.citizen.tickets.issue(&phone, &name, now);
+            let draft = pages::Draft {
+                about_code: flow.about.clone(),
+                ..pages::Draft::default()
+            };
             ok(pages::write(
                 &flow,
                 &ticket,
                 &masked,
-                &pages::Draft::default(),
-                None,
+                &draft,
+                &Faults::default(),
             ))
         }
         Err(e) => again(StatusCode::UNPROCESSABLE_ENTITY, &code_message(e)),
@@ -398,29 +433,36 @@ async fn submit(
         },
         Err(e) => return error_page(&e),
     };
-    let mut failure: Option<ApiError> = None;
+    // What went wrong while reading, and the field it was read for: the reading stops
+    // there, and what was read before it is still checked, so the writer is told of it too.
+    let mut failure: Option<(Option<&'static str>, ApiError)> = None;
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
             Err(e) => {
-                failure = Some(intake::multipart_error(e));
+                failure = Some((None, intake::multipart_error(e)));
                 break;
             }
         };
         let name = field.name().unwrap_or_default().to_owned();
-        if name == "images" || name == "voices" {
+        let picker = match name.as_str() {
+            "images" => Some("images"),
+            "voices" => Some("voices"),
+            _ => None,
+        };
+        if picker.is_some() {
             match intake::read_upload(field).await {
                 Ok(Some(upload)) => {
                     if let Err(e) = intake::count_upload(&upload, &mut images, &mut voices) {
-                        failure = Some(e);
+                        failure = Some((picker, e));
                         break;
                     }
                     uploads.push(upload);
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    failure = Some(e);
+                    failure = Some((picker, e));
                     break;
                 }
             }
@@ -429,7 +471,7 @@ async fn submit(
         let value = match read_text(field, "body", intake::MAX_BODY_CHARS + 100).await {
             Ok(v) => v,
             Err(e) => {
-                failure = Some(e);
+                failure = Some((field_of(&e), e));
                 break;
             }
         };
@@ -446,36 +488,65 @@ async fn submit(
     let draft = pages::Draft {
         category: form.category.clone(),
         body: form.body.clone(),
+        about_code: form.about_code.clone(),
     };
     let masked = mask_phone(&verified.phone);
-    let again = |e: ApiError| {
+    let again = |status: StatusCode, faults: &Faults| {
         Page(
-            status(&e),
-            pages::write(&flow, &form.ticket, &masked, &draft, Some(&message(&e))),
+            status,
+            pages::write(&flow, &form.ticket, &masked, &draft, faults),
         )
     };
-    if let Some(e) = failure {
-        return again(e);
+    // Every fault of the form at once, in the order of the form (a fault of the whole
+    // request first); the page answers with the first one's status.
+    let mut faults = Faults::default();
+    let mut first_status = None;
+    let mut fault = |field: Option<&'static str>, e: ApiError| {
+        first_status.get_or_insert(status(&e));
+        faults.add(field, message(&e));
+    };
+    let (mut failed_body, mut failed_files) = (None, None);
+    match failure {
+        Some((None, e)) => fault(None, e),
+        Some((Some("body"), e)) => failed_body = Some(e),
+        Some((field, e)) => failed_files = Some((field, e)),
+        None => {}
     }
-    let (category, subject) = if flow.thanks {
+    let category = if flow.thanks {
         let about = form.about_code.trim().to_ascii_uppercase();
         if !about.is_empty() && !valid_code(&about) {
-            return again(ApiError::invalid("about", "bad code"));
+            fault(Some("about-code"), ApiError::invalid("about", "bad code"));
         }
-        let subject = if about.is_empty() {
+        Some(Category::Thanks)
+    } else {
+        let category = Category::parse(&form.category).filter(|c| *c != Category::Thanks);
+        if category.is_none() {
+            fault(Some("category"), ApiError::invalid("category", "category"));
+        }
+        category
+    };
+    // Intake checks the body again; checked here too, beside the other fields.
+    if let Some(e) = failed_body {
+        fault(Some("body"), e);
+    } else if let Err(e) = intake::checked_text("body", &form.body, intake::MAX_BODY_CHARS) {
+        fault(Some("body"), e);
+    }
+    if let Some((field, e)) = failed_files {
+        fault(field, e);
+    }
+    let (Some(category), None) = (category, first_status) else {
+        return again(first_status.unwrap_or(StatusCode::BAD_REQUEST), &faults);
+    };
+    let subject = if flow.thanks {
+        let about = form.about_code.trim().to_ascii_uppercase();
+        if about.is_empty() {
             "感谢信".to_owned()
         } else {
             // The desk links it to the case with `link_thanks`; the code is in the subject.
             format!("感谢信（关于 {about}）")
-        };
-        (Category::Thanks, subject)
-    } else {
-        match Category::parse(&form.category) {
-            Some(c) if c != Category::Thanks => {
-                (c, super::conversation::subject_of(&form.body, "来信"))
-            }
-            _ => return again(ApiError::invalid("category", "category")),
         }
+    } else {
+        super::conversation::subject_of(&form.body, "来信")
     };
     let input = LetterInput {
         category,
@@ -493,13 +564,16 @@ async fn submit(
                 &receipt.tracking_code,
                 receipt.duplicate,
                 flow.thanks,
+                &state.policy,
             ))
         }
         Err(e) => {
             if let ApiError::Internal(cause) = &e {
                 tracing::error!(%cause, "storing a portal letter");
             }
-            again(e)
+            let mut faults = Faults::default();
+            add_fault(&mut faults, &e);
+            again(status(&e), &faults)
         }
     }
 }
@@ -560,10 +634,17 @@ async fn progress(
     if let Err(e) = state.citizen.limits.check_ip(&ip, state.time.now()) {
         return again(e);
     }
-    match intake::lookup_progress(&state, &code, &q.phone_last4).await {
+    match intake::prove_writer(&state, &code, &q.phone_last4).await {
         Ok(found) => {
-            let rated = matches!(state.store.rating(&found.tracking_code).await, Ok(Some(_)));
-            ok(pages::progress(&code, Some(&found), rated, None))
+            let progress = &found.progress;
+            let rated = matches!(
+                state.store.rating(&progress.tracking_code).await,
+                Ok(Some(_))
+            );
+            let next = found.status.as_ref().and_then(|status| {
+                next_step(status, &state.policy, &state.calendar, state.time.now())
+            });
+            ok(pages::progress(&code, Some((progress, next)), rated, None))
         }
         Err(e) => again(e),
     }
@@ -626,7 +707,7 @@ async fn rate(
         Err(e) => return again(e),
     };
     let (progress, phone) = match intake::prove_writer(&state, &code, &f.phone_last4).await {
-        Ok(found) => found,
+        Ok(found) => (found.progress, found.phone),
         Err(e) => return again(e),
     };
     if progress.state != jsjb_core::letter::LetterState::Closed {
