@@ -140,6 +140,11 @@ pub enum Action {
         contacted_at: DateTime<Utc>,
         #[serde(default)]
         note: String,
+        /// 约定回拨: when the officer will call back a writer not reached (only with
+        /// `unreachable`; not before the attempt).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        callback_at: Option<DateTime<Utc>>,
     },
     GiveFirstFeedback {
         text: String,
@@ -307,6 +312,11 @@ pub enum EventPayload {
         outcome: ContactOutcome,
         contacted_at: DateTime<Utc>,
         note: String,
+        /// The call-back promised after an unreachable attempt (约定回拨); absent when
+        /// none was set, and on contacts recorded before it could be.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        callback_at: Option<DateTime<Utc>>,
     },
     FirstFeedbackGiven {
         text: String,
@@ -734,6 +744,8 @@ pub enum InputProblem {
     NotLater,
     /// Given for a choice it does not belong to (a granted date on a refusal).
     NotApplicable,
+    /// Earlier than the contact attempt it follows (a call-back time).
+    BeforeContact,
 }
 
 impl std::fmt::Display for InputProblem {
@@ -745,6 +757,7 @@ impl std::fmt::Display for InputProblem {
             InputProblem::BeforeReceipt => "before the letter was received",
             InputProblem::NotLater => "must be later than the current deadline",
             InputProblem::NotApplicable => "does not apply to this choice",
+            InputProblem::BeforeContact => "before the contact attempt",
         })
     }
 }
@@ -983,6 +996,7 @@ pub fn decide(
             outcome,
             contacted_at,
             note,
+            callback_at,
         } => {
             if *contacted_at > ctx.now + Duration::seconds(CONTACT_TIME_TOLERANCE_SECS) {
                 return Err(invalid("contacted_at", InputProblem::InTheFuture));
@@ -990,11 +1004,25 @@ pub fn decide(
             if *contacted_at < status.clock_inputs.received_at {
                 return Err(invalid("contacted_at", InputProblem::BeforeReceipt));
             }
+            if let Some(callback) = callback_at {
+                // A call-back is promised to a writer who was not reached.
+                if *outcome == ContactOutcome::Reached {
+                    return Err(invalid("callback_at", InputProblem::NotApplicable));
+                }
+                // Against the attempt, not against `now`: the server decides a contact
+                // queued offline when it arrives, possibly after the promised time, and
+                // must not refuse the attempt for that. (The form checks the officer's
+                // `now` when the time is typed.)
+                if callback < contacted_at {
+                    return Err(invalid("callback_at", InputProblem::BeforeContact));
+                }
+            }
             EventPayload::ContactRecorded {
                 method: *method,
                 outcome: *outcome,
                 contacted_at: *contacted_at,
                 note: optional_text("note", note)?,
+                callback_at: *callback_at,
             }
         }
         Action::GiveFirstFeedback { text } => EventPayload::FirstFeedbackGiven {

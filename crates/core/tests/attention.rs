@@ -217,6 +217,7 @@ mod escalation {
                     contacted_at: at,
                     method: ContactMethod::Phone,
                     note: String::new(),
+                    callback_at: None,
                 },
             ),
         }

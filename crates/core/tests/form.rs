@@ -83,6 +83,7 @@ fn history() -> Vec<(DateTime<Utc>, EventPayload)> {
                 outcome: ContactOutcome::Reached,
                 contacted_at: mins(20),
                 note: String::new(),
+                callback_at: None,
             },
         ),
         (

@@ -181,6 +181,7 @@ fn fixture(kind: ActionKind) -> (LetterStatus, DateTime<Utc>, Action, LetterStat
                 outcome: ContactOutcome::Reached,
                 contacted_at: mins(8),
                 note: "已电话联系".into(),
+                callback_at: None,
             },
             LetterState::Handling,
         ),
@@ -1067,6 +1068,7 @@ fn first_feedback_once_and_contact_time_checked() {
         outcome: ContactOutcome::Reached,
         contacted_at: at,
         note: String::new(),
+        callback_at: None,
     };
     assert_eq!(
         decide(&c, &status, &contact(mins(26))),
@@ -1088,6 +1090,7 @@ fn first_feedback_once_and_contact_time_checked() {
         outcome: ContactOutcome::Unreachable,
         contacted_at: mins(12),
         note: "无人接听".into(),
+        callback_at: None,
     };
     let event = decide(&c, &status, &unreachable).expect("ok");
     status.apply(mins(12), &event);
@@ -1095,6 +1098,83 @@ fn first_feedback_once_and_contact_time_checked() {
     let event = decide(&c, &status, &contact(mins(18))).expect("ok");
     status.apply(mins(20), &event);
     assert_eq!(status.clock_inputs.first_contact_reached_at, Some(mins(18)));
+}
+
+/// 约定回拨: a call-back time goes with an attempt that did not reach the writer, and
+/// not before it. It is judged against the attempt, not the deciding `now`: a contact
+/// queued offline reaches the server after the promised time and is still recorded.
+#[rstest]
+#[case::none_after_an_unreachable_attempt(ContactOutcome::Unreachable, None, Ok(()))]
+#[case::later_than_the_attempt(ContactOutcome::Unreachable, Some(60), Ok(()))]
+#[case::at_the_attempt(ContactOutcome::Unreachable, Some(12), Ok(()))]
+#[case::already_past_when_decided(ContactOutcome::Unreachable, Some(15), Ok(()))]
+#[case::before_the_attempt(
+    ContactOutcome::Unreachable,
+    Some(11),
+    Err(InputProblem::BeforeContact)
+)]
+#[case::on_a_reached_contact(ContactOutcome::Reached, Some(60), Err(InputProblem::NotApplicable))]
+#[case::none_on_a_reached_contact(ContactOutcome::Reached, None, Ok(()))]
+fn a_call_back_time_is_promised_after_an_unreachable_attempt(
+    #[case] outcome: ContactOutcome,
+    #[case] callback_minute: Option<i64>,
+    #[case] expected: Result<(), InputProblem>,
+) {
+    let (tree, policy, cal) = (tree(), Policy::shenzhen(), WorkCalendar::china());
+    let status = handling().done();
+    let officer = officer_at(STATION_A1);
+    // Decided at minute 20, for an attempt at minute 12.
+    let c = ctx(&officer, &tree, &policy, &cal, mins(20));
+    let action = Action::RecordContact {
+        method: ContactMethod::Phone,
+        outcome,
+        contacted_at: mins(12),
+        note: "无人接听".into(),
+        callback_at: callback_minute.map(mins),
+    };
+    match (decide(&c, &status, &action), expected) {
+        (Ok(event), Ok(())) => assert_eq!(
+            event,
+            EventPayload::ContactRecorded {
+                method: ContactMethod::Phone,
+                outcome,
+                contacted_at: mins(12),
+                note: "无人接听".into(),
+                callback_at: callback_minute.map(mins),
+            }
+        ),
+        (Err(got), Err(problem)) => assert_eq!(
+            got,
+            RuleError::Invalid {
+                field: "callback_at",
+                problem
+            }
+        ),
+        (got, want) => panic!("{got:?} but expected {want:?}"),
+    }
+}
+
+/// Contacts stored before a call-back time could be given parse, and serialise to the
+/// same bytes (the audit chain hashes them); the action without it still parses.
+#[test]
+fn a_contact_without_a_call_back_time_keeps_its_old_form() {
+    let stored = r#"{"kind":"contact_recorded","method":"phone","outcome":"unreachable","contacted_at":"2026-03-02T01:12:00Z","note":"无人接听"}"#;
+    let event: EventPayload = serde_json::from_str(stored).expect("old event parses");
+    assert!(matches!(
+        event,
+        EventPayload::ContactRecorded {
+            callback_at: None,
+            ..
+        }
+    ));
+    assert_eq!(serde_json::to_string(&event).expect("serialises"), stored);
+    let body = r#"{"action":"record_contact","method":"phone","outcome":"unreachable","contacted_at":"2026-03-02T01:12:00Z","note":""}"#;
+    let action: Action = serde_json::from_str(body).expect("old body parses");
+    assert_eq!(serde_json::to_string(&action).expect("serialises"), body);
+    // With one, it travels.
+    let promised = r#"{"kind":"contact_recorded","method":"phone","outcome":"unreachable","contacted_at":"2026-03-02T01:12:00Z","note":"","callback_at":"2026-03-02T11:00:00Z"}"#;
+    let event: EventPayload = serde_json::from_str(promised).expect("parses");
+    assert_eq!(serde_json::to_string(&event).expect("serialises"), promised);
 }
 
 #[test]
@@ -1416,6 +1496,7 @@ fn a_desk_records_its_own_contact_while_the_letter_waits_there() {
         outcome: ContactOutcome::Reached,
         contacted_at: mins(13),
         note: "已回电来信人".into(),
+        callback_at: None,
     };
     // At the city desk, as received: the desk may, an officer there may not.
     let received = History::received(Category::Complaint).done();

@@ -67,6 +67,7 @@ fn letter(i: i64, now: DateTime<Utc>) -> LetterRecord {
                 outcome,
                 contacted_at: at,
                 note: "电话联系".to_owned(),
+                callback_at: None,
             },
         );
         if i % 8 == 7 && received + TimeDelta::days(4) <= now {

@@ -37,6 +37,7 @@ fn board_store() -> Result<Store, Box<dyn Error>> {
                 outcome: ContactOutcome::Reached,
                 contacted_at: cst("2026-03-02 09:10"),
                 note: String::new(),
+                callback_at: None,
             },
         )
         .build();

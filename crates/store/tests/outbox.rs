@@ -24,6 +24,7 @@ fn contact(at: DateTime<Utc>) -> Action {
         outcome: ContactOutcome::Reached,
         contacted_at: at,
         note: "已电话联系".to_owned(),
+        callback_at: None,
     }
 }
 
@@ -132,6 +133,7 @@ fn actions_go_in_order_and_leave_when_accepted() -> TestResult {
                 outcome: ContactOutcome::Reached,
                 contacted_at: cst("2026-03-02 09:05"),
                 note: "已电话联系".to_owned(),
+                callback_at: None,
             },
         )
         .build();

@@ -82,6 +82,7 @@ fn handled(letter: LetterBuilder, day: &str) -> LetterBuilder {
                 outcome: ContactOutcome::Reached,
                 contacted_at: at("09:10"),
                 note: String::new(),
+                callback_at: None,
             },
         )
         .event(
@@ -477,6 +478,7 @@ fn overdue_pile() -> Result<Store, Box<dyn Error>> {
                     outcome: ContactOutcome::Reached,
                     contacted_at: cst("2026-03-02 08:10"),
                     note: String::new(),
+                    callback_at: None,
                 },
             )
             .build(),

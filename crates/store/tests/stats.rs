@@ -26,6 +26,7 @@ fn contact(at: &str, outcome: ContactOutcome, note: &str) -> (DateTime<Utc>, Eve
             outcome,
             contacted_at: cst(at),
             note: note.to_owned(),
+            callback_at: None,
         },
     )
 }
@@ -330,6 +331,7 @@ fn the_handover_lists_what_the_unit_left_open() -> TestResult {
             outcome: ContactOutcome::Reached,
             contacted_at: now,
             note: String::new(),
+            callback_at: None,
         },
         &fixtures::acting(&fixtures::me(8, NANTOU, &[Role::Officer]), now),
     )?;

@@ -94,6 +94,7 @@ fn contact(n: usize) -> Action {
         outcome: ContactOutcome::Reached,
         contacted_at: chrono::Utc::now(),
         note: format!("第{n}次联系"),
+        callback_at: None,
     }
 }
 

@@ -273,6 +273,7 @@ fn plan_steps(
                 outcome: ContactOutcome::Unreachable,
                 contacted_at: signed + minutes(rng, 1, 3),
                 note: "电话无人接听，稍后再拨".into(),
+                callback_at: None,
             },
         )?;
     }
@@ -295,6 +296,7 @@ fn plan_steps(
             outcome: ContactOutcome::Reached,
             contacted_at: contact_at,
             note: "已与来信人取得联系，了解诉求详情".into(),
+            callback_at: None,
         },
     )?;
 

@@ -17,7 +17,12 @@ export type Action = { "action": "dispatch", to: UnitId, note: string, } | { "ac
 /**
  * When the contact happened (it may be logged a little later).
  */
-contacted_at: string, note: string, } | { "action": "give_first_feedback", text: string, } | { "action": "return_letter", reason: ReturnReason, note: string, } | { "action": "rule_return", ruling: string, 
+contacted_at: string, note: string, 
+/**
+ * 约定回拨: when the officer will call back a writer not reached (only with
+ * `unreachable`; not before the attempt).
+ */
+callback_at?: string, } | { "action": "give_first_feedback", text: string, } | { "action": "return_letter", reason: ReturnReason, note: string, } | { "action": "rule_return", ruling: string, 
 /**
  * What the desk rules; a body without it sends the letter back (the rule before
  * the desk could uphold a return).

@@ -19,7 +19,12 @@ export type EventPayload = { "kind": "received", unit: UnitId, tier: Tier, } | {
  * Set on a ruling that upheld the return and sent the letter elsewhere
  * (改派); absent on a plain dispatch and on a ruling that sent it back.
  */
-return_upheld?: boolean, } | { "kind": "signed_for", unit: UnitId, handler: UserId, } | { "kind": "contact_recorded", method: ContactMethod, outcome: ContactOutcome, contacted_at: string, note: string, } | { "kind": "first_feedback_given", text: string, } | { "kind": "returned", from: UnitId, to: UnitId, to_tier: Tier, reason: ReturnReason, note: string, } | { "kind": "extension_requested", reason: string, legal_basis: string, requested_due: string, 
+return_upheld?: boolean, } | { "kind": "signed_for", unit: UnitId, handler: UserId, } | { "kind": "contact_recorded", method: ContactMethod, outcome: ContactOutcome, contacted_at: string, note: string, 
+/**
+ * The call-back promised after an unreachable attempt (约定回拨); absent when
+ * none was set, and on contacts recorded before it could be.
+ */
+callback_at?: string, } | { "kind": "first_feedback_given", text: string, } | { "kind": "returned", from: UnitId, to: UnitId, to_tier: Tier, reason: ReturnReason, note: string, } | { "kind": "extension_requested", reason: string, legal_basis: string, requested_due: string, 
 /**
  * The closure deadline in force when asked.
  */
