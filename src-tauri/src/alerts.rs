@@ -13,10 +13,12 @@ use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Emitter, Manager, Runtime, UserAttentionType};
+#[cfg(not(target_os = "linux"))]
 use tauri_plugin_notification::NotificationExt;
 
 use crate::alarm::ArrivalAlarm;
-use crate::ipc::{WaitingStatus, events};
+use crate::ipc::{AlertKind, NotificationOpened, WaitingStatus, events};
+use jsjb_core::letter::LetterId;
 
 const TRAY_ID: &str = "main";
 const MAIN_WINDOW: &str = "main";
@@ -30,6 +32,8 @@ struct Texts {
     escalated: &'static str,
     show: &'static str,
     quit: &'static str,
+    /// The notification's action (a click on its body opens it).
+    open: &'static str,
     waiting: fn(usize) -> String,
 }
 
@@ -41,6 +45,7 @@ const ZH_CN: Texts = Texts {
     escalated: "下级单位有来信签收或联系来信人已超时，请在态势看板查看并督促",
     show: "显示窗口",
     quit: "退出",
+    open: "打开",
     waiting: |n| format!("待签收/待派发 {n} 件"),
 };
 
@@ -52,6 +57,7 @@ const EN: Texts = Texts {
     escalated: "A unit below missed a sign-for or contact deadline: see the wall board",
     show: "Show window",
     quit: "Quit",
+    open: "Open",
     waiting: |n| format!("{n} waiting to be signed for or dispatched"),
 };
 
@@ -226,27 +232,50 @@ pub fn ask_attention<R: Runtime>(app: &AppHandle<R>) {
     }
 }
 
-/// The OS notification for new letters. Sent even when the chime is muted.
-pub fn notify_arrival<R: Runtime>(app: &AppHandle<R>) {
-    notify(app, |t| t.arrival);
+/// The OS notification for new letters (`letter`: the newest). Sent even when the chime
+/// is muted.
+pub fn notify_arrival<R: Runtime>(app: &AppHandle<R>, letter: Option<LetterId>) {
+    notify(app, AlertKind::Arrival, letter, |t| t.arrival);
 }
 
 /// The OS notification for a chase (催办) of a case the user's unit handles.
-pub fn notify_chase<R: Runtime>(app: &AppHandle<R>) {
-    notify(app, |t| t.chased);
+pub fn notify_chase<R: Runtime>(app: &AppHandle<R>, letter: Option<LetterId>) {
+    notify(app, AlertKind::Chase, letter, |t| t.chased);
 }
 
 /// The OS notification for feedback forms newly waiting for the chief (待签批).
-pub fn notify_forms<R: Runtime>(app: &AppHandle<R>) {
-    notify(app, |t| t.to_sign);
+pub fn notify_forms<R: Runtime>(app: &AppHandle<R>, letter: Option<LetterId>) {
+    notify(app, AlertKind::FormsToSign, letter, |t| t.to_sign);
 }
 
 /// The OS notification for clocks breached at a unit below the desk (逐级上报).
-pub fn notify_escalation<R: Runtime>(app: &AppHandle<R>) {
-    notify(app, |t| t.escalated);
+pub fn notify_escalation<R: Runtime>(app: &AppHandle<R>, letter: Option<LetterId>) {
+    notify(app, AlertKind::Escalation, letter, |t| t.escalated);
 }
 
-fn notify<R: Runtime>(app: &AppHandle<R>, body: fn(&Texts) -> &'static str) {
+/// A click on an OS notification: the window comes to the front and the UI opens what
+/// it announced (`notification-opened`).
+pub fn open_from_notification<R: Runtime>(
+    app: &AppHandle<R>,
+    kind: AlertKind,
+    letter: Option<LetterId>,
+) {
+    show_main_window(app);
+    let opened = NotificationOpened {
+        kind,
+        letter_id: letter,
+    };
+    if let Err(e) = app.emit(events::NOTIFICATION_OPENED, opened) {
+        tracing::warn!("cannot emit {}: {e}", events::NOTIFICATION_OPENED);
+    }
+}
+
+fn notify<R: Runtime>(
+    app: &AppHandle<R>,
+    kind: AlertKind,
+    letter: Option<LetterId>,
+    body: fn(&Texts) -> &'static str,
+) {
     static FAILED_ONCE: AtomicBool = AtomicBool::new(false);
     if app
         .try_state::<tauri_plugin_notification::Notification<R>>()
@@ -256,22 +285,62 @@ fn notify<R: Runtime>(app: &AppHandle<R>, body: fn(&Texts) -> &'static str) {
     }
     let t = texts(app);
     let app = app.clone();
-    // notify-rust talks D-Bus synchronously: keep it off the async runtime.
+    // Both paths talk to the OS synchronously (D-Bus; a click is waited for): keep them
+    // off the async runtime.
     tauri::async_runtime::spawn_blocking(move || {
-        let shown = app
-            .notification()
-            .builder()
-            .title(t.product)
-            .body(body(t))
-            .show();
-        if let Err(e) = shown {
-            if !FAILED_ONCE.swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    "cannot show OS notifications ({e}); the window and the chime still alert"
-                );
-            }
+        if let Err(e) = show_notification(&app, t, body(t), kind, letter)
+            && !FAILED_ONCE.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "cannot show OS notifications ({e}); the window and the chime still alert"
+            );
         }
     });
+}
+
+/// Linux: the Freedesktop notification with its `default` action, so that a click on
+/// it is reported (the official plugin shows notifications without keeping the handle,
+/// and reports no click on a desktop); this thread waits for the click or the close.
+#[cfg(target_os = "linux")]
+fn show_notification<R: Runtime>(
+    app: &AppHandle<R>,
+    t: &'static Texts,
+    body: &str,
+    kind: AlertKind,
+    letter: Option<LetterId>,
+) -> Result<(), String> {
+    let handle = notify_rust::Notification::new()
+        .appname(t.product)
+        .summary(t.product)
+        .body(body)
+        .action("default", t.open)
+        .show()
+        .map_err(|e| e.to_string())?;
+    let app = app.clone();
+    handle.wait_for_action(move |action| {
+        if action == "default" {
+            open_from_notification(&app, kind, letter);
+        }
+    });
+    Ok(())
+}
+
+/// Elsewhere: the official plugin. On Windows a click on the toast brings the app
+/// forward (its AUMID) without saying which letter; the banner's 打开最新 opens it.
+#[cfg(not(target_os = "linux"))]
+fn show_notification<R: Runtime>(
+    app: &AppHandle<R>,
+    t: &'static Texts,
+    body: &str,
+    _kind: AlertKind,
+    _letter: Option<LetterId>,
+) -> Result<(), String> {
+    app.notification()
+        .builder()
+        .title(t.product)
+        .body(body)
+        .show()
+        .map_err(|e| e.to_string())
 }
 
 /// Present (managed) once the tray exists: closing the main window then hides it.

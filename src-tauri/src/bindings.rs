@@ -12,9 +12,9 @@ use ts_rs::{Config, ExportError, TS, TypeVisitor};
 
 use crate::error::{CommandError, ErrorCode};
 use crate::ipc::{
-    ActionRefusedEvent, AppInfo, AttachmentData, AuditMismatchEvent, ChimeTest, ConnectionState,
-    InboxView, LetterView, LettersEvent, SavedExport, SessionExpiredEvent, SessionInfo,
-    WaitingStatus,
+    ActionRefusedEvent, AlertKind, AppInfo, AttachmentData, AuditMismatchEvent, ChimeTest,
+    ConnectionState, InboxView, LetterView, LettersEvent, NotificationOpened, SavedExport,
+    SessionExpiredEvent, SessionInfo, WaitingStatus,
 };
 use crate::settings::Settings;
 
@@ -121,6 +121,8 @@ pub fn typescript() -> Result<Vec<BindingFile>, ExportError> {
     c.add::<jsjb_proto::KeyActivation>();
     c.add::<jsjb_proto::AdminUser>();
     c.add::<LettersEvent>();
+    c.add::<AlertKind>();
+    c.add::<NotificationOpened>();
     c.add::<WaitingStatus>();
     c.add::<ActionRefusedEvent>();
     c.add::<SessionExpiredEvent>();

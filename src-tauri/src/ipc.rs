@@ -162,6 +162,31 @@ pub mod events {
     pub const SESSION_EXPIRED: &str = "session-expired";
     pub const AUDIT_MISMATCH: &str = "audit-mismatch";
     pub const WAITING_CHANGED: &str = "waiting-changed";
+    /// The officer clicked an OS notification: open what it announced.
+    pub const NOTIFICATION_OPENED: &str = "notification-opened";
+}
+
+/// What an OS notification announced, so that clicking it opens the right screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// New letters to sign for or dispatch.
+    Arrival,
+    /// A chase (催办) by the supervising officer.
+    Chase,
+    /// Feedback forms newly waiting for the chief.
+    FormsToSign,
+    /// A breach at a unit below the desk (逐级上报).
+    Escalation,
+}
+
+/// Payload of `notification-opened`: the notification's kind and the letter it named
+/// (the newest of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationOpened {
+    pub kind: AlertKind,
+    pub letter_id: Option<LetterId>,
 }
 
 /// Where an export was written.

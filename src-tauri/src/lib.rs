@@ -202,10 +202,11 @@ fn setup<R: Runtime>(app: &mut App<R>, options: Options) -> Result<(), Box<dyn s
     let alarm = Arc::new(ArrivalAlarm::new(settings.chime.alarm(), audio, device)?);
     let handle = app.handle().clone();
     tauri::async_runtime::spawn(Arc::clone(&alarm).run_timer(move |ids| {
+        let newest = ids.last().copied();
         if let Err(e) = handle.emit(ipc::events::LETTERS_ESCALATED, ipc::LettersEvent { ids }) {
             tracing::warn!("cannot emit {}: {e}", ipc::events::LETTERS_ESCALATED);
         }
-        alerts::notify_escalation(&handle);
+        alerts::notify_escalation(&handle, newest);
         alerts::ask_attention(&handle);
     }));
     if no_audio {

@@ -75,8 +75,9 @@ impl<R: Runtime> News<R> {
                 alerts::publish_waiting(app, alarm);
                 if !arrived.is_empty() {
                     tracing::info!(letters = ?arrived, "new letters wait for the user");
+                    let newest = arrived.last().copied();
                     emit(app, events::LETTERS_ARRIVED, &LettersEvent { ids: arrived });
-                    alerts::notify_arrival(app);
+                    alerts::notify_arrival(app, newest);
                     alerts::ask_attention(app);
                 }
             }
@@ -134,14 +135,16 @@ pub async fn forward_events<R: Runtime>(news: News<R>, mut events: broadcast::Re
             // away from the window hears of it from the OS and the taskbar.
             SyncEvent::Chased { ids } => {
                 tracing::info!(letters = ?ids, "the supervising officer chased");
+                let newest = ids.last().copied();
                 emit(&app, events::LETTERS_CHASED, &LettersEvent { ids });
-                alerts::notify_chase(&app);
+                alerts::notify_chase(&app, newest);
                 alerts::ask_attention(&app);
             }
             SyncEvent::FormsToSign { ids } => {
                 tracing::info!(letters = ?ids, "feedback forms wait for the chief");
+                let newest = ids.last().copied();
                 emit(&app, events::FORMS_TO_SIGN, &LettersEvent { ids });
-                alerts::notify_forms(&app);
+                alerts::notify_forms(&app, newest);
                 alerts::ask_attention(&app);
             }
             SyncEvent::ActionRefused {

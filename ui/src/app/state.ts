@@ -3,7 +3,7 @@
 // Rust keep it current (push, don't poll).
 import { reactive } from "vue";
 import * as ipc from "../ipc";
-import type { ActionRefusedEvent, LetterId, Me, OutboxEntry, SessionInfo, SyncStatus, UserSummary } from "../ipc";
+import type { ActionRefusedEvent, LetterId, Me, NotificationOpened, OutboxEntry, SessionInfo, SyncStatus, UserSummary } from "../ipc";
 import { learnServerNow } from "../domain/serverTime";
 
 export type View = "inbox" | "desk" | "board" | "chief" | "supervisor" | "admin" | "stats" | "handover" | "settings";
@@ -76,6 +76,22 @@ export function hasRole(role: ipc.Role): boolean {
 export function setView(view: View, letter: LetterId | null = null): void {
   state.view = view;
   state.openLetter = letter;
+}
+
+/** The screen a clicked OS notification opens, with its letter: arrivals where the user
+ * signs for or dispatches them, chases in the inbox, forms in 待签批, breaches below on
+ * the wall board. */
+export function noticeTarget(opened: NotificationOpened, roles: readonly string[]): { view: View; letter: LetterId | null } {
+  switch (opened.kind) {
+    case "arrival":
+      return { view: roles.includes("dispatcher") ? "desk" : "inbox", letter: opened.letterId };
+    case "chase":
+      return { view: "inbox", letter: opened.letterId };
+    case "forms_to_sign":
+      return { view: "chief", letter: opened.letterId };
+    case "escalation":
+      return { view: "board", letter: null };
+  }
 }
 
 export function clearOpenLetter(): void {
@@ -214,6 +230,11 @@ export async function start(): Promise<void> {
       state.refusals = [...state.refusals, refusal];
       state.lettersVersion += 1;
       void refreshFailed();
+    }),
+    ipc.onAppEvent("notification-opened", (opened) => {
+      if (state.phase !== "signed_in" || !state.session) return;
+      const target = noticeTarget(opened, state.session.me.roles);
+      setView(target.view, target.letter);
     }),
     ipc.onAppEvent("session-expired", () => {
       state.expired = true;

@@ -225,6 +225,28 @@ describe("an empty inbox", () => {
   });
 });
 
+describe("a clicked OS notification", () => {
+  it("opens the letter it announced", async () => {
+    install();
+    const wrapper = await mountApp();
+    await wrapper.get('[data-testid="nav-settings"]').trigger("click");
+    await settle();
+    await emit("notification-opened", { kind: "arrival", letterId: 3 });
+    await settle();
+    expect(wrapper.find('[data-testid="inbox-screen"]').exists()).toBe(true);
+    expect(wrapper.find('[data-testid="row-3"]').classes().join(" ")).toMatch(/selected|active/);
+    wrapper.unmount();
+  });
+
+  it("goes where each kind is handled", async () => {
+    const { noticeTarget } = await import("./state");
+    expect(noticeTarget({ kind: "arrival", letterId: 1 }, ["officer"])).toEqual({ view: "inbox", letter: 1 });
+    expect(noticeTarget({ kind: "arrival", letterId: 1 }, ["dispatcher"])).toEqual({ view: "desk", letter: 1 });
+    expect(noticeTarget({ kind: "forms_to_sign", letterId: 2 }, ["chief"])).toEqual({ view: "chief", letter: 2 });
+    expect(noticeTarget({ kind: "escalation", letterId: 5 }, ["dispatcher"])).toEqual({ view: "board", letter: null });
+  });
+});
+
 describe("立即同步", () => {
   it("shows progress, then what the exchange did", async () => {
     install();

@@ -21,6 +21,7 @@ import type {
   Settings,
   StatsQuery,
   StatsReport,
+  NotificationOpened,
   SyncReport,
   SyncStatus,
   WallBoard,
@@ -128,6 +129,7 @@ export type AppEvents = {
   "session-expired": Record<string, never>;
   "audit-mismatch": AuditMismatchEvent;
   "waiting-changed": WaitingStatus;
+  "notification-opened": NotificationOpened;
 };
 
 /** Listens to one of the app's events; resolves to the function that stops listening. */

@@ -54,6 +54,8 @@ export type {
   Settings,
   StateCount,
   SyncConnectionState,
+  NotificationOpened,
+  AlertKind,
   SyncReport,
   SyncStatus,
   AuditAlarm,
