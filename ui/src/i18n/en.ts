@@ -266,6 +266,8 @@ const en: DeepStringRecord<MessageSchema> = {
     tooLong: "At most {max} characters",
     inTheFuture: "The time cannot be in the future",
     beforeReceipt: "The time cannot be before the letter was received",
+    beforeContact: "The call-back cannot be before this contact attempt",
+    inThePast: "That call-back time has passed; choose another",
     notLater: "The new deadline must be after the current closure deadline ({due})",
     queued: "Saved on this computer, waiting to sync",
     queuedOffline: "Offline: the action is saved on this computer and syncs when the server is back.",
@@ -277,6 +279,8 @@ const en: DeepStringRecord<MessageSchema> = {
     contactMethod: "Method",
     contactOutcome: "Outcome",
     contactedAt: "Contacted at",
+    callbackAt: "Call back at",
+    callbackAtPlaceholder: "Optional: when you agreed to try the writer again",
     feedbackText: "What the writer is told",
     feedbackTextPlaceholder:
       "e.g. We received your letter; an officer is looking into it and will reply within 3 days.",

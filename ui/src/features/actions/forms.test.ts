@@ -41,6 +41,27 @@ describe("action forms", () => {
     });
   });
 
+  it("record_contact: a call-back time (约定回拨) only when unreachable, not before the attempt nor past", () => {
+    const m = emptyModel();
+    m.contactedAt = "2026-11-28T11:45"; // 03:45Z; now is 04:00Z
+    m.outcome = "unreachable";
+    m.callbackAt = "2026-11-28T18:00";
+    expect(validate("record_contact", m, ctx)).toEqual({});
+    expect(toAction("record_contact", m)).toMatchObject({ callback_at: "2026-11-28T10:00:00.000Z" });
+    m.callbackAt = "2026-11-28T11:40"; // before the attempt
+    expect(validate("record_contact", m, ctx)).toEqual({ callbackAt: "beforeContact" });
+    m.contactedAt = "2026-11-28T11:30";
+    m.callbackAt = "2026-11-28T11:50"; // after the attempt, but 10 min ago
+    expect(validate("record_contact", m, ctx)).toEqual({ callbackAt: "inThePast" });
+    // None given: none sent; reached: never sent, never checked.
+    m.callbackAt = "";
+    expect(toAction("record_contact", m)).not.toHaveProperty("callback_at");
+    m.callbackAt = "2026-11-28T11:40";
+    m.outcome = "reached";
+    expect(validate("record_contact", m, ctx)).toEqual({});
+    expect(toAction("record_contact", m)).not.toHaveProperty("callback_at");
+  });
+
   it("record_contact sends the exact proposed instant while its minute is kept", () => {
     const m = emptyModel();
     m.contactedAtExact = "2026-11-28T03:59:41.250Z";

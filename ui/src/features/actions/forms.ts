@@ -18,6 +18,8 @@ export type FormModel = {
    * the proposed minute (a letter received this very minute would otherwise be
    * contacted "before receipt" once the seconds are cut off). */
   contactedAtExact: string | null;
+  /** 约定回拨: CST wall clock "yyyy-mm-ddThh:mm", or "" for none (only when unreachable). */
+  callbackAt: string;
   text: string;
   reason: ReturnReason;
   ruling: string;
@@ -55,6 +57,7 @@ export function emptyModel(): FormModel {
     outcome: "reached",
     contactedAt: "",
     contactedAtExact: null,
+    callbackAt: "",
     text: "",
     reason: "not_our_jurisdiction",
     ruling: "",
@@ -78,7 +81,15 @@ export function emptyModel(): FormModel {
   };
 }
 
-export type FieldProblem = "required" | "tooLong" | "inTheFuture" | "beforeReceipt" | "notLater" | "tooMany";
+export type FieldProblem =
+  | "required"
+  | "tooLong"
+  | "inTheFuture"
+  | "beforeReceipt"
+  | "notLater"
+  | "tooMany"
+  | "beforeContact"
+  | "inThePast";
 export type Problems = Partial<Record<keyof FormModel, FieldProblem>>;
 
 export type FormContext = {
@@ -112,6 +123,15 @@ export function validate(kind: ActionKind, m: FormModel, ctx: FormContext): Prob
       // The form has minutes only: compare at minute precision.
       else if (Date.parse(iso) < Math.floor(Date.parse(ctx.receivedAt) / 60000) * 60000)
         p.contactedAt = "beforeReceipt";
+      if (m.outcome === "unreachable" && m.callbackAt !== "") {
+        const callback = cstLocalToIso(m.callbackAt);
+        // Core holds it to the attempt; a time already past when typed is a slip too
+        // (the server does not check that: a queued contact may arrive late).
+        if (!callback) p.callbackAt = "required";
+        else if (iso && Date.parse(callback) < Math.floor(Date.parse(iso) / 60000) * 60000)
+          p.callbackAt = "beforeContact";
+        else if (Date.parse(callback) < ctx.nowMs - CONTACT_TIME_TOLERANCE_MS) p.callbackAt = "inThePast";
+      }
       text(p, "note", m.note, false);
       break;
     }
@@ -195,6 +215,10 @@ export function toAction(kind: ActionKind, m: FormModel): Action {
             ? m.contactedAtExact
             : (cstLocalToIso(m.contactedAt) ?? new Date().toISOString()),
         note,
+        // A call-back is promised only to a writer not reached.
+        ...(m.outcome === "unreachable" && cstLocalToIso(m.callbackAt)
+          ? { callback_at: cstLocalToIso(m.callbackAt) ?? undefined }
+          : {}),
       };
     case "give_first_feedback":
       return { action: "give_first_feedback", text: m.text.trim() };
