@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use jsjb_core::letter::LetterId;
+use jsjb_core::org::UserId;
 use jsjb_core::workflow::Action;
 use jsjb_proto::{Notice, UserSummary, Writer};
 use jsjb_store::{HandoverReport, InboxQuery, OutboxEntry, StatsReport, WallBoard};
@@ -267,15 +268,24 @@ pub async fn handover(app_state: State<'_, AppState>) -> CommandResult<HandoverR
 }
 
 /// Records the user's acknowledgement of the handover (queued, then synced). `shift`
-/// names the shift; the CST time of the acknowledgement when absent.
+/// names the shift (the CST time of the acknowledgement when absent), `handed_over_by`
+/// the outgoing officer, `checked_ids` the letters ticked.
 #[tauri::command]
 pub async fn acknowledge_handover(
     app_state: State<'_, AppState>,
     note: String,
     shift: Option<String>,
+    handed_over_by: Option<UserId>,
+    checked_ids: Option<Vec<LetterId>>,
 ) -> CommandResult<()> {
     let session = app_state.session()?;
-    handover::acknowledge(&session, app_state.workstation(), note, shift).await
+    let ack = handover::Acknowledgement {
+        note,
+        shift,
+        handed_over_by,
+        checked_ids: checked_ids.unwrap_or_default(),
+    };
+    handover::acknowledge(&session, app_state.workstation(), ack).await
 }
 
 /// What happened to the user's own account since they last looked (signing keys

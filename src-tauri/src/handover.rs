@@ -9,10 +9,13 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use jsjb_core::org::UnitId;
+use jsjb_core::letter::LetterId;
+use jsjb_core::org::{UnitId, UserId};
 use jsjb_proto::{HandoverAckRequest, HandoverCounts};
 use jsjb_store::StoreHandle;
-use jsjb_store::{HANDOVER_SOON_SECS, HandoverItemKind, HandoverReport, StatsReport, WallBoard};
+use jsjb_store::{
+    HANDOVER_SOON_SECS, HandoverItem, HandoverItemKind, HandoverReport, StatsReport, WallBoard,
+};
 use jsjb_sync::{ClientError, ServerClient, SyncStatus};
 use tokio::sync::watch;
 
@@ -65,13 +68,23 @@ pub async fn report(session: &Session, workstation: Option<&str>) -> CommandResu
         .await??)
 }
 
+/// What the officer says when acknowledging (`acknowledge_handover`).
+pub struct Acknowledgement {
+    pub note: String,
+    pub shift: Option<String>,
+    /// 交班人: the outgoing officer (the server checks that they are a colleague).
+    pub handed_over_by: Option<UserId>,
+    /// The letters ticked on the screen; those no longer listed are dropped.
+    pub checked_ids: Vec<LetterId>,
+}
+
 /// `acknowledge_handover`: records what the handover shows now as acknowledged by the
-/// user, durably in the cache, then tries to send it.
+/// user, with the ticks and the outgoing officer, durably in the cache, then tries to
+/// send it.
 pub async fn acknowledge(
     session: &Session,
     workstation: Option<&str>,
-    note: String,
-    shift: Option<String>,
+    ack: Acknowledgement,
 ) -> CommandResult<()> {
     let (unit, now) = (session.me.unit_id, session.now());
     let user = session.me.user_id;
@@ -80,32 +93,53 @@ pub async fn acknowledge(
         .store
         .call(move |s| -> Result<(), jsjb_store::StoreError> {
             let items = s.handover_items(unit, now, HANDOVER_SOON_SECS)?;
-            let mut counts = HandoverCounts::default();
-            let mut letter_ids = Vec::new();
-            for item in &items {
-                let n = match item.kind {
-                    HandoverItemKind::NotContacted => &mut counts.not_contacted,
-                    HandoverItemKind::AboutToBreach => &mut counts.about_to_breach,
-                    HandoverItemKind::PromisedCallback => &mut counts.promised_callback,
-                };
-                *n = n.saturating_add(1);
-                if !letter_ids.contains(&item.letter_id) {
-                    letter_ids.push(item.letter_id);
-                }
-            }
-            let request = HandoverAckRequest {
-                unit_id: unit,
-                shift: shift.unwrap_or_else(|| default_shift(now)),
-                acknowledged_at: now,
-                note: note.trim().to_owned(),
-                counts,
-                letter_ids,
-            };
+            let request = handover_request(unit, now, &items, ack);
             s.queue_handover_ack(user, &name, &request).map(drop)
         })
         .await??;
     sync_acks(&Link::of(session), workstation).await;
     Ok(())
+}
+
+/// The request for `items` as listed at `now`: each list's size, the letters listed
+/// (once each), the ticked ones among them.
+fn handover_request(
+    unit: UnitId,
+    now: DateTime<Utc>,
+    items: &[HandoverItem],
+    ack: Acknowledgement,
+) -> HandoverAckRequest {
+    let mut counts = HandoverCounts::default();
+    let mut letter_ids = Vec::new();
+    for item in items {
+        let n = match item.kind {
+            HandoverItemKind::NotSignedFor => &mut counts.not_signed_for,
+            HandoverItemKind::NotContacted => &mut counts.not_contacted,
+            HandoverItemKind::Chased => &mut counts.chased,
+            HandoverItemKind::Overdue => &mut counts.overdue,
+            HandoverItemKind::AboutToBreach => &mut counts.about_to_breach,
+            HandoverItemKind::PromisedCallback => &mut counts.promised_callback,
+        };
+        *n = n.saturating_add(1);
+        if !letter_ids.contains(&item.letter_id) {
+            letter_ids.push(item.letter_id);
+        }
+    }
+    let checked_ids = letter_ids
+        .iter()
+        .copied()
+        .filter(|id| ack.checked_ids.contains(id))
+        .collect();
+    HandoverAckRequest {
+        unit_id: unit,
+        shift: ack.shift.unwrap_or_else(|| default_shift(now)),
+        acknowledged_at: now,
+        note: ack.note.trim().to_owned(),
+        counts,
+        letter_ids,
+        checked_ids,
+        handed_over_by: ack.handed_over_by,
+    }
 }
 
 /// The shift's label when the UI gives none: the China Standard Time at which it was

@@ -711,27 +711,54 @@ fn the_handover_lists_open_work_and_its_acknowledgement_is_synced() {
         "signed for (still pending) and not contacted; the 30-minute contact clock is due soon"
     );
 
-    // The writer does not answer: a call-back is promised.
+    // The writer does not answer: a call-back is promised, at a time (约定回拨).
     let version = app.detail(id)["detail"]["status"]["version"].clone();
+    let now = chrono::Utc::now();
+    let callback =
+        (now + chrono::Duration::hours(2)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     app.ok(
         "take_action",
         json!({"letterId": id, "expectedVersion": version, "action": {
             "action": "record_contact", "method": "phone", "outcome": "unreachable",
-            "contacted_at": chrono::Utc::now().to_rfc3339(), "note": "无人接听，18:00 再打"}}),
+            "contacted_at": now.to_rfc3339(), "note": "无人接听，两小时后再打",
+            "callback_at": callback}}),
     );
     let report = app.ok("handover", json!({}));
     assert!(
         items_of(&report).contains(&(
             "promised_callback".to_owned(),
             None,
-            "无人接听，18:00 再打".to_owned()
+            "无人接听，两小时后再打".to_owned()
         )),
         "{report}"
     );
+    let promised = report["items"]
+        .as_array()
+        .and_then(|items| {
+            items
+                .iter()
+                .find(|i| i["letter_id"] == json!(id) && i["kind"] == "promised_callback")
+        })
+        .expect("the call-back");
+    assert_eq!(promised["due_at"], json!(callback), "{promised}");
 
-    // Acknowledged: recorded on the server and shown as the last acknowledgement.
+    // Acknowledged, handed over by a colleague (杨芳), this letter ticked: recorded on
+    // the server and shown as the last acknowledgement.
+    let colleague = app
+        .ok("directory", json!({}))
+        .as_array()
+        .and_then(|people| {
+            people
+                .iter()
+                .find(|p| p["display_name"] == "杨芳")
+                .map(|p| p["id"].clone())
+        })
+        .expect("a colleague in the directory");
     assert_eq!(
-        app.ok("acknowledge_handover", json!({"note": " 已接班 "})),
+        app.ok(
+            "acknowledge_handover",
+            json!({"note": " 已接班 ", "handedOverBy": colleague, "checkedIds": [id, 999_999]})
+        ),
         Value::Null
     );
     let report = app.ok("handover", json!({}));
@@ -739,6 +766,10 @@ fn the_handover_lists_open_work_and_its_acknowledgement_is_synced() {
     let ack = &report["acknowledgements"][0];
     assert_eq!(ack["status"], "recorded", "{report}");
     assert_eq!(ack["note"], "已接班");
+    assert_eq!(ack["handed_over_by"], colleague);
+    assert_eq!(ack["handed_over_by_name"], "杨芳");
+    // The id no longer (or never) listed is not a tick.
+    assert_eq!(ack["checked"], 1, "{ack}");
 
     // The server has it, with the letters the officer saw.
     let base = format!("{}/api/v1", server().url());
@@ -775,6 +806,8 @@ fn the_handover_lists_open_work_and_its_acknowledgement_is_synced() {
         "{recorded}"
     );
     assert_eq!(recorded["counts"]["promised_callback"], 1, "{recorded}");
+    assert_eq!(recorded["checked_ids"], json!([id]), "{recorded}");
+    assert_eq!(recorded["handed_over_by"], colleague);
 }
 
 /// A fresh app (not yet set up) that closes its main window as soon as it is ready,

@@ -690,9 +690,19 @@ mod tests {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HandoverCounts {
+    /// Dispatched to the unit, not signed for yet (absent before it was counted: 0).
+    #[serde(default)]
+    pub not_signed_for: u32,
     /// Signed for, writer not reached yet.
     pub not_contacted: u32,
-    /// A clock inside its warn window, due soon, or already breached.
+    /// Chased by the supervising officer, not acted on since (absent before: 0).
+    #[serde(default)]
+    pub chased: u32,
+    /// The most urgent clock breached (absent before: 0; such letters were then
+    /// counted in `about_to_breach`).
+    #[serde(default)]
+    pub overdue: u32,
+    /// A running clock inside its warn window or due soon.
     pub about_to_breach: u32,
     /// The last contact attempt did not reach the writer: call back.
     pub promised_callback: u32,
@@ -720,6 +730,15 @@ pub struct HandoverAckRequest {
     /// The letters the handover listed, as seen by the officer.
     #[serde(default)]
     pub letter_ids: Vec<LetterId>,
+    /// The letters of `letter_ids` the officer ticked as gone through with the outgoing
+    /// officer (a letter on several lists is one tick). Omitted when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checked_ids: Vec<LetterId>,
+    /// 交班人: the outgoing officer who handed the shift over, a colleague of the same
+    /// unit other than the caller. Omitted when not named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub handed_over_by: Option<UserId>,
 }
 
 /// A recorded handover acknowledgement (`GET /api/v1/handovers?unit=`).
@@ -739,6 +758,14 @@ pub struct HandoverAck {
     pub note: String,
     pub counts: HandoverCounts,
     pub letter_ids: Vec<LetterId>,
+    /// The listed letters the officer ticked.
+    #[serde(default)]
+    pub checked_ids: Vec<LetterId>,
+    /// 交班人: the outgoing officer named, and their display name.
+    #[serde(default)]
+    pub handed_over_by: Option<UserId>,
+    #[serde(default)]
+    pub handed_over_by_name: Option<String>,
     /// The workstation it came from (`X-Workstation`), when known.
     pub workstation: Option<String>,
     /// The key it was posted under: lets the posting desktop match its queued copy.

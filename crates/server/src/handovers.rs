@@ -3,13 +3,14 @@
 //! audit-logged; a desktop's retry under the same `Idempotency-Key` is a no-op.
 //!
 //! - `POST /api/v1/handovers`: for the caller's own unit, by an officer, dispatcher or
-//!   chief of it.
+//!   chief of it; it may name the outgoing officer (交班人, a colleague of the unit) and
+//!   the listed letters ticked.
 //! - `GET /api/v1/handovers?unit=&limit=`: the newest first, for a unit in the caller's
 //!   scope (their own or one below).
 
 use axum::extract::State;
 use chrono::{DateTime, TimeDelta, Utc};
-use jsjb_core::org::{Role, UnitId};
+use jsjb_core::org::{Role, UnitId, UserId};
 use jsjb_proto::{HandoverAck, HandoverAckRequest};
 use serde::Deserialize;
 
@@ -47,6 +48,23 @@ fn validate(request: &HandoverAckRequest, now: DateTime<Utc>) -> Result<(), ApiE
             format!("at most {MAX_LETTERS} letters"),
         ));
     }
+    if request.checked_ids.len() > MAX_LETTERS {
+        return Err(ApiError::invalid(
+            "checked_ids",
+            format!("at most {MAX_LETTERS} letters"),
+        ));
+    }
+    // A tick is on a line of the handover: only a listed letter can be ticked.
+    if let Some(stray) = request
+        .checked_ids
+        .iter()
+        .find(|id| !request.letter_ids.contains(id))
+    {
+        return Err(ApiError::invalid(
+            "checked_ids",
+            format!("letter {} was ticked but not listed in letter_ids", stray.0),
+        ));
+    }
     if request.acknowledged_at > now + MAX_AHEAD {
         return Err(ApiError::invalid(
             "acknowledged_at",
@@ -56,6 +74,28 @@ fn validate(request: &HandoverAckRequest, now: DateTime<Utc>) -> Result<(), ApiE
     Ok(())
 }
 
+/// 交班人: the outgoing officer is someone else of the caller's own unit. One answer
+/// for a stranger and for a user who does not exist: the body names no one.
+async fn check_outgoing(
+    state: &AppState,
+    session: &Session,
+    outgoing: UserId,
+) -> Result<(), ApiError> {
+    if outgoing == session.user_id {
+        return Err(ApiError::invalid(
+            "handed_over_by",
+            "the outgoing officer is someone other than you",
+        ));
+    }
+    match state.store.user(outgoing).await? {
+        Some(user) if user.unit_id == session.unit_id => Ok(()),
+        _ => Err(ApiError::invalid(
+            "handed_over_by",
+            "the outgoing officer must be a colleague of your unit",
+        )),
+    }
+}
+
 /// Records that the caller took over their unit's shift.
 ///
 /// The body is a `HandoverAckRequest` (jsjb-proto). The same `Idempotency-Key` returns
@@ -63,10 +103,10 @@ fn validate(request: &HandoverAckRequest, now: DateTime<Utc>) -> Result<(), ApiE
 #[utoipa::path(post, path = "/api/v1/handovers", tag = "letters",
     security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header, description = "A fresh UUID per acknowledgement; reuse it only to retry")),
-    request_body(content = jsjb_proto::HandoverAckRequest, description = "HandoverAckRequest: `{unit_id, shift, acknowledged_at, note, counts: {not_contacted, about_to_breach, promised_callback}, letter_ids}`"),
+    request_body(content = jsjb_proto::HandoverAckRequest, description = "HandoverAckRequest: `{unit_id, shift, acknowledged_at, note, counts: {not_signed_for, not_contacted, chased, overdue, about_to_breach, promised_callback}, letter_ids, checked_ids?, handed_over_by?}`; `checked_ids` ⊆ `letter_ids`; `handed_over_by` a colleague of the same unit, not the caller"),
     responses(
         (status = 200, body = jsjb_proto::HandoverAck, description = "HandoverAck: the record"),
-        (status = 400, body = Problem, description = "`invalid_input`, `idempotency_key_required`"),
+        (status = 400, body = Problem, description = "`invalid_input` (a field, e.g. `handed_over_by` not a colleague, `checked_ids` not listed), `idempotency_key_required`"),
         (status = 403, body = Problem, description = "`forbidden`: not your unit, or not a duty role"),
         (status = 422, body = Problem, description = "`idempotency_key_reused`"),
     ))]
@@ -91,6 +131,9 @@ pub async fn post_handover(
     }
     let now = state.time.now();
     validate(&request, now)?;
+    if let Some(outgoing) = request.handed_over_by {
+        check_outgoing(&state, &session, outgoing).await?;
+    }
     let request_hash = crate::digest::sha256_hex(
         jsjb_storage::audit::canonical_json(
             &serde_json::to_value(&request).map_err(|e| ApiError::Internal(e.to_string()))?,

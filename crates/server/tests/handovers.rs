@@ -12,6 +12,8 @@ struct Units {
     station_a: i64,
     station_b: i64,
     officer_a: String,
+    officer_a2: i64,
+    officer_b_id: i64,
     officer_b: String,
     branch_desk: String,
     supervisor: String,
@@ -26,10 +28,13 @@ async fn units() -> Units {
     s.user(&admin, branch, "branch.desk", &["dispatcher"]).await;
     s.user(&admin, branch, "branch.sup", &["supervisor"]).await;
     s.user(&admin, station_a, "a.officer", &["officer"]).await;
-    s.user(&admin, station_b, "b.officer", &["officer"]).await;
+    let officer_a2 = s.user(&admin, station_a, "a.officer2", &["officer"]).await;
+    let officer_b_id = s.user(&admin, station_b, "b.officer", &["officer"]).await;
     Units {
         officer_a: s.token("a.officer", PASSWORD).await,
         officer_b: s.token("b.officer", PASSWORD).await,
+        officer_a2,
+        officer_b_id,
         branch_desk: s.token("branch.desk", PASSWORD).await,
         supervisor: s.token("branch.sup", PASSWORD).await,
         s,
@@ -206,4 +211,64 @@ async fn only_your_own_unit_and_only_within_scope() {
         "invalid_input",
     )
     .await;
+}
+
+/// 交班人 and the ticks: the outgoing officer is named, with their name in the record,
+/// and must be a colleague of the unit other than the caller; only listed letters are
+/// ticked. A body without either (an older desktop) is still taken.
+#[tokio::test]
+async fn the_outgoing_officer_is_a_colleague_and_only_listed_letters_are_ticked() {
+    let u = units().await;
+    let mut named = ack(u.station_a, "三件已交接");
+    named["handed_over_by"] = json!(u.officer_a2);
+    named["checked_ids"] = json!([5]);
+    named["counts"]["overdue"] = json!(1);
+    let res = u.post(&u.officer_a, Some("k-1"), &named).await;
+    assert_eq!(res.status(), 200);
+    let record: Value = res.json().await.expect("json");
+    assert_eq!(record["handed_over_by"], u.officer_a2);
+    assert_eq!(record["handed_over_by_name"], "a.officer2");
+    assert_eq!(record["checked_ids"], json!([5]));
+    assert_eq!(record["counts"]["overdue"], 1);
+    assert_eq!(record["counts"]["not_signed_for"], 0);
+    let listed: Value = u.list(&u.officer_a, "").await.json().await.expect("json");
+    assert_eq!(listed[0], record);
+
+    let old: Value = u
+        .post(&u.officer_a, Some("k-2"), &ack(u.station_a, ""))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (&old["handed_over_by"], &old["checked_ids"]),
+        (&Value::Null, &json!([]))
+    );
+
+    let me: Value =
+        u.s.get("/api/v1/me", Some(&u.officer_a))
+            .await
+            .json()
+            .await
+            .expect("json");
+    for (key, outgoing) in [
+        ("k-3", me["user_id"].clone()),
+        ("k-4", json!(u.officer_b_id)),
+        ("k-5", json!(999_999)),
+    ] {
+        let mut body = ack(u.station_a, "");
+        body["handed_over_by"] = outgoing;
+        let res = u.post(&u.officer_a, Some(key), &body).await;
+        let p = problem(res, 400, "invalid_input").await;
+        assert_eq!(p["field"], "handed_over_by", "{p}");
+    }
+    let mut stray = ack(u.station_a, "");
+    stray["checked_ids"] = json!([3, 7]);
+    let p = problem(
+        u.post(&u.officer_a, Some("k-6"), &stray).await,
+        400,
+        "invalid_input",
+    )
+    .await;
+    assert_eq!(p["field"], "checked_ids", "{p}");
 }

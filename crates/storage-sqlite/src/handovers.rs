@@ -20,7 +20,8 @@ fn corrupt(what: impl Into<String>) -> StorageError {
 }
 
 const ACK_COLUMNS: &str = "h.id, h.unit_id, h.user_id, u.display_name, h.shift, h.acknowledged_at,
-     h.recorded_at, h.note, h.counts, h.letter_ids, h.workstation, h.idempotency_key";
+     h.recorded_at, h.note, h.counts, h.letter_ids, h.workstation, h.idempotency_key,
+     h.checked_ids, h.handed_over_by, o.display_name";
 
 fn ack_from_row(r: &rusqlite::Row<'_>) -> Result<HandoverAck, StorageError> {
     let time = |i: usize| -> Result<DateTime<Utc>, StorageError> {
@@ -29,6 +30,11 @@ fn ack_from_row(r: &rusqlite::Row<'_>) -> Result<HandoverAck, StorageError> {
     };
     let counts: String = r.get(8).db()?;
     let letters: String = r.get(9).db()?;
+    let checked: String = r.get(12).db()?;
+    let ids = |text: &str, what: &str| {
+        serde_json::from_str::<Vec<LetterId>>(text)
+            .map_err(|e| corrupt(format!("handover {what}: {e}")))
+    };
     Ok(HandoverAck {
         id: r.get(0).db()?,
         unit_id: UnitId(r.get(1).db()?),
@@ -40,8 +46,10 @@ fn ack_from_row(r: &rusqlite::Row<'_>) -> Result<HandoverAck, StorageError> {
         note: r.get(7).db()?,
         counts: serde_json::from_str::<HandoverCounts>(&counts)
             .map_err(|e| corrupt(format!("handover counts: {e}")))?,
-        letter_ids: serde_json::from_str::<Vec<LetterId>>(&letters)
-            .map_err(|e| corrupt(format!("handover letters: {e}")))?,
+        letter_ids: ids(&letters, "letters")?,
+        checked_ids: ids(&checked, "ticks")?,
+        handed_over_by: r.get::<_, Option<i64>>(13).db()?.map(UserId),
+        handed_over_by_name: r.get(14).db()?,
         workstation: r.get(10).db()?,
         idempotency_key: r.get(11).db()?,
     })
@@ -52,9 +60,12 @@ fn load_where(
     filter: &str,
     args: impl rusqlite::Params,
 ) -> Result<Vec<HandoverAck>, StorageError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ACK_COLUMNS} FROM handover_acks h JOIN users u ON u.id = h.user_id WHERE {filter}"
-    )).db()?;
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {ACK_COLUMNS} FROM handover_acks h JOIN users u ON u.id = h.user_id
+         LEFT JOIN users o ON o.id = h.handed_over_by WHERE {filter}"
+        ))
+        .db()?;
     let mut rows = stmt.query(args).db()?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().db()? {
@@ -98,8 +109,9 @@ impl HandoverStore for SqliteStore {
             let request = &new.request;
             tx.prepare_cached(
                 "INSERT INTO handover_acks (unit_id, user_id, shift, acknowledged_at, recorded_at,
-                     note, counts, letter_ids, workstation, idempotency_key, request_hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                     note, counts, letter_ids, workstation, idempotency_key, request_hash,
+                     checked_ids, handed_over_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )
             .db()?
             .execute(params![
@@ -114,6 +126,8 @@ impl HandoverStore for SqliteStore {
                 actor.workstation,
                 new.idempotency_key,
                 new.request_hash,
+                json_text(&request.checked_ids)?,
+                request.handed_over_by.map(|u| u.0),
             ])
             .db()?;
             let id = tx.last_insert_rowid();
@@ -132,6 +146,8 @@ impl HandoverStore for SqliteStore {
                         "acknowledged_at": request.acknowledged_at,
                         "counts": request.counts,
                         "letter_ids": request.letter_ids,
+                        "checked_ids": request.checked_ids,
+                        "handed_over_by": request.handed_over_by,
                         "note": request.note,
                     }),
                 },

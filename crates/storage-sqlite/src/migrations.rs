@@ -375,6 +375,15 @@ ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0
     CHECK (must_change_password IN (0, 1));
 CREATE INDEX sessions_user_created ON sessions(user_id, created_at);
 "#,
+    // 9: a handover names its outgoing officer and records the letters ticked.
+    r#"
+-- 交班人: the colleague who handed the shift over (NULL on earlier rows and when none
+-- was named); checked_ids: the listed letters the incoming officer ticked (a JSON
+-- array, a subset of letter_ids). Added columns: the table stays append-only.
+ALTER TABLE handover_acks ADD COLUMN handed_over_by INTEGER REFERENCES users(id);
+ALTER TABLE handover_acks ADD COLUMN checked_ids TEXT NOT NULL DEFAULT '[]'
+    CHECK (json_valid(checked_ids));
+"#,
 ];
 
 /// The migrations in `rusqlite_migration`'s terms.
@@ -447,7 +456,7 @@ mod tests {
     fn released_migrations_are_unchanged() {
         let released: &[&str] = &[
             RELEASED_1, RELEASED_2, RELEASED_3, RELEASED_4, RELEASED_5, RELEASED_6, RELEASED_7,
-            RELEASED_8,
+            RELEASED_8, RELEASED_9,
         ];
         for (i, expected) in released.iter().enumerate() {
             let actual = hex::encode(Sha256::digest(MIGRATIONS[i].as_bytes()));
@@ -469,4 +478,6 @@ mod tests {
     const RELEASED_7: &str = "54faf5b5d7df1cba93bd15f0e03b6def89bc0c979f39e75c249b98b79844daae";
     /// Passwords to change at the next sign-in; the last sign-in's index.
     const RELEASED_8: &str = "2faf1df54e67014968b90ef6674f51ecab8d9d61ae2e31486ce1331ffffec4ab";
+    /// The handover's outgoing officer and ticks.
+    const RELEASED_9: &str = "053e731d0e7077e88b7dd8962d87da9955eda7f4999b223983884ee953022cf1";
 }

@@ -1418,6 +1418,8 @@ fn handover(unit: UnitId, user: UserId, key: &str, hash: &str, note: &str) -> Ne
             note: note.to_owned(),
             counts: HandoverCounts::default(),
             letter_ids: Vec::new(),
+            checked_ids: Vec::new(),
+            handed_over_by: None,
         },
         user,
         recorded_at: t0(),
@@ -1456,22 +1458,34 @@ pub async fn handovers(store: Arc<dyn Storage>) {
             .expect("reuse"),
         HandoverOutcome::KeyReused
     ));
+    assert_eq!(
+        (first.handed_over_by, &first.handed_over_by_name),
+        (None, &None)
+    );
+    assert!(first.checked_ids.is_empty());
+    // Handed over by the chief of the station, two of three letters ticked.
+    let mut named = handover(o.station_a, o.officer_a, "h2", "z", "第二班");
+    named.request.letter_ids = vec![LetterId(1), LetterId(2), LetterId(3)];
+    named.request.checked_ids = vec![LetterId(1), LetterId(3)];
+    named.request.handed_over_by = Some(o.chief_a);
     let HandoverOutcome::Recorded(second) = handovers
-        .record_handover(
-            handover(o.station_a, o.officer_a, "h2", "z", "第二班"),
-            officer,
-        )
+        .record_handover(named, officer)
         .await
         .expect("record 2")
     else {
         panic!("expected recorded");
     };
+    let chief = store.user(o.chief_a).await.expect("user").expect("exists");
+    assert_eq!(second.handed_over_by, Some(o.chief_a));
+    assert_eq!(second.handed_over_by_name, Some(chief.display_name));
+    assert_eq!(second.checked_ids, vec![LetterId(1), LetterId(3)]);
     let listed = handovers.handovers(o.station_a, 10).await.expect("list");
     assert_eq!(
         listed.iter().map(|a| a.id).collect::<Vec<_>>(),
         vec![second.id, first.id]
     );
     assert_eq!(listed[1].note, "一切正常");
+    assert_eq!(listed[0], second);
     assert_eq!(
         handovers
             .handovers(o.station_a, 1)

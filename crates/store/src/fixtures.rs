@@ -179,6 +179,21 @@ impl LetterBuilder {
         self
     }
 
+    /// An event by a user of `unit` (the server records who acted).
+    pub fn event_by(
+        mut self,
+        at: DateTime<Utc>,
+        by: (UserId, UnitId),
+        payload: EventPayload,
+    ) -> Self {
+        self = self.event(at, payload);
+        if let Some(last) = self.record.events.last_mut() {
+            last.actor_user = Some(by.0);
+            last.actor_unit = Some(by.1);
+        }
+        self
+    }
+
     /// Dispatched from the unit holding it to `to` at `at`.
     pub fn dispatch_to(self, to: UnitId, at: DateTime<Utc>) -> Self {
         let from = self.status().unit;

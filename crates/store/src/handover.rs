@@ -19,22 +19,32 @@ use ts_rs::TS;
 use crate::{Store, StoreError, text_col, time, view};
 
 /// "About to breach" by default: a running clock due within this many seconds (or
-/// already inside its warn window, or breached).
+/// already inside its warn window).
 pub const HANDOVER_SOON_SECS: i64 = 2 * 3600;
 
-/// Why a letter is on the handover.
+/// Why a letter is on the handover, in the order the screen shows the lists. A letter
+/// can be on several lists (not contacted, overdue and a promised call-back at once).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum HandoverItemKind {
+    /// Dispatched to the unit and not signed for yet (待签收): the sign-for clock runs.
+    NotSignedFor,
     /// Signed for by the unit (it has a handler) and the writer not reached yet: the
     /// contact clock is unmet.
     NotContacted,
-    /// Its most urgent unmet clock is breached, inside its warn window, or due within
-    /// the "soon" window (2 h by default). One item per letter: that clock.
+    /// Chased (催办) by the supervising officer, and nobody of the unit has acted on the
+    /// letter since (no later event by a user of the unit, nothing queued here).
+    /// `event_at` is the chase, `note` its note.
+    Chased,
+    /// Its most urgent unmet clock is breached (已超期). One item per letter: that clock.
+    Overdue,
+    /// Its most urgent unmet clock runs, not breached, and is inside its warn window or
+    /// due within the "soon" window (2 h by default). One item per letter: that clock.
     AboutToBreach,
     /// A promised call-back: the last contact attempt recorded on the letter had the
-    /// outcome `unreachable` (so no later attempt reached the writer). `note` is that
-    /// attempt's note.
+    /// outcome `unreachable` (so no later attempt reached the writer). `due_at` is the
+    /// call-back time promised then (约定回拨), `None` when none was set; `event_at` is
+    /// the attempt, `note` its note.
     PromisedCallback,
 }
 
@@ -45,17 +55,29 @@ pub struct HandoverItem {
     pub letter_id: LetterId,
     pub tracking_code: String,
     pub subject: String,
-    /// The clock concerned (`contact` for `not_contacted`); `None` for a call-back.
+    /// The clock concerned (`sign_for` for `not_signed_for`, `contact` for
+    /// `not_contacted`); `None` for a chase and a call-back.
     pub clock: Option<ClockKind>,
+    /// The clock's deadline, or the promised call-back time.
     pub due_at: Option<DateTime<Utc>>,
+    /// When the event that put the letter on the list happened: the chase, the
+    /// unreachable attempt. `None` for the clock lists.
+    pub event_at: Option<DateTime<Utc>>,
     pub note: String,
 }
 
 /// An acknowledgement as the handover screen lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct HandoverAckView {
+    /// 接班人: the officer who acknowledged.
     pub user_id: UserId,
     pub user_name: String,
+    /// 交班人: the outgoing officer named, when one was.
+    pub handed_over_by: Option<UserId>,
+    pub handed_over_by_name: Option<String>,
+    /// How many letters the handover listed, and how many of them were ticked.
+    pub listed: u32,
+    pub checked: u32,
     pub shift: String,
     pub acknowledged_at: DateTime<Utc>,
     pub note: String,
@@ -100,6 +122,67 @@ pub struct HandoverReport {
     pub acknowledgements: Vec<HandoverAckView>,
 }
 
+/// The last contact attempt, when it did not reach the writer.
+struct UnreachableAttempt<'a> {
+    at: DateTime<Utc>,
+    callback_at: Option<DateTime<Utc>>,
+    note: &'a str,
+}
+
+/// The letter's last contact attempt (the server's events, then what is queued here)
+/// when its outcome was `unreachable`: the writer is owed a call-back.
+fn promised_callback<'a>(
+    record: &'a jsjb_proto::LetterRecord,
+    view: &'a view::OptimisticView,
+) -> Option<UnreachableAttempt<'a>> {
+    let confirmed = record.events.iter().map(|e| &e.payload);
+    let pending = view.pending.iter().filter_map(|(_, e)| e.as_ref().ok());
+    match confirmed.chain(pending).rev().find_map(|e| match e {
+        EventPayload::ContactRecorded {
+            outcome,
+            contacted_at,
+            note,
+            callback_at,
+            ..
+        } => Some((*outcome, *contacted_at, *callback_at, note)),
+        _ => None,
+    })? {
+        (ContactOutcome::Unreachable, at, callback_at, note) => Some(UnreachableAttempt {
+            at,
+            callback_at,
+            note,
+        }),
+        (ContactOutcome::Reached, ..) => None,
+    }
+}
+
+/// The last chase (催办) of the letter, when nobody of `unit` has acted on it since:
+/// no later server event by a user of the unit, and no action of the unit queued here.
+/// (When the chase is answered, the supervisor sees it in the history; until then the
+/// next shift must know it is owed.)
+fn unanswered_chase<'a>(
+    record: &'a jsjb_proto::LetterRecord,
+    view: &view::OptimisticView,
+    unit: UnitId,
+) -> Option<(DateTime<Utc>, &'a str)> {
+    let last = record
+        .events
+        .iter()
+        .rposition(|e| matches!(e.payload, EventPayload::Chased { .. }))?;
+    let chase = &record.events[last];
+    let EventPayload::Chased { note } = &chase.payload else {
+        return None;
+    };
+    let answered = record.events[last + 1..]
+        .iter()
+        .any(|e| e.actor_unit == Some(unit))
+        || view
+            .pending
+            .iter()
+            .any(|(entry, event)| event.is_ok() && entry.actor.unit == unit);
+    (!answered).then_some((chase.at, note.as_str()))
+}
+
 /// How many acknowledgements the report lists.
 const RECENT_ACKS: u32 = 20;
 
@@ -130,46 +213,83 @@ impl Store {
                 continue;
             }
             let clocks = status.clocks(&self.ctx.policy, &self.ctx.calendar, now);
-            let item = |kind, clock, due_at, note: &str| HandoverItem {
+            let item = |kind, clock, due_at, event_at, note: &str| HandoverItem {
                 kind,
                 letter_id: record.id,
                 tracking_code: record.tracking_code.clone(),
                 subject: record.subject.clone(),
                 clock,
                 due_at,
+                event_at,
                 note: note.to_owned(),
             };
+            if status.state == LetterState::Dispatched
+                && let Some(sign_for) = &clocks.sign_for
+                && sign_for.met_at.is_none()
+            {
+                items.push(item(
+                    HandoverItemKind::NotSignedFor,
+                    Some(ClockKind::SignFor),
+                    Some(sign_for.due_at),
+                    None,
+                    "",
+                ));
+            }
             if status.handler.is_some() && clocks.contact.met_at.is_none() {
                 items.push(item(
                     HandoverItemKind::NotContacted,
                     Some(ClockKind::Contact),
                     Some(clocks.contact.due_at),
+                    None,
                     "",
                 ));
             }
-            if let Some(reading) = clocks.most_urgent_reading()
-                && matches!(reading.state, ClockState::Running | ClockState::Breached)
-                && (reading.band != Band::Ok || reading.remaining_secs <= soon_secs)
-            {
+            if let Some((at, note)) = unanswered_chase(&record, &view, unit) {
+                items.push(item(HandoverItemKind::Chased, None, None, Some(at), note));
+            }
+            if let Some(reading) = clocks.most_urgent_reading() {
+                let kind = match reading.state {
+                    ClockState::Breached => Some(HandoverItemKind::Overdue),
+                    ClockState::Running
+                        if reading.band != Band::Ok || reading.remaining_secs <= soon_secs =>
+                    {
+                        Some(HandoverItemKind::AboutToBreach)
+                    }
+                    _ => None,
+                };
+                if let Some(kind) = kind {
+                    items.push(item(
+                        kind,
+                        Some(reading.kind),
+                        Some(reading.due_at),
+                        None,
+                        "",
+                    ));
+                }
+            }
+            if let Some(attempt) = promised_callback(&record, &view) {
                 items.push(item(
-                    HandoverItemKind::AboutToBreach,
-                    Some(reading.kind),
-                    Some(reading.due_at),
-                    "",
+                    HandoverItemKind::PromisedCallback,
+                    None,
+                    attempt.callback_at,
+                    Some(attempt.at),
+                    attempt.note,
                 ));
-            }
-            let confirmed = record.events.iter().map(|e| &e.payload);
-            let pending = view.pending.iter().filter_map(|(_, e)| e.as_ref().ok());
-            let last_contact = confirmed.chain(pending).rev().find_map(|e| match e {
-                EventPayload::ContactRecorded { outcome, note, .. } => Some((*outcome, note)),
-                _ => None,
-            });
-            if let Some((ContactOutcome::Unreachable, note)) = last_contact {
-                items.push(item(HandoverItemKind::PromisedCallback, None, None, note));
             }
         }
+        // Within a list: the earliest deadline first, those without one after them (by
+        // when they happened), then by letter.
         items.sort_by(|a, b| {
-            (a.kind, a.due_at, a.letter_id.0).cmp(&(b.kind, b.due_at, b.letter_id.0))
+            let key = |i: &HandoverItem| {
+                (
+                    i.kind,
+                    i.due_at.is_none(),
+                    i.due_at,
+                    i.event_at,
+                    i.letter_id.0,
+                )
+            };
+            key(a).cmp(&key(b))
         });
         Ok(items)
     }
@@ -202,7 +322,8 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<HandoverAckView>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT user_id, user_name, acknowledged_at, request, status, last_error
+            "SELECT user_id, user_name, acknowledged_at, request, status, last_error,
+                    handed_over_by_name
              FROM handover_acks WHERE unit_id = ?1
              ORDER BY acknowledged_at DESC, idempotency_key LIMIT ?2",
         )?;
@@ -210,9 +331,14 @@ impl Store {
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
             let request: HandoverAckRequest = serde_json::from_str(text_col(row, 3)?)?;
+            let count = |ids: &[LetterId]| u32::try_from(ids.len()).unwrap_or(u32::MAX);
             out.push(HandoverAckView {
                 user_id: UserId(row.get(0)?),
                 user_name: row.get(1)?,
+                handed_over_by: request.handed_over_by,
+                handed_over_by_name: row.get(6)?,
+                listed: count(&request.letter_ids),
+                checked: count(&request.checked_ids),
                 shift: request.shift,
                 acknowledged_at: time::from_db(row.get(2)?)?,
                 note: request.note,
@@ -224,7 +350,8 @@ impl Store {
     }
 
     /// Queues this user's acknowledgement until the server has it, under a fresh
-    /// idempotency key (returned). Durable at once: `synchronous=FULL`.
+    /// idempotency key (returned). Durable at once: `synchronous=FULL`. The outgoing
+    /// officer's name is the cached directory's (the server's answer replaces it).
     pub fn queue_handover_ack(
         &mut self,
         user: UserId,
@@ -232,11 +359,20 @@ impl Store {
         request: &HandoverAckRequest,
     ) -> Result<String, StoreError> {
         let key = uuid::Uuid::new_v4().to_string();
+        let handed_over_by_name = match request.handed_over_by {
+            None => None,
+            Some(id) => self
+                .directory()?
+                .into_iter()
+                .find(|u| u.id == id)
+                .map(|u| u.display_name),
+        };
         self.conn
             .prepare_cached(
                 "INSERT INTO handover_acks (idempotency_key, unit_id, user_id, user_name,
-                                            acknowledged_at, request, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
+                                            acknowledged_at, request, status,
+                                            handed_over_by_name)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
             )?
             .execute(params![
                 key,
@@ -245,6 +381,7 @@ impl Store {
                 user_name,
                 time::to_db(request.acknowledged_at),
                 serde_json::to_string(request)?,
+                handed_over_by_name,
             ])?;
         Ok(key)
     }
@@ -289,10 +426,13 @@ impl Store {
         {
             let mut upsert = tx.prepare_cached(
                 "INSERT INTO handover_acks (idempotency_key, server_id, unit_id, user_id,
-                                            user_name, acknowledged_at, request, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'recorded')
+                                            user_name, acknowledged_at, request, status,
+                                            handed_over_by_name)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'recorded', ?8)
                  ON CONFLICT (idempotency_key) DO UPDATE SET
                      server_id = excluded.server_id, user_name = excluded.user_name,
+                     request = excluded.request,
+                     handed_over_by_name = excluded.handed_over_by_name,
                      status = 'recorded', last_error = NULL",
             )?;
             for ack in acks {
@@ -303,6 +443,8 @@ impl Store {
                     note: ack.note.clone(),
                     counts: ack.counts,
                     letter_ids: ack.letter_ids.clone(),
+                    checked_ids: ack.checked_ids.clone(),
+                    handed_over_by: ack.handed_over_by,
                 };
                 // Keys are fresh UUIDs, so the server's (user, key) is unique by key alone;
                 // our own queued copy carries the same key and is replaced.
@@ -314,6 +456,7 @@ impl Store {
                     ack.user_name,
                     time::to_db(ack.acknowledged_at),
                     serde_json::to_string(&request)?,
+                    ack.handed_over_by_name,
                 ])?;
             }
         }

@@ -14,6 +14,7 @@ const STEPS: &[M<'static>] = &[
     M::up(V7_CAUGHT_UP),
     M::up(V8_WALL_BOARD),
     M::up(V9_BOARD_INDEX),
+    M::up(V10_HANDED_OVER_BY),
 ];
 
 /// The cache's migrations. `MIGRATIONS.validate()` runs in the tests.
@@ -253,3 +254,7 @@ ALTER TABLE letters ADD COLUMN above_unit INTEGER;";
 const V9_BOARD_INDEX: &str = "CREATE INDEX letters_open_board ON letters
     (unit_id, state, sign_for_due, contact_due, feedback_due, closure_due, extension_pending)
     WHERE state != 'closed';";
+
+/// The named outgoing officer of a handover (交班人): the request (JSON) carries the id,
+/// this the name as the directory (when queued) or the server (when recorded) gave it.
+const V10_HANDED_OVER_BY: &str = "ALTER TABLE handover_acks ADD COLUMN handed_over_by_name TEXT;";

@@ -614,7 +614,11 @@ fn an_older_cache_gets_its_savable_clocks_on_open() -> TestResult {
 /// next open runs them on a cache as that version left it.
 fn as_left_by_version(store: &Store, version: i64) -> Result<(), Box<dyn Error>> {
     // Newest first: each migration's columns and indexes.
-    let undo: [(i64, &str); 5] = [
+    let undo: [(i64, &str); 6] = [
+        (
+            10,
+            "ALTER TABLE handover_acks DROP COLUMN handed_over_by_name;",
+        ),
         (9, "DROP INDEX letters_open_board;"),
         (
             8,

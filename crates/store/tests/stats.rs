@@ -286,33 +286,37 @@ fn the_handover_lists_what_the_unit_left_open() -> TestResult {
     assert_eq!(
         items,
         [
+            // 3 was dispatched to 南头 and never signed for.
+            (
+                HandoverItemKind::NotSignedFor,
+                3,
+                Some(ClockKind::SignFor),
+                ""
+            ),
             (
                 HandoverItemKind::NotContacted,
                 2,
                 Some(ClockKind::Contact),
                 ""
             ),
-            // Most overdue first: 5 never gave its first feedback (due 02-17).
+            // Overdue apart from "about to breach"; most overdue first: 5 never gave its
+            // first feedback (due 02-17).
             (
-                HandoverItemKind::AboutToBreach,
+                HandoverItemKind::Overdue,
                 5,
                 Some(ClockKind::FirstFeedback),
                 ""
             ),
-            (
-                HandoverItemKind::AboutToBreach,
-                2,
-                Some(ClockKind::Contact),
-                ""
-            ),
-            (
-                HandoverItemKind::AboutToBreach,
-                3,
-                Some(ClockKind::Contact),
-                ""
-            ),
+            (HandoverItemKind::Overdue, 2, Some(ClockKind::Contact), ""),
+            (HandoverItemKind::Overdue, 3, Some(ClockKind::Contact), ""),
             (HandoverItemKind::PromisedCallback, 2, None, "晚上七点再打"),
         ]
+    );
+    let callback = report.items.last().ok_or("an item")?;
+    // No call-back time was promised; the attempt is when it happened.
+    assert_eq!(
+        (callback.due_at, callback.event_at),
+        (None, Some(cst("2026-03-01 10:20")))
     );
     assert_eq!(report.server_now, now);
     assert_eq!(report.last_acknowledged_at, None);
@@ -335,15 +339,202 @@ fn the_handover_lists_what_the_unit_left_open() -> TestResult {
         },
         &fixtures::acting(&fixtures::me(8, NANTOU, &[Role::Officer]), now),
     )?;
+    // (Its contact is met late; its first feedback is days away.)
     let report = store.handover_report(NANTOU, now, HANDOVER_SOON_SECS)?;
     assert!(
-        report
-            .items
-            .iter()
-            .all(|i| i.letter_id != LetterId(2) || i.kind == HandoverItemKind::AboutToBreach),
+        report.items.iter().all(|i| i.letter_id != LetterId(2)),
         "{:?}",
         report.items
     );
+    Ok(())
+}
+
+/// The lists the handover adds (issue 13 item 13): not signed for, chased and not
+/// answered since, overdue apart from about to breach, and a call-back with its time.
+/// Read at 03-02 09:00 at 南头 (station), below the 南山 desk.
+/// - 10: chased by the 南山 supervisor at 08:00, nothing since: on 被催办.
+/// - 11: chased at 08:00, the handler gave a first feedback at 08:30: answered.
+/// - 13: chased at 06:00, answered 06:30, chased again at 08:20: on it, the 08:20 chase.
+/// - 14: received 08:55, signed 08:58, contact due 09:25 (25 min; green until 09:15):
+///   not contacted and about to breach (within 2 h; not with no "soon" window).
+/// - 15: received 08:00, unreachable at 08:20 with a call-back promised for 10:00;
+///   contact due 08:30: not contacted, overdue, call back at 10:00.
+/// - 16: dispatched to 南头 at 08:55, not signed; sign-for due 09:05.
+#[test]
+fn the_handover_lists_chases_breaches_and_call_back_times() -> TestResult {
+    const SUPERVISOR: (UserId, jsjb_core::org::UnitId) = (UserId(50), NANSHAN);
+    const HANDLER: (UserId, jsjb_core::org::UnitId) = (UserId(7), NANTOU);
+    let chased = |note: &str| EventPayload::Chased {
+        note: note.to_owned(),
+    };
+    let feedback = || EventPayload::FirstFeedbackGiven {
+        text: "已受理".to_owned(),
+    };
+    let handled = |id, at: &str| {
+        with(
+            LetterBuilder::received(id, cst(at))
+                .dispatch_to(NANTOU, cst(at) + chrono::Duration::minutes(1))
+                .sign_for(UserId(7), cst(at) + chrono::Duration::minutes(3)),
+            contact("2026-03-01 09:10", ContactOutcome::Reached, ""),
+        )
+    };
+    let ten = handled(10, "2026-03-01 09:00")
+        .event_by(cst("2026-03-02 08:00"), SUPERVISOR, chased("请尽快办结"))
+        .build();
+    let eleven = handled(11, "2026-03-01 09:00")
+        .event_by(cst("2026-03-02 08:00"), SUPERVISOR, chased("请反馈"))
+        .event_by(cst("2026-03-02 08:30"), HANDLER, feedback())
+        .build();
+    let thirteen = handled(13, "2026-03-01 09:00")
+        .event_by(cst("2026-03-02 06:00"), SUPERVISOR, chased("一催"))
+        .event_by(cst("2026-03-02 06:30"), HANDLER, feedback())
+        .event_by(cst("2026-03-02 08:20"), SUPERVISOR, chased("再催"))
+        .build();
+    let fourteen = LetterBuilder::received(14, cst("2026-03-02 08:55"))
+        .dispatch_to(NANTOU, cst("2026-03-02 08:56"))
+        .sign_for(UserId(8), cst("2026-03-02 08:58"))
+        .build();
+    let fifteen = LetterBuilder::received(15, cst("2026-03-02 08:00"))
+        .dispatch_to(NANTOU, cst("2026-03-02 08:01"))
+        .sign_for(UserId(8), cst("2026-03-02 08:03"))
+        .event(
+            cst("2026-03-02 08:20"),
+            EventPayload::ContactRecorded {
+                method: ContactMethod::Phone,
+                outcome: ContactOutcome::Unreachable,
+                contacted_at: cst("2026-03-02 08:20"),
+                note: "关机".to_owned(),
+                callback_at: Some(cst("2026-03-02 10:00")),
+            },
+        )
+        .build();
+    let sixteen = LetterBuilder::received(16, cst("2026-03-02 08:55"))
+        .dispatch_to(NANTOU, cst("2026-03-02 08:55"))
+        .build();
+    let mut store = Store::open_in_memory()?;
+    store.set_me(&fixtures::me(8, NANTOU, &[Role::Officer]))?;
+    store.apply_page(&page(
+        1,
+        cst("2026-03-02 09:00"),
+        [ten, eleven, thirteen, fourteen, fifteen, sixteen]
+            .into_iter()
+            .map(upsert)
+            .collect(),
+    ))?;
+    let now = cst("2026-03-02 09:00");
+    let lines = |store: &Store, soon| -> Result<Vec<_>, Box<dyn Error>> {
+        Ok(store
+            .handover_items(NANTOU, now, soon)?
+            .into_iter()
+            .map(|i| (i.kind, i.letter_id.0, i.clock, i.due_at, i.event_at, i.note))
+            .collect())
+    };
+    use HandoverItemKind as K;
+    let at = |s: &str| Some(cst(s));
+    assert_eq!(
+        lines(&store, HANDOVER_SOON_SECS)?,
+        [
+            (
+                K::NotSignedFor,
+                16,
+                Some(ClockKind::SignFor),
+                at("2026-03-02 09:05"),
+                None,
+                String::new()
+            ),
+            (
+                K::NotContacted,
+                15,
+                Some(ClockKind::Contact),
+                at("2026-03-02 08:30"),
+                None,
+                String::new()
+            ),
+            (
+                K::NotContacted,
+                14,
+                Some(ClockKind::Contact),
+                at("2026-03-02 09:25"),
+                None,
+                String::new()
+            ),
+            (
+                K::Chased,
+                10,
+                None,
+                None,
+                at("2026-03-02 08:00"),
+                "请尽快办结".to_owned()
+            ),
+            (
+                K::Chased,
+                13,
+                None,
+                None,
+                at("2026-03-02 08:20"),
+                "再催".to_owned()
+            ),
+            (
+                K::Overdue,
+                15,
+                Some(ClockKind::Contact),
+                at("2026-03-02 08:30"),
+                None,
+                String::new()
+            ),
+            (
+                K::AboutToBreach,
+                16,
+                Some(ClockKind::SignFor),
+                at("2026-03-02 09:05"),
+                None,
+                String::new()
+            ),
+            (
+                K::AboutToBreach,
+                14,
+                Some(ClockKind::Contact),
+                at("2026-03-02 09:25"),
+                None,
+                String::new()
+            ),
+            (
+                K::PromisedCallback,
+                15,
+                None,
+                at("2026-03-02 10:00"),
+                at("2026-03-02 08:20"),
+                "关机".to_owned()
+            ),
+        ]
+    );
+    // With no "soon" window only clocks inside their warn window are about to breach:
+    // 14's contact (25 min left, warned from 10 min) and 16's sign-for (5 min, from 3) are not.
+    assert!(
+        lines(&store, 0)?
+            .iter()
+            .all(|(kind, ..)| *kind != K::AboutToBreach)
+    );
+
+    // The handler answers the chase on 10 from this desktop (still queued): off the list.
+    let version = store
+        .letter_detail(LetterId(10), now)?
+        .map(|d| d.status.version)
+        .ok_or("letter 10")?;
+    store.enqueue_action(
+        LetterId(10),
+        version,
+        &Action::GiveFirstFeedback {
+            text: "已受理".to_owned(),
+        },
+        &fixtures::acting(&fixtures::me(8, NANTOU, &[Role::Officer]), now),
+    )?;
+    let chased: Vec<_> = lines(&store, HANDOVER_SOON_SECS)?
+        .into_iter()
+        .filter(|(kind, ..)| *kind == K::Chased)
+        .map(|(_, id, ..)| id)
+        .collect();
+    assert_eq!(chased, [13]);
     Ok(())
 }
 
@@ -360,17 +551,31 @@ fn an_acknowledgement_is_queued_then_recorded_once() -> TestResult {
             not_contacted: 1,
             about_to_breach: 3,
             promised_callback: 1,
+            ..HandoverCounts::default()
         },
         letter_ids: vec![LetterId(2), LetterId(3), LetterId(5)],
+        checked_ids: vec![LetterId(2), LetterId(5)],
+        handed_over_by: Some(UserId(7)),
     };
+    // The outgoing officer's name, while queued, is the directory's.
+    store.set_directory(&[jsjb_proto::UserSummary {
+        id: UserId(7),
+        display_name: "民警7".to_owned(),
+        unit_id: NANTOU,
+        roles: vec![Role::Officer],
+    }])?;
     let key = store.queue_handover_ack(UserId(8), "民警8", &request)?;
     let report = store.handover_report(NANTOU, cst("2026-03-02 09:06"), HANDOVER_SOON_SECS)?;
     assert_eq!(report.last_acknowledged_at, Some(at));
     assert_eq!(report.last_acknowledged_by.as_deref(), Some("民警8"));
+    let queued = &report.acknowledgements[0];
+    assert_eq!(queued.status, HandoverAckStatus::Pending);
     assert_eq!(
-        report.acknowledgements[0].status,
-        HandoverAckStatus::Pending
+        (queued.handed_over_by, queued.handed_over_by_name.as_deref()),
+        (Some(UserId(7)), Some("民警7"))
     );
+    assert_eq!((queued.listed, queued.checked), (3, 2));
+    assert_eq!(queued.note, "已阅");
 
     // Unreachable: stays queued.
     store.handover_ack_failed(&key, "server_unreachable", false)?;
@@ -391,6 +596,9 @@ fn an_acknowledgement_is_queued_then_recorded_once() -> TestResult {
         note: request.note.clone(),
         counts: request.counts,
         letter_ids: request.letter_ids.clone(),
+        checked_ids: request.checked_ids.clone(),
+        handed_over_by: request.handed_over_by,
+        handed_over_by_name: Some("王七".to_owned()),
         workstation: Some("ws-1".to_owned()),
         idempotency_key: key,
     };
@@ -417,6 +625,9 @@ fn an_acknowledgement_is_queued_then_recorded_once() -> TestResult {
             ("民警7", HandoverAckStatus::Recorded)
         ]
     );
+    // Recorded, the name is the server's.
+    assert_eq!(acks[0].handed_over_by_name.as_deref(), Some("王七"));
+    assert_eq!((acks[0].listed, acks[0].checked), (3, 2));
 
     // A refusal is final and not shown as the last acknowledgement.
     let refused = store.queue_handover_ack(

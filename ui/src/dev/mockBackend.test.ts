@@ -129,9 +129,18 @@ describe("the mock's statistics and handover (what the screens show in developme
     const before = backend.handle("handover") as HandoverReport;
     expect(before.items.length).toBeGreaterThan(0);
     expect(before.last_acknowledged_at).toBeNull();
-    backend.handle("acknowledge_handover", { note: "注意 SZ 回访" });
+    // The lists come in the screen's order, each kind together.
+    const order = ["not_signed_for", "not_contacted", "chased", "overdue", "about_to_breach", "promised_callback"];
+    const kinds = before.items.map((i) => order.indexOf(i.kind));
+    expect(kinds).toEqual([...kinds].sort((a, b) => a - b));
+    expect(kinds).not.toContain(-1);
+    const first = before.items[0]?.letter_id;
+    backend.handle("acknowledge_handover", { note: "注意 SZ 回访", handedOverBy: 21, checkedIds: [first, 99_999] });
     const after = backend.handle("handover") as HandoverReport;
     expect(after.last_acknowledged_by).toBe("刘瑞峰");
-    expect(after.acknowledgements[0]?.note).toBe("注意 SZ 回访");
+    const ack = after.acknowledgements[0];
+    expect(ack?.note).toBe("注意 SZ 回访");
+    expect([ack?.handed_over_by, ack?.handed_over_by_name]).toEqual([21, "黄思远"]);
+    expect([ack?.checked, ack?.listed]).toEqual([1, new Set(before.items.map((i) => i.letter_id)).size]);
   });
 });

@@ -14,6 +14,7 @@ import type {
   EventRecord,
   HandoverAckView,
   HandoverItem,
+  HandoverItemKind,
   HandoverReport,
   InboxQuery,
   InboxRow,
@@ -268,11 +269,17 @@ export function createMockBackend(options: MockOptions = {}) {
       if (ageMs > 40 * MIN || target !== "handling" || random() < 0.5) {
         const c = signAt + random() * 25 * MIN;
         const unreachable = target === "handling" && random() < 0.15;
-        push(c, { kind: "contact_recorded", method: "phone", outcome: unreachable ? "unreachable" : "reached", contacted_at: iso(Math.min(c, now())), note: unreachable ? "电话无人接听，约定明早再拨" : "已电话联系，了解诉求" }, handler, station);
+        push(c, { kind: "contact_recorded", method: "phone", outcome: unreachable ? "unreachable" : "reached", contacted_at: iso(Math.min(c, now())), note: unreachable ? "电话无人接听，约定明早再拨" : "已电话联系，了解诉求", ...(unreachable ? { callback_at: iso(c + 14 * 3600_000) } : {}) }, handler, station);
       }
       if (ageMs > 3 * DAY || (target !== "handling" && ageMs > DAY)) {
         push(t0 + Math.min(ageMs * 0.3, 3.5 * DAY), { kind: "first_feedback_given", text: "已收到您的来信，民警正在核实处理。" }, handler, station);
       }
+    }
+    // 盯办 and 催办 on some old cases still in hand (no random draw: the rest of the
+    // generated data stays as it was).
+    if (target === "handling" && ageMs > 5 * DAY && id % 4 === 1) {
+      push(t0 + ageMs * 0.6, { kind: "supervisor_assigned", supervisor: 12, note: "" }, 10, 2);
+      push(now() - 3 * 3600_000, { kind: "chased", note: "请今日内反馈办理进展" }, 12, 2);
     }
     if (target === "awaiting_approval" || target === "closed") {
       push(t0 + ageMs * 0.8, { kind: "feedback_form_submitted", summary: "经走访核实，已联合街道整治。", result: "问题已解决", reply: "您反映的问题已处理，感谢监督。" }, handler, station);
@@ -730,19 +737,40 @@ export function createMockBackend(options: MockOptions = {}) {
   function handover(): HandoverReport {
     const items: HandoverItem[] = [];
     const soon = now() + 2 * 3600_000;
+    const unit = signedIn?.unit_id;
     for (const l of letters.values()) {
       const d = detail(l);
-      if (d.status.unit !== signedIn?.unit_id || d.status.state === "closed") continue;
-      const base = { letter_id: d.record.id, tracking_code: d.record.tracking_code, subject: d.record.subject, note: "" };
-      if (d.status.state === "handling" && d.clocks.contact.met_at === null) {
+      if (d.status.unit !== unit || d.status.state === "closed") continue;
+      const base = { letter_id: d.record.id, tracking_code: d.record.tracking_code, subject: d.record.subject, note: "", event_at: null };
+      const signFor = d.clocks.sign_for;
+      if (d.status.state === "dispatched" && signFor && signFor.met_at === null) {
+        items.push({ ...base, kind: "not_signed_for", clock: "sign_for", due_at: signFor.due_at });
+      }
+      if (d.status.handler !== null && d.clocks.contact.met_at === null) {
         items.push({ ...base, kind: "not_contacted", clock: "contact", due_at: d.clocks.contact.due_at });
       }
+      const events = d.record.events;
+      const chase = events.map((e) => e.payload.kind).lastIndexOf("chased");
+      const chased = chase >= 0 ? events[chase] : undefined;
+      if (chased?.payload.kind === "chased" && !events.slice(chase + 1).some((e) => e.actor_unit === unit)) {
+        items.push({ ...base, kind: "chased", clock: null, due_at: null, event_at: chased.at, note: chased.payload.note });
+      }
       const urgent = d.clocks.most_urgent ? d.clocks[d.clocks.most_urgent] : null;
-      if (urgent && Date.parse(urgent.due_at) <= soon) {
+      if (urgent?.state === "breached") {
+        items.push({ ...base, kind: "overdue", clock: urgent.kind, due_at: urgent.due_at });
+      } else if (urgent && (urgent.band !== "ok" || Date.parse(urgent.due_at) <= soon)) {
         items.push({ ...base, kind: "about_to_breach", clock: urgent.kind, due_at: urgent.due_at });
       }
+      const contact = [...events].reverse().find((e) => e.payload.kind === "contact_recorded");
+      if (contact?.payload.kind === "contact_recorded" && contact.payload.outcome === "unreachable") {
+        const p = contact.payload;
+        items.push({ ...base, kind: "promised_callback", clock: null, due_at: p.callback_at ?? null, event_at: p.contacted_at, note: p.note });
+      }
     }
-    const last = handoverAcks[0];
+    const order: HandoverItemKind[] = ["not_signed_for", "not_contacted", "chased", "overdue", "about_to_breach", "promised_callback"];
+    const key = (i: HandoverItem) => i.due_at ?? `~${i.event_at ?? ""}`;
+    items.sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || key(a).localeCompare(key(b)) || a.letter_id - b.letter_id);
+    const last = handoverAcks.find((a) => a.status !== "failed");
     return {
       items,
       serverNow: iso(now()),
@@ -909,18 +937,27 @@ export function createMockBackend(options: MockOptions = {}) {
         return wallBoard(args.rates === true);
       case "set_full_screen":
         return false;
-      case "acknowledge_handover":
+      case "acknowledge_handover": {
         if (!signedIn) throw { code: "not_signed_in", message: "not signed in" };
+        // As the command does: the ticks kept are those of listed letters.
+        const listed = [...new Set(handover().items.map((i) => i.letter_id))];
+        const ticked = Array.isArray(args.checkedIds) ? (args.checkedIds as unknown[]) : [];
+        const outgoing = typeof args.handedOverBy === "number" ? args.handedOverBy : null;
         handoverAcks.unshift({
           user_id: signedIn.id,
           user_name: signedIn.display_name,
+          handed_over_by: outgoing,
+          handed_over_by_name: PEOPLE.find((p) => p.id === outgoing)?.display_name ?? null,
+          listed: listed.length,
+          checked: listed.filter((id) => ticked.includes(id)).length,
           shift: "白班",
           acknowledged_at: iso(now()),
-          note: String(args.note ?? ""),
+          note: String(args.note ?? "").trim(),
           status: offline ? "pending" : "recorded",
           last_error: null,
         });
         return null;
+      }
       case "save_export":
         // Nothing is written in development: the path only says where the app would.
         return { path: `~/${String(args.fileName)}` };

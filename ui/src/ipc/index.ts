@@ -25,6 +25,7 @@ import type {
   SyncReport,
   SyncStatus,
   WallBoard,
+  UserId,
   UserSummary,
   WaitingStatus,
   Writer,
@@ -100,8 +101,10 @@ export const handover = () => call<HandoverReport>("handover");
 export const wallBoard = (rates: boolean) => call<WallBoard>("wall_board", { rates });
 /** The window in or out of full screen (the wall board on a duty-room screen). */
 export const setFullScreen = (on: boolean) => call<boolean>("set_full_screen", { on });
-export const acknowledgeHandover = (note: string) =>
-  call<void>("acknowledge_handover", { note });
+/** 确认接班: `handedOverBy` names the outgoing officer (交班人, a colleague), `checkedIds`
+ * the listed letters ticked. */
+export const acknowledgeHandover = (note: string, handedOverBy: UserId | null = null, checkedIds: LetterId[] = []) =>
+  call<void>("acknowledge_handover", { note, handedOverBy, checkedIds });
 
 // What happened to the user's own account (keys, password), shown after sign-in.
 export const accountNotices = () => call<Notice[]>("account_notices");

@@ -5,7 +5,19 @@ import type { UserId } from "./UserId";
 /**
  * An acknowledgement as the handover screen lists it.
  */
-export type HandoverAckView = { user_id: UserId, user_name: string, shift: string, acknowledged_at: string, note: string, 
+export type HandoverAckView = { 
+/**
+ * 接班人: the officer who acknowledged.
+ */
+user_id: UserId, user_name: string, 
+/**
+ * 交班人: the outgoing officer named, when one was.
+ */
+handed_over_by: UserId | null, handed_over_by_name: string | null, 
+/**
+ * How many letters the handover listed, and how many of them were ticked.
+ */
+listed: number, checked: number, shift: string, acknowledged_at: string, note: string, 
 /**
  * `pending`: queued on this workstation, not yet on the server; `failed`: the
  * server refused it (`last_error` says why); `recorded`: on the server.

@@ -8,6 +8,16 @@ import type { LetterId } from "./LetterId";
  */
 export type HandoverItem = { kind: HandoverItemKind, letter_id: LetterId, tracking_code: string, subject: string, 
 /**
- * The clock concerned (`contact` for `not_contacted`); `None` for a call-back.
+ * The clock concerned (`sign_for` for `not_signed_for`, `contact` for
+ * `not_contacted`); `None` for a chase and a call-back.
  */
-clock: ClockKind | null, due_at: string | null, note: string, };
+clock: ClockKind | null, 
+/**
+ * The clock's deadline, or the promised call-back time.
+ */
+due_at: string | null, 
+/**
+ * When the event that put the letter on the list happened: the chase, the
+ * unreachable attempt. `None` for the clock lists.
+ */
+event_at: string | null, note: string, };
