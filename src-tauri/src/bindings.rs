@@ -220,6 +220,17 @@ fn limits() -> BindingFile {
     for (name, doc, value) in constants {
         contents.push_str(&format!("\n/** {doc} */\nexport const {name} = {value};\n"));
     }
+    // The handover's lists in the store's order (`HandoverItemKind::ALL`, which is the
+    // order the report sorts by).
+    let handover: Vec<String> = jsjb_store::HandoverItemKind::ALL
+        .iter()
+        .map(|k| serde_json::to_string(k).unwrap_or_default())
+        .collect();
+    contents.push_str(&format!(
+        "\n/** jsjb_store::HandoverItemKind::ALL: the handover's lists, in their order. */\n\
+         export const HANDOVER_KINDS = [{}] as const;\n",
+        handover.join(", ")
+    ));
     contents.push_str(&format!(
         "\n/** jsjb_core::form::FORM_TITLE: the feedback form's title, as the PDF prints it. */\n\
          export const FORM_TITLE_ZH = {};\n",

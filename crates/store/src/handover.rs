@@ -48,6 +48,19 @@ pub enum HandoverItemKind {
     PromisedCallback,
 }
 
+impl HandoverItemKind {
+    /// Every list, in the order the report sorts them and the screen shows them (the UI
+    /// reads it from the generated `limits.ts`).
+    pub const ALL: [HandoverItemKind; 6] = [
+        HandoverItemKind::NotSignedFor,
+        HandoverItemKind::NotContacted,
+        HandoverItemKind::Chased,
+        HandoverItemKind::Overdue,
+        HandoverItemKind::AboutToBreach,
+        HandoverItemKind::PromisedCallback,
+    ];
+}
+
 /// One line of the handover.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct HandoverItem {

@@ -645,3 +645,10 @@ fn an_acknowledgement_is_queued_then_recorded_once() -> TestResult {
     assert_eq!(report.last_acknowledged_at, Some(at));
     Ok(())
 }
+
+#[test]
+fn the_handover_lists_are_listed_in_the_order_the_report_sorts_them() {
+    let mut sorted = HandoverItemKind::ALL;
+    sorted.sort();
+    assert_eq!(sorted, HandoverItemKind::ALL);
+}

@@ -2,10 +2,11 @@
 // the lists in their order, the ticks (one per letter, whichever list it is ticked on),
 // who may be named as the outgoing officer, and one acknowledgement as the history shows it.
 import type { HandoverAckView, HandoverItem, HandoverItemKind, LetterId, UserId, UserSummary } from "../../ipc";
+import { HANDOVER_KINDS } from "../../ipc/bindings/limits";
 
-/** The lists, in the order the store sorts them (`HandoverItemKind` in crates/store):
- * what must be done soonest first, 已超期 apart from 即将超期. The `Record` makes the
- * compiler refuse a kind without its heading. */
+/** Each list's heading. The `Record` makes the compiler refuse a kind without one; the
+ * order is the store's (`HandoverItemKind::ALL`, generated into `limits.ts`): what must
+ * be done soonest first, 已超期 apart from 即将超期. */
 const TITLE_KEYS: Record<HandoverItemKind, string> = {
   not_signed_for: "handover.notSignedFor",
   not_contacted: "handover.notContacted",
@@ -14,7 +15,7 @@ const TITLE_KEYS: Record<HandoverItemKind, string> = {
   about_to_breach: "handover.aboutToBreach",
   promised_callback: "handover.promisedCallback",
 };
-export const HANDOVER_KINDS = Object.keys(TITLE_KEYS) as HandoverItemKind[];
+export { HANDOVER_KINDS };
 
 export type HandoverSection = { kind: HandoverItemKind; titleKey: string; items: HandoverItem[] };
 

@@ -35,6 +35,9 @@ export const MAX_PROBLEM_TAGS = 5;
 /** jsjb_proto::limits::MAX_TAG_CHARS: one problem tag. */
 export const MAX_TAG_CHARS = 32;
 
+/** jsjb_store::HandoverItemKind::ALL: the handover's lists, in their order. */
+export const HANDOVER_KINDS = ["not_signed_for", "not_contacted", "chased", "overdue", "about_to_breach", "promised_callback"] as const;
+
 /** jsjb_core::form::FORM_TITLE: the feedback form's title, as the PDF prints it. */
 export const FORM_TITLE_ZH = "局长信箱来信办理反馈表";
 
