@@ -2,37 +2,20 @@
 // countdowns, one-click 签收, new arrivals, a hostile letter shown as text, login errors.
 import { emit } from "@tauri-apps/api/event";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
-import { flushPromises, mount, type VueWrapper } from "@vue/test-utils";
+import type { VueWrapper } from "@vue/test-utils";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import App from "../App.vue";
-import { createMockBackend, type MockBackend } from "../dev/mockBackend";
-import { createAppI18n } from "../i18n";
+import { createMockBackend, type MockBackend, type MockOptions } from "../dev/mockBackend";
+import { installMockApp, mountApp, settle as settleApp, type Call } from "../dev/testApp";
 import { appState, resetAppState } from "./state";
 
 let backend: MockBackend;
-const calls: { cmd: string; args: Record<string, unknown> }[] = [];
+const calls: Call[] = [];
 
-function install(options: Parameters<typeof createMockBackend>[0] = {}) {
-  backend = createMockBackend({ letters: 30, nowMs: Date.parse("2026-11-28T04:00:00Z"), ...options });
-  mockIPC(
-    (cmd, args) => {
-      calls.push({ cmd, args: (args ?? {}) as Record<string, unknown> });
-      return backend.handle(cmd, args as Record<string, unknown>);
-    },
-    { shouldMockEvents: true },
-  );
-  backend.onEvent((event, payload) => void emit(event, payload));
+function install(options: MockOptions = {}) {
+  backend = installMockApp({ letters: 30, nowMs: Date.parse("2026-11-28T04:00:00Z"), ...options }, calls);
 }
 
-async function mountApp(): Promise<VueWrapper> {
-  const wrapper = mount(App, { global: { plugins: [createAppI18n()] }, attachTo: document.body });
-  for (let i = 0; i < 5; i++) await flushPromises();
-  return wrapper;
-}
-
-async function settle() {
-  for (let i = 0; i < 5; i++) await flushPromises();
-}
+const settle = () => settleApp(5);
 
 beforeEach(() => {
   localStorage.clear();

@@ -1,29 +1,18 @@
 // The handover screen against the mock backend: the lists apart, a tick per letter on
 // every list it is on, 交班人 among the colleagues, the count on the button, a warning
 // before acknowledging with letters unticked, and the history line with the note.
-import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
-import { flushPromises, mount, type VueWrapper } from "@vue/test-utils";
+import { clearMocks } from "@tauri-apps/api/mocks";
+import type { VueWrapper } from "@vue/test-utils";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import App from "../../App.vue";
 import { appState, resetAppState, setView } from "../../app/state";
-import { createMockBackend } from "../../dev/mockBackend";
-import { createAppI18n } from "../../i18n";
+import { installMockApp, mountApp, settle, type Call } from "../../dev/testApp";
 import type { HandoverReport } from "../../ipc";
 
-const calls: { cmd: string; args: Record<string, unknown> }[] = [];
-
-async function settle() {
-  for (let i = 0; i < 6; i++) await flushPromises();
-}
+const calls: Call[] = [];
 
 async function openHandover(): Promise<{ wrapper: VueWrapper; report: HandoverReport }> {
-  const backend = createMockBackend({ letters: 60, nowMs: Date.parse("2026-11-28T04:00:00Z") });
-  mockIPC((cmd, args) => {
-    calls.push({ cmd, args: (args ?? {}) as Record<string, unknown> });
-    return backend.handle(cmd, args as Record<string, unknown>);
-  });
-  const wrapper = mount(App, { global: { plugins: [createAppI18n()] }, attachTo: document.body });
-  await settle();
+  const backend = installMockApp({ letters: 60, nowMs: Date.parse("2026-11-28T04:00:00Z") }, calls);
+  const wrapper = await mountApp();
   setView("handover");
   await settle();
   return { wrapper, report: backend.handle("handover") as HandoverReport };
