@@ -734,12 +734,10 @@ impl SyncEngine {
         let result = self.pull_pages(&mut best).await;
         // A sample from a page that arrived counts even if a later page failed.
         if let Some(sample) = best {
-            self.clock.set_offset_ms(sample.offset_ms);
             let offset = sample.offset_ms;
             self.store
                 .call(move |s| s.set_clock_offset_ms(offset))
                 .await??;
-            self.publish(|s| s.clock_offset_ms = offset);
         }
         result
     }
@@ -752,10 +750,12 @@ impl SyncEngine {
                 .sync(self.cursor, self.config.page_limit)
                 .await?;
             let received = self.clock.local_now();
-            *best = Some(better_sample(
-                *best,
-                offset_sample(sent, received, page.server_time),
-            ));
+            let sample = better_sample(*best, offset_sample(sent, received, page.server_time));
+            *best = Some(sample);
+            // Adopted before the page is applied: whoever sees a letter of this page
+            // also sees the offset that colours it (the cache keeps it after the pull).
+            self.clock.set_offset_ms(sample.offset_ms);
+            self.publish(|s| s.clock_offset_ms = sample.offset_ms);
             let changed = changed_ids(&page);
             self.letters_changed = self
                 .letters_changed
