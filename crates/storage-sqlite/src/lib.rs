@@ -13,6 +13,7 @@ pub mod migrations;
 pub mod notices;
 mod signed_forms;
 mod signoff;
+pub mod snapshot;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -32,7 +33,8 @@ use jsjb_storage::time::{from_db, to_db};
 use jsjb_storage::{
     Actor, AttachmentKind, AttachmentMeta, CreatedLetter, Credentials, Draft, DraftMessage,
     DraftOutcome, LockoutPolicy, LoginAttempt, NewLetter, NewSession, NewUnit, NewUser,
-    ProgressRecord, Rating, SessionRecord, Storage, StorageError, UserRecord,
+    ProgressRecord, Rating, SessionRecord, Storage, StorageError, UnitMoved, UserChange,
+    UserChanged, UserRecord,
 };
 
 /// SQLite's own error as the seam's [`StorageError::Backend`]: the seam knows no
@@ -175,6 +177,30 @@ fn load_user(conn: &Connection, id: UserId) -> Result<Option<UserRecord>, Storag
     }
 }
 
+/// Whether `unit` has an active chief other than `except`: a unit has one chief (a
+/// second one could enrol a key and sign the unit's forms in their own right; deputies
+/// sign through the chief's 代签 grant).
+fn other_active_chief(
+    tx: &Connection,
+    unit: UnitId,
+    except: Option<UserId>,
+) -> Result<bool, StorageError> {
+    tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM users u JOIN user_roles r ON r.user_id = u.id
+         WHERE u.unit_id = ?1 AND u.active = 1 AND r.role = 'chief' AND u.id IS NOT ?2)",
+        params![unit.0, except.map(|u| u.0)],
+        |r| r.get(0),
+    )
+    .db()
+}
+
+fn chief_exists() -> StorageError {
+    StorageError::Conflict {
+        code: "chief_exists",
+        detail: "this unit has a chief already; a unit has one chief, and others sign only under the chief's delegation (代签)".to_owned(),
+    }
+}
+
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(
         e,
@@ -244,6 +270,88 @@ impl Storage for SqliteStore {
             )
             .db()?;
             Ok(Unit { name, ..before })
+        })
+        .await
+    }
+
+    async fn move_unit(
+        &self,
+        unit: UnitId,
+        parent: UnitId,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<UnitMoved, StorageError> {
+        self.write(move |tx| {
+            let mut units = load_units(tx)?;
+            let moved = units
+                .iter_mut()
+                .find(|u| u.id == unit)
+                .ok_or_else(|| StorageError::NotFound(format!("there is no unit {}", unit.0)))?;
+            let from = moved.parent.ok_or_else(|| StorageError::Invalid {
+                field: "unit",
+                message: "the city bureau is the root of the tree and cannot move".to_owned(),
+            })?;
+            if from == parent {
+                return Err(StorageError::Conflict {
+                    code: "already_done",
+                    detail: "the unit is under that parent already".to_owned(),
+                });
+            }
+            moved.parent = Some(parent);
+            let moved = moved.clone();
+            // The tree rules live in core: the whole tree with the unit moved must hold
+            // them (a station goes under a branch, never under a station or the city).
+            let tree = UnitTree::new(units).map_err(|e| StorageError::Invalid {
+                field: "parent_id",
+                message: format!("the unit cannot be placed there: {e}"),
+            })?;
+            tx.execute(
+                "UPDATE units SET parent_id = ?2 WHERE id = ?1",
+                params![unit.0, parent.0],
+            )
+            .db()?;
+            // Every letter of the moved subtree is announced as leaving the old parent:
+            // the old parent's desktops get a removal, the new parent's the letter.
+            let subtree = tree.subtree(unit);
+            let ids: Vec<i64> = subtree.iter().map(|u| u.0).collect();
+            let at = to_db(now);
+            let appended = tx
+                .execute(
+                    "INSERT INTO changes (letter_id, unit_id, prev_unit_id, at)
+                     SELECT id, unit_id, ?2, ?3 FROM letters
+                     WHERE unit_id IN (SELECT value FROM json_each(?1)) ORDER BY id",
+                    params![
+                        serde_json::to_string(&ids).map_err(|e| corrupt(e.to_string()))?,
+                        from.0,
+                        at
+                    ],
+                )
+                .db()?;
+            let last_change_seq = (appended > 0).then(|| tx.last_insert_rowid());
+            audit::append(
+                tx,
+                NewEntry {
+                    at: now,
+                    actor: &actor,
+                    action: "unit.move",
+                    letter: None,
+                    unit: Some(unit),
+                    user: None,
+                    payload: json!({
+                        "from": from.0,
+                        "to": parent.0,
+                        "letters": appended,
+                        "reason": reason,
+                    }),
+                },
+            )
+            .db()?;
+            Ok(UnitMoved {
+                unit: moved,
+                from,
+                last_change_seq,
+            })
         })
         .await
     }
@@ -342,24 +450,8 @@ impl Storage for SqliteStore {
                     message: format!("there is no unit {}", user.unit_id.0),
                 });
             }
-            // One chief per unit: a second one could enrol a key and sign the unit's
-            // forms in their own right. Deputies sign through the chief's 代签 grant.
-            if user.roles.contains(&Role::Chief) {
-                let chief: Option<String> = tx
-                    .query_row(
-                        "SELECT u.username FROM users u JOIN user_roles r ON r.user_id = u.id
-                         WHERE u.unit_id = ?1 AND u.active = 1 AND r.role = 'chief' LIMIT 1",
-                        [user.unit_id.0],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .db()?;
-                if chief.is_some() {
-                    return Err(StorageError::Conflict {
-                        code: "chief_exists",
-                        detail: "this unit has a chief already; a unit has one chief, and others sign only under the chief's delegation (代签)".to_owned(),
-                    });
-                }
+            if user.roles.contains(&Role::Chief) && other_active_chief(tx, user.unit_id, None)? {
+                return Err(chief_exists());
             }
             let at = to_db(now);
             let inserted = tx.execute(
@@ -474,6 +566,129 @@ impl Storage for SqliteStore {
         .await
     }
 
+    async fn update_user(
+        &self,
+        user: UserId,
+        change: UserChange,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<UserChanged, StorageError> {
+        self.write(move |tx| {
+            let before = load_user(tx, user)?
+                .ok_or_else(|| StorageError::NotFound(format!("there is no user {}", user.0)))?;
+            let display_name = change
+                .display_name
+                .clone()
+                .unwrap_or_else(|| before.display_name.clone());
+            let roles = change.roles.clone().unwrap_or_else(|| before.roles.clone());
+            let unit_id = change.unit_id.unwrap_or(before.unit_id);
+            if roles.is_empty() {
+                return Err(StorageError::Invalid {
+                    field: "roles",
+                    message: "a user needs at least one role".to_owned(),
+                });
+            }
+            if (display_name.as_str(), &roles, unit_id)
+                == (before.display_name.as_str(), &before.roles, before.unit_id)
+            {
+                return Err(StorageError::Conflict {
+                    code: "already_done",
+                    detail: "nothing would change".to_owned(),
+                });
+            }
+            let unit_exists: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM units WHERE id = ?1)",
+                    [unit_id.0],
+                    |r| r.get(0),
+                )
+                .db()?;
+            if !unit_exists {
+                return Err(StorageError::Invalid {
+                    field: "unit_id",
+                    message: format!("there is no unit {}", unit_id.0),
+                });
+            }
+            if before.active
+                && roles.contains(&Role::Chief)
+                && other_active_chief(tx, unit_id, Some(user))?
+            {
+                return Err(chief_exists());
+            }
+            tx.execute(
+                "UPDATE users SET display_name = ?2, unit_id = ?3 WHERE id = ?1",
+                params![user.0, display_name, unit_id.0],
+            )
+            .db()?;
+            if roles != before.roles {
+                tx.execute("DELETE FROM user_roles WHERE user_id = ?1", [user.0])
+                    .db()?;
+                for role in &roles {
+                    tx.execute(
+                        "INSERT INTO user_roles (user_id, role) VALUES (?1, ?2)",
+                        params![user.0, role.as_str()],
+                    )
+                    .db()?;
+                }
+            }
+            // A new scope or new powers: the desktop signs in again and sees them.
+            let sessions_revoked = if unit_id != before.unit_id || roles != before.roles {
+                tx.execute(
+                    "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+                    params![user.0, to_db(now)],
+                )
+                .db()?
+            } else {
+                0
+            };
+            // Signing rights belong to the chief of one unit: they end when either goes.
+            let left_chief_post = before.roles.contains(&Role::Chief)
+                && (!roles.contains(&Role::Chief) || unit_id != before.unit_id);
+            let deputy_moved = unit_id != before.unit_id;
+            let (keys_revoked, delegations_revoked) = if left_chief_post || deputy_moved {
+                signoff::end_signing_rights(tx, user, &reason, &actor, now)?
+            } else {
+                (0, 0)
+            };
+            audit::append(
+                tx,
+                NewEntry {
+                    at: now,
+                    actor: &actor,
+                    action: "user.update",
+                    letter: None,
+                    unit: Some(unit_id),
+                    user: Some(user),
+                    payload: json!({
+                        "before": {
+                            "display_name": before.display_name,
+                            "unit": before.unit_id.0,
+                            "roles": before.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                        },
+                        "after": {
+                            "display_name": display_name,
+                            "unit": unit_id.0,
+                            "roles": roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                        },
+                        "sessions_revoked": sessions_revoked,
+                        "keys_revoked": keys_revoked,
+                        "delegations_revoked": delegations_revoked,
+                        "reason": reason,
+                    }),
+                },
+            )
+            .db()?;
+            Ok(UserChanged {
+                user: load_user(tx, user)?.ok_or_else(|| corrupt("user vanished"))?,
+                sessions_revoked,
+                keys_revoked,
+                delegations_revoked,
+            })
+        })
+        .await
+    }
+
     async fn set_user_active(
         &self,
         user: UserId,
@@ -494,22 +709,12 @@ impl Storage for SqliteStore {
                     ),
                 });
             }
-            if active && before.roles.contains(&Role::Chief) {
-                // One chief per unit holds for a returning chief too.
-                let other: bool = tx
-                    .query_row(
-                        "SELECT EXISTS (SELECT 1 FROM users u JOIN user_roles r ON r.user_id = u.id
-                     WHERE u.unit_id = ?1 AND u.active = 1 AND r.role = 'chief' AND u.id <> ?2)",
-                        params![before.unit_id.0, user.0],
-                        |r| r.get(0),
-                    )
-                    .db()?;
-                if other {
-                    return Err(StorageError::Conflict {
-                        code: "chief_exists",
-                        detail: "this unit has another active chief".to_owned(),
-                    });
-                }
+            // One chief per unit holds for a returning chief too.
+            if active
+                && before.roles.contains(&Role::Chief)
+                && other_active_chief(tx, before.unit_id, Some(user))?
+            {
+                return Err(chief_exists());
             }
             let at = to_db(now);
             tx.execute(

@@ -272,6 +272,76 @@ fn notify_key(
     )
 }
 
+/// Ends every signing right of `user` inside the caller's transaction (they left the
+/// unit or the chief's role): their keys not yet revoked are revoked, and the 代签
+/// delegations they granted or hold end now; each logged, each key told to its owner.
+/// Returns (keys revoked, delegations ended).
+pub(crate) fn end_signing_rights(
+    tx: &Connection,
+    user: UserId,
+    reason: &str,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(usize, usize), StorageError> {
+    let keys: Vec<SigningKey> = load_keys(tx, None)?
+        .into_iter()
+        .filter(|k| k.user_id == user && k.state != KeyState::Revoked)
+        .collect();
+    for key in &keys {
+        tx.execute(
+            "UPDATE signing_keys SET state = 'revoked', revoked_at = ?2, revoked_by = ?3, revoke_reason = ?4 WHERE id = ?1",
+            params![key.id, to_db(now), actor.user.map(|u| u.0), reason],
+        )
+        .db()?;
+        let stored = load_keys(tx, Some(key.id))?
+            .pop()
+            .ok_or_else(|| corrupt("key vanished"))?;
+        audit_key(
+            tx,
+            actor,
+            now,
+            "key.revoke",
+            &stored,
+            json!({ "reason": reason }),
+        )?;
+        notify_key(
+            tx,
+            &stored,
+            NoticeKind::KeyRevoked,
+            actor,
+            now,
+            reason.to_owned(),
+        )?;
+    }
+    let delegations: Vec<Delegation> = load_delegations(tx, None)?
+        .into_iter()
+        .filter(|d| {
+            (d.chief == user || d.deputy == user) && d.revoked_at.is_none() && d.valid_until > now
+        })
+        .collect();
+    for d in &delegations {
+        tx.execute(
+            "UPDATE delegations SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1",
+            params![d.id, to_db(now), actor.user.map(|u| u.0)],
+        )
+        .db()?;
+        audit::append(
+            tx,
+            NewEntry {
+                at: now,
+                actor,
+                action: "delegation.revoke",
+                letter: None,
+                unit: Some(d.unit_id),
+                user: Some(d.deputy),
+                payload: json!({ "delegation_id": d.id, "reason": reason }),
+            },
+        )
+        .db()?;
+    }
+    Ok((keys.len(), delegations.len()))
+}
+
 #[async_trait]
 impl SignoffStore for SqliteStore {
     async fn register_key(

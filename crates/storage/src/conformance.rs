@@ -27,7 +27,7 @@ use crate::signoff::{NewDelegation, NewKey};
 use crate::{
     ActionCommit, ActionOutcome, Actor, DecideFn, DraftEdit, DraftMessage, DraftOutcome,
     IdempotencyClaim, LockoutPolicy, LoginAttempt, NewLetter, NewSession, NewUnit, NewUser, Rating,
-    Storage, StorageError, StoredAnswer,
+    Storage, StorageError, StoredAnswer, UserChange,
 };
 
 /// Runs every case of the suite as a test of the calling crate. `$fresh` is an async
@@ -39,7 +39,8 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(@cases $fresh;
             organisation, accounts_and_notices, logins_and_lockout, letters_and_intake_idempotency,
             actions_and_idempotency, scope_removals, sync_cursor_contract, audit_chain,
-            citizen_side, signing_keys_and_delegations, handovers, prune_idempotency);
+            citizen_side, signing_keys_and_delegations, handovers, prune_idempotency,
+            moves_and_user_changes);
     };
     (@cases $fresh:path; $($case:ident),* $(,)?) => {
         $(
@@ -1592,4 +1593,235 @@ pub async fn prune_idempotency(store: Arc<dyn Storage>) {
         .await
         .expect("pruned key");
     assert!(matches!(fresh, ActionOutcome::Applied { .. }), "{fresh:?}");
+}
+
+/// An admin moves a station to another branch and changes users: the desktops of both
+/// branches follow the move through the change feed; a chief who leaves the post loses
+/// every signing right; one chief per unit holds.
+pub async fn moves_and_user_changes(store: Arc<dyn Storage>) {
+    let store = store.as_ref();
+    let o = org(store).await;
+    let branch2 = unit(store, Some(o.city), Tier::Branch, "罗湖分局").await;
+    let letter = store
+        .create_letter(
+            new_letter("MOVE0001", Some(o.station_a)),
+            Actor::public(Channel::Web),
+        )
+        .await
+        .expect("create")
+        .id;
+    let (mut old_branch, mut new_branch) = (0, 0);
+    let old_scope = [o.branch, o.station_a, o.station_b];
+    assert_eq!(
+        letter_ids(&drain(store, &old_scope, &mut old_branch).await),
+        BTreeSet::from([letter.0])
+    );
+    assert!(drain(store, &[branch2], &mut new_branch).await.is_empty());
+    let admin = user_actor(o.admin, o.city, Role::Admin);
+
+    // The tree rules hold: no station under a station, the root stays, no idle move.
+    assert_eq!(
+        code_of(
+            store
+                .move_unit(o.station_a, o.station_b, "x".into(), admin.clone(), t0())
+                .await
+        ),
+        "parent_id"
+    );
+    assert_eq!(
+        code_of(
+            store
+                .move_unit(o.city, o.branch, "x".into(), admin.clone(), t0())
+                .await
+        ),
+        "unit"
+    );
+    assert_eq!(
+        code_of(
+            store
+                .move_unit(o.station_a, o.branch, "x".into(), admin.clone(), t0())
+                .await
+        ),
+        "already_done"
+    );
+    assert_eq!(
+        code_of(
+            store
+                .move_unit(UnitId(999), o.branch, "x".into(), admin.clone(), t0())
+                .await
+        ),
+        "not_found"
+    );
+    let moved = store
+        .move_unit(o.station_a, branch2, "辖区调整".into(), admin.clone(), t0())
+        .await
+        .expect("move");
+    assert_eq!((moved.from, moved.unit.parent), (o.branch, Some(branch2)));
+    assert!(moved.last_change_seq.is_some(), "the station had a letter");
+    let units = store.units().await.expect("units");
+    let station = units.iter().find(|u| u.id == o.station_a).expect("station");
+    assert_eq!(station.parent, Some(branch2));
+    // The old branch's desktop forgets the letter; the new branch's fetches it, though
+    // its cursor is past the letter's own changes.
+    let removed = drain(store, &[o.branch, o.station_b], &mut old_branch).await;
+    assert!(
+        matches!(removed.as_slice(), [Change::Removed { letter_id }] if *letter_id == letter),
+        "{removed:?}"
+    );
+    assert_eq!(
+        letter_ids(&drain(store, &[branch2, o.station_a], &mut new_branch).await),
+        BTreeSet::from([letter.0])
+    );
+    // A station without letters moves without appending changes.
+    let empty = unit(store, Some(o.branch), Tier::Station, "空派出所").await;
+    let quiet = store
+        .move_unit(empty, branch2, "辖区调整".into(), admin.clone(), t0())
+        .await
+        .expect("move empty");
+    assert_eq!(quiet.last_change_seq, None);
+
+    // Users: one chief per unit, nothing idle, and a chief who leaves loses the keys
+    // and delegations.
+    let officer_to_chief = UserChange {
+        roles: Some(BTreeSet::from([Role::Chief])),
+        ..UserChange::default()
+    };
+    assert_eq!(
+        code_of(
+            store
+                .update_user(
+                    o.officer_a,
+                    officer_to_chief,
+                    "x".into(),
+                    admin.clone(),
+                    t0()
+                )
+                .await
+        ),
+        "chief_exists"
+    );
+    assert_eq!(
+        code_of(
+            store
+                .update_user(
+                    o.officer_a,
+                    UserChange::default(),
+                    "x".into(),
+                    admin.clone(),
+                    t0()
+                )
+                .await
+        ),
+        "already_done"
+    );
+    assert_eq!(
+        code_of(
+            store
+                .update_user(
+                    o.officer_a,
+                    UserChange {
+                        roles: Some(BTreeSet::new()),
+                        ..UserChange::default()
+                    },
+                    "x".into(),
+                    admin.clone(),
+                    t0()
+                )
+                .await
+        ),
+        "roles"
+    );
+    let chief = user_actor(o.chief_a, o.station_a, Role::Chief);
+    let signoff = store.signoff();
+    signoff
+        .register_key(
+            new_key(o.chief_a, o.station_a, "fp-move"),
+            chief.clone(),
+            t0(),
+        )
+        .await
+        .expect("register");
+    signoff
+        .grant_delegation(
+            NewDelegation {
+                unit: o.station_a,
+                chief: o.chief_a,
+                deputy: o.deputy_a,
+                valid_from: t0(),
+                valid_until: t0() + Duration::days(7),
+                category: None,
+                note: "出差期间".to_owned(),
+            },
+            chief,
+            t0(),
+        )
+        .await
+        .expect("grant");
+    let changed = store
+        .update_user(
+            o.chief_a,
+            UserChange {
+                roles: Some(BTreeSet::from([Role::Officer])),
+                display_name: Some("原所长".to_owned()),
+                unit_id: None,
+            },
+            "岗位调整".into(),
+            admin.clone(),
+            t0(),
+        )
+        .await
+        .expect("update");
+    assert_eq!(changed.user.roles, BTreeSet::from([Role::Officer]));
+    assert_eq!(changed.user.display_name, "原所长");
+    assert_eq!((changed.keys_revoked, changed.delegations_revoked), (1, 1));
+    let keys = signoff.keys().await.expect("keys");
+    assert!(
+        keys.iter()
+            .all(|k| k.state == jsjb_proto::KeyState::Revoked)
+    );
+    assert!(
+        signoff
+            .delegations()
+            .await
+            .expect("delegations")
+            .iter()
+            .all(|d| d.revoked_at.is_some())
+    );
+    let notices = store.notices(o.chief_a).await.expect("notices");
+    assert!(notices.iter().any(|n| n.kind == NoticeKind::KeyRevoked));
+    // Now the unit has no chief: the officer may become it; and may move units.
+    let promoted = store
+        .update_user(
+            o.officer_a,
+            UserChange {
+                roles: Some(BTreeSet::from([Role::Chief, Role::Officer])),
+                unit_id: Some(o.station_a),
+                display_name: None,
+            },
+            "任命".into(),
+            admin.clone(),
+            t0(),
+        )
+        .await
+        .expect("promote");
+    assert!(promoted.user.roles.contains(&Role::Chief));
+    assert_eq!(
+        code_of(
+            store
+                .update_user(
+                    o.officer_a,
+                    UserChange {
+                        unit_id: Some(UnitId(999)),
+                        ..UserChange::default()
+                    },
+                    "x".into(),
+                    admin,
+                    t0()
+                )
+                .await
+        ),
+        "unit_id"
+    );
+    let verification = store.verify_audit(Vec::new()).await.expect("verify");
+    assert!(verification.ok, "{verification:?}");
 }

@@ -88,6 +88,36 @@ pub struct NewUser {
     pub password_hash: String,
 }
 
+/// What an admin changes about a user; `None` keeps it as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserChange {
+    pub display_name: Option<String>,
+    pub roles: Option<BTreeSet<Role>>,
+    pub unit_id: Option<UnitId>,
+}
+
+/// A user as an admin's change left them, and what the change ended: a new unit or
+/// roles end the user's sessions (their desktop signs in again, with the new scope);
+/// a chief who leaves the unit or the role loses their signing keys and the 代签
+/// delegations they granted or held, each logged and told to them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserChanged {
+    pub user: UserRecord,
+    pub sessions_revoked: usize,
+    pub keys_revoked: usize,
+    pub delegations_revoked: usize,
+}
+
+/// A unit moved under another parent, and the last change it appended: one change per
+/// letter of the moved subtree, recorded as leaving the old parent, so that desktops of
+/// the old parent's scope forget those letters and desktops of the new one fetch them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitMoved {
+    pub unit: Unit,
+    pub from: UnitId,
+    pub last_change_seq: Option<i64>,
+}
+
 /// What login needs to know about an account. Its lock-out is kept by user name
 /// apart from it (see [`Storage::login_lock`]), so that unknown names lock alike.
 #[derive(Debug, Clone)]
@@ -324,6 +354,17 @@ pub trait Storage: Send + Sync + 'static {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Unit, StorageError>;
+    /// Moves a unit under another parent after checking the tree rules (a station
+    /// moves to another branch); audit `unit.move` with both parents and the reason.
+    /// Letters keep their unit and history; see [`UnitMoved`] for how desktops follow.
+    async fn move_unit(
+        &self,
+        unit: UnitId,
+        parent: UnitId,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<UnitMoved, StorageError>;
     async fn users(&self) -> Result<Vec<UserRecord>, StorageError>;
     async fn user(&self, id: UserId) -> Result<Option<UserRecord>, StorageError>;
     async fn create_user(
@@ -351,6 +392,16 @@ pub trait Storage: Send + Sync + 'static {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<UserRecord, StorageError>;
+    /// Changes a user's name, roles or unit (audit `user.update` with before, after and
+    /// the reason). One chief per unit holds; see [`UserChanged`] for what ends.
+    async fn update_user(
+        &self,
+        user: UserId,
+        change: UserChange,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<UserChanged, StorageError>;
     /// The user sets their own password: it no longer needs changing, nobody else set
     /// it (so the account is independent of the admin who made it), and every other
     /// session of theirs ends; `keep_session` (the caller's token hash) stays open.
