@@ -74,6 +74,41 @@ pub struct SetActiveRequest {
     pub reason: String,
 }
 
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveUnitRequest {
+    /// The new parent: for a station, another branch.
+    pub parent_id: i64,
+    /// Why (kept in the audit log); required.
+    pub reason: String,
+}
+
+/// What to change about a user; an omitted field stays as it is.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    /// Trimmed; 1–64 characters.
+    #[schema(min_length = 1, max_length = 64)]
+    pub display_name: Option<String>,
+    #[schema(min_items = 1, example = json!(["officer"]))]
+    pub roles: Option<Vec<Role>>,
+    pub unit_id: Option<i64>,
+    /// Why (kept in the audit log); required.
+    pub reason: String,
+}
+
+/// A user after an admin's change, and what the change ended.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserUpdated {
+    pub user: UserDto,
+    /// Sessions ended (a new unit or new roles: the desktop signs in again).
+    pub sessions_revoked: usize,
+    /// Signing keys revoked (a chief who left the post or the unit).
+    pub keys_revoked: usize,
+    /// 代签 delegations ended (granted or held by a user who left).
+    pub delegations_revoked: usize,
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UnitList {
     pub units: Vec<UnitDto>,
@@ -313,6 +348,58 @@ pub async fn post_unit_name(
     Ok(ApiJson(renamed.into()))
 }
 
+/// Moves a unit of the admin's subtree under another parent there (a station to another
+/// branch). Letters keep their unit and history; the desktops of both parents follow at
+/// once (see `Storage::move_unit`). Both parents and the reason go to the audit log.
+#[utoipa::path(post, path = "/api/v1/admin/units/{id}/parent", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "unit id")),
+    request_body = MoveUnitRequest,
+    responses((status = 200, body = UnitDto), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "`already_done`: the unit is under that parent already")))]
+pub async fn post_unit_parent(
+    State(state): State<AppState>,
+    session: Session,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<MoveUnitRequest>,
+) -> Result<ApiJson<UnitDto>, ApiError> {
+    session.require(Role::Admin)?;
+    let tree = unit_tree(&state).await?;
+    let unit = UnitId(id);
+    // Scope first: the unit, where it is now and where it goes must all be the admin's
+    // (so an admin never moves their own unit, nor one out of or into another subtree).
+    let administers = |u: UnitId| tree.get(u).is_some() && tree.in_scope(session.unit_id, u);
+    let from = tree.get(unit).and_then(|u| u.parent);
+    if !administers(unit) || !from.is_some_and(administers) {
+        return Err(ApiError::NotFound(format!(
+            "there is no unit {id} you administer and can move"
+        )));
+    }
+    let parent = UnitId(req.parent_id);
+    if !administers(parent) {
+        return Err(ApiError::invalid(
+            "parent_id",
+            format!("there is no unit {} you administer", parent.0),
+        ));
+    }
+    let reason = check_name("reason", &req.reason, jsjb_core::workflow::MAX_TEXT_CHARS)?;
+    let moved = state
+        .store
+        .move_unit(
+            unit,
+            parent,
+            reason,
+            session.actor(Some(Role::Admin)),
+            state.time.now(),
+        )
+        .await?;
+    // The hub caches parents: it learns the new one before announcing the move.
+    state.hub.learn(state.store.units().await?.iter());
+    if let Some(seq) = moved.last_change_seq {
+        state.publish_change(seq, &[unit, moved.from]).await;
+    }
+    Ok(ApiJson(moved.unit.into()))
+}
+
 /// Users of the units the admin can administer.
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = UserList), (status = 403, body = Problem)))]
@@ -387,6 +474,91 @@ pub async fn post_password(
         .accounts
         .revoked(crate::auth::Revoked::User(UserId(id)));
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Changes a user of the admin's subtree: name, roles, unit (within the subtree). One
+/// chief per unit holds; a new unit or roles end the user's sessions at once; a chief who
+/// leaves the post or the unit loses their signing keys and delegations (each logged and
+/// told to them). An admin cannot change their own account: another admin must.
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "user id")),
+    request_body = UpdateUserRequest,
+    responses((status = 200, body = UserUpdated), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "`already_done`: nothing would change; `chief_exists`: the unit has another active chief")))]
+pub async fn post_user_update(
+    State(state): State<AppState>,
+    session: Session,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<UpdateUserRequest>,
+) -> Result<ApiJson<UserUpdated>, ApiError> {
+    session.require(Role::Admin)?;
+    let tree = unit_tree(&state).await?;
+    let target = UserId(id);
+    // Scope first: a user outside the admin's subtree answers as one that does not exist.
+    state
+        .store
+        .user(target)
+        .await?
+        .filter(|u| tree.in_scope(session.unit_id, u.unit_id))
+        .ok_or_else(|| ApiError::NotFound(format!("there is no user {id} you administer")))?;
+    if target == session.user_id {
+        return Err(ApiError::Forbidden(
+            "you cannot change your own account: another admin must".to_owned(),
+        ));
+    }
+    let change = user_change(&tree, session.unit_id, &req)?;
+    let reason = check_name("reason", &req.reason, jsjb_core::workflow::MAX_TEXT_CHARS)?;
+    let changed = state
+        .store
+        .update_user(
+            target,
+            change,
+            reason,
+            session.actor(Some(Role::Admin)),
+            state.time.now(),
+        )
+        .await?;
+    if changed.sessions_revoked > 0 {
+        state.accounts.revoked(crate::auth::Revoked::User(target));
+    }
+    Ok(ApiJson(UserUpdated {
+        user: changed.user.into(),
+        sessions_revoked: changed.sessions_revoked,
+        keys_revoked: changed.keys_revoked,
+        delegations_revoked: changed.delegations_revoked,
+    }))
+}
+
+/// The checked change of an update request: names trimmed and bounded, roles present,
+/// a new unit inside `admin_unit`'s subtree.
+fn user_change(
+    tree: &UnitTree,
+    admin_unit: UnitId,
+    req: &UpdateUserRequest,
+) -> Result<jsjb_storage::UserChange, ApiError> {
+    let display_name = req
+        .display_name
+        .as_deref()
+        .map(|n| check_name("display_name", n, MAX_NAME_CHARS))
+        .transpose()?;
+    let roles: Option<BTreeSet<Role>> = req.roles.as_ref().map(|r| r.iter().copied().collect());
+    if roles.as_ref().is_some_and(BTreeSet::is_empty) {
+        return Err(ApiError::invalid("roles", "a user needs at least one role"));
+    }
+    let unit_id = req.unit_id.map(UnitId);
+    if let Some(unit) = unit_id
+        && (tree.get(unit).is_none() || !tree.in_scope(admin_unit, unit))
+    {
+        return Err(ApiError::invalid(
+            "unit_id",
+            format!("there is no unit {} you administer", unit.0),
+        ));
+    }
+    Ok(jsjb_storage::UserChange {
+        display_name,
+        roles,
+        unit_id,
+    })
 }
 
 /// Signing keys of the units the admin administers, with their owners and the approvals

@@ -8,8 +8,8 @@
 //! no database work per stream; and a slow desktop only ever sees the latest number
 //! (a `watch` keeps one value), never a queue.
 //!
-//! Parents are learnt from the unit tree and cached: units are never re-parented, so a
-//! cached parent stays right. A unit the hub does not know yet (created by the admin
+//! Parents are learnt from the unit tree and cached; an admin's move of a unit re-teaches
+//! the hub before the move is announced (`admin::post_unit_parent`). A unit the hub does not know yet (created by the admin
 //! CLI in another process, say) is looked up by the caller before publishing
 //! ([`crate::AppState::publish_change`]); if it is still unknown, every stream is poked —
 //! a spurious poke costs a desktop one empty pull, a missed one would cost it the change.

@@ -89,6 +89,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::list_keys))
         .routes(routes!(admin::post_active))
         .routes(routes!(admin::post_unit_name))
+        .routes(routes!(admin::post_unit_parent))
+        .routes(routes!(admin::post_user_update))
         .routes(routes!(auth::change_password))
         .routes(routes!(admin::audit_verify))
         .routes(routes!(crate::witness::api::get_head))

@@ -303,3 +303,235 @@ async fn a_unit_is_renamed_inside_the_admins_subtree_with_the_reason_logged() {
         renamed[0].2
     );
 }
+
+async fn sync_page(s: &TestServer, token: &str, cursor: i64) -> Value {
+    let res = s
+        .get(
+            &format!("/api/v1/sync?cursor={cursor}&limit=100"),
+            Some(token),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    res.json().await.expect("json")
+}
+
+#[tokio::test]
+async fn a_station_moves_to_another_branch_and_both_branches_desktops_follow() {
+    let s = TestServer::start().await;
+    let admin = s.admin_token().await;
+    let futian = s.unit(&admin, s.city, "branch", "福田分局").await;
+    let luohu = s.unit(&admin, s.city, "branch", "罗湖分局").await;
+    let station = s.unit(&admin, futian, "station", "莲花派出所").await;
+    let other_station = s.unit(&admin, futian, "station", "园岭派出所").await;
+    s.user(&admin, s.city, "city.desk", &["dispatcher"]).await;
+    s.user(&admin, futian, "ft.desk", &["dispatcher"]).await;
+    s.user(&admin, luohu, "lh.desk", &["dispatcher"]).await;
+    s.user(&admin, luohu, "lh.admin", &["admin"]).await;
+    s.user(&admin, station, "lh.officer", &["officer"]).await;
+    let (desk, ft, lh) = (
+        s.token("city.desk", PASSWORD).await,
+        s.token("ft.desk", PASSWORD).await,
+        s.token("lh.desk", PASSWORD).await,
+    );
+    let (outsider, officer) = (
+        s.token("lh.admin", PASSWORD).await,
+        s.token("lh.officer", PASSWORD).await,
+    );
+    let res = s.post_public_letter(&letter_json(), Vec::new()).await;
+    assert_eq!(res.status(), 201);
+    // The public answer carries the receipt only; the city desk's sync has the letter.
+    let id = sync_page(&s, &desk, 0).await["changes"][0]["letter"]["id"]
+        .as_i64()
+        .expect("id");
+    let res = s
+        .client
+        .post(s.url(&format!("/api/v1/letters/{id}/actions")))
+        .bearer_auth(&desk)
+        .header("Idempotency-Key", "2f7c1f0e-move-dispatch")
+        .json(&json!({"expected_version": 1, "action": {"action": "dispatch", "to": station}}))
+        .send()
+        .await
+        .expect("dispatch");
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+
+    let ft_page = sync_page(&s, &ft, 0).await;
+    assert_eq!(ft_page["changes"][0]["letter"]["id"], id, "{ft_page}");
+    let lh_page = sync_page(&s, &lh, 0).await;
+    assert_eq!(lh_page["changes"], json!([]));
+
+    let url = format!("/api/v1/admin/units/{station}/parent");
+    let body = json!({"parent_id": luohu, "reason": "辖区调整"});
+    problem(
+        s.post_json(&url, Some(&officer), &body).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    // The 罗湖 admin administers the target branch but not the station where it is.
+    problem(
+        s.post_json(&url, Some(&outsider), &body).await,
+        404,
+        "not_found",
+    )
+    .await;
+    problem(
+        s.post_json(
+            &url,
+            Some(&admin),
+            &json!({"parent_id": other_station, "reason": "x"}),
+        )
+        .await,
+        400,
+        "invalid_input",
+    )
+    .await;
+    problem(
+        s.post_json(
+            &format!("/api/v1/admin/units/{}/parent", s.city),
+            Some(&admin),
+            &json!({"parent_id": futian, "reason": "x"}),
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+    let res = s.post_json(&url, Some(&admin), &body).await;
+    assert_eq!(res.status(), 200);
+    let moved: Value = res.json().await.expect("json");
+    assert_eq!(moved["parent_id"], luohu);
+
+    // 福田's desktop forgets the letter, 罗湖's fetches it from where it stood.
+    let ft_next = sync_page(&s, &ft, ft_page["next_cursor"].as_i64().expect("c")).await;
+    assert_eq!(
+        ft_next["changes"],
+        json!([{"type": "removed", "letter_id": id}]),
+        "{ft_next}"
+    );
+    let lh_next = sync_page(&s, &lh, lh_page["next_cursor"].as_i64().expect("c")).await;
+    assert_eq!(lh_next["changes"][0]["letter"]["id"], id, "{lh_next}");
+    // And the letter itself is now 罗湖's to read, not 福田's.
+    assert_eq!(
+        s.get(&format!("/api/v1/letters/{id}"), Some(&ft))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        s.get(&format!("/api/v1/letters/{id}"), Some(&lh))
+            .await
+            .status(),
+        200
+    );
+    let logged = audit(&s, "unit.move");
+    assert_eq!(logged.len(), 1);
+    assert!(logged[0].2.contains("辖区调整"), "{}", logged[0].2);
+}
+
+#[tokio::test]
+async fn an_admin_changes_roles_and_unit_scoped_with_one_chief_per_unit() {
+    let s = TestServer::start().await;
+    let admin = s.admin_token().await;
+    let admin_id = s
+        .cli_user(s.city, "second.admin", &[jsjb_core::org::Role::Admin])
+        .await;
+    let second = s.token("second.admin", PASSWORD).await;
+    let branch = s.unit(&admin, s.city, "branch", "南山分局").await;
+    let other = s.unit(&admin, s.city, "branch", "宝安分局").await;
+    let station = s.unit(&admin, branch, "station", "南头派出所").await;
+    let elsewhere = s.unit(&admin, other, "station", "西乡派出所").await;
+    s.user(&admin, station, "nt.chief", &["chief"]).await;
+    let id = s.user(&admin, station, "nt.zhou", &["officer"]).await;
+    s.user(&admin, branch, "ns.admin", &["admin"]).await;
+    let branch_admin = s.token("ns.admin", PASSWORD).await;
+    let token = s.token("nt.zhou", PASSWORD).await;
+    let url = format!("/api/v1/admin/users/{id}");
+
+    // A second chief for the unit is refused; so is a unit outside the admin's subtree.
+    problem(
+        s.post_json(
+            &url,
+            Some(&admin),
+            &json!({"roles": ["chief"], "reason": "任命"}),
+        )
+        .await,
+        409,
+        "chief_exists",
+    )
+    .await;
+    problem(
+        s.post_json(
+            &url,
+            Some(&branch_admin),
+            &json!({"unit_id": elsewhere, "reason": "调动"}),
+        )
+        .await,
+        400,
+        "invalid_input",
+    )
+    .await;
+    problem(
+        s.post_json(&url, Some(&admin), &json!({"reason": "无变化"}))
+            .await,
+        409,
+        "already_done",
+    )
+    .await;
+    problem(
+        s.post_json(
+            &format!("/api/v1/admin/users/{admin_id}"),
+            Some(&second),
+            &json!({"roles": ["officer"], "reason": "x"}),
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    problem(
+        s.post_json(&url, Some(&admin), &json!({"roles": [], "reason": "x"}))
+            .await,
+        400,
+        "invalid_input",
+    )
+    .await;
+    // A display name alone keeps the session; a new unit ends it.
+    let res = s
+        .post_json(
+            &url,
+            Some(&admin),
+            &json!({"display_name": "周警官", "reason": "更正姓名"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(s.get("/api/v1/me", Some(&token)).await.status(), 200);
+    let res = s
+        .post_json(
+            &url,
+            Some(&admin),
+            &json!({"unit_id": elsewhere, "roles": ["officer", "dispatcher"], "reason": "调动"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["user"]["unit_id"], elsewhere, "{body}");
+    assert_eq!(body["sessions_revoked"], 1, "{body}");
+    assert_eq!(s.get("/api/v1/me", Some(&token)).await.status(), 401);
+    let me = login_body(&s, "nt.zhou", PASSWORD).await;
+    assert_eq!(me["me"]["unit_id"], elsewhere);
+    let logged = audit(&s, "user.update");
+    assert_eq!(logged.len(), 2);
+    assert!(logged[1].2.contains("调动"), "{}", logged[1].2);
+    // The branch admin cannot reach the user any more: they left the subtree.
+    problem(
+        s.post_json(
+            &url,
+            Some(&branch_admin),
+            &json!({"display_name": "x", "reason": "x"}),
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+}

@@ -558,7 +558,28 @@ async fn admin_routes_are_admin_only_and_scoped() {
             .await,
         )
         .await;
+        // No change at all and a move to where the unit is: refused after the scope check.
+        let update = read(
+            w.s.post_json(
+                &format!("/api/v1/admin/users/{target}"),
+                Some(&caller.token),
+                &json!({"reason": "核对"}),
+            )
+            .await,
+        )
+        .await;
+        let parent = read(
+            w.s.post_json(
+                &format!("/api/v1/admin/units/{}/parent", w.units["S1a"]),
+                Some(&caller.token),
+                &json!({"parent_id": w.units["B1"], "reason": "核对"}),
+            )
+            .await,
+        )
+        .await;
         for (what, answer) in [
+            ("update user", &update),
+            ("move unit", &parent),
             ("list users", &users),
             ("list units", &units),
             ("audit verify", &verify),
@@ -606,6 +627,25 @@ async fn admin_routes_are_admin_only_and_scoped() {
                 "rename S1a by {}: {}",
                 caller.name,
                 rename.text
+            );
+            assert_eq!(
+                update.status,
+                if in_scope { 409 } else { 404 },
+                "update an S1a user by {}: {}",
+                caller.name,
+                update.text
+            );
+            // Moving S1a needs its parent B1 in scope too (a station admin cannot).
+            assert_eq!(
+                parent.status,
+                if relation("B1", caller.unit).sees() {
+                    409
+                } else {
+                    404
+                },
+                "move S1a by {}: {}",
+                caller.name,
+                parent.text
             );
             // In scope: the user is active already (409); outside: no such user (404).
             assert_eq!(
@@ -672,6 +712,8 @@ async fn every_route_in_the_document_is_in_the_matrix() {
         "GET /api/v1/admin/keys",
         "POST /api/v1/admin/users/{id}/active",
         "POST /api/v1/admin/units/{id}/name",
+        "POST /api/v1/admin/units/{id}/parent",
+        "POST /api/v1/admin/users/{id}",
         "GET /api/v1/audit/verify",
     ];
     let covered_below = [

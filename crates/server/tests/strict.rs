@@ -109,6 +109,14 @@ impl Fixture {
                 json!({"name": "福田分局（新）", "reason": "更名"}),
             ),
             (
+                "/api/v1/admin/units/{id}/parent",
+                json!({"parent_id": 1, "reason": "调整"}),
+            ),
+            (
+                "/api/v1/admin/users/{id}",
+                json!({"display_name": "新名", "reason": "更正"}),
+            ),
+            (
                 "/api/v1/admin/users/{id}/active",
                 json!({"active": false, "reason": "调离"}),
             ),
