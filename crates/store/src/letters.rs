@@ -277,6 +277,23 @@ fn forget_text(conn: &Connection, id: LetterId) -> Result<(), StoreError> {
 /// text and cached bytes no other letter uses; its pending actions fail as out of scope.
 pub(crate) fn remove_letter(conn: &Connection, id: LetterId) -> Result<bool, StoreError> {
     outbox_rows::fail_out_of_scope(conn, id)?;
+    delete_letter(conn, id)
+}
+
+/// Forgets every cached letter, keeping the outbox (the scope itself changed: the next
+/// pulls decide what is in it, the server what of the outbox still applies).
+pub(crate) fn forget_every_letter(conn: &Connection) -> Result<(), StoreError> {
+    let ids: Vec<i64> = conn
+        .prepare("SELECT id FROM letters")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in ids {
+        delete_letter(conn, LetterId(id))?;
+    }
+    Ok(())
+}
+
+fn delete_letter(conn: &Connection, id: LetterId) -> Result<bool, StoreError> {
     let shas: Vec<String> = conn
         .prepare_cached("SELECT sha256 FROM attachments WHERE letter_id = ?1")?
         .query_map([id.0], |r| r.get(0))?

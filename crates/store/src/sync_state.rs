@@ -108,7 +108,24 @@ impl Store {
     /// Every letter's view is recomputed, as pending actions may now apply differently.
     pub fn set_me(&mut self, me: &Me) -> Result<(), StoreError> {
         let tree = tree_of(me)?;
+        let before = self
+            .ctx
+            .me
+            .as_ref()
+            .map(|m| m.unit_id)
+            .or(load_me(&self.conn)?.map(|m| m.unit_id));
         let tx = self.conn.transaction()?;
+        // The cache holds the scope of the user's unit. An admin moved the user to
+        // another unit: the letters start over from cursor 0 in the new scope. The
+        // outbox stays: what the officer did is sent, and the server refuses what is
+        // no longer theirs, visibly.
+        if before.is_some_and(|unit| unit != me.unit_id) {
+            crate::letters::forget_every_letter(&tx)?;
+            tx.execute(
+                "UPDATE sync_state SET cursor = 0, last_synced_at = NULL WHERE id = 1",
+                [],
+            )?;
+        }
         tx.execute(
             "UPDATE sync_state SET me = ?1 WHERE id = 1",
             [serde_json::to_string(me)?],

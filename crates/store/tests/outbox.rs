@@ -396,3 +396,35 @@ fn a_signed_decision_keeps_its_signature_across_a_restart() -> TestResult {
     assert_eq!(entry.request().signature, None);
     Ok(())
 }
+
+#[test]
+fn a_user_moved_to_another_unit_starts_the_letters_over_and_keeps_the_outbox() -> TestResult {
+    let mut store = Store::open_in_memory()?;
+    store_with_letter(&mut store)?;
+    let me = fixtures::officer();
+    store.enqueue_action(
+        LetterId(1),
+        2,
+        &Action::SignFor,
+        &acting(&me, cst("2026-03-02 09:03")),
+    )?;
+    // Signed in again at the same unit: nothing changes.
+    store.set_me(&me)?;
+    assert!(store.letter(LetterId(1))?.is_some());
+    assert!(store.sync_state()?.cursor > 0);
+    // An admin moved the officer to 蛇口: the old unit's letters go, the cursor starts
+    // over, and the officer's action still waits to be sent (the server decides).
+    let moved = fixtures::me(
+        me.user_id.0,
+        fixtures::SHEKOU,
+        &[jsjb_core::org::Role::Officer],
+    );
+    store.set_me(&moved)?;
+    assert!(store.letter(LetterId(1))?.is_none());
+    assert_eq!(store.sync_state()?.cursor, 0);
+    assert_eq!(store.sync_state()?.last_synced_at, None);
+    assert_eq!(store.pending_actions()?.len(), 1);
+    let page = store.inbox(&InboxQuery::default(), cst("2026-03-02 09:10"))?;
+    assert!(page.rows.is_empty(), "{:?}", page.rows);
+    Ok(())
+}
