@@ -9,6 +9,9 @@
 //    no example (示例) text on any of them.
 // 3. The write form's faults, all at once, beside their fields and in a summary; the
 //    Chinese file pickers.
+// 4. With JavaScript, under the pages' own CSP (not bypassed): /static/portal.js names
+//    the chosen files and copies the tracking code to the clipboard; no CSP violation.
+// 5. The rating form's faults, all at once, beside their fields.
 //
 // Screenshots go to tests/.artifacts/web/ (or $JSJB_WEB_SHOTS). The SMS code is read from the server's log
 // (the demo has no SMS gateway: `LogSms` logs the text).
@@ -231,6 +234,8 @@ const DAY = 24 * 60 * MINUTE;
 
 /** The receipt: the 30-minute promise, and a code that one tap selects whole. */
 async function checkReceipt(page, code) {
+  // Without script there is no copy button to press in vain.
+  assert.equal(await page.isHidden('#copy-code'), true);
   const text = await page.textContent('main');
   assert.match(text, /我们将在30分钟内与您电话联系/);
   assert.match(text, /长按或选中即可复制/);
@@ -363,12 +368,22 @@ test('every portal page passes axe-core (no serious or critical violations)', as
     phone,
     text: '想咨询一下居住证的办理流程。',
     category: 'inquiry',
-    onPage: (step) => check(`letter-${step}`),
+    onPage: async (step) => {
+      // The form with a file chosen: the script's list of names is checked too.
+      if (step === '3-write') {
+        await page.setInputFiles('#images', { name: '居住证.png', mimeType: 'image/png', buffer: PNG });
+        await page.waitForSelector('#images-chosen:not([hidden])');
+      }
+      await check(`letter-${step}`);
+    },
   });
   await progressTimeline(page, code, phone.slice(-4));
   await check('progress-timeline');
   await page.goto(`${base}/letters/${code}/rate`);
   await check('rate');
+  await submit(page);
+  await page.waitForSelector('#form-error');
+  await check('rate-faults');
   await writeLetter(page, {
     name: '王芳',
     phone,
@@ -486,5 +501,117 @@ test('the letter form shows every fault at once, beside its field, with Chinese 
   assert.match(code ?? '', /^SZ\d{8}[2-9A-Z]{6}$/, await page.content());
   await checkReceipt(page, code);
   await shot(page, 'faults-4-done');
+  await context.close();
+});
+
+/** A context with script on and the pages' own CSP in force; fails on any CSP report or page error. */
+async function scriptedPage() {
+  const context = await browser.newContext({
+    viewport: PHONE_SIZE,
+    deviceScaleFactor: 2,
+    isMobile: true,
+    hasTouch: true,
+    userAgent: WECHAT_UA,
+    locale: 'zh-CN',
+    timezoneId: 'Asia/Shanghai',
+  });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  const page = await context.newPage();
+  const troubles = [];
+  page.on('console', (m) => {
+    // A form sent back with its faults answers 400: the browser says so, and that is no trouble.
+    if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) {
+      troubles.push(m.text());
+    }
+  });
+  page.on('pageerror', (e) => troubles.push(String(e)));
+  return { context, page, troubles };
+}
+
+test('with script, the letter form names the chosen files and the receipt copies its code', async () => {
+  const { context, page, troubles } = await scriptedPage();
+  const phone = '13500135246';
+  let shown = 0;
+  const code = await writeLetter(page, {
+    name: '刘洋',
+    phone,
+    text: '小区地下车库的监控坏了，电动车接连被盗。',
+    onPage: async (step) => {
+      if (step !== '3-write') return;
+      // The script ran under the page's CSP (script-src 'self' and Trusted Types).
+      assert.equal(await page.isHidden('#images-chosen'), true);
+      await page.setInputFiles('#images', [
+        { name: '车库入口.png', mimeType: 'image/png', buffer: PNG },
+        { name: '被撬的锁.png', mimeType: 'image/png', buffer: PNG },
+      ]);
+      await page.waitForSelector('#images-chosen:not([hidden])');
+      assert.deepEqual(
+        await page.$$eval('#images-chosen li', (els) => els.map((e) => e.textContent)),
+        ['车库入口.png（1 KB）', '被撬的锁.png（1 KB）'],
+      );
+      assert.equal(await page.getAttribute('#images-chosen', 'aria-label'), '已选择的图片');
+      assert.equal(await page.isHidden('#voices-chosen'), true);
+      // A second pick replaces the first, as the hint says, and the list follows.
+      await page.setInputFiles('#images', [{ name: '车库入口.png', mimeType: 'image/png', buffer: PNG }]);
+      assert.deepEqual(
+        await page.$$eval('#images-chosen li', (els) => els.map((e) => e.textContent)),
+        ['车库入口.png（1 KB）'],
+      );
+      await page.locator('#images-chosen').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(artifacts, 'script-1-chosen-files.png') });
+      shown += 1;
+    },
+  });
+  assert.equal(shown, 1);
+  // The receipt: the button shows, copies, and says so.
+  assert.equal(await page.isVisible('#copy-code'), true);
+  assert.equal((await page.textContent('#copy-code')).trim(), '复制查询编号');
+  await page.evaluate(() => navigator.clipboard.writeText('nothing yet'));
+  await page.click('#copy-code');
+  await page.waitForFunction(() => document.getElementById('copy-status').textContent !== '');
+  assert.equal((await page.textContent('#copy-status')).trim(), '已复制查询编号');
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), code);
+  await shot(page, 'script-2-copied');
+  assert.deepEqual(troubles, []);
+  await context.close();
+});
+
+test('the rating form shows every fault at once, beside its field', async () => {
+  const { context, page, troubles } = await scriptedPage();
+  const summaryItems = () => page.$$eval('#form-error li', (els) => els.map((e) => e.textContent.trim()));
+  await page.goto(`${base}/letters/SZ20261231K7PQ2X/rate`);
+  // No script on this page: its CSP has no script-src.
+  assert.equal(await page.$('script'), null);
+  await submit(page);
+  assert.match(await page.textContent('#form-error'), /提交的内容有 2 处需要修改/);
+  assert.deepEqual(await summaryItems(), ['请填写手机号后四位（4 位数字）。', '请选择满意、基本满意或不满意。']);
+  assert.equal((await page.textContent('#phone_last4-error')).trim(), '请填写手机号后四位（4 位数字）。');
+  assert.equal((await page.textContent('#satisfaction-error')).trim(), '请选择满意、基本满意或不满意。');
+  assert.equal(await page.getAttribute('#phone_last4', 'aria-invalid'), 'true');
+  await shot(page, 'rate-1-faults');
+  // Three at once: too few digits, no choice, a comment past 500 characters (set past
+  // the textarea's maxlength, as a script or an old browser could send it).
+  await page.fill('#phone_last4', '56');
+  await page.$eval('#comment', (e) => {
+    e.value = '等'.repeat(501);
+  });
+  await submit(page);
+  assert.match(await page.textContent('#form-error'), /提交的内容有 3 处需要修改/);
+  assert.deepEqual(
+    await page.$$eval('#form-error a', (els) => els.map((a) => a.getAttribute('href'))),
+    ['#phone_last4', '#satisfaction', '#comment'],
+  );
+  assert.equal((await page.textContent('#comment-error')).trim(), '意见不超过 500 字。');
+  assert.equal(await page.inputValue('#phone_last4'), '56');
+  await shot(page, 'rate-2-faults');
+  // Right in form: the fault is the letter's, one line, no field marked.
+  await page.fill('#phone_last4', '5678');
+  await page.fill('#comment', '');
+  await page.check('#s-satisfied');
+  await submit(page);
+  assert.match(await page.textContent('#form-error'), /没有找到/);
+  assert.equal(await page.$('[aria-invalid=true]'), null);
+  assert.equal(await page.isChecked('#s-satisfied'), true);
+  assert.deepEqual(troubles, []);
   await context.close();
 });

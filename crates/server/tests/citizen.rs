@@ -1273,3 +1273,244 @@ async fn the_receipt_promises_the_call_and_progress_shows_the_next_deadline() {
         "{next}"
     );
 }
+
+fn header<'a>(res: &'a reqwest::Response, name: &str) -> &'a str {
+    res.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+/// The CSP of a page that may run the portal's script: from this origin only, nothing
+/// inline, no eval, and no string may become HTML.
+fn assert_scripted_csp(csp: &str) {
+    for part in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "require-trusted-types-for 'script'",
+        "trusted-types 'none'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(part), "{part}: {csp}");
+    }
+    for loose in [
+        "unsafe-inline",
+        "unsafe-eval",
+        "nonce-",
+        "sha256-",
+        "http",
+        "*",
+    ] {
+        assert!(!csp.contains(loose), "{loose}: {csp}");
+    }
+}
+
+/// The page's one script is the portal's, by its address; nothing inline.
+fn assert_only_the_portal_script(html: &str) {
+    assert_eq!(html.matches("<script").count(), 1, "{html}");
+    assert!(
+        html.contains("<script src=\"/static/portal.js\" defer></script>"),
+        "{html}"
+    );
+    assert!(
+        !html.contains(" on") || !html.contains("onclick="),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn the_portal_script_is_served_as_javascript_and_only_its_pages_may_run_it() {
+    let s = TestServer::start().await;
+    let res = s.get("/static/portal.js", None).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        header(&res, "content-type"),
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(header(&res, "x-content-type-options"), "nosniff");
+    assert_eq!(header(&res, "cache-control"), "public, max-age=3600");
+    // The script itself is not a document: the strict policy, no script-src of its own.
+    let csp = header(&res, "content-security-policy").to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    let js = res.text().await.expect("js");
+    assert!(js.contains("copy-code") && js.contains("data-chosen-for"));
+    // Nothing in it turns a string into HTML or code.
+    for sink in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "eval(",
+        "new Function",
+        "document.write",
+    ] {
+        assert!(!js.contains(sink), "{sink}");
+    }
+
+    // Pages without the script keep the policy without script-src.
+    for path in [
+        "/",
+        "/letters/new",
+        "/progress",
+        "/privacy",
+        "/letters/SZ20261231K7PQ2X/rate",
+    ] {
+        let res = s.get(path, None).await;
+        assert_eq!(res.status(), 200, "{path}");
+        let csp = header(&res, "content-security-policy").to_owned();
+        assert!(
+            csp.contains("default-src 'none'") && !csp.contains("script-src"),
+            "{path}: {csp}"
+        );
+        assert!(
+            !res.text().await.expect("html").contains("<script"),
+            "{path}"
+        );
+    }
+
+    // The letter form (first shown, and again with its faults) and the receipt load it.
+    let phone = "13612345678";
+    s.client
+        .post(s.url("/letters/new"))
+        .form(&[
+            ("kind", "letter"),
+            ("name", "李四"),
+            ("phone", phone),
+            ("consent", "yes"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    let res = s
+        .client
+        .post(s.url("/letters/verify"))
+        .form(&[
+            ("kind", "letter"),
+            ("name", "李四"),
+            ("phone", phone),
+            ("code", &sms_code(&s, phone)),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 200);
+    assert_scripted_csp(header(&res, "content-security-policy"));
+    let html = res.text().await.expect("html");
+    assert_only_the_portal_script(&html);
+    // The lists the script fills, one per picker, empty and hidden without it.
+    for id in ["images", "voices"] {
+        assert!(
+            html.contains(&format!("id=\"{id}-chosen\" data-chosen-for=\"{id}\"")),
+            "{id}: {html}"
+        );
+    }
+    let ticket = between(&html, "name=\"ticket\" value=\"", "\"").to_owned();
+    let mut form = reqwest::multipart::Form::new().text("ticket", ticket.clone());
+    form = form
+        .text("kind", "letter")
+        .text("category", "help")
+        .text("body", " ");
+    let res = s
+        .client
+        .post(s.url("/letters"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 400);
+    assert_scripted_csp(header(&res, "content-security-policy"));
+    assert_only_the_portal_script(&res.text().await.expect("html"));
+    let form = reqwest::multipart::Form::new()
+        .text("ticket", ticket)
+        .text("kind", "letter")
+        .text("category", "help")
+        .text("body", "楼道里的灯坏了很久。");
+    let res = s
+        .client
+        .post(s.url("/letters"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 200);
+    assert_scripted_csp(header(&res, "content-security-policy"));
+    let html = res.text().await.expect("html");
+    assert_only_the_portal_script(&html);
+    // The copy button is there but hidden until the script shows it; its words are the page's.
+    let button = between(&html, "<button", "</button>");
+    assert!(
+        button.contains("id=\"copy-code\"")
+            && button.contains(" hidden")
+            && button.contains("复制查询编号"),
+        "{button}"
+    );
+    assert!(
+        html.contains("id=\"copy-status\" role=\"status\""),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn the_rating_form_tells_every_fault_at_once() {
+    let s = &TestServer::start().await;
+    let rate = |form: Vec<(&'static str, String)>| async move {
+        let res = s
+            .client
+            .post(s.url("/letters/SZ20261231K7PQ2X/rate"))
+            .form(&form)
+            .send()
+            .await
+            .expect("post");
+        (res.status().as_u16(), res.text().await.expect("html"))
+    };
+    // Nothing at all: the last 4 digits and the choice.
+    let (status, html) = rate(vec![]).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("提交的内容有 2 处需要修改"), "{html}");
+    for (id, message) in [
+        ("phone_last4", "请填写手机号后四位（4 位数字）。"),
+        ("satisfaction", "请选择满意、基本满意或不满意。"),
+    ] {
+        assert!(
+            html.contains(&format!("<a href=\"#{id}\">{message}</a>")),
+            "{id}: {html}"
+        );
+        assert!(
+            html.contains(&format!("id=\"{id}-error\">{message}")),
+            "{id}: {html}"
+        );
+    }
+    // Three digits, a choice that is not one, and a comment too long: all three, and
+    // what was typed comes back (as text).
+    let (status, html) = rate(vec![
+        ("phone_last4", "567".to_owned()),
+        ("satisfaction", "great".to_owned()),
+        ("comment", format!("<b>{}</b>", "慢".repeat(500))),
+    ])
+    .await;
+    assert_eq!(status, 400);
+    assert!(html.contains("提交的内容有 3 处需要修改"), "{html}");
+    assert!(
+        html.contains("id=\"comment-error\">意见不超过 500 字。"),
+        "{html}"
+    );
+    assert!(html.contains("value=\"567\""), "{html}");
+    assert!(html.contains("&lt;b&gt;慢慢"), "{html}");
+    assert!(!html.contains("<b>慢"), "{html}");
+    assert_eq!(
+        html.matches("aria-invalid=\"true\"").count(),
+        2,
+        "the two inputs (the radios' fieldset is described by its fault): {html}"
+    );
+    // Right in form, wrong in fact: one line for the whole form, no field marked.
+    let (status, html) = rate(vec![
+        ("phone_last4", "5678".to_owned()),
+        ("satisfaction", "satisfied".to_owned()),
+    ])
+    .await;
+    assert_eq!(status, 404);
+    assert!(html.contains("id=\"form-error\">没有找到"), "{html}");
+    assert!(!html.contains("aria-invalid"), "{html}");
+}

@@ -1,6 +1,8 @@
 //! The portal's HTML, as `maud` templates: checked at compile time, and every `(value)`
-//! is HTML-escaped — citizen text can only ever be text. No script anywhere: the pages
-//! work without JavaScript and under a CSP without `script-src`.
+//! is HTML-escaped — citizen text can only ever be text. No inline script anywhere: the
+//! pages work without JavaScript, most under a CSP without `script-src`; the letter form
+//! and the receipt load /static/portal.js ([`enhanced`]) for what only script can do, and
+//! whatever it shows is in the page already (hidden) or written by it as text.
 //!
 //! Text is zh-CN, the portal's only language (the citizens of Shenzhen).
 
@@ -163,6 +165,18 @@ fn field_class(faults: &Faults, id: &str) -> &'static str {
 }
 
 pub fn layout(title: &str, body: Markup) -> Markup {
+    page(title, body, false)
+}
+
+/// A page that loads the portal's script (its CSP must allow it: `SCRIPTED_CSP`).
+pub fn enhanced(title: &str, body: Markup) -> Markup {
+    page(title, body, true)
+}
+
+/// Where the portal's one script is served.
+pub const SCRIPT: &str = "/static/portal.js";
+
+fn page(title: &str, body: Markup, script: bool) -> Markup {
     html! {
         (DOCTYPE)
         html lang="zh-CN" {
@@ -172,6 +186,9 @@ pub fn layout(title: &str, body: Markup) -> Markup {
                 meta name="referrer" content="no-referrer";
                 title { (title) " · " (SITE) }
                 link rel="stylesheet" href="/static/portal.css";
+                @if script {
+                    script src=(SCRIPT) defer {}
+                }
             }
             body {
                 a.skip href="#main" { "跳到正文" }
@@ -399,14 +416,20 @@ const CATEGORIES: &[(Category, &str, &str)] = &[
 
 /// A file picker: the input, visually hidden inside a label drawn as a button, so the
 /// browser's own "Choose files / No file chosen" (in the browser's language) is never
-/// shown. Without script the chosen files' names cannot be listed.
-fn picker(faults: &Faults, id: &'static str, accept: &str, button: &str) -> Markup {
+/// shown. The chosen files' names are listed under it by the portal's script (an empty
+/// list, hidden, without script); `chosen` names the list for a screen reader.
+fn picker(faults: &Faults, id: &'static str, accept: &str, button: &str, chosen: &str) -> Markup {
     html! {
-        (field_error(faults, id))
-        label.picker {
-            input.visually-hidden id=(id) type="file" name=(id) accept=(accept) multiple
-                aria-invalid=[faults.invalid(id)] aria-describedby=[faults.described_by(id, Some("files-hint"))];
-            span.picker-button { (button) }
+        div.picker-box {
+            (field_error(faults, id))
+            label.picker {
+                input.visually-hidden id=(id) type="file" name=(id) accept=(accept) multiple
+                    aria-invalid=[faults.invalid(id)] aria-describedby=[faults.described_by(id, Some("files-hint"))];
+                span.picker-button { (button) }
+            }
+            div aria-live="polite" {
+                ul.chosen id={ (id) "-chosen" } data-chosen-for=(id) aria-label=(chosen) hidden {}
+            }
         }
     }
 }
@@ -414,7 +437,7 @@ fn picker(faults: &Faults, id: &'static str, accept: &str, button: &str) -> Mark
 /// Step 3: the letter itself, posted as multipart with its attachments.
 pub fn write(flow: &Flow, ticket: &str, masked: &str, draft: &Draft, faults: &Faults) -> Markup {
     let files_invalid = faults.on("images").is_some() || faults.on("voices").is_some();
-    layout(
+    enhanced(
         flow_title(flow),
         html! {
             (steps(3))
@@ -464,8 +487,8 @@ pub fn write(flow: &Flow, ticket: &str, masked: &str, draft: &Draft, faults: &Fa
                         "再次选择会替换之前选的文件。"
                     }
                     div.pickers {
-                        (picker(faults, "images", "image/jpeg,image/png,image/webp,image/gif", "选择图片"))
-                        (picker(faults, "voices", "audio/*", "选择语音"))
+                        (picker(faults, "images", "image/jpeg,image/png,image/webp,image/gif", "选择图片", "已选择的图片"))
+                        (picker(faults, "voices", "audio/*", "选择语音", "已选择的语音"))
                     }
                 }
                 button type="submit" { "提交" }
@@ -477,7 +500,7 @@ pub fn write(flow: &Flow, ticket: &str, masked: &str, draft: &Draft, faults: &Fa
 /// The receipt: the tracking code, ready to copy, and when an officer will call (the
 /// policy's contact clock, which runs from receipt).
 pub fn done(tracking_code: &str, duplicate: bool, thanks: bool, policy: &Policy) -> Markup {
-    layout(
+    enhanced(
         if thanks {
             "感谢信已收到"
         } else {
@@ -494,10 +517,16 @@ pub fn done(tracking_code: &str, duplicate: bool, thanks: bool, policy: &Policy)
                 }
             }
             p { "请记下您的查询编号：" }
-            // No script runs on these pages (see the CSP): the code selects as a whole
-            // on a tap or long press, for the phone's own 复制.
+            // Without script the code selects as a whole on a tap or long press, for the
+            // phone's own 复制; with it, the button (hidden until the script shows it)
+            // copies, and the status line says so.
             p.code #tracking-code { (tracking_code) }
+            p.copy {
+                button.secondary #copy-code type="button" hidden
+                    data-copied="已复制查询编号" data-failed="没能自动复制，编号已选中，请长按复制" { "复制查询编号" }
+            }
             p.hint.copy-hint #copy-hint { "长按或选中即可复制" }
+            p.copy-status #copy-status role="status" {}
             p { "凭查询编号和手机号后四位，可随时查询办理进度。" }
             p { a.button href={ "/progress?code=" (tracking_code) } { "查询进度" } }
         },
@@ -611,30 +640,37 @@ pub const SATISFACTION: &[(&str, &str)] = &[
     ("dissatisfied", "不满意"),
 ];
 
-pub fn rate(code: &str, chosen: &str, comment: &str, error: Option<&str>) -> Markup {
+/// The rating form; every fault at once, beside its field (as the letter form).
+pub fn rate(code: &str, form: &RatingDraft, faults: &Faults) -> Markup {
     layout(
         "评价办理结果",
         html! {
             p { "查询编号 " strong { (code) } }
-            (alert(error))
+            (summary(faults))
             form method="post" action={ "/letters/" (code) "/rate" } novalidate {
-                div.field {
+                div class=(field_class(faults, "phone_last4")) {
                     label for="phone_last4" { "手机号后四位" }
-                    input #phone_last4 type="text" name="phone_last4" inputmode="numeric" maxlength="4" required;
+                    (field_error(faults, "phone_last4"))
+                    input #phone_last4 type="text" name="phone_last4" value=(form.phone_last4) inputmode="numeric" maxlength="4" required
+                        aria-invalid=[faults.invalid("phone_last4")] aria-describedby=[faults.described_by("phone_last4", None)];
                 }
-                fieldset.field {
+                fieldset #satisfaction class=(field_class(faults, "satisfaction"))
+                    aria-describedby=[faults.described_by("satisfaction", None)] {
                     legend { "您对办理结果" }
+                    (field_error(faults, "satisfaction"))
                     @for (value, label) in SATISFACTION {
                         @let id = format!("s-{value}");
                         div.choice {
-                            input id=(id) type="radio" name="satisfaction" value=(value) checked[chosen == *value] required;
+                            input id=(id) type="radio" name="satisfaction" value=(value) checked[form.satisfaction == *value] required;
                             label for=(id) { (label) }
                         }
                     }
                 }
-                div.field {
-                    label for="comment" { "意见（可不填，500 字以内）" }
-                    textarea #comment name="comment" rows="4" maxlength="500" { (comment) }
+                div class=(field_class(faults, "comment")) {
+                    label for="comment" { "意见（可不填，" (MAX_COMMENT_CHARS) " 字以内）" }
+                    (field_error(faults, "comment"))
+                    textarea #comment name="comment" rows="4" maxlength=(MAX_COMMENT_CHARS)
+                        aria-invalid=[faults.invalid("comment")] aria-describedby=[faults.described_by("comment", None)] { (form.comment) }
                 }
                 p.hint { "每封来信只能评价一次。" }
                 button type="submit" { "提交评价" }
@@ -642,6 +678,17 @@ pub fn rate(code: &str, chosen: &str, comment: &str, error: Option<&str>) -> Mar
         },
     )
 }
+
+/// What the rating form keeps when it is shown again.
+#[derive(Debug, Clone, Default)]
+pub struct RatingDraft {
+    pub phone_last4: String,
+    pub satisfaction: String,
+    pub comment: String,
+}
+
+/// The longest comment a rating takes, in characters.
+pub const MAX_COMMENT_CHARS: usize = 500;
 
 /// Rating, step 2: the code sent to the writer's phone; the choice rides along hidden.
 pub fn rate_confirm(
@@ -786,7 +833,9 @@ mod tests {
         assert!(html.contains("aria-invalid=\"true\""));
         // What the writer typed comes back as text.
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-        assert!(!html.contains("<script"));
+        // The only script is the portal's own, by its address.
+        assert_eq!(html.matches("<script").count(), 1, "{html}");
+        assert!(html.contains("<script src=\"/static/portal.js\" defer></script>"));
         // The form as sent without a fault has no summary.
         let clean = write(
             &Flow::default(),

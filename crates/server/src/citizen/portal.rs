@@ -1,4 +1,6 @@
-//! The web portal's handlers: plain HTML forms, no JavaScript.
+//! The web portal's handlers: plain HTML forms that work without JavaScript. Two pages
+//! (the letter form and its receipt) load one small script from this origin, for what
+//! HTML cannot do alone: list the chosen files, copy the tracking code.
 //!
 //! Writing a letter takes three steps, because file inputs cannot be refilled and a
 //! code lasts 5 minutes while a letter can take longer to write: (1) name, phone and
@@ -21,16 +23,20 @@ use serde::Deserialize;
 use super::guards::{LimitedIp, PublicSlot};
 use super::next_step::next_step;
 use super::otp::{CodeError, mask_phone};
-use super::pages::{self, Faults, Flow};
+use super::pages::{self, Faults, Flow, MAX_COMMENT_CHARS, RatingDraft};
 use crate::error::ApiError;
 use crate::intake::{self, LetterInput, MAX_INTAKE_BODY, Upload};
 use crate::state::AppState;
 use jsjb_storage::{Actor, Rating};
 
 const CSS: &str = include_str!("portal.css");
+const JS: &str = include_str!("portal.js");
 /// The strictest policy the pages allow: no script at all, styles from here only.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
-const MAX_COMMENT_CHARS: usize = 500;
+/// The policy of the pages that load /static/portal.js (the copy button, the chosen
+/// files' names): scripts from this origin only — no inline script, no eval — and
+/// Trusted Types required with no policy allowed, so no string ever becomes HTML.
+pub(crate) const SCRIPTED_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; require-trusted-types-for 'script'; trusted-types 'none'";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -50,15 +56,18 @@ pub fn routes() -> Router<AppState> {
             axum::routing::post(rate_confirm),
         )
         .route("/static/portal.css", get(css))
+        .route("/static/portal.js", get(js))
         .layer(middleware::map_response(security_headers))
 }
 
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -75,22 +84,47 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-/// A page, with its status.
-struct Page(StatusCode, Markup);
+/// A page, with its status; `script` when it loads the portal's script (the receipt,
+/// the letter form), so that only those pages let a script run.
+struct Page(StatusCode, Markup, Script);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Script {
+    None,
+    Portal,
+}
+
+impl Page {
+    fn new(status: StatusCode, markup: Markup) -> Page {
+        Page(status, markup, Script::None)
+    }
+
+    /// The page loads /static/portal.js (pages::enhanced).
+    fn scripted(self) -> Page {
+        Page(self.0, self.1, Script::Portal)
+    }
+}
 
 impl IntoResponse for Page {
     fn into_response(self) -> Response {
         let mut response = (self.0, self.1.into_string()).into_response();
-        response.headers_mut().insert(
+        let headers = response.headers_mut();
+        headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/html; charset=utf-8"),
         );
+        if self.2 == Script::Portal {
+            headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(SCRIPTED_CSP),
+            );
+        }
         response
     }
 }
 
 fn ok(markup: Markup) -> Page {
-    Page(StatusCode::OK, markup)
+    Page::new(StatusCode::OK, markup)
 }
 
 /// What a citizen is told about an error: Chinese, and what to do about it.
@@ -134,7 +168,7 @@ fn message(e: &ApiError) -> String {
             Some("category") => "请选择来信类别。",
             Some("about") => "查询编号的格式不对，应为 SZ 开头的 16 位编号。",
             Some("satisfaction") => "请选择满意、基本满意或不满意。",
-            Some("comment") => "意见不超过 500 字。",
+            Some("comment") => return format!("意见不超过 {MAX_COMMENT_CHARS} 字。"),
             Some("ticket") => "页面已过期，请重新验证手机号。",
             _ => "填写的内容有误，请检查后再提交。",
         }
@@ -167,6 +201,8 @@ fn field_of(e: &ApiError) -> Option<&'static str> {
         Some("consent") => Some("consent"),
         Some("category") => Some("category"),
         Some("about") => Some("about-code"),
+        Some("satisfaction") => Some("satisfaction"),
+        Some("comment") => Some("comment"),
         _ => None,
     }
 }
@@ -180,7 +216,7 @@ fn error_page(e: &ApiError) -> Page {
     if let ApiError::Internal(cause) = e {
         tracing::error!(%cause, "internal error on a portal page");
     }
-    Page(status(e), pages::error("出错了", &message(e)))
+    Page::new(status(e), pages::error("出错了", &message(e)))
 }
 
 async fn home(State(state): State<AppState>, _slot: Result<PublicSlot, ApiError>) -> Page {
@@ -192,12 +228,19 @@ async fn privacy() -> Page {
 }
 
 async fn css() -> Response {
-    let mut response = CSS.into_response();
+    asset(CSS, "text/css; charset=utf-8")
+}
+
+/// The script keeps the pages' strict CSP itself (it is not a document; nothing it
+/// could load is allowed) and is served as JavaScript, which `nosniff` requires.
+async fn js() -> Response {
+    asset(JS, "text/javascript; charset=utf-8")
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut response = body.into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),
@@ -279,7 +322,7 @@ async fn send_code(
     let name = f.name.trim().to_owned();
     let phone = clean_phone(&f.phone);
     let again = |status: StatusCode, faults: &Faults| {
-        Page(status, pages::start(&flow, &name, &phone, faults))
+        Page::new(status, pages::start(&flow, &name, &phone, faults))
     };
     if let Err(e) = slot.and(ip) {
         return again(status(&e), &Faults::general(message(&e)));
@@ -342,7 +385,7 @@ async fn verify_code(
     let masked = mask_phone(&phone);
     let simulated = state.citizen.sms().simulated();
     let again = |status: StatusCode, msg: &str| {
-        Page(
+        Page::new(
             status,
             pages::verify(&flow, &f.name, &phone, &masked, simulated, Some(msg)),
         )
@@ -372,6 +415,7 @@ async fn verify_code(
                 &draft,
                 &Faults::default(),
             ))
+            .scripted()
         }
         Err(e) => again(StatusCode::UNPROCESSABLE_ENTITY, &code_message(e)),
     }
@@ -492,10 +536,11 @@ async fn submit(
     };
     let masked = mask_phone(&verified.phone);
     let again = |status: StatusCode, faults: &Faults| {
-        Page(
+        Page::new(
             status,
             pages::write(&flow, &form.ticket, &masked, &draft, faults),
         )
+        .scripted()
     };
     // Every fault of the form at once, in the order of the form (a fault of the whole
     // request first); the page answers with the first one's status.
@@ -566,6 +611,7 @@ async fn submit(
                 flow.thanks,
                 &state.policy,
             ))
+            .scripted()
         }
         Err(e) => {
             if let ApiError::Internal(cause) = &e {
@@ -620,7 +666,7 @@ async fn progress(
         return ok(pages::progress(&code, None, false, None));
     }
     let again = |e: ApiError| {
-        Page(
+        Page::new(
             status(&e),
             pages::progress(&code, None, false, Some(&message(&e))),
         )
@@ -655,7 +701,11 @@ async fn rate_page(Path(code): Path<String>) -> Page {
     if !valid_code(&code) {
         return error_page(&ApiError::NotFound("no such code".to_owned()));
     }
-    ok(pages::rate(&code, "", "", None))
+    ok(pages::rate(
+        &code,
+        &RatingDraft::default(),
+        &Faults::default(),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -668,15 +718,40 @@ struct RateForm {
     comment: String,
 }
 
-/// The rating's choices, checked the same way on both steps.
-fn rating_choice(f: &RateForm) -> Result<(Satisfaction, String), ApiError> {
-    let satisfaction = Satisfaction::parse(&f.satisfaction)
-        .ok_or_else(|| ApiError::invalid("satisfaction", "choose one"))?;
+impl RateForm {
+    /// The form as it is shown again.
+    fn draft(&self) -> RatingDraft {
+        RatingDraft {
+            phone_last4: self.phone_last4.trim().to_owned(),
+            satisfaction: self.satisfaction.clone(),
+            comment: self.comment.trim().to_owned(),
+        }
+    }
+}
+
+/// The rating's choices, checked the same way on both steps: every fault of the form at
+/// once, at its field.
+fn rating_choice(f: &RateForm) -> Result<(Satisfaction, String), Faults> {
+    let mut faults = Faults::default();
+    let last4 = f.phone_last4.trim();
+    if last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_digit()) {
+        faults.add(Some("phone_last4"), "请填写手机号后四位（4 位数字）。");
+    }
+    let satisfaction = Satisfaction::parse(&f.satisfaction);
+    if satisfaction.is_none() {
+        add_fault(
+            &mut faults,
+            &ApiError::invalid("satisfaction", "choose one"),
+        );
+    }
     let comment = f.comment.trim().to_owned();
     if comment.chars().count() > MAX_COMMENT_CHARS {
-        return Err(ApiError::invalid("comment", "too long"));
+        add_fault(&mut faults, &ApiError::invalid("comment", "too long"));
     }
-    Ok((satisfaction, comment))
+    match satisfaction {
+        Some(satisfaction) if faults.is_empty() => Ok((satisfaction, comment)),
+        _ => Err(faults),
+    }
 }
 
 /// Rating, step 1: the writer's proof (code + last 4 digits) and the choice; the
@@ -692,19 +767,16 @@ async fn rate(
 ) -> Page {
     let code = code.trim().to_ascii_uppercase();
     let f = form_or_default(form);
-    let comment = f.comment.trim().to_owned();
-    let again = |e: ApiError| {
-        Page(
-            status(&e),
-            pages::rate(&code, &f.satisfaction, &comment, Some(&message(&e))),
-        )
-    };
+    let draft = f.draft();
+    let again_with =
+        |status: StatusCode, faults: &Faults| Page::new(status, pages::rate(&code, &draft, faults));
+    let again = |e: ApiError| again_with(status(&e), &Faults::general(message(&e)));
     if let Err(e) = slot.and(ip) {
         return again(e);
     }
     let (satisfaction, comment) = match rating_choice(&f) {
         Ok(choice) => choice,
-        Err(e) => return again(e),
+        Err(faults) => return again_with(StatusCode::BAD_REQUEST, &faults),
     };
     let (progress, phone) = match intake::prove_writer(&state, &code, &f.phone_last4).await {
         Ok(found) => (found.progress, found.phone),
@@ -772,19 +844,19 @@ async fn rate_confirm(
     .key();
     if let Err(e) = state.citizen.codes.verify(&key, &f.sms_code, now) {
         // Back to step 1: a new code is sent from there.
-        return Page(
+        return Page::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            pages::rate(
-                &code,
-                &f.rating.satisfaction,
-                f.rating.comment.trim(),
-                Some(&code_message(e)),
-            ),
+            pages::rate(&code, &f.rating.draft(), &Faults::general(code_message(e))),
         );
     }
     let (satisfaction, comment) = match rating_choice(&f.rating) {
         Ok(choice) => choice,
-        Err(e) => return error_page(&e),
+        Err(faults) => {
+            return Page::new(
+                StatusCode::BAD_REQUEST,
+                pages::rate(&code, &f.rating.draft(), &faults),
+            );
+        }
     };
     let rating = Rating {
         satisfaction,
