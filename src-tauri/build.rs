@@ -52,6 +52,8 @@ const COMMANDS: &[&str] = &[
     "change_own_password",
     "create_unit",
     "rename_unit",
+    "move_unit",
+    "update_user",
 ];
 
 fn main() {

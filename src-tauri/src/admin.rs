@@ -3,8 +3,10 @@
 //! carry the request, check what the UI must not send empty, and need the server.
 
 use jsjb_core::org::{Role, Tier, Unit};
-use jsjb_proto::{AdminKey, AdminUser, ChangePasswordRequest, KeyActivation, SigningKey};
-use jsjb_sync::NewAccount;
+use jsjb_proto::{
+    AdminKey, AdminUser, AdminUserUpdated, ChangePasswordRequest, KeyActivation, SigningKey,
+};
+use jsjb_sync::{NewAccount, UserUpdate};
 use tauri::State;
 
 use crate::app_state::AppState;
@@ -123,6 +125,45 @@ pub async fn rename_unit(
     let reason = required_reason(&reason)?;
     let session = app_state.session()?;
     Ok(session.client.rename_unit(unit_id, &name, &reason).await?)
+}
+
+/// `move_unit`: moves a unit of the admin's subtree under another parent there (a
+/// station to another branch), with a required reason.
+#[tauri::command]
+pub async fn move_unit(
+    app_state: State<'_, AppState>,
+    unit_id: i64,
+    parent_id: i64,
+    reason: String,
+) -> CommandResult<Unit> {
+    let reason = required_reason(&reason)?;
+    let session = app_state.session()?;
+    Ok(session
+        .client
+        .move_unit(unit_id, parent_id, &reason)
+        .await?)
+}
+
+/// `update_user`: changes a user's name, roles or unit (an omitted one is kept), with a
+/// required reason; the answer says which sessions, keys and delegations it ended.
+#[tauri::command]
+pub async fn update_user(
+    app_state: State<'_, AppState>,
+    user_id: i64,
+    display_name: Option<String>,
+    roles: Option<Vec<Role>>,
+    unit_id: Option<i64>,
+    reason: String,
+) -> CommandResult<AdminUserUpdated> {
+    let reason = required_reason(&reason)?;
+    let session = app_state.session()?;
+    let change = UserUpdate {
+        display_name,
+        roles,
+        unit_id,
+        reason,
+    };
+    Ok(session.client.update_user(user_id, &change).await?)
 }
 
 /// `change_own_password`: any user sets their own password with the current one.

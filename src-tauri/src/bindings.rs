@@ -120,6 +120,7 @@ pub fn typescript() -> Result<Vec<BindingFile>, ExportError> {
     c.add::<jsjb_proto::AdminKey>();
     c.add::<jsjb_proto::KeyActivation>();
     c.add::<jsjb_proto::AdminUser>();
+    c.add::<jsjb_proto::AdminUserUpdated>();
     c.add::<LettersEvent>();
     c.add::<AlertKind>();
     c.add::<NotificationOpened>();

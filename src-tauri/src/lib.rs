@@ -157,6 +157,8 @@ pub fn build_app_with<R: Runtime>(builder: Builder<R>, options: Options) -> Buil
             admin::change_own_password,
             admin::create_unit,
             admin::rename_unit,
+            admin::move_unit,
+            admin::update_user,
         ])
 }
 

@@ -186,3 +186,70 @@ fn an_admin_creates_and_renames_a_unit_and_a_rename_needs_a_reason() {
         "forbidden"
     );
 }
+
+#[test]
+fn an_admin_moves_a_station_and_changes_a_users_roles_and_unit_with_reasons() {
+    let admin = app();
+    admin.login("admin");
+    let city = admin.ok("session", json!({}))["me"]["unit_id"]
+        .as_i64()
+        .expect("unit");
+    let unit = |parent: i64, tier: &str, name: &str| {
+        admin.ok(
+            "create_unit",
+            json!({"parentId": parent, "tier": tier, "name": name}),
+        )["id"]
+            .as_i64()
+            .expect("id")
+    };
+    let east = unit(city, "branch", "东部分局");
+    let west = unit(city, "branch", "西部分局");
+    let station = unit(east, "station", "沙头角派出所");
+    let other = unit(west, "station", "西乡派出所");
+    assert_eq!(
+        admin.err_code(
+            "move_unit",
+            json!({"unitId": station, "parentId": west, "reason": ""}),
+        ),
+        "invalid_input"
+    );
+    assert_eq!(
+        admin.err_code(
+            "move_unit",
+            json!({"unitId": station, "parentId": other, "reason": "调整"}),
+        ),
+        "invalid_input"
+    );
+    let moved = admin.ok(
+        "move_unit",
+        json!({"unitId": station, "parentId": west, "reason": "辖区调整"}),
+    );
+    assert_eq!(moved["parent"], west);
+
+    let created = admin.ok(
+        "create_user",
+        json!({"unitId": station, "username": "stj.zhang", "displayName": "张警官",
+               "roles": ["officer"], "password": "initial-pass-1"}),
+    );
+    let id = created["id"].as_i64().expect("id");
+    assert_eq!(
+        admin.err_code("update_user", json!({"userId": id, "reason": "无"})),
+        "already_done"
+    );
+    let changed = admin.ok(
+        "update_user",
+        json!({"userId": id, "roles": ["officer", "dispatcher"], "unitId": other, "reason": "调动"}),
+    );
+    assert_eq!(changed["user"]["unit_id"], other, "{changed}");
+    assert_eq!(changed["user"]["roles"], json!(["dispatcher", "officer"]));
+    assert_eq!(changed["keys_revoked"], 0);
+    let officer = app();
+    officer.login("futian.liu");
+    assert_eq!(
+        officer.err_code(
+            "update_user",
+            json!({"userId": id, "displayName": "x", "reason": "y"}),
+        ),
+        "forbidden"
+    );
+}

@@ -381,6 +381,17 @@ pub struct AdminUser {
     pub last_login_at: Option<DateTime<Utc>>,
 }
 
+/// What an admin's change of a user did (`POST /api/v1/admin/users/{id}`): the user as
+/// it is now, and what the change ended (sessions for a new unit or roles; keys and
+/// delegations for a chief who left the post or the unit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct AdminUserUpdated {
+    pub user: AdminUser,
+    pub sessions_revoked: u32,
+    pub keys_revoked: u32,
+    pub delegations_revoked: u32,
+}
+
 /// `POST /api/v1/keys/{id}/endorse`: the owner's previous active key vouches for the new
 /// one. The signature is SM2 (the sign-off's signer ID) over
 /// [`key_endorsement_message`].

@@ -18,7 +18,7 @@ mod engine;
 pub mod plan;
 pub mod sse;
 
-pub use client::admin::NewAccount;
+pub use client::admin::{NewAccount, UserUpdate};
 pub use client::{
     ClientConfig, ClientError, LetterFile, PokeStream, ServerClient, StreamItem, parse_base_url,
 };

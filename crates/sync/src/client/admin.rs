@@ -4,7 +4,8 @@
 
 use jsjb_core::org::{Role, Tier, Unit, UnitId};
 use jsjb_proto::{
-    AdminKey, AdminUser, ChangePasswordRequest, KeyActivation, RevokeRequest, SigningKey,
+    AdminKey, AdminUser, AdminUserUpdated, ChangePasswordRequest, KeyActivation, RevokeRequest,
+    SigningKey,
 };
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -119,6 +120,35 @@ impl ServerClient {
         Ok(dto.into())
     }
 
+    /// `POST /admin/units/{id}/parent`: moves a unit (a station to another branch).
+    pub async fn move_unit(
+        &self,
+        id: i64,
+        parent_id: i64,
+        reason: &str,
+    ) -> Result<Unit, ClientError> {
+        let dto: UnitDto = self
+            .json(
+                self.request(Method::POST, self.url(&format!("/admin/units/{id}/parent")))
+                    .json(&serde_json::json!({ "parent_id": parent_id, "reason": reason })),
+            )
+            .await?;
+        Ok(dto.into())
+    }
+
+    /// `POST /admin/users/{id}`: changes a user's name, roles or unit (omitted: kept).
+    pub async fn update_user(
+        &self,
+        id: i64,
+        change: &UserUpdate,
+    ) -> Result<AdminUserUpdated, ClientError> {
+        self.json(
+            self.request(Method::POST, self.url(&format!("/admin/users/{id}")))
+                .json(change),
+        )
+        .await
+    }
+
     /// `POST /me/password`: the user sets their own password.
     pub async fn change_password(
         &self,
@@ -131,6 +161,18 @@ impl ServerClient {
         .await
         .map(drop)
     }
+}
+
+/// `POST /admin/users/{id}`' body: what to change, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<Role>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit_id: Option<i64>,
+    pub reason: String,
 }
 
 /// `POST /admin/users`' body.

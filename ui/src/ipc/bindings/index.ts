@@ -5,6 +5,7 @@ export type { ActionRefusedEvent } from "./ActionRefusedEvent";
 export type { Actor } from "./Actor";
 export type { AdminKey } from "./AdminKey";
 export type { AdminUser } from "./AdminUser";
+export type { AdminUserUpdated } from "./AdminUserUpdated";
 export type { AlertKind } from "./AlertKind";
 export type { AppInfo } from "./AppInfo";
 export type { AttachmentData } from "./AttachmentData";
