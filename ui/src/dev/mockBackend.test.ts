@@ -29,6 +29,8 @@ const NOT_MOCKED = [
   "reset_user_password",
   "create_unit",
   "rename_unit",
+  "move_unit",
+  "update_user",
 ];
 
 function files(dir: string, ext: string): string[] {

@@ -736,6 +736,10 @@ const en: DeepStringRecord<MessageSchema> = {
       name: "Unit name",
       created: "Unit {name} created.",
       renamed: "The unit is now called {name}.",
+      move: "Move",
+      moveIntro: "Move {name} under another branch. Its letters go with it: they leave the old branch's desktops and appear on the new branch's at once.",
+      newParent: "New parent branch",
+      moved: "{name} is now under {parent}.",
     },
     users: {
       title: "Users",
@@ -761,6 +765,11 @@ const en: DeepStringRecord<MessageSchema> = {
       deactivated: "{name} deactivated.",
       reactivated: "{name} reactivated.",
       resetDone: "{name}'s password reset.",
+      edit: "Edit",
+      editTitle: "Edit user",
+      editIntro: "After a new unit or new roles, {name} must sign in again on every computer; a chief who leaves the post or the unit loses their signing keys and delegations at once, and is told.",
+      saved: "Changes to {name} saved.",
+      ended: "Sessions ended: {sessions}; signing keys revoked: {keys}; delegations ended: {delegations}.",
     },
     password: {
       title: "Change password",

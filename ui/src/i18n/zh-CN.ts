@@ -730,6 +730,10 @@ const zhCN = {
       name: "单位名称",
       created: "已新建单位{name}。",
       renamed: "单位已改名为{name}。",
+      move: "调整隶属",
+      moveIntro: "将{name}调整到另一个分局下。其来信随之移交：原分局的工作台不再显示，新分局的工作台立即显示。",
+      newParent: "新的上级分局",
+      moved: "{name}已调整到{parent}下。",
     },
     users: {
       title: "用户",
@@ -755,6 +759,11 @@ const zhCN = {
       deactivated: "已停用{name}。",
       reactivated: "已启用{name}。",
       resetDone: "已重置{name}的密码。",
+      edit: "修改",
+      editTitle: "修改用户信息",
+      editIntro: "更换单位或角色后，{name}需在所有电脑上重新登录；一把手卸任或调离时，其签名密钥和代签授权随即失效并通知本人。",
+      saved: "已保存{name}的修改。",
+      ended: "已结束登录 {sessions} 个，吊销签名密钥 {keys} 把，终止代签授权 {delegations} 项。",
     },
     password: {
       title: "修改密码",

@@ -212,6 +212,58 @@ describe("the users screen", () => {
   });
 });
 
+describe("editing a user", () => {
+  const user = {
+    id: 9,
+    username: "nt.liu",
+    display_name: "刘警官",
+    unit_id: 5,
+    roles: ["chief"],
+    active: true,
+    must_change_password: false,
+    last_login_at: null,
+  } as AdminUser;
+
+  it("sends only what changed, with the reason, and says what the change ended", async () => {
+    resetAppState();
+    appState.session = {
+      serverUrl: "http://x",
+      me: { user_id: 40, username: "admin", display_name: "管理员", unit_id: 1, roles: ["admin"], units: [{ id: 5, parent: 2, tier: "station", name: "福田派出所" }], must_change_password: false },
+    } as never;
+    install((cmd) => {
+      if (cmd === "admin_users") return [user];
+      if (cmd === "update_user") return { user: { ...user, roles: ["officer"] }, sessions_revoked: 1, keys_revoked: 1, delegations_revoked: 2 };
+      return null;
+    });
+    const w = mount(UsersPanel, { global: { plugins: [createAppI18n()] }, attachTo: document.body });
+    await settle();
+    await w.get('[data-testid="admin-user-edit"]').trigger("click");
+    await settle();
+    expect(body('[data-testid="admin-user-edit-form"]')?.parentElement?.textContent ?? "").toContain("签名密钥");
+    (body('[data-testid="admin-user-edit-role-chief"]') as HTMLElement).click();
+    await settle();
+    (body('[data-testid="admin-user-edit-role-officer"]') as HTMLElement).click();
+    await settle();
+    const confirm = body('[data-testid="admin-user-edit-confirm"]') as HTMLButtonElement;
+    expect(confirm.disabled, "a reason is required").toBe(true);
+    const reason = body('[data-testid="admin-user-edit-reason"] input') as HTMLInputElement;
+    reason.value = "岗位调整";
+    reason.dispatchEvent(new Event("input"));
+    await settle();
+    confirm.click();
+    await settle();
+    // As sent over IPC (JSON: an unchanged field is left out).
+    expect(JSON.parse(JSON.stringify(calls.filter((c) => c.cmd === "update_user")))).toEqual([
+      { cmd: "update_user", args: { userId: 9, roles: ["officer"], reason: "岗位调整" } },
+    ]);
+    const done = w.get('[data-testid="admin-users-done"]').text();
+    expect(done).toContain("已保存刘警官的修改");
+    expect(done).toContain("吊销签名密钥 1 把");
+    w.unmount();
+    resetAppState();
+  });
+});
+
 describe("changing one's own password", () => {
   async function fill(sel: string, value: string) {
     const input = body(`[data-testid="${sel}"] input`) as HTMLInputElement;
@@ -301,6 +353,54 @@ describe("the units screen", () => {
     await settle();
     expect(calls).toEqual([{ cmd: "rename_unit", args: { unitId: 5, name: "福田街道派出所", reason: "机构调整" } }]);
     expect(w.get('[data-testid="admin-unit-5"]').text()).toContain("福田街道派出所");
+    // A branch admin has no other branch: the station cannot move from here.
+    expect(w.find('[data-testid="admin-unit-5"] [data-testid="admin-unit-move"]').exists()).toBe(false);
+    w.unmount();
+    resetAppState();
+  });
+
+  it("moves a station only to another branch of the subtree, with a reason", async () => {
+    resetAppState();
+    appState.session = {
+      serverUrl: "http://x",
+      me: {
+        user_id: 40,
+        username: "admin",
+        display_name: "管理员",
+        unit_id: 1,
+        roles: ["admin"],
+        units: [
+          { id: 1, parent: null, tier: "city", name: "市局" },
+          { id: 2, parent: 1, tier: "branch", name: "福田分局" },
+          { id: 5, parent: 2, tier: "station", name: "福田派出所" },
+          { id: 3, parent: 1, tier: "branch", name: "南山分局" },
+        ],
+        must_change_password: false,
+      },
+    } as never;
+    install((cmd, args) => (cmd === "move_unit" ? { id: 5, parent: args.parentId, tier: "station", name: "福田派出所" } : null));
+    const w = mount(UnitsPanel, { global: { plugins: [createAppI18n()] }, attachTo: document.body });
+    await settle();
+    expect(w.find('[data-testid="admin-unit-2"] [data-testid="admin-unit-move"]').exists(), "a branch does not move").toBe(false);
+    await w.get('[data-testid="admin-unit-5"] [data-testid="admin-unit-move"]').trigger("click");
+    await settle();
+    (body('[data-testid="admin-unit-move-parent"] .n-base-selection') as HTMLElement).click();
+    await settle();
+    const options = [...document.querySelectorAll(".n-base-select-option")].map((o) => o.textContent?.trim());
+    expect(options, "only the other branch").toEqual(["南山分局"]);
+    (document.querySelector(".n-base-select-option") as HTMLElement).click();
+    await settle();
+    const reason = body('[data-testid="admin-unit-move-reason"] input') as HTMLInputElement;
+    reason.value = "辖区调整";
+    reason.dispatchEvent(new Event("input"));
+    await settle();
+    (body('[data-testid="admin-unit-move-confirm"]') as HTMLButtonElement).click();
+    await settle();
+    expect(calls).toEqual([{ cmd: "move_unit", args: { unitId: 5, parentId: 3, reason: "辖区调整" } }]);
+    expect(w.get('[data-testid="admin-units-done"]').text()).toContain("福田派出所已调整到南山分局下");
+    // The tree follows: the station now sits under 南山分局.
+    const order = w.findAll("tbody tr").map((r) => r.attributes("data-testid"));
+    expect(order.indexOf("admin-unit-5")).toBeGreaterThan(order.indexOf("admin-unit-3"));
     w.unmount();
     resetAppState();
   });

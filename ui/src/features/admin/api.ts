@@ -2,7 +2,7 @@
 // checks role and scope on every call; the UI only shows what it answers.
 import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
 import { isCommandError } from "../../ipc";
-import type { AdminKey, AdminUser, CommandError, KeyActivation, Role, SigningKey, Tier, Unit } from "../../ipc/bindings";
+import type { AdminKey, AdminUser, AdminUserUpdated, CommandError, KeyActivation, Role, SigningKey, Tier, Unit } from "../../ipc/bindings";
 
 async function call<T>(command: string, args?: InvokeArgs): Promise<T> {
   try {
@@ -34,3 +34,7 @@ export const resetUserPassword = (userId: number, password: string) =>
   call<null>("reset_user_password", { userId, password });
 export const createUnit = (parentId: number, tier: Tier, name: string) => call<Unit>("create_unit", { parentId, tier, name });
 export const renameUnit = (unitId: number, name: string, reason: string) => call<Unit>("rename_unit", { unitId, name, reason });
+export const moveUnit = (unitId: number, parentId: number, reason: string) => call<Unit>("move_unit", { unitId, parentId, reason });
+/** Only the fields given change; the reason is required. */
+export const updateUser = (args: { userId: number; displayName?: string; roles?: Role[]; unitId?: number; reason: string }) =>
+  call<AdminUserUpdated>("update_user", args);
