@@ -54,6 +54,10 @@ const COMMANDS: &[&str] = &[
     "rename_unit",
     "move_unit",
     "update_user",
+    // src/delegations.rs
+    "delegations",
+    "grant_delegation",
+    "revoke_delegation",
 ];
 
 fn main() {

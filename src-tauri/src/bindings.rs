@@ -121,6 +121,7 @@ pub fn typescript() -> Result<Vec<BindingFile>, ExportError> {
     c.add::<jsjb_proto::KeyActivation>();
     c.add::<jsjb_proto::AdminUser>();
     c.add::<jsjb_proto::AdminUserUpdated>();
+    c.add::<jsjb_proto::Delegation>();
     c.add::<LettersEvent>();
     c.add::<AlertKind>();
     c.add::<NotificationOpened>();

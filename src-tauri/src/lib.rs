@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod app_state;
 pub mod bindings;
 pub mod commands;
+pub mod delegations;
 pub mod error;
 pub mod exports;
 pub mod handover;
@@ -159,6 +160,9 @@ pub fn build_app_with<R: Runtime>(builder: Builder<R>, options: Options) -> Buil
             admin::rename_unit,
             admin::move_unit,
             admin::update_user,
+            delegations::delegations,
+            delegations::grant_delegation,
+            delegations::revoke_delegation,
         ])
 }
 

@@ -253,3 +253,51 @@ fn an_admin_moves_a_station_and_changes_a_users_roles_and_unit_with_reasons() {
         "forbidden"
     );
 }
+
+#[test]
+fn a_chief_grants_a_deputy_delegation_from_the_desktop_and_revokes_it() {
+    let chief = app();
+    chief.login("futian.chief");
+    chief.wait_synced();
+    let me = chief.ok("session", json!({}))["me"].clone();
+    let unit = me["unit_id"].as_i64().expect("unit");
+    let deputy = chief
+        .ok("directory", json!({}))
+        .as_array()
+        .expect("directory")
+        .iter()
+        .find(|u| u["unit_id"] == unit && u["id"] != me["user_id"])
+        .expect("a colleague of the unit")["id"]
+        .as_i64()
+        .expect("id");
+    let now = chrono::Utc::now();
+    let from = now.to_rfc3339();
+    let until = (now + chrono::Duration::days(3)).to_rfc3339();
+    // The period must end in the future; the server says so, in a code the UI shows.
+    assert_eq!(
+        chief.err_code(
+            "grant_delegation",
+            json!({"deputy": deputy, "validFrom": from, "validUntil": from, "category": null, "note": ""}),
+        ),
+        "invalid_input"
+    );
+    let grant = chief.ok(
+        "grant_delegation",
+        json!({"deputy": deputy, "validFrom": from, "validUntil": until, "category": "complaint", "note": "出差期间"}),
+    );
+    assert_eq!(grant["deputy"], deputy);
+    assert_eq!(grant["category"], "complaint");
+    let listed = chief.ok("delegations", json!({}));
+    assert_eq!(listed[0]["id"], grant["id"], "newest first: {listed}");
+    let officer = app();
+    officer.login("futian.liu");
+    assert_eq!(
+        officer.err_code(
+            "grant_delegation",
+            json!({"deputy": deputy, "validFrom": from, "validUntil": until, "category": null, "note": ""}),
+        ),
+        "forbidden"
+    );
+    let revoked = chief.ok("revoke_delegation", json!({"delegationId": grant["id"]}));
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+}

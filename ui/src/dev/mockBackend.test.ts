@@ -31,6 +31,8 @@ const NOT_MOCKED = [
   "rename_unit",
   "move_unit",
   "update_user",
+  "grant_delegation",
+  "revoke_delegation",
 ];
 
 function files(dir: string, ext: string): string[] {

@@ -899,6 +899,9 @@ export function createMockBackend(options: MockOptions = {}) {
         };
       case "directory":
         return PEOPLE.map(({ username: _u, ...p }) => p);
+      case "delegations":
+        // The preview has no server: no grants (granting is not mocked).
+        return [];
       case "settings":
         return settings;
       case "save_settings": {

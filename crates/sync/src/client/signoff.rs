@@ -3,7 +3,9 @@
 
 use bytes::Bytes;
 use jsjb_core::letter::LetterId;
-use jsjb_proto::{AckNoticesRequest, Delegation, Notice, RegisterKeyRequest, SigningKey};
+use jsjb_proto::{
+    AckNoticesRequest, Delegation, DelegationRequest, Notice, RegisterKeyRequest, SigningKey,
+};
 use reqwest::Method;
 
 use super::{ClientError, ServerClient};
@@ -45,6 +47,24 @@ impl ServerClient {
     /// `GET /delegations`: the grants the user is part of.
     pub async fn delegations(&self) -> Result<Vec<Delegation>, ClientError> {
         self.json(self.request(Method::GET, self.url("/delegations")))
+            .await
+    }
+
+    /// `POST /delegations`: the chief lets a deputy of the unit sign (代签) for a period.
+    pub async fn grant_delegation(
+        &self,
+        request: &DelegationRequest,
+    ) -> Result<Delegation, ClientError> {
+        self.json(
+            self.request(Method::POST, self.url("/delegations"))
+                .json(request),
+        )
+        .await
+    }
+
+    /// `POST /delegations/{id}/revoke`: the grant ends now.
+    pub async fn revoke_delegation(&self, id: i64) -> Result<Delegation, ClientError> {
+        self.json(self.request(Method::POST, self.url(&format!("/delegations/{id}/revoke"))))
             .await
     }
 

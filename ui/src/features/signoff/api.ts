@@ -2,7 +2,9 @@
 import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
 import { isCommandError } from "../../ipc";
 import type {
+  Category,
   CommandError,
+  Delegation,
   FormDecision,
   OutboxEntry,
   SignedFormExport,
@@ -36,3 +38,9 @@ export const signedFormStatus = (letterId: number) => call<SignedFormView[]>("si
 /** Rust opens the folder picker (titled `dialogTitle`) and writes only there; `null`: cancelled. */
 export const exportSignedForm = (letterId: number, seq: number, dialogTitle: string) =>
   call<SignedFormExport | null>("export_signed_form", { letterId, seq, dialogTitle });
+
+// 代签授权 (the chief's own grants).
+export const listDelegations = () => call<Delegation[]>("delegations");
+export const grantDelegation = (args: { deputy: number; validFrom: string; validUntil: string; category: Category | null; note: string }) =>
+  call<Delegation>("grant_delegation", args);
+export const revokeDelegation = (delegationId: number) => call<Delegation>("revoke_delegation", { delegationId });

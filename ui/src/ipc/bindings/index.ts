@@ -28,6 +28,7 @@ export type { CommandError } from "./CommandError";
 export type { ConnectionState } from "./ConnectionState";
 export type { ContactMethod } from "./ContactMethod";
 export type { ContactOutcome } from "./ContactOutcome";
+export type { Delegation } from "./Delegation";
 export type { DeskIntakeReceipt } from "./DeskIntakeReceipt";
 export type { DispatchSpan } from "./DispatchSpan";
 export type { ErrorCode } from "./ErrorCode";
