@@ -133,6 +133,10 @@ pub struct Config {
     /// Time limits on connections and requests, and the housekeeping of old rows.
     #[command(flatten)]
     pub limits: Limits,
+
+    /// Scheduled backups while serving (see `backup.rs`).
+    #[command(flatten)]
+    pub backup: crate::backup::BackupSchedule,
 }
 
 /// How long a client may take, and how long the server keeps idempotency answers.
@@ -305,6 +309,8 @@ pub enum ConfigError {
     ProblemClasses(String),
     #[error("the database file and the blob directory must be different paths ({0})")]
     SamePath(String),
+    #[error("the backup directory must be outside the blob directory and the database ({0})")]
+    BackupDir(String),
     #[error("the {name} must be between 1 and {max}, got {value}")]
     Limit {
         name: &'static str,
@@ -335,6 +341,7 @@ impl Config {
             audit_key: None,
             citizen: crate::citizen::config::CitizenConfig::default(),
             limits: Limits::default(),
+            backup: crate::backup::BackupSchedule::default(),
         }
     }
 
@@ -375,6 +382,11 @@ impl Config {
         }
         if self.db == self.blob_dir {
             return Err(ConfigError::SamePath(self.db.display().to_string()));
+        }
+        if let Some(dir) = &self.backup.dir {
+            if dir.starts_with(&self.blob_dir) || dir == &self.db {
+                return Err(ConfigError::BackupDir(dir.display().to_string()));
+            }
         }
         self.limits.validate()?;
         crate::reference::check_problem_classes(&self.problem_classes)

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod attachments;
 
 pub mod auth;
+pub mod backup;
 pub mod blobs;
 pub mod change_hub;
 pub mod cidr;
@@ -101,6 +102,7 @@ pub async fn serve(
     let streams = state.shutdown.clone();
     let limits = state.config.limits.clone();
     let housekeeping = maintenance::spawn(state.clone());
+    let backups = backup::schedule::spawn(&state);
     // The client address feeds the per-IP rate limits (ConnectInfo<SocketAddr>).
     let served = http::run(listener, router(state), &limits, async move {
         shutdown.await;
@@ -109,5 +111,8 @@ pub async fn serve(
     })
     .await;
     housekeeping.abort();
+    if let Some(backups) = backups {
+        backups.abort();
+    }
     served
 }
