@@ -34,6 +34,8 @@ const COMMANDS: &[&str] = &[
     "acknowledge_handover",
     "account_notices",
     "acknowledge_notices",
+    // src/logs.rs
+    "export_logs",
     // src/signing.rs
     "signing_key_status",
     "enrol_signing_key",

@@ -138,6 +138,20 @@ pub fn save_text(dir: &Path, file_name: &str, content: &str) -> Result<PathBuf, 
             format!("an export may have at most {MAX_EXPORT_BYTES} bytes"),
         ));
     }
+    let failed = |e: std::io::Error| CommandError::new(ErrorCode::ExportFailed, e.to_string());
+    let (mut file, path) = create_new_file(dir, file_name)?;
+    use std::io::Write;
+    file.write_all(content.as_bytes()).map_err(failed)?;
+    file.sync_all().map_err(failed)?;
+    Ok(path)
+}
+
+/// Creates the new, empty file `file_name` (made safe) in `dir`; `name (2).csv` and so
+/// on when taken — never a file the officer already has.
+pub fn create_new_file(
+    dir: &Path,
+    file_name: &str,
+) -> Result<(std::fs::File, PathBuf), CommandError> {
     let name = safe_file_name(file_name);
     let (stem, ext) = match name.rsplit_once('.') {
         Some((stem, ext)) if !stem.is_empty() => (stem.to_owned(), format!(".{ext}")),
@@ -157,12 +171,7 @@ pub fn save_text(dir: &Path, file_name: &str, content: &str) -> Result<PathBuf, 
             .create_new(true)
             .open(&candidate)
         {
-            Ok(mut file) => {
-                use std::io::Write;
-                file.write_all(content.as_bytes()).map_err(failed)?;
-                file.sync_all().map_err(failed)?;
-                return Ok(candidate);
-            }
+            Ok(file) => return Ok((file, candidate)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(failed(e)),
         }

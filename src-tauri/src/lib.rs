@@ -16,6 +16,7 @@ pub mod exports;
 pub mod handover;
 pub mod ipc;
 pub mod letter_files;
+pub mod logs;
 pub mod news;
 pub mod session;
 pub mod settings;
@@ -142,6 +143,7 @@ pub fn build_app_with<R: Runtime>(builder: Builder<R>, options: Options) -> Buil
             commands::acknowledge_handover,
             commands::account_notices,
             commands::acknowledge_notices,
+            logs::export_logs,
             signing::signing_key_status,
             signing::enrol_signing_key,
             signing::signoff_preview,
@@ -185,6 +187,13 @@ fn setup<R: Runtime>(app: &mut App<R>, options: Options) -> Result<(), Box<dyn s
         None => app.path().app_data_dir()?,
     };
     std::fs::create_dir_all(&data_dir)?;
+    if options.desktop {
+        // Registered here, not on the builder: its folder is the data folder, known only
+        // now (JSJB_DATA_DIR or the OS app-data folder). One logger per process, so
+        // never in tests (several apps on the mock runtime).
+        app.handle()
+            .plugin(logs::plugin(logs::log_dir(&data_dir)))?;
+    }
     tracing::info!(data_dir = %data_dir.display(), "app data folder");
     let default_server = std::env::var("JSJB_SERVER_URL").ok();
     let settings = Settings::load(&data_dir, default_server.as_deref());
@@ -257,6 +266,7 @@ pub fn context<R: Runtime>() -> tauri::Context<R> {
 /// Starts the desktop app and blocks until it exits.
 pub fn run() -> std::process::ExitCode {
     init_tracing();
+    logs::install_panic_hook();
     let app = match build_app(tauri::Builder::default()).build(context()) {
         Ok(app) => app,
         Err(error) => {
@@ -291,13 +301,16 @@ pub fn on_run_event<R: Runtime>(app: &AppHandle<R>, event: &RunEvent) {
     }
 }
 
-/// Logs to stderr; `RUST_LOG` overrides the default level (info).
+/// Logs to stderr; `RUST_LOG` overrides the default level (info). The same events go
+/// to the log files through the `log` facade (see `logs.rs`).
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // A second initialisation (e.g. from a test) is harmless: keep the first.
-    let _ = tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .try_init();
+        .finish();
+    // Not `try_init`: that would make `tracing-log` the `log` logger, which the log
+    // plugin must be. A second initialisation (e.g. from a test) keeps the first.
+    let _ = tracing::subscriber::set_global_default(subscriber);
 }

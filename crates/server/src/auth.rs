@@ -188,6 +188,8 @@ pub struct UnitDto {
     #[schema(value_type = String, example = "branch")]
     pub tier: Tier,
     pub name: String,
+    /// False once deactivated: the unit keeps its history but receives no letters.
+    pub active: bool,
 }
 
 impl From<Unit> for UnitDto {
@@ -197,6 +199,7 @@ impl From<Unit> for UnitDto {
             parent_id: u.parent.map(|p| p.0),
             tier: u.tier,
             name: u.name,
+            active: u.active,
         }
     }
 }
@@ -232,6 +235,25 @@ pub async fn login(
     client: ClientAddr,
     headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<ApiJson<LoginResponse>, ApiError> {
+    let answer = sign_in(state, client, headers, req).await;
+    if let Err(
+        refused @ (ApiError::InvalidCredentials
+        | ApiError::AccountLocked { .. }
+        | ApiError::TooManyAttempts { .. }),
+    ) = &answer
+    {
+        crate::telemetry::login_failed(refused);
+    }
+    answer
+}
+
+/// [`login`]'s decision; its refusals are counted by the caller.
+async fn sign_in(
+    state: AppState,
+    client: ClientAddr,
+    headers: HeaderMap,
+    req: LoginRequest,
 ) -> Result<ApiJson<LoginResponse>, ApiError> {
     let cfg = &state.config;
     let now = state.time.now();

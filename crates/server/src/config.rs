@@ -137,6 +137,10 @@ pub struct Config {
     /// Scheduled backups while serving (see `backup.rs`).
     #[command(flatten)]
     pub backup: crate::backup::BackupSchedule,
+
+    /// Who may read `/metrics` (see `telemetry.rs`).
+    #[command(flatten)]
+    pub metrics: crate::telemetry::MetricsConfig,
 }
 
 /// How long a client may take, and how long the server keeps idempotency answers.
@@ -342,6 +346,7 @@ impl Config {
             citizen: crate::citizen::config::CitizenConfig::default(),
             limits: Limits::default(),
             backup: crate::backup::BackupSchedule::default(),
+            metrics: crate::telemetry::MetricsConfig::default(),
         }
     }
 
@@ -389,6 +394,7 @@ impl Config {
             }
         }
         self.limits.validate()?;
+        self.metrics.validate()?;
         crate::reference::check_problem_classes(&self.problem_classes)
             .map_err(ConfigError::ProblemClasses)?;
         Ok(())

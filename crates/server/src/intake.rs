@@ -243,6 +243,7 @@ async fn store_letter(
         match state.store.create_letter(new, actor.clone()).await {
             Ok(created) => {
                 if !created.replayed {
+                    crate::telemetry::letter_received(channel);
                     state
                         .publish_change(created.change_seq, &[created.unit])
                         .await;

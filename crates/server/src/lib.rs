@@ -35,6 +35,7 @@ pub mod signoff;
 pub mod state;
 
 pub mod sync;
+pub mod telemetry;
 pub mod time;
 pub mod witness;
 
@@ -65,6 +66,8 @@ pub fn open(config: Config) -> Result<AppState, StartError> {
 /// [`open`] on a given clock (tests, demo mode).
 pub fn open_with_time(config: Config, time: Arc<dyn TimeSource>) -> Result<AppState, StartError> {
     config.validate()?;
+    // Before the storage starts, so that its writer's first jobs are counted too.
+    telemetry::recorder();
     let store = SqliteStore::open(&config.db).map_err(|source| StartError::Database {
         path: config.db.display().to_string(),
         source,
@@ -103,6 +106,7 @@ pub async fn serve(
     let limits = state.config.limits.clone();
     let housekeeping = maintenance::spawn(state.clone());
     let backups = backup::schedule::spawn(&state);
+    let upkeep = telemetry::spawn_upkeep(state.metrics.clone());
     // The client address feeds the per-IP rate limits (ConnectInfo<SocketAddr>).
     let served = http::run(listener, router(state), &limits, async move {
         shutdown.await;
@@ -114,5 +118,6 @@ pub async fn serve(
     if let Some(backups) = backups {
         backups.abort();
     }
+    upkeep.abort();
     served
 }

@@ -17,8 +17,40 @@ use jsjb_storage::Actor;
 struct Cli {
     #[command(flatten)]
     config: Config,
+    /// How the log on stderr is written: `text`, for a person, or `json`, one object a
+    /// line (time, level, target, message and fields), for a log collector.
+    #[arg(
+        long,
+        env = "JSJB_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs go to stderr, so that stdout carries only what a command prints (the admin
+/// commands' JSON, the audit key): a script can read one without the other.
+/// `RUST_LOG` chooses what is logged (default `info`).
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,tower_http=info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        // An event's fields beside `message` at the top level, the span it is in too.
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
 }
 
 #[derive(Subcommand)]
@@ -134,13 +166,8 @@ fn read_password() -> Result<String> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=info".into()),
-        )
-        .init();
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     let config = cli.config;
     // Backups read the files themselves: opening the state would create a database,
     // a blob store and an audit key where there are none.

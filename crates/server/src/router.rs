@@ -144,8 +144,16 @@ pub fn router(state: AppState) -> Router {
                 async move { json_response(body) }
             }),
         )
+        // Prometheus' text format, outside the JSON API and its document: only for the
+        // networks and the token the configuration names (telemetry.rs).
+        .route(
+            "/metrics",
+            axum::routing::get(crate::telemetry::get_metrics),
+        )
         // The citizen portal and the WeChat/Weibo callbacks (HTML and platform formats).
         .merge(crate::citizen::routes())
+        // Names each matched route's template for the request counter below.
+        .route_layer(axum::middleware::from_fn(crate::telemetry::name_route))
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)
@@ -155,6 +163,8 @@ pub fn router(state: AppState) -> Router {
             crate::http::time_limits,
         ))
         .layer(CatchPanicLayer::custom(error::panic_response))
+        // Outside the time limits and the panic net, so timeouts and panics count too.
+        .layer(axum::middleware::from_fn(crate::telemetry::count_request))
         .layer(TraceLayer::new_for_http())
 }
 

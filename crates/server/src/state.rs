@@ -40,6 +40,8 @@ pub struct AppState {
     pub accounts: Arc<crate::auth::accounts::Accounts>,
     /// The server's audit key, which signs the chain's head (`witness.rs`).
     pub witness: Arc<Witness>,
+    /// Renders what the process counted, for `/metrics` (`telemetry.rs`).
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +90,7 @@ impl AppState {
             citizen,
             accounts,
             witness,
+            metrics: crate::telemetry::recorder(),
         }
     }
 

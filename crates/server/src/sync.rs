@@ -20,6 +20,7 @@ use crate::auth::{Revoked, Session, unit_tree};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
+use crate::telemetry::SseSubscriber;
 use crate::time::TimeSource;
 use jsjb_storage::Storage;
 
@@ -72,6 +73,7 @@ pub async fn get_sync(
     }
     let scope = scope(&state, &session).await?;
     let batch = state.store.sync_page(scope, query.cursor, limit).await?;
+    crate::telemetry::sync_page(batch.changes.len());
     Ok(ApiJson(SyncPage {
         changes: batch.changes,
         next_cursor: batch.next_cursor,
@@ -132,6 +134,7 @@ pub async fn get_stream(
         missed,
         changes,
         shutdown: state.shutdown.subscribe(),
+        _counted: SseSubscriber::enter(),
     };
     Ok(Sse::new(pokes(start)).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat")))
 }
@@ -164,6 +167,8 @@ struct Pump {
     /// The newest change in the stream's scope, as commits announce it.
     changes: watch::Receiver<i64>,
     shutdown: watch::Receiver<bool>,
+    /// Counts this stream in `/metrics` until it ends.
+    _counted: SseSubscriber,
 }
 
 impl Pump {
@@ -250,6 +255,7 @@ mod tests {
             missed: None,
             changes: hub.subscribe(UnitId(1)),
             shutdown: shutdown.subscribe(),
+            _counted: SseSubscriber::enter(),
         };
         let stream = pokes(pump);
         let size = std::mem::size_of_val(&stream);

@@ -21,7 +21,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use jsjb_storage::StorageError;
 
-use crate::Db;
+use crate::{Db, telemetry};
 
 /// The most jobs one group commit takes, so a flood of writes cannot starve replies.
 const MAX_GROUP: usize = 256;
@@ -137,7 +137,17 @@ impl Writer {
     pub fn stop(&self) {
         self.liveness.stop.store(true, Ordering::SeqCst);
         // Wake the thread if it is waiting for a job; the no-op job runs, then it stops.
-        let _ = self.jobs.send(Box::new(|_| (true, Box::new(|_| {}))));
+        let _ = self.enqueue(Box::new(|_| (true, Box::new(|_| {}))));
+    }
+
+    /// Sends `job` to the writer thread, counted in the queue depth until it takes it.
+    fn enqueue(&self, job: Job) -> Result<(), StorageError> {
+        let depth = metrics::gauge!(telemetry::QUEUE_DEPTH);
+        depth.increment(1.0);
+        self.jobs.send(job).map_err(|_| {
+            depth.decrement(1.0);
+            StorageError::Closed
+        })
     }
 
     /// Runs `f` in a write transaction on the writer thread; resolves once committed.
@@ -175,7 +185,7 @@ impl Writer {
                 (ok, reply)
             }
         });
-        self.jobs.send(job).map_err(|_| StorageError::Closed)?;
+        self.enqueue(job)?;
         rx.await.map_err(|_| StorageError::Closed)?
     }
 }
@@ -190,8 +200,13 @@ fn run_writer(conn: Connection, rx: mpsc::Receiver<Job>, guard: AliveGuard) {
                 Err(_) => break,
             }
         }
+        // Looked up each time: the recorder may be installed after the thread starts.
+        metrics::gauge!(telemetry::QUEUE_DEPTH).decrement(group.len() as f64);
+        metrics::histogram!(telemetry::COMMIT_JOBS).record(group.len() as f64);
         live.group_started.store(live.now_ms(), Ordering::SeqCst);
+        let started = Instant::now();
         run_group(&conn, group);
+        metrics::histogram!(telemetry::COMMIT_DURATION).record(started.elapsed().as_secs_f64());
         live.group_started.store(0, Ordering::SeqCst);
         if live.stop.load(Ordering::SeqCst) {
             tracing::warn!("sqlite writer stopped on request");

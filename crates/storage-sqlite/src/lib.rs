@@ -14,6 +14,7 @@ pub mod notices;
 mod signed_forms;
 mod signoff;
 pub mod snapshot;
+pub mod telemetry;
 
 use std::collections::BTreeSet;
 use std::path::Path;

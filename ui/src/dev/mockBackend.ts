@@ -962,6 +962,7 @@ export function createMockBackend(options: MockOptions = {}) {
         return null;
       }
       case "save_export":
+      case "export_logs":
         // Nothing is written in development: the path only says where the app would.
         return { path: `~/${String(args.fileName)}` };
       default:

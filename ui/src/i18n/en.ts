@@ -607,6 +607,12 @@ const en: DeepStringRecord<MessageSchema> = {
     save: "Save",
     saved: "Settings saved",
     unavailable: "The settings could not be read.",
+    logs: "Logs",
+    logsHint: "What the program on this computer did, for support to find a fault; no letter text, passwords or sign-in tokens.",
+    exportLogs: "Export logs…",
+    logsDialogTitle: "Choose the folder for the logs",
+    logsFileName: "jsjb-desk-logs",
+    logsSaved: "Logs exported: {path}",
   },
   countdown: {
     left: "{span} left",

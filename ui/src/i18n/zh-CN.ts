@@ -601,6 +601,12 @@ const zhCN = {
     save: "保存",
     saved: "设置已保存",
     unavailable: "无法读取设置。",
+    logs: "运行日志",
+    logsHint: "本机程序的运行记录，供技术支持排查问题；不含来信内容、密码和登录凭据。",
+    exportLogs: "导出日志…",
+    logsDialogTitle: "选择保存日志的文件夹",
+    logsFileName: "接诉即办工作台日志",
+    logsSaved: "日志已导出：{path}",
   },
   countdown: {
     left: "剩 {span}",

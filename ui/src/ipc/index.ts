@@ -114,6 +114,10 @@ export const acknowledgeNotices = (upTo: number) => call<void>("acknowledge_noti
 // (native dialog titled `dialogTitle`); `null` when they cancel.
 export const saveExport = (fileName: string, content: string, dialogTitle: string) =>
   call<{ path: string } | null>("save_export", { fileName, content, dialogTitle });
+// 导出日志: every log file of this workstation as one text file `fileName`, in the folder
+// the user picks (Rust reads the files; the UI never sees a path it could choose).
+export const exportLogs = (fileName: string, dialogTitle: string) =>
+  call<{ path: string } | null>("export_logs", { fileName, dialogTitle });
 
 // Settings
 export const settings = () => call<Settings>("settings");
