@@ -81,7 +81,7 @@ impl Site {
             .output()
             .expect("admin backup");
         assert!(out.status.success(), "{}", text(&out));
-        serde_json::from_slice(&out.stdout).expect("backup answer")
+        answer(&out)
     }
 }
 
@@ -95,6 +95,17 @@ fn files_cli(db: &Path, blobs: &Path) -> Command {
         .args(["--argon2-memory-kib", "256"])
         .env("RUST_BACKTRACE", "0");
     cmd
+}
+
+/// The JSON `admin backup` prints (after any log lines, which may share stdout).
+fn answer(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let start = stdout
+        .lines()
+        .position(|l| l == "{")
+        .unwrap_or_else(|| panic!("no JSON answer in {stdout}"));
+    let json: Vec<&str> = stdout.lines().skip(start).collect();
+    serde_json::from_str(&json.join("\n")).expect("backup answer")
 }
 
 fn text(out: &Output) -> String {
@@ -312,7 +323,7 @@ async fn a_backup_taken_while_the_server_writes_restores_verifies_and_serves() {
                 .output()
                 .expect("admin backup");
             assert!(out.status.success(), "{}", text(&out));
-            serde_json::from_slice::<Value>(&out.stdout).expect("answer")
+            answer(&out)
         }
     })
     .await
