@@ -158,6 +158,10 @@ async function apiClient(url, username) {
     letter(id) {
       return call("GET", `/letters/${id}`);
     },
+    /** The handover acknowledgements of the user's unit, newest first. */
+    handovers() {
+      return call("GET", "/handovers");
+    },
     /** Takes an action on the letter's current version. */
     async act(id, action) {
       const letter = await call("GET", `/letters/${id}`);

@@ -21,12 +21,21 @@ export function appUi(app) {
 
   // WebDriver's clear() empties the <input> without an input event, so Vue's model would
   // keep the old text: select all and delete with keys instead, then type.
+  // A re-render between the keys (a form swapping a field in) can leave the old text
+  // selected only in part: try again until the field holds exactly the text.
   async function retype(testid, text) {
     const input = $(testid);
-    await input.click();
-    await browser.keys(["Control", "a"]);
-    await browser.keys(["Backspace"]);
-    await input.addValue(text);
+    for (let attempt = 1; ; attempt++) {
+      await input.click();
+      await browser.keys(["Control", "a"]);
+      await browser.keys(["Backspace"]);
+      if ((await input.getValue()) === "") {
+        await input.addValue(text);
+        if ((await input.getValue()) === text) return;
+      }
+      if (attempt === 3) throw new Error(`${testid} holds ${JSON.stringify(await input.getValue())}, not the text typed`);
+      await browser.pause(300);
+    }
   }
 
   /** Clicks, falling back to a DOM click when a transition overlaps the element. */
@@ -106,28 +115,35 @@ export function appUi(app) {
     await waitFor("the letter's actions", () => $("detail-actions").isDisplayed());
   }
 
+  /** Until `element` stands still: the same box 200 ms apart. */
+  async function settled(what, element) {
+    let box = "";
+    await waitFor(`${what} to settle`, async () => {
+      const now = JSON.stringify(
+        await browser.execute((el) => {
+          const r = el.getBoundingClientRect();
+          return [r.x, r.y, r.width, r.height];
+        }, element),
+      );
+      const still = now === box;
+      box = now;
+      return still;
+    });
+  }
+
   /** Takes action `kind` from the open letter: its button, `fill` in the dialog, submit. */
   async function act(kind, fill = async () => {}) {
     await waitFor(`the ${kind} button`, () => $(`action-${kind}`).isClickable());
     await clickWhenFree(`the ${kind} button`, $(`action-${kind}`));
     const dialog = browser.$(`[data-testid="action-dialog"][data-kind="${kind}"]`);
     await dialog.waitForDisplayed({ timeout: 10_000 });
-    await fill(dialog);
-    // The dialog scales in: a click while it still moves can land beside the button and
-    // be lost. Wait until the button stands still (the same box 200 ms apart).
+    // The dialog scales in: a click while it still moves can land beside its target and
+    // be lost (a checkbox left unticked). Wait until it stands still before filling it,
+    // and again before submitting (a field shown by the filling can move the button).
     const submit = await dialog.$('[data-testid="action-submit"]');
-    let box = "";
-    await waitFor(`the ${kind} dialog to settle`, async () => {
-      const now = JSON.stringify(
-        await browser.execute((el) => {
-          const r = el.getBoundingClientRect();
-          return [r.x, r.y, r.width, r.height];
-        }, submit),
-      );
-      const settled = now === box;
-      box = now;
-      return settled;
-    });
+    await settled(`the ${kind} dialog`, submit);
+    await fill(dialog);
+    await settled(`the ${kind} dialog`, submit);
     await clickWhenFree(`the ${kind} submit button`, submit);
     try {
       await waitFor(`the ${kind} dialog to close`, async () => !(await dialog.isExisting()) || !(await dialog.isDisplayed()));
@@ -160,5 +176,5 @@ export function appUi(app) {
     return $("letter-detail").$('[data-testid="state-tag"]').getAttribute("data-state");
   }
 
-  return { browser, $, row, waitFor, textOf, retype, press, clickWhenFree, login, signIn, signOut, waitOnline, openLetter, act, type, choose, openState };
+  return { browser, $, row, waitFor, textOf, retype, press, clickWhenFree, settled, login, signIn, signOut, waitOnline, openLetter, act, type, choose, openState };
 }
