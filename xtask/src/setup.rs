@@ -11,7 +11,8 @@ use crate::shell::{self, say};
 /// for bundled SQLite), to run and test headless (Xvfb, WebKitWebDriver), to show
 /// Chinese (Noto CJK) and to draw icons and take screenshots (ImageMagick), and
 /// Chromium for the citizen portal's page tests (tests/web), Python's venv for the API
-/// contract step.
+/// contract step, a D-Bus session bus and GObject's Python bindings for the
+/// notification-click test.
 pub const APT_PACKAGES: &[&str] = &[
     "build-essential",
     "pkg-config",
@@ -29,6 +30,10 @@ pub const APT_PACKAGES: &[&str] = &[
     "poppler-utils",
     // The API contract step installs Schemathesis from PyPI into a virtual environment.
     "python3-venv",
+    // The notification-click test: a private session bus and a stand-in notification
+    // server written with Gio (tests/e2e/notification-server.py).
+    "dbus-daemon",
+    "python3-gi",
 ];
 
 /// The npm projects whose dependencies `npm ci` installs.
