@@ -55,6 +55,7 @@ const COMMANDS: &[&str] = &[
     "create_unit",
     "rename_unit",
     "move_unit",
+    "set_unit_active",
     "update_user",
     // src/delegations.rs
     "delegations",

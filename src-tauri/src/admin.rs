@@ -144,6 +144,23 @@ pub async fn move_unit(
         .await?)
 }
 
+/// `set_unit_active`: deactivates a unit nothing depends on any more (it keeps its
+/// letters' history, receives no new ones) or reactivates it, with a required reason.
+#[tauri::command]
+pub async fn set_unit_active(
+    app_state: State<'_, AppState>,
+    unit_id: i64,
+    active: bool,
+    reason: String,
+) -> CommandResult<Unit> {
+    let reason = required_reason(&reason)?;
+    let session = app_state.session()?;
+    Ok(session
+        .client
+        .set_unit_active(unit_id, active, &reason)
+        .await?)
+}
+
 /// `update_user`: changes a user's name, roles or unit (an omitted one is kept), with a
 /// required reason; the answer says which sessions, keys and delegations it ended.
 #[tauri::command]

@@ -100,6 +100,12 @@ pub enum ErrorCode {
     WrongPassword,
     /// The unit has an active chief already (one chief per unit).
     ChiefExists,
+    /// Users, open letters or units still depend on the unit to deactivate.
+    UnitInUse,
+    /// The unit above is deactivated: reactivate it first.
+    ParentInactive,
+    /// The unit is deactivated and receives no letters.
+    UnitInactive,
 }
 
 impl ErrorCode {

@@ -161,6 +161,7 @@ pub fn build_app_with<R: Runtime>(builder: Builder<R>, options: Options) -> Buil
             admin::create_unit,
             admin::rename_unit,
             admin::move_unit,
+            admin::set_unit_active,
             admin::update_user,
             delegations::delegations,
             delegations::grant_delegation,

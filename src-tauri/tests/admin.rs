@@ -225,6 +225,24 @@ fn an_admin_moves_a_station_and_changes_a_users_roles_and_unit_with_reasons() {
         json!({"unitId": station, "parentId": west, "reason": "辖区调整"}),
     );
     assert_eq!(moved["parent"], west);
+    // An empty branch can be deactivated (with a reason), and comes back.
+    let off = admin.ok(
+        "set_unit_active",
+        json!({"unitId": east, "active": false, "reason": "撤并"}),
+    );
+    assert_eq!(off["active"], false);
+    assert_eq!(
+        admin.err_code(
+            "set_unit_active",
+            json!({"unitId": west, "active": false, "reason": "撤并"}),
+        ),
+        "unit_in_use"
+    );
+    let on = admin.ok(
+        "set_unit_active",
+        json!({"unitId": east, "active": true, "reason": "恢复"}),
+    );
+    assert_eq!(on["active"], true);
 
     let created = admin.ok(
         "create_user",

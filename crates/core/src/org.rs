@@ -102,6 +102,17 @@ pub struct Unit {
     pub parent: Option<UnitId>,
     pub tier: Tier,
     pub name: String,
+    /// False once an admin deactivated the unit: it keeps its letters' history but
+    /// receives no new letters. (Absent in copies cached before units could be
+    /// deactivated: they were all active.)
+    #[serde(default = "Unit::active_default")]
+    pub active: bool,
+}
+
+impl Unit {
+    fn active_default() -> bool {
+        true
+    }
 }
 
 /// Where a user's unit stands relative to a letter's unit.
@@ -258,6 +269,7 @@ mod tests {
             parent: parent.map(UnitId),
             tier,
             name: format!("unit {id}"),
+            active: true,
         }
     }
 

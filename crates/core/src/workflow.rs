@@ -714,6 +714,8 @@ pub enum RuleError {
     DeadlinePassed,
     #[error("the letter can only be dispatched to a unit below the one holding it")]
     InvalidTarget,
+    #[error("the unit is deactivated and receives no letters")]
+    InactiveUnit,
     #[error("a supervisor is assigned only to an overdue or extended case")]
     NotOverdueOrExtended,
     #[error("the letter was not returned")]
@@ -774,6 +776,7 @@ impl RuleError {
             RuleError::ExtensionPending => "extension_pending",
             RuleError::DeadlinePassed => "deadline_passed",
             RuleError::InvalidTarget => "invalid_target",
+            RuleError::InactiveUnit => "unit_inactive",
             RuleError::NotOverdueOrExtended => "not_overdue_or_extended",
             RuleError::NotReturned => "not_returned",
             RuleError::NothingToReturnTo => "nothing_to_return_to",
@@ -960,6 +963,15 @@ pub fn available_actions(ctx: &DecisionContext<'_>, status: &LetterStatus) -> Ve
         .collect()
 }
 
+/// The tier of a unit a letter may be dispatched to: it exists and is active.
+fn active_tier(tree: &UnitTree, unit: UnitId) -> Result<Tier, RuleError> {
+    match tree.get(unit) {
+        Some(u) if u.active => Ok(u.tier),
+        Some(_) => Err(RuleError::InactiveUnit),
+        None => Err(RuleError::InvalidTarget),
+    }
+}
+
 /// The transition function: decides whether `ctx.actor` may take `action` on the letter
 /// now, and returns the event to append — or why not.
 pub fn decide(
@@ -973,11 +985,7 @@ pub fn decide(
             if ctx.tree.relation(status.unit, *to) != Relation::Above {
                 return Err(RuleError::InvalidTarget);
             }
-            let to_tier = ctx
-                .tree
-                .get(*to)
-                .map(|u| u.tier)
-                .ok_or(RuleError::InvalidTarget)?;
+            let to_tier = active_tier(ctx.tree, *to)?;
             EventPayload::Dispatched {
                 from: status.unit,
                 to: *to,
@@ -1074,7 +1082,7 @@ pub fn decide(
                     EventPayload::Dispatched {
                         from: status.unit,
                         to: *to,
-                        to_tier: tier_of(*to)?,
+                        to_tier: active_tier(ctx.tree, *to)?,
                         note: String::new(),
                         ruling: Some(ruling),
                         return_upheld: Some(true),

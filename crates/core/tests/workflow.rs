@@ -33,6 +33,7 @@ fn tree() -> UnitTree {
         parent,
         tier,
         name: format!("{id:?}"),
+        active: true,
     };
     UnitTree::new([
         unit(CITY, None, Tier::City),
@@ -621,6 +622,38 @@ fn dispatch_only_goes_down_the_tree() {
         )
         .is_ok()
     );
+}
+
+/// A deactivated unit receives no letters: neither a dispatch nor an upheld return's
+/// redispatch may go to it (the unit keeps the history it has).
+#[test]
+fn a_deactivated_unit_receives_no_letters() {
+    let (policy, cal) = (Policy::shenzhen(), WorkCalendar::china());
+    let tree = UnitTree::new(tree().units().cloned().map(|mut u| {
+        u.active = u.id != STATION_A2;
+        u
+    }))
+    .expect("tree");
+    let desk = desk_at(BRANCH_A);
+    let ctx = ctx(&desk, &tree, &policy, &cal, mins(3));
+    let dispatch = Action::Dispatch {
+        to: STATION_A2,
+        note: String::new(),
+    };
+    assert_eq!(
+        decide(&ctx, &at_branch_dispatched(), &dispatch),
+        Err(RuleError::InactiveUnit)
+    );
+    let ctx = self::ctx(&desk, &tree, &policy, &cal, mins(5));
+    let redispatch = Action::RuleReturn {
+        ruling: "经核查".into(),
+        outcome: RulingOutcome::Redispatch { to: STATION_A2 },
+    };
+    assert_eq!(
+        decide(&ctx, &returned_to_branch(), &redispatch),
+        Err(RuleError::InactiveUnit)
+    );
+    assert_eq!(RuleError::InactiveUnit.code(), "unit_inactive");
 }
 
 #[test]

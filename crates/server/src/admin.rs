@@ -400,6 +400,49 @@ pub async fn post_unit_parent(
     Ok(ApiJson(moved.unit.into()))
 }
 
+/// Deactivates a unit of the admin's subtree below their own (it keeps its letters'
+/// history and receives no new letters) or reactivates it. Refused while the unit still
+/// has active users, open letters or active units below it (`unit_in_use`). The reason
+/// goes to the audit log.
+#[utoipa::path(post, path = "/api/v1/admin/units/{id}/active", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "unit id")),
+    request_body = SetActiveRequest,
+    responses((status = 200, body = UnitDto), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "`already_done`; `unit_in_use`: users, open letters or units still depend on it; `parent_inactive`")))]
+pub async fn post_unit_active(
+    State(state): State<AppState>,
+    session: Session,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<SetActiveRequest>,
+) -> Result<ApiJson<UnitDto>, ApiError> {
+    session.require(Role::Admin)?;
+    let tree = unit_tree(&state).await?;
+    let unit = UnitId(id);
+    // Scope first: a unit outside the subtree answers as one that does not exist.
+    if tree.get(unit).is_none() || !tree.in_scope(session.unit_id, unit) {
+        return Err(ApiError::NotFound(format!(
+            "there is no unit {id} you administer"
+        )));
+    }
+    if unit == session.unit_id {
+        return Err(ApiError::Forbidden(
+            "you cannot deactivate your own unit: an admin above it must".to_owned(),
+        ));
+    }
+    let reason = check_name("reason", &req.reason, jsjb_core::workflow::MAX_TEXT_CHARS)?;
+    let changed = state
+        .store
+        .set_unit_active(
+            unit,
+            req.active,
+            reason,
+            session.actor(Some(Role::Admin)),
+            state.time.now(),
+        )
+        .await?;
+    Ok(ApiJson(changed.into()))
+}
+
 /// Users of the units the admin can administer.
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = UserList), (status = 403, body = Problem)))]

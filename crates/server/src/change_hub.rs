@@ -143,6 +143,7 @@ mod tests {
             parent: parent.map(UnitId),
             tier,
             name: format!("u{id}"),
+            active: true,
         }
     }
 

@@ -90,6 +90,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::post_active))
         .routes(routes!(admin::post_unit_name))
         .routes(routes!(admin::post_unit_parent))
+        .routes(routes!(admin::post_unit_active))
         .routes(routes!(admin::post_user_update))
         .routes(routes!(auth::change_password))
         .routes(routes!(admin::audit_verify))

@@ -535,3 +535,78 @@ async fn an_admin_changes_roles_and_unit_scoped_with_one_chief_per_unit() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_unit_is_deactivated_only_when_nothing_depends_on_it_and_then_receives_no_letters() {
+    let s = TestServer::start().await;
+    let admin = s.admin_token().await;
+    let branch = s.unit(&admin, s.city, "branch", "盐田分局").await;
+    let station = s.unit(&admin, branch, "station", "沙头角派出所").await;
+    let officer = s.user(&admin, station, "stj.he", &["officer"]).await;
+    s.user(&admin, s.city, "city.desk", &["dispatcher"]).await;
+    let desk = s.token("city.desk", PASSWORD).await;
+    let url = format!("/api/v1/admin/units/{station}/active");
+    problem(
+        s.post_json(
+            &url,
+            Some(&admin),
+            &json!({"active": false, "reason": "撤并"}),
+        )
+        .await,
+        409,
+        "unit_in_use",
+    )
+    .await;
+    let res = s
+        .post_json(
+            &format!("/api/v1/admin/users/{officer}/active"),
+            Some(&admin),
+            &json!({"active": false, "reason": "调离"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = s
+        .post_json(
+            &url,
+            Some(&admin),
+            &json!({"active": false, "reason": "撤并"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["active"], false);
+    // The tree still lists it (its letters' history names it), marked inactive.
+    let me: Value = s
+        .get("/api/v1/me", Some(&desk))
+        .await
+        .json()
+        .await
+        .expect("me");
+    let listed = me["units"]
+        .as_array()
+        .expect("units")
+        .iter()
+        .find(|u| u["id"] == station)
+        .cloned()
+        .expect("listed");
+    assert_eq!(listed["active"], false, "{listed}");
+    // A dispatch to it is refused with a code the desk shows.
+    let res = s.post_public_letter(&letter_json(), Vec::new()).await;
+    assert_eq!(res.status(), 201);
+    let id = sync_page(&s, &desk, 0).await["changes"][0]["letter"]["id"]
+        .as_i64()
+        .expect("id");
+    let res = s
+        .client
+        .post(s.url(&format!("/api/v1/letters/{id}/actions")))
+        .bearer_auth(&desk)
+        .header("Idempotency-Key", "5c1e-deactivated-dispatch")
+        .json(&json!({"expected_version": 1, "action": {"action": "dispatch", "to": station}}))
+        .send()
+        .await
+        .expect("dispatch");
+    problem(res, 422, "unit_inactive").await;
+    let logged = audit(&s, "unit.deactivate");
+    assert_eq!(logged.len(), 1);
+    assert!(logged[0].2.contains("撤并"), "{}", logged[0].2);
+}

@@ -577,7 +577,18 @@ async fn admin_routes_are_admin_only_and_scoped() {
             .await,
         )
         .await;
+        // Reactivating an active unit: refused after the scope check.
+        let unit_active = read(
+            w.s.post_json(
+                &format!("/api/v1/admin/units/{}/active", w.units["S1a"]),
+                Some(&caller.token),
+                &json!({"active": true, "reason": "核对"}),
+            )
+            .await,
+        )
+        .await;
         for (what, answer) in [
+            ("unit active", &unit_active),
             ("update user", &update),
             ("move unit", &parent),
             ("list users", &users),
@@ -634,6 +645,17 @@ async fn admin_routes_are_admin_only_and_scoped() {
                 "update an S1a user by {}: {}",
                 caller.name,
                 update.text
+            );
+            // S1a's own admin may not switch their own unit; above it, already active.
+            let expected = match (in_scope, caller.unit == "S1a") {
+                (true, true) => 403,
+                (true, false) => 409,
+                (false, _) => 404,
+            };
+            assert_eq!(
+                unit_active.status, expected,
+                "S1a active by {}: {}",
+                caller.name, unit_active.text
             );
             // Moving S1a needs its parent B1 in scope too (a station admin cannot).
             assert_eq!(
@@ -713,6 +735,7 @@ async fn every_route_in_the_document_is_in_the_matrix() {
         "POST /api/v1/admin/users/{id}/active",
         "POST /api/v1/admin/units/{id}/name",
         "POST /api/v1/admin/units/{id}/parent",
+        "POST /api/v1/admin/units/{id}/active",
         "POST /api/v1/admin/users/{id}",
         "GET /api/v1/audit/verify",
     ];

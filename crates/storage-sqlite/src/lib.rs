@@ -107,7 +107,7 @@ fn time_col(text: &str) -> Result<DateTime<Utc>, StorageError> {
 
 fn load_units(conn: &Connection) -> Result<Vec<Unit>, StorageError> {
     let mut stmt = conn
-        .prepare("SELECT id, parent_id, tier, name FROM units ORDER BY id")
+        .prepare("SELECT id, parent_id, tier, name, active FROM units ORDER BY id")
         .db()?;
     let rows = stmt
         .query_map([], |r| {
@@ -116,12 +116,13 @@ fn load_units(conn: &Connection) -> Result<Vec<Unit>, StorageError> {
                 r.get::<_, Option<i64>>(1)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, String>(3)?,
+                r.get::<_, bool>(4)?,
             ))
         })
         .db()?;
     let mut units = Vec::new();
     for row in rows {
-        let (id, parent, tier, name) = row.db()?;
+        let (id, parent, tier, name, active) = row.db()?;
         let tier = Tier::ALL
             .into_iter()
             .find(|t| t.as_str() == tier)
@@ -131,6 +132,7 @@ fn load_units(conn: &Connection) -> Result<Vec<Unit>, StorageError> {
             parent: parent.map(UnitId),
             tier,
             name,
+            active,
         });
     }
     Ok(units)
@@ -275,6 +277,82 @@ impl Storage for SqliteStore {
         .await
     }
 
+    async fn set_unit_active(
+        &self,
+        unit: UnitId,
+        active: bool,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Unit, StorageError> {
+        self.write(move |tx| {
+            let units = load_units(tx)?;
+            let before = units
+                .iter()
+                .find(|u| u.id == unit)
+                .cloned()
+                .ok_or_else(|| StorageError::NotFound(format!("there is no unit {}", unit.0)))?;
+            let Some(parent) = before.parent else {
+                return Err(StorageError::Invalid {
+                    field: "unit",
+                    message: "the city bureau is the root of the tree and stays active".to_owned(),
+                });
+            };
+            if before.active == active {
+                return Err(StorageError::Conflict {
+                    code: "already_done",
+                    detail: format!(
+                        "the unit is {} already",
+                        if active { "active" } else { "deactivated" }
+                    ),
+                });
+            }
+            if active {
+                if !units.iter().any(|u| u.id == parent && u.active) {
+                    return Err(StorageError::Conflict {
+                        code: "parent_inactive",
+                        detail: "reactivate the unit above it first".to_owned(),
+                    });
+                }
+            } else {
+                let count = |sql: &str| -> Result<i64, StorageError> {
+                    tx.query_row(sql, [unit.0], |r| r.get(0)).db()
+                };
+                let users = count("SELECT count(*) FROM users WHERE unit_id = ?1 AND active = 1")?;
+                let letters = count("SELECT count(*) FROM letters WHERE unit_id = ?1 AND state <> 'closed'")?;
+                let children = count("SELECT count(*) FROM units WHERE parent_id = ?1 AND active = 1")?;
+                if users + letters + children > 0 {
+                    return Err(StorageError::Conflict {
+                        code: "unit_in_use",
+                        detail: format!(
+                            "the unit still has {users} active users, {letters} open letters and {children} active units below it: move or deactivate them first"
+                        ),
+                    });
+                }
+            }
+            tx.execute(
+                "UPDATE units SET active = ?2 WHERE id = ?1",
+                params![unit.0, active],
+            )
+            .db()?;
+            audit::append(
+                tx,
+                NewEntry {
+                    at: now,
+                    actor: &actor,
+                    action: if active { "unit.reactivate" } else { "unit.deactivate" },
+                    letter: None,
+                    unit: Some(unit),
+                    user: None,
+                    payload: json!({ "name": before.name, "reason": reason }),
+                },
+            )
+            .db()?;
+            Ok(Unit { active, ..before })
+        })
+        .await
+    }
+
     async fn move_unit(
         &self,
         unit: UnitId,
@@ -301,6 +379,12 @@ impl Storage for SqliteStore {
             }
             moved.parent = Some(parent);
             let moved = moved.clone();
+            if units.iter().any(|u| u.id == parent && !u.active) {
+                return Err(StorageError::Invalid {
+                    field: "parent_id",
+                    message: "the new parent unit is deactivated".to_owned(),
+                });
+            }
             // The tree rules live in core: the whole tree with the unit moved must hold
             // them (a station goes under a branch, never under a station or the city).
             let tree = UnitTree::new(units).map_err(|e| StorageError::Invalid {
@@ -365,6 +449,14 @@ impl Storage for SqliteStore {
     ) -> Result<Unit, StorageError> {
         self.write(move |tx| {
             let mut units = load_units(tx)?;
+            if let Some(parent) = unit.parent
+                && units.iter().any(|u| u.id == parent && !u.active)
+            {
+                return Err(StorageError::Invalid {
+                    field: "parent_id",
+                    message: "the parent unit is deactivated".to_owned(),
+                });
+            }
             let next_id: i64 =
                 tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM units", [], |r| r.get(0)).db()?;
             let created = Unit {
@@ -372,6 +464,7 @@ impl Storage for SqliteStore {
                 parent: unit.parent,
                 tier: unit.tier,
                 name: unit.name,
+                active: true,
             };
             units.push(created.clone());
             // The tree rules (one city root, branch under city, station under branch)
@@ -440,7 +533,7 @@ impl Storage for SqliteStore {
     ) -> Result<UserRecord, StorageError> {
         self.write(move |tx| {
             let unit_exists: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM units WHERE id = ?1)",
+                "SELECT EXISTS (SELECT 1 FROM units WHERE id = ?1 AND active = 1)",
                 [user.unit_id.0],
                 |r| r.get(0),
             )
@@ -448,7 +541,7 @@ impl Storage for SqliteStore {
             if !unit_exists {
                 return Err(StorageError::Invalid {
                     field: "unit_id",
-                    message: format!("there is no unit {}", user.unit_id.0),
+                    message: format!("there is no active unit {}", user.unit_id.0),
                 });
             }
             if user.roles.contains(&Role::Chief) && other_active_chief(tx, user.unit_id, None)? {
@@ -600,8 +693,9 @@ impl Storage for SqliteStore {
             }
             let unit_exists: bool = tx
                 .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM units WHERE id = ?1)",
-                    [unit_id.0],
+                    // Staying in a unit deactivated meanwhile is allowed; moving into one not.
+                    "SELECT EXISTS (SELECT 1 FROM units WHERE id = ?1 AND (active = 1 OR id = ?2))",
+                    params![unit_id.0, before.unit_id.0],
                     |r| r.get(0),
                 )
                 .db()?;

@@ -384,6 +384,10 @@ ALTER TABLE handover_acks ADD COLUMN handed_over_by INTEGER REFERENCES users(id)
 ALTER TABLE handover_acks ADD COLUMN checked_ids TEXT NOT NULL DEFAULT '[]'
     CHECK (json_valid(checked_ids));
 "#,
+    // 10: units can be deactivated (they keep their letters' history; no new letters).
+    r#"
+ALTER TABLE units ADD COLUMN active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1));
+"#,
 ];
 
 /// The migrations in `rusqlite_migration`'s terms.

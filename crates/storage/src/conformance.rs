@@ -40,7 +40,7 @@ macro_rules! conformance_suite {
             organisation, accounts_and_notices, logins_and_lockout, letters_and_intake_idempotency,
             actions_and_idempotency, scope_removals, sync_cursor_contract, audit_chain,
             citizen_side, signing_keys_and_delegations, handovers, prune_idempotency,
-            moves_and_user_changes);
+            moves_and_user_changes, unit_deactivation);
     };
     (@cases $fresh:path; $($case:ident),* $(,)?) => {
         $(
@@ -1821,6 +1821,135 @@ pub async fn moves_and_user_changes(store: Arc<dyn Storage>) {
                 .await
         ),
         "unit_id"
+    );
+    let verification = store.verify_audit(Vec::new()).await.expect("verify");
+    assert!(verification.ok, "{verification:?}");
+}
+
+/// A unit is deactivated only when nothing depends on it; it keeps its letters; no unit,
+/// user or move goes into it; it comes back only under an active parent.
+pub async fn unit_deactivation(store: Arc<dyn Storage>) {
+    let store = store.as_ref();
+    let o = org(store).await;
+    let admin = user_actor(o.admin, o.city, Role::Admin);
+    let off = |unit: UnitId| store.set_unit_active(unit, false, "撤并".into(), admin.clone(), t0());
+    assert_eq!(code_of(off(o.city).await), "unit");
+    // Station A has users: in use. Moving them away and closing nothing is not enough
+    // while a letter is open there.
+    assert_eq!(code_of(off(o.station_a).await), "unit_in_use");
+    let letter = store
+        .create_letter(
+            new_letter("DEAC0001", Some(o.station_b)),
+            Actor::public(Channel::Web),
+        )
+        .await
+        .expect("create")
+        .id;
+    store
+        .set_user_active(o.officer_b, false, "调离".into(), admin.clone(), t0())
+        .await
+        .expect("officer b off");
+    assert_eq!(
+        code_of(off(o.station_b).await),
+        "unit_in_use",
+        "an open letter"
+    );
+    let desk = user_actor(o.city_desk, o.city, Role::Dispatcher);
+    applied(
+        store,
+        commit(letter, desk, Some(("d1", "h1")), t0()),
+        decide(dispatch(o.station_b, o.branch, Tier::Branch)),
+    )
+    .await;
+    let closed_station = off(o.station_b).await.expect("deactivate");
+    assert!(!closed_station.active);
+    assert_eq!(code_of(off(o.station_b).await), "already_done");
+    let units = store.units().await.expect("units");
+    assert!(units.iter().any(|u| u.id == o.station_b && !u.active));
+    // Nothing goes into it.
+    assert_eq!(
+        code_of(
+            store
+                .create_unit(
+                    NewUnit {
+                        parent: Some(o.station_b),
+                        tier: Tier::Station,
+                        name: "x".into()
+                    },
+                    admin.clone(),
+                    t0()
+                )
+                .await
+        ),
+        "parent_id"
+    );
+    assert_eq!(
+        code_of(
+            store
+                .create_user(
+                    NewUser {
+                        unit_id: o.station_b,
+                        username: "late.comer".into(),
+                        display_name: "x".into(),
+                        roles: BTreeSet::from([Role::Officer]),
+                        password_hash: "$argon2id$fake".into(),
+                    },
+                    admin.clone(),
+                    t0()
+                )
+                .await
+        ),
+        "unit_id"
+    );
+    assert_eq!(
+        code_of(
+            store
+                .update_user(
+                    o.officer_a,
+                    UserChange {
+                        unit_id: Some(o.station_b),
+                        ..UserChange::default()
+                    },
+                    "x".into(),
+                    admin.clone(),
+                    t0()
+                )
+                .await
+        ),
+        "unit_id"
+    );
+    // A branch above a deactivated station: the station comes back only under an
+    // active parent.
+    let lone = unit(store, Some(o.city), Tier::Branch, "撤并分局").await;
+    let lone_station = unit(store, Some(lone), Tier::Station, "撤并派出所").await;
+    off(lone_station).await.expect("station off");
+    off(lone).await.expect("branch off");
+    assert_eq!(
+        code_of(
+            store
+                .set_unit_active(lone_station, true, "恢复".into(), admin.clone(), t0())
+                .await
+        ),
+        "parent_inactive"
+    );
+    assert_eq!(
+        code_of(
+            store
+                .move_unit(o.station_a, lone, "x".into(), admin.clone(), t0())
+                .await
+        ),
+        "parent_id"
+    );
+    store
+        .set_unit_active(lone, true, "恢复".into(), admin.clone(), t0())
+        .await
+        .expect("branch on");
+    assert!(
+        store
+            .set_unit_active(lone_station, true, "恢复".into(), admin, t0())
+            .await
+            .expect("station on")
+            .active
     );
     let verification = store.verify_audit(Vec::new()).await.expect("verify");
     assert!(verification.ok, "{verification:?}");

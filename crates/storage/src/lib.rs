@@ -365,6 +365,20 @@ pub trait Storage: Send + Sync + 'static {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<UnitMoved, StorageError>;
+    /// Deactivates a unit (it keeps its letters' history and receives no new letters) or
+    /// reactivates it; audit `unit.deactivate` / `unit.reactivate` with the reason. A unit
+    /// is deactivated only when nothing depends on it any more: conflict `unit_in_use`
+    /// while it has active users, letters not closed, or active units below it; the
+    /// city bureau (the root) never is. Reactivation needs an active parent
+    /// (`parent_inactive`).
+    async fn set_unit_active(
+        &self,
+        unit: UnitId,
+        active: bool,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Unit, StorageError>;
     async fn users(&self) -> Result<Vec<UserRecord>, StorageError>;
     async fn user(&self, id: UserId) -> Result<Option<UserRecord>, StorageError>;
     async fn create_user(

@@ -35,6 +35,7 @@ pub fn units() -> Vec<Unit> {
         parent,
         tier,
         name: name.to_owned(),
+        active: true,
     };
     vec![
         unit(CITY, None, Tier::City, "深圳市公安局"),

@@ -30,6 +30,7 @@ const NOT_MOCKED = [
   "create_unit",
   "rename_unit",
   "move_unit",
+  "set_unit_active",
   "update_user",
   "grant_delegation",
   "revoke_delegation",

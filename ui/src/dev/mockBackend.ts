@@ -59,14 +59,14 @@ export type MockOptions = {
 };
 
 const UNITS: Unit[] = [
-  { id: 1, parent: null, tier: "city", name: "深圳市公安局" },
-  { id: 2, parent: 1, tier: "branch", name: "福田分局" },
-  { id: 3, parent: 1, tier: "branch", name: "南山分局" },
-  { id: 5, parent: 2, tier: "station", name: "福田派出所" },
-  { id: 6, parent: 2, tier: "station", name: "华富派出所" },
-  { id: 7, parent: 2, tier: "station", name: "莲花派出所" },
-  { id: 8, parent: 2, tier: "station", name: "香蜜湖派出所" },
-  { id: 9, parent: 3, tier: "station", name: "南山派出所" },
+  { id: 1, parent: null, tier: "city", name: "深圳市公安局", active: true },
+  { id: 2, parent: 1, tier: "branch", name: "福田分局", active: true },
+  { id: 3, parent: 1, tier: "branch", name: "南山分局", active: true },
+  { id: 5, parent: 2, tier: "station", name: "福田派出所", active: true },
+  { id: 6, parent: 2, tier: "station", name: "华富派出所", active: true },
+  { id: 7, parent: 2, tier: "station", name: "莲花派出所", active: true },
+  { id: 8, parent: 2, tier: "station", name: "香蜜湖派出所", active: true },
+  { id: 9, parent: 3, tier: "station", name: "南山派出所", active: true },
 ];
 
 const PEOPLE: (UserSummary & { username: string })[] = [

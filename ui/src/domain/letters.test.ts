@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Unit } from "../ipc";
-import { filtersToQuery, isWriterPhone, problemClassOptions, rate, toCsv, unitsBelow, type InboxFilters } from "./letters";
+import { dispatchTargets, filtersToQuery, isWriterPhone, problemClassOptions, rate, toCsv, unitsBelow, type InboxFilters } from "./letters";
 
 const none: InboxFilters = { state: null, bands: [], categories: [], channels: [], handler: null, text: "" };
 
@@ -35,16 +35,21 @@ describe("filters → InboxQuery", () => {
 
 describe("units below", () => {
   const units: Unit[] = [
-    { id: 1, parent: null, tier: "city", name: "市局" },
-    { id: 2, parent: 1, tier: "branch", name: "福田分局" },
-    { id: 3, parent: 1, tier: "branch", name: "南山分局" },
-    { id: 5, parent: 2, tier: "station", name: "福田派出所" },
-    { id: 9, parent: 3, tier: "station", name: "南山派出所" },
+    { id: 1, parent: null, tier: "city", name: "市局", active: true },
+    { id: 2, parent: 1, tier: "branch", name: "福田分局", active: true },
+    { id: 3, parent: 1, tier: "branch", name: "南山分局", active: true },
+    { id: 5, parent: 2, tier: "station", name: "福田派出所", active: true },
+    { id: 9, parent: 3, tier: "station", name: "南山派出所", active: true },
   ];
   it("lists the subtree only, never a sibling's", () => {
     expect(unitsBelow(units, 2).map((u) => u.id)).toEqual([5]);
     expect(unitsBelow(units, 1).map((u) => u.id).sort()).toEqual([2, 3, 5, 9]);
     expect(unitsBelow(units, 5)).toEqual([]);
+  });
+  it("offers no deactivated unit as a dispatch target", () => {
+    const closed = units.map((u) => (u.id === 9 ? { ...u, active: false } : u));
+    const me = { unit_id: 1, units: closed } as Parameters<typeof dispatchTargets>[0];
+    expect(dispatchTargets(me).map((u) => u.id).sort()).toEqual([2, 3, 5]);
   });
 });
 

@@ -68,9 +68,10 @@ export function unitsBelow(units: Unit[], unit: UnitId): Unit[] {
   return out;
 }
 
-/** Dispatch goes one tier down at a time in practice: the direct children first. */
+/** Dispatch goes one tier down at a time in practice: the direct children first. A
+ * deactivated unit receives no letters (the server refuses them too). */
 export function dispatchTargets(me: Me): Unit[] {
-  return unitsBelow(me.units, me.unit_id);
+  return unitsBelow(me.units, me.unit_id).filter((u) => u.active);
 }
 
 export function unitName(units: Unit[], id: UnitId | null | undefined): string | null {

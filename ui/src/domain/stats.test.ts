@@ -3,11 +3,11 @@ import type { Unit } from "../ipc";
 import { averageHeld, heldChartUnit, previousPeriod, rateChange, responsibleUnits } from "./stats";
 
 const UNITS: Unit[] = [
-  { id: 1, parent: null, tier: "city", name: "市局" },
-  { id: 2, parent: 1, tier: "branch", name: "福田分局" },
-  { id: 3, parent: 2, tier: "station", name: "福田派出所" },
-  { id: 4, parent: 1, tier: "branch", name: "南山分局" },
-  { id: 5, parent: 4, tier: "station", name: "南头派出所" },
+  { id: 1, parent: null, tier: "city", name: "市局", active: true },
+  { id: 2, parent: 1, tier: "branch", name: "福田分局", active: true },
+  { id: 3, parent: 2, tier: "station", name: "福田派出所", active: true },
+  { id: 4, parent: 1, tier: "branch", name: "南山分局", active: true },
+  { id: 5, parent: 4, tier: "station", name: "南头派出所", active: true },
 ];
 
 describe("statistics at a glance", () => {

@@ -151,6 +151,9 @@ const en: DeepStringRecord<MessageSchema> = {
     username_taken: "That user name is taken.",
     wrong_password: "The current password is wrong.",
     chief_exists: "This unit has an active chief already.",
+    unit_in_use: "The unit still has active users, open letters or units below it: move or close them first.",
+    parent_inactive: "The unit above is deactivated: reactivate it first.",
+    unit_inactive: "The unit is deactivated and receives no letters.",
     unknown: "The action was refused (code {code}).",
   },
   states: {
@@ -766,6 +769,9 @@ const en: DeepStringRecord<MessageSchema> = {
       moveIntro: "Move {name} under another branch. Its letters go with it: they leave the old branch's desktops and appear on the new branch's at once.",
       newParent: "New parent branch",
       moved: "{name} is now under {parent}.",
+      deactivateIntro: "{name} receives no letters once deactivated; its letters keep their history. Its users must be moved, its letters closed and the units below it deactivated first.",
+      deactivated: "{name} deactivated.",
+      reactivated: "{name} reactivated.",
     },
     users: {
       title: "Users",

@@ -146,6 +146,9 @@ const zhCN = {
     username_taken: "该用户名已被使用。",
     wrong_password: "当前密码不正确。",
     chief_exists: "该单位已有一名在用的一把手。",
+    unit_in_use: "该单位仍有在用的用户、未办结的来信或下级单位，请先调离或办结后再停用。",
+    parent_inactive: "上级单位已停用，请先启用上级单位。",
+    unit_inactive: "该单位已停用，不能再接收来信。",
     unknown: "操作被拒绝（代码 {code}）。",
   },
   states: {
@@ -760,6 +763,9 @@ const zhCN = {
       moveIntro: "将{name}调整到另一个分局下。其来信随之移交：原分局的工作台不再显示，新分局的工作台立即显示。",
       newParent: "新的上级分局",
       moved: "{name}已调整到{parent}下。",
+      deactivateIntro: "停用后{name}不再接收来信，历史来信记录保留。须先调离其用户、办结其来信并停用其下级单位。",
+      deactivated: "已停用{name}。",
+      reactivated: "已启用{name}。",
     },
     users: {
       title: "用户",

@@ -136,6 +136,22 @@ impl ServerClient {
         Ok(dto.into())
     }
 
+    /// `POST /admin/units/{id}/active`: deactivates (or reactivates) a unit, with a reason.
+    pub async fn set_unit_active(
+        &self,
+        id: i64,
+        active: bool,
+        reason: &str,
+    ) -> Result<Unit, ClientError> {
+        let dto: UnitDto = self
+            .json(
+                self.request(Method::POST, self.url(&format!("/admin/units/{id}/active")))
+                    .json(&serde_json::json!({ "active": active, "reason": reason })),
+            )
+            .await?;
+        Ok(dto.into())
+    }
+
     /// `POST /admin/users/{id}`: changes a user's name, roles or unit (omitted: kept).
     pub async fn update_user(
         &self,
@@ -192,6 +208,7 @@ struct UnitDto {
     parent_id: Option<i64>,
     tier: Tier,
     name: String,
+    active: bool,
 }
 
 impl From<UnitDto> for Unit {
@@ -201,6 +218,7 @@ impl From<UnitDto> for Unit {
             parent: u.parent_id.map(UnitId),
             tier: u.tier,
             name: u.name,
+            active: u.active,
         }
     }
 }

@@ -228,7 +228,7 @@ describe("editing a user", () => {
     resetAppState();
     appState.session = {
       serverUrl: "http://x",
-      me: { user_id: 40, username: "admin", display_name: "管理员", unit_id: 1, roles: ["admin"], units: [{ id: 5, parent: 2, tier: "station", name: "福田派出所" }], must_change_password: false },
+      me: { user_id: 40, username: "admin", display_name: "管理员", unit_id: 1, roles: ["admin"], units: [{ id: 5, parent: 2, tier: "station", name: "福田派出所", active: true }], must_change_password: false },
     } as never;
     install((cmd) => {
       if (cmd === "admin_users") return [user];
@@ -325,15 +325,15 @@ describe("the units screen", () => {
         unit_id: 2,
         roles: ["admin"],
         units: [
-          { id: 1, parent: null, tier: "city", name: "市局" },
-          { id: 2, parent: 1, tier: "branch", name: "福田分局" },
-          { id: 5, parent: 2, tier: "station", name: "福田派出所" },
-          { id: 3, parent: 1, tier: "branch", name: "南山分局" },
+          { id: 1, parent: null, tier: "city", name: "市局", active: true },
+          { id: 2, parent: 1, tier: "branch", name: "福田分局", active: true },
+          { id: 5, parent: 2, tier: "station", name: "福田派出所", active: true },
+          { id: 3, parent: 1, tier: "branch", name: "南山分局", active: true },
         ],
         must_change_password: false,
       },
     } as never;
-    install((cmd, args) => (cmd === "rename_unit" ? { id: 5, parent: 2, tier: "station", name: args.name } : null));
+    install((cmd, args) => (cmd === "rename_unit" ? { id: 5, parent: 2, tier: "station", name: args.name, active: true } : null));
     const w = mount(UnitsPanel, { global: { plugins: [createAppI18n()] }, attachTo: document.body });
     await settle();
     expect(w.findAll("tbody tr").map((r) => r.attributes("data-testid"))).toEqual(["admin-unit-2", "admin-unit-5"]);
@@ -359,6 +359,44 @@ describe("the units screen", () => {
     resetAppState();
   });
 
+  it("deactivates a unit only with a reason and shows it as 已停用", async () => {
+    resetAppState();
+    appState.session = {
+      serverUrl: "http://x",
+      me: {
+        user_id: 40,
+        username: "admin",
+        display_name: "管理员",
+        unit_id: 2,
+        roles: ["admin"],
+        units: [
+          { id: 2, parent: 1, tier: "branch", name: "福田分局", active: true },
+          { id: 5, parent: 2, tier: "station", name: "福田派出所", active: true },
+        ],
+        must_change_password: false,
+      },
+    } as never;
+    install((cmd, args) => (cmd === "set_unit_active" ? { id: 5, parent: 2, tier: "station", name: "福田派出所", active: args.active } : null));
+    const w = mount(UnitsPanel, { global: { plugins: [createAppI18n()] }, attachTo: document.body });
+    await settle();
+    expect(w.find('[data-testid="admin-unit-2"] [data-testid="admin-unit-toggle"]').exists(), "not one's own unit").toBe(false);
+    await w.get('[data-testid="admin-unit-5"] [data-testid="admin-unit-toggle"]').trigger("click");
+    await settle();
+    const confirm = body('[data-testid="admin-unit-toggle-confirm"]') as HTMLButtonElement;
+    expect(confirm.disabled).toBe(true);
+    const reason = body('[data-testid="admin-unit-toggle-reason"] input') as HTMLInputElement;
+    reason.value = "撤并";
+    reason.dispatchEvent(new Event("input"));
+    await settle();
+    confirm.click();
+    await settle();
+    expect(calls).toEqual([{ cmd: "set_unit_active", args: { unitId: 5, active: false, reason: "撤并" } }]);
+    expect(w.get('[data-testid="admin-unit-5"] [data-testid="admin-unit-inactive"]').text()).toBe("已停用");
+    expect(w.get('[data-testid="admin-unit-5"] [data-testid="admin-unit-toggle"]').text()).toBe("启用");
+    w.unmount();
+    resetAppState();
+  });
+
   it("moves a station only to another branch of the subtree, with a reason", async () => {
     resetAppState();
     appState.session = {
@@ -370,15 +408,15 @@ describe("the units screen", () => {
         unit_id: 1,
         roles: ["admin"],
         units: [
-          { id: 1, parent: null, tier: "city", name: "市局" },
-          { id: 2, parent: 1, tier: "branch", name: "福田分局" },
-          { id: 5, parent: 2, tier: "station", name: "福田派出所" },
-          { id: 3, parent: 1, tier: "branch", name: "南山分局" },
+          { id: 1, parent: null, tier: "city", name: "市局", active: true },
+          { id: 2, parent: 1, tier: "branch", name: "福田分局", active: true },
+          { id: 5, parent: 2, tier: "station", name: "福田派出所", active: true },
+          { id: 3, parent: 1, tier: "branch", name: "南山分局", active: true },
         ],
         must_change_password: false,
       },
     } as never;
-    install((cmd, args) => (cmd === "move_unit" ? { id: 5, parent: args.parentId, tier: "station", name: "福田派出所" } : null));
+    install((cmd, args) => (cmd === "move_unit" ? { id: 5, parent: args.parentId, tier: "station", name: "福田派出所", active: true } : null));
     const w = mount(UnitsPanel, { global: { plugins: [createAppI18n()] }, attachTo: document.body });
     await settle();
     expect(w.find('[data-testid="admin-unit-2"] [data-testid="admin-unit-move"]').exists(), "a branch does not move").toBe(false);

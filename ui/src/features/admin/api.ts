@@ -34,6 +34,7 @@ export const resetUserPassword = (userId: number, password: string) =>
   call<null>("reset_user_password", { userId, password });
 export const createUnit = (parentId: number, tier: Tier, name: string) => call<Unit>("create_unit", { parentId, tier, name });
 export const renameUnit = (unitId: number, name: string, reason: string) => call<Unit>("rename_unit", { unitId, name, reason });
+export const setUnitActive = (unitId: number, active: boolean, reason: string) => call<Unit>("set_unit_active", { unitId, active, reason });
 export const moveUnit = (unitId: number, parentId: number, reason: string) => call<Unit>("move_unit", { unitId, parentId, reason });
 /** Only the fields given change; the reason is required. */
 export const updateUser = (args: { userId: number; displayName?: string; roles?: Role[]; unitId?: number; reason: string }) =>

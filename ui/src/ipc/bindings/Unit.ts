@@ -5,4 +5,10 @@ import type { UnitId } from "./UnitId";
 /**
  * One unit of the tree.
  */
-export type Unit = { id: UnitId, parent: UnitId | null, tier: Tier, name: string, };
+export type Unit = { id: UnitId, parent: UnitId | null, tier: Tier, name: string, 
+/**
+ * False once an admin deactivated the unit: it keeps its letters' history but
+ * receives no new letters. (Absent in copies cached before units could be
+ * deactivated: they were all active.)
+ */
+active: boolean, };
