@@ -16,7 +16,7 @@ use crate::error::CommandResult;
 pub async fn delegations(app_state: State<'_, AppState>) -> CommandResult<Vec<Delegation>> {
     let session = app_state.session()?;
     let mut grants = session.client.delegations().await?;
-    grants.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    grants.sort_by_key(|g| std::cmp::Reverse(g.created_at));
     Ok(grants)
 }
 
