@@ -509,6 +509,32 @@ async fn a_damaged_backup_is_refused_naming_the_first_fault() {
     // The good one still restores and verifies.
     let out = restore_verify(&good, &site.path("scratch-good"));
     assert!(out.status.success(), "{}", text(&out));
+
+    // Damage in the live store fails the backup, naming the blob, and leaves nothing
+    // that looks like a backup.
+    let live = site.path(&blob);
+    let mut flipped = std::fs::read(&live).expect("live blob");
+    flipped[100] ^= 0x80;
+    std::fs::write(&live, &flipped).expect("damage");
+    let failed = |why: &str| {
+        let out = site
+            .cli()
+            .args(["admin", "backup", "--to"])
+            .arg(site.backups())
+            .output()
+            .expect("admin backup");
+        assert!(!out.status.success(), "{why}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            stderr.contains(&shas[0]) && stderr.contains(why),
+            "{stderr}"
+        );
+        assert_eq!(complete(&site.backups()), std::slice::from_ref(&good));
+        assert!(partials(&site.backups()).is_empty());
+    };
+    failed("damaged");
+    std::fs::remove_file(&live).expect("rm live blob");
+    failed("missing from the blob store");
 }
 
 #[tokio::test]
