@@ -56,6 +56,7 @@ const COMMANDS: &[&str] = &[
     "rename_unit",
     "move_unit",
     "set_unit_active",
+    "revoke_user_sessions",
     "update_user",
     // src/delegations.rs
     "delegations",

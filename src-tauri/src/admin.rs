@@ -144,6 +144,22 @@ pub async fn move_unit(
         .await?)
 }
 
+/// `revoke_user_sessions` (强制下线): ends every open session of the user at once, with
+/// a required reason; how many ended.
+#[tauri::command]
+pub async fn revoke_user_sessions(
+    app_state: State<'_, AppState>,
+    user_id: i64,
+    reason: String,
+) -> CommandResult<u32> {
+    let reason = required_reason(&reason)?;
+    let session = app_state.session()?;
+    Ok(session
+        .client
+        .revoke_user_sessions(user_id, &reason)
+        .await?)
+}
+
 /// `set_unit_active`: deactivates a unit nothing depends on any more (it keeps its
 /// letters' history, receives no new ones) or reactivates it, with a required reason.
 #[tauri::command]

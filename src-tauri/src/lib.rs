@@ -162,6 +162,7 @@ pub fn build_app_with<R: Runtime>(builder: Builder<R>, options: Options) -> Buil
             admin::rename_unit,
             admin::move_unit,
             admin::set_unit_active,
+            admin::revoke_user_sessions,
             admin::update_user,
             delegations::delegations,
             delegations::grant_delegation,

@@ -261,6 +261,20 @@ fn an_admin_moves_a_station_and_changes_a_users_roles_and_unit_with_reasons() {
     assert_eq!(changed["user"]["unit_id"], other, "{changed}");
     assert_eq!(changed["user"]["roles"], json!(["dispatcher", "officer"]));
     assert_eq!(changed["keys_revoked"], 0);
+    // 强制下线: the user's desktop is signed out at once.
+    let clerk = app();
+    clerk.ok(
+        "login",
+        json!({"serverUrl": server().url(), "username": "stj.zhang", "password": "initial-pass-1"}),
+    );
+    assert_eq!(
+        admin.ok(
+            "revoke_user_sessions",
+            json!({"userId": id, "reason": "工作站遗失"})
+        ),
+        1
+    );
+    assert_eq!(clerk.err_code("admin_users", json!({})), "session_expired");
     let officer = app();
     officer.login("futian.liu");
     assert_eq!(

@@ -572,6 +572,61 @@ pub async fn post_user_update(
     }))
 }
 
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeSessionsRequest {
+    /// Why (kept in the audit log); required.
+    pub reason: String,
+}
+
+/// How many sessions an admin's 强制下线 ended.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionsRevoked {
+    pub sessions_revoked: usize,
+}
+
+/// 强制下线: ends every open session of a user of the admin's subtree at once — their
+/// desktops' streams close and the next request asks them to sign in again. The account
+/// stays usable (deactivate it to keep them out). An admin's own sessions end by logout.
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/sessions/revoke", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "user id")),
+    request_body = RevokeSessionsRequest,
+    responses((status = 200, body = SessionsRevoked), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn post_sessions_revoke(
+    State(state): State<AppState>,
+    session: Session,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<RevokeSessionsRequest>,
+) -> Result<ApiJson<SessionsRevoked>, ApiError> {
+    session.require(Role::Admin)?;
+    let tree = unit_tree(&state).await?;
+    let target = UserId(id);
+    // Scope first: a user outside the admin's subtree answers as one that does not exist.
+    state
+        .store
+        .user(target)
+        .await?
+        .filter(|u| tree.in_scope(session.unit_id, u.unit_id))
+        .ok_or_else(|| ApiError::NotFound(format!("there is no user {id} you administer")))?;
+    if target == session.user_id {
+        return Err(ApiError::Forbidden(
+            "sign out to end your own sessions".to_owned(),
+        ));
+    }
+    let reason = check_name("reason", &req.reason, jsjb_core::workflow::MAX_TEXT_CHARS)?;
+    let sessions_revoked = state
+        .store
+        .revoke_user_sessions(
+            target,
+            reason,
+            session.actor(Some(Role::Admin)),
+            state.time.now(),
+        )
+        .await?;
+    state.accounts.revoked(crate::auth::Revoked::User(target));
+    Ok(ApiJson(SessionsRevoked { sessions_revoked }))
+}
+
 /// The checked change of an update request: names trimmed and bounded, roles present,
 /// a new unit inside `admin_unit`'s subtree.
 fn user_change(

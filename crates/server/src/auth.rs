@@ -117,11 +117,11 @@ impl FromRequestParts<AppState> for Session {
             .session(&hash)
             .await?
             .ok_or(ApiError::Unauthenticated)?;
-        if record.revoked || !record.user.active {
-            return Err(ApiError::Unauthenticated);
-        }
-        if record.expires_at <= state.time.now() {
-            return Err(ApiError::SessionExpired);
+        match check_session(&record, state.time.now(), state.config.session_idle()) {
+            SessionCheck::Revoked => return Err(ApiError::Unauthenticated),
+            SessionCheck::Expired => return Err(ApiError::SessionExpired),
+            SessionCheck::Alive { renew: true } => renew_session(state, &hash).await,
+            SessionCheck::Alive { renew: false } => {}
         }
         Ok(Session {
             user_id: record.user.id,
@@ -130,6 +130,50 @@ impl FromRequestParts<AppState> for Session {
             token_hash: hash,
             workstation: workstation(&parts.headers),
         })
+    }
+}
+
+/// How often use renews a session: one write every few minutes per desktop, not one per
+/// request, and far inside the idle time.
+pub const RENEW_AFTER_MINUTES: i64 = 5;
+
+/// Whether a session still lets its holder in at `now` — the one rule for requests and
+/// open streams alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCheck {
+    /// In; `renew`: record the use now (the last one is older than [`RENEW_AFTER_MINUTES`]).
+    Alive { renew: bool },
+    /// Past its absolute end, or unused for longer than the idle time.
+    Expired,
+    /// Logged out, revoked, or its user deactivated.
+    Revoked,
+}
+
+pub fn check_session(
+    record: &jsjb_storage::SessionRecord,
+    now: DateTime<Utc>,
+    idle: chrono::Duration,
+) -> SessionCheck {
+    if record.revoked || !record.user.active {
+        SessionCheck::Revoked
+    } else if record.expires_at <= now || record.last_seen_at + idle <= now {
+        SessionCheck::Expired
+    } else {
+        SessionCheck::Alive {
+            renew: now - record.last_seen_at >= chrono::Duration::minutes(RENEW_AFTER_MINUTES),
+        }
+    }
+}
+
+/// Records a session's use; a failure is logged, never the caller's (the request goes on,
+/// and the next one renews it).
+pub async fn renew_session(state: &AppState, token_hash: &str) {
+    if let Err(e) = state
+        .store
+        .touch_session(token_hash, state.time.now())
+        .await
+    {
+        tracing::warn!(error = %e, "cannot renew a session");
     }
 }
 
@@ -503,4 +547,55 @@ pub async fn unit_tree(state: &AppState) -> Result<UnitTree, ApiError> {
     let units = state.store.units().await?;
     UnitTree::new(units)
         .map_err(|e| ApiError::Internal(format!("the stored unit tree is invalid: {e}")))
+}
+
+#[cfg(test)]
+mod session_tests {
+    use super::*;
+    use chrono::TimeZone;
+    use rstest::rstest;
+
+    fn record(revoked: bool, active: bool, last_seen_min: i64) -> jsjb_storage::SessionRecord {
+        let t0 = Utc
+            .with_ymd_and_hms(2026, 12, 7, 0, 0, 0)
+            .single()
+            .unwrap_or_default();
+        jsjb_storage::SessionRecord {
+            user: jsjb_storage::UserRecord {
+                id: UserId(1),
+                unit_id: jsjb_core::org::UnitId(1),
+                username: "u".into(),
+                display_name: "u".into(),
+                roles: BTreeSet::new(),
+                active,
+                must_change_password: false,
+            },
+            expires_at: t0 + chrono::Duration::hours(16),
+            last_seen_at: t0 + chrono::Duration::minutes(last_seen_min),
+            revoked,
+        }
+    }
+
+    /// At `now_min` minutes after sign-in, with the last use at `seen_min` (idle 4 h).
+    #[rstest]
+    #[case::fresh(false, true, 0, 1, SessionCheck::Alive { renew: false })]
+    #[case::renew_due(false, true, 0, 5, SessionCheck::Alive { renew: true })]
+    #[case::renewed_lately(false, true, 600, 603, SessionCheck::Alive { renew: false })]
+    #[case::idle_edge(false, true, 0, 239, SessionCheck::Alive { renew: true })]
+    #[case::idle(false, true, 0, 240, SessionCheck::Expired)]
+    #[case::used_but_past_the_maximum(false, true, 950, 960, SessionCheck::Expired)]
+    #[case::revoked(true, true, 0, 1, SessionCheck::Revoked)]
+    #[case::deactivated(false, false, 0, 1, SessionCheck::Revoked)]
+    fn a_session_lives_while_used_up_to_its_maximum(
+        #[case] revoked: bool,
+        #[case] active: bool,
+        #[case] seen_min: i64,
+        #[case] now_min: i64,
+        #[case] expected: SessionCheck,
+    ) {
+        let r = record(revoked, active, seen_min);
+        let t0 = r.expires_at - chrono::Duration::hours(16);
+        let now = t0 + chrono::Duration::minutes(now_min);
+        assert_eq!(check_session(&r, now, chrono::Duration::hours(4)), expected);
+    }
 }

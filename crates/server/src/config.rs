@@ -26,14 +26,25 @@ pub struct Config {
     )]
     pub listen: SocketAddr,
 
-    /// How long a login session lasts, in minutes (default 12 h).
+    /// The longest a login session lasts, in minutes, however much it is used (default
+    /// 16 h: a 12-hour shift with its handover and some slack).
     #[arg(
         long,
         env = "JSJB_SESSION_TTL_MINUTES",
-        default_value_t = 720,
+        default_value_t = 960,
         global = true
     )]
     pub session_ttl_minutes: u32,
+
+    /// A session not used for this many minutes ends (default 4 h). Every request and
+    /// an open event stream count as use, so a desktop that is running stays signed in.
+    #[arg(
+        long,
+        env = "JSJB_SESSION_IDLE_MINUTES",
+        default_value_t = 240,
+        global = true
+    )]
+    pub session_idle_minutes: u32,
 
     /// Failed logins in a row after which an account (or an unknown user name, alike)
     /// is locked.
@@ -287,6 +298,8 @@ impl Limits {
 pub enum ConfigError {
     #[error("session TTL must be between 1 minute and 30 days, got {0} minutes")]
     SessionTtl(u32),
+    #[error("the session idle time must be between 1 minute and the session TTL, got {0} minutes")]
+    SessionIdle(u32),
     #[error("lock-out threshold must be at least 1 failed login, got {0}")]
     LockoutThreshold(u32),
     #[error("lock-out duration must be between 1 minute and 1 day, got {0} minutes")]
@@ -331,7 +344,8 @@ impl Config {
             db,
             blob_dir,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            session_ttl_minutes: 720,
+            session_ttl_minutes: 960,
+            session_idle_minutes: 240,
             lockout_threshold: 5,
             lockout_minutes: 15,
             lockout_first_seconds: 60,
@@ -353,6 +367,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=30 * 24 * 60).contains(&self.session_ttl_minutes) {
             return Err(ConfigError::SessionTtl(self.session_ttl_minutes));
+        }
+        if !(1..=self.session_ttl_minutes).contains(&self.session_idle_minutes) {
+            return Err(ConfigError::SessionIdle(self.session_idle_minutes));
         }
         if self.lockout_threshold == 0 {
             return Err(ConfigError::LockoutThreshold(self.lockout_threshold));
@@ -416,6 +433,10 @@ impl Config {
         Duration::minutes(i64::from(self.session_ttl_minutes))
     }
 
+    pub fn session_idle(&self) -> Duration {
+        Duration::minutes(i64::from(self.session_idle_minutes))
+    }
+
     /// The longest lock-out, and the window of the per-address limit.
     pub fn lockout_duration(&self) -> Duration {
         Duration::minutes(i64::from(self.lockout_minutes))
@@ -444,6 +465,9 @@ mod tests {
         c.session_ttl_minutes = 0;
         assert_eq!(c.validate(), Err(ConfigError::SessionTtl(0)));
         c.session_ttl_minutes = 60;
+        // The idle time may not exceed the longest session.
+        assert_eq!(c.validate(), Err(ConfigError::SessionIdle(240)));
+        c.session_idle_minutes = 60;
         c.login_ip_limit = 2;
         assert!(matches!(c.validate(), Err(ConfigError::IpLimit { .. })));
         c.login_ip_limit = 30;

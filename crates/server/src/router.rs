@@ -92,6 +92,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::post_unit_parent))
         .routes(routes!(admin::post_unit_active))
         .routes(routes!(admin::post_user_update))
+        .routes(routes!(admin::post_sessions_revoke))
         .routes(routes!(auth::change_password))
         .routes(routes!(admin::audit_verify))
         .routes(routes!(crate::witness::api::get_head))

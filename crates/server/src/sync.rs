@@ -16,7 +16,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 use utoipa::IntoParams;
 
-use crate::auth::{Revoked, Session, unit_tree};
+use crate::auth::{Revoked, Session, SessionCheck, check_session, unit_tree};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
@@ -127,6 +127,7 @@ pub async fn get_stream(
         store: Arc::clone(&state.store),
         time: Arc::clone(&state.time),
         token_hash: session.token_hash,
+        idle: state.config.session_idle(),
         user_id: session.user_id,
         revocations: state.accounts.watch_revocations(),
         recheck,
@@ -154,6 +155,8 @@ struct Pump {
     time: Arc<dyn TimeSource>,
     /// The session the stream was opened with: the stream lives no longer than it.
     token_hash: String,
+    /// The policy's idle time (see `auth::check_session`).
+    idle: chrono::Duration,
     user_id: UserId,
     /// Logouts and password resets as they happen.
     revocations: tokio::sync::broadcast::Receiver<Revoked>,
@@ -172,10 +175,24 @@ struct Pump {
 }
 
 impl Pump {
-    /// Whether the stream's session still lets it in (what the `Session` extractor checks).
+    /// Whether the stream's session still lets it in (the `Session` extractor's rule); an
+    /// open stream is use, so it renews the session as a request would.
     async fn session_alive(&self) -> bool {
         match self.store.session(&self.token_hash).await {
-            Ok(Some(s)) => !s.revoked && s.user.active && s.expires_at > self.time.now(),
+            Ok(Some(s)) => match check_session(&s, self.time.now(), self.idle) {
+                SessionCheck::Alive { renew } => {
+                    if renew
+                        && let Err(e) = self
+                            .store
+                            .touch_session(&self.token_hash, self.time.now())
+                            .await
+                    {
+                        tracing::warn!(error = %e, "sync stream: cannot renew the session");
+                    }
+                    true
+                }
+                SessionCheck::Expired | SessionCheck::Revoked => false,
+            },
             Ok(None) => false,
             Err(e) => {
                 tracing::warn!(error = %e, "sync stream: cannot check the session; closing");
@@ -248,6 +265,7 @@ mod tests {
             store: Arc::new(store),
             time: Arc::new(crate::time::SystemTime),
             token_hash: "0".repeat(64),
+            idle: chrono::Duration::hours(4),
             user_id: UserId(1),
             revocations: revoked.subscribe(),
             recheck: tokio::time::interval(HEARTBEAT),

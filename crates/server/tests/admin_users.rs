@@ -610,3 +610,70 @@ async fn a_unit_is_deactivated_only_when_nothing_depends_on_it_and_then_receives
     assert_eq!(logged.len(), 1);
     assert!(logged[0].2.contains("撤并"), "{}", logged[0].2);
 }
+
+#[tokio::test]
+async fn a_session_renews_while_used_ends_when_idle_or_at_its_maximum_and_an_admin_ends_it_at_once()
+{
+    let s = TestServer::start_with(|c| {
+        c.session_ttl_minutes = 16 * 60;
+        c.session_idle_minutes = 4 * 60;
+    })
+    .await;
+    let admin = s.admin_token().await;
+    let branch = s.unit(&admin, s.city, "branch", "龙岗分局").await;
+    let station = s.unit(&admin, branch, "station", "布吉派出所").await;
+    let id = s.user(&admin, station, "bj.lin", &["officer"]).await;
+    let busy = s.token("bj.lin", PASSWORD).await;
+    let idle = s.token("bj.lin", PASSWORD).await;
+    let me = |token: String| {
+        let s = &s;
+        async move { s.get("/api/v1/me", Some(&token)).await.status().as_u16() }
+    };
+    // A 12-hour shift of use, a request every three hours: never signed out.
+    for _ in 0..4 {
+        s.advance(chrono::Duration::hours(3));
+        assert_eq!(me(busy.clone()).await, 200);
+    }
+    // The unused one ended after four idle hours.
+    problem(
+        s.get("/api/v1/me", Some(&idle)).await,
+        401,
+        "session_expired",
+    )
+    .await;
+    // Use does not stretch a session past its maximum (16 h from sign-in).
+    s.advance(chrono::Duration::hours(3));
+    assert_eq!(me(busy.clone()).await, 200, "15 h");
+    s.advance(chrono::Duration::hours(1));
+    problem(
+        s.get("/api/v1/me", Some(&busy)).await,
+        401,
+        "session_expired",
+    )
+    .await;
+
+    // 强制下线: every open session of the user ends at once, with the reason logged.
+    let admin = s.admin_token().await;
+    let a = s.token("bj.lin", PASSWORD).await;
+    let b = s.token("bj.lin", PASSWORD).await;
+    let url = format!("/api/v1/admin/users/{id}/sessions/revoke");
+    problem(
+        s.post_json(&url, Some(&admin), &json!({"reason": ""}))
+            .await,
+        400,
+        "invalid_input",
+    )
+    .await;
+    let res = s
+        .post_json(&url, Some(&admin), &json!({"reason": "工作站遗失"}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["sessions_revoked"], 2, "{body}");
+    assert_eq!(me(a).await, 401);
+    assert_eq!(me(b).await, 401);
+    // The account itself stays usable.
+    assert_eq!(s.login("bj.lin", PASSWORD).await.status(), 200);
+    let logged = audit(&s, "user.sessions_revoke");
+    assert!(logged[0].2.contains("工作站遗失"), "{}", logged[0].2);
+}

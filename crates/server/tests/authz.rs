@@ -587,7 +587,18 @@ async fn admin_routes_are_admin_only_and_scoped() {
             .await,
         )
         .await;
+        // Ends the target's sessions (it has none; the target is nobody's caller).
+        let sessions = read(
+            w.s.post_json(
+                &format!("/api/v1/admin/users/{target}/sessions/revoke"),
+                Some(&caller.token),
+                &json!({"reason": "核对"}),
+            )
+            .await,
+        )
+        .await;
         for (what, answer) in [
+            ("revoke sessions", &sessions),
             ("unit active", &unit_active),
             ("update user", &update),
             ("move unit", &parent),
@@ -645,6 +656,13 @@ async fn admin_routes_are_admin_only_and_scoped() {
                 "update an S1a user by {}: {}",
                 caller.name,
                 update.text
+            );
+            assert_eq!(
+                sessions.status,
+                if in_scope { 200 } else { 404 },
+                "revoke an S1a user's sessions by {}: {}",
+                caller.name,
+                sessions.text
             );
             // S1a's own admin may not switch their own unit; above it, already active.
             let expected = match (in_scope, caller.unit == "S1a") {
@@ -737,6 +755,7 @@ async fn every_route_in_the_document_is_in_the_matrix() {
         "POST /api/v1/admin/units/{id}/parent",
         "POST /api/v1/admin/units/{id}/active",
         "POST /api/v1/admin/users/{id}",
+        "POST /api/v1/admin/users/{id}/sessions/revoke",
         "GET /api/v1/audit/verify",
     ];
     let covered_below = [

@@ -453,6 +453,7 @@ async fn idempotency_answers_are_forgotten_after_the_retention_and_beyond_the_ca
             c.limits.idempotency_per_user = 100;
             // The sessions must outlive the eight days the test moves the clock.
             c.session_ttl_minutes = 30 * 24 * 60;
+            c.session_idle_minutes = 30 * 24 * 60;
         })
         .await,
     )

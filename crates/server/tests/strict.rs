@@ -109,6 +109,10 @@ impl Fixture {
                 json!({"name": "福田分局（新）", "reason": "更名"}),
             ),
             (
+                "/api/v1/admin/users/{id}/sessions/revoke",
+                json!({"reason": "强制下线"}),
+            ),
+            (
                 "/api/v1/admin/units/{id}/active",
                 json!({"active": false, "reason": "撤并"}),
             ),

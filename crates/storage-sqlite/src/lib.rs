@@ -1008,15 +1008,16 @@ impl Storage for SqliteStore {
     async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StorageError> {
         let token_hash = token_hash.to_owned();
         self.read(move |conn| {
-            let found: Option<(i64, String, Option<String>)> = conn
+            let found: Option<(i64, String, String, Option<String>)> = conn
                 .query_row(
-                    "SELECT user_id, expires_at, revoked_at FROM sessions WHERE token_hash = ?1",
+                    "SELECT user_id, expires_at, coalesce(last_seen_at, created_at), revoked_at
+                     FROM sessions WHERE token_hash = ?1",
                     [&token_hash],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()
                 .db()?;
-            let Some((user_id, expires_at, revoked_at)) = found else {
+            let Some((user_id, expires_at, last_seen_at, revoked_at)) = found else {
                 return Ok(None);
             };
             let user = load_user(conn, UserId(user_id))?
@@ -1024,6 +1025,7 @@ impl Storage for SqliteStore {
             Ok(Some(SessionRecord {
                 user,
                 expires_at: time_col(&expires_at)?,
+                last_seen_at: time_col(&last_seen_at)?,
                 revoked: revoked_at.is_some(),
             }))
         })
@@ -1059,6 +1061,63 @@ impl Storage for SqliteStore {
                 .db()?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn touch_session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let token_hash = token_hash.to_owned();
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE sessions SET last_seen_at = ?2 WHERE token_hash = ?1 AND revoked_at IS NULL",
+                params![token_hash, to_db(now)],
+            )
+            .db()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StorageError> {
+        self.write(move |tx| {
+            if load_user(tx, user)?.is_none() {
+                return Err(StorageError::NotFound(format!(
+                    "there is no user {}",
+                    user.0
+                )));
+            }
+            let at = to_db(now);
+            let revoked = tx
+                .execute(
+                    "UPDATE sessions SET revoked_at = ?2
+                     WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
+                    params![user.0, at],
+                )
+                .db()?;
+            audit::append(
+                tx,
+                NewEntry {
+                    at: now,
+                    actor: &actor,
+                    action: "user.sessions_revoke",
+                    letter: None,
+                    unit: None,
+                    user: Some(user),
+                    payload: json!({ "sessions_revoked": revoked, "reason": reason }),
+                },
+            )
+            .db()?;
+            Ok(revoked)
         })
         .await
     }

@@ -388,6 +388,11 @@ ALTER TABLE handover_acks ADD COLUMN checked_ids TEXT NOT NULL DEFAULT '[]'
     r#"
 ALTER TABLE units ADD COLUMN active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1));
 "#,
+    // 11: sessions renew while in use (sliding expiry under the absolute `expires_at`);
+    // NULL: not renewed since the sign-in (`created_at`).
+    r#"
+ALTER TABLE sessions ADD COLUMN last_seen_at TEXT;
+"#,
 ];
 
 /// The migrations in `rusqlite_migration`'s terms.

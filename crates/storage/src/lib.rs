@@ -176,7 +176,11 @@ pub struct NewSession {
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
     pub user: UserRecord,
+    /// The absolute end, fixed at sign-in (the policy's longest session).
     pub expires_at: DateTime<Utc>,
+    /// The last time the session was used (renewed; its sign-in until the first renewal):
+    /// the session also ends after the policy's idle time since then.
+    pub last_seen_at: DateTime<Utc>,
     pub revoked: bool,
 }
 
@@ -481,6 +485,19 @@ pub trait Storage: Send + Sync + 'static {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<(), StorageError>;
+    /// Records that the session was used at `now` (sliding expiry); a revoked or unknown
+    /// session stays as it is. Not audited: it is no decision, and comes every few minutes.
+    async fn touch_session(&self, token_hash: &str, now: DateTime<Utc>)
+    -> Result<(), StorageError>;
+    /// Ends every open session of the user at once (an admin's 强制下线), audit
+    /// `user.sessions_revoke` with the reason; how many ended.
+    async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StorageError>;
 
     // --- letters ------------------------------------------------------------------
     /// Stores a new letter in state `received` with its `received` event, its change

@@ -31,6 +31,7 @@ const NOT_MOCKED = [
   "rename_unit",
   "move_unit",
   "set_unit_active",
+  "revoke_user_sessions",
   "update_user",
   "grant_delegation",
   "revoke_delegation",

@@ -136,6 +136,24 @@ impl ServerClient {
         Ok(dto.into())
     }
 
+    /// `POST /admin/users/{id}/sessions/revoke` (强制下线): how many sessions ended.
+    pub async fn revoke_user_sessions(&self, id: i64, reason: &str) -> Result<u32, ClientError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            sessions_revoked: u32,
+        }
+        let answer: Answer = self
+            .json(
+                self.request(
+                    Method::POST,
+                    self.url(&format!("/admin/users/{id}/sessions/revoke")),
+                )
+                .json(&serde_json::json!({ "reason": reason })),
+            )
+            .await?;
+        Ok(answer.sessions_revoked)
+    }
+
     /// `POST /admin/units/{id}/active`: deactivates (or reactivates) a unit, with a reason.
     pub async fn set_unit_active(
         &self,

@@ -212,6 +212,28 @@ describe("the users screen", () => {
   });
 });
 
+describe("强制下线", () => {
+  it("signs a user out everywhere only with a reason, and says how many sessions ended", async () => {
+    const u = { id: 9, username: "nt.liu", display_name: "刘警官", unit_id: 3, roles: ["officer"], active: true, must_change_password: false, last_login_at: null } as AdminUser;
+    install((cmd) => (cmd === "admin_users" ? [u] : cmd === "revoke_user_sessions" ? 2 : null));
+    const w = mount(UsersPanel, { global: { plugins: [createAppI18n()] }, attachTo: document.body });
+    await settle();
+    await w.get('[data-testid="admin-user-sign-out"]').trigger("click");
+    await settle();
+    const confirm = body('[data-testid="admin-user-sign-out-confirm"]') as HTMLButtonElement;
+    expect(confirm.disabled).toBe(true);
+    const reason = body('[data-testid="admin-user-sign-out-reason"] input') as HTMLInputElement;
+    reason.value = "工作站遗失";
+    reason.dispatchEvent(new Event("input"));
+    await settle();
+    confirm.click();
+    await settle();
+    expect(calls.filter((c) => c.cmd === "revoke_user_sessions")).toEqual([{ cmd: "revoke_user_sessions", args: { userId: 9, reason: "工作站遗失" } }]);
+    expect(w.get('[data-testid="admin-users-done"]').text()).toContain("已让刘警官下线（结束登录 2 个）");
+    w.unmount();
+  });
+});
+
 describe("editing a user", () => {
   const user = {
     id: 9,

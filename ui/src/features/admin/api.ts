@@ -30,6 +30,7 @@ export const createUser = (args: { unitId: number; username: string; displayName
   call<AdminUser>("create_user", args);
 export const setUserActive = (userId: number, active: boolean, reason: string) =>
   call<AdminUser>("set_user_active", { userId, active, reason });
+export const revokeUserSessions = (userId: number, reason: string) => call<number>("revoke_user_sessions", { userId, reason });
 export const resetUserPassword = (userId: number, password: string) =>
   call<null>("reset_user_password", { userId, password });
 export const createUnit = (parentId: number, tier: Tier, name: string) => call<Unit>("create_unit", { parentId, tier, name });
