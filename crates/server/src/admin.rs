@@ -119,7 +119,9 @@ pub struct UserList {
     pub users: Vec<UserDto>,
 }
 
-fn check_name(field: &str, name: &str, max: usize) -> Result<String, ApiError> {
+/// A name or reason as every admin route takes it: trimmed, 1–`max` characters, no
+/// control characters (the CLI checks the same).
+pub fn check_name(field: &str, name: &str, max: usize) -> Result<String, ApiError> {
     let name = name.trim();
     if name.is_empty() {
         return Err(ApiError::invalid(
@@ -629,7 +631,7 @@ pub async fn post_sessions_revoke(
 
 /// The checked change of an update request: names trimmed and bounded, roles present,
 /// a new unit inside `admin_unit`'s subtree.
-fn user_change(
+pub fn user_change(
     tree: &UnitTree,
     admin_unit: UnitId,
     req: &UpdateUserRequest,

@@ -5,7 +5,7 @@ use std::io::BufRead;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use jsjb_core::org::{Role, Tier, UserId};
+use jsjb_core::org::{Role, Tier, UnitId, UserId};
 use jsjb_server::admin::{self, CreateUnitRequest, CreateUserRequest};
 use jsjb_server::backup;
 use jsjb_server::demo::{self, DemoOptions};
@@ -107,6 +107,80 @@ enum AdminCommand {
         #[arg(long)]
         user: i64,
     },
+    /// The unit tree, as JSON (each unit with its parent, tier, name and whether active).
+    ListUnits,
+    /// Every user, as JSON (unit, roles, active, last sign-in).
+    ListUsers,
+    /// Rename a unit; letters keep their history.
+    RenameUnit {
+        #[arg(long)]
+        unit: i64,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Move a unit under another parent (a station to another branch). Desktops of both
+    /// branches follow at their next sync (a running server pokes them when the change
+    /// is made through its API instead).
+    MoveUnit {
+        #[arg(long)]
+        unit: i64,
+        #[arg(long)]
+        parent: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Deactivate (`--active false`) a unit nothing depends on any more, or reactivate it.
+    SetUnitActive {
+        #[arg(long)]
+        unit: i64,
+        #[arg(long, action = clap::ArgAction::Set)]
+        active: bool,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Change a user's name, roles or unit; what is not given stays.
+    UpdateUser {
+        #[arg(long)]
+        user: i64,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Replaces every role: repeat or separate with commas.
+        #[arg(long = "role", value_delimiter = ',', value_parser = parse_role)]
+        roles: Vec<Role>,
+        #[arg(long)]
+        unit: Option<i64>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Deactivate (`--active false`; every session ends) or reactivate a user.
+    SetUserActive {
+        #[arg(long)]
+        user: i64,
+        #[arg(long, action = clap::ArgAction::Set)]
+        active: bool,
+        #[arg(long)]
+        reason: String,
+    },
+    /// 强制下线: end every session of a user (a running server's streams close at
+    /// their next 15-second check).
+    RevokeSessions {
+        #[arg(long)]
+        user: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Every signing key, as JSON. (Activation is under dual control by two signed-in
+    /// admins in the desktop's console; there is deliberately no CLI for it.)
+    ListKeys,
+    /// Revoke a signing key; its owner is told at their next sign-in.
+    RevokeKey {
+        #[arg(long)]
+        key: i64,
+        #[arg(long)]
+        reason: String,
+    },
     /// Verify the audit chain and every letter event against it; exits non-zero and
     /// names the first fault. `--head <seq>:<hash>` (repeatable): a head a desktop kept
     /// (its banner shows it) that the chain must still hold — catches a deleted tail or
@@ -149,6 +223,16 @@ fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| {
         format!("unknown role {s:?}; use dispatcher, officer, chief, supervisor or admin")
     })
+}
+
+/// An API error as the CLI's: its message (the same words the API would answer).
+fn api_error(e: jsjb_server::error::ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+/// A reason as the API requires one: trimmed, not empty, not too long.
+fn reason_of(reason: &str) -> Result<String> {
+    admin::check_name("reason", reason, jsjb_core::workflow::MAX_TEXT_CHARS).map_err(api_error)
 }
 
 fn read_password() -> Result<String> {
@@ -383,6 +467,163 @@ async fn run_admin(state: AppState, cmd: AdminCommand) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("resetting the password")?;
             println!("password reset for user {user}; their sessions are ended");
+        }
+        AdminCommand::ListUnits => {
+            let units: Vec<jsjb_server::auth::UnitDto> =
+                store.units().await?.into_iter().map(Into::into).collect();
+            println!("{}", serde_json::to_string_pretty(&units)?);
+        }
+        AdminCommand::ListUsers => {
+            let last: std::collections::HashMap<UserId, chrono::DateTime<chrono::Utc>> =
+                store.last_sign_ins().await?.into_iter().collect();
+            let users: Vec<jsjb_server::auth::UserDto> = store
+                .users()
+                .await?
+                .into_iter()
+                .map(|u| jsjb_server::auth::UserDto {
+                    last_login_at: last.get(&u.id).copied(),
+                    ..u.into()
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&users)?);
+        }
+        AdminCommand::RenameUnit { unit, name, reason } => {
+            let name = admin::check_name("name", &name, jsjb_proto::limits::MAX_NAME_CHARS)
+                .map_err(api_error)?;
+            let unit = store
+                .rename_unit(
+                    UnitId(unit),
+                    name,
+                    reason_of(&reason)?,
+                    Actor::cli(),
+                    time.now(),
+                )
+                .await
+                .map_err(|e| api_error(e.into()))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&jsjb_server::auth::UnitDto::from(unit))?
+            );
+        }
+        AdminCommand::MoveUnit {
+            unit,
+            parent,
+            reason,
+        } => {
+            let moved = store
+                .move_unit(
+                    UnitId(unit),
+                    UnitId(parent),
+                    reason_of(&reason)?,
+                    Actor::cli(),
+                    time.now(),
+                )
+                .await
+                .map_err(|e| api_error(e.into()))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&jsjb_server::auth::UnitDto::from(moved.unit))?
+            );
+        }
+        AdminCommand::SetUnitActive {
+            unit,
+            active,
+            reason,
+        } => {
+            let unit = store
+                .set_unit_active(
+                    UnitId(unit),
+                    active,
+                    reason_of(&reason)?,
+                    Actor::cli(),
+                    time.now(),
+                )
+                .await
+                .map_err(|e| api_error(e.into()))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&jsjb_server::auth::UnitDto::from(unit))?
+            );
+        }
+        AdminCommand::UpdateUser {
+            user,
+            display_name,
+            roles,
+            unit,
+            reason,
+        } => {
+            let tree = jsjb_core::org::UnitTree::new(store.units().await?)
+                .context("the stored unit tree")?;
+            let root = tree
+                .units()
+                .find(|u| u.parent.is_none())
+                .map(|u| u.id)
+                .context("there is no city bureau yet")?;
+            let request = admin::UpdateUserRequest {
+                display_name,
+                roles: (!roles.is_empty()).then_some(roles),
+                unit_id: unit,
+                reason: reason.clone(),
+            };
+            let change = admin::user_change(&tree, root, &request).map_err(api_error)?;
+            let changed = store
+                .update_user(
+                    UserId(user),
+                    change,
+                    reason_of(&reason)?,
+                    Actor::cli(),
+                    time.now(),
+                )
+                .await
+                .map_err(|e| api_error(e.into()))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "user": jsjb_server::auth::UserDto::from(changed.user),
+                    "sessions_revoked": changed.sessions_revoked,
+                    "keys_revoked": changed.keys_revoked,
+                    "delegations_revoked": changed.delegations_revoked,
+                }))?
+            );
+        }
+        AdminCommand::SetUserActive {
+            user,
+            active,
+            reason,
+        } => {
+            let user = store
+                .set_user_active(
+                    UserId(user),
+                    active,
+                    reason_of(&reason)?,
+                    Actor::cli(),
+                    time.now(),
+                )
+                .await
+                .map_err(|e| api_error(e.into()))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&jsjb_server::auth::UserDto::from(user))?
+            );
+        }
+        AdminCommand::RevokeSessions { user, reason } => {
+            let n = store
+                .revoke_user_sessions(UserId(user), reason_of(&reason)?, Actor::cli(), time.now())
+                .await
+                .map_err(|e| api_error(e.into()))?;
+            println!("{}", serde_json::json!({ "sessions_revoked": n }));
+        }
+        AdminCommand::ListKeys => {
+            let keys = store.signoff().keys().await?;
+            println!("{}", serde_json::to_string_pretty(&keys)?);
+        }
+        AdminCommand::RevokeKey { key, reason } => {
+            let key = store
+                .signoff()
+                .revoke_key(key, reason_of(&reason)?, Actor::cli(), time.now())
+                .await
+                .map_err(|e| api_error(e.into()))?;
+            println!("{}", serde_json::to_string_pretty(&key)?);
         }
         AdminCommand::AuditVerify { heads } => {
             let v = store
