@@ -10,6 +10,7 @@ pub mod clock;
 pub mod form;
 pub mod letter;
 pub mod org;
+pub mod report;
 pub mod workflow;
 
 /// China Standard Time (UTC+8, no daylight saving): how every time is shown and how

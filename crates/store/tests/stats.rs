@@ -41,8 +41,8 @@ fn with(b: LetterBuilder, e: (DateTime<Utc>, EventPayload)) -> LetterBuilder {
 ///   reached 09:20 (due 09:30). Open.
 /// - 2: 03-01 10:00 (complaint, tags 噪音+夜间), to 南头 10:01, signed by 8 at 10:15
 ///   (due 10:11: late), unreachable at 10:20 (contact due 10:30: breached).
-/// - 3: 03-01 11:00, to 蛇口 11:01, returned unsigned 11:05 (before its due 11:11: not
-///   late, but not signed), at the 南山 desk until re-dispatched to 南头 11:40, never
+/// - 3: 03-01 11:00, to 蛇口 11:01, returned unsigned 11:05 (before its due 11:11: a
+///   timely response, DOMAIN.md's 退单 rule, and not late), at the 南山 desk until re-dispatched to 南头 11:40, never
 ///   signed (due 11:50: breached). Contact due 11:30 breached while 南山 (branch) held it.
 /// - 4: 02-14 09:00, to 南头, signed by 7, reached, closed 02-28 12:00; closure due
 ///   03-01 09:00 (in the period, met); return visit 03-01 10:00 basically satisfied.
@@ -189,8 +189,8 @@ fn the_three_rates_categories_and_tiers_of_a_day() -> TestResult {
     // 南头: dispatches 1 (on time), 2 (late), 3's second (never signed); closures due
     // of 4 (met) and 5 (breached); the visit of 4.
     assert_eq!(unit(NANTOU), Some(counts((3, 1), (2, 1), (1, 1))));
-    // 蛇口: 3's first dispatch, returned unsigned.
-    assert_eq!(unit(SHEKOU), Some(counts((1, 0), (0, 0), (0, 0))));
+    // 蛇口: 3's first dispatch, returned unsigned within its clock: timely.
+    assert_eq!(unit(SHEKOU), Some(counts((1, 1), (0, 0), (0, 0))));
     assert_eq!(report.units.len(), 2);
 
     let officer = |id| {
