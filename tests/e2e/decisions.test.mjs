@@ -194,6 +194,9 @@ describe("the decisions a desk takes, and the handover, through the app", () => 
       await shot("extension-granted-other");
     });
     await ui.waitFor("the decision on the server", async () => (await branch.letter(id)).events.some((e) => e.payload.kind === "extension_decided"), 30_000);
+    // 延期待审批 is empty now, and says nothing of new letters ringing (none arrive there).
+    await ui.waitFor("the empty list", () => ui.$("inbox-empty").isExisting(), 30_000);
+    assert.equal(await ui.$("inbox-empty-hint").isExisting(), false);
     const decided = (await branch.letter(id)).events.find((e) => e.payload.kind === "extension_decided");
     assert.equal(decided.payload.approve, true);
     assert.equal(cstMinute(Date.parse(decided.payload.new_due)), granted, "the date granted, not the one asked");
@@ -227,6 +230,8 @@ describe("the decisions a desk takes, and the handover, through the app", () => 
       await ui.type(d, "field-note", "电话无人接听，明日再访。");
       await shot("visit-unreachable");
     });
+    // Recorded, not done: the toast says the visit is still due.
+    await ui.waitFor("the toast", async () => (await ui.browser.execute(() => [...document.querySelectorAll(".n-message")].map((m) => m.innerText).join("|"))).includes("已记录「回访」：未联系上来信人，仍待完成"), 10_000);
     await ui.waitFor("the attempt in the history", async () => (await ui.textOf("timeline")).includes("回访未联系上来信人"), 30_000);
     await ui.waitFor("the attempt on the server", async () => (await city.letter(id)).events.some((e) => e.payload.kind === "return_visit_attempted"), 30_000);
     // Still due: still in 待回访 once the attempt is applied, and the visit can be taken again.

@@ -208,6 +208,23 @@ describe("an empty inbox", () => {
   });
 });
 
+describe("an empty list says a new letter rings only where letters arrive", () => {
+  it("the inbox and 待派发 do; 延期待审批 and 待回访 do not", async () => {
+    install({ letters: 0, user: "futianfj.desk" });
+    const wrapper = await mountApp();
+    await wrapper.get('[data-testid="nav-desk"]').trigger("click");
+    await settle();
+    expect(wrapper.get('[data-testid="inbox-empty-hint"]').text()).toContain("响铃");
+    for (const tab of ["desk-extensions", "desk-visits"]) {
+      await wrapper.get(`[data-testid="${tab}"]`).trigger("click");
+      await settle();
+      expect(wrapper.find('[data-testid="inbox-empty"]').exists()).toBe(true);
+      expect(wrapper.find('[data-testid="inbox-empty-hint"]').exists()).toBe(false);
+    }
+    wrapper.unmount();
+  });
+});
+
 describe("a clicked OS notification", () => {
   it("opens the letter it announced", async () => {
     install();

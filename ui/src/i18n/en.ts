@@ -275,6 +275,7 @@ const en: DeepStringRecord<MessageSchema> = {
     queued: "Saved on this computer, waiting to sync",
     queuedOffline: "Offline: the action is saved on this computer and syncs when the server is back.",
     done: "{action}: done",
+    attemptRecorded: "{action} recorded: the writer was not reached; still due",
     signForConfirm: "Signing for it makes you the letter's handler.",
     dispatchTo: "Dispatch to",
     dispatchToPlaceholder: "Choose a unit below yours",

@@ -270,6 +270,7 @@ const zhCN = {
     queued: "已保存在本机，待同步",
     queuedOffline: "当前离线：操作已保存在本机，恢复连接后自动同步。",
     done: "「{action}」已完成",
+    attemptRecorded: "已记录「{action}」：未联系上来信人，仍待完成",
     signForConfirm: "签收后您将成为这封来信的承办人。",
     dispatchTo: "派发至",
     dispatchToPlaceholder: "选择下级单位",
