@@ -10,6 +10,7 @@ pub mod clock;
 pub mod form;
 pub mod letter;
 pub mod org;
+pub mod routing;
 pub mod report;
 pub mod workflow;
 

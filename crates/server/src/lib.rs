@@ -50,7 +50,6 @@ use std::sync::Arc;
 use jsjb_storage_sqlite::SqliteStore;
 
 use crate::blobs::BlobStore;
-use crate::routing::RoutingRules;
 use crate::state::StartError;
 use crate::time::{SystemTime, TimeSource};
 use crate::witness::Witness;
@@ -77,7 +76,7 @@ pub fn open_with_time(config: Config, time: Arc<dyn TimeSource>) -> Result<AppSt
         source,
     })?;
     let routing = match &config.routing {
-        Some(path) => Some(RoutingRules::load(path)?),
+        Some(path) => Some(crate::routing::load(path)?),
         None => None,
     };
     let witness = Witness::load_or_create(&config.audit_key_path())?;
@@ -97,6 +96,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Rules an admin saved in the console replace the start-up file's.
+    routing::admin::load_saved(&state).await;
     // Start the change cursor where the database is, so the first poke is not stale.
     match state.store.latest_change_seq().await {
         Ok(seq) => state.publish_change_everywhere(seq),

@@ -93,6 +93,22 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::post_unit_active))
         .routes(routes!(admin::post_user_update))
         .routes(routes!(admin::post_sessions_revoke))
+        .routes(routes!(
+            crate::routing::admin::get_routing,
+            crate::routing::admin::post_routing
+        ))
+        .routes(routes!(crate::routing::admin::post_routing_test))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(admin::audit_verify))
+        .routes(routes!(crate::witness::api::get_head))
+        .routes(routes!(intake::get_progress))
+        .routes(routes!(intake::post_verification))
+        .routes(routes!(intake::post_verification_code))
+        .routes(routes!(attachments::download))
+        .routes(routes!(letters::get_letter))
+        .routes(routes!(letters::reveal_writer))
+        .routes(routes!(letters::directory))
+        .routes(routes!(handovers::list_handovers, handovers::post_handover))
         .routes(routes!(auth::change_password))
         .routes(routes!(admin::audit_verify))
         .routes(routes!(crate::witness::api::get_head))

@@ -756,6 +756,10 @@ async fn every_route_in_the_document_is_in_the_matrix() {
         "POST /api/v1/admin/units/{id}/active",
         "POST /api/v1/admin/users/{id}",
         "POST /api/v1/admin/users/{id}/sessions/revoke",
+        // City admins only: tests/routing_admin.rs.
+        "GET /api/v1/admin/routing",
+        "POST /api/v1/admin/routing",
+        "POST /api/v1/admin/routing/test",
         "GET /api/v1/audit/verify",
     ];
     let covered_below = [

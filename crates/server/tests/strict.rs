@@ -109,6 +109,14 @@ impl Fixture {
                 json!({"name": "福田分局（新）", "reason": "更名"}),
             ),
             (
+                "/api/v1/admin/routing",
+                json!({"rules": {"rules": []}, "expected_version": 0, "reason": "清空"}),
+            ),
+            (
+                "/api/v1/admin/routing/test",
+                json!({"rules": {"rules": []}, "category": "help", "subject": "x", "body": "y"}),
+            ),
+            (
                 "/api/v1/admin/users/{id}/sessions/revoke",
                 json!({"reason": "强制下线"}),
             ),

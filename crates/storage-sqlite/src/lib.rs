@@ -34,8 +34,8 @@ use jsjb_storage::time::{from_db, to_db};
 use jsjb_storage::{
     Actor, AttachmentKind, AttachmentMeta, CreatedLetter, Credentials, Draft, DraftMessage,
     DraftOutcome, LockoutPolicy, LoginAttempt, NewLetter, NewSession, NewUnit, NewUser,
-    ProgressRecord, Rating, SessionRecord, Storage, StorageError, UnitMoved, UserChange,
-    UserChanged, UserRecord,
+    ProgressRecord, Rating, SavedRoutingRules, SessionRecord, Storage, StorageError, UnitMoved,
+    UserChange, UserChanged, UserRecord,
 };
 
 /// SQLite's own error as the seam's [`StorageError::Backend`]: the seam knows no
@@ -136,6 +136,27 @@ fn load_units(conn: &Connection) -> Result<Vec<Unit>, StorageError> {
         });
     }
     Ok(units)
+}
+
+fn load_routing_rules(conn: &Connection) -> Result<Option<SavedRoutingRules>, StorageError> {
+    let row: Option<(i64, String, String, Option<i64>, String)> = conn
+        .query_row(
+            "SELECT version, rules, saved_at, saved_by, reason FROM routing_rules ORDER BY version DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()
+        .db()?;
+    row.map(|(version, rules_json, saved_at, saved_by, reason)| {
+        Ok(SavedRoutingRules {
+            version,
+            rules_json,
+            saved_at: time_col(&saved_at)?,
+            saved_by: saved_by.map(UserId),
+            reason,
+        })
+    })
+    .transpose()
 }
 
 fn load_roles(conn: &Connection, user: i64) -> Result<BTreeSet<Role>, StorageError> {
@@ -349,6 +370,57 @@ impl Storage for SqliteStore {
             )
             .db()?;
             Ok(Unit { active, ..before })
+        })
+        .await
+    }
+
+    async fn routing_rules(&self) -> Result<Option<SavedRoutingRules>, StorageError> {
+        self.read(|conn| load_routing_rules(conn)).await
+    }
+
+    async fn save_routing_rules(
+        &self,
+        rules_json: String,
+        expected_version: i64,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<SavedRoutingRules, StorageError> {
+        self.write(move |tx| {
+            let current = load_routing_rules(tx)?.map_or(0, |r| r.version);
+            if current != expected_version {
+                return Err(StorageError::Conflict {
+                    code: "stale_version",
+                    detail: format!(
+                        "the rules were saved meanwhile (version {current}); reload them and make your change again"
+                    ),
+                });
+            }
+            let version = current + 1;
+            tx.execute(
+                "INSERT INTO routing_rules (version, rules, saved_at, saved_by, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![version, rules_json, to_db(now), actor.user.map(|u| u.0), reason],
+            )
+            .db()?;
+            audit::append(
+                tx,
+                NewEntry {
+                    at: now,
+                    actor: &actor,
+                    action: "routing.save",
+                    letter: None,
+                    unit: None,
+                    user: None,
+                    payload: json!({
+                        "version": version,
+                        "rules": serde_json::from_str::<serde_json::Value>(&rules_json)
+                            .map_err(|e| corrupt(e.to_string()))?,
+                        "reason": reason,
+                    }),
+                },
+            )
+            .db()?;
+            load_routing_rules(tx)?.ok_or_else(|| corrupt("routing rules vanished"))
         })
         .await
     }

@@ -393,6 +393,17 @@ ALTER TABLE units ADD COLUMN active INTEGER NOT NULL DEFAULT 1 CHECK (active IN 
     r#"
 ALTER TABLE sessions ADD COLUMN last_seen_at TEXT;
 "#,
+    // 12: the automatic routing rules, edited in the admin console: every saved version
+    // kept (append-only), the newest in force.
+    r#"
+CREATE TABLE routing_rules (
+    version  INTEGER PRIMARY KEY,
+    rules    TEXT NOT NULL CHECK (json_valid(rules)),
+    saved_at TEXT NOT NULL,
+    saved_by INTEGER REFERENCES users(id),
+    reason   TEXT NOT NULL
+);
+"#,
 ];
 
 /// The migrations in `rusqlite_migration`'s terms.

@@ -40,7 +40,7 @@ macro_rules! conformance_suite {
             organisation, accounts_and_notices, logins_and_lockout, letters_and_intake_idempotency,
             actions_and_idempotency, scope_removals, sync_cursor_contract, audit_chain,
             citizen_side, signing_keys_and_delegations, handovers, prune_idempotency,
-            moves_and_user_changes, unit_deactivation);
+            moves_and_user_changes, unit_deactivation, routing_rules_versions);
     };
     (@cases $fresh:path; $($case:ident),* $(,)?) => {
         $(
@@ -1951,6 +1951,51 @@ pub async fn unit_deactivation(store: Arc<dyn Storage>) {
             .expect("station on")
             .active
     );
+    let verification = store.verify_audit(Vec::new()).await.expect("verify");
+    assert!(verification.ok, "{verification:?}");
+}
+
+/// Routing rules saved by admins: numbered versions, the newest in force, a save over a
+/// version someone else replaced refused, each save in the audit chain.
+pub async fn routing_rules_versions(store: Arc<dyn Storage>) {
+    let store = store.as_ref();
+    let o = org(store).await;
+    let admin = user_actor(o.admin, o.city, Role::Admin);
+    assert_eq!(store.routing_rules().await.expect("read"), None);
+    let first = store
+        .save_routing_rules(
+            r#"{"rules":[]}"#.into(),
+            0,
+            "初始".into(),
+            admin.clone(),
+            t0(),
+        )
+        .await
+        .expect("save 1");
+    assert_eq!((first.version, first.saved_by), (1, Some(o.admin)));
+    assert_eq!(
+        code_of(
+            store
+                .save_routing_rules(r#"{"rules":[]}"#.into(), 0, "x".into(), admin.clone(), t0())
+                .await
+        ),
+        "stale_version"
+    );
+    let second = store
+        .save_routing_rules(
+            r#"{"rules":[{"name":"a","keywords":["b"],"to_unit":3}]}"#.into(),
+            1,
+            "华富辖区".into(),
+            admin,
+            t0() + Duration::minutes(1),
+        )
+        .await
+        .expect("save 2");
+    assert_eq!(second.version, 2);
+    let now = store.routing_rules().await.expect("read").expect("saved");
+    assert_eq!(now, second);
+    assert!(now.rules_json.contains("to_unit"));
+    assert_eq!(now.reason, "华富辖区");
     let verification = store.verify_audit(Vec::new()).await.expect("verify");
     assert!(verification.ok, "{verification:?}");
 }

@@ -118,6 +118,17 @@ pub struct UnitMoved {
     pub last_change_seq: Option<i64>,
 }
 
+/// The automatic routing rules as an admin saved them: the JSON the server validated
+/// (storage does not read it), numbered from 1; every saved version is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedRoutingRules {
+    pub version: i64,
+    pub rules_json: String,
+    pub saved_at: DateTime<Utc>,
+    pub saved_by: Option<UserId>,
+    pub reason: String,
+}
+
 /// What login needs to know about an account. Its lock-out is kept by user name
 /// apart from it (see [`Storage::login_lock`]), so that unknown names lock alike.
 #[derive(Debug, Clone)]
@@ -383,6 +394,19 @@ pub trait Storage: Send + Sync + 'static {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Unit, StorageError>;
+    /// The routing rules saved last, if an admin ever saved any.
+    async fn routing_rules(&self) -> Result<Option<SavedRoutingRules>, StorageError>;
+    /// Saves a new version of the routing rules, if `expected_version` is the one saved
+    /// last (0: none yet) — else conflict `stale_version`, so two admins editing at once
+    /// never overwrite each other unseen. Audit `routing.save` with the reason.
+    async fn save_routing_rules(
+        &self,
+        rules_json: String,
+        expected_version: i64,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<SavedRoutingRules, StorageError>;
     async fn users(&self) -> Result<Vec<UserRecord>, StorageError>;
     async fn user(&self, id: UserId) -> Result<Option<UserRecord>, StorageError>;
     async fn create_user(

@@ -25,7 +25,7 @@ pub async fn route_new_letter(state: &AppState, letter: LetterId) {
             return;
         }
     };
-    let Some(rule) = rules.route(record.category, &record.subject, &record.body) else {
+    let Some((_, rule)) = rules.route(record.category, &record.subject, &record.body) else {
         return;
     };
     let decide = match actions::rules(state).await {

@@ -1,0 +1,193 @@
+//! 自动分派规则 in the admin console: read the rules in force, test draft rules against a
+//! sample letter, save them (a new version, applied at once without a restart). Only an
+//! admin of the city bureau edits them: the rules send the whole city's intake.
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use jsjb_core::letter::Category;
+use jsjb_core::org::Role;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{RoutingRules, RuleSetError};
+use crate::admin::check_name;
+use crate::auth::{Session, unit_tree};
+use crate::error::{ApiError, Problem};
+use crate::extract::ApiJson;
+use crate::state::AppState;
+
+/// The rules in force and where they come from.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RoutingRulesView {
+    /// The saved version in force; 0 while the rules are the start-up file's (or none).
+    pub version: i64,
+    #[schema(value_type = Object)]
+    pub rules: RoutingRules,
+    pub saved_at: Option<DateTime<Utc>>,
+    pub saved_by: Option<i64>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaveRoutingRequest {
+    #[schema(value_type = Object)]
+    pub rules: RoutingRules,
+    /// The version the admin edited (`RoutingRulesView.version`): a save over a newer
+    /// one is refused (`stale_version`).
+    pub expected_version: i64,
+    /// Why (kept in the audit log); required.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestRoutingRequest {
+    /// Draft rules to try (not saved).
+    #[schema(value_type = Object)]
+    pub rules: RoutingRules,
+    #[schema(value_type = String, example = "complaint")]
+    pub category: Category,
+    #[serde(default)]
+    pub subject: String,
+    #[serde(default)]
+    pub body: String,
+}
+
+/// Which draft rule a sample letter would meet first, if any.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RoutingTestResult {
+    /// The matching rule's position (0-based), `null` when none matches (the letter
+    /// stays at the city desk's 待派发).
+    pub rule_index: Option<usize>,
+    pub rule_name: Option<String>,
+    pub to_unit: Option<i64>,
+}
+
+/// The longest sample text tried (a letter's subject and body together are shorter).
+const MAX_SAMPLE_CHARS: usize = 10_000;
+
+/// Scope first: an admin of the city bureau (the root of the tree).
+async fn require_city_admin(
+    state: &AppState,
+    session: &Session,
+) -> Result<jsjb_core::org::UnitTree, ApiError> {
+    session.require(Role::Admin)?;
+    let tree = unit_tree(state).await?;
+    let at_root = tree
+        .get(session.unit_id)
+        .is_some_and(|u| u.parent.is_none());
+    if !at_root {
+        return Err(ApiError::Forbidden(
+            "only an admin of the city bureau edits the routing rules".to_owned(),
+        ));
+    }
+    Ok(tree)
+}
+
+fn invalid(e: RuleSetError) -> ApiError {
+    ApiError::invalid("rules", e.to_string())
+}
+
+/// The routing rules in force.
+#[utoipa::path(get, path = "/api/v1/admin/routing", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = RoutingRulesView), (status = 403, body = Problem)))]
+pub async fn get_routing(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<ApiJson<RoutingRulesView>, ApiError> {
+    require_city_admin(&state, &session).await?;
+    let saved = state.store.routing_rules().await?;
+    Ok(ApiJson(RoutingRulesView {
+        version: saved.as_ref().map_or(0, |s| s.version),
+        rules: (*state.routing_rules()).clone(),
+        saved_at: saved.as_ref().map(|s| s.saved_at),
+        saved_by: saved.as_ref().and_then(|s| s.saved_by).map(|u| u.0),
+        reason: saved.map(|s| s.reason).unwrap_or_default(),
+    }))
+}
+
+/// Saves the rules as a new version and applies them at once (no restart): the next
+/// letter is routed by them. Every rule's unit must be an active unit below the city.
+#[utoipa::path(post, path = "/api/v1/admin/routing", tag = "admin", security(("bearer" = [])),
+    request_body = SaveRoutingRequest,
+    responses((status = 200, body = RoutingRulesView), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 409, body = Problem, description = "`stale_version`: saved meanwhile by someone else")))]
+pub async fn post_routing(
+    State(state): State<AppState>,
+    session: Session,
+    ApiJson(req): ApiJson<SaveRoutingRequest>,
+) -> Result<ApiJson<RoutingRulesView>, ApiError> {
+    let tree = require_city_admin(&state, &session).await?;
+    req.rules.validate_in(&tree).map_err(invalid)?;
+    let reason = check_name("reason", &req.reason, jsjb_core::workflow::MAX_TEXT_CHARS)?;
+    let json = serde_json::to_string(&req.rules)
+        .map_err(|e| ApiError::Internal(format!("routing rules as JSON: {e}")))?;
+    let saved = state
+        .store
+        .save_routing_rules(
+            json,
+            req.expected_version,
+            reason,
+            session.actor(Some(Role::Admin)),
+            state.time.now(),
+        )
+        .await?;
+    state.set_routing_rules(req.rules.clone());
+    Ok(ApiJson(RoutingRulesView {
+        version: saved.version,
+        rules: req.rules,
+        saved_at: Some(saved.saved_at),
+        saved_by: saved.saved_by.map(|u| u.0),
+        reason: saved.reason,
+    }))
+}
+
+/// Tries draft rules on a sample letter, saving nothing.
+#[utoipa::path(post, path = "/api/v1/admin/routing/test", tag = "admin", security(("bearer" = [])),
+    request_body = TestRoutingRequest,
+    responses((status = 200, body = RoutingTestResult), (status = 400, body = Problem), (status = 403, body = Problem)))]
+pub async fn post_routing_test(
+    State(state): State<AppState>,
+    session: Session,
+    ApiJson(req): ApiJson<TestRoutingRequest>,
+) -> Result<ApiJson<RoutingTestResult>, ApiError> {
+    let tree = require_city_admin(&state, &session).await?;
+    req.rules.validate_in(&tree).map_err(invalid)?;
+    if req.subject.chars().count() + req.body.chars().count() > MAX_SAMPLE_CHARS {
+        return Err(ApiError::invalid(
+            "body",
+            format!("a sample letter has at most {MAX_SAMPLE_CHARS} characters"),
+        ));
+    }
+    let hit = req.rules.route(req.category, &req.subject, &req.body);
+    Ok(ApiJson(RoutingTestResult {
+        rule_index: hit.map(|(i, _)| i),
+        rule_name: hit.map(|(_, r)| r.name.clone()),
+        to_unit: hit.map(|(_, r)| r.to_unit.0),
+    }))
+}
+
+/// At start: rules an admin saved win over the start-up file's (logged when both exist).
+pub async fn load_saved(state: &AppState) {
+    match state.store.routing_rules().await {
+        Ok(Some(saved)) => match serde_json::from_str::<RoutingRules>(&saved.rules_json) {
+            Ok(rules) => {
+                if !state.routing_rules().rules.is_empty() {
+                    tracing::info!(
+                        version = saved.version,
+                        "routing: the rules saved in the console replace the start-up file's"
+                    );
+                }
+                state.set_routing_rules(rules);
+            }
+            Err(e) => {
+                tracing::error!(%e, version = saved.version, "routing: the saved rules do not parse; keeping the start-up rules")
+            }
+        },
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(%e, "routing: cannot read the saved rules; keeping the start-up rules")
+        }
+    }
+}
