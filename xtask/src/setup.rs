@@ -12,7 +12,7 @@ use crate::shell::{self, say};
 /// Chinese (Noto CJK) and to draw icons and take screenshots (ImageMagick), and
 /// Chromium for the citizen portal's page tests (tests/web), Python's venv for the API
 /// contract step, a D-Bus session bus and GObject's Python bindings for the
-/// notification-click test.
+/// notification-click test, and nginx for the reverse-proxy test.
 pub const APT_PACKAGES: &[&str] = &[
     "build-essential",
     "pkg-config",
@@ -34,6 +34,10 @@ pub const APT_PACKAGES: &[&str] = &[
     // server written with Gio (tests/e2e/notification-server.py).
     "dbus-daemon",
     "python3-gi",
+    // The reverse-proxy test runs the shipped deploy/nginx/jsjb.conf in Debian's nginx
+    // (crates/server/tests/nginx.rs); the package's service is not needed, the test starts
+    // its own unprivileged nginx.
+    "nginx",
 ];
 
 /// The npm projects whose dependencies `npm ci` installs.
