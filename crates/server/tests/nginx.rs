@@ -1,12 +1,16 @@
 //! The shipped nginx configuration (deploy/nginx/jsjb.conf) in front of the real
-//! jsjb-server binary, with TLS on loopback: Debian's nginx, started unprivileged on free
-//! ports, with a certificate made for the test by a CA made for the test. The site file
-//! is used as shipped; only its four site-specific values are replaced (each must be
-//! found, so a renamed value fails here instead of testing something else).
+//! jsjb-server binary, with TLS on loopback: Debian's nginx, started by the test as any
+//! user (every path it writes is in the test's folder) on free ports, with a certificate
+//! made for the test by a CA made for the test. The site file is used as shipped; only its
+//! four site-specific values and its listen ports are replaced (each must be found, so a
+//! renamed value fails here instead of testing something else).
 //!
 //! The client connects from 127.0.0.2 (and .3, .4), nginx from 127.0.0.1 — the only
 //! trusted proxy — so the server can only tell the clients apart through the
 //! X-Forwarded-For nginx sets.
+
+// The server is deployed on Linux; the harness uses Unix file modes and `kill`.
+#![cfg(unix)]
 
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
