@@ -57,6 +57,9 @@ const COMMANDS: &[&str] = &[
     "move_unit",
     "set_unit_active",
     "revoke_user_sessions",
+    "routing_rules",
+    "save_routing_rules",
+    "test_routing_rules",
     "update_user",
     // src/delegations.rs
     "delegations",

@@ -2,7 +2,12 @@
 //! server decides who may do what (role, scope, dual control); these commands only
 //! carry the request, check what the UI must not send empty, and need the server.
 
+use jsjb_core::letter::Category;
 use jsjb_core::org::{Role, Tier, Unit};
+use jsjb_core::routing::RoutingRules;
+use jsjb_proto::routing::{
+    RoutingRulesView, RoutingTestResult, SaveRoutingRequest, TestRoutingRequest,
+};
 use jsjb_proto::{
     AdminKey, AdminUser, AdminUserUpdated, ChangePasswordRequest, KeyActivation, SigningKey,
 };
@@ -158,6 +163,51 @@ pub async fn revoke_user_sessions(
         .client
         .revoke_user_sessions(user_id, &reason)
         .await?)
+}
+
+/// `routing_rules`: the 自动分派规则 in force, with their version (city admins).
+#[tauri::command]
+pub async fn routing_rules(app_state: State<'_, AppState>) -> CommandResult<RoutingRulesView> {
+    let session = app_state.session()?;
+    Ok(session.client.routing_rules().await?)
+}
+
+/// `save_routing_rules`: a new version of the rules, applied by the server at once;
+/// `expectedVersion` is the version edited (a newer one is refused: `stale_version`).
+#[tauri::command]
+pub async fn save_routing_rules(
+    app_state: State<'_, AppState>,
+    rules: RoutingRules,
+    expected_version: i64,
+    reason: String,
+) -> CommandResult<RoutingRulesView> {
+    let reason = required_reason(&reason)?;
+    let session = app_state.session()?;
+    let request = SaveRoutingRequest {
+        rules,
+        expected_version,
+        reason,
+    };
+    Ok(session.client.save_routing_rules(&request).await?)
+}
+
+/// `test_routing_rules`: which draft rule a sample letter would meet (nothing saved).
+#[tauri::command]
+pub async fn test_routing_rules(
+    app_state: State<'_, AppState>,
+    rules: RoutingRules,
+    category: Category,
+    subject: String,
+    body: String,
+) -> CommandResult<RoutingTestResult> {
+    let session = app_state.session()?;
+    let request = TestRoutingRequest {
+        rules,
+        category,
+        subject,
+        body,
+    };
+    Ok(session.client.test_routing_rules(&request).await?)
 }
 
 /// `set_unit_active`: deactivates a unit nothing depends on any more (it keeps its

@@ -121,6 +121,10 @@ pub fn typescript() -> Result<Vec<BindingFile>, ExportError> {
     c.add::<jsjb_proto::KeyActivation>();
     c.add::<jsjb_proto::AdminUser>();
     c.add::<jsjb_proto::AdminUserUpdated>();
+    c.add::<jsjb_core::routing::RoutingRule>();
+    c.add::<jsjb_core::routing::RoutingRules>();
+    c.add::<jsjb_proto::routing::RoutingRulesView>();
+    c.add::<jsjb_proto::routing::RoutingTestResult>();
     c.add::<jsjb_proto::Delegation>();
     c.add::<LettersEvent>();
     c.add::<AlertKind>();

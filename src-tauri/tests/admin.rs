@@ -333,3 +333,52 @@ fn a_chief_grants_a_deputy_delegation_from_the_desktop_and_revokes_it() {
     let revoked = chief.ok("revoke_delegation", json!({"delegationId": grant["id"]}));
     assert!(revoked["revoked_at"].is_string(), "{revoked}");
 }
+
+#[test]
+fn a_city_admin_reads_tests_and_saves_the_routing_rules_from_the_desktop() {
+    let admin = app();
+    admin.login("admin");
+    let view = admin.ok("routing_rules", json!({}));
+    let station = admin.ok("session", json!({}))["me"]["units"]
+        .as_array()
+        .expect("units")
+        .iter()
+        .find(|u| u["tier"] == "station")
+        .expect("a station")["id"]
+        .clone();
+    let keyword = "测试路".to_owned();
+    let rules = json!({"rules": [{"name": "测试辖区", "keywords": [keyword], "to_unit": station}]});
+    let first = rules["rules"][0].clone();
+    let tried = admin.ok(
+        "test_routing_rules",
+        json!({"rules": rules, "category": "complaint", "subject": "噪音", "body": format!("{keyword}附近每晚施工")}),
+    );
+    assert_eq!(tried["rule_index"], 0, "{tried}");
+    assert_eq!(tried["to_unit"], first["to_unit"]);
+    assert_eq!(
+        admin.err_code(
+            "save_routing_rules",
+            json!({"rules": rules, "expectedVersion": view["version"], "reason": " "}),
+        ),
+        "invalid_input"
+    );
+    let saved = admin.ok(
+        "save_routing_rules",
+        json!({"rules": rules, "expectedVersion": view["version"], "reason": "核对后保存"}),
+    );
+    assert_eq!(
+        saved["version"],
+        view["version"].as_i64().unwrap_or_default() + 1
+    );
+    // A save over the version just replaced is refused, not silently applied.
+    assert_eq!(
+        admin.err_code(
+            "save_routing_rules",
+            json!({"rules": rules, "expectedVersion": view["version"], "reason": "再存"}),
+        ),
+        "stale_view"
+    );
+    let desk = app();
+    desk.login("futianfj.desk");
+    assert_eq!(desk.err_code("routing_rules", json!({})), "forbidden");
+}

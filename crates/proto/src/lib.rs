@@ -10,6 +10,8 @@ use jsjb_core::workflow::{Action, EventPayload};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+pub mod routing;
+
 /// Limits both sides check (the server refuses past them; the desktop's forms say so
 /// before sending). Generated into the UI's `bindings/limits.ts` with the types.
 pub mod limits {

@@ -32,6 +32,8 @@ const NOT_MOCKED = [
   "move_unit",
   "set_unit_active",
   "revoke_user_sessions",
+  "save_routing_rules",
+  "test_routing_rules",
   "update_user",
   "grant_delegation",
   "revoke_delegation",

@@ -922,6 +922,9 @@ export function createMockBackend(options: MockOptions = {}) {
         return null;
       case "admin_keys":
         return [];
+      case "routing_rules":
+        // The preview's city routes nothing on its own (saving is not mocked).
+        return { version: 0, rules: { rules: [] }, saved_at: null, saved_by: null, reason: "" };
       case "admin_users":
         return PEOPLE.map((p) => ({ ...p, active: true, must_change_password: false, last_login_at: null }));
       case "account_notices":

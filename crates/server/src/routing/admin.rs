@@ -3,11 +3,10 @@
 //! admin of the city bureau edits them: the rules send the whole city's intake.
 
 use axum::extract::State;
-use chrono::{DateTime, Utc};
-use jsjb_core::letter::Category;
 use jsjb_core::org::Role;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+pub use jsjb_proto::routing::{
+    RoutingRulesView, RoutingTestResult, SaveRoutingRequest, TestRoutingRequest,
+};
 
 use super::{RoutingRules, RuleSetError};
 use crate::admin::check_name;
@@ -15,54 +14,6 @@ use crate::auth::{Session, unit_tree};
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiJson;
 use crate::state::AppState;
-
-/// The rules in force and where they come from.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct RoutingRulesView {
-    /// The saved version in force; 0 while the rules are the start-up file's (or none).
-    pub version: i64,
-    #[schema(value_type = Object)]
-    pub rules: RoutingRules,
-    pub saved_at: Option<DateTime<Utc>>,
-    pub saved_by: Option<i64>,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SaveRoutingRequest {
-    #[schema(value_type = Object)]
-    pub rules: RoutingRules,
-    /// The version the admin edited (`RoutingRulesView.version`): a save over a newer
-    /// one is refused (`stale_version`).
-    pub expected_version: i64,
-    /// Why (kept in the audit log); required.
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TestRoutingRequest {
-    /// Draft rules to try (not saved).
-    #[schema(value_type = Object)]
-    pub rules: RoutingRules,
-    #[schema(value_type = String, example = "complaint")]
-    pub category: Category,
-    #[serde(default)]
-    pub subject: String,
-    #[serde(default)]
-    pub body: String,
-}
-
-/// Which draft rule a sample letter would meet first, if any.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct RoutingTestResult {
-    /// The matching rule's position (0-based), `null` when none matches (the letter
-    /// stays at the city desk's 待派发).
-    pub rule_index: Option<usize>,
-    pub rule_name: Option<String>,
-    pub to_unit: Option<i64>,
-}
 
 /// The longest sample text tried (a letter's subject and body together are shorter).
 const MAX_SAMPLE_CHARS: usize = 10_000;

@@ -3,6 +3,9 @@
 //! client only carries them.
 
 use jsjb_core::org::{Role, Tier, Unit, UnitId};
+use jsjb_proto::routing::{
+    RoutingRulesView, RoutingTestResult, SaveRoutingRequest, TestRoutingRequest,
+};
 use jsjb_proto::{
     AdminKey, AdminUser, AdminUserUpdated, ChangePasswordRequest, KeyActivation, RevokeRequest,
     SigningKey,
@@ -152,6 +155,36 @@ impl ServerClient {
             )
             .await?;
         Ok(answer.sessions_revoked)
+    }
+
+    /// `GET /admin/routing`: the routing rules in force (city admins).
+    pub async fn routing_rules(&self) -> Result<RoutingRulesView, ClientError> {
+        self.json(self.request(Method::GET, self.url("/admin/routing")))
+            .await
+    }
+
+    /// `POST /admin/routing`: saves a new version, applied at once.
+    pub async fn save_routing_rules(
+        &self,
+        request: &SaveRoutingRequest,
+    ) -> Result<RoutingRulesView, ClientError> {
+        self.json(
+            self.request(Method::POST, self.url("/admin/routing"))
+                .json(request),
+        )
+        .await
+    }
+
+    /// `POST /admin/routing/test`: which draft rule a sample letter meets.
+    pub async fn test_routing_rules(
+        &self,
+        request: &TestRoutingRequest,
+    ) -> Result<RoutingTestResult, ClientError> {
+        self.json(
+            self.request(Method::POST, self.url("/admin/routing/test"))
+                .json(request),
+        )
+        .await
     }
 
     /// `POST /admin/units/{id}/active`: deactivates (or reactivates) a unit, with a reason.

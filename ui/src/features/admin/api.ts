@@ -2,7 +2,7 @@
 // checks role and scope on every call; the UI only shows what it answers.
 import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
 import { isCommandError } from "../../ipc";
-import type { AdminKey, AdminUser, AdminUserUpdated, CommandError, KeyActivation, Role, SigningKey, Tier, Unit } from "../../ipc/bindings";
+import type { AdminKey, AdminUser, AdminUserUpdated, Category, CommandError, RoutingRules, RoutingRulesView, RoutingTestResult, KeyActivation, Role, SigningKey, Tier, Unit } from "../../ipc/bindings";
 
 async function call<T>(command: string, args?: InvokeArgs): Promise<T> {
   try {
@@ -35,6 +35,11 @@ export const resetUserPassword = (userId: number, password: string) =>
   call<null>("reset_user_password", { userId, password });
 export const createUnit = (parentId: number, tier: Tier, name: string) => call<Unit>("create_unit", { parentId, tier, name });
 export const renameUnit = (unitId: number, name: string, reason: string) => call<Unit>("rename_unit", { unitId, name, reason });
+export const routingRules = () => call<RoutingRulesView>("routing_rules");
+export const saveRoutingRules = (args: { rules: RoutingRules; expectedVersion: number; reason: string }) =>
+  call<RoutingRulesView>("save_routing_rules", args);
+export const testRoutingRules = (args: { rules: RoutingRules; category: Category; subject: string; body: string }) =>
+  call<RoutingTestResult>("test_routing_rules", args);
 export const setUnitActive = (unitId: number, active: boolean, reason: string) => call<Unit>("set_unit_active", { unitId, active, reason });
 export const moveUnit = (unitId: number, parentId: number, reason: string) => call<Unit>("move_unit", { unitId, parentId, reason });
 /** Only the fields given change; the reason is required. */
