@@ -375,7 +375,7 @@ impl Storage for SqliteStore {
     }
 
     async fn routing_rules(&self) -> Result<Option<SavedRoutingRules>, StorageError> {
-        self.read(|conn| load_routing_rules(conn)).await
+        self.read(load_routing_rules).await
     }
 
     async fn save_routing_rules(
