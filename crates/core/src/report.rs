@@ -123,19 +123,23 @@ impl Outcome {
     /// the fact counts, `None` when it does not (yet).
     pub fn at(self, now: DateTime<Utc>) -> Option<bool> {
         let (counts_after, met) = self.encode();
-        (counts_after < now.timestamp_millis()).then_some(met)
+        Outcome::counted(counts_after, met, now)
     }
 
-    /// The outcome as two plain values a database can aggregate without knowing the
-    /// rules: the fact counts at `now` iff `counts_after < now` (Unix milliseconds), and
-    /// then it counts as met iff `met`. [`Outcome::at`] is defined by this, so a
-    /// store's `SUM(counts_after < now)` and the in-memory tally cannot disagree.
+    /// [`Outcome::at`] of an encoded outcome (as a store keeps it).
+    pub fn counted(counts_after: i64, met: bool, now: DateTime<Utc>) -> Option<bool> {
+        (counts_after < now.timestamp_micros()).then_some(met)
+    }
+
+    /// The outcome as two plain values a store can keep: the fact counts at `now` iff
+    /// `counts_after < now` (Unix microseconds, the precision times are stored at), and
+    /// then as met iff `met` ([`Outcome::counted`], which [`Outcome::at`] is too).
     pub fn encode(self) -> (i64, bool) {
         match self {
             Outcome::Met => (i64::MIN, true),
             Outcome::Missed => (i64::MIN, false),
             // Breached only strictly after the due time: counts once now > due.
-            Outcome::Open { due } => (due.timestamp_millis(), false),
+            Outcome::Open { due } => (due.timestamp_micros(), false),
             Outcome::Void => (i64::MAX, false),
         }
     }

@@ -10,6 +10,7 @@ use jsjb_core::workflow::{Action, EventPayload};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+pub mod report;
 pub mod routing;
 
 /// Limits both sides check (the server refuses past them; the desktop's forms say so

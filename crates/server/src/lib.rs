@@ -29,6 +29,7 @@ pub mod intake;
 pub mod letters;
 pub mod maintenance;
 pub mod reference;
+pub mod reports;
 pub mod router;
 pub mod routing;
 pub mod signoff;
@@ -106,6 +107,9 @@ pub async fn serve(
     let streams = state.shutdown.clone();
     let limits = state.config.limits.clone();
     let housekeeping = maintenance::spawn(state.clone());
+    // The report facts catch up with letters changed while the server was down (or
+    // written before it kept them), so that the first report does not wait for them.
+    let report_facts = reports::spawn_catch_up(&state);
     let backups = backup::schedule::spawn(&state);
     let upkeep = telemetry::spawn_upkeep(state.metrics.clone());
     // The client address feeds the per-IP rate limits (ConnectInfo<SocketAddr>).
@@ -116,6 +120,7 @@ pub async fn serve(
     })
     .await;
     housekeeping.abort();
+    report_facts.abort();
     if let Some(backups) = backups {
         backups.abort();
     }

@@ -714,6 +714,68 @@ async fn admin_routes_are_admin_only_and_scoped() {
     }
 }
 
+/// Reports: every caller × every unit × the report and its export. A unit outside
+/// the caller's subtree (a sibling's, one above) is absent, whatever the role (scope
+/// first); inside it, the letter-handling roles read it and an admin is refused.
+#[tokio::test]
+async fn reports_are_scoped_first_and_for_the_letter_roles() {
+    let w = world().await;
+    let from = "2020-01-01T00:00:00Z";
+    let to = "2030-01-01T00:00:00Z";
+    for caller in &w.callers {
+        for (&unit, &id) in &w.units {
+            let sees = relation(unit, caller.unit).sees();
+            for url in [
+                format!("/api/v1/reports?from={from}&to={to}&unit={id}"),
+                format!("/api/v1/reports/export?from={from}&to={to}&unit={id}&format=csv"),
+            ] {
+                let answer = read(w.s.get(&url, Some(&caller.token)).await).await;
+                let (status, code) = match (sees, caller.role) {
+                    (false, _) => (404, "not_found"),
+                    (true, "admin") => (403, "forbidden"),
+                    (true, _) => (200, ""),
+                };
+                assert_eq!(
+                    (answer.status, answer.code.as_str()),
+                    (status, code),
+                    "{url} by {}: {}",
+                    caller.name,
+                    answer.text
+                );
+                for letter in [&w.at_branch, &w.at_station] {
+                    assert_no_secret(letter, &answer, &url);
+                }
+            }
+        }
+        // Without `unit`: the caller's own.
+        let own = read(
+            w.s.get(
+                &format!("/api/v1/reports?from={from}&to={to}"),
+                Some(&caller.token),
+            )
+            .await,
+        )
+        .await;
+        let expected = if caller.role == "admin" { 403 } else { 200 };
+        assert_eq!(own.status, expected, "{}: {}", caller.name, own.text);
+        if own.status == 200 {
+            let report: Value = serde_json::from_str(&own.text).expect("json");
+            assert_eq!(report["unit_id"], w.units[caller.unit], "{}", caller.name);
+        }
+    }
+    // An unknown unit reads like a sibling's.
+    let desk = &w.callers[0].token;
+    let absent = read(
+        w.s.get(
+            &format!("/api/v1/reports?from={from}&to={to}&unit=999999"),
+            Some(desk),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((absent.status, absent.code.as_str()), (404, "not_found"));
+}
+
 /// The routes that need no account, and those placed in the matrix above. A route of
 /// the document that is in neither list fails here: place it in the matrix first.
 const PUBLIC: &[&str] = &[
@@ -761,6 +823,8 @@ async fn every_route_in_the_document_is_in_the_matrix() {
         "POST /api/v1/admin/routing",
         "POST /api/v1/admin/routing/test",
         "GET /api/v1/audit/verify",
+        "GET /api/v1/reports",
+        "GET /api/v1/reports/export",
     ];
     let covered_below = [
         "POST /api/v1/auth/logout",

@@ -407,6 +407,56 @@ async fn sync_cursors_the_document_forbids_are_refused() {
     assert_eq!(param("limit")["schema"]["maximum"], 500);
 }
 
+#[tokio::test]
+async fn report_periods_and_formats_the_document_forbids_are_refused() {
+    let f = fixture().await;
+    for query in [
+        "from=2026-03-01T00:00:00Z&to=2026-03-01T00:00:00Z",
+        "from=2026-03-02T00:00:00Z&to=2026-03-01T00:00:00Z",
+        "from=2016-01-01T00:00:00Z&to=2027-01-01T00:00:00Z",
+        "from=yesterday&to=2026-03-01T00:00:00Z",
+        "to=2026-03-01T00:00:00Z",
+        "from=2026-03-01T00:00:00Z&to=2026-04-01T00:00:00Z&unit=",
+        "from=2026-03-01T00:00:00Z&to=2026-04-01T00:00:00Z&colour=red",
+    ] {
+        let res =
+            f.s.get(&format!("/api/v1/reports?{query}"), Some(&f.admin))
+                .await;
+        problem(res, 400, "invalid_input").await;
+    }
+    let res =
+        f.s.get(
+            "/api/v1/reports/export?from=2026-03-01T00:00:00Z&to=2026-04-01T00:00:00Z&format=pdf",
+            Some(&f.admin),
+        )
+        .await;
+    problem(res, 400, "invalid_input").await;
+
+    // …as the document says.
+    let doc = jsjb_server::openapi();
+    let params = doc["paths"]["/api/v1/reports"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters");
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    assert_eq!(param("from")["required"], true);
+    assert_eq!(param("to")["required"], true);
+    assert_eq!(param("unit")["required"], false);
+    let export = doc["paths"]["/api/v1/reports/export"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters");
+    let format = export
+        .iter()
+        .find(|p| p["name"] == "format")
+        .expect("format");
+    assert_eq!(format["required"], true);
+    assert_eq!(format["schema"]["enum"], json!(["csv", "xlsx"]));
+}
+
 #[test]
 fn every_operation_declares_problem_details_for_its_errors() {
     let doc = jsjb_server::openapi();

@@ -11,6 +11,7 @@ mod logins;
 mod maintenance;
 pub mod migrations;
 pub mod notices;
+pub mod reports;
 mod signed_forms;
 mod signoff;
 pub mod snapshot;
@@ -241,6 +242,10 @@ impl Storage for SqliteStore {
     }
 
     fn handovers(&self) -> &dyn jsjb_storage::handovers::HandoverStore {
+        self
+    }
+
+    fn reports(&self) -> &dyn jsjb_storage::reports::ReportStore {
         self
     }
 

@@ -404,6 +404,38 @@ CREATE TABLE routing_rules (
     reason   TEXT NOT NULL
 );
 "#,
+    // 13: the report facts (jsjb_core::report::LetterFacts, one row per fact), refreshed
+    // from the changes after report_progress.change_seq (reports.rs). Derived data: to
+    // rebuild, delete the rows and set the progress to 0.
+    r#"
+-- kind: 1 response (a dispatch), 2 resolution (the closure deadline), 3 return visit,
+-- 4 clock deadline late or not decided yet, 5 holding, 6 letter received, 7 its problem
+-- class. Times are Unix microseconds: at places the fact in a period (the dispatch,
+-- the deadline, the visit, the start of the holding, receipt); a fact of kinds 1-4
+-- counts at now iff counts_after < now, as met iff met (core's Outcome::encode).
+CREATE TABLE report_facts (
+    letter_id    INTEGER NOT NULL REFERENCES letters(id),
+    kind         INTEGER NOT NULL CHECK (kind BETWEEN 1 AND 7),
+    at           INTEGER NOT NULL,
+    unit_id      INTEGER NOT NULL,
+    tier         TEXT NOT NULL CHECK (tier IN ('city', 'branch', 'station')),
+    user_id      INTEGER,
+    category     TEXT NOT NULL,
+    counts_after INTEGER,
+    met          INTEGER CHECK (met IN (0, 1)),
+    until        INTEGER,
+    tag          TEXT
+);
+-- Covering: a report reads the period's facts from the index alone.
+CREATE INDEX report_facts_period ON report_facts(kind, at, unit_id, user_id, category,
+    counts_after, met, tier, until, tag, letter_id);
+CREATE INDEX report_facts_letter ON report_facts(letter_id);
+CREATE TABLE report_progress (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    change_seq INTEGER NOT NULL
+);
+INSERT INTO report_progress (id, change_seq) VALUES (1, 0);
+"#,
 ];
 
 /// The migrations in `rusqlite_migration`'s terms.

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod handovers;
+pub mod reports;
 pub mod signoff;
 pub mod time;
 
@@ -336,6 +337,8 @@ pub trait Storage: Send + Sync + 'static {
     fn signoff(&self) -> &dyn crate::signoff::SignoffStore;
     /// Shift handover acknowledgements (`handovers`).
     fn handovers(&self) -> &dyn crate::handovers::HandoverStore;
+    /// The report facts and their aggregates (`reports`).
+    fn reports(&self) -> &dyn crate::reports::ReportStore;
 
     /// Whether the backend can take writes now (for `/healthz`): false when its writer
     /// has stopped or is stuck. Must be cheap and must not wait behind queued writes.

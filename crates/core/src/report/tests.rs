@@ -59,7 +59,7 @@ fn the_response_outcome_of_a_dispatch(
 #[rstest]
 #[case::before(Outcome::Open { due: t(10) }, t(9), None)]
 #[case::at_the_deadline(Outcome::Open { due: t(10) }, t(10), None)]
-#[case::just_after(Outcome::Open { due: t(10) }, t(10) + Duration::milliseconds(1), Some(false))]
+#[case::just_after(Outcome::Open { due: t(10) }, t(10) + Duration::microseconds(1), Some(false))]
 #[case::met(Outcome::Met, t(0), Some(true))]
 #[case::missed(Outcome::Missed, t(0), Some(false))]
 #[case::void(Outcome::Void, t(100_000), None)]
