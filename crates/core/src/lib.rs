@@ -10,8 +10,8 @@ pub mod clock;
 pub mod form;
 pub mod letter;
 pub mod org;
-pub mod routing;
 pub mod report;
+pub mod routing;
 pub mod workflow;
 
 /// China Standard Time (UTC+8, no daylight saving): how every time is shown and how

@@ -23,8 +23,9 @@
 pub mod manifest;
 pub mod retention;
 pub mod schedule;
+pub mod settings;
 
-pub use schedule::BackupSchedule;
+pub use settings::BackupSchedule;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -147,11 +147,11 @@ pub struct Config {
 
     /// Scheduled backups while serving (see `backup.rs`).
     #[command(flatten)]
-    pub backup: crate::backup::BackupSchedule,
+    pub backup: crate::backup::settings::BackupSchedule,
 
     /// Who may read `/metrics` (see `telemetry.rs`).
     #[command(flatten)]
-    pub metrics: crate::telemetry::MetricsConfig,
+    pub metrics: crate::telemetry::access::MetricsConfig,
 }
 
 /// How long a client may take, and how long the server keeps idempotency answers.
@@ -359,8 +359,8 @@ impl Config {
             audit_key: None,
             citizen: crate::citizen::config::CitizenConfig::default(),
             limits: Limits::default(),
-            backup: crate::backup::BackupSchedule::default(),
-            metrics: crate::telemetry::MetricsConfig::default(),
+            backup: crate::backup::settings::BackupSchedule::default(),
+            metrics: crate::telemetry::access::MetricsConfig::default(),
         }
     }
 
@@ -411,7 +411,13 @@ impl Config {
             }
         }
         self.limits.validate()?;
-        self.metrics.validate()?;
+        if let Some(chars) = self.metrics.bad_token_length() {
+            return Err(ConfigError::Limit {
+                name: "metrics token's length (at least 16 characters)",
+                value: chars as u64,
+                max: crate::telemetry::access::MAX_TOKEN_BYTES as u64,
+            });
+        }
         crate::reference::check_problem_classes(&self.problem_classes)
             .map_err(ConfigError::ProblemClasses)?;
         Ok(())

@@ -90,7 +90,7 @@ impl AppState {
             citizen,
             accounts,
             witness,
-            metrics: crate::telemetry::recorder(),
+            metrics: crate::telemetry::recorder::recorder(),
         }
     }
 

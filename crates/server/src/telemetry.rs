@@ -12,7 +12,6 @@
 //! (judged on the client address, so after `--trusted-proxies`) or bearing
 //! `--metrics-token`. Everyone else gets the same 404 as a path that does not exist.
 
-use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -20,164 +19,23 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, histogram};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use sha2::{Digest, Sha256};
+use metrics::{counter, histogram};
+use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::cidr::Cidr;
+pub mod access;
+pub mod recorder;
+
 use crate::client_addr::ClientAddr;
 use crate::error::ApiError;
 use crate::state::AppState;
-
-pub const HTTP_REQUESTS: &str = "jsjb_http_requests_total";
-pub const HTTP_DURATION: &str = "jsjb_http_request_duration_seconds";
-pub const SSE_SUBSCRIBERS: &str = "jsjb_sse_subscribers";
-pub const SYNC_PAGE_CHANGES: &str = "jsjb_sync_page_changes";
-pub const LOGIN_FAILURES: &str = "jsjb_login_failures_total";
-pub const LETTERS_RECEIVED: &str = "jsjb_letters_received_total";
-pub use jsjb_storage_sqlite::telemetry::{
-    COMMIT_DURATION as DB_COMMIT_DURATION, COMMIT_JOBS as DB_COMMIT_JOBS,
-    QUEUE_DEPTH as DB_QUEUE_DEPTH,
+pub use access::MetricsConfig;
+pub use recorder::{
+    DB_COMMIT_DURATION, DB_COMMIT_JOBS, DB_QUEUE_DEPTH, HTTP_DURATION, HTTP_REQUESTS,
+    LETTERS_RECEIVED, LOGIN_FAILURES, SSE_SUBSCRIBERS, SYNC_PAGE_CHANGES, recorder,
 };
 
 /// The route label of a request that matched no route (404s, probes).
 pub const UNMATCHED: &str = "unmatched";
-
-/// The shortest `--metrics-token` accepted: a scraper's secret, not a password to type.
-const MIN_TOKEN_CHARS: usize = 16;
-
-/// Who may read `/metrics`. Neither set: nobody (the route answers 404 to all).
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct MetricsConfig {
-    /// Networks whose clients may read /metrics, as addresses or CIDR blocks separated
-    /// by commas (`10.1.0.0/16,127.0.0.1`). The client address is the one the
-    /// login limits use (behind `--trusted-proxies`, the forwarded client's), so a
-    /// request through the public proxy is not "local". Empty and no token: /metrics
-    /// answers 404 to everyone.
-    #[arg(
-        long = "metrics-allow",
-        env = "JSJB_METRICS_ALLOW",
-        value_delimiter = ',',
-        global = true
-    )]
-    pub allow: Vec<Cidr>,
-    /// A bearer token (at least 16 characters) that lets a scraper read /metrics from
-    /// any address: `Authorization: Bearer <token>`. Give it by environment, not on
-    /// the command line (which other users of the machine can list).
-    #[arg(
-        long = "metrics-token",
-        env = "JSJB_METRICS_TOKEN",
-        hide_env_values = true,
-        global = true
-    )]
-    pub token: Option<String>,
-}
-
-impl MetricsConfig {
-    pub fn validate(&self) -> Result<(), crate::config::ConfigError> {
-        match &self.token {
-            Some(token) if token.chars().count() < MIN_TOKEN_CHARS || token.len() > 4096 => {
-                Err(crate::config::ConfigError::Limit {
-                    name: "metrics token's length (at least 16 characters)",
-                    value: token.chars().count() as u64,
-                    max: 4096,
-                })
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Whether a caller at `client` presenting `bearer` may read the metrics.
-    pub fn admits(&self, client: IpAddr, bearer: Option<&str>) -> bool {
-        if self.allow.iter().any(|net| net.contains(client)) {
-            return true;
-        }
-        match (&self.token, bearer) {
-            // Compared as digests: equal-length, so the comparison's time says nothing
-            // about how much of the token a guess got right.
-            (Some(token), Some(given)) => {
-                Sha256::digest(token.as_bytes()) == Sha256::digest(given.as_bytes())
-            }
-            _ => false,
-        }
-    }
-}
-
-/// Histogram buckets (Prometheus histograms, not summaries, so that a dashboard can
-/// aggregate them across servers and time).
-const LATENCY_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-const COMMIT_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-];
-const GROUP_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
-const PAGE_BUCKETS: &[f64] = &[0.0, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 500.0];
-
-/// The process's recorder: one per process, as the facade allows one. Every server
-/// in the process (tests start several) counts into it.
-static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
-
-/// The handle that renders the metrics, installing the recorder on first use.
-pub fn recorder() -> PrometheusHandle {
-    RECORDER.get_or_init(install).clone()
-}
-
-fn install() -> PrometheusHandle {
-    let mut builder = PrometheusBuilder::new();
-    for (name, buckets) in [
-        (HTTP_DURATION, LATENCY_BUCKETS),
-        (DB_COMMIT_DURATION, COMMIT_BUCKETS),
-        (DB_COMMIT_JOBS, GROUP_BUCKETS),
-        (SYNC_PAGE_CHANGES, PAGE_BUCKETS),
-    ] {
-        builder = match builder.set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets) {
-            Ok(builder) => builder,
-            // Only an empty bucket list fails, and none is: keep the summaries then.
-            Err(e) => {
-                tracing::warn!(%e, "metrics: histogram buckets refused; using summaries");
-                PrometheusBuilder::new()
-            }
-        };
-    }
-    let recorder = builder.build_recorder();
-    let handle = recorder.handle();
-    if metrics::set_global_recorder(recorder).is_err() {
-        tracing::warn!("another metrics recorder is installed; /metrics will be empty");
-    }
-    describe();
-    handle.run_upkeep();
-    handle
-}
-
-fn describe() {
-    describe_counter!(
-        HTTP_REQUESTS,
-        "HTTP requests answered, by route template, method and status"
-    );
-    describe_histogram!(
-        HTTP_DURATION,
-        Unit::Seconds,
-        "Time to answer an HTTP request (to the response's headers; SSE streams stay open after)"
-    );
-    describe_gauge!(SSE_SUBSCRIBERS, "Desktops connected to the sync stream");
-    describe_histogram!(SYNC_PAGE_CHANGES, "Changes per sync page served");
-    describe_counter!(LOGIN_FAILURES, "Refused logins, by the answer's code");
-    describe_counter!(
-        LETTERS_RECEIVED,
-        "Letters taken in (duplicates not counted), by channel"
-    );
-    describe_gauge!(
-        DB_QUEUE_DEPTH,
-        "Write jobs waiting for the database writer thread"
-    );
-    describe_histogram!(
-        DB_COMMIT_DURATION,
-        Unit::Seconds,
-        "Time the database writer took for one group commit (BEGIN to COMMIT, fsync included)"
-    );
-    describe_histogram!(DB_COMMIT_JOBS, "Write jobs committed together in one group");
-}
 
 /// Keeps the recorder's memory bounded between scrapes (folds histogram samples).
 /// Runs beside the server (see `crate::serve`).
@@ -303,7 +161,7 @@ pub fn letter_received(channel: jsjb_core::letter::Channel) {
 mod tests {
     use super::*;
 
-    fn ip(s: &str) -> IpAddr {
+    fn ip(s: &str) -> std::net::IpAddr {
         s.parse().expect("ip")
     }
 
@@ -320,15 +178,15 @@ mod tests {
         assert!(!config.admits(ip("10.2.0.1"), None));
         assert!(!config.admits(ip("203.0.113.9"), Some("a-scraper-secret")));
         assert!(config.admits(ip("203.0.113.9"), Some("a-scraper-secret-of-some-length")));
-        assert!(
+        assert_eq!(
             MetricsConfig {
                 allow: vec![],
                 token: Some("short".to_owned())
             }
-            .validate()
-            .is_err()
+            .bad_token_length(),
+            Some(5)
         );
-        assert!(config.validate().is_ok());
+        assert_eq!(config.bad_token_length(), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use ts_rs::TS;
 
+use crate::forget;
 use crate::outbox_rows;
 use crate::view::{self, derive};
 use crate::{Context, Store, StoreError, sync_state, time};
@@ -245,7 +246,7 @@ pub(crate) fn store_server_letter(
         "{}\n{}\n{}\n{}",
         record.tracking_code, record.subject, record.body, record.writer.name
     );
-    forget_text(conn, record.id)?;
+    forget::forget_text(conn, record.id)?;
     conn.prepare_cached("INSERT INTO letter_text (id, text) VALUES (?1, ?2)")?
         .execute(params![record.id.0, text])?;
     conn.prepare_cached("INSERT INTO letters_fts (rowid, text) VALUES (?1, ?2)")?
@@ -257,59 +258,11 @@ pub(crate) fn store_server_letter(
     })
 }
 
-/// Removes a letter's searchable text and its index entries. An external-content FTS
-/// table forgets a row only when told the exact text it indexed.
-fn forget_text(conn: &Connection, id: LetterId) -> Result<(), StoreError> {
-    let old: Option<String> = conn
-        .prepare_cached("DELETE FROM letter_text WHERE id = ?1 RETURNING text")?
-        .query_row([id.0], |r| r.get(0))
-        .optional()?;
-    if let Some(old) = old {
-        conn.prepare_cached(
-            "INSERT INTO letters_fts (letters_fts, rowid, text) VALUES ('delete', ?1, ?2)",
-        )?
-        .execute(params![id.0, old])?;
-    }
-    Ok(())
-}
-
 /// Forgets a letter that left the scope: its row, events, attachment metadata, search
 /// text and cached bytes no other letter uses; its pending actions fail as out of scope.
 pub(crate) fn remove_letter(conn: &Connection, id: LetterId) -> Result<bool, StoreError> {
     outbox_rows::fail_out_of_scope(conn, id)?;
-    delete_letter(conn, id)
-}
-
-/// Forgets every cached letter, keeping the outbox (the scope itself changed: the next
-/// pulls decide what is in it, the server what of the outbox still applies).
-pub(crate) fn forget_every_letter(conn: &Connection) -> Result<(), StoreError> {
-    let ids: Vec<i64> = conn
-        .prepare("SELECT id FROM letters")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    for id in ids {
-        delete_letter(conn, LetterId(id))?;
-    }
-    Ok(())
-}
-
-fn delete_letter(conn: &Connection, id: LetterId) -> Result<bool, StoreError> {
-    let shas: Vec<String> = conn
-        .prepare_cached("SELECT sha256 FROM attachments WHERE letter_id = ?1")?
-        .query_map([id.0], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    let deleted = conn
-        .prepare_cached("DELETE FROM letters WHERE id = ?1")?
-        .execute([id.0])?;
-    forget_text(conn, id)?;
-    let mut drop_blob = conn.prepare_cached(
-        "DELETE FROM attachment_blobs WHERE sha256 = ?1
-           AND NOT EXISTS (SELECT 1 FROM attachments WHERE sha256 = ?1)",
-    )?;
-    for sha in shas {
-        drop_blob.execute([sha])?;
-    }
-    Ok(deleted > 0)
+    forget::delete_letter(conn, id)
 }
 
 impl Store {

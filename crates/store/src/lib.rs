@@ -35,6 +35,7 @@ mod board;
 mod error;
 #[cfg(feature = "test-support")]
 pub mod fixtures;
+mod forget;
 mod handle;
 mod handover;
 mod inbox;

@@ -120,7 +120,7 @@ impl Store {
         // outbox stays: what the officer did is sent, and the server refuses what is
         // no longer theirs, visibly.
         if before.is_some_and(|unit| unit != me.unit_id) {
-            crate::letters::forget_every_letter(&tx)?;
+            crate::forget::forget_every_letter(&tx)?;
             tx.execute(
                 "UPDATE sync_state SET cursor = 0, last_synced_at = NULL WHERE id = 1",
                 [],

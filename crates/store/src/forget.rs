@@ -1,0 +1,56 @@
+//! Forgetting cached letters: a letter's row with what hangs on it, its search text, and
+//! the attachment bytes no other letter uses. Used when a letter leaves the scope
+//! (`letters.rs`) and when the scope itself changes (`sync_state.rs`).
+
+use jsjb_core::letter::LetterId;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::StoreError;
+
+/// Removes a letter's searchable text and its index entries. An external-content FTS
+/// table forgets a row only when told the exact text it indexed.
+pub(crate) fn forget_text(conn: &Connection, id: LetterId) -> Result<(), StoreError> {
+    let old: Option<String> = conn
+        .prepare_cached("DELETE FROM letter_text WHERE id = ?1 RETURNING text")?
+        .query_row([id.0], |r| r.get(0))
+        .optional()?;
+    if let Some(old) = old {
+        conn.prepare_cached(
+            "INSERT INTO letters_fts (letters_fts, rowid, text) VALUES ('delete', ?1, ?2)",
+        )?
+        .execute(params![id.0, old])?;
+    }
+    Ok(())
+}
+
+/// Forgets every cached letter, keeping the outbox (the scope itself changed: the next
+/// pulls decide what is in it, the server what of the outbox still applies).
+pub(crate) fn forget_every_letter(conn: &Connection) -> Result<(), StoreError> {
+    let ids: Vec<i64> = conn
+        .prepare("SELECT id FROM letters")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in ids {
+        delete_letter(conn, LetterId(id))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn delete_letter(conn: &Connection, id: LetterId) -> Result<bool, StoreError> {
+    let shas: Vec<String> = conn
+        .prepare_cached("SELECT sha256 FROM attachments WHERE letter_id = ?1")?
+        .query_map([id.0], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let deleted = conn
+        .prepare_cached("DELETE FROM letters WHERE id = ?1")?
+        .execute([id.0])?;
+    forget_text(conn, id)?;
+    let mut drop_blob = conn.prepare_cached(
+        "DELETE FROM attachment_blobs WHERE sha256 = ?1
+           AND NOT EXISTS (SELECT 1 FROM attachments WHERE sha256 = ?1)",
+    )?;
+    for sha in shas {
+        drop_blob.execute([sha])?;
+    }
+    Ok(deleted > 0)
+}
