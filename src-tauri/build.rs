@@ -26,6 +26,8 @@ const COMMANDS: &[&str] = &[
     "waiting_status",
     "save_export",
     "statistics",
+    "stats_view",
+    "save_report_export",
     "wall_board",
     "pick_letter_files",
     "clear_letter_files",

@@ -108,6 +108,9 @@ pub fn typescript() -> Result<Vec<BindingFile>, ExportError> {
     // Flattened into the unit and officer rows; exported for the UI's own sums.
     c.add::<jsjb_store::RateCounts>();
     c.add::<jsjb_store::WallBoard>();
+    c.add::<crate::reports::StatsView>();
+    c.add::<crate::reports::StatsSource>();
+    c.add::<crate::reports::ReportFormat>();
     c.add::<crate::letter_files::PickedFile>();
     c.add::<jsjb_store::BoardRow>();
     c.add::<jsjb_store::UnitLoad>();

@@ -146,6 +146,23 @@ pub fn save_text(dir: &Path, file_name: &str, content: &str) -> Result<PathBuf, 
     Ok(path)
 }
 
+/// Writes `bytes` (a file the server made: the report's XLSX or CSV) as `file_name` in
+/// `dir`; `name (2).xlsx` and so on when taken.
+pub fn save_bytes(dir: &Path, file_name: &str, bytes: &[u8]) -> Result<PathBuf, CommandError> {
+    if bytes.len() > MAX_EXPORT_BYTES {
+        return Err(CommandError::new(
+            ErrorCode::InvalidInput,
+            format!("an export may have at most {MAX_EXPORT_BYTES} bytes"),
+        ));
+    }
+    let failed = |e: std::io::Error| CommandError::new(ErrorCode::ExportFailed, e.to_string());
+    let (mut file, path) = create_new_file(dir, file_name)?;
+    use std::io::Write;
+    file.write_all(bytes).map_err(failed)?;
+    file.sync_all().map_err(failed)?;
+    Ok(path)
+}
+
 /// Creates the new, empty file `file_name` (made safe) in `dir`; `name (2).csv` and so
 /// on when taken — never a file the officer already has.
 pub fn create_new_file(

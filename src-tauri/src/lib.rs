@@ -18,6 +18,7 @@ pub mod ipc;
 pub mod letter_files;
 pub mod logs;
 pub mod news;
+pub mod reports;
 pub mod session;
 pub mod settings;
 pub mod sign_in;
@@ -135,6 +136,8 @@ pub fn build_app_with<R: Runtime>(builder: Builder<R>, options: Options) -> Buil
             commands::waiting_status,
             commands::save_export,
             commands::statistics,
+            reports::stats_view,
+            reports::save_report_export,
             commands::wall_board,
             commands::pick_letter_files,
             commands::clear_letter_files,

@@ -130,6 +130,13 @@ for (const size of SIZES) {
       await browser.pause(600);
       await shot("board-full-screen");
       await press($("board-full-screen"));
+      // The branch's statistics: the server's report with the ranking of its stations.
+      await press($("nav-stats"));
+      await $("stats-screen").waitForDisplayed({ timeout: 20_000 });
+      await waitFor("the ranking", () => $("stats-ranking").isExisting(), 90_000);
+      assert.equal(await $("stats-source").getAttribute("data-source"), "server");
+      await browser.pause(800); // chart animation
+      await shot("desk-stats");
       await signOut();
     });
 
@@ -185,6 +192,9 @@ for (const size of SIZES) {
         await app.screenshot(`failed-stats-${size.name}`);
         throw error;
       });
+      // The figures are the server's report, said so on the screen, not the estimate.
+      assert.equal(await $("stats-source").getAttribute("data-source"), "server");
+      assert.equal(await browser.$('[data-testid="stats-offline"]').isExisting(), false);
       await browser.pause(800); // chart animation
       await shot("stats");
 

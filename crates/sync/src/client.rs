@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use crate::sse::{SseItem, SseParser};
 
 pub mod admin;
+pub mod reports;
 mod signoff;
 
 /// A file a desk attaches to a typed-in letter: its name on the desk's disk (shown to

@@ -27,8 +27,10 @@ import type {
   OutboxEntry,
   RateCounts,
   Role,
+  Report,
   Settings,
   StatsReport,
+  StatsView,
   BoardRow,
   UnitLoad,
   WallBoard,
@@ -690,6 +692,59 @@ export function createMockBackend(options: MockOptions = {}) {
     };
   }
 
+  // `stats_view` online: the server's report, shaped from the same rough figures (the
+  // server's definitions are tested in crates/server/tests/reports.rs).
+  function serverReport(from: string, to: string): Report {
+    const est = statistics(from, to);
+    const zero = { dispatched: 0, signed_on_time: 0, due: 0, closed_on_time: 0, visits: 0, satisfied: 0 };
+    const root = signedIn?.unit_id ?? 1;
+    const below = (id: number): number[] => [id, ...UNITS.filter((u) => u.parent === id).flatMap((u) => below(u.id))];
+    const own = (id: number) => est.units.find((u) => u.unit_id === id) ?? { ...zero, unit_id: id };
+    const sum = (ids: number[]) => {
+      const c = { ...zero };
+      for (const id of ids) for (const k of Object.keys(zero) as (keyof typeof zero)[]) c[k] += own(id)[k];
+      return c;
+    };
+    const score = (c: RateCounts) => {
+      const parts = [
+        [10, c.dispatched ? c.signed_on_time / c.dispatched : null],
+        [45, c.due ? c.closed_on_time / c.due : null],
+        [45, c.visits ? c.satisfied / c.visits : null],
+      ].filter((p): p is [number, number] => p[1] !== null);
+      const w = parts.reduce((a, [x]) => a + x, 0);
+      return w ? Math.round((100 * parts.reduce((a, [x, r]) => a + x * r, 0)) / w * 100) / 100 : null;
+    };
+    const ranking = UNITS.filter((u) => u.parent === root)
+      .map((u) => ({ unit_id: u.id, ...sum(below(u.id)), score: score(sum(below(u.id))) }))
+      .sort((a, b) => (b.score ?? -1) - (a.score ?? -1))
+      .map((e, i) => ({ ...e, rank: e.score === null ? null : i + 1 }));
+    const total = sum(below(root));
+    return {
+      from,
+      to,
+      server_time: iso(now()),
+      unit_id: root,
+      letters: est.letters,
+      total,
+      units: below(root).map((id) => ({ ...own(id), unit_id: id, subtree: sum(below(id)), overdue: 0, held_secs: 0, letters_held: 0 })),
+      officers: est.officers,
+      by_category: est.by_category.map((c) => ({ ...zero, ...c })),
+      weekly: [{ start: from.slice(0, 10), letters: est.letters, ...total }],
+      monthly: [{ start: from.slice(0, 10), letters: est.letters, ...total }],
+      ranking,
+      weights: { response: 10, resolution: 45, satisfaction: 45 },
+      tiers: est.tiers,
+      by_problem: est.by_problem,
+      by_area: [],
+      hotspots: est.by_problem.map((p) => ({ problem: p.key, unit_id: root, count: p.count })),
+    };
+  }
+
+  function statsView(from: string, to: string): StatsView {
+    if (offline) return { source: "offline", server: null, estimate: statistics(from, to) };
+    return { source: "server", server: serverReport(from, to), estimate: null };
+  }
+
   // `wall_board` as the store computes it (its definitions are tested on the Rust side).
   function wallBoard(withRates: boolean): WallBoard {
     const mine = signedIn?.unit_id ?? 1;
@@ -936,6 +991,8 @@ export function createMockBackend(options: MockOptions = {}) {
         return null;
       case "statistics":
         return statistics(String(args.from), String(args.to));
+      case "stats_view":
+        return statsView(String(args.from), String(args.to));
       case "handover":
         return handover();
       case "wall_board":
@@ -965,6 +1022,7 @@ export function createMockBackend(options: MockOptions = {}) {
         return null;
       }
       case "save_export":
+      case "save_report_export":
       case "export_logs":
         // Nothing is written in development: the path only says where the app would.
         return { path: `~/${String(args.fileName)}` };

@@ -21,6 +21,8 @@ import type {
   Settings,
   StatsQuery,
   StatsReport,
+  StatsView,
+  ReportFormat,
   NotificationOpened,
   SyncReport,
   SyncStatus,
@@ -95,6 +97,8 @@ export const directory = () => call<UserSummary[]>("directory");
 
 // Statistics and handover
 export const statistics = (query: StatsQuery) => call<StatsReport>("statistics", query);
+/** The statistics screen's figures: the server's report, or (offline) the cache's estimate. */
+export const statsView = (query: StatsQuery) => call<StatsView>("stats_view", query);
 export const handover = () => call<HandoverReport>("handover");
 /** 各单位实时态势 of the user's desk, from the cache at server time; today's 三率 too
  * when `rates` (a fold of every history: ask now and then, not on every change). */
@@ -114,6 +118,9 @@ export const acknowledgeNotices = (upTo: number) => call<void>("acknowledge_noti
 // (native dialog titled `dialogTitle`); `null` when they cancel.
 export const saveExport = (fileName: string, content: string, dialogTitle: string) =>
   call<{ path: string } | null>("save_export", { fileName, content, dialogTitle });
+/** The server's report of `[from, to)` as CSV or XLSX, saved in the folder the user picks. */
+export const saveReportExport = (query: StatsQuery & { format: ReportFormat; fileName: string; dialogTitle: string }) =>
+  call<{ path: string } | null>("save_report_export", query);
 // 导出日志: every log file of this workstation as one text file `fileName`, in the folder
 // the user picks (Rust reads the files; the UI never sees a path it could choose).
 export const exportLogs = (fileName: string, dialogTitle: string) =>
