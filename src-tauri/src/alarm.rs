@@ -336,17 +336,20 @@ pub fn waiting(
     ids: &[LetterId],
     now: DateTime<Utc>,
 ) -> Result<AlarmView, StoreError> {
-    let policy = store.clock_policy();
     let mut view = AlarmView::default();
     for id in ids {
         let detail = store.letter_detail(*id, now)?;
+        let policy = detail.as_ref().map_or_else(
+            || std::borrow::Cow::Borrowed(store.clock_policy(now)),
+            |d| store.rules().policy_for(&d.status.clock_inputs),
+        );
         let due = detail.as_ref().and_then(|d| {
             attention::waiting_due(
                 &d.status,
                 d.clocks.sign_for.as_ref().map(|c| c.due_at),
                 who.unit,
                 &who.roles,
-                policy,
+                &policy,
                 store.work_calendar(),
                 now,
             )
@@ -374,12 +377,12 @@ pub fn waiting(
         // An extension request below that nobody decides: its deciders hear of it before
         // the deadline it asks to move (the holder's own closure clock is not warned).
         let undecided = detail.as_ref().and_then(|d| {
-            attention::undecided_extension_warn_at(&d.status, who.unit, &who.roles, policy)
+            attention::undecided_extension_warn_at(&d.status, who.unit, &who.roles, &policy)
         });
         view.warnings.push(((*id, ClockKind::Closure), undecided));
         for kind in ClockKind::ALL {
             let at = detail.as_ref().and_then(|d| {
-                attention::escalation_at(kind, &d.status, &d.clocks, who.unit, &who.roles, policy)
+                attention::escalation_at(kind, &d.status, &d.clocks, who.unit, &who.roles, &policy)
             });
             view.escalations.push(((*id, kind), at));
         }
@@ -419,7 +422,7 @@ pub fn all_waiting(
     collect_ids(store, &mut pending, now, &mut below)?;
     // Letters below with a clock that escalates not yet met, for the desk's 逐级上报.
     if who.roles.contains(&Role::Dispatcher) {
-        below.extend(store.escalation_candidates(who.unit, &policy_clocks(store))?);
+        below.extend(store.escalation_candidates(who.unit, &policy_clocks(store, now))?);
     }
     let mut held: std::collections::HashSet<LetterId> = ids.iter().copied().collect();
     ids.extend(below.into_iter().filter(|id| held.insert(*id)));
@@ -427,8 +430,8 @@ pub fn all_waiting(
 }
 
 /// The clocks whose breach the policy escalates.
-fn policy_clocks(store: &Store) -> Vec<ClockKind> {
-    store.clock_policy().escalation.clocks.clone()
+fn policy_clocks(store: &Store, now: DateTime<Utc>) -> Vec<ClockKind> {
+    store.clock_policy(now).escalation.clocks.clone()
 }
 
 /// Every id `query` selects, page by page.

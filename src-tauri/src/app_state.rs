@@ -182,10 +182,11 @@ impl AppState {
                 let Some(detail) = s.letter_detail(id, now)? else {
                     return Ok(None);
                 };
+                let policy = s.rules().policy_for(&detail.status.clock_inputs);
                 let ctx = DecisionContext {
                     actor: &actor,
                     tree: &tree,
-                    policy: s.clock_policy(),
+                    policy: &policy,
                     calendar: s.work_calendar(),
                     now,
                 };

@@ -168,6 +168,16 @@ pub async fn forward_events<R: Runtime>(news: News<R>, mut events: broadcast::Re
             SyncEvent::AuditMismatch { alarm } => {
                 emit(&app, events::AUDIT_MISMATCH, &AuditMismatchEvent { alarm });
             }
+            // New clock rules recoloured the cache: every list and the alarm re-read.
+            SyncEvent::RulesChanged { version } => {
+                tracing::info!(%version, "the server's clock rules are in use");
+                news.refresh_all().await;
+                emit(
+                    &app,
+                    events::LETTERS_CHANGED,
+                    &LettersEvent { ids: Vec::new() },
+                );
+            }
         }
     }
 }

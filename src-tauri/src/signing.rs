@@ -7,9 +7,8 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use jsjb_core::calendar::WorkCalendar;
-use jsjb_core::clock::Policy;
 use jsjb_core::letter::{FormDecision, LetterId};
+use jsjb_core::rules::Rules;
 use jsjb_proto::{Delegation, LetterRecord, Me, RegisterKeyRequest, SigningKey, UserSummary};
 use jsjb_signoff::flow::{
     FlowError, FormInput, KeyPaths, SignedFormView, Signing, SigningKeyStatus, SignoffPreview,
@@ -227,11 +226,8 @@ impl Workstation for Session {
         Ok(self.store.call(|s| s.directory()).await??)
     }
 
-    async fn rules(&self) -> CommandResult<(Policy, WorkCalendar)> {
-        Ok(self
-            .store
-            .call(|s| (s.clock_policy().clone(), s.work_calendar().clone()))
-            .await?)
+    async fn rules(&self) -> CommandResult<Rules> {
+        Ok(self.store.call(|s| s.rules().clone()).await?)
     }
 
     async fn delegations(&self) -> CommandResult<Vec<Delegation>> {

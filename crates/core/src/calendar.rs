@@ -120,6 +120,15 @@ impl WorkCalendar {
         Ok(self)
     }
 
+    /// This calendar with `year` marked provisional (only its statutory holidays are
+    /// known); a year not covered is left alone.
+    pub fn mark_provisional(mut self, year: i32) -> WorkCalendar {
+        if let Some(data) = self.years.get_mut(&year) {
+            *data = YearData::Provisional;
+        }
+        self
+    }
+
     /// Whether `date` is a working day: a make-up working day, or a Monday–Friday that
     /// is not a holiday. Outside the covered years: Monday–Friday.
     pub fn is_working_day(&self, date: NaiveDate) -> bool {

@@ -12,6 +12,7 @@ pub mod letter;
 pub mod org;
 pub mod report;
 pub mod routing;
+pub mod rules;
 pub mod workflow;
 
 /// China Standard Time (UTC+8, no daylight saving): how every time is shown and how

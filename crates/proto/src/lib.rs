@@ -545,6 +545,24 @@ pub struct SyncPage {
     pub has_more: bool,
     /// The server's clock when the page was made, for the workstation's clock offset.
     pub server_time: DateTime<Utc>,
+    /// The version of the clock rules the server runs under (`GET /api/v1/rules`): a
+    /// desktop whose rules differ fetches them. Absent from an older server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub rules_version: Option<String>,
+}
+
+/// `GET /api/v1/rules`: the clock rules every desktop uses once connected — the
+/// policy's eras (each from a stated moment) and the working-day calendar — with their
+/// version (a digest of their content), and the problem classes (问题分类).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ServedRules {
+    pub version: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub rules: jsjb_core::rules::RulesDoc,
+    pub problem_classes: Vec<String>,
 }
 
 /// `POST /api/v1/letters/{id}/actions` (with an `Idempotency-Key` header).

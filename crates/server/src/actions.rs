@@ -7,10 +7,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use jsjb_core::calendar::WorkCalendar;
-use jsjb_core::clock::Policy;
 use jsjb_core::letter::LetterId;
 use jsjb_core::org::{Relation, Role, UnitTree};
+use jsjb_core::rules::Rules as ClockRules;
 use jsjb_core::workflow::{
     Action, ActionKind, Actor as CoreActor, DecisionContext, EventPayload, LetterStatus, decide,
 };
@@ -65,8 +64,8 @@ pub struct Extras {
 /// Everything the rules need, owned, so it can run inside the storage transaction.
 pub struct Rules {
     pub tree: UnitTree,
-    pub policy: Arc<Policy>,
-    pub calendar: Arc<WorkCalendar>,
+    /// The clock rules (each letter's clocks under the era they started in).
+    pub clock: Arc<ClockRules>,
     /// The configured problem classes a reclassification may use.
     pub problem_classes: Vec<String>,
 }
@@ -96,11 +95,12 @@ pub fn decision(
                 current: Box::new(record.clone()),
             }));
         }
+        let policy = rules.clock.policy_for(&status.clock_inputs);
         let ctx = DecisionContext {
             actor: &actor,
             tree: &rules.tree,
-            policy: &rules.policy,
-            calendar: &rules.calendar,
+            policy: &policy,
+            calendar: rules.clock.calendar(),
             now,
         };
         let event = decide(&ctx, status, &action).map_err(|e| render(&ApiError::Rule(e)))?;
@@ -161,8 +161,7 @@ fn check_extras(
 pub async fn rules(state: &AppState) -> Result<Rules, ApiError> {
     Ok(Rules {
         tree: unit_tree(state).await?,
-        policy: Arc::clone(&state.policy),
-        calendar: Arc::clone(&state.calendar),
+        clock: Arc::clone(&state.rules),
         problem_classes: state.config.problem_classes.clone(),
     })
 }

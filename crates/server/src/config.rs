@@ -131,6 +131,12 @@ pub struct Config {
     #[arg(long, env = "JSJB_ROUTING", global = true)]
     pub routing: Option<PathBuf>,
 
+    /// The clock rules: a JSON file `{"eras": [{"from", "policy"}], "calendar": [{"year",
+    /// "provisional", "holidays", "makeup_days"}]}` (print the built-in ones with
+    /// `jsjb-server rules`; see `clock_rules.rs`). None: the built-in Shenzhen rules.
+    #[arg(long, env = "JSJB_RULES", global = true)]
+    pub rules: Option<PathBuf>,
+
     /// The server's own SM2 key that signs the audit chain's head (PKCS#8 PEM, mode
     /// 0600; generated at first start). Default: beside the database,
     /// `<db>.audit-key.pem`. Keep it where whoever can rewrite the database cannot.
@@ -355,6 +361,7 @@ impl Config {
             argon2_queue: 64,
             argon2_memory_kib: 19_456,
             routing: None,
+            rules: None,
             problem_classes: crate::reference::default_problem_classes(),
             audit_key: None,
             citizen: crate::citizen::config::CitizenConfig::default(),

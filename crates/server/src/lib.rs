@@ -16,6 +16,7 @@ pub mod change_hub;
 pub mod cidr;
 pub mod citizen;
 pub mod client_addr;
+pub mod clock_rules;
 pub mod config;
 pub mod contract;
 pub mod demo;
@@ -81,7 +82,14 @@ pub fn open_with_time(config: Config, time: Arc<dyn TimeSource>) -> Result<AppSt
         None => None,
     };
     let witness = Witness::load_or_create(&config.audit_key_path())?;
-    let state = AppState::new(Arc::new(store), blobs, config, time, Arc::new(witness));
+    let clock_rules = match &config.rules {
+        Some(path) => Some(clock_rules::load(path)?),
+        None => None,
+    };
+    let mut state = AppState::new(Arc::new(store), blobs, config, time, Arc::new(witness));
+    if let Some(rules) = clock_rules {
+        state.set_clock_rules(rules);
+    }
     if let Some(rules) = routing {
         state.set_routing_rules(rules);
     }
@@ -97,6 +105,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Clock rules that would rewrite the past stop the server here, before it answers.
+    clock_rules::serving::apply_at_start(&state)
+        .await
+        .map_err(std::io::Error::other)?;
     // Rules an admin saved in the console replace the start-up file's.
     routing::admin::load_saved(&state).await;
     // Start the change cursor where the database is, so the first poke is not stale.

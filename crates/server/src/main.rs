@@ -76,6 +76,10 @@ enum Command {
         #[arg(long, default_value_t = 20_210_501)]
         seed: u64,
     },
+    /// Print the clock rules this configuration runs under (the built-in ones without
+    /// JSJB_RULES) as the JSON a rules file holds: edit it, add an era, point JSJB_RULES
+    /// at it.
+    Rules,
 }
 
 #[derive(Subcommand)]
@@ -262,6 +266,14 @@ async fn main() -> Result<()> {
             into,
             verify,
         }) => return run_restore(&backup, &into, verify).await,
+        Command::Rules => {
+            let rules = match &config.rules {
+                Some(path) => jsjb_server::clock_rules::load(path)?,
+                None => jsjb_core::rules::Rules::shenzhen(),
+            };
+            println!("{}", serde_json::to_string_pretty(rules.doc())?);
+            return Ok(());
+        }
         other => other,
     };
     let state = tokio::task::spawn_blocking(move || jsjb_server::open(config))
@@ -270,6 +282,8 @@ async fn main() -> Result<()> {
 
     match command {
         Command::Serve => serve(state).await,
+        // Answered above, before opening anything.
+        Command::Rules => Ok(()),
         Command::Admin(cmd) => run_admin(state, cmd).await,
         Command::Demo {
             days,

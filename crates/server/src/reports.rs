@@ -91,7 +91,7 @@ pub fn spawn_catch_up(state: &AppState) -> tokio::task::JoinHandle<()> {
         match state
             .store
             .reports()
-            .refresh_report_facts(state.policy.clone(), state.calendar.clone())
+            .refresh_report_facts(state.rules.clone())
             .await
         {
             Ok(0) => {}
@@ -142,9 +142,7 @@ async fn report(
     }
     let now = state.time.now();
     let reports = state.store.reports();
-    reports
-        .refresh_report_facts(state.policy.clone(), state.calendar.clone())
-        .await?;
+    reports.refresh_report_facts(state.rules.clone()).await?;
     let scope = tree.subtree(unit);
     let aggregates = reports
         .report_aggregates(ReportQuery {

@@ -111,6 +111,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(handovers::list_handovers, handovers::post_handover))
         .routes(routes!(crate::reports::get_report))
         .routes(routes!(crate::reports::get_export))
+        .routes(routes!(crate::clock_rules::serving::get_rules))
         .routes(routes!(sync::get_sync))
         .routes(routes!(sync::get_stream))
         .routes(routes!(crate::citizen::ratings::get_rating))

@@ -2,9 +2,8 @@
 
 use std::sync::{Arc, RwLock};
 
-use jsjb_core::calendar::WorkCalendar;
-use jsjb_core::clock::Policy;
 use jsjb_core::org::UnitId;
+use jsjb_core::rules::Rules;
 use tokio::sync::watch;
 
 use crate::blobs::BlobStore;
@@ -29,9 +28,10 @@ pub struct AppState {
     /// Set when the server begins shutting down, so long-lived streams end and the
     /// graceful shutdown does not wait for them forever.
     pub shutdown: watch::Sender<bool>,
-    /// The SLA clock policy (Shenzhen defaults) and the working-day calendar.
-    pub policy: Arc<Policy>,
-    pub calendar: Arc<WorkCalendar>,
+    /// The clock rules (policy eras and working-day calendar; `clock_rules.rs`) and
+    /// their version, as served to the desktops.
+    pub rules: Arc<Rules>,
+    pub rules_version: Arc<str>,
     /// Automatic routing rules; swapped whole (demo mode installs its own).
     routing: Arc<RwLock<Arc<RoutingRules>>>,
     /// The citizen side's limits, codes and boundaries (SMS, WeChat media).
@@ -55,6 +55,8 @@ pub enum StartError {
     },
     #[error("{0}")]
     Routing(#[from] RoutingError),
+    #[error("{0}")]
+    ClockRules(#[from] crate::clock_rules::ClockRulesError),
     #[error("{0}")]
     Witness(#[from] crate::witness::WitnessError),
     #[error("cannot open the blob directory {path}: {source}")]
@@ -84,14 +86,20 @@ impl AppState {
             changes,
             hub: Arc::new(ChangeHub::new()),
             shutdown,
-            policy: Arc::new(Policy::shenzhen()),
-            calendar: Arc::new(WorkCalendar::china()),
+            rules_version: crate::clock_rules::version(&Rules::shenzhen()).into(),
+            rules: Arc::new(Rules::shenzhen()),
             routing: Arc::new(RwLock::new(Arc::new(RoutingRules::default()))),
             citizen,
             accounts,
             witness,
             metrics: crate::telemetry::recorder::recorder(),
         }
+    }
+
+    /// Runs under `rules` instead of the built-in ones (before serving).
+    pub fn set_clock_rules(&mut self, rules: Rules) {
+        self.rules_version = crate::clock_rules::version(&rules).into();
+        self.rules = Arc::new(rules);
     }
 
     /// The routing rules in force.

@@ -80,6 +80,7 @@ pub async fn get_sync(
         has_more: batch.has_more,
         // Taken after the page was read: the desktop uses it to estimate its clock offset.
         server_time: state.time.now(),
+        rules_version: Some(state.rules_version.to_string()),
     }))
 }
 

@@ -825,6 +825,8 @@ async fn every_route_in_the_document_is_in_the_matrix() {
         "GET /api/v1/audit/verify",
         "GET /api/v1/reports",
         "GET /api/v1/reports/export",
+        // Any signed-in user (configuration, not letters): tests/clock_rules.rs.
+        "GET /api/v1/rules",
     ];
     let covered_below = [
         "POST /api/v1/auth/logout",

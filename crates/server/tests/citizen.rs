@@ -1237,7 +1237,13 @@ async fn the_receipt_promises_the_call_and_progress_shows_the_next_deadline() {
     .await;
     assert_eq!(status, 200, "{html}");
     // The promise comes from the policy's contact clock.
-    let minutes = s.state.policy.contact.due_after_secs / 60;
+    let minutes = s
+        .state
+        .rules
+        .current(s.state.time.now())
+        .contact
+        .due_after_secs
+        / 60;
     assert!(
         html.contains(&format!("我们将在{minutes}分钟内与您电话联系")),
         "{html}"
@@ -1246,10 +1252,17 @@ async fn the_receipt_promises_the_call_and_progress_shows_the_next_deadline() {
     let code = between(&html, "id=\"tracking-code\">", "<").to_owned();
 
     let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
-    let due = (received + Duration::seconds(s.state.policy.contact.due_after_secs))
-        .with_timezone(&cst)
-        .format("%Y-%m-%d %H:%M")
-        .to_string();
+    let due = (received
+        + Duration::seconds(
+            s.state
+                .rules
+                .current(s.state.time.now())
+                .contact
+                .due_after_secs,
+        ))
+    .with_timezone(&cst)
+    .format("%Y-%m-%d %H:%M")
+    .to_string();
     let progress = || async {
         let res = s
             .get(&format!("/progress?code={code}&phone_last4=5678"), None)

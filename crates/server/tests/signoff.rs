@@ -8,10 +8,9 @@ mod support;
 use std::process::Command;
 
 use chrono::{DateTime, Duration, Utc};
-use jsjb_core::calendar::WorkCalendar;
-use jsjb_core::clock::Policy;
 use jsjb_core::letter::FormDecision;
 use jsjb_core::org::{UnitId, UserId};
+use jsjb_core::rules::Rules;
 use jsjb_proto::{LetterRecord, SignatureEnvelope};
 use jsjb_server::time::TimeSource;
 use jsjb_signoff::desk::{self, Decision, Directory, SignerRef};
@@ -245,8 +244,7 @@ impl City {
         let form = desk::form_of(
             letter,
             &self.directory().await,
-            &Policy::shenzhen(),
-            &WorkCalendar::china(),
+            &Rules::shenzhen(),
             SignerRef {
                 user: UserId(user),
                 delegation: delegation.map(|(g, c)| (g, UserId(c))),

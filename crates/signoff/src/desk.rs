@@ -4,13 +4,12 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use jsjb_core::calendar::WorkCalendar;
-use jsjb_core::clock::Policy;
 use jsjb_core::form::{
     self, FeedbackForm, FormDelegation, FormError, FormSigner, LetterFacts, Party, SignOff,
 };
 use jsjb_core::letter::FormDecision;
 use jsjb_core::org::{Role, UnitId, UserId};
+use jsjb_core::rules::Rules;
 use jsjb_core::workflow::EventPayload;
 use jsjb_proto::{LetterRecord, SignatureEnvelope};
 
@@ -56,8 +55,7 @@ pub struct Decision {
 pub fn form_of(
     letter: &LetterRecord,
     names: &Directory,
-    policy: &Policy,
-    calendar: &WorkCalendar,
+    rules: &Rules,
     signer: SignerRef,
     decision: &Decision,
     handwriting_png: &[u8],
@@ -102,7 +100,10 @@ pub fn form_of(
         handwriting_sha256: sha256_hex(handwriting_png),
         signed_at,
     };
-    form::build(&facts, names, policy, calendar, signoff)
+    // The letter's clocks under the era each started in: the same choice the server
+    // makes when it rebuilds the form to check the signature.
+    let policy = rules.letter_policy(letter.category, events.iter().copied());
+    form::build(&facts, names, &policy, rules.calendar(), signoff)
 }
 
 /// Signs a form and wraps it as the `signature` of the `approve_feedback_form` action.

@@ -16,11 +16,10 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use jsjb_core::calendar::WorkCalendar;
-use jsjb_core::clock::Policy;
 use jsjb_core::form::{FeedbackForm, FormError, Names as _};
 use jsjb_core::letter::{FormDecision, LetterId};
 use jsjb_core::org::{Role, UserId};
+use jsjb_core::rules::Rules;
 use jsjb_core::workflow::Action;
 use jsjb_proto::{Delegation, KeyState, LetterRecord, Me, RegisterKeyRequest, SigningKey};
 use serde::{Deserialize, Serialize};
@@ -198,7 +197,7 @@ pub trait Workstation: Send + Sync {
     /// The colleagues the cache knows, for the names on the form.
     async fn colleagues(&self) -> Result<Vec<jsjb_proto::UserSummary>, Self::Error>;
     /// The clock rules and calendar the cache counts with (the server's).
-    async fn rules(&self) -> Result<(Policy, WorkCalendar), Self::Error>;
+    async fn rules(&self) -> Result<Rules, Self::Error>;
     /// The delegations (代签) the server shows this user.
     async fn delegations(&self) -> Result<Vec<Delegation>, Self::Error>;
     /// The signing keys the server shows this user.
@@ -575,12 +574,11 @@ impl<'a, W: Workstation> Signing<'a, W> {
     ) -> Result<FeedbackForm, W::Error> {
         let names = self.directory().await?;
         let signer = self.signer_of(letter).await?;
-        let (policy, calendar) = self.ws.rules().await?;
+        let rules = self.ws.rules().await?;
         Ok(crate::desk::form_of(
             letter,
             &names,
-            &policy,
-            &calendar,
+            &rules,
             signer,
             &Decision { decision, opinion },
             png,
@@ -645,7 +643,7 @@ fn decode(text: &str) -> Result<Vec<u8>, FlowError> {
 }
 
 fn view_of(
-    rules: &(Policy, WorkCalendar),
+    rules: &Rules,
     letter: &LetterRecord,
     names: &Directory,
     signed: &jsjb_proto::SignedForm,
@@ -695,7 +693,7 @@ fn view_of(
 /// The form as the synced letter gives it at the signed version, with the signed
 /// decision, signer and time: the same bytes unless something changed.
 fn rebuild(
-    rules: &(Policy, WorkCalendar),
+    rules: &Rules,
     letter: &LetterRecord,
     names: &Directory,
     form: &FeedbackForm,
@@ -716,8 +714,7 @@ fn rebuild(
     let rebuilt = crate::desk::form_of(
         &at_version,
         names,
-        &rules.0,
-        &rules.1,
+        rules,
         signer,
         &Decision {
             decision: form.decision,
@@ -827,8 +824,8 @@ mod tests {
         async fn colleagues(&self) -> Result<Vec<jsjb_proto::UserSummary>, FakeError> {
             Ok(Vec::new())
         }
-        async fn rules(&self) -> Result<(Policy, WorkCalendar), FakeError> {
-            Ok((Policy::shenzhen(), WorkCalendar::china()))
+        async fn rules(&self) -> Result<Rules, FakeError> {
+            Ok(Rules::shenzhen())
         }
         async fn delegations(&self) -> Result<Vec<Delegation>, FakeError> {
             self.online()?;

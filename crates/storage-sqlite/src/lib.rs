@@ -35,8 +35,8 @@ use jsjb_storage::time::{from_db, to_db};
 use jsjb_storage::{
     Actor, AttachmentKind, AttachmentMeta, CreatedLetter, Credentials, Draft, DraftMessage,
     DraftOutcome, LockoutPolicy, LoginAttempt, NewLetter, NewSession, NewUnit, NewUser,
-    ProgressRecord, Rating, SavedRoutingRules, SessionRecord, Storage, StorageError, UnitMoved,
-    UserChange, UserChanged, UserRecord,
+    ProgressRecord, Rating, SavedClockRules, SavedRoutingRules, SessionRecord, Storage,
+    StorageError, UnitMoved, UserChange, UserChanged, UserRecord,
 };
 
 /// SQLite's own error as the seam's [`StorageError::Backend`]: the seam knows no
@@ -137,6 +137,25 @@ fn load_units(conn: &Connection) -> Result<Vec<Unit>, StorageError> {
         });
     }
     Ok(units)
+}
+
+fn load_clock_rules(conn: &Connection) -> Result<Option<SavedClockRules>, StorageError> {
+    let row: Option<(String, String, String)> = conn
+        .query_row(
+            "SELECT version, doc, applied_at FROM clock_rules ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .db()?;
+    row.map(|(version, doc_json, applied_at)| {
+        Ok(SavedClockRules {
+            version,
+            doc_json,
+            applied_at: time_col(&applied_at)?,
+        })
+    })
+    .transpose()
 }
 
 fn load_routing_rules(conn: &Connection) -> Result<Option<SavedRoutingRules>, StorageError> {
@@ -375,6 +394,49 @@ impl Storage for SqliteStore {
             )
             .db()?;
             Ok(Unit { active, ..before })
+        })
+        .await
+    }
+
+    async fn clock_rules(&self) -> Result<Option<SavedClockRules>, StorageError> {
+        self.read(load_clock_rules).await
+    }
+
+    async fn apply_clock_rules(
+        &self,
+        version: String,
+        doc_json: String,
+        now: DateTime<Utc>,
+    ) -> Result<SavedClockRules, StorageError> {
+        self.write(move |tx| {
+            if let Some(current) = load_clock_rules(tx)?
+                && current.version == version
+            {
+                return Ok(current);
+            }
+            tx.execute(
+                "INSERT INTO clock_rules (version, doc, applied_at) VALUES (?1, ?2, ?3)",
+                params![version, doc_json, to_db(now)],
+            )
+            .db()?;
+            audit::append(
+                tx,
+                NewEntry {
+                    at: now,
+                    actor: &Actor::server(),
+                    action: "rules.apply",
+                    letter: None,
+                    unit: None,
+                    user: None,
+                    payload: json!({
+                        "version": version,
+                        "rules": serde_json::from_str::<serde_json::Value>(&doc_json)
+                            .map_err(|e| corrupt(e.to_string()))?,
+                    }),
+                },
+            )
+            .db()?;
+            load_clock_rules(tx)?.ok_or_else(|| corrupt("clock rules vanished"))
         })
         .await
     }

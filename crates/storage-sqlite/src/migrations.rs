@@ -436,6 +436,17 @@ CREATE TABLE report_progress (
 );
 INSERT INTO report_progress (id, change_seq) VALUES (1, 0);
 "#,
+    // 14: the clock rules (policy eras, working-day calendar) each start of the server
+    // applied, append-only: the next start is checked against the newest, so that no
+    // configuration rewrites an era or a day already begun.
+    r#"
+CREATE TABLE clock_rules (
+    seq        INTEGER PRIMARY KEY,
+    version    TEXT NOT NULL,
+    doc        TEXT NOT NULL CHECK (json_valid(doc)),
+    applied_at TEXT NOT NULL
+);
+"#,
 ];
 
 /// The migrations in `rusqlite_migration`'s terms.

@@ -19,11 +19,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use jsjb_core::calendar::WorkCalendar;
-use jsjb_core::clock::Policy;
 use jsjb_core::letter::Category;
 use jsjb_core::org::{Tier, UnitId, UserId};
 use jsjb_core::report::{LetterFacts, Outcome, Rate, letter_facts};
+use jsjb_core::rules::Rules;
 use jsjb_core::workflow::EventPayload;
 use jsjb_storage::StorageError;
 use jsjb_storage::reports::{
@@ -193,8 +192,7 @@ struct Folded {
 fn fold_letters(
     conn: &Connection,
     letters: &[i64],
-    policy: &Policy,
-    calendar: &WorkCalendar,
+    rules: &Rules,
 ) -> Result<Vec<Folded>, StorageError> {
     let mut tiers = std::collections::HashMap::new();
     {
@@ -231,7 +229,8 @@ fn fold_letters(
                     .map_err(|e| corrupt(format!("letter {id} event payload: {e}")))?,
             ));
         }
-        let facts = letter_facts(category, &events, policy, calendar)
+        let policy = rules.letter_policy(category, events.iter().map(|(at, e)| (*at, e)));
+        let facts = letter_facts(category, &events, &policy, rules.calendar())
             .ok_or_else(|| corrupt(format!("letter {id} does not start with `received`")))?;
         out.push(Folded {
             letter: id,
@@ -488,11 +487,7 @@ fn day_from_index(index: i64) -> Result<NaiveDate, StorageError> {
 /// Refolds the letters of the next changes after the progress mark, at most `BATCH`
 /// changes, and moves the mark past them — one transaction, so the mark never passes a
 /// letter whose rows are not in. Returns how many letters were refolded (0: up to date).
-fn refresh_batch(
-    conn: &Connection,
-    policy: &Policy,
-    calendar: &WorkCalendar,
-) -> Result<usize, StorageError> {
+fn refresh_batch(conn: &Connection, rules: &Rules) -> Result<usize, StorageError> {
     let done: i64 = conn
         .query_row(
             "SELECT change_seq FROM report_progress WHERE id = 1",
@@ -514,7 +509,7 @@ fn refresh_batch(
         return Ok(0);
     }
     let letters: Vec<i64> = letters.into_iter().collect();
-    let folded = fold_letters(conn, &letters, policy, calendar)?;
+    let folded = fold_letters(conn, &letters, rules)?;
     store_rows(conn, &folded)?;
     conn.execute(
         "UPDATE report_progress SET change_seq = ?1 WHERE id = 1",
@@ -526,19 +521,13 @@ fn refresh_batch(
 
 #[async_trait]
 impl ReportStore for SqliteStore {
-    async fn refresh_report_facts(
-        &self,
-        policy: Arc<Policy>,
-        calendar: Arc<WorkCalendar>,
-    ) -> Result<u64, StorageError> {
+    async fn refresh_report_facts(&self, rules: Arc<Rules>) -> Result<u64, StorageError> {
         let mut total = 0u64;
         loop {
-            let (policy, calendar) = (Arc::clone(&policy), Arc::clone(&calendar));
+            let rules = Arc::clone(&rules);
             // One batch per writer job: other writes go between two batches, and a
             // batch reads every change committed before it.
-            let n = self
-                .write(move |conn| refresh_batch(conn, &policy, &calendar))
-                .await?;
+            let n = self.write(move |conn| refresh_batch(conn, &rules)).await?;
             if n == 0 {
                 return Ok(total);
             }

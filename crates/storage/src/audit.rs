@@ -56,6 +56,17 @@ impl Actor {
         }
     }
 
+    /// The server itself (what it does at start-up from its configuration).
+    pub fn server() -> Self {
+        Actor {
+            user: None,
+            unit: None,
+            role: None,
+            label: "server".to_owned(),
+            workstation: None,
+        }
+    }
+
     /// A citizen writing in through a public channel.
     pub fn public(channel: Channel) -> Self {
         Actor {

@@ -122,6 +122,16 @@ pub struct UnitMoved {
 /// The automatic routing rules as an admin saved them: the JSON the server validated
 /// (storage does not read it), numbered from 1; every saved version is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedClockRules {
+    /// The rules' content digest (what desktops are told they run under).
+    pub version: String,
+    /// A `jsjb_core::rules::RulesDoc` as JSON.
+    pub doc_json: String,
+    pub applied_at: DateTime<Utc>,
+}
+
+/// A version of the routing rules as saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedRoutingRules {
     pub version: i64,
     pub rules_json: String,
@@ -397,6 +407,17 @@ pub trait Storage: Send + Sync + 'static {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Unit, StorageError>;
+    /// The clock rules (policy eras and calendar) the server last started with, if any.
+    async fn clock_rules(&self) -> Result<Option<SavedClockRules>, StorageError>;
+    /// Records the clock rules the server starts with now, when they differ from the
+    /// last recorded (append-only; audit `rules.apply`). The caller has checked that
+    /// they do not rewrite the past (`jsjb_core::rules::check_successor`).
+    async fn apply_clock_rules(
+        &self,
+        version: String,
+        doc_json: String,
+        now: DateTime<Utc>,
+    ) -> Result<SavedClockRules, StorageError>;
     /// The routing rules saved last, if an admin ever saved any.
     async fn routing_rules(&self) -> Result<Option<SavedRoutingRules>, StorageError>;
     /// Saves a new version of the routing rules, if `expected_version` is the one saved

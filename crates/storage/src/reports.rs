@@ -8,11 +8,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use jsjb_core::calendar::WorkCalendar;
-use jsjb_core::clock::Policy;
 use jsjb_core::letter::Category;
 use jsjb_core::org::{Tier, UnitId, UserId};
 use jsjb_core::report::Rate;
+use jsjb_core::rules::Rules;
 
 use crate::StorageError;
 
@@ -78,13 +77,10 @@ pub struct ReportAggregates {
 #[async_trait]
 pub trait ReportStore: Send + Sync {
     /// Refolds the letters changed since the last refresh into their facts, with core's
-    /// rules under `policy` and `calendar`; returns how many were refolded. Safe to run
+    /// rules under the clock `rules` (each letter's clocks under the era they started
+    /// in); returns how many were refolded. Safe to run
     /// concurrently and to interrupt (a letter refolded twice gives the same facts).
-    async fn refresh_report_facts(
-        &self,
-        policy: Arc<Policy>,
-        calendar: Arc<WorkCalendar>,
-    ) -> Result<u64, StorageError>;
+    async fn refresh_report_facts(&self, rules: Arc<Rules>) -> Result<u64, StorageError>;
 
     /// The aggregates of a report over the facts as they are.
     async fn report_aggregates(&self, query: ReportQuery)

@@ -27,6 +27,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the unit tree of the signed-in user is invalid: {0}")]
     Directory(#[from] OrgError),
+    /// The clock rules the server served do not hold together.
+    #[error("the served clock rules are invalid: {0}")]
+    InvalidRules(String),
 
     // Requests the caller can correct.
     #[error("letter {0:?} is not in the cache")]
@@ -70,6 +73,7 @@ impl StoreError {
             | StoreError::Json(_)
             | StoreError::Corrupt(_)
             | StoreError::Directory(_)
+            | StoreError::InvalidRules(_)
             | StoreError::Thread(_) => "cache_error",
         }
     }

@@ -233,6 +233,7 @@ pub fn page(next_cursor: i64, server_time: DateTime<Utc>, changes: Vec<Change>) 
         next_cursor,
         has_more: false,
         server_time,
+        rules_version: None,
     }
 }
 

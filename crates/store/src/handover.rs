@@ -225,7 +225,11 @@ impl Store {
             if status.state == LetterState::Closed || status.unit != unit {
                 continue;
             }
-            let clocks = status.clocks(&self.ctx.policy, &self.ctx.calendar, now);
+            let clocks = status.clocks(
+                &self.ctx.rules.policy_for(&status.clock_inputs),
+                self.ctx.rules.calendar(),
+                now,
+            );
             let item = |kind, clock, due_at, event_at, note: &str| HandoverItem {
                 kind,
                 letter_id: record.id,

@@ -473,8 +473,8 @@ impl Store {
         let view = view::optimistic_view(&self.conn, &self.ctx, &record)?;
         let clocks = evaluate(
             &view.status.clock_inputs,
-            &self.ctx.policy,
-            &self.ctx.calendar,
+            &self.ctx.rules.policy_for(&view.status.clock_inputs),
+            self.ctx.rules.calendar(),
             now,
         );
         let seen: bool =

@@ -43,6 +43,7 @@ mod letters;
 mod migrations;
 mod outbox;
 mod outbox_rows;
+mod served_rules;
 mod stats;
 mod sync_state;
 mod time;
@@ -54,6 +55,7 @@ use std::time::Duration;
 use jsjb_core::calendar::WorkCalendar;
 use jsjb_core::clock::Policy;
 use jsjb_core::org::UnitTree;
+use jsjb_core::rules::{Rules, RulesDoc};
 use jsjb_proto::Me;
 use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
@@ -85,8 +87,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// What the store knows besides the database: the clock rules and the user's unit tree,
 /// both needed to derive the view of a letter.
 pub(crate) struct Context {
-    pub policy: Policy,
-    pub calendar: WorkCalendar,
+    /// The clock rules: the server's once it has served them (kept in `settings`),
+    /// the built-in ones before.
+    pub rules: Rules,
+    /// The served rules' version; `None` while the built-in rules apply.
+    pub rules_version: Option<String>,
     pub me: Option<Me>,
     pub tree: Option<UnitTree>,
 }
@@ -140,11 +145,15 @@ impl Store {
         MIGRATIONS.to_latest(&mut conn)?;
         let me = sync_state::load_me(&conn)?;
         let tree = me.as_ref().map(sync_state::tree_of).transpose()?;
+        let (rules, rules_version) = match served_rules::load(&conn)? {
+            Some((version, rules)) => (rules, Some(version)),
+            None => (Rules::shenzhen(), None),
+        };
         let store = Store {
             conn,
             ctx: Context {
-                policy: Policy::shenzhen(),
-                calendar: WorkCalendar::china(),
+                rules,
+                rules_version,
                 me,
                 tree,
             },
@@ -162,29 +171,48 @@ impl Store {
         Ok(store)
     }
 
-    /// Replaces the clock rules and recomputes every letter's view (its sort keys and
-    /// colour band depend on them). The Shenzhen defaults apply until this is called.
-    pub fn set_clock_policy(
-        &mut self,
-        policy: Policy,
-        calendar: WorkCalendar,
-    ) -> Result<(), StoreError> {
-        self.ctx.policy = policy;
-        self.ctx.calendar = calendar;
+    /// Adopts the clock rules the server served (`GET /api/v1/rules`): kept in the cache
+    /// (so that a restart offline still uses them, never the compiled defaults) and
+    /// every letter's view recomputed (its sort keys and colour band depend on them),
+    /// in one transaction. Refused (and nothing changed) when the rules are invalid.
+    pub fn set_rules(&mut self, version: &str, doc: RulesDoc) -> Result<(), StoreError> {
+        let rules = Rules::new(doc).map_err(|e| StoreError::InvalidRules(e.to_string()))?;
         let tx = self.conn.transaction()?;
-        view::refresh_all_views(&tx, &self.ctx)?;
-        tx.commit()?;
-        Ok(())
+        served_rules::save(&tx, version, rules.doc())?;
+        let previous = std::mem::replace(&mut self.ctx.rules, rules);
+        let refreshed = view::refresh_all_views(&tx, &self.ctx).and_then(|()| Ok(tx.commit()?));
+        match refreshed {
+            Ok(()) => {
+                self.ctx.rules_version = Some(version.to_owned());
+                Ok(())
+            }
+            Err(e) => {
+                self.ctx.rules = previous;
+                Err(e)
+            }
+        }
     }
 
     /// The clock rules in force.
-    pub fn clock_policy(&self) -> &Policy {
-        &self.ctx.policy
+    pub fn rules(&self) -> &Rules {
+        &self.ctx.rules
+    }
+
+    /// The version of the server's rules in use; `None`: the built-in rules (this
+    /// cache has never been served any).
+    pub fn rules_version(&self) -> Option<&str> {
+        self.ctx.rules_version.as_deref()
+    }
+
+    /// The policy in force at `now` (for what is not a letter's clock, such as which
+    /// clocks escalate).
+    pub fn clock_policy(&self, now: chrono::DateTime<chrono::Utc>) -> &Policy {
+        self.ctx.rules.current(now)
     }
 
     /// The working-day calendar the clock rules count with.
     pub fn work_calendar(&self) -> &WorkCalendar {
-        &self.ctx.calendar
+        self.ctx.rules.calendar()
     }
 
     /// The raw connection, for tests that need to look under the hood.

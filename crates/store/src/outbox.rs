@@ -67,11 +67,12 @@ impl Store {
                 current: view.status.version,
             });
         }
+        let policy = self.ctx.rules.policy_for(&view.status.clock_inputs);
         let decision = DecisionContext {
             actor: &ctx.actor,
             tree,
-            policy: &self.ctx.policy,
-            calendar: &self.ctx.calendar,
+            policy: &policy,
+            calendar: self.ctx.rules.calendar(),
             now: ctx.now,
         };
         decide(&decision, &view.status, action)?;

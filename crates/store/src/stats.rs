@@ -171,7 +171,9 @@ impl Store {
                       tally: &mut Tally|
          -> Result<(), StoreError> {
             if let Some((id, category)) = letter {
-                let facts = letter_facts(category, events, &self.ctx.policy, &self.ctx.calendar)
+                let rules = &self.ctx.rules;
+                let policy = rules.letter_policy(category, events.iter().map(|(at, e)| (*at, e)));
+                let facts = letter_facts(category, events, &policy, rules.calendar())
                     .ok_or(StoreError::InvalidRecord(jsjb_core::letter::LetterId(id)))?;
                 tally.add(&facts, &period);
             }

@@ -51,11 +51,12 @@ pub(crate) fn optimistic_view(
         let outcome = match ctx.tree.as_ref() {
             None => Err(StoreError::NotSignedIn.code().to_owned()),
             Some(tree) => {
+                let policy = ctx.rules.policy_for(&status.clock_inputs);
                 let decision = DecisionContext {
                     actor: &entry.actor,
                     tree,
-                    policy: &ctx.policy,
-                    calendar: &ctx.calendar,
+                    policy: &policy,
+                    calendar: ctx.rules.calendar(),
                     now: entry.created_at,
                 };
                 decide(&decision, &status, &entry.action).map_err(|e| e.code().to_owned())
@@ -101,6 +102,7 @@ pub(crate) struct Derived {
 pub(crate) fn derive(ctx: &Context, view: &OptimisticView, received_at: i64) -> Derived {
     let status = &view.status;
     let inputs = &status.clock_inputs;
+    let policy = ctx.rules.policy_for(inputs);
     // Which clocks are met does not depend on `now`, nor does their order by due time,
     // so reading them at receipt finds the most urgent clock for every `now`; SQL then
     // colours it at the `now` of the query from `next_due_at` and `warn_at`.
@@ -109,7 +111,7 @@ pub(crate) fn derive(ctx: &Context, view: &OptimisticView, received_at: i64) -> 
     let unmet: Vec<(ClockKind, DateTime<Utc>)> = if status.state == LetterState::Closed {
         Vec::new()
     } else {
-        let clocks = evaluate(inputs, &ctx.policy, &ctx.calendar, inputs.received_at);
+        let clocks = evaluate(inputs, &policy, ctx.rules.calendar(), inputs.received_at);
         clocks
             .readings()
             .filter(|r| matches!(r.state, ClockState::Running | ClockState::Breached))
@@ -130,10 +132,10 @@ pub(crate) fn derive(ctx: &Context, view: &OptimisticView, received_at: i64) -> 
         None => (None, None, None),
         Some((kind, due)) => {
             let rule: ClockRule = match kind {
-                ClockKind::SignFor => ctx.policy.sign_for,
-                ClockKind::Contact => ctx.policy.contact,
-                ClockKind::FirstFeedback => ctx.policy.first_feedback,
-                ClockKind::Closure => ctx.policy.closure_rule(status.category),
+                ClockKind::SignFor => policy.sign_for,
+                ClockKind::Contact => policy.contact,
+                ClockKind::FirstFeedback => policy.first_feedback,
+                ClockKind::Closure => policy.closure_rule(status.category),
             };
             let due = time::to_db(due);
             let warn = due.saturating_sub(rule.warn_before_secs.saturating_mul(1_000_000));

@@ -242,6 +242,12 @@ impl ServerClient {
         self.json(self.request(Method::GET, self.url("/me"))).await
     }
 
+    /// `GET /rules`: the clock rules the server runs under, with their version.
+    pub async fn rules(&self) -> Result<jsjb_proto::ServedRules, ClientError> {
+        self.json(self.request(Method::GET, self.url("/rules")))
+            .await
+    }
+
     /// `GET /directory`.
     pub async fn directory(&self) -> Result<Vec<UserSummary>, ClientError> {
         self.json(self.request(Method::GET, self.url("/directory")))

@@ -133,6 +133,8 @@ pub enum SyncEvent {
     SessionExpired,
     /// The server's audit chain newly disagrees with the head this desktop kept.
     AuditMismatch { alarm: AuditAlarm },
+    /// The server's clock rules were adopted: every letter's colour may have changed.
+    RulesChanged { version: String },
 }
 
 /// Why a cycle failed.
@@ -676,6 +678,30 @@ impl SyncEngine {
         Ok(())
     }
 
+    /// Fetches and adopts the server's clock rules when the page names a version this
+    /// cache does not use (at the first sync, and after the server started with new
+    /// rules), so that the page is coloured under the server's rules.
+    async fn adopt_rules(&mut self, version: String) -> Result<(), SyncError> {
+        let known = version.clone();
+        let current = self
+            .store
+            .call(move |s| s.rules_version() == Some(known.as_str()))
+            .await?;
+        if current {
+            return Ok(());
+        }
+        let served = self.client.rules().await?;
+        let adopted = served.version.clone();
+        self.store
+            .call(move |s| s.set_rules(&served.version, served.rules))
+            .await??;
+        tracing::info!(version = %adopted, "adopted the server's clock rules");
+        let _ = self
+            .events
+            .send(SyncEvent::RulesChanged { version: adopted });
+        Ok(())
+    }
+
     async fn push_outbox(&mut self) -> Result<(), SyncError> {
         loop {
             let Some(entry) = self.store.call(|s| s.next_pending()).await?? else {
@@ -762,6 +788,9 @@ impl SyncEngine {
                 .saturating_add(u32::try_from(changed.len()).unwrap_or(u32::MAX));
             let (next_cursor, has_more, server_time) =
                 (page.next_cursor, page.has_more, page.server_time);
+            if let Some(version) = page.rules_version.clone() {
+                self.adopt_rules(version).await?;
+            }
             let outcome = self.store.call(move |s| s.apply_page(&page)).await??;
             self.cursor = next_cursor;
             self.shared_cursor.store(next_cursor, Ordering::Relaxed);

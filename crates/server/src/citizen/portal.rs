@@ -220,7 +220,7 @@ fn error_page(e: &ApiError) -> Page {
 }
 
 async fn home(State(state): State<AppState>, _slot: Result<PublicSlot, ApiError>) -> Page {
-    ok(pages::home(&state.policy))
+    ok(pages::home(state.rules.current(state.time.now())))
 }
 
 async fn privacy() -> Page {
@@ -609,7 +609,7 @@ async fn submit(
                 &receipt.tracking_code,
                 receipt.duplicate,
                 flow.thanks,
-                &state.policy,
+                state.rules.current(state.time.now()),
             ))
             .scripted()
         }
@@ -688,7 +688,12 @@ async fn progress(
                 Ok(Some(_))
             );
             let next = found.status.as_ref().and_then(|status| {
-                next_step(status, &state.policy, &state.calendar, state.time.now())
+                next_step(
+                    status,
+                    &state.rules.policy_for(&status.clock_inputs),
+                    state.rules.calendar(),
+                    state.time.now(),
+                )
             });
             ok(pages::progress(&code, Some((progress, next)), rated, None))
         }

@@ -176,8 +176,7 @@ pub fn form_for(
     jsjb_signoff::desk::form_of(
         letter,
         directory,
-        &state.policy,
-        &state.calendar,
+        &state.rules,
         jsjb_signoff::desk::SignerRef {
             user: signer,
             delegation: match capacity {
