@@ -28,6 +28,7 @@ const COMMANDS: &[&str] = &[
     "statistics",
     "stats_view",
     "save_report_export",
+    "clock_rules",
     "wall_board",
     "pick_letter_files",
     "clear_letter_files",

@@ -109,6 +109,7 @@ pub fn typescript() -> Result<Vec<BindingFile>, ExportError> {
     c.add::<jsjb_store::RateCounts>();
     c.add::<jsjb_store::WallBoard>();
     c.add::<crate::reports::StatsView>();
+    c.add::<crate::clock_rules::RulesInUse>();
     c.add::<crate::reports::StatsSource>();
     c.add::<crate::reports::ReportFormat>();
     c.add::<crate::letter_files::PickedFile>();

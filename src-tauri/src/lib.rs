@@ -9,6 +9,7 @@ pub mod alarm;
 pub mod alerts;
 pub mod app_state;
 pub mod bindings;
+pub mod clock_rules;
 pub mod commands;
 pub mod delegations;
 pub mod error;
@@ -138,6 +139,7 @@ pub fn build_app_with<R: Runtime>(builder: Builder<R>, options: Options) -> Buil
             commands::statistics,
             reports::stats_view,
             reports::save_report_export,
+            clock_rules::clock_rules,
             commands::wall_board,
             commands::pick_letter_files,
             commands::clear_letter_files,

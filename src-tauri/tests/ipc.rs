@@ -1024,3 +1024,22 @@ fn a_phone_letter_carries_the_files_the_desk_picked() {
         "invalid_input"
     );
 }
+
+/// Once synced, the desktop counts with the server's clock rules and says which: the
+/// version the server serves (`GET /api/v1/rules`), not the built-in rules.
+#[test]
+fn the_desktop_names_the_servers_rules_once_synced() {
+    let app = app();
+    assert_eq!(app.err_code("clock_rules", json!({})), "not_signed_in");
+    app.login("futian.liu");
+    app.wait_synced();
+    let rules = wait_for("the served rules adopted", || {
+        let rules = app.ok("clock_rules", json!({}));
+        rules["version"].is_string().then_some(rules)
+    });
+    let served = jsjb_server::clock_rules::version(&jsjb_core::rules::Rules::shenzhen());
+    assert_eq!(rules["version"], served.as_str());
+    assert_eq!(rules["calendarYears"], json!([2025, 2026, 2027]));
+    assert_eq!(rules["provisionalYears"], json!([2027]));
+    assert!(rules["nextChangeAt"].is_null());
+}

@@ -870,3 +870,103 @@ const PNG_1X1: &[u8] = &[
     0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
     0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
 ];
+
+/// Issue 14 item 2: a desktop counts with the server's clock rules, never its compiled
+/// defaults, and a connected desktop adopts the rules the server restarts with — here
+/// the next year's State Council notice adding a day off inside a running working-day
+/// clock, which moves the deadline and recolours the cache without a new sign-in.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_desktop_counts_with_the_servers_rules_and_adopts_new_ones_while_connected() {
+    use jsjb_core::clock::{ClockRule, due_time};
+    use jsjb_core::rules::Rules;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let org = seed(dir.path()).await;
+    let file = dir.path().join("rules.json");
+    // 办结 in 10 working days (the built-in rule is 15 calendar days).
+    let closure = ClockRule::working_days(10, 86_400);
+    let mut doc = Rules::shenzhen().doc().clone();
+    doc.eras[0].policy.closure = closure;
+    let first = Rules::new(doc.clone()).expect("valid");
+    std::fs::write(&file, serde_json::to_vec(first.doc()).expect("json")).expect("write");
+    let server = ServerProc::start_with_rules(dir.path(), 0, Some(file.clone()));
+    let port = server.addr.port();
+    let url = server.url();
+    let city = Api::login(&url, "city.desk").await;
+    let branch = Api::login(&url, "branch.desk").await;
+    let id = letter_at(&city, &branch, org.station_a, &org, 1).await;
+
+    let mut desk = Desk::sign_in(&url, "a.officer", dir.path().join("a.cache.sqlite3")).await;
+    let store = desk.store.clone();
+    let closure_due = move || {
+        let store = store.clone();
+        async move {
+            store
+                .call(move |s| {
+                    let detail = s.letter_detail(LetterId(id), chrono::Utc::now()).ok()??;
+                    Some((
+                        s.rules_version().map(str::to_owned),
+                        detail.status.clock_inputs.received_at,
+                        detail.clocks.closure.due_at,
+                    ))
+                })
+                .await
+                .expect("store")
+        }
+    };
+    desk.start().await;
+    eventually(20, "the letter is cached under the server's rules", || {
+        let read = closure_due();
+        async move { matches!(read.await, Some((Some(_), _, _))) }
+    })
+    .await;
+    let (version, received, due) = closure_due().await.expect("cached");
+    assert_eq!(due, due_time(received, &closure, first.calendar()));
+    assert!(
+        due < received + TimeDelta::days(15),
+        "not the compiled 15 calendar days"
+    );
+
+    // The notice: a working day inside the window becomes a day off (a future day, so
+    // the server accepts it as a successor).
+    let today = received.with_timezone(&jsjb_core::CST).date_naive();
+    let day_off = today
+        .iter_days()
+        .skip(3)
+        .find(|d| first.calendar().is_working_day(*d))
+        .expect("a working day");
+    let year = doc
+        .calendar
+        .iter_mut()
+        .find(|y| y.year == chrono::Datelike::year(&day_off))
+        .expect("the year is covered");
+    year.holidays.push(day_off);
+    year.holidays.sort();
+    let second = Rules::new(doc).expect("valid");
+    std::fs::write(&file, serde_json::to_vec(second.doc()).expect("json")).expect("write");
+    server.kill();
+    let _server = ServerProc::start_with_rules(dir.path(), port, Some(file));
+
+    let expected = due_time(received, &closure, second.calendar());
+    assert!(expected > due, "the day off moves the deadline on");
+    eventually(30, "the desktop adopts the new rules", || {
+        let read = closure_due();
+        async move { matches!(read.await, Some((_, _, d)) if d == expected) }
+    })
+    .await;
+    let (new_version, _, _) = closure_due().await.expect("cached");
+    assert_ne!(new_version, version);
+    let events = desk.drain_events();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, SyncEvent::RulesChanged { .. })),
+        "{events:?}"
+    );
+    desk.stop().await;
+
+    // Restarted offline, the cache still counts with the server's rules.
+    let reopened = jsjb_store::Store::open(dir.path().join("a.cache.sqlite3")).expect("open");
+    assert_eq!(reopened.rules_version(), new_version.as_deref());
+    assert_eq!(reopened.rules(), &second);
+}

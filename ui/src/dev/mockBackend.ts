@@ -989,6 +989,15 @@ export function createMockBackend(options: MockOptions = {}) {
         if (offline) throw { code: "offline", message: "offline" };
         notices = notices.filter((n) => n.id > Number(args.upTo));
         return null;
+      case "clock_rules":
+        // The demo server's rules as a desktop that has synced reports them.
+        return {
+          version: "3f2a9c1b7d40e815",
+          inForceSince: null,
+          nextChangeAt: null,
+          calendarYears: [2025, 2026, 2027],
+          provisionalYears: [2027],
+        };
       case "statistics":
         return statistics(String(args.from), String(args.to));
       case "stats_view":

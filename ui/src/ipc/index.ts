@@ -22,6 +22,7 @@ import type {
   StatsQuery,
   StatsReport,
   StatsView,
+  RulesInUse,
   ReportFormat,
   NotificationOpened,
   SyncReport,
@@ -98,6 +99,8 @@ export const directory = () => call<UserSummary[]>("directory");
 // Statistics and handover
 export const statistics = (query: StatsQuery) => call<StatsReport>("statistics", query);
 /** The statistics screen's figures: the server's report, or (offline) the cache's estimate. */
+/** Which clock rules this desktop counts with (the server's version, or the built-in). */
+export const clockRules = () => call<RulesInUse>("clock_rules");
 export const statsView = (query: StatsQuery) => call<StatsView>("stats_view", query);
 export const handover = () => call<HandoverReport>("handover");
 /** 各单位实时态势 of the user's desk, from the cache at server time; today's 三率 too

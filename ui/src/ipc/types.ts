@@ -82,6 +82,7 @@ export type {
   StatsReport,
   StatsView,
   StatsSource,
+  RulesInUse,
   ReportFormat,
   Report,
   UnitReport,

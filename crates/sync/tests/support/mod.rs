@@ -44,7 +44,13 @@ fn config(dir: &Path) -> Config {
 impl ServerProc {
     /// Starts the server over `dir`'s database on `port` (0: any free port).
     pub fn start(dir: &Path, port: u16) -> ServerProc {
-        let config = config(dir);
+        Self::start_with_rules(dir, port, None)
+    }
+
+    /// [`ServerProc::start`] under the clock rules of a `JSJB_RULES` file.
+    pub fn start_with_rules(dir: &Path, port: u16, rules: Option<PathBuf>) -> ServerProc {
+        let mut config = config(dir);
+        config.rules = rules;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (kill_tx, kill_rx) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {

@@ -54,3 +54,29 @@ describe("导出日志", () => {
     wrapper.unmount();
   });
 });
+
+describe("时限规则", () => {
+  it("names the server's rules version and a provisional year", async () => {
+    const wrapper = await openSettings();
+    await settle();
+    expect(wrapper.get('[data-testid="rules-version"]').text()).toContain("3f2a9c1b7d40e815");
+    expect(wrapper.get('[data-testid="rules-provisional"]').text()).toContain("2027 年的节假日安排为暂定");
+    wrapper.unmount();
+  });
+
+  it("says when the built-in rules apply (no rules served yet)", async () => {
+    const backend = installMockApp({ letters: 3 }, calls);
+    const handle = backend.handle;
+    backend.handle = (cmd: string, args?: Record<string, unknown>) =>
+      cmd === "clock_rules"
+        ? { version: null, inForceSince: null, nextChangeAt: "2027-01-01T00:00:00Z", calendarYears: [2025, 2026], provisionalYears: [] }
+        : handle(cmd, args);
+    const wrapper = await mountApp();
+    setView("settings");
+    await settle();
+    expect(wrapper.get('[data-testid="rules-version"]').text()).toContain("内置的深圳默认规则");
+    expect(wrapper.get('[data-testid="rules-next"]').text()).toContain("2027-01-01 08:00");
+    expect(wrapper.find('[data-testid="rules-provisional"]').exists()).toBe(false);
+    wrapper.unmount();
+  });
+});

@@ -95,6 +95,7 @@ export type { RoutingRule } from "./RoutingRule";
 export type { RoutingRules } from "./RoutingRules";
 export type { RoutingRulesView } from "./RoutingRulesView";
 export type { RoutingTestResult } from "./RoutingTestResult";
+export type { RulesInUse } from "./RulesInUse";
 export type { RulingOutcome } from "./RulingOutcome";
 export type { Satisfaction } from "./Satisfaction";
 export type { SavedExport } from "./SavedExport";
