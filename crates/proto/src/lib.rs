@@ -557,7 +557,6 @@ pub struct SyncPage {
 /// version (a digest of their content), and the problem classes (问题分类).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
 pub struct ServedRules {
     pub version: String,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]

@@ -283,6 +283,9 @@ pub struct SyncEngine {
     /// The cursor as the SSE task sees it, to reconnect from where we are.
     shared_cursor: Arc<AtomicI64>,
     me_loaded: bool,
+    /// A rules version this desktop could not adopt (a newer server's shape): not asked
+    /// again on every page; the rules in use stay.
+    rules_not_adopted: Option<String>,
     need_pull: bool,
     need_push: bool,
     live: bool,
@@ -359,6 +362,7 @@ impl SyncEngine {
             cursor: state.cursor,
             shared_cursor: Arc::new(AtomicI64::new(state.cursor)),
             me_loaded: false,
+            rules_not_adopted: None,
             need_pull: true,
             need_push: true,
             live: false,
@@ -681,7 +685,15 @@ impl SyncEngine {
     /// Fetches and adopts the server's clock rules when the page names a version this
     /// cache does not use (at the first sync, and after the server started with new
     /// rules), so that the page is coloured under the server's rules.
+    ///
+    /// Rules this desktop cannot read or that do not hold together (a newer server's)
+    /// never stop the letters from syncing: the rules in use stay, with a warning, and
+    /// that version is not asked for again. Only an unreachable server or an expired
+    /// session fail the cycle, as for any other request.
     async fn adopt_rules(&mut self, version: String) -> Result<(), SyncError> {
+        if self.rules_not_adopted.as_deref() == Some(version.as_str()) {
+            return Ok(());
+        }
         let known = version.clone();
         let current = self
             .store
@@ -690,15 +702,33 @@ impl SyncEngine {
         if current {
             return Ok(());
         }
-        let served = self.client.rules().await?;
+        let served = match self.client.rules().await {
+            Ok(served) => served,
+            Err(e) if rules_failure_fails_cycle(&e) => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(%version, "cannot read the server's clock rules; keeping the rules in use: {e}");
+                self.rules_not_adopted = Some(version);
+                return Ok(());
+            }
+        };
         let adopted = served.version.clone();
-        self.store
+        let set = self
+            .store
             .call(move |s| s.set_rules(&served.version, served.rules))
-            .await??;
-        tracing::info!(version = %adopted, "adopted the server's clock rules");
-        let _ = self
-            .events
-            .send(SyncEvent::RulesChanged { version: adopted });
+            .await?;
+        match set {
+            Ok(()) => {
+                tracing::info!(version = %adopted, "adopted the server's clock rules");
+                let _ = self
+                    .events
+                    .send(SyncEvent::RulesChanged { version: adopted });
+            }
+            Err(StoreError::InvalidRules(why)) => {
+                tracing::warn!(%version, "the server's clock rules do not hold together; keeping the rules in use: {why}");
+                self.rules_not_adopted = Some(version);
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(())
     }
 
@@ -926,4 +956,71 @@ async fn sleep_until(at: Option<Instant>) {
 
 fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Whether failing to fetch the server's clock rules fails the whole sync cycle (to be
+/// retried, as any request is): the server cannot be reached, fails or is busy, or the
+/// session is gone. An answer this desktop cannot read (a newer server's rules) or a
+/// refusal keeps the rules in use and lets the letters sync.
+fn rules_failure_fails_cycle(e: &ClientError) -> bool {
+    match e {
+        ClientError::Unreachable(_)
+        | ClientError::Unauthorized { .. }
+        | ClientError::Server { .. } => true,
+        ClientError::Refused { status, .. } => *status == 408 || *status == 429,
+        ClientError::Decode(_) | ClientError::InvalidUrl(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsjb_proto::Problem;
+
+    fn problem(status: u16) -> Box<Problem> {
+        let json = serde_json::json!({"title": "t", "status": status, "code": "c"});
+        Box::new(serde_json::from_value::<Problem>(json).expect("a problem"))
+    }
+
+    #[test]
+    fn only_a_failing_link_or_session_stops_the_cycle_for_the_rules() {
+        let cases = [
+            (ClientError::Unreachable("refused".into()), true),
+            (
+                ClientError::Unauthorized {
+                    code: "session_expired".into(),
+                },
+                true,
+            ),
+            (
+                ClientError::Server {
+                    status: 503,
+                    problem: None,
+                },
+                true,
+            ),
+            (
+                ClientError::Refused {
+                    status: 429,
+                    problem: problem(429),
+                },
+                true,
+            ),
+            // A newer server's rules this desktop cannot read: keep counting, keep syncing.
+            (
+                ClientError::Decode("unknown field `new_rule`".into()),
+                false,
+            ),
+            (
+                ClientError::Refused {
+                    status: 404,
+                    problem: problem(404),
+                },
+                false,
+            ),
+        ];
+        for (error, fails) in cases {
+            assert_eq!(rules_failure_fails_cycle(&error), fails, "{error:?}");
+        }
+    }
 }
