@@ -137,6 +137,12 @@ for (const size of SIZES) {
       assert.equal(await $("stats-source").getAttribute("data-source"), "server");
       await browser.pause(800); // chart animation
       await shot("desk-stats");
+      await $("stats-ranking").scrollIntoView();
+      await browser.pause(400);
+      await shot("desk-stats-ranking");
+      await $("stats-hotspots").scrollIntoView();
+      await browser.pause(400);
+      await shot("desk-stats-hotspots");
       await signOut();
     });
 
@@ -208,6 +214,9 @@ for (const size of SIZES) {
       await $("test-chime").waitForClickable({ timeout: 10_000 });
       await $("test-chime").click();
       await $("chime-result").waitForDisplayed({ timeout: 10_000 });
+      // The deadlines are counted with the server's rules, and the screen says which.
+      await $("rules-version").waitForDisplayed({ timeout: 10_000 });
+      assert.match(await $("rules-version").getText(), /服务器下发的时限规则.*[0-9a-f]{16}/);
       await shot("settings");
 
       await $("nav-inbox").click();
