@@ -12,6 +12,8 @@
 //   branch desk                 decides the extension from 延期待审批, names a 盯办 officer
 //   supervisor (futianfj.dingban) chases (催办) from 我的盯办; the station sees the badge
 //   station                     submits the feedback form
+//   admin                       revokes the chief's key (lost) with a reason in the console;
+//                               the chief is told and cannot sign; a new key is approved
 //   chief                       is alerted in 待签批, draws the signature with pointer
 //                               actions, signs with the PIN: the case closes
 //   branch desk                 records the return visit from 待回访; the wall board shows
@@ -36,6 +38,8 @@ describe("each role's day on one letter, through the app only", () => {
   let ui;
   let dataDir;
   let id;
+  /** The chief's key, as the chief's screen showed it at enrolment. */
+  let fingerprint;
 
   before(async () => {
     server = await startServer();
@@ -79,15 +83,24 @@ describe("each role's day on one letter, through the app only", () => {
     await ui.waitFor(`the letter ${state}`, async () => (await ui.openState()) === state, 30_000);
   }
 
-  it("before the day: the chief enrols a signing key, which two admins approve in the console", async () => {
+  /** The chief enrols a key in 设置 and two admins approve it in the console, each
+   * comparing the fingerprint the chief's screen shows. */
+  async function enrolAndApprove() {
     await as("futian.chief");
     await ui.press(ui.$("nav-settings"));
     await ui.$("signing-key-card").waitForDisplayed({ timeout: 20_000 });
     await ui.retype("enrol-pin", PIN);
     await ui.retype("enrol-pin2", PIN);
     await ui.press(ui.$("enrol-submit"));
-    await ui.waitFor("the key pending", async () => (await ui.$("signing-key-state").getText()).length > 0 && (await ui.$("signing-key-fingerprint").isExisting()), 30_000);
-    const fingerprint = await ui.$("signing-key-fingerprint").getText();
+    await ui.waitFor(
+      "the key pending",
+      async () =>
+        (await ui.$("signing-key-state").getText()).length > 0 &&
+        (await ui.$("signing-key-fingerprint").isExisting()) &&
+        (await ui.$("signing-key-fingerprint").getText()) !== fingerprint,
+      30_000,
+    );
+    fingerprint = await ui.$("signing-key-fingerprint").getText();
     await ui.signOut();
 
     for (const admin of ["admin", "admin2"]) {
@@ -103,6 +116,10 @@ describe("each role's day on one letter, through the app only", () => {
       await ui.$("admin-keys-done").waitForDisplayed({ timeout: 20_000 });
       await ui.signOut();
     }
+  }
+
+  it("before the day: the chief enrols a signing key, which two admins approve in the console", async () => {
+    await enrolAndApprove();
   });
 
   it("the city desk types in a phone letter and dispatches it to the branch", async () => {
@@ -254,6 +271,43 @@ describe("each role's day on one letter, through the app only", () => {
     await ui.signOut();
   });
 
+  it("the key is lost: an admin revokes it in the console with a reason; the chief is told, cannot sign, and a new key is approved", async (t) => {
+    if (needLetter(t)) return;
+    await as("admin");
+    await ui.$("admin-keys").waitForDisplayed({ timeout: 20_000 });
+    const key = ui.browser.$(`//tr[.//*[@data-testid="admin-key-fingerprint"][normalize-space(.)="${fingerprint}"]]`);
+    await key.waitForDisplayed({ timeout: 20_000 });
+    await ui.press(key.$('[data-testid="admin-key-revoke"]'));
+    await ui.$("admin-revoke-dialog").waitForDisplayed({ timeout: 10_000 });
+    // No reason, no revocation: the button waits for one.
+    assert.equal(await ui.$("admin-revoke-confirm").isEnabled(), false);
+    await ui.$("admin-revoke-reason").$("textarea").setValue("存放密钥的U盘遗失");
+    await shot("admin-revoke");
+    await ui.press(ui.$("admin-revoke-confirm"));
+    await ui.$("admin-keys-done").waitForDisplayed({ timeout: 20_000 });
+    await ui.signOut();
+
+    await as("futian.chief");
+    await ui.$("account-notices").waitForDisplayed({ timeout: 20_000 });
+    const kinds = await ui.browser.execute(() => [...document.querySelectorAll('[data-testid="account-notice"]')].map((n) => n.getAttribute("data-kind")));
+    assert.ok(kinds.includes("key_revoked"), `the chief is told the key was revoked: ${kinds}`);
+    await shot("chief-key-revoked-notice");
+    await ui.press(ui.$("account-notices-ack"));
+    await ui.$("account-notices").waitForDisplayed({ reverse: true, timeout: 20_000 });
+    // The form waiting in 待签批: with the key revoked, the pad and the button refuse.
+    await ui.waitFor("the form in 待签批", () => ui.row(id).isExisting(), 30_000);
+    assert.ok(await ui.row(id).$('[data-testid="new-mark"]').isExisting(), "a form newly waiting is highlighted");
+    await ui.openLetter(id);
+    await ui.$("signoff-panel").waitForDisplayed({ timeout: 20_000 });
+    await ui.$("signoff-key-missing").waitForDisplayed({ timeout: 20_000 });
+    assert.match(await ui.textOf("signoff-key-missing"), /已被管理员吊销/);
+    assert.equal(await ui.$("signoff-sign").isEnabled(), false, "no signature with a revoked key");
+    await shot("chief-key-revoked");
+    await ui.signOut();
+    // A new key, under the same dual control, before the chief signs.
+    await enrolAndApprove();
+  });
+
   it("the chief is alerted in 待签批, draws the signature and signs: the case closes", async (t) => {
     if (needLetter(t)) return;
     await as("futian.chief");
@@ -266,7 +320,6 @@ describe("each role's day on one letter, through the app only", () => {
     await ui.$("account-notices").waitForDisplayed({ reverse: true, timeout: 20_000 });
     await ui.$("inbox-screen").waitForDisplayed({ timeout: 20_000 });
     await ui.waitFor("the form in 待签批", () => ui.row(id).isExisting(), 30_000);
-    assert.ok(await ui.row(id).$('[data-testid="new-mark"]').isExisting(), "a form newly waiting is highlighted");
     await ui.openLetter(id);
     await ui.$("signoff-panel").waitForDisplayed({ timeout: 20_000 });
     await ui.waitFor("the key active", async () => !(await ui.$("signoff-key-missing").isExisting()), 30_000);

@@ -758,6 +758,7 @@ const en: DeepStringRecord<MessageSchema> = {
     cancel: "Cancel",
     keyMissingNote: "This workstation has no usable signing key.",
     keyPendingNote: "The signing key waits for two administrators to check and activate it.",
+    keyRevokedNote: "Your signing key was revoked by an administrator and can no longer sign. Apply for a new key in Settings; two administrators must check and activate it.",
     goEnrol: "Open settings",
     signedForms: "Signed feedback forms",
     showForm: "Show form",

@@ -752,6 +752,7 @@ const zhCN = {
     cancel: "取消",
     keyMissingNote: "本机还没有可用的签名密钥。",
     keyPendingNote: "签名密钥待两名管理员核对激活，激活后方可签批。",
+    keyRevokedNote: "您的签名密钥已被管理员吊销，不能再用于签批。请在设置中重新申请密钥，经两名管理员核对激活后方可签批。",
     goEnrol: "前往设置",
     signedForms: "已签批的反馈表",
     showForm: "查看反馈表",
