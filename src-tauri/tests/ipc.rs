@@ -1037,7 +1037,10 @@ fn the_desktop_names_the_servers_rules_once_synced() {
         let rules = app.ok("clock_rules", json!({}));
         rules["version"].is_string().then_some(rules)
     });
-    let served = jsjb_server::clock_rules::version(&jsjb_core::rules::Rules::shenzhen());
+    let served = jsjb_server::clock_rules::version(
+        &jsjb_core::rules::Rules::shenzhen(),
+        &jsjb_server::reference::default_problem_classes(),
+    );
     assert_eq!(rules["version"], served.as_str());
     assert_eq!(rules["calendarYears"], json!([2025, 2026, 2027]));
     assert_eq!(rules["provisionalYears"], json!([2027]));

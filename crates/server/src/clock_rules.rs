@@ -61,10 +61,11 @@ pub fn load(path: &Path) -> Result<Rules, ClockRulesError> {
     })
 }
 
-/// The rules' version: the first 16 hex digits of the SHA-256 of their JSON (serde's
-/// field order is fixed, so equal rules always give the same version).
-pub fn version(rules: &Rules) -> String {
-    let json = serde_json::to_vec(rules.doc()).unwrap_or_default();
+/// The served rules' version: the first 16 hex digits of the SHA-256 of their JSON and
+/// the problem classes (serde's field order is fixed, so equal rules always give the
+/// same version; a change of either makes desktops fetch them again).
+pub fn version(rules: &Rules, problem_classes: &[String]) -> String {
+    let json = serde_json::to_vec(&(rules.doc(), problem_classes)).unwrap_or_default();
     let mut digest = crate::digest::sha256_hex(&json);
     digest.truncate(16);
     digest

@@ -78,6 +78,8 @@ impl AppState {
         let (shutdown, _) = watch::channel(false);
         let citizen = Arc::new(crate::citizen::shared::Citizen::new(&config.citizen));
         let accounts = Arc::new(crate::auth::accounts::Accounts::new(&config));
+        let rules_version =
+            crate::clock_rules::version(&Rules::shenzhen(), &config.problem_classes).into();
         AppState {
             store,
             blobs: Arc::new(blobs),
@@ -86,7 +88,7 @@ impl AppState {
             changes,
             hub: Arc::new(ChangeHub::new()),
             shutdown,
-            rules_version: crate::clock_rules::version(&Rules::shenzhen()).into(),
+            rules_version,
             rules: Arc::new(Rules::shenzhen()),
             routing: Arc::new(RwLock::new(Arc::new(RoutingRules::default()))),
             citizen,
@@ -98,7 +100,8 @@ impl AppState {
 
     /// Runs under `rules` instead of the built-in ones (before serving).
     pub fn set_clock_rules(&mut self, rules: Rules) {
-        self.rules_version = crate::clock_rules::version(&rules).into();
+        self.rules_version =
+            crate::clock_rules::version(&rules, &self.config.problem_classes).into();
         self.rules = Arc::new(rules);
     }
 

@@ -48,7 +48,10 @@ async fn the_configured_rules_are_served_with_the_version_each_sync_page_names()
     assert_eq!(version.len(), 16);
     assert_ne!(
         version,
-        jsjb_server::clock_rules::version(&Rules::shenzhen())
+        jsjb_server::clock_rules::version(
+            &Rules::shenzhen(),
+            &jsjb_server::reference::default_problem_classes()
+        )
     );
 
     let page: Value = s

@@ -719,6 +719,9 @@ impl SyncEngine {
         match set {
             Ok(()) => {
                 tracing::info!(version = %adopted, "adopted the server's clock rules");
+                // The problem classes are part of what the version covers; they reach
+                // the desk's forms with the user's record, read again next cycle.
+                self.me_loaded = false;
                 let _ = self
                     .events
                     .send(SyncEvent::RulesChanged { version: adopted });

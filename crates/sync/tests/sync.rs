@@ -874,7 +874,8 @@ const PNG_1X1: &[u8] = &[
 /// Issue 14 item 2: a desktop counts with the server's clock rules, never its compiled
 /// defaults, and a connected desktop adopts the rules the server restarts with — here
 /// the next year's State Council notice adding a day off inside a running working-day
-/// clock, which moves the deadline and recolours the cache without a new sign-in.
+/// clock, which moves the deadline in the cached inbox row (its colour and order) without
+/// a new sign-in.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_desktop_counts_with_the_servers_rules_and_adopts_new_ones_while_connected() {
     use jsjb_core::clock::{ClockRule, due_time};
@@ -883,10 +884,13 @@ async fn a_desktop_counts_with_the_servers_rules_and_adopts_new_ones_while_conne
     let dir = tempfile::tempdir().expect("temp dir");
     let org = seed(dir.path()).await;
     let file = dir.path().join("rules.json");
-    // 办结 in 10 working days (the built-in rule is 15 calendar days).
-    let closure = ClockRule::working_days(10, 86_400);
+    // 签收 within 1 working day (the built-in rule is 10 calendar minutes); 联系 and
+    // 首次反馈 in working days after it, so that 签收 is the row's most urgent clock.
+    let sign_for = ClockRule::working_days(1, 3_600);
     let mut doc = Rules::shenzhen().doc().clone();
-    doc.eras[0].policy.closure = closure;
+    doc.eras[0].policy.sign_for = sign_for;
+    doc.eras[0].policy.contact = ClockRule::working_days(2, 3_600);
+    doc.eras[0].policy.first_feedback = ClockRule::working_days(3, 3_600);
     let first = Rules::new(doc.clone()).expect("valid");
     std::fs::write(&file, serde_json::to_vec(first.doc()).expect("json")).expect("write");
     let server = ServerProc::start_with_rules(dir.path(), 0, Some(file.clone()));
@@ -898,16 +902,27 @@ async fn a_desktop_counts_with_the_servers_rules_and_adopts_new_ones_while_conne
 
     let mut desk = Desk::sign_in(&url, "a.officer", dir.path().join("a.cache.sqlite3")).await;
     let store = desk.store.clone();
-    let closure_due = move || {
+    // The cached inbox row's deadline (what colours and orders it), the dispatch it
+    // counts from, and the rules version in use.
+    let row_due = move || {
         let store = store.clone();
         async move {
             store
                 .call(move |s| {
-                    let detail = s.letter_detail(LetterId(id), chrono::Utc::now()).ok()??;
+                    let now = chrono::Utc::now();
+                    let row = s
+                        .inbox(&InboxQuery::default(), now)
+                        .ok()?
+                        .rows
+                        .into_iter()
+                        .find(|r| r.id == LetterId(id))?;
+                    let detail = s.letter_detail(LetterId(id), now).ok()??;
+                    let dispatched = detail.status.clock_inputs.dispatches.last()?.dispatched_at;
                     Some((
                         s.rules_version().map(str::to_owned),
-                        detail.status.clock_inputs.received_at,
-                        detail.clocks.closure.due_at,
+                        dispatched,
+                        row.urgent_clock,
+                        row.due_at?,
                     ))
                 })
                 .await
@@ -916,23 +931,24 @@ async fn a_desktop_counts_with_the_servers_rules_and_adopts_new_ones_while_conne
     };
     desk.start().await;
     eventually(20, "the letter is cached under the server's rules", || {
-        let read = closure_due();
-        async move { matches!(read.await, Some((Some(_), _, _))) }
+        let read = row_due();
+        async move { matches!(read.await, Some((Some(_), _, _, _))) }
     })
     .await;
-    let (version, received, due) = closure_due().await.expect("cached");
-    assert_eq!(due, due_time(received, &closure, first.calendar()));
+    let (version, dispatched, clock, due) = row_due().await.expect("cached");
+    assert_eq!(clock, Some(jsjb_core::clock::ClockKind::SignFor));
+    assert_eq!(due, due_time(dispatched, &sign_for, first.calendar()));
     assert!(
-        due < received + TimeDelta::days(15),
-        "not the compiled 15 calendar days"
+        due > dispatched + TimeDelta::minutes(10),
+        "not the compiled 10 minutes"
     );
 
-    // The notice: a working day inside the window becomes a day off (a future day, so
-    // the server accepts it as a successor).
-    let today = received.with_timezone(&jsjb_core::CST).date_naive();
+    // The notice: the next working day becomes a day off (a future day, so the server
+    // accepts it as a successor).
+    let today = dispatched.with_timezone(&jsjb_core::CST).date_naive();
     let day_off = today
         .iter_days()
-        .skip(3)
+        .skip(1)
         .find(|d| first.calendar().is_working_day(*d))
         .expect("a working day");
     let year = doc
@@ -947,14 +963,14 @@ async fn a_desktop_counts_with_the_servers_rules_and_adopts_new_ones_while_conne
     server.kill();
     let _server = ServerProc::start_with_rules(dir.path(), port, Some(file));
 
-    let expected = due_time(received, &closure, second.calendar());
+    let expected = due_time(dispatched, &sign_for, second.calendar());
     assert!(expected > due, "the day off moves the deadline on");
     eventually(30, "the desktop adopts the new rules", || {
-        let read = closure_due();
-        async move { matches!(read.await, Some((_, _, d)) if d == expected) }
+        let read = row_due();
+        async move { matches!(read.await, Some((_, _, _, d)) if d == expected) }
     })
     .await;
-    let (new_version, _, _) = closure_due().await.expect("cached");
+    let (new_version, _, _, _) = row_due().await.expect("cached");
     assert_ne!(new_version, version);
     let events = desk.drain_events();
     assert!(
