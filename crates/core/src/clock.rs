@@ -79,6 +79,7 @@ pub enum Counting {
 
 /// The rule for one clock: how long it runs, when it turns amber, how it counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
 pub struct ClockRule {
     /// Time allowed, in seconds (with `Counting::WorkingDays`, a whole number of days × 86 400).
     #[ts(type = "number")]
@@ -91,6 +92,7 @@ pub struct ClockRule {
 
 /// The clock policy: the Shenzhen defaults unless configured otherwise.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
 pub struct Policy {
     pub sign_for: ClockRule,
     pub contact: ClockRule,
@@ -115,6 +117,7 @@ pub struct Policy {
 /// station asleep at its post is noticed by its branch (and, at `tiers_up: 2`, by the
 /// city). Configuration, not code: a bureau may escalate later or further.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
 pub struct EscalationRule {
     /// The clocks whose breach is escalated; none: escalation is off.
     pub clocks: Vec<ClockKind>,

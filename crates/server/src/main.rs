@@ -1,7 +1,7 @@
 //! `jsjb-server`: serve the API, or administer units, users and the audit log.
 //! Glue only: every rule lives in the `jsjb_server` library.
 
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -271,8 +271,12 @@ async fn main() -> Result<()> {
                 Some(path) => jsjb_server::clock_rules::load(path)?,
                 None => jsjb_core::rules::Rules::shenzhen(),
             };
-            println!("{}", serde_json::to_string_pretty(rules.doc())?);
-            return Ok(());
+            let json = serde_json::to_string_pretty(rules.doc())?;
+            // Piped into `head` or a pager that quits early: not an error worth a panic.
+            match writeln!(std::io::stdout().lock(), "{json}") {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => return Ok(()),
+            }
         }
         other => other,
     };

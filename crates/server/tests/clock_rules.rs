@@ -142,6 +142,14 @@ async fn a_malformed_rules_file_stops_the_server_before_it_opens() {
         .err()
         .expect("unknown field refused");
     assert!(e.to_string().contains("not valid JSON"), "{e}");
+    // A typo deep inside a clock's rule is refused too, not silently defaulted.
+    let mut doc = serde_json::to_value(Rules::shenzhen().doc()).expect("json");
+    doc["eras"][0]["policy"]["contact"]["warn_before_sec"] = serde_json::json!(600);
+    std::fs::write(&file, doc.to_string()).expect("write");
+    let e = jsjb_server::open(config.clone())
+        .err()
+        .expect("nested unknown field refused");
+    assert!(e.to_string().contains("warn_before_sec"), "{e}");
     std::fs::write(&file, br#"{"eras": [], "calendar": []}"#).expect("write");
     let e = jsjb_server::open(config).err().expect("no era refused");
     assert!(e.to_string().contains("at least one era"), "{e}");
