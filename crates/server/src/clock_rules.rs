@@ -3,8 +3,9 @@
 //! rules, `jsjb_core::rules::Rules::shenzhen`), served to every desktop at
 //! `GET /api/v1/rules` with a version that is a digest of their content. At each start
 //! the rules are checked against the ones the last start recorded
-//! (`jsjb_core::rules::check_successor`): a configuration that would change an era or
-//! a calendar day already begun is refused, so the past is never re-scored.
+//! (`jsjb_core::rules::check_successor`): once a letter exists, a configuration that
+//! would change an era or a calendar day already begun is refused, so the past is never
+//! re-scored. Before the first letter, any valid rules replace the recorded ones.
 
 use std::path::Path;
 

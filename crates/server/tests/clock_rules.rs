@@ -67,7 +67,7 @@ async fn the_configured_rules_are_served_with_the_version_each_sync_page_names()
 async fn a_start_that_would_rewrite_a_begun_era_is_refused_and_a_future_era_is_recorded() {
     let s = TestServer::start().await;
     // Answering at all means the start-up check ran.
-    s.admin_token().await;
+    let admin = s.admin_token().await;
     // The first start recorded the built-in rules.
     let recorded = s
         .state
@@ -102,8 +102,22 @@ async fn a_start_that_would_rewrite_a_begun_era_is_refused_and_a_future_era_is_r
         .expect("audit");
     assert_eq!(audit, 2, "the first start and the new era");
 
-    // Two days on, the era has begun: dropping it (going back to the built-in rules) or
-    // editing it would re-score letters already received under it.
+    // Before any letter, a first configuration may replace the rules whole.
+    let mut first_config = s.state.clone();
+    first_config.set_clock_rules(with_new_era(s.state.time.now() - Duration::days(30)));
+    jsjb_server::clock_rules::serving::apply_at_start(&first_config)
+        .await
+        .expect("nothing scored yet");
+    jsjb_server::clock_rules::serving::apply_at_start(&next)
+        .await
+        .expect("back to the rules with tomorrow's era");
+
+    // A letter arrives; two days on, the era has begun: dropping it (going back to the
+    // built-in rules) or editing it would re-score letters already received under it.
+    let res = s
+        .post_json("/api/v1/letters", Some(&admin), &letter_json())
+        .await;
+    assert_eq!(res.status(), 201);
     s.advance(Duration::days(2));
     let mut back = s.state.clone();
     back.set_clock_rules(Rules::shenzhen());

@@ -19,7 +19,15 @@ pub async fn apply_at_start(state: &AppState) -> Result<(), String> {
         .clock_rules()
         .await
         .map_err(|e| format!("cannot read the recorded clock rules: {e}"))?;
-    if let Some(recorded) = &recorded {
+    // Before the first letter nothing has been scored: a bureau's first configuration
+    // may replace the rules of an earlier start (the built-in ones) whole.
+    let no_letter_yet = state
+        .store
+        .latest_change_seq()
+        .await
+        .map_err(|e| format!("cannot read the change log: {e}"))?
+        == 0;
+    if let Some(recorded) = recorded.as_ref().filter(|_| !no_letter_yet) {
         if recorded.version == *state.rules_version {
             return Ok(());
         }
