@@ -712,16 +712,24 @@ impl SyncEngine {
             }
         };
         let adopted = served.version.clone();
-        let set = self
+        let classes = served.problem_classes;
+        let (set, classes_changed) = self
             .store
-            .call(move |s| s.set_rules(&served.version, served.rules))
+            .call(move |s| {
+                let changed = s.me().is_some_and(|me| me.problem_classes != classes);
+                (s.set_rules(&served.version, served.rules), changed)
+            })
             .await?;
         match set {
             Ok(()) => {
                 tracing::info!(version = %adopted, "adopted the server's clock rules");
                 // The problem classes are part of what the version covers; they reach
-                // the desk's forms with the user's record, read again next cycle.
-                self.me_loaded = false;
+                // the desk's forms with the user's record: read it again next cycle
+                // when they changed (not otherwise: one round trip fewer before the
+                // outbox is pushed on a poor link).
+                if classes_changed {
+                    self.me_loaded = false;
+                }
                 let _ = self
                     .events
                     .send(SyncEvent::RulesChanged { version: adopted });
