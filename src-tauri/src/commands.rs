@@ -227,19 +227,14 @@ pub async fn save_export<R: Runtime>(
     content: String,
     dialog_title: String,
 ) -> CommandResult<Option<SavedExport>> {
-    let Some(dir) =
-        crate::exports::ask_folder(&app, app_state.export_folder(), &dialog_title).await?
-    else {
-        return Ok(None);
-    };
-    let path = tauri::async_runtime::spawn_blocking(move || {
-        crate::exports::save_text(&dir, &file_name, &content)
-    })
+    crate::exports::save_to_picked_folder(
+        &app,
+        app_state.export_folder(),
+        &dialog_title,
+        file_name,
+        content.into_bytes(),
+    )
     .await
-    .map_err(|e| CommandError::new(ErrorCode::ExportFailed, e.to_string()))??;
-    Ok(Some(SavedExport {
-        path: path.display().to_string(),
-    }))
 }
 
 /// The 三率 and the other figures of `[from, to)` (RFC 3339), from the cache.

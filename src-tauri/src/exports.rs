@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use tauri::{AppHandle, Manager, Runtime};
 
 use crate::error::{CommandError, ErrorCode};
+use crate::ipc::SavedExport;
 
 /// Where an export goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,18 +133,7 @@ pub fn safe_file_name(proposed: &str) -> String {
 
 /// Writes `content` as `file_name` in `dir`; `name (2).csv` and so on when taken.
 pub fn save_text(dir: &Path, file_name: &str, content: &str) -> Result<PathBuf, CommandError> {
-    if content.len() > MAX_EXPORT_BYTES {
-        return Err(CommandError::new(
-            ErrorCode::InvalidInput,
-            format!("an export may have at most {MAX_EXPORT_BYTES} bytes"),
-        ));
-    }
-    let failed = |e: std::io::Error| CommandError::new(ErrorCode::ExportFailed, e.to_string());
-    let (mut file, path) = create_new_file(dir, file_name)?;
-    use std::io::Write;
-    file.write_all(content.as_bytes()).map_err(failed)?;
-    file.sync_all().map_err(failed)?;
-    Ok(path)
+    save_bytes(dir, file_name, content.as_bytes())
 }
 
 /// Writes `bytes` (a file the server made: the report's XLSX or CSV) as `file_name` in
@@ -161,6 +151,26 @@ pub fn save_bytes(dir: &Path, file_name: &str, bytes: &[u8]) -> Result<PathBuf, 
     file.write_all(bytes).map_err(failed)?;
     file.sync_all().map_err(failed)?;
     Ok(path)
+}
+
+/// Asks for the folder (as [`ask_folder`]) and writes `bytes` there as `file_name`
+/// ([`save_bytes`]) off the async runtime; `None` when the user cancels.
+pub async fn save_to_picked_folder<R: Runtime>(
+    app: &AppHandle<R>,
+    folder: &ExportFolder,
+    dialog_title: &str,
+    file_name: String,
+    bytes: Vec<u8>,
+) -> Result<Option<SavedExport>, CommandError> {
+    let Some(dir) = ask_folder(app, folder, dialog_title).await? else {
+        return Ok(None);
+    };
+    let path = tauri::async_runtime::spawn_blocking(move || save_bytes(&dir, &file_name, &bytes))
+        .await
+        .map_err(|e| CommandError::new(ErrorCode::ExportFailed, e.to_string()))??;
+    Ok(Some(SavedExport {
+        path: path.display().to_string(),
+    }))
 }
 
 /// Creates the new, empty file `file_name` (made safe) in `dir`; `name (2).csv` and so

@@ -121,17 +121,12 @@ pub async fn save_report_export<R: Runtime>(
     )
     .await
     .map_err(|_| CommandError::new(ErrorCode::Unreachable, "the export took too long"))??;
-    let Some(dir) =
-        crate::exports::ask_folder(&app, app_state.export_folder(), &dialog_title).await?
-    else {
-        return Ok(None);
-    };
-    let path = tauri::async_runtime::spawn_blocking(move || {
-        crate::exports::save_bytes(&dir, &file_name, &bytes)
-    })
+    crate::exports::save_to_picked_folder(
+        &app,
+        app_state.export_folder(),
+        &dialog_title,
+        file_name,
+        bytes.to_vec(),
+    )
     .await
-    .map_err(|e| CommandError::new(ErrorCode::ExportFailed, e.to_string()))??;
-    Ok(Some(SavedExport {
-        path: path.display().to_string(),
-    }))
 }

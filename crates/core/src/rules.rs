@@ -209,10 +209,7 @@ impl Rules {
             return Cow::Borrowed(&only.policy);
         }
         match LetterStatus::from_events(category, events) {
-            Some(status) => match self.policy_for(&status.clock_inputs) {
-                Cow::Borrowed(p) => Cow::Borrowed(p),
-                Cow::Owned(p) => Cow::Owned(p),
-            },
+            Some(status) => self.policy_for(&status.clock_inputs),
             // Not a letter's history: the first era, as for anything before the rules.
             None => Cow::Borrowed(&self.doc.eras[0].policy),
         }

@@ -24,6 +24,16 @@ fn with_new_era(from: chrono::DateTime<Utc>) -> Rules {
     Rules::new(doc).expect("valid rules")
 }
 
+/// The clock rules the last start recorded.
+async fn recorded_rules(s: &TestServer) -> jsjb_storage::SavedClockRules {
+    s.state
+        .store
+        .clock_rules()
+        .await
+        .expect("read")
+        .expect("recorded")
+}
+
 #[tokio::test]
 async fn the_configured_rules_are_served_with_the_version_each_sync_page_names() {
     let dir = tempfile::tempdir().expect("dir");
@@ -69,13 +79,7 @@ async fn a_start_that_would_rewrite_a_begun_era_is_refused_and_a_future_era_is_r
     // Answering at all means the start-up check ran.
     let admin = s.admin_token().await;
     // The first start recorded the built-in rules.
-    let recorded = s
-        .state
-        .store
-        .clock_rules()
-        .await
-        .expect("read")
-        .expect("recorded");
+    let recorded = recorded_rules(&s).await;
     assert_eq!(recorded.version, *s.state.rules_version);
 
     // A new era from tomorrow: accepted, recorded, audited.
@@ -84,13 +88,7 @@ async fn a_start_that_would_rewrite_a_begun_era_is_refused_and_a_future_era_is_r
     jsjb_server::clock_rules::serving::apply_at_start(&next)
         .await
         .expect("a future era is fine");
-    let recorded = s
-        .state
-        .store
-        .clock_rules()
-        .await
-        .expect("read")
-        .expect("recorded");
+    let recorded = recorded_rules(&s).await;
     assert_eq!(recorded.version, *next.rules_version);
     let audit: i64 = s
         .raw_db()
@@ -134,13 +132,7 @@ async fn a_start_that_would_rewrite_a_begun_era_is_refused_and_a_future_era_is_r
             .is_err()
     );
     // What is recorded is still the era as it began.
-    let recorded = s
-        .state
-        .store
-        .clock_rules()
-        .await
-        .expect("read")
-        .expect("recorded");
+    let recorded = recorded_rules(&s).await;
     assert_eq!(recorded.version, *next.rules_version);
 }
 
