@@ -3,25 +3,9 @@
 //! (`letters.rs`) and when the scope itself changes (`sync_state.rs`).
 
 use jsjb_core::letter::LetterId;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 
-use crate::StoreError;
-
-/// Removes a letter's searchable text and its index entries. An external-content FTS
-/// table forgets a row only when told the exact text it indexed.
-pub(crate) fn forget_text(conn: &Connection, id: LetterId) -> Result<(), StoreError> {
-    let old: Option<String> = conn
-        .prepare_cached("DELETE FROM letter_text WHERE id = ?1 RETURNING text")?
-        .query_row([id.0], |r| r.get(0))
-        .optional()?;
-    if let Some(old) = old {
-        conn.prepare_cached(
-            "INSERT INTO letters_fts (letters_fts, rowid, text) VALUES ('delete', ?1, ?2)",
-        )?
-        .execute(params![id.0, old])?;
-    }
-    Ok(())
-}
+use crate::{StoreError, search};
 
 /// Forgets every cached letter, keeping the outbox (the scope itself changed: the next
 /// pulls decide what is in it, the server what of the outbox still applies).
@@ -44,7 +28,7 @@ pub(crate) fn delete_letter(conn: &Connection, id: LetterId) -> Result<bool, Sto
     let deleted = conn
         .prepare_cached("DELETE FROM letters WHERE id = ?1")?
         .execute([id.0])?;
-    forget_text(conn, id)?;
+    search::forget_letter(conn, id)?;
     let mut drop_blob = conn.prepare_cached(
         "DELETE FROM attachment_blobs WHERE sha256 = ?1
            AND NOT EXISTS (SELECT 1 FROM attachments WHERE sha256 = ?1)",

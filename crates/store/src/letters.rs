@@ -10,6 +10,7 @@ use serde::Serialize;
 use ts_rs::TS;
 
 use crate::forget;
+use crate::search;
 use crate::outbox_rows;
 use crate::view::{self, derive};
 use crate::{Context, Store, StoreError, sync_state, time};
@@ -242,15 +243,13 @@ pub(crate) fn store_server_letter(
             i64::try_from(a.size).unwrap_or(i64::MAX),
         ])?;
     }
-    let text = format!(
-        "{}\n{}\n{}\n{}",
-        record.tracking_code, record.subject, record.body, record.writer.name
+    let text = search::letter_text(
+        &record.tracking_code,
+        &record.subject,
+        &record.body,
+        &record.writer.name,
     );
-    forget::forget_text(conn, record.id)?;
-    conn.prepare_cached("INSERT INTO letter_text (id, text) VALUES (?1, ?2)")?
-        .execute(params![record.id.0, text])?;
-    conn.prepare_cached("INSERT INTO letters_fts (rowid, text) VALUES (?1, ?2)")?
-        .execute(params![record.id.0, text])?;
+    search::index_letter(conn, record.id, &text)?;
     Ok(Stored::Written {
         newly_dispatched,
         newly_chased,

@@ -43,6 +43,7 @@ mod letters;
 mod migrations;
 mod outbox;
 mod outbox_rows;
+mod search;
 mod served_rules;
 mod stats;
 mod sync_state;
@@ -107,6 +108,9 @@ pub(crate) fn text_col<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r s
 pub struct Store {
     conn: Connection,
     ctx: Context,
+    /// The inbox's keys of every cached letter, kept in step with `letters` by
+    /// SQLite's update hook (`inbox/index.rs`).
+    inbox_index: std::cell::RefCell<inbox::InboxIndex>,
     blob_cap: u64,
 }
 
@@ -149,8 +153,10 @@ impl Store {
             Some((version, rules)) => (rules, Some(version)),
             None => (Rules::shenzhen(), None),
         };
+        let inbox_index = std::cell::RefCell::new(inbox::InboxIndex::watch(&conn)?);
         let store = Store {
             conn,
+            inbox_index,
             ctx: Context {
                 rules,
                 rules_version,
@@ -166,6 +172,12 @@ impl Store {
         if (1..8).contains(&before) {
             let tx = store.conn.unchecked_transaction()?;
             view::refresh_all_views(&tx, &store.ctx)?;
+            tx.commit()?;
+        }
+        // A cache from before the character index (migration 11) has it empty.
+        if (1..11).contains(&before) {
+            let tx = store.conn.unchecked_transaction()?;
+            search::index_every_letters_chars(&tx)?;
             tx.commit()?;
         }
         Ok(store)

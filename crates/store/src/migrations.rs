@@ -15,6 +15,7 @@ const STEPS: &[M<'static>] = &[
     M::up(V8_WALL_BOARD),
     M::up(V9_BOARD_INDEX),
     M::up(V10_HANDED_OVER_BY),
+    M::up(V11_INBOX_IN_MEMORY),
 ];
 
 /// The cache's migrations. `MIGRATIONS.validate()` runs in the tests.
@@ -258,3 +259,27 @@ const V9_BOARD_INDEX: &str = "CREATE INDEX letters_open_board ON letters
 /// The named outgoing officer of a handover (交班人): the request (JSON) carries the id,
 /// this the name as the directory (when queued) or the server (when recorded) gave it.
 const V10_HANDED_OVER_BY: &str = "ALTER TABLE handover_acks ADD COLUMN handed_over_by_name TEXT;";
+
+/// The inbox is answered from memory (`inbox/index.rs`, issue 15 item 3): the indexes
+/// that served only its filters and order, and the per-state counts kept by triggers
+/// for its tabs, cost every write and serve nothing now. The unit index stays (the
+/// handover reads a unit's open letters). And a character index for 1–2-character
+/// search words (`search.rs`): contentless, each character of the text one token; a
+/// cache from before is filled from `letter_text` when it is opened (`Store::init`).
+const V11_INBOX_IN_MEMORY: &str = "DROP INDEX IF EXISTS letters_by_urgency;
+DROP INDEX IF EXISTS letters_by_state;
+DROP INDEX IF EXISTS letters_by_handler;
+DROP INDEX IF EXISTS letters_by_tracking_code;
+DROP INDEX IF EXISTS letters_by_supervisor;
+DROP INDEX IF EXISTS letters_extension_pending;
+DROP INDEX IF EXISTS letters_extended;
+DROP INDEX IF EXISTS letters_visit_due;
+DROP TRIGGER IF EXISTS letters_counted_in;
+DROP TRIGGER IF EXISTS letters_counted_out;
+DROP TRIGGER IF EXISTS letters_counted_moved;
+DROP TABLE IF EXISTS letter_state_counts;
+CREATE VIRTUAL TABLE letters_chars USING fts5 (
+    text,
+    content = '', contentless_delete = 1,
+    tokenize = 'unicode61'
+);";

@@ -347,9 +347,17 @@ fn chinese_search_by_trigrams() -> TestResult {
 }
 
 #[test]
-fn one_and_two_character_words_fall_back_to_like() -> TestResult {
+fn one_and_two_character_words_are_found_by_the_character_index() -> TestResult {
     let store = search_store()?;
     assert_eq!(search(&store, "噪音")?, vec![2]);
+    assert_eq!(search(&store, "返现")?, vec![4]);
+    assert_eq!(
+        search(&store, "电充")?,
+        Vec::<i64>::new(),
+        "two characters must be adjacent and in order"
+    );
+    assert_eq!(search(&store, "Sz")?, (1..=6).collect::<Vec<_>>(), "any case");
+    assert_eq!(search(&store, "0%")?, vec![4], "punctuation: by LIKE");
     assert_eq!(search(&store, "盗")?, vec![3]);
     assert_eq!(search(&store, "李四")?, vec![2], "writer's name");
     assert_eq!(
@@ -614,7 +622,17 @@ fn an_older_cache_gets_its_savable_clocks_on_open() -> TestResult {
 /// next open runs them on a cache as that version left it.
 fn as_left_by_version(store: &Store, version: i64) -> Result<(), Box<dyn Error>> {
     // Newest first: each migration's columns and indexes.
-    let undo: [(i64, &str); 6] = [
+    let undo: [(i64, &str); 7] = [
+        (
+            11,
+            "DROP TABLE letters_chars;
+             CREATE INDEX letters_extension_pending ON letters (urgency_key, id)
+                 WHERE extension_pending = 1;
+             CREATE INDEX letters_extended ON letters (urgency_key, id) WHERE extended = 1;
+             CREATE INDEX letters_visit_due ON letters (urgency_key, id) WHERE visit_due = 1;
+             CREATE INDEX letters_by_supervisor ON letters (supervisor_id, urgency_key, id)
+                 WHERE supervisor_id IS NOT NULL;",
+        ),
         (
             10,
             "ALTER TABLE handover_acks DROP COLUMN handed_over_by_name;",
@@ -656,6 +674,24 @@ fn as_left_by_version(store: &Store, version: i64) -> Result<(), Box<dyn Error>>
     store
         .connection()
         .execute_batch(&format!("PRAGMA user_version = {version};"))?;
+    Ok(())
+}
+
+/// A version-10 cache (before the character index) finds its short words once opened.
+#[test]
+fn an_older_cache_gets_its_character_index_on_open() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("cache.sqlite3");
+    {
+        let mut store = Store::open(&path)?;
+        let letter = LetterBuilder::received(4, cst("2026-03-02 08:00"))
+            .subject("夜间噪音扰民")
+            .build();
+        store.apply_page(&page(1, cst("2026-03-02 08:00"), vec![upsert(letter)]))?;
+        as_left_by_version(&store, 10)?;
+    }
+    let store = Store::open(&path)?;
+    assert_eq!(search(&store, "噪音")?, vec![4]);
     Ok(())
 }
 
@@ -836,5 +872,96 @@ fn the_worklists_select_their_letters() -> TestResult {
     )?;
     mine.sort_unstable();
     assert_eq!(mine, vec![3, 6]);
+    Ok(())
+}
+
+/// The inbox answers from an in-memory index of the `letters` table (issue 15 item 3).
+/// After every kind of write — a sync page with an update and a removal, a local action,
+/// a letter opened, a raw update, a raw update rolled back, a page too big to read again
+/// row by row — it answers exactly as a cache opened afresh on the same file, which
+/// reads the table whole.
+#[test]
+fn the_inbox_index_never_drifts_from_the_table() -> TestResult {
+    use jsjb_core::workflow::Action;
+    use jsjb_store::fixtures::{acting, officer, removed};
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("cache.sqlite3");
+    let mut store = Store::open(&path)?;
+    store.set_me(&officer())?;
+    let t0 = cst("2026-03-02 09:00");
+    let letters: Vec<_> = (1..=40)
+        .map(|i| {
+            let b = LetterBuilder::received(i, t0 - chrono::TimeDelta::minutes(i * 7))
+                .subject(if i % 3 == 0 { "电动车充电" } else { "噪音" });
+            let b = if i % 2 == 0 {
+                b.dispatch_to(NANTOU, t0 - chrono::TimeDelta::minutes(i * 7 - 2))
+            } else {
+                b
+            };
+            upsert(if i % 4 == 0 { b.sign_for(UserId(8), t0).build() } else { b.build() })
+        })
+        .collect();
+    store.apply_page(&page(1, t0, letters))?;
+    let now = cst("2026-03-02 09:05");
+    let queries = [
+        InboxQuery::default(),
+        InboxQuery {
+            states: vec![LetterState::Dispatched, LetterState::Handling],
+            ..InboxQuery::default()
+        },
+        bands(&[Band::Warning, Band::Overdue]),
+        InboxQuery {
+            handler: Some(UserId(8)),
+            ..InboxQuery::default()
+        },
+        InboxQuery {
+            offset: 3,
+            limit: 7,
+            ..InboxQuery::default()
+        },
+        InboxQuery {
+            text: Some("电动车".to_owned()),
+            ..InboxQuery::default()
+        },
+    ];
+    let same_as_afresh = |store: &Store, step: &str| -> TestResult {
+        let afresh = Store::open(&path)?;
+        for q in &queries {
+            assert_eq!(store.inbox(q, now)?, afresh.inbox(q, now)?, "{step}: {q:?}");
+        }
+        Ok(())
+    };
+    same_as_afresh(&store, "first page")?;
+
+    store.enqueue_action(
+        LetterId(2),
+        2,
+        &Action::SignFor,
+        &acting(&officer(), cst("2026-03-02 09:03")),
+    )?;
+    same_as_afresh(&store, "a local action")?;
+
+    let moved = LetterBuilder::received(6, t0 - chrono::TimeDelta::minutes(42))
+        .dispatch_to(SHEKOU, cst("2026-03-02 09:04"))
+        .build();
+    store.apply_page(&page(2, now, vec![upsert(moved), removed(7), removed(8)]))?;
+    same_as_afresh(&store, "an update and removals")?;
+
+    store.mark_seen(LetterId(10))?;
+    store
+        .connection()
+        .execute("UPDATE letters SET handler_id = 8 WHERE id = 11", [])?;
+    same_as_afresh(&store, "a raw update")?;
+
+    store.connection().execute_batch(
+        "BEGIN; UPDATE letters SET handler_id = 8, state = 'closed' WHERE id = 12; ROLLBACK;",
+    )?;
+    same_as_afresh(&store, "a rolled-back update")?;
+
+    let many: Vec<_> = (100..2_600)
+        .map(|i| upsert(LetterBuilder::received(i, t0).subject("电动车").build()))
+        .collect();
+    store.apply_page(&page(3, now, many))?;
+    same_as_afresh(&store, "a page of 2,500 letters")?;
     Ok(())
 }
