@@ -1,7 +1,8 @@
 //! Fills a cache file with 100 000 letters through sync pages, then times the inbox and
 //! the search the way the UI uses them. Prints its figures; asserts nothing.
 //!
-//! `cargo bench -p jsjb-store --bench inbox` (LETTERS=n to change the size).
+//! `cargo bench -p jsjb-store --bench inbox` (LETTERS=n to change the size; FILL_ONLY=1
+//! stops after the first sync, for profiling it).
 
 use std::error::Error;
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use jsjb_core::letter::{
 };
 use jsjb_core::org::UserId;
 use jsjb_core::workflow::EventPayload;
-use jsjb_proto::{Change, LetterRecord};
+use jsjb_proto::{Change, LetterRecord, SyncPage};
 use jsjb_store::fixtures::{self, LetterBuilder, NANTOU, SHEKOU, cst, page, upsert};
 use jsjb_store::{InboxQuery, Store};
 
@@ -117,22 +118,83 @@ fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.get(index).copied().unwrap_or_default()
 }
 
-/// The cache filled with `count` letters through sync pages of 500, as a first sync
-/// does; the pages and the time it took.
-fn fill(
-    store: &mut Store,
-    count: i64,
-    now: DateTime<Utc>,
-) -> Result<(i64, Duration), Box<dyn Error>> {
-    let start = Instant::now();
-    let mut cursor = 0;
+/// The sync pages of a first sync of `count` letters, 500 to a page as the server sends
+/// them (made before any clock starts: the bench times storing them, not making them).
+fn pages(count: i64, now: DateTime<Utc>) -> Vec<SyncPage> {
     let ids: Vec<i64> = (1..=count).collect();
-    for chunk in ids.chunks(500) {
-        cursor += 1;
-        let changes: Vec<Change> = chunk.iter().map(|&i| upsert(letter(i, now))).collect();
-        store.apply_page(&page(cursor, now, changes))?;
+    ids.chunks(500)
+        .zip(1..)
+        .map(|(chunk, cursor)| {
+            let changes: Vec<Change> = chunk.iter().map(|&i| upsert(letter(i, now))).collect();
+            page(cursor, now, changes)
+        })
+        .collect()
+}
+
+/// The cache filled through `pages`, as a first sync does; the time it took.
+fn fill(store: &mut Store, pages: &[SyncPage]) -> Result<Duration, Box<dyn Error>> {
+    let start = Instant::now();
+    for page in pages {
+        store.apply_page(page)?;
     }
-    Ok((cursor, start.elapsed()))
+    Ok(start.elapsed())
+}
+
+/// The baseline of issue 15 item 2: the same rows written with plain rusqlite and
+/// nothing else — one row per letter with its listing columns and its record (JSON),
+/// one row per event (JSON), a transaction per page with prepared statements, the
+/// cache's durability (WAL, synchronous = FULL) — and no view, clock, index or search
+/// text. What storing the letters costs before anything the desktop derives from them.
+fn raw_bulk_insert(path: &std::path::Path, pages: &[SyncPage]) -> Result<Duration, Box<dyn Error>> {
+    let mut conn = rusqlite::Connection::open(path)?;
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(
+        "CREATE TABLE letters (id INTEGER PRIMARY KEY, tracking_code TEXT NOT NULL,
+             channel TEXT NOT NULL, category TEXT NOT NULL, subject TEXT NOT NULL,
+             writer_name TEXT NOT NULL, received_at INTEGER NOT NULL, version INTEGER NOT NULL,
+             record TEXT NOT NULL) STRICT;
+         CREATE TABLE events (letter_id INTEGER NOT NULL, seq INTEGER NOT NULL,
+             at INTEGER NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,
+             PRIMARY KEY (letter_id, seq)) STRICT, WITHOUT ROWID;",
+    )?;
+    let start = Instant::now();
+    for page in pages {
+        let tx = conn.transaction()?;
+        {
+            let mut letter = tx.prepare_cached(
+                "INSERT INTO letters VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            let mut event = tx.prepare_cached("INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5)")?;
+            for change in &page.changes {
+                let Change::Letter { letter: r } = change else {
+                    continue;
+                };
+                letter.execute(rusqlite::params![
+                    r.id.0,
+                    r.tracking_code,
+                    r.channel.as_str(),
+                    r.category.as_str(),
+                    r.subject,
+                    r.writer.name,
+                    r.received_at.timestamp_micros(),
+                    r.version,
+                    serde_json::to_string(r)?,
+                ])?;
+                for e in &r.events {
+                    event.execute(rusqlite::params![
+                        r.id.0,
+                        e.seq,
+                        e.at.timestamp_micros(),
+                        e.payload.kind(),
+                        serde_json::to_string(&e.payload)?,
+                    ])?;
+                }
+            }
+        }
+        tx.commit()?;
+    }
+    Ok(start.elapsed())
 }
 
 fn time(
@@ -173,11 +235,23 @@ fn main() -> Result<(), Box<dyn Error>> {
     store.set_me(&fixtures::officer())?;
     let now = cst("2026-03-02 09:00");
 
-    let (pages, filled) = fill(&mut store, count, now)?;
+    let pages = pages(count, now);
+    let filled = fill(&mut store, &pages)?;
     println!(
-        "filled {count} letters through {pages} sync pages in {:.2} s ({:.0} letters/s)",
+        "filled {count} letters through {} sync pages in {:.2} s ({:.0} letters/s)",
+        pages.len(),
         filled.as_secs_f64(),
         count as f64 / filled.as_secs_f64()
+    );
+    if std::env::var_os("FILL_ONLY").is_some() {
+        // For profiling the first sync alone.
+        return Ok(());
+    }
+    let raw = raw_bulk_insert(&dir.path().join("raw.sqlite3"), &pages)?;
+    println!(
+        "raw rusqlite bulk insert of the same rows: {:.2} s; the store's apply is {:.2}x that",
+        raw.as_secs_f64(),
+        filled.as_secs_f64() / raw.as_secs_f64()
     );
 
     let inbox = |store: &Store, q: &InboxQuery| -> Result<usize, Box<dyn Error>> {
@@ -247,7 +321,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     ))?;
     // A user of another unit starts the cache over (set_me forgets the letters): the
     // branch desk syncs the same letters again, as its own desktop would.
-    let (_, refill) = fill(&mut store, count, now)?;
+    let refill = fill(&mut store, &pages)?;
     println!(
         "filled again for 南山分局's desk in {:.2} s",
         refill.as_secs_f64()

@@ -209,8 +209,15 @@ pub(crate) fn store_server_letter(
     .execute(params![record.id.0, serde_json::to_string(record)?])?;
 
     // The children are replaced whole: a record is the server's complete word on them.
-    conn.prepare_cached("DELETE FROM events WHERE letter_id = ?1")?
-        .execute([record.id.0])?;
+    // A letter new to the cache has none (they cascade from its row, and its search text
+    // goes with it in `forget::delete_letter`): the first sync skips the deletes.
+    let cached_before = previous.is_some();
+    if cached_before {
+        conn.prepare_cached("DELETE FROM events WHERE letter_id = ?1")?
+            .execute([record.id.0])?;
+        conn.prepare_cached("DELETE FROM attachments WHERE letter_id = ?1")?
+            .execute([record.id.0])?;
+    }
     let mut insert_event = conn.prepare_cached(
         "INSERT INTO events (letter_id, seq, at, actor_user, actor_unit, workstation, kind, payload)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -227,8 +234,6 @@ pub(crate) fn store_server_letter(
             serde_json::to_string(&e.payload)?,
         ])?;
     }
-    conn.prepare_cached("DELETE FROM attachments WHERE letter_id = ?1")?
-        .execute([record.id.0])?;
     let mut insert_attachment = conn.prepare_cached(
         "INSERT INTO attachments (letter_id, position, sha256, kind, mime, size)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -249,7 +254,7 @@ pub(crate) fn store_server_letter(
         &record.body,
         &record.writer.name,
     );
-    search::index_letter(conn, record.id, &text)?;
+    search::index_letter(conn, record.id, &text, cached_before)?;
     Ok(Stored::Written {
         newly_dispatched,
         newly_chased,

@@ -33,9 +33,17 @@ fn spaced(text: &str) -> String {
     out
 }
 
-/// Indexes a letter's text, replacing what was indexed for it before.
-pub(crate) fn index_letter(conn: &Connection, id: LetterId, text: &str) -> Result<(), StoreError> {
-    forget_letter(conn, id)?;
+/// Indexes a letter's text, replacing what was indexed for it before when `replacing`
+/// (a letter new to the cache has nothing indexed).
+pub(crate) fn index_letter(
+    conn: &Connection,
+    id: LetterId,
+    text: &str,
+    replacing: bool,
+) -> Result<(), StoreError> {
+    if replacing {
+        forget_letter(conn, id)?;
+    }
     conn.prepare_cached("INSERT INTO letter_text (id, text) VALUES (?1, ?2)")?
         .execute(params![id.0, text])?;
     conn.prepare_cached("INSERT INTO letters_fts (rowid, text) VALUES (?1, ?2)")?
