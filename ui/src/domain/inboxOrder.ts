@@ -1,5 +1,5 @@
 // The inbox order (docs/design.md, "The inbox order"), as the desktop cache computes it
-// in SQL (crates/store/src/inbox.rs): what can still be saved first, the lost ones apart.
+// in Rust (crates/store/src/inbox/rank.rs): what can still be saved first, the lost ones apart.
 // The dev mock backend ranks with this, and the list draws its "已超期" divider from
 // the rows' groups.
 import type { ClockReading, InboxGroup, InboxRow } from "../ipc";
