@@ -963,5 +963,11 @@ fn the_inbox_index_never_drifts_from_the_table() -> TestResult {
         .collect();
     store.apply_page(&page(3, now, many))?;
     same_as_afresh(&store, "a page of 2,500 letters")?;
+
+    // Another connection to the same file (a second instance), which the update hook of
+    // this one never sees.
+    rusqlite::Connection::open(&path)?
+        .execute("UPDATE letters SET handler_id = 8 WHERE id = 13", [])?;
+    same_as_afresh(&store, "a write by another connection")?;
     Ok(())
 }

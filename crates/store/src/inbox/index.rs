@@ -14,6 +14,8 @@
 //! a transaction later rolled back, a test writing through the raw connection — and the
 //! index reads exactly those rows again before it next answers. So it cannot drift from
 //! the table, whoever wrote to it; a change costs one primary-key read on the next page.
+//! A commit by another connection to the same file (which the hook cannot see) moves
+//! `PRAGMA data_version`, and then the whole table is read again.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -118,6 +120,10 @@ pub(crate) struct InboxIndex {
     /// Where each letter's entry is in `entries`.
     slots: HashMap<i64, usize>,
     changed: Arc<Mutex<Changed>>,
+    /// `PRAGMA data_version` when the index last caught up: it moves when another
+    /// connection (a second app instance on the same file, a restore tool) commits,
+    /// which this connection's update hook never sees.
+    data_version: Option<i64>,
 }
 
 impl InboxIndex {
@@ -149,15 +155,18 @@ impl InboxIndex {
             entries: Vec::new(),
             slots: HashMap::new(),
             changed,
+            data_version: None,
         })
     }
 
     /// Reads again what changed since the last call. Called inside no transaction of
     /// the caller's, or inside one: either way it reads what `conn` sees.
     pub fn catch_up(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let version: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        let written_elsewhere = self.data_version.replace(version) != Some(version);
         let (ids, all) = {
             let mut changed = self.changed.lock().unwrap_or_else(PoisonError::into_inner);
-            let all = std::mem::replace(&mut changed.all, false);
+            let all = std::mem::replace(&mut changed.all, false) || written_elsewhere;
             (std::mem::take(&mut changed.ids), all)
         };
         let caught = if all {
