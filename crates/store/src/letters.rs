@@ -10,8 +10,8 @@ use serde::Serialize;
 use ts_rs::TS;
 
 use crate::forget;
-use crate::search;
 use crate::outbox_rows;
+use crate::search;
 use crate::view::{self, derive};
 use crate::{Context, Store, StoreError, sync_state, time};
 

@@ -356,7 +356,11 @@ fn one_and_two_character_words_are_found_by_the_character_index() -> TestResult 
         Vec::<i64>::new(),
         "two characters must be adjacent and in order"
     );
-    assert_eq!(search(&store, "Sz")?, (1..=6).collect::<Vec<_>>(), "any case");
+    assert_eq!(
+        search(&store, "Sz")?,
+        (1..=6).collect::<Vec<_>>(),
+        "any case"
+    );
     assert_eq!(search(&store, "0%")?, vec![4], "punctuation: by LIKE");
     assert_eq!(search(&store, "盗")?, vec![3]);
     assert_eq!(search(&store, "李四")?, vec![2], "writer's name");
@@ -891,14 +895,23 @@ fn the_inbox_index_never_drifts_from_the_table() -> TestResult {
     let t0 = cst("2026-03-02 09:00");
     let letters: Vec<_> = (1..=40)
         .map(|i| {
-            let b = LetterBuilder::received(i, t0 - chrono::TimeDelta::minutes(i * 7))
-                .subject(if i % 3 == 0 { "电动车充电" } else { "噪音" });
+            let b = LetterBuilder::received(i, t0 - chrono::TimeDelta::minutes(i * 7)).subject(
+                if i % 3 == 0 {
+                    "电动车充电"
+                } else {
+                    "噪音"
+                },
+            );
             let b = if i % 2 == 0 {
                 b.dispatch_to(NANTOU, t0 - chrono::TimeDelta::minutes(i * 7 - 2))
             } else {
                 b
             };
-            upsert(if i % 4 == 0 { b.sign_for(UserId(8), t0).build() } else { b.build() })
+            upsert(if i % 4 == 0 {
+                b.sign_for(UserId(8), t0).build()
+            } else {
+                b.build()
+            })
         })
         .collect();
     store.apply_page(&page(1, t0, letters))?;

@@ -72,9 +72,8 @@ fn vocabulary<T>(row: &Row<'_>, i: usize, parse: fn(&str) -> Option<T>) -> Resul
 }
 
 fn entry_of(row: &Row<'_>) -> Result<Entry, StoreError> {
-    let or_none = |i: usize| -> Result<i64, StoreError> {
-        Ok(row.get::<_, Option<i64>>(i)?.unwrap_or(NONE))
-    };
+    let or_none =
+        |i: usize| -> Result<i64, StoreError> { Ok(row.get::<_, Option<i64>>(i)?.unwrap_or(NONE)) };
     let flag = |i: usize, bit: u8| -> Result<u8, StoreError> {
         Ok(if row.get::<_, bool>(i)? { bit } else { 0 })
     };

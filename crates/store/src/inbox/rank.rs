@@ -115,14 +115,42 @@ mod tests {
     /// savable due time and the group.
     #[test]
     fn groups_at_every_edge() {
-        type Case = (Option<i64>, Option<i64>, Option<i64>, i64, Option<i64>, InboxGroup);
+        type Case = (
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            i64,
+            Option<i64>,
+            InboxGroup,
+        );
         let cases: &[Case] = &[
             // Sign-for due later: savable by it.
-            (Some(10), Some(30), Some(10), 5, Some(10), InboxGroup::Savable),
+            (
+                Some(10),
+                Some(30),
+                Some(10),
+                5,
+                Some(10),
+                InboxGroup::Savable,
+            ),
             // Due exactly now: still savable.
-            (Some(10), Some(30), Some(10), 10, Some(10), InboxGroup::Savable),
+            (
+                Some(10),
+                Some(30),
+                Some(10),
+                10,
+                Some(10),
+                InboxGroup::Savable,
+            ),
             // Sign-for lost, contact still runs: savable by the contact clock.
-            (Some(10), Some(30), Some(10), 11, Some(30), InboxGroup::Savable),
+            (
+                Some(10),
+                Some(30),
+                Some(10),
+                11,
+                Some(30),
+                InboxGroup::Savable,
+            ),
             // Both lost: overdue.
             (Some(10), Some(30), Some(10), 31, None, InboxGroup::Overdue),
             // Only a later clock runs: live until its due time, overdue after.
