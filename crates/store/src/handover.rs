@@ -7,16 +7,16 @@
 //! clocks at the server time `now`.
 
 use chrono::{DateTime, Utc};
-use jsjb_core::clock::{Band, ClockKind, ClockState};
-use jsjb_core::letter::{ContactOutcome, LetterId, LetterState};
+use jsjb_core::clock::{Band, ClockKind};
+use jsjb_core::letter::{LetterId, LetterState};
 use jsjb_core::org::{UnitId, UserId};
-use jsjb_core::workflow::EventPayload;
 use jsjb_proto::{HandoverAck, HandoverAckRequest};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::{Store, StoreError, text_col, time, view};
+use crate::inbox::band_at;
+use crate::{Store, StoreError, text_col, time};
 
 /// "About to breach" by default: a running clock due within this many seconds (or
 /// already inside its warn window).
@@ -135,65 +135,21 @@ pub struct HandoverReport {
     pub acknowledgements: Vec<HandoverAckView>,
 }
 
-/// The last contact attempt, when it did not reach the writer.
-struct UnreachableAttempt<'a> {
-    at: DateTime<Utc>,
-    callback_at: Option<DateTime<Utc>>,
-    note: &'a str,
-}
-
-/// The letter's last contact attempt (the server's events, then what is queued here)
-/// when its outcome was `unreachable`: the writer is owed a call-back.
-fn promised_callback<'a>(
-    record: &'a jsjb_proto::LetterRecord,
-    view: &'a view::OptimisticView,
-) -> Option<UnreachableAttempt<'a>> {
-    let confirmed = record.events.iter().map(|e| &e.payload);
-    let pending = view.pending.iter().filter_map(|(_, e)| e.as_ref().ok());
-    match confirmed.chain(pending).rev().find_map(|e| match e {
-        EventPayload::ContactRecorded {
-            outcome,
-            contacted_at,
-            note,
-            callback_at,
-            ..
-        } => Some((*outcome, *contacted_at, *callback_at, note)),
-        _ => None,
-    })? {
-        (ContactOutcome::Unreachable, at, callback_at, note) => Some(UnreachableAttempt {
-            at,
-            callback_at,
-            note,
-        }),
-        (ContactOutcome::Reached, ..) => None,
-    }
-}
-
-/// The last chase (催办) of the letter, when nobody of `unit` has acted on it since:
-/// no later server event by a user of the unit, and no action of the unit queued here.
-/// (When the chase is answered, the supervisor sees it in the history; until then the
-/// next shift must know it is owed.)
-fn unanswered_chase<'a>(
-    record: &'a jsjb_proto::LetterRecord,
-    view: &view::OptimisticView,
-    unit: UnitId,
-) -> Option<(DateTime<Utc>, &'a str)> {
-    let last = record
-        .events
-        .iter()
-        .rposition(|e| matches!(e.payload, EventPayload::Chased { .. }))?;
-    let chase = &record.events[last];
-    let EventPayload::Chased { note } = &chase.payload else {
-        return None;
-    };
-    let answered = record.events[last + 1..]
-        .iter()
-        .any(|e| e.actor_unit == Some(unit))
-        || view
-            .pending
-            .iter()
-            .any(|(entry, event)| event.is_ok() && entry.actor.unit == unit);
-    (!answered).then_some((chase.at, note.as_str()))
+/// Within a list: the earliest deadline first, those without one after them (by when
+/// they happened), then by letter.
+fn sort_items(items: &mut [HandoverItem]) {
+    items.sort_by(|a, b| {
+        let key = |i: &HandoverItem| {
+            (
+                i.kind,
+                i.due_at.is_none(),
+                i.due_at,
+                i.event_at,
+                i.letter_id.0,
+            )
+        };
+        key(a).cmp(&key(b))
+    });
 }
 
 /// How many acknowledgements the report lists.
@@ -202,7 +158,128 @@ const RECENT_ACKS: u32 = 20;
 impl Store {
     /// The handover lists of `unit` (the letters it holds now, not closed) at `now`,
     /// with "about to breach" meaning due within `soon_secs`.
+    ///
+    /// Speed (issue 15 item 3): one pass over the unit's open rows, reading the listing
+    /// columns the view derived at write time (the clocks' due times, what is owed) and
+    /// no history; the clocks are read at `now` with the inbox's own rule (`band_at`).
     pub fn handover_items(
+        &self,
+        unit: UnitId,
+        now: DateTime<Utc>,
+        soon_secs: i64,
+    ) -> Result<Vec<HandoverItem>, StoreError> {
+        let now_db = time::to_db(now);
+        let at = |v: Option<i64>| v.map(time::from_db).transpose();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, tracking_code, subject, state, handler_id, sign_for_due, contact_due,
+                    urgent_clock, next_due_at, warn_at, chase_owed_at, chase_note,
+                    callback_attempt_at, callback_at, callback_note
+             FROM letters WHERE unit_id = ?1 AND state != 'closed'",
+        )?;
+        let mut rows = stmt.query([unit.0])?;
+        let mut items = Vec::new();
+        while let Some(row) = rows.next()? {
+            let letter_id = LetterId(row.get(0)?);
+            let tracking_code: String = row.get(1)?;
+            let subject: String = row.get(2)?;
+            let state = text_col(row, 3)?;
+            let state = LetterState::parse(state)
+                .ok_or_else(|| StoreError::Corrupt(format!("letter state {state:?}")))?;
+            let mut item = |kind, clock, due_at, event_at, note: String| {
+                items.push(HandoverItem {
+                    kind,
+                    letter_id,
+                    tracking_code: tracking_code.clone(),
+                    subject: subject.clone(),
+                    clock,
+                    due_at,
+                    event_at,
+                    note,
+                });
+            };
+            let sign_for_due: Option<i64> = row.get(5)?;
+            if state == LetterState::Dispatched && sign_for_due.is_some() {
+                let due = at(sign_for_due)?;
+                item(
+                    HandoverItemKind::NotSignedFor,
+                    Some(ClockKind::SignFor),
+                    due,
+                    None,
+                    String::new(),
+                );
+            }
+            let handler: Option<i64> = row.get(4)?;
+            let contact_due: Option<i64> = row.get(6)?;
+            if handler.is_some() && contact_due.is_some() {
+                let due = at(contact_due)?;
+                item(
+                    HandoverItemKind::NotContacted,
+                    Some(ClockKind::Contact),
+                    due,
+                    None,
+                    String::new(),
+                );
+            }
+            let chase_owed_at: Option<i64> = row.get(10)?;
+            if chase_owed_at.is_some() {
+                let note: Option<String> = row.get(11)?;
+                let chased = at(chase_owed_at)?;
+                item(
+                    HandoverItemKind::Chased,
+                    None,
+                    None,
+                    chased,
+                    note.unwrap_or_default(),
+                );
+            }
+            let urgent: Option<String> = row.get(7)?;
+            let next_due_at: Option<i64> = row.get(8)?;
+            if let (Some(urgent), Some(due)) = (urgent, next_due_at) {
+                let clock = ClockKind::ALL
+                    .into_iter()
+                    .find(|c| c.as_str() == urgent)
+                    .ok_or_else(|| StoreError::Corrupt(format!("clock {urgent:?}")))?;
+                let (band, remaining) = band_at(Some(due), row.get(9)?, now_db);
+                let kind = match band {
+                    Band::Overdue => Some(HandoverItemKind::Overdue),
+                    Band::Warning => Some(HandoverItemKind::AboutToBreach),
+                    _ if remaining.is_some_and(|r| r <= soon_secs) => {
+                        Some(HandoverItemKind::AboutToBreach)
+                    }
+                    _ => None,
+                };
+                if let Some(kind) = kind {
+                    item(
+                        kind,
+                        Some(clock),
+                        Some(time::from_db(due)?),
+                        None,
+                        String::new(),
+                    );
+                }
+            }
+            let callback_attempt_at: Option<i64> = row.get(12)?;
+            if callback_attempt_at.is_some() {
+                let (attempted, promised) = (at(callback_attempt_at)?, at(row.get(13)?)?);
+                let note: Option<String> = row.get(14)?;
+                item(
+                    HandoverItemKind::PromisedCallback,
+                    None,
+                    promised,
+                    attempted,
+                    note.unwrap_or_default(),
+                );
+            }
+        }
+        sort_items(&mut items);
+        Ok(items)
+    }
+
+    /// [`Store::handover_items`] by folding each open letter's history at `now`, as it
+    /// was computed before the columns: the reference the tests hold the columns to.
+    #[cfg(feature = "test-support")]
+    #[doc(hidden)]
+    pub fn handover_items_folded(
         &self,
         unit: UnitId,
         now: DateTime<Utc>,
@@ -210,17 +287,15 @@ impl Store {
     ) -> Result<Vec<HandoverItem>, StoreError> {
         let ids: Vec<i64> = self
             .conn
-            .prepare_cached(
-                "SELECT id FROM letters WHERE unit_id = ?1 AND state != 'closed' ORDER BY id",
-            )?
+            .prepare_cached("SELECT id FROM letters WHERE unit_id = ?1 ORDER BY id")?
             .query_map([unit.0], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         let mut items = Vec::new();
         for id in ids {
-            let Some(record) = view::load_record(&self.conn, LetterId(id))? else {
+            let Some(record) = crate::view::load_record(&self.conn, LetterId(id))? else {
                 continue;
             };
-            let view = view::optimistic_view(&self.conn, &self.ctx, &record)?;
+            let view = crate::view::optimistic_view(&self.conn, &self.ctx, &record)?;
             let status = &view.status;
             if status.state == LetterState::Closed || status.unit != unit {
                 continue;
@@ -230,6 +305,7 @@ impl Store {
                 self.ctx.rules.calendar(),
                 now,
             );
+            let derived = crate::view::derive(&self.ctx, &record, &view);
             let item = |kind, clock, due_at, event_at, note: &str| HandoverItem {
                 kind,
                 letter_id: record.id,
@@ -261,13 +337,20 @@ impl Store {
                     "",
                 ));
             }
-            if let Some((at, note)) = unanswered_chase(&record, &view, unit) {
-                items.push(item(HandoverItemKind::Chased, None, None, Some(at), note));
+            if let Some(chase) = &derived.chase_owed {
+                let at = time::from_db(chase.at)?;
+                items.push(item(
+                    HandoverItemKind::Chased,
+                    None,
+                    None,
+                    Some(at),
+                    &chase.note,
+                ));
             }
             if let Some(reading) = clocks.most_urgent_reading() {
                 let kind = match reading.state {
-                    ClockState::Breached => Some(HandoverItemKind::Overdue),
-                    ClockState::Running
+                    jsjb_core::clock::ClockState::Breached => Some(HandoverItemKind::Overdue),
+                    jsjb_core::clock::ClockState::Running
                         if reading.band != Band::Ok || reading.remaining_secs <= soon_secs =>
                     {
                         Some(HandoverItemKind::AboutToBreach)
@@ -284,30 +367,19 @@ impl Store {
                     ));
                 }
             }
-            if let Some(attempt) = promised_callback(&record, &view) {
+            if let Some(owed) = &derived.callback_owed {
+                let attempted = time::from_db(owed.attempted_at)?;
+                let promised = owed.callback_at.map(time::from_db).transpose()?;
                 items.push(item(
                     HandoverItemKind::PromisedCallback,
                     None,
-                    attempt.callback_at,
-                    Some(attempt.at),
-                    attempt.note,
+                    promised,
+                    Some(attempted),
+                    &owed.note,
                 ));
             }
         }
-        // Within a list: the earliest deadline first, those without one after them (by
-        // when they happened), then by letter.
-        items.sort_by(|a, b| {
-            let key = |i: &HandoverItem| {
-                (
-                    i.kind,
-                    i.due_at.is_none(),
-                    i.due_at,
-                    i.event_at,
-                    i.letter_id.0,
-                )
-            };
-            key(a).cmp(&key(b))
-        });
+        sort_items(&mut items);
         Ok(items)
     }
 

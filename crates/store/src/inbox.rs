@@ -18,7 +18,8 @@ use ts_rs::TS;
 pub(crate) use index::InboxIndex;
 pub use query::{InboxQuery, MAX_PAGE};
 pub use rank::InboxGroup;
-use rank::{band_at, group_of, savable_due};
+pub(crate) use rank::band_at;
+use rank::{group_of, savable_due};
 
 use crate::outbox_rows::{self, OutboxEntry};
 use crate::{Store, StoreError, search, time, view};

@@ -111,7 +111,7 @@ pub(crate) fn store_server_letter(
     }
     let view = view::optimistic_view(conn, ctx, record)?;
     let received_at = time::to_db(record.received_at);
-    let derived = derive(ctx, &view, received_at);
+    let derived = derive(ctx, record, &view);
     let awaits_us = |state: &str, unit: i64| {
         state == LetterState::Dispatched.as_str() && arrival.my_unit.is_some_and(|u| u.0 == unit)
     };
@@ -150,9 +150,12 @@ pub(crate) fn store_server_letter(
                               version, dispatched_at, urgent_clock, next_due_at, warn_at,
                               urgency_key, pending, seen, sign_for_due, contact_due,
                               supervisor_id, extension_pending, extended, visit_due,
-                              chased_at, feedback_due, closure_due, above_unit)
+                              chased_at, feedback_due, closure_due, above_unit,
+                              chase_owed_at, chase_note, callback_attempt_at, callback_at,
+                              callback_note)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)
+                 ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32,
+                 ?33, ?34)
          ON CONFLICT (id) DO UPDATE SET
              tracking_code = excluded.tracking_code, channel = excluded.channel,
              category = excluded.category, subject = excluded.subject,
@@ -168,7 +171,10 @@ pub(crate) fn store_server_letter(
              extension_pending = excluded.extension_pending, extended = excluded.extended,
              visit_due = excluded.visit_due, chased_at = excluded.chased_at,
              feedback_due = excluded.feedback_due, closure_due = excluded.closure_due,
-             above_unit = excluded.above_unit",
+             above_unit = excluded.above_unit, chase_owed_at = excluded.chase_owed_at,
+             chase_note = excluded.chase_note,
+             callback_attempt_at = excluded.callback_attempt_at,
+             callback_at = excluded.callback_at, callback_note = excluded.callback_note",
     )?
     .execute(params![
         record.id.0,
@@ -200,6 +206,11 @@ pub(crate) fn store_server_letter(
         derived.feedback_due,
         derived.closure_due,
         derived.above_unit,
+        derived.chase_owed.as_ref().map(|c| c.at),
+        derived.chase_owed.as_ref().map(|c| c.note.as_str()),
+        derived.callback_owed.as_ref().map(|c| c.attempted_at),
+        derived.callback_owed.as_ref().and_then(|c| c.callback_at),
+        derived.callback_owed.as_ref().map(|c| c.note.as_str()),
     ])?;
 
     conn.prepare_cached(

@@ -16,6 +16,7 @@ const STEPS: &[M<'static>] = &[
     M::up(V9_BOARD_INDEX),
     M::up(V10_HANDED_OVER_BY),
     M::up(V11_INBOX_IN_MEMORY),
+    M::up(V12_HANDOVER_OWED),
 ];
 
 /// The cache's migrations. `MIGRATIONS.validate()` runs in the tests.
@@ -283,3 +284,14 @@ CREATE VIRTUAL TABLE letters_chars USING fts5 (
     content = '', contentless_delete = 1,
     tokenize = 'unicode61'
 );";
+
+/// What the handover owes (issue 15 item 3), derived with the other listing columns so
+/// that the handover reads a unit's open rows and no history: the last chase (催办)
+/// nobody of the holding unit has answered (when, its note) and the promised call-back
+/// of a last contact attempt that did not reach the writer (the attempt, the promised
+/// time, its note). Filled for the cached letters when the cache is opened (`Store::init`).
+const V12_HANDOVER_OWED: &str = "ALTER TABLE letters ADD COLUMN chase_owed_at INTEGER;
+ALTER TABLE letters ADD COLUMN chase_note TEXT;
+ALTER TABLE letters ADD COLUMN callback_attempt_at INTEGER;
+ALTER TABLE letters ADD COLUMN callback_at INTEGER;
+ALTER TABLE letters ADD COLUMN callback_note TEXT;";

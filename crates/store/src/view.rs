@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use jsjb_core::clock::{ClockKind, ClockRule, ClockState, evaluate};
-use jsjb_core::letter::{LetterId, LetterState};
+use jsjb_core::letter::{ContactOutcome, LetterId, LetterState};
 use jsjb_core::org::UnitId;
 use jsjb_core::workflow::{DecisionContext, EventPayload, LetterStatus, decide};
 use jsjb_proto::LetterRecord;
@@ -97,9 +97,86 @@ pub(crate) struct Derived {
     pub(crate) extension_pending: bool,
     pub(crate) extended: bool,
     pub(crate) visit_due: bool,
+    /// What the handover owes the writer or the supervisor, so that it reads no history
+    /// (issue 15 item 3): the last chase nobody of the holding unit has answered, and a
+    /// promised call-back.
+    pub(crate) chase_owed: Option<ChaseOwed>,
+    pub(crate) callback_owed: Option<CallbackOwed>,
 }
 
-pub(crate) fn derive(ctx: &Context, view: &OptimisticView, received_at: i64) -> Derived {
+/// A chase (催办) nobody of the holding unit has acted on since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChaseOwed {
+    pub(crate) at: i64,
+    pub(crate) note: String,
+}
+
+/// The letter's last contact attempt did not reach the writer: a call-back is owed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CallbackOwed {
+    /// The attempt.
+    pub(crate) attempted_at: i64,
+    /// The call-back time promised then (约定回拨), when one was.
+    pub(crate) callback_at: Option<i64>,
+    pub(crate) note: String,
+}
+
+/// The letter's last contact attempt (the server's events, then what is queued here)
+/// when its outcome was `unreachable`: the writer is owed a call-back.
+fn promised_callback(record: &LetterRecord, view: &OptimisticView) -> Option<CallbackOwed> {
+    let confirmed = record.events.iter().map(|e| &e.payload);
+    let pending = view.pending.iter().filter_map(|(_, e)| e.as_ref().ok());
+    match confirmed.chain(pending).rev().find_map(|e| match e {
+        EventPayload::ContactRecorded {
+            outcome,
+            contacted_at,
+            note,
+            callback_at,
+            ..
+        } => Some((*outcome, *contacted_at, *callback_at, note)),
+        _ => None,
+    })? {
+        (ContactOutcome::Unreachable, at, callback_at, note) => Some(CallbackOwed {
+            attempted_at: time::to_db(at),
+            callback_at: callback_at.map(time::to_db),
+            note: note.clone(),
+        }),
+        (ContactOutcome::Reached, ..) => None,
+    }
+}
+
+/// The last chase (催办) of the letter, when nobody of `unit` (its holder) has acted on
+/// it since: no later server event by a user of the unit, and no action of the unit
+/// queued here. (When the chase is answered, the supervisor sees it in the history;
+/// until then the next shift must know it is owed.)
+fn unanswered_chase(
+    record: &LetterRecord,
+    view: &OptimisticView,
+    unit: UnitId,
+) -> Option<ChaseOwed> {
+    let last = record
+        .events
+        .iter()
+        .rposition(|e| matches!(e.payload, EventPayload::Chased { .. }))?;
+    let chase = &record.events[last];
+    let EventPayload::Chased { note } = &chase.payload else {
+        return None;
+    };
+    let answered = record.events[last + 1..]
+        .iter()
+        .any(|e| e.actor_unit == Some(unit))
+        || view
+            .pending
+            .iter()
+            .any(|(entry, event)| event.is_ok() && entry.actor.unit == unit);
+    (!answered).then(|| ChaseOwed {
+        at: time::to_db(chase.at),
+        note: note.clone(),
+    })
+}
+
+pub(crate) fn derive(ctx: &Context, record: &LetterRecord, view: &OptimisticView) -> Derived {
+    let received_at = time::to_db(record.received_at);
     let status = &view.status;
     let inputs = &status.clock_inputs;
     let policy = ctx.rules.policy_for(inputs);
@@ -166,6 +243,8 @@ pub(crate) fn derive(ctx: &Context, view: &OptimisticView, received_at: i64) -> 
         extension_pending: status.pending_extension.is_some(),
         extended: inputs.extension.is_some(),
         visit_due: status.state == LetterState::Closed && !status.return_visit_done,
+        chase_owed: unanswered_chase(record, view, status.unit),
+        callback_owed: promised_callback(record, view),
     }
 }
 
@@ -175,7 +254,9 @@ pub(crate) fn write_view(conn: &Connection, id: LetterId, d: &Derived) -> Result
                 dispatched_at = ?6, urgent_clock = ?7, next_due_at = ?8, warn_at = ?9,
                 urgency_key = ?10, pending = ?11, sign_for_due = ?12, contact_due = ?13,
                 supervisor_id = ?14, extension_pending = ?15, extended = ?16, visit_due = ?17,
-                chased_at = ?18, feedback_due = ?19, closure_due = ?20, above_unit = ?21
+                chased_at = ?18, feedback_due = ?19, closure_due = ?20, above_unit = ?21,
+                chase_owed_at = ?22, chase_note = ?23, callback_attempt_at = ?24,
+                callback_at = ?25, callback_note = ?26
          WHERE id = ?1",
     )?
     .execute(params![
@@ -200,6 +281,11 @@ pub(crate) fn write_view(conn: &Connection, id: LetterId, d: &Derived) -> Result
         d.feedback_due,
         d.closure_due,
         d.above_unit,
+        d.chase_owed.as_ref().map(|c| c.at),
+        d.chase_owed.as_ref().map(|c| c.note.as_str()),
+        d.callback_owed.as_ref().map(|c| c.attempted_at),
+        d.callback_owed.as_ref().and_then(|c| c.callback_at),
+        d.callback_owed.as_ref().map(|c| c.note.as_str()),
     ])?;
     Ok(())
 }
@@ -224,11 +310,7 @@ pub(crate) fn refresh_view(
 ) -> Result<(), StoreError> {
     if let Some(record) = load_record(conn, id)? {
         let view = optimistic_view(conn, ctx, &record)?;
-        write_view(
-            conn,
-            id,
-            &derive(ctx, &view, time::to_db(record.received_at)),
-        )?;
+        write_view(conn, id, &derive(ctx, &record, &view))?;
     }
     Ok(())
 }

@@ -626,7 +626,15 @@ fn an_older_cache_gets_its_savable_clocks_on_open() -> TestResult {
 /// next open runs them on a cache as that version left it.
 fn as_left_by_version(store: &Store, version: i64) -> Result<(), Box<dyn Error>> {
     // Newest first: each migration's columns and indexes.
-    let undo: [(i64, &str); 7] = [
+    let undo: [(i64, &str); 8] = [
+        (
+            12,
+            "ALTER TABLE letters DROP COLUMN chase_owed_at;
+             ALTER TABLE letters DROP COLUMN chase_note;
+             ALTER TABLE letters DROP COLUMN callback_attempt_at;
+             ALTER TABLE letters DROP COLUMN callback_at;
+             ALTER TABLE letters DROP COLUMN callback_note;",
+        ),
         (
             11,
             "DROP TABLE letters_chars;

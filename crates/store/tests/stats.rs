@@ -652,3 +652,124 @@ fn the_handover_lists_are_listed_in_the_order_the_report_sorts_them() {
     sorted.sort();
     assert_eq!(sorted, HandoverItemKind::ALL);
 }
+
+/// The handover reads the columns the view derives at write time (issue 15 item 3); the
+/// fold of every open letter's history at `now` is the reference. A mix of every list
+/// (unsigned, not contacted, breached and about to breach at several readings, chases
+/// answered and not, call-backs with and without a promised time), letters that moved
+/// to another unit, and actions still in the outbox (a contact recorded here answers a
+/// chase and settles a call-back), read at many `now`s: the two agree item for item.
+#[test]
+fn the_handover_from_columns_agrees_with_folding_each_history() -> TestResult {
+    const SUPERVISOR: (UserId, jsjb_core::org::UnitId) = (UserId(50), NANSHAN);
+    let start = cst("2026-03-01 08:00");
+    let minutes = chrono::Duration::minutes;
+    let letter = |i: i64| {
+        let received = start + minutes(i * 37 % 2000);
+        let mut b = LetterBuilder::received(i, received)
+            .subject(&format!("来信{i}"))
+            .category(Category::ALL[usize::try_from(i).unwrap_or(0) % Category::ALL.len()]);
+        if i % 7 != 0 {
+            let to = if i % 5 == 0 { SHEKOU } else { NANTOU };
+            b = b.dispatch_to(to, received + minutes(2));
+        }
+        if i % 7 != 0 && i % 3 != 0 {
+            b = b.sign_for(UserId(7 + i % 3), received + minutes(4 + i % 20));
+        }
+        if i % 7 != 0 && i % 3 != 0 && i % 4 != 0 {
+            let outcome = if i % 2 == 0 {
+                ContactOutcome::Unreachable
+            } else {
+                ContactOutcome::Reached
+            };
+            let at = received + minutes(10 + i % 40);
+            b = b.event(
+                at,
+                EventPayload::ContactRecorded {
+                    method: ContactMethod::Phone,
+                    outcome,
+                    contacted_at: at,
+                    note: format!("第{i}次联系"),
+                    callback_at: (i % 6 == 2).then(|| at + minutes(90)),
+                },
+            );
+        }
+        if i % 11 == 1 {
+            b = b.event_by(
+                received + minutes(60),
+                SUPERVISOR,
+                EventPayload::Chased {
+                    note: format!("催办{i}"),
+                },
+            );
+        }
+        if i % 22 == 1 && i % 3 != 0 && i % 7 != 0 {
+            b = b.event_by(
+                received + minutes(70),
+                (UserId(7), NANTOU),
+                EventPayload::FirstFeedbackGiven {
+                    text: "已受理".to_owned(),
+                },
+            );
+        }
+        b.build()
+    };
+    let mut store = Store::open_in_memory()?;
+    let me = fixtures::officer();
+    store.set_me(&me)?;
+    store.apply_page(&page(
+        1,
+        cst("2026-03-02 20:00"),
+        (1..=300).map(|i| upsert(letter(i))).collect(),
+    ))?;
+    // Contacts recorded here and not yet on the server, on letters with an unreachable
+    // attempt or a chase.
+    for i in (1..=300).filter(|i| i % 13 == 2 || i % 13 == 1) {
+        let Some(detail) = store.letter_detail(LetterId(i), cst("2026-03-02 20:00"))? else {
+            continue;
+        };
+        if detail.status.handler.is_none() || detail.status.unit != NANTOU {
+            continue;
+        }
+        let at = cst("2026-03-02 20:00");
+        store.enqueue_action(
+            LetterId(i),
+            detail.status.version,
+            &Action::RecordContact {
+                method: ContactMethod::Phone,
+                outcome: ContactOutcome::Reached,
+                contacted_at: at,
+                note: "已回拨".to_owned(),
+                callback_at: None,
+            },
+            &fixtures::acting(&me, at),
+        )?;
+    }
+    let mut compared = 0;
+    for hours in [-3, 0, 1, 2, 5, 12, 30, 40, 60, 200] {
+        let now = start + chrono::Duration::hours(hours) + minutes(7);
+        for unit in [NANTOU, SHEKOU, NANSHAN] {
+            for soon in [0, HANDOVER_SOON_SECS, 24 * 3600] {
+                let from_columns = store.handover_items(unit, now, soon)?;
+                assert_eq!(
+                    from_columns,
+                    store.handover_items_folded(unit, now, soon)?,
+                    "{unit:?} at {now}, soon {soon}"
+                );
+                compared += from_columns.len();
+            }
+        }
+    }
+    // Every list is exercised.
+    let kinds: std::collections::BTreeSet<_> = [cst("2026-03-01 09:00"), cst("2026-03-02 12:00")]
+        .into_iter()
+        .map(|now| store.handover_items(NANTOU, now, HANDOVER_SOON_SECS))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .map(|i| i.kind)
+        .collect();
+    assert_eq!(kinds.len(), HandoverItemKind::ALL.len(), "{kinds:?}");
+    assert!(compared > 1000, "{compared} items compared");
+    Ok(())
+}
