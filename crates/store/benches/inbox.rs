@@ -202,6 +202,10 @@ fn time(
     runs: usize,
     mut f: impl FnMut() -> Result<usize, Box<dyn Error>>,
 ) -> Result<(), Box<dyn Error>> {
+    // `ONLY=handover`: time only the queries whose label has that word (for profiling).
+    if std::env::var("ONLY").is_ok_and(|only| !label.contains(&only)) {
+        return Ok(());
+    }
     let start = Instant::now();
     let rows = f()?;
     let first = start.elapsed();
@@ -247,12 +251,16 @@ fn main() -> Result<(), Box<dyn Error>> {
         // For profiling the first sync alone.
         return Ok(());
     }
-    let raw = raw_bulk_insert(&dir.path().join("raw.sqlite3"), &pages)?;
-    println!(
-        "raw rusqlite bulk insert of the same rows: {:.2} s; the store's apply is {:.2}x that",
-        raw.as_secs_f64(),
-        filled.as_secs_f64() / raw.as_secs_f64()
-    );
+    // `ONLY=…` times some queries alone: no raw insert, no refill for the branch desk.
+    let only = std::env::var("ONLY").ok();
+    if only.is_none() {
+        let raw = raw_bulk_insert(&dir.path().join("raw.sqlite3"), &pages)?;
+        println!(
+            "raw rusqlite bulk insert of the same rows: {:.2} s; the store's apply is {:.2}x that",
+            raw.as_secs_f64(),
+            filled.as_secs_f64() / raw.as_secs_f64()
+        );
+    }
 
     let inbox = |store: &Store, q: &InboxQuery| -> Result<usize, Box<dyn Error>> {
         Ok(store.inbox(q, now)?.rows.len())
@@ -312,13 +320,24 @@ fn main() -> Result<(), Box<dyn Error>> {
             .items
             .len())
     })?;
+    if only
+        .as_deref()
+        .is_some_and(|o| !"wall board: escalation".contains(o))
+    {
+        return Ok(());
+    }
     // The desks above the station (issue 12): the branch desk's wall board (counts per
     // station plus today's 三率) and the letters below it that may escalate.
+    let switch = Instant::now();
     store.set_me(&fixtures::me(
         40,
         fixtures::NANSHAN,
         &[jsjb_core::org::Role::Dispatcher],
     ))?;
+    println!(
+        "a user of another unit signs in: the cache forgets {count} letters in {:.2} s",
+        switch.elapsed().as_secs_f64()
+    );
     // A user of another unit starts the cache over (set_me forgets the letters): the
     // branch desk syncs the same letters again, as its own desktop would.
     let refill = fill(&mut store, &pages)?;

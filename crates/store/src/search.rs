@@ -71,6 +71,17 @@ pub(crate) fn forget_letter(conn: &Connection, id: LetterId) -> Result<(), Store
     Ok(())
 }
 
+/// Removes every letter's text and both indexes' entries (`delete-all`: both indexes
+/// keep no content of their own).
+pub(crate) fn forget_every_letter(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "DELETE FROM letter_text;
+         INSERT INTO letters_fts (letters_fts) VALUES ('delete-all');
+         INSERT INTO letters_chars (letters_chars) VALUES ('delete-all');",
+    )?;
+    Ok(())
+}
+
 /// Fills the character index from the kept text (a cache from before migration 11).
 pub(crate) fn index_every_letters_chars(conn: &Connection) -> Result<(), StoreError> {
     conn.execute("DELETE FROM letters_chars", [])?;

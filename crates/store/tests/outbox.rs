@@ -426,5 +426,38 @@ fn a_user_moved_to_another_unit_starts_the_letters_over_and_keeps_the_outbox() -
     assert_eq!(store.pending_actions()?.len(), 1);
     let page = store.inbox(&InboxQuery::default(), cst("2026-03-02 09:10"))?;
     assert!(page.rows.is_empty(), "{:?}", page.rows);
+    // Its search text and both search indexes forgot it too (the forgetting is in bulk),
+    // and the letter comes back whole when the new scope holds it again.
+    let found = |store: &Store, text: &str| -> Result<Vec<LetterId>, Box<dyn Error>> {
+        let q = InboxQuery {
+            text: Some(text.to_owned()),
+            ..InboxQuery::default()
+        };
+        Ok(store
+            .inbox(&q, cst("2026-03-02 09:10"))?
+            .rows
+            .into_iter()
+            .map(|r| r.id)
+            .collect())
+    };
+    let subject = dispatched().build().subject;
+    let short: String = subject.chars().take(2).collect();
+    assert!(found(&store, &subject)?.is_empty());
+    assert!(found(&store, &short)?.is_empty());
+    let texts: i64 = store
+        .connection()
+        .query_row("SELECT count(*) FROM letter_text", [], |r| r.get(0))?;
+    assert_eq!(texts, 0);
+    store.apply_page(&page_of(2, dispatched().build()))?;
+    assert_eq!(found(&store, &subject)?, vec![LetterId(1)]);
+    assert_eq!(found(&store, &short)?, vec![LetterId(1)]);
+    store.connection().execute_batch(
+        "INSERT INTO letters_fts (letters_fts) VALUES ('integrity-check');
+         INSERT INTO letters_chars (letters_chars) VALUES ('integrity-check');",
+    )?;
     Ok(())
+}
+
+fn page_of(cursor: i64, record: LetterRecord) -> jsjb_proto::SyncPage {
+    page(cursor, cst("2026-03-02 09:05"), vec![upsert(record)])
 }
