@@ -118,11 +118,13 @@ impl Store {
         // The cache holds the scope of the user's unit. An admin moved the user to
         // another unit: the letters start over from cursor 0 in the new scope. The
         // outbox stays: what the officer did is sent, and the server refuses what is
-        // no longer theirs, visibly.
+        // no longer theirs, visibly. The new scope's first sync is history like any
+        // first sync (nothing of it is highlighted as new).
         if before.is_some_and(|unit| unit != me.unit_id) {
             crate::forget::forget_every_letter(&tx)?;
             tx.execute(
-                "UPDATE sync_state SET cursor = 0, last_synced_at = NULL WHERE id = 1",
+                "UPDATE sync_state SET cursor = 0, last_synced_at = NULL, caught_up = 0
+                 WHERE id = 1",
                 [],
             )?;
         }

@@ -444,6 +444,31 @@ fn a_first_sync_in_several_pages_highlights_nothing() -> TestResult {
     Ok(())
 }
 
+/// A user moved to another unit starts the letters over: the new scope's first sync is
+/// history too, not a cache full of highlighted "new" letters.
+#[test]
+fn the_first_sync_after_a_change_of_unit_highlights_nothing() -> TestResult {
+    let mut store = Store::open_in_memory()?;
+    store.set_me(&fixtures::officer())?;
+    store.apply_page(&page(
+        1,
+        cst("2026-03-02 10:00"),
+        vec![upsert(dispatched(2, NANTOU))],
+    ))?;
+    store.set_me(&fixtures::me(7, SHEKOU, &[jsjb_core::org::Role::Officer]))?;
+    store.apply_page(&page(
+        1,
+        cst("2026-03-02 10:05"),
+        vec![upsert(dispatched(5, NANTOU))],
+    ))?;
+    let seen = store
+        .letter_detail(LetterId(5), cst("2026-03-02 10:06"))?
+        .ok_or("letter 5")?
+        .seen;
+    assert!(seen, "history of the new scope is not highlighted");
+    Ok(())
+}
+
 #[test]
 fn an_older_version_never_overwrites_a_newer_one() -> TestResult {
     let mut store = Store::open_in_memory()?;
