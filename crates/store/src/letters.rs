@@ -280,11 +280,54 @@ pub(crate) fn remove_letter(conn: &Connection, id: LetterId) -> Result<bool, Sto
     forget::delete_letter(conn, id)
 }
 
+/// While a first-sync page is applied: commits that do not wait for the disk, and no
+/// automatic WAL checkpoint.
+fn relax_commits(conn: &Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    Ok(())
+}
+
+/// What `Store::open` keeps for every other commit.
+fn restore_commits(conn: &Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "synchronous", crate::SYNCHRONOUS)?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+    Ok(())
+}
+
+/// SQLite's default.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 1000;
+
 impl Store {
     /// Applies one sync page in one transaction, the cursor included: if anything in
     /// the page fails (or the app dies), nothing of it is kept and the next sync asks
     /// for the same page again.
+    ///
+    /// Pages of the first sync (the cache has never caught up) are committed without
+    /// waiting for the disk (`synchronous = NORMAL`, no WAL checkpoint until the last
+    /// page): they are the server's, and a power cut can only roll back whole pages,
+    /// cursor included, which the next sync fetches again. Every other commit, an
+    /// officer's action above all, stays `FULL` (issue 15 item 2: see
+    /// docs/performance.md for what this saves).
     pub fn apply_page(&mut self, page: &SyncPage) -> Result<ApplyOutcome, StoreError> {
+        if sync_state::caught_up(&self.conn)? {
+            return self.apply_page_in_tx(page);
+        }
+        relax_commits(&self.conn)?;
+        let applied = self.apply_page_in_tx(page);
+        // Restored on the error path too: nothing else is ever committed this way.
+        let restored = restore_commits(&self.conn);
+        let outcome = applied?;
+        restored?;
+        if !page.has_more {
+            // Caught up: the WAL the first sync grew goes into the file now, once.
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
+        Ok(outcome)
+    }
+
+    fn apply_page_in_tx(&mut self, page: &SyncPage) -> Result<ApplyOutcome, StoreError> {
         let tx = self.conn.transaction()?;
         let arrival = Arrival {
             my_unit: self.ctx.me.as_ref().map(|m| m.unit_id),

@@ -85,6 +85,10 @@ pub use sync_state::SyncState;
 /// instance, a backup tool) before failing with `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Every commit waits for the disk (`Store::init`), but a first-sync page's
+/// (`Store::apply_page`).
+const SYNCHRONOUS: &str = "FULL";
+
 /// How much of the cache file is read through a memory map (`Store::open`): 1 GiB of
 /// address space, more than a 100,000-letter cache needs; only the pages read are
 /// resident, and the OS may drop them under memory pressure.
@@ -153,7 +157,7 @@ impl Store {
     fn init(mut conn: Connection) -> Result<Store, StoreError> {
         // FULL: a commit is on disk before it returns, so an officer's action that the
         // UI showed as queued survives a power cut, not only a crash of the app.
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "synchronous", SYNCHRONOUS)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         let before: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -143,6 +143,60 @@ fn pages_upsert_remove_and_advance_the_cursor() -> TestResult {
     Ok(())
 }
 
+/// The pages of a first sync commit without waiting for the disk (they can be fetched
+/// again); nothing else may: after each page, and after a page that failed, every commit
+/// is synced again (`synchronous = FULL`, 2) with the WAL checkpointed automatically,
+/// and the page that catches up leaves the WAL checkpointed into the file.
+#[test]
+fn only_the_first_sync_s_own_pages_commit_unsynced() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let mut store = Store::open(dir.path().join("cache.sqlite3"))?;
+    let commits = |store: &Store| -> Result<(i64, i64), Box<dyn Error>> {
+        let conn = store.connection();
+        Ok((
+            conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?,
+            conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?,
+        ))
+    };
+    assert_eq!(commits(&store)?, (2, 1000));
+    let mut first = page(
+        1,
+        cst("2026-03-02 10:00"),
+        vec![upsert(dispatched(1, NANTOU))],
+    );
+    first.has_more = true;
+    store.apply_page(&first)?;
+    assert_eq!(
+        commits(&store)?,
+        (2, 1000),
+        "restored after a first-sync page"
+    );
+    let mut malformed = dispatched(9, NANTOU);
+    malformed.events.remove(0);
+    let mut bad = page(2, cst("2026-03-02 10:00"), vec![upsert(malformed)]);
+    bad.has_more = true;
+    assert!(store.apply_page(&bad).is_err());
+    assert_eq!(commits(&store)?, (2, 1000), "restored after a failed page");
+    store.apply_page(&page(
+        2,
+        cst("2026-03-02 10:00"),
+        vec![upsert(dispatched(2, NANTOU))],
+    ))?;
+    let (busy, wal_pages, _): (i64, i64, i64) =
+        store
+            .connection()
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+    assert_eq!(
+        (busy, wal_pages),
+        (0, 0),
+        "caught up: the WAL is in the file"
+    );
+    assert_eq!(store.letter_count()?, 2);
+    Ok(())
+}
+
 #[test]
 fn a_failure_mid_page_keeps_nothing_of_it() -> TestResult {
     let dir = tempfile::tempdir()?;
