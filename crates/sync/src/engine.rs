@@ -22,6 +22,13 @@ use crate::plan::{
     better_sample, changed_ids, decide_push, judge_head, next_wake, offset_sample, poke_needs_pull,
 };
 
+/// A sync page as it arrived, with the local times the request was sent and answered.
+struct Fetched {
+    page: jsjb_proto::SyncPage,
+    sent: DateTime<Utc>,
+    received: DateTime<Utc>,
+}
+
 /// Tunables of the engine. The defaults suit a station desk on the police network.
 #[derive(Debug, Clone, Copy)]
 pub struct SyncConfig {
@@ -809,14 +816,26 @@ impl SyncEngine {
         result
     }
 
+    /// One `GET /sync` page, with the local times around it (for the clock offset).
+    async fn fetch_page(&self, cursor: i64) -> Result<Fetched, SyncError> {
+        let sent = self.clock.local_now();
+        let page = self.client.sync(cursor, self.config.page_limit).await?;
+        let received = self.clock.local_now();
+        Ok(Fetched {
+            page,
+            sent,
+            received,
+        })
+    }
+
     async fn pull_pages(&mut self, best: &mut Option<OffsetSample>) -> Result<(), SyncError> {
+        let mut fetched = self.fetch_page(self.cursor).await?;
         loop {
-            let sent = self.clock.local_now();
-            let page = self
-                .client
-                .sync(self.cursor, self.config.page_limit)
-                .await?;
-            let received = self.clock.local_now();
+            let Fetched {
+                page,
+                sent,
+                received,
+            } = fetched;
             let sample = better_sample(*best, offset_sample(sent, received, page.server_time));
             *best = Some(sample);
             // Adopted before the page is applied: whoever sees a letter of this page
@@ -832,7 +851,19 @@ impl SyncEngine {
             if let Some(version) = page.rules_version.clone() {
                 self.adopt_rules(version).await?;
             }
-            let outcome = self.store.call(move |s| s.apply_page(&page)).await??;
+            let apply = self.store.call(move |s| s.apply_page(&page));
+            // While this page is stored, the next one is on its way (issue 15 item 2): a
+            // long pull, a first sync above all, takes about the slower of fetching and
+            // storing instead of their sum. The pages are still stored one after the
+            // other, in cursor order; a page fetched ahead of one that failed to store
+            // is dropped, and the next pull asks for it again.
+            let (applied, next) = if has_more {
+                let (applied, next) = tokio::join!(apply, self.fetch_page(next_cursor));
+                (applied, Some(next))
+            } else {
+                (apply.await, None)
+            };
+            let outcome = applied??;
             self.cursor = next_cursor;
             self.shared_cursor.store(next_cursor, Ordering::Relaxed);
             self.publish(|s| s.last_synced_at = Some(server_time));
@@ -852,8 +883,9 @@ impl SyncEngine {
                     ids: outcome.newly_to_sign,
                 });
             }
-            if !has_more {
-                return Ok(());
+            match next {
+                None => return Ok(()),
+                Some(next) => fetched = next?,
             }
         }
     }
