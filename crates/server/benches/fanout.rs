@@ -9,26 +9,15 @@
 //! `ulimit -n 20000` first; the bench says so when the limit is lower.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use jsjb_core::org::{Role, Tier};
-use jsjb_server::Config;
-use jsjb_server::admin::{self, CreateUnitRequest, CreateUserRequest};
-use jsjb_storage::{Actor, LoginAttempt, NewSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-const PASSWORD: &str = "bench-password-1";
+mod support;
 
-fn config(dir: &Path) -> Config {
-    let mut config = Config::new(dir.join("jsjb.sqlite3"), dir.join("blobs"));
-    config.argon2_memory_kib = 256;
-    config
-}
+use support::{PASSWORD, percentile, seed, serve, spawn_server, status_field as rss_kib, summary};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args()
@@ -52,138 +41,10 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(bench(desktops, runs, letters))
 }
 
-/// The server, in its own process so that its RSS is its own.
-async fn serve(dir: &Path) -> anyhow::Result<()> {
-    let state = jsjb_server::open(config(dir))?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    println!("{}", listener.local_addr()?.port());
-    std::io::stdout().flush()?;
-    // The bench holds our stdin: when it ends (or dies), so do we.
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while std::io::stdin()
-            .read_line(&mut sink)
-            .map(|n| n > 0)
-            .unwrap_or(false)
-        {}
-        let _ = tx.send(());
-    });
-    jsjb_server::serve(listener, state, async {
-        let _ = rx.await;
-    })
-    .await?;
-    Ok(())
-}
-
 fn open_files_limit() -> Option<usize> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
-}
-
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// The org and the desktops' sessions, written before the server starts. Desktop `i`
-/// sits at branch `i % 4`: branch 0's (a quarter) are in the scope of the letters.
-async fn seed(dir: &Path, desktops: usize) -> anyhow::Result<Vec<(usize, String)>> {
-    let state = jsjb_server::open(config(dir))?;
-    let (store, time) = (state.store.as_ref(), state.time.as_ref());
-    let unit = |parent: Option<i64>, tier, name: &str| CreateUnitRequest {
-        parent_id: parent,
-        tier,
-        name: name.to_owned(),
-    };
-    let city = admin::create_unit(
-        store,
-        time,
-        unit(None, Tier::City, "深圳市公安局"),
-        Actor::cli(),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let mut users = Vec::new();
-    for b in 0..4 {
-        let branch = admin::create_unit(
-            store,
-            time,
-            unit(Some(city.id), Tier::Branch, &format!("分局{b}")),
-            Actor::cli(),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        for s in 0..8 {
-            admin::create_unit(
-                store,
-                time,
-                unit(Some(branch.id), Tier::Station, &format!("派出所{b}-{s}")),
-                Actor::cli(),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        }
-        let user = admin::create_user(
-            store,
-            &state.config,
-            time,
-            CreateUserRequest {
-                unit_id: branch.id,
-                username: format!("desk{b}"),
-                display_name: format!("分局{b}值班"),
-                roles: vec![Role::Dispatcher],
-                password: PASSWORD.to_owned(),
-            },
-            Actor::cli(),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        users.push(user.id);
-    }
-    let now = state.time.now();
-    let mut tokens = Vec::with_capacity(desktops);
-    let mut writes = tokio::task::JoinSet::new();
-    for i in 0..desktops {
-        let token = format!("bench-token-{i:08}");
-        let user = jsjb_core::org::UserId(users[i % 4]);
-        let store = Arc::clone(&state.store);
-        let session = NewSession {
-            token_hash: jsjb_server::auth::token_hash(&token),
-            user_id: user,
-            created_at: now,
-            expires_at: now + chrono::Duration::hours(12),
-            ip: "127.0.0.1".to_owned(),
-            workstation: None,
-        };
-        let attempt = LoginAttempt {
-            username: format!("desk{}", i % 4),
-            user: Some(user),
-            ip: "127.0.0.1".to_owned(),
-            ip_bucket: "127.0.0.1".to_owned(),
-            at: now,
-        };
-        writes.spawn(async move { store.record_login_success(attempt, session).await });
-        tokens.push((i % 4, token));
-        // Many at once: the writer commits them in groups.
-        while writes.len() >= 256 {
-            if let Some(done) = writes.join_next().await {
-                done??;
-            }
-        }
-    }
-    while let Some(done) = writes.join_next().await {
-        done??;
-    }
-    Ok(tokens)
 }
 
 /// What a desktop's stream reports.
@@ -261,25 +122,6 @@ async fn desktop(
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn summary(label: &str, per_run: &[f64]) {
-    let mut v = per_run.to_vec();
-    v.sort_by(f64::total_cmp);
-    println!(
-        "{label:<34} min {:>8.1}  median {:>8.1}  max {:>8.1}",
-        v.first().copied().unwrap_or(f64::NAN),
-        v.get(v.len() / 2).copied().unwrap_or(f64::NAN),
-        v.last().copied().unwrap_or(f64::NAN)
-    );
-}
-
 async fn bench(desktops: usize, runs: usize, letters: usize) -> anyhow::Result<()> {
     let limit = open_files_limit().unwrap_or(0);
     if limit < desktops + 512 {
@@ -291,22 +133,8 @@ async fn bench(desktops: usize, runs: usize, letters: usize) -> anyhow::Result<(
     let dir = tempfile::tempdir()?;
     println!("seeding {desktops} sessions…");
     let tokens = seed(dir.path(), desktops).await?;
-    let mut server = Command::new(std::env::current_exe()?)
-        .arg("--serve")
-        .arg(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?;
+    let (mut server, port) = spawn_server(dir.path())?;
     let pid = server.id();
-    let port: u16 = {
-        let out = server
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-        let mut line = String::new();
-        std::io::BufReader::new(out).read_line(&mut line)?;
-        line.trim().parse()?
-    };
     let http = reqwest::Client::new();
     let login = |name: &str| {
         http.post(format!("http://127.0.0.1:{port}/api/v1/auth/login"))
