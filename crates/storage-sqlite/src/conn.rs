@@ -25,8 +25,15 @@ use crate::{Db, telemetry};
 
 /// The most jobs one group commit takes, so a flood of writes cannot starve replies.
 const MAX_GROUP: usize = 256;
-/// Read connections kept open; more are opened on demand and dropped after use.
-const MAX_IDLE_READERS: usize = 8;
+/// Read connections: at most this many reads run at once, each on a connection of the
+/// pool (opened on first need, then kept). More reads wait their turn without a thread:
+/// a burst of 250 desktops fetching their page at one poke used to run on 250 blocking
+/// threads, each opening (and closing) a connection of its own, and the opens, the
+/// statements prepared afresh on them and SQLite's global mutex made the burst take
+/// 0.6–0.8 s (issue 15 item 1, docs/performance.md).
+const MAX_READERS: usize = 8;
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 128;
 
 /// Called with the outcome of the COMMIT after the job ran.
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
@@ -39,6 +46,10 @@ fn configure(conn: &Connection, read_only: bool) -> rusqlite::Result<()> {
     // Writers wait for each other (the CLI against a running server) instead of failing.
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // A request runs more distinct statements than rusqlite's default cache of 16 keeps
+    // (session, units, scope, page, records, attachments, forms…): each one evicted is
+    // parsed again on its next use.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     if read_only {
         conn.pragma_update(None, "query_only", "ON")?;
     } else {
@@ -267,6 +278,8 @@ fn run_group(conn: &Connection, group: Vec<Job>) {
 pub struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// One per read running: never more than [`MAX_READERS`] connections.
+    running: Arc<tokio::sync::Semaphore>,
 }
 
 impl Readers {
@@ -274,6 +287,7 @@ impl Readers {
         Arc::new(Readers {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
+            running: Arc::new(tokio::sync::Semaphore::new(MAX_READERS)),
         })
     }
 
@@ -295,7 +309,7 @@ impl Readers {
 
     fn give_back(&self, conn: Connection) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < MAX_IDLE_READERS {
+        if idle.len() < MAX_READERS {
             idle.push(conn);
         }
     }
@@ -307,7 +321,14 @@ impl Readers {
         F: FnOnce(&Connection) -> Result<R, StorageError> + Send + 'static,
     {
         let readers = Arc::clone(self);
+        // The permit goes with the blocking task, so that a read whose caller went away
+        // (a client that disconnected) still counts until it is done.
+        let permit = Arc::clone(&self.running)
+            .acquire_owned()
+            .await
+            .map_err(|e| StorageError::Commit(format!("read pool closed: {e}")))?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = readers.take()?;
             // Every read is one transaction, so all its statements see one snapshot: a
             // sync page and its `next_cursor` must come from the same moment, or a change

@@ -108,7 +108,7 @@ fn time_col(text: &str) -> Result<DateTime<Utc>, StorageError> {
 
 fn load_units(conn: &Connection) -> Result<Vec<Unit>, StorageError> {
     let mut stmt = conn
-        .prepare("SELECT id, parent_id, tier, name, active FROM units ORDER BY id")
+        .prepare_cached("SELECT id, parent_id, tier, name, active FROM units ORDER BY id")
         .db()?;
     let rows = stmt
         .query_map([], |r| {
