@@ -122,8 +122,16 @@ describe("running the platform from the admin console", () => {
     assert.match(await done("admin-users-done"), /已保存新同事（见习）的修改/);
 
     await ui.press(ui.$("admin-tab-units"));
-    await ui.press(unitRow(STATION).$('[data-testid="admin-unit-toggle"]'));
-    await ui.$("admin-unit-toggle-reason").waitForDisplayed({ timeout: 10_000 });
+    await ui.$("admin-units").waitForDisplayed({ timeout: 20_000 });
+    // The users tab's "saved" toast can still cover the row, and the list can re-render
+    // under the click (CI once clicked a row that was being replaced): press until the
+    // reason dialog is up.
+    await ui.waitFor("the station's deactivate dialog", async () => {
+      if (await ui.$("admin-unit-toggle-reason").isDisplayed()) return true;
+      await ui.clickWhenFree("the station's toggle", unitRow(STATION).$('[data-testid="admin-unit-toggle"]'));
+      await ui.$("admin-unit-toggle-reason").waitForDisplayed({ timeout: 2_000 }).catch(() => {});
+      return ui.$("admin-unit-toggle-reason").isDisplayed();
+    }, 20_000);
     await ui.type(page(ui), "admin-unit-toggle-reason", "撤并");
     await ui.press(ui.$("admin-unit-toggle-confirm"));
     await ui.$("admin-units-error").waitForDisplayed({ timeout: 20_000 });
