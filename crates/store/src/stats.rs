@@ -143,8 +143,7 @@ impl Store {
         let mut by_problem = Vec::new();
         let mut stmt = self.conn.prepare_cached(
             "SELECT tag.value, count(*)
-             FROM letters l JOIN letter_records r ON r.id = l.id,
-                  json_each(r.record, '$.problem_tags') AS tag
+             FROM letters l, json_each(l.problem_tags) AS tag
              WHERE l.received_at >= ?1 AND l.received_at < ?2
              GROUP BY tag.value ORDER BY count(*) DESC, tag.value",
         )?;

@@ -102,6 +102,9 @@ pub(crate) struct Derived {
     /// promised call-back.
     pub(crate) chase_owed: Option<ChaseOwed>,
     pub(crate) callback_owed: Option<CallbackOwed>,
+    /// The letter's problem tags (问题分类) as a JSON array, for the statistics' counts
+    /// without parsing the whole record of every letter.
+    pub(crate) problem_tags: String,
 }
 
 /// A chase (催办) nobody of the holding unit has acted on since.
@@ -245,6 +248,8 @@ pub(crate) fn derive(ctx: &Context, record: &LetterRecord, view: &OptimisticView
         visit_due: status.state == LetterState::Closed && !status.return_visit_done,
         chase_owed: unanswered_chase(record, view, status.unit),
         callback_owed: promised_callback(record, view),
+        problem_tags: serde_json::to_string(&record.problem_tags)
+            .unwrap_or_else(|_| "[]".to_owned()),
     }
 }
 
@@ -256,7 +261,7 @@ pub(crate) fn write_view(conn: &Connection, id: LetterId, d: &Derived) -> Result
                 supervisor_id = ?14, extension_pending = ?15, extended = ?16, visit_due = ?17,
                 chased_at = ?18, feedback_due = ?19, closure_due = ?20, above_unit = ?21,
                 chase_owed_at = ?22, chase_note = ?23, callback_attempt_at = ?24,
-                callback_at = ?25, callback_note = ?26
+                callback_at = ?25, callback_note = ?26, problem_tags = ?27
          WHERE id = ?1",
     )?
     .execute(params![
@@ -286,6 +291,7 @@ pub(crate) fn write_view(conn: &Connection, id: LetterId, d: &Derived) -> Result
         d.callback_owed.as_ref().map(|c| c.attempted_at),
         d.callback_owed.as_ref().and_then(|c| c.callback_at),
         d.callback_owed.as_ref().map(|c| c.note.as_str()),
+        d.problem_tags,
     ])?;
     Ok(())
 }

@@ -626,7 +626,8 @@ fn an_older_cache_gets_its_savable_clocks_on_open() -> TestResult {
 /// next open runs them on a cache as that version left it.
 fn as_left_by_version(store: &Store, version: i64) -> Result<(), Box<dyn Error>> {
     // Newest first: each migration's columns and indexes.
-    let undo: [(i64, &str); 8] = [
+    let undo: [(i64, &str); 9] = [
+        (13, "ALTER TABLE letters DROP COLUMN problem_tags;"),
         (
             12,
             "ALTER TABLE letters DROP COLUMN chase_owed_at;
@@ -704,6 +705,34 @@ fn an_older_cache_gets_its_character_index_on_open() -> TestResult {
     }
     let store = Store::open(&path)?;
     assert_eq!(search(&store, "噪音")?, vec![4]);
+    Ok(())
+}
+
+/// A version-12 cache (before the problem-tags column) counts its letters by tag once
+/// opened.
+#[test]
+fn an_older_cache_gets_its_problem_tags_on_open() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("cache.sqlite3");
+    {
+        let mut store = Store::open(&path)?;
+        let mut letter = LetterBuilder::received(4, cst("2026-03-02 08:00")).build();
+        letter.problem_tags = vec!["噪音扰民".to_owned()];
+        store.apply_page(&page(1, cst("2026-03-02 08:00"), vec![upsert(letter)]))?;
+        as_left_by_version(&store, 12)?;
+    }
+    let store = Store::open(&path)?;
+    let report = store.statistics(
+        cst("2026-03-02 00:00"),
+        cst("2026-03-03 00:00"),
+        cst("2026-03-02 09:00"),
+    )?;
+    let tags: Vec<(String, u32)> = report
+        .by_problem
+        .into_iter()
+        .map(|t| (t.key, t.count))
+        .collect();
+    assert_eq!(tags, [("噪音扰民".to_owned(), 1)]);
     Ok(())
 }
 
