@@ -17,7 +17,9 @@ use tokio::sync::mpsc;
 
 mod support;
 
-use support::{PASSWORD, percentile, seed, serve, spawn_server, status_field as rss_kib, summary};
+use support::{
+    PASSWORD, desk_letter, percentile, seed, serve, spawn_server, status_field as rss_kib, summary,
+};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args()
@@ -214,14 +216,7 @@ async fn bench(desktops: usize, runs: usize, letters: usize) -> anyhow::Result<(
             let res = http
                 .post(format!("http://127.0.0.1:{port}/api/v1/letters"))
                 .bearer_auth(&writer)
-                .json(&serde_json::json!({
-                    "category": "help",
-                    "problem_tags": ["噪音扰民"],
-                    "subject": format!("夜间施工噪音 {run}-{n}"),
-                    "body": "每晚十一点后仍有施工噪音，影响休息，请处理。",
-                    "writer_name": "张三丰",
-                    "writer_phone": "13812345678",
-                }))
+                .json(&desk_letter(&format!("夜间施工噪音 {run}-{n}")))
                 .send()
                 .await?;
             anyhow::ensure!(res.status() == 201, "letter: {}", res.text().await?);

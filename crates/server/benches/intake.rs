@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use support::{percentile, seed, serve, spawn_server, summary};
+use support::{desk_letter, percentile, seed, serve, spawn_server, summary};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args()
@@ -68,14 +68,7 @@ async fn level(
                     .post(format!("http://127.0.0.1:{port}/api/v1/letters"))
                     .bearer_auth(&token)
                     .header("Idempotency-Key", format!("bench-{tag}-{n}"))
-                    .json(&serde_json::json!({
-                        "category": "help",
-                        "problem_tags": ["噪音扰民"],
-                        "subject": format!("夜间施工噪音 {tag}-{n}"),
-                        "body": "每晚十一点后仍有施工噪音，影响休息，请处理。地点在南山区某街道附近。",
-                        "writer_name": "张三丰",
-                        "writer_phone": "13812345678",
-                    }))
+                    .json(&desk_letter(&format!("夜间施工噪音 {tag}-{n}")))
                     .send()
                     .await?;
                 anyhow::ensure!(res.status() == 201, "letter: {}", res.text().await?);

@@ -115,6 +115,16 @@ async fn bench(letters: usize, runs: usize) -> BenchResult<()> {
             if usize::try_from(cached).is_ok_and(|c| c >= letters) {
                 break;
             }
+            // A sync that stalls (the engine failing page after page) is a failed run,
+            // not a bench that waits forever.
+            if started.elapsed() > Duration::from_secs(600) {
+                let status = station.handle().status();
+                return Err(format!(
+                    "the first sync stalled at {cached} of {letters} letters: {:?}",
+                    status.last_error_code
+                )
+                .into());
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let whole = started.elapsed();

@@ -67,6 +67,18 @@ pub fn spawn_server(dir: &Path) -> anyhow::Result<(Child, u16)> {
     Ok((server, line.trim().parse()?))
 }
 
+/// A desk's typed-in letter (`POST /api/v1/letters`) as the benches send it.
+pub fn desk_letter(subject: &str) -> serde_json::Value {
+    serde_json::json!({
+        "category": "help",
+        "problem_tags": ["噪音扰民"],
+        "subject": subject,
+        "body": "每晚十一点后仍有施工噪音，影响休息，请处理。地点在南山区某街道附近。",
+        "writer_name": "张三丰",
+        "writer_phone": "13812345678",
+    })
+}
+
 /// A field of `/proc/{pid}/status` in KiB (or a count), 0 when unreadable.
 pub fn status_field(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
