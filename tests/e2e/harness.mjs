@@ -175,7 +175,7 @@ export async function launchSignedIn(serverUrl, username, password) {
 }
 
 /**
- * Launches the real app under WebDriver. Returns `{ browser, screenshot, close }`.
+ * Launches the real app under WebDriver. Returns `{ browser, sessionRequestedAt, screenshot, close }`.
  * `screen` sizes the Xvfb screen the harness starts (e.g. "1920x1080x24" for pictures
  * at that size); it is ignored when DISPLAY is already set.
  * @param {{ env?: Record<string, string>, screen?: string }} [options]
@@ -216,8 +216,11 @@ export async function launchApp({ env = {}, screen } = {}) {
   };
 
   let browser;
+  let sessionRequestedAt = 0;
   try {
     await waitForDriver(port, driver, () => driverLog);
+    // The WebDriver session starts the app: the cold-start bench counts from here.
+    sessionRequestedAt = Date.now();
     browser = await remote({
       hostname: "127.0.0.1",
       port,
@@ -236,6 +239,8 @@ export async function launchApp({ env = {}, screen } = {}) {
 
   return {
     browser,
+    /** When the session (and so the app's process) was asked for, in epoch ms. */
+    sessionRequestedAt,
     /** Saves a PNG of the window into tests/.artifacts/<name>.png and returns its path. */
     async screenshot(name) {
       const path = join(ARTIFACTS, `${name}.png`);

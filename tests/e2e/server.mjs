@@ -47,9 +47,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /**
  * Starts `jsjb-server demo`. `arrivalSecs` 0 keeps the demo from adding letters of its
  * own (tests post theirs); `days`/`perDay` size the seeded history; `env` adds server
- * configuration (e.g. `JSJB_LOCKOUT_THRESHOLD`).
+ * configuration (e.g. `JSJB_LOCKOUT_THRESHOLD`); `startSecs` is how long seeding may take
+ * before the server answers.
  */
-export async function startServer({ arrivalSecs = 0, days = 3, perDay = 6, env = {} } = {}) {
+export async function startServer({ arrivalSecs = 0, days = 3, perDay = 6, env = {}, startSecs = 60 } = {}) {
   const binary = serverBinary();
   if (!existsSync(binary)) {
     const build = spawnSync("cargo", ["build", "-p", "jsjb-server"], { cwd: REPO, stdio: "inherit" });
@@ -80,7 +81,7 @@ export async function startServer({ arrivalSecs = 0, days = 3, perDay = 6, env =
     });
     child.stdout.on("data", (d) => (log += d));
     child.stderr.on("data", (d) => (log += d));
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + startSecs * 1000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`jsjb-server exited with ${child.exitCode}:\n${log}`);
       try {
@@ -91,7 +92,7 @@ export async function startServer({ arrivalSecs = 0, days = 3, perDay = 6, env =
       }
       await sleep(150);
     }
-    throw new Error(`jsjb-server did not answer within 60 s:\n${log}`);
+    throw new Error(`jsjb-server did not answer within ${startSecs} s:\n${log}`);
   }
 
   async function stop() {

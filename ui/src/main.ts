@@ -1,15 +1,17 @@
 import { createApp } from "vue";
 import App from "./App.vue";
+import { markFirstRowsPainted } from "./app/paintMarks";
 import { createAppI18n } from "./i18n";
 
 async function main() {
   // The mock backend exists only in builds made with VITE_JSJB_MOCK=1 (development,
-  // screenshots, the UI benchmark): Vite replaces the condition, so release builds
+  // screenshots): Vite replaces the condition, so release builds
   // drop the import entirely.
   if (import.meta.env.VITE_JSJB_MOCK === "1") {
     const { installMockBackend } = await import("./dev/install");
     installMockBackend();
   }
+  markFirstRowsPainted();
   createApp(App).use(createAppI18n()).mount("#app");
 }
 

@@ -6,7 +6,9 @@
 //! - `cargo xtask bindings` regenerate the UI's TypeScript bindings from Rust
 //! - `cargo xtask contract` the API contract step alone (Schemathesis, demo server)
 //! - `cargo xtask cycles`   import circles between the files of each crate (`--write`)
+//! - `cargo xtask bench desk` the desktop's benchmark on release builds
 
+mod bench;
 mod contract;
 mod cycles;
 mod demo;
@@ -31,6 +33,9 @@ commands:
   cycles     import circles between files inside each crate; fails on a new one
              (`--write` records today's in xtask/module-cycles.txt;
              `--why` prints the imports that tie each one)
+  bench desk the desktop's benchmark on release builds (tests/bench/desk.mjs): first
+             sign-in, cold start, the UI's queries through the real commands, scrolling,
+             idle memory against a bare Tauri window; `--letters N --runs N --idle SECS`
 ";
 
 fn main() -> ExitCode {
@@ -41,6 +46,7 @@ fn main() -> ExitCode {
         Some("test") => test::run(),
         Some("bindings") => test::regenerate_bindings(),
         Some("contract") => contract::run(),
+        Some("bench") => bench::run(&args[1..]),
         Some("cycles") => cycles::run(
             args.iter().any(|a| a == "--write"),
             args.iter().any(|a| a == "--why"),

@@ -119,6 +119,11 @@ fn steps() -> Vec<Step> {
             required: false,
             action: web,
         },
+        Step {
+            name: "bench desk (smoke, debug)",
+            required: false,
+            action: crate::bench::desk_smoke,
+        },
     ]
 }
 

@@ -1,4 +1,4 @@
-// Installs the mock backend in a browser page (development, screenshots, benchmark).
+// Installs the mock backend in a browser page (development, screenshots).
 // Query parameters: ?letters=100000&user=futian.liu|none&offline=1&lang=en
 import { emit } from "@tauri-apps/api/event";
 import { mockIPC } from "@tauri-apps/api/mocks";
@@ -16,17 +16,6 @@ export function installMockBackend(): void {
     user: user === "none" ? null : (user ?? "futian.liu"),
     offline: params.get("offline") === "1",
   });
-  if (params.has("bench")) {
-    // The real cache keeps its sort keys; the mock computes them on first use: do that
-    // before the clock starts, then mark when the first rows are painted.
-    backend.handle("inbox", { query: { states: [], bands: [], categories: [], channels: [], handler: null, unit: null, text: null, offset: 0, limit: 1 } });
-    const observer = new MutationObserver(() => {
-      if (!document.querySelector("[data-row]")) return;
-      observer.disconnect();
-      requestAnimationFrame(() => setTimeout(() => performance.mark("jsjb:first-rows-painted"), 0));
-    });
-    observer.observe(document.documentElement, { childList: true, subtree: true });
-  }
   mockIPC((cmd, args) => backend.handle(cmd, args as Record<string, unknown>), { shouldMockEvents: true });
   backend.onEvent((event, payload) => void emit(event, payload));
   const lang = params.get("lang");

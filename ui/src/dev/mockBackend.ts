@@ -1,6 +1,6 @@
 // A stand-in for the Rust commands of docs/ipc.md, for development in a browser
-// (`VITE_JSJB_MOCK=1 npm run dev`), screenshots, unit tests and the UI benchmark
-// (100 000 letters). Never part of a release build: main.ts imports it only when
+// (`VITE_JSJB_MOCK=1 npm run dev`, `?letters=100000` for a big inbox), screenshots and
+// unit tests. Never part of a release build: main.ts imports it only when
 // VITE_JSJB_MOCK is set at build time. mockBackend.test.ts checks the commands it answers
 // against the app's real list (`generate_handler!` in src-tauri/src/lib.rs).
 import type {
