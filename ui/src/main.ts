@@ -1,6 +1,5 @@
 import { createApp } from "vue";
 import App from "./App.vue";
-import { markFirstRowsPainted } from "./app/paintMarks";
 import { createAppI18n } from "./i18n";
 
 async function main() {
@@ -11,7 +10,6 @@ async function main() {
     const { installMockBackend } = await import("./dev/install");
     installMockBackend();
   }
-  markFirstRowsPainted();
   createApp(App).use(createAppI18n()).mount("#app");
 }
 

@@ -550,6 +550,13 @@ pub struct SyncPage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub rules_version: Option<String>,
+    /// On a page with `has_more`: the newest change on the server when the page was
+    /// made, the cursor a desktop reaches once caught up — how far a first sync (or a
+    /// catch-up after days offline) has to go, for its progress. Absent otherwise, and
+    /// from an older server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub latest_cursor: Option<i64>,
 }
 
 /// `GET /api/v1/rules`: the clock rules every desktop uses once connected — the

@@ -52,7 +52,7 @@ async fn scope(state: &AppState, session: &Session) -> Result<Vec<UnitId>, ApiEr
     security(("bearer" = [])),
     params(SyncQuery),
     responses(
-        (status = 200, body = jsjb_proto::SyncPage, description = "SyncPage: `{changes, next_cursor, has_more, server_time}`"),
+        (status = 200, body = jsjb_proto::SyncPage, description = "SyncPage: `{changes, next_cursor, has_more, server_time, rules_version, latest_cursor}`"),
         (status = 400, body = Problem),
         (status = 401, body = Problem),
     ))]
@@ -74,10 +74,24 @@ pub async fn get_sync(
     let scope = scope(&state, &session).await?;
     let batch = state.store.sync_page(scope, query.cursor, limit).await?;
     crate::telemetry::sync_page(batch.changes.len());
+    // Read after the page: never behind its cursor. Only long pulls need it (one read
+    // of the changes' primary key's end).
+    let latest_cursor = if batch.has_more {
+        Some(
+            state
+                .store
+                .latest_change_seq()
+                .await?
+                .max(batch.next_cursor),
+        )
+    } else {
+        None
+    };
     Ok(ApiJson(SyncPage {
         changes: batch.changes,
         next_cursor: batch.next_cursor,
         has_more: batch.has_more,
+        latest_cursor,
         // Taken after the page was read: the desktop uses it to estimate its clock offset.
         server_time: state.time.now(),
         rules_version: Some(state.rules_version.to_string()),

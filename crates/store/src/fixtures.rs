@@ -234,6 +234,7 @@ pub fn page(next_cursor: i64, server_time: DateTime<Utc>, changes: Vec<Change>) 
         has_more: false,
         server_time,
         rules_version: None,
+        latest_cursor: None,
     }
 }
 

@@ -19,7 +19,8 @@ use crate::client::{ClientError, ServerClient, StreamItem};
 use crate::clock::{LocalClock, ServerClock};
 use crate::plan::{
     AuditAlarm, HeadVerdict, Intervals, LoopState, OffsetSample, PushDecision, Wake, backoff_delay,
-    better_sample, changed_ids, decide_push, judge_head, next_wake, offset_sample, poke_needs_pull,
+    better_sample, catch_up_percent, changed_ids, decide_push, judge_head, next_wake,
+    offset_sample, poke_needs_pull,
 };
 
 /// A sync page as it arrived, with the local times the request was sent and answered.
@@ -97,6 +98,10 @@ pub struct SyncStatus {
     /// The server's audit chain disagrees with the head this desktop kept (witnessed
     /// audit): shown as a banner until the server's chain agrees again.
     pub audit_alarm: Option<AuditAlarm>,
+    /// A long pull (a first sync, a catch-up after days offline) is under way: how far
+    /// it has come, 0–99 %; `None` when there is no such pull. The inbox already shows
+    /// what has been stored; this says that more is coming.
+    pub catch_up_percent: Option<u8>,
 }
 
 /// What an exchange asked for with [`SyncHandle::sync_and_report`] came to: what the
@@ -339,6 +344,7 @@ impl SyncEngine {
             clock_offset_ms: state.clock_offset_ms,
             last_error_code: None,
             audit_alarm: None,
+            catch_up_percent: None,
         });
         let (events, _) = broadcast::channel(256);
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
@@ -806,6 +812,9 @@ impl SyncEngine {
     async fn pull(&mut self) -> Result<(), SyncError> {
         let mut best: Option<OffsetSample> = None;
         let result = self.pull_pages(&mut best).await;
+        // Caught up, or stopped: either way no progress to show (the next pull measures
+        // from where it starts).
+        self.publish(|s| s.catch_up_percent = None);
         // A sample from a page that arrived counts even if a later page failed.
         if let Some(sample) = best {
             let offset = sample.offset_ms;
@@ -829,6 +838,7 @@ impl SyncEngine {
     }
 
     async fn pull_pages(&mut self, best: &mut Option<OffsetSample>) -> Result<(), SyncError> {
+        let start = self.cursor;
         let mut fetched = self.fetch_page(self.cursor).await?;
         loop {
             let Fetched {
@@ -846,8 +856,12 @@ impl SyncEngine {
             self.letters_changed = self
                 .letters_changed
                 .saturating_add(u32::try_from(changed.len()).unwrap_or(u32::MAX));
-            let (next_cursor, has_more, server_time) =
-                (page.next_cursor, page.has_more, page.server_time);
+            let (next_cursor, has_more, server_time, latest_cursor) = (
+                page.next_cursor,
+                page.has_more,
+                page.server_time,
+                page.latest_cursor,
+            );
             if let Some(version) = page.rules_version.clone() {
                 self.adopt_rules(version).await?;
             }
@@ -866,7 +880,14 @@ impl SyncEngine {
             let outcome = applied??;
             self.cursor = next_cursor;
             self.shared_cursor.store(next_cursor, Ordering::Relaxed);
-            self.publish(|s| s.last_synced_at = Some(server_time));
+            let percent = has_more
+                .then_some(latest_cursor)
+                .flatten()
+                .map(|latest| catch_up_percent(start, next_cursor, latest));
+            self.publish(|s| {
+                s.last_synced_at = Some(server_time);
+                s.catch_up_percent = percent;
+            });
             self.emit_changed(changed);
             if !outcome.newly_dispatched_to_unit.is_empty() {
                 let _ = self.events.send(SyncEvent::Arrived {

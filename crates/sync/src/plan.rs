@@ -112,6 +112,13 @@ pub fn poke_needs_pull(poke_cursor: i64, known_cursor: i64) -> bool {
     poke_cursor > known_cursor
 }
 
+/// How far a pull that started at cursor `start` has come at `at`, when the server's
+/// changes reach `latest`: 0–99 % (caught up is no progress at all, not 100 %).
+pub fn catch_up_percent(start: i64, at: i64, latest: i64) -> u8 {
+    let (done, all) = ((at - start).max(0), (latest - start).max(1));
+    u8::try_from((done.saturating_mul(100) / all).clamp(0, 99)).unwrap_or(99)
+}
+
 /// The letters a page touches, in page order, each once: for `LettersChanged`.
 pub fn changed_ids(page: &SyncPage) -> Vec<LetterId> {
     let mut ids = Vec::with_capacity(page.changes.len());
@@ -306,6 +313,23 @@ mod tests {
     ) {
         let d = backoff_delay(attempt, S, 60 * S, jitter);
         assert_eq!(d.as_millis() as u64, millis);
+    }
+
+    #[rstest]
+    #[case::first_page_of_a_first_sync(0, 500, 100_000, 0)]
+    #[case::half_way(0, 50_000, 100_000, 50)]
+    #[case::from_where_the_pull_started(40_000, 70_000, 100_000, 50)]
+    #[case::the_last_page_but_one_is_not_done(0, 99_999, 100_000, 99)]
+    #[case::a_cursor_past_latest_changes_nothing(0, 100_500, 100_000, 99)]
+    #[case::nothing_to_go(100, 100, 100, 0)]
+    #[case::a_latest_behind_the_start(100, 150, 50, 99)]
+    fn a_long_pull_s_progress(
+        #[case] start: i64,
+        #[case] at: i64,
+        #[case] latest: i64,
+        #[case] percent: u8,
+    ) {
+        assert_eq!(catch_up_percent(start, at, latest), percent);
     }
 
     #[test]

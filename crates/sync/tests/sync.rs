@@ -267,7 +267,33 @@ async fn a_desktop_offline_for_a_day_catches_up_in_pages() {
     let status = desk.handle().status();
     assert!(status.last_synced_at.is_some());
     assert_eq!(status.last_error_code, None);
+    assert_eq!(
+        status.catch_up_percent, None,
+        "caught up: no progress shown"
+    );
     desk.stop().await;
+
+    // What the progress is made of: each page with more behind it says how far the
+    // server's changes go (never behind its own cursor); the last page does not.
+    let (mut cursor, mut pages) = (0, Vec::new());
+    loop {
+        let page = api.sync(cursor, 20).await;
+        pages.push((page.next_cursor, page.has_more, page.latest_cursor));
+        cursor = page.next_cursor;
+        if !page.has_more {
+            break;
+        }
+    }
+    // The cursor a caught-up desk ends at: every page before said the server goes at
+    // least that far.
+    let final_cursor = pages.last().map(|p| p.0).expect("a page");
+    for (next, has_more, latest_cursor) in &pages {
+        match (has_more, latest_cursor) {
+            (true, Some(l)) => assert!(*l >= *next && *l >= final_cursor, "{pages:?}"),
+            (false, None) => {}
+            _ => panic!("latest_cursor on exactly the pages with more: {pages:?}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

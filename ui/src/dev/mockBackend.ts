@@ -627,6 +627,7 @@ export function createMockBackend(options: MockOptions = {}) {
       clock_offset_ms: 0,
       last_error_code: offline ? "server_unreachable" : null,
       audit_alarm: null,
+      catch_up_percent: null,
     };
   }
 

@@ -16,6 +16,7 @@ const en: DeepStringRecord<MessageSchema> = {
     online: "Online",
     onlineLive: "Online · live",
     syncing: "Syncing",
+    syncingPercent: "Syncing {percent}%",
     offline: "Offline",
     offlineSince: "Offline (since {time})",
     offlineHint:
@@ -343,6 +344,7 @@ const en: DeepStringRecord<MessageSchema> = {
     emptyNone: "No letters",
     emptyWaitHint: "A new letter rings and shows here.",
     firstSync: "First sync of the letters, please wait…",
+    catchingUp: "Syncing the letters ({percent}% done): the list fills in as they arrive; the rest follow shortly.",
     loading: "Reading letters…",
     pending: "To sync",
     failed: "Refused",

@@ -35,4 +35,10 @@ last_error_code: string | null,
  * The server's audit chain disagrees with the head this desktop kept (witnessed
  * audit): shown as a banner until the server's chain agrees again.
  */
-audit_alarm: AuditAlarm | null, };
+audit_alarm: AuditAlarm | null, 
+/**
+ * A long pull (a first sync, a catch-up after days offline) is under way: how far
+ * it has come, 0–99 %; `None` when there is no such pull. The inbox already shows
+ * what has been stored; this says that more is coming.
+ */
+catch_up_percent: number | null, };
