@@ -89,10 +89,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// (`Store::apply_page`).
 const SYNCHRONOUS: &str = "FULL";
 
-/// How much of the cache file is read through a memory map (`Store::open`): 1 GiB of
-/// address space, more than a 100,000-letter cache needs; only the pages read are
-/// resident, and the OS may drop them under memory pressure.
-const MMAP_BYTES: i64 = 1 << 30;
 
 /// What the store knows besides the database: the clock rules and the user's unit tree,
 /// both needed to derive the view of a letter.
@@ -140,12 +136,12 @@ impl Store {
                 "journal_mode is {mode}, not wal"
             )));
         }
-        // The cache is read far more than it is written, and a desk's reads scan many
-        // rows (the handover, the statistics, the board): read the file through a
-        // memory map instead of a `pread` per page into SQLite's 2 MB page cache, which
-        // a 100,000-letter cache overflows (the handover spent half its time in `pread`;
-        // docs/performance.md). The map is the OS page cache itself: no second copy.
-        conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
+        // No memory map (SQLite's default `mmap_size = 0`): with the handover and the
+        // board answered from columns and indexes, mapping the file no longer made any
+        // query faster (the store bench, handover and statistics, with and without), and
+        // every mapped page read counts in the desktop's memory — 256 MiB of a city
+        // desk's 1 GB cache after start (docs/performance.md, footprint). Reads go
+        // through the OS page cache, which the OS shares and reclaims.
         Store::init(conn)
     }
 
