@@ -89,7 +89,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// (`Store::apply_page`).
 const SYNCHRONOUS: &str = "FULL";
 
-
 /// What the store knows besides the database: the clock rules and the user's unit tree,
 /// both needed to derive the view of a letter.
 pub(crate) struct Context {
