@@ -207,6 +207,29 @@ pub struct LetterFacts {
     pub holdings: Vec<Holding>,
 }
 
+impl LetterFacts {
+    /// The last moment this letter can count in a period: the latest of its facts' times
+    /// and of its holdings' ends; `None` while a holding is open (it adds time held up to
+    /// `now`). A period `[from, to)` with `from` after this moment gets nothing from the
+    /// letter ([`Tally::add`] adds nothing), so a reader may skip it without folding it.
+    pub fn counts_until(&self) -> Option<DateTime<Utc>> {
+        let mut last = self.received_at.max(self.resolution.due_at);
+        for r in &self.responses {
+            last = last.max(r.dispatched_at);
+        }
+        for v in &self.visits {
+            last = last.max(v.at);
+        }
+        for d in &self.deadlines {
+            last = last.max(d.due_at);
+        }
+        for h in &self.holdings {
+            last = last.max(h.until?);
+        }
+        Some(last)
+    }
+}
+
 /// The response outcome of one dispatch — the rule for 响应率, DOMAIN.md:
 /// - signed for (by the unit, or forwarded on by its desk) at or before the sign-for
 ///   deadline: met; later: missed;

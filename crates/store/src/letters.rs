@@ -152,10 +152,10 @@ pub(crate) fn store_server_letter(
                               supervisor_id, extension_pending, extended, visit_due,
                               chased_at, feedback_due, closure_due, above_unit,
                               chase_owed_at, chase_note, callback_attempt_at, callback_at,
-                              callback_note, problem_tags)
+                              callback_note, problem_tags, counts_until)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
                  ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32,
-                 ?33, ?34, ?35)
+                 ?33, ?34, ?35, ?36)
          ON CONFLICT (id) DO UPDATE SET
              tracking_code = excluded.tracking_code, channel = excluded.channel,
              category = excluded.category, subject = excluded.subject,
@@ -175,7 +175,7 @@ pub(crate) fn store_server_letter(
              chase_note = excluded.chase_note,
              callback_attempt_at = excluded.callback_attempt_at,
              callback_at = excluded.callback_at, callback_note = excluded.callback_note,
-             problem_tags = excluded.problem_tags",
+             problem_tags = excluded.problem_tags, counts_until = excluded.counts_until",
     )?
     .execute(params![
         record.id.0,
@@ -213,6 +213,7 @@ pub(crate) fn store_server_letter(
         derived.callback_owed.as_ref().and_then(|c| c.callback_at),
         derived.callback_owed.as_ref().map(|c| c.note.as_str()),
         derived.problem_tags,
+        derived.counts_until,
     ])?;
 
     conn.prepare_cached(

@@ -177,10 +177,11 @@ impl Store {
         };
         // A cache from before the savable-clock columns (migration 5), the worklist
         // columns (migration 6), the wall board's (migration 8), the handover's
-        // (migration 12) or the problem tags (migration 13) has them empty: fill them now,
-        // or its letters would rank as if no clock could be saved and be missing from the
-        // deciders' worklists, the board, the handover and the counts by tag.
-        if (1..13).contains(&before) {
+        // (migration 12), the problem tags (migration 13) or the statistics' reach
+        // (migration 14) has them empty: fill them now, or its letters would rank as if
+        // no clock could be saved and be missing from the deciders' worklists, the board,
+        // the handover and the counts by tag (and the statistics would fold them all).
+        if (1..14).contains(&before) {
             let tx = store.conn.unchecked_transaction()?;
             view::refresh_all_views(&tx, &store.ctx)?;
             tx.commit()?;

@@ -18,6 +18,7 @@ const STEPS: &[M<'static>] = &[
     M::up(V11_INBOX_IN_MEMORY),
     M::up(V12_HANDOVER_OWED),
     M::up(V13_PROBLEM_TAGS),
+    M::up(V14_COUNTS_UNTIL),
 ];
 
 /// The cache's migrations. `MIGRATIONS.validate()` runs in the tests.
@@ -303,3 +304,10 @@ ALTER TABLE letters ADD COLUMN callback_note TEXT;";
 /// letters when the cache is opened (`Store::init`).
 const V13_PROBLEM_TAGS: &str =
     "ALTER TABLE letters ADD COLUMN problem_tags TEXT NOT NULL DEFAULT '[]';";
+
+/// The last moment a letter's server history can count in a statistics period
+/// (`LetterFacts::counts_until`, µs; NULL while it still can, e.g. held by a unit): the
+/// statistics fold only the letters a period can see, not every history in the cache
+/// (issue 15 item 3). NULL until filled, which only costs a fold: filled for the cached
+/// letters when the cache is opened (`Store::init`).
+const V14_COUNTS_UNTIL: &str = "ALTER TABLE letters ADD COLUMN counts_until INTEGER;";

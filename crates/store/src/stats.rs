@@ -14,7 +14,9 @@
 //!
 //! Speed: one pass over the `events` table (its primary key is `(letter_id, seq)`, so
 //! the rows come grouped by letter and in order) for letters received before `to` —
-//! a letter received later cannot have anything in the period. The counts by
+//! a letter received later cannot have anything in the period — and not done with
+//! before `from` (the `counts_until` column, core's `LetterFacts::counts_until` kept at
+//! write time). The counts by
 //! category and tag are SQL aggregates. See the `inbox` bench for the figures.
 
 use chrono::{DateTime, Utc};
@@ -109,6 +111,16 @@ pub struct StatsReport {
     pub tiers: Vec<TierStats>,
 }
 
+/// Which letters the statistics fold.
+#[derive(Debug, Clone, Copy)]
+enum Reading {
+    /// Those whose `counts_until` reaches the period (or is unknown).
+    WhatThePeriodCanSee,
+    /// All of them (the tests' reference).
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))]
+    Everything,
+}
+
 impl Store {
     /// The statistics of `[from, to)` read at `now` (server time), over every letter in
     /// the cache (the user's scope). The definitions are on [`RateCounts`] and
@@ -118,6 +130,28 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         now: DateTime<Utc>,
+    ) -> Result<StatsReport, StoreError> {
+        self.statistics_reading(from, to, now, Reading::WhatThePeriodCanSee)
+    }
+
+    /// [`Store::statistics`] folding every letter received before `to`, skipping none:
+    /// the reference the skip is held to by a test.
+    #[cfg(feature = "test-support")]
+    pub fn statistics_folding_every_letter(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<StatsReport, StoreError> {
+        self.statistics_reading(from, to, now, Reading::Everything)
+    }
+
+    fn statistics_reading(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+        reading: Reading,
     ) -> Result<StatsReport, StoreError> {
         let (from_db, to_db) = (time::to_db(from), time::to_db(to));
         let period = Period { from, to, now };
@@ -155,14 +189,20 @@ impl Store {
             });
         }
 
-        // One pass over the events of every letter received before `to`.
+        // One pass over the events of every letter received before `to` that can still
+        // count at `from` (`counts_until`, derived at write time: a letter closed and
+        // done with long before the period adds nothing to it).
+        let skip_before = match reading {
+            Reading::WhatThePeriodCanSee => from_db,
+            Reading::Everything => i64::MIN,
+        };
         let mut stmt = self.conn.prepare_cached(
             "SELECT l.id, l.category, e.at, e.payload
              FROM letters l JOIN events e ON e.letter_id = l.id
-             WHERE l.received_at < ?1
+             WHERE l.received_at < ?1 AND (l.counts_until IS NULL OR l.counts_until >= ?2)
              ORDER BY e.letter_id, e.seq",
         )?;
-        let mut rows = stmt.query([to_db])?;
+        let mut rows = stmt.query(params![to_db, skip_before])?;
         let mut current: Option<(i64, Category)> = None;
         let mut events: Vec<(DateTime<Utc>, EventPayload)> = Vec::new();
         let finish = |letter: Option<(i64, Category)>,

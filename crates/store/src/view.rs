@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use jsjb_core::clock::{ClockKind, ClockRule, ClockState, evaluate};
 use jsjb_core::letter::{ContactOutcome, LetterId, LetterState};
 use jsjb_core::org::UnitId;
+use jsjb_core::report::letter_facts;
 use jsjb_core::workflow::{DecisionContext, EventPayload, LetterStatus, decide};
 use jsjb_proto::LetterRecord;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -105,6 +106,10 @@ pub(crate) struct Derived {
     /// The letter's problem tags (问题分类) as a JSON array, for the statistics' counts
     /// without parsing the whole record of every letter.
     pub(crate) problem_tags: String,
+    /// The last moment the server's history can count in a statistics period (µs), or
+    /// `None` while it still can (`LetterFacts::counts_until`): the statistics skip the
+    /// letters no period from then on can see.
+    pub(crate) counts_until: Option<i64>,
 }
 
 /// A chase (催办) nobody of the holding unit has acted on since.
@@ -250,7 +255,24 @@ pub(crate) fn derive(ctx: &Context, record: &LetterRecord, view: &OptimisticView
         callback_owed: promised_callback(record, view),
         problem_tags: serde_json::to_string(&record.problem_tags)
             .unwrap_or_else(|_| "[]".to_owned()),
+        counts_until: counts_until(ctx, record),
     }
+}
+
+/// [`Derived::counts_until`]: core's report facts of the server's history, as the
+/// statistics fold them (`stats.rs`); `None` also when the history cannot be folded, so
+/// that the statistics read it and say so.
+fn counts_until(ctx: &Context, record: &LetterRecord) -> Option<i64> {
+    let events: Vec<(DateTime<Utc>, EventPayload)> = record
+        .events
+        .iter()
+        .map(|e| (e.at, e.payload.clone()))
+        .collect();
+    let rules = &ctx.rules;
+    let policy = rules.letter_policy(record.category, events.iter().map(|(at, e)| (*at, e)));
+    letter_facts(record.category, &events, &policy, rules.calendar())?
+        .counts_until()
+        .map(time::to_db)
 }
 
 pub(crate) fn write_view(conn: &Connection, id: LetterId, d: &Derived) -> Result<(), StoreError> {
@@ -261,7 +283,8 @@ pub(crate) fn write_view(conn: &Connection, id: LetterId, d: &Derived) -> Result
                 supervisor_id = ?14, extension_pending = ?15, extended = ?16, visit_due = ?17,
                 chased_at = ?18, feedback_due = ?19, closure_due = ?20, above_unit = ?21,
                 chase_owed_at = ?22, chase_note = ?23, callback_attempt_at = ?24,
-                callback_at = ?25, callback_note = ?26, problem_tags = ?27
+                callback_at = ?25, callback_note = ?26, problem_tags = ?27,
+                counts_until = ?28
          WHERE id = ?1",
     )?
     .execute(params![
@@ -292,6 +315,7 @@ pub(crate) fn write_view(conn: &Connection, id: LetterId, d: &Derived) -> Result
         d.callback_owed.as_ref().and_then(|c| c.callback_at),
         d.callback_owed.as_ref().map(|c| c.note.as_str()),
         d.problem_tags,
+        d.counts_until,
     ])?;
     Ok(())
 }

@@ -49,7 +49,7 @@ fn a_file_cache_is_wal_full_sync_with_foreign_keys() -> TestResult {
     assert_eq!(mode, "wal");
     assert_eq!(sync, 2, "FULL");
     assert_eq!(fk, 1);
-    assert_eq!(version, 13, "every migration applied");
+    assert_eq!(version, 14, "every migration applied");
     Ok(())
 }
 

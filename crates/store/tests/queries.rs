@@ -626,7 +626,8 @@ fn an_older_cache_gets_its_savable_clocks_on_open() -> TestResult {
 /// next open runs them on a cache as that version left it.
 fn as_left_by_version(store: &Store, version: i64) -> Result<(), Box<dyn Error>> {
     // Newest first: each migration's columns and indexes.
-    let undo: [(i64, &str); 9] = [
+    let undo: [(i64, &str); 10] = [
+        (14, "ALTER TABLE letters DROP COLUMN counts_until;"),
         (13, "ALTER TABLE letters DROP COLUMN problem_tags;"),
         (
             12,
@@ -733,6 +734,59 @@ fn an_older_cache_gets_its_problem_tags_on_open() -> TestResult {
         .map(|t| (t.key, t.count))
         .collect();
     assert_eq!(tags, [("噪音扰民".to_owned(), 1)]);
+    Ok(())
+}
+
+/// A version-13 cache (before the statistics' `counts_until`) has it filled once opened:
+/// a closed letter is known to be done with, an open one to count until now.
+#[test]
+fn an_older_cache_learns_which_letters_the_statistics_may_skip_on_open() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("cache.sqlite3");
+    {
+        let mut store = Store::open(&path)?;
+        let closed = handled(
+            LetterBuilder::received(4, cst("2026-03-01 08:00")),
+            "2026-03-01",
+        )
+        .event(
+            cst("2026-03-01 12:00"),
+            EventPayload::FeedbackFormSubmitted {
+                summary: "已处理".to_owned(),
+                result: "已解决".to_owned(),
+                reply: "您好".to_owned(),
+            },
+        )
+        .event(
+            cst("2026-03-01 13:00"),
+            EventPayload::FeedbackFormDecided {
+                decision: FormDecision::Approve,
+                opinion: String::new(),
+            },
+        )
+        .build();
+        let open = handled(
+            LetterBuilder::received(5, cst("2026-03-01 08:00")),
+            "2026-03-01",
+        )
+        .build();
+        store.apply_page(&page(
+            1,
+            cst("2026-03-02 08:00"),
+            vec![upsert(closed), upsert(open)],
+        ))?;
+        as_left_by_version(&store, 13)?;
+    }
+    let store = Store::open(&path)?;
+    let until = |id: i64| -> Result<Option<i64>, Box<dyn Error>> {
+        Ok(store.connection().query_row(
+            "SELECT counts_until FROM letters WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )?)
+    };
+    assert!(until(4)?.is_some_and(|u| u >= cst("2026-03-01 13:00").timestamp_micros()));
+    assert_eq!(until(5)?, None);
     Ok(())
 }
 

@@ -773,3 +773,115 @@ fn the_handover_from_columns_agrees_with_folding_each_history() -> TestResult {
     assert!(compared > 1000, "{compared} items compared");
     Ok(())
 }
+
+/// The statistics skip letters done with before the period (`counts_until`) and still
+/// give exactly what folding every letter gives, for periods before, across and after
+/// a history of four months with letters closed early, closed late after an
+/// extension, and still open.
+#[test]
+fn the_statistics_skipping_finished_letters_agree_with_folding_them_all() -> TestResult {
+    let start = cst("2026-01-01 08:00");
+    let days = chrono::Duration::days;
+    let minutes = chrono::Duration::minutes;
+    let letter = |i: i64| {
+        let received = start + days(i % 120) + minutes(i * 7 % 600);
+        let mut b = LetterBuilder::received(i, received)
+            .category(Category::ALL[usize::try_from(i).unwrap_or(0) % Category::ALL.len()])
+            .dispatch_to(
+                if i % 5 == 0 { SHEKOU } else { NANTOU },
+                received + minutes(2),
+            );
+        if i % 4 != 0 {
+            b = b.sign_for(UserId(7 + i % 3), received + minutes(4 + i % 15));
+        }
+        if i % 4 != 0 && i % 3 != 0 {
+            b = with(b, contact_at(received + minutes(20)));
+            if i % 2 == 0 {
+                b = b.event(
+                    received + days(3),
+                    EventPayload::ExtensionDecided {
+                        approve: true,
+                        new_due: Some(received + days(40)),
+                        note: String::new(),
+                    },
+                );
+            }
+            let closed = received + days(if i % 2 == 0 { 35 } else { 5 + i % 9 });
+            b = b
+                .event(
+                    closed - minutes(60),
+                    EventPayload::FeedbackFormSubmitted {
+                        summary: "已处理".to_owned(),
+                        result: "已解决".to_owned(),
+                        reply: "您好".to_owned(),
+                    },
+                )
+                .event(
+                    closed,
+                    EventPayload::FeedbackFormDecided {
+                        decision: FormDecision::Approve,
+                        opinion: String::new(),
+                    },
+                );
+            if i % 6 == 1 {
+                b = b.event(
+                    closed + days(2),
+                    EventPayload::ReturnVisitRecorded {
+                        resolved: Some(true),
+                        satisfaction: Satisfaction::Satisfied,
+                        note: String::new(),
+                        method: None,
+                    },
+                );
+            }
+        }
+        b.build()
+    };
+    let mut store = Store::open_in_memory()?;
+    store.set_me(&fixtures::me(8, NANSHAN, &[Role::Dispatcher]))?;
+    store.apply_page(&page(
+        1,
+        start + days(130),
+        (1..=360).map(letter).map(upsert).collect(),
+    ))?;
+    let now = start + days(130);
+    let mut skipped_somewhere = false;
+    for (from_day, length) in [
+        (-10, 30),
+        (0, 7),
+        (20, 30),
+        (45, 30),
+        (90, 30),
+        (100, 40),
+        (125, 10),
+        (140, 30),
+    ] {
+        let (from, to) = (start + days(from_day), start + days(from_day + length));
+        let skipped: i64 = store.connection().query_row(
+            "SELECT count(*) FROM letters WHERE received_at < ?1 AND counts_until < ?2",
+            [to.timestamp_micros(), from.timestamp_micros()],
+            |r| r.get(0),
+        )?;
+        skipped_somewhere |= skipped > 0;
+        assert_eq!(
+            store.statistics(from, to, now)?,
+            store.statistics_folding_every_letter(from, to, now)?,
+            "from day {from_day} for {length} days ({skipped} letters skipped)"
+        );
+    }
+    assert!(skipped_somewhere, "some period skips finished letters");
+    Ok(())
+}
+
+fn contact_at(at: DateTime<Utc>) -> (DateTime<Utc>, EventPayload) {
+    (
+        at,
+        EventPayload::ContactRecorded {
+            method: ContactMethod::Phone,
+            outcome: ContactOutcome::Reached,
+            contacted_at: at,
+            note: String::new(),
+            callback_at: None,
+        },
+    )
+}

@@ -250,6 +250,75 @@ fn a_closed_letter_scores_its_closure_and_voids_clocks_it_stopped() {
     assert_eq!(feedback.outcome, Outcome::Met);
 }
 
+/// A letter whose facts all lie before a period adds nothing to it, so the desktop's
+/// statistics may skip it unread; one still held counts up to now, so never.
+#[test]
+fn a_letter_counts_in_no_period_after_its_last_fact() {
+    let closed = [
+        received(),
+        dispatched(1, CITY, STATION, Tier::Station, false),
+        signed(2),
+        (
+            t(20),
+            EventPayload::FirstFeedbackGiven {
+                text: "已受理".to_owned(),
+            },
+        ),
+        (
+            t(30),
+            EventPayload::FeedbackFormSubmitted {
+                summary: "s".to_owned(),
+                result: "r".to_owned(),
+                reply: "y".to_owned(),
+            },
+        ),
+        (
+            t(40),
+            EventPayload::FeedbackFormDecided {
+                decision: FormDecision::Approve,
+                opinion: String::new(),
+            },
+        ),
+    ];
+    let f = facts(&closed);
+    let until = f.counts_until().expect("a closed letter stops counting");
+    // The closure deadline (days after the closure) is a fact: it counts until then.
+    assert!(until > t(40), "{until}");
+    assert_eq!(until, f.resolution.due_at.max(t(40)));
+    let tally_of = |from: DateTime<Utc>| {
+        let mut tally = Tally::default();
+        let period = Period {
+            from,
+            to: from + Duration::days(30),
+            now: from + Duration::days(40),
+        };
+        tally.add(&f, &period);
+        tally
+    };
+    let after = tally_of(until + Duration::seconds(1));
+    assert_eq!(after.letters, 0);
+    assert!(after.units.is_empty() && after.officers.is_empty());
+    assert!(
+        after.tiers.values().all(|h| *h == Held::default()),
+        "{:?}",
+        after.tiers
+    );
+    assert!(after.held_by_unit.values().all(|h| *h == Held::default()));
+    // At its last moment it still counts (the resolution is scored in that period).
+    let at = tally_of(until);
+    assert!(!at.units.is_empty(), "{at:?}");
+
+    let open = [
+        received(),
+        dispatched(1, CITY, STATION, Tier::Station, false),
+    ];
+    assert_eq!(
+        facts(&open).counts_until(),
+        None,
+        "held by the station until now"
+    );
+}
+
 #[test]
 fn a_tally_counts_only_inside_the_period() {
     let events = [
