@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
+use crate::setup;
 use crate::shell::{self, say};
-use crate::{setup, test};
 
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
@@ -68,7 +68,7 @@ fn run_desk(profile: &str, rest: &[String]) -> Result<()> {
 
 /// What the bench runs, in release.
 fn build_release() -> Result<()> {
-    test::build_ui()?;
+    shell::build_ui()?;
     let root = shell::root();
     let mut app = shell::cargo();
     app.args([

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::setup;
 use crate::shell::{self, say};
-use crate::{setup, test};
 
 /// The demo's station officer, signed in automatically.
 const DEMO_USER: &str = "futian.liu";
@@ -54,7 +54,7 @@ fn steps() -> Vec<Step> {
         },
         Step {
             title: "Build the UI",
-            action: |_| test::build_ui(),
+            action: |_| shell::build_ui(),
         },
         Step {
             title: "Build the central server",

@@ -22,6 +22,18 @@ pub fn npm() -> Command {
     Command::new(if cfg!(windows) { "npm.cmd" } else { "npm" })
 }
 
+/// `npm run <script>` in `project` (a folder of the workspace).
+pub fn npm_script(project: &str, script: &str) -> Result<()> {
+    let mut cmd = npm();
+    cmd.args(["run", script]);
+    run(cmd, &root().join(project))
+}
+
+/// `npm run build` in ui/: type-checks and writes ui/dist.
+pub fn build_ui() -> Result<()> {
+    npm_script("ui", "build")
+}
+
 /// Prints a heading for what happens next.
 pub fn say(message: impl AsRef<str>) {
     println!("\n==> {}", message.as_ref());

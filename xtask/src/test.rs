@@ -43,7 +43,7 @@ fn steps() -> Vec<Step> {
         Step {
             name: "ui: build (vue-tsc + vite)",
             required: true,
-            action: build_ui,
+            action: shell::build_ui,
         },
         Step {
             name: "module circles",
@@ -97,12 +97,12 @@ fn steps() -> Vec<Step> {
         Step {
             name: "ui: typecheck (vue-tsc)",
             required: false,
-            action: || npm_script("ui", "typecheck"),
+            action: || shell::npm_script("ui", "typecheck"),
         },
         Step {
             name: "ui: unit tests (vitest)",
             required: false,
-            action: || npm_script("ui", "test"),
+            action: || shell::npm_script("ui", "test"),
         },
         Step {
             name: "app: build (custom-protocol)",
@@ -183,11 +183,6 @@ pub fn run() -> Result<()> {
     Ok(())
 }
 
-/// `npm run build` in ui/: type-checks and writes ui/dist.
-pub fn build_ui() -> Result<()> {
-    npm_script("ui", "build")
-}
-
 fn build_app() -> Result<()> {
     let mut cmd = shell::cargo();
     cmd.args(["build", "-p", "jsjb-desk", "--features", "custom-protocol"]);
@@ -200,7 +195,7 @@ fn e2e() -> Result<()> {
         return Ok(());
     }
     // The harness finds tauri-driver itself; setup made sure there is one.
-    npm_script("tests", "e2e")
+    shell::npm_script("tests", "e2e")
 }
 
 /// The citizen portal in Debian's Chromium (tests/web): the suite starts the freshly
@@ -217,12 +212,6 @@ fn web() -> Result<()> {
     node.args(["--test", "--test-concurrency=1", "tests/web/"])
         .env("JSJB_SERVER_BIN", target.join("debug").join("jsjb-server"));
     shell::run(node, &root)
-}
-
-fn npm_script(project: &str, script: &str) -> Result<()> {
-    let mut cmd = shell::npm();
-    cmd.args(["run", script]);
-    shell::run(cmd, &shell::root().join(project))
 }
 
 /// `cargo xtask bindings`: rewrite ui/src/ipc/bindings from the Rust types.
