@@ -135,6 +135,8 @@ let total = 0;
   const app = await launchApp({ env: { ...appEnv, JSJB_AUTOLOGIN_USER: "shiju.li", JSJB_AUTOLOGIN_PASSWORD: DEMO_PASSWORD } });
   try {
     const painted = await markAt(app.browser, "jsjb:inbox-painted");
+    // What the desk sees while the rest arrives (tests/.artifacts).
+    await app.screenshot("bench-desk-first-sync");
     // Caught up: online, and the count has not moved for a second.
     let last = -1;
     let still = 0;
