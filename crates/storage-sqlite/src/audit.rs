@@ -4,7 +4,6 @@
 
 pub use jsjb_storage::audit::*;
 
-use jsjb_core::workflow::EventPayload;
 use jsjb_proto::AuditEntryHash;
 use rusqlite::{OptionalExtension, params};
 
@@ -159,32 +158,6 @@ pub fn check_head(
     })
 }
 
-/// One `letter_events` row, as compared with its audit entry.
-struct EventRow {
-    letter_id: i64,
-    seq: i64,
-    at: String,
-    actor: String,
-    actor_user: Option<i64>,
-    actor_unit: Option<i64>,
-    kind: String,
-    payload: String,
-}
-
-/// An audit entry that recorded a letter event: `letter.receive` (event 1) or an
-/// action (`{seq, event}`).
-struct RecordedEvent {
-    letter_id: i64,
-    event_seq: i64,
-    audit_seq: i64,
-    at: String,
-    actor: String,
-    actor_user: Option<i64>,
-    actor_unit: Option<i64>,
-    unit_id: Option<i64>,
-    payload: String,
-}
-
 /// Holds every `letter_events` row to the audit entry that recorded it: same time,
 /// actor and event, and no event without its entry or the other way round. The
 /// triggers that make `letter_events` append-only stop the server, not someone with
@@ -197,7 +170,7 @@ pub fn verify_events(conn: &rusqlite::Connection) -> rusqlite::Result<(u64, Opti
         "SELECT letter_id, seq, at, actor, actor_user_id, actor_unit_id, kind, payload
          FROM letter_events ORDER BY letter_id, seq",
     )?;
-    let mut events = events_stmt.query_map([], |r| {
+    let events = events_stmt.query_map([], |r| {
         Ok(EventRow {
             letter_id: r.get(0)?,
             seq: r.get(1)?,
@@ -219,7 +192,7 @@ pub fn verify_events(conn: &rusqlite::Connection) -> rusqlite::Result<(u64, Opti
                 OR (json_type(payload, '$.event') IS NOT NULL AND json_type(payload, '$.seq') = 'integer'))
          ORDER BY letter_id, event_seq, seq",
     )?;
-    let mut recorded = audit_stmt.query_map([], |r| {
+    let recorded = audit_stmt.query_map([], |r| {
         Ok(RecordedEvent {
             letter_id: r.get(0)?,
             event_seq: r.get(1)?,
@@ -232,120 +205,5 @@ pub fn verify_events(conn: &rusqlite::Connection) -> rusqlite::Result<(u64, Opti
             payload: r.get(8)?,
         })
     })?;
-    let mut checked = 0_u64;
-    let mut event = events.next().transpose()?;
-    let mut entry = recorded.next().transpose()?;
-    let bad = |letter_id: i64, seq: i64, reason: String| {
-        Some(BadEvent {
-            letter_id,
-            seq,
-            reason,
-        })
-    };
-    loop {
-        let (e, a) = match (&event, &entry) {
-            (None, None) => return Ok((checked, None)),
-            (Some(e), a)
-                if a.as_ref()
-                    .is_none_or(|a| (e.letter_id, e.seq) < (a.letter_id, a.event_seq)) =>
-            {
-                return Ok((
-                    checked,
-                    bad(
-                        e.letter_id,
-                        e.seq,
-                        "the event has no audit entry: it was added behind the server's back"
-                            .to_owned(),
-                    ),
-                ));
-            }
-            (e, Some(a))
-                if e.as_ref()
-                    .is_none_or(|e| (a.letter_id, a.event_seq) < (e.letter_id, e.seq)) =>
-            {
-                return Ok((
-                    checked,
-                    bad(
-                        a.letter_id,
-                        a.event_seq,
-                        format!(
-                            "audit entry {} records this event but letter_events has none: it was deleted",
-                            a.audit_seq
-                        ),
-                    ),
-                ));
-            }
-            (Some(e), Some(a)) => (e, a),
-            // Covered by the arms above; kept for the compiler.
-            _ => return Ok((checked, None)),
-        };
-        checked += 1;
-        if let Some(reason) = event_mismatch(e, a) {
-            return Ok((checked, bad(e.letter_id, e.seq, reason)));
-        }
-        let (key, audit_seq) = ((a.letter_id, a.event_seq), a.audit_seq);
-        event = events.next().transpose()?;
-        entry = recorded.next().transpose()?;
-        if let Some(next) = &entry
-            && (next.letter_id, next.event_seq) == key
-        {
-            return Ok((
-                checked,
-                bad(
-                    key.0,
-                    key.1,
-                    format!(
-                        "audit entries {audit_seq} and {} both record this event",
-                        next.audit_seq
-                    ),
-                ),
-            ));
-        }
-    }
-}
-
-/// Why an event differs from its audit entry, if it does.
-fn event_mismatch(e: &EventRow, a: &RecordedEvent) -> Option<String> {
-    if e.at != a.at {
-        return Some(format!(
-            "its time {} is not the audit entry's {}",
-            e.at, a.at
-        ));
-    }
-    if e.actor != a.actor || e.actor_user != a.actor_user || e.actor_unit != a.actor_unit {
-        return Some(format!(
-            "its actor is not the one audit entry {} names",
-            a.audit_seq
-        ));
-    }
-    let Ok(stored) = serde_json::from_str::<serde_json::Value>(&e.payload) else {
-        return Some("its payload is not JSON".to_owned());
-    };
-    let Ok(parsed) = serde_json::from_value::<EventPayload>(stored.clone()) else {
-        return Some("its payload is not an event this server writes".to_owned());
-    };
-    if parsed.kind() != e.kind {
-        return Some(format!(
-            "its kind {:?} is not its payload's {:?}",
-            e.kind,
-            parsed.kind()
-        ));
-    }
-    let audit: serde_json::Value = serde_json::from_str(&a.payload).unwrap_or_default();
-    match audit.get("event") {
-        Some(recorded) if *recorded != stored => Some(format!(
-            "its payload is not the event audit entry {} recorded",
-            a.audit_seq
-        )),
-        Some(_) => None,
-        // A `letter.receive` entry written before receipts recorded their event: the
-        // unit it names must be the one the `received` event names.
-        None => match parsed {
-            EventPayload::Received { unit, .. } if Some(unit.0) == a.unit_id => None,
-            _ => Some(format!(
-                "it is not the receipt audit entry {} recorded",
-                a.audit_seq
-            )),
-        },
-    }
+    merge_events(events, recorded)
 }

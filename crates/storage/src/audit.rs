@@ -27,6 +27,7 @@
 use chrono::{DateTime, Utc};
 use jsjb_core::letter::LetterId;
 use jsjb_core::org::{UnitId, UserId};
+use jsjb_core::workflow::EventPayload;
 use jsjb_proto::AuditEntryHash;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -292,6 +293,161 @@ pub fn verify<E>(rows: impl IntoIterator<Item = Result<AuditRow, E>>) -> Result<
         first_bad_event: None,
         heads: Vec::new(),
     })
+}
+
+/// One `letter_events` row, as compared with its audit entry.
+pub struct EventRow {
+    pub letter_id: i64,
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub actor_user: Option<i64>,
+    pub actor_unit: Option<i64>,
+    pub kind: String,
+    pub payload: String,
+}
+
+/// An audit entry that recorded a letter event: `letter.receive` (event 1) or an
+/// action (`{seq, event}`).
+pub struct RecordedEvent {
+    pub letter_id: i64,
+    pub event_seq: i64,
+    pub audit_seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub actor_user: Option<i64>,
+    pub actor_unit: Option<i64>,
+    pub unit_id: Option<i64>,
+    pub payload: String,
+}
+
+/// Merges `letter_events` rows read in (letter, seq) order with the audit entries that
+/// recorded events, read in (letter, event seq, audit seq) order: every event must have
+/// exactly one entry, with the same time, actor and event (`verify_events` of each
+/// backend reads the two sides; this holds them to each other, so memory stays flat
+/// however long the history is). Returns how many events were checked and the first bad one.
+pub fn merge_events<E>(
+    events: impl IntoIterator<Item = Result<EventRow, E>>,
+    recorded: impl IntoIterator<Item = Result<RecordedEvent, E>>,
+) -> Result<(u64, Option<BadEvent>), E> {
+    let mut events = events.into_iter();
+    let mut recorded = recorded.into_iter();
+    let mut checked = 0_u64;
+    let mut event = events.next().transpose()?;
+    let mut entry = recorded.next().transpose()?;
+    let bad = |letter_id: i64, seq: i64, reason: String| {
+        Some(BadEvent {
+            letter_id,
+            seq,
+            reason,
+        })
+    };
+    loop {
+        let (e, a) = match (&event, &entry) {
+            (None, None) => return Ok((checked, None)),
+            (Some(e), a)
+                if a.as_ref()
+                    .is_none_or(|a| (e.letter_id, e.seq) < (a.letter_id, a.event_seq)) =>
+            {
+                return Ok((
+                    checked,
+                    bad(
+                        e.letter_id,
+                        e.seq,
+                        "the event has no audit entry: it was added behind the server's back"
+                            .to_owned(),
+                    ),
+                ));
+            }
+            (e, Some(a))
+                if e.as_ref()
+                    .is_none_or(|e| (a.letter_id, a.event_seq) < (e.letter_id, e.seq)) =>
+            {
+                return Ok((
+                    checked,
+                    bad(
+                        a.letter_id,
+                        a.event_seq,
+                        format!(
+                            "audit entry {} records this event but letter_events has none: it was deleted",
+                            a.audit_seq
+                        ),
+                    ),
+                ));
+            }
+            (Some(e), Some(a)) => (e, a),
+            // Covered by the arms above; kept for the compiler.
+            _ => return Ok((checked, None)),
+        };
+        checked += 1;
+        if let Some(reason) = event_mismatch(e, a) {
+            return Ok((checked, bad(e.letter_id, e.seq, reason)));
+        }
+        let (key, audit_seq) = ((a.letter_id, a.event_seq), a.audit_seq);
+        event = events.next().transpose()?;
+        entry = recorded.next().transpose()?;
+        if let Some(next) = &entry
+            && (next.letter_id, next.event_seq) == key
+        {
+            return Ok((
+                checked,
+                bad(
+                    key.0,
+                    key.1,
+                    format!(
+                        "audit entries {audit_seq} and {} both record this event",
+                        next.audit_seq
+                    ),
+                ),
+            ));
+        }
+    }
+}
+
+/// Why an event differs from its audit entry, if it does.
+fn event_mismatch(e: &EventRow, a: &RecordedEvent) -> Option<String> {
+    if e.at != a.at {
+        return Some(format!(
+            "its time {} is not the audit entry's {}",
+            e.at, a.at
+        ));
+    }
+    if e.actor != a.actor || e.actor_user != a.actor_user || e.actor_unit != a.actor_unit {
+        return Some(format!(
+            "its actor is not the one audit entry {} names",
+            a.audit_seq
+        ));
+    }
+    let Ok(stored) = serde_json::from_str::<serde_json::Value>(&e.payload) else {
+        return Some("its payload is not JSON".to_owned());
+    };
+    let Ok(parsed) = serde_json::from_value::<EventPayload>(stored.clone()) else {
+        return Some("its payload is not an event this server writes".to_owned());
+    };
+    if parsed.kind() != e.kind {
+        return Some(format!(
+            "its kind {:?} is not its payload's {:?}",
+            e.kind,
+            parsed.kind()
+        ));
+    }
+    let audit: serde_json::Value = serde_json::from_str(&a.payload).unwrap_or_default();
+    match audit.get("event") {
+        Some(recorded) if *recorded != stored => Some(format!(
+            "its payload is not the event audit entry {} recorded",
+            a.audit_seq
+        )),
+        Some(_) => None,
+        // A `letter.receive` entry written before receipts recorded their event: the
+        // unit it names must be the one the `received` event names.
+        None => match parsed {
+            EventPayload::Received { unit, .. } if Some(unit.0) == a.unit_id => None,
+            _ => Some(format!(
+                "it is not the receipt audit entry {} recorded",
+                a.audit_seq
+            )),
+        },
+    }
 }
 
 /// Parses `seq:hash` (as a desktop shows its kept head).

@@ -1,0 +1,590 @@
+//! The PostgreSQL backend of the storage seam (`jsjb_storage::Storage`), for production:
+//! one database (replicated, with failover, outside this crate) shared by several server
+//! nodes. It passes the same conformance suite as the embedded SQLite backend.
+//!
+//! **One writer at a time, across every node.** Each mutating transaction first takes
+//! the transaction-level advisory lock [`WRITE_LOCK`] (`begin_write`), then reads and
+//! writes at READ COMMITTED, so every statement after the lock sees everything committed
+//! before it. This is what the SQLite backend's single writer thread gives, and the
+//! seam relies on it twice:
+//! - the audit chain: each entry hashes the one before, so entries are appended one
+//!   transaction at a time;
+//! - the sync cursor contract (`Storage::sync_page`): change sequence numbers are drawn
+//!   under the lock and PostgreSQL releases a transaction's locks only after its commit
+//!   is durable and visible, so numbers become visible in order. A sync page is read in
+//!   one REPEATABLE READ snapshot, which therefore holds a prefix of the changes, and its
+//!   `next_cursor` comes from that same snapshot.
+//!
+//! Reads take no lock. Times are `timestamptz`; enums are text, as in SQLite.
+
+pub mod audit;
+mod citizen;
+mod handovers;
+mod letters;
+mod logins;
+pub mod migrations;
+mod orgs;
+mod reports;
+mod signoff;
+mod users;
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use jsjb_core::letter::{Channel, LetterId};
+use jsjb_core::org::{Tier, Unit, UnitId, UserId};
+use tokio_postgres::error::SqlState;
+use deadpool_postgres::Transaction;
+use tokio_postgres::{IsolationLevel, NoTls};
+
+use jsjb_storage::{
+    ActionCommit, ActionOutcome, Actor, CreatedLetter, Credentials, DecideFn, Draft, DraftMessage,
+    DraftOutcome, LockoutPolicy, LoginAttempt, NewLetter, NewSession, NewUnit, NewUser,
+    ProgressRecord, Rating, SavedClockRules, SavedRoutingRules, SessionRecord, Storage,
+    StorageError, SyncBatch, UnitMoved, UserChange, UserChanged, UserRecord,
+};
+
+/// The advisory lock every write transaction holds until it ends (see the crate doc).
+/// An arbitrary constant: "jsjb" in ASCII.
+pub const WRITE_LOCK: i64 = 0x6a73_6a62;
+
+/// Connections a node keeps. Writes run one at a time anyway (the lock); the rest serve
+/// reads: sync pages, sessions, letters.
+const POOL_SIZE: usize = 16;
+
+/// PostgreSQL's own error as the seam's [`StorageError::Backend`]: the seam knows no
+/// driver, so conversions are written here, once, as `.db()?`.
+pub trait Db<T> {
+    fn db(self) -> Result<T, StorageError>;
+}
+
+impl<T> Db<T> for Result<T, tokio_postgres::Error> {
+    fn db(self) -> Result<T, StorageError> {
+        self.map_err(backend)
+    }
+}
+
+pub fn backend(e: tokio_postgres::Error) -> StorageError {
+    StorageError::Backend(Box::new(e))
+}
+
+pub(crate) fn corrupt(what: impl Into<String>) -> StorageError {
+    StorageError::Corrupt(what.into())
+}
+
+/// Whether `e` broke a unique index or primary key (named `constraint`, if given).
+pub(crate) fn is_unique_violation(e: &tokio_postgres::Error, constraint: Option<&str>) -> bool {
+    let Some(db) = e.as_db_error() else {
+        return false;
+    };
+    *db.code() == SqlState::UNIQUE_VIOLATION
+        && constraint.is_none_or(|name| db.constraint() == Some(name))
+}
+
+/// Parses a text column holding one of an enum's names.
+pub(crate) fn parse_enum<T>(
+    what: &str,
+    text: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, StorageError> {
+    parse(text).ok_or_else(|| corrupt(format!("unknown {what} {text:?}")))
+}
+
+pub(crate) fn parse_tier(text: &str) -> Result<Tier, StorageError> {
+    parse_enum("tier", text, |t| {
+        Tier::ALL.into_iter().find(|tier| tier.as_str() == t)
+    })
+}
+
+pub struct PgStore {
+    pool: Pool,
+    /// False after a connection could not be had or a commit failed; true again after
+    /// the next success (`/healthz` reads it without touching the database).
+    healthy: AtomicBool,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user:password@host:port/db`) and brings the schema
+    /// to the latest migration (several nodes starting at once take turns).
+    pub async fn open(url: &str) -> Result<PgStore, StorageError> {
+        let config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StorageError::Migration(format!("the database URL: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| StorageError::Migration(format!("the connection pool: {e}")))?;
+        let store = PgStore {
+            pool,
+            healthy: AtomicBool::new(true),
+        };
+        let mut client = store.client().await?;
+        migrations::migrate(&mut client).await?;
+        drop(client);
+        Ok(store)
+    }
+
+    /// A pooled connection.
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StorageError> {
+        match self.pool.get().await {
+            Ok(client) => {
+                self.healthy.store(true, Ordering::Relaxed);
+                Ok(client)
+            }
+            Err(e) => {
+                self.healthy.store(false, Ordering::Relaxed);
+                Err(StorageError::Backend(Box::new(e)))
+            }
+        }
+    }
+
+    /// Commits a write transaction: an error here means the change may not be there,
+    /// and the caller must not say "done".
+    pub(crate) async fn commit(&self, tx: Transaction<'_>) -> Result<(), StorageError> {
+        match tx.commit().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.healthy.store(false, Ordering::Relaxed);
+                Err(StorageError::Commit(e.to_string()))
+            }
+        }
+    }
+}
+
+/// Starts a write transaction holding [`WRITE_LOCK`] (see the crate doc).
+pub(crate) async fn begin_write(
+    client: &mut deadpool_postgres::Object,
+) -> Result<Transaction<'_>, StorageError> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::ReadCommitted)
+        .start()
+        .await
+        .db()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+        .await
+        .db()?;
+    Ok(tx)
+}
+
+/// Starts a read-only transaction on one snapshot, for reads made of several
+/// statements that must agree (a sync page and its cursor, a letter and its events).
+pub(crate) async fn begin_read(
+    client: &mut deadpool_postgres::Object,
+) -> Result<Transaction<'_>, StorageError> {
+    client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .db()
+}
+
+/// The organisation as stored, by id.
+pub(crate) async fn load_units(
+    c: &impl deadpool_postgres::GenericClient,
+) -> Result<Vec<Unit>, StorageError> {
+    let rows = c
+        .query(
+            "SELECT id, parent_id, tier, name, active FROM units ORDER BY id",
+            &[],
+        )
+        .await
+        .db()?;
+    rows.iter()
+        .map(|r| {
+            Ok(Unit {
+                id: UnitId(r.get(0)),
+                parent: r.get::<_, Option<i64>>(1).map(UnitId),
+                tier: parse_tier(r.get(2))?,
+                name: r.get(3),
+                active: r.get(4),
+            })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Storage for PgStore {
+    fn signoff(&self) -> &dyn jsjb_storage::signoff::SignoffStore {
+        self
+    }
+
+    fn handovers(&self) -> &dyn jsjb_storage::handovers::HandoverStore {
+        self
+    }
+
+    fn reports(&self) -> &dyn jsjb_storage::reports::ReportStore {
+        self
+    }
+
+    fn accepting_writes(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    async fn prune_idempotency(
+        &self,
+        before: DateTime<Utc>,
+        per_user: u32,
+        batch: u32,
+    ) -> Result<u32, StorageError> {
+        letters::prune_idempotency(self, before, per_user, batch).await
+    }
+
+    // --- organisation -------------------------------------------------------------
+    async fn units(&self) -> Result<Vec<Unit>, StorageError> {
+        load_units(&self.client().await?).await
+    }
+
+    async fn create_unit(
+        &self,
+        unit: NewUnit,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Unit, StorageError> {
+        orgs::create_unit(self, unit, actor, now).await
+    }
+
+    async fn rename_unit(
+        &self,
+        unit: UnitId,
+        name: String,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Unit, StorageError> {
+        orgs::rename_unit(self, unit, name, reason, actor, now).await
+    }
+
+    async fn move_unit(
+        &self,
+        unit: UnitId,
+        parent: UnitId,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<UnitMoved, StorageError> {
+        orgs::move_unit(self, unit, parent, reason, actor, now).await
+    }
+
+    async fn set_unit_active(
+        &self,
+        unit: UnitId,
+        active: bool,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Unit, StorageError> {
+        orgs::set_unit_active(self, unit, active, reason, actor, now).await
+    }
+
+    async fn clock_rules(&self) -> Result<Option<SavedClockRules>, StorageError> {
+        orgs::clock_rules(self).await
+    }
+
+    async fn apply_clock_rules(
+        &self,
+        version: String,
+        doc_json: String,
+        now: DateTime<Utc>,
+    ) -> Result<SavedClockRules, StorageError> {
+        orgs::apply_clock_rules(self, version, doc_json, now).await
+    }
+
+    async fn routing_rules(&self) -> Result<Option<SavedRoutingRules>, StorageError> {
+        orgs::routing_rules(self).await
+    }
+
+    async fn save_routing_rules(
+        &self,
+        rules_json: String,
+        expected_version: i64,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<SavedRoutingRules, StorageError> {
+        orgs::save_routing_rules(self, rules_json, expected_version, reason, actor, now).await
+    }
+
+    async fn users(&self) -> Result<Vec<UserRecord>, StorageError> {
+        users::users(self).await
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<UserRecord>, StorageError> {
+        users::user(self, id).await
+    }
+
+    async fn create_user(
+        &self,
+        user: NewUser,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<UserRecord, StorageError> {
+        users::create_user(self, user, actor, now).await
+    }
+
+    async fn set_password(
+        &self,
+        user: UserId,
+        password_hash: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        users::set_password(self, user, password_hash, actor, now).await
+    }
+
+    async fn set_user_active(
+        &self,
+        user: UserId,
+        active: bool,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<UserRecord, StorageError> {
+        users::set_user_active(self, user, active, reason, actor, now).await
+    }
+
+    async fn update_user(
+        &self,
+        user: UserId,
+        change: UserChange,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<UserChanged, StorageError> {
+        users::update_user(self, user, change, reason, actor, now).await
+    }
+
+    async fn change_own_password(
+        &self,
+        user: UserId,
+        password_hash: String,
+        keep_session: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        users::change_own_password(self, user, password_hash, keep_session, actor, now).await
+    }
+
+    async fn last_sign_ins(&self) -> Result<Vec<(UserId, DateTime<Utc>)>, StorageError> {
+        users::last_sign_ins(self).await
+    }
+
+    async fn notices(&self, user: UserId) -> Result<Vec<jsjb_proto::Notice>, StorageError> {
+        users::notices(self, user).await
+    }
+
+    async fn acknowledge_notices(
+        &self,
+        user: UserId,
+        up_to: i64,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StorageError> {
+        users::acknowledge_notices(self, user, up_to, actor, now).await
+    }
+
+    // --- accounts and sessions ----------------------------------------------------
+    async fn credentials(&self, username: &str) -> Result<Option<Credentials>, StorageError> {
+        logins::credentials(self, username).await
+    }
+
+    async fn login_lock(
+        &self,
+        username: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StorageError> {
+        logins::login_lock(self, username, now).await
+    }
+
+    async fn ip_failures_since(
+        &self,
+        ip_bucket: &str,
+        since: DateTime<Utc>,
+    ) -> Result<u32, StorageError> {
+        logins::ip_failures_since(self, ip_bucket, since).await
+    }
+
+    async fn record_login_failure(
+        &self,
+        attempt: LoginAttempt,
+        count_for_name: bool,
+        policy: LockoutPolicy,
+    ) -> Result<Option<DateTime<Utc>>, StorageError> {
+        logins::record_login_failure(self, attempt, count_for_name, policy).await
+    }
+
+    async fn record_login_success(
+        &self,
+        attempt: LoginAttempt,
+        session: NewSession,
+    ) -> Result<Option<DateTime<Utc>>, StorageError> {
+        logins::record_login_success(self, attempt, session).await
+    }
+
+    async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StorageError> {
+        logins::session(self, token_hash).await
+    }
+
+    async fn revoke_session(
+        &self,
+        token_hash: &str,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        logins::revoke_session(self, token_hash, actor, now).await
+    }
+
+    async fn touch_session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        logins::touch_session(self, token_hash, now).await
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        reason: String,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StorageError> {
+        logins::revoke_user_sessions(self, user, reason, actor, now).await
+    }
+
+    // --- letters ------------------------------------------------------------------
+    async fn create_letter(
+        &self,
+        letter: NewLetter,
+        actor: Actor,
+    ) -> Result<CreatedLetter, StorageError> {
+        letters::create_letter(self, letter, actor).await
+    }
+
+    async fn progress(&self, tracking_code: &str) -> Result<Option<ProgressRecord>, StorageError> {
+        letters::progress(self, tracking_code).await
+    }
+
+    async fn attachment(
+        &self,
+        sha256: &str,
+    ) -> Result<Option<(jsjb_storage::AttachmentMeta, Vec<UnitId>)>, StorageError> {
+        letters::attachment(self, sha256).await
+    }
+
+    async fn latest_change_seq(&self) -> Result<i64, StorageError> {
+        letters::latest_change_seq(self).await
+    }
+
+    async fn letter(&self, id: LetterId) -> Result<Option<jsjb_proto::LetterRecord>, StorageError> {
+        letters::letter(self, id).await
+    }
+
+    async fn apply_action(
+        &self,
+        commit: ActionCommit,
+        decide: DecideFn,
+    ) -> Result<ActionOutcome, StorageError> {
+        letters::apply_action(self, commit, decide, None).await
+    }
+
+    async fn sync_page(
+        &self,
+        scope: Vec<UnitId>,
+        cursor: i64,
+        limit: u32,
+    ) -> Result<SyncBatch, StorageError> {
+        letters::sync_page(self, scope, cursor, limit).await
+    }
+
+    async fn latest_change_in_scope(
+        &self,
+        scope: Vec<UnitId>,
+        after: i64,
+    ) -> Result<Option<i64>, StorageError> {
+        letters::latest_change_in_scope(self, scope, after).await
+    }
+
+    async fn reveal_writer(
+        &self,
+        letter: LetterId,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<jsjb_proto::Writer, StorageError> {
+        letters::reveal_writer(self, letter, actor, now).await
+    }
+
+    // --- audit --------------------------------------------------------------------
+    async fn verify_audit(
+        &self,
+        heads: Vec<jsjb_proto::AuditEntryHash>,
+    ) -> Result<jsjb_storage::audit::Verification, StorageError> {
+        audit::verify_all(self, &heads).await
+    }
+
+    async fn audit_tip(
+        &self,
+        known: Option<i64>,
+    ) -> Result<
+        (
+            jsjb_proto::AuditEntryHash,
+            Option<jsjb_proto::AuditEntryHash>,
+        ),
+        StorageError,
+    > {
+        let mut client = self.client().await?;
+        let tx = begin_read(&mut client).await?;
+        audit::tip(&tx, known).await
+    }
+
+    // --- the citizen side -----------------------------------------------------------
+    async fn recent_duplicate(
+        &self,
+        phone: &str,
+        body: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<(String, DateTime<Utc>)>, StorageError> {
+        citizen::recent_duplicate(self, phone, body, since).await
+    }
+
+    async fn rate_letter(
+        &self,
+        tracking_code: &str,
+        rating: Rating,
+        actor: Actor,
+    ) -> Result<(), StorageError> {
+        citizen::rate_letter(self, tracking_code, rating, actor).await
+    }
+
+    async fn rating(&self, tracking_code: &str) -> Result<Option<Rating>, StorageError> {
+        citizen::rating(self, tracking_code).await
+    }
+
+    async fn draft(&self, channel: Channel, sender: &str) -> Result<Option<Draft>, StorageError> {
+        citizen::draft(self, channel, sender).await
+    }
+
+    async fn message_seen(&self, channel: Channel, msg_id: &str) -> Result<bool, StorageError> {
+        citizen::message_seen(self, channel, msg_id).await
+    }
+
+    async fn apply_message(&self, message: DraftMessage) -> Result<DraftOutcome, StorageError> {
+        citizen::apply_message(self, message).await
+    }
+}
+
+/// A method not ported from the SQLite backend yet (removed once all are).
+pub(crate) fn not_ported(what: &str) -> StorageError {
+    StorageError::Migration(format!("{what}: not yet implemented on PostgreSQL"))
+}
