@@ -7,11 +7,13 @@
 //! - `cargo xtask contract` the API contract step alone (Schemathesis, demo server)
 //! - `cargo xtask cycles`   import circles between the files of each crate (`--write`)
 //! - `cargo xtask bench desk` the desktop's benchmark on release builds
+//! - `cargo xtask postgres` a private PostgreSQL for running its tests by hand
 
 mod bench;
 mod contract;
 mod cycles;
 mod demo;
+mod postgres;
 mod setup;
 mod shell;
 mod test;
@@ -36,6 +38,8 @@ commands:
   bench desk the desktop's benchmark on release builds (tests/bench/desk.mjs): first
              sign-in, cold start, the UI's queries through the real commands, scrolling,
              idle memory against a bare Tauri window; `--letters N --runs N --idle SECS`
+  postgres   a private PostgreSQL (as `test` starts for the PostgreSQL backend's tests);
+             prints the JSJB_TEST_POSTGRES to export, stops when Enter is pressed
 ";
 
 fn main() -> ExitCode {
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
         Some("bindings") => test::regenerate_bindings(),
         Some("contract") => contract::run(),
         Some("bench") => bench::run(&args[1..]),
+        Some("postgres") => postgres::serve_until_enter(),
         Some("cycles") => cycles::run(
             args.iter().any(|a| a == "--write"),
             args.iter().any(|a| a == "--why"),

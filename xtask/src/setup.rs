@@ -12,7 +12,8 @@ use crate::shell::{self, say};
 /// Chinese (Noto CJK) and to draw icons and take screenshots (ImageMagick), and
 /// Chromium for the citizen portal's page tests (tests/web), Python's venv for the API
 /// contract step, a D-Bus session bus and GObject's Python bindings for the
-/// notification-click test, and nginx for the reverse-proxy test.
+/// notification-click test, nginx for the reverse-proxy test, and PostgreSQL for the
+/// production backend's tests.
 pub const APT_PACKAGES: &[&str] = &[
     "build-essential",
     "pkg-config",
@@ -38,6 +39,10 @@ pub const APT_PACKAGES: &[&str] = &[
     // (crates/server/tests/nginx.rs); the package's service is not needed, the test starts
     // its own unprivileged nginx.
     "nginx",
+    // The PostgreSQL backend's tests (crates/storage-postgres) start a private cluster
+    // of their own with the package's programs (xtask/src/postgres.rs); the package's
+    // service is not needed.
+    "postgresql",
 ];
 
 /// The npm projects whose dependencies `npm ci` installs.

@@ -83,9 +83,12 @@ fn steps() -> Vec<Step> {
             name: "cargo test",
             required: false,
             action: || {
+                // The PostgreSQL backend's tests run on a private cluster (postgres.rs).
+                let postgres = crate::postgres::TestCluster::start()?;
                 let mut cmd = shell::cargo();
                 cmd.args(["test", "--workspace", "--features", "custom-protocol"])
-                    .env(BINDINGS_ENV.0, BINDINGS_ENV.1);
+                    .env(BINDINGS_ENV.0, BINDINGS_ENV.1)
+                    .env(crate::postgres::TEST_URL_ENV, &postgres.url);
                 shell::run(cmd, &shell::root())
             },
         },

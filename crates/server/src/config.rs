@@ -9,7 +9,8 @@ use chrono::Duration;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
-    /// The SQLite database file (created if missing).
+    /// The database: an SQLite file (created if missing), or a PostgreSQL URL
+    /// (`postgres://user:password@host:port/dbname`) for production and several nodes.
     #[arg(long, env = "JSJB_DB", default_value = "jsjb.sqlite3", global = true)]
     pub db: PathBuf,
 
@@ -334,12 +335,46 @@ pub enum ConfigError {
     SamePath(String),
     #[error("the backup directory must be outside the blob directory and the database ({0})")]
     BackupDir(String),
+    #[error(
+        "on PostgreSQL the audit key has no database file to sit beside: give --audit-key \
+         (JSJB_AUDIT_KEY), the same file on every node, kept where whoever can rewrite the \
+         database cannot"
+    )]
+    AuditKeyRequired,
+    #[error(
+        "the server's own backups copy an SQLite file; on PostgreSQL use pg_basebackup with WAL \
+         archiving and back up the blob directory beside it (README, Deployment)"
+    )]
+    BackupOnPostgres,
     #[error("the {name} must be between 1 and {max}, got {value}")]
     Limit {
         name: &'static str,
         value: u64,
         max: u64,
     },
+}
+
+/// The storage backend a configuration names (`Config::database`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+/// `postgres://user:secret@host/db` as `postgres://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}/{path}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 impl Config {
@@ -406,6 +441,14 @@ impl Config {
         if !(64..=1024 * 1024).contains(&self.argon2_memory_kib) {
             return Err(ConfigError::Argon2Memory(self.argon2_memory_kib));
         }
+        if matches!(self.database(), Database::Postgres(_)) {
+            if self.audit_key.is_none() {
+                return Err(ConfigError::AuditKeyRequired);
+            }
+            if self.backup.dir.is_some() {
+                return Err(ConfigError::BackupOnPostgres);
+            }
+        }
         if self.audit_key_path() == self.db {
             return Err(ConfigError::SamePath(self.db.display().to_string()));
         }
@@ -428,6 +471,24 @@ impl Config {
         crate::reference::check_problem_classes(&self.problem_classes)
             .map_err(ConfigError::ProblemClasses)?;
         Ok(())
+    }
+
+    /// Which backend `db` names: a `postgres://` or `postgresql://` URL, else a file.
+    pub fn database(&self) -> Database {
+        let text = self.db.to_string_lossy();
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Database::Postgres(text.into_owned())
+        } else {
+            Database::Sqlite(self.db.clone())
+        }
+    }
+
+    /// The database as it may be logged: a URL without its password.
+    pub fn database_label(&self) -> String {
+        match self.database() {
+            Database::Sqlite(path) => path.display().to_string(),
+            Database::Postgres(url) => redact_password(&url),
+        }
     }
 
     /// Where the audit key is: `--audit-key`, or `<db>.audit-key.pem` beside the database.
@@ -470,6 +531,37 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_postgres_url_selects_postgres_and_is_logged_without_its_password() {
+        let file = Config::new("data/jsjb.sqlite3".into(), "blobs".into());
+        assert_eq!(
+            file.database(),
+            Database::Sqlite("data/jsjb.sqlite3".into())
+        );
+        let mut pg = Config::new(
+            "postgres://jsjb:s3cret@db.internal:5432/jsjb".into(),
+            "/srv/blobs".into(),
+        );
+        assert_eq!(
+            pg.database(),
+            Database::Postgres("postgres://jsjb:s3cret@db.internal:5432/jsjb".to_owned())
+        );
+        assert_eq!(
+            pg.database_label(),
+            "postgres://jsjb:***@db.internal:5432/jsjb"
+        );
+        assert!(!pg.database_label().contains("s3cret"));
+        // No database file to put the audit key beside: it must be named.
+        assert_eq!(pg.validate(), Err(ConfigError::AuditKeyRequired));
+        pg.audit_key = Some("/etc/jsjb/audit-key.pem".into());
+        assert_eq!(pg.validate(), Ok(()));
+        // The server's own backups copy an SQLite file.
+        pg.backup.dir = Some("/srv/backups".into());
+        assert_eq!(pg.validate(), Err(ConfigError::BackupOnPostgres));
+        let bare = Config::new("postgresql://db/jsjb".into(), "blobs".into());
+        assert_eq!(bare.database_label(), "postgresql://db/jsjb");
+    }
 
     #[test]
     fn defaults_are_valid_and_bad_values_are_named() {

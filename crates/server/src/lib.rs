@@ -49,17 +49,21 @@ pub use state::AppState;
 use std::future::Future;
 use std::sync::Arc;
 
+use jsjb_storage_postgres::PgStore;
 use jsjb_storage_sqlite::SqliteStore;
 
 use crate::blobs::BlobStore;
+use crate::config::Database;
 use crate::state::StartError;
 use crate::time::{SystemTime, TimeSource};
 use crate::witness::Witness;
 
 /// The composition: opens the storage backend, the blob store, the routing rules and
 /// the audit witness named by `config`, on the real clock. This is the one place a
-/// backend is chosen (today the embedded SQLite file `config.db`); everything else
-/// sees `dyn Storage`. Blocking (opens files, runs migrations): call before serving.
+/// backend is chosen (`config.database()`: the embedded SQLite file, or PostgreSQL);
+/// everything else sees `dyn Storage`. Blocking (opens files, runs migrations): call
+/// it from `spawn_blocking` on the runtime that will serve (PostgreSQL's connections
+/// are that runtime's tasks).
 pub fn open(config: Config) -> Result<AppState, StartError> {
     open_with_time(config, Arc::new(SystemTime))
 }
@@ -69,10 +73,21 @@ pub fn open_with_time(config: Config, time: Arc<dyn TimeSource>) -> Result<AppSt
     config.validate()?;
     // Before the storage starts, so that its writer's first jobs are counted too.
     telemetry::recorder();
-    let store = SqliteStore::open(&config.db).map_err(|source| StartError::Database {
-        path: config.db.display().to_string(),
+    let database_error = |source| StartError::Database {
+        path: config.database_label(),
         source,
-    })?;
+    };
+    let store: Arc<dyn jsjb_storage::Storage> = match config.database() {
+        Database::Sqlite(path) => Arc::new(SqliteStore::open(&path).map_err(database_error)?),
+        // Connections live on the runtime that opens them: this is the caller's (the
+        // server opens the state from `spawn_blocking`, where blocking on it is allowed).
+        Database::Postgres(url) => Arc::new(
+            tokio::runtime::Handle::try_current()
+                .map_err(|e| database_error(jsjb_storage::StorageError::Backend(Box::new(e))))?
+                .block_on(PgStore::open(&url))
+                .map_err(database_error)?,
+        ),
+    };
     let blobs = BlobStore::open(&config.blob_dir).map_err(|source| StartError::Blobs {
         path: config.blob_dir.display().to_string(),
         source,
@@ -86,7 +101,7 @@ pub fn open_with_time(config: Config, time: Arc<dyn TimeSource>) -> Result<AppSt
         Some(path) => Some(clock_rules::load(path)?),
         None => None,
     };
-    let mut state = AppState::new(Arc::new(store), blobs, config, time, Arc::new(witness));
+    let mut state = AppState::new(store, blobs, config, time, Arc::new(witness));
     if let Some(rules) = clock_rules {
         state.set_clock_rules(rules);
     }

@@ -214,6 +214,16 @@ enum AdminCommand {
         #[arg(long)]
         verify: bool,
     },
+    /// Copy a platform kept in SQLite into the empty PostgreSQL database `--db` names
+    /// (ids, the sync cursor and the audit chain unchanged), then check the copy: every
+    /// table's rows counted on both sides, the audit chain verified on PostgreSQL up to
+    /// the SQLite chain's last entry. Stop the SQLite server first; copy the blob
+    /// directory to the nodes' shared blob store beside it.
+    MigrateFromSqlite {
+        /// The SQLite database file to copy.
+        #[arg(long)]
+        from: std::path::PathBuf,
+    },
 }
 
 fn parse_tier(s: &str) -> Result<Tier, String> {
@@ -266,6 +276,9 @@ async fn main() -> Result<()> {
             into,
             verify,
         }) => return run_restore(&backup, &into, verify).await,
+        Command::Admin(AdminCommand::MigrateFromSqlite { from }) => {
+            return run_migrate_from_sqlite(config, &from).await;
+        }
         Command::Rules => {
             let rules = match &config.rules {
                 Some(path) => jsjb_server::clock_rules::load(path)?,
@@ -307,6 +320,12 @@ async fn main() -> Result<()> {
 }
 
 async fn run_backup(config: Config, to: Option<std::path::PathBuf>) -> Result<()> {
+    if matches!(
+        config.database(),
+        jsjb_server::config::Database::Postgres(_)
+    ) {
+        return Err(jsjb_server::config::ConfigError::BackupOnPostgres.into());
+    }
     let root = to
         .or_else(|| config.backup.dir.clone())
         .context("name the folder of backups with --to (or --backup-dir)")?;
@@ -330,6 +349,31 @@ async fn run_backup(config: Config, to: Option<std::path::PathBuf>) -> Result<()
             "leftovers_removed": made.leftovers,
         }))?
     );
+    Ok(())
+}
+
+/// `admin migrate-from-sqlite`: the rows copied per table, the chain's last entry.
+async fn run_migrate_from_sqlite(config: Config, from: &std::path::Path) -> Result<()> {
+    let jsjb_server::config::Database::Postgres(url) = config.database() else {
+        bail!("--db (JSJB_DB) must be the PostgreSQL URL to copy into (postgres://…)");
+    };
+    let store = jsjb_storage_postgres::PgStore::open(&url)
+        .await
+        .with_context(|| format!("opening {}", config.database_label()))?;
+    let imported = jsjb_storage_postgres::import::from_sqlite(&store, from)
+        .await
+        .with_context(|| format!("copying {} into PostgreSQL", from.display()))?;
+    for (table, rows) in &imported.rows {
+        println!("{table:<24} {rows:>10} rows");
+    }
+    println!(
+        "audit chain verified on PostgreSQL: {} entries, {} letter events, ends at {}:{}",
+        imported.verification.entries,
+        imported.verification.events,
+        imported.audit_tip.seq,
+        imported.audit_tip.hash
+    );
+    println!("OK");
     Ok(())
 }
 
@@ -379,7 +423,7 @@ async fn serve(state: AppState) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
-    tracing::info!(%listen, db = %state.config.db.display(), "serving");
+    tracing::info!(%listen, db = %state.config.database_label(), "serving");
     // Printed so that whoever sets up the desktops can compare what they pin.
     tracing::info!(
         fingerprint = state.witness.fingerprint(),
@@ -654,7 +698,9 @@ async fn run_admin(state: AppState, cmd: AdminCommand) -> Result<()> {
             }
         }
         // Dispatched in `main` before the state is opened.
-        AdminCommand::Backup { .. } | AdminCommand::Restore { .. } => {
+        AdminCommand::Backup { .. }
+        | AdminCommand::Restore { .. }
+        | AdminCommand::MigrateFromSqlite { .. } => {
             bail!("backup and restore do not run on an opened state")
         }
     }

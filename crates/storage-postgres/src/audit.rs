@@ -173,9 +173,7 @@ async fn check_head(
 /// Holds every `letter_events` row to the audit entry that recorded it
 /// (`jsjb_storage::audit::merge_events`). An event's time is rendered in the text form
 /// its audit entry hashed, so the two compare as text.
-async fn verify_events(
-    c: &impl GenericClient,
-) -> Result<(u64, Option<BadEvent>), StorageError> {
+async fn verify_events(c: &impl GenericClient) -> Result<(u64, Option<BadEvent>), StorageError> {
     let events = c
         .query(
             "SELECT letter_id, seq, at, actor, actor_user_id, actor_unit_id, kind, payload

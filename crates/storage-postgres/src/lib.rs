@@ -20,6 +20,7 @@
 pub mod audit;
 mod citizen;
 mod handovers;
+pub mod import;
 mod letters;
 mod logins;
 pub mod migrations;
@@ -33,11 +34,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use jsjb_core::letter::{Channel, LetterId};
 use jsjb_core::org::{Tier, Unit, UnitId, UserId};
 use tokio_postgres::error::SqlState;
-use deadpool_postgres::Transaction;
 use tokio_postgres::{IsolationLevel, NoTls};
 
 use jsjb_storage::{
@@ -582,9 +583,4 @@ impl Storage for PgStore {
     async fn apply_message(&self, message: DraftMessage) -> Result<DraftOutcome, StorageError> {
         citizen::apply_message(self, message).await
     }
-}
-
-/// A method not ported from the SQLite backend yet (removed once all are).
-pub(crate) fn not_ported(what: &str) -> StorageError {
-    StorageError::Migration(format!("{what}: not yet implemented on PostgreSQL"))
 }

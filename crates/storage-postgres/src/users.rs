@@ -1,17 +1,17 @@
-//! Users, passwords and notices in PostgreSQL.
-
-#![allow(unused_imports)]
-use chrono::{DateTime, Utc};
-use jsjb_core::letter::{Channel, LetterId};
-use jsjb_core::org::{Unit, UnitId, UserId};
-use jsjb_storage::*;
+//! Users, passwords and notices in PostgreSQL: a port of the SQLite backend's, with the
+//! same refusals, audit entries and notices.
 
 use std::collections::BTreeSet;
 
+use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use jsjb_core::org::Role;
+use jsjb_core::org::{Role, UnitId, UserId};
+use jsjb_proto::{Notice, NoticeKind};
+use jsjb_storage::{Actor, NewUser, StorageError, UserChange, UserChanged, UserRecord};
+use serde_json::json;
 
-use crate::{Db, PgStore, corrupt};
+use crate::audit::{self, NewEntry};
+use crate::{Db, PgStore, begin_write, corrupt, is_unique_violation, signoff};
 
 /// The columns [`user_from_row`] reads, in its order.
 pub(crate) const USER_COLUMNS: &str =
@@ -68,42 +68,620 @@ pub(crate) async fn load_user(
     }
 }
 
-pub(crate) async fn users(_store: &PgStore) -> Result<Vec<UserRecord>, StorageError> {
-    Err(crate::not_ported("users"))
+/// A count of rows as the seam's `usize`.
+fn count(n: u64) -> Result<usize, StorageError> {
+    usize::try_from(n).map_err(|_| corrupt(format!("{n} rows")))
 }
 
-pub(crate) async fn user(_store: &PgStore, _id: UserId) -> Result<Option<UserRecord>, StorageError> {
-    Err(crate::not_ported("user"))
+fn no_user(user: UserId) -> StorageError {
+    StorageError::NotFound(format!("there is no user {}", user.0))
 }
 
-pub(crate) async fn create_user(_store: &PgStore, _user: NewUser, _actor: Actor, _now: DateTime<Utc>) -> Result<UserRecord, StorageError> {
-    Err(crate::not_ported("create_user"))
+fn role_names(roles: &BTreeSet<Role>) -> Vec<&'static str> {
+    roles.iter().map(|r| r.as_str()).collect()
 }
 
-pub(crate) async fn set_password(_store: &PgStore, _user: UserId, _password_hash: String, _actor: Actor, _now: DateTime<Utc>) -> Result<(), StorageError> {
-    Err(crate::not_ported("set_password"))
+/// Whether `unit` has an active chief other than `except`: a unit has one chief (a
+/// second one could enrol a key and sign the unit's forms in their own right; deputies
+/// sign through the chief's 代签 grant).
+async fn other_active_chief(
+    c: &impl GenericClient,
+    unit: UnitId,
+    except: Option<UserId>,
+) -> Result<bool, StorageError> {
+    Ok(c.query_one(
+        "SELECT EXISTS (SELECT 1 FROM users u JOIN user_roles r ON r.user_id = u.id
+             WHERE u.unit_id = $1 AND u.active AND r.role = 'chief' AND u.id IS DISTINCT FROM $2)",
+        &[&unit.0, &except.map(|u| u.0)],
+    )
+    .await
+    .db()?
+    .get(0))
 }
 
-pub(crate) async fn set_user_active(_store: &PgStore, _user: UserId, _active: bool, _reason: String, _actor: Actor, _now: DateTime<Utc>) -> Result<UserRecord, StorageError> {
-    Err(crate::not_ported("set_user_active"))
+fn chief_exists() -> StorageError {
+    StorageError::Conflict {
+        code: "chief_exists",
+        detail: "this unit has a chief already; a unit has one chief, and others sign only under the chief's delegation (代签)".to_owned(),
+    }
 }
 
-pub(crate) async fn update_user(_store: &PgStore, _user: UserId, _change: UserChange, _reason: String, _actor: Actor, _now: DateTime<Utc>) -> Result<UserChanged, StorageError> {
-    Err(crate::not_ported("update_user"))
+async fn insert_roles(
+    c: &impl GenericClient,
+    user: UserId,
+    roles: &BTreeSet<Role>,
+) -> Result<(), StorageError> {
+    for role in roles {
+        c.execute(
+            "INSERT INTO user_roles (user_id, role) VALUES ($1, $2)",
+            &[&user.0, &role.as_str()],
+        )
+        .await
+        .db()?;
+    }
+    Ok(())
 }
 
-pub(crate) async fn change_own_password(_store: &PgStore, _user: UserId, _password_hash: String, _keep_session: String, _actor: Actor, _now: DateTime<Utc>) -> Result<(), StorageError> {
-    Err(crate::not_ported("change_own_password"))
+/// Ends the user's open sessions (all but `keep`, if given); returns how many.
+async fn revoke_sessions(
+    c: &impl GenericClient,
+    user: UserId,
+    keep: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<usize, StorageError> {
+    count(
+        c.execute(
+            "UPDATE sessions SET revoked_at = $2
+             WHERE user_id = $1 AND revoked_at IS NULL AND token_hash IS DISTINCT FROM $3",
+            &[&user.0, &now, &keep],
+        )
+        .await
+        .db()?,
+    )
 }
 
-pub(crate) async fn last_sign_ins(_store: &PgStore) -> Result<Vec<(UserId, DateTime<Utc>)>, StorageError> {
-    Err(crate::not_ported("last_sign_ins"))
+// --- notices ---------------------------------------------------------------------
+// Notices to users about their own account (key events, password resets), written in
+// the same transaction as the change they report, so a change cannot happen without
+// its owner being told at the next sign-in.
+
+/// A notice to write with [`add_notice`].
+pub(crate) struct NewNotice {
+    pub user: UserId,
+    pub kind: NoticeKind,
+    pub at: DateTime<Utc>,
+    pub by: Option<UserId>,
+    /// (key id, fingerprint)
+    pub key: Option<(i64, String)>,
+    pub detail: String,
 }
 
-pub(crate) async fn notices(_store: &PgStore, _user: UserId) -> Result<Vec<jsjb_proto::Notice>, StorageError> {
-    Err(crate::not_ported("notices"))
+/// The stored name of a notice kind (`user_notices.kind`).
+pub(crate) fn notice_kind_str(kind: NoticeKind) -> &'static str {
+    match kind {
+        NoticeKind::KeyRegistered => "key_registered",
+        NoticeKind::KeyActivated => "key_activated",
+        NoticeKind::KeyRevoked => "key_revoked",
+        NoticeKind::PasswordReset => "password_reset",
+    }
 }
 
-pub(crate) async fn acknowledge_notices(_store: &PgStore, _user: UserId, _up_to: i64, _actor: Actor, _now: DateTime<Utc>) -> Result<usize, StorageError> {
-    Err(crate::not_ported("acknowledge_notices"))
+fn notice_kind_of(text: &str) -> Option<NoticeKind> {
+    [
+        NoticeKind::KeyRegistered,
+        NoticeKind::KeyActivated,
+        NoticeKind::KeyRevoked,
+        NoticeKind::PasswordReset,
+    ]
+    .into_iter()
+    .find(|k| notice_kind_str(*k) == text)
+}
+
+/// Writes a notice inside the caller's write transaction (the SQLite backend's
+/// `notices::add`).
+pub(crate) async fn add_notice(
+    tx: &impl GenericClient,
+    notice: NewNotice,
+) -> Result<(), StorageError> {
+    let (key_id, fingerprint) = notice.key.unzip();
+    tx.execute(
+        "INSERT INTO user_notices (user_id, kind, at, by_user_id, key_id, fingerprint, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            &notice.user.0,
+            &notice_kind_str(notice.kind),
+            &notice.at,
+            &notice.by.map(|u| u.0),
+            &key_id,
+            &fingerprint,
+            &notice.detail,
+        ],
+    )
+    .await
+    .db()?;
+    Ok(())
+}
+
+/// The user's notices not acknowledged yet, oldest first.
+pub(crate) async fn open_notices(
+    c: &impl GenericClient,
+    user: UserId,
+) -> Result<Vec<Notice>, StorageError> {
+    let rows = c
+        .query(
+            "SELECT id, kind, at, by_user_id, key_id, fingerprint, detail FROM user_notices
+             WHERE user_id = $1 AND acknowledged_at IS NULL ORDER BY id",
+            &[&user.0],
+        )
+        .await
+        .db()?;
+    rows.iter()
+        .map(|r| {
+            let kind: &str = r.get(1);
+            Ok(Notice {
+                id: r.get(0),
+                kind: notice_kind_of(kind)
+                    .ok_or_else(|| corrupt(format!("notice kind {kind:?}")))?,
+                at: r.get(2),
+                by: r.get::<_, Option<i64>>(3).map(UserId),
+                key_id: r.get(4),
+                fingerprint: r.get(5),
+                detail: r.get(6),
+            })
+        })
+        .collect()
+}
+
+/// Marks the user's notices up to and including `up_to` as read; returns how many.
+/// Only the user's own notices: another user's id changes nothing.
+pub(crate) async fn acknowledge(
+    tx: &impl GenericClient,
+    user: UserId,
+    up_to: i64,
+    now: DateTime<Utc>,
+) -> Result<usize, StorageError> {
+    count(
+        tx.execute(
+            "UPDATE user_notices SET acknowledged_at = $3
+             WHERE user_id = $1 AND id <= $2 AND acknowledged_at IS NULL",
+            &[&user.0, &up_to, &now],
+        )
+        .await
+        .db()?,
+    )
+}
+
+// --- the trait's methods ---------------------------------------------------------
+
+pub(crate) async fn users(store: &PgStore) -> Result<Vec<UserRecord>, StorageError> {
+    let client = store.client().await?;
+    let rows = client
+        .query(
+            &format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"),
+            &[],
+        )
+        .await
+        .db()?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push(user_from_row(&client, r).await?);
+    }
+    Ok(out)
+}
+
+pub(crate) async fn user(store: &PgStore, id: UserId) -> Result<Option<UserRecord>, StorageError> {
+    load_user(&store.client().await?, id).await
+}
+
+pub(crate) async fn create_user(
+    store: &PgStore,
+    user: NewUser,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<UserRecord, StorageError> {
+    let mut client = store.client().await?;
+    let tx = begin_write(&mut client).await?;
+    let unit_exists: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM units WHERE id = $1 AND active)",
+            &[&user.unit_id.0],
+        )
+        .await
+        .db()?
+        .get(0);
+    if !unit_exists {
+        return Err(StorageError::Invalid {
+            field: "unit_id",
+            message: format!("there is no active unit {}", user.unit_id.0),
+        });
+    }
+    if user.roles.contains(&Role::Chief) && other_active_chief(&tx, user.unit_id, None).await? {
+        return Err(chief_exists());
+    }
+    // An initial password chosen by a signed-in admin is theirs to know: the user
+    // replaces it at the first sign-in (the CLI's bootstrap accounts not).
+    let inserted = tx
+        .query_one(
+            "INSERT INTO users (unit_id, username, display_name, password_hash, created_at, password_changed_at, password_set_by, must_change_password)
+             VALUES ($1, $2, $3, $4, $5, $5, $6, $7) RETURNING id",
+            &[
+                &user.unit_id.0,
+                &user.username,
+                &user.display_name,
+                &user.password_hash,
+                &now,
+                &actor.user.map(|u| u.0),
+                &actor.user.is_some(),
+            ],
+        )
+        .await;
+    let id = match inserted {
+        Err(e) if is_unique_violation(&e, Some("users_username")) => {
+            return Err(StorageError::Conflict {
+                code: "username_taken",
+                detail: format!("the user name {:?} is taken; choose another", user.username),
+            });
+        }
+        other => UserId(other.db()?.get(0)),
+    };
+    insert_roles(&tx, id, &user.roles).await?;
+    audit::append(
+        &tx,
+        NewEntry {
+            at: now,
+            actor: &actor,
+            action: "user.create",
+            letter: None,
+            unit: Some(user.unit_id),
+            user: Some(id),
+            payload: json!({
+                "username": user.username,
+                "display_name": user.display_name,
+                "roles": role_names(&user.roles),
+            }),
+        },
+    )
+    .await?;
+    let created = load_user(&tx, id)
+        .await?
+        .ok_or_else(|| corrupt("user vanished after insert"))?;
+    store.commit(tx).await?;
+    Ok(created)
+}
+
+pub(crate) async fn set_password(
+    store: &PgStore,
+    user: UserId,
+    password_hash: String,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    let mut client = store.client().await?;
+    let tx = begin_write(&mut client).await?;
+    // Whoever sets a password may know it: remembered, so that they do not count as
+    // independent of this account in the dual control of signing keys.
+    let set_by = actor.user.filter(|by| *by != user).map(|u| u.0);
+    // A password another signed-in user chose must be changed at the next sign-in.
+    // (SQLite also clears the old per-account failure columns; this schema has none.)
+    let changed = tx
+        .execute(
+            "UPDATE users SET password_hash = $2, password_changed_at = $3,
+                password_set_by = $4, must_change_password = $5
+             WHERE id = $1",
+            &[&user.0, &password_hash, &now, &set_by, &set_by.is_some()],
+        )
+        .await
+        .db()?;
+    if changed == 0 {
+        return Err(no_user(user));
+    }
+    // A new password ends the name's lock-out and its history of failures (the
+    // lock-outs are keyed by the lower-cased name).
+    tx.execute(
+        "DELETE FROM login_lockouts WHERE username = (SELECT lower(username) FROM users WHERE id = $1)",
+        &[&user.0],
+    )
+    .await
+    .db()?;
+    // Whoever knew the old password may hold a session: end them all.
+    let revoked = revoke_sessions(&tx, user, None, now).await?;
+    audit::append(
+        &tx,
+        NewEntry {
+            at: now,
+            actor: &actor,
+            action: "user.password_reset",
+            letter: None,
+            unit: None,
+            user: Some(user),
+            payload: json!({ "sessions_revoked": revoked }),
+        },
+    )
+    .await?;
+    // Nothing else changes (no key is activated or revoked), and the user is told at
+    // their next sign-in, so a reset cannot be used unnoticed.
+    add_notice(
+        &tx,
+        NewNotice {
+            user,
+            kind: NoticeKind::PasswordReset,
+            at: now,
+            by: actor.user,
+            key: None,
+            detail: String::new(),
+        },
+    )
+    .await?;
+    store.commit(tx).await
+}
+
+pub(crate) async fn set_user_active(
+    store: &PgStore,
+    user: UserId,
+    active: bool,
+    reason: String,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<UserRecord, StorageError> {
+    let mut client = store.client().await?;
+    let tx = begin_write(&mut client).await?;
+    let before = load_user(&tx, user).await?.ok_or_else(|| no_user(user))?;
+    if before.active == active {
+        return Err(StorageError::Conflict {
+            code: "already_done",
+            detail: format!(
+                "the user is {} already",
+                if active { "active" } else { "inactive" }
+            ),
+        });
+    }
+    // One chief per unit holds for a returning chief too.
+    if active
+        && before.roles.contains(&Role::Chief)
+        && other_active_chief(&tx, before.unit_id, Some(user)).await?
+    {
+        return Err(chief_exists());
+    }
+    tx.execute(
+        "UPDATE users SET active = $2 WHERE id = $1",
+        &[&user.0, &active],
+    )
+    .await
+    .db()?;
+    let revoked = if active {
+        0
+    } else {
+        revoke_sessions(&tx, user, None, now).await?
+    };
+    audit::append(
+        &tx,
+        NewEntry {
+            at: now,
+            actor: &actor,
+            action: if active {
+                "user.reactivate"
+            } else {
+                "user.deactivate"
+            },
+            letter: None,
+            unit: Some(before.unit_id),
+            user: Some(user),
+            payload: json!({ "reason": reason, "sessions_revoked": revoked }),
+        },
+    )
+    .await?;
+    let after = load_user(&tx, user)
+        .await?
+        .ok_or_else(|| corrupt("user vanished after update"))?;
+    store.commit(tx).await?;
+    Ok(after)
+}
+
+pub(crate) async fn update_user(
+    store: &PgStore,
+    user: UserId,
+    change: UserChange,
+    reason: String,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<UserChanged, StorageError> {
+    let mut client = store.client().await?;
+    let tx = begin_write(&mut client).await?;
+    let before = load_user(&tx, user).await?.ok_or_else(|| no_user(user))?;
+    let display_name = change
+        .display_name
+        .unwrap_or_else(|| before.display_name.clone());
+    let roles = change.roles.unwrap_or_else(|| before.roles.clone());
+    let unit_id = change.unit_id.unwrap_or(before.unit_id);
+    if roles.is_empty() {
+        return Err(StorageError::Invalid {
+            field: "roles",
+            message: "a user needs at least one role".to_owned(),
+        });
+    }
+    if (display_name.as_str(), &roles, unit_id)
+        == (before.display_name.as_str(), &before.roles, before.unit_id)
+    {
+        return Err(StorageError::Conflict {
+            code: "already_done",
+            detail: "nothing would change".to_owned(),
+        });
+    }
+    let unit_exists: bool = tx
+        .query_one(
+            // Staying in a unit deactivated meanwhile is allowed; moving into one not.
+            "SELECT EXISTS (SELECT 1 FROM units WHERE id = $1 AND (active OR id = $2))",
+            &[&unit_id.0, &before.unit_id.0],
+        )
+        .await
+        .db()?
+        .get(0);
+    if !unit_exists {
+        return Err(StorageError::Invalid {
+            field: "unit_id",
+            message: format!("there is no unit {}", unit_id.0),
+        });
+    }
+    if before.active
+        && roles.contains(&Role::Chief)
+        && other_active_chief(&tx, unit_id, Some(user)).await?
+    {
+        return Err(chief_exists());
+    }
+    tx.execute(
+        "UPDATE users SET display_name = $2, unit_id = $3 WHERE id = $1",
+        &[&user.0, &display_name, &unit_id.0],
+    )
+    .await
+    .db()?;
+    if roles != before.roles {
+        tx.execute("DELETE FROM user_roles WHERE user_id = $1", &[&user.0])
+            .await
+            .db()?;
+        insert_roles(&tx, user, &roles).await?;
+    }
+    // A new scope or new powers: the desktop signs in again and sees them.
+    let sessions_revoked = if unit_id != before.unit_id || roles != before.roles {
+        revoke_sessions(&tx, user, None, now).await?
+    } else {
+        0
+    };
+    // Signing rights belong to the chief of one unit: they end when either goes.
+    let left_chief_post = before.roles.contains(&Role::Chief)
+        && (!roles.contains(&Role::Chief) || unit_id != before.unit_id);
+    let deputy_moved = unit_id != before.unit_id;
+    let (keys_revoked, delegations_revoked) = if left_chief_post || deputy_moved {
+        signoff::end_signing_rights(&tx, user, &reason, &actor, now).await?
+    } else {
+        (0, 0)
+    };
+    audit::append(
+        &tx,
+        NewEntry {
+            at: now,
+            actor: &actor,
+            action: "user.update",
+            letter: None,
+            unit: Some(unit_id),
+            user: Some(user),
+            payload: json!({
+                "before": {
+                    "display_name": before.display_name,
+                    "unit": before.unit_id.0,
+                    "roles": role_names(&before.roles),
+                },
+                "after": {
+                    "display_name": display_name,
+                    "unit": unit_id.0,
+                    "roles": role_names(&roles),
+                },
+                "sessions_revoked": sessions_revoked,
+                "keys_revoked": keys_revoked,
+                "delegations_revoked": delegations_revoked,
+                "reason": reason,
+            }),
+        },
+    )
+    .await?;
+    let after = load_user(&tx, user)
+        .await?
+        .ok_or_else(|| corrupt("user vanished"))?;
+    store.commit(tx).await?;
+    Ok(UserChanged {
+        user: after,
+        sessions_revoked,
+        keys_revoked,
+        delegations_revoked,
+    })
+}
+
+pub(crate) async fn change_own_password(
+    store: &PgStore,
+    user: UserId,
+    password_hash: String,
+    keep_session: String,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    let mut client = store.client().await?;
+    let tx = begin_write(&mut client).await?;
+    // Set by the user themself: the chain of who may know it ends here.
+    let changed = tx
+        .execute(
+            "UPDATE users SET password_hash = $2, password_changed_at = $3, password_set_by = $1,
+                must_change_password = false
+             WHERE id = $1 AND active",
+            &[&user.0, &password_hash, &now],
+        )
+        .await
+        .db()?;
+    if changed == 0 {
+        return Err(StorageError::NotFound(format!(
+            "there is no active user {}",
+            user.0
+        )));
+    }
+    let revoked = revoke_sessions(&tx, user, Some(&keep_session), now).await?;
+    audit::append(
+        &tx,
+        NewEntry {
+            at: now,
+            actor: &actor,
+            action: "user.password_change",
+            letter: None,
+            unit: None,
+            user: Some(user),
+            payload: json!({ "sessions_revoked": revoked }),
+        },
+    )
+    .await?;
+    store.commit(tx).await
+}
+
+pub(crate) async fn last_sign_ins(
+    store: &PgStore,
+) -> Result<Vec<(UserId, DateTime<Utc>)>, StorageError> {
+    let rows = store
+        .client()
+        .await?
+        .query(
+            "SELECT user_id, max(created_at) FROM sessions GROUP BY user_id",
+            &[],
+        )
+        .await
+        .db()?;
+    Ok(rows.iter().map(|r| (UserId(r.get(0)), r.get(1))).collect())
+}
+
+pub(crate) async fn notices(store: &PgStore, user: UserId) -> Result<Vec<Notice>, StorageError> {
+    open_notices(&store.client().await?, user).await
+}
+
+pub(crate) async fn acknowledge_notices(
+    store: &PgStore,
+    user: UserId,
+    up_to: i64,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<usize, StorageError> {
+    let mut client = store.client().await?;
+    let tx = begin_write(&mut client).await?;
+    let n = acknowledge(&tx, user, up_to, now).await?;
+    if n > 0 {
+        audit::append(
+            &tx,
+            NewEntry {
+                at: now,
+                actor: &actor,
+                action: "notice.acknowledge",
+                letter: None,
+                unit: None,
+                user: Some(user),
+                payload: json!({ "up_to": up_to, "count": n }),
+            },
+        )
+        .await?;
+    }
+    store.commit(tx).await?;
+    Ok(n)
 }

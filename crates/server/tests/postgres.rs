@@ -1,0 +1,393 @@
+//! The server on PostgreSQL, through the real binary on a real port: the demo city
+//! seeded and served on PostgreSQL, an officer's action acknowledged and kept across a
+//! `kill -9`, the audit chain verified after it; and a platform kept in SQLite moved to
+//! PostgreSQL whole by `admin migrate-from-sqlite`.
+//!
+//! Needs `JSJB_TEST_POSTGRES` (a server whose user may create databases), which
+//! `cargo xtask test` sets; each test makes a database of its own.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use jsjb_core::org::UnitId;
+use jsjb_proto::{Change, LetterRecord, SyncPage};
+use jsjb_server::Config;
+use jsjb_server::demo::{self, DEMO_PASSWORD, DemoOptions};
+use jsjb_server::time::ManualTime;
+use jsjb_storage::Storage;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_jsjb-server");
+
+fn admin_url() -> String {
+    std::env::var("JSJB_TEST_POSTGRES").expect(
+        "JSJB_TEST_POSTGRES must name a PostgreSQL server whose user may create databases; \
+         `cargo xtask test` starts one and sets it",
+    )
+}
+
+/// A fresh database on the test server, dropped when the test ends.
+struct Database {
+    name: String,
+    url: String,
+}
+
+impl Database {
+    async fn create(tag: &str) -> Database {
+        let admin = admin_url();
+        let name = format!("jsjb_server_{tag}_{}", std::process::id());
+        let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test server");
+        tokio::spawn(conn);
+        // Two statements: a multi-statement string is one transaction, which neither
+        // may run in.
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            client
+                .batch_execute(&sql)
+                .await
+                .expect("create the database");
+        }
+        let (base, _) = admin.rsplit_once('/').expect("URL/database");
+        Database {
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let (admin, name) = (admin_url(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(&admin, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// The server binary on PostgreSQL with `args` (a subcommand and its flags).
+fn server(db: &Database, dir: &Path, port: u16, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env("JSJB_DB", &db.url)
+        .env("JSJB_BLOB_DIR", dir.join("blobs"))
+        .env("JSJB_AUDIT_KEY", dir.join("audit-key.pem"))
+        .env("JSJB_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .args(["--argon2-memory-kib", "256"])
+        .args(args);
+    cmd
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_healthy(base: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    let client = reqwest::Client::new();
+    while Instant::now() < deadline {
+        if let Ok(res) = client.get(format!("{base}/healthz")).send().await
+            && res.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the server at {base} did not become healthy within {within:?}");
+}
+
+async fn login(base: &str, user: &str) -> String {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": user, "password": DEMO_PASSWORD}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(res.status(), 200, "{user}");
+    res.json::<Value>().await.expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
+
+/// Every letter the token's scope sees, by paging the sync from 0; and the last cursor.
+async fn synced(base: &str, token: &str) -> (Vec<LetterRecord>, i64) {
+    let client = reqwest::Client::new();
+    let (mut cursor, mut letters) = (0, std::collections::BTreeMap::new());
+    loop {
+        let page: SyncPage = client
+            .get(format!("{base}/api/v1/sync?cursor={cursor}&limit=500"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("sync")
+            .json()
+            .await
+            .expect("page");
+        for change in page.changes {
+            match change {
+                Change::Letter { letter } => {
+                    letters.insert(letter.id, *letter);
+                }
+                Change::Removed { letter_id } => {
+                    letters.remove(&letter_id);
+                }
+            }
+        }
+        cursor = page.next_cursor;
+        if !page.has_more {
+            return (letters.into_values().collect(), cursor);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_city_runs_on_postgres_and_keeps_what_it_acknowledged_through_a_kill() {
+    let db = Database::create("demo").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let demo = Running(
+        server(
+            &db,
+            dir.path(),
+            port,
+            &["demo", "--days", "3", "--per-day", "20"],
+        )
+        .env("JSJB_DEMO_ARRIVAL_SECS", "1")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the demo on PostgreSQL"),
+    );
+    wait_healthy(&base, Duration::from_secs(180)).await;
+
+    let officer = login(&base, "futian.liu").await;
+    let (letters, _) = synced(&base, &officer).await;
+    assert!(!letters.is_empty(), "the station sees its letters");
+    // The city desk takes a letter by phone; the retry under the same key gets the
+    // same letter, not a second one.
+    let city = login(&base, "shiju.li").await;
+    let intake = || {
+        reqwest::Client::new()
+            .post(format!("{base}/api/v1/letters"))
+            .bearer_auth(&city)
+            .header("Idempotency-Key", "pg-demo-phone-letter-1")
+            .json(
+                &json!({"category": "help", "subject": "电话来信：楼道灯坏了",
+                          "body": "居民来电反映楼道灯坏了一周", "writer_name": "王五",
+                          "writer_phone": "13712345678"}),
+            )
+            .send()
+    };
+    let first = intake().await.expect("intake");
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.expect("receipt");
+    let again: Value = intake()
+        .await
+        .expect("retry")
+        .json()
+        .await
+        .expect("receipt");
+    assert_eq!(first["id"], again["id"], "a retry is the same letter");
+    let taken = first["id"].as_i64().expect("id");
+
+    // Letters keep arriving (every second); kill the server in the middle of it.
+    let (before_kill, _) = synced(&base, &city).await;
+    assert!(before_kill.iter().any(|l| l.id.0 == taken));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    drop(demo); // SIGKILL
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _served = Running(
+        server(&db, dir.path(), port, &["serve"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("restart on PostgreSQL"),
+    );
+    wait_healthy(&base, Duration::from_secs(60)).await;
+    let city = login(&base, "shiju.li").await;
+    let (after, _) = synced(&base, &city).await;
+    for seen in &before_kill {
+        let kept = after
+            .iter()
+            .find(|l| l.id == seen.id)
+            .expect("every letter the desk saw is still there");
+        assert!(kept.version >= seen.version, "letter {}", seen.id.0);
+    }
+    assert!(
+        after.iter().any(|l| l.id.0 == taken),
+        "the acknowledged intake"
+    );
+
+    let verify = server(&db, dir.path(), free_port(), &["admin", "audit-verify"])
+        .output()
+        .expect("audit-verify");
+    assert!(
+        verify.status.success(),
+        "the chain verifies after the kill: {}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
+
+/// Every letter of every unit, straight from a store (the city's scope is every unit).
+async fn every_letter(store: &dyn Storage) -> Vec<LetterRecord> {
+    let scope: Vec<UnitId> = store
+        .units()
+        .await
+        .expect("units")
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    let (mut cursor, mut letters) = (0, std::collections::BTreeMap::new());
+    loop {
+        let batch = store
+            .sync_page(scope.clone(), cursor, 500)
+            .await
+            .expect("page");
+        for change in batch.changes {
+            if let Change::Letter { letter } = change {
+                letters.insert(letter.id, *letter);
+            }
+        }
+        cursor = batch.next_cursor;
+        if !batch.has_more {
+            return letters.into_values().collect();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_kept_in_sqlite_moves_to_postgres_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = dir.path().join("city.sqlite3");
+    let mut config = Config::new(sqlite.clone(), dir.path().join("blobs"));
+    config.argon2_memory_kib = 256;
+    let state = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            jsjb_server::open_with_time(config, Arc::new(ManualTime::new(Utc::now())))
+        })
+        .await
+        .expect("open task")
+        .expect("open SQLite")
+    };
+    let summary = demo::seed(
+        &state,
+        &DemoOptions {
+            days: 4,
+            per_day: 25,
+            arrival_every: Duration::ZERO,
+            ..DemoOptions::default()
+        },
+    )
+    .await
+    .expect("seed");
+    assert!(summary.letters > 50);
+    let units = state.store.units().await.expect("units");
+    let users = state.store.users().await.expect("users");
+    let letters = every_letter(state.store.as_ref()).await;
+    let latest = state.store.latest_change_seq().await.expect("latest");
+    let (tip, _) = state.store.audit_tip(None).await.expect("tip");
+    drop(state);
+
+    let db = Database::create("import").await;
+    let run = |db: &Database| {
+        server(
+            db,
+            dir.path(),
+            free_port(),
+            &["admin", "migrate-from-sqlite", "--from"],
+        )
+        .arg(&sqlite)
+        .output()
+        .expect("migrate-from-sqlite")
+    };
+    let out = run(&db);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("audit chain verified on PostgreSQL"),
+        "{stdout}"
+    );
+
+    let pg = jsjb_storage_postgres::PgStore::open(&db.url)
+        .await
+        .expect("open PostgreSQL");
+    assert_eq!(pg.units().await.expect("units"), units);
+    assert_eq!(pg.users().await.expect("users"), users);
+    assert_eq!(pg.latest_change_seq().await.expect("latest"), latest);
+    assert_eq!(pg.audit_tip(None).await.expect("tip").0, tip);
+    let moved = every_letter(&pg).await;
+    assert_eq!(moved.len(), letters.len());
+    for (a, b) in moved.iter().zip(&letters) {
+        assert_eq!(a, b, "letter {} is the same on both sides", b.id.0);
+    }
+    // New rows continue after the copied ids: a new letter gets a new id and change.
+    let created = pg
+        .create_letter(
+            jsjb_storage::NewLetter {
+                tracking_code: "PGIMPORT0001".to_owned(),
+                channel: jsjb_core::letter::Channel::Web,
+                category: jsjb_core::letter::Category::Help,
+                problem_tags: Vec::new(),
+                subject: "迁移后的第一封信".to_owned(),
+                body: "迁移后新来信".to_owned(),
+                writer_name: "张三".to_owned(),
+                writer_phone: "13800000000".to_owned(),
+                writer_extra: json!({}),
+                received_at: Utc::now(),
+                unit: None,
+                attachments: Vec::new(),
+                idempotency: None,
+            },
+            jsjb_storage::Actor::cli(),
+        )
+        .await
+        .expect("a new letter after the import");
+    assert!(created.id.0 > letters.iter().map(|l| l.id.0).max().unwrap_or(0));
+    assert!(created.change_seq > latest);
+    drop(pg);
+
+    // Only into an empty database.
+    let again = run(&db);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a platform"));
+}

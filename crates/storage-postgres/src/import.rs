@@ -1,0 +1,376 @@
+//! `jsjb-server admin migrate-from-sqlite`: copies a platform kept in the embedded SQLite
+//! backend into an empty PostgreSQL database, and checks the copy.
+//!
+//! Every table of the PostgreSQL schema is copied column by column from the SQLite table
+//! of the same name (the two schemas keep the same tables and columns; V1__schema.sql),
+//! with each value converted to the PostgreSQL column's type: times from
+//! `jsjb_storage::time::to_db` text to `timestamptz`, 0/1 to `boolean`. Ids are kept, so
+//! the sync cursor (`changes.seq`) and the audit chain carry over unchanged, and each
+//! identity continues after the largest id copied. All of it is one transaction under
+//! the write lock: a failed copy leaves the database empty.
+//!
+//! Then the copy is held to the original: each table's row count, and the audit chain
+//! verified on PostgreSQL against the SQLite chain's last entry (same `seq`, same hash,
+//! every entry and letter event re-checked).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use jsjb_proto::AuditEntryHash;
+use jsjb_storage::{Storage, StorageError};
+use rusqlite::OptionalExtension;
+use rusqlite::types::ValueRef;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+use crate::{Db, PgStore, begin_write};
+
+/// The tables in an order that satisfies every foreign key: a table comes after the
+/// tables it references. `units` is read parents first (a unit may have been moved under
+/// one created after it); `users.password_set_by` is filled after every user is in.
+const TABLES: &[&str] = &[
+    "units",
+    "users",
+    "user_roles",
+    "sessions",
+    "login_attempts",
+    "login_lockouts",
+    "letters",
+    "letter_events",
+    "attachments",
+    "letter_attachments",
+    "changes",
+    "idempotency_keys",
+    "audit_log",
+    "writer_reveals",
+    "letter_ratings",
+    "citizen_drafts",
+    "citizen_messages_seen",
+    "signing_keys",
+    "delegations",
+    "signed_forms",
+    "key_approvals",
+    "user_notices",
+    "handover_acks",
+    "routing_rules",
+    "report_facts",
+    "report_progress",
+    "clock_rules",
+];
+
+/// What was copied and how the check went.
+#[derive(Debug)]
+pub struct Imported {
+    /// Rows copied per table (equal on both sides, or the import fails).
+    pub rows: BTreeMap<&'static str, u64>,
+    /// The chain's last entry on both sides.
+    pub audit_tip: AuditEntryHash,
+    pub verification: jsjb_storage::audit::Verification,
+}
+
+/// One value on its way from SQLite to PostgreSQL.
+#[derive(Debug)]
+enum Cell {
+    Null,
+    Int8(i64),
+    Int4(i32),
+    Int2(i16),
+    Bool(bool),
+    Text(String),
+    Time(DateTime<Utc>),
+    Bytes(Vec<u8>),
+}
+
+impl ToSql for Cell {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut tokio_postgres::types::private::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Cell::Null => Ok(IsNull::Yes),
+            Cell::Int8(v) => v.to_sql(ty, out),
+            Cell::Int4(v) => v.to_sql(ty, out),
+            Cell::Int2(v) => v.to_sql(ty, out),
+            Cell::Bool(v) => v.to_sql(ty, out),
+            Cell::Text(v) => v.to_sql(ty, out),
+            Cell::Time(v) => v.to_sql(ty, out),
+            Cell::Bytes(v) => v.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        // Each cell was made for its column's type (`cell`).
+        true
+    }
+
+    to_sql_checked!();
+}
+
+fn bad(table: &str, column: &str, detail: impl std::fmt::Display) -> StorageError {
+    StorageError::Invalid {
+        field: "sqlite",
+        message: format!("{table}.{column}: {detail}"),
+    }
+}
+
+/// The SQLite value as a value of the PostgreSQL column's type.
+fn cell(table: &str, column: &str, ty: &Type, value: ValueRef<'_>) -> Result<Cell, StorageError> {
+    let out_of_range = |v: i64| bad(table, column, format!("{v} does not fit {ty}"));
+    Ok(match (value, ty) {
+        (ValueRef::Null, _) => Cell::Null,
+        (ValueRef::Integer(v), t) if *t == Type::INT8 => Cell::Int8(v),
+        (ValueRef::Integer(v), t) if *t == Type::INT4 => {
+            Cell::Int4(i32::try_from(v).map_err(|_| out_of_range(v))?)
+        }
+        (ValueRef::Integer(v), t) if *t == Type::INT2 => {
+            Cell::Int2(i16::try_from(v).map_err(|_| out_of_range(v))?)
+        }
+        (ValueRef::Integer(v @ (0 | 1)), t) if *t == Type::BOOL => Cell::Bool(v == 1),
+        (ValueRef::Text(text), t) if *t == Type::TEXT => Cell::Text(
+            std::str::from_utf8(text)
+                .map_err(|e| bad(table, column, e))?
+                .to_owned(),
+        ),
+        (ValueRef::Text(text), t) if *t == Type::TIMESTAMPTZ => {
+            let text = std::str::from_utf8(text).map_err(|e| bad(table, column, e))?;
+            Cell::Time(
+                jsjb_storage::time::from_db(text)
+                    .map_err(|e| bad(table, column, format!("{text:?}: {e}")))?,
+            )
+        }
+        (ValueRef::Blob(bytes), t) if *t == Type::BYTEA => Cell::Bytes(bytes.to_vec()),
+        (other, t) => {
+            return Err(bad(
+                table,
+                column,
+                format!(
+                    "a {:?} value cannot go into a {t} column",
+                    other.data_type()
+                ),
+            ));
+        }
+    })
+}
+
+/// The rows of one SQLite table, in the columns and types the PostgreSQL table has.
+fn read_table(
+    sqlite: &rusqlite::Connection,
+    table: &str,
+    columns: &[(String, Type)],
+) -> Result<Vec<Vec<Cell>>, StorageError> {
+    let sqlite_err = |e: rusqlite::Error| bad(table, "*", e);
+    let names: Vec<String> = columns
+        .iter()
+        .map(|(name, _)| format!("{table}.{name}"))
+        .collect();
+    let sql = match table {
+        // Parents before children, whatever their ids.
+        "units" => format!(
+            "WITH RECURSIVE depth(id, d) AS (
+                 SELECT id, 0 FROM units WHERE parent_id IS NULL
+                 UNION ALL SELECT u.id, depth.d + 1 FROM units u JOIN depth ON u.parent_id = depth.id)
+             SELECT {} FROM units JOIN depth USING (id) ORDER BY depth.d, units.id",
+            names.join(", ")
+        ),
+        _ => format!("SELECT {} FROM {table}", names.join(", ")),
+    };
+    let mut stmt = sqlite.prepare(&sql).map_err(sqlite_err)?;
+    let mut rows = stmt.query([]).map_err(sqlite_err)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(sqlite_err)? {
+        let mut cells = Vec::with_capacity(columns.len());
+        for (i, (name, ty)) in columns.iter().enumerate() {
+            let value = row.get_ref(i).map_err(sqlite_err)?;
+            cells.push(cell(table, name, ty, value)?);
+        }
+        out.push(cells);
+    }
+    Ok(out)
+}
+
+/// Copies the SQLite database at `sqlite_path` into `store`, which must hold no
+/// organisation yet, and checks the copy (see the module doc).
+pub async fn from_sqlite(store: &PgStore, sqlite_path: &Path) -> Result<Imported, StorageError> {
+    let path = sqlite_path.to_owned();
+    let sqlite = tokio::task::spawn_blocking(move || {
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    })
+    .await
+    .map_err(|e| StorageError::Io(std::io::Error::other(e)))?
+    .map_err(|e| bad("sqlite", "open", e))?;
+    let sqlite = std::sync::Arc::new(std::sync::Mutex::new(sqlite));
+
+    let mut client = store.client().await?;
+    let tx = begin_write(&mut client).await?;
+    let units: i64 = tx
+        .query_one("SELECT count(*) FROM units", &[])
+        .await
+        .db()?
+        .get(0);
+    if units > 0 {
+        return Err(StorageError::Conflict {
+            code: "not_empty",
+            detail: "the PostgreSQL database already holds a platform; migrate into an empty one"
+                .to_owned(),
+        });
+    }
+    // The migration's own row; the SQLite one replaces it.
+    tx.execute("DELETE FROM report_progress", &[]).await.db()?;
+
+    let mut rows = BTreeMap::new();
+    let mut password_set_by: Vec<(i64, i64)> = Vec::new();
+    for &table in TABLES {
+        let probe = tx
+            .prepare(&format!("SELECT * FROM {table} LIMIT 0"))
+            .await
+            .db()?;
+        let columns: Vec<(String, Type)> = probe
+            .columns()
+            .iter()
+            .map(|c| (c.name().to_owned(), c.type_().clone()))
+            .collect();
+        let mut data = {
+            let (sqlite, cols) = (sqlite.clone(), columns.clone());
+            tokio::task::spawn_blocking(move || {
+                let conn = sqlite
+                    .lock()
+                    .map_err(|_| bad(table, "*", "the reader panicked"))?;
+                read_table(&conn, table, &cols)
+            })
+            .await
+            .map_err(|e| StorageError::Io(std::io::Error::other(e)))??
+        };
+        if table == "users" {
+            // Filled once every user it may name is in.
+            let id_at = column_index(&columns, "id")?;
+            let set_by_at = column_index(&columns, "password_set_by")?;
+            for row in &mut data {
+                if let (Cell::Int8(id), Cell::Int8(by)) = (&row[id_at], &row[set_by_at]) {
+                    password_set_by.push((*id, *by));
+                }
+                row[set_by_at] = Cell::Null;
+            }
+        }
+        let types: Vec<Type> = columns.iter().map(|(_, t)| t.clone()).collect();
+        let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+        let sink = tx
+            .copy_in(&format!(
+                "COPY {table} ({}) FROM STDIN (FORMAT binary)",
+                names.join(", ")
+            ))
+            .await
+            .db()?;
+        let writer = BinaryCopyInWriter::new(sink, &types);
+        let mut writer = std::pin::pin!(writer);
+        for row in &data {
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                row.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+            writer.as_mut().write(&refs).await.db()?;
+        }
+        let copied = writer.finish().await.db()?;
+        rows.insert(table, copied);
+    }
+    for (id, by) in &password_set_by {
+        tx.execute(
+            "UPDATE users SET password_set_by = $2 WHERE id = $1",
+            &[id, by],
+        )
+        .await
+        .db()?;
+    }
+    // Each identity goes on after the largest id copied.
+    let identities = tx
+        .query(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns
+             WHERE table_schema = current_schema() AND is_identity = 'YES'",
+            &[],
+        )
+        .await
+        .db()?;
+    for r in identities {
+        let (table, column): (String, String) = (r.get(0), r.get(1));
+        tx.execute(
+            &format!(
+                "SELECT setval(pg_get_serial_sequence('{table}', '{column}'),
+                               coalesce((SELECT max({column}) FROM {table}), 0) + 1, false)"
+            ),
+            &[],
+        )
+        .await
+        .db()?;
+    }
+    store.commit(tx).await?;
+    drop(client);
+
+    // The check: counts and the chain.
+    let (counts, sqlite_tip) = {
+        let sqlite = sqlite.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = sqlite
+                .lock()
+                .map_err(|_| bad("sqlite", "*", "the reader panicked"))?;
+            let mut counts = BTreeMap::new();
+            for &table in TABLES {
+                let n: i64 = conn
+                    .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                    .map_err(|e| bad(table, "count", e))?;
+                counts.insert(table, u64::try_from(n).unwrap_or_default());
+            }
+            let tip = conn
+                .query_row(
+                    "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| {
+                        Ok(AuditEntryHash {
+                            seq: r.get(0)?,
+                            hash: r.get(1)?,
+                        })
+                    },
+                )
+                .optional()
+                .map_err(|e| bad("audit_log", "tip", e))?
+                .unwrap_or_else(|| AuditEntryHash {
+                    seq: 0,
+                    hash: jsjb_storage::audit::GENESIS.to_owned(),
+                });
+            Ok::<_, StorageError>((counts, tip))
+        })
+        .await
+        .map_err(|e| StorageError::Io(std::io::Error::other(e)))??
+    };
+    for (table, n) in &counts {
+        let copied = rows.get(table).copied().unwrap_or_default();
+        if copied != *n {
+            return Err(StorageError::Corrupt(format!(
+                "{table}: {copied} rows copied of {n}"
+            )));
+        }
+    }
+    let verification = store.verify_audit(vec![sqlite_tip.clone()]).await?;
+    if let Some(failure) = verification.failure() {
+        return Err(StorageError::Corrupt(format!(
+            "the audit chain does not verify on PostgreSQL: {failure}"
+        )));
+    }
+    let (pg_tip, _) = store.audit_tip(None).await?;
+    if pg_tip != sqlite_tip {
+        return Err(StorageError::Corrupt(format!(
+            "the chain ends at {}:{} on PostgreSQL but at {}:{} in SQLite",
+            pg_tip.seq, pg_tip.hash, sqlite_tip.seq, sqlite_tip.hash
+        )));
+    }
+    Ok(Imported {
+        rows,
+        audit_tip: pg_tip,
+        verification,
+    })
+}
+
+fn column_index(columns: &[(String, Type)], name: &str) -> Result<usize, StorageError> {
+    columns
+        .iter()
+        .position(|(n, _)| n == name)
+        .ok_or_else(|| StorageError::Corrupt(format!("users has no column {name}")))
+}
