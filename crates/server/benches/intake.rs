@@ -6,6 +6,7 @@
 //! median / max over the runs.
 //!
 //! `cargo bench -p jsjb-server --bench intake -- [runs] [letters per level] [clients,…]`
+//! (`JSJB_BENCH_POSTGRES=postgres://…` to run it on PostgreSQL, support/mod.rs)
 //! (default 3 2000 1,32,128; one client sends a quarter of the letters). The clients run
 //! on the same 2 cores as the server: the figures are the pair's, as on a one-box
 //! deployment.
@@ -17,7 +18,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use support::{desk_letter, percentile, seed, serve, spawn_server, summary};
+use support::{
+    desk_letter, percentile, prepare_database, seed, serve, spawn_server, stored_letters, summary,
+};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args()
@@ -88,6 +91,7 @@ async fn level(
 
 async fn bench(runs: usize, letters: usize, levels: &[usize]) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
+    let postgres = prepare_database(dir.path()).await?;
     let most = levels.iter().copied().max().unwrap_or(1);
     // Branch 0's desks only: every letter lands at the same unit, the busiest case.
     let tokens: Vec<String> = seed(dir.path(), most * 4)
@@ -127,13 +131,9 @@ async fn bench(runs: usize, letters: usize, levels: &[usize]) -> anyhow::Result<
     }
     drop(server.stdin.take());
     let _ = server.wait();
-    // Every letter answered `201` is in the file (the server is gone: what is there is
-    // what was committed).
-    let stored: i64 = rusqlite::Connection::open(dir.path().join("jsjb.sqlite3"))?.query_row(
-        "SELECT count(*) FROM letters",
-        [],
-        |r| r.get(0),
-    )?;
+    // Every letter answered `201` is in the database (the server is gone: what is there
+    // is what was committed).
+    let stored = stored_letters(dir.path(), postgres.as_deref()).await?;
     anyhow::ensure!(
         usize::try_from(stored).is_ok_and(|s| s == answered),
         "{answered} letters answered 201, {stored} in the file"

@@ -73,21 +73,61 @@ pub fn open_with_time(config: Config, time: Arc<dyn TimeSource>) -> Result<AppSt
     config.validate()?;
     // Before the storage starts, so that its writer's first jobs are counted too.
     telemetry::recorder();
-    let database_error = |source| StartError::Database {
-        path: config.database_label(),
-        source,
-    };
     let store: Arc<dyn jsjb_storage::Storage> = match config.database() {
-        Database::Sqlite(path) => Arc::new(SqliteStore::open(&path).map_err(database_error)?),
+        Database::Sqlite(path) => {
+            Arc::new(SqliteStore::open(&path).map_err(database_error(&config))?)
+        }
         // Connections live on the runtime that opens them: this is the caller's (the
         // server opens the state from `spawn_blocking`, where blocking on it is allowed).
         Database::Postgres(url) => Arc::new(
             tokio::runtime::Handle::try_current()
-                .map_err(|e| database_error(jsjb_storage::StorageError::Backend(Box::new(e))))?
+                .map_err(|e| {
+                    database_error(&config)(jsjb_storage::StorageError::Backend(Box::new(e)))
+                })?
                 .block_on(PgStore::open(&url))
-                .map_err(database_error)?,
+                .map_err(database_error(&config))?,
         ),
     };
+    assemble(config, store, time)
+}
+
+/// [`open_with_time`] from async code (benches, tests on PostgreSQL): the database is
+/// opened on this runtime without blocking it.
+pub async fn open_async(config: Config, time: Arc<dyn TimeSource>) -> Result<AppState, StartError> {
+    config.validate()?;
+    telemetry::recorder();
+    let store: Arc<dyn jsjb_storage::Storage> = match config.database() {
+        Database::Sqlite(path) => Arc::new(
+            tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+                .await
+                .map_err(|e| {
+                    database_error(&config)(jsjb_storage::StorageError::Io(std::io::Error::other(
+                        e,
+                    )))
+                })?
+                .map_err(database_error(&config))?,
+        ),
+        Database::Postgres(url) => {
+            Arc::new(PgStore::open(&url).await.map_err(database_error(&config))?)
+        }
+    };
+    assemble(config, store, time)
+}
+
+fn database_error(config: &Config) -> impl Fn(jsjb_storage::StorageError) -> StartError + '_ {
+    |source| StartError::Database {
+        path: config.database_label(),
+        source,
+    }
+}
+
+/// The rest of the state around an opened store: the blob store, the routing and clock
+/// rules, the audit witness.
+fn assemble(
+    config: Config,
+    store: Arc<dyn jsjb_storage::Storage>,
+    time: Arc<dyn TimeSource>,
+) -> Result<AppState, StartError> {
     let blobs = BlobStore::open(&config.blob_dir).map_err(|source| StartError::Blobs {
         path: config.blob_dir.display().to_string(),
         source,
@@ -111,6 +151,27 @@ pub fn open_with_time(config: Config, time: Arc<dyn TimeSource>) -> Result<AppSt
     Ok(state)
 }
 
+/// What another node's change does here: the change hub pokes the streams in its scope,
+/// and after a gap in the feed every stream is poked with the newest change.
+fn other_nodes_poke(state: &AppState) -> Box<dyn Fn(jsjb_storage::ChangeNote) + Send + Sync> {
+    let state = state.clone();
+    let runtime = tokio::runtime::Handle::current();
+    Box::new(move |note| {
+        let state = state.clone();
+        runtime.spawn(async move {
+            match note {
+                jsjb_storage::ChangeNote::Change { seq, units } => {
+                    state.publish_change(seq, &units).await;
+                }
+                jsjb_storage::ChangeNote::Resync => match state.store.latest_change_seq().await {
+                    Ok(seq) => state.publish_change_everywhere(seq),
+                    Err(e) => tracing::warn!(%e, "cannot read the latest change after a gap"),
+                },
+            }
+        });
+    })
+}
+
 /// Serves the router on an already bound listener until `shutdown` resolves, then
 /// finishes the requests in flight. Tests bind `127.0.0.1:0` and call this directly.
 /// The connection time limits are `config.limits` (see `http.rs`); the housekeeping
@@ -131,6 +192,9 @@ pub async fn serve(
         Ok(seq) => state.publish_change_everywhere(seq),
         Err(e) => tracing::warn!(%e, "cannot read the latest change; the cursor starts at 0"),
     }
+    // Changes other nodes commit poke this node's streams too (PostgreSQL: LISTEN); the
+    // guard stops listening when serving ends.
+    let _other_nodes = state.store.watch_changes(other_nodes_poke(&state));
     let streams = state.shutdown.clone();
     let limits = state.config.limits.clone();
     let housekeeping = maintenance::spawn(state.clone());

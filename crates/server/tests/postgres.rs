@@ -391,3 +391,99 @@ async fn a_platform_kept_in_sqlite_moves_to_postgres_whole() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a platform"));
 }
+
+/// Reads the event stream until a poke names a cursor above `above`; its cursor.
+async fn next_poke_above(stream: &mut reqwest::Response, above: i64, within: Duration) -> i64 {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut text = String::new();
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no poke above {above} within {within:?}: {text}"))
+            .expect("stream")
+            .expect("the stream stays open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        for event in text.split("\n\n") {
+            if let Some(data) = event
+                .lines()
+                .any(|l| l == "event: poke")
+                .then(|| event.lines().find_map(|l| l.strip_prefix("data: ")))
+                .flatten()
+            {
+                let cursor = serde_json::from_str::<Value>(data).expect("poke json")["cursor"]
+                    .as_i64()
+                    .expect("cursor");
+                if cursor > above {
+                    return cursor;
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_database_poke_each_others_desktops() {
+    let db = Database::create("nodes").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (port_a, port_b) = (free_port(), free_port());
+    let (a, b) = (
+        format!("http://127.0.0.1:{port_a}"),
+        format!("http://127.0.0.1:{port_b}"),
+    );
+    let _node_a = Running(
+        server(
+            &db,
+            dir.path(),
+            port_a,
+            &["demo", "--days", "2", "--per-day", "10"],
+        )
+        .env("JSJB_DEMO_ARRIVAL_SECS", "0")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("node A"),
+    );
+    wait_healthy(&a, Duration::from_secs(180)).await;
+    let _node_b = Running(
+        server(&db, dir.path(), port_b, &["serve"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("node B"),
+    );
+    wait_healthy(&b, Duration::from_secs(60)).await;
+
+    // The city desk's desktop is connected to node B; another desk takes a letter on A.
+    let on_b = login(&b, "shiju.li").await;
+    let (before, cursor) = synced(&b, &on_b).await;
+    let mut stream = reqwest::Client::new()
+        .get(format!("{b}/api/v1/sync/stream?cursor={cursor}"))
+        .bearer_auth(&on_b)
+        .send()
+        .await
+        .expect("stream on B");
+    assert_eq!(stream.status(), 200);
+    let on_a = login(&a, "shiju.li").await;
+    let res = reqwest::Client::new()
+        .post(format!("{a}/api/v1/letters"))
+        .bearer_auth(&on_a)
+        .header("Idempotency-Key", "pg-two-nodes-1")
+        .json(
+            &json!({"category": "inquiry", "subject": "两个节点", "body": "在节点甲录入的来信",
+                      "writer_name": "赵六", "writer_phone": "13612345678"}),
+        )
+        .send()
+        .await
+        .expect("intake on A");
+    assert_eq!(res.status(), 201);
+    let taken = res.json::<Value>().await.expect("receipt")["id"]
+        .as_i64()
+        .expect("id");
+
+    let poked = next_poke_above(&mut stream, cursor, Duration::from_secs(10)).await;
+    let (after, at) = synced(&b, &on_b).await;
+    assert!(at >= poked);
+    assert_eq!(after.len(), before.len() + 1);
+    assert!(
+        after.iter().any(|l| l.id.0 == taken),
+        "B's desktop fetches A's letter"
+    );
+}

@@ -218,6 +218,10 @@ pub async fn from_sqlite(store: &PgStore, sqlite_path: &Path) -> Result<Imported
     }
     // The migration's own row; the SQLite one replaces it.
     tx.execute("DELETE FROM report_progress", &[]).await.db()?;
+    // The copied history is no news to any node: no notification per change row.
+    tx.batch_execute("ALTER TABLE changes DISABLE TRIGGER changes_notify")
+        .await
+        .db()?;
 
     let mut rows = BTreeMap::new();
     let mut password_set_by: Vec<(i64, i64)> = Vec::new();
@@ -272,6 +276,9 @@ pub async fn from_sqlite(store: &PgStore, sqlite_path: &Path) -> Result<Imported
         let copied = writer.finish().await.db()?;
         rows.insert(table, copied);
     }
+    tx.batch_execute("ALTER TABLE changes ENABLE TRIGGER changes_notify")
+        .await
+        .db()?;
     for (id, by) in &password_set_by {
         tx.execute(
             "UPDATE users SET password_set_by = $2 WHERE id = $1",

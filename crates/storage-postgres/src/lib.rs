@@ -22,6 +22,7 @@ mod citizen;
 mod handovers;
 pub mod import;
 mod letters;
+pub mod listen;
 mod logins;
 pub mod migrations;
 mod orgs;
@@ -102,6 +103,8 @@ pub(crate) fn parse_tier(text: &str) -> Result<Tier, StorageError> {
 
 pub struct PgStore {
     pool: Pool,
+    /// For the listener's connection of its own (`listen.rs`).
+    config: tokio_postgres::Config,
     /// False after a connection could not be had or a commit failed; true again after
     /// the next success (`/healthz` reads it without touching the database).
     healthy: AtomicBool,
@@ -114,7 +117,7 @@ impl PgStore {
         let config = tokio_postgres::Config::from_str(url)
             .map_err(|e| StorageError::Migration(format!("the database URL: {e}")))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -126,6 +129,7 @@ impl PgStore {
             .map_err(|e| StorageError::Migration(format!("the connection pool: {e}")))?;
         let store = PgStore {
             pool,
+            config,
             healthy: AtomicBool::new(true),
         };
         let mut client = store.client().await?;
@@ -231,6 +235,17 @@ impl Storage for PgStore {
 
     fn accepting_writes(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Other nodes write to the same database: their changes are heard by `LISTEN`.
+    fn watch_changes(
+        &self,
+        on_change: Box<dyn Fn(jsjb_storage::ChangeNote) + Send + Sync>,
+    ) -> Option<Box<dyn Send>> {
+        // The listener is a task of the serving runtime; outside one there is nobody to
+        // poke anyway.
+        tokio::runtime::Handle::try_current().ok()?;
+        Some(Box::new(listen::spawn(self.config.clone(), on_change)))
     }
 
     async fn prune_idempotency(

@@ -333,6 +333,16 @@ pub enum ActionOutcome {
     KeyReused,
 }
 
+/// What [`Storage::watch_changes`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeNote {
+    /// Change `seq` committed, touching `units` (the letter's unit now and before).
+    Change { seq: i64, units: Vec<UnitId> },
+    /// The feed was (re)connected: changes may have been missed meanwhile, so every
+    /// stream should be poked with the newest change.
+    Resync,
+}
+
 /// One page of changes for a desktop.
 #[derive(Debug, Clone)]
 pub struct SyncBatch {
@@ -349,6 +359,19 @@ pub trait Storage: Send + Sync + 'static {
     fn handovers(&self) -> &dyn crate::handovers::HandoverStore;
     /// The report facts and their aggregates (`reports`).
     fn reports(&self) -> &dyn crate::reports::ReportStore;
+
+    /// Calls `on_change` with every change another process commits to the same database
+    /// (another server node), for the SSE pokes, until the returned guard is dropped.
+    /// `None`: nothing else writes to this backend (SQLite's one server), so the server's
+    /// own publishing is all there is. A backend that cannot promise to see every change
+    /// (its feed was interrupted) says [`ChangeNote::Resync`].
+    fn watch_changes(
+        &self,
+        on_change: Box<dyn Fn(ChangeNote) + Send + Sync>,
+    ) -> Option<Box<dyn Send>> {
+        drop(on_change);
+        None
+    }
 
     /// Whether the backend can take writes now (for `/healthz`): false when its writer
     /// has stopped or is stuck. Must be cheap and must not wait behind queued writes.

@@ -1,5 +1,9 @@
 //! What the server's benches share: the server in its own process on a real port and
 //! SQLite file (so that its RSS and CPU are its own), and the figures' arithmetic.
+//!
+//! With `JSJB_BENCH_POSTGRES` set to a PostgreSQL URL whose user may create databases
+//! (`cargo xtask postgres` prints one), the server runs on a fresh PostgreSQL database
+//! instead of the file (`prepare_database`).
 
 // Each bench uses part of this.
 #![allow(dead_code)]
@@ -20,15 +24,73 @@ pub const PASSWORD: &str = "bench-password-1";
 /// The benches' server configuration: a real file, a cheap password hash (the benches
 /// time what follows a sign-in, not argon2).
 pub fn config(dir: &Path) -> Config {
-    let mut config = Config::new(dir.join("jsjb.sqlite3"), dir.join("blobs"));
+    let mut config = match std::fs::read_to_string(dir.join(POSTGRES_URL_FILE)) {
+        Ok(url) => {
+            let mut config = Config::new(url.trim().into(), dir.join("blobs"));
+            config.audit_key = Some(dir.join("audit-key.pem"));
+            config
+        }
+        Err(_) => Config::new(dir.join("jsjb.sqlite3"), dir.join("blobs")),
+    };
     config.argon2_memory_kib = 256;
     config
+}
+
+/// Where [`prepare_database`] leaves the database's URL for the server process.
+const POSTGRES_URL_FILE: &str = "postgres-url";
+
+/// The variable naming the PostgreSQL server to bench on.
+pub const POSTGRES_ENV: &str = "JSJB_BENCH_POSTGRES";
+
+/// With [`POSTGRES_ENV`] set: a fresh database `jsjb_bench_<pid>` on that server, whose
+/// URL [`config`] then uses (here and in the server process). Returns the URL, or
+/// `None` for SQLite.
+pub async fn prepare_database(dir: &Path) -> anyhow::Result<Option<String>> {
+    let Ok(admin) = std::env::var(POSTGRES_ENV) else {
+        return Ok(None);
+    };
+    let name = format!("jsjb_bench_{}", std::process::id());
+    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await?;
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await?;
+    let (base, _) = admin
+        .rsplit_once('/')
+        .ok_or_else(|| anyhow::anyhow!("{POSTGRES_ENV}: a URL ending in /database"))?;
+    let url = format!("{base}/{name}");
+    std::fs::write(dir.join(POSTGRES_URL_FILE), &url)?;
+    println!("on PostgreSQL: {base}/{name}");
+    Ok(Some(url))
+}
+
+/// Letters stored, read from the database itself (the server is gone: what is there is
+/// what was committed).
+pub async fn stored_letters(dir: &Path, postgres: Option<&str>) -> anyhow::Result<i64> {
+    Ok(match postgres {
+        Some(url) => {
+            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+            tokio::spawn(conn);
+            client
+                .query_one("SELECT count(*) FROM letters", &[])
+                .await?
+                .get(0)
+        }
+        None => rusqlite::Connection::open(dir.join("jsjb.sqlite3"))?.query_row(
+            "SELECT count(*) FROM letters",
+            [],
+            |r| r.get(0),
+        )?,
+    })
 }
 
 /// The bench binary run as `--serve DIR`: the server on `dir`, printing its port; it
 /// stops when the bench closes our stdin (or dies).
 pub async fn serve(dir: &Path) -> anyhow::Result<()> {
-    let state = jsjb_server::open(config(dir))?;
+    let state = open(dir).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("{}", listener.local_addr()?.port());
     std::io::stdout().flush()?;
@@ -47,6 +109,11 @@ pub async fn serve(dir: &Path) -> anyhow::Result<()> {
     })
     .await?;
     Ok(())
+}
+
+/// The server's state on the benches' database.
+pub async fn open(dir: &Path) -> anyhow::Result<jsjb_server::AppState> {
+    Ok(jsjb_server::open_async(config(dir), Arc::new(jsjb_server::time::SystemTime)).await?)
 }
 
 /// Starts this bench binary as the server on `dir`: the child and its port. Dropping the
@@ -117,7 +184,7 @@ pub fn summary(label: &str, per_run: &[f64]) {
 /// and `sessions` signed-in sessions, written before the server starts: session `i` is
 /// branch `i % 4`'s desk; each is returned with its branch and bearer token.
 pub async fn seed(dir: &Path, sessions: usize) -> anyhow::Result<Vec<(usize, String)>> {
-    let state = jsjb_server::open(config(dir))?;
+    let state = open(dir).await?;
     let (store, time) = (state.store.as_ref(), state.time.as_ref());
     let unit = |parent: Option<i64>, tier, name: &str| CreateUnitRequest {
         parent_id: parent,
