@@ -18,6 +18,11 @@ use crate::shell;
 /// The variable the PostgreSQL tests read the server's URL from.
 pub const TEST_URL_ENV: &str = "JSJB_TEST_POSTGRES";
 
+/// The variable naming the command that controls the cluster (`pg_ctl -D <data>`, as
+/// the user that owns it): the failover test appends `restart` to restart PostgreSQL
+/// under the running servers.
+pub const TEST_CTL_ENV: &str = "JSJB_TEST_POSTGRES_CTL";
+
 /// The user the tests connect as (a superuser of the private cluster: the tests create
 /// and drop a database per case).
 const USER: &str = "jsjb";
@@ -86,6 +91,22 @@ impl TestCluster {
         Ok(cluster)
     }
 
+    /// The [`TEST_CTL_ENV`] command line.
+    pub fn ctl(&self) -> String {
+        let pg_ctl = self.bin.join("pg_ctl");
+        // The log again, or a restarted server would log to the restarting process.
+        let args = format!(
+            "-D {} -l {}",
+            self.data.display(),
+            self.dir.join("server.log").display()
+        );
+        if self.as_postgres {
+            format!("runuser -u postgres -- {} {args}", pg_ctl.display())
+        } else {
+            format!("{} {args}", pg_ctl.display())
+        }
+    }
+
     fn command(&self, program: &str) -> Command {
         let path = self.bin.join(program);
         if self.as_postgres {
@@ -133,6 +154,7 @@ impl Drop for TestCluster {
 pub fn serve_until_enter() -> Result<()> {
     let cluster = TestCluster::start()?;
     println!("export {TEST_URL_ENV}={}", cluster.url);
+    println!("export {TEST_CTL_ENV}='{}'", cluster.ctl());
     println!("(press Enter to stop it)");
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;

@@ -88,7 +88,8 @@ fn steps() -> Vec<Step> {
                 let mut cmd = shell::cargo();
                 cmd.args(["test", "--workspace", "--features", "custom-protocol"])
                     .env(BINDINGS_ENV.0, BINDINGS_ENV.1)
-                    .env(crate::postgres::TEST_URL_ENV, &postgres.url);
+                    .env(crate::postgres::TEST_URL_ENV, &postgres.url)
+                    .env(crate::postgres::TEST_CTL_ENV, postgres.ctl());
                 shell::run(cmd, &shell::root())
             },
         },

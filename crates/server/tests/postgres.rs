@@ -6,173 +6,22 @@
 //! Needs `JSJB_TEST_POSTGRES` (a server whose user may create databases), which
 //! `cargo xtask test` sets; each test makes a database of its own.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use jsjb_core::org::UnitId;
-use jsjb_proto::{Change, LetterRecord, SyncPage};
+use jsjb_proto::{Change, LetterRecord};
 use jsjb_server::Config;
-use jsjb_server::demo::{self, DEMO_PASSWORD, DemoOptions};
+use jsjb_server::demo::{self, DemoOptions};
 use jsjb_server::time::ManualTime;
 use jsjb_storage::Storage;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_jsjb-server");
+mod pg_support;
 
-fn admin_url() -> String {
-    std::env::var("JSJB_TEST_POSTGRES").expect(
-        "JSJB_TEST_POSTGRES must name a PostgreSQL server whose user may create databases; \
-         `cargo xtask test` starts one and sets it",
-    )
-}
-
-/// A fresh database on the test server, dropped when the test ends.
-struct Database {
-    name: String,
-    url: String,
-}
-
-impl Database {
-    async fn create(tag: &str) -> Database {
-        let admin = admin_url();
-        let name = format!("jsjb_server_{tag}_{}", std::process::id());
-        let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
-            .await
-            .expect("connect to the test server");
-        tokio::spawn(conn);
-        // Two statements: a multi-statement string is one transaction, which neither
-        // may run in.
-        for sql in [
-            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            format!("CREATE DATABASE {name}"),
-        ] {
-            client
-                .batch_execute(&sql)
-                .await
-                .expect("create the database");
-        }
-        let (base, _) = admin.rsplit_once('/').expect("URL/database");
-        Database {
-            url: format!("{base}/{name}"),
-            name,
-        }
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let (admin, name) = (admin_url(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                if let Ok((client, conn)) =
-                    tokio_postgres::connect(&admin, tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(conn);
-                    let _ = client
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// The server binary on PostgreSQL with `args` (a subcommand and its flags).
-fn server(db: &Database, dir: &Path, port: u16, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env("JSJB_DB", &db.url)
-        .env("JSJB_BLOB_DIR", dir.join("blobs"))
-        .env("JSJB_AUDIT_KEY", dir.join("audit-key.pem"))
-        .env("JSJB_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .args(["--argon2-memory-kib", "256"])
-        .args(args);
-    cmd
-}
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn wait_healthy(base: &str, within: Duration) {
-    let deadline = Instant::now() + within;
-    let client = reqwest::Client::new();
-    while Instant::now() < deadline {
-        if let Ok(res) = client.get(format!("{base}/healthz")).send().await
-            && res.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("the server at {base} did not become healthy within {within:?}");
-}
-
-async fn login(base: &str, user: &str) -> String {
-    let res = reqwest::Client::new()
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"username": user, "password": DEMO_PASSWORD}))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(res.status(), 200, "{user}");
-    res.json::<Value>().await.expect("json")["token"]
-        .as_str()
-        .expect("token")
-        .to_owned()
-}
-
-/// Every letter the token's scope sees, by paging the sync from 0; and the last cursor.
-async fn synced(base: &str, token: &str) -> (Vec<LetterRecord>, i64) {
-    let client = reqwest::Client::new();
-    let (mut cursor, mut letters) = (0, std::collections::BTreeMap::new());
-    loop {
-        let page: SyncPage = client
-            .get(format!("{base}/api/v1/sync?cursor={cursor}&limit=500"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("sync")
-            .json()
-            .await
-            .expect("page");
-        for change in page.changes {
-            match change {
-                Change::Letter { letter } => {
-                    letters.insert(letter.id, *letter);
-                }
-                Change::Removed { letter_id } => {
-                    letters.remove(&letter_id);
-                }
-            }
-        }
-        cursor = page.next_cursor;
-        if !page.has_more {
-            return (letters.into_values().collect(), cursor);
-        }
-    }
-}
+use pg_support::{Database, Running, free_port, login, server, synced, wait_healthy};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_city_runs_on_postgres_and_keeps_what_it_acknowledged_through_a_kill() {

@@ -1,0 +1,166 @@
+//! What the PostgreSQL tests share: a database of their own on the test server, the
+//! real server binary on it, and a desktop's view through the HTTP API.
+
+#![allow(dead_code)] // Each test binary uses a different part.
+
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use jsjb_proto::{Change, LetterRecord, SyncPage};
+use jsjb_server::demo::DEMO_PASSWORD;
+use serde_json::{Value, json};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_jsjb-server");
+
+pub fn admin_url() -> String {
+    std::env::var("JSJB_TEST_POSTGRES").expect(
+        "JSJB_TEST_POSTGRES must name a PostgreSQL server whose user may create databases; \
+         `cargo xtask test` starts one and sets it",
+    )
+}
+
+/// A fresh database on the test server, dropped when the test ends.
+pub struct Database {
+    pub name: String,
+    pub url: String,
+}
+
+impl Database {
+    pub async fn create(tag: &str) -> Database {
+        let admin = admin_url();
+        let name = format!("jsjb_server_{tag}_{}", std::process::id());
+        let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test server");
+        tokio::spawn(conn);
+        // Two statements: a multi-statement string is one transaction, which neither
+        // may run in.
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            client
+                .batch_execute(&sql)
+                .await
+                .expect("create the database");
+        }
+        let (base, _) = admin.rsplit_once('/').expect("URL/database");
+        Database {
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let (admin, name) = (admin_url(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(&admin, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// The server binary on PostgreSQL with `args` (a subcommand and its flags).
+pub fn server(db: &Database, dir: &Path, port: u16, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env("JSJB_DB", &db.url)
+        .env("JSJB_BLOB_DIR", dir.join("blobs"))
+        .env("JSJB_AUDIT_KEY", dir.join("audit-key.pem"))
+        .env("JSJB_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .args(["--argon2-memory-kib", "256"])
+        .args(args);
+    cmd
+}
+
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub async fn wait_healthy(base: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    let client = reqwest::Client::new();
+    while Instant::now() < deadline {
+        if let Ok(res) = client.get(format!("{base}/healthz")).send().await
+            && res.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the server at {base} did not become healthy within {within:?}");
+}
+
+pub async fn login(base: &str, user: &str) -> String {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": user, "password": DEMO_PASSWORD}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(res.status(), 200, "{user}");
+    res.json::<Value>().await.expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
+
+/// Every letter the token's scope sees, by paging the sync from 0; and the last cursor.
+pub async fn synced(base: &str, token: &str) -> (Vec<LetterRecord>, i64) {
+    let client = reqwest::Client::new();
+    let (mut cursor, mut letters) = (0, std::collections::BTreeMap::new());
+    loop {
+        let page: SyncPage = client
+            .get(format!("{base}/api/v1/sync?cursor={cursor}&limit=500"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("sync")
+            .json()
+            .await
+            .expect("page");
+        for change in page.changes {
+            match change {
+                Change::Letter { letter } => {
+                    letters.insert(letter.id, *letter);
+                }
+                Change::Removed { letter_id } => {
+                    letters.remove(&letter_id);
+                }
+            }
+        }
+        cursor = page.next_cursor;
+        if !page.has_more {
+            return (letters.into_values().collect(), cursor);
+        }
+    }
+}
