@@ -4,6 +4,7 @@
 
 pub use jsjb_storage::audit::*;
 
+use crate::cached::Cached;
 use deadpool_postgres::GenericClient;
 use jsjb_proto::AuditEntryHash;
 use jsjb_storage::StorageError;
@@ -16,7 +17,7 @@ use crate::{Db, PgStore, begin_read};
 /// else can append between reading the last hash and inserting.
 pub async fn append(tx: &impl GenericClient, entry: NewEntry<'_>) -> Result<i64, StorageError> {
     let last = tx
-        .query_opt(
+        .query_opt_c(
             "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
             &[],
         )
@@ -41,7 +42,7 @@ pub async fn append(tx: &impl GenericClient, entry: NewEntry<'_>) -> Result<i64,
         hash: String::new(),
     };
     row.hash = entry_hash(&row);
-    tx.execute(
+    tx.execute_c(
         "INSERT INTO audit_log (seq, at, actor, actor_user_id, actor_unit_id, action, letter_id, unit_id, user_id, payload, prev_hash, hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         &[
@@ -68,7 +69,7 @@ pub async fn verify_all(
     let mut client = store.client().await?;
     let tx = begin_read(&mut client).await?;
     let rows = tx
-        .query(
+        .query_c(
             "SELECT seq, at, actor, actor_user_id, actor_unit_id, action, letter_id, unit_id, user_id, payload, prev_hash, hash
              FROM audit_log ORDER BY seq",
             &[],
@@ -112,7 +113,7 @@ pub async fn tip(
     known: Option<i64>,
 ) -> Result<(AuditEntryHash, Option<AuditEntryHash>), StorageError> {
     let last = c
-        .query_opt(
+        .query_opt_c(
             "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
             &[],
         )
@@ -132,7 +133,7 @@ pub async fn tip(
             hash: GENESIS.to_owned(),
         }),
         Some(seq) => c
-            .query_opt("SELECT hash FROM audit_log WHERE seq = $1", &[&seq])
+            .query_opt_c("SELECT hash FROM audit_log WHERE seq = $1", &[&seq])
             .await
             .db()?
             .map(|r| AuditEntryHash {
@@ -175,7 +176,7 @@ async fn check_head(
 /// its audit entry hashed, so the two compare as text.
 async fn verify_events(c: &impl GenericClient) -> Result<(u64, Option<BadEvent>), StorageError> {
     let events = c
-        .query(
+        .query_c(
             "SELECT letter_id, seq, at, actor, actor_user_id, actor_unit_id, kind, payload
              FROM letter_events ORDER BY letter_id, seq",
             &[],
@@ -183,7 +184,7 @@ async fn verify_events(c: &impl GenericClient) -> Result<(u64, Option<BadEvent>)
         .await
         .db()?;
     let recorded = c
-        .query(
+        .query_c(
             "SELECT letter_id, event_seq, seq, at, actor, actor_user_id, actor_unit_id, unit_id, payload
              FROM (SELECT a.*,
                           CASE WHEN action = 'letter.receive' THEN 1

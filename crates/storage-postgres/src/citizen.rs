@@ -1,6 +1,7 @@
 //! The citizen side in PostgreSQL: duplicate detection, writers' ratings, conversation
 //! drafts and delivered message ids (the SQLite backend's `citizen.rs`).
 
+use crate::cached::Cached;
 use chrono::{DateTime, Duration, Utc};
 use deadpool_postgres::GenericClient;
 use jsjb_core::letter::{Channel, LetterId, LetterState, Satisfaction};
@@ -24,7 +25,7 @@ pub(crate) async fn recent_duplicate(
     // The (writer_phone, received_at) index narrows to this writer's recent letters;
     // the body is compared on those few rows only.
     let found = client
-        .query_opt(
+        .query_opt_c(
             "SELECT tracking_code, received_at FROM letters
              WHERE writer_phone = $1 AND received_at >= $2 AND body = $3
              ORDER BY received_at DESC LIMIT 1",
@@ -44,7 +45,7 @@ pub(crate) async fn rate_letter(
     let mut client = store.client().await?;
     let tx = crate::begin_write(&mut client).await?;
     let found = tx
-        .query_opt(
+        .query_opt_c(
             "SELECT id, state, unit_id FROM letters WHERE tracking_code = $1",
             &[&tracking_code],
         )
@@ -65,7 +66,7 @@ pub(crate) async fn rate_letter(
     // ON CONFLICT rather than catching the key violation: in PostgreSQL a failed
     // statement would abort the whole transaction.
     let inserted = tx
-        .execute(
+        .execute_c(
             "INSERT INTO letter_ratings (letter_id, satisfaction, comment, rated_at)
              VALUES ($1, $2, $3, $4) ON CONFLICT (letter_id) DO NOTHING",
             &[
@@ -105,7 +106,7 @@ pub(crate) async fn rating(
 ) -> Result<Option<Rating>, StorageError> {
     let client = store.client().await?;
     let found = client
-        .query_opt(
+        .query_opt_c(
             "SELECT r.satisfaction, r.comment, r.rated_at FROM letter_ratings r
              JOIN letters l ON l.id = r.letter_id WHERE l.tracking_code = $1",
             &[&tracking_code],
@@ -161,7 +162,7 @@ async fn load_draft(
     sender: &str,
 ) -> Result<Option<Draft>, StorageError> {
     let found = c
-        .query_opt(
+        .query_opt_c(
             "SELECT sender_name, started_at, updated_at, body, phone, attachments
              FROM citizen_drafts WHERE channel = $1 AND sender = $2",
             &[&channel.as_str(), &sender],
@@ -185,7 +186,7 @@ async fn load_draft(
 }
 
 async fn save_draft(tx: &impl GenericClient, d: &Draft) -> Result<(), StorageError> {
-    tx.execute(
+    tx.execute_c(
         "INSERT INTO citizen_drafts (channel, sender, sender_name, started_at, updated_at, body, phone, attachments)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (channel, sender) DO UPDATE SET sender_name = excluded.sender_name,
@@ -212,7 +213,7 @@ async fn delete_draft(
     channel: Channel,
     sender: &str,
 ) -> Result<(), StorageError> {
-    tx.execute(
+    tx.execute_c(
         "DELETE FROM citizen_drafts WHERE channel = $1 AND sender = $2",
         &[&channel.as_str(), &sender],
     )
@@ -236,7 +237,7 @@ pub(crate) async fn message_seen(
 ) -> Result<bool, StorageError> {
     let client = store.client().await?;
     let found = client
-        .query_opt(
+        .query_opt_c(
             "SELECT 1 FROM citizen_messages_seen WHERE channel = $1 AND msg_id = $2",
             &[&channel.as_str(), &msg_id],
         )
@@ -262,14 +263,14 @@ pub(crate) async fn apply_message(
 async fn apply_in(tx: &impl GenericClient, m: &DraftMessage) -> Result<DraftOutcome, StorageError> {
     if let Some(id) = &m.msg_id {
         // Redeliveries come within seconds; a day of ids is plenty and keeps the table small.
-        tx.execute(
+        tx.execute_c(
             "DELETE FROM citizen_messages_seen WHERE at < $1",
             &[&(m.at - Duration::days(1))],
         )
         .await
         .db()?;
         let inserted = tx
-            .execute(
+            .execute_c(
                 "INSERT INTO citizen_messages_seen (channel, msg_id, at) VALUES ($1, $2, $3)
                  ON CONFLICT DO NOTHING",
                 &[&m.channel.as_str(), id, &m.at],

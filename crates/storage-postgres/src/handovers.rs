@@ -1,5 +1,6 @@
 //! Shift handover acknowledgements in PostgreSQL (the SQLite backend's `handovers.rs`).
 
+use crate::cached::Cached;
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use jsjb_core::letter::LetterId;
@@ -48,7 +49,7 @@ async fn load_where(
     args: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<HandoverAck>, StorageError> {
     let rows = c
-        .query(
+        .query_c(
             &format!(
                 "SELECT {ACK_COLUMNS} FROM handover_acks h JOIN users u ON u.id = h.user_id
                  LEFT JOIN users o ON o.id = h.handed_over_by WHERE {filter}"
@@ -82,7 +83,7 @@ impl HandoverStore for PgStore {
         let tx = crate::begin_write(&mut client).await?;
         // Under the write lock, so a retry racing the first post waits and then sees it.
         let seen = tx
-            .query_opt(
+            .query_opt_c(
                 "SELECT id, request_hash FROM handover_acks
                  WHERE user_id = $1 AND idempotency_key = $2",
                 &[&new.user.0, &new.idempotency_key],
@@ -98,7 +99,7 @@ impl HandoverStore for PgStore {
         }
         let request = &new.request;
         let id: i64 = tx
-            .query_one(
+            .query_one_c(
                 "INSERT INTO handover_acks (unit_id, user_id, shift, acknowledged_at, recorded_at,
                      note, counts, letter_ids, workstation, idempotency_key, request_hash,
                      checked_ids, handed_over_by)

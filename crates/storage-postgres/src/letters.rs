@@ -3,6 +3,7 @@
 //! `letters.rs`, `maintenance.rs` and letter methods: the same rows, errors and audit
 //! entries.
 
+use crate::cached::Cached;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -50,7 +51,7 @@ async fn load_records(
     }
     let ids = ids.to_vec();
     let rows = c
-        .query(
+        .query_c(
             "SELECT id, tracking_code, channel, category, problem_tags, subject, body, writer_name,
                     writer_phone, received_at, state, unit_id, handler_id, version
              FROM letters WHERE id = ANY($1)",
@@ -115,7 +116,7 @@ async fn load_events(
     ids: &[i64],
 ) -> Result<HashMap<i64, Vec<EventRecord>>, StorageError> {
     let rows = c
-        .query(
+        .query_c(
             "SELECT letter_id, seq, at, actor_user_id, actor_unit_id, workstation, payload
              FROM letter_events WHERE letter_id = ANY($1) ORDER BY letter_id, seq",
             &[&ids],
@@ -145,7 +146,7 @@ async fn load_attachments(
     ids: &[i64],
 ) -> Result<HashMap<i64, Vec<jsjb_proto::AttachmentMeta>>, StorageError> {
     let rows = c
-        .query(
+        .query_c(
             "SELECT la.letter_id, a.sha256, a.kind, a.mime, a.size FROM letter_attachments la
              JOIN attachments a ON a.sha256 = la.sha256
              WHERE la.letter_id = ANY($1) ORDER BY la.letter_id, la.position",
@@ -177,7 +178,7 @@ async fn load_signed_forms(
     ids: &[i64],
 ) -> Result<HashMap<i64, Vec<SignedForm>>, StorageError> {
     let rows = c
-        .query(
+        .query_c(
             "SELECT f.letter_id, f.event_seq, f.key_id, f.signer_user_id, f.on_behalf_of, f.decision,
                     f.signed_at, f.form_bytes, f.signature_der, k.public_key_pem, f.handwriting_sha256
              FROM signed_forms f JOIN signing_keys k ON k.id = f.key_id
@@ -229,7 +230,7 @@ async fn replayed_letter(
     claim: &IdempotencyClaim,
 ) -> Result<Option<CreatedLetter>, StorageError> {
     let seen = tx
-        .query_opt(
+        .query_opt_c(
             "SELECT request_hash, response_body FROM idempotency_keys WHERE user_id = $1 AND key = $2",
             &[&claim.user.0, &claim.key],
         )
@@ -256,7 +257,7 @@ async fn replayed_letter(
     let id = LetterId(field("id")?);
     let unit = UnitId(field("unit_id")?);
     let row = tx
-        .query_one(
+        .query_one_c(
             "SELECT tracking_code, received_at FROM letters WHERE id = $1",
             &[&id.0],
         )
@@ -287,7 +288,7 @@ pub(crate) async fn create_letter(
     let unit = match letter.unit {
         Some(u) => u,
         None => UnitId(
-            tx.query_opt("SELECT id FROM units WHERE parent_id IS NULL", &[])
+            tx.query_opt_c("SELECT id FROM units WHERE parent_id IS NULL", &[])
                 .await
                 .db()?
                 .map(|r| r.get(0))
@@ -300,7 +301,7 @@ pub(crate) async fn create_letter(
     let tags =
         serde_json::to_string(&letter.problem_tags).map_err(|e| corrupt(format!("tags: {e}")))?;
     let inserted = tx
-        .query_one(
+        .query_one_c(
             "INSERT INTO letters (tracking_code, channel, category, problem_tags, subject, body,
                 writer_name, writer_phone, writer_extra, received_at, state, unit_id, version, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'received', $11, 1, $10)
@@ -342,14 +343,14 @@ pub(crate) async fn create_letter(
             message: "too many attachments".to_owned(),
         })?;
         // The same bytes sent twice (or in two letters) are stored once.
-        tx.execute(
+        tx.execute_c(
             "INSERT INTO attachments (sha256, mime, size, kind, created_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (sha256) DO NOTHING",
             &[&meta.sha256, &meta.mime, &size, &meta.kind.as_str(), &received_at],
         )
         .await
         .db()?;
-        tx.execute(
+        tx.execute_c(
             "INSERT INTO letter_attachments (letter_id, position, sha256, original_name) VALUES ($1, $2, $3, $4)",
             &[&id.0, &position, &meta.sha256, original_name],
         )
@@ -357,13 +358,13 @@ pub(crate) async fn create_letter(
         .db()?;
     }
     let tier_row = tx
-        .query_one("SELECT tier FROM units WHERE id = $1", &[&unit.0])
+        .query_one_c("SELECT tier FROM units WHERE id = $1", &[&unit.0])
         .await
         .db()?;
     let tier = crate::parse_tier(tier_row.get(0))?;
     // The first event of every letter: what `LetterStatus::from_events` folds from.
     let received = EventPayload::Received { unit, tier };
-    tx.execute(
+    tx.execute_c(
         "INSERT INTO letter_events (letter_id, seq, at, actor_user_id, actor_unit_id, actor_role, actor, workstation, kind, payload)
          VALUES ($1, 1, $2, $3, $4, $5, $6, $7, 'received', $8)",
         &[
@@ -380,7 +381,7 @@ pub(crate) async fn create_letter(
     .await
     .db()?;
     let change_seq: i64 = tx
-        .query_one(
+        .query_one_c(
             "INSERT INTO changes (letter_id, unit_id, prev_unit_id, at) VALUES ($1, $2, NULL, $3) RETURNING seq",
             &[&id.0, &unit.0, &received_at],
         )
@@ -409,7 +410,7 @@ pub(crate) async fn create_letter(
     )
     .await?;
     if let Some(claim) = &letter.idempotency {
-        tx.execute(
+        tx.execute_c(
             "INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body, created_at)
              VALUES ($1, $2, $3, 201, $4, $5)",
             &[
@@ -441,7 +442,7 @@ pub(crate) async fn progress(
     let mut client = store.client().await?;
     let tx = begin_read(&mut client).await?;
     let Some(found) = tx
-        .query_opt(
+        .query_opt_c(
             "SELECT id, writer_phone, state, category, received_at FROM letters WHERE tracking_code = $1",
             &[&tracking_code],
         )
@@ -452,7 +453,7 @@ pub(crate) async fn progress(
     };
     let id: i64 = found.get(0);
     let rows = tx
-        .query(
+        .query_c(
             "SELECT at, payload FROM letter_events WHERE letter_id = $1 ORDER BY seq",
             &[&id],
         )
@@ -486,7 +487,7 @@ pub(crate) async fn attachment(
     let mut client = store.client().await?;
     let tx = begin_read(&mut client).await?;
     let Some(found) = tx
-        .query_opt(
+        .query_opt_c(
             "SELECT mime, size, kind FROM attachments WHERE sha256 = $1",
             &[&sha256],
         )
@@ -496,7 +497,7 @@ pub(crate) async fn attachment(
         return Ok(None);
     };
     let units = tx
-        .query(
+        .query_c(
             "SELECT DISTINCT l.unit_id FROM letter_attachments a JOIN letters l ON l.id = a.letter_id
              WHERE a.sha256 = $1",
             &[&sha256],
@@ -521,7 +522,7 @@ pub(crate) async fn attachment(
 pub(crate) async fn latest_change_seq(store: &PgStore) -> Result<i64, StorageError> {
     let client = store.client().await?;
     Ok(client
-        .query_one("SELECT coalesce(max(seq), 0) FROM changes", &[])
+        .query_one_c("SELECT coalesce(max(seq), 0) FROM changes", &[])
         .await
         .db()?
         .get(0))
@@ -544,7 +545,7 @@ async fn remember(
     answer: &StoredAnswer,
 ) -> Result<(), StorageError> {
     if let (Some((key, hash)), Some(user)) = (&commit.idempotency, commit.actor.user) {
-        tx.execute(
+        tx.execute_c(
             "INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
             &[&user.0, key, hash, &i32::from(answer.status), &answer.body, &commit.at],
@@ -562,7 +563,7 @@ async fn refuse_when_history_full(
     commit: &ActionCommit,
 ) -> Result<Option<ActionOutcome>, StorageError> {
     let events: i64 = tx
-        .query_one(
+        .query_one_c(
             "SELECT count(*) FROM (SELECT 1 FROM letter_events WHERE letter_id = $1 LIMIT $2) e",
             &[&commit.letter.0, &MAX_EVENTS_PER_LETTER],
         )
@@ -591,7 +592,7 @@ pub(crate) async fn apply_action(
     let tx = begin_write(&mut client).await?;
     if let Some(signed) = &signed {
         let state = tx
-            .query_opt(
+            .query_opt_c(
                 "SELECT state FROM signing_keys WHERE id = $1",
                 &[&signed.key_id],
             )
@@ -618,7 +619,7 @@ pub(crate) async fn apply_action(
             },
             Some(signed),
         ) => {
-            tx.execute(
+            tx.execute_c(
                 "INSERT INTO signed_forms (letter_id, event_seq, key_id, signer_user_id, delegation_id, on_behalf_of,
                     decision, form_bytes, signature_der, handwriting_sha256, signed_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -644,7 +645,7 @@ pub(crate) async fn apply_action(
                 .ok_or_else(|| corrupt("the letter vanished inside its own transaction"))?;
             let answer = answer_for(&record)?;
             if let (Some(key), Some(user)) = (key, user) {
-                tx.execute(
+                tx.execute_c(
                     "UPDATE idempotency_keys SET response_body = $3 WHERE user_id = $1 AND key = $2",
                     &[&user.0, &key, &answer.body],
                 )
@@ -674,7 +675,7 @@ async fn apply_in(
 ) -> Result<ActionOutcome, StorageError> {
     if let (Some((key, hash)), Some(user)) = (&commit.idempotency, commit.actor.user) {
         let seen = tx
-            .query_opt(
+            .query_opt_c(
                 "SELECT request_hash, response_status, response_body FROM idempotency_keys
                  WHERE user_id = $1 AND key = $2",
                 &[&user.0, key],
@@ -717,7 +718,7 @@ async fn apply_in(
     {
         let tags = serde_json::to_string(problem_tags)
             .map_err(|e| corrupt(format!("problem tags: {e}")))?;
-        tx.execute(
+        tx.execute_c(
             "UPDATE letters SET category = $2, problem_tags = $3 WHERE id = $1",
             &[&commit.letter.0, &category.as_str(), &tags],
         )
@@ -726,7 +727,7 @@ async fn apply_in(
     }
     let seq = i64::from(status.version);
     let actor = &commit.actor;
-    tx.execute(
+    tx.execute_c(
         "INSERT INTO letter_events (letter_id, seq, at, actor_user_id, actor_unit_id, actor_role, actor, workstation, kind, payload)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         &[
@@ -744,7 +745,7 @@ async fn apply_in(
     )
     .await
     .db()?;
-    tx.execute(
+    tx.execute_c(
         "UPDATE letters SET state = $2, unit_id = $3, handler_id = $4, version = $5, updated_at = $6
          WHERE id = $1",
         &[
@@ -759,7 +760,7 @@ async fn apply_in(
     .await
     .db()?;
     let change_seq: i64 = tx
-        .query_one(
+        .query_one_c(
             "INSERT INTO changes (letter_id, unit_id, prev_unit_id, at) VALUES ($1, $2, $3, $4) RETURNING seq",
             &[&commit.letter.0, &status.unit.0, &prev_unit.0, &commit.at],
         )
@@ -812,7 +813,7 @@ pub(crate) async fn sync_page(
     let tx = begin_read(&mut client).await?;
     let units = scope_ids(&scope);
     let rows = tx
-        .query(
+        .query_c(
             "SELECT seq, letter_id FROM changes
              WHERE seq > $1 AND (unit_id = ANY($2) OR prev_unit_id = ANY($2))
              ORDER BY seq LIMIT $3",
@@ -828,7 +829,7 @@ pub(crate) async fn sync_page(
         // Nothing in scope: move the cursor past everyone else's changes too, so the
         // next request does not scan them again. Same snapshot as the empty page.
         None => tx
-            .query_one("SELECT coalesce(max(seq), 0) FROM changes", &[])
+            .query_one_c("SELECT coalesce(max(seq), 0) FROM changes", &[])
             .await
             .db()?
             .get::<_, i64>(0)
@@ -870,7 +871,7 @@ pub(crate) async fn latest_change_in_scope(
     let client = store.client().await?;
     let units = scope_ids(&scope);
     Ok(client
-        .query_one(
+        .query_one_c(
             "SELECT max(seq) FROM changes
              WHERE seq > $1 AND (unit_id = ANY($2) OR prev_unit_id = ANY($2))",
             &[&after, &units],
@@ -889,7 +890,7 @@ pub(crate) async fn reveal_writer(
     let mut client = store.client().await?;
     let tx = begin_write(&mut client).await?;
     let row = tx
-        .query_opt(
+        .query_opt_c(
             "SELECT writer_name, writer_phone FROM letters WHERE id = $1",
             &[&letter.0],
         )
@@ -900,7 +901,7 @@ pub(crate) async fn reveal_writer(
         (Some(user), Some(unit)) => (user, unit),
         _ => return Err(corrupt("a reveal needs a signed-in user")),
     };
-    tx.execute(
+    tx.execute_c(
         "INSERT INTO writer_reveals (letter_id, user_id, unit_id, at) VALUES ($1, $2, $3, $4)",
         &[&letter.0, &user.0, &unit.0, &now],
     )
@@ -941,7 +942,7 @@ pub(crate) async fn prune_idempotency(
     let mut client = store.client().await?;
     let tx = begin_write(&mut client).await?;
     let old = tx
-        .execute(
+        .execute_c(
             "DELETE FROM idempotency_keys WHERE (user_id, key) IN (
                  SELECT user_id, key FROM idempotency_keys
                  WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
@@ -957,7 +958,7 @@ pub(crate) async fn prune_idempotency(
         // Only users over the cap are ranked, so the common case is one grouped scan of
         // the primary key.
         let deleted = tx
-            .execute(
+            .execute_c(
                 "DELETE FROM idempotency_keys WHERE (user_id, key) IN (
                      SELECT user_id, key FROM (
                          SELECT user_id, key, row_number() OVER (

@@ -18,6 +18,7 @@
 //! Reads take no lock. Times are `timestamptz`; enums are text, as in SQLite.
 
 pub mod audit;
+mod cached;
 mod citizen;
 mod handovers;
 pub mod import;

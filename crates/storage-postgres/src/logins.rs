@@ -7,6 +7,7 @@
 //! longest), and a name's history is forgotten a day after its last failure.
 //! Lock-outs are keyed by `lower(name)`, as SQLite's `COLLATE NOCASE` keys them.
 
+use crate::cached::Cached;
 use chrono::{DateTime, Duration, Utc};
 use deadpool_postgres::GenericClient;
 use jsjb_core::org::UserId;
@@ -36,7 +37,7 @@ pub(crate) async fn credentials(
     let client = store.client().await?;
     // lower(username) is what the unique index holds: names match regardless of case.
     let found = client
-        .query_opt(
+        .query_opt_c(
             "SELECT id, password_hash FROM users WHERE lower(username) = lower($1)",
             &[&username],
         )
@@ -60,7 +61,7 @@ async fn locked_until(
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, StorageError> {
     let until: Option<DateTime<Utc>> = c
-        .query_opt(
+        .query_opt_c(
             "SELECT locked_until FROM login_lockouts WHERE username = lower($1)",
             &[&username],
         )
@@ -86,7 +87,7 @@ pub(crate) async fn ip_failures_since(
 ) -> Result<u32, StorageError> {
     let client = store.client().await?;
     let n: i64 = client
-        .query_one(
+        .query_one_c(
             "SELECT count(*) FROM login_attempts WHERE ip_bucket = $1 AND at >= $2 AND NOT success",
             &[&ip_bucket, &since],
         )
@@ -102,7 +103,7 @@ async fn insert_attempt(
     attempt: &LoginAttempt,
     success: bool,
 ) -> Result<(), StorageError> {
-    tx.execute(
+    tx.execute_c(
         "INSERT INTO login_attempts (at, username, user_id, ip, ip_bucket, success)
          VALUES ($1, $2, $3, $4, $5, $6)",
         &[
@@ -151,7 +152,7 @@ pub(crate) async fn record_login_failure(
     }
     // Forget names idle for a day (the table must not grow with every name a guesser
     // invents); the index on last_failure_at keeps this to the rows it deletes.
-    tx.execute(
+    tx.execute_c(
         "DELETE FROM login_lockouts WHERE last_failure_at < $1
          AND (locked_until IS NULL OR locked_until <= $2)",
         &[&(now - MEMORY), &now],
@@ -159,7 +160,7 @@ pub(crate) async fn record_login_failure(
     .await
     .db()?;
     let (failures, lockouts) = match tx
-        .query_opt(
+        .query_opt_c(
             "SELECT failures, lockouts FROM login_lockouts WHERE username = lower($1)",
             &[&attempt.username],
         )
@@ -179,7 +180,7 @@ pub(crate) async fn record_login_failure(
     } else {
         (failures, lockouts, None)
     };
-    tx.execute(
+    tx.execute_c(
         "INSERT INTO login_lockouts (username, failures, lockouts, locked_until, last_failure_at)
          VALUES (lower($1), $2, $3, $4, $5)
          ON CONFLICT (username) DO UPDATE SET failures = $2, lockouts = $3,
@@ -236,13 +237,13 @@ pub(crate) async fn record_login_success(
         return Ok(Some(until));
     }
     insert_attempt(&tx, &attempt, true).await?;
-    tx.execute(
+    tx.execute_c(
         "DELETE FROM login_lockouts WHERE username = lower($1)",
         &[&attempt.username],
     )
     .await
     .db()?;
-    tx.execute(
+    tx.execute_c(
         "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, ip, workstation)
          VALUES ($1, $2, $3, $4, $5, $6)",
         &[
@@ -289,7 +290,7 @@ pub(crate) async fn session(
 ) -> Result<Option<SessionRecord>, StorageError> {
     let client = store.client().await?;
     let found = client
-        .query_opt(
+        .query_opt_c(
             "SELECT user_id, expires_at, coalesce(last_seen_at, created_at), revoked_at IS NOT NULL
              FROM sessions WHERE token_hash = $1",
             &[&token_hash],
@@ -319,7 +320,7 @@ pub(crate) async fn revoke_session(
     let mut client = store.client().await?;
     let tx = crate::begin_write(&mut client).await?;
     let changed = tx
-        .execute(
+        .execute_c(
             "UPDATE sessions SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL",
             &[&token_hash, &now],
         )
@@ -352,7 +353,7 @@ pub(crate) async fn touch_session(
     // Under the write lock like every write (the house rule), though this one touches
     // neither the audit chain nor the changes.
     let tx = crate::begin_write(&mut client).await?;
-    tx.execute(
+    tx.execute_c(
         "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL",
         &[&token_hash, &now],
     )
@@ -377,7 +378,7 @@ pub(crate) async fn revoke_user_sessions(
         )));
     }
     let revoked = tx
-        .execute(
+        .execute_c(
             "UPDATE sessions SET revoked_at = $2
              WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2",
             &[&user.0, &now],

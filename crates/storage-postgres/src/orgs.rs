@@ -1,6 +1,7 @@
 //! Units, the clock rules and the routing rules in PostgreSQL: a port of the SQLite
 //! backend's, with the same refusals and audit entries.
 
+use crate::cached::Cached;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use jsjb_core::org::{Unit, UnitId, UnitTree, UserId};
@@ -20,7 +21,7 @@ fn json_value(text: &str) -> Result<serde_json::Value, StorageError> {
 }
 
 async fn load_clock_rules(c: &impl GenericClient) -> Result<Option<SavedClockRules>, StorageError> {
-    Ok(c.query_opt(
+    Ok(c.query_opt_c(
         "SELECT version, doc, applied_at FROM clock_rules ORDER BY seq DESC LIMIT 1",
         &[],
     )
@@ -37,7 +38,7 @@ async fn load_routing_rules(
     c: &impl GenericClient,
 ) -> Result<Option<SavedRoutingRules>, StorageError> {
     Ok(c
-        .query_opt(
+        .query_opt_c(
             "SELECT version, rules, saved_at, saved_by, reason FROM routing_rules ORDER BY version DESC LIMIT 1",
             &[],
         )
@@ -87,7 +88,7 @@ pub(crate) async fn create_unit(
         message: format!("the unit cannot be placed there: {e}"),
     })?;
     created.id = UnitId(
-        tx.query_one(
+        tx.query_one_c(
             "INSERT INTO units (parent_id, tier, name, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
             &[
                 &created.parent.map(|p| p.0),
@@ -136,7 +137,7 @@ pub(crate) async fn rename_unit(
         .into_iter()
         .find(|u| u.id == unit)
         .ok_or_else(|| no_unit(unit))?;
-    tx.execute(
+    tx.execute_c(
         "UPDATE units SET name = $2 WHERE id = $1",
         &[&unit.0, &name],
     )
@@ -198,7 +199,7 @@ pub(crate) async fn move_unit(
         field: "parent_id",
         message: format!("the unit cannot be placed there: {e}"),
     })?;
-    tx.execute(
+    tx.execute_c(
         "UPDATE units SET parent_id = $2 WHERE id = $1",
         &[&unit.0, &parent.0],
     )
@@ -209,7 +210,7 @@ pub(crate) async fn move_unit(
     // are drawn in letter order, as SQLite's rowids are.
     let ids: Vec<i64> = tree.subtree(unit).iter().map(|u| u.0).collect();
     let row = tx
-        .query_one(
+        .query_one_c(
             "WITH appended AS (
                  INSERT INTO changes (letter_id, unit_id, prev_unit_id, at)
                  SELECT id, unit_id, $2, $3 FROM letters WHERE unit_id = ANY($1) ORDER BY id
@@ -287,7 +288,7 @@ pub(crate) async fn set_unit_active(
         }
     } else {
         let r = tx
-            .query_one(
+            .query_one_c(
                 "SELECT (SELECT count(*) FROM users WHERE unit_id = $1 AND active),
                         (SELECT count(*) FROM letters WHERE unit_id = $1 AND state <> 'closed'),
                         (SELECT count(*) FROM units WHERE parent_id = $1 AND active)",
@@ -305,7 +306,7 @@ pub(crate) async fn set_unit_active(
             });
         }
     }
-    tx.execute(
+    tx.execute_c(
         "UPDATE units SET active = $2 WHERE id = $1",
         &[&unit.0, &active],
     )
@@ -351,7 +352,7 @@ pub(crate) async fn apply_clock_rules(
     }
     // `seq` is no identity (as SQLite's INTEGER PRIMARY KEY): the next one is drawn
     // under the write lock.
-    tx.execute(
+    tx.execute_c(
         "INSERT INTO clock_rules (seq, version, doc, applied_at)
          SELECT coalesce(max(seq), 0) + 1, $1, $2, $3 FROM clock_rules",
         &[&version, &doc_json, &now],
@@ -404,7 +405,7 @@ pub(crate) async fn save_routing_rules(
         });
     }
     let version = current + 1;
-    tx.execute(
+    tx.execute_c(
         "INSERT INTO routing_rules (version, rules, saved_at, saved_by, reason) VALUES ($1, $2, $3, $4, $5)",
         &[&version, &rules_json, &now, &actor.user.map(|u| u.0), &reason],
     )

@@ -22,6 +22,7 @@
 //! `(kind, at)` index; whether a fact counts at `now` is core's `Outcome::counted` over
 //! its two stored values.
 
+use crate::cached::Cached;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -204,7 +205,7 @@ async fn fold_letters(
     let tier_of = |u: UnitId| tiers.get(&u).copied().unwrap_or(Tier::Station);
     let mut heads: HashMap<i64, (Category, Vec<String>)> = HashMap::with_capacity(letters.len());
     for r in tx
-        .query(
+        .query_c(
             "SELECT id, category, problem_tags FROM letters WHERE id = ANY($1)",
             &[&letters],
         )
@@ -220,7 +221,7 @@ async fn fold_letters(
     let mut histories: HashMap<i64, Vec<(DateTime<Utc>, EventPayload)>> =
         HashMap::with_capacity(letters.len());
     for r in tx
-        .query(
+        .query_c(
             "SELECT letter_id, at, payload FROM letter_events WHERE letter_id = ANY($1)
              ORDER BY letter_id, seq",
             &[&letters],
@@ -255,7 +256,7 @@ async fn fold_letters(
 /// INSERT over arrays, whatever the batch's size.
 async fn store_rows(tx: &Transaction<'_>, folded: &[Folded]) -> Result<(), StorageError> {
     let letters: Vec<i64> = folded.iter().map(|f| f.letter).collect();
-    tx.execute(
+    tx.execute_c(
         "DELETE FROM report_facts WHERE letter_id = ANY($1)",
         &[&letters],
     )
@@ -291,7 +292,7 @@ async fn store_rows(tx: &Transaction<'_>, folded: &[Folded]) -> Result<(), Stora
     if n == 0 {
         return Ok(());
     }
-    tx.execute(
+    tx.execute_c(
         "INSERT INTO report_facts (letter_id, kind, at, unit_id, tier, user_id, category,
                                    counts_after, met, until, tag)
          SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::bigint[],
@@ -545,14 +546,14 @@ async fn refresh_batch(store: &PgStore, rules: &Rules) -> Result<Batch, StorageE
     let (done, last, folded) = {
         let tx = begin_read(&mut client).await?;
         let done: i64 = tx
-            .query_one("SELECT change_seq FROM report_progress WHERE id = 1", &[])
+            .query_one_c("SELECT change_seq FROM report_progress WHERE id = 1", &[])
             .await
             .db()?
             .get(0);
         let mut letters = BTreeSet::new();
         let mut last = done;
         for r in tx
-            .query(
+            .query_c(
                 "SELECT seq, letter_id FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
                 &[&done, &BATCH],
             )
@@ -573,7 +574,7 @@ async fn refresh_batch(store: &PgStore, rules: &Rules) -> Result<Batch, StorageE
     };
     let tx = begin_write(&mut client).await?;
     let moved = tx
-        .execute(
+        .execute_c(
             "UPDATE report_progress SET change_seq = $1 WHERE id = 1 AND change_seq = $2",
             &[&last, &done],
         )

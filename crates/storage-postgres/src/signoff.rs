@@ -1,6 +1,7 @@
 //! The sign-off's keys, delegations and signed forms in PostgreSQL: a port of the
 //! SQLite backend's `signoff.rs`, with the same refusals, audit entries and notices.
 
+use crate::cached::Cached;
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
@@ -55,7 +56,7 @@ fn key_from_row(r: &tokio_postgres::Row) -> Result<SigningKey, StorageError> {
 
 /// Every key, by id.
 async fn load_keys(c: &impl GenericClient) -> Result<Vec<SigningKey>, StorageError> {
-    c.query(
+    c.query_c(
         &format!("SELECT {KEY_COLUMNS} FROM signing_keys ORDER BY id"),
         &[],
     )
@@ -67,7 +68,7 @@ async fn load_keys(c: &impl GenericClient) -> Result<Vec<SigningKey>, StorageErr
 }
 
 async fn load_key(c: &impl GenericClient, id: i64) -> Result<Option<SigningKey>, StorageError> {
-    c.query_opt(
+    c.query_opt_c(
         &format!("SELECT {KEY_COLUMNS} FROM signing_keys WHERE id = $1"),
         &[&id],
     )
@@ -84,7 +85,7 @@ async fn load_delegations(
     id: Option<i64>,
 ) -> Result<Vec<Delegation>, StorageError> {
     let rows = c
-        .query(
+        .query_c(
             "SELECT id, unit_id, chief_user_id, deputy_user_id, category, valid_from, valid_until, note, created_at, revoked_at
              FROM delegations WHERE $1::bigint IS NULL OR id = $1 ORDER BY id",
             &[&id],
@@ -162,7 +163,7 @@ async fn pending_key(tx: &impl GenericClient, id: i64) -> Result<SigningKey, Sto
 /// The admins who approved a key, oldest first.
 async fn approvals(c: &impl GenericClient, id: i64) -> Result<Vec<UserId>, StorageError> {
     Ok(c
-        .query(
+        .query_c(
             "SELECT admin_user_id FROM key_approvals WHERE key_id = $1 ORDER BY approved_at, admin_user_id",
             &[&id],
         )
@@ -185,7 +186,7 @@ async fn controllers(
     let mut at = user;
     loop {
         let by: Option<i64> = tx
-            .query_opt("SELECT password_set_by FROM users WHERE id = $1", &[&at.0])
+            .query_opt_c("SELECT password_set_by FROM users WHERE id = $1", &[&at.0])
             .await
             .db()?
             .and_then(|r| r.get(0));
@@ -204,7 +205,7 @@ async fn activate(
     now: DateTime<Utc>,
     extra: serde_json::Value,
 ) -> Result<SigningKey, StorageError> {
-    tx.execute(
+    tx.execute_c(
         "UPDATE signing_keys SET state = 'active', activated_at = $2, activated_by = $3 WHERE id = $1 AND state = 'pending'",
         &[&key.id, &now, &actor.user.map(|u| u.0)],
     )
@@ -259,7 +260,7 @@ async fn revoke_in(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<SigningKey, StorageError> {
-    tx.execute(
+    tx.execute_c(
         "UPDATE signing_keys SET state = 'revoked', revoked_at = $2, revoked_by = $3, revoke_reason = $4 WHERE id = $1",
         &[&id, &now, &actor.user.map(|u| u.0), &reason],
     )
@@ -316,7 +317,7 @@ pub(crate) async fn end_signing_rights(
         })
         .collect();
     for d in &delegations {
-        tx.execute(
+        tx.execute_c(
             "UPDATE delegations SET revoked_at = $2, revoked_by = $3 WHERE id = $1",
             &[&d.id, &now, &actor.user.map(|u| u.0)],
         )
@@ -350,7 +351,7 @@ impl SignoffStore for PgStore {
         let mut client = self.client().await?;
         let tx = begin_write(&mut client).await?;
         let inserted = tx
-            .query_one(
+            .query_one_c(
                 "INSERT INTO signing_keys (user_id, unit_id, public_key_pem, fingerprint, label, state, created_at)
                  VALUES ($1, $2, $3, $4, $5, 'pending', $6) RETURNING id",
                 &[&key.user.0, &key.unit.0, &key.public_key_pem, &key.fingerprint, &key.label, &now],
@@ -442,7 +443,7 @@ impl SignoffStore for PgStore {
                 ));
             }
         }
-        tx.execute(
+        tx.execute_c(
             "INSERT INTO key_approvals (key_id, admin_user_id, approved_at) VALUES ($1, $2, $3)",
             &[&id, &admin.0, &now],
         )
@@ -542,7 +543,7 @@ impl SignoffStore for PgStore {
         let mut client = self.client().await?;
         let tx = begin_write(&mut client).await?;
         let id: i64 = tx
-            .query_one(
+            .query_one_c(
                 "INSERT INTO delegations (unit_id, chief_user_id, deputy_user_id, category, valid_from, valid_until, note, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
                 &[
@@ -600,7 +601,7 @@ impl SignoffStore for PgStore {
         let mut client = self.client().await?;
         let tx = begin_write(&mut client).await?;
         let changed = tx
-            .execute(
+            .execute_c(
                 "UPDATE delegations SET revoked_at = $2, revoked_by = $3 WHERE id = $1 AND revoked_at IS NULL",
                 &[&id, &now, &actor.user.map(|u| u.0)],
             )
@@ -636,7 +637,7 @@ impl SignoffStore for PgStore {
     ) -> Result<Option<(String, StoredAnswer)>, StorageError> {
         let client = self.client().await?;
         let Some(r) = client
-            .query_opt(
+            .query_opt_c(
                 "SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE user_id = $1 AND key = $2",
                 &[&user.0, &key],
             )
@@ -673,7 +674,7 @@ impl SignoffStore for PgStore {
     ) -> Result<Option<(Vec<u8>, Vec<u8>, String)>, StorageError> {
         let client = self.client().await?;
         Ok(client
-            .query_opt(
+            .query_opt_c(
                 "SELECT f.form_bytes, f.signature_der, k.public_key_pem FROM signed_forms f
                  JOIN signing_keys k ON k.id = f.key_id WHERE f.letter_id = $1 AND f.event_seq = $2",
                 &[&letter.0, &i64::from(seq)],

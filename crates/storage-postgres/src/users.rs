@@ -1,6 +1,7 @@
 //! Users, passwords and notices in PostgreSQL: a port of the SQLite backend's, with the
 //! same refusals, audit entries and notices.
 
+use crate::cached::Cached;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
@@ -22,7 +23,7 @@ pub(crate) async fn load_roles(
     user: i64,
 ) -> Result<BTreeSet<Role>, StorageError> {
     let rows = c
-        .query("SELECT role FROM user_roles WHERE user_id = $1", &[&user])
+        .query_c("SELECT role FROM user_roles WHERE user_id = $1", &[&user])
         .await
         .db()?;
     rows.iter()
@@ -56,7 +57,7 @@ pub(crate) async fn load_user(
     id: UserId,
 ) -> Result<Option<UserRecord>, StorageError> {
     let row = c
-        .query_opt(
+        .query_opt_c(
             &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),
             &[&id.0],
         )
@@ -89,7 +90,7 @@ async fn other_active_chief(
     unit: UnitId,
     except: Option<UserId>,
 ) -> Result<bool, StorageError> {
-    Ok(c.query_one(
+    Ok(c.query_one_c(
         "SELECT EXISTS (SELECT 1 FROM users u JOIN user_roles r ON r.user_id = u.id
              WHERE u.unit_id = $1 AND u.active AND r.role = 'chief' AND u.id IS DISTINCT FROM $2)",
         &[&unit.0, &except.map(|u| u.0)],
@@ -112,7 +113,7 @@ async fn insert_roles(
     roles: &BTreeSet<Role>,
 ) -> Result<(), StorageError> {
     for role in roles {
-        c.execute(
+        c.execute_c(
             "INSERT INTO user_roles (user_id, role) VALUES ($1, $2)",
             &[&user.0, &role.as_str()],
         )
@@ -130,7 +131,7 @@ async fn revoke_sessions(
     now: DateTime<Utc>,
 ) -> Result<usize, StorageError> {
     count(
-        c.execute(
+        c.execute_c(
             "UPDATE sessions SET revoked_at = $2
              WHERE user_id = $1 AND revoked_at IS NULL AND token_hash IS DISTINCT FROM $3",
             &[&user.0, &now, &keep],
@@ -184,7 +185,7 @@ pub(crate) async fn add_notice(
     notice: NewNotice,
 ) -> Result<(), StorageError> {
     let (key_id, fingerprint) = notice.key.unzip();
-    tx.execute(
+    tx.execute_c(
         "INSERT INTO user_notices (user_id, kind, at, by_user_id, key_id, fingerprint, detail)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
         &[
@@ -208,7 +209,7 @@ pub(crate) async fn open_notices(
     user: UserId,
 ) -> Result<Vec<Notice>, StorageError> {
     let rows = c
-        .query(
+        .query_c(
             "SELECT id, kind, at, by_user_id, key_id, fingerprint, detail FROM user_notices
              WHERE user_id = $1 AND acknowledged_at IS NULL ORDER BY id",
             &[&user.0],
@@ -241,7 +242,7 @@ pub(crate) async fn acknowledge(
     now: DateTime<Utc>,
 ) -> Result<usize, StorageError> {
     count(
-        tx.execute(
+        tx.execute_c(
             "UPDATE user_notices SET acknowledged_at = $3
              WHERE user_id = $1 AND id <= $2 AND acknowledged_at IS NULL",
             &[&user.0, &up_to, &now],
@@ -256,7 +257,7 @@ pub(crate) async fn acknowledge(
 pub(crate) async fn users(store: &PgStore) -> Result<Vec<UserRecord>, StorageError> {
     let client = store.client().await?;
     let rows = client
-        .query(
+        .query_c(
             &format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"),
             &[],
         )
@@ -282,7 +283,7 @@ pub(crate) async fn create_user(
     let mut client = store.client().await?;
     let tx = begin_write(&mut client).await?;
     let unit_exists: bool = tx
-        .query_one(
+        .query_one_c(
             "SELECT EXISTS (SELECT 1 FROM units WHERE id = $1 AND active)",
             &[&user.unit_id.0],
         )
@@ -301,7 +302,7 @@ pub(crate) async fn create_user(
     // An initial password chosen by a signed-in admin is theirs to know: the user
     // replaces it at the first sign-in (the CLI's bootstrap accounts not).
     let inserted = tx
-        .query_one(
+        .query_one_c(
             "INSERT INTO users (unit_id, username, display_name, password_hash, created_at, password_changed_at, password_set_by, must_change_password)
              VALUES ($1, $2, $3, $4, $5, $5, $6, $7) RETURNING id",
             &[
@@ -364,7 +365,7 @@ pub(crate) async fn set_password(
     // A password another signed-in user chose must be changed at the next sign-in.
     // (SQLite also clears the old per-account failure columns; this schema has none.)
     let changed = tx
-        .execute(
+        .execute_c(
             "UPDATE users SET password_hash = $2, password_changed_at = $3,
                 password_set_by = $4, must_change_password = $5
              WHERE id = $1",
@@ -377,7 +378,7 @@ pub(crate) async fn set_password(
     }
     // A new password ends the name's lock-out and its history of failures (the
     // lock-outs are keyed by the lower-cased name).
-    tx.execute(
+    tx.execute_c(
         "DELETE FROM login_lockouts WHERE username = (SELECT lower(username) FROM users WHERE id = $1)",
         &[&user.0],
     )
@@ -442,7 +443,7 @@ pub(crate) async fn set_user_active(
     {
         return Err(chief_exists());
     }
-    tx.execute(
+    tx.execute_c(
         "UPDATE users SET active = $2 WHERE id = $1",
         &[&user.0, &active],
     )
@@ -508,7 +509,7 @@ pub(crate) async fn update_user(
         });
     }
     let unit_exists: bool = tx
-        .query_one(
+        .query_one_c(
             // Staying in a unit deactivated meanwhile is allowed; moving into one not.
             "SELECT EXISTS (SELECT 1 FROM units WHERE id = $1 AND (active OR id = $2))",
             &[&unit_id.0, &before.unit_id.0],
@@ -528,14 +529,14 @@ pub(crate) async fn update_user(
     {
         return Err(chief_exists());
     }
-    tx.execute(
+    tx.execute_c(
         "UPDATE users SET display_name = $2, unit_id = $3 WHERE id = $1",
         &[&user.0, &display_name, &unit_id.0],
     )
     .await
     .db()?;
     if roles != before.roles {
-        tx.execute("DELETE FROM user_roles WHERE user_id = $1", &[&user.0])
+        tx.execute_c("DELETE FROM user_roles WHERE user_id = $1", &[&user.0])
             .await
             .db()?;
         insert_roles(&tx, user, &roles).await?;
@@ -607,7 +608,7 @@ pub(crate) async fn change_own_password(
     let tx = begin_write(&mut client).await?;
     // Set by the user themself: the chain of who may know it ends here.
     let changed = tx
-        .execute(
+        .execute_c(
             "UPDATE users SET password_hash = $2, password_changed_at = $3, password_set_by = $1,
                 must_change_password = false
              WHERE id = $1 AND active",
@@ -644,7 +645,7 @@ pub(crate) async fn last_sign_ins(
     let rows = store
         .client()
         .await?
-        .query(
+        .query_c(
             "SELECT user_id, max(created_at) FROM sessions GROUP BY user_id",
             &[],
         )
