@@ -5,7 +5,10 @@
 //! RSS idle per stream.
 //!
 //! `cargo bench -p jsjb-server --bench fanout -- [desktops] [runs] [letters per run]`
-//! (default 1000 3 20). 10,000 desktops need ~10,000 file descriptors in each process:
+//! (default 1000 3 20). On PostgreSQL (`JSJB_BENCH_POSTGRES`, support/mod.rs) with
+//! `JSJB_BENCH_NODES=2`, two server processes share the database, the desktops are
+//! spread over both and the letters arrive at the first: half the pokes cross nodes
+//! (LISTEN/NOTIFY). 10,000 desktops need ~10,000 file descriptors in each process:
 //! `ulimit -n 20000` first; the bench says so when the limit is lower.
 
 use std::collections::BTreeMap;
@@ -18,7 +21,8 @@ use tokio::sync::mpsc;
 mod support;
 
 use support::{
-    PASSWORD, desk_letter, percentile, seed, serve, spawn_server, status_field as rss_kib, summary,
+    PASSWORD, desk_letter, percentile, prepare_database, seed, serve, spawn_server,
+    status_field as rss_kib, summary,
 };
 
 fn main() -> anyhow::Result<()> {
@@ -133,10 +137,21 @@ async fn bench(desktops: usize, runs: usize, letters: usize) -> anyhow::Result<(
         );
     }
     let dir = tempfile::tempdir()?;
+    let postgres = prepare_database(dir.path()).await?;
+    let nodes: usize = std::env::var("JSJB_BENCH_NODES").map_or(Ok(1), |n| n.parse())?;
+    anyhow::ensure!(
+        nodes == 1 || postgres.is_some(),
+        "several nodes share a PostgreSQL database: set JSJB_BENCH_POSTGRES"
+    );
     println!("seeding {desktops} sessions…");
     let tokens = seed(dir.path(), desktops).await?;
-    let (mut server, port) = spawn_server(dir.path())?;
-    let pid = server.id();
+    let mut servers = Vec::new();
+    for _ in 0..nodes.max(1) {
+        servers.push(spawn_server(dir.path())?);
+    }
+    let ports: Vec<u16> = servers.iter().map(|(_, port)| *port).collect();
+    // Letters arrive at the first node; its process is the one measured.
+    let (port, pid) = (ports[0], servers[0].0.id());
     let http = reqwest::Client::new();
     let login = |name: &str| {
         http.post(format!("http://127.0.0.1:{port}/api/v1/auth/login"))
@@ -170,7 +185,9 @@ async fn bench(desktops: usize, runs: usize, letters: usize) -> anyhow::Result<(
     for (i, (branch, token)) in tokens.iter().enumerate() {
         let page = (fetch_pages && *branch == 0).then(|| page_client.clone());
         let (tx, token) = (tx.clone(), token.clone());
-        opening.spawn(async move { desktop(port, i, token, page, tx).await });
+        // In-scope desktops (i % 4 == 0) are spread over the nodes too.
+        let node_port = ports[(i / 4) % ports.len()];
+        opening.spawn(async move { desktop(node_port, i, token, page, tx).await });
         // Desktops connect over time, not in one burst: a burst's transient memory
         // (reads on many blocking threads at once) would stay in the allocator's
         // arenas and be counted as the streams'.
@@ -186,7 +203,7 @@ async fn bench(desktops: usize, runs: usize, letters: usize) -> anyhow::Result<(
         let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
             .map(|d| d.count())
             .unwrap_or(0);
-        if open >= desktops || started.elapsed() > Duration::from_secs(120) {
+        if open >= desktops / ports.len() || started.elapsed() > Duration::from_secs(120) {
             break;
         }
     }
@@ -195,7 +212,8 @@ async fn bench(desktops: usize, runs: usize, letters: usize) -> anyhow::Result<(
     tokio::time::sleep(Duration::from_secs(12)).await;
     let rss_idle = rss_kib(pid, "VmRSS:");
     println!("server threads: {} while idle", rss_kib(pid, "Threads:"));
-    let per_stream = (rss_idle.saturating_sub(rss_before)) as f64 * 1024.0 / desktops as f64;
+    let per_stream = (rss_idle.saturating_sub(rss_before)) as f64 * 1024.0
+        / (desktops / ports.len()).max(1) as f64;
     println!(
         "server RSS: {} KiB before the streams, {} KiB with {desktops} idle streams: {:.0} bytes per stream",
         rss_before, rss_idle, per_stream
@@ -294,7 +312,9 @@ async fn bench(desktops: usize, runs: usize, letters: usize) -> anyhow::Result<(
         rss_kib(pid, "VmRSS:"),
         rss_kib(pid, "VmHWM:")
     );
-    drop(server.stdin.take());
-    let _ = server.wait();
+    for (mut server, _) in servers {
+        drop(server.stdin.take());
+        let _ = server.wait();
+    }
     Ok(())
 }

@@ -707,6 +707,8 @@ async fn two_nodes_behind_nginx_lose_nothing_when_a_node_or_postgres_dies() {
         let status = Command::new(program)
             .args(parts)
             .args(["-m", "fast", "-w", "restart"])
+            // The cluster's owner (another user, as root) may not enter the test's folder.
+            .current_dir("/")
             .stdout(Stdio::null())
             .status()
             .expect("pg_ctl restart");
