@@ -374,8 +374,9 @@ pub async fn post_verification_code(
         .citizen
         .codes
         .verify(&key, &req.code, now)
+        .await?
         .map_err(|e| ApiError::invalid("code", e.to_string()))?;
-    let ticket = state.citizen.tickets.issue(&phone, "", now);
+    let ticket = state.citizen.tickets.issue(&phone, "", now).await?;
     Ok(ApiJson(VerificationTicket {
         ticket,
         expires_at: now + chrono::Duration::minutes(crate::citizen::otp::TICKET_TTL_MINUTES),
@@ -415,6 +416,7 @@ pub async fn post_public_letter(
         .citizen
         .tickets
         .get(&ticket, state.time.now())
+        .await?
         .ok_or_else(|| {
             ApiError::Forbidden(
                 "verify the writer's phone first: POST /api/v1/public/verification, then \
@@ -445,7 +447,7 @@ pub async fn post_public_letter(
         writer_contact: input.writer_contact,
     };
     let accepted = accept_public_letter(&state, Channel::Web, input, files, Vec::new()).await?;
-    state.citizen.tickets.consume(&ticket);
+    state.citizen.tickets.consume(&ticket).await;
     let status = if accepted.duplicate {
         StatusCode::OK
     } else {
@@ -618,7 +620,8 @@ pub async fn accept_public_letter(
     state
         .citizen
         .limits
-        .check_phone(&format!("letter:{}", valid.writer_phone), now)?;
+        .check_phone(&format!("letter:{}", valid.writer_phone), now)
+        .await?;
     let mut attachments = stored;
     attachments.extend(store_uploads(state, uploads).await?);
     let created = store_letter(
@@ -915,7 +918,7 @@ pub async fn prove_writer(
     }
     // Counted for unknown codes too: a limit only on real ones would tell which are real.
     let limits = &state.citizen.limits;
-    limits.take_last4(&code, state.time.now())?;
+    limits.take_last4(&code, state.time.now()).await?;
     let record = state.store.progress(&code).await?;
     let last4 = |phone: &str| -> String {
         let digits: Vec<char> = phone.chars().collect();
@@ -925,7 +928,7 @@ pub async fn prove_writer(
     let Some(record) = record.filter(|r| last4(&r.writer_phone) == phone_last4) else {
         return Err(not_found());
     };
-    limits.refund_last4(&code);
+    limits.refund_last4(&code).await;
     let status = LetterStatus::from_events(
         record.category,
         record.events.iter().map(|(at, event)| (*at, event)),

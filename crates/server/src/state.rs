@@ -76,7 +76,10 @@ impl AppState {
     ) -> AppState {
         let (changes, _) = watch::channel(0);
         let (shutdown, _) = watch::channel(false);
-        let citizen = Arc::new(crate::citizen::shared::Citizen::new(&config.citizen));
+        let citizen = Arc::new(crate::citizen::shared::Citizen::new(
+            &config.citizen,
+            Arc::clone(&store),
+        ));
         let accounts = Arc::new(crate::auth::accounts::Accounts::new(&config));
         let rules_version =
             crate::clock_rules::version(&Rules::shenzhen(), &config.problem_classes).into();

@@ -1527,3 +1527,77 @@ async fn the_rating_form_tells_every_fault_at_once() {
     assert!(html.contains("id=\"form-error\">没有找到"), "{html}");
     assert!(!html.contains("aria-invalid"), "{html}");
 }
+
+/// The codes, tickets and buckets live in the database (so every server node sees
+/// them), digests only, and the housekeeping forgets them once expired or full again.
+#[tokio::test]
+async fn codes_tickets_and_buckets_are_kept_as_digests_and_pruned_when_stale() {
+    // The default limits: every bucket is full again within the hour.
+    let s = TestServer::start_with(|c| {
+        let defaults = jsjb_server::citizen::CitizenConfig::default();
+        c.citizen.rate_ip_burst = defaults.rate_ip_burst;
+        c.citizen.rate_phone_burst = defaults.rate_phone_burst;
+    })
+    .await;
+    let ticket = s.public_ticket("13812345678").await;
+    // A second code, left unused.
+    let res = s
+        .post_json(
+            "/api/v1/public/verification",
+            None,
+            &json!({"phone": "13912345678", "consent": true}),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    let code = {
+        let sms = s
+            .state
+            .citizen
+            .sms()
+            .last_sent("13912345678")
+            .expect("an SMS");
+        let start = sms.find("验证码是 ").expect("a code") + "验证码是 ".len();
+        sms[start..].chars().take(6).collect::<String>()
+    };
+    let count = |table: &str| -> i64 {
+        s.raw_db()
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .expect("count")
+    };
+    assert_eq!((count("citizen_codes"), count("citizen_tickets")), (1, 1));
+    assert!(count("citizen_buckets") >= 2, "per address and per phone");
+    let stored: Vec<String> = s
+        .raw_db()
+        .prepare(
+            "SELECT code_hash FROM citizen_codes UNION ALL SELECT ticket_hash FROM citizen_tickets",
+        )
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    for digest in &stored {
+        assert_eq!(digest.len(), 64, "a SHA-256 digest");
+        assert!(!digest.contains(&code) && !digest.contains(&ticket));
+    }
+
+    // Nothing is stale yet.
+    let pruned = jsjb_server::maintenance::prune_citizen_tokens(&s.state)
+        .await
+        .expect("prune");
+    assert_eq!(pruned, 0);
+    // The ticket (60 minutes) and the code (5) expired an hour ago; every bucket is full.
+    s.advance(Duration::minutes(121));
+    let pruned = jsjb_server::maintenance::prune_citizen_tokens(&s.state)
+        .await
+        .expect("prune");
+    assert!(pruned >= 4, "{pruned}");
+    assert_eq!(
+        (
+            count("citizen_codes"),
+            count("citizen_tickets"),
+            count("citizen_buckets")
+        ),
+        (0, 0, 0)
+    );
+}

@@ -1,13 +1,14 @@
 //! `jsjb-server admin migrate-from-sqlite`: copies a platform kept in the embedded SQLite
 //! backend into an empty PostgreSQL database, and checks the copy.
 //!
-//! Every table of the PostgreSQL schema is copied column by column from the SQLite table
-//! of the same name (the two schemas keep the same tables and columns; V1__schema.sql),
-//! with each value converted to the PostgreSQL column's type: times from
-//! `jsjb_storage::time::to_db` text to `timestamptz`, 0/1 to `boolean`. Ids are kept, so
-//! the sync cursor (`changes.seq`) and the audit chain carry over unchanged, and each
-//! identity continues after the largest id copied. All of it is one transaction under
-//! the write lock: a failed copy leaves the database empty.
+//! Every table of the PostgreSQL schema (but the citizen side's short-lived state: see
+//! `TABLES`) is copied column by column from the SQLite table of the same name (the two
+//! schemas keep the same tables and columns; V1__schema.sql), with each value converted
+//! to the PostgreSQL column's type: times from `jsjb_storage::time::to_db` text to
+//! `timestamptz`, 0/1 to `boolean`. Ids are kept, so the sync cursor (`changes.seq`) and
+//! the audit chain carry over unchanged, and each identity continues after the largest
+//! id copied. All of it is one transaction under the write lock: a failed copy leaves
+//! the database empty.
 //!
 //! Then the copy is held to the original: each table's row count, and the audit chain
 //! verified on PostgreSQL against the SQLite chain's last entry (same `seq`, same hash,
@@ -29,6 +30,8 @@ use crate::{Db, PgStore, begin_write};
 /// The tables in an order that satisfies every foreign key: a table comes after the
 /// tables it references. `units` is read parents first (a unit may have been moved under
 /// one created after it); `users.password_set_by` is filled after every user is in.
+/// Not copied: the citizen side's codes, tickets and rate-limit buckets (V3), which live
+/// minutes and are not the platform's record (a writer mid-verification asks again).
 const TABLES: &[&str] = &[
     "units",
     "users",

@@ -15,17 +15,21 @@
 //!   one REPEATABLE READ snapshot, which therefore holds a prefix of the changes, and its
 //!   `next_cursor` comes from that same snapshot.
 //!
-//! Reads take no lock. Times are `timestamptz`; enums are text, as in SQLite.
+//! Reads take no lock, and neither do the citizen side's codes, tickets and rate-limit
+//! buckets (`citizen_tokens.rs`): they touch neither the chain nor the changes, and row
+//! locks keep each of them atomic. Times are `timestamptz`; enums are text, as in SQLite.
 
 pub mod audit;
 mod cached;
 mod citizen;
+mod citizen_tokens;
 mod handovers;
 pub mod import;
 mod letters;
 pub mod listen;
 mod logins;
 pub mod migrations;
+mod notices;
 mod orgs;
 mod reports;
 mod signoff;
@@ -231,6 +235,10 @@ impl Storage for PgStore {
     }
 
     fn reports(&self) -> &dyn jsjb_storage::reports::ReportStore {
+        self
+    }
+
+    fn citizen_tokens(&self) -> &dyn jsjb_storage::citizen_tokens::CitizenTokenStore {
         self
     }
 

@@ -18,7 +18,7 @@ use jsjb_storage::{ActionCommit, ActionOutcome, Actor, DecideFn, StorageError, S
 use serde_json::json;
 
 use crate::audit::{self, NewEntry};
-use crate::{Db, PgStore, begin_write, corrupt, is_unique_violation, letters, users};
+use crate::{Db, PgStore, begin_write, corrupt, is_unique_violation, letters, notices};
 
 fn key_state(text: &str) -> Result<KeyState, StorageError> {
     match text {
@@ -237,9 +237,9 @@ async fn notify_key(
     now: DateTime<Utc>,
     detail: String,
 ) -> Result<(), StorageError> {
-    users::add_notice(
+    notices::add_notice(
         tx,
-        users::NewNotice {
+        notices::NewNotice {
             user: key.user_id,
             kind,
             at: now,

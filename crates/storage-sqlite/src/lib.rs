@@ -4,6 +4,7 @@
 
 pub mod audit;
 mod citizen;
+mod citizen_tokens;
 mod conn;
 mod handovers;
 pub mod letters;
@@ -265,6 +266,10 @@ impl Storage for SqliteStore {
     }
 
     fn reports(&self) -> &dyn jsjb_storage::reports::ReportStore {
+        self
+    }
+
+    fn citizen_tokens(&self) -> &dyn jsjb_storage::citizen_tokens::CitizenTokenStore {
         self
     }
 

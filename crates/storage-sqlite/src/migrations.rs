@@ -447,6 +447,34 @@ CREATE TABLE clock_rules (
     applied_at TEXT NOT NULL
 );
 "#,
+    // 15: the citizen side's short-lived state, moved out of the server's memory so
+    // that every node sees it (jsjb_storage::citizen_tokens): SMS codes and writers'
+    // tickets (digests only), the rate limits' token buckets. Pruned by the server's
+    // housekeeping once expired or idle.
+    r#"
+-- One live code per key (what it is for and the phone, e.g. letter:13812345678).
+CREATE TABLE citizen_codes (
+    key           TEXT PRIMARY KEY,
+    code_hash     TEXT NOT NULL,
+    expires_at    TEXT NOT NULL,
+    attempts_left INTEGER NOT NULL CHECK (attempts_left >= 0)
+) WITHOUT ROWID;
+CREATE INDEX citizen_codes_expires ON citizen_codes(expires_at);
+CREATE TABLE citizen_tickets (
+    ticket_hash TEXT PRIMARY KEY,
+    phone       TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX citizen_tickets_expires ON citizen_tickets(expires_at);
+-- key: the limit's name and what it counts by (ip:<address>, phone:sms:<phone>, …).
+CREATE TABLE citizen_buckets (
+    key    TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    at     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX citizen_buckets_at ON citizen_buckets(at);
+"#,
 ];
 
 /// The migrations in `rusqlite_migration`'s terms.

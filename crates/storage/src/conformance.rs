@@ -22,6 +22,7 @@ use jsjb_core::org::{Role, Tier, UnitId, UserId};
 use jsjb_core::workflow::EventPayload;
 use jsjb_proto::{Change, HandoverAckRequest, HandoverCounts, NoticeKind};
 
+use crate::citizen_tokens::{BucketRule, CodeCheck, NewCode, NewTicket, Take, TicketRecord};
 use crate::handovers::{HandoverOutcome, NewHandover};
 use crate::signoff::{NewDelegation, NewKey};
 use crate::{
@@ -40,7 +41,9 @@ macro_rules! conformance_suite {
             organisation, accounts_and_notices, logins_and_lockout, letters_and_intake_idempotency,
             actions_and_idempotency, scope_removals, sync_cursor_contract, audit_chain,
             citizen_side, signing_keys_and_delegations, handovers, prune_idempotency,
-            moves_and_user_changes, unit_deactivation, routing_rules_versions);
+            moves_and_user_changes, unit_deactivation, routing_rules_versions,
+            citizen_codes, citizen_tickets, citizen_buckets, citizen_tokens_pruning,
+            citizen_tokens_concurrency);
     };
     (@cases $fresh:path; $($case:ident),* $(,)?) => {
         $(
@@ -1998,4 +2001,373 @@ pub async fn routing_rules_versions(store: Arc<dyn Storage>) {
     assert_eq!(now.reason, "华富辖区");
     let verification = store.verify_audit(Vec::new()).await.expect("verify");
     assert!(verification.ok, "{verification:?}");
+}
+
+// --- the citizen side's codes, tickets and buckets (`citizen_tokens`) ---------------
+
+fn new_code(key: &str, hash: &str, at: DateTime<Utc>) -> NewCode {
+    NewCode {
+        key: key.to_owned(),
+        code_hash: hash.to_owned(),
+        expires_at: at + Duration::minutes(5),
+        attempts: 5,
+    }
+}
+
+/// Codes: one live code per key, a right one used once, a wrong one costing a guess,
+/// void after the last guess, gone once expired; none of it in the audit chain or the
+/// changes.
+pub async fn citizen_codes(store: Arc<dyn Storage>) {
+    let store = store.as_ref();
+    // An organisation, so that the chain has entries to stay unchanged.
+    org(store).await;
+    let tip = store.audit_tip(None).await.expect("tip").0;
+    let codes = store.citizen_tokens();
+    let key = "letter:13800138000";
+    let check = |hash: &'static str, at: DateTime<Utc>| async move {
+        codes.check_code(key, hash, at).await.expect("check")
+    };
+    assert_eq!(check("right", t0()).await, CodeCheck::NoCode);
+
+    codes
+        .issue_code(new_code(key, "right", t0()))
+        .await
+        .expect("issue");
+    assert_eq!(check("wrong", t0()).await, CodeCheck::Wrong { left: 4 });
+    assert_eq!(check("right", t0()).await, CodeCheck::Right);
+    assert_eq!(check("right", t0()).await, CodeCheck::NoCode, "single use");
+
+    // Valid up to its expiry, to the microsecond; past it, expired once and then gone.
+    codes
+        .issue_code(new_code(key, "right", t0()))
+        .await
+        .expect("issue");
+    let expiry = t0() + Duration::minutes(5);
+    assert_eq!(
+        check("wrong", expiry).await,
+        CodeCheck::Wrong { left: 4 },
+        "not past its expiry yet"
+    );
+    let late = expiry + Duration::microseconds(1);
+    assert_eq!(check("right", late).await, CodeCheck::Expired);
+    assert_eq!(check("right", late).await, CodeCheck::NoCode);
+
+    // A new code replaces the outstanding one, with its guesses afresh.
+    codes
+        .issue_code(new_code(key, "first", t0()))
+        .await
+        .expect("issue");
+    assert_eq!(check("wrong", t0()).await, CodeCheck::Wrong { left: 4 });
+    codes
+        .issue_code(new_code(key, "second", t0()))
+        .await
+        .expect("issue again");
+    assert_eq!(
+        check("first", t0()).await,
+        CodeCheck::Wrong { left: 4 },
+        "the replaced code no longer works, and the guesses started over"
+    );
+    assert_eq!(check("second", t0()).await, CodeCheck::Right);
+
+    // Four wrong guesses count down, the fifth voids the code: even the right one is
+    // refused then, until a new code is sent.
+    codes
+        .issue_code(new_code(key, "right", t0()))
+        .await
+        .expect("issue");
+    for left in (1..=4).rev() {
+        assert_eq!(check("wrong", t0()).await, CodeCheck::Wrong { left });
+    }
+    assert_eq!(check("wrong", t0()).await, CodeCheck::TooManyTries);
+    assert_eq!(check("right", t0()).await, CodeCheck::TooManyTries);
+    assert_eq!(check("right", t0()).await, CodeCheck::TooManyTries);
+    codes
+        .issue_code(new_code(key, "right", t0()))
+        .await
+        .expect("issue");
+    assert_eq!(check("right", t0()).await, CodeCheck::Right);
+
+    // Keys are apart: a code for rating a letter is not one for writing, and back.
+    let rate = "rate:CIT00001";
+    codes
+        .issue_code(new_code(rate, "rating", t0()))
+        .await
+        .expect("issue");
+    assert_eq!(check("rating", t0()).await, CodeCheck::NoCode);
+    assert_eq!(
+        codes.check_code(rate, "rating", t0()).await.expect("check"),
+        CodeCheck::Right
+    );
+
+    assert_eq!(store.audit_tip(None).await.expect("tip").0, tip);
+    assert_eq!(store.latest_change_seq().await.expect("seq"), 0);
+    let verification = store.verify_audit(Vec::new()).await.expect("verify");
+    assert!(verification.ok, "{verification:?}");
+}
+
+/// Tickets: found while not past their expiry (to the microsecond), as often as asked,
+/// until used up.
+pub async fn citizen_tickets(store: Arc<dyn Storage>) {
+    let store = store.as_ref();
+    let tickets = store.citizen_tokens();
+    let expires_at = t0() + Duration::minutes(60) + Duration::microseconds(123);
+    assert_eq!(tickets.ticket("t1", t0()).await.expect("read"), None);
+    tickets
+        .issue_ticket(NewTicket {
+            ticket_hash: "t1".to_owned(),
+            phone: "13800138000".to_owned(),
+            name: "张三".to_owned(),
+            expires_at,
+        })
+        .await
+        .expect("issue");
+    let record = TicketRecord {
+        phone: "13800138000".to_owned(),
+        name: "张三".to_owned(),
+        expires_at,
+    };
+    for at in [t0(), t0(), expires_at] {
+        assert_eq!(
+            tickets.ticket("t1", at).await.expect("read"),
+            Some(record.clone()),
+            "at {at}"
+        );
+    }
+    assert_eq!(
+        tickets
+            .ticket("t1", expires_at + Duration::microseconds(1))
+            .await
+            .expect("read"),
+        None,
+        "expired"
+    );
+    assert_eq!(tickets.ticket("t2", t0()).await.expect("read"), None);
+    tickets.consume_ticket("t1").await.expect("consume");
+    assert_eq!(tickets.ticket("t1", t0()).await.expect("read"), None);
+    tickets
+        .consume_ticket("t1")
+        .await
+        .expect("a ticket already gone is no error");
+}
+
+/// Buckets: the burst at once, then a token per refill interval; keys apart; a refund
+/// given back, never beyond the capacity; a clock behind adds nothing.
+pub async fn citizen_buckets(store: Arc<dyn Storage>) {
+    let store = store.as_ref();
+    let buckets = store.citizen_tokens();
+    let rule = BucketRule::new(3, 1.0 / 60.0);
+    let take = |key: &'static str, at: DateTime<Utc>| async move {
+        buckets.take_token(key, rule, at).await.expect("take")
+    };
+    let empty = |retry_after_secs| Take::Empty { retry_after_secs };
+    for _ in 0..3 {
+        assert_eq!(take("a", t0()).await, Take::Taken);
+    }
+    assert_eq!(take("a", t0()).await, empty(60));
+    assert_eq!(take("b", t0()).await, Take::Taken, "another key");
+    assert_eq!(take("a", t0() + Duration::seconds(30)).await, empty(30));
+    assert_eq!(take("a", t0() + Duration::seconds(61)).await, Take::Taken);
+    assert!(matches!(
+        take("a", t0() + Duration::seconds(62)).await,
+        Take::Empty { .. }
+    ));
+    // A clock behind the last take refills nothing.
+    for _ in 0..3 {
+        assert_eq!(take("g", t0() + Duration::seconds(10)).await, Take::Taken);
+    }
+    assert_eq!(take("g", t0()).await, empty(60));
+
+    // A refunded token can be taken again at once.
+    for _ in 0..3 {
+        assert_eq!(take("c", t0()).await, Take::Taken);
+    }
+    assert_eq!(take("c", t0()).await, empty(60));
+    buckets.refund_token("c", rule).await.expect("refund");
+    assert_eq!(take("c", t0()).await, Take::Taken);
+    assert_eq!(take("c", t0()).await, empty(60));
+    // A refund to a full bucket is lost: the burst stays the capacity.
+    assert_eq!(take("d", t0()).await, Take::Taken);
+    for _ in 0..3 {
+        buckets.refund_token("d", rule).await.expect("refund");
+    }
+    for _ in 0..3 {
+        assert_eq!(take("d", t0()).await, Take::Taken);
+    }
+    assert_eq!(take("d", t0()).await, empty(60));
+    // A refund for a key never seen does nothing.
+    buckets.refund_token("e", rule).await.expect("refund");
+
+    // A token every 500 ms: not there after 499, there after 500.
+    let fast = BucketRule::new(1, 2.0);
+    let fast_take = |key: &'static str, ms: i64| async move {
+        let at = t0() + Duration::hours(1) + Duration::milliseconds(ms);
+        buckets.take_token(key, fast, at).await.expect("take")
+    };
+    assert_eq!(fast_take("f", 0).await, Take::Taken);
+    assert_eq!(fast_take("f", 499).await, empty(1));
+    assert_eq!(fast_take("h", 0).await, Take::Taken);
+    assert_eq!(fast_take("h", 500).await, Take::Taken);
+}
+
+/// Pruning: expired codes and tickets and idle buckets go, in batches; live ones stay.
+pub async fn citizen_tokens_pruning(store: Arc<dyn Storage>) {
+    let store = store.as_ref();
+    let tokens = store.citizen_tokens();
+    let later = t0() + Duration::hours(2);
+    for (key, at) in [("old1", t0()), ("old2", t0()), ("live", later)] {
+        tokens
+            .issue_code(new_code(key, "right", at))
+            .await
+            .expect("issue");
+    }
+    for (hash, at) in [("old", t0()), ("live", later)] {
+        tokens
+            .issue_ticket(NewTicket {
+                ticket_hash: hash.to_owned(),
+                phone: "13800138000".to_owned(),
+                name: String::new(),
+                expires_at: at + Duration::hours(1),
+            })
+            .await
+            .expect("issue");
+    }
+    let rule = BucketRule::new(2, 1.0);
+    for (key, at) in [("idle1", t0()), ("idle2", t0()), ("busy", later)] {
+        tokens.take_token(key, rule, at).await.expect("take");
+    }
+    // Cut-offs: codes and tickets that expired before `later` (t0 + 5 min, t0 + 1 h),
+    // buckets untouched since before it.
+    let prune = |batch| tokens.prune_citizen_tokens(later, later, batch);
+    assert_eq!(prune(3).await.expect("prune"), 3);
+    assert_eq!(prune(3).await.expect("prune"), 2);
+    assert_eq!(prune(3).await.expect("prune"), 0);
+    for key in ["old1", "old2"] {
+        assert_eq!(
+            tokens.check_code(key, "right", t0()).await.expect("check"),
+            CodeCheck::NoCode
+        );
+    }
+    assert_eq!(
+        tokens
+            .check_code("live", "right", later)
+            .await
+            .expect("check"),
+        CodeCheck::Right
+    );
+    assert_eq!(tokens.ticket("old", t0()).await.expect("read"), None);
+    assert!(tokens.ticket("live", later).await.expect("read").is_some());
+    // The busy bucket kept its state (one token taken, none refilled yet); a pruned one
+    // starts full, as it would have been.
+    assert_eq!(
+        tokens.take_token("busy", rule, later).await.expect("take"),
+        Take::Taken
+    );
+    assert!(matches!(
+        tokens.take_token("busy", rule, later).await.expect("take"),
+        Take::Empty { .. }
+    ));
+    for _ in 0..2 {
+        assert_eq!(
+            tokens.take_token("idle1", rule, later).await.expect("take"),
+            Take::Taken
+        );
+    }
+}
+
+/// Concurrent requests, as from several server nodes at once: every wrong guess costs
+/// its own attempt, a right code is used by one request only, a bucket gives each token
+/// to one request only.
+pub async fn citizen_tokens_concurrency(store: Arc<dyn Storage>) {
+    let key = "letter:13800138000";
+    store
+        .citizen_tokens()
+        .issue_code(new_code(key, "right", t0()))
+        .await
+        .expect("issue");
+    let guesses: Vec<_> = (0..20)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .citizen_tokens()
+                    .check_code(key, "wrong", t0())
+                    .await
+                    .expect("check")
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for guess in guesses {
+        outcomes.push(guess.await.expect("task"));
+    }
+    let mut lefts: Vec<u32> = outcomes
+        .iter()
+        .filter_map(|c| match c {
+            CodeCheck::Wrong { left } => Some(*left),
+            _ => None,
+        })
+        .collect();
+    lefts.sort_unstable();
+    assert_eq!(lefts, vec![1, 2, 3, 4], "{outcomes:?}");
+    let void = outcomes
+        .iter()
+        .filter(|c| **c == CodeCheck::TooManyTries)
+        .count();
+    assert_eq!(void, 16, "{outcomes:?}");
+    assert_eq!(
+        store
+            .citizen_tokens()
+            .check_code(key, "right", t0())
+            .await
+            .expect("check"),
+        CodeCheck::TooManyTries
+    );
+
+    // The right code, sent twenty times at once: one request uses it.
+    store
+        .citizen_tokens()
+        .issue_code(new_code(key, "right", t0()))
+        .await
+        .expect("issue");
+    let rights: Vec<_> = (0..20)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .citizen_tokens()
+                    .check_code(key, "right", t0())
+                    .await
+                    .expect("check")
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for right in rights {
+        outcomes.push(right.await.expect("task"));
+    }
+    let used = outcomes.iter().filter(|c| **c == CodeCheck::Right).count();
+    let gone = outcomes.iter().filter(|c| **c == CodeCheck::NoCode).count();
+    assert_eq!((used, gone), (1, 19), "{outcomes:?}");
+
+    // A bucket of 5, taken from twenty times at once: five get a token.
+    let rule = BucketRule::new(5, 1.0 / 3600.0);
+    let takes: Vec<_> = (0..20)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .citizen_tokens()
+                    .take_token("ip:192.0.2.1", rule, t0())
+                    .await
+                    .expect("take")
+            })
+        })
+        .collect();
+    let mut taken = 0;
+    for take in takes {
+        if take.await.expect("task") == Take::Taken {
+            taken += 1;
+        }
+    }
+    assert_eq!(taken, 5);
 }

@@ -8,6 +8,7 @@
 //! its audit trail or the other way round.
 
 pub mod audit;
+pub mod citizen_tokens;
 pub mod handovers;
 pub mod reports;
 pub mod signoff;
@@ -359,6 +360,8 @@ pub trait Storage: Send + Sync + 'static {
     fn handovers(&self) -> &dyn crate::handovers::HandoverStore;
     /// The report facts and their aggregates (`reports`).
     fn reports(&self) -> &dyn crate::reports::ReportStore;
+    /// The citizen side's codes, tickets and rate-limit buckets (`citizen_tokens`).
+    fn citizen_tokens(&self) -> &dyn crate::citizen_tokens::CitizenTokenStore;
 
     /// Calls `on_change` with every change another process commits to the same database
     /// (another server node), for the SSE pokes, until the returned guard is dropped.

@@ -202,6 +202,7 @@ pub enum Revoked {
 const REVOCATION_BACKLOG: usize = 256;
 
 /// What logins and sessions share at run time (held by the server's state).
+// Per node by design: the argon2 queue and slow lanes ration this node's own CPU.
 pub struct Accounts {
     pub passwords: PasswordPool,
     pub(super) slow_lanes: SlowLanes,

@@ -71,8 +71,12 @@ pub async fn handle(state: &AppState, mut msg: Message) -> Result<Option<String>
         return Ok(None);
     }
     let key = format!("{}:{}", msg.channel.as_str(), msg.sender);
-    if let Err(ApiError::RateLimited { .. }) = state.citizen.limits.check_ip(&key, now) {
-        return Ok(Some("您发送得太频繁了，请稍后再试。".to_owned()));
+    match state.citizen.limits.check_ip(&key, now).await {
+        Ok(()) => {}
+        Err(ApiError::RateLimited { .. }) => {
+            return Ok(Some("您发送得太频繁了，请稍后再试。".to_owned()));
+        }
+        Err(e) => return Err(e),
     }
     // Taken out so that the media bytes are moved, not copied.
     let incoming = std::mem::replace(&mut msg.incoming, Incoming::Other);

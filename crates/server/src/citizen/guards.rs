@@ -9,7 +9,9 @@ use crate::client_addr::ClientAddr;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// One of the citizen endpoints' concurrency slots, held for the whole handler.
+/// One of the citizen endpoints' concurrency slots, held for the whole handler. The
+/// slots are this node's own (in memory, not in the database like the rate limits):
+/// they protect this process's workers and memory, whatever the other nodes carry.
 pub struct PublicSlot(#[allow(dead_code)] OwnedSemaphorePermit);
 
 impl FromRequestParts<AppState> for PublicSlot {
@@ -44,7 +46,8 @@ impl FromRequestParts<AppState> for LimitedIp {
         state
             .citizen
             .limits
-            .check_ip(&client.bucket(), state.time.now())?;
+            .check_ip(&client.bucket(), state.time.now())
+            .await?;
         Ok(LimitedIp(client.0.to_string()))
     }
 }

@@ -1,16 +1,31 @@
 //! Phone verification: one-time codes sent by SMS, and the short-lived ticket a
 //! verified writer carries through the letter form.
 //!
-//! Codes live in memory only: they last 5 minutes, so a restart costs a writer one
-//! "send again". Only a SHA-256 of each code is kept.
+//! Both are kept in the database (`jsjb_storage::citizen_tokens`), not in this process:
+//! behind the load balancer a writer's requests may reach different server nodes, and
+//! the node that checks a code or honours a ticket need not be the one that issued it.
+//! Only SHA-256 digests are stored — of each code with the key it was issued under, of
+//! each ticket — so neither is there to read in the database, a dump or a backup. (A
+//! 6-digit code's digest can still be searched, 10⁶ tries, by whoever reads the table
+//! within the code's 5 minutes; a ticket's, of 192 random bits, cannot.) The store
+//! checks a guess atomically, so concurrent guesses, on one node or several, each cost
+//! an attempt.
+//! Expired codes and tickets are pruned by the housekeeping (`maintenance.rs`).
+//!
+//! The log SMS sender below stays in memory: it stands in for a gateway in development
+//! and demos, and only tests read back what it "sent".
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
+use jsjb_storage::Storage;
+use jsjb_storage::citizen_tokens::{CodeCheck, NewCode, NewTicket};
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
 
 /// How long a code is valid.
 pub const CODE_TTL_MINUTES: i64 = 5;
@@ -18,7 +33,7 @@ pub const CODE_TTL_MINUTES: i64 = 5;
 pub const CODE_ATTEMPTS: u32 = 5;
 /// How long a verified writer has to write the letter.
 pub const TICKET_TTL_MINUTES: i64 = 60;
-/// Entries kept before expired ones are swept out.
+/// Texts the log sender keeps before it forgets them all.
 const SWEEP_AT: usize = 10_000;
 
 #[derive(Debug, thiserror::Error)]
@@ -92,67 +107,28 @@ pub enum CodeError {
     TooManyTries,
 }
 
-#[derive(Debug, Clone)]
-struct CodeEntry {
-    hash: [u8; 32],
-    expires: DateTime<Utc>,
-    attempts_left: u32,
+/// The digest a code is stored and checked by: salted with its key (what it is for and
+/// the phone), so equal codes for two phones differ.
+fn code_digest(key: &str, code: &str) -> String {
+    hex::encode(Sha256::digest(format!("{key}:{code}").as_bytes()))
 }
 
-/// A map that drops its expired entries only once it has doubled since the last sweep,
-/// so a map full of live entries is not walked on every insert (the sweep's cost is
-/// spread over the inserts that filled it).
-#[derive(Debug)]
-struct Expiring<V> {
-    map: HashMap<String, V>,
-    sweep_at: usize,
+fn ticket_digest(ticket: &str) -> String {
+    hex::encode(Sha256::digest(ticket.as_bytes()))
 }
 
-impl<V> Default for Expiring<V> {
-    fn default() -> Self {
-        Expiring {
-            map: HashMap::new(),
-            sweep_at: SWEEP_AT,
-        }
-    }
-}
-
-impl<V> Expiring<V> {
-    fn insert_sweeping(&mut self, key: String, value: V, live: impl Fn(&V) -> bool) {
-        if self.map.len() >= self.sweep_at {
-            self.map.retain(|_, v| live(v));
-            self.sweep_at = (self.map.len() * 2).max(SWEEP_AT);
-        }
-        self.map.insert(key, value);
-    }
-}
-
-impl<V> std::ops::Deref for Expiring<V> {
-    type Target = HashMap<String, V>;
-    fn deref(&self) -> &Self::Target {
-        &self.map
-    }
-}
-
-impl<V> std::ops::DerefMut for Expiring<V> {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.map
-    }
-}
-
-/// The outstanding code of each phone number (a new code replaces the old one).
-#[derive(Debug, Default)]
+/// The outstanding code of each key (a new code replaces the old one), in the database.
 pub struct OtpCodes {
-    entries: Mutex<Expiring<CodeEntry>>,
-}
-
-fn digest(phone: &str, code: &str) -> [u8; 32] {
-    Sha256::digest(format!("{phone}:{code}").as_bytes()).into()
+    store: Arc<dyn Storage>,
 }
 
 impl OtpCodes {
-    /// A fresh 6-digit code for `phone`, valid for 5 minutes.
-    pub fn issue(&self, phone: &str, now: DateTime<Utc>) -> String {
+    pub fn new(store: Arc<dyn Storage>) -> OtpCodes {
+        OtpCodes { store }
+    }
+
+    /// A fresh 6-digit code for `key`, valid for 5 minutes.
+    pub async fn issue(&self, key: &str, now: DateTime<Utc>) -> Result<String, ApiError> {
         // 10⁶ does not divide 2³², so draw again above the last whole multiple.
         let code = loop {
             let n = OsRng.next_u32();
@@ -161,49 +137,40 @@ impl OtpCodes {
             }
         };
         let code = format!("{code:06}");
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.insert_sweeping(
-            phone.to_owned(),
-            CodeEntry {
-                hash: digest(phone, &code),
-                expires: now + Duration::minutes(CODE_TTL_MINUTES),
-                attempts_left: CODE_ATTEMPTS,
-            },
-            |e| e.expires > now,
-        );
-        code
+        self.store
+            .citizen_tokens()
+            .issue_code(NewCode {
+                key: key.to_owned(),
+                code_hash: code_digest(key, &code),
+                expires_at: now + Duration::minutes(CODE_TTL_MINUTES),
+                attempts: CODE_ATTEMPTS,
+            })
+            .await?;
+        Ok(code)
     }
 
-    /// Checks a code; a right code is used up, a wrong one costs a try.
-    pub fn verify(&self, phone: &str, code: &str, now: DateTime<Utc>) -> Result<(), CodeError> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = entries.get_mut(phone).ok_or(CodeError::NoCode)?;
-        if now > entry.expires {
-            entries.remove(phone);
-            return Err(CodeError::Expired);
-        }
-        if entry.attempts_left == 0 {
-            return Err(CodeError::TooManyTries);
-        }
-        let given = digest(phone, code.trim());
-        // Compare all 32 bytes without an early exit.
-        let same = given
-            .iter()
-            .zip(entry.hash.iter())
-            .fold(0_u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-        if same {
-            entries.remove(phone);
-            return Ok(());
-        }
-        entry.attempts_left -= 1;
-        if entry.attempts_left == 0 {
-            Err(CodeError::TooManyTries)
-        } else {
-            Err(CodeError::Wrong {
-                left: entry.attempts_left,
-            })
-        }
+    /// Checks a code; a right code is used up, a wrong one costs a try. The outer error
+    /// is the database's; the inner one is the writer's answer.
+    pub async fn verify(
+        &self,
+        key: &str,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), CodeError>, ApiError> {
+        // Digests are compared, not codes: how long a comparison takes tells nothing
+        // about the code.
+        let check = self
+            .store
+            .citizen_tokens()
+            .check_code(key, &code_digest(key, code.trim()), now)
+            .await?;
+        Ok(match check {
+            CodeCheck::Right => Ok(()),
+            CodeCheck::NoCode => Err(CodeError::NoCode),
+            CodeCheck::Expired => Err(CodeError::Expired),
+            CodeCheck::Wrong { left } => Err(CodeError::Wrong { left }),
+            CodeCheck::TooManyTries => Err(CodeError::TooManyTries),
+        })
     }
 }
 
@@ -218,112 +185,170 @@ pub struct Verified {
 /// Tickets: random tokens carried in a hidden field of the letter form, standing for
 /// "this browser verified this phone". Being unguessable, a ticket is also the form's
 /// CSRF token. Used up when the letter is stored.
-#[derive(Debug, Default)]
 pub struct Tickets {
-    entries: Mutex<Expiring<Verified>>,
+    store: Arc<dyn Storage>,
 }
 
 impl Tickets {
-    pub fn issue(&self, phone: &str, name: &str, now: DateTime<Utc>) -> String {
+    pub fn new(store: Arc<dyn Storage>) -> Tickets {
+        Tickets { store }
+    }
+
+    pub async fn issue(
+        &self,
+        phone: &str,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, ApiError> {
         let mut raw = [0_u8; 24];
         OsRng.fill_bytes(&mut raw);
         let token = hex::encode(raw);
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.insert_sweeping(
-            token.clone(),
-            Verified {
+        self.store
+            .citizen_tokens()
+            .issue_ticket(NewTicket {
+                ticket_hash: ticket_digest(&token),
                 phone: phone.to_owned(),
                 name: name.to_owned(),
-                expires: now + Duration::minutes(TICKET_TTL_MINUTES),
-            },
-            |v| v.expires > now,
-        );
-        token
+                expires_at: now + Duration::minutes(TICKET_TTL_MINUTES),
+            })
+            .await?;
+        Ok(token)
     }
 
-    pub fn get(&self, token: &str, now: DateTime<Utc>) -> Option<Verified> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(token).filter(|v| v.expires >= now).cloned()
+    /// The writer a ticket stands for, while it is not past its expiry.
+    pub async fn get(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Verified>, ApiError> {
+        // No ticket given (a form or request without one): nothing to look up.
+        if token.is_empty() {
+            return Ok(None);
+        }
+        let found = self
+            .store
+            .citizen_tokens()
+            .ticket(&ticket_digest(token), now)
+            .await?;
+        Ok(found.map(|t| Verified {
+            phone: t.phone,
+            name: t.name,
+            expires: t.expires_at,
+        }))
     }
 
-    pub fn consume(&self, token: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.remove(token);
+    /// Uses the ticket up, after its letter was stored. A failure is logged, not
+    /// answered: the letter is in, and telling the writer otherwise would invite them to
+    /// send it again (the ticket still expires, and a resend is caught as a duplicate).
+    pub async fn consume(&self, token: &str) {
+        if let Err(e) = self
+            .store
+            .citizen_tokens()
+            .consume_ticket(&ticket_digest(token))
+            .await
+        {
+            tracing::warn!(%e, "a used ticket could not be removed; it lapses at its expiry");
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-
-    #[test]
-    fn a_full_map_of_live_entries_is_not_swept_on_every_insert() {
-        use std::cell::Cell;
-        let sweeps = Cell::new(0_usize);
-        let mut map: Expiring<u32> = Expiring::default();
-        // Every entry stays live: a sweep removes nothing.
-        for n in 0..(SWEEP_AT * 4) {
-            map.insert_sweeping(format!("k{n}"), 0, |_| {
-                sweeps.set(sweeps.get() + 1);
-                true
-            });
-        }
-        // Each sweep walks the whole map; with the threshold doubling the walks add up
-        // to about twice the inserts, not inserts × size.
-        assert!(
-            sweeps.get() <= SWEEP_AT * 8,
-            "{} liveness checks for {} inserts",
-            sweeps.get(),
-            SWEEP_AT * 4
-        );
-        // Expired entries still go once the map has doubled.
-        let mut map: Expiring<bool> = Expiring::default();
-        for n in 0..=SWEEP_AT {
-            map.insert_sweeping(format!("k{n}"), false, |live| *live);
-        }
-        assert_eq!(map.len(), 1);
-    }
     use super::*;
 
-    #[test]
-    fn codes_are_single_use_expire_and_limit_tries() {
-        let codes = OtpCodes::default();
+    async fn store() -> (tempfile::TempDir, Arc<dyn Storage>) {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("otp.sqlite3");
+        let store =
+            tokio::task::spawn_blocking(move || jsjb_storage_sqlite::SqliteStore::open(&path))
+                .await
+                .expect("open task")
+                .expect("open");
+        (dir, Arc::new(store))
+    }
+
+    #[tokio::test]
+    async fn codes_are_single_use_expire_and_limit_tries() {
+        let (_dir, store) = store().await;
+        let codes = OtpCodes::new(store);
         let t0 = Utc::now();
-        let code = codes.issue("13812345678", t0);
+        let verify = |code: String, at: DateTime<Utc>| {
+            let codes = &codes;
+            async move { codes.verify("13812345678", &code, at).await.expect("db") }
+        };
+        let code = codes.issue("13812345678", t0).await.expect("issue");
         assert_eq!(code.len(), 6);
-        let wrong = if code == "000000" { "111111" } else { "000000" };
+        let wrong = if code == "000000" { "111111" } else { "000000" }.to_owned();
         assert_eq!(
-            codes.verify("13812345678", wrong, t0),
+            verify(wrong.clone(), t0).await,
             Err(CodeError::Wrong { left: 4 })
         );
-        assert_eq!(codes.verify("13812345678", &code, t0), Ok(()));
-        assert_eq!(
-            codes.verify("13812345678", &code, t0),
-            Err(CodeError::NoCode)
-        );
+        // What the writer typed is trimmed.
+        assert_eq!(verify(format!(" {code} "), t0).await, Ok(()));
+        assert_eq!(verify(code.clone(), t0).await, Err(CodeError::NoCode));
 
-        let code = codes.issue("13812345678", t0);
+        let code = codes.issue("13812345678", t0).await.expect("issue");
         assert_eq!(
-            codes.verify("13812345678", &code, t0 + Duration::seconds(301)),
+            verify(code, t0 + Duration::seconds(301)).await,
             Err(CodeError::Expired)
         );
 
-        let code = codes.issue("13812345678", t0);
-        let wrong = if code == "000000" { "111111" } else { "000000" };
+        let code = codes.issue("13812345678", t0).await.expect("issue");
+        let wrong = if code == "000000" { "111111" } else { "000000" }.to_owned();
         for _ in 0..4 {
             assert!(matches!(
-                codes.verify("13812345678", wrong, t0),
+                verify(wrong.clone(), t0).await,
                 Err(CodeError::Wrong { .. })
             ));
         }
-        assert_eq!(
-            codes.verify("13812345678", wrong, t0),
-            Err(CodeError::TooManyTries)
-        );
+        assert_eq!(verify(wrong, t0).await, Err(CodeError::TooManyTries));
         // Even the right code is refused now.
-        assert_eq!(
-            codes.verify("13812345678", &code, t0),
-            Err(CodeError::TooManyTries)
+        assert_eq!(verify(code, t0).await, Err(CodeError::TooManyTries));
+    }
+
+    /// Two server nodes on one database: what one issues, the other checks.
+    #[tokio::test]
+    async fn another_node_checks_the_code_and_honours_the_ticket() {
+        let (_dir, store) = store().await;
+        let (node_a, node_b) = (
+            (
+                OtpCodes::new(Arc::clone(&store)),
+                Tickets::new(Arc::clone(&store)),
+            ),
+            (OtpCodes::new(Arc::clone(&store)), Tickets::new(store)),
         );
+        let t0 = Utc::now();
+        let code = node_a
+            .0
+            .issue("letter:13812345678", t0)
+            .await
+            .expect("issue");
+        assert_eq!(
+            node_b
+                .0
+                .verify("letter:13812345678", &code, t0)
+                .await
+                .expect("db"),
+            Ok(())
+        );
+        let ticket = node_b
+            .1
+            .issue("13812345678", "张三", t0)
+            .await
+            .expect("issue");
+        let verified = node_a.1.get(&ticket, t0).await.expect("db").expect("found");
+        assert_eq!(
+            (verified.phone.as_str(), verified.name.as_str()),
+            ("13812345678", "张三")
+        );
+        assert_eq!(node_a.1.get("", t0).await.expect("db"), None);
+        assert_eq!(
+            node_a
+                .1
+                .get(&ticket, t0 + Duration::minutes(61))
+                .await
+                .expect("db"),
+            None,
+            "expired"
+        );
+        node_a.1.consume(&ticket).await;
+        assert_eq!(node_b.1.get(&ticket, t0).await.expect("db"), None);
     }
 
     #[test]

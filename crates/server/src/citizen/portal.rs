@@ -395,15 +395,18 @@ async fn verify_code(
     }
     let now = state.time.now();
     let key = super::shared::CodePurpose::Letter { phone: &phone }.key();
-    match state.citizen.codes.verify(&key, &f.code, now) {
-        Ok(()) => {
+    match state.citizen.codes.verify(&key, &f.code, now).await {
+        Ok(Ok(())) => {
             let name: String = f
                 .name
                 .trim()
                 .chars()
                 .take(intake::MAX_WRITER_NAME_CHARS)
                 .collect();
-            let ticket = state.citizen.tickets.issue(&phone, &name, now);
+            let ticket = match state.citizen.tickets.issue(&phone, &name, now).await {
+                Ok(ticket) => ticket,
+                Err(e) => return again(status(&e), &message(&e)),
+            };
             let draft = pages::Draft {
                 about_code: flow.about.clone(),
                 ..pages::Draft::default()
@@ -417,7 +420,8 @@ async fn verify_code(
             ))
             .scripted()
         }
-        Err(e) => again(StatusCode::UNPROCESSABLE_ENTITY, &code_message(e)),
+        Ok(Err(e)) => again(StatusCode::UNPROCESSABLE_ENTITY, &code_message(e)),
+        Err(e) => again(status(&e), &message(&e)),
     }
 }
 
@@ -468,12 +472,15 @@ async fn submit(
         _ => return error_page(&ApiError::invalid("ticket", "the ticket must come first")),
     };
     let verified = match first {
-        Ok(ticket) => match state.citizen.tickets.get(&ticket, now) {
-            Some(v) => {
+        Ok(ticket) => match state.citizen.tickets.get(&ticket, now).await {
+            Ok(Some(v)) => {
                 form.ticket = ticket;
                 v
             }
-            None => return error_page(&ApiError::invalid("ticket", "unknown or expired ticket")),
+            Ok(None) => {
+                return error_page(&ApiError::invalid("ticket", "unknown or expired ticket"));
+            }
+            Err(e) => return error_page(&e),
         },
         Err(e) => return error_page(&e),
     };
@@ -604,7 +611,7 @@ async fn submit(
     };
     match intake::accept_public_letter(&state, Channel::Web, input, uploads, Vec::new()).await {
         Ok(receipt) => {
-            state.citizen.tickets.consume(&form.ticket);
+            state.citizen.tickets.consume(&form.ticket).await;
             ok(pages::done(
                 &receipt.tracking_code,
                 receipt.duplicate,
@@ -677,7 +684,7 @@ async fn progress(
     // Look-ups are rate limited per address: with the code known, the last 4 digits
     // are only 10⁴ guesses.
     let ip = super::guards::client_bucket(&parts, &state);
-    if let Err(e) = state.citizen.limits.check_ip(&ip, state.time.now()) {
+    if let Err(e) = state.citizen.limits.check_ip(&ip, state.time.now()).await {
         return again(e);
     }
     match intake::prove_writer(&state, &code, &q.phone_last4).await {
@@ -847,12 +854,16 @@ async fn rate_confirm(
         tracking_code: &code,
     }
     .key();
-    if let Err(e) = state.citizen.codes.verify(&key, &f.sms_code, now) {
-        // Back to step 1: a new code is sent from there.
-        return Page::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            pages::rate(&code, &f.rating.draft(), &Faults::general(code_message(e))),
-        );
+    match state.citizen.codes.verify(&key, &f.sms_code, now).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            // Back to step 1: a new code is sent from there.
+            return Page::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                pages::rate(&code, &f.rating.draft(), &Faults::general(code_message(e))),
+            );
+        }
+        Err(e) => return error_page(&e),
     }
     let (satisfaction, comment) = match rating_choice(&f.rating) {
         Ok(choice) => choice,

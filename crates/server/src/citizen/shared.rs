@@ -1,7 +1,11 @@
 //! What the citizen endpoints share (held by the server's state): limits,
-//! verification codes and the boundaries (SMS gateway, WeChat's media API).
+//! verification codes and the boundaries (SMS gateway, WeChat's media API). The limits'
+//! buckets, the codes and the tickets are kept in the database (every server node sees
+//! them); these are their handles.
 
 use std::sync::{Arc, RwLock};
+
+use jsjb_storage::Storage;
 
 use super::config::CitizenConfig;
 use super::limits;
@@ -20,14 +24,14 @@ pub struct Citizen {
 }
 
 impl Citizen {
-    pub fn new(config: &CitizenConfig) -> Citizen {
+    pub fn new(config: &CitizenConfig, store: Arc<dyn Storage>) -> Citizen {
         Citizen {
-            limits: limits::RateLimits::new(config),
+            limits: limits::RateLimits::new(config, Arc::clone(&store)),
             slots: Arc::new(tokio::sync::Semaphore::new(
                 config.public_concurrency.max(1),
             )),
-            codes: otp::OtpCodes::default(),
-            tickets: otp::Tickets::default(),
+            codes: otp::OtpCodes::new(Arc::clone(&store)),
+            tickets: otp::Tickets::new(store),
             // No SMS gateway is configured on this platform yet: the code goes to the log.
             sms: RwLock::new(Arc::new(LogSms::default())),
             wechat_media: RwLock::new(Arc::new(NoMediaAccess)),
@@ -90,8 +94,10 @@ impl Citizen {
         phone: &str,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), crate::error::ApiError> {
-        self.limits.check_phone(&format!("sms:{phone}"), now)?;
-        let code = self.codes.issue(&purpose.key(), now);
+        self.limits
+            .check_phone(&format!("sms:{phone}"), now)
+            .await?;
+        let code = self.codes.issue(&purpose.key(), now).await?;
         let what = match purpose {
             CodePurpose::Letter { .. } => "您的验证码",
             CodePurpose::Rating { .. } => "您评价办理结果的验证码",
