@@ -1,8 +1,9 @@
 //! Failover with nothing lost (issue 16 item 5): two server nodes (the real binary) on
 //! one PostgreSQL behind nginx, twenty desktops running the real sync engine and cache
-//! through it, and a desk typing in letters all the while. One node is killed with
+//! through it, a desk typing in letters and citizens writing in through the portal's API
+//! (SMS code, ticket, letter) all the while. One node is killed with
 //! SIGKILL and started again mid-push; later PostgreSQL itself is restarted mid-push.
-//! After each: every acknowledged letter is there exactly once, every queued action was
+//! After each: every acknowledged letter (desk's or citizen's) is there exactly once, every queued action was
 //! applied exactly once, every desktop's cache equals what the server says its user
 //! sees, and the audit chain verifies.
 //!
@@ -97,14 +98,132 @@ fn start_nginx(dir: &Path, port: u16, nodes: &[u16]) -> Running {
 }
 
 fn node(db: &Database, dir: &Path, port: u16) -> Running {
+    // Appended: a restarted node keeps its predecessor's lines (the SMS codes in them).
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("node-{port}.log")))
+        .expect("log");
     Running(
         server(db, dir, port, &["serve"])
             .env("JSJB_LOGIN_IP_LIMIT", "10000")
+            // The log SMS sender writes each code here (no gateway in a test).
+            .env("RUST_LOG", "warn,jsjb::sms=info")
+            // Every citizen comes through nginx's one address.
+            .env("JSJB_RATE_IP_BURST", "100000")
+            .env("JSJB_RATE_IP_PER_MINUTE", "100000")
+            // A code asked for again after a lost answer counts for the phone too.
+            .env("JSJB_RATE_PHONE_BURST", "1000")
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join(format!("node-{port}.log"))).expect("log"))
+            .stderr(log)
             .spawn()
             .expect("start a node"),
     )
+}
+
+/// The code the log SMS sender sent to `phone`, from any node's log in `dir`.
+fn code_sent_to(dir: &Path, phone: &str) -> Option<String> {
+    let masked = format!("{}****{}", &phone[..3], &phone[phone.len() - 4..]);
+    let mut found = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with("node-") {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for line in text.lines().filter(|l| l.contains(&masked)) {
+            if let Some(at) = line.find("验证码是 ") {
+                found = Some(line[at + "验证码是 ".len()..].chars().take(6).collect());
+            }
+        }
+    }
+    found
+}
+
+/// A citizen's whole way in through nginx: a code by SMS, the ticket, the letter. Each
+/// step is repeated until it is answered (a node may be dying under it); the tracking
+/// code once the letter is acknowledged (`201`), or `None` when the ticket turned out
+/// used by an attempt whose answer was lost (the letter may then be in, unacknowledged).
+async fn citizen_letter(base: &str, dir: &Path, phone: &str) -> Option<String> {
+    let http = reqwest::Client::new();
+    let send = |path: &'static str, body: Value| {
+        let http = http.clone();
+        let url = format!("{base}{path}");
+        async move {
+            loop {
+                if let Ok(res) = http.post(&url).json(&body).send().await
+                    && res.status().as_u16() < 500
+                {
+                    let status = res.status().as_u16();
+                    return (status, res.json::<Value>().await.unwrap_or(Value::Null));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let ticket = 'verified: loop {
+        let (status, body) = send(
+            "/api/v1/public/verification",
+            json!({"phone": phone, "consent": true}),
+        )
+        .await;
+        assert_eq!(status, 202, "{body}");
+        for _ in 0..50 {
+            if let Some(code) = code_sent_to(dir, phone) {
+                let (status, body) = send(
+                    "/api/v1/public/verification/code",
+                    json!({"phone": phone, "code": code}),
+                )
+                .await;
+                if status == 200 {
+                    break 'verified body["ticket"].as_str().expect("ticket").to_owned();
+                }
+                // The code in the log is an older one, or was used by a lost answer.
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let letter = json!({"category": "help", "problem_tags": [], "subject": format!("网上来信 {phone}"),
+                        "body": "小区门口路灯坏了，晚上很黑。", "writer_name": "李四"});
+    loop {
+        let res = http
+            .post(format!("{base}/api/v1/public/letters"))
+            .header("x-jsjb-ticket", &ticket)
+            .multipart(reqwest::multipart::Form::new().text("letter", letter.to_string()))
+            .send()
+            .await;
+        match res {
+            Ok(res) if res.status() == 201 => {
+                let body: Value = res.json().await.expect("receipt");
+                return Some(body["tracking_code"].as_str().expect("code").to_owned());
+            }
+            Ok(res) if res.status().as_u16() < 500 => return None,
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// Citizens writing in one after another until told to stop; the tracking codes of
+/// the letters acknowledged.
+fn keep_writing_in(
+    base: String,
+    dir: PathBuf,
+    phase: usize,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<String>> {
+    tokio::spawn(async move {
+        let mut acknowledged = Vec::new();
+        let mut n = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let phone = format!("139{phase:04}{n:04}");
+            if let Some(code) = citizen_letter(&base, &dir, &phone).await {
+                acknowledged.push(code);
+            }
+            n += 1;
+        }
+        acknowledged
+    })
 }
 
 struct Org {
@@ -515,6 +634,8 @@ fn keep_typing(
 #[allow(clippy::too_many_arguments)]
 async fn phase(
     phase_no: usize,
+    base: &str,
+    dir: &Path,
     db: &Database,
     desks: &[Workstation],
     mine: &BTreeMap<String, Vec<i64>>,
@@ -528,6 +649,7 @@ async fn phase(
         if phase_no == 1 { "p1" } else { "p2" },
         Arc::clone(&stop),
     );
+    let writing = keep_writing_in(base.to_owned(), dir.to_owned(), phase_no, Arc::clone(&stop));
     for desk in desks {
         for &id in &mine[&desk.name] {
             for n in 0..CONTACTS {
@@ -576,6 +698,25 @@ async fn phase(
     .await;
     stop.store(true, Ordering::Relaxed);
     let typed = typing.await.expect("typing");
+    let written = writing.await.expect("citizens");
+    assert!(!written.is_empty(), "citizens wrote in during the phase");
+    // Every letter a citizen was told was received is there, once.
+    for code in &written {
+        assert_eq!(
+            count(
+                db,
+                &format!("SELECT count(*) FROM letters WHERE tracking_code = '{code}'")
+            )
+            .await,
+            1,
+            "{code}"
+        );
+    }
+    eprintln!(
+        "phase {phase_no}: {} desk letters and {} citizens' letters acknowledged",
+        typed.len(),
+        written.len()
+    );
     for desk in desks {
         assert_eq!(desk.handle.status().failed_actions, 0, "{}", desk.name);
     }
@@ -680,12 +821,22 @@ async fn two_nodes_behind_nginx_lose_nothing_when_a_node_or_postgres_dies() {
     }
 
     // Phase 1: node A is killed (SIGKILL) in the middle of the push, and comes back.
-    phase(1, &db, &desks, &mine, &city, &viewers, async {
-        drop(node_a.take()); // SIGKILL, and reaped
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        // Back on its own port, as a service manager restarts it.
-        node_a = Some(node(&db, dir.path(), port_a));
-    })
+    phase(
+        1,
+        &base,
+        dir.path(),
+        &db,
+        &desks,
+        &mine,
+        &city,
+        &viewers,
+        async {
+            drop(node_a.take()); // SIGKILL, and reaped
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            // Back on its own port, as a service manager restarts it.
+            node_a = Some(node(&db, dir.path(), port_a));
+        },
+    )
     .await;
     assert_eq!(
         count(
@@ -701,19 +852,29 @@ async fn two_nodes_behind_nginx_lose_nothing_when_a_node_or_postgres_dies() {
     let ctl = std::env::var("JSJB_TEST_POSTGRES_CTL").expect(
         "JSJB_TEST_POSTGRES_CTL must be the cluster's `pg_ctl -D <data>` (cargo xtask test sets it)",
     );
-    phase(2, &db, &desks, &mine, &city, &viewers, async {
-        let mut parts = ctl.split_whitespace();
-        let program = parts.next().expect("a command");
-        let status = Command::new(program)
-            .args(parts)
-            .args(["-m", "fast", "-w", "restart"])
-            // The cluster's owner (another user, as root) may not enter the test's folder.
-            .current_dir("/")
-            .stdout(Stdio::null())
-            .status()
-            .expect("pg_ctl restart");
-        assert!(status.success(), "PostgreSQL restarted");
-    })
+    phase(
+        2,
+        &base,
+        dir.path(),
+        &db,
+        &desks,
+        &mine,
+        &city,
+        &viewers,
+        async {
+            let mut parts = ctl.split_whitespace();
+            let program = parts.next().expect("a command");
+            let status = Command::new(program)
+                .args(parts)
+                .args(["-m", "fast", "-w", "restart"])
+                // The cluster's owner (another user, as root) may not enter the test's folder.
+                .current_dir("/")
+                .stdout(Stdio::null())
+                .status()
+                .expect("pg_ctl restart");
+            assert!(status.success(), "PostgreSQL restarted");
+        },
+    )
     .await;
 
     let verify = server(&db, dir.path(), free_port(), &["admin", "audit-verify"])
