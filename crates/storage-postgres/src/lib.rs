@@ -33,6 +33,8 @@ mod notices;
 mod orgs;
 mod reports;
 mod signoff;
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod users;
 
 use std::str::FromStr;

@@ -13,68 +13,8 @@ use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_jsjb-server");
 
-pub fn admin_url() -> String {
-    std::env::var("JSJB_TEST_POSTGRES").expect(
-        "JSJB_TEST_POSTGRES must name a PostgreSQL server whose user may create databases; \
-         `cargo xtask test` starts one and sets it",
-    )
-}
-
-/// A fresh database on the test server, dropped when the test ends.
-pub struct Database {
-    pub name: String,
-    pub url: String,
-}
-
-impl Database {
-    pub async fn create(tag: &str) -> Database {
-        let admin = admin_url();
-        let name = format!("jsjb_server_{tag}_{}", std::process::id());
-        let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
-            .await
-            .expect("connect to the test server");
-        tokio::spawn(conn);
-        // Two statements: a multi-statement string is one transaction, which neither
-        // may run in.
-        for sql in [
-            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            format!("CREATE DATABASE {name}"),
-        ] {
-            client
-                .batch_execute(&sql)
-                .await
-                .expect("create the database");
-        }
-        let (base, _) = admin.rsplit_once('/').expect("URL/database");
-        Database {
-            url: format!("{base}/{name}"),
-            name,
-        }
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let (admin, name) = (admin_url(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                if let Ok((client, conn)) =
-                    tokio_postgres::connect(&admin, tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(conn);
-                    let _ = client
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
+/// A database of its own on the test server, dropped with the guard.
+pub use jsjb_storage_postgres::testing::TestDatabase as Database;
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
