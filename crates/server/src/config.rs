@@ -11,7 +11,15 @@ use chrono::Duration;
 pub struct Config {
     /// The database: an SQLite file (created if missing), or a PostgreSQL URL
     /// (`postgres://user:password@host:port/dbname`) for production and several nodes.
-    #[arg(long, env = "JSJB_DB", default_value = "jsjb.sqlite3", global = true)]
+    // hide_env_values: a PostgreSQL URL in the environment carries the password, which
+    // `--help` would otherwise print.
+    #[arg(
+        long,
+        env = "JSJB_DB",
+        default_value = "jsjb.sqlite3",
+        global = true,
+        hide_env_values = true
+    )]
     pub db: PathBuf,
 
     /// Directory of the content-addressed attachment store (created if missing).
@@ -361,22 +369,6 @@ pub enum Database {
     Postgres(String),
 }
 
-/// `postgres://user:secret@host/db` as `postgres://user:***@host/db`.
-fn redact_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            let hidden = if userinfo.contains(':') { ":***" } else { "" };
-            format!("{scheme}://{user}{hidden}@{host}/{path}")
-        }
-        None => url.to_owned(),
-    }
-}
-
 impl Config {
     /// A configuration for a database and blob directory with every other value at
     /// its default; used by tests and tools that build a server in-process.
@@ -487,7 +479,7 @@ impl Config {
     pub fn database_label(&self) -> String {
         match self.database() {
             Database::Sqlite(path) => path.display().to_string(),
-            Database::Postgres(url) => redact_password(&url),
+            Database::Postgres(url) => jsjb_storage_postgres::url_label(&url),
         }
     }
 
@@ -547,11 +539,27 @@ mod tests {
             pg.database(),
             Database::Postgres("postgres://jsjb:s3cret@db.internal:5432/jsjb".to_owned())
         );
-        assert_eq!(
-            pg.database_label(),
-            "postgres://jsjb:***@db.internal:5432/jsjb"
+        assert_eq!(pg.database_label(), "postgres://jsjb@db.internal:5432/jsjb");
+        // However the URL carries the password, the label does not.
+        for url in [
+            "postgres://jsjb:s3cret@db.internal:5432/jsjb",
+            "postgres://jsjb:s3c/ret@db.internal/jsjb",
+            "postgres://jsjb:s3c?ret@db.internal/jsjb",
+            "postgres://jsjb@db.internal/jsjb?password=s3cret",
+            "postgresql://jsjb@db.internal/jsjb?sslmode=disable&password=s3cret",
+            "postgres://jsjb:s3cret@db-a:5432,db-b:5433/jsjb?target_session_attrs=read-write",
+        ] {
+            let label = Config::new(url.into(), "blobs".into()).database_label();
+            assert!(!label.contains("s3c"), "{url} is shown as {label}");
+        }
+        let two = Config::new(
+            "postgres://jsjb:s3cret@db-a:5432,db-b:5433/jsjb".into(),
+            "blobs".into(),
         );
-        assert!(!pg.database_label().contains("s3cret"));
+        assert_eq!(
+            two.database_label(),
+            "postgres://jsjb@db-a:5432,db-b:5433/jsjb"
+        );
         // No database file to put the audit key beside: it must be named.
         assert_eq!(pg.validate(), Err(ConfigError::AuditKeyRequired));
         pg.audit_key = Some("/etc/jsjb/audit-key.pem".into());
@@ -560,7 +568,7 @@ mod tests {
         pg.backup.dir = Some("/srv/backups".into());
         assert_eq!(pg.validate(), Err(ConfigError::BackupOnPostgres));
         let bare = Config::new("postgresql://db/jsjb".into(), "blobs".into());
-        assert_eq!(bare.database_label(), "postgresql://db/jsjb");
+        assert_eq!(bare.database_label(), "postgres://db:5432/jsjb");
     }
 
     #[test]

@@ -412,18 +412,20 @@ pub async fn post_public_letter(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let verified = state
+    let no_ticket = || {
+        ApiError::Forbidden(
+            "verify the writer's phone first: POST /api/v1/public/verification, then \
+             /api/v1/public/verification/code, and send the ticket as X-Jsjb-Ticket"
+                .to_owned(),
+        )
+    };
+    // Checked first, so a writer without a ticket is not made to upload the letter.
+    state
         .citizen
         .tickets
         .get(&ticket, state.time.now())
         .await?
-        .ok_or_else(|| {
-            ApiError::Forbidden(
-                "verify the writer's phone first: POST /api/v1/public/verification, then \
-                 /api/v1/public/verification/code, and send the ticket as X-Jsjb-Ticket"
-                    .to_owned(),
-            )
-        })?;
+        .ok_or_else(no_ticket)?;
     let mut multipart = multipart.map_err(|e| {
         ApiError::UnsupportedMediaType(format!(
             "send the letter as multipart/form-data with a JSON `letter` part: {}",
@@ -437,17 +439,31 @@ pub async fn post_public_letter(
             "the form needs a `letter` part with the letter as JSON",
         )
     })?;
+    // Used up before the letter is stored: one verification, one letter, even when two
+    // requests carry the ticket at once (to two nodes); given back if the letter is refused.
+    let verified = state
+        .citizen
+        .tickets
+        .take(&ticket, state.time.now())
+        .await?
+        .ok_or_else(no_ticket)?;
     let input = LetterInput {
         category: input.category,
         problem_tags: input.problem_tags,
         subject: input.subject,
         body: input.body,
         writer_name: input.writer_name,
-        writer_phone: verified.phone,
+        writer_phone: verified.phone.clone(),
         writer_contact: input.writer_contact,
     };
-    let accepted = accept_public_letter(&state, Channel::Web, input, files, Vec::new()).await?;
-    state.citizen.tickets.consume(&ticket).await;
+    let accepted = match accept_public_letter(&state, Channel::Web, input, files, Vec::new()).await
+    {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            state.citizen.tickets.give_back(&ticket, &verified).await;
+            return Err(e);
+        }
+    };
     let status = if accepted.duplicate {
         StatusCode::OK
     } else {

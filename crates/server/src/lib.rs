@@ -151,25 +151,50 @@ fn assemble(
     Ok(state)
 }
 
-/// What another node's change does here: the change hub pokes the streams in its scope,
-/// and after a gap in the feed every stream is poked with the newest change.
+/// What another node's change does here: the change hub pokes the streams in its scope;
+/// a change to the unit tree or the routing rules is read again (this node caches both);
+/// and after a gap in the feed both are read again and every stream is poked with the
+/// newest change.
 fn other_nodes_poke(state: &AppState) -> Box<dyn Fn(jsjb_storage::ChangeNote) + Send + Sync> {
+    use jsjb_storage::ChangeNote;
     let state = state.clone();
     let runtime = tokio::runtime::Handle::current();
     Box::new(move |note| {
         let state = state.clone();
         runtime.spawn(async move {
             match note {
-                jsjb_storage::ChangeNote::Change { seq, units } => {
+                ChangeNote::Change { seq, units } => {
                     state.publish_change(seq, &units).await;
                 }
-                jsjb_storage::ChangeNote::Resync => match state.store.latest_change_seq().await {
-                    Ok(seq) => state.publish_change_everywhere(seq),
-                    Err(e) => tracing::warn!(%e, "cannot read the latest change after a gap"),
-                },
+                ChangeNote::UnitsChanged => {
+                    relearn_units(&state).await;
+                    // A change announced before the tree was read again may have been
+                    // sent up the old tree: poke everyone once rather than miss one.
+                    poke_everyone(&state).await;
+                }
+                ChangeNote::RoutingChanged => routing::admin::load_saved(&state).await,
+                ChangeNote::Resync => {
+                    relearn_units(&state).await;
+                    routing::admin::load_saved(&state).await;
+                    poke_everyone(&state).await;
+                }
             }
         });
     })
+}
+
+async fn relearn_units(state: &AppState) {
+    match state.store.units().await {
+        Ok(units) => state.hub.learn(units.iter()),
+        Err(e) => tracing::warn!(%e, "cannot read the unit tree another node changed"),
+    }
+}
+
+async fn poke_everyone(state: &AppState) {
+    match state.store.latest_change_seq().await {
+        Ok(seq) => state.publish_change_everywhere(seq),
+        Err(e) => tracing::warn!(%e, "cannot read the latest change after a gap"),
+    }
 }
 
 /// Serves the router on an already bound listener until `shutdown` resolves, then

@@ -251,6 +251,35 @@ async fn a_wechat_conversation_becomes_a_letter_with_its_media() {
 }
 
 #[tokio::test]
+async fn a_wechat_message_with_control_characters_is_answered_and_not_stored() {
+    let s = wechat_server().await;
+    let q = signed_query(&s, TOKEN, 0);
+    // A NUL as a character reference (PostgreSQL cannot store it: a 500 there made
+    // WeChat redeliver the message for ever), and a raw control character.
+    let nul = format!(
+        "<xml>\n  <ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>\n  <FromUserName><![CDATA[{OPENID}]]></FromUserName>\n  <CreateTime>1348831860</CreateTime>\n  <MsgType><![CDATA[text]]></MsgType>\n  <Content>噪音&#0;很大</Content>\n  <MsgId>3001</MsgId>\n</xml>"
+    );
+    let res = push(&s, &q, nul).await;
+    // Refused as XML (XML has no NUL) or answered; never a server error.
+    assert!(
+        res.status() == 400 || res.status() == 200,
+        "{}",
+        res.status()
+    );
+    let raw = reply_content(push(&s, &q, text_xml("噪音\u{1}很大", 3002)).await).await;
+    assert!(raw.contains("无法识别"), "{raw}");
+    assert!(
+        s.state
+            .store
+            .draft(Channel::Wechat, OPENID)
+            .await
+            .expect("draft")
+            .is_none(),
+        "nothing was stored"
+    );
+}
+
+#[tokio::test]
 async fn a_forged_or_replayed_wechat_push_changes_nothing() {
     let s = wechat_server().await;
     let forged = signed_query(&s, "guessed-token", 0);

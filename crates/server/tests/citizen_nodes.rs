@@ -1,7 +1,8 @@
 //! The citizen side across server nodes (issue 16): two server processes on one
 //! PostgreSQL, a writer whose requests land on either. The code one node sent is checked
 //! by the other, each wrong guess counts wherever it is made, the ticket one node issued
-//! is honoured (and used up) by the other, and the per-phone SMS limit is one limit.
+//! is honoured by the other and used by exactly one letter when sent to both at once,
+//! and the per-phone SMS limit is one limit.
 //!
 //! Needs `JSJB_TEST_POSTGRES` (a server whose user may create databases), which
 //! `cargo xtask test` sets.
@@ -15,9 +16,10 @@ use serde_json::{Value, json};
 
 mod pg_support;
 
-use pg_support::{Database, Running, free_port, server, wait_healthy};
+use pg_support::{Database, Running, free_port, login, server, synced, wait_healthy};
 
 const PHONE: &str = "13812345678";
+const OTHER_PHONE: &str = "13987654321";
 
 /// A node's log lines, read from its stderr as they come.
 fn collect_log(child: &mut std::process::Child) -> Arc<Mutex<Vec<String>>> {
@@ -136,9 +138,18 @@ async fn a_writer_verified_on_one_node_writes_on_the_other_under_one_limit() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("no code was sent"), "{body}");
 
-    // A honours B's ticket; once used there, B refuses it.
-    assert_eq!(send_letter(&a, &ticket, "第一封信，经节点甲。").await, 201);
-    assert_eq!(send_letter(&b, &ticket, "第二封信，经节点乙。").await, 403);
+    // The ticket B issued, sent with four letters at once, two to each node: one letter
+    // is taken (on either node), the others refused, and a letter later is refused too.
+    let (one, two, three, four) = tokio::join!(
+        send_letter(&a, &ticket, "第一封信，经节点甲。"),
+        send_letter(&b, &ticket, "第二封信，经节点乙。"),
+        send_letter(&a, &ticket, "第三封信，经节点甲。"),
+        send_letter(&b, &ticket, "第四封信，经节点乙。"),
+    );
+    let mut statuses = vec![one, two, three, four];
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![201, 403, 403, 403], "one ticket, one letter");
+    assert_eq!(send_letter(&a, &ticket, "第五封信。").await, 403);
 
     // Two SMS a burst for the phone, whichever node sends them.
     let (status, body) = post(&b, "/api/v1/public/verification", &ask).await;
@@ -147,4 +158,81 @@ async fn a_writer_verified_on_one_node_writes_on_the_other_under_one_limit() {
     let (status, body) = post(&a, "/api/v1/public/verification", &ask).await;
     assert_eq!(status, 429, "{body}");
     assert!(body.contains("rate_limited"), "{body}");
+
+    // Routing rules an admin saves on A route the letters B takes from then on.
+    let client = reqwest::Client::new();
+    let admin = login(&a, "admin").await;
+    let units: Value = client
+        .get(format!("{a}/api/v1/admin/units"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("units")
+        .json()
+        .await
+        .expect("units json");
+    let station = units["units"]
+        .as_array()
+        .expect("units")
+        .iter()
+        .find(|u| u["tier"] == "station")
+        .and_then(|u| u["id"].as_i64())
+        .expect("a station");
+    let routing = |base: &str| {
+        let (base, admin, client) = (base.to_owned(), admin.clone(), client.clone());
+        async move {
+            client
+                .get(format!("{base}/api/v1/admin/routing"))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .expect("routing")
+                .json::<Value>()
+                .await
+                .expect("routing json")
+        }
+    };
+    let before = routing(&a).await["version"].as_i64().expect("version");
+    let rules = json!({"rules": [{"name": "跨节点辖区", "categories": [], "keywords": ["跨节点"], "to_unit": station}]});
+    let res = client
+        .post(format!("{a}/api/v1/admin/routing"))
+        .bearer_auth(&admin)
+        .json(&json!({"rules": rules, "expected_version": before, "reason": "辖区调整"}))
+        .send()
+        .await
+        .expect("save on A");
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    // B shows the version A saved, with that version's rules.
+    let seen = routing(&b).await;
+    assert_eq!(seen["version"], before + 1);
+    assert_eq!(seen["rules"], rules);
+    // B hears of the save, then routes by it: a letter another writer sends to B.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ask = json!({"phone": OTHER_PHONE, "consent": true});
+    let (status, body) = post(&b, "/api/v1/public/verification", &ask).await;
+    assert_eq!(status, 202, "{body}");
+    let code = nth_code(&log_b, 2).await;
+    let (status, body) = post(
+        &b,
+        "/api/v1/public/verification/code",
+        &json!({"phone": OTHER_PHONE, "code": code}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let ticket: Value = serde_json::from_str(&body).expect("json");
+    let ticket = ticket["ticket"].as_str().expect("ticket").to_owned();
+    assert_eq!(
+        send_letter(&b, &ticket, "跨节点的来信，应按新规则分派。").await,
+        201
+    );
+    let city = login(&a, "shiju.li").await;
+    let (letters, _) = synced(&a, &city).await;
+    let routed = letters
+        .iter()
+        .find(|l| l.body.contains("跨节点的来信"))
+        .expect("the letter B took");
+    assert_eq!(
+        routed.unit_id.0, station,
+        "B routed the letter by the rules saved on A"
+    );
 }

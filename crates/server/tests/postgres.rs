@@ -172,6 +172,20 @@ async fn a_platform_kept_in_sqlite_moves_to_postgres_whole() {
     let latest = state.store.latest_change_seq().await.expect("latest");
     let (tip, _) = state.store.audit_tip(None).await.expect("tip");
     drop(state);
+    // A name locked out as it was typed (SQLite keys lock-outs without case): on
+    // PostgreSQL, which looks them up by lower(username), it is still locked.
+    let locked_until = Utc::now() + chrono::Duration::minutes(30);
+    rusqlite::Connection::open(&sqlite)
+        .expect("sqlite")
+        .execute(
+            "INSERT INTO login_lockouts (username, failures, lockouts, locked_until, last_failure_at)
+             VALUES ('Futian.LIU', 0, 1, ?1, ?2)",
+            [
+                jsjb_storage::time::to_db(locked_until),
+                jsjb_storage::time::to_db(Utc::now()),
+            ],
+        )
+        .expect("a lock-out");
 
     let db = Database::create("import").await;
     let run = |db: &Database| {
@@ -204,6 +218,13 @@ async fn a_platform_kept_in_sqlite_moves_to_postgres_whole() {
     assert_eq!(pg.users().await.expect("users"), users);
     assert_eq!(pg.latest_change_seq().await.expect("latest"), latest);
     assert_eq!(pg.audit_tip(None).await.expect("tip").0, tip);
+    assert!(
+        pg.login_lock("futian.liu", Utc::now())
+            .await
+            .expect("lock")
+            .is_some(),
+        "the lock-out carried over"
+    );
     let moved = every_letter(&pg).await;
     assert_eq!(moved.len(), letters.len());
     for (a, b) in moved.iter().zip(&letters) {
@@ -334,5 +355,130 @@ async fn two_nodes_on_one_database_poke_each_others_desktops() {
     assert!(
         after.iter().any(|l| l.id.0 == taken),
         "B's desktop fetches A's letter"
+    );
+}
+
+/// What a node caches from the database follows a change made on another node: a
+/// station moved to another branch on node A is in that branch's scope on node B, so
+/// B's desktop of the new branch is poked when the station's letters change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_moved_on_one_node_is_in_its_new_branch_on_the_other() {
+    let db = Database::create("moved").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (port_a, port_b) = (free_port(), free_port());
+    let (a, b) = (
+        format!("http://127.0.0.1:{port_a}"),
+        format!("http://127.0.0.1:{port_b}"),
+    );
+    let _node_a = Running(
+        server(
+            &db,
+            dir.path(),
+            port_a,
+            &["demo", "--days", "1", "--per-day", "4"],
+        )
+        .env("JSJB_DEMO_ARRIVAL_SECS", "3600")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("node A"),
+    );
+    wait_healthy(&a, Duration::from_secs(180)).await;
+    let _node_b = Running(
+        server(&db, dir.path(), port_b, &["serve"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("node B"),
+    );
+    wait_healthy(&b, Duration::from_secs(60)).await;
+    let client = reqwest::Client::new();
+
+    // A station of 罗湖分局, about to be moved under 福田分局.
+    let admin = login(&a, "admin").await;
+    let units: Value = client
+        .get(format!("{a}/api/v1/admin/units"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("units")
+        .json()
+        .await
+        .expect("units json");
+    let units = units["units"].as_array().expect("units").clone();
+    let id_of = |name: &str| {
+        units
+            .iter()
+            .find(|u| u["name"] == name)
+            .and_then(|u| u["id"].as_i64())
+            .unwrap_or_else(|| panic!("no unit {name}"))
+    };
+    let (futian, luohu) = (id_of("福田分局"), id_of("罗湖分局"));
+    let station = units
+        .iter()
+        .find(|u| u["parent_id"] == luohu)
+        .and_then(|u| u["id"].as_i64())
+        .expect("a station of 罗湖分局");
+
+    // 福田分局's desk is connected to node B (which learns the tree as it stands).
+    let desk = login(&b, "futianfj.desk").await;
+    let (_, cursor) = synced(&b, &desk).await;
+    let mut stream = client
+        .get(format!("{b}/api/v1/sync/stream?cursor={cursor}"))
+        .bearer_auth(&desk)
+        .send()
+        .await
+        .expect("stream on B");
+    assert_eq!(stream.status(), 200);
+
+    let res = client
+        .post(format!("{a}/api/v1/admin/units/{station}/parent"))
+        .bearer_auth(&admin)
+        .json(&json!({"parent_id": futian, "reason": "辖区调整"}))
+        .send()
+        .await
+        .expect("move on A");
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    // Whatever the move itself pokes settles first.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, cursor) = synced(&b, &desk).await;
+
+    // The city desk takes a letter on A and sends it to the moved station.
+    let city = login(&a, "shiju.li").await;
+    let res = client
+        .post(format!("{a}/api/v1/letters"))
+        .bearer_auth(&city)
+        .header("Idempotency-Key", "pg-moved-intake")
+        .json(
+            &json!({"category": "help", "subject": "辖区调整后", "body": "调整后第一封",
+                      "writer_name": "赵六", "writer_phone": "13612345678"}),
+        )
+        .send()
+        .await
+        .expect("intake on A");
+    assert_eq!(res.status(), 201);
+    let receipt: Value = res.json().await.expect("receipt");
+    let (id, version) = (
+        receipt["id"].as_i64().expect("id"),
+        receipt["version"].as_i64().unwrap_or(1),
+    );
+    let res = client
+        .post(format!("{a}/api/v1/letters/{id}/actions"))
+        .bearer_auth(&city)
+        .header("Idempotency-Key", "pg-moved-dispatch")
+        .json(
+            &json!({"expected_version": version, "action": {"action": "dispatch", "to": station}}),
+        )
+        .send()
+        .await
+        .expect("dispatch on A");
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+
+    let poked = next_poke_above(&mut stream, cursor, Duration::from_secs(10)).await;
+    let (letters, at) = synced(&b, &desk).await;
+    assert!(at >= poked);
+    assert!(
+        letters
+            .iter()
+            .any(|l| l.id.0 == id && l.unit_id == UnitId(station)),
+        "福田分局's desk on B sees the letter at the station moved to it on A"
     );
 }

@@ -42,7 +42,7 @@ pub(crate) async fn rate_letter(
     rating: Rating,
     actor: Actor,
 ) -> Result<(), StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = crate::begin_write(&mut client).await?;
     let found = tx
         .query_opt_c(
@@ -253,7 +253,7 @@ pub(crate) async fn apply_message(
     store: &PgStore,
     m: DraftMessage,
 ) -> Result<DraftOutcome, StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = crate::begin_write(&mut client).await?;
     let outcome = apply_in(&tx, &m).await?;
     store.commit(tx).await?;

@@ -24,7 +24,7 @@ use tokio_postgres::IsolationLevel;
 
 use jsjb_storage::StorageError;
 use jsjb_storage::citizen_tokens::{
-    BucketRule, CitizenTokenStore, CodeCheck, NewCode, NewTicket, Take, TicketRecord,
+    BucketRule, CitizenTokenStore, CodeCheck, NewCode, NewTicket, Take, TicketRecord, same_digest,
 };
 
 use crate::cached::Cached;
@@ -37,7 +37,7 @@ use crate::{Db, PgStore, corrupt};
 const TAKE: &str = "INSERT INTO citizen_buckets AS b (key, tokens, at, refused)
      VALUES ($1, $3::float8 - 1, $2::timestamptz, false)
      ON CONFLICT (key) DO UPDATE SET (tokens, at, refused) = (
-         SELECT CASE WHEN r >= 1 THEN r - 1 ELSE r END, $2::timestamptz, r < 1
+         SELECT CASE WHEN r >= 1 THEN r - 1 ELSE r END, GREATEST(b.at, $2::timestamptz), r < 1
          FROM (SELECT LEAST($3::float8, b.tokens
                    + GREATEST(0, floor(extract(epoch FROM $2::timestamptz - b.at) * 1000))::float8
                      / 1000 * $4::float8) AS r) AS refill)
@@ -94,7 +94,7 @@ impl CitizenTokenStore for PgStore {
             CodeCheck::Expired
         } else if left == 0 {
             CodeCheck::TooManyTries
-        } else if stored == code_hash {
+        } else if same_digest(stored, code_hash) {
             tx.execute_c(delete, &[&key]).await.db()?;
             CodeCheck::Right
         } else {
@@ -156,16 +156,28 @@ impl CitizenTokenStore for PgStore {
         }))
     }
 
-    async fn consume_ticket(&self, ticket_hash: &str) -> Result<(), StorageError> {
-        self.client()
+    async fn take_ticket(
+        &self,
+        ticket_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TicketRecord>, StorageError> {
+        let row = self
+            .client()
             .await?
-            .execute_c(
-                "DELETE FROM citizen_tickets WHERE ticket_hash = $1",
+            .query_opt_c(
+                "DELETE FROM citizen_tickets WHERE ticket_hash = $1
+                 RETURNING phone, name, expires_at",
                 &[&ticket_hash],
             )
             .await
             .db()?;
-        Ok(())
+        Ok(row
+            .map(|r| TicketRecord {
+                phone: r.get(0),
+                name: r.get(1),
+                expires_at: r.get(2),
+            })
+            .filter(|t| now <= t.expires_at))
     }
 
     async fn take_token(

@@ -79,7 +79,7 @@ impl HandoverStore for PgStore {
         new: NewHandover,
         actor: Actor,
     ) -> Result<HandoverOutcome, StorageError> {
-        let mut client = self.client().await?;
+        let mut client = self.writer().await?;
         let tx = crate::begin_write(&mut client).await?;
         // Under the write lock, so a retry racing the first post waits and then sees it.
         let seen = tx

@@ -10,9 +10,11 @@
 //! id copied. All of it is one transaction under the write lock: a failed copy leaves
 //! the database empty.
 //!
-//! Then the copy is held to the original: each table's row count, and the audit chain
-//! verified on PostgreSQL against the SQLite chain's last entry (same `seq`, same hash,
-//! every entry and letter event re-checked).
+//! SQLite is read in one read transaction (every table from one moment) and a chunk of
+//! rows at a time. Before the commit the copy is held to the original: each table's rows
+//! counted on the PostgreSQL side, and the chain's last entry (same `seq`, same hash).
+//! After it, every entry and letter event of the chain is verified on PostgreSQL; a copy
+//! that fails is removed again.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -157,12 +159,18 @@ fn cell(table: &str, column: &str, ty: &Type, value: ValueRef<'_>) -> Result<Cel
     })
 }
 
-/// The rows of one SQLite table, in the columns and types the PostgreSQL table has.
+/// Rows sent from the SQLite reader to the COPY at a time: the import holds a few of
+/// these in memory, never a whole table (a city's letter events run into millions).
+const CHUNK_ROWS: usize = 2_000;
+
+/// Reads one SQLite table in the columns and types the PostgreSQL table has, handing
+/// `send` a chunk of rows at a time; stops early when `send` says the other side is gone.
 fn read_table(
     sqlite: &rusqlite::Connection,
     table: &str,
     columns: &[(String, Type)],
-) -> Result<Vec<Vec<Cell>>, StorageError> {
+    mut send: impl FnMut(Vec<Vec<Cell>>) -> bool,
+) -> Result<(), StorageError> {
     let sqlite_err = |e: rusqlite::Error| bad(table, "*", e);
     let names: Vec<String> = columns
         .iter()
@@ -181,43 +189,128 @@ fn read_table(
     };
     let mut stmt = sqlite.prepare(&sql).map_err(sqlite_err)?;
     let mut rows = stmt.query([]).map_err(sqlite_err)?;
-    let mut out = Vec::new();
+    let mut chunk = Vec::with_capacity(CHUNK_ROWS);
     while let Some(row) = rows.next().map_err(sqlite_err)? {
         let mut cells = Vec::with_capacity(columns.len());
         for (i, (name, ty)) in columns.iter().enumerate() {
             let value = row.get_ref(i).map_err(sqlite_err)?;
-            cells.push(cell(table, name, ty, value)?);
+            let mut value = cell(table, name, ty, value)?;
+            // SQLite keys lock-outs by the name as typed (COLLATE NOCASE); PostgreSQL
+            // by lower(username), which is how it looks them up.
+            if let ("login_lockouts", "username", Cell::Text(text)) = (table, name.as_str(), &value)
+            {
+                value = Cell::Text(text.to_lowercase());
+            }
+            cells.push(value);
         }
-        out.push(cells);
+        chunk.push(cells);
+        if chunk.len() == CHUNK_ROWS && !send(std::mem::take(&mut chunk)) {
+            return Ok(());
+        }
     }
-    Ok(out)
+    if !chunk.is_empty() {
+        send(chunk);
+    }
+    Ok(())
+}
+
+/// What the SQLite side holds, read in the same snapshot as the rows copied.
+struct SqliteFacts {
+    counts: BTreeMap<&'static str, u64>,
+    tip: AuditEntryHash,
+}
+
+/// Opens the SQLite file read-only in one read transaction (every table from the same
+/// moment, even if a server still writes to it), refuses user names that are one name
+/// to PostgreSQL (its unique index is on lower(username), Unicode-aware; SQLite's
+/// NOCASE folds ASCII only), and reads the counts and the chain's last entry.
+fn open_sqlite(path: &Path) -> Result<(rusqlite::Connection, SqliteFacts), StorageError> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| bad("sqlite", "open", e))?;
+    conn.execute_batch("BEGIN")
+        .map_err(|e| bad("sqlite", "begin", e))?;
+    let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    {
+        let mut stmt = conn
+            .prepare("SELECT username FROM users")
+            .map_err(|e| bad("users", "username", e))?;
+        let found = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| bad("users", "username", e))?;
+        for name in found {
+            let name = name.map_err(|e| bad("users", "username", e))?;
+            names.entry(name.to_lowercase()).or_default().push(name);
+        }
+    }
+    let clashes: Vec<String> = names
+        .into_values()
+        .filter(|same| same.len() > 1)
+        .map(|same| same.join(" / "))
+        .collect();
+    if !clashes.is_empty() {
+        return Err(bad(
+            "users",
+            "username",
+            format!(
+                "these user names differ only in case, and PostgreSQL holds them as one: {}; rename all but one first",
+                clashes.join(", ")
+            ),
+        ));
+    }
+    let mut counts = BTreeMap::new();
+    for &table in TABLES {
+        let n: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .map_err(|e| bad(table, "count", e))?;
+        counts.insert(table, u64::try_from(n).unwrap_or_default());
+    }
+    let tip = conn
+        .query_row(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| {
+                Ok(AuditEntryHash {
+                    seq: r.get(0)?,
+                    hash: r.get(1)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(|e| bad("audit_log", "tip", e))?
+        .unwrap_or_else(|| AuditEntryHash {
+            seq: 0,
+            hash: jsjb_storage::audit::GENESIS.to_owned(),
+        });
+    Ok((conn, SqliteFacts { counts, tip }))
 }
 
 /// Copies the SQLite database at `sqlite_path` into `store`, which must hold no
 /// organisation yet, and checks the copy (see the module doc).
 pub async fn from_sqlite(store: &PgStore, sqlite_path: &Path) -> Result<Imported, StorageError> {
     let path = sqlite_path.to_owned();
-    let sqlite = tokio::task::spawn_blocking(move || {
-        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    })
-    .await
-    .map_err(|e| StorageError::Io(std::io::Error::other(e)))?
-    .map_err(|e| bad("sqlite", "open", e))?;
+    let (sqlite, facts) = tokio::task::spawn_blocking(move || open_sqlite(&path))
+        .await
+        .map_err(|e| StorageError::Io(std::io::Error::other(e)))??;
     let sqlite = std::sync::Arc::new(std::sync::Mutex::new(sqlite));
 
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = begin_write(&mut client).await?;
-    let units: i64 = tx
-        .query_one("SELECT count(*) FROM units", &[])
-        .await
-        .db()?
-        .get(0);
-    if units > 0 {
-        return Err(StorageError::Conflict {
-            code: "not_empty",
-            detail: "the PostgreSQL database already holds a platform; migrate into an empty one"
-                .to_owned(),
-        });
+    // Empty means every table (but the migration's own progress row).
+    for &table in TABLES.iter().filter(|t| **t != "report_progress") {
+        let held: bool = tx
+            .query_one(&format!("SELECT EXISTS (SELECT 1 FROM {table})"), &[])
+            .await
+            .db()?
+            .get(0);
+        if held {
+            return Err(StorageError::Conflict {
+                code: "not_empty",
+                detail: format!(
+                    "the PostgreSQL database already holds a platform ({table} has rows); migrate into an empty one"
+                ),
+            });
+        }
     }
     // The migration's own row; the SQLite one replaces it.
     tx.execute("DELETE FROM report_progress", &[]).await.db()?;
@@ -238,28 +331,14 @@ pub async fn from_sqlite(store: &PgStore, sqlite_path: &Path) -> Result<Imported
             .iter()
             .map(|c| (c.name().to_owned(), c.type_().clone()))
             .collect();
-        let mut data = {
-            let (sqlite, cols) = (sqlite.clone(), columns.clone());
-            tokio::task::spawn_blocking(move || {
-                let conn = sqlite
-                    .lock()
-                    .map_err(|_| bad(table, "*", "the reader panicked"))?;
-                read_table(&conn, table, &cols)
-            })
-            .await
-            .map_err(|e| StorageError::Io(std::io::Error::other(e)))??
+        let (set_by_at, id_at) = if table == "users" {
+            (
+                Some(column_index(&columns, "password_set_by")?),
+                column_index(&columns, "id")?,
+            )
+        } else {
+            (None, 0)
         };
-        if table == "users" {
-            // Filled once every user it may name is in.
-            let id_at = column_index(&columns, "id")?;
-            let set_by_at = column_index(&columns, "password_set_by")?;
-            for row in &mut data {
-                if let (Cell::Int8(id), Cell::Int8(by)) = (&row[id_at], &row[set_by_at]) {
-                    password_set_by.push((*id, *by));
-                }
-                row[set_by_at] = Cell::Null;
-            }
-        }
         let types: Vec<Type> = columns.iter().map(|(_, t)| t.clone()).collect();
         let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
         let sink = tx
@@ -271,11 +350,35 @@ pub async fn from_sqlite(store: &PgStore, sqlite_path: &Path) -> Result<Imported
             .db()?;
         let writer = BinaryCopyInWriter::new(sink, &types);
         let mut writer = std::pin::pin!(writer);
-        for row in &data {
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                row.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
-            writer.as_mut().write(&refs).await.db()?;
+        let (sender, mut chunks) = tokio::sync::mpsc::channel::<Vec<Vec<Cell>>>(2);
+        let reader = {
+            let (sqlite, cols) = (sqlite.clone(), columns.clone());
+            tokio::task::spawn_blocking(move || {
+                let conn = sqlite
+                    .lock()
+                    .map_err(|_| bad(table, "*", "the reader panicked"))?;
+                read_table(&conn, table, &cols, |chunk| {
+                    sender.blocking_send(chunk).is_ok()
+                })
+            })
+        };
+        while let Some(mut chunk) = chunks.recv().await {
+            for row in &mut chunk {
+                if let Some(set_by_at) = set_by_at {
+                    // Filled once every user it may name is in.
+                    if let (Cell::Int8(id), Cell::Int8(by)) = (&row[id_at], &row[set_by_at]) {
+                        password_set_by.push((*id, *by));
+                    }
+                    row[set_by_at] = Cell::Null;
+                }
+                let refs: Vec<&(dyn ToSql + Sync)> =
+                    row.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+                writer.as_mut().write(&refs).await.db()?;
+            }
         }
+        reader
+            .await
+            .map_err(|e| StorageError::Io(std::io::Error::other(e)))??;
         let copied = writer.finish().await.db()?;
         rows.insert(table, copied);
     }
@@ -311,64 +414,56 @@ pub async fn from_sqlite(store: &PgStore, sqlite_path: &Path) -> Result<Imported
         .await
         .db()?;
     }
-    store.commit(tx).await?;
-    drop(client);
-
-    // The check: counts and the chain.
-    let (counts, sqlite_tip) = {
-        let sqlite = sqlite.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = sqlite
-                .lock()
-                .map_err(|_| bad("sqlite", "*", "the reader panicked"))?;
-            let mut counts = BTreeMap::new();
-            for &table in TABLES {
-                let n: i64 = conn
-                    .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-                    .map_err(|e| bad(table, "count", e))?;
-                counts.insert(table, u64::try_from(n).unwrap_or_default());
-            }
-            let tip = conn
-                .query_row(
-                    "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-                    [],
-                    |r| {
-                        Ok(AuditEntryHash {
-                            seq: r.get(0)?,
-                            hash: r.get(1)?,
-                        })
-                    },
-                )
-                .optional()
-                .map_err(|e| bad("audit_log", "tip", e))?
-                .unwrap_or_else(|| AuditEntryHash {
-                    seq: 0,
-                    hash: jsjb_storage::audit::GENESIS.to_owned(),
-                });
-            Ok::<_, StorageError>((counts, tip))
-        })
-        .await
-        .map_err(|e| StorageError::Io(std::io::Error::other(e)))??
-    };
-    for (table, n) in &counts {
+    // The check before the commit: every table holds what SQLite holds, counted on the
+    // PostgreSQL side, and the chain ends at the same entry.
+    for (&table, &n) in &facts.counts {
+        let held: i64 = tx
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .db()?
+            .get(0);
         let copied = rows.get(table).copied().unwrap_or_default();
-        if copied != *n {
+        if copied != n || u64::try_from(held).ok() != Some(n) {
             return Err(StorageError::Corrupt(format!(
-                "{table}: {copied} rows copied of {n}"
+                "{table}: {copied} rows copied and {held} held of {n}; nothing was kept"
             )));
         }
     }
-    let verification = store.verify_audit(vec![sqlite_tip.clone()]).await?;
-    if let Some(failure) = verification.failure() {
-        return Err(StorageError::Corrupt(format!(
-            "the audit chain does not verify on PostgreSQL: {failure}"
-        )));
-    }
-    let (pg_tip, _) = store.audit_tip(None).await?;
+    let pg_tip = tx
+        .query_opt(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .db()?
+        .map_or_else(
+            || AuditEntryHash {
+                seq: 0,
+                hash: jsjb_storage::audit::GENESIS.to_owned(),
+            },
+            |r| AuditEntryHash {
+                seq: r.get(0),
+                hash: r.get(1),
+            },
+        );
+    let sqlite_tip = facts.tip;
     if pg_tip != sqlite_tip {
         return Err(StorageError::Corrupt(format!(
-            "the chain ends at {}:{} on PostgreSQL but at {}:{} in SQLite",
+            "the chain would end at {}:{} on PostgreSQL but ends at {}:{} in SQLite; nothing was kept",
             pg_tip.seq, pg_tip.hash, sqlite_tip.seq, sqlite_tip.hash
+        )));
+    }
+    store.commit(tx).await?;
+    drop(client);
+
+    // Every entry and letter event re-checked on PostgreSQL (through the store, so after
+    // the commit): a copy that does not verify is removed again.
+    let verification = store.verify_audit(vec![sqlite_tip.clone()]).await?;
+    if let Some(failure) = verification.failure() {
+        let failure = failure.to_string();
+        remove_copy(store).await?;
+        return Err(StorageError::Corrupt(format!(
+            "the audit chain does not verify on PostgreSQL: {failure}; the copy was removed"
         )));
     }
     Ok(Imported {
@@ -376,6 +471,23 @@ pub async fn from_sqlite(store: &PgStore, sqlite_path: &Path) -> Result<Imported
         audit_tip: pg_tip,
         verification,
     })
+}
+
+/// Empties what the import filled (TRUNCATE fires no row triggers, so the append-only
+/// tables allow it), leaving the database as it was before: migrated and empty.
+async fn remove_copy(store: &PgStore) -> Result<(), StorageError> {
+    let mut client = store.writer().await?;
+    let tx = begin_write(&mut client).await?;
+    tx.batch_execute(&format!("TRUNCATE {} RESTART IDENTITY", TABLES.join(", ")))
+        .await
+        .db()?;
+    tx.execute(
+        "INSERT INTO report_progress (id, change_seq) VALUES (1, 0)",
+        &[],
+    )
+    .await
+    .db()?;
+    store.commit(tx).await
 }
 
 fn column_index(columns: &[(String, Type)], name: &str) -> Result<usize, StorageError> {

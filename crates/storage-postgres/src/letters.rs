@@ -278,7 +278,7 @@ pub(crate) async fn create_letter(
     letter: NewLetter,
     actor: Actor,
 ) -> Result<CreatedLetter, StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = begin_write(&mut client).await?;
     if let Some(claim) = &letter.idempotency
         && let Some(first) = replayed_letter(&tx, claim).await?
@@ -588,7 +588,7 @@ pub(crate) async fn apply_action(
     decide: DecideFn,
     signed: Option<NewSignedForm>,
 ) -> Result<ActionOutcome, StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = begin_write(&mut client).await?;
     if let Some(signed) = &signed {
         let state = tx
@@ -887,7 +887,7 @@ pub(crate) async fn reveal_writer(
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<Writer, StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = begin_write(&mut client).await?;
     let row = tx
         .query_opt_c(
@@ -939,7 +939,7 @@ pub(crate) async fn prune_idempotency(
     per_user: u32,
     batch: u32,
 ) -> Result<u32, StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = begin_write(&mut client).await?;
     let old = tx
         .execute_c(

@@ -39,6 +39,7 @@ mod users;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -64,6 +65,33 @@ pub const WRITE_LOCK: i64 = 0x6a73_6a62;
 /// reads: sync pages, sessions, letters.
 const POOL_SIZE: usize = 16;
 
+/// Writers a node lets wait for [`WRITE_LOCK`] at once. Each holds a connection while
+/// it waits; capped below [`POOL_SIZE`] so a burst of writes (an intake flood) never
+/// takes every connection and leaves the desks' reads with none.
+const WRITERS: usize = POOL_SIZE / 2;
+
+/// How long a request waits for a pooled connection, and for a new one to be made,
+/// before it is answered with an error instead of hanging (a database that fails over
+/// takes seconds; a client that waits minutes has given up long before).
+const POOL_WAIT: Duration = Duration::from_secs(10);
+
+/// Set on every connection unless the URL sets them itself: a write waiting for a lock
+/// longer than `lock_timeout` fails (and is retried by its caller) instead of hanging
+/// behind a stuck node; a node that dies inside a transaction has it ended after
+/// `idle_in_transaction_session_timeout`, releasing [`WRITE_LOCK`] for the others.
+const SESSION_SETTINGS: [(&str, &str); 2] = [
+    ("lock_timeout", "20s"),
+    ("idle_in_transaction_session_timeout", "30s"),
+];
+
+/// The connection's own time limits: to connect, and for a peer that vanished without
+/// closing (a failed-over primary, a dropped route) to be noticed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(20);
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(20);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_RETRIES: u32 = 3;
+
 /// PostgreSQL's own error as the seam's [`StorageError::Backend`]: the seam knows no
 /// driver, so conversions are written here, once, as `.db()?`.
 pub trait Db<T> {
@@ -77,7 +105,119 @@ impl<T> Db<T> for Result<T, tokio_postgres::Error> {
 }
 
 pub fn backend(e: tokio_postgres::Error) -> StorageError {
-    StorageError::Backend(Box::new(e))
+    StorageError::Backend(Box::new(PgError::from(&e)))
+}
+
+/// A PostgreSQL error as it may be logged: its code, message and the names of what it
+/// concerns, never its DETAIL or HINT, which quote row values (a unique violation's
+/// DETAIL names the duplicate key: a user name, a phone number).
+#[derive(Debug)]
+pub struct PgError(String);
+
+impl From<&tokio_postgres::Error> for PgError {
+    fn from(e: &tokio_postgres::Error) -> PgError {
+        let Some(db) = e.as_db_error() else {
+            // The driver's own errors (I/O, protocol, conversions) carry no row data.
+            return PgError(match std::error::Error::source(e) {
+                Some(cause) => format!("{e}: {cause}"),
+                None => e.to_string(),
+            });
+        };
+        let mut text = format!(
+            "db error {} ({}): {}",
+            db.code().code(),
+            db.severity(),
+            db.message()
+        );
+        for (what, name) in [
+            ("table", db.table()),
+            ("column", db.column()),
+            ("constraint", db.constraint()),
+        ] {
+            if let Some(name) = name {
+                text.push_str(&format!(", {what} {name}"));
+            }
+        }
+        PgError(text)
+    }
+}
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PgError {}
+
+/// The database URL as it may be shown (logs, errors, `--help`): user, hosts, ports and
+/// database name only — never the password, wherever the URL put it (`user:pw@`,
+/// `?password=`), and none of the other parameters.
+pub fn url_label(url: &str) -> String {
+    let Ok(config) = tokio_postgres::Config::from_str(url) else {
+        return "postgres://(a URL that does not parse)".to_owned();
+    };
+    let ports = config.get_ports();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let host = match host {
+                tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                #[cfg(unix)]
+                tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+            };
+            match ports.get(i).or(ports.first()) {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            }
+        })
+        .collect();
+    let user = config
+        .get_user()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
+    format!(
+        "postgres://{user}{}/{}",
+        hosts.join(","),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+/// The connection settings of [`PgStore::open`]: the URL's, with the time limits above
+/// wherever the URL does not set its own.
+fn connection_config(url: &str) -> Result<tokio_postgres::Config, StorageError> {
+    let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
+        StorageError::Migration(format!(
+            "the database URL does not parse: {}",
+            url_label(url)
+        ))
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
+    if config.get_keepalives_interval().is_none() {
+        config
+            .keepalives(true)
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(KEEPALIVE_RETRIES);
+    }
+    let mut options = config.get_options().unwrap_or("").to_owned();
+    for (name, value) in SESSION_SETTINGS {
+        if !options.contains(name) {
+            if !options.is_empty() {
+                options.push(' ');
+            }
+            options.push_str(&format!("-c {name}={value}"));
+        }
+    }
+    config.options(options);
+    Ok(config)
 }
 
 pub(crate) fn corrupt(what: impl Into<String>) -> StorageError {
@@ -112,6 +252,8 @@ pub struct PgStore {
     pool: Pool,
     /// For the listener's connection of its own (`listen.rs`).
     config: tokio_postgres::Config,
+    /// One permit per writer allowed to hold a connection at once ([`WRITERS`]).
+    writers: tokio::sync::Semaphore,
     /// False after a connection could not be had or a commit failed; true again after
     /// the next success (`/healthz` reads it without touching the database).
     healthy: AtomicBool,
@@ -121,8 +263,7 @@ impl PgStore {
     /// Connects to `url` (`postgres://user:password@host:port/db`) and brings the schema
     /// to the latest migration (several nodes starting at once take turns).
     pub async fn open(url: &str) -> Result<PgStore, StorageError> {
-        let config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| StorageError::Migration(format!("the database URL: {e}")))?;
+        let config = connection_config(url)?;
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -132,11 +273,16 @@ impl PgStore {
         );
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(POOL_WAIT))
+            .recycle_timeout(Some(POOL_WAIT))
             .build()
             .map_err(|e| StorageError::Migration(format!("the connection pool: {e}")))?;
         let store = PgStore {
             pool,
             config,
+            writers: tokio::sync::Semaphore::new(WRITERS),
             healthy: AtomicBool::new(true),
         };
         let mut client = store.client().await?;
@@ -159,6 +305,24 @@ impl PgStore {
         }
     }
 
+    /// A connection for a write, once fewer than [`WRITERS`] others hold one: pass it
+    /// to [`begin_write`].
+    pub(crate) async fn writer(&self) -> Result<Writer<'_>, StorageError> {
+        let permit = tokio::time::timeout(POOL_WAIT, self.writers.acquire())
+            .await
+            .map_err(|_| {
+                StorageError::Backend(Box::new(PgError(
+                    "too many writes waiting on this node".to_owned(),
+                )))
+            })?
+            .map_err(|_| corrupt("the writers' semaphore closed"))?;
+        let client = self.client().await?;
+        Ok(Writer {
+            client,
+            _permit: permit,
+        })
+    }
+
     /// Commits a write transaction: an error here means the change may not be there,
     /// and the caller must not say "done".
     pub(crate) async fn commit(&self, tx: Transaction<'_>) -> Result<(), StorageError> {
@@ -172,11 +336,18 @@ impl PgStore {
     }
 }
 
+/// A pooled connection held for a write, with its writer's permit.
+pub(crate) struct Writer<'a> {
+    client: deadpool_postgres::Object,
+    _permit: tokio::sync::SemaphorePermit<'a>,
+}
+
 /// Starts a write transaction holding [`WRITE_LOCK`] (see the crate doc).
-pub(crate) async fn begin_write(
-    client: &mut deadpool_postgres::Object,
-) -> Result<Transaction<'_>, StorageError> {
-    let tx = client
+pub(crate) async fn begin_write<'w>(
+    writer: &'w mut Writer<'_>,
+) -> Result<Transaction<'w>, StorageError> {
+    let tx = writer
+        .client
         .build_transaction()
         .isolation_level(IsolationLevel::ReadCommitted)
         .start()

@@ -21,6 +21,11 @@ pub const CHANNEL: &str = "jsjb_changes";
 const FIRST_PAUSE: Duration = Duration::from_millis(200);
 const LONGEST_PAUSE: Duration = Duration::from_secs(10);
 
+/// How often the listener asks its connection whether it still stands, and how long
+/// the answer may take.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+const HEARTBEAT_ANSWER: Duration = Duration::from_secs(10);
+
 /// Stops the listener when dropped (the server holds it while it serves).
 pub struct Listening(tokio::task::AbortHandle);
 
@@ -78,12 +83,34 @@ async fn listen(
     client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
     tracing::info!("listening for other nodes' changes");
     on_change(ChangeNote::Resync);
-    while let Some(payload) = notes.recv().await {
-        match parse(&payload) {
-            Some(note) => on_change(note),
-            None => {
-                tracing::warn!(%payload, "an unreadable change notification; poking every stream");
-                on_change(ChangeNote::Resync);
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    heartbeat.tick().await;
+    loop {
+        tokio::select! {
+            payload = notes.recv() => {
+                let Some(payload) = payload else { break };
+                match parse(&payload) {
+                    Some(note) => on_change(note),
+                    None => {
+                        tracing::warn!(%payload, "an unreadable change notification; poking every stream");
+                        on_change(ChangeNote::Resync);
+                    }
+                }
+            }
+            // A connection can die without a word (a database host gone, a firewall
+            // dropping idle flows): a query now and then finds out, and the loop above
+            // reconnects, so a node does not go deaf to the others for good.
+            _ = heartbeat.tick() => {
+                match tokio::time::timeout(HEARTBEAT_ANSWER, client.simple_query("SELECT 1")).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => {
+                        tracing::warn!("the change listener's connection stopped answering; reconnecting");
+                        pump.abort();
+                        return Ok(());
+                    }
+                }
             }
         }
     }
@@ -94,8 +121,14 @@ async fn listen(
     }
 }
 
-/// "<seq> <unit> [<previous unit>]" as the trigger writes it.
+/// "<seq> <unit> [<previous unit>]" as migration V2's trigger writes it, or "units" or
+/// "routing" as V4's does.
 fn parse(payload: &str) -> Option<ChangeNote> {
+    match payload {
+        "units" => return Some(ChangeNote::UnitsChanged),
+        "routing" => return Some(ChangeNote::RoutingChanged),
+        _ => {}
+    }
     let mut numbers = payload.split(' ').map(str::parse::<i64>);
     let seq = numbers.next()?.ok()?;
     let units = numbers
@@ -124,6 +157,8 @@ mod tests {
                 units: vec![UnitId(7), UnitId(3)]
             })
         );
+        assert_eq!(parse("units"), Some(ChangeNote::UnitsChanged));
+        assert_eq!(parse("routing"), Some(ChangeNote::RoutingChanged));
         assert_eq!(parse(""), None);
         assert_eq!(parse("44"), None);
         assert_eq!(parse("x 7"), None);

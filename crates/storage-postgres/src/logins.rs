@@ -18,7 +18,7 @@ use jsjb_storage::{
 use serde_json::json;
 
 use crate::audit::{self, NewEntry};
-use crate::users::load_user;
+use crate::users::{USER_COLUMNS, USER_WIDTH, load_user, user_from_row};
 use crate::{Db, PgStore, corrupt};
 
 /// How long a name's failures and lock count are remembered after its last failure.
@@ -34,11 +34,16 @@ pub(crate) async fn credentials(
     store: &PgStore,
     username: &str,
 ) -> Result<Option<Credentials>, StorageError> {
-    let client = store.client().await?;
     // lower(username) is what the unique index holds: names match regardless of case.
-    let found = client
+    // One statement: the password hash and the user it checks in for agree.
+    let found = store
+        .client()
+        .await?
         .query_opt_c(
-            "SELECT id, password_hash FROM users WHERE lower(username) = lower($1)",
+            &format!(
+                "SELECT {USER_COLUMNS}, u.password_hash FROM users u
+                 WHERE lower(u.username) = lower($1)"
+            ),
             &[&username],
         )
         .await
@@ -46,12 +51,9 @@ pub(crate) async fn credentials(
     let Some(row) = found else {
         return Ok(None);
     };
-    let user = load_user(&client, UserId(row.get(0)))
-        .await?
-        .ok_or_else(|| corrupt("user vanished"))?;
     Ok(Some(Credentials {
-        user,
-        password_hash: row.get(1),
+        user: user_from_row(&row)?,
+        password_hash: row.get(USER_WIDTH),
     }))
 }
 
@@ -137,7 +139,7 @@ pub(crate) async fn record_login_failure(
     count_for_name: bool,
     policy: LockoutPolicy,
 ) -> Result<Option<DateTime<Utc>>, StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = crate::begin_write(&mut client).await?;
     let now = attempt.at;
     insert_attempt(&tx, &attempt, false).await?;
@@ -228,7 +230,7 @@ pub(crate) async fn record_login_success(
     attempt: LoginAttempt,
     session: NewSession,
 ) -> Result<Option<DateTime<Utc>>, StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = crate::begin_write(&mut client).await?;
     // The check before the password was verified may have raced failures that locked
     // the name since; the write lock serialises, so this one is final.
@@ -288,11 +290,16 @@ pub(crate) async fn session(
     store: &PgStore,
     token_hash: &str,
 ) -> Result<Option<SessionRecord>, StorageError> {
-    let client = store.client().await?;
-    let found = client
+    // One statement, one snapshot: the session and its user as they stood together.
+    let found = store
+        .client()
+        .await?
         .query_opt_c(
-            "SELECT user_id, expires_at, coalesce(last_seen_at, created_at), revoked_at IS NOT NULL
-             FROM sessions WHERE token_hash = $1",
+            &format!(
+                "SELECT {USER_COLUMNS}, s.expires_at, coalesce(s.last_seen_at, s.created_at),
+                        s.revoked_at IS NOT NULL
+                 FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
+            ),
             &[&token_hash],
         )
         .await
@@ -300,14 +307,11 @@ pub(crate) async fn session(
     let Some(row) = found else {
         return Ok(None);
     };
-    let user = load_user(&client, UserId(row.get(0)))
-        .await?
-        .ok_or_else(|| corrupt("session of a missing user"))?;
     Ok(Some(SessionRecord {
-        user,
-        expires_at: row.get(1),
-        last_seen_at: row.get(2),
-        revoked: row.get(3),
+        user: user_from_row(&row)?,
+        expires_at: row.get(USER_WIDTH),
+        last_seen_at: row.get(USER_WIDTH + 1),
+        revoked: row.get(USER_WIDTH + 2),
     }))
 }
 
@@ -317,7 +321,7 @@ pub(crate) async fn revoke_session(
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = crate::begin_write(&mut client).await?;
     let changed = tx
         .execute_c(
@@ -349,7 +353,7 @@ pub(crate) async fn touch_session(
     token_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     // Under the write lock like every write (the house rule), though this one touches
     // neither the audit chain nor the changes.
     let tx = crate::begin_write(&mut client).await?;
@@ -369,7 +373,7 @@ pub(crate) async fn revoke_user_sessions(
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<usize, StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = crate::begin_write(&mut client).await?;
     if load_user(&tx, user).await?.is_none() {
         return Err(StorageError::NotFound(format!(

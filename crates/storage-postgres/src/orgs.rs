@@ -59,7 +59,7 @@ pub(crate) async fn create_unit(
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<Unit, StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = begin_write(&mut client).await?;
     let mut units = load_units(&tx).await?;
     if let Some(parent) = unit.parent
@@ -130,7 +130,7 @@ pub(crate) async fn rename_unit(
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<Unit, StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = begin_write(&mut client).await?;
     let before = load_units(&tx)
         .await?
@@ -168,7 +168,7 @@ pub(crate) async fn move_unit(
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<UnitMoved, StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = begin_write(&mut client).await?;
     let mut units = load_units(&tx).await?;
     let moved = units
@@ -256,7 +256,7 @@ pub(crate) async fn set_unit_active(
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<Unit, StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = begin_write(&mut client).await?;
     let units = load_units(&tx).await?;
     let before = units
@@ -343,7 +343,7 @@ pub(crate) async fn apply_clock_rules(
     doc_json: String,
     now: DateTime<Utc>,
 ) -> Result<SavedClockRules, StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = begin_write(&mut client).await?;
     if let Some(current) = load_clock_rules(&tx).await?
         && current.version == version
@@ -393,7 +393,7 @@ pub(crate) async fn save_routing_rules(
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<SavedRoutingRules, StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = begin_write(&mut client).await?;
     let current = load_routing_rules(&tx).await?.map_or(0, |r| r.version);
     if current != expected_version {

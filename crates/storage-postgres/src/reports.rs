@@ -572,6 +572,8 @@ async fn refresh_batch(store: &PgStore, rules: &Rules) -> Result<Batch, StorageE
         tx.commit().await.db()?;
         (done, last, folded)
     };
+    drop(client);
+    let mut client = store.writer().await?;
     let tx = begin_write(&mut client).await?;
     let moved = tx
         .execute_c(

@@ -348,7 +348,7 @@ impl SignoffStore for PgStore {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<SigningKey, StorageError> {
-        let mut client = self.client().await?;
+        let mut client = self.writer().await?;
         let tx = begin_write(&mut client).await?;
         let inserted = tx
             .query_one_c(
@@ -409,7 +409,7 @@ impl SignoffStore for PgStore {
         approver: Actor,
         now: DateTime<Utc>,
     ) -> Result<KeyActivation, StorageError> {
-        let mut client = self.client().await?;
+        let mut client = self.writer().await?;
         let tx = begin_write(&mut client).await?;
         let key = pending_key(&tx, id).await?;
         let Some(admin) = approver.user else {
@@ -487,7 +487,7 @@ impl SignoffStore for PgStore {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<KeyActivation, StorageError> {
-        let mut client = self.client().await?;
+        let mut client = self.writer().await?;
         let tx = begin_write(&mut client).await?;
         let key = pending_key(&tx, id).await?;
         // Checked here, in the transaction: the old key may have been revoked since.
@@ -518,7 +518,7 @@ impl SignoffStore for PgStore {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<SigningKey, StorageError> {
-        let mut client = self.client().await?;
+        let mut client = self.writer().await?;
         let tx = begin_write(&mut client).await?;
         let key = load_key(&tx, id)
             .await?
@@ -540,7 +540,7 @@ impl SignoffStore for PgStore {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Delegation, StorageError> {
-        let mut client = self.client().await?;
+        let mut client = self.writer().await?;
         let tx = begin_write(&mut client).await?;
         let id: i64 = tx
             .query_one_c(
@@ -598,7 +598,7 @@ impl SignoffStore for PgStore {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Delegation, StorageError> {
-        let mut client = self.client().await?;
+        let mut client = self.writer().await?;
         let tx = begin_write(&mut client).await?;
         let changed = tx
             .execute_c(

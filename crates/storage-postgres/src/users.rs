@@ -15,33 +15,26 @@ use crate::audit::{self, NewEntry};
 use crate::notices::{NewNotice, acknowledge, add_notice, open_notices};
 use crate::{Db, PgStore, begin_write, corrupt, is_unique_violation, signoff};
 
-/// The columns [`user_from_row`] reads, in its order.
-pub(crate) const USER_COLUMNS: &str =
-    "id, unit_id, username, display_name, active, must_change_password";
+/// A user with their roles, as columns of `users u`, read in one statement (so one
+/// snapshot: a user's roles never come from another moment than the user's row).
+/// [`user_from_row`] reads them; more columns may follow them.
+pub(crate) const USER_COLUMNS: &str = "u.id, u.unit_id, u.username, u.display_name,
+     u.active, u.must_change_password,
+     ARRAY(SELECT role FROM user_roles r WHERE r.user_id = u.id ORDER BY role)";
 
-pub(crate) async fn load_roles(
-    c: &impl GenericClient,
-    user: i64,
-) -> Result<BTreeSet<Role>, StorageError> {
-    let rows = c
-        .query_c("SELECT role FROM user_roles WHERE user_id = $1", &[&user])
-        .await
-        .db()?;
-    rows.iter()
-        .map(|r| {
-            let role: &str = r.get(0);
-            Role::parse(role)
-                .ok_or_else(|| corrupt(format!("user {user} has unknown role {role:?}")))
-        })
-        .collect()
-}
+/// How many of a row's columns [`USER_COLUMNS`] are.
+pub(crate) const USER_WIDTH: usize = 7;
 
-/// A user from a row of [`USER_COLUMNS`], with their roles.
-pub(crate) async fn user_from_row(
-    c: &impl GenericClient,
-    r: &tokio_postgres::Row,
-) -> Result<UserRecord, StorageError> {
+/// A user from a row beginning with [`USER_COLUMNS`].
+pub(crate) fn user_from_row(r: &tokio_postgres::Row) -> Result<UserRecord, StorageError> {
     let id: i64 = r.get(0);
+    let roles = r
+        .get::<_, Vec<String>>(6)
+        .iter()
+        .map(|role| {
+            Role::parse(role).ok_or_else(|| corrupt(format!("user {id} has unknown role {role:?}")))
+        })
+        .collect::<Result<BTreeSet<Role>, StorageError>>()?;
     Ok(UserRecord {
         id: UserId(id),
         unit_id: UnitId(r.get(1)),
@@ -49,7 +42,7 @@ pub(crate) async fn user_from_row(
         display_name: r.get(3),
         active: r.get(4),
         must_change_password: r.get(5),
-        roles: load_roles(c, id).await?,
+        roles,
     })
 }
 
@@ -59,15 +52,12 @@ pub(crate) async fn load_user(
 ) -> Result<Option<UserRecord>, StorageError> {
     let row = c
         .query_opt_c(
-            &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),
+            &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"),
             &[&id.0],
         )
         .await
         .db()?;
-    match row {
-        Some(r) => Ok(Some(user_from_row(c, &r).await?)),
-        None => Ok(None),
-    }
+    row.as_ref().map(user_from_row).transpose()
 }
 
 /// A count of rows as the seam's `usize`.
@@ -145,19 +135,16 @@ async fn revoke_sessions(
 // --- the trait's methods ---------------------------------------------------------
 
 pub(crate) async fn users(store: &PgStore) -> Result<Vec<UserRecord>, StorageError> {
-    let client = store.client().await?;
-    let rows = client
+    let rows = store
+        .client()
+        .await?
         .query_c(
-            &format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"),
+            &format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.id"),
             &[],
         )
         .await
         .db()?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        out.push(user_from_row(&client, r).await?);
-    }
-    Ok(out)
+    rows.iter().map(user_from_row).collect()
 }
 
 pub(crate) async fn user(store: &PgStore, id: UserId) -> Result<Option<UserRecord>, StorageError> {
@@ -170,7 +157,7 @@ pub(crate) async fn create_user(
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<UserRecord, StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = begin_write(&mut client).await?;
     let unit_exists: bool = tx
         .query_one_c(
@@ -247,7 +234,7 @@ pub(crate) async fn set_password(
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = begin_write(&mut client).await?;
     // Whoever sets a password may know it: remembered, so that they do not count as
     // independent of this account in the dual control of signing keys.
@@ -314,7 +301,7 @@ pub(crate) async fn set_user_active(
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<UserRecord, StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = begin_write(&mut client).await?;
     let before = load_user(&tx, user).await?.ok_or_else(|| no_user(user))?;
     if before.active == active {
@@ -376,7 +363,7 @@ pub(crate) async fn update_user(
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<UserChanged, StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = begin_write(&mut client).await?;
     let before = load_user(&tx, user).await?.ok_or_else(|| no_user(user))?;
     let display_name = change
@@ -494,7 +481,7 @@ pub(crate) async fn change_own_password(
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = begin_write(&mut client).await?;
     // Set by the user themself: the chain of who may know it ends here.
     let changed = tx
@@ -555,7 +542,7 @@ pub(crate) async fn acknowledge_notices(
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<usize, StorageError> {
-    let mut client = store.client().await?;
+    let mut client = store.writer().await?;
     let tx = begin_write(&mut client).await?;
     let n = acknowledge(&tx, user, up_to, now).await?;
     if n > 0 {

@@ -11,7 +11,7 @@ use rusqlite::{OptionalExtension, params};
 
 use jsjb_storage::StorageError;
 use jsjb_storage::citizen_tokens::{
-    BucketRule, CitizenTokenStore, CodeCheck, NewCode, NewTicket, Take, TicketRecord,
+    BucketRule, CitizenTokenStore, CodeCheck, NewCode, NewTicket, Take, TicketRecord, same_digest,
 };
 use jsjb_storage::time::to_db;
 
@@ -72,7 +72,7 @@ impl CitizenTokenStore for SqliteStore {
             if left == 0 {
                 return Ok(CodeCheck::TooManyTries);
             }
-            if stored == given {
+            if same_digest(&stored, &given) {
                 delete()?;
                 return Ok(CodeCheck::Right);
             }
@@ -139,14 +139,31 @@ impl CitizenTokenStore for SqliteStore {
         .await
     }
 
-    async fn consume_ticket(&self, ticket_hash: &str) -> Result<(), StorageError> {
+    async fn take_ticket(
+        &self,
+        ticket_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TicketRecord>, StorageError> {
         let hash = ticket_hash.to_owned();
         self.write(move |tx| {
-            tx.prepare_cached("DELETE FROM citizen_tickets WHERE ticket_hash = ?1")
+            let row: Option<(String, String, String)> = tx
+                .prepare_cached(
+                    "DELETE FROM citizen_tickets WHERE ticket_hash = ?1
+                     RETURNING phone, name, expires_at",
+                )
                 .db()?
-                .execute([&hash])
+                .query_row([&hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
                 .db()?;
-            Ok(())
+            let Some((phone, name, expires_at)) = row else {
+                return Ok(None);
+            };
+            let expires_at = time_col(&expires_at)?;
+            Ok((now <= expires_at).then_some(TicketRecord {
+                phone,
+                name,
+                expires_at,
+            }))
         })
         .await
     }
@@ -165,9 +182,14 @@ impl CitizenTokenStore for SqliteStore {
                 .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
                 .db()?;
-            let tokens = match row {
-                Some((tokens, at)) => rule.refilled(tokens, time_col(&at)?, now),
-                None => rule.capacity,
+            // The bucket's time never goes back (a clock stepped back, or a node behind
+            // another): refilling from the later time again would count some twice.
+            let (tokens, at) = match row {
+                Some((tokens, at)) => {
+                    let at = time_col(&at)?;
+                    (rule.refilled(tokens, at, now), at.max(now))
+                }
+                None => (rule.capacity, now),
             };
             let (left, take) = if tokens >= 1.0 {
                 (tokens - 1.0, Take::Taken)
@@ -180,7 +202,7 @@ impl CitizenTokenStore for SqliteStore {
                  ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, at = excluded.at",
             )
             .db()?
-            .execute(params![key, left, to_db(now)])
+            .execute(params![key, left, to_db(at)])
             .db()?;
             Ok(take)
         })

@@ -16,6 +16,14 @@ use chrono::{DateTime, Utc};
 
 use crate::StorageError;
 
+/// Whether a stored digest and a given one are the same, in time that does not depend
+/// on where they differ: a backend compares codes' digests with this, never with `==`,
+/// so an attacker timing guesses learns nothing about the stored digest's prefix.
+pub fn same_digest(stored: &str, given: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    stored.len() == given.len() && bool::from(stored.as_bytes().ct_eq(given.as_bytes()))
+}
+
 /// A fresh code for `key`; it replaces the key's outstanding code, if any (one live
 /// code per key: a phone and what the code is for).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,8 +144,14 @@ pub trait CitizenTokenStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<TicketRecord>, StorageError>;
 
-    /// Uses the ticket up (a ticket already gone is no error).
-    async fn consume_ticket(&self, ticket_hash: &str) -> Result<(), StorageError>;
+    /// Uses the ticket up and gives back what it stood for, if it was live at `now`:
+    /// atomically, so of two requests with one ticket (on two nodes at once) exactly one
+    /// gets it. A ticket already gone, or expired, gives `None` (and is gone after).
+    async fn take_ticket(
+        &self,
+        ticket_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TicketRecord>, StorageError>;
 
     /// Takes one token from `key`'s bucket at `now`, atomically (a bucket never seen is
     /// full). The bucket is left refilled to `now`, less the token if one was taken.

@@ -2142,12 +2142,32 @@ pub async fn citizen_tickets(store: Arc<dyn Storage>) {
         "expired"
     );
     assert_eq!(tickets.ticket("t2", t0()).await.expect("read"), None);
-    tickets.consume_ticket("t1").await.expect("consume");
+    assert_eq!(
+        tickets.take_ticket("t1", t0()).await.expect("take"),
+        Some(record.clone()),
+        "taking gives what the ticket stood for"
+    );
     assert_eq!(tickets.ticket("t1", t0()).await.expect("read"), None);
+    assert_eq!(
+        tickets.take_ticket("t1", t0()).await.expect("take"),
+        None,
+        "a ticket is taken once"
+    );
+    // An expired ticket is not given, and is gone after.
+    let mut late = NewTicket {
+        ticket_hash: "t3".to_owned(),
+        phone: "13800138000".to_owned(),
+        name: "张三".to_owned(),
+        expires_at,
+    };
+    tickets.issue_ticket(late.clone()).await.expect("issue");
+    let after = expires_at + Duration::microseconds(1);
+    assert_eq!(tickets.take_ticket("t3", after).await.expect("take"), None);
+    late.expires_at = after + Duration::minutes(1);
     tickets
-        .consume_ticket("t1")
+        .issue_ticket(late)
         .await
-        .expect("a ticket already gone is no error");
+        .expect("the expired ticket was removed, so its digest can be issued again");
 }
 
 /// Buckets: the burst at once, then a token per refill interval; keys apart; a refund
@@ -2176,6 +2196,16 @@ pub async fn citizen_buckets(store: Arc<dyn Storage>) {
         assert_eq!(take("g", t0() + Duration::seconds(10)).await, Take::Taken);
     }
     assert_eq!(take("g", t0()).await, empty(60));
+    // Nor does it move the bucket's time back: the refill still counts from the later
+    // take, so the one behind gave no token's worth of time away.
+    assert!(matches!(
+        take("g", t0() + Duration::seconds(10 + 59)).await,
+        Take::Empty { .. }
+    ));
+    assert_eq!(
+        take("g", t0() + Duration::seconds(10 + 60)).await,
+        Take::Taken
+    );
 
     // A refunded token can be taken again at once.
     for _ in 0..3 {
@@ -2370,4 +2400,35 @@ pub async fn citizen_tokens_concurrency(store: Arc<dyn Storage>) {
         }
     }
     assert_eq!(taken, 5);
+
+    // One ticket sent with twenty letters at once (two nodes, say): one letter gets it.
+    store
+        .citizen_tokens()
+        .issue_ticket(NewTicket {
+            ticket_hash: "shared".to_owned(),
+            phone: "13800138000".to_owned(),
+            name: "张三".to_owned(),
+            expires_at: t0() + Duration::minutes(60),
+        })
+        .await
+        .expect("issue");
+    let takers: Vec<_> = (0..20)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .citizen_tokens()
+                    .take_ticket("shared", t0())
+                    .await
+                    .expect("take")
+            })
+        })
+        .collect();
+    let mut got = 0;
+    for taker in takers {
+        if taker.await.expect("task").is_some() {
+            got += 1;
+        }
+    }
+    assert_eq!(got, 1, "one ticket, one letter");
 }

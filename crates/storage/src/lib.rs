@@ -340,8 +340,14 @@ pub enum ChangeNote {
     /// Change `seq` committed, touching `units` (the letter's unit now and before).
     Change { seq: i64, units: Vec<UnitId> },
     /// The feed was (re)connected: changes may have been missed meanwhile, so every
-    /// stream should be poked with the newest change.
+    /// stream should be poked with the newest change, and whatever a node caches from
+    /// the database (the unit tree, the routing rules) read again.
     Resync,
+    /// Another node changed the unit tree (created, renamed, moved or (de)activated a
+    /// unit): read it again before the next poke.
+    UnitsChanged,
+    /// Another node saved routing rules: route by the newest from now on.
+    RoutingChanged,
 }
 
 /// One page of changes for a desktop.

@@ -54,6 +54,9 @@ pub const WELCOME: &str = "您好，这里是深圳市公安局“局长信箱�
 const HELP: &str = "留言方法：1. 发送文字、图片（最多 9 张）或语音（最多 3 段）说明情况；2. 发送您的手机号码（11 位），便于民警联系您；3. 发送“提交”完成留言，您会收到查询编号。发送“取消”放弃本次留言。紧急情况请拨打 110。";
 const PROGRESS: &str = "查询进度：请在“局长信箱”网站的“查询进度”页面输入查询编号和手机号后四位。";
 
+/// The answer to a message holding characters a letter may not (control characters).
+const UNREADABLE: &str = "这条消息含有无法识别的字符，没有记入。请重新输入文字。";
+
 fn first_reply() -> &'static str {
     "已收到。您可继续发送文字、图片或语音补充；请发送您的手机号码（11 位）；写完后发送“提交”。"
 }
@@ -65,6 +68,36 @@ fn first_reply() -> &'static str {
 /// stored gets an error (the platform redelivers it), never a "delivered".
 pub async fn handle(state: &AppState, mut msg: Message) -> Result<Option<String>, ApiError> {
     let now = state.time.now();
+    // What the platform sent is hostile text like any other: a control character (a
+    // NUL, which PostgreSQL cannot store) is answered, never stored, so the message is
+    // delivered once and not redelivered for ever after a database error.
+    let hostile = [
+        Some(&msg.sender),
+        Some(&msg.sender_name),
+        msg.msg_id.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|text| crate::extract::refused_control(text).is_some());
+    if hostile {
+        tracing::warn!(
+            channel = msg.channel.as_str(),
+            "a message with control characters in its sender; not stored"
+        );
+        return Ok(Some(UNREADABLE.to_owned()));
+    }
+    if let Incoming::Media {
+        reference,
+        recognition,
+        ..
+    } = &mut msg.incoming
+    {
+        // Only notes for the desk: what cannot be shown is left out.
+        reference.retain(|c| !c.is_control());
+        if let Some(text) = recognition {
+            *text = text.replace(|c: char| c.is_control() && c != '\n', "");
+        }
+    }
     if let Some(id) = &msg.msg_id
         && state.store.message_seen(msg.channel, id).await?
     {
@@ -112,6 +145,9 @@ pub async fn handle(state: &AppState, mut msg: Message) -> Result<Option<String>
                     super::otp::mask_phone(phone)
                 )),
             ),
+            text if crate::extract::refused_control(text).is_some() => {
+                return Ok(Some(UNREADABLE.to_owned()));
+            }
             text => (
                 DraftEdit::AppendText {
                     text: text.to_owned(),

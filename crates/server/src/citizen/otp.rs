@@ -233,17 +233,41 @@ impl Tickets {
         }))
     }
 
-    /// Uses the ticket up, after its letter was stored. A failure is logged, not
-    /// answered: the letter is in, and telling the writer otherwise would invite them to
-    /// send it again (the ticket still expires, and a resend is caught as a duplicate).
-    pub async fn consume(&self, token: &str) {
-        if let Err(e) = self
+    /// Uses the ticket up before its letter is stored, and gives back the writer it
+    /// stood for: of two letters sent with one ticket at once (two tabs, two nodes) only
+    /// one gets it, so one verification stands for one letter.
+    pub async fn take(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Verified>, ApiError> {
+        if token.is_empty() {
+            return Ok(None);
+        }
+        let taken = self
             .store
             .citizen_tokens()
-            .consume_ticket(&ticket_digest(token))
-            .await
-        {
-            tracing::warn!(%e, "a used ticket could not be removed; it lapses at its expiry");
+            .take_ticket(&ticket_digest(token), now)
+            .await?;
+        Ok(taken.map(|t| Verified {
+            phone: t.phone,
+            name: t.name,
+            expires: t.expires_at,
+        }))
+    }
+
+    /// Gives a taken ticket back when its letter was refused (the writer is shown the
+    /// form again, with the same ticket, to correct it). A failure is logged: the writer
+    /// then has to verify the phone again, and nothing they were told was received is lost.
+    pub async fn give_back(&self, token: &str, verified: &Verified) {
+        let ticket = NewTicket {
+            ticket_hash: ticket_digest(token),
+            phone: verified.phone.clone(),
+            name: verified.name.clone(),
+            expires_at: verified.expires,
+        };
+        if let Err(e) = self.store.citizen_tokens().issue_ticket(ticket).await {
+            tracing::warn!(%e, "a refused letter's ticket could not be given back");
         }
     }
 }
@@ -347,8 +371,16 @@ mod tests {
             None,
             "expired"
         );
-        node_a.1.consume(&ticket).await;
+        let taken = node_a.1.take(&ticket, t0).await.expect("db");
+        assert_eq!(taken.as_ref(), Some(&verified));
         assert_eq!(node_b.1.get(&ticket, t0).await.expect("db"), None);
+        assert_eq!(
+            node_b.1.take(&ticket, t0).await.expect("db"),
+            None,
+            "taken once"
+        );
+        node_b.1.give_back(&ticket, &verified).await;
+        assert_eq!(node_a.1.get(&ticket, t0).await.expect("db"), Some(verified));
     }
 
     #[test]

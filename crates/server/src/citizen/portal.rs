@@ -609,21 +609,32 @@ async fn submit(
         writer_phone: verified.phone.clone(),
         writer_contact: None,
     };
-    match intake::accept_public_letter(&state, Channel::Web, input, uploads, Vec::new()).await {
-        Ok(receipt) => {
-            state.citizen.tickets.consume(&form.ticket).await;
-            ok(pages::done(
-                &receipt.tracking_code,
-                receipt.duplicate,
-                flow.thanks,
-                state.rules.current(state.time.now()),
-            ))
-            .scripted()
+    // The ticket is used up before the letter is stored, so one verification stands
+    // for one letter even when the form is sent twice at once (to two nodes).
+    let verified = match state.citizen.tickets.take(&form.ticket, now).await {
+        Ok(Some(taken)) => taken,
+        Ok(None) => {
+            return error_page(&ApiError::invalid("ticket", "unknown or expired ticket"));
         }
+        Err(e) => return error_page(&e),
+    };
+    match intake::accept_public_letter(&state, Channel::Web, input, uploads, Vec::new()).await {
+        Ok(receipt) => ok(pages::done(
+            &receipt.tracking_code,
+            receipt.duplicate,
+            flow.thanks,
+            state.rules.current(state.time.now()),
+        ))
+        .scripted(),
         Err(e) => {
             if let ApiError::Internal(cause) = &e {
                 tracing::error!(%cause, "storing a portal letter");
             }
+            state
+                .citizen
+                .tickets
+                .give_back(&form.ticket, &verified)
+                .await;
             let mut faults = Faults::default();
             add_fault(&mut faults, &e);
             again(status(&e), &faults)

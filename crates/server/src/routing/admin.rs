@@ -49,9 +49,18 @@ pub async fn get_routing(
 ) -> Result<ApiJson<RoutingRulesView>, ApiError> {
     require_city_admin(&state, &session).await?;
     let saved = state.store.routing_rules().await?;
+    // The rules shown are the version's own, as stored: an admin edits what the version
+    // number says, even if this node has not heard of a save on another node yet (a
+    // save from a stale copy would otherwise pass the version check and undo it).
+    let rules = match &saved {
+        Some(saved) => serde_json::from_str::<RoutingRules>(&saved.rules_json).map_err(|e| {
+            ApiError::Internal(format!("the saved routing rules do not parse: {e}"))
+        })?,
+        None => (*state.routing_rules()).clone(),
+    };
     Ok(ApiJson(RoutingRulesView {
         version: saved.as_ref().map_or(0, |s| s.version),
-        rules: (*state.routing_rules()).clone(),
+        rules,
         saved_at: saved.as_ref().map(|s| s.saved_at),
         saved_by: saved.as_ref().and_then(|s| s.saved_by).map(|u| u.0),
         reason: saved.map(|s| s.reason).unwrap_or_default(),
@@ -119,17 +128,16 @@ pub async fn post_routing_test(
     }))
 }
 
-/// At start: rules an admin saved win over the start-up file's (logged when both exist).
+/// At start, and when another node saved rules: the newest rules an admin saved win
+/// over the start-up file's.
 pub async fn load_saved(state: &AppState) {
     match state.store.routing_rules().await {
         Ok(Some(saved)) => match serde_json::from_str::<RoutingRules>(&saved.rules_json) {
             Ok(rules) => {
-                if !state.routing_rules().rules.is_empty() {
-                    tracing::info!(
-                        version = saved.version,
-                        "routing: the rules saved in the console replace the start-up file's"
-                    );
-                }
+                tracing::info!(
+                    version = saved.version,
+                    "routing: the saved rules are in force"
+                );
                 state.set_routing_rules(rules);
             }
             Err(e) => {
