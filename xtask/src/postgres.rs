@@ -38,6 +38,7 @@ pub struct TestCluster {
 impl TestCluster {
     pub fn start() -> Result<TestCluster> {
         let bin = bin_dir()?;
+        stop_orphans(&bin);
         let dir = std::env::temp_dir().join(format!("jsjb-test-postgres-{}", std::process::id()));
         if dir.exists() {
             std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
@@ -147,6 +148,50 @@ impl Drop for TestCluster {
             );
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Stops and removes the clusters of earlier runs whose xtask is gone (interrupted with
+/// Ctrl-C or killed, so its guard never dropped): each would otherwise keep a server
+/// running and a folder in the temporary directory until the machine restarts.
+fn stop_orphans(bin: &Path) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("jsjb-test-postgres-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let data = entry.path().join("data");
+        if data.join("postmaster.pid").exists() {
+            let pg_ctl = bin.join("pg_ctl");
+            let mut stop = if is_root() {
+                let mut cmd = Command::new("runuser");
+                cmd.args(["-u", "postgres", "--"]).arg(pg_ctl);
+                cmd
+            } else {
+                Command::new(pg_ctl)
+            };
+            stop.arg("-D")
+                .arg(&data)
+                .args(["-m", "immediate", "-w", "stop"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            let _ = shell::succeeds(stop);
+        }
+        println!(
+            "removed the tests' PostgreSQL left by an interrupted run: {}",
+            entry.path().display()
+        );
+        let _ = std::fs::remove_dir_all(entry.path());
     }
 }
 

@@ -31,7 +31,7 @@ use jsjb_server::time::SystemTime;
 use jsjb_storage::Actor;
 use jsjb_store::{ActionContext, InboxQuery, Store, StoreHandle};
 use jsjb_sync::{ClientConfig, ServerClient, SyncConfig, SyncEngine, SyncHandle, SystemClock};
-use pg_support::{Database, Running, free_port, server, wait_healthy};
+use pg_support::{Database, Running, Stopping, free_port, server, wait_healthy};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "failover-password-1";
@@ -53,7 +53,7 @@ fn nginx_binary() -> PathBuf {
 /// nginx balancing `nodes` round-robin on `port`: a node that refuses connections is
 /// skipped for the next (idempotent requests are retried there; the desktops and the
 /// desk retry the rest under their idempotency keys), the event stream unbuffered.
-fn start_nginx(dir: &Path, port: u16, nodes: &[u16]) -> Running {
+fn start_nginx(dir: &Path, port: u16, nodes: &[u16]) -> Stopping {
     let temp = dir.join("nginx-temp");
     std::fs::create_dir_all(&temp).expect("temp");
     // Run as root (a container), nginx's worker is `nobody`: it must reach its paths.
@@ -94,7 +94,7 @@ fn start_nginx(dir: &Path, port: u16, nodes: &[u16]) -> Running {
         .stdout(Stdio::null())
         .spawn()
         .expect("start nginx");
-    Running(child)
+    Stopping(child)
 }
 
 fn node(db: &Database, dir: &Path, port: u16) -> Running {

@@ -7,7 +7,9 @@
 //! to the PostgreSQL column's type: times from `jsjb_storage::time::to_db` text to
 //! `timestamptz`, 0/1 to `boolean`. Ids are kept, so the sync cursor (`changes.seq`) and
 //! the audit chain carry over unchanged, and each identity continues after the largest
-//! id copied. All of it is one transaction under the write lock: a failed copy leaves
+//! id copied. (COPY writes identity columns as given, GENERATED ALWAYS ones too — V1's
+//! header says the ids are BY DEFAULT for this, but `login_attempts` is ALWAYS, and a
+//! migration's text cannot be corrected once applied.) All of it is one transaction under the write lock: a failed copy leaves
 //! the database empty.
 //!
 //! SQLite is read in one read transaction (every table from one moment) and a chunk of

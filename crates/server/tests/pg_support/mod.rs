@@ -16,12 +16,22 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_jsjb-server");
 /// A database of its own on the test server, dropped with the guard.
 pub use jsjb_storage_postgres::testing::TestDatabase as Database;
 
+/// A port no one listens on, for a child server to bind. Taken from below Linux's
+/// ephemeral range (32768 and up), where the tests' own outgoing connections get their
+/// ports, and in turn per test process, so two calls never name the same port and a
+/// client's connection cannot take it between this check and the child's bind.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // A start of its own per process (tests of several binaries run at once).
+    let base = 20_000 + (std::process::id() % 1_000) as u16 * 10;
+    loop {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (base - 20_000 + offset) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// The server binary on PostgreSQL with `args` (a subcommand and its flags).
@@ -37,10 +47,31 @@ pub fn server(db: &Database, dir: &Path, port: u16, args: &[&str]) -> Command {
     cmd
 }
 
+/// A child process, killed with SIGKILL when dropped (a server node's crash).
 pub struct Running(pub Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A child process stopped with SIGTERM when dropped, and SIGKILL only if it has not
+/// ended within 5 s: nginx's master stops its workers on SIGTERM, while SIGKILL would
+/// leave a worker holding the port.
+pub struct Stopping(pub Child);
+
+impl Drop for Stopping {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .stderr(std::process::Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
