@@ -31,7 +31,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{GenericClient, Transaction};
 use jsjb_core::letter::Category;
 use jsjb_core::org::{Tier, UnitId, UserId};
-use jsjb_core::report::{LetterFacts, Outcome, Rate, letter_facts};
+use jsjb_core::report::{Outcome, letter_facts};
 use jsjb_core::rules::Rules;
 use jsjb_core::workflow::EventPayload;
 use jsjb_storage::StorageError;
@@ -42,6 +42,9 @@ use tokio_postgres::Row;
 use tokio_postgres::types::FromSql;
 
 use crate::{Db, PgStore, begin_read, begin_write, corrupt, load_units, parse_tier};
+use jsjb_storage::report_facts::{
+    DEADLINE, FactRow, PROBLEM, RECEIVED, RESOLUTION, RESPONSE, VISIT, kind_rate, micros, rows,
+};
 
 /// Changes taken per batch: small enough that the write lock is never held for long.
 const BATCH: i64 = 1000;
@@ -50,133 +53,11 @@ const BATCH: i64 = 1000;
 /// in memory at once, only the sums.
 const FETCH: i32 = 10_000;
 
-/// `report_facts.kind`.
-const RESPONSE: i16 = 1;
-const RESOLUTION: i16 = 2;
-const VISIT: i16 = 3;
-/// A clock deadline that is or may become late (met and void ones are not kept).
-const DEADLINE: i16 = 4;
-const HOLDING: i16 = 5;
-const RECEIVED: i16 = 6;
-const PROBLEM: i16 = 7;
-
-fn kind_rate(kind: i16) -> Option<Rate> {
-    match kind {
-        RESPONSE => Some(Rate::Response),
-        RESOLUTION => Some(Rate::Resolution),
-        VISIT => Some(Rate::Satisfaction),
-        _ => None,
-    }
-}
-
-fn micros(at: DateTime<Utc>) -> i64 {
-    at.timestamp_micros()
-}
-
 /// Column `i` of `r`: a NULL where a value is due, or a wrong type, is corrupt data,
 /// not a panic (`Row::get` would panic).
 fn col<'a, T: FromSql<'a>>(r: &'a Row, i: usize) -> Result<T, StorageError> {
     r.try_get(i)
         .map_err(|e| corrupt(format!("report_facts column {i}: {e}")))
-}
-
-/// One row of `report_facts`.
-struct FactRow {
-    kind: i16,
-    at: i64,
-    unit: UnitId,
-    tier: Tier,
-    user: Option<UserId>,
-    counts_after: Option<i64>,
-    met: Option<bool>,
-    until: Option<i64>,
-    tag: Option<String>,
-}
-
-impl FactRow {
-    fn new(kind: i16, at: DateTime<Utc>, unit: UnitId, tier: Tier) -> Self {
-        FactRow {
-            kind,
-            at: micros(at),
-            unit,
-            tier,
-            user: None,
-            counts_after: None,
-            met: None,
-            until: None,
-            tag: None,
-        }
-    }
-
-    fn outcome(mut self, outcome: Outcome) -> Self {
-        let (counts_after, met) = outcome.encode();
-        self.counts_after = Some(counts_after);
-        self.met = Some(met);
-        self
-    }
-}
-
-/// The rows of one letter's facts (`tier_of`: the tier of each unit, for the facts
-/// that do not carry one).
-fn rows(facts: &LetterFacts, tags: &[String], tier_of: impl Fn(UnitId) -> Tier) -> Vec<FactRow> {
-    let mut out = Vec::new();
-    let area_tier = tier_of(facts.area);
-    out.push(FactRow::new(
-        RECEIVED,
-        facts.received_at,
-        facts.area,
-        area_tier,
-    ));
-    for tag in tags {
-        out.push(FactRow {
-            tag: Some(tag.clone()),
-            ..FactRow::new(PROBLEM, facts.received_at, facts.area, area_tier)
-        });
-    }
-    for r in &facts.responses {
-        out.push(
-            FactRow {
-                user: r.officer,
-                ..FactRow::new(RESPONSE, r.dispatched_at, r.unit, r.tier)
-            }
-            .outcome(r.outcome),
-        );
-    }
-    let res = &facts.resolution;
-    out.push(
-        FactRow {
-            user: res.officer,
-            ..FactRow::new(RESOLUTION, res.due_at, res.unit, tier_of(res.unit))
-        }
-        .outcome(res.outcome),
-    );
-    for v in &facts.visits {
-        let outcome = if v.satisfied {
-            Outcome::Met
-        } else {
-            Outcome::Missed
-        };
-        out.push(
-            FactRow {
-                user: v.officer,
-                ..FactRow::new(VISIT, v.at, v.unit, tier_of(v.unit))
-            }
-            .outcome(outcome),
-        );
-    }
-    for d in &facts.deadlines {
-        // Only a miss counts as overdue: met and void deadlines never will.
-        if matches!(d.outcome, Outcome::Missed | Outcome::Open { .. }) {
-            out.push(FactRow::new(DEADLINE, d.due_at, d.unit, d.tier).outcome(d.outcome));
-        }
-    }
-    for h in &facts.holdings {
-        out.push(FactRow {
-            until: h.until.map(micros),
-            ..FactRow::new(HOLDING, h.from, h.unit, h.tier)
-        });
-    }
-    out
 }
 
 fn parse_category(text: &str) -> Result<Category, StorageError> {

@@ -21,10 +21,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use jsjb_core::letter::Category;
 use jsjb_core::org::{Tier, UnitId, UserId};
-use jsjb_core::report::{LetterFacts, Outcome, Rate, letter_facts};
+use jsjb_core::report::{Outcome, Rate, letter_facts};
 use jsjb_core::rules::Rules;
 use jsjb_core::workflow::EventPayload;
 use jsjb_storage::StorageError;
+use jsjb_storage::report_facts::{
+    DEADLINE, FactRow, PROBLEM, RECEIVED, RESOLUTION, RESPONSE, VISIT, kind_rate, micros,
+    rate_kind, rows,
+};
 use jsjb_storage::reports::{
     DayRow, HeldRow, RateRow, ReceivedRow, ReportAggregates, ReportQuery, ReportStore,
 };
@@ -36,138 +40,8 @@ use crate::{Db, SqliteStore};
 /// Changes taken per writer job: small enough that the writer is never held for long.
 const BATCH: usize = 1000;
 
-/// `report_facts.kind`.
-const RESPONSE: i64 = 1;
-const RESOLUTION: i64 = 2;
-const VISIT: i64 = 3;
-/// A clock deadline that is or may become late (met and void ones are not kept).
-const DEADLINE: i64 = 4;
-const HOLDING: i64 = 5;
-const RECEIVED: i64 = 6;
-const PROBLEM: i64 = 7;
-
-fn rate_kind(rate: Rate) -> i64 {
-    match rate {
-        Rate::Response => RESPONSE,
-        Rate::Resolution => RESOLUTION,
-        Rate::Satisfaction => VISIT,
-    }
-}
-
-fn kind_rate(kind: i64) -> Option<Rate> {
-    match kind {
-        RESPONSE => Some(Rate::Response),
-        RESOLUTION => Some(Rate::Resolution),
-        VISIT => Some(Rate::Satisfaction),
-        _ => None,
-    }
-}
-
 fn corrupt(what: impl Into<String>) -> StorageError {
     StorageError::Corrupt(what.into())
-}
-
-fn micros(at: DateTime<Utc>) -> i64 {
-    at.timestamp_micros()
-}
-
-/// One row of `report_facts`.
-struct FactRow {
-    kind: i64,
-    at: i64,
-    unit: UnitId,
-    tier: Tier,
-    user: Option<UserId>,
-    counts_after: Option<i64>,
-    met: Option<bool>,
-    until: Option<i64>,
-    tag: Option<String>,
-}
-
-impl FactRow {
-    fn new(kind: i64, at: DateTime<Utc>, unit: UnitId, tier: Tier) -> Self {
-        FactRow {
-            kind,
-            at: micros(at),
-            unit,
-            tier,
-            user: None,
-            counts_after: None,
-            met: None,
-            until: None,
-            tag: None,
-        }
-    }
-
-    fn outcome(mut self, outcome: Outcome) -> Self {
-        let (counts_after, met) = outcome.encode();
-        self.counts_after = Some(counts_after);
-        self.met = Some(met);
-        self
-    }
-}
-
-/// The rows of one letter's facts (`tiers`: the tier of each unit, for the facts that
-/// do not carry one).
-fn rows(facts: &LetterFacts, tags: &[String], tier_of: impl Fn(UnitId) -> Tier) -> Vec<FactRow> {
-    let mut out = Vec::new();
-    let area_tier = tier_of(facts.area);
-    out.push(FactRow::new(
-        RECEIVED,
-        facts.received_at,
-        facts.area,
-        area_tier,
-    ));
-    for tag in tags {
-        out.push(FactRow {
-            tag: Some(tag.clone()),
-            ..FactRow::new(PROBLEM, facts.received_at, facts.area, area_tier)
-        });
-    }
-    for r in &facts.responses {
-        out.push(
-            FactRow {
-                user: r.officer,
-                ..FactRow::new(RESPONSE, r.dispatched_at, r.unit, r.tier)
-            }
-            .outcome(r.outcome),
-        );
-    }
-    let res = &facts.resolution;
-    out.push(
-        FactRow {
-            user: res.officer,
-            ..FactRow::new(RESOLUTION, res.due_at, res.unit, tier_of(res.unit))
-        }
-        .outcome(res.outcome),
-    );
-    for v in &facts.visits {
-        let outcome = if v.satisfied {
-            Outcome::Met
-        } else {
-            Outcome::Missed
-        };
-        out.push(
-            FactRow {
-                user: v.officer,
-                ..FactRow::new(VISIT, v.at, v.unit, tier_of(v.unit))
-            }
-            .outcome(outcome),
-        );
-    }
-    for d in &facts.deadlines {
-        // Only a miss counts as overdue: met and void deadlines never will.
-        if matches!(d.outcome, Outcome::Missed | Outcome::Open { .. }) {
-            out.push(FactRow::new(DEADLINE, d.due_at, d.unit, d.tier).outcome(d.outcome));
-        }
-    }
-    for h in &facts.holdings {
-        out.push(FactRow {
-            until: h.until.map(micros),
-            ..FactRow::new(HOLDING, h.from, h.unit, h.tier)
-        });
-    }
-    out
 }
 
 fn parse_tier(text: &str) -> Result<Tier, StorageError> {
@@ -285,13 +159,13 @@ fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str, StorageError>
 }
 
 /// A rate's facts by kind, unit, officer and category.
-type RateKey = (i64, i64, Option<i64>, Category);
+type RateKey = (i16, i64, Option<i64>, Category);
 
 /// The sums of the facts pass, by key: (counted, met) for the rates and days.
 #[derive(Default)]
 struct FactSums {
     rates: HashMap<RateKey, (u32, u32)>,
-    days: HashMap<(i64, i64), (u32, u32)>,
+    days: HashMap<(i16, i64), (u32, u32)>,
     overdue: HashMap<(Option<i64>, Tier), u32>,
     received: HashMap<(Category, i64), u32>,
     problems: HashMap<(String, i64), u32>,
@@ -330,7 +204,7 @@ fn facts_pass(conn: &Connection, q: &ReportQuery) -> Result<FactSums, StorageErr
         if !scope.contains(&unit) {
             continue;
         }
-        let kind: i64 = r.get(0).db()?;
+        let kind: i16 = r.get(0).db()?;
         let at: i64 = r.get(1).db()?;
         match kind {
             RESPONSE | RESOLUTION | VISIT => {
@@ -553,5 +427,5 @@ impl ReportStore for SqliteStore {
 
 /// The rate's `report_facts.kind` (for tests that read the table).
 pub fn kind_of(rate: Rate) -> i64 {
-    rate_kind(rate)
+    i64::from(rate_kind(rate))
 }

@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod citizen_tokens;
 pub mod handovers;
+pub mod report_facts;
 pub mod reports;
 pub mod signoff;
 pub mod time;
