@@ -12,10 +12,14 @@ use jsjb_storage::time::to_db;
 
 use crate::{Db, PgStore, begin_read};
 
-/// Appends an entry inside the caller's write transaction, so the entry commits or rolls
-/// back with the change it records. Relies on the write lock (`begin_write`): nobody
-/// else can append between reading the last hash and inserting.
-pub async fn append(tx: &impl GenericClient, entry: NewEntry<'_>) -> Result<i64, StorageError> {
+/// Where the chain goes on: the next entry's number and the hash it links to.
+pub(crate) struct Tip {
+    pub next_seq: i64,
+    pub prev_hash: String,
+}
+
+/// The chain's end, read inside a write transaction (the write lock keeps it the end).
+pub(crate) async fn chain_end(tx: &impl GenericClient) -> Result<Tip, StorageError> {
     let last = tx
         .query_opt_c(
             "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
@@ -23,12 +27,24 @@ pub async fn append(tx: &impl GenericClient, entry: NewEntry<'_>) -> Result<i64,
         )
         .await
         .db()?;
-    let (seq, prev_hash) = match last {
-        Some(r) => (r.get::<_, i64>(0) + 1, r.get::<_, String>(1)),
-        None => (1, GENESIS.to_owned()),
-    };
+    Ok(match last {
+        Some(r) => Tip {
+            next_seq: r.get::<_, i64>(0) + 1,
+            prev_hash: r.get(1),
+        },
+        None => Tip {
+            next_seq: 1,
+            prev_hash: GENESIS.to_owned(),
+        },
+    })
+}
+
+/// The stored row of `entry` as the next after `tip`, hashed; `tip` moves past it. For
+/// several entries in one transaction (a batch of letters), each linked to the one
+/// before without reading the chain again.
+pub(crate) fn next_row(tip: &mut Tip, entry: NewEntry<'_>) -> AuditRow {
     let mut row = AuditRow {
-        seq,
+        seq: tip.next_seq,
         at: to_db(entry.at),
         actor: entry.actor.label.clone(),
         actor_user: entry.actor.user.map(|u| u.0),
@@ -38,10 +54,20 @@ pub async fn append(tx: &impl GenericClient, entry: NewEntry<'_>) -> Result<i64,
         unit_id: entry.unit.map(|u| u.0),
         user_id: entry.user.map(|u| u.0),
         payload: canonical_json(&entry.payload),
-        prev_hash,
+        prev_hash: std::mem::take(&mut tip.prev_hash),
         hash: String::new(),
     };
     row.hash = entry_hash(&row);
+    tip.next_seq += 1;
+    tip.prev_hash = row.hash.clone();
+    row
+}
+
+/// Writes a row made by [`next_row`].
+pub(crate) async fn insert_row(
+    tx: &impl GenericClient,
+    row: &AuditRow,
+) -> Result<(), StorageError> {
     tx.execute_c(
         "INSERT INTO audit_log (seq, at, actor, actor_user_id, actor_unit_id, action, letter_id, unit_id, user_id, payload, prev_hash, hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -52,7 +78,17 @@ pub async fn append(tx: &impl GenericClient, entry: NewEntry<'_>) -> Result<i64,
     )
     .await
     .db()?;
-    Ok(seq)
+    Ok(())
+}
+
+/// Appends an entry inside the caller's write transaction, so the entry commits or rolls
+/// back with the change it records. Relies on the write lock (`begin_write`): nobody
+/// else can append between reading the last hash and inserting.
+pub async fn append(tx: &impl GenericClient, entry: NewEntry<'_>) -> Result<i64, StorageError> {
+    let mut end = chain_end(tx).await?;
+    let row = next_row(&mut end, entry);
+    insert_row(tx, &row).await?;
+    Ok(row.seq)
 }
 
 /// The chain, the letter events against it, and the chain against each kept head, all

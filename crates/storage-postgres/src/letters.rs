@@ -17,15 +17,15 @@ use jsjb_proto::{
 use jsjb_storage::signoff::NewSignedForm;
 use jsjb_storage::{
     ActionCommit, ActionOutcome, Actor, CreatedLetter, DecideFn, IdempotencyClaim,
-    MAX_EVENTS_PER_LETTER, NewLetter, ProgressRecord, StorageError, StoredAnswer, SyncBatch,
+    MAX_EVENTS_PER_LETTER, ProgressRecord, StorageError, StoredAnswer, SyncBatch,
 };
 use serde_json::json;
 
 use crate::audit::{self, NewEntry};
-use crate::{Db, PgStore, begin_read, begin_write, corrupt, is_unique_violation, parse_enum};
+use crate::{Db, PgStore, begin_read, begin_write, corrupt, parse_enum};
 
 /// The stored form of an event payload: the serde JSON of `EventPayload`, canonical.
-fn payload_json(event: &EventPayload) -> Result<String, StorageError> {
+pub(crate) fn payload_json(event: &EventPayload) -> Result<String, StorageError> {
     let value = serde_json::to_value(event).map_err(|e| corrupt(format!("event payload: {e}")))?;
     Ok(audit::canonical_json(&value))
 }
@@ -225,7 +225,7 @@ pub(crate) async fn letter(
 
 /// The letter a desk's idempotency key created before, when the key was seen with the
 /// same request; a key seen with another request is refused.
-async fn replayed_letter(
+pub(crate) async fn replayed_letter(
     tx: &impl GenericClient,
     claim: &IdempotencyClaim,
 ) -> Result<Option<CreatedLetter>, StorageError> {
@@ -271,168 +271,6 @@ async fn replayed_letter(
         received_at: row.get(1),
         replayed: true,
     }))
-}
-
-pub(crate) async fn create_letter(
-    store: &PgStore,
-    letter: NewLetter,
-    actor: Actor,
-) -> Result<CreatedLetter, StorageError> {
-    let mut client = store.writer().await?;
-    let tx = begin_write(&mut client).await?;
-    if let Some(claim) = &letter.idempotency
-        && let Some(first) = replayed_letter(&tx, claim).await?
-    {
-        return Ok(first);
-    }
-    let unit = match letter.unit {
-        Some(u) => u,
-        None => UnitId(
-            tx.query_opt_c("SELECT id FROM units WHERE parent_id IS NULL", &[])
-                .await
-                .db()?
-                .map(|r| r.get(0))
-                .ok_or_else(|| StorageError::Conflict {
-                    code: "no_city_unit",
-                    detail: "the platform has no city unit yet; an admin must create it before letters can be received".to_owned(),
-                })?,
-        ),
-    };
-    let tags =
-        serde_json::to_string(&letter.problem_tags).map_err(|e| corrupt(format!("tags: {e}")))?;
-    let inserted = tx
-        .query_one_c(
-            "INSERT INTO letters (tracking_code, channel, category, problem_tags, subject, body,
-                writer_name, writer_phone, writer_extra, received_at, state, unit_id, version, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'received', $11, 1, $10)
-             RETURNING id, received_at",
-            &[
-                &letter.tracking_code,
-                &letter.channel.as_str(),
-                &letter.category.as_str(),
-                &tags,
-                &letter.subject,
-                &letter.body,
-                &letter.writer_name,
-                &letter.writer_phone,
-                &letter.writer_extra.to_string(),
-                &letter.received_at,
-                &unit.0,
-            ],
-        )
-        .await;
-    let row = match inserted {
-        Err(e) if is_unique_violation(&e, Some("letters_tracking_code_key")) => {
-            return Err(StorageError::Conflict {
-                code: "tracking_code_taken",
-                detail: "tracking code collision; retry".to_owned(),
-            });
-        }
-        other => other.db()?,
-    };
-    let id = LetterId(row.get(0));
-    // As stored (to the microsecond), so a replay answers with the same time.
-    let received_at: DateTime<Utc> = row.get(1);
-    for (position, (meta, original_name)) in letter.attachments.iter().enumerate() {
-        let size = i64::try_from(meta.size).map_err(|_| StorageError::Invalid {
-            field: "attachments",
-            message: "attachment too large".to_owned(),
-        })?;
-        let position = i32::try_from(position).map_err(|_| StorageError::Invalid {
-            field: "attachments",
-            message: "too many attachments".to_owned(),
-        })?;
-        // The same bytes sent twice (or in two letters) are stored once.
-        tx.execute_c(
-            "INSERT INTO attachments (sha256, mime, size, kind, created_at) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (sha256) DO NOTHING",
-            &[&meta.sha256, &meta.mime, &size, &meta.kind.as_str(), &received_at],
-        )
-        .await
-        .db()?;
-        tx.execute_c(
-            "INSERT INTO letter_attachments (letter_id, position, sha256, original_name) VALUES ($1, $2, $3, $4)",
-            &[&id.0, &position, &meta.sha256, original_name],
-        )
-        .await
-        .db()?;
-    }
-    let tier_row = tx
-        .query_one_c("SELECT tier FROM units WHERE id = $1", &[&unit.0])
-        .await
-        .db()?;
-    let tier = crate::parse_tier(tier_row.get(0))?;
-    // The first event of every letter: what `LetterStatus::from_events` folds from.
-    let received = EventPayload::Received { unit, tier };
-    tx.execute_c(
-        "INSERT INTO letter_events (letter_id, seq, at, actor_user_id, actor_unit_id, actor_role, actor, workstation, kind, payload)
-         VALUES ($1, 1, $2, $3, $4, $5, $6, $7, 'received', $8)",
-        &[
-            &id.0,
-            &received_at,
-            &actor.user.map(|u| u.0),
-            &actor.unit.map(|u| u.0),
-            &actor.role.map(|r| r.as_str()),
-            &actor.label,
-            &actor.workstation,
-            &payload_json(&received)?,
-        ],
-    )
-    .await
-    .db()?;
-    let change_seq: i64 = tx
-        .query_one_c(
-            "INSERT INTO changes (letter_id, unit_id, prev_unit_id, at) VALUES ($1, $2, NULL, $3) RETURNING seq",
-            &[&id.0, &unit.0, &received_at],
-        )
-        .await
-        .db()?
-        .get(0);
-    audit::append(
-        &tx,
-        NewEntry {
-            at: letter.received_at,
-            actor: &actor,
-            action: "letter.receive",
-            letter: Some(id),
-            unit: Some(unit),
-            user: None,
-            payload: json!({
-                "tracking_code": letter.tracking_code,
-                "channel": letter.channel.as_str(),
-                "category": letter.category.as_str(),
-                "attachments": letter.attachments.iter().map(|(m, _)| m.sha256.clone()).collect::<Vec<_>>(),
-                // The first event itself, so that `audit::verify_events` holds it to this
-                // entry like every later one.
-                "event": serde_json::to_value(&received).map_err(|e| corrupt(format!("event payload: {e}")))?,
-            }),
-        },
-    )
-    .await?;
-    if let Some(claim) = &letter.idempotency {
-        tx.execute_c(
-            "INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body, created_at)
-             VALUES ($1, $2, $3, 201, $4, $5)",
-            &[
-                &claim.user.0,
-                &claim.key,
-                &claim.request_hash,
-                &json!({ "id": id.0, "unit_id": unit.0 }).to_string(),
-                &letter.received_at,
-            ],
-        )
-        .await
-        .db()?;
-    }
-    store.commit(tx).await?;
-    Ok(CreatedLetter {
-        id,
-        unit,
-        change_seq,
-        tracking_code: letter.tracking_code,
-        received_at,
-        replayed: false,
-    })
 }
 
 pub(crate) async fn progress(

@@ -25,6 +25,7 @@ mod citizen;
 mod citizen_tokens;
 mod handovers;
 pub mod import;
+mod intake;
 mod letters;
 pub mod listen;
 mod logins;
@@ -38,6 +39,7 @@ pub mod testing;
 mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -248,15 +250,20 @@ pub(crate) fn parse_tier(text: &str) -> Result<Tier, StorageError> {
     })
 }
 
+/// Cheap to clone: a clone is the same store (the pool, the writers' permits and the
+/// intake queue are shared), handed to a task that must outlive a request (`intake.rs`).
+#[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
     /// For the listener's connection of its own (`listen.rs`).
     config: tokio_postgres::Config,
     /// One permit per writer allowed to hold a connection at once ([`WRITERS`]).
-    writers: tokio::sync::Semaphore,
+    writers: Arc<tokio::sync::Semaphore>,
+    /// Letters waiting to be written together (`intake.rs`).
+    intake: Arc<intake::IntakeQueue>,
     /// False after a connection could not be had or a commit failed; true again after
     /// the next success (`/healthz` reads it without touching the database).
-    healthy: AtomicBool,
+    healthy: Arc<AtomicBool>,
 }
 
 impl PgStore {
@@ -282,8 +289,9 @@ impl PgStore {
         let store = PgStore {
             pool,
             config,
-            writers: tokio::sync::Semaphore::new(WRITERS),
-            healthy: AtomicBool::new(true),
+            writers: Arc::new(tokio::sync::Semaphore::new(WRITERS)),
+            intake: Arc::default(),
+            healthy: Arc::new(AtomicBool::new(true)),
         };
         let mut client = store.client().await?;
         migrations::migrate(&mut client).await?;
@@ -667,7 +675,7 @@ impl Storage for PgStore {
         letter: NewLetter,
         actor: Actor,
     ) -> Result<CreatedLetter, StorageError> {
-        letters::create_letter(self, letter, actor).await
+        intake::create_letter(self, letter, actor).await
     }
 
     async fn progress(&self, tracking_code: &str) -> Result<Option<ProgressRecord>, StorageError> {

@@ -26,9 +26,9 @@ use crate::citizen_tokens::{BucketRule, CodeCheck, NewCode, NewTicket, Take, Tic
 use crate::handovers::{HandoverOutcome, NewHandover};
 use crate::signoff::{NewDelegation, NewKey};
 use crate::{
-    ActionCommit, ActionOutcome, Actor, DecideFn, DraftEdit, DraftMessage, DraftOutcome,
-    IdempotencyClaim, LockoutPolicy, LoginAttempt, NewLetter, NewSession, NewUnit, NewUser, Rating,
-    Storage, StorageError, StoredAnswer, UserChange,
+    ActionCommit, ActionOutcome, Actor, CreatedLetter, DecideFn, DraftEdit, DraftMessage,
+    DraftOutcome, IdempotencyClaim, LockoutPolicy, LoginAttempt, NewLetter, NewSession, NewUnit,
+    NewUser, Rating, Storage, StorageError, StoredAnswer, UserChange,
 };
 
 /// Runs every case of the suite as a test of the calling crate. `$fresh` is an async
@@ -43,7 +43,7 @@ macro_rules! conformance_suite {
             citizen_side, signing_keys_and_delegations, handovers, prune_idempotency,
             moves_and_user_changes, unit_deactivation, routing_rules_versions,
             citizen_codes, citizen_tickets, citizen_buckets, citizen_tokens_pruning,
-            citizen_tokens_concurrency);
+            citizen_tokens_concurrency, intake_together);
     };
     (@cases $fresh:path; $($case:ident),* $(,)?) => {
         $(
@@ -2431,4 +2431,115 @@ pub async fn citizen_tokens_concurrency(store: Arc<dyn Storage>) {
         }
     }
     assert_eq!(got, 1, "one ticket, one letter");
+}
+
+/// Many letters at once (a backend may write them together, as PostgreSQL's batches
+/// do): each is answered as if it came alone. Ten under one idempotency key make one
+/// letter and nine replays of it; five with one tracking code make one letter and four
+/// refusals; five for a unit that does not exist fail alone. Every letter is stored
+/// once, with its own change, and the audit chain verifies.
+pub async fn intake_together(store: Arc<dyn Storage>) {
+    let o = org(store.as_ref()).await;
+    let before = store.latest_change_seq().await.expect("seq");
+    let desk = user_actor(o.city_desk, o.city, Role::Dispatcher);
+    let mut letters: Vec<(&'static str, NewLetter, Actor)> = Vec::new();
+    for i in 0..40 {
+        letters.push((
+            "plain",
+            new_letter(&format!("TOG{i:05}"), None),
+            Actor::public(Channel::Web),
+        ));
+    }
+    for i in 0..10 {
+        let mut letter = new_letter(&format!("KEY{i:05}"), Some(o.station_a));
+        letter.idempotency = Some(IdempotencyClaim {
+            user: o.city_desk,
+            key: "together".to_owned(),
+            request_hash: "same".to_owned(),
+        });
+        letters.push(("keyed", letter, desk.clone()));
+    }
+    for _ in 0..5 {
+        letters.push((
+            "same code",
+            new_letter("TOGDUP01", None),
+            Actor::public(Channel::Web),
+        ));
+    }
+    for i in 0..5 {
+        letters.push((
+            "no unit",
+            new_letter(&format!("BAD{i:05}"), Some(UnitId(999_999))),
+            Actor::public(Channel::Web),
+        ));
+    }
+    let tasks: Vec<_> = letters
+        .into_iter()
+        .map(|(kind, letter, actor)| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { (kind, store.create_letter(letter, actor).await) })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("task"));
+    }
+    let of = |kind: &'static str| {
+        answers
+            .iter()
+            .filter(move |(k, _)| *k == kind)
+            .map(|(_, a)| a)
+    };
+    let plain: Vec<&CreatedLetter> = of("plain")
+        .map(|a| a.as_ref().expect("a plain letter"))
+        .collect();
+    assert!(plain.iter().all(|c| !c.replayed && c.unit == o.city));
+    let keyed: Vec<&CreatedLetter> = of("keyed")
+        .map(|a| a.as_ref().expect("a keyed letter"))
+        .collect();
+    let first: Vec<&&CreatedLetter> = keyed.iter().filter(|c| !c.replayed).collect();
+    assert_eq!(first.len(), 1, "one letter under the key");
+    assert!(
+        keyed.iter().all(|c| c.id == first[0].id),
+        "nine replays of it"
+    );
+    let same_code: Vec<_> = of("same code").collect();
+    assert_eq!(same_code.iter().filter(|a| a.is_ok()).count(), 1);
+    for refused in same_code.iter().filter(|a| a.is_err()) {
+        assert!(
+            matches!(
+                refused,
+                Err(StorageError::Conflict {
+                    code: "tracking_code_taken",
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+    }
+    assert!(
+        of("no unit").all(|a| a.is_err()),
+        "a letter for no unit fails"
+    );
+
+    // Each letter once, each with a change of its own.
+    let created: Vec<&CreatedLetter> = answers
+        .iter()
+        .filter_map(|(_, a)| a.as_ref().ok())
+        .filter(|c| !c.replayed)
+        .collect();
+    assert_eq!(created.len(), 40 + 1 + 1);
+    let seqs: BTreeSet<i64> = created.iter().map(|c| c.change_seq).collect();
+    assert_eq!(seqs.len(), created.len(), "a change each");
+    assert_eq!(
+        store.latest_change_seq().await.expect("seq"),
+        before + i64::try_from(created.len()).unwrap_or_default()
+    );
+    for c in &created {
+        let record = store.letter(c.id).await.expect("letter").expect("stored");
+        assert_eq!(record.tracking_code, c.tracking_code);
+        assert_eq!(record.events.len(), 1);
+    }
+    let report = store.verify_audit(Vec::new()).await.expect("verify");
+    assert!(report.ok, "{:?}", report.failure());
 }
