@@ -4,6 +4,7 @@
 //! concurrency limit). Letters from every channel go through
 //! [`crate::intake::accept_public_letter`].
 
+pub mod aliyun_sms;
 pub mod config;
 pub mod conversation;
 pub mod guards;

@@ -311,6 +311,8 @@ impl Limits {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
+    #[error("the SMS gateway: {0}")]
+    Sms(String),
     #[error("session TTL must be between 1 minute and 30 days, got {0} minutes")]
     SessionTtl(u32),
     #[error("the session idle time must be between 1 minute and the session TTL, got {0} minutes")]
@@ -399,6 +401,10 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.citizen.sms.provider == crate::citizen::config::SmsProvider::Aliyun {
+            crate::citizen::aliyun_sms::AliyunSms::new(&self.citizen.sms)
+                .map_err(|e| ConfigError::Sms(e.to_string()))?;
+        }
         if !(1..=30 * 24 * 60).contains(&self.session_ttl_minutes) {
             return Err(ConfigError::SessionTtl(self.session_ttl_minutes));
         }

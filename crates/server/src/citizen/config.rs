@@ -61,6 +61,96 @@ pub struct CitizenConfig {
     /// `/weibo/webhook` answers 404.
     #[arg(long, env = "JSJB_WEIBO_SECRET", global = true, hide_env_values = true)]
     pub weibo_secret: Option<String>,
+    #[command(flatten)]
+    pub sms: SmsConfig,
+}
+
+/// Which gateway sends SMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SmsProvider {
+    /// Nothing is sent: the text goes to the log (target `jsjb::sms`) and the portal
+    /// says so. The demo's, and a platform's until its gateway contract is signed.
+    Log,
+    /// Alibaba Cloud SMS (短信服务, `dysmsapi` `SendSms`, RPC signature v1).
+    Aliyun,
+}
+
+/// The SMS gateway (flattened into [`CitizenConfig`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SmsConfig {
+    /// `log` (nothing is sent) or `aliyun` (Alibaba Cloud SMS).
+    #[arg(
+        id = "sms_provider",
+        long = "sms-provider",
+        env = "JSJB_SMS_PROVIDER",
+        value_enum,
+        default_value = "log",
+        global = true
+    )]
+    pub provider: SmsProvider,
+    /// The gateway's address (the provider's, or an intranet relay that forwards to it).
+    #[arg(
+        id = "sms_endpoint",
+        long = "sms-endpoint",
+        env = "JSJB_SMS_ENDPOINT",
+        default_value = "https://dysmsapi.aliyuncs.com/",
+        global = true
+    )]
+    pub endpoint: String,
+    /// The AccessKey pair of a RAM user allowed only `dysmsapi:SendSms`.
+    #[arg(
+        id = "sms_access_key_id",
+        long = "sms-access-key-id",
+        env = "JSJB_SMS_ACCESS_KEY_ID",
+        global = true
+    )]
+    pub access_key_id: Option<String>,
+    #[arg(
+        id = "sms_access_key_secret",
+        long = "sms-access-key-secret",
+        env = "JSJB_SMS_ACCESS_KEY_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub access_key_secret: Option<String>,
+    /// The approved signature (签名), e.g. `深圳公安局长信箱`.
+    #[arg(
+        id = "sms_sign_name",
+        long = "sms-sign-name",
+        env = "JSJB_SMS_SIGN_NAME",
+        global = true
+    )]
+    pub sign_name: Option<String>,
+    /// The approved template for the letter code (`…${code}…`), e.g. `SMS_123456789`.
+    #[arg(
+        id = "sms_template_letter_code",
+        long = "sms-template-letter-code",
+        env = "JSJB_SMS_TEMPLATE_LETTER_CODE",
+        global = true
+    )]
+    pub template_letter_code: Option<String>,
+    /// The approved template for the rating code (`…${code}…`).
+    #[arg(
+        id = "sms_template_rating_code",
+        long = "sms-template-rating-code",
+        env = "JSJB_SMS_TEMPLATE_RATING_CODE",
+        global = true
+    )]
+    pub template_rating_code: Option<String>,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            provider: SmsProvider::Log,
+            endpoint: "https://dysmsapi.aliyuncs.com/".to_owned(),
+            access_key_id: None,
+            access_key_secret: None,
+            sign_name: None,
+            template_letter_code: None,
+            template_rating_code: None,
+        }
+    }
 }
 
 impl Default for CitizenConfig {
@@ -75,6 +165,7 @@ impl Default for CitizenConfig {
             wechat_token: None,
             wechat_appid: None,
             weibo_secret: None,
+            sms: SmsConfig::default(),
         }
     }
 }

@@ -40,10 +40,49 @@ const SWEEP_AT: usize = 10_000;
 #[error("the SMS could not be sent: {0}")]
 pub struct SmsError(pub String);
 
+/// Which of the platform's messages an SMS is. Chinese gateways send only templates
+/// registered (and approved) with them beforehand, each under a code the bureau
+/// configures; the text here is what the template says, for a sender that sends text
+/// and for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SmsTemplate {
+    /// A code to verify the phone before writing a letter.
+    LetterCode,
+    /// A code to rate the handling of a letter.
+    RatingCode,
+}
+
+/// One SMS: its template, the template's values, and the whole text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsMessage {
+    pub template: SmsTemplate,
+    /// The template's variables, e.g. `("code", "123456")`.
+    pub params: Vec<(&'static str, String)>,
+    pub text: String,
+}
+
+impl SmsMessage {
+    /// A verification code: templates `您的验证码是${code}，5 分钟内有效。请勿告诉他人。`
+    /// and `您评价办理结果的验证码是${code}，…` as registered with the gateway.
+    pub fn code(template: SmsTemplate, code: &str) -> SmsMessage {
+        let what = match template {
+            SmsTemplate::LetterCode => "您的验证码",
+            SmsTemplate::RatingCode => "您评价办理结果的验证码",
+        };
+        SmsMessage {
+            template,
+            params: vec![("code", code.to_owned())],
+            text: format!(
+                "【深圳公安局长信箱】{what}是 {code}，{CODE_TTL_MINUTES} 分钟内有效。请勿告诉他人。"
+            ),
+        }
+    }
+}
+
 /// Sending an SMS: a boundary (a gateway contract the bureau signs).
 #[async_trait]
 pub trait SmsSender: Send + Sync + 'static {
-    async fn send(&self, phone: &str, text: &str) -> Result<(), SmsError>;
+    async fn send(&self, phone: &str, message: &SmsMessage) -> Result<(), SmsError>;
     /// True when nothing reaches a phone (the log sender): the portal then says where
     /// the code went.
     fn simulated(&self) -> bool {
@@ -64,13 +103,14 @@ pub struct LogSms {
 
 #[async_trait]
 impl SmsSender for LogSms {
-    async fn send(&self, phone: &str, text: &str) -> Result<(), SmsError> {
+    async fn send(&self, phone: &str, message: &SmsMessage) -> Result<(), SmsError> {
+        let text = &message.text;
         tracing::info!(target: "jsjb::sms", phone = %mask_phone(phone), %text, "SMS (not sent: no gateway is configured)");
         let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
         if sent.len() >= SWEEP_AT {
             sent.clear();
         }
-        sent.insert(phone.to_owned(), text.to_owned());
+        sent.insert(phone.to_owned(), text.clone());
         Ok(())
     }
 
