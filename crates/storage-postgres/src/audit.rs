@@ -81,6 +81,47 @@ pub(crate) async fn insert_row(
     Ok(())
 }
 
+/// Writes rows made by [`next_row`], several in one statement (a batch of letters):
+/// one statement's parse, plan and index maintenance for all of them.
+pub(crate) async fn insert_rows(
+    tx: &impl GenericClient,
+    rows: &[AuditRow],
+) -> Result<(), StorageError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&AuditRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
+    let number = |f: fn(&AuditRow) -> Option<i64>| rows.iter().map(f).collect::<Vec<_>>();
+    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+    let (at, actor, action, payload, prev_hash, hash) = (
+        column(|r| r.at.clone()),
+        column(|r| r.actor.clone()),
+        column(|r| r.action.clone()),
+        column(|r| r.payload.clone()),
+        column(|r| r.prev_hash.clone()),
+        column(|r| r.hash.clone()),
+    );
+    let (actor_user, actor_unit, letter_id, unit_id, user_id) = (
+        number(|r| r.actor_user),
+        number(|r| r.actor_unit),
+        number(|r| r.letter_id),
+        number(|r| r.unit_id),
+        number(|r| r.user_id),
+    );
+    tx.execute_c(
+        "INSERT INTO audit_log (seq, at, actor, actor_user_id, actor_unit_id, action, letter_id, unit_id, user_id, payload, prev_hash, hash)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
+                              $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::text[])",
+        &[
+            &seqs, &at, &actor, &actor_user, &actor_unit, &action, &letter_id, &unit_id, &user_id,
+            &payload, &prev_hash, &hash,
+        ],
+    )
+    .await
+    .db()?;
+    Ok(())
+}
+
 /// Appends an entry inside the caller's write transaction, so the entry commits or rolls
 /// back with the change it records. Relies on the write lock (`begin_write`): nobody
 /// else can append between reading the last hash and inserting.

@@ -303,7 +303,8 @@ async fn write(
     }))
     .await;
 
-    // Then what needs each letter's id: attachments and the audit entries, pipelined.
+    // Then what needs each letter's id: attachments, pipelined, and the audit entries,
+    // all in one statement.
     let mut created: Vec<(usize, &Ready<'_>, LetterId, DateTime<Utc>, i64)> = Vec::new();
     for ((i, r), row) in ready.iter().zip(inserted) {
         match row.db()? {
@@ -362,11 +363,12 @@ async fn write(
                     name.as_deref()
                 ))
         ),
-        join_all(entries.iter().map(|row| audit::insert_row(&tx, row))),
+        audit::insert_rows(&tx, &entries),
     );
-    for stored in stored_attachments.into_iter().chain(stored_entries) {
+    for stored in stored_attachments {
         stored?;
     }
+    stored_entries?;
     store.commit(tx).await?;
     for (i, r, id, received_at, change_seq) in created {
         answers[i] = Some(Ok(CreatedLetter {
