@@ -460,7 +460,9 @@ pub async fn post_public_letter(
     {
         Ok(accepted) => accepted,
         Err(e) => {
-            state.citizen.tickets.give_back(&ticket, &verified).await;
+            if crate::citizen::otp::stored_nothing(&e) {
+                state.citizen.tickets.give_back(&ticket, &verified).await;
+            }
             return Err(e);
         }
     };

@@ -158,10 +158,11 @@ fn assemble(
 fn other_nodes_poke(state: &AppState) -> Box<dyn Fn(jsjb_storage::ChangeNote) + Send + Sync> {
     use jsjb_storage::ChangeNote;
     let state = state.clone();
-    let runtime = tokio::runtime::Handle::current();
-    Box::new(move |note| {
-        let state = state.clone();
-        runtime.spawn(async move {
+    // One task hears the notes in the order they came: a tree or rules read for an
+    // older note can never land after one read for a newer note.
+    let (notes, mut heard) = tokio::sync::mpsc::unbounded_channel::<ChangeNote>();
+    tokio::spawn(async move {
+        while let Some(note) = heard.recv().await {
             match note {
                 ChangeNote::Change { seq, units } => {
                     state.publish_change(seq, &units).await;
@@ -179,7 +180,11 @@ fn other_nodes_poke(state: &AppState) -> Box<dyn Fn(jsjb_storage::ChangeNote) + 
                     poke_everyone(&state).await;
                 }
             }
-        });
+        }
+    });
+    Box::new(move |note| {
+        // The task ends only with the runtime, and then nobody is to be poked.
+        let _ = notes.send(note);
     })
 }
 

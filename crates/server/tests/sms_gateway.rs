@@ -3,9 +3,9 @@
 //! every request as the provider does — the form's parameters, the RPC v1 signature
 //! (recomputed here, independently of the server's code), the time, a nonce never
 //! seen before, the approved signature name and template — and answers as the provider
-//! does. The writer's code arrives in the template's `code`, and verifies; a gateway
-//! fault is tried again; a refusal reaches the writer as "try later", never with the
-//! gateway's words.
+//! does. The writer's code arrives in the template's `code`, and verifies; a fault that
+//! says the message was not taken is tried again, one after which it may have been is
+//! not; a refusal reaches the writer as "try later", never with the gateway's words.
 
 mod support;
 
@@ -31,6 +31,8 @@ const RATING_TEMPLATE: &str = "SMS_480010002";
 /// A number the stand-in calls illegal, and one whose first try meets a fault.
 const ILLEGAL: &str = "13800000999";
 const FLAKY: &str = "13800000500";
+/// A number whose try meets an internal error: the message may have been taken.
+const AMBIGUOUS: &str = "13800000501";
 
 #[derive(Default)]
 struct Gateway {
@@ -125,6 +127,9 @@ async fn send_sms(
     if phone == ILLEGAL {
         return answer(StatusCode::OK, "isv.MOBILE_NUMBER_ILLEGAL");
     }
+    if phone == AMBIGUOUS {
+        return answer(StatusCode::INTERNAL_SERVER_ERROR, "InternalError");
+    }
     if phone == FLAKY && gateway.faults.insert(phone.clone()) {
         return (StatusCode::SERVICE_UNAVAILABLE, "upstream busy").into_response();
     }
@@ -205,6 +210,27 @@ async fn a_verification_code_goes_through_the_gateway_signed_and_verifies() {
         assert_eq!(gateway.tries.iter().filter(|t| t.0 == FLAKY).count(), 2);
         assert_eq!(gateway.sent.iter().filter(|t| t.0 == FLAKY).count(), 1);
     }
+
+    // An error after which the message may have been taken is not tried again: the
+    // writer would get two codes.
+    let res = s
+        .post_json(
+            "/api/v1/public/verification",
+            None,
+            &json!({"phone": AMBIGUOUS, "consent": true}),
+        )
+        .await;
+    assert_eq!(res.status(), 503);
+    assert_eq!(
+        gateway
+            .lock()
+            .expect("gateway")
+            .tries
+            .iter()
+            .filter(|t| t.0 == AMBIGUOUS)
+            .count(),
+        1
+    );
 
     // A refusal is final (one try) and reaches the writer as "busy, try later", without
     // the gateway's words or the number.

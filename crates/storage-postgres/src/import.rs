@@ -196,14 +196,7 @@ fn read_table(
         let mut cells = Vec::with_capacity(columns.len());
         for (i, (name, ty)) in columns.iter().enumerate() {
             let value = row.get_ref(i).map_err(sqlite_err)?;
-            let mut value = cell(table, name, ty, value)?;
-            // SQLite keys lock-outs by the name as typed (COLLATE NOCASE); PostgreSQL
-            // by lower(username), which is how it looks them up.
-            if let ("login_lockouts", "username", Cell::Text(text)) = (table, name.as_str(), &value)
-            {
-                value = Cell::Text(text.to_lowercase());
-            }
-            cells.push(value);
+            cells.push(cell(table, name, ty, value)?);
         }
         chunk.push(cells);
         if chunk.len() == CHUNK_ROWS && !send(std::mem::take(&mut chunk)) {
@@ -384,6 +377,12 @@ pub async fn from_sqlite(store: &PgStore, sqlite_path: &Path) -> Result<Imported
         let copied = writer.finish().await.db()?;
         rows.insert(table, copied);
     }
+    // SQLite keys lock-outs by the name as typed (COLLATE NOCASE); PostgreSQL by
+    // lower(username), which is how it looks them up — its own lower(), so that the two
+    // agree on every letter.
+    tx.execute("UPDATE login_lockouts SET username = lower(username)", &[])
+        .await
+        .db()?;
     tx.batch_execute("ALTER TABLE changes ENABLE TRIGGER changes_notify")
         .await
         .db()?;

@@ -8,27 +8,31 @@
 //! (sent without waiting for each answer), so a batch costs a few round trips whatever
 //! its size. A letter is answered only after its batch's commit has returned.
 //!
-//! Combining, not a background task: a request queues its letter, then waits for the
-//! batch turn. Whoever gets the turn and finds its letter still unanswered takes every
-//! letter queued and writes them, in a task of its own so that a request that goes away
-//! mid-batch cannot cut the batch short; the others find theirs answered. A quiet
-//! platform writes batches of one, at no more cost than before.
+//! Combining, not a background task: a request queues its letter, then waits for its
+//! answer or the batch turn, whichever comes first. Whoever gets the turn takes every
+//! letter queued (but those whose request went away) and writes them in a task of its
+//! own, which holds the turn until the batch ends: a request that goes away mid-batch
+//! cannot cut it short, and two batches never overlap. A quiet platform writes batches
+//! of one.
 //!
 //! A batch commits whole or not at all. A letter refused before anything of it is
 //! written — an idempotency key reused for another request, a tracking code taken, no
-//! city unit — is answered with its refusal while the others go on. Any other error
-//! rolls the batch back, and its letters are then written one per transaction, so a
-//! bad letter fails only itself. Two letters of one batch under the same idempotency
-//! key would each miss the other's claim, so the second waits for the next batch and
-//! is answered as the replay it is.
+//! such unit, no city unit — is answered with its refusal while the others go on. An
+//! error about one letter's data (SQLSTATE classes 22 and 23) rolls the batch back and
+//! its letters are written again one per transaction, so a bad letter fails only
+//! itself. Any other error (the connection, a lock's time limit, a commit whose outcome
+//! is unknown) is every letter's answer: none is to blame, and writing them again could
+//! store one twice when a failed commit was in fact made. Two letters of one batch under
+//! the same idempotency key would each miss the other's claim, so the second waits for
+//! the next batch and is answered as the replay it is.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use jsjb_core::letter::LetterId;
-use jsjb_core::org::{Tier, UnitId};
+use jsjb_core::org::UnitId;
 use jsjb_core::workflow::EventPayload;
 use jsjb_storage::{Actor, CreatedLetter, NewLetter, StorageError};
 use serde_json::json;
@@ -67,11 +71,12 @@ c AS (
     SELECT id, $11::bigint, NULL, received_at FROM l RETURNING seq)
 SELECT l.id, l.received_at, c.seq FROM l, c";
 
-/// The letters waiting for a batch, and the turn to write one.
+/// The letters waiting for a batch, and the turn to write one (held by the batch's
+/// task, so that two batches never run at once).
 #[derive(Default)]
 pub(crate) struct IntakeQueue {
     waiting: Mutex<Vec<Job>>,
-    turn: tokio::sync::Mutex<()>,
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 struct Job {
@@ -95,27 +100,33 @@ pub(crate) async fn create_letter(
         reply,
     });
     loop {
-        let turn = store.intake.turn.lock().await;
-        match answer.try_recv() {
-            Ok(result) => return result,
-            Err(oneshot::error::TryRecvError::Closed) => return Err(unanswered()),
-            Err(oneshot::error::TryRecvError::Empty) => {}
-        }
+        // Answered by a batch, or the turn to write one: whichever comes first.
+        let turn = tokio::select! {
+            biased;
+            answered = &mut answer => return answered.unwrap_or_else(|_| Err(unanswered())),
+            turn = Arc::clone(&store.intake.turn).lock_owned() => turn,
+        };
         let jobs: Vec<Job> = {
             let mut queue = waiting(store);
             let n = queue.len().min(MAX_BATCH);
-            queue.drain(..n).collect()
+            // A request that went away is not written: nobody would hear of it.
+            queue
+                .drain(..n)
+                .filter(|job| !job.reply.is_closed())
+                .collect()
         };
         if jobs.is_empty() {
-            // Taken by a batch whose request went away; its task answers.
+            // This letter is in a batch already; its answer comes.
             drop(turn);
-            return answer.await.unwrap_or_else(|_| Err(unanswered()));
+            continue;
         }
         let writer = store.clone();
-        // The turn is held until the batch ends; the task runs on if this request
-        // goes away meanwhile.
-        let _ = tokio::spawn(async move { run(&writer, jobs).await }).await;
-        drop(turn);
+        // The batch keeps the turn until it ends, and runs on if this request goes
+        // away meanwhile; this request's answer comes from it or from a later batch.
+        tokio::spawn(async move {
+            run(&writer, jobs).await;
+            drop(turn);
+        });
     }
 }
 
@@ -149,12 +160,8 @@ async fn run(store: &PgStore, jobs: Vec<Job>) {
                 let _ = job.reply.send(answer);
             }
         }
-        Err(e) if now.len() == 1 => {
-            if let Some(job) = now.into_iter().next() {
-                let _ = job.reply.send(Err(e));
-            }
-        }
-        Err(e) => {
+        // One letter's data broke a statement: the others are written without it.
+        Err(e) if now.len() > 1 && about_one_letter(&e) => {
             tracing::warn!(%e, letters = now.len(), "a batch of letters was rolled back; writing them one by one");
             for job in now {
                 let answer = match write(store, &[(&job.letter, &job.actor)]).await {
@@ -164,9 +171,41 @@ async fn run(store: &PgStore, jobs: Vec<Job>) {
                 let _ = job.reply.send(answer);
             }
         }
+        // The connection, a lock, the server, or a commit whose outcome is unknown: no
+        // letter is to blame, and writing them again one by one could store one twice
+        // (a commit that failed on the way back may have been made).
+        Err(e) => {
+            for job in now {
+                let _ = job.reply.send(Err(same_error(&e)));
+            }
+        }
     }
     if !later.is_empty() {
         Box::pin(run(store, later)).await;
+    }
+}
+
+/// Whether `e`, which rolled a batch back, is about one letter's data (so the others
+/// can be written without it) rather than the database's state.
+fn about_one_letter(e: &StorageError) -> bool {
+    match e {
+        StorageError::Invalid { .. } => true,
+        StorageError::Backend(cause) => cause
+            .downcast_ref::<crate::PgError>()
+            .is_some_and(crate::PgError::is_about_the_data),
+        _ => false,
+    }
+}
+
+/// The error that ended a batch, for each of its letters.
+fn same_error(e: &StorageError) -> StorageError {
+    match e {
+        StorageError::Commit(what) => StorageError::Commit(what.clone()),
+        StorageError::Conflict { code, detail } => StorageError::Conflict {
+            code,
+            detail: detail.clone(),
+        },
+        other => StorageError::Backend(Box::new(crate::PgError::new(other.to_string()))),
     }
 }
 
@@ -244,9 +283,13 @@ async fn write(
             })));
             continue;
         };
-        let tier: Tier = *tiers
-            .get(&unit.0)
-            .ok_or_else(|| StorageError::NotFound(format!("there is no unit {}", unit.0)))?;
+        let Some(&tier) = tiers.get(&unit.0) else {
+            answers.push(Some(Err(StorageError::NotFound(format!(
+                "there is no unit {}",
+                unit.0
+            )))));
+            continue;
+        };
         // The first event of every letter: what `LetterStatus::from_events` folds from.
         let received = EventPayload::Received { unit, tier };
         answers.push(None);

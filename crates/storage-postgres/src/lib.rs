@@ -114,13 +114,35 @@ pub fn backend(e: tokio_postgres::Error) -> StorageError {
 /// concerns, never its DETAIL or HINT, which quote row values (a unique violation's
 /// DETAIL names the duplicate key: a user name, a phone number).
 #[derive(Debug)]
-pub struct PgError(String);
+pub struct PgError {
+    text: String,
+    /// The SQLSTATE, for an error the database raised.
+    sqlstate: Option<String>,
+}
+
+impl PgError {
+    pub(crate) fn new(text: impl Into<String>) -> PgError {
+        PgError {
+            text: text.into(),
+            sqlstate: None,
+        }
+    }
+
+    /// Whether the error is about the data of the statement that raised it — a data
+    /// exception (class 22) or a broken constraint (class 23) — rather than about the
+    /// connection, a lock or the server: another statement could well succeed.
+    pub fn is_about_the_data(&self) -> bool {
+        self.sqlstate
+            .as_deref()
+            .is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
+    }
+}
 
 impl From<&tokio_postgres::Error> for PgError {
     fn from(e: &tokio_postgres::Error) -> PgError {
         let Some(db) = e.as_db_error() else {
             // The driver's own errors (I/O, protocol, conversions) carry no row data.
-            return PgError(match std::error::Error::source(e) {
+            return PgError::new(match std::error::Error::source(e) {
                 Some(cause) => format!("{e}: {cause}"),
                 None => e.to_string(),
             });
@@ -140,13 +162,16 @@ impl From<&tokio_postgres::Error> for PgError {
                 text.push_str(&format!(", {what} {name}"));
             }
         }
-        PgError(text)
+        PgError {
+            text,
+            sqlstate: Some(db.code().code().to_owned()),
+        }
     }
 }
 
 impl std::fmt::Display for PgError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
@@ -211,7 +236,17 @@ fn connection_config(url: &str) -> Result<tokio_postgres::Config, StorageError> 
     }
     let mut options = config.get_options().unwrap_or("").to_owned();
     for (name, value) in SESSION_SETTINGS {
-        if !options.contains(name) {
+        // The setting itself (`lock_timeout=`), not one whose name ends in it
+        // (`deadlock_timeout=`).
+        let set = options.split_whitespace().any(|part| {
+            // `-c name=value`, `-cname=value` or `--name=value`, as libpq takes them.
+            let part = part
+                .strip_prefix("--")
+                .or_else(|| part.strip_prefix("-c"))
+                .unwrap_or(part);
+            part.starts_with(&format!("{name}="))
+        });
+        if !set {
             if !options.is_empty() {
                 options.push(' ');
             }
@@ -319,8 +354,8 @@ impl PgStore {
         let permit = tokio::time::timeout(POOL_WAIT, self.writers.acquire())
             .await
             .map_err(|_| {
-                StorageError::Backend(Box::new(PgError(
-                    "too many writes waiting on this node".to_owned(),
+                StorageError::Backend(Box::new(PgError::new(
+                    "too many writes waiting on this node",
                 )))
             })?
             .map_err(|_| corrupt("the writers' semaphore closed"))?;
@@ -338,7 +373,7 @@ impl PgStore {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.healthy.store(false, Ordering::Relaxed);
-                Err(StorageError::Commit(e.to_string()))
+                Err(StorageError::Commit(PgError::from(&e).to_string()))
             }
         }
     }
@@ -787,5 +822,47 @@ impl Storage for PgStore {
 
     async fn apply_message(&self, message: DraftMessage) -> Result<DraftOutcome, StorageError> {
         citizen::apply_message(self, message).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_time_limits_are_set_unless_the_url_sets_its_own() {
+        let plain = connection_config("postgres://jsjb@db/jsjb").expect("config");
+        assert_eq!(
+            plain.get_options(),
+            Some("-c lock_timeout=20s -c idle_in_transaction_session_timeout=30s")
+        );
+        assert_eq!(plain.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+        let own = connection_config(
+            "postgres://jsjb@db/jsjb?options=-c%20deadlock_timeout%3D2s%20-c%20lock_timeout%3D5s&connect_timeout=3",
+        )
+        .expect("config");
+        assert_eq!(
+            own.get_options(),
+            Some(
+                "-c deadlock_timeout=2s -c lock_timeout=5s -c idle_in_transaction_session_timeout=30s"
+            ),
+            "deadlock_timeout is not lock_timeout"
+        );
+        assert_eq!(own.get_connect_timeout(), Some(&Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn errors_about_the_data_are_told_from_the_rest() {
+        let data = PgError {
+            text: String::new(),
+            sqlstate: Some("23505".to_owned()),
+        };
+        let lock = PgError {
+            text: String::new(),
+            sqlstate: Some("55P03".to_owned()),
+        };
+        assert!(data.is_about_the_data());
+        assert!(!lock.is_about_the_data());
+        assert!(!PgError::new("connection closed").is_about_the_data());
     }
 }

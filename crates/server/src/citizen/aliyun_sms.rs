@@ -8,12 +8,13 @@
 //! 3. `Signature = base64(HMAC-SHA1(AccessKeySecret + "&", StringToSign))`.
 //!
 //! The request is a form POST (the phone number stays out of any proxy's URL log); the
-//! answer is JSON with `Code` `OK` and a `BizId` for the delivery receipt. A transport
-//! fault, a 5xx or a throttling code is tried again with a growing pause; any other
-//! refusal (a wrong number, a template not approved, the per-phone limit the gateway
-//! enforces itself) is final. Tested against the provider's published examples and a
-//! local stand-in that checks each request as the provider would
-//! (`tests/sms_gateway.rs`).
+//! answer is JSON with `Code` `OK` and a `BizId` for the delivery receipt. What says
+//! the message was not taken — no connection, a 503, a throttling code — is tried again
+//! with a growing pause; what may come after it was taken (a time-out, another 5xx) is
+//! not, so that a writer never gets two codes; a refusal (a wrong number, a template not
+//! approved, the per-phone limit the gateway enforces itself) is final. Tested against
+//! the provider's published examples and a local stand-in that checks each request as
+//! the provider would (`tests/sms_gateway.rs`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -33,13 +34,10 @@ const FIRST_PAUSE: Duration = Duration::from_millis(500);
 /// How long one try may take.
 const TRY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The provider's codes worth another try: its own throttling and passing faults.
-const RETRYABLE: &[&str] = &[
-    "Throttling",
-    "Throttling.User",
-    "ServiceUnavailable",
-    "InternalError",
-];
+/// The provider's codes that say the message was not taken, so another try cannot
+/// send it twice: its throttling and its being unavailable. (A time-out or an internal
+/// error may come after the message was taken: not tried again.)
+const RETRYABLE: &[&str] = &["Throttling", "Throttling.User", "ServiceUnavailable"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum AliyunSettingsError {
@@ -172,21 +170,31 @@ impl SmsSender for AliyunSms {
                 .send()
                 .await
             {
-                Err(e) => Tried::Again(format!("the gateway could not be reached: {e}")),
+                // Not connected: the message was never sent. (No URL in the text: a
+                // relay's address may carry credentials.)
+                Err(e) if e.is_connect() => {
+                    Tried::Again("the gateway could not be reached".to_owned())
+                }
+                Err(e) if e.is_timeout() => Tried::Refused(
+                    "the gateway did not answer in time; it may have sent the SMS".to_owned(),
+                ),
+                Err(_) => Tried::Refused("the gateway's answer could not be read".to_owned()),
                 Ok(res) => {
                     let status = res.status();
                     match res.json::<Answer>().await {
                         Ok(a) if a.code == "OK" => Tried::Sent {
                             biz_id: a.biz_id.unwrap_or_default(),
                         },
-                        Ok(a)
-                            if RETRYABLE.contains(&a.code.as_str()) || status.is_server_error() =>
-                        {
+                        Ok(a) if RETRYABLE.contains(&a.code.as_str()) => {
                             Tried::Again(format!("the gateway answered {status} {}", a.code))
                         }
                         // The provider's code only: its message may quote the number.
-                        Ok(a) => Tried::Refused(format!("the gateway refused it: {}", a.code)),
-                        Err(_) if status.is_server_error() => {
+                        Ok(a) => {
+                            Tried::Refused(format!("the gateway refused it: {status} {}", a.code))
+                        }
+                        // Unavailable, said before the message was read (a 503 of the
+                        // gateway or of a proxy in front of it).
+                        Err(_) if status == reqwest::StatusCode::SERVICE_UNAVAILABLE => {
                             Tried::Again(format!("the gateway answered {status}"))
                         }
                         Err(_) => {

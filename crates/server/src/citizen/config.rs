@@ -75,8 +75,8 @@ pub enum SmsProvider {
     Aliyun,
 }
 
-/// The SMS gateway (flattened into [`CitizenConfig`]).
-#[derive(Debug, Clone, clap::Args)]
+/// The SMS gateway (flattened into [`CitizenConfig`]). Its `Debug` leaves the secret out.
+#[derive(Clone, clap::Args)]
 pub struct SmsConfig {
     /// `log` (nothing is sent) or `aliyun` (Alibaba Cloud SMS).
     #[arg(
@@ -137,6 +137,26 @@ pub struct SmsConfig {
         global = true
     )]
     pub template_rating_code: Option<String>,
+}
+
+impl std::fmt::Debug for SmsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsConfig")
+            .field("provider", &self.provider)
+            .field(
+                "endpoint",
+                &"(not shown: a relay's URL may carry credentials)",
+            )
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "access_key_secret",
+                &self.access_key_secret.as_ref().map(|_| "***"),
+            )
+            .field("sign_name", &self.sign_name)
+            .field("template_letter_code", &self.template_letter_code)
+            .field("template_rating_code", &self.template_rating_code)
+            .finish()
+    }
 }
 
 impl Default for SmsConfig {

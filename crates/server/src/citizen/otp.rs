@@ -312,6 +312,13 @@ impl Tickets {
     }
 }
 
+/// Whether a refused letter was surely not stored, so its ticket may be given back: a
+/// refusal (bad input, a limit, a conflict) is, while a fault inside the database (a
+/// commit whose outcome is unknown) may have stored it after all.
+pub fn stored_nothing(e: &ApiError) -> bool {
+    !matches!(e, ApiError::Internal(_) | ApiError::Unhealthy(_))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -630,11 +630,13 @@ async fn submit(
             if let ApiError::Internal(cause) = &e {
                 tracing::error!(%cause, "storing a portal letter");
             }
-            state
-                .citizen
-                .tickets
-                .give_back(&form.ticket, &verified)
-                .await;
+            if super::otp::stored_nothing(&e) {
+                state
+                    .citizen
+                    .tickets
+                    .give_back(&form.ticket, &verified)
+                    .await;
+            }
             let mut faults = Faults::default();
             add_fault(&mut faults, &e);
             again(status(&e), &faults)
