@@ -260,6 +260,39 @@ async fn a_platform_kept_in_sqlite_moves_to_postgres_whole() {
     let again = run(&db);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a platform"));
+
+    // A platform whose chain was tampered with in the middle (its last entry intact, so
+    // the counts and the tip agree) is refused whole: nothing is committed.
+    let tampered = dir.path().join("tampered.sqlite3");
+    std::fs::copy(&sqlite, &tampered).expect("copy");
+    let conn = rusqlite::Connection::open(&tampered).expect("sqlite");
+    // The append-only trigger guards the table; whoever tampers drops it first.
+    conn.execute_batch(
+        "DROP TRIGGER IF EXISTS audit_log_append_only_u;
+         UPDATE audit_log SET payload = replace(payload, '\"', '\" ') WHERE seq = 3;",
+    )
+    .expect("tamper");
+    drop(conn);
+    let clean = Database::create("import_tampered").await;
+    let refused = server(
+        &clean,
+        dir.path(),
+        free_port(),
+        &["admin", "migrate-from-sqlite", "--from"],
+    )
+    .arg(&tampered)
+    .output()
+    .expect("migrate-from-sqlite");
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("does not verify"), "{said}");
+    let pg = jsjb_storage_postgres::PgStore::open(&clean.url)
+        .await
+        .expect("open PostgreSQL");
+    assert!(
+        pg.units().await.expect("units").is_empty(),
+        "nothing was kept"
+    );
 }
 
 /// Reads the event stream until a poke names a cursor above `above`; its cursor.

@@ -145,6 +145,15 @@ pub async fn verify_all(
 ) -> Result<Verification, StorageError> {
     let mut client = store.client().await?;
     let tx = begin_read(&mut client).await?;
+    verify_in(&tx, heads).await
+}
+
+/// [`verify_all`] on the caller's transaction: a snapshot, or a write transaction that
+/// checks what it wrote before committing it (the SQLite import).
+pub(crate) async fn verify_in(
+    tx: &impl GenericClient,
+    heads: &[AuditEntryHash],
+) -> Result<Verification, StorageError> {
     let rows = tx
         .query_c(
             "SELECT seq, at, actor, actor_user_id, actor_unit_id, action, letter_id, unit_id, user_id, payload, prev_hash, hash
@@ -170,12 +179,12 @@ pub async fn verify_all(
         })
     }))?;
     drop(rows);
-    let (events, bad) = verify_events(&tx).await?;
+    let (events, bad) = verify_events(tx).await?;
     v.events = events;
     v.first_bad_event = bad;
     let mut checked = Vec::with_capacity(heads.len());
     for head in heads {
-        checked.push(check_head(&tx, head).await?);
+        checked.push(check_head(tx, head).await?);
     }
     v.heads = checked;
     v.ok = v.first_broken.is_none() && v.first_bad_event.is_none() && v.heads.iter().all(|h| h.ok);

@@ -9,21 +9,21 @@
 //! the audit chain carry over unchanged, and each identity continues after the largest
 //! id copied. (COPY writes identity columns as given, GENERATED ALWAYS ones too — V1's
 //! header says the ids are BY DEFAULT for this, but `login_attempts` is ALWAYS, and a
-//! migration's text cannot be corrected once applied.) All of it is one transaction under the write lock: a failed copy leaves
-//! the database empty.
+//! migration's text cannot be corrected once applied.) All of it is one transaction
+//! under the write lock: a failed copy leaves the database empty.
 //!
 //! SQLite is read in one read transaction (every table from one moment) and a chunk of
 //! rows at a time. Before the commit the copy is held to the original: each table's rows
 //! counted on the PostgreSQL side, and the chain's last entry (same `seq`, same hash).
-//! After it, every entry and letter event of the chain is verified on PostgreSQL; a copy
-//! that fails is removed again.
+//! Then every entry and letter event of the chain is verified on PostgreSQL, in the
+//! same transaction: a copy that fails is never committed.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use jsjb_proto::AuditEntryHash;
-use jsjb_storage::{Storage, StorageError};
+use jsjb_storage::StorageError;
 use rusqlite::OptionalExtension;
 use rusqlite::types::ValueRef;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -454,41 +454,21 @@ pub async fn from_sqlite(store: &PgStore, sqlite_path: &Path) -> Result<Imported
             pg_tip.seq, pg_tip.hash, sqlite_tip.seq, sqlite_tip.hash
         )));
     }
-    store.commit(tx).await?;
-    drop(client);
-
-    // Every entry and letter event re-checked on PostgreSQL (through the store, so after
-    // the commit): a copy that does not verify is removed again.
-    let verification = store.verify_audit(vec![sqlite_tip.clone()]).await?;
+    // Every entry and letter event re-checked on PostgreSQL, still inside the import's
+    // transaction: a copy that does not verify is never committed.
+    let verification = crate::audit::verify_in(&tx, std::slice::from_ref(&sqlite_tip)).await?;
     if let Some(failure) = verification.failure() {
-        let failure = failure.to_string();
-        remove_copy(store).await?;
         return Err(StorageError::Corrupt(format!(
-            "the audit chain does not verify on PostgreSQL: {failure}; the copy was removed"
+            "the audit chain does not verify on PostgreSQL: {failure}; nothing was kept"
         )));
     }
+    store.commit(tx).await?;
+    drop(client);
     Ok(Imported {
         rows,
         audit_tip: pg_tip,
         verification,
     })
-}
-
-/// Empties what the import filled (TRUNCATE fires no row triggers, so the append-only
-/// tables allow it), leaving the database as it was before: migrated and empty.
-async fn remove_copy(store: &PgStore) -> Result<(), StorageError> {
-    let mut client = store.writer().await?;
-    let tx = begin_write(&mut client).await?;
-    tx.batch_execute(&format!("TRUNCATE {} RESTART IDENTITY", TABLES.join(", ")))
-        .await
-        .db()?;
-    tx.execute(
-        "INSERT INTO report_progress (id, change_seq) VALUES (1, 0)",
-        &[],
-    )
-    .await
-    .db()?;
-    store.commit(tx).await
 }
 
 fn column_index(columns: &[(String, Type)], name: &str) -> Result<usize, StorageError> {
