@@ -291,6 +291,12 @@ pub async fn from_sqlite(store: &PgStore, sqlite_path: &Path) -> Result<Imported
 
     let mut client = store.writer().await?;
     let tx = begin_write(&mut client).await?;
+    // A large platform's copy and check pause between statements for longer than a
+    // request ever should (reading SQLite, hashing the chain): the server's limit on
+    // idle transactions (lib.rs) does not apply to this one.
+    tx.batch_execute("SET LOCAL idle_in_transaction_session_timeout = 0")
+        .await
+        .db()?;
     // Empty means every table (but the migration's own progress row).
     for &table in TABLES.iter().filter(|t| **t != "report_progress") {
         let held: bool = tx
