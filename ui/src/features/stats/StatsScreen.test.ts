@@ -28,12 +28,17 @@ async function openStats(offline: boolean): Promise<{ wrapper: VueWrapper; view:
   const backend = installMockApp({ letters: 80, nowMs: NOW, offline }, calls);
   const wrapper = await mountApp();
   setView("stats");
-  // The screen is loaded on demand (an async component): wait for its first question.
-  const asked = await vi.waitFor(() => {
-    const c = calls.find((x) => x.cmd === "stats_view");
-    if (!c) throw new Error("the screen has not asked for its figures yet");
-    return c;
-  });
+  // The screen is loaded on demand (an async component, with ECharts): wait for its
+  // first question. Loading it takes over a second on a busy CI machine, so the wait is
+  // longer than vitest's default of one second.
+  const asked = await vi.waitFor(
+    () => {
+      const c = calls.find((x) => x.cmd === "stats_view");
+      if (!c) throw new Error("the screen has not asked for its figures yet");
+      return c;
+    },
+    { timeout: 15_000 },
+  );
   await settle(10);
   const view = backend.handle("stats_view", asked.args) as StatsView;
   return { wrapper, view };
@@ -50,6 +55,8 @@ afterEach(() => {
   document.body.innerHTML = "";
 });
 
+// Each case may wait for the screen's code to load (see openStats): more than vitest's
+// five seconds on a busy machine.
 describe("the statistics screen", () => {
   it("shows the server's report when online, with its ranking and the server's exports", async () => {
     const { wrapper, view } = await openStats(false);
@@ -79,7 +86,7 @@ describe("the statistics screen", () => {
     expect(String(exported?.args.fileName)).toMatch(/^三率统计-.*\.xlsx$/);
     expect(calls.some((c) => c.cmd === "save_export")).toBe(false);
     wrapper.unmount();
-  });
+  }, 30_000);
 
   it("shows the cache's estimate offline, labelled 离线估算, and exports it as an estimate", async () => {
     const { wrapper, view } = await openStats(true);
@@ -99,5 +106,5 @@ describe("the statistics screen", () => {
     expect(String(exported?.args.content)).toContain("离线估算");
     expect(calls.some((c) => c.cmd === "save_report_export")).toBe(false);
     wrapper.unmount();
-  });
+  }, 30_000);
 });
