@@ -17,6 +17,8 @@ pub mod portal;
 pub mod ratings;
 pub mod shared;
 pub mod wechat;
+pub mod wechat_api;
+pub mod wechat_crypt;
 pub mod weibo;
 
 use axum::Router;

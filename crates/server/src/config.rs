@@ -313,6 +313,8 @@ impl Limits {
 pub enum ConfigError {
     #[error("the SMS gateway: {0}")]
     Sms(String),
+    #[error("WeChat: {0}")]
+    Wechat(String),
     #[error("session TTL must be between 1 minute and 30 days, got {0} minutes")]
     SessionTtl(u32),
     #[error("the session idle time must be between 1 minute and the session TTL, got {0} minutes")]
@@ -405,6 +407,8 @@ impl Config {
             crate::citizen::aliyun_sms::AliyunSms::new(&self.citizen.sms)
                 .map_err(|e| ConfigError::Sms(e.to_string()))?;
         }
+        self.citizen.wechat_crypt().map_err(ConfigError::Wechat)?;
+        self.citizen.wechat_api().map_err(ConfigError::Wechat)?;
         if !(1..=30 * 24 * 60).contains(&self.session_ttl_minutes) {
             return Err(ConfigError::SessionTtl(self.session_ttl_minutes));
         }

@@ -103,24 +103,6 @@ async fn reply_content(res: reqwest::Response) -> String {
     fields["Content"].clone()
 }
 
-/// The letter with this tracking code, as the city desk's sync shows it.
-async fn desk_letter(s: &TestServer, code: &str) -> Value {
-    let admin = s.admin_token().await;
-    let page: Value = s
-        .get("/api/v1/sync?cursor=0&limit=500", Some(&admin))
-        .await
-        .json()
-        .await
-        .expect("json");
-    page["changes"]
-        .as_array()
-        .expect("changes")
-        .iter()
-        .map(|c| c["letter"].clone())
-        .find(|l| l["tracking_code"] == code)
-        .unwrap_or_else(|| panic!("letter {code} reached the desk: {page}"))
-}
-
 fn tracking_code_in(text: &str) -> String {
     let start = text
         .find("SZ")
@@ -211,7 +193,7 @@ async fn a_wechat_conversation_becomes_a_letter_with_its_media() {
     assert!(done.contains("查询编号"), "{done}");
     let code = tracking_code_in(&done);
 
-    let letter = desk_letter(&s, &code).await;
+    let letter = s.desk_letter(&code).await;
     assert_eq!(letter["channel"], "wechat");
     assert_eq!(letter["category"], "help");
     let body = letter["body"].as_str().expect("body");
@@ -367,7 +349,7 @@ async fn weibo_direct_messages_become_a_letter_and_bad_signatures_are_refused() 
     let res = weibo(&s, SECRET, 0, &msg("w4", "text", json!({"text": "提交"}))).await;
     let reply: Value = res.json().await.expect("json");
     let code = tracking_code_in(reply["reply"].as_str().expect("reply"));
-    let letter = desk_letter(&s, &code).await;
+    let letter = s.desk_letter(&code).await;
     assert_eq!(letter["channel"], "weibo");
     assert_eq!(letter["category"], "suggestion");
     assert_eq!(letter["attachments"].as_array().expect("a").len(), 1);
@@ -570,7 +552,7 @@ async fn the_portal_writes_a_letter_in_three_steps_and_escapes_what_it_echoes() 
     assert_eq!(res.status(), 200);
     let html = res.text().await.expect("html");
     let code = between(&html, "id=\"tracking-code\">", "<").to_owned();
-    let letter = desk_letter(&s, &code).await;
+    let letter = s.desk_letter(&code).await;
     assert_eq!(letter["channel"], "web");
     assert_eq!(letter["category"], "complaint");
     assert_eq!(letter["attachments"].as_array().expect("a").len(), 1);
@@ -823,7 +805,7 @@ async fn what_desks_sync_can_neither_follow_nor_rate_a_letter_only_its_writer_ca
         .expect("close");
 
     // What a desk syncs: the tracking code, and a phone without its last 4 digits.
-    let letter = desk_letter(&s, &code).await;
+    let letter = s.desk_letter(&code).await;
     let synced_phone = letter["writer"]["phone"]
         .as_str()
         .expect("phone")

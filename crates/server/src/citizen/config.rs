@@ -54,9 +54,37 @@ pub struct CitizenConfig {
     /// Without it `/wechat/callback` answers 404.
     #[arg(long, env = "JSJB_WECHAT_TOKEN", global = true, hide_env_values = true)]
     pub wechat_token: Option<String>,
-    /// The official account's AppID (for the media API; logged with each message).
+    /// The official account's AppID (公众号 基本配置 → 开发者ID): checked inside every
+    /// encrypted message, and with the AppSecret the media API's credentials.
     #[arg(long, env = "JSJB_WECHAT_APPID", global = true)]
     pub wechat_appid: Option<String>,
+    /// The AppSecret (开发者密码). With it, images and voice clips are downloaded from
+    /// WeChat's media API at intake; without it they stay MediaId references.
+    #[arg(
+        long,
+        env = "JSJB_WECHAT_APPSECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub wechat_appsecret: Option<String>,
+    /// The EncodingAESKey (消息加解密密钥, 43 characters). With it every pushed message
+    /// must come encrypted (安全模式 or 兼容模式) and the replies go encrypted; a
+    /// plaintext push is refused.
+    #[arg(
+        long,
+        env = "JSJB_WECHAT_ENCODING_AES_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub wechat_encoding_aes_key: Option<String>,
+    /// WeChat's API address (or an intranet relay that forwards to it).
+    #[arg(
+        long,
+        env = "JSJB_WECHAT_API",
+        default_value = "https://api.weixin.qq.com",
+        global = true
+    )]
+    pub wechat_api: String,
     /// The shared secret of the Weibo relay's HMAC signatures. Without it
     /// `/weibo/webhook` answers 404.
     #[arg(long, env = "JSJB_WEIBO_SECRET", global = true, hide_env_values = true)]
@@ -184,13 +212,57 @@ impl Default for CitizenConfig {
             duplicate_minutes: 10,
             wechat_token: None,
             wechat_appid: None,
+            wechat_appsecret: None,
+            wechat_encoding_aes_key: None,
+            wechat_api: "https://api.weixin.qq.com".to_owned(),
             weibo_secret: None,
             sms: SmsConfig::default(),
         }
     }
 }
 
+/// A setting given but empty counts as not given.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
 impl CitizenConfig {
+    /// The encrypted message mode's crypt, when an EncodingAESKey is set (it needs the
+    /// token and the AppID).
+    pub fn wechat_crypt(&self) -> Result<Option<super::wechat_crypt::MsgCrypt>, String> {
+        let Some(key) = given(&self.wechat_encoding_aes_key) else {
+            return Ok(None);
+        };
+        let (Some(token), Some(appid)) = (given(&self.wechat_token), given(&self.wechat_appid))
+        else {
+            return Err(
+                "JSJB_WECHAT_ENCODING_AES_KEY needs JSJB_WECHAT_TOKEN and JSJB_WECHAT_APPID"
+                    .to_owned(),
+            );
+        };
+        super::wechat_crypt::MsgCrypt::new(token, key, appid)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The media API's client, when an AppSecret is set (it needs the AppID).
+    pub fn wechat_api(&self) -> Result<Option<super::wechat_api::WechatApi>, String> {
+        let Some(secret) = given(&self.wechat_appsecret) else {
+            return Ok(None);
+        };
+        let max = crate::attachments::max_bytes(jsjb_storage::AttachmentKind::Image).max(
+            crate::attachments::max_bytes(jsjb_storage::AttachmentKind::Voice),
+        );
+        super::wechat_api::WechatApi::new(
+            &self.wechat_api,
+            given(&self.wechat_appid).unwrap_or_default(),
+            secret,
+            max,
+        )
+        .map(Some)
+        .map_err(|e| e.to_string())
+    }
+
     pub fn duplicate_window(&self) -> Duration {
         Duration::minutes(i64::from(self.duplicate_minutes))
     }

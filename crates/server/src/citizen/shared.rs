@@ -21,6 +21,8 @@ pub struct Citizen {
     pub tickets: otp::Tickets,
     sms: RwLock<Arc<dyn SmsSender>>,
     wechat_media: RwLock<Arc<dyn WechatMedia>>,
+    /// The encrypted message mode's crypt; `None`: plaintext mode.
+    pub wechat_crypt: Option<super::wechat_crypt::MsgCrypt>,
 }
 
 impl Citizen {
@@ -46,7 +48,19 @@ impl Citizen {
                 // The demo's: the code goes to the log, nothing reaches a phone.
                 super::config::SmsProvider::Log => Arc::new(LogSms::default()),
             }),
-            wechat_media: RwLock::new(Arc::new(NoMediaAccess)),
+            // Config::validate refuses bad WeChat settings before the server starts.
+            wechat_media: RwLock::new(match config.wechat_api() {
+                Ok(Some(api)) => Arc::new(api) as Arc<dyn WechatMedia>,
+                Ok(None) => Arc::new(NoMediaAccess),
+                Err(e) => {
+                    tracing::error!(%e, "the WeChat media API's settings; media stay references");
+                    Arc::new(NoMediaAccess)
+                }
+            }),
+            wechat_crypt: config.wechat_crypt().unwrap_or_else(|e| {
+                tracing::error!(%e, "the WeChat encrypted mode's settings");
+                None
+            }),
         }
     }
 

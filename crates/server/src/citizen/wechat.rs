@@ -1,4 +1,5 @@
-//! The WeChat official account's message callback (公众号 服务器配置, plaintext mode).
+//! The WeChat official account's message callback (公众号 服务器配置), in the plaintext
+//! mode or, with an EncodingAESKey, the encrypted one ([`super::wechat_crypt`]).
 //!
 //! - `GET /wechat/callback?signature=&timestamp=&nonce=&echostr=`: URL verification.
 //!   `signature` = hex SHA-1 of the token, `timestamp` and `nonce` sorted
@@ -10,7 +11,10 @@
 //!
 //! A wrong signature or a timestamp more than 5 minutes from the server's time is
 //! refused with 403 before the body is looked at, so a forged or replayed request has
-//! no effect. Messages then go through [`super::conversation`].
+//! no effect. In the encrypted mode the push carries `encrypt_type=aes` and a
+//! `msg_signature` over its `Encrypt` as well; the reply is encrypted the same way.
+//! Images and voice clips are downloaded through [`super::wechat_api`] when an
+//! AppSecret is configured. Messages then go through [`super::conversation`].
 
 use std::collections::HashMap;
 
@@ -109,7 +113,8 @@ pub async fn receive(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     authenticate(&state, &q)?;
-    let fields = parse_xml(&body).map_err(|e| ApiError::invalid("xml", e))?;
+    let outer = parse_xml(&body).map_err(|e| ApiError::invalid("xml", e))?;
+    let (fields, crypt) = open_envelope(&state, &q, outer)?;
     let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
     let (account, openid) = (get("ToUserName"), get("FromUserName"));
     if openid.is_empty() || account.is_empty() {
@@ -166,16 +171,87 @@ pub async fn receive(
     let Some(reply) = reply else {
         return Ok(text("success".to_owned()));
     };
-    let mut response = (
-        StatusCode::OK,
-        reply_xml(&openid, &account, state.time.now().timestamp(), &reply),
-    )
-        .into_response();
+    let now = state.time.now().timestamp();
+    let reply = reply_xml(&openid, &account, now, &reply);
+    let reply = match crypt {
+        Some(crypt) => {
+            let mut random = [0_u8; 16];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut random);
+            let nonce =
+                (rand_core::RngCore::next_u32(&mut rand_core::OsRng) % 1_000_000_000).to_string();
+            crypt.reply_envelope(&reply, random, now, &nonce)
+        }
+        None => reply,
+    };
+    let mut response = (StatusCode::OK, reply).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/xml; charset=utf-8"),
     );
     Ok(response)
+}
+
+/// The message's fields, decrypted when the account is in the encrypted mode, and the
+/// crypt to answer with.
+///
+/// With an EncodingAESKey configured every push must be encrypted (`encrypt_type=aes`,
+/// a right `msg_signature` over its `Encrypt`, sealed for this AppID); in 兼容模式 the
+/// push also carries the plaintext fields, which are ignored: only what was sealed is
+/// read. Without a key an encrypted push is refused too: the two ends disagree, and
+/// the platform's console is where that is fixed.
+fn open_envelope<'a>(
+    state: &'a AppState,
+    q: &HashMap<String, String>,
+    outer: HashMap<String, String>,
+) -> Result<
+    (
+        HashMap<String, String>,
+        Option<&'a super::wechat_crypt::MsgCrypt>,
+    ),
+    ApiError,
+> {
+    let encrypted = q.get("encrypt_type").is_some_and(|t| t == "aes");
+    let key_configured = state
+        .config
+        .citizen
+        .wechat_encoding_aes_key
+        .as_deref()
+        .is_some_and(|k| !k.trim().is_empty());
+    match (state.citizen.wechat_crypt.as_ref(), encrypted) {
+        (Some(crypt), true) => {
+            let sealed = outer
+                .get("Encrypt")
+                .ok_or_else(|| forbidden("an encrypted push without <Encrypt>"))?;
+            let get = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
+            if !crypt.signature_matches(
+                get("timestamp"),
+                get("nonce"),
+                sealed,
+                get("msg_signature"),
+            ) {
+                tracing::warn!("WeChat push with a wrong msg_signature refused");
+                return Err(forbidden("wrong msg_signature"));
+            }
+            let xml = crypt.decrypt(sealed).map_err(|e| {
+                tracing::warn!(%e, "WeChat push that does not decrypt refused");
+                forbidden("the message does not decrypt for this account")
+            })?;
+            let fields = parse_xml(xml.as_bytes()).map_err(|e| ApiError::invalid("xml", e))?;
+            Ok((fields, Some(crypt)))
+        }
+        (Some(_), false) => {
+            tracing::warn!("plaintext WeChat push refused: this account is in the encrypted mode");
+            Err(forbidden("this account accepts encrypted messages only"))
+        }
+        (None, _) if key_configured => Err(forbidden("the encrypted mode is not set up")),
+        (None, true) => {
+            tracing::warn!("encrypted WeChat push refused: no JSJB_WECHAT_ENCODING_AES_KEY is set");
+            Err(forbidden(
+                "encrypted messages are not set up on this server",
+            ))
+        }
+        (None, false) => Ok((outer, None)),
+    }
 }
 
 /// Text inside CDATA: a `]]>` in it would end the section, so it is split.

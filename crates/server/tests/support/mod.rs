@@ -249,6 +249,24 @@ impl TestServer {
         .id
     }
 
+    /// The letter with this tracking code, as the city desk's sync shows it.
+    pub async fn desk_letter(&self, code: &str) -> Value {
+        let admin = self.admin_token().await;
+        let page: Value = self
+            .get("/api/v1/sync?cursor=0&limit=500", Some(&admin))
+            .await
+            .json()
+            .await
+            .expect("json");
+        page["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .map(|c| c["letter"].clone())
+            .find(|l| l["tracking_code"] == code)
+            .unwrap_or_else(|| panic!("letter {code} reached the desk: {page}"))
+    }
+
     /// Raw access to the database file, as someone holding the file could do.
     pub fn raw_db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(&self.state.config.db).expect("open raw db")
