@@ -952,15 +952,20 @@ pub async fn prove_writer(
         record.events.iter().map(|(at, event)| (*at, event)),
     );
     Ok(ProvenLetter {
-        progress: PublicProgress {
-            tracking_code: record.tracking_code,
-            state: record.state,
-            received_at: record.received_at,
-            milestones: public_milestones(&record.events),
-        },
+        progress: public_progress(&record),
         phone: record.writer_phone,
         status,
     })
+}
+
+/// What the writer may see of a letter's record.
+pub fn public_progress(record: &jsjb_storage::ProgressRecord) -> PublicProgress {
+    PublicProgress {
+        tracking_code: record.tracking_code.clone(),
+        state: record.state,
+        received_at: record.received_at,
+        milestones: public_milestones(&record.events),
+    }
 }
 
 #[cfg(test)]

@@ -221,6 +221,22 @@ async fn a_wechat_conversation_becomes_a_letter_with_its_media() {
         )
         .await;
     assert_eq!(res.status(), 200);
+    // 「进度」 in the chat: the sender's letters with their milestones; another sender
+    // (another OpenID) is told of none.
+    let progress = reply_content(push(&s, &q, text_xml("进度", 1008)).await).await;
+    assert!(progress.contains(&code), "{progress}");
+    assert!(progress.contains("当前：已受理"), "{progress}");
+    let stranger = {
+        let q = signed_query(&s, TOKEN, 0).replace(OPENID, "oStranger");
+        let xml = text_xml("进度", 1009).replace(OPENID, "oStranger");
+        let res = push(&s, &q, xml).await;
+        assert_eq!(res.status(), 200);
+        res.text().await.expect("text")
+    };
+    assert!(
+        stranger.contains("没有找到") && !stranger.contains(&code),
+        "{stranger}"
+    );
     // The draft is gone: the next message starts a new one.
     assert!(
         s.state

@@ -15,6 +15,31 @@ use serde_json::json;
 use crate::audit::{self, NewEntry};
 use crate::{Db, PgStore, corrupt};
 
+pub(crate) async fn letters_from_sender(
+    store: &PgStore,
+    channel: Channel,
+    sender: &str,
+    limit: u32,
+) -> Result<Vec<String>, StorageError> {
+    let Some(key) = jsjb_storage::sender_contact_key(channel) else {
+        return Ok(Vec::new());
+    };
+    let client = store.client().await?;
+    // The key is one of two constants, never the caller's text; the statement's
+    // expression is migration V5's index expression.
+    let sql = format!(
+        "SELECT tracking_code FROM letters
+         WHERE channel = '{channel}' AND ((writer_extra::jsonb) ->> '{key}') = $1
+         ORDER BY received_at DESC, id DESC LIMIT $2",
+        channel = channel.as_str()
+    );
+    let rows = client
+        .query_c(&sql, &[&sender, &i64::from(limit)])
+        .await
+        .db()?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 pub(crate) async fn recent_duplicate(
     store: &PgStore,
     phone: &str,

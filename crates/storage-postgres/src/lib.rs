@@ -799,6 +799,15 @@ impl Storage for PgStore {
         citizen::recent_duplicate(self, phone, body, since).await
     }
 
+    async fn letters_from_sender(
+        &self,
+        channel: jsjb_core::letter::Channel,
+        sender: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StorageError> {
+        citizen::letters_from_sender(self, channel, sender, limit).await
+    }
+
     async fn rate_letter(
         &self,
         tracking_code: &str,

@@ -15,6 +15,30 @@ use jsjb_storage::{
     apply_draft_edit,
 };
 
+pub fn letters_from_sender(
+    conn: &Connection,
+    channel: Channel,
+    sender: &str,
+    limit: u32,
+) -> Result<Vec<String>, StorageError> {
+    let Some(key) = jsjb_storage::sender_contact_key(channel) else {
+        return Ok(Vec::new());
+    };
+    // The key is one of two constants, never the caller's text; the statement's
+    // expression is migration 16's index expression.
+    let sql = format!(
+        "SELECT tracking_code FROM letters
+         WHERE channel = '{channel}' AND json_extract(writer_extra, '$.{key}') = ?1
+         ORDER BY received_at DESC, id DESC LIMIT ?2",
+        channel = channel.as_str()
+    );
+    let mut stmt = conn.prepare_cached(&sql).db()?;
+    let rows = stmt
+        .query_map(params![sender, limit], |r| r.get::<_, String>(0))
+        .db()?;
+    rows.map(|r| r.db()).collect()
+}
+
 pub fn recent_duplicate(
     conn: &Connection,
     phone: &str,

@@ -1559,6 +1559,17 @@ impl Storage for SqliteStore {
             .await
     }
 
+    async fn letters_from_sender(
+        &self,
+        channel: jsjb_core::letter::Channel,
+        sender: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StorageError> {
+        let sender = sender.to_owned();
+        self.read(move |conn| citizen::letters_from_sender(conn, channel, &sender, limit))
+            .await
+    }
+
     async fn rate_letter(
         &self,
         tracking_code: &str,

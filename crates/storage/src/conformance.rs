@@ -43,7 +43,7 @@ macro_rules! conformance_suite {
             citizen_side, signing_keys_and_delegations, handovers, prune_idempotency,
             moves_and_user_changes, unit_deactivation, routing_rules_versions,
             citizen_codes, citizen_tickets, citizen_buckets, citizen_tokens_pruning,
-            citizen_tokens_concurrency, intake_together);
+            citizen_tokens_concurrency, intake_together, letters_from_sender);
     };
     (@cases $fresh:path; $($case:ident),* $(,)?) => {
         $(
@@ -2542,4 +2542,75 @@ pub async fn intake_together(store: Arc<dyn Storage>) {
     }
     let report = store.verify_audit(Vec::new()).await.expect("verify");
     assert!(report.ok, "{:?}", report.failure());
+}
+
+/// 「进度」 in a chat: the letters a WeChat or Weibo sender wrote, newest first, and
+/// nobody else's (another sender, another channel, the same id under the other key).
+pub async fn letters_from_sender(store: Arc<dyn Storage>) {
+    let store = store.as_ref();
+    let o = org(store).await;
+    let letters = [
+        (
+            "SND00001",
+            Channel::Wechat,
+            serde_json::json!({"wechat_openid": "oA"}),
+            0,
+        ),
+        (
+            "SND00002",
+            Channel::Wechat,
+            serde_json::json!({"wechat_openid": "oB"}),
+            1,
+        ),
+        (
+            "SND00003",
+            Channel::Wechat,
+            serde_json::json!({"wechat_openid": "oA"}),
+            2,
+        ),
+        (
+            "SND00004",
+            Channel::Weibo,
+            serde_json::json!({"weibo_uid": "oA"}),
+            3,
+        ),
+        (
+            "SND00005",
+            Channel::Web,
+            serde_json::json!({"wechat_openid": "oA"}),
+            4,
+        ),
+        (
+            "SND00006",
+            Channel::Wechat,
+            serde_json::json!({"wechat_openid": "oA"}),
+            5,
+        ),
+    ];
+    for (code, channel, extra, minutes) in letters {
+        let mut letter = new_letter(code, Some(o.station_a));
+        letter.channel = channel;
+        letter.writer_extra = extra;
+        letter.received_at = t0() + Duration::minutes(minutes);
+        store
+            .create_letter(letter, Actor::public(channel))
+            .await
+            .expect("create");
+    }
+    let of = |channel, sender: &'static str, limit| async move {
+        store
+            .letters_from_sender(channel, sender, limit)
+            .await
+            .expect("letters")
+    };
+    assert_eq!(
+        of(Channel::Wechat, "oA", 10).await,
+        ["SND00006", "SND00003", "SND00001"]
+    );
+    assert_eq!(of(Channel::Wechat, "oA", 2).await, ["SND00006", "SND00003"]);
+    assert_eq!(of(Channel::Wechat, "oB", 10).await, ["SND00002"]);
+    assert_eq!(of(Channel::Weibo, "oA", 10).await, ["SND00004"]);
+    assert!(of(Channel::Wechat, "o", 10).await.is_empty());
+    assert!(of(Channel::Wechat, "oA' OR '1'='1", 10).await.is_empty());
+    assert!(of(Channel::Web, "oA", 10).await.is_empty());
 }

@@ -669,6 +669,15 @@ pub trait Storage: Send + Sync + 'static {
         body: &str,
         since: DateTime<Utc>,
     ) -> Result<Option<(String, DateTime<Utc>)>, StorageError>;
+    /// The tracking codes of the letters a messaging channel's sender wrote (their
+    /// `writer_extra` holds [`sender_contact_key`] = `sender`), newest first, at most
+    /// `limit`: what 「进度」 in the chat answers about. Empty for other channels.
+    async fn letters_from_sender(
+        &self,
+        channel: Channel,
+        sender: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StorageError>;
     /// Records the writer's rating of a closed letter, once, with its audit entry.
     /// `Conflict { code: "not_closed" | "already_rated" }`, or `NotFound`.
     async fn rate_letter(
@@ -689,6 +698,17 @@ pub trait Storage: Send + Sync + 'static {
     /// by the platform, and two messages arriving together both land in the draft
     /// (the draft is read and written inside the transaction, never around it).
     async fn apply_message(&self, message: DraftMessage) -> Result<DraftOutcome, StorageError>;
+}
+
+/// The key in a letter's `writer_extra` that holds the messaging channel's id of its
+/// writer (the WeChat OpenID, the Weibo uid); `None` for channels without one. Both
+/// backends index it (a partial index per channel).
+pub fn sender_contact_key(channel: Channel) -> Option<&'static str> {
+    match channel {
+        Channel::Wechat => Some("wechat_openid"),
+        Channel::Weibo => Some("weibo_uid"),
+        Channel::Web | Channel::Phone => None,
+    }
 }
 
 /// One message of a conversation, as it changes the sender's draft.

@@ -53,6 +53,10 @@ pub struct Message {
 pub const WELCOME: &str = "您好，这里是深圳市公安局“局长信箱”。请直接发送文字、图片或语音说明您的诉求，并发送您的手机号码（11 位）；写完后发送“提交”，我们会回复查询编号。发送“帮助”查看说明。";
 const HELP: &str = "留言方法：1. 发送文字、图片（最多 9 张）或语音（最多 3 段）说明情况；2. 发送您的手机号码（11 位），便于民警联系您；3. 发送“提交”完成留言，您会收到查询编号。发送“取消”放弃本次留言。紧急情况请拨打 110。";
 const PROGRESS: &str = "查询进度：请在“局长信箱”网站的“查询进度”页面输入查询编号和手机号后四位。";
+/// How many of the sender's letters 「进度」 tells about, newest first.
+const PROGRESS_LETTERS: u32 = 3;
+/// A feedback or reply quoted in the chat is cut here (the whole is on the website).
+const PROGRESS_DETAIL_CHARS: usize = 80;
 
 /// The answer to a message holding characters a letter may not (control characters).
 const UNREADABLE: &str = "这条消息含有无法识别的字符，没有记入。请重新输入文字。";
@@ -137,7 +141,10 @@ pub async fn handle(state: &AppState, mut msg: Message) -> Result<Option<String>
                 Answer::Fixed("已取消本次留言。需要时可随时重新发送。".to_owned()),
             ),
             "帮助" | "?" | "？" | "" => (DraftEdit::Nothing, Answer::Fixed(HELP.to_owned())),
-            "进度" | "查询" => (DraftEdit::Nothing, Answer::Fixed(PROGRESS.to_owned())),
+            "进度" | "查询" => (
+                DraftEdit::Nothing,
+                Answer::Fixed(progress_reply(state, &msg).await?),
+            ),
             phone if intake::is_mobile(phone) => (
                 DraftEdit::SetPhone(phone.to_owned()),
                 Answer::Fixed(format!(
@@ -245,6 +252,58 @@ pub async fn handle(state: &AppState, mut msg: Message) -> Result<Option<String>
     Ok(Some(reply))
 }
 
+/// 「进度」: the milestones of the letters this sender wrote on this channel (the
+/// platform vouches for the sender: the same OpenID or uid that wrote them), newest
+/// first, each with its state, its latest step and what the writer was told.
+async fn progress_reply(state: &AppState, msg: &Message) -> Result<String, ApiError> {
+    use super::pages::{cst, milestone_label, state_label};
+    let codes = state
+        .store
+        .letters_from_sender(msg.channel, &msg.sender, PROGRESS_LETTERS)
+        .await?;
+    if codes.is_empty() {
+        return Ok(format!("没有找到您在这里提交的留言。{PROGRESS}"));
+    }
+    let mut lines = vec!["您的留言办理进度：".to_owned()];
+    for (i, code) in codes.iter().enumerate() {
+        let Some(record) = state.store.progress(code).await? else {
+            continue;
+        };
+        let p = crate::intake::public_progress(&record);
+        lines.push(format!(
+            "{}. 编号 {}，{} 受理，当前：{}",
+            i + 1,
+            p.tracking_code,
+            cst(p.received_at),
+            state_label(p.state)
+        ));
+        for m in p.milestones.iter().skip(1).rev().take(3).rev() {
+            let mut line = format!("   {} {}", cst(m.at), milestone_label(&m.kind));
+            if let Some(detail) = m.detail.as_deref().filter(|_| m.kind != "extended") {
+                let mut short: String = detail.chars().take(PROGRESS_DETAIL_CHARS).collect();
+                if detail.chars().count() > PROGRESS_DETAIL_CHARS {
+                    short.push('…');
+                }
+                line.push_str(&format!("：{short}"));
+            }
+            if let Some(due) = m
+                .detail
+                .as_deref()
+                .filter(|_| m.kind == "extended")
+                .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+            {
+                line.push_str(&format!(
+                    "，新的期限 {}",
+                    cst(due.with_timezone(&chrono::Utc))
+                ));
+            }
+            lines.push(line);
+        }
+    }
+    lines.push("完整进度请在“局长信箱”网站输入查询编号和手机号后四位查看。".to_owned());
+    Ok(lines.join("\n"))
+}
+
 /// The reply to a message, once it is stored.
 enum Answer {
     /// The same whatever the draft was.
@@ -316,10 +375,12 @@ async fn submit(
         note(DraftEdit::Touch).await?;
         return Ok("请发送您的手机号码（11 位），以便民警与您联系；然后再发送“提交”。".to_owned());
     };
-    let (channel_name, id_key) = match draft.channel {
-        Channel::Weibo => ("微博用户", "weibo_uid"),
-        _ => ("微信用户", "wechat_openid"),
+    let channel_name = match draft.channel {
+        Channel::Weibo => "微博用户",
+        _ => "微信用户",
     };
+    // Kept under the key 「进度」 finds the writer's letters by.
+    let id_key = jsjb_storage::sender_contact_key(draft.channel).unwrap_or("sender");
     let body = if draft.body.trim().is_empty() {
         "（图片或语音留言，见附件）".to_owned()
     } else {

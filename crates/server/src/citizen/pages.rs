@@ -533,7 +533,7 @@ pub fn done(tracking_code: &str, duplicate: bool, thanks: bool, policy: &Policy)
     )
 }
 
-fn state_label(state: LetterState) -> &'static str {
+pub(super) fn state_label(state: LetterState) -> &'static str {
     match state {
         LetterState::Received => "已受理",
         LetterState::Dispatched => "已转办",
@@ -543,7 +543,7 @@ fn state_label(state: LetterState) -> &'static str {
     }
 }
 
-fn milestone_label(kind: &str) -> &'static str {
+pub(super) fn milestone_label(kind: &str) -> &'static str {
     match kind {
         "received" => "已受理",
         "dispatched" => "已转交承办单位",
