@@ -109,6 +109,44 @@ vocabulary! {
 }
 
 vocabulary! {
+    /// A step of the case the writer is told about ([`crate::writer_notice`]).
+    NoticeStep {
+        /// 已受理: the tracking code and the promise of a call.
+        Receipt => "receipt",
+        /// The desk's call did not reach the writer: told to expect another.
+        Unreachable => "unreachable",
+        /// 首次反馈.
+        FirstFeedback => "first_feedback",
+        /// An approved extension: the new date and its reason.
+        Extended => "extended",
+        /// 已办结: the reply and where to rate it.
+        Closed => "closed",
+        /// 回访 recorded.
+        ReturnVisit => "return_visit",
+    }
+}
+
+vocabulary! {
+    /// How a notice reaches the writer.
+    NoticeRoute {
+        /// SMS to the writer's phone (web and phone letters, Weibo, and WeChat when
+        /// WeChat cannot deliver).
+        Sms => "sms",
+        /// A WeChat customer-service message to the writer's OpenID.
+        Wechat => "wechat",
+    }
+}
+
+vocabulary! {
+    /// Where a notice is: waiting for its (next) try, taken by the provider, or given up.
+    NoticeState {
+        Pending => "pending",
+        Sent => "sent",
+        Failed => "failed",
+    }
+}
+
+vocabulary! {
     /// Why a unit returns a letter (退单).
     ReturnReason {
         /// 非本单位管辖

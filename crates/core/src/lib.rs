@@ -14,6 +14,7 @@ pub mod report;
 pub mod routing;
 pub mod rules;
 pub mod workflow;
+pub mod writer_notice;
 
 /// China Standard Time (UTC+8, no daylight saving): how every time is shown and how
 /// calendar days are cut.

@@ -238,6 +238,33 @@ pub struct LetterRecord {
     /// first, each verifiable offline (see [`SignedForm`]).
     #[serde(default)]
     pub signed_forms: Vec<SignedForm>,
+    /// What the writer was told, and whether it reached them (告知), oldest first.
+    /// Not events: a notice decides nothing on the case, so it never moves `version`
+    /// (an officer's action or a chief's signature based on the version stays good).
+    #[serde(default)]
+    pub writer_notices: Vec<WriterNotice>,
+}
+
+/// A notice to the writer (`jsjb_core::writer_notice`) and where it is, as the desk's
+/// timeline shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WriterNotice {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub step: jsjb_core::letter::NoticeStep,
+    /// The event (its `seq`) that called for it.
+    pub trigger_seq: u32,
+    pub route: jsjb_core::letter::NoticeRoute,
+    pub state: jsjb_core::letter::NoticeState,
+    /// Tries so far.
+    pub attempts: u32,
+    /// The words the writer is (or was) sent.
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Why the last try did not deliver (the provider's code; never the recipient).
+    pub last_error: Option<String>,
 }
 
 /// A feedback form as the chief signed it, kept with the case: the canonical bytes

@@ -9,15 +9,15 @@ pub mod config;
 pub mod conversation;
 pub mod guards;
 pub mod limits;
-pub mod media;
 mod next_step;
 pub mod otp;
-mod pages;
+pub(crate) mod pages;
 pub mod portal;
 pub mod ratings;
 pub mod shared;
 pub mod wechat;
 pub mod wechat_api;
+pub mod wechat_client;
 pub mod wechat_crypt;
 pub mod weibo;
 
@@ -27,9 +27,9 @@ use axum::extract::DefaultBodyLimit;
 use crate::state::AppState;
 
 pub use config::CitizenConfig;
-pub use media::{MediaError, NoMediaAccess, WechatMedia};
 pub use otp::{LogSms, SmsSender};
 pub use shared::{Citizen, CodePurpose};
+pub use wechat_client::{NoWechatAccess, WechatClient, WechatError, WechatSendError};
 
 /// The portal pages and the messaging callbacks (not in the OpenAPI document: they
 /// speak HTML and the platforms' own formats).

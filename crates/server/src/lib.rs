@@ -40,6 +40,7 @@ pub mod sync;
 pub mod telemetry;
 pub mod time;
 pub mod witness;
+pub mod writer_notices;
 
 pub use config::Config;
 pub use error::ApiError;
@@ -233,6 +234,8 @@ pub async fn serve(
     let report_facts = reports::spawn_catch_up(&state);
     let backups = backup::schedule::spawn(&state);
     let upkeep = telemetry::spawn_upkeep(state.metrics.clone());
+    // The writers are told at every step of their letters, from whichever node is up.
+    let notices = writer_notices::spawn(state.clone());
     // The client address feeds the per-IP rate limits (ConnectInfo<SocketAddr>).
     let served = http::run(listener, router(state), &limits, async move {
         shutdown.await;
@@ -246,5 +249,6 @@ pub async fn serve(
         backups.abort();
     }
     upkeep.abort();
+    notices.abort();
     served
 }

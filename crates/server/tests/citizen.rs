@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::Duration;
 use hmac::{Hmac, Mac};
 use jsjb_core::letter::Channel;
-use jsjb_server::citizen::{MediaError, WechatMedia};
+use jsjb_server::citizen::{WechatClient, WechatError, WechatSendError};
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
 use support::*;
@@ -25,13 +25,19 @@ const ACCOUNT: &str = "gh_3b5f2a1c9d7e";
 struct FakeMedia;
 
 #[async_trait]
-impl WechatMedia for FakeMedia {
-    async fn fetch(&self, media_id: &str) -> Result<Vec<u8>, MediaError> {
+impl WechatClient for FakeMedia {
+    async fn fetch(&self, media_id: &str) -> Result<Vec<u8>, WechatError> {
         match media_id {
             "img_media_1" => Ok(PNG_1X1.to_vec()),
             "voice_media_1" => Ok(b"#!AMR\n\x3c\x48\x77\x54\x00\x00\x00\x00".repeat(8)),
-            _ => Err(MediaError("unknown media".into())),
+            _ => Err(WechatError("unknown media".into())),
         }
+    }
+
+    async fn send_text(&self, _openid: &str, _text: &str) -> Result<(), WechatSendError> {
+        Err(WechatSendError::Unavailable(
+            "a stand-in without messages".into(),
+        ))
     }
 }
 
@@ -41,7 +47,7 @@ async fn wechat_server() -> TestServer {
         c.citizen.wechat_appid = Some("wx0123456789abcdef".into());
     })
     .await;
-    s.state.citizen.set_wechat_media(Arc::new(FakeMedia));
+    s.state.citizen.set_wechat(Arc::new(FakeMedia));
     s
 }
 

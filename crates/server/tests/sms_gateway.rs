@@ -28,6 +28,7 @@ const SECRET: &str = "Jsjb-Test-Secret-0123456789";
 const SIGN_NAME: &str = "深圳公安局长信箱";
 const LETTER_TEMPLATE: &str = "SMS_480010001";
 const RATING_TEMPLATE: &str = "SMS_480010002";
+const NOTICE_TEMPLATE: &str = "SMS_480010003";
 /// A number the stand-in calls illegal, and one whose first try meets a fault.
 const ILLEGAL: &str = "13800000999";
 const FLAKY: &str = "13800000500";
@@ -121,7 +122,7 @@ async fn send_sms(
     if get("SignName") != SIGN_NAME {
         return answer(StatusCode::OK, "isv.SMS_SIGNATURE_ILLEGAL");
     }
-    if ![LETTER_TEMPLATE, RATING_TEMPLATE].contains(&template.as_str()) {
+    if ![LETTER_TEMPLATE, RATING_TEMPLATE, NOTICE_TEMPLATE].contains(&template.as_str()) {
         return answer(StatusCode::OK, "isv.SMS_TEMPLATE_ILLEGAL");
     }
     if phone == ILLEGAL {
@@ -154,21 +155,23 @@ async fn stand_in() -> (String, Shared) {
     (url, gateway)
 }
 
+fn gateway_config(endpoint: String) -> SmsConfig {
+    SmsConfig {
+        provider: SmsProvider::Aliyun,
+        endpoint,
+        access_key_id: Some(KEY_ID.into()),
+        access_key_secret: Some(SECRET.into()),
+        sign_name: Some(SIGN_NAME.into()),
+        template_letter_code: Some(LETTER_TEMPLATE.into()),
+        template_rating_code: Some(RATING_TEMPLATE.into()),
+        template_notice: Some(NOTICE_TEMPLATE.into()),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_verification_code_goes_through_the_gateway_signed_and_verifies() {
     let (endpoint, gateway) = stand_in().await;
-    let s = TestServer::start_with(|c| {
-        c.citizen.sms = SmsConfig {
-            provider: SmsProvider::Aliyun,
-            endpoint,
-            access_key_id: Some(KEY_ID.into()),
-            access_key_secret: Some(SECRET.into()),
-            sign_name: Some(SIGN_NAME.into()),
-            template_letter_code: Some(LETTER_TEMPLATE.into()),
-            template_rating_code: Some(RATING_TEMPLATE.into()),
-        };
-    })
-    .await;
+    let s = TestServer::start_with(|c| c.citizen.sms = gateway_config(endpoint)).await;
     assert!(!s.state.citizen.sms().simulated(), "codes reach phones");
 
     let phone = "13812345678";
@@ -262,4 +265,160 @@ async fn a_gateway_without_its_settings_stops_the_server_before_it_serves() {
         err.to_string().contains("JSJB_SMS_ACCESS_KEY_SECRET"),
         "{err}"
     );
+}
+
+/// A desk types in a letter from `phone` (a phone letter); its tracking code and id.
+async fn phone_letter(s: &TestServer, phone: &str) -> (String, i64) {
+    let admin = s.admin_token().await;
+    let mut letter = support::letter_json();
+    letter["writer_phone"] = json!(phone);
+    let res = s
+        .client
+        .post(s.url("/api/v1/letters"))
+        .bearer_auth(&admin)
+        .header("idempotency-key", format!("notice-{phone}"))
+        .json(&letter)
+        .send()
+        .await
+        .expect("intake");
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+    let receipt: Value = res.json().await.expect("json");
+    (
+        receipt["tracking_code"].as_str().expect("code").to_owned(),
+        receipt["id"].as_i64().expect("id"),
+    )
+}
+
+/// The writer is told of the receipt through the gateway's notification template, and
+/// the desk sees it in the letter (issue 17, item 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receipt_reaches_the_writer_through_the_gateway_and_the_desk_sees_it() {
+    let (endpoint, gateway) = stand_in().await;
+    let s = TestServer::start_with(|c| {
+        c.citizen.sms = gateway_config(endpoint);
+        c.citizen.portal_url = Some("https://xinxiang.example".into());
+    })
+    .await;
+    let phone = "13912340001";
+    let (code, _) = phone_letter(&s, phone).await;
+    jsjb_server::writer_notices::run_once(&s.state)
+        .await
+        .expect("a round");
+    let sent: Vec<(String, String, Value)> = gateway
+        .lock()
+        .expect("gateway")
+        .sent
+        .iter()
+        .filter(|t| t.0 == phone)
+        .cloned()
+        .collect();
+    assert_eq!(sent.len(), 1, "one receipt, however many rounds: {sent:?}");
+    let (_, template, params) = &sent[0];
+    assert_eq!(template, NOTICE_TEMPLATE);
+    assert_eq!(params["code"], code.as_str());
+    let content = params["content"].as_str().expect("content");
+    assert!(
+        content.contains(&code) && content.contains("30分钟"),
+        "{content}"
+    );
+    // Another round sends nothing again.
+    jsjb_server::writer_notices::run_once(&s.state)
+        .await
+        .expect("a round");
+    assert_eq!(
+        gateway
+            .lock()
+            .expect("gateway")
+            .sent
+            .iter()
+            .filter(|t| t.0 == phone)
+            .count(),
+        1
+    );
+    let letter = s.desk_letter(&code).await;
+    let notices = letter["writer_notices"].as_array().expect("notices");
+    assert_eq!(notices.len(), 1, "{letter}");
+    assert_eq!(notices[0]["step"], "receipt");
+    assert_eq!(notices[0]["route"], "sms");
+    assert_eq!(notices[0]["state"], "sent");
+    assert_eq!(notices[0]["attempts"], 1);
+    assert_eq!(letter["version"], 1, "a notice moves no version");
+}
+
+/// A notice the gateway refuses is tried again after growing pauses, then shown failed
+/// to the desk with the gateway's code (never the number).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_the_gateway_refuses_is_retried_then_shown_failed() {
+    let (endpoint, gateway) = stand_in().await;
+    let s = TestServer::start_with(|c| c.citizen.sms = gateway_config(endpoint)).await;
+    let (code, _) = phone_letter(&s, ILLEGAL).await;
+    let tries = || {
+        gateway
+            .lock()
+            .expect("gateway")
+            .tries
+            .iter()
+            .filter(|t| t.0 == ILLEGAL && t.1 == NOTICE_TEMPLATE)
+            .count()
+    };
+    jsjb_server::writer_notices::run_once(&s.state)
+        .await
+        .expect("round");
+    assert_eq!(tries(), 1);
+    // Not before its pause, then once per pause.
+    jsjb_server::writer_notices::run_once(&s.state)
+        .await
+        .expect("round");
+    assert_eq!(tries(), 1, "not again before the pause");
+    let letter = s.desk_letter(&code).await;
+    assert_eq!(letter["writer_notices"][0]["state"], "pending");
+    assert!(
+        letter["writer_notices"][0]["last_error"]
+            .as_str()
+            .expect("error")
+            .contains("isv.MOBILE_NUMBER_ILLEGAL")
+    );
+    for (i, minutes) in jsjb_server::writer_notices::BACKOFF_MINUTES
+        .iter()
+        .enumerate()
+    {
+        s.advance(chrono::Duration::minutes(*minutes));
+        jsjb_server::writer_notices::run_once(&s.state)
+            .await
+            .expect("round");
+        assert_eq!(tries(), i + 2);
+    }
+    let letter = s.desk_letter(&code).await;
+    let notice = &letter["writer_notices"][0];
+    assert_eq!(notice["state"], "failed", "{letter}");
+    assert_eq!(
+        notice["attempts"],
+        jsjb_server::writer_notices::BACKOFF_MINUTES.len() + 1
+    );
+    let error = notice["last_error"].as_str().expect("error");
+    assert!(!error.contains(ILLEGAL), "{error}");
+    s.advance(chrono::Duration::days(1));
+    jsjb_server::writer_notices::run_once(&s.state)
+        .await
+        .expect("round");
+    assert_eq!(
+        tries(),
+        jsjb_server::writer_notices::BACKOFF_MINUTES.len() + 1,
+        "given up"
+    );
+}
+
+/// A step older than two days is no news: a node that starts late (or a platform that
+/// switches notices on) does not tell writers about it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_older_than_two_days_is_not_told() {
+    let (endpoint, gateway) = stand_in().await;
+    let s = TestServer::start_with(|c| c.citizen.sms = gateway_config(endpoint)).await;
+    let phone = "13912340002";
+    let (code, _) = phone_letter(&s, phone).await;
+    s.advance(jsjb_server::writer_notices::MAX_AGE + chrono::Duration::minutes(1));
+    jsjb_server::writer_notices::run_once(&s.state).await.expect("round");
+    assert!(gateway.lock().expect("gateway").sent.iter().all(|t| t.0 != phone));
+    let letter = s.desk_letter(&code).await;
+    assert_eq!(letter["writer_notices"].as_array().map(Vec::len), Some(0));
 }

@@ -124,6 +124,10 @@ struct Platform {
     issued: u32,
     token_calls: u32,
     media_calls: Vec<(String, String)>,
+    /// Customer-service messages taken: (touser, content).
+    messages: Vec<(String, String)>,
+    /// The writer's 48 hours since their last message are over: 45015.
+    window_closed: bool,
 }
 
 type Shared = Arc<Mutex<Platform>>;
@@ -206,11 +210,46 @@ async fn media_get(State(p): State<Shared>, Query(q): Query<HashMap<String, Stri
         .into_response()
 }
 
+async fn custom_send(
+    State(p): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+    body: String,
+) -> Response {
+    let mut p = p.lock().expect("lock");
+    if p.token.as_deref() != q.get("access_token").map(String::as_str) {
+        return errcode(40001, "invalid credential");
+    }
+    let Ok(msg) = serde_json::from_str::<Value>(&body) else {
+        return errcode(47001, "data format error");
+    };
+    if msg["msgtype"] != "text" || !msg["text"]["content"].is_string() || !msg["touser"].is_string()
+    {
+        return errcode(40008, "invalid message type");
+    }
+    if p.window_closed {
+        return errcode(
+            45015,
+            "response out of time limit or subscription is canceled",
+        );
+    }
+    let to = msg["touser"].as_str().unwrap_or_default().to_owned();
+    let content = msg["text"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    p.messages.push((to, content));
+    errcode(0, "ok")
+}
+
 async fn platform() -> (String, Shared) {
     let shared = Shared::default();
     let app = axum::Router::new()
         .route("/cgi-bin/stable_token", axum::routing::post(stable_token))
         .route("/cgi-bin/media/get", axum::routing::get(media_get))
+        .route(
+            "/cgi-bin/message/custom/send",
+            axum::routing::post(custom_send),
+        )
         .with_state(shared.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -509,4 +548,51 @@ async fn the_official_sample_push_is_read_on_the_real_callback() {
         .expect("draft")
         .expect("the sample's text is in a draft");
     assert_eq!(draft.body.trim(), "abcdteT");
+}
+
+/// The writer of a WeChat letter is told in the chat (a customer-service message), and
+/// by SMS once WeChat will not carry it (45015: 48 hours after their last message).
+#[tokio::test]
+async fn a_wechat_writer_is_told_in_the_chat_or_by_sms_when_the_window_closed() {
+    let (s, platform) = encrypted_server().await;
+    let write = |first: u64| {
+        let s = &s;
+        async move {
+            opened_reply(
+                push_sealed(s, &text("电动车在楼道充电，很危险。", first), APPID, false).await,
+            )
+            .await;
+            opened_reply(push_sealed(s, &text("13912345678", first + 1), APPID, false).await).await;
+            let done =
+                opened_reply(push_sealed(s, &text("提交", first + 2), APPID, false).await).await;
+            done[done.find("SZ").expect("a tracking code")..][..16].to_owned()
+        }
+    };
+    let first = write(100).await;
+    jsjb_server::writer_notices::run_once(&s.state)
+        .await
+        .expect("round");
+    {
+        let p = platform.lock().expect("lock");
+        assert_eq!(p.messages.len(), 1, "{:?}", p.messages);
+        assert_eq!(p.messages[0].0, OPENID);
+        assert!(p.messages[0].1.contains(&first), "{}", p.messages[0].1);
+    }
+    let letter = s.desk_letter(&first).await;
+    assert_eq!(letter["writer_notices"][0]["route"], "wechat");
+    assert_eq!(letter["writer_notices"][0]["state"], "sent");
+
+    platform.lock().expect("lock").window_closed = true;
+    let second = write(200).await;
+    jsjb_server::writer_notices::run_once(&s.state)
+        .await
+        .expect("round");
+    assert_eq!(
+        platform.lock().expect("lock").messages.len(),
+        1,
+        "WeChat took no second"
+    );
+    let letter = s.desk_letter(&second).await;
+    assert_eq!(letter["writer_notices"][0]["route"], "sms", "{letter}");
+    assert_eq!(letter["writer_notices"][0]["state"], "sent");
 }

@@ -64,7 +64,12 @@ const TABLES: &[&str] = &[
     "report_facts",
     "report_progress",
     "clock_rules",
+    "writer_notices",
+    "writer_notice_feed",
 ];
+
+/// Tables whose migration writes a row of their own, replaced by SQLite's.
+const SEEDED_BY_MIGRATION: &[&str] = &["report_progress", "writer_notice_feed"];
 
 /// What was copied and how the check went.
 #[derive(Debug)]
@@ -297,8 +302,8 @@ pub async fn from_sqlite(store: &PgStore, sqlite_path: &Path) -> Result<Imported
     tx.batch_execute("SET LOCAL idle_in_transaction_session_timeout = 0")
         .await
         .db()?;
-    // Empty means every table (but the migration's own progress row).
-    for &table in TABLES.iter().filter(|t| **t != "report_progress") {
+    // Empty means every table (but the migrations' own rows).
+    for &table in TABLES.iter().filter(|t| !SEEDED_BY_MIGRATION.contains(t)) {
         let held: bool = tx
             .query_one(&format!("SELECT EXISTS (SELECT 1 FROM {table})"), &[])
             .await
@@ -313,8 +318,12 @@ pub async fn from_sqlite(store: &PgStore, sqlite_path: &Path) -> Result<Imported
             });
         }
     }
-    // The migration's own row; the SQLite one replaces it.
-    tx.execute("DELETE FROM report_progress", &[]).await.db()?;
+    // The migrations' own rows; the SQLite ones replace them.
+    for &table in SEEDED_BY_MIGRATION {
+        tx.execute(&format!("DELETE FROM {table}"), &[])
+            .await
+            .db()?;
+    }
     // The copied history is no news to any node: no notification per change row.
     tx.batch_execute("ALTER TABLE changes DISABLE TRIGGER changes_notify")
         .await

@@ -65,6 +65,7 @@ async fn load_records(
     let mut events = load_events(c, &ids).await?;
     let mut attachments = load_attachments(c, &ids).await?;
     let mut forms = load_signed_forms(c, &ids).await?;
+    let mut notices = crate::writer_notices::load(c, &ids).await?;
     for r in &rows {
         let id: i64 = r.get(0);
         let category = parse_enum("category", r.get(3), Category::parse)?;
@@ -97,6 +98,7 @@ async fn load_records(
             events,
             attachments: attachments.remove(&id).unwrap_or_default(),
             signed_forms: forms.remove(&id).unwrap_or_default(),
+            writer_notices: notices.remove(&id).unwrap_or_default(),
         };
         out.insert(id, (record, status));
     }

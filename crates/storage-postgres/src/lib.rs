@@ -37,6 +37,7 @@ mod signoff;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod users;
+mod writer_notices;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -797,6 +798,37 @@ impl Storage for PgStore {
         since: DateTime<Utc>,
     ) -> Result<Option<(String, DateTime<Utc>)>, StorageError> {
         citizen::recent_duplicate(self, phone, body, since).await
+    }
+
+    async fn writer_notice_feed(&self) -> Result<i64, StorageError> {
+        writer_notices::feed(self).await
+    }
+
+    async fn enqueue_writer_notices(
+        &self,
+        notices: Vec<jsjb_storage::writer_notices::NewWriterNotice>,
+        cursor: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<jsjb_storage::writer_notices::RecordedAttempt>, StorageError> {
+        writer_notices::enqueue(self, notices, cursor, now).await
+    }
+
+    async fn claim_writer_notices(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<jsjb_storage::writer_notices::ClaimedNotice>, StorageError> {
+        writer_notices::claim(self, now, lease_until, limit).await
+    }
+
+    async fn record_writer_notice(
+        &self,
+        id: i64,
+        attempt: jsjb_storage::writer_notices::NoticeAttempt,
+        now: DateTime<Utc>,
+    ) -> Result<Option<jsjb_storage::writer_notices::RecordedAttempt>, StorageError> {
+        writer_notices::record(self, id, attempt, now).await
     }
 
     async fn letters_from_sender(

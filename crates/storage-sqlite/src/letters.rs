@@ -111,6 +111,7 @@ pub fn load_record(
         events,
         attachments: load_attachments(conn, id)?,
         signed_forms: crate::signed_forms::load(conn, id)?,
+        writer_notices: crate::writer_notices::load(conn, id)?,
     };
     Ok(Some((record, status)))
 }

@@ -17,6 +17,7 @@ mod signed_forms;
 mod signoff;
 pub mod snapshot;
 pub mod telemetry;
+mod writer_notices;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -1556,6 +1557,40 @@ impl Storage for SqliteStore {
     ) -> Result<Option<(String, DateTime<Utc>)>, StorageError> {
         let (phone, body) = (phone.to_owned(), body.to_owned());
         self.read(move |conn| citizen::recent_duplicate(conn, &phone, &body, since))
+            .await
+    }
+
+    async fn writer_notice_feed(&self) -> Result<i64, StorageError> {
+        self.read(writer_notices::feed).await
+    }
+
+    async fn enqueue_writer_notices(
+        &self,
+        notices: Vec<jsjb_storage::writer_notices::NewWriterNotice>,
+        cursor: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<jsjb_storage::writer_notices::RecordedAttempt>, StorageError> {
+        self.write(move |conn| writer_notices::enqueue(conn, &notices, cursor, now))
+            .await
+    }
+
+    async fn claim_writer_notices(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<jsjb_storage::writer_notices::ClaimedNotice>, StorageError> {
+        self.write(move |conn| writer_notices::claim(conn, now, lease_until, limit))
+            .await
+    }
+
+    async fn record_writer_notice(
+        &self,
+        id: i64,
+        attempt: jsjb_storage::writer_notices::NoticeAttempt,
+        now: DateTime<Utc>,
+    ) -> Result<Option<jsjb_storage::writer_notices::RecordedAttempt>, StorageError> {
+        self.write(move |conn| writer_notices::record(conn, id, &attempt, now))
             .await
     }
 

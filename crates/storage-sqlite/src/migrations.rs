@@ -484,6 +484,32 @@ CREATE INDEX letters_wechat_sender ON letters(json_extract(writer_extra, '$.wech
 CREATE INDEX letters_weibo_sender ON letters(json_extract(writer_extra, '$.weibo_uid'), received_at)
     WHERE channel = 'weibo';
 "#,
+    // 17: the notices to writers (告知, jsjb_storage::writer_notices): the queue, and
+    // how far it has been fed from the changes. It starts at the newest change, so a
+    // platform upgraded to it tells no writer about steps taken before.
+    r#"
+CREATE TABLE writer_notices (
+    id          INTEGER PRIMARY KEY,
+    letter_id   INTEGER NOT NULL REFERENCES letters(id),
+    step        TEXT NOT NULL CHECK (step IN ('receipt', 'unreachable', 'first_feedback', 'extended', 'closed', 'return_visit')),
+    trigger_seq INTEGER NOT NULL CHECK (trigger_seq >= 1),
+    route       TEXT NOT NULL CHECK (route IN ('sms', 'wechat')),
+    state       TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts    INTEGER NOT NULL CHECK (attempts >= 0),
+    text        TEXT NOT NULL,
+    next_try_at TEXT NOT NULL,
+    last_error  TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    UNIQUE (letter_id, step, trigger_seq)
+);
+CREATE INDEX writer_notices_due ON writer_notices(next_try_at) WHERE state = 'pending';
+CREATE TABLE writer_notice_feed (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    cursor INTEGER NOT NULL
+);
+INSERT INTO writer_notice_feed (id, cursor) SELECT 1, COALESCE(MAX(seq), 0) FROM changes;
+"#,
 ];
 
 /// The migrations in `rusqlite_migration`'s terms.

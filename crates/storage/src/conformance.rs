@@ -43,7 +43,8 @@ macro_rules! conformance_suite {
             citizen_side, signing_keys_and_delegations, handovers, prune_idempotency,
             moves_and_user_changes, unit_deactivation, routing_rules_versions,
             citizen_codes, citizen_tickets, citizen_buckets, citizen_tokens_pruning,
-            citizen_tokens_concurrency, intake_together, letters_from_sender);
+            citizen_tokens_concurrency, intake_together, letters_from_sender,
+            writer_notice_queue);
     };
     (@cases $fresh:path; $($case:ident),* $(,)?) => {
         $(
@@ -2613,4 +2614,199 @@ pub async fn letters_from_sender(store: Arc<dyn Storage>) {
     assert!(of(Channel::Wechat, "o", 10).await.is_empty());
     assert!(of(Channel::Wechat, "oA' OR '1'='1", 10).await.is_empty());
     assert!(of(Channel::Web, "oA", 10).await.is_empty());
+}
+
+/// The notices to writers: fed at most once each with a cursor that only moves forward,
+/// claimed under a lease (two claims at once take different notices), each try recorded
+/// once with a change row, and carried by the letter for the desks.
+pub async fn writer_notice_queue(store: Arc<dyn Storage>) {
+    use crate::writer_notices::{NewWriterNotice, NoticeAttempt};
+    use jsjb_core::letter::{NoticeRoute, NoticeState, NoticeStep};
+    let o = org(store.as_ref()).await;
+    let created = store
+        .create_letter(
+            new_letter("NTC00001", Some(o.station_a)),
+            Actor::public(Channel::Web),
+        )
+        .await
+        .expect("create");
+    let letter = created.id;
+    let start = store.writer_notice_feed().await.expect("feed");
+    let notice = |step, trigger_seq| NewWriterNotice {
+        letter,
+        step,
+        trigger_seq,
+        route: NoticeRoute::Sms,
+        text: format!("{step} 的告知"),
+    };
+    let first = vec![
+        notice(NoticeStep::Receipt, 1),
+        notice(NoticeStep::FirstFeedback, 4),
+    ];
+    let recorded = store
+        .enqueue_writer_notices(first.clone(), start + 5, t0())
+        .await
+        .expect("enqueue");
+    assert_eq!(
+        recorded.len(),
+        1,
+        "one change for the one letter that gained notices"
+    );
+    assert_eq!(recorded[0].unit, o.station_a);
+    // The same notices again, from a node that read an older page: nothing twice, and
+    // the cursor does not move back.
+    let again = store
+        .enqueue_writer_notices(first, start + 3, t0())
+        .await
+        .expect("enqueue");
+    assert!(again.is_empty());
+    assert_eq!(store.writer_notice_feed().await.expect("feed"), start + 5);
+    let record = store.letter(letter).await.expect("letter").expect("found");
+    let steps: Vec<(NoticeStep, NoticeState, u32)> = record
+        .writer_notices
+        .iter()
+        .map(|n| (n.step, n.state, n.attempts))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (NoticeStep::Receipt, NoticeState::Pending, 0),
+            (NoticeStep::FirstFeedback, NoticeState::Pending, 0)
+        ]
+    );
+    assert_eq!(record.version, 1, "notices never move the letter's version");
+
+    let lease = t0() + Duration::minutes(2);
+    let claimed = store
+        .claim_writer_notices(t0(), lease, 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(
+        claimed[0].writer_phone, "13800138000",
+        "the real phone, for the sender"
+    );
+    assert_eq!(claimed[0].tracking_code, "NTC00001");
+    assert!(claimed[0].wechat_openid.is_none());
+    assert!(
+        store
+            .claim_writer_notices(t0(), lease, 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "leased: no other node takes them"
+    );
+    let (receipt, feedback) = (claimed[0].id, claimed[1].id);
+    let cursor = store.latest_change_seq().await.expect("seq");
+    let sent = store
+        .record_writer_notice(
+            receipt,
+            NoticeAttempt::Sent {
+                route: NoticeRoute::Sms,
+            },
+            t0(),
+        )
+        .await
+        .expect("record")
+        .expect("pending");
+    assert!(sent.change_seq > cursor);
+    assert!(
+        store
+            .record_writer_notice(
+                receipt,
+                NoticeAttempt::Failed {
+                    route: NoticeRoute::Sms,
+                    error: "late".into()
+                },
+                t0()
+            )
+            .await
+            .expect("record")
+            .is_none(),
+        "a try is recorded once"
+    );
+    let retry_at = t0() + Duration::hours(1);
+    store
+        .record_writer_notice(
+            feedback,
+            NoticeAttempt::Retry {
+                route: NoticeRoute::Sms,
+                error: "isv.BUSINESS_LIMIT_CONTROL".into(),
+                next_try_at: retry_at,
+            },
+            t0(),
+        )
+        .await
+        .expect("record")
+        .expect("pending");
+    assert!(
+        store
+            .claim_writer_notices(
+                retry_at - Duration::seconds(1),
+                retry_at + Duration::minutes(2),
+                10
+            )
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    let retried = store
+        .claim_writer_notices(retry_at, retry_at + Duration::minutes(2), 10)
+        .await
+        .expect("claim");
+    assert_eq!(retried.len(), 1);
+    assert_eq!((retried[0].id, retried[0].attempts), (feedback, 1));
+    store
+        .record_writer_notice(
+            feedback,
+            NoticeAttempt::Failed {
+                route: NoticeRoute::Sms,
+                error: "isv.MOBILE_NUMBER_ILLEGAL".into(),
+            },
+            retry_at,
+        )
+        .await
+        .expect("record")
+        .expect("pending");
+    let record = store.letter(letter).await.expect("letter").expect("found");
+    let states: Vec<(NoticeState, u32, Option<&str>)> = record
+        .writer_notices
+        .iter()
+        .map(|n| (n.state, n.attempts, n.last_error.as_deref()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (NoticeState::Sent, 1, None),
+            (NoticeState::Failed, 2, Some("isv.MOBILE_NUMBER_ILLEGAL"))
+        ]
+    );
+    // The desks hear of each try: the letter is in the changes after the cursor.
+    let changed = drain(store.as_ref(), &[o.station_a], &mut cursor.clone()).await;
+    assert!(
+        changed
+            .iter()
+            .all(|c| matches!(c, Change::Letter { letter: l } if l.id == letter))
+    );
+    assert!(!changed.is_empty());
+
+    // Two nodes claiming at once take different notices.
+    let many: Vec<NewWriterNotice> = (10..40)
+        .map(|seq| notice(NoticeStep::Unreachable, seq))
+        .collect();
+    store
+        .enqueue_writer_notices(many, start + 6, t0())
+        .await
+        .expect("enqueue");
+    let later = t0() + Duration::hours(3);
+    let (a, b) = tokio::join!(
+        store.claim_writer_notices(later, later + Duration::minutes(2), 20),
+        store.claim_writer_notices(later, later + Duration::minutes(2), 20)
+    );
+    let (a, b) = (a.expect("claim a"), b.expect("claim b"));
+    assert_eq!(a.len() + b.len(), 30);
+    assert!(
+        a.iter().all(|x| b.iter().all(|y| x.id != y.id)),
+        "no notice taken twice"
+    );
 }

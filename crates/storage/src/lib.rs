@@ -14,6 +14,7 @@ pub mod report_facts;
 pub mod reports;
 pub mod signoff;
 pub mod time;
+pub mod writer_notices;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -678,6 +679,37 @@ pub trait Storage: Send + Sync + 'static {
         sender: &str,
         limit: u32,
     ) -> Result<Vec<String>, StorageError>;
+    // --- notices to writers (writer_notices.rs) ------------------------------------
+    /// The change sequence number the notice queue has been fed up to.
+    async fn writer_notice_feed(&self) -> Result<i64, StorageError>;
+    /// Stores the notices not stored before (unique on letter, step and trigger) and
+    /// moves the feed cursor forward to `cursor` (never back), in one transaction; a
+    /// letter that gained a notice gets a change row. The letters that gained one, with
+    /// the change each made.
+    async fn enqueue_writer_notices(
+        &self,
+        notices: Vec<writer_notices::NewWriterNotice>,
+        cursor: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<writer_notices::RecordedAttempt>, StorageError>;
+    /// Takes up to `limit` pending notices whose next try is due at `now`, oldest first,
+    /// moving their next try to `lease_until` so no other node takes them meanwhile.
+    async fn claim_writer_notices(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<writer_notices::ClaimedNotice>, StorageError>;
+    /// Records one try of a pending notice (its attempts counted, its state, route and
+    /// error set) with a change row for its letter; `None` when the notice is no longer
+    /// pending (another node recorded it).
+    async fn record_writer_notice(
+        &self,
+        id: i64,
+        attempt: writer_notices::NoticeAttempt,
+        now: DateTime<Utc>,
+    ) -> Result<Option<writer_notices::RecordedAttempt>, StorageError>;
+
     /// Records the writer's rating of a closed letter, once, with its audit entry.
     /// `Conflict { code: "not_closed" | "already_rated" }`, or `NotFound`.
     async fn rate_letter(

@@ -118,6 +118,7 @@ impl LetterBuilder {
                 events: Vec::new(),
                 attachments: Vec::new(),
                 signed_forms: Vec::new(),
+                writer_notices: Vec::new(),
             },
         }
         .event(

@@ -54,6 +54,8 @@ pub struct AliyunSms {
     sign_name: String,
     letter_code: String,
     rating_code: String,
+    /// The notices' template; without it notices fail visibly (the codes still go).
+    notice_code: Option<String>,
     client: reqwest::Client,
 }
 
@@ -84,6 +86,7 @@ impl AliyunSms {
                 &config.template_rating_code,
                 "JSJB_SMS_TEMPLATE_RATING_CODE",
             )?,
+            notice_code: need(&config.template_notice, "JSJB_SMS_TEMPLATE_NOTICE").ok(),
             client: reqwest::Client::builder()
                 .timeout(TRY_TIMEOUT)
                 .build()
@@ -91,10 +94,11 @@ impl AliyunSms {
         })
     }
 
-    fn template_code(&self, template: SmsTemplate) -> &str {
+    fn template_code(&self, template: SmsTemplate) -> Option<&str> {
         match template {
-            SmsTemplate::LetterCode => &self.letter_code,
-            SmsTemplate::RatingCode => &self.rating_code,
+            SmsTemplate::LetterCode => Some(&self.letter_code),
+            SmsTemplate::RatingCode => Some(&self.rating_code),
+            SmsTemplate::Notice => self.notice_code.as_deref(),
         }
     }
 
@@ -123,7 +127,9 @@ impl AliyunSms {
             ("SignatureVersion", "1.0".to_owned()),
             (
                 "TemplateCode",
-                self.template_code(message.template).to_owned(),
+                self.template_code(message.template)
+                    .unwrap_or_default()
+                    .to_owned(),
             ),
             (
                 "TemplateParam",
@@ -159,6 +165,11 @@ struct Answer {
 #[async_trait]
 impl SmsSender for AliyunSms {
     async fn send(&self, phone: &str, message: &SmsMessage) -> Result<(), SmsError> {
+        if self.template_code(message.template).is_none() {
+            return Err(SmsError(
+                "no SMS template is configured for notices (JSJB_SMS_TEMPLATE_NOTICE)".to_owned(),
+            ));
+        }
         let mut pause = FIRST_PAUSE;
         let mut last = String::new();
         for attempt in 1..=ATTEMPTS {
@@ -358,6 +369,7 @@ mod tests {
             sign_name: Some("深圳公安局长信箱".into()),
             template_letter_code: Some("SMS_1".into()),
             template_rating_code: Some("SMS_2".into()),
+            template_notice: None,
             ..SmsConfig::default()
         };
         assert!(AliyunSms::new(&config).is_ok());

@@ -89,6 +89,20 @@ pub struct CitizenConfig {
     /// `/weibo/webhook` answers 404.
     #[arg(long, env = "JSJB_WEIBO_SECRET", global = true, hide_env_values = true)]
     pub weibo_secret: Option<String>,
+    /// How often this node looks for notices to writers to send (seconds); 0: this
+    /// node sends none (another node does; every node may).
+    #[arg(
+        long,
+        env = "JSJB_NOTICE_POLL_SECS",
+        default_value_t = 2,
+        global = true
+    )]
+    pub notice_poll_secs: u64,
+    /// The portal's public address (e.g. `https://xinxiang.sz.gov.cn`): the closure
+    /// notice links to the letter's rating page there. Without it the notice says
+    /// where to rate in words.
+    #[arg(long, env = "JSJB_PORTAL_URL", global = true)]
+    pub portal_url: Option<String>,
     #[command(flatten)]
     pub sms: SmsConfig,
 }
@@ -165,6 +179,15 @@ pub struct SmsConfig {
         global = true
     )]
     pub template_rating_code: Option<String>,
+    /// The approved notification template for the notices to writers (`${content}`).
+    /// Without it the gateway sends codes only and notices fail visibly to the desk.
+    #[arg(
+        id = "sms_template_notice",
+        long = "sms-template-notice",
+        env = "JSJB_SMS_TEMPLATE_NOTICE",
+        global = true
+    )]
+    pub template_notice: Option<String>,
 }
 
 impl std::fmt::Debug for SmsConfig {
@@ -183,6 +206,7 @@ impl std::fmt::Debug for SmsConfig {
             .field("sign_name", &self.sign_name)
             .field("template_letter_code", &self.template_letter_code)
             .field("template_rating_code", &self.template_rating_code)
+            .field("template_notice", &self.template_notice)
             .finish()
     }
 }
@@ -197,6 +221,7 @@ impl Default for SmsConfig {
             sign_name: None,
             template_letter_code: None,
             template_rating_code: None,
+            template_notice: None,
         }
     }
 }
@@ -216,6 +241,8 @@ impl Default for CitizenConfig {
             wechat_encoding_aes_key: None,
             wechat_api: "https://api.weixin.qq.com".to_owned(),
             weibo_secret: None,
+            notice_poll_secs: 2,
+            portal_url: None,
             sms: SmsConfig::default(),
         }
     }

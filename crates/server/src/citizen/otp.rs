@@ -50,6 +50,8 @@ pub enum SmsTemplate {
     LetterCode,
     /// A code to rate the handling of a letter.
     RatingCode,
+    /// A step of the writer's letter (告知, `crate::writer_notices`).
+    Notice,
 }
 
 /// One SMS: its template, the template's values, and the whole text.
@@ -68,6 +70,7 @@ impl SmsMessage {
         let what = match template {
             SmsTemplate::LetterCode => "您的验证码",
             SmsTemplate::RatingCode => "您评价办理结果的验证码",
+            SmsTemplate::Notice => "",
         };
         SmsMessage {
             template,
@@ -75,6 +78,19 @@ impl SmsMessage {
             text: format!(
                 "【深圳公安局长信箱】{what}是 {code}，{CODE_TTL_MINUTES} 分钟内有效。请勿告诉他人。"
             ),
+        }
+    }
+}
+
+impl SmsMessage {
+    /// A notice of a step of the letter `code`: template `${content}` (a notification
+    /// template, 通知短信, with the whole text as its one variable) as registered with
+    /// the gateway, with `code` beside it for templates that quote it.
+    pub fn notice(code: &str, text: &str) -> SmsMessage {
+        SmsMessage {
+            template: SmsTemplate::Notice,
+            params: vec![("code", code.to_owned()), ("content", text.to_owned())],
+            text: format!("【深圳公安局长信箱】{text}"),
         }
     }
 }
@@ -88,7 +104,8 @@ pub trait SmsSender: Send + Sync + 'static {
     fn simulated(&self) -> bool {
         false
     }
-    /// The last text sent to `phone`, for senders that can tell (the log sender).
+    /// The last verification code's text sent to `phone`, for senders that can tell
+    /// (the log sender; notices to writers are not kept).
     fn last_sent(&self, _phone: &str) -> Option<String> {
         None
     }
@@ -106,6 +123,9 @@ impl SmsSender for LogSms {
     async fn send(&self, phone: &str, message: &SmsMessage) -> Result<(), SmsError> {
         let text = &message.text;
         tracing::info!(target: "jsjb::sms", phone = %mask_phone(phone), %text, "SMS (not sent: no gateway is configured)");
+        if message.template == SmsTemplate::Notice {
+            return Ok(());
+        }
         let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
         if sent.len() >= SWEEP_AT {
             sent.clear();

@@ -1,5 +1,5 @@
 //! What the citizen endpoints share (held by the server's state): limits,
-//! verification codes and the boundaries (SMS gateway, WeChat's media API). The limits'
+//! verification codes and the boundaries (SMS gateway, WeChat's API). The limits'
 //! buckets, the codes and the tickets are kept in the database (every server node sees
 //! them); these are their handles.
 
@@ -9,18 +9,18 @@ use jsjb_storage::Storage;
 
 use super::config::CitizenConfig;
 use super::limits;
-use super::media::{NoMediaAccess, WechatMedia};
 use super::otp::{self, LogSms, SmsSender};
+use super::wechat_client::{NoWechatAccess, WechatClient};
 
 /// What the citizen endpoints share: limits, verification codes and the boundaries
-/// (SMS gateway, WeChat's media API) behind traits.
+/// (SMS gateway, WeChat's API) behind traits.
 pub struct Citizen {
     pub limits: limits::RateLimits,
     pub slots: Arc<tokio::sync::Semaphore>,
     pub codes: otp::OtpCodes,
     pub tickets: otp::Tickets,
     sms: RwLock<Arc<dyn SmsSender>>,
-    wechat_media: RwLock<Arc<dyn WechatMedia>>,
+    wechat: RwLock<Arc<dyn WechatClient>>,
     /// The encrypted message mode's crypt; `None`: plaintext mode.
     pub wechat_crypt: Option<super::wechat_crypt::MsgCrypt>,
 }
@@ -49,12 +49,12 @@ impl Citizen {
                 super::config::SmsProvider::Log => Arc::new(LogSms::default()),
             }),
             // Config::validate refuses bad WeChat settings before the server starts.
-            wechat_media: RwLock::new(match config.wechat_api() {
-                Ok(Some(api)) => Arc::new(api) as Arc<dyn WechatMedia>,
-                Ok(None) => Arc::new(NoMediaAccess),
+            wechat: RwLock::new(match config.wechat_api() {
+                Ok(Some(api)) => Arc::new(api) as Arc<dyn WechatClient>,
+                Ok(None) => Arc::new(NoWechatAccess),
                 Err(e) => {
                     tracing::error!(%e, "the WeChat media API's settings; media stay references");
-                    Arc::new(NoMediaAccess)
+                    Arc::new(NoWechatAccess)
                 }
             }),
             wechat_crypt: config.wechat_crypt().unwrap_or_else(|e| {
@@ -78,15 +78,15 @@ impl Citizen {
         }
     }
 
-    pub fn wechat_media(&self) -> Arc<dyn WechatMedia> {
-        match self.wechat_media.read() {
+    pub fn wechat(&self) -> Arc<dyn WechatClient> {
+        match self.wechat.read() {
             Ok(s) => Arc::clone(&s),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
     }
 
-    pub fn set_wechat_media(&self, media: Arc<dyn WechatMedia>) {
-        match self.wechat_media.write() {
+    pub fn set_wechat(&self, media: Arc<dyn WechatClient>) {
+        match self.wechat.write() {
             Ok(mut slot) => *slot = media,
             Err(poisoned) => *poisoned.into_inner() = media,
         }

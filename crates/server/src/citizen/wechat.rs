@@ -133,7 +133,7 @@ pub async fn receive(
                 AttachmentKind::Voice
             };
             let media_id = get("MediaId");
-            let bytes = match state.citizen.wechat_media().fetch(&media_id).await {
+            let bytes = match state.citizen.wechat().fetch(&media_id).await {
                 Ok(bytes) => Some(bytes),
                 Err(e) => {
                     tracing::info!(%e, %media_id, "WeChat media kept as a reference");

@@ -17,6 +17,11 @@
 //!   attachments' own limits); what fails is kept as a reference in the letter, never
 //!   lost (`conversation.rs`).
 //!
+//! - **Messages to writers**: `POST /cgi-bin/message/custom/send?access_token=…` with
+//!   `{"touser":…,"msgtype":"text","text":{"content":…}}` (客服消息), allowed within 48
+//!   hours of the writer's last message; outside it WeChat answers 45015 and the notice
+//!   goes by SMS instead (`crate::writer_notices`).
+//!
 //! The secret never leaves this module: no error or log line carries it or the token.
 
 use std::time::{Duration, Instant};
@@ -24,7 +29,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::media::{MediaError, WechatMedia};
+use super::wechat_client::{WechatClient, WechatError, WechatSendError};
 
 /// One call's time limit; a media download that runs out is kept as a reference.
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
@@ -35,6 +40,13 @@ const MAX_TOKEN_ANSWER: usize = 4 * 1024;
 const MAX_TOKEN_CHARS: usize = 512;
 /// The errcodes that say the token itself is not (or no longer) good.
 const TOKEN_REFUSED: &[i64] = &[40001, 40014, 42001];
+/// The errcodes that say WeChat will not carry a customer-service message to this
+/// writer now: out of the 48-hour window after their last message (45015), not
+/// following the account (43004), the reply quota used up (45047), the account not
+/// allowed the API (48001). Another channel must carry it.
+const CANNOT_CARRY: &[i64] = &[45015, 43004, 45047, 48001];
+/// A customer-service message's answer is a small JSON.
+const MAX_SEND_ANSWER: usize = 4 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WechatApiSettingsError {
@@ -114,7 +126,7 @@ impl WechatApi {
     }
 
     /// The cached token, or a fresh one (one fetch at a time on this node).
-    async fn token(&self) -> Result<String, MediaError> {
+    async fn token(&self) -> Result<String, WechatError> {
         let mut slot = self.token.lock().await;
         if let Some(cached) = slot.as_ref().filter(|t| t.good_until > Instant::now()) {
             return Ok(cached.value.clone());
@@ -134,7 +146,7 @@ impl WechatApi {
             .map_err(|e| failed("access token", &e))?;
         let body = read_limited(answer, MAX_TOKEN_ANSWER).await?;
         let answer: TokenAnswer = serde_json::from_slice(&body)
-            .map_err(|_| MediaError("the access token answer is not WeChat's JSON".to_owned()))?;
+            .map_err(|_| WechatError("the access token answer is not WeChat's JSON".to_owned()))?;
         let token = match (answer.access_token, answer.errcode) {
             (Some(t), None | Some(0))
                 if !t.is_empty()
@@ -146,12 +158,12 @@ impl WechatApi {
             (_, Some(code)) => {
                 metrics::counter!("jsjb_wechat_api_total", "call" => "token", "outcome" => "refused")
                     .increment(1);
-                return Err(MediaError(format!(
+                return Err(WechatError(format!(
                     "WeChat refused the access token: errcode {code}"
                 )));
             }
             _ => {
-                return Err(MediaError(
+                return Err(WechatError(
                     "the access token answer has no token".to_owned(),
                 ));
             }
@@ -175,7 +187,7 @@ impl WechatApi {
         }
     }
 
-    async fn download(&self, token: &str, media_id: &str) -> Result<Downloaded, MediaError> {
+    async fn download(&self, token: &str, media_id: &str) -> Result<Downloaded, WechatError> {
         let mut url = self.endpoint("/cgi-bin/media/get");
         url.query_pairs_mut()
             .append_pair("access_token", token)
@@ -193,7 +205,7 @@ impl WechatApi {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/plain"));
         if !status.is_success() {
-            return Err(MediaError(format!("WeChat's media API answered {status}")));
+            return Err(WechatError(format!("WeChat's media API answered {status}")));
         }
         let body = read_limited(res, self.max_media_bytes).await?;
         if is_json {
@@ -204,7 +216,7 @@ impl WechatApi {
             if TOKEN_REFUSED.contains(&code) {
                 return Ok(Downloaded::TokenRefused);
             }
-            return Err(MediaError(format!(
+            return Err(WechatError(format!(
                 "WeChat's media API refused it: errcode {code}"
             )));
         }
@@ -213,7 +225,7 @@ impl WechatApi {
 }
 
 /// A call that failed, without the URL (it carries the token).
-fn failed(call: &str, e: &reqwest::Error) -> MediaError {
+fn failed(call: &str, e: &reqwest::Error) -> WechatError {
     metrics::counter!("jsjb_wechat_api_total", "call" => call.to_owned(), "outcome" => "failed")
         .increment(1);
     let why = if e.is_timeout() {
@@ -223,13 +235,13 @@ fn failed(call: &str, e: &reqwest::Error) -> MediaError {
     } else {
         "could not be read"
     };
-    MediaError(format!("WeChat's API ({call}) {why}"))
+    WechatError(format!("WeChat's API ({call}) {why}"))
 }
 
 /// The body, refused once it passes `max` bytes (whatever Content-Length says).
-async fn read_limited(mut res: reqwest::Response, max: usize) -> Result<Vec<u8>, MediaError> {
+async fn read_limited(mut res: reqwest::Response, max: usize) -> Result<Vec<u8>, WechatError> {
     if res.content_length().is_some_and(|n| n > max as u64) {
-        return Err(MediaError(format!(
+        return Err(WechatError(format!(
             "WeChat's answer is larger than {max} bytes"
         )));
     }
@@ -237,10 +249,10 @@ async fn read_limited(mut res: reqwest::Response, max: usize) -> Result<Vec<u8>,
     while let Some(chunk) = res
         .chunk()
         .await
-        .map_err(|_| MediaError("WeChat's answer broke off".to_owned()))?
+        .map_err(|_| WechatError("WeChat's answer broke off".to_owned()))?
     {
         if body.len() + chunk.len() > max {
-            return Err(MediaError(format!(
+            return Err(WechatError(format!(
                 "WeChat's answer is larger than {max} bytes"
             )));
         }
@@ -258,11 +270,77 @@ fn plausible_media_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+enum Sent {
+    Ok,
+    TokenRefused,
+}
+
+impl WechatApi {
+    async fn post_text(
+        &self,
+        token: &str,
+        openid: &str,
+        text: &str,
+    ) -> Result<Sent, WechatSendError> {
+        let mut url = self.endpoint("/cgi-bin/message/custom/send");
+        url.query_pairs_mut().append_pair("access_token", token);
+        let res = self
+            .client
+            .post(url)
+            .json(&serde_json::json!({
+                "touser": openid,
+                "msgtype": "text",
+                "text": { "content": text },
+            }))
+            .send()
+            .await
+            .map_err(|e| WechatSendError::Failed(failed("message", &e).0))?;
+        let status = res.status();
+        let body = read_limited(res, MAX_SEND_ANSWER)
+            .await
+            .map_err(|e| WechatSendError::Failed(e.0))?;
+        let code = serde_json::from_slice::<ErrorAnswer>(&body)
+            .ok()
+            .and_then(|a| a.errcode)
+            .ok_or_else(|| {
+                WechatSendError::Failed(format!("WeChat answered {status}, not its JSON"))
+            })?;
+        match code {
+            0 => Ok(Sent::Ok),
+            c if TOKEN_REFUSED.contains(&c) => Ok(Sent::TokenRefused),
+            c if CANNOT_CARRY.contains(&c) => {
+                Err(WechatSendError::Unavailable(format!("errcode {c}")))
+            }
+            c => Err(WechatSendError::Failed(format!("errcode {c}"))),
+        }
+    }
+}
+
 #[async_trait]
-impl WechatMedia for WechatApi {
-    async fn fetch(&self, media_id: &str) -> Result<Vec<u8>, MediaError> {
+impl WechatClient for WechatApi {
+    async fn send_text(&self, openid: &str, text: &str) -> Result<(), WechatSendError> {
+        for _ in 0..2 {
+            let token = self
+                .token()
+                .await
+                .map_err(|e| WechatSendError::Failed(e.0))?;
+            match self.post_text(&token, openid, text).await? {
+                Sent::Ok => {
+                    metrics::counter!("jsjb_wechat_api_total", "call" => "message", "outcome" => "ok")
+                        .increment(1);
+                    return Ok(());
+                }
+                Sent::TokenRefused => self.forget(&token).await,
+            }
+        }
+        Err(WechatSendError::Failed(
+            "WeChat refused a freshly fetched access token".to_owned(),
+        ))
+    }
+
+    async fn fetch(&self, media_id: &str) -> Result<Vec<u8>, WechatError> {
         if !plausible_media_id(media_id) {
-            return Err(MediaError("not a WeChat media id".to_owned()));
+            return Err(WechatError("not a WeChat media id".to_owned()));
         }
         for _ in 0..2 {
             let token = self.token().await?;
@@ -278,7 +356,7 @@ impl WechatMedia for WechatApi {
                 }
             }
         }
-        Err(MediaError(
+        Err(WechatError(
             "WeChat refused a freshly fetched access token".to_owned(),
         ))
     }

@@ -44,6 +44,9 @@ impl TestServer {
         config.citizen.duplicate_minutes = 0;
         config.citizen.rate_ip_burst = 100_000;
         config.citizen.rate_phone_burst = 100_000;
+        // The notices to writers run when a test calls writer_notices::run_once, never
+        // behind its back.
+        config.citizen.notice_poll_secs = 0;
         tweak(&mut config);
         let time = Arc::new(ManualTime::new(Utc::now()));
         let state = jsjb_server::open_with_time(config, time.clone()).expect("open state");
