@@ -68,6 +68,9 @@ async fn all_letters(addr: std::net::SocketAddr, token: &str) -> Vec<jsjb_proto:
             .expect("page");
         for change in page.changes {
             if let Change::Letter { letter } = change {
+                // A letter changed again (a notice to its writer, say) comes again:
+                // the newest copy stands.
+                out.retain(|l: &jsjb_proto::LetterRecord| l.id != letter.id);
                 out.push(*letter);
             }
         }

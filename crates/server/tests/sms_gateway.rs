@@ -417,8 +417,17 @@ async fn a_step_older_than_two_days_is_not_told() {
     let phone = "13912340002";
     let (code, _) = phone_letter(&s, phone).await;
     s.advance(jsjb_server::writer_notices::MAX_AGE + chrono::Duration::minutes(1));
-    jsjb_server::writer_notices::run_once(&s.state).await.expect("round");
-    assert!(gateway.lock().expect("gateway").sent.iter().all(|t| t.0 != phone));
+    jsjb_server::writer_notices::run_once(&s.state)
+        .await
+        .expect("round");
+    assert!(
+        gateway
+            .lock()
+            .expect("gateway")
+            .sent
+            .iter()
+            .all(|t| t.0 != phone)
+    );
     let letter = s.desk_letter(&code).await;
     assert_eq!(letter["writer_notices"].as_array().map(Vec::len), Some(0));
 }

@@ -308,6 +308,7 @@ export function createMockBackend(options: MockOptions = {}) {
       events,
       attachments: id % 5 === 0 ? [{ sha256: "a".repeat(64), kind: "image", mime: "image/svg+xml", size: 300 }] : [],
       signed_forms: [],
+      writer_notices: [],
       ...overrides,
     };
     const letter: Letter = { record, seen: true, pending: [], failed: [] };

@@ -362,6 +362,23 @@ const en: DeepStringRecord<MessageSchema> = {
     refreshed: "Updated",
     rowLabel: "{clock} {countdown}, {subject}",
   },
+  writerNotices: {
+    line: "Writer told: {step} ({route})",
+    steps: {
+      receipt: "received",
+      unreachable: "call not answered",
+      first_feedback: "first feedback",
+      extended: "deadline extended",
+      closed: "closed",
+      return_visit: "return visit",
+    },
+    routes: { sms: "SMS", wechat: "WeChat" },
+    pending: "Waiting to be sent",
+    sent: "Sent",
+    retrying: "Not delivered after {attempts} tries ({error}); trying again",
+    failed: "Not delivered ({error}): tell the writer by phone",
+    told: "What the writer got: {text}",
+  },
   detail: {
     chaseNeedsAssignment: "The desk above must first assign a supervising officer to this case before it can be chased.",
     chaseOtherSupervisor: "{name} supervises this case and chases it.",

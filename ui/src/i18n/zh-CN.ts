@@ -356,6 +356,23 @@ const zhCN = {
     refreshed: "已更新",
     rowLabel: "{clock}{countdown}，{subject}",
   },
+  writerNotices: {
+    line: "告知来信人：{step}（{route}）",
+    steps: {
+      receipt: "已受理",
+      unreachable: "电话未接通",
+      first_feedback: "首次反馈",
+      extended: "办理期限延长",
+      closed: "已办结",
+      return_visit: "已回访",
+    },
+    routes: { sms: "短信", wechat: "微信" },
+    pending: "等待发送",
+    sent: "已发送",
+    retrying: "发送未成功，已尝试 {attempts} 次（{error}），稍后重试",
+    failed: "发送失败（{error}）：请电话告知来信人",
+    told: "来信人收到的内容：{text}",
+  },
   detail: {
     chaseNeedsAssignment: "需由上级专班指定盯办人后，才能对本案催办。",
     chaseOtherSupervisor: "本案的盯办人是 {name}，由其催办。",

@@ -9,6 +9,7 @@ import type { SignedForm } from "./SignedForm";
 import type { UnitId } from "./UnitId";
 import type { UserId } from "./UserId";
 import type { Writer } from "./Writer";
+import type { WriterNotice } from "./WriterNotice";
 
 /**
  * A letter with everything a desktop caches: content, writer (masked or not), events
@@ -35,4 +36,10 @@ version: number, events: Array<EventRecord>, attachments: Array<AttachmentMeta>,
  * The chief's signed decisions on the feedback form (approve or send back), oldest
  * first, each verifiable offline (see [`SignedForm`]).
  */
-signed_forms: Array<SignedForm>, };
+signed_forms: Array<SignedForm>, 
+/**
+ * What the writer was told, and whether it reached them (告知), oldest first.
+ * Not events: a notice decides nothing on the case, so it never moves `version`
+ * (an officer's action or a chief's signature based on the version stays good).
+ */
+writer_notices: Array<WriterNotice>, };
