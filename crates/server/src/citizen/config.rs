@@ -277,14 +277,10 @@ impl CitizenConfig {
         let Some(secret) = given(&self.wechat_appsecret) else {
             return Ok(None);
         };
-        let max = crate::attachments::max_bytes(jsjb_storage::AttachmentKind::Image).max(
-            crate::attachments::max_bytes(jsjb_storage::AttachmentKind::Voice),
-        );
         super::wechat_api::WechatApi::new(
             &self.wechat_api,
             given(&self.wechat_appid).unwrap_or_default(),
             secret,
-            max,
         )
         .map(Some)
         .map_err(|e| e.to_string())

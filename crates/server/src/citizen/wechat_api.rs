@@ -40,6 +40,9 @@ const MAX_TOKEN_ANSWER: usize = 4 * 1024;
 const MAX_TOKEN_CHARS: usize = 512;
 /// The errcodes that say the token itself is not (or no longer) good.
 const TOKEN_REFUSED: &[i64] = &[40001, 40014, 42001];
+/// The largest media WeChat itself keeps (an image: 10 MB; a voice clip: 2 MB); the
+/// attachments' own limits are checked after the download (`conversation.rs`).
+const MAX_MEDIA_BYTES: usize = 10 * 1024 * 1024;
 /// The errcodes that say WeChat will not carry a customer-service message to this
 /// writer now: out of the 48-hour window after their last message (45015), not
 /// following the account (43004), the reply quota used up (45047), the account not
@@ -68,7 +71,6 @@ pub struct WechatApi {
     secret: String,
     client: reqwest::Client,
     token: tokio::sync::Mutex<Option<CachedToken>>,
-    max_media_bytes: usize,
 }
 
 #[derive(Deserialize)]
@@ -89,12 +91,7 @@ enum Downloaded {
 }
 
 impl WechatApi {
-    pub fn new(
-        base: &str,
-        appid: &str,
-        secret: &str,
-        max_media_bytes: usize,
-    ) -> Result<WechatApi, WechatApiSettingsError> {
+    pub fn new(base: &str, appid: &str, secret: &str) -> Result<WechatApi, WechatApiSettingsError> {
         let base = reqwest::Url::parse(base)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && !u.cannot_be_a_base())
@@ -114,7 +111,6 @@ impl WechatApi {
             secret: secret.to_owned(),
             client,
             token: tokio::sync::Mutex::new(None),
-            max_media_bytes,
         })
     }
 
@@ -207,7 +203,7 @@ impl WechatApi {
         if !status.is_success() {
             return Err(WechatError(format!("WeChat's media API answered {status}")));
         }
-        let body = read_limited(res, self.max_media_bytes).await?;
+        let body = read_limited(res, MAX_MEDIA_BYTES).await?;
         if is_json {
             let code = serde_json::from_slice::<ErrorAnswer>(&body)
                 .ok()
@@ -368,10 +364,10 @@ mod tests {
 
     #[test]
     fn settings_are_checked() {
-        assert!(WechatApi::new("ftp://x", "wx1", "s", 1).is_err());
-        assert!(WechatApi::new("https://api.weixin.qq.com", "", "s", 1).is_err());
-        assert!(WechatApi::new("https://api.weixin.qq.com", "wx1", " ", 1).is_err());
-        let api = WechatApi::new("http://127.0.0.1:9/relay/", "wx1", "s", 1).expect("ok");
+        assert!(WechatApi::new("ftp://x", "wx1", "s").is_err());
+        assert!(WechatApi::new("https://api.weixin.qq.com", "", "s").is_err());
+        assert!(WechatApi::new("https://api.weixin.qq.com", "wx1", " ").is_err());
+        let api = WechatApi::new("http://127.0.0.1:9/relay/", "wx1", "s").expect("ok");
         assert_eq!(
             api.endpoint("/cgi-bin/media/get").as_str(),
             "http://127.0.0.1:9/relay/cgi-bin/media/get"
