@@ -99,6 +99,20 @@ describe("an officer's workflow against the real server", () => {
     await waitFor("the contact in the history", async () => (await $("timeline").getText()).includes("联系来信人"));
     await act("give_first_feedback", (d) => type(d, "field-text", "已收到您的来信，民警正在核实处理。"));
     await waitFor("首次反馈 in the history", async () => (await $("timeline").getText()).includes("首次反馈"));
+    // The writer is told of the receipt and of the first feedback (the demo's SMS goes to
+    // the server's log), each beside its step in the history.
+    await waitFor(
+      "the writer told of the first feedback",
+      async () => {
+        const notices = await browser.execute(() =>
+          [...document.querySelectorAll('[data-testid="writer-notice"]')].map((n) => n.innerText),
+        );
+        return notices.some((n) => n.includes("告知来信人：首次反馈（短信）") && n.includes("已发送") && n.includes("民警正在核实处理"))
+          && notices.some((n) => n.includes("告知来信人：已受理（短信）"));
+      },
+      30_000,
+    );
+    await app.screenshot("letter-notices-1366x768");
     await act("submit_feedback_form", async (d) => {
       await type(d, "field-summary", "经现场核查，施工单位已调整作业时间。");
       await type(d, "field-result", "问题已解决");

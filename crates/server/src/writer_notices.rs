@@ -9,8 +9,8 @@
 //! 1. **Feed**: the changes after the queue's cursor, read as the desks read them (a
 //!    sync page over every unit); each changed letter's history gives its notices
 //!    (`jsjb_core::writer_notice::notices_due`), stored once each. A step older than
-//!    [`MAX_AGE`] is no news and is not told (a platform switched on, a copied
-//!    history). The page and the cursor it ends at go in one transaction, so a crash
+//!    [`MAX_AGE`] is no news and is not told, nor one taken before the queue began (a
+//!    platform upgraded to it: the time of its newest change then). The page and the cursor it ends at go in one transaction, so a crash
 //!    re-reads the page and stores nothing twice.
 //! 2. **Deliver**: claim the notices due (leased, so two nodes never send the same one),
 //!    send each, record the try. A try that fails is tried again after a growing pause
@@ -92,7 +92,7 @@ pub async fn run_once(state: &AppState) -> Result<(), ApiError> {
 
 /// Stores the notices of one page of changes; whether more pages follow.
 async fn feed_page(state: &AppState) -> Result<bool, ApiError> {
-    let cursor = state.store.writer_notice_feed().await?;
+    let (cursor, since) = state.store.writer_notice_feed().await?;
     let every_unit: Vec<_> = state.store.units().await?.iter().map(|u| u.id).collect();
     let page = state.store.sync_page(every_unit, cursor, FEED_PAGE).await?;
     if page.next_cursor <= cursor {
@@ -103,7 +103,7 @@ async fn feed_page(state: &AppState) -> Result<bool, ApiError> {
     let mut notices = Vec::new();
     for change in &page.changes {
         if let Change::Letter { letter } = change {
-            notices.extend(notices_of(state, letter, &contact_within, now));
+            notices.extend(notices_of(state, letter, &contact_within, since, now));
         }
     }
     let stored = state
@@ -123,6 +123,7 @@ fn notices_of(
     state: &AppState,
     letter: &LetterRecord,
     contact_within: &str,
+    since: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Vec<NewWriterNotice> {
     let route = match letter.channel {
@@ -147,7 +148,7 @@ fn notices_of(
             letter
                 .events
                 .get(due.trigger_seq as usize - 1)
-                .is_some_and(|e| now - e.at <= MAX_AGE)
+                .is_some_and(|e| now - e.at <= MAX_AGE && since.is_none_or(|s| e.at > s))
         })
         .map(|due| NewWriterNotice {
             letter: letter.id,

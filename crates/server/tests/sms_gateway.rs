@@ -431,3 +431,64 @@ async fn a_step_older_than_two_days_is_not_told() {
     let letter = s.desk_letter(&code).await;
     assert_eq!(letter["writer_notices"].as_array().map(Vec::len), Some(0));
 }
+
+/// On a platform upgraded to the notices, a letter received before the queue began is
+/// not told its old receipt when it changes again (a dispatch): only what comes after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_before_the_queue_began_is_not_told_when_its_letter_changes_again() {
+    let (endpoint, gateway) = stand_in().await;
+    let s = TestServer::start_with(|c| c.citizen.sms = gateway_config(endpoint)).await;
+    let old_phone = "13912340003";
+    let (old_code, old_id) = phone_letter(&s, old_phone).await;
+    // As migration 17 leaves an upgraded platform: fed up to its newest change, begun at
+    // that change's time.
+    s.raw_db()
+        .execute_batch(
+            "UPDATE writer_notice_feed SET cursor = (SELECT MAX(seq) FROM changes),
+                    since = (SELECT at FROM changes ORDER BY seq DESC LIMIT 1)",
+        )
+        .expect("upgrade");
+    s.advance(chrono::Duration::minutes(5));
+    let admin = s.admin_token().await;
+    let branch = s.unit(&admin, s.city, "branch", "福田分局").await;
+    let res = s
+        .client
+        .post(s.url(&format!("/api/v1/letters/{old_id}/actions")))
+        .bearer_auth(&admin)
+        .header("idempotency-key", "dispatch-old")
+        .json(&json!({"expected_version": 1, "action": {"action": "dispatch", "to": branch}}))
+        .send()
+        .await
+        .expect("dispatch");
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    let new_phone = "13912340004";
+    let (new_code, _) = phone_letter(&s, new_phone).await;
+    jsjb_server::writer_notices::run_once(&s.state)
+        .await
+        .expect("round");
+    let sent: Vec<String> = gateway
+        .lock()
+        .expect("gateway")
+        .sent
+        .iter()
+        .map(|t| t.0.clone())
+        .collect();
+    assert!(
+        !sent.contains(&old_phone.to_owned()),
+        "the old receipt is not told: {sent:?}"
+    );
+    assert!(
+        sent.contains(&new_phone.to_owned()),
+        "a letter after the upgrade is"
+    );
+    let old = s.desk_letter(&old_code).await;
+    assert_eq!(
+        old["writer_notices"].as_array().map(Vec::len),
+        Some(0),
+        "{old}"
+    );
+    assert_eq!(
+        s.desk_letter(&new_code).await["writer_notices"][0]["state"],
+        "sent"
+    );
+}

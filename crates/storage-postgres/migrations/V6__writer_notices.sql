@@ -1,6 +1,7 @@
 -- The notices to writers (告知, jsjb_storage::writer_notices): the queue, and how far it
--- has been fed from the changes. It starts at the newest change, so a platform upgraded
--- to it tells no writer about steps taken before. (The SQLite backend's migration 17.)
+-- has been fed from the changes. It starts at the newest change and remembers that
+-- change's time (`since`), so a platform upgraded to it tells no writer about a step
+-- taken before. (The SQLite backend's migration 17.)
 CREATE TABLE writer_notices (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     letter_id   bigint NOT NULL REFERENCES letters(id),
@@ -20,6 +21,8 @@ CREATE INDEX writer_notices_due ON writer_notices (next_try_at) WHERE state = 'p
 CREATE INDEX writer_notices_letter ON writer_notices (letter_id);
 CREATE TABLE writer_notice_feed (
     id     integer PRIMARY KEY CHECK (id = 1),
-    cursor bigint NOT NULL
+    cursor bigint NOT NULL,
+    since  timestamptz
 );
-INSERT INTO writer_notice_feed (id, cursor) SELECT 1, COALESCE(MAX(seq), 0) FROM changes;
+INSERT INTO writer_notice_feed (id, cursor, since)
+    SELECT 1, COALESCE(MAX(seq), 0), (SELECT at FROM changes ORDER BY seq DESC LIMIT 1) FROM changes;

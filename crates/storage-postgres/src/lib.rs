@@ -800,7 +800,7 @@ impl Storage for PgStore {
         citizen::recent_duplicate(self, phone, body, since).await
     }
 
-    async fn writer_notice_feed(&self) -> Result<i64, StorageError> {
+    async fn writer_notice_feed(&self) -> Result<(i64, Option<DateTime<Utc>>), StorageError> {
         writer_notices::feed(self).await
     }
 

@@ -26,13 +26,16 @@ fn count(n: i64) -> Result<u32, StorageError> {
     u32::try_from(n).map_err(|_| corrupt("writer notice count out of range"))
 }
 
-pub(crate) async fn feed(store: &PgStore) -> Result<i64, StorageError> {
+pub(crate) async fn feed(store: &PgStore) -> Result<(i64, Option<DateTime<Utc>>), StorageError> {
     let client = store.client().await?;
     let row = client
-        .query_opt_c("SELECT cursor FROM writer_notice_feed WHERE id = 1", &[])
+        .query_opt_c(
+            "SELECT cursor, since FROM writer_notice_feed WHERE id = 1",
+            &[],
+        )
         .await
         .db()?;
-    Ok(row.map(|r| r.get(0)).unwrap_or_default())
+    Ok(row.map(|r| (r.get(0), r.get(1))).unwrap_or_default())
 }
 
 /// A change row for the letter, where it is now.

@@ -1560,7 +1560,7 @@ impl Storage for SqliteStore {
             .await
     }
 
-    async fn writer_notice_feed(&self) -> Result<i64, StorageError> {
+    async fn writer_notice_feed(&self) -> Result<(i64, Option<DateTime<Utc>>), StorageError> {
         self.read(writer_notices::feed).await
     }
 

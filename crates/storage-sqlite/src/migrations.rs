@@ -485,8 +485,9 @@ CREATE INDEX letters_weibo_sender ON letters(json_extract(writer_extra, '$.weibo
     WHERE channel = 'weibo';
 "#,
     // 17: the notices to writers (告知, jsjb_storage::writer_notices): the queue, and
-    // how far it has been fed from the changes. It starts at the newest change, so a
-    // platform upgraded to it tells no writer about steps taken before.
+    // how far it has been fed from the changes. It starts at the newest change and
+    // remembers that change's time (`since`), so a platform upgraded to it tells no
+    // writer about a step taken before, even when the letter changes again later.
     r#"
 CREATE TABLE writer_notices (
     id          INTEGER PRIMARY KEY,
@@ -506,9 +507,11 @@ CREATE TABLE writer_notices (
 CREATE INDEX writer_notices_due ON writer_notices(next_try_at) WHERE state = 'pending';
 CREATE TABLE writer_notice_feed (
     id     INTEGER PRIMARY KEY CHECK (id = 1),
-    cursor INTEGER NOT NULL
+    cursor INTEGER NOT NULL,
+    since  TEXT
 );
-INSERT INTO writer_notice_feed (id, cursor) SELECT 1, COALESCE(MAX(seq), 0) FROM changes;
+INSERT INTO writer_notice_feed (id, cursor, since)
+    SELECT 1, COALESCE(MAX(seq), 0), (SELECT at FROM changes ORDER BY seq DESC LIMIT 1) FROM changes;
 "#,
 ];
 

@@ -22,15 +22,19 @@ fn count(n: i64) -> Result<u32, StorageError> {
     u32::try_from(n).map_err(|_| corrupt("writer notice count out of range"))
 }
 
-pub fn feed(conn: &Connection) -> Result<i64, StorageError> {
-    conn.query_row(
-        "SELECT cursor FROM writer_notice_feed WHERE id = 1",
-        [],
-        |r| r.get(0),
-    )
-    .optional()
-    .db()
-    .map(Option::unwrap_or_default)
+pub fn feed(conn: &Connection) -> Result<(i64, Option<DateTime<Utc>>), StorageError> {
+    let row: Option<(i64, Option<String>)> = conn
+        .query_row(
+            "SELECT cursor, since FROM writer_notice_feed WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .db()?;
+    let Some((cursor, since)) = row else {
+        return Ok((0, None));
+    };
+    Ok((cursor, since.as_deref().map(time_col).transpose()?))
 }
 
 /// A change row for the letter, where it is now.

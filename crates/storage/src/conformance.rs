@@ -2631,7 +2631,9 @@ pub async fn writer_notice_queue(store: Arc<dyn Storage>) {
         .await
         .expect("create");
     let letter = created.id;
-    let start = store.writer_notice_feed().await.expect("feed");
+    let (start, since) = store.writer_notice_feed().await.expect("feed");
+    // The queue began on a platform with no change: every step is news.
+    assert_eq!(since, None);
     let notice = |step, trigger_seq| NewWriterNotice {
         letter,
         step,
@@ -2660,7 +2662,10 @@ pub async fn writer_notice_queue(store: Arc<dyn Storage>) {
         .await
         .expect("enqueue");
     assert!(again.is_empty());
-    assert_eq!(store.writer_notice_feed().await.expect("feed"), start + 5);
+    assert_eq!(
+        store.writer_notice_feed().await.expect("feed"),
+        (start + 5, None)
+    );
     let record = store.letter(letter).await.expect("letter").expect("found");
     let steps: Vec<(NoticeStep, NoticeState, u32)> = record
         .writer_notices

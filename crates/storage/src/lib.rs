@@ -680,8 +680,10 @@ pub trait Storage: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<String>, StorageError>;
     // --- notices to writers (writer_notices.rs) ------------------------------------
-    /// The change sequence number the notice queue has been fed up to.
-    async fn writer_notice_feed(&self) -> Result<i64, StorageError>;
+    /// The change sequence number the notice queue has been fed up to, and the time of
+    /// the newest change when the queue began (`None` on a platform that had none): a
+    /// step at or before it is never told.
+    async fn writer_notice_feed(&self) -> Result<(i64, Option<DateTime<Utc>>), StorageError>;
     /// Stores the notices not stored before (unique on letter, step and trigger) and
     /// moves the feed cursor forward to `cursor` (never back), in one transaction; a
     /// letter that gained a notice gets a change row. The letters that gained one, with
