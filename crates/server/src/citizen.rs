@@ -20,6 +20,7 @@ pub mod wechat_api;
 pub mod wechat_client;
 pub mod wechat_crypt;
 pub mod weibo;
+pub mod weibo_push;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -48,5 +49,13 @@ pub fn routes() -> Router<AppState> {
             Router::new()
                 .route("/weibo/webhook", axum::routing::post(weibo::receive))
                 .layer(DefaultBodyLimit::max(weibo::MAX_BODY)),
+        )
+        .merge(
+            Router::new()
+                .route(
+                    "/weibo/push",
+                    axum::routing::get(weibo_push::verify_url).post(weibo_push::receive),
+                )
+                .layer(DefaultBodyLimit::max(weibo_push::MAX_BODY)),
         )
 }

@@ -1634,3 +1634,187 @@ async fn codes_tickets_and_buckets_are_kept_as_digests_and_pruned_when_stale() {
         (0, 0, 0)
     );
 }
+
+/// Weibo's own push (粉丝服务平台 开发模式), computed here independently of the server.
+fn weibo_push_query(s: &TestServer, app_secret: &str, age_secs: i64) -> String {
+    let ms = (s.state.time.now().timestamp() - age_secs) * 1000;
+    let timestamp = ms.to_string();
+    let nonce = "57155157";
+    let mut parts = [app_secret.to_owned(), timestamp.clone(), nonce.to_owned()];
+    parts.sort();
+    let signature: String = Sha1::digest(parts.concat().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("signature={signature}&timestamp={timestamp}&nonce={nonce}")
+}
+
+async fn weibo_push(s: &TestServer, query: &str, body: Value) -> reqwest::Response {
+    s.client
+        .post(s.url(&format!("/weibo/push?{query}")))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("push")
+}
+
+/// The passive reply's text, after checking its documented shape.
+async fn weibo_reply_text(res: reqwest::Response) -> String {
+    assert_eq!(res.status(), 200);
+    let reply: Value = res.json().await.expect("json reply");
+    assert_eq!(reply["result"], true);
+    assert_eq!(reply["sender_id"], "1902538057", "from the account");
+    assert_eq!(reply["receiver_id"], "2489518277", "to the writer");
+    assert_eq!(reply["type"], "text");
+    let data: String =
+        form_urlencoded::parse(format!("d={}", reply["data"].as_str().expect("data")).as_bytes())
+            .map(|(_, v)| v.into_owned())
+            .collect();
+    let inner: Value = serde_json::from_str(&data).expect("data is URL-encoded JSON");
+    inner["text"].as_str().expect("text").to_owned()
+}
+
+#[tokio::test]
+async fn weibo_own_push_becomes_a_letter_with_the_documented_replies() {
+    const APP_SECRET: &str = "jsjb-weibo-app-secret";
+    let s = TestServer::start_with(|c| c.citizen.weibo_app_secret = Some(APP_SECRET.into())).await;
+    let message = |kind: &str, at: &str, text: &str, data: Value| {
+        json!({"type": kind, "receiver_id": 1902538057_u64, "sender_id": 2489518277_u64,
+               "created_at": at, "text": text, "data": data})
+    };
+    // URL verification: the echo only with a right, fresh signature.
+    let q = weibo_push_query(&s, APP_SECRET, 0);
+    let echo = s
+        .get(&format!("/weibo/push?{q}&echostr=KeyDMwtf672"), None)
+        .await;
+    assert_eq!(echo.text().await.expect("text"), "KeyDMwtf672");
+    let forged = weibo_push_query(&s, "wrong", 0);
+    assert_eq!(
+        s.get(&format!("/weibo/push?{forged}&echostr=x"), None)
+            .await
+            .status(),
+        403
+    );
+    let stale = weibo_push_query(&s, APP_SECRET, 400);
+    let refused = weibo_push(
+        &s,
+        &stale,
+        message("text", "Mon Jul 16 18:09:20 +0800 2012", "x", json!({})),
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+
+    let first = weibo_reply_text(
+        weibo_push(
+            &s,
+            &q,
+            message(
+                "text",
+                "Mon Dec 07 10:00:01 +0800 2026",
+                "路口红绿灯坏了，很危险。",
+                json!({}),
+            ),
+        )
+        .await,
+    )
+    .await;
+    assert!(first.contains("提交"), "{first}");
+    // Weibo redelivers after 5 s with the same sender and time: an empty answer, not twice.
+    let again = weibo_push(
+        &s,
+        &q,
+        message(
+            "text",
+            "Mon Dec 07 10:00:01 +0800 2026",
+            "路口红绿灯坏了，很危险。",
+            json!({}),
+        ),
+    )
+    .await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.text().await.expect("text"), "");
+    let image = weibo_reply_text(
+        weibo_push(
+            &s,
+            &q,
+            message(
+                "image",
+                "Mon Dec 07 10:00:02 +0800 2026",
+                "发了一张图片",
+                json!({"vfid": 821804459_u64, "tovfid": 821804469_u64}),
+            ),
+        )
+        .await,
+    )
+    .await;
+    assert!(image.contains("图片"), "{image}");
+    weibo_reply_text(
+        weibo_push(
+            &s,
+            &q,
+            message(
+                "text",
+                "Mon Dec 07 10:00:03 +0800 2026",
+                "13912345678",
+                json!({}),
+            ),
+        )
+        .await,
+    )
+    .await;
+    let done = weibo_reply_text(
+        weibo_push(
+            &s,
+            &q,
+            message("text", "Mon Dec 07 10:00:04 +0800 2026", "提交", json!({})),
+        )
+        .await,
+    )
+    .await;
+    let code = tracking_code_in(&done);
+    let letter = s.desk_letter(&code).await;
+    assert_eq!(letter["channel"], "weibo");
+    let body = letter["body"].as_str().expect("body");
+    assert!(
+        body.contains("红绿灯") && body.contains("vfid 821804459"),
+        "{body}"
+    );
+    assert_eq!(
+        body.matches("红绿灯").count(),
+        1,
+        "the redelivery was not added"
+    );
+    // 「进度」 finds the letter by the writer's uid, as the relay's letters.
+    let progress = weibo_reply_text(
+        weibo_push(
+            &s,
+            &q,
+            message("text", "Mon Dec 07 10:00:05 +0800 2026", "进度", json!({})),
+        )
+        .await,
+    )
+    .await;
+    assert!(progress.contains(&code), "{progress}");
+    // Unfollowing needs no answer.
+    let unfollow = weibo_push(
+        &s,
+        &q,
+        message(
+            "event",
+            "Mon Dec 07 10:00:06 +0800 2026",
+            "",
+            json!({"subtype": "unfollow"}),
+        ),
+    )
+    .await;
+    assert_eq!(unfollow.text().await.expect("text"), "");
+    // Not configured: not there.
+    let off = TestServer::start().await;
+    assert_eq!(
+        off.get(&format!("/weibo/push?{q}&echostr=x"), None)
+            .await
+            .status(),
+        404
+    );
+}

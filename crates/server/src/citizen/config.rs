@@ -89,6 +89,15 @@ pub struct CitizenConfig {
     /// `/weibo/webhook` answers 404.
     #[arg(long, env = "JSJB_WEIBO_SECRET", global = true, hide_env_values = true)]
     pub weibo_secret: Option<String>,
+    /// The AppSecret of the Weibo app bound to the account's fan-service platform (开发
+    ///模式), for Weibo's own push to `/weibo/push`. Without it `/weibo/push` answers 404.
+    #[arg(
+        long,
+        env = "JSJB_WEIBO_APP_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub weibo_app_secret: Option<String>,
     /// How often this node looks for notices to writers to send (seconds); 0: this
     /// node sends none (another node does; every node may).
     #[arg(
@@ -241,6 +250,7 @@ impl Default for CitizenConfig {
             wechat_encoding_aes_key: None,
             wechat_api: "https://api.weixin.qq.com".to_owned(),
             weibo_secret: None,
+            weibo_app_secret: None,
             notice_poll_secs: 2,
             portal_url: None,
             sms: SmsConfig::default(),

@@ -1,4 +1,5 @@
-//! Weibo direct messages (私信), as pushed by the bureau's Weibo relay.
+//! Weibo direct messages (私信), as pushed by the bureau's Weibo relay (Weibo's own push,
+//! without a relay, is [`super::weibo_push`]).
 //!
 //! Weibo's fan-service platform pushes messages to a relay the bureau runs next to its
 //! Weibo account; the relay forwards each one here as JSON, signed with a shared
