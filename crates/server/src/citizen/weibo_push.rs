@@ -29,7 +29,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jsjb_core::letter::Channel;
 use serde::Deserialize;
-use sha1::{Digest, Sha1};
 
 use super::conversation::{self, Incoming, Message};
 use super::guards::PublicSlot;
@@ -42,11 +41,10 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// Weibo's passive reply holds at most 300 characters.
 const MAX_REPLY_CHARS: usize = 300;
 
-/// `hex(sha1(sort([app_secret, timestamp, nonce]).concat()))`, as Weibo computes it.
+/// `hex(sha1(sort([app_secret, timestamp, nonce]).concat()))`: WeChat's callback
+/// signature with the AppSecret in the token's place, as Weibo documents it.
 pub fn signature(app_secret: &str, timestamp: &str, nonce: &str) -> String {
-    let mut parts = [app_secret, timestamp, nonce];
-    parts.sort_unstable();
-    hex::encode(Sha1::digest(parts.concat().as_bytes()))
+    super::wechat::signature(app_secret, timestamp, nonce)
 }
 
 fn forbidden(why: &str) -> ApiError {
